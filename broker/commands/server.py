@@ -1,0 +1,281 @@
+"""Server commands: INFO CONFIG COMMAND DBSIZE FLUSHDB FLUSHALL TIME."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+
+from broker.core import Client
+from broker.glob import glob_match
+from broker.resp import OK, CommandError, Simple, Verbatim
+from broker.table import COMMANDS, Command, command, container, subcommand
+
+__all__: list[str] = []
+
+
+# DBSIZE
+@command("dbsize", 1, "readonly fast", group="server")
+def dbsize(client: Client, argv: list[bytes]) -> int:
+    return len(client.db)
+
+
+def _flush_mode(argv: list[bytes]) -> None:
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() not in (b"ASYNC", b"SYNC")):
+        raise CommandError("ERR syntax error")
+
+
+# FLUSHDB [ASYNC|SYNC]
+@command("flushdb", -1, "write", group="server")
+def flushdb(client: Client, argv: list[bytes]) -> object:
+    _flush_mode(argv)
+    client.broker.touch_all_watched(client.db.index)
+    client.db.flush()
+    return OK
+
+
+# FLUSHALL [ASYNC|SYNC]
+@command("flushall", -1, "write", group="server")
+def flushall(client: Client, argv: list[bytes]) -> object:
+    _flush_mode(argv)
+    client.broker.touch_all_watched(None)
+    for db in client.broker.dbs:
+        db.flush()
+    return OK
+
+
+# TIME
+@command("time", 1, "loading stale fast", group="server", since="2.6.0")
+def time_(client: Client, argv: list[bytes]) -> list[bytes]:
+    now = client.broker.clock()
+    seconds = int(now)
+    return [b"%d" % seconds, b"%d" % int((now - seconds) * 1_000_000)]
+
+
+# LASTSAVE
+@command("lastsave", 1, "loading stale fast", group="server")
+def lastsave(client: Client, argv: list[bytes]) -> int:
+    return client.broker.started_ms // 1000
+
+
+# ------------------------------------------------------------------ CONFIG
+
+_config = container("config", "", group="server", since="2.0.0")
+
+
+# CONFIG GET parameter [parameter ...]
+@subcommand(_config, "get", -3, "admin noscript loading stale")
+def config_get(client: Client, argv: list[bytes]) -> dict[bytes, bytes]:
+    config = client.broker.config
+    reply: dict[bytes, bytes] = {}
+    for raw in argv[2:]:
+        pattern = raw.lower()
+        for name in config.names():
+            if glob_match(pattern, name.encode()):
+                reply[name.encode()] = config.get(name).encode()
+        if pattern == b"replica-output-buffer-limit" or pattern == b"slave-output-buffer-limit":
+            reply[pattern] = config.get("client-output-buffer-limit").encode()
+    return reply
+
+
+# CONFIG SET parameter value [parameter value ...]
+@subcommand(_config, "set", -4, "admin noscript loading stale")
+def config_set(client: Client, argv: list[bytes]) -> object:
+    if len(argv) % 2:
+        raise CommandError("ERR wrong number of arguments for 'config|set' command")
+    pairs = [(argv[i].decode("utf-8", "replace"), argv[i + 1].decode("utf-8", "replace"))
+             for i in range(2, len(argv), 2)]
+    client.broker.config.set_many(pairs)
+    return OK
+
+
+# CONFIG RESETSTAT
+@subcommand(_config, "resetstat", 2, "admin noscript loading stale")
+def config_resetstat(client: Client, argv: list[bytes]) -> object:
+    stats = client.broker.stats
+    for name in ("commands", "rejected_connections", "expired_keys", "keyspace_hits", "keyspace_misses",
+                 "pubsub_messages", "pubsub_deliveries", "client_output_limit_disconnections"):
+        setattr(stats, name, 0)
+    return OK
+
+
+# CONFIG REWRITE
+@subcommand(_config, "rewrite", 2, "admin noscript loading stale")
+def config_rewrite(client: Client, argv: list[bytes]) -> object:
+    raise CommandError("ERR The server is running without a config file")
+
+
+# ----------------------------------------------------------------- COMMAND
+
+_STATIC_FLAGS = {"write", "readonly", "denyoom", "admin", "pubsub", "noscript", "blocking", "loading",
+                 "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth", "may_replicate",
+                 "sentinel", "only_sentinel", "no_mandatory_keys", "no_async_loading", "no_multi",
+                 "movablekeys", "allow_busy"}
+
+
+def _flags(cmd: Command) -> list[Simple]:
+    names = ["no_auth" if flag == "noauth" else flag for flag in sorted(cmd.flags)]
+    return [Simple(name) for name in names if name in _STATIC_FLAGS]
+
+
+def _command_entry(cmd: Command) -> list[object]:
+    first, last, step = cmd.keys
+    return [cmd.fullname.encode(), cmd.arity, _flags(cmd), first, last, step,
+            [Simple("@" + cmd.group)], [], [], [_command_entry(sub) for sub in cmd.subcommands.values()]]
+
+
+def _doc(cmd: Command) -> dict[bytes, object]:
+    doc: dict[bytes, object] = {
+        b"summary": (cmd.summary or f"{cmd.fullname.upper()} command").encode(),
+        b"since": cmd.since.encode(),
+        b"group": cmd.group.encode(),
+    }
+    if cmd.complexity:
+        doc[b"complexity"] = cmd.complexity.encode()
+    if cmd.subcommands:
+        doc[b"subcommands"] = {sub.fullname.encode(): _doc(sub) for sub in cmd.subcommands.values()}
+    return doc
+
+
+# COMMAND
+@command("command", -1, "loading stale", group="server", since="2.8.13")
+def command_(client: Client, argv: list[bytes]) -> object:
+    if len(argv) == 1:
+        return [_command_entry(cmd) for cmd in COMMANDS.values()]
+    sub = argv[1].lower()
+    if sub == b"count" and len(argv) == 2:
+        return len(COMMANDS)
+    if sub == b"info":
+        names = argv[2:] or list(COMMANDS)
+        return [_command_entry(COMMANDS[name.lower()]) if name.lower() in COMMANDS else None for name in names]
+    if sub == b"docs":
+        names = argv[2:] or list(COMMANDS)
+        return {name.lower(): _doc(COMMANDS[name.lower()]) for name in names if name.lower() in COMMANDS}
+    if sub == b"list" and len(argv) == 2:
+        return [name for name in COMMANDS]
+    if sub == b"getkeys" and len(argv) >= 3:
+        target = COMMANDS.get(argv[2].lower())
+        if target is None:
+            raise CommandError("ERR Invalid command specified")
+        first, last, step = target.keys
+        if first == 0:
+            raise CommandError("ERR The command has no key arguments")
+        args = argv[2:]
+        end = len(args) + last if last < 0 else last + 1
+        return args[first:end:step]
+    if sub == b"help":
+        return ["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)", "    Return details about all Redis commands.",
+                "COUNT", "    Return the total number of commands in this Redis server.",
+                "LIST", "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
+                "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.",
+                "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+                "HELP", "    Print this help."]
+    raise CommandError(f"ERR unknown subcommand '{argv[1].decode('utf-8', 'replace')}'. Try COMMAND HELP.")
+
+
+# -------------------------------------------------------------------- INFO
+
+_DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                     "keyspace"]
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _human(value: int) -> str:
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.2f}{unit}" if unit != "B" else f"{value}B"
+        value /= 1024  # type: ignore[assignment]
+    return str(value)
+
+
+def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
+    broker = client.broker
+    now = broker.clock_ms()
+    uptime = (now - broker.started_ms) // 1000
+    stats = broker.stats
+    rss = _rss_bytes()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    clients = list(broker.clients.values())
+    return {
+        "server": [
+            ("redis_version", broker.version), ("redis_git_sha1", "00000000"), ("redis_git_dirty", 0),
+            ("redis_build_id", "fanout"), ("redis_mode", "standalone"),
+            ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
+            ("arch_bits", 64), ("multiplexing_api", "epoll"), ("process_id", os.getpid()),
+            ("run_id", getattr(broker, "run_id", "0" * 40)),
+            ("tcp_port", getattr(broker, "port", 0)), ("server_time_usec", now * 1000),
+            ("uptime_in_seconds", uptime), ("uptime_in_days", uptime // 86400),
+            ("hz", broker.config.get("hz")), ("executable", sys.executable), ("config_file", ""),
+            ("fanout_python", platform.python_version()),
+        ],
+        "clients": [
+            ("connected_clients", len(clients)),
+            ("maxclients", broker.config.get("maxclients")),
+            ("blocked_clients", sum(1 for c in clients if c.blocked is not None)),
+            ("pubsub_clients", sum(1 for c in clients if c.channels or c.patterns or c.shard_channels)),
+            ("watching_clients", sum(1 for c in clients if c.watched)),
+        ],
+        "memory": [
+            ("used_memory", rss), ("used_memory_human", _human(rss)), ("used_memory_rss", rss),
+            ("used_memory_rss_human", _human(rss)), ("used_memory_peak", usage.ru_maxrss * 1024),
+            ("maxmemory", broker.config.get("maxmemory")),
+            ("maxmemory_policy", broker.config.get("maxmemory-policy")),
+            ("mem_allocator", "pymalloc"),
+        ],
+        "persistence": [("loading", 0), ("rdb_changes_since_last_save", 0), ("aof_enabled", 0)],
+        "stats": [
+            ("total_connections_received", stats.connections),
+            ("total_commands_processed", stats.commands),
+            ("total_net_input_bytes", stats.net_input_bytes),
+            ("total_net_output_bytes", stats.net_output_bytes),
+            ("rejected_connections", stats.rejected_connections),
+            ("expired_keys", stats.expired_keys), ("evicted_keys", 0),
+            ("keyspace_hits", stats.keyspace_hits), ("keyspace_misses", stats.keyspace_misses),
+            ("pubsub_channels", len(broker.pubsub.channels)),
+            ("pubsub_patterns", len(broker.pubsub.patterns)),
+            ("pubsubshard_channels", len(broker.pubsub.shard_channels)),
+            ("pubsub_messages", stats.pubsub_messages),
+            ("pubsub_deliveries", stats.pubsub_deliveries),
+            ("client_output_buffer_limit_disconnections", stats.client_output_limit_disconnections),
+        ],
+        "replication": [("role", "master"), ("connected_slaves", 0)],
+        "cpu": [
+            ("used_cpu_sys", f"{usage.ru_stime:.6f}"), ("used_cpu_user", f"{usage.ru_utime:.6f}"),
+        ],
+        "keyspace": [
+            (f"db{db.index}", f"keys={len(db)},expires={len(db.expires)},avg_ttl=0")
+            for db in broker.dbs if len(db)
+        ],
+    }
+
+
+# INFO [section [section ...]]
+@command("info", -1, "loading stale sentinel", group="server")
+def info(client: Client, argv: list[bytes]) -> object:
+    sections = info_sections(client)
+    wanted = [arg.decode("utf-8", "replace").lower() for arg in argv[1:]] or ["default"]
+    names: list[str] = []
+    for name in wanted:
+        if name in ("all", "everything"):
+            names += list(sections)
+        elif name == "default":
+            names += _DEFAULT_SECTIONS
+        elif name in sections:
+            names.append(name)
+    lines: list[str] = []
+    for name in dict.fromkeys(names):
+        if lines:
+            lines.append("")
+        lines.append("# " + name.capitalize())
+        lines += [f"{field}:{value}" for field, value in sections[name]]
+    return Verbatim("\r\n".join(lines) + ("\r\n" if lines else ""))

@@ -1,0 +1,166 @@
+"""CONFIG GET/SET parameters: names, defaults, validation (sans-I/O).
+
+Values are kept as the strings CONFIG GET returns; typed views are derived by the
+broker when a value changes (``Config.on_change``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from broker.notify import flags_from_string
+from broker.resp import CommandError
+
+__all__ = ["Config", "parse_memory"]
+
+
+def parse_memory(text: str) -> int | None:
+    """``"32mb"`` -> 33554432, like Redis ``memtoull``; None if invalid."""
+    text = text.strip().lower()
+    units = {"b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+    for suffix in ("kb", "mb", "gb", "k", "m", "g", "b"):
+        if text.endswith(suffix):
+            number = text[: -len(suffix)]
+            multiplier = units[suffix]
+            break
+    else:
+        number, multiplier = text, 1
+    if not number.isdigit():
+        return None
+    return int(number) * multiplier
+
+
+def _check_int(name: str, low: int, high: int) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        number = parse_memory(value)
+        if number is None:
+            return "argument couldn't be parsed into an integer"
+        if not low <= number <= high:
+            return f"argument must be between {low} and {high} inclusive"
+        return None
+    return check
+
+
+def _check_events(value: str) -> str | None:
+    return None if flags_from_string(value) is not None else "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+
+
+def _check_output_limits(value: str) -> str | None:
+    words = value.split()
+    if len(words) % 4:
+        return "Wrong number of arguments in buffer limit configuration."
+    for i in range(0, len(words), 4):
+        cls, hard, soft, seconds = words[i:i + 4]
+        if cls not in ("normal", "slave", "replica", "pubsub"):
+            return "Invalid client class specified in buffer limit configuration."
+        if parse_memory(hard) is None or parse_memory(soft) is None or not seconds.isdigit():
+            return "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+    return None
+
+
+def _any(value: str) -> str | None:
+    return None
+
+
+def _yes_no(value: str) -> str | None:
+    return None if value.lower() in ("yes", "no") else "argument must be 'yes' or 'no'"
+
+
+# name -> (default, validator, aliases)
+_PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
+    "notify-keyspace-events": ("", _check_events),
+    "requirepass": ("", _any),
+    "client-output-buffer-limit": (
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", _check_output_limits),
+    "proto-max-bulk-len": ("536870912", _check_int("proto-max-bulk-len", 1024 * 1024, 2**63 - 1)),
+    "maxclients": ("10000", _check_int("maxclients", 1, 2**31 - 1)),
+    "maxmemory": ("0", _check_int("maxmemory", 0, 2**63 - 1)),
+    "maxmemory-policy": ("noeviction", _any),
+    "timeout": ("0", _check_int("timeout", 0, 2**31 - 1)),
+    "databases": ("16", _check_int("databases", 1, 2**31 - 1)),
+    "hz": ("10", _check_int("hz", 0, 2**31 - 1)),
+    "port": ("6380", _check_int("port", 0, 65535)),
+    "bind": ("127.0.0.1", _any),
+    "protected-mode": ("yes", _yes_no),
+    "save": ("", _any),
+    "appendonly": ("no", _yes_no),
+    "tcp-keepalive": ("300", _check_int("tcp-keepalive", 0, 2**31 - 1)),
+    "client-query-buffer-limit": ("1073741824", _check_int("client-query-buffer-limit", 1024 * 1024, 2**63 - 1)),
+    "lua-time-limit": ("5000", _check_int("lua-time-limit", 0, 2**63 - 1)),
+    "slowlog-log-slower-than": ("10000", _check_int("slowlog-log-slower-than", -1, 2**63 - 1)),
+    "slowlog-max-len": ("128", _check_int("slowlog-max-len", 0, 2**63 - 1)),
+    "cluster-enabled": ("no", _yes_no),
+}
+_ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
+# Redis refuses to change these at runtime.
+_IMMUTABLE = {"databases", "cluster-enabled", "port", "bind"}
+
+
+class Config:
+    """The broker's runtime parameters as CONFIG sees them."""
+
+    def __init__(self, overrides: dict[str, str] | None = None) -> None:
+        self.values: dict[str, str] = {name: default for name, (default, _) in _PARAMETERS.items()}
+        self.listeners: list[Callable[[str, str], None]] = []
+        for name, value in (overrides or {}).items():
+            self.values[name] = value
+
+    def get(self, name: str) -> str:
+        return self.values[name]
+
+    def names(self) -> list[str]:
+        return list(self.values)
+
+    def set_many(self, pairs: list[tuple[str, str]]) -> None:
+        """CONFIG SET semantics: validate everything first, then apply all.
+
+        Raises:
+            CommandError: with Redis's wording, naming the offending parameter.
+        """
+        seen: set[str] = set()
+        resolved = []
+        for raw_name, value in pairs:
+            name = _ALIASES.get(raw_name.lower(), raw_name.lower())
+            if name not in _PARAMETERS or name in _IMMUTABLE:
+                if name in _IMMUTABLE:
+                    raise CommandError(
+                        f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - "
+                        "can't set immutable config")
+                raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{raw_name}'")
+            if name in seen:
+                raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - "
+                                   "duplicate parameter")
+            seen.add(name)
+            problem = _PARAMETERS[name][1](value)
+            if problem is not None:
+                raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - {problem}")
+            resolved.append((name, value))
+        for name, value in resolved:
+            if name == "client-output-buffer-limit":
+                value = _merge_output_limits(self.values[name], value)
+            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit"):
+                value = str(parse_memory(value))
+            self.values[name] = value
+            for listener in self.listeners:
+                listener(name, value)
+
+
+def _merge_output_limits(current: str, update: str) -> str:
+    limits: dict[str, list[str]] = {}
+    words = current.split()
+    for i in range(0, len(words), 4):
+        limits[words[i]] = words[i + 1:i + 4]
+    words = update.split()
+    for i in range(0, len(words), 4):
+        cls = "slave" if words[i] == "replica" else words[i]
+        limits[cls] = [str(parse_memory(words[i + 1])), str(parse_memory(words[i + 2])), words[i + 3]]
+    return " ".join(" ".join([cls, *limits[cls]]) for cls in ("normal", "slave", "pubsub") if cls in limits)
+
+
+def output_limits(value: str, cls: str) -> tuple[int, int, int]:
+    """(hard bytes, soft bytes, soft seconds) of client class ``cls``."""
+    words = value.split()
+    for i in range(0, len(words), 4):
+        if words[i] == cls:
+            return (parse_memory(words[i + 1]) or 0, parse_memory(words[i + 2]) or 0, int(words[i + 3]))
+    return (0, 0, 0)

@@ -1,0 +1,454 @@
+"""The broker core: ``Broker.execute(client, argv) -> reply`` (sans-I/O).
+
+Owns the 16 keyspaces, the pub/sub registry, keyspace notifications, the config,
+WATCH bookkeeping and blocked clients. It never touches a socket or the event
+loop: time comes from an injected clock, pub/sub messages and late replies go to
+the ``Client`` (``deliver``, ``resume``), and the shell (``broker/server.py``, or
+the gateway's in-process backend) decides how to write them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from broker.config import Config
+from broker.keyspace import Keyspace
+from broker.notify import NotifyClass, flags_from_string
+from broker.pubsub import Message, PubSub
+from broker.resp import QUEUED, CommandError, Simple
+from broker.table import COMMANDS, Command, load
+
+__all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Stats"]
+
+Reply = Any
+NUM_DBS = 16
+
+
+class Replies(list):  # type: ignore[type-arg]
+    """Several top-level replies to one command (SUBSCRIBE a b c answers thrice)."""
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# execute() result: the client is now blocked; its reply comes later via resume().
+BLOCKED: Any = _Sentinel("BLOCKED")
+# execute() result: nothing is to be written (CLIENT REPLY OFF/SKIP).
+NO_REPLY: Any = _Sentinel("NO_REPLY")
+
+
+@dataclass(slots=True, eq=False)
+class Blocked:
+    """Returned by a blocking command's handler when it has to wait.
+
+    Attributes:
+        keys: keys whose readiness may unblock the client.
+        timeout_ms: relative timeout; 0 waits forever.
+        retry: re-run the command; returns the reply, or None to keep waiting.
+        timeout_reply: the reply when the timeout elapses.
+    """
+
+    keys: list[bytes]
+    timeout_ms: int
+    retry: Callable[[], Reply]
+    timeout_reply: Reply
+    db: int = 0
+
+
+class Client:
+    """Per-connection state the core needs; shells subclass it for I/O.
+
+    Subclasses implement ``deliver`` (pub/sub message), ``resume`` (late reply of
+    a blocked command) and ``kill`` (CLIENT KILL, output limits).
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(self, broker: "Broker", addr: str = "", laddr: str = "") -> None:
+        self.broker = broker
+        self.id = next(Client._ids)
+        self.addr = addr
+        self.laddr = laddr
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.proto = 2
+        self.db: Keyspace = broker.dbs[0]
+        self.authenticated = not broker.requirepass
+        self.created_ms = broker.clock_ms()
+        self.last_command_ms = self.created_ms
+        self.last_command = b"NULL"
+        # pub/sub subscriptions of this client, in subscription order
+        self.channels: dict[bytes, None] = {}
+        self.patterns: dict[bytes, None] = {}
+        self.shard_channels: dict[bytes, None] = {}
+        # MULTI queue (None outside a transaction) and whether it must abort
+        self.multi: list[tuple[Command, list[bytes]]] | None = None
+        self.multi_error = False
+        self.watched: set[tuple[int, bytes]] = set()
+        self.watch_dirty = False
+        # CLIENT REPLY: 0 on, 1 off, 2 skip this reply, 3 skip this and the next
+        self.reply_mode = 0
+        self.blocked: Blocked | None = None
+        self.close_after_reply = False
+        self.closed = False
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
+
+    @property
+    def in_subscribed_mode(self) -> bool:
+        return self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels)
+
+    # ------------------------------------------------------- shell callbacks
+
+    def deliver(self, message: Message) -> None:
+        """A pub/sub message for this client."""
+        raise NotImplementedError
+
+    def resume(self, reply: Reply) -> None:
+        """The late reply of the command this client was blocked on."""
+        raise NotImplementedError
+
+    def kill(self, reason: str) -> None:
+        """Close this client's connection (CLIENT KILL, output buffer limit)."""
+        self.closed = True
+
+    def output_buffer_size(self) -> int:
+        """Bytes waiting to be written to this client (for CLIENT LIST, limits)."""
+        return 0
+
+    def flags(self) -> str:
+        flags = ""
+        if self.channels or self.patterns or self.shard_channels:
+            flags += "P"
+        if self.multi is not None:
+            flags += "x"
+        if self.blocked is not None:
+            flags += "b"
+        if self.watch_dirty:
+            flags += "d"
+        return flags or "N"
+
+
+@dataclass(slots=True)
+class Stats:
+    commands: int = 0
+    connections: int = 0
+    rejected_connections: int = 0
+    expired_keys: int = 0
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0
+    pubsub_messages: int = 0
+    pubsub_deliveries: int = 0
+    net_input_bytes: int = 0
+    net_output_bytes: int = 0
+    client_output_limit_disconnections: int = 0
+    per_command: dict[str, list[int]] = field(default_factory=dict)
+
+
+# Commands run at once even inside MULTI (the rest is queued).
+_NOT_QUEUED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+
+
+class Broker:
+    """An in-memory Redis: 16 dbs, pub/sub, notifications, transactions."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, config: dict[str, str] | None = None,
+                 version: str = "7.2.5") -> None:
+        load()
+        self.clock = clock
+        self.version = version
+        self.now_ms = self.clock_ms()
+        self.started_ms = self.now_ms
+        self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
+        self.pubsub = PubSub()
+        self.stats = Stats()
+        self.clients: dict[int, Client] = {}
+        self.config = Config(config)
+        self.notify_flags = NotifyClass(0)
+        self.requirepass = ""
+        self.config.listeners.append(self._config_changed)
+        for name in ("notify-keyspace-events", "requirepass"):
+            self._config_changed(name, self.config.get(name))
+        # (db, key) -> clients watching it
+        self.watchers: dict[tuple[int, bytes], set[Client]] = {}
+        # (db, key) -> clients blocked on it, oldest first
+        self.blocked: dict[tuple[int, bytes], deque[Client]] = {}
+        self.ready_keys: list[tuple[int, bytes]] = []
+        self.commands = COMMANDS
+
+    def clock_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # ------------------------------------------------------------- clients
+
+    def connect(self, client: Client) -> None:
+        self.clients[client.id] = client
+        self.stats.connections += 1
+
+    def disconnect(self, client: Client) -> None:
+        """Forget a client: its subscriptions, watches and blocked state."""
+        if self.clients.pop(client.id, None) is None:
+            return
+        self.unsubscribe_all(client)
+        self.unwatch(client)
+        self.unblock(client, None, resume=False)
+
+    def unsubscribe_all(self, client: Client) -> None:
+        for channel in client.channels:
+            self.pubsub.unsubscribe(client, channel)
+        for pattern in client.patterns:
+            self.pubsub.punsubscribe(client, pattern)
+        for channel in client.shard_channels:
+            self.pubsub.sunsubscribe(client, channel)
+        client.channels.clear()
+        client.patterns.clear()
+        client.shard_channels.clear()
+
+    # ------------------------------------------------------------- execute
+
+    def execute(self, client: Client, argv: list[bytes]) -> Reply:
+        """Run one command for ``client``; return its reply (a Python value).
+
+        Returns BLOCKED when the client must wait (the reply comes through
+        ``client.resume``), NO_REPLY when CLIENT REPLY suppresses it, and a
+        ``Replies`` list when the command answers more than once.
+        """
+        self.now_ms = int(self.clock() * 1000)
+        name = argv[0].lower() if type(argv[0]) is bytes else str(argv[0]).lower().encode()
+        cmd = COMMANDS.get(name)
+        try:
+            if cmd is None:
+                raise CommandError(_unknown_command(argv))
+            if cmd.handler is None:
+                cmd = self._subcommand(cmd, argv)
+            arity = cmd.arity
+            if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+                raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
+            if not client.authenticated and "noauth" not in cmd.flags:
+                raise CommandError("NOAUTH Authentication required.")
+            if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
+                raise CommandError(
+                    f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                    "PING / QUIT / RESET are allowed in this context")
+            if client.multi is not None and name not in _NOT_QUEUED:
+                client.multi.append((cmd, argv))
+                return self._reply_mode(client, QUEUED)
+        except CommandError as exc:
+            if client.multi is not None:
+                client.multi_error = True
+            return self._reply_mode(client, exc)
+        reply = self.call(client, cmd, argv)
+        if type(reply) is Blocked:
+            reply = self._block(client, reply)
+            if reply is BLOCKED:
+                return BLOCKED
+        if self.ready_keys:
+            self.serve_blocked()
+        return self._reply_mode(client, reply)
+
+    def call(self, client: Client, cmd: Command, argv: list[bytes]) -> Reply:
+        """Run a resolved command (used by execute and EXEC)."""
+        client.last_command = argv[0]
+        client.last_command_ms = self.now_ms
+        self.stats.commands += 1
+        try:
+            return cmd.handler(client, argv)  # type: ignore[misc]
+        except CommandError as exc:
+            return exc
+
+    def _subcommand(self, cmd: Command, argv: list[bytes]) -> Command:
+        if len(argv) < 2:
+            raise CommandError(f"ERR wrong number of arguments for '{cmd.name}' command")
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is None:
+            raise CommandError(
+                f"ERR unknown subcommand '{_printable(argv[1], 128)}'. Try {cmd.name.upper()} HELP.")
+        return sub
+
+    @staticmethod
+    def _reply_mode(client: Client, reply: Reply) -> Reply:
+        mode = client.reply_mode
+        if mode:
+            # 1: OFF; 3: this is CLIENT REPLY SKIP itself; 2: the command it skips
+            if mode == 3:
+                client.reply_mode = 2
+            elif mode == 2:
+                client.reply_mode = 0
+            return NO_REPLY
+        return reply
+
+    # ------------------------------------------------------- notifications
+
+    def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None:
+        """Emit a keyspace notification (``notify.c`` ``notifyKeyspaceEvent``).
+
+        Returns at once unless class ``cls`` is enabled; then publishes
+        ``__keyspace@<db>__:<key> <event>`` (K) and ``__keyevent@<db>__:<event> <key>`` (E).
+        """
+        flags = self.notify_flags
+        if not flags & cls:
+            return
+        if flags & NotifyClass.KEYSPACE:
+            self.publish(b"__keyspace@%d__:%s" % (db, key), event)
+        if flags & NotifyClass.KEYEVENT:
+            self.publish(b"__keyevent@%d__:%s" % (db, event), key)
+
+    def publish(self, channel: bytes, data: bytes) -> int:
+        self.stats.pubsub_messages += 1
+        receivers = self.pubsub.publish(channel, data)
+        self.stats.pubsub_deliveries += receivers
+        return receivers
+
+    # ---------------------------------------------------------------- WATCH
+
+    def watch(self, client: Client, key: bytes) -> None:
+        entry = (client.db.index, key)
+        if entry in client.watched:
+            return
+        client.watched.add(entry)
+        self.watchers.setdefault(entry, set()).add(client)
+        client.db.watched[key] = client.db.watched.get(key, 0) + 1
+
+    def unwatch(self, client: Client) -> None:
+        for entry in client.watched:
+            watchers = self.watchers.get(entry)
+            if watchers is not None:
+                watchers.discard(client)
+                if not watchers:
+                    del self.watchers[entry]
+            db = self.dbs[entry[0]]
+            count = db.watched.get(entry[1], 0) - 1
+            if count > 0:
+                db.watched[entry[1]] = count
+            else:
+                db.watched.pop(entry[1], None)
+        client.watched.clear()
+        client.watch_dirty = False
+
+    def touch_watched(self, db: int, key: bytes) -> None:
+        for client in self.watchers.get((db, key), ()):
+            client.watch_dirty = True
+
+    def touch_all_watched(self, db: int | None) -> None:
+        """FLUSHDB/FLUSHALL: every watched key that existed is modified."""
+        for (index, key), clients in self.watchers.items():
+            if (db is None or index == db) and key in self.dbs[index].data:
+                for client in clients:
+                    client.watch_dirty = True
+
+    # -------------------------------------------------------------- blocking
+
+    def signal_ready(self, db: int, key: bytes) -> None:
+        if (db, key) in self.blocked:
+            self.ready_keys.append((db, key))
+
+    def _block(self, client: Client, blocked: Blocked) -> Reply:
+        if client.multi is not None or getattr(client, "in_exec", False):
+            return blocked.timeout_reply
+        blocked.db = client.db.index
+        client.blocked = blocked
+        for key in blocked.keys:
+            self.blocked.setdefault((blocked.db, key), deque()).append(client)
+        return BLOCKED
+
+    def serve_blocked(self) -> None:
+        """Retry clients blocked on keys that got data, oldest first."""
+        while self.ready_keys:
+            ready, self.ready_keys = self.ready_keys, []
+            for entry in dict.fromkeys(ready):
+                waiting = self.blocked.get(entry)
+                while waiting:
+                    client = waiting[0]
+                    blocked = client.blocked
+                    if blocked is None:
+                        waiting.popleft()
+                        continue
+                    previous_db = client.db
+                    client.db = self.dbs[blocked.db]
+                    try:
+                        reply = blocked.retry()
+                    except CommandError as exc:
+                        reply = exc
+                    client.db = previous_db
+                    if reply is None:
+                        break
+                    self.unblock(client, reply)
+                if entry in self.blocked and not self.blocked[entry]:
+                    del self.blocked[entry]
+
+    def unblock(self, client: Client, reply: Reply, resume: bool = True) -> None:
+        """Take ``client`` out of every wait list; hand it ``reply`` if resuming."""
+        blocked = client.blocked
+        if blocked is None:
+            return
+        client.blocked = None
+        for key in blocked.keys:
+            waiting = self.blocked.get((blocked.db, key))
+            if waiting is not None:
+                try:
+                    waiting.remove(client)
+                except ValueError:
+                    pass
+                if not waiting:
+                    del self.blocked[(blocked.db, key)]
+        if resume:
+            client.resume(reply)
+
+    def timeout_blocked(self, client: Client) -> None:
+        """The shell's timer for a blocked client fired."""
+        if client.blocked is not None:
+            self.unblock(client, client.blocked.timeout_reply)
+
+    # ---------------------------------------------------------------- expiry
+
+    def active_expire(self, limit: int = 2000) -> int:
+        """One active expiry cycle over all dbs; returns how many keys expired."""
+        self.now_ms = self.clock_ms()
+        expired = 0
+        for db in self.dbs:
+            if db.expires:
+                expired += db.expire_due(self.now_ms, limit)
+        self.stats.expired_keys += expired
+        if self.ready_keys:
+            self.serve_blocked()
+        return expired
+
+    # ---------------------------------------------------------------- config
+
+    def _config_changed(self, name: str, value: str) -> None:
+        if name == "notify-keyspace-events":
+            flags = flags_from_string(value)
+            assert flags is not None
+            self.notify_flags = flags
+        elif name == "requirepass":
+            self.requirepass = value
+
+
+def _printable(value: bytes, limit: int) -> str:
+    return value[:limit].decode("utf-8", "replace")
+
+
+def _unknown_command(argv: list[bytes]) -> str:
+    args = ""
+    for arg in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += "'%s' " % _printable(arg, 128 - len(args))
+    return f"ERR unknown command '{_printable(argv[0], 128)}', with args beginning with: {args}"
+
+
+SIMPLE_RESET = Simple("RESET")

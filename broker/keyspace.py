@@ -1,0 +1,218 @@
+"""One logical database: typed values with TTL (sans-I/O).
+
+Values are plain Python objects chosen for speed of the common commands:
+
+==========  ==========================  ==========
+Redis type  Python type                 TYPE reply
+==========  ==========================  ==========
+string      bytes                       string
+hash        dict[bytes, bytes]          hash
+set         set[bytes]                  set
+list        collections.deque[bytes]    list
+zset        broker.zset.ZSet            zset
+stream      broker.stream.Stream        stream
+==========  ==========================  ==========
+
+Expiry happens in both places Redis does it: lazily, when a command looks a key
+up (``lookup``), and actively, by ``expire_due`` sweeping a heap of deadlines.
+Either way the key is removed with an ``expired`` notification. Time comes from
+the owner (``Host.now_ms``), cached once per command like Redis's ``server.mstime``.
+
+Mutations report through ``notify(cls, event, key)``, which also invalidates
+WATCH, and ``signal_ready(key)`` wakes clients blocked on the key.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from typing import Any, Iterator, Protocol
+
+from broker.notify import NotifyClass
+from broker.resp import CommandError
+
+__all__ = ["Host", "Keyspace", "WRONGTYPE", "type_name"]
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+
+class Host(Protocol):
+    """What a keyspace needs from its owner (the Broker)."""
+
+    now_ms: int
+
+    def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
+
+    def touch_watched(self, db: int, key: bytes) -> None: ...
+
+    def signal_ready(self, db: int, key: bytes) -> None: ...
+
+
+def type_name(value: Any) -> bytes:
+    kind = type(value)
+    if kind is bytes:
+        return b"string"
+    if kind is dict:
+        return b"hash"
+    if kind is set:
+        return b"set"
+    return getattr(value, "TYPE_NAME", b"list")
+
+
+class Keyspace:
+    """Keys of one db, their values and their expiry deadlines (ms since epoch)."""
+
+    def __init__(self, host: Host, index: int) -> None:
+        self.host = host
+        self.index = index
+        self.data: dict[bytes, Any] = {}
+        # key -> absolute deadline in ms; only keys with a TTL are here.
+        self.expires: dict[bytes, int] = {}
+        # (deadline, key) min-heap for the active expiry sweep; entries whose
+        # deadline no longer matches ``expires`` are stale and skipped.
+        self._deadlines: list[tuple[int, bytes]] = []
+        # key -> number of clients watching it (WATCH); empty almost always.
+        self.watched: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    # -------------------------------------------------------------- lookups
+
+    def lookup(self, key: bytes) -> Any:
+        """The live value of ``key`` or None, expiring it first if its time is up."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if self.expires:
+            deadline = self.expires.get(key)
+            if deadline is not None and deadline <= self.host.now_ms:
+                self._expire(key)
+                return None
+        return value
+
+    def get_typed(self, key: bytes, kind: type) -> Any:
+        """The value if it has Python type ``kind``, None if missing.
+
+        Raises:
+            CommandError: WRONGTYPE when the key holds another type.
+        """
+        value = self.lookup(key)
+        if value is not None and type(value) is not kind:
+            raise CommandError(WRONGTYPE)
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def keys(self) -> Iterator[bytes]:
+        """Live keys (expired ones are skipped, not removed)."""
+        now = self.host.now_ms
+        expires = self.expires
+        for key in list(self.data):
+            deadline = expires.get(key)
+            if deadline is None or deadline > now:
+                yield key
+
+    def random_key(self) -> bytes | None:
+        for _ in range(100):
+            if not self.data:
+                return None
+            key = random.choice(list(self.data)) if len(self.data) < 64 else _sample_key(self.data)
+            if self.lookup(key) is not None:
+                return key
+        return None
+
+    # ------------------------------------------------------------ mutations
+
+    def add(self, key: bytes, value: Any) -> None:
+        """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``."""
+        self.data[key] = value
+        self.host.notify(NotifyClass.NEW, b"new", key, self.index)
+
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Create or overwrite ``key`` (``setKey``); drops its TTL unless ``keep_ttl``."""
+        if key not in self.data:
+            self.add(key, value)
+        else:
+            self.data[key] = value
+            if not keep_ttl and self.expires:
+                self.expires.pop(key, None)
+
+    def replace(self, key: bytes, value: Any) -> None:
+        """Overwrite the value of an existing key in place, keeping its TTL."""
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key`` with no notification (the caller emits its own event)."""
+        if key in self.data:
+            del self.data[key]
+            if self.expires:
+                self.expires.pop(key, None)
+            return True
+        return False
+
+    def delete_if_empty(self, key: bytes, value: Any) -> None:
+        """Remove a container left empty by a command, with the ``del`` event."""
+        if not value:
+            self.delete(key)
+            self.notify(NotifyClass.GENERIC, b"del", key)
+
+    def notify(self, cls: NotifyClass, event: bytes, key: bytes) -> None:
+        """Record a modification: WATCH invalidation, then the keyspace event."""
+        if self.watched:
+            self.host.touch_watched(self.index, key)
+        self.host.notify(cls, event, key, self.index)
+
+    def signal_ready(self, key: bytes) -> None:
+        """A list/zset/stream got data: clients blocked on it may proceed."""
+        self.host.signal_ready(self.index, key)
+
+    def flush(self) -> None:
+        self.data.clear()
+        self.expires.clear()
+        self._deadlines.clear()
+
+    # ----------------------------------------------------------------- TTL
+
+    def set_expire(self, key: bytes, deadline_ms: int) -> None:
+        self.expires[key] = deadline_ms
+        heapq.heappush(self._deadlines, (deadline_ms, key))
+
+    def persist(self, key: bytes) -> bool:
+        return self.expires.pop(key, None) is not None
+
+    def deadline(self, key: bytes) -> int | None:
+        return self.expires.get(key) if self.expires else None
+
+    def expire_due(self, now_ms: int, limit: int = 1000) -> int:
+        """Active expiry: remove up to ``limit`` keys whose deadline has passed.
+
+        Returns:
+            How many keys expired. Cost O(k log n) for k due entries.
+        """
+        expired = 0
+        heap = self._deadlines
+        while heap and heap[0][0] <= now_ms and expired < limit:
+            deadline, key = heapq.heappop(heap)
+            if self.expires.get(key) == deadline and key in self.data:
+                self._expire(key)
+                expired += 1
+        # Stale entries (TTL changed or removed) would otherwise pile up.
+        if len(heap) > 2 * len(self.expires) + 1024:
+            self._deadlines = [(d, k) for k, d in self.expires.items()]
+            heapq.heapify(self._deadlines)
+        return expired
+
+    def _expire(self, key: bytes) -> None:
+        self.delete(key)
+        self.notify(NotifyClass.EXPIRED, b"expired", key)
+
+
+def _sample_key(data: dict[bytes, Any]) -> bytes:
+    # O(n) in the worst case but only for RANDOMKEY; dicts have no random access.
+    index = random.randrange(len(data))
+    for i, key in enumerate(data):
+        if i == index:
+            return key
+    raise KeyError("empty")

@@ -1,0 +1,139 @@
+"""The pub/sub registry: channel -> subscribers, pattern -> subscribers (sans-I/O).
+
+A subscriber is anything with ``deliver(message)`` that is hashable: a RESP client
+of the server, or the gateway's in-process subscriber. A published ``Message``
+encodes itself lazily, once per wire format, however many subscribers get it.
+
+Publish cost is O(exact subscribers + patterns), as in Redis
+(``pubsubPublishMessageInternal``): exact subscribers first, then every pattern
+is matched against the channel.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from broker.glob import glob_match
+
+__all__ = ["Message", "PubSub", "Subscriber"]
+
+
+class Message:
+    """One pub/sub delivery, shared by every receiver; wire bytes built on demand."""
+
+    __slots__ = ("kind", "channel", "data", "pattern", "_resp2", "_resp3")
+
+    def __init__(self, kind: bytes, channel: bytes, data: bytes, pattern: bytes | None = None) -> None:
+        # b"message", b"pmessage" or b"smessage"
+        self.kind = kind
+        self.channel = channel
+        self.data = data
+        self.pattern = pattern
+        self._resp2: bytes | None = None
+        self._resp3: bytes | None = None
+
+    def resp(self, proto: int) -> bytes:
+        """The RESP2 array or RESP3 push frame of this message (cached)."""
+        if proto == 3:
+            if self._resp3 is None:
+                self._resp3 = b">" + self._body()
+            return self._resp3
+        if self._resp2 is None:
+            self._resp2 = b"*" + self._body()
+        return self._resp2
+
+    def _body(self) -> bytes:
+        kind, channel, data = self.kind, self.channel, self.data
+        if self.pattern is None:
+            return b"3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                len(kind), kind, len(channel), channel, len(data), data)
+        pattern = self.pattern
+        return b"4\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            len(kind), kind, len(pattern), pattern, len(channel), channel, len(data), data)
+
+
+class Subscriber(Protocol):
+    def deliver(self, message: Message) -> None: ...
+
+
+class PubSub:
+    """Who is subscribed to what; the counts PUBSUB reports."""
+
+    def __init__(self) -> None:
+        # Insertion-ordered so delivery follows subscription order, like Redis.
+        self.channels: dict[bytes, dict[Subscriber, None]] = {}
+        self.patterns: dict[bytes, dict[Subscriber, None]] = {}
+        self.shard_channels: dict[bytes, dict[Subscriber, None]] = {}
+
+    # ------------------------------------------------------------ subscribe
+
+    def subscribe(self, subscriber: Subscriber, channel: bytes) -> None:
+        self.channels.setdefault(channel, {})[subscriber] = None
+
+    def unsubscribe(self, subscriber: Subscriber, channel: bytes) -> None:
+        _discard(self.channels, channel, subscriber)
+
+    def psubscribe(self, subscriber: Subscriber, pattern: bytes) -> None:
+        self.patterns.setdefault(pattern, {})[subscriber] = None
+
+    def punsubscribe(self, subscriber: Subscriber, pattern: bytes) -> None:
+        _discard(self.patterns, pattern, subscriber)
+
+    def ssubscribe(self, subscriber: Subscriber, channel: bytes) -> None:
+        self.shard_channels.setdefault(channel, {})[subscriber] = None
+
+    def sunsubscribe(self, subscriber: Subscriber, channel: bytes) -> None:
+        _discard(self.shard_channels, channel, subscriber)
+
+    # -------------------------------------------------------------- publish
+
+    def publish(self, channel: bytes, data: bytes) -> int:
+        """Deliver to exact subscribers, then to each matching pattern.
+
+        Returns:
+            The number of deliveries (a client subscribed to the channel and to a
+            matching pattern counts twice), as PUBLISH replies.
+        """
+        receivers = 0
+        subscribers = self.channels.get(channel)
+        if subscribers:
+            message = Message(b"message", channel, data)
+            for subscriber in list(subscribers):
+                subscriber.deliver(message)
+            receivers = len(subscribers)
+        if self.patterns:
+            for pattern, subscribers in list(self.patterns.items()):
+                if glob_match(pattern, channel):
+                    message = Message(b"pmessage", channel, data, pattern)
+                    for subscriber in list(subscribers):
+                        subscriber.deliver(message)
+                    receivers += len(subscribers)
+        return receivers
+
+    def spublish(self, channel: bytes, data: bytes) -> int:
+        subscribers = self.shard_channels.get(channel)
+        if not subscribers:
+            return 0
+        message = Message(b"smessage", channel, data)
+        for subscriber in list(subscribers):
+            subscriber.deliver(message)
+        return len(subscribers)
+
+    # ---------------------------------------------------------------- query
+
+    def numsub(self, channel: bytes) -> int:
+        return len(self.channels.get(channel, ()))
+
+    def shardnumsub(self, channel: bytes) -> int:
+        return len(self.shard_channels.get(channel, ()))
+
+    def numpat(self) -> int:
+        return len(self.patterns)
+
+
+def _discard(registry: dict[bytes, dict[Subscriber, None]], name: bytes, subscriber: Subscriber) -> None:
+    subscribers = registry.get(name)
+    if subscribers is not None:
+        subscribers.pop(subscriber, None)
+        if not subscribers:
+            del registry[name]

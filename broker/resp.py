@@ -1,0 +1,389 @@
+"""RESP2/RESP3: an incremental request parser and a reply encoder (sans-I/O).
+
+Requests arrive as RESP multibulk arrays (``*2\\r\\n$3\\r\\nGET\\r\\n$1\\r\\nk\\r\\n``),
+parsed by hiredis, or as inline commands (``GET k\\r\\n``, what telnet and
+``redis-cli`` in inline mode send), parsed here the way Redis's ``sdssplitargs``
+does.
+
+Replies are plain Python values, so in-process callers (the gateway) use them as
+they are and only the RESP server pays for encoding:
+
+=====================  ======================  =========================
+Python value           RESP2                   RESP3
+=====================  ======================  =========================
+bytes / str            bulk string ``$``       bulk string ``$``
+int                    integer ``:``           integer ``:``
+bool                   integer ``:1``/``:0``   boolean ``#t``/``#f``
+float                  bulk string             double ``,``
+None                   null bulk ``$-1``       null ``_``
+NULL_ARRAY             null array ``*-1``      null ``_``
+list / tuple           array ``*``             array ``*``
+dict                   flat array              map ``%``
+set / frozenset        array                   set ``~``
+Simple                 simple string ``+``     simple string ``+``
+CommandError           error ``-``             error ``-``
+Push                   array                   push ``>``
+Verbatim               bulk string             verbatim ``=`` (``txt:``)
+=====================  ======================  =========================
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+import hiredis
+
+__all__ = [
+    "CommandError",
+    "NULL_ARRAY",
+    "OK",
+    "QUEUED",
+    "PONG",
+    "Push",
+    "ProtocolError",
+    "RequestParser",
+    "Simple",
+    "Verbatim",
+    "encode",
+    "format_double",
+]
+
+Reply = Any
+
+
+class ProtocolError(Exception):
+    """The client sent bytes that are not RESP; the connection must be closed."""
+
+
+class CommandError(Exception):
+    """A command failed; the message is the whole error line, code included.
+
+    Raised by handlers and encoded as ``-<message>``: ``CommandError("ERR syntax error")``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Simple:
+    """A simple string reply (``+OK``); the wire form is computed once."""
+
+    __slots__ = ("text", "wire")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.wire = b"+" + text.encode() + b"\r\n"
+
+    def __repr__(self) -> str:
+        return f"Simple({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Simple) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+class Push(list):  # type: ignore[type-arg]
+    """An out-of-band message (pub/sub): ``>`` in RESP3, a plain array in RESP2."""
+
+
+class Verbatim(str):
+    """Text that RESP3 sends as a verbatim string (``INFO``, ``CLIENT INFO``)."""
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+# A null that RESP2 writes as *-1 (BLPOP timeout, EXEC aborted by WATCH).
+NULL_ARRAY: Any = _NullArray()
+OK = Simple("OK")
+QUEUED = Simple("QUEUED")
+PONG = Simple("PONG")
+
+
+# --------------------------------------------------------------------- encoding
+
+def format_double(value: float) -> bytes:
+    """Format a double the way Redis 7 replies with one (shortest round-trip form)."""
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if math.isnan(value):
+        return b"nan"
+    if value.is_integer() and abs(value) < 1e17:
+        return b"%d" % int(value)
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        sign = exponent[0] if exponent[0] in "+-" else "+"
+        digits = exponent.lstrip("+-").lstrip("0") or "0"
+        text = f"{mantissa}e{sign}{digits}"
+    return text.encode()
+
+
+def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
+    kind = type(reply)
+    if kind is bytes:
+        out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+    elif kind is int:
+        out.append(b":%d\r\n" % reply)
+    elif kind is Simple:
+        out.append(reply.wire)
+    elif reply is None:
+        out.append(b"$-1\r\n" if proto == 2 else b"_\r\n")
+    elif kind is list or kind is tuple or kind is Push:
+        if kind is Push and proto == 3:
+            out.append(b">%d\r\n" % len(reply))
+        else:
+            out.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            _encode_into(item, proto, out)
+    elif kind is str or kind is Verbatim:
+        data = reply.encode()
+        if kind is Verbatim and proto == 3:
+            out.append(b"=%d\r\ntxt:%s\r\n" % (len(data) + 4, data))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    elif kind is CommandError or isinstance(reply, CommandError):
+        out.append(b"-%s\r\n" % reply.message.replace("\r", " ").replace("\n", " ").encode())
+    elif kind is float:
+        text = format_double(reply)
+        if proto == 3:
+            out.append(b",%s\r\n" % text)
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+    elif kind is bool:
+        if proto == 3:
+            out.append(b"#t\r\n" if reply else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if reply else b":0\r\n")
+    elif kind is dict:
+        out.append((b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(reply) * (1 if proto == 3 else 2)))
+        for key, value in reply.items():
+            _encode_into(key, proto, out)
+            _encode_into(value, proto, out)
+    elif kind is set or kind is frozenset:
+        out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(reply))
+        for item in reply:
+            _encode_into(item, proto, out)
+    elif reply is NULL_ARRAY:
+        out.append(b"*-1\r\n" if proto == 2 else b"_\r\n")
+    elif isinstance(reply, int):
+        out.append(b":%d\r\n" % int(reply))
+    else:
+        raise TypeError(f"cannot encode reply of type {kind.__name__}")
+
+
+def encode(reply: Reply, proto: int = 2) -> bytes:
+    """Encode one reply for a client speaking RESP ``proto`` (2 or 3)."""
+    kind = type(reply)
+    if kind is bytes:
+        return b"$%d\r\n%s\r\n" % (len(reply), reply)
+    if kind is Simple:
+        return reply.wire  # type: ignore[no-any-return]
+    if kind is int:
+        return b":%d\r\n" % reply
+    out: list[bytes] = []
+    _encode_into(reply, proto, out)
+    return b"".join(out)
+
+
+# ---------------------------------------------------------------------- parsing
+
+# Redis: "too big inline request" past PROTO_INLINE_MAX_SIZE.
+INLINE_MAX = 64 * 1024
+# A bulk header ($<len>) long enough to be worth checking against proto-max-bulk-len.
+_BIG_BULK_HEADER = re.compile(rb"\$(\d{9,})\r\n")
+_BIG_MULTIBULK_HEADER = re.compile(rb"\*(\d{10,})\r\n")
+_INLINE_ESCAPES = {
+    ord("n"): b"\n",
+    ord("r"): b"\r",
+    ord("t"): b"\t",
+    ord("b"): b"\b",
+    ord("a"): b"\a",
+}
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def split_inline(line: bytes) -> list[bytes]:
+    """Split an inline command like Redis's ``sdssplitargs`` (quotes and escapes).
+
+    Raises:
+        ProtocolError: unbalanced quotes.
+    """
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \t\r\n\v\f":
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        in_double = in_single = False
+        while True:
+            if in_double:
+                if i >= n:
+                    raise ProtocolError("Protocol error: unbalanced quotes in request")
+                c = line[i]
+                if (c == 92 and i + 3 < n and line[i + 1] == ord("x")
+                        and line[i + 2] in _HEX and line[i + 3] in _HEX):
+                    current.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    current += _INLINE_ESCAPES.get(line[i], bytes((line[i],)))
+                elif c == 34:
+                    # closing quote must be followed by a space or nothing
+                    if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
+                        raise ProtocolError("Protocol error: unbalanced quotes in request")
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            elif in_single:
+                if i >= n:
+                    raise ProtocolError("Protocol error: unbalanced quotes in request")
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    current.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in b" \t\r\n\v\f":
+                        raise ProtocolError("Protocol error: unbalanced quotes in request")
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in b" \t\r\n\v\f":
+                    break
+                if c == 34:
+                    in_double = True
+                elif c == 39:
+                    in_single = True
+                else:
+                    current.append(c)
+            i += 1
+        args.append(bytes(current))
+
+
+class RequestParser:
+    """Incremental parser of client requests: ``feed(bytes) -> [argv, ...]``.
+
+    Multibulk requests go through hiredis; a read that starts, at a request
+    boundary, with anything but ``*`` is taken as inline commands up to the next
+    ``*``. An incomplete request is kept for the next ``feed``; that is a normal
+    answer, not an error.
+
+    Limits (as Redis): a bulk longer than ``max_bulk_len`` (proto-max-bulk-len) or
+    a multibulk count over 2^31-1 is refused as soon as its header is seen, and
+    an inline line over 64 KiB is refused; a request still incomplete after
+    ``max_bulk_len`` + 64 KiB bytes is refused too, so memory stays bounded.
+    """
+
+    __slots__ = ("_reader", "_inline", "_idle", "_unframed", "max_bulk_len")
+
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
+        self._reader = hiredis.Reader()
+        # Pending bytes of an inline line not yet terminated by a newline.
+        self._inline = b""
+        # True when the last read ended on a request boundary (so a next read that
+        # starts with a letter is an inline command, not the middle of a bulk).
+        self._idle = True
+        # Bytes received since the last complete request (bounds a partial one).
+        self._unframed = 0
+        self.max_bulk_len = max_bulk_len
+
+    def feed(self, data: bytes) -> list[list[bytes]]:
+        """Parse what ``data`` completes; raise ProtocolError on garbage."""
+        requests: list[list[bytes]] = []
+        if self._inline or (self._idle and data and data[0] != 42):
+            data = self._feed_inline(data, requests)
+            if not data:
+                return requests
+        self._check_headers(data)
+        reader = self._reader
+        try:
+            reader.feed(data)
+            request = reader.gets()
+            while request is not False:
+                if type(request) is not list:
+                    raise ProtocolError(
+                        "Protocol error: expected '*', got '%s'" % _first_char(request))
+                requests.append(request)
+                request = reader.gets()
+        except hiredis.ProtocolError as exc:
+            raise ProtocolError(_redis_wording(str(exc))) from None
+        except hiredis.ReplyError as exc:
+            raise ProtocolError(f"Protocol error: expected '$', got '-{exc}'") from None
+        if requests:
+            self._unframed = len(data)
+            self._idle = data.endswith(b"\r\n")
+        else:
+            self._unframed += len(data)
+            self._idle = False
+        if self._unframed > self.max_bulk_len + INLINE_MAX:
+            raise ProtocolError("Protocol error: invalid bulk length")
+        return requests
+
+    def _check_headers(self, data: bytes) -> None:
+        # Refuse oversized lengths from the header alone, before the payload arrives.
+        for match in _BIG_BULK_HEADER.finditer(data):
+            if int(match.group(1)) > self.max_bulk_len:
+                raise ProtocolError("Protocol error: invalid bulk length")
+        for match in _BIG_MULTIBULK_HEADER.finditer(data):
+            if int(match.group(1)) > 2**31 - 1:
+                raise ProtocolError("Protocol error: invalid multibulk length")
+
+    def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:
+        """Consume inline lines from the front of ``data``; return the rest."""
+        data = self._inline + data
+        self._inline = b""
+        while data and data[0] != 42:
+            end = data.find(b"\n")
+            if end < 0:
+                if len(data) > INLINE_MAX:
+                    raise ProtocolError("Protocol error: too big inline request")
+                self._inline = data
+                return b""
+            if end > INLINE_MAX:
+                raise ProtocolError("Protocol error: too big inline request")
+            argv = split_inline(data[:end])
+            if argv:
+                requests.append(argv)
+            data = data[end + 1:]
+        self._idle = True
+        return data
+
+
+def _first_char(value: object) -> str:
+    if isinstance(value, bytes):
+        return "$"
+    if isinstance(value, int):
+        return ":"
+    return "?"
+
+
+def _redis_wording(message: str) -> str:
+    # hiredis: 'Protocol error, got "x" as reply type byte'
+    match = re.search(r'got "(.*)" as reply type byte', message)
+    if match:
+        return f"Protocol error: expected '$', got '{match.group(1)}'"
+    if "Multi-bulk length out of range" in message:
+        return "Protocol error: invalid multibulk length"
+    if "Bulk string length out of range" in message:
+        return "Protocol error: invalid bulk length"
+    return "Protocol error: " + message
+
+
+Encoder = Callable[[Reply, int], bytes]

@@ -1,0 +1,313 @@
+"""The asyncio RESP server: read -> parse -> Broker.execute -> encode -> write.
+
+A thin shell around ``broker.core``. Per connection it keeps one output list
+that replies and pub/sub messages are appended to in order; replies to a read
+batch are written once at the end of the batch, and messages published by other
+clients are flushed once per event-loop iteration, however many arrive.
+
+Limits, as Redis has them:
+- a subscriber whose pending output passes the pub/sub hard limit, or stays over
+  the soft limit for the soft period (``client-output-buffer-limit``, default
+  32 MB / 8 MB / 60 s), is disconnected, so one reader that stopped reading
+  cannot make the server's memory grow without bound;
+- a client that does not read its replies stops being read from (TCP back
+  pressure) until its socket drains;
+- malformed RESP gets ``-ERR Protocol error: ...`` and only that connection closes;
+- past ``maxclients`` a new connection gets ``-ERR max number of clients reached``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from typing import Any
+
+from broker.config import output_limits
+from broker.core import BLOCKED, NO_REPLY, Broker, Client, Replies
+from broker.pubsub import Message
+from broker.resp import ProtocolError, RequestParser, encode
+
+__all__ = ["RespServer", "RespConnection"]
+
+log = logging.getLogger("fanout.broker")
+
+# How often the active expiry cycle runs (Redis: hz 10).
+EXPIRE_INTERVAL = 0.1
+
+
+class RespConnection(Client, asyncio.Protocol):
+    """One RESP client connection."""
+
+    def __init__(self, server: "RespServer") -> None:
+        Client.__init__(self, server.broker)
+        self.server = server
+        self.loop = server.loop
+        self.parser = RequestParser(int(server.broker.config.get("proto-max-bulk-len")))
+        self.transport: asyncio.Transport | None = None
+        self.fd = -1
+        # Encoded output not yet handed to the transport.
+        self.out: list[bytes] = []
+        self.out_bytes = 0
+        self.flush_scheduled = False
+        # Requests read while blocked (BLPOP ...), run once the client resumes.
+        self.pending: deque[list[bytes]] = deque()
+        self.block_timer: asyncio.TimerHandle | None = None
+        # When this pub/sub client went over the soft output limit (ms), else None.
+        self.soft_limit_since: int | None = None
+
+    # ------------------------------------------------------- asyncio hooks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
+        self.addr = _format_addr(transport.get_extra_info("peername"))
+        self.laddr = _format_addr(transport.get_extra_info("sockname"))
+        broker = self.broker
+        if len(broker.clients) >= int(broker.config.get("maxclients")):
+            broker.stats.rejected_connections += 1
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            self.closed = True
+            return
+        broker.connect(self)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.block_timer is not None:
+            self.block_timer.cancel()
+        self.broker.disconnect(self)
+        self.server.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.broker.stats.net_input_bytes += len(data)
+        try:
+            requests = self.parser.feed(data)
+        except ProtocolError as exc:
+            self._write_now(b"-ERR %s\r\n" % str(exc).encode())
+            self._close("protocol error")
+            return
+        if self.pending or self.blocked is not None:
+            self.pending.extend(requests)
+            return
+        self._run(requests)
+
+    def pause_writing(self) -> None:
+        # The peer is not reading its replies: stop reading its requests.
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    # ----------------------------------------------------------- requests
+
+    def _run(self, requests: Any) -> None:
+        broker = self.broker
+        out = self.out
+        for index, argv in enumerate(requests):
+            reply = broker.execute(self, argv)
+            if reply is BLOCKED:
+                self.pending.extend(requests[index + 1:])
+                self._arm_block_timer()
+                break
+            if reply is not NO_REPLY:
+                if type(reply) is Replies:
+                    for item in reply:
+                        out.append(encode(item, self.proto))
+                else:
+                    out.append(encode(reply, self.proto))
+            if self.close_after_reply:
+                self._flush()
+                self._close("quit")
+                return
+        self._flush()
+
+    def _arm_block_timer(self) -> None:
+        blocked = self.blocked
+        if blocked is not None and blocked.timeout_ms > 0:
+            self.block_timer = self.loop.call_later(
+                blocked.timeout_ms / 1000, self.broker.timeout_blocked, self)
+
+    # ------------------------------------------------------ core callbacks
+
+    def deliver(self, message: Message) -> None:
+        data = message.resp(self.proto)
+        self.out.append(data)
+        self.out_bytes += len(data)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush)
+        if self.out_bytes > self.server.pubsub_hard_limit > 0:
+            self._over_limit()
+
+    def resume(self, reply: Any) -> None:
+        if self.block_timer is not None:
+            self.block_timer.cancel()
+            self.block_timer = None
+        if self.closed:
+            return
+        self.out.append(encode(reply, self.proto))
+        if self.pending:
+            pending = list(self.pending)
+            self.pending.clear()
+            self._run(pending)
+        else:
+            self._flush()
+
+    def kill(self, reason: str) -> None:
+        self._close(reason)
+
+    def output_buffer_size(self) -> int:
+        size = self.out_bytes
+        if self.transport is not None and not self.closed:
+            size += self.transport.get_write_buffer_size()
+        return size
+
+    # -------------------------------------------------------------- output
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        if not self.out or self.closed or self.transport is None:
+            self.out.clear()
+            self.out_bytes = 0
+            return
+        data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
+        self.out.clear()
+        self.out_bytes = 0
+        self.broker.stats.net_output_bytes += len(data)
+        self.transport.write(data)
+        if self.channels or self.patterns or self.shard_channels:
+            self._check_limits()
+
+    def _check_limits(self) -> None:
+        server = self.server
+        assert self.transport is not None
+        pending = self.transport.get_write_buffer_size()
+        if server.pubsub_hard_limit and pending > server.pubsub_hard_limit:
+            self._over_limit()
+        elif server.pubsub_soft_limit and pending > server.pubsub_soft_limit:
+            now = self.broker.clock_ms()
+            if self.soft_limit_since is None:
+                self.soft_limit_since = now
+            elif now - self.soft_limit_since >= server.pubsub_soft_seconds * 1000:
+                self._over_limit()
+        else:
+            self.soft_limit_since = None
+
+    def _over_limit(self) -> None:
+        log.warning("client id=%d addr=%s closed for overcoming of output buffer limits", self.id, self.addr)
+        self.broker.stats.client_output_limit_disconnections += 1
+        self.out.clear()
+        self.out_bytes = 0
+        self._close("output buffer limit", abort=True)
+
+    def _write_now(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def _close(self, reason: str, abort: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.out.clear()
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()  # drop what is buffered: that memory is the problem
+            else:
+                self.transport.close()
+        self.broker.disconnect(self)
+
+
+class RespServer:
+    """Serves a Broker over TCP (and optionally a unix socket)."""
+
+    def __init__(self, broker: Broker, host: str = "127.0.0.1", port: int = 6380,
+                 unix_path: str | None = None) -> None:
+        self.broker = broker
+        self.host = host
+        self.port = port
+        self.unix_path = unix_path
+        self.loop = asyncio.get_event_loop()
+        self.connections: set[RespConnection] = set()
+        self.servers: list[asyncio.AbstractServer] = []
+        self._cron: asyncio.Task[None] | None = None
+        self.pubsub_hard_limit = 0
+        self.pubsub_soft_limit = 0
+        self.pubsub_soft_seconds = 0
+        broker.config.listeners.append(self._config_changed)
+        self._config_changed("client-output-buffer-limit", broker.config.get("client-output-buffer-limit"))
+
+    @property
+    def addresses(self) -> list[str]:
+        addresses = []
+        for server in self.servers:
+            for sock in server.sockets:
+                name = sock.getsockname()
+                addresses.append(name if isinstance(name, str) else f"{name[0]}:{name[1]}")
+        return addresses
+
+    async def start(self) -> None:
+        """Listen. Raises OSError (EADDRINUSE ...) if the port cannot be bound."""
+        self.loop = asyncio.get_running_loop()
+        server = await self.loop.create_server(
+            lambda: RespConnection(self), self.host, self.port, reuse_address=True, backlog=1024)
+        self.servers.append(server)
+        self.port = server.sockets[0].getsockname()[1]
+        self.broker.port = self.port  # type: ignore[attr-defined]
+        if self.unix_path:
+            if os.path.exists(self.unix_path):
+                os.unlink(self.unix_path)
+            self.servers.append(await self.loop.create_unix_server(
+                lambda: RespConnection(self), self.unix_path, backlog=1024))
+        self._cron = asyncio.create_task(self._expire_cycle())
+
+    async def _expire_cycle(self) -> None:
+        while True:
+            expired = self.broker.active_expire()
+            # Like Redis's fast cycle: go again at once while there is a backlog.
+            await asyncio.sleep(0 if expired >= 2000 else EXPIRE_INTERVAL)
+
+    async def close(self) -> None:
+        if self._cron is not None:
+            self._cron.cancel()
+        for server in self.servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.kill("server shutdown")
+        for server in self.servers:
+            await server.wait_closed()
+        if self.unix_path and os.path.exists(self.unix_path):
+            os.unlink(self.unix_path)
+
+    def _config_changed(self, name: str, value: str) -> None:
+        if name == "client-output-buffer-limit":
+            hard, soft, seconds = output_limits(value, "pubsub")
+            self.pubsub_hard_limit, self.pubsub_soft_limit, self.pubsub_soft_seconds = hard, soft, seconds
+        elif name == "proto-max-bulk-len":
+            for connection in self.connections:
+                connection.parser.max_bulk_len = int(value)
+
+
+def _format_addr(name: Any) -> str:
+    if isinstance(name, tuple):
+        return f"{name[0]}:{name[1]}"
+    if isinstance(name, str):
+        return f"{name}:0"
+    return ""
+
+
+def install_uvloop() -> bool:
+    """Use uvloop's event loop where it is installed (it is a dependency on Linux)."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True

@@ -1,0 +1,99 @@
+"""The command table: the one place a command is registered.
+
+Handlers live in ``broker/commands/<group>.py`` and register themselves with the
+``command`` decorator; ``load()`` imports every group once. Arity follows Redis:
+a positive arity is the exact argc, a negative one the minimum (``-3``: 3 or more,
+the command name included). Container commands (CLIENT, CONFIG, PUBSUB, ...)
+register their subcommands with ``subcommand``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from broker.core import Client
+
+__all__ = ["Command", "COMMANDS", "command", "subcommand", "load"]
+
+Handler = Callable[["Client", list[bytes]], Any]
+
+
+@dataclass(slots=True, eq=False)
+class Command:
+    name: str
+    handler: Handler | None
+    arity: int
+    flags: frozenset[str]
+    # first key index, last key index (-1: the last argument), step; (0, 0, 0): no keys
+    keys: tuple[int, int, int] = (0, 0, 0)
+    group: str = "generic"
+    summary: str = ""
+    complexity: str = ""
+    since: str = "1.0.0"
+    container: str | None = None
+    subcommands: dict[bytes, "Command"] = field(default_factory=dict)
+
+    @property
+    def fullname(self) -> str:
+        return f"{self.container}|{self.name}" if self.container else self.name
+
+    # Flags checked on every call are kept as attributes-by-property on purpose
+    # of readability; the core caches what it needs per call.
+    def has(self, flag: str) -> bool:
+        return flag in self.flags
+
+
+COMMANDS: dict[bytes, Command] = {}
+
+
+def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] = (0, 0, 0),
+            group: str = "generic", summary: str = "", complexity: str = "",
+            since: str = "1.0.0") -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of command ``name``.
+
+    ``flags`` is a space-separated list of Redis command flags (``write readonly
+    denyoom fast pubsub noauth noscript loading stale blocking``) plus ``subscribed``
+    for commands allowed in RESP2 subscribed mode.
+    """
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name.lower().encode()] = Command(
+            name.lower(), handler, arity, frozenset(flags.split()), keys, group, summary,
+            complexity, since)
+        return handler
+    return register
+
+
+def container(name: str, flags: str = "", group: str = "server", summary: str = "",
+              since: str = "1.0.0") -> Command:
+    """Register a container command whose subcommands are added with ``subcommand``."""
+    cmd = Command(name.lower(), None, -2, frozenset(flags.split()), (0, 0, 0), group, summary,
+                  "", since)
+    COMMANDS[name.lower().encode()] = cmd
+    return cmd
+
+
+def subcommand(parent: Command, name: str, arity: int, flags: str = "",
+               keys: tuple[int, int, int] = (0, 0, 0), summary: str = "",
+               complexity: str = "", since: str = "1.0.0") -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        parent.subcommands[name.lower().encode()] = Command(
+            name.lower(), handler, arity, frozenset(flags.split()) | parent.flags, keys,
+            parent.group, summary, complexity, since, container=parent.name)
+        return handler
+    return register
+
+
+_loaded = False
+
+
+def load() -> dict[bytes, Command]:
+    """Import every command group (idempotent) and return the table."""
+    global _loaded
+    if not _loaded:
+        from broker.commands import (  # noqa: F401  (imported for registration)
+            connection, hashes, keys, lists, pubsub, server, sets, streams, strings,
+            transactions, zsets)
+        _loaded = True
+    return COMMANDS

@@ -1,0 +1,1 @@
+"""fanout gateway: websocket + HTTP API in front of the broker."""

@@ -1,0 +1,148 @@
+"""The ``fanout`` command line: ``fanout serve`` and ``fanout broker``.
+
+Every flag can also be given as an environment variable ``FANOUT_<FLAG>``
+(``--http-port`` -> ``FANOUT_HTTP_PORT``) or as a key of a TOML file given with
+``--config`` (``http-port = 8080`` or ``http_port = 8080``). Precedence: flag,
+then environment, then file, then the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import os
+import signal
+import sys
+import tomllib
+from typing import Any, Callable
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML file with settings (keys as the flags)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--requirepass", default="", metavar="P", help="password required on the RESP port")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fanout", description=__doc__.splitlines()[0] if __doc__ else "")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="websocket gateway + HTTP API + embedded broker")
+    _add_common(serve)
+    serve.add_argument("--http-port", type=int, default=8080, help="HTTP/websocket port (default 8080)")
+    serve.add_argument("--resp-port", type=int, default=6380, help="RESP port of the embedded broker "
+                       "(default 6380; -1 to not listen)")
+    serve.add_argument("--broker", default="memory://", metavar="URL",
+                       help="memory:// (embedded, default) or redis://host:port/db")
+    serve.add_argument("--workers", type=int, default=1, help="gateway worker processes (default 1)")
+    serve.add_argument("--token-secret", default="", metavar="S", help="HS256 secret for connection tokens")
+    serve.add_argument("--api-key", default="", metavar="K", help="API key for the HTTP API")
+    serve.add_argument("--allowed-origins", default="", metavar="LIST",
+                       help="comma-separated Origin allow-list for websocket upgrades (empty: any)")
+
+    broker = commands.add_parser("broker", help="the RESP broker alone")
+    _add_common(broker)
+    broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")
+    broker.add_argument("--unix-socket", default="", metavar="PATH", help="also listen on a unix socket")
+    return parser
+
+
+def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
+    """Fill options not given on the command line from FANOUT_* and the TOML file."""
+    given = {arg.split("=")[0] for arg in argv if arg.startswith("--")}
+    file_values: dict[str, Any] = {}
+    config_path = args.config or os.environ.get("FANOUT_CONFIG")
+    if config_path:
+        try:
+            with open(config_path, "rb") as handle:
+                file_values = {key.replace("-", "_"): value for key, value in tomllib.load(handle).items()}
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            parser.error(f"cannot read config file {config_path}: {exc}")
+    subparser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+    for action in subparser._actions:
+        if not action.option_strings or action.dest in ("help", "config"):
+            continue
+        flag = action.option_strings[0]
+        if flag in given:
+            continue
+        env_name = "FANOUT_" + action.dest.upper()
+        raw: Any = os.environ.get(env_name, file_values.get(action.dest))
+        if raw is None:
+            continue
+        convert: Callable[[Any], Any] = action.type if callable(action.type) else str  # type: ignore[assignment]
+        try:
+            setattr(args, action.dest, convert(raw))
+        except (TypeError, ValueError):
+            parser.error(f"invalid value for {flag} (from {env_name} or the config file): {raw!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _apply_env_and_file(parser, args, argv)
+    import logging
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from broker.server import install_uvloop
+    install_uvloop()
+    try:
+        if args.command == "broker":
+            return asyncio.run(_run_broker(args))
+        return asyncio.run(_run_serve(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+def port_error(what: str, host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"fanout: cannot listen for {what} on {host}:{port}: the port is already in use"
+    return f"fanout: cannot listen for {what} on {host}:{port}: {exc.strerror or exc}"
+
+
+async def wait_for_signal() -> None:
+    """Return on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run_broker(args: argparse.Namespace) -> int:
+    from broker.core import Broker
+    from broker.server import RespServer
+
+    config = {"requirepass": args.requirepass} if args.requirepass else {}
+    broker = Broker(config=config)
+    server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(port_error("RESP", args.host, args.port, exc), file=sys.stderr)
+        return 1
+    for address in server.addresses:
+        print(f"fanout broker: RESP on {address}", flush=True)
+    await wait_for_signal()
+    await server.close()
+    print("fanout broker: stopped", flush=True)
+    return 0
+
+
+async def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        from gateway.app import run_serve
+    except ImportError:
+        run_serve = None
+    if run_serve is None:
+        args.port = args.resp_port
+        args.unix_socket = ""
+        return await _run_broker(args)
+    return await run_serve(args)  # type: ignore[no-any-return]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Presence tracking over the broker."""

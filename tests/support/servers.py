@@ -1,0 +1,110 @@
+"""Real servers for tests: redis-server and fanout processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO
+
+__all__ = ["free_port", "ServerProcess", "start_redis_server", "start_fanout", "MS"]
+
+# One timing unit for waits in tests, scaled on slow machines (FANOUT_TEST_TIME_SCALE=3).
+MS = 0.001 * float(os.environ.get("FANOUT_TEST_TIME_SCALE", "1"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    process: subprocess.Popen[str]
+    port: int
+    extra_ports: dict[str, int] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+
+    def stop(self, sig: int | None = None) -> int:
+        if self.process.poll() is None:
+            if sig is None:
+                self.process.terminate()
+            else:
+                self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def _wait_port(port: int, process: subprocess.Popen[str], name: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"{name} exited with {process.returncode} before listening on {port}: {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+def start_redis_server(*extra: str) -> ServerProcess:
+    """A real redis-server on a free loopback port, no persistence."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: the test command installs it (scripts/test)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--daemonize", "no", "--loglevel", "warning", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_port(port, process, "redis-server")
+    return ServerProcess("redis-server", process, port)
+
+
+def _read_until(stream: IO[str], pattern: str, process: subprocess.Popen[str], name: str,
+                timeout: float = 20.0) -> tuple[re.Match[str], list[str]]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    regex = re.compile(pattern)
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}: {''.join(lines)}")
+            continue
+        lines.append(line)
+        match = regex.search(line)
+        if match:
+            return match, lines
+    raise RuntimeError(f"{name} did not print {pattern!r} within {timeout}s: {''.join(lines)}")
+
+
+def start_fanout(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+    """``fanout broker`` or ``fanout serve`` as a subprocess on free ports.
+
+    Pass the subcommand and its flags, e.g. ``start_fanout("broker", "--port", str(p))``.
+    Returns once the process has printed that it listens.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})})
+    assert process.stdout is not None
+    port_flag = "--port" if args[0] == "broker" else "--http-port"
+    port = int(args[list(args).index(port_flag) + 1]) if port_flag in args else 0
+    pattern = r"RESP on 127\.0\.0\.1:(\d+)" if args[0] == "broker" else r"HTTP on .*:(\d+)"
+    match, lines = _read_until(process.stdout, pattern, process, "fanout")
+    return ServerProcess("fanout", process, port or int(match.group(1)), output=lines)
