@@ -112,20 +112,17 @@ PONG = Simple("PONG")
 # --------------------------------------------------------------------- encoding
 
 def format_double(value: float) -> bytes:
-    """Format a double the way Redis 7 replies with one (shortest round-trip form)."""
+    """Format a double the way redis-server 7.0 replies with one (``addReplyDouble``).
+
+    Redis 7.0 prints ``%.17g`` (``0.1`` -> ``0.10000000000000001``, ``-0.0`` -> ``-0``,
+    ``1e20`` -> ``1e+20``); 7.2 switched to the shortest round-trip form. We match
+    the 7.0 server the differential tests run against.
+    """
     if math.isinf(value):
         return b"inf" if value > 0 else b"-inf"
     if math.isnan(value):
         return b"nan"
-    if value.is_integer() and abs(value) < 1e17:
-        return b"%d" % int(value)
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = exponent[0] if exponent[0] in "+-" else "+"
-        digits = exponent.lstrip("+-").lstrip("0") or "0"
-        text = f"{mantissa}e{sign}{digits}"
-    return text.encode()
+    return b"%.17g" % value
 
 
 def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
