@@ -550,11 +550,9 @@ def _zpop(client: Client, argv: list[bytes], highest: bool) -> Any:
             count = -1
         if count < 0:
             raise CommandError("ERR value is out of range, must be positive")
-        if count == 0:
-            return []
     db = client.db
     zset = _get(db, argv[1])
-    if zset is None:
+    if zset is None or count == 0:
         return []
     popped = _pop_reply(db, argv[1], zset, count, highest)
     if len(argv) == 3 and client.proto >= 3:
