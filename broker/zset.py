@@ -16,7 +16,6 @@ Scores are never NaN (callers refuse it, as Redis does). ``-0.0`` is stored as
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Iterable, Iterator
 
 from sortedcontainers import SortedList
@@ -233,7 +232,3 @@ class ZSet:
 
     def items_sorted(self) -> list[tuple[bytes, float]]:
         return [(member, score) for score, member in self.order]
-
-    def members_page(self, start: int, stop: int) -> list[tuple[bytes, float]]:
-        """(member, score) at ascending ranks [start, stop): a ZSCAN page."""
-        return [(member, score) for score, member in islice(self.order.islice(start, stop), stop - start)]

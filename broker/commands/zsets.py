@@ -56,7 +56,7 @@ def _strtod(text: bytes) -> float | None:
     if _HEX_FLOAT.fullmatch(text):
         try:
             return float.fromhex(text.decode())
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 
@@ -72,10 +72,17 @@ def parse_score(raw: bytes, error: str = NOT_FLOAT) -> float:
         raise CommandError(error)
     if math.isinf(value) and b"inf" not in raw.lower():
         raise CommandError(error)  # overflow
-    if value == 0.0 and _MANTISSA_DIGITS.search(raw.lower().split(b"e")[0].split(b"p")[0]):
-        if not raw.lower().lstrip(b"+-").startswith(b"0x"):
-            raise CommandError(error)  # underflow to zero
+    if value == 0.0 and _MANTISSA_DIGITS.search(_mantissa(raw)):
+        raise CommandError(error)  # underflow to zero
     return value
+
+
+def _mantissa(raw: bytes) -> bytes:
+    """The digits before the exponent (``e`` in decimal, ``p`` in hex notation)."""
+    lowered = raw.lower()
+    if lowered.lstrip(b"+-").startswith(b"0x"):
+        return lowered.split(b"p")[0][2:]
+    return lowered.split(b"e")[0]
 
 
 def _range_item(raw: bytes) -> tuple[float, bool]:

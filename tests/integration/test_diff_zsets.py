@@ -147,6 +147,10 @@ SCRIPTS: dict[str, list[tuple[str, ...]]] = {
         ("ZUNIONSTORE", "out", "2", "c", "c"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
         ("ZUNIONSTORE", "out", "1", "c", "WEIGHTS", "0"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
         ("ZINTERSTORE", "out", "2", "c", "c", "WEIGHTS", "1", "-1"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+        ("ZINTERSTORE", "out", "2", "a", "c", "WEIGHTS", "1", "0", "AGGREGATE", "MIN"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+        ("ZINTERSTORE", "out", "2", "a", "c", "WEIGHTS", "0", "1", "AGGREGATE", "MAX"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+        ("ZINTERSTORE", "out", "2", "a", "c", "WEIGHTS", "1", "0"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+        ("ZUNIONSTORE", "out", "2", "a", "c", "WEIGHTS", "inf", "-inf", "AGGREGATE", "MIN"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
         ("ZINTERSTORE", "out", "2", "a", "nokey"), ("EXISTS", "out"), ("ZDIFFSTORE", "out", "2", "a", "b"),
         ("ZRANGE", "out", "0", "-1", "WITHSCORES"), ("ZDIFFSTORE", "out", "3", "a", "b", "c"), ("EXISTS", "out"),
         ("ZDIFFSTORE", "out", "1", "nokey"), ("ZDIFFSTORE", "out", "2", "a", "a"),
@@ -286,12 +290,7 @@ def test_bzpopmin_wakes_on_zadd(redis_server, fanout_broker, protocol: int) -> N
         with RespClient(port, protocol=protocol) as waiter, RespClient(port) as writer:
             writer.call("FLUSHALL")
             waiter.send("BZPOPMIN", "k1", "k2", "0")
-            # CLIENT LIST shows the waiter blocked before we write: no sleep needed.
-            for _ in range(1000):
-                if b"cmd=bzpopmin" in writer.call("CLIENT", "LIST"):
-                    break
-            else:
-                raise AssertionError("waiter never blocked")
+            _wait_blocked(writer, b"bzpopmin")
             writer.call("ZADD", "k2", "5", "m", "7", "n")
             reply = waiter.read()
             results.append((reply, writer.call("ZRANGE", "k2", "0", "-1", "WITHSCORES")))
@@ -323,7 +322,12 @@ COMMANDS = st.one_of(
     st.tuples(st.just("ZREMRANGEBYRANK"), KEYS, INDEXES, INDEXES),
     st.tuples(st.sampled_from(["ZPOPMIN", "ZPOPMAX"]), KEYS, st.sampled_from(["0", "1", "2", "5"])),
     st.tuples(st.sampled_from(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), KEYS, st.just("2"), KEYS, KEYS),
+    st.tuples(st.sampled_from(["ZUNIONSTORE", "ZINTERSTORE"]), KEYS, st.just("2"), KEYS, KEYS,
+              st.just("WEIGHTS"), SCORES, SCORES, st.just("AGGREGATE"), st.sampled_from(["SUM", "MIN", "MAX"])),
+    st.tuples(st.sampled_from(["ZUNION", "ZINTER", "ZDIFF"]), st.just("2"), KEYS, KEYS, st.just("WITHSCORES")),
     st.tuples(st.just("ZRANGESTORE"), KEYS, KEYS, INDEXES, INDEXES),
+    st.tuples(st.just("ZRANGESTORE"), KEYS, KEYS, SCORES, SCORES, st.just("BYSCORE"), st.just("REV")),
+    st.tuples(st.just("ZMSCORE"), KEYS, MEMBERS, MEMBERS),
     st.tuples(st.sampled_from(["ZCARD"]), KEYS),
     st.tuples(st.just("SET"), st.just("s"), st.just("str")),
 )
@@ -350,3 +354,38 @@ def test_large_set_ranks_match(redis_server, fanout_broker) -> None:
                 ("ZREMRANGEBYRANK", "big", "10", "19"), ("ZPOPMAX", "big", "3"), ("ZCARD", "big")]
     for protocol in PROTOCOLS:
         assert_same_replies(redis_server.port, fanout_broker.port, adds + queries, protocol=protocol)
+
+
+def _wait_blocked(admin: RespClient, command_name: bytes) -> None:
+    # CLIENT LIST shows the waiter once its command is parked: no sleep needed.
+    for _ in range(1000):
+        if b"cmd=" + command_name in admin.call("CLIENT", "LIST"):
+            return
+    raise AssertionError("waiter never blocked")
+
+
+def _served_events(port: int) -> tuple[Any, list[Any]]:
+    with RespClient(port) as admin, RespClient(port) as subscriber, RespClient(port) as waiter:
+        admin.call("FLUSHALL")
+        admin.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
+        subscriber.call("PSUBSCRIBE", "__key*__:*")
+        subscriber.call("SUBSCRIBE", "done")
+        waiter.send("BZPOPMAX", "q1", "q2", "0")
+        _wait_blocked(admin, b"bzpopmax")
+        admin.call("ZADD", "q2", "1", "a", "2", "b")
+        served = waiter.read()
+        admin.call("PUBLISH", "done", "x")
+        seen: list[Any] = []
+        for _ in range(1000):
+            message = subscriber.read()
+            if message[0] == b"message" and message[1] == b"done":
+                break
+            seen.append(message)
+        admin.call("CONFIG", "SET", "notify-keyspace-events", "")
+        return served, seen
+
+
+def test_events_when_a_blocked_client_is_served(redis_server, fanout_broker) -> None:
+    want = _served_events(redis_server.port)
+    assert want[0] == [b"q2", b"b", b"2"]
+    assert _served_events(fanout_broker.port) == want
