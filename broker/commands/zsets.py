@@ -697,8 +697,9 @@ def _aggregate(target: float, value: float, how: bytes) -> float:
     return value if value > target else target
 
 
-def _setop(client: Client, argv: list[bytes], numkeys_index: int, dst: bytes | None, op: str) -> Any:
-    """``zunionInterDiffGenericCommand`` for ZUNION[STORE], ZINTER[STORE], ZDIFF[STORE]."""
+def _setop(client: Client, argv: list[bytes], numkeys_index: int, dst: bytes | None, op: str,
+           cardinality_only: bool = False) -> Any:
+    """``zunionInterDiffGenericCommand``: ZUNION[STORE], ZINTER[STORE], ZDIFF[STORE], ZINTERCARD."""
     setnum = _long(argv[numkeys_index])
     if setnum < 1:
         raise CommandError(
@@ -717,9 +718,16 @@ def _setop(client: Client, argv: list[bytes], numkeys_index: int, dst: bytes | N
     weights = [1.0] * setnum
     how = b"SUM"
     withscores = False
+    limit = 0
     while j < len(argv):
         option = argv[j].upper()
         remaining = len(argv) - j
+        if cardinality_only:
+            if remaining >= 2 and option == b"LIMIT":
+                limit = _non_negative(argv[j + 1], "ERR LIMIT can't be negative")
+                j += 2
+                continue
+            raise CommandError(SYNTAX)
         if op != _DIFF and remaining >= setnum + 1 and option == b"WEIGHTS":
             weights = [parse_score(raw, "ERR weight value is not a float")
                        for raw in argv[j + 1:j + 1 + setnum]]
@@ -734,10 +742,34 @@ def _setop(client: Client, argv: list[bytes], numkeys_index: int, dst: bytes | N
             j += 1
         else:
             raise CommandError(SYNTAX)
+    if cardinality_only:
+        return _intercard(sources, limit)
     result = _compute(sources, weights, how, op)
     if dst is not None:
         return _store(db, dst, ZSet(result.items()), b"z" + op.encode() + b"store")
     return _scored(client, ZSet(result.items()).items_sorted(), withscores)
+
+
+def _non_negative(raw: bytes, error: str) -> int:
+    try:
+        value = parse_int(raw)
+    except CommandError:
+        raise CommandError(error) from None
+    if value < 0:
+        raise CommandError(error)
+    return value
+
+
+def _intercard(sources: list[dict[bytes, float]], limit: int) -> int:
+    """Members in every source, counting stops at ``limit`` (0: no limit)."""
+    ordered = sorted(sources, key=len)
+    count = 0
+    for member in ordered[0]:
+        if all(member in other for other in ordered[1:]):
+            count += 1
+            if count == limit:
+                break
+    return count
 
 
 def _compute(sources: list[dict[bytes, float]], weights: list[float], how: bytes,
@@ -808,3 +840,80 @@ def zinter(client: Client, argv: list[bytes]) -> Any:
 @command("zdiff", -3, "readonly", keys=(0, 0, 0), group="sorted-set")
 def zdiff(client: Client, argv: list[bytes]) -> Any:
     return _setop(client, argv, 1, None, _DIFF)
+
+
+# ZINTERCARD numkeys key [key ...] [LIMIT limit]
+@command("zintercard", -3, "readonly", keys=(0, 0, 0), group="sorted-set", since="7.0.0")
+def zintercard(client: Client, argv: list[bytes]) -> Any:
+    return _setop(client, argv, 1, None, _INTER, cardinality_only=True)
+
+
+# ------------------------------------------------------------ ZMPOP, BZMPOP
+
+def _mpop_args(argv: list[bytes], numkeys_index: int) -> tuple[list[bytes], bool, int]:
+    """``zmpopGenericCommand`` parsing: numkeys key [key ...] MIN|MAX [COUNT count]."""
+    numkeys = _positive(argv[numkeys_index], "ERR numkeys should be greater than 0")
+    where_index = numkeys_index + numkeys + 1
+    if where_index >= len(argv):
+        raise CommandError(SYNTAX)
+    where = argv[where_index].upper()
+    if where not in (b"MIN", b"MAX"):
+        raise CommandError(SYNTAX)
+    count = -1
+    j = where_index + 1
+    while j < len(argv):
+        if count == -1 and argv[j].upper() == b"COUNT" and j + 1 < len(argv):
+            count = _positive(argv[j + 1], "ERR count should be greater than 0")
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return argv[numkeys_index + 1:where_index], where == b"MAX", max(count, 1)
+
+
+def _positive(raw: bytes, error: str) -> int:
+    try:
+        value = parse_int(raw)
+    except CommandError:
+        raise CommandError(error) from None
+    if value < 1:
+        raise CommandError(error)
+    return value
+
+
+def _mpop_first(db: Keyspace, keys: list[bytes], highest: bool, count: int, strict: bool) -> Any:
+    """Pop from the first non-empty sorted set among ``keys``: [key, [[member, score], ...]].
+
+    ``strict``: a key of another type is an error (a first attempt), not a reason
+    to keep waiting (a blocked client's retry).
+    """
+    for key in keys:
+        value = db.lookup(key)
+        if value is None:
+            continue
+        if type(value) is not ZSet:
+            if strict:
+                raise CommandError(WRONGTYPE)
+            continue
+        popped = _pop_reply(db, key, value, count, highest)
+        return [key, [[member, score] for member, score in popped]]
+    return None
+
+
+# ZMPOP numkeys key [key ...] MIN | MAX [COUNT count]
+@command("zmpop", -4, "write", keys=(0, 0, 0), group="sorted-set", since="7.0.0")
+def zmpop(client: Client, argv: list[bytes]) -> Any:
+    keys, highest, count = _mpop_args(argv, 1)
+    reply = _mpop_first(client.db, keys, highest, count, strict=True)
+    return NULL_ARRAY if reply is None else reply
+
+
+# BZMPOP timeout numkeys key [key ...] MIN | MAX [COUNT count]
+@command("bzmpop", -5, "write blocking", keys=(0, 0, 0), group="sorted-set", since="7.0.0")
+def bzmpop(client: Client, argv: list[bytes]) -> Any:
+    keys, highest, count = _mpop_args(argv, 2)
+    timeout_ms = parse_timeout(argv[1])
+    reply = _mpop_first(client.db, keys, highest, count, strict=True)
+    if reply is not None:
+        return reply
+    return Blocked(keys, timeout_ms, lambda: _mpop_first(client.db, keys, highest, count, strict=False),
+                   NULL_ARRAY)

@@ -168,6 +168,25 @@ SCRIPTS: dict[str, list[tuple[str, ...]]] = {
         ("ZUNIONSTORE", "out", "1", "a"), ("ZUNIONSTORE", "a", "2", "a", "b"),
         ("ZRANGE", "a", "0", "-1", "WITHSCORES"),
     ],
+    "zmpop_zintercard": [
+        ("ZADD", "a", "1", "x", "2", "y", "3", "z"), ("ZADD", "b", "2", "y", "3", "z"), ("SET", "s", "v"),
+        ("ZINTERCARD", "2", "a", "b"), ("ZINTERCARD", "2", "a", "b", "LIMIT", "1"), ("ZINTERCARD", "2", "a", "b", "LIMIT", "0"),
+        ("ZINTERCARD", "2", "a", "b", "LIMIT", "-1"), ("ZINTERCARD", "2", "a", "b", "LIMIT", "x"), ("ZINTERCARD", "0", "a"),
+        ("ZINTERCARD", "x", "a"), ("ZINTERCARD", "3", "a", "b"), ("ZINTERCARD", "1", "a", "FOO"), ("ZINTERCARD", "2", "a", "s"),
+        ("ZINTERCARD", "2", "a", "nokey"), ("ZINTERCARD", "1", "a", "LIMIT"), ("ZINTERCARD", "1", "a", "WEIGHTS", "1"),
+        ("ZINTERCARD", "1", "a", "WITHSCORES"), ("ZINTERCARD", "1", "a", "LIMIT", "1", "LIMIT", "2"),
+        ("ZINTERCARD", "2", "s", "nokey", "LIMIT", "-1"), ("ZINTERCARD", "-1", "a"),
+        ("ZMPOP", "1", "a", "MIN"), ("ZMPOP", "2", "nokey", "a", "MAX", "COUNT", "5"), ("ZMPOP", "1", "a", "MIN"),
+        ("ZMPOP", "1", "nokey", "MIN"), ("ZMPOP", "0", "a", "MIN"), ("ZMPOP", "x", "a", "MIN"), ("ZMPOP", "2", "a", "MIN"),
+        ("ZMPOP", "1", "a", "FOO"), ("ZMPOP", "1", "b", "MIN", "COUNT", "0"), ("ZMPOP", "1", "b", "MIN", "COUNT", "-1"),
+        ("ZMPOP", "1", "b", "MIN", "COUNT", "x"), ("ZMPOP", "1", "b", "MIN", "COUNT"), ("ZMPOP", "1", "b", "MIN", "COUNT", "1", "COUNT", "2"),
+        ("ZMPOP", "1", "b", "MIN", "BAR"), ("ZMPOP", "1", "s", "MIN"), ("ZMPOP", "2", "nokey", "s", "MIN"), ("ZMPOP", "1", "s", "FOO"),
+        ("ZMPOP", "2", "nokey", "s", "MIN", "COUNT", "0"), ("ZMPOP", "-1", "a", "MIN"), ("ZMPOP", "99999999999999999999", "a", "MIN"),
+        ("BZMPOP", "0.01", "1", "nokey", "MIN"), ("BZMPOP", "x", "1", "b", "MIN"), ("BZMPOP", "0", "1", "b", "MAX", "COUNT", "2"),
+        ("BZMPOP", "-1", "1", "b", "MIN"), ("BZMPOP", "0", "0", "b", "MIN"), ("BZMPOP", "x", "1", "a", "FOO"),
+        ("BZMPOP", "0", "2", "nokey", "s", "MIN"), ("ZADD", "b", "1", "p", "2", "q"), ("BZMPOP", "0", "2", "nokey", "b", "min", "count", "1"),
+        ("MULTI",), ("BZMPOP", "0", "1", "empty", "MIN"), ("EXEC",), ("EXISTS", "b"),
+    ],
     "zscan": LEADERBOARD + [
         ("ZSCAN", "lb", "0"), ("ZSCAN", "lb", "0", "MATCH", "*a*"), ("ZSCAN", "lb", "0", "COUNT", "2"),
         ("ZSCAN", "lb", "0", "MATCH", "[a-c]*", "COUNT", "100"), ("ZSCAN", "nokey", "0"), ("ZSCAN", "lb", "x"),
@@ -181,7 +200,7 @@ SCRIPTS: dict[str, list[tuple[str, ...]]] = {
         ("ZPOPMIN",), ("ZPOPMAX",), ("ZREMRANGEBYRANK", "k", "0"), ("ZREMRANGEBYSCORE", "k", "0"), ("ZREMRANGEBYLEX", "k", "-"),
         ("ZRANDMEMBER",), ("ZSCAN", "k"), ("ZUNIONSTORE", "d", "1"), ("ZINTERSTORE", "d", "1"), ("ZDIFFSTORE", "d", "1"),
         ("ZUNION", "1"), ("ZINTER", "1"), ("ZDIFF", "1"), ("BZPOPMIN", "k"), ("BZPOPMAX", "k"), ("ZINCRBY", "k", "1"),
-        ("ZRANK", "k"), ("ZREVRANK", "k"),
+        ("ZRANK", "k"), ("ZREVRANK", "k"), ("ZMPOP", "1", "k"), ("BZMPOP", "0", "1", "k"), ("ZINTERCARD", "1"),
     ],
     "zrandmember_deterministic": LEADERBOARD + [
         ("ZRANDMEMBER", "nokey"), ("ZRANDMEMBER", "nokey", "5"), ("ZRANDMEMBER", "nokey", "-5", "WITHSCORES"),
@@ -271,6 +290,7 @@ EVENT_SCRIPT: list[tuple[str, ...]] = [
     ("ZINTERSTORE", "u", "2", "z", "nokey"), ("ZINTERSTORE", "u", "2", "z", "nokey"),
     ("ZRANGESTORE", "rs", "z", "0", "0"), ("ZRANGESTORE", "rs", "z", "10", "20"), ("ZRANGESTORE", "rs", "z", "10", "20"),
     ("ZDIFFSTORE", "u2", "2", "z", "z"),
+    ("ZADD", "m", "1", "a", "2", "b"), ("ZMPOP", "1", "m", "MAX"), ("BZMPOP", "0", "1", "m", "MIN", "COUNT", "9"),
 ]
 
 

@@ -131,6 +131,15 @@ def test_bzpopmin_blocks_until_zadd(broker: Broker, client: FakeClient) -> None:
     assert run(broker, other, "ZRANGE", "b", "0", "-1") == [b"x"]
 
 
+def test_bzmpop_blocks_until_zadd_and_pops_count(broker: Broker, client: FakeClient) -> None:
+    writer = FakeClient(broker)
+    assert run(broker, client, "BZMPOP", "0", "2", "a", "b", "MAX", "COUNT", "2") is BLOCKED
+    run(broker, writer, "ZADD", "b", "1", "x", "2", "y", "3", "z")
+    assert client.resumed == [[b"b", [[b"z", 3.0], [b"y", 2.0]]]]
+    assert run(broker, writer, "ZMPOP", "1", "b", "MIN", "COUNT", "5") == [b"b", [[b"x", 1.0]]]
+    assert run(broker, writer, "ZMPOP", "1", "b", "MIN") is NULL_ARRAY
+
+
 def test_bzpopmax_serves_waiters_oldest_first(broker: Broker, client: FakeClient) -> None:
     second, writer = FakeClient(broker), FakeClient(broker)
     run(broker, client, "BZPOPMAX", "k", "0")
