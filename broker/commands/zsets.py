@@ -584,30 +584,15 @@ def _bzpop(client: Client, argv: list[bytes], highest: bool) -> Any:
     timeout_ms = parse_timeout(argv[-1])
     keys = argv[1:-1]
 
-    def attempt() -> Any:
-        db = client.db
-        for key in keys:
-            zset = _get(db, key)
-            if zset:
-                member, score = _pop_reply(db, key, zset, 1, highest)[0]
-                return [key, member, score]
-        return None
+    def pop_one(strict: bool) -> Any:
+        # BZPOPMIN replies flat: [key, member, score].
+        reply = _mpop_first(client.db, keys, highest, 1, strict)
+        return None if reply is None else [reply[0], *reply[1][0]]
 
-    reply = attempt()
+    reply = pop_one(strict=True)
     if reply is not None:
         return reply
-
-    def retry() -> Any:
-        # A key that now holds another type keeps the client waiting, as in Redis.
-        db = client.db
-        for key in keys:
-            value = db.lookup(key)
-            if type(value) is ZSet and value:
-                member, score = _pop_reply(db, key, value, 1, highest)[0]
-                return [key, member, score]
-        return None
-
-    return Blocked(list(keys), timeout_ms, retry, NULL_ARRAY)
+    return Blocked(keys, timeout_ms, lambda: pop_one(strict=False), NULL_ARRAY)
 
 
 # BZPOPMIN key [key ...] timeout
