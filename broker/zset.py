@@ -10,8 +10,11 @@ Ties are ordered by member bytes, which is what Redis's ``zslInsert`` does
 (``sdscmp`` = memcmp, then length), and Python's ``bytes`` ordering is the same.
 A leaderboard of a million members therefore pays ~log n per ZINCRBY, not n.
 
-Scores are never NaN (callers refuse it, as Redis does). ``-0.0`` is stored as
-``0.0``: redis-server's compact encoding replies ``0`` for a member added at ``-0``.
+Scores are never NaN (callers refuse it, as Redis does). ``compact`` mirrors
+Redis's choice of encoding (listpack while small, skiplist for good once a set
+outgrows 128 members or gets a member over 64 bytes), for OBJECT ENCODING and for
+one visible quirk: the listpack stores ``-0`` as the integer ``0``, the skiplist
+keeps ``-0.0``, so ZSCORE answers ``0`` or ``-0`` depending on the encoding.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from typing import Iterable, Iterator
 
 from sortedcontainers import SortedList
 
-__all__ = ["ZSet", "ScoreRange", "LexRange", "MAX_MEMBER"]
+__all__ = ["ZSet", "ScoreRange", "LexRange", "MAX_MEMBER", "LISTPACK_ENTRIES", "LISTPACK_VALUE"]
+
+# Redis defaults of zset-max-listpack-entries and zset-max-listpack-value.
+LISTPACK_ENTRIES = 128
+LISTPACK_VALUE = 64
 
 
 class _MaxMember:
@@ -77,12 +84,17 @@ class ZSet:
     """A Redis sorted set. Every update and rank query costs O(log n)."""
 
     TYPE_NAME = b"zset"
-    __slots__ = ("scores", "order")
+    __slots__ = ("scores", "order", "compact")
 
     def __init__(self, items: Iterable[tuple[bytes, float]] = ()) -> None:
-        self.scores: dict[bytes, float] = {}
-        for member, score in items:
-            self.scores[member] = score + 0.0
+        self.scores: dict[bytes, float] = dict(items)
+        # A bulk-built set (ZUNIONSTORE, ZRANGESTORE) is compact if it fits, as
+        # Redis's zsetConvertToListpackIfNeeded decides.
+        self.compact = (len(self.scores) <= LISTPACK_ENTRIES
+                        and all(len(member) <= LISTPACK_VALUE for member in self.scores))
+        if self.compact:
+            for member, score in self.scores.items():
+                self.scores[member] = score + 0.0  # -0.0 -> 0.0
         # Built in one sort: O(n log n) for ZUNIONSTORE-style bulk creation.
         self.order: SortedList = SortedList((score, member) for member, score in self.scores.items())
 
@@ -103,10 +115,16 @@ class ZSet:
     def __repr__(self) -> str:
         return f"ZSet({list(self)!r})"
 
+    @property
+    def encoding(self) -> bytes:
+        """What OBJECT ENCODING would say in Redis."""
+        return b"listpack" if self.compact else b"skiplist"
+
     def copy(self) -> "ZSet":
         clone = ZSet.__new__(ZSet)
         clone.scores = dict(self.scores)
         clone.order = self.order.copy()
+        clone.compact = self.compact
         return clone
 
     # ------------------------------------------------------------- updates
@@ -116,8 +134,13 @@ class ZSet:
 
     def add(self, member: bytes, score: float) -> bool:
         """Set ``member``'s score; returns True if the member is new. O(log n)."""
-        score += 0.0  # -0.0 -> 0.0
         old = self.scores.get(member)
+        if self.compact:
+            # Redis converts before inserting the member that does not fit (zsetAdd).
+            if old is None and (len(self.scores) >= LISTPACK_ENTRIES or len(member) > LISTPACK_VALUE):
+                self.compact = False
+            else:
+                score += 0.0  # -0.0 -> 0.0
         if old is not None:
             if old == score:
                 return False

@@ -371,7 +371,14 @@ def test_large_set_ranks_match(redis_server, fanout_broker) -> None:
     queries = [("ZRANK", "big", f"m{i:03}") for i in range(0, 300, 17)]
     queries += [("ZREVRANGE", "big", "0", "9", "WITHSCORES"), ("ZRANGEBYSCORE", "big", "(1", "2", "LIMIT", "5", "10"),
                 ("ZINCRBY", "big", "10", "m005"), ("ZREVRANK", "big", "m005"), ("ZCOUNT", "big", "2", "3"),
-                ("ZREMRANGEBYRANK", "big", "10", "19"), ("ZPOPMAX", "big", "3"), ("ZCARD", "big")]
+                ("ZREMRANGEBYRANK", "big", "10", "19"), ("ZPOPMAX", "big", "3"), ("ZCARD", "big"),
+                # the skiplist keeps -0 where the small encoding stores 0
+                ("ZADD", "big", "-0", "negzero"), ("ZSCORE", "big", "negzero"), ("ZINCRBY", "big", "-0", "nz2"),
+                ("ZSCORE", "big", "nz2"), ("ZADD", "small", "-0", "a"), ("ZSCORE", "small", "a"),
+                ("ZADD", "long", "-0", "x" * 65), ("ZSCORE", "long", "x" * 65),
+                ("ZUNIONSTORE", "copy", "1", "big"), ("ZSCORE", "copy", "negzero"),
+                ("ZRANGESTORE", "few", "big", "0", "-1", "BYSCORE", "LIMIT", "0", "0"),
+                ("ZRANGESTORE", "few", "big", "-0", "0", "BYSCORE"), ("ZRANGE", "few", "0", "-1", "WITHSCORES")]
     for protocol in PROTOCOLS:
         assert_same_replies(redis_server.port, fanout_broker.port, adds + queries, protocol=protocol)
 

@@ -124,10 +124,33 @@ def test_update_moves_member_and_keeps_one_entry() -> None:
     assert zset.add(b"x", 3.0) is False  # same score: no change
 
 
-def test_negative_zero_is_stored_as_zero() -> None:
+def test_negative_zero_is_zero_while_compact_only() -> None:
     zset = ZSet([(b"a", -0.0)])
     zset.add(b"b", -0.0)
     assert all(math.copysign(1.0, score) == 1.0 for _, score in zset)
+    for i in range(200):
+        zset.add(b"m%d" % i, float(i))
+    assert zset.encoding == b"skiplist"
+    zset.add(b"c", -0.0)
+    assert math.copysign(1.0, zset.scores[b"c"]) == -1.0
+
+
+def test_encoding_follows_redis_conversion_rules() -> None:
+    zset = ZSet()
+    for i in range(128):
+        zset.add(b"%d" % i, 1.0)
+    assert zset.encoding == b"listpack"
+    zset.add(b"one more", 1.0)
+    assert zset.encoding == b"skiplist"
+    zset.pop(100)
+    assert zset.encoding == b"skiplist"  # Redis never converts back on removal
+    assert ZSet([(b"x" * 65, 1.0)]).encoding == b"skiplist"
+    long_member = ZSet()
+    long_member.add(b"x" * 64, 1.0)
+    assert long_member.encoding == b"listpack"
+    long_member.add(b"y" * 65, 1.0)
+    assert long_member.encoding == b"skiplist"
+    assert ZSet([(b"%d" % i, 1.0) for i in range(129)]).encoding == b"skiplist"
 
 
 def test_copy_is_independent() -> None:
