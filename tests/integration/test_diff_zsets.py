@@ -167,6 +167,11 @@ SCRIPTS: dict[str, list[tuple[str, ...]]] = {
         ("ZUNIONSTORE", "out", "2", "a", "s", "BOGUS"), ("ZUNIONSTORE", "s", "1", "a"), ("GET", "s"), ("ZCARD", "s"),
         ("ZUNIONSTORE", "out", "1", "a"), ("ZUNIONSTORE", "a", "2", "a", "b"),
         ("ZRANGE", "a", "0", "-1", "WITHSCORES"),
+        # plain sets are inputs with score 1 (but not ZRANGE sources)
+        ("SADD", "plain", "x", "q", "w"), ("ZUNION", "2", "a", "plain", "WITHSCORES"),
+        ("ZINTERSTORE", "out", "2", "plain", "b", "WEIGHTS", "3", "1"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
+        ("ZDIFF", "2", "plain", "b", "WITHSCORES"), ("ZINTERCARD", "2", "plain", "b"), ("ZRANGE", "plain", "0", "-1"),
+        ("ZRANGESTORE", "out", "plain", "0", "-1"), ("ZUNIONSTORE", "out", "1", "plain"), ("ZRANGE", "out", "0", "-1", "WITHSCORES"),
     ],
     "zmpop_zintercard": [
         ("ZADD", "a", "1", "x", "2", "y", "3", "z"), ("ZADD", "b", "2", "y", "3", "z"), ("SET", "s", "v"),
