@@ -106,7 +106,7 @@ def _parse_finite(text: bytes) -> Fraction | None:
         sign, whole, fraction, exp = match.groups()
         mantissa_text = whole + (fraction or b"")
         exponent = int(exp or b"0") - len(fraction or b"")
-        mantissa = int(mantissa_text)
+        mantissa = _int_from_digits(mantissa_text)
         if mantissa == 0:
             return Fraction(0)
         magnitude = len(mantissa_text.lstrip(b"0")) + exponent
@@ -121,7 +121,7 @@ def _parse_finite(text: bytes) -> Fraction | None:
         sign, whole, fraction, exp = match.groups()
         digits = whole + (fraction or b"")
         exponent = int(exp or b"0") - 4 * len(fraction or b"")
-        mantissa = int(digits, 16)
+        mantissa = int(digits, 16)  # hex digits are not subject to the decimal length limit
         if mantissa == 0:
             return Fraction(0)
         if exponent + mantissa.bit_length() > _EXP_CEILING:
@@ -131,6 +131,26 @@ def _parse_finite(text: bytes) -> Fraction | None:
         exact = Fraction(mantissa) * Fraction(2) ** exponent
         return _nonzero(_round_long_double(-exact if sign == b"-" else exact))
     return None
+
+
+# Python refuses int <-> decimal string conversions past 4300 digits (a guard
+# against quadratic time); long doubles reach 4933 digits, so convert in chunks.
+_CHUNK = 4000
+
+
+def _int_from_digits(text: bytes) -> int:
+    value = 0
+    for start in range(0, len(text), _CHUNK):
+        chunk = text[start:start + _CHUNK]
+        value = value * 10**len(chunk) + int(chunk)
+    return value
+
+
+def _digits_of(value: int) -> bytes:
+    if value < 10**_CHUNK:
+        return b"%d" % value
+    high, low = divmod(value, 10**_CHUNK)
+    return _digits_of(high) + b"%0*d" % (_CHUNK, low)
 
 
 def _nonzero(value: Fraction) -> Fraction | None:
@@ -146,7 +166,7 @@ def format_long_double(value: Fraction) -> bytes:
     if 2 * rest > scaled.denominator or (2 * rest == scaled.denominator and units & 1):
         units += 1
     whole, fraction = divmod(units, 10**17)
-    text = (b"%d.%017d" % (whole, fraction)).rstrip(b"0").rstrip(b".")
+    text = (_digits_of(whole) + b".%017d" % fraction).rstrip(b"0").rstrip(b".")
     if negative and text != b"0":
         return b"-" + text
     return text

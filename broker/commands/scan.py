@@ -19,6 +19,7 @@ from broker.resp import CommandError
 __all__ = ["ScanArgs", "parse_scan_args", "scan_page", "WHOLE_COLLECTION"]
 
 WHOLE_COLLECTION = 128
+_ULONG_LIMIT = 2**64
 T = TypeVar("T")
 
 
@@ -37,14 +38,7 @@ def parse_scan_args(argv: list[bytes], cursor_index: int, allow_type: bool = Fal
                     allow_novalues: bool = False) -> ScanArgs:
     """Parse ``cursor [MATCH pattern] [COUNT count] [TYPE type] [NOVALUES]``."""
     args = ScanArgs()
-    raw = argv[cursor_index]
-    try:
-        cursor = int(raw)
-    except ValueError:
-        raise CommandError("ERR invalid cursor") from None
-    if cursor < 0 or not raw.isdigit():
-        raise CommandError("ERR invalid cursor")
-    args.cursor = cursor
+    args.cursor = _parse_cursor(argv[cursor_index])
     i = cursor_index + 1
     while i < len(argv):
         option = argv[i].upper()
@@ -68,10 +62,27 @@ def parse_scan_args(argv: list[bytes], cursor_index: int, allow_type: bool = Fal
     return args
 
 
+def _parse_cursor(raw: bytes) -> int:
+    """C ``strtoul`` as Redis ``parseScanCursorOrReply`` uses it: an optional sign
+    (``-1`` wraps to 2**64-1), digits, nothing else; ``""`` reads as 0."""
+    sign = raw[:1] if raw[:1] in (b"+", b"-") else b""
+    digits = raw[len(sign):]
+    if not raw:
+        return 0
+    if not digits.isdigit() or not digits.isascii():
+        raise CommandError("ERR invalid cursor")
+    digits = digits.lstrip(b"0") or b"0"
+    value = int(digits) if len(digits) <= 20 else _ULONG_LIMIT
+    if value >= _ULONG_LIMIT:
+        raise CommandError("ERR invalid cursor")
+    return (_ULONG_LIMIT - value) % _ULONG_LIMIT if sign == b"-" else value
+
+
 def scan_page(items: Sequence[T], cursor: int, count: int) -> tuple[int, Sequence[T]]:
     """The slice of ``items`` for this cursor and the next cursor (0 at the end)."""
     if len(items) <= WHOLE_COLLECTION:
-        return 0, items if cursor == 0 else items[cursor:]
+        # Redis ignores the cursor of a listpack/intset and sends it all.
+        return 0, items
     page = items[cursor:cursor + count]
     following = cursor + count
     return (following if following < len(items) else 0), page
