@@ -195,7 +195,7 @@ def _check_pairs(argv: list[bytes]) -> None:
 # -------------------------------------------------------------------- writes
 
 # HSET key field value [field value ...]
-@command("hset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash")
+@command("hset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hset(client: Client, argv: list[bytes]) -> Any:
     _check_pairs(argv)
     db = client.db
@@ -212,14 +212,14 @@ def hset(client: Client, argv: list[bytes]) -> Any:
 
 
 # HMSET key field value [field value ...]
-@command("hmset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash")
+@command("hmset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hmset(client: Client, argv: list[bytes]) -> Any:
     hset(client, argv)
     return OK
 
 
 # HSETNX key field value
-@command("hsetnx", 4, "write denyoom fast", keys=(1, 1, 1), group="hash")
+@command("hsetnx", 4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hsetnx(client: Client, argv: list[bytes]) -> Any:
     db = client.db
     hash_ = _get_or_create(db, argv[1])
@@ -231,7 +231,7 @@ def hsetnx(client: Client, argv: list[bytes]) -> Any:
 
 
 # HDEL key field [field ...]
-@command("hdel", -3, "write fast", keys=(1, 1, 1), group="hash")
+@command("hdel", -3, "write fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hdel(client: Client, argv: list[bytes]) -> Any:
     db = client.db
     hash_ = _get(db, argv[1])
@@ -250,7 +250,7 @@ def hdel(client: Client, argv: list[bytes]) -> Any:
 
 
 # HINCRBY key field increment
-@command("hincrby", 4, "write denyoom fast", keys=(1, 1, 1), group="hash")
+@command("hincrby", 4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hincrby(client: Client, argv: list[bytes]) -> Any:
     increment = parse_int(argv[3])
     db = client.db
@@ -266,7 +266,7 @@ def hincrby(client: Client, argv: list[bytes]) -> Any:
 
 
 # HINCRBYFLOAT key field increment
-@command("hincrbyfloat", 4, "write denyoom fast", keys=(1, 1, 1), group="hash")
+@command("hincrbyfloat", 4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.6.0")
 def hincrbyfloat(client: Client, argv: list[bytes]) -> Any:
     increment = parse_long_double(argv[3])
     if increment is None:
@@ -295,21 +295,21 @@ def hincrbyfloat(client: Client, argv: list[bytes]) -> Any:
 # --------------------------------------------------------------------- reads
 
 # HGET key field
-@command("hget", 3, "readonly fast", keys=(1, 1, 1), group="hash")
+@command("hget", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hget(client: Client, argv: list[bytes]) -> Any:
     hash_ = _get(client.db, argv[1])
     return None if hash_ is None else hash_.get(argv[2])
 
 
 # HMGET key field [field ...]
-@command("hmget", -3, "readonly fast", keys=(1, 1, 1), group="hash")
+@command("hmget", -3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hmget(client: Client, argv: list[bytes]) -> Any:
     hash_ = _get(client.db, argv[1]) or {}
     return [hash_.get(field) for field in argv[2:]]
 
 
 # HGETALL key
-@command("hgetall", 2, "readonly", keys=(1, 1, 1), group="hash")
+@command("hgetall", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hgetall(client: Client, argv: list[bytes]) -> Any:
     hash_ = _get(client.db, argv[1])
     # A dict is a RESP3 map and a flat field/value array in RESP2.
@@ -317,39 +317,39 @@ def hgetall(client: Client, argv: list[bytes]) -> Any:
 
 
 # HKEYS key
-@command("hkeys", 2, "readonly", keys=(1, 1, 1), group="hash")
+@command("hkeys", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hkeys(client: Client, argv: list[bytes]) -> Any:
     return list(_get(client.db, argv[1]) or ())
 
 
 # HVALS key
-@command("hvals", 2, "readonly", keys=(1, 1, 1), group="hash")
+@command("hvals", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hvals(client: Client, argv: list[bytes]) -> Any:
     return list((_get(client.db, argv[1]) or {}).values())
 
 
 # HLEN key
-@command("hlen", 2, "readonly fast", keys=(1, 1, 1), group="hash")
+@command("hlen", 2, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hlen(client: Client, argv: list[bytes]) -> Any:
     return len(_get(client.db, argv[1]) or ())
 
 
 # HSTRLEN key field
-@command("hstrlen", 3, "readonly fast", keys=(1, 1, 1), group="hash")
+@command("hstrlen", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="3.2.0")
 def hstrlen(client: Client, argv: list[bytes]) -> Any:
     hash_ = _get(client.db, argv[1]) or {}
     return len(hash_.get(argv[2], b""))
 
 
 # HEXISTS key field
-@command("hexists", 3, "readonly fast", keys=(1, 1, 1), group="hash")
+@command("hexists", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hexists(client: Client, argv: list[bytes]) -> Any:
     hash_ = _get(client.db, argv[1]) or {}
     return 1 if argv[2] in hash_ else 0
 
 
 # HRANDFIELD key [count [WITHVALUES]]
-@command("hrandfield", -2, "readonly", keys=(1, 1, 1), group="hash")
+@command("hrandfield", -2, "readonly", keys=(1, 1, 1), group="hash", since="6.2.0")
 def hrandfield(client: Client, argv: list[bytes]) -> Any:
     if len(argv) == 2:
         hash_ = _get(client.db, argv[1])
@@ -394,7 +394,7 @@ def _with_values(client: Client, hash_: dict[bytes, bytes], fields: list[bytes],
 
 
 # HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]
-@command("hscan", -3, "readonly", keys=(1, 1, 1), group="hash")
+@command("hscan", -3, "readonly", keys=(1, 1, 1), group="hash", since="2.8.0")
 def hscan(client: Client, argv: list[bytes]) -> Any:
     # Redis checks the cursor, then the key, and only then the options: a missing
     # key answers an empty page even when the options are wrong.

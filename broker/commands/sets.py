@@ -244,7 +244,7 @@ def sismember(client: Client, argv: list[bytes]) -> Any:
 
 
 # SMISMEMBER key member [member ...]
-@command("smismember", -3, "readonly fast", keys=(1, 1, 1), group="set")
+@command("smismember", -3, "readonly fast", keys=(1, 1, 1), group="set", since="6.2.0")
 def smismember(client: Client, argv: list[bytes]) -> Any:
     members = _get(client.db, argv[1]) or set()
     return [1 if member in members else 0 for member in argv[2:]]
@@ -313,7 +313,7 @@ def sintercard(client: Client, argv: list[bytes]) -> Any:
 
 
 # SSCAN key cursor [MATCH pattern] [COUNT count]
-@command("sscan", -3, "readonly", keys=(1, 1, 1), group="set")
+@command("sscan", -3, "readonly", keys=(1, 1, 1), group="set", since="2.8.0")
 def sscan(client: Client, argv: list[bytes]) -> Any:
     # Redis checks the cursor, then the key, and only then the options: a missing
     # key answers an empty page even when the options are wrong.
