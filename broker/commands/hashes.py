@@ -5,8 +5,8 @@ a field in place, which is also the order of Redis's small (listpack) hashes, so
 HKEYS/HGETALL of a small hash come back in the order Redis gives.
 
 HINCRBYFLOAT computes in C ``long double`` in Redis (x87 80-bit on x86-64) and
-prints with ``%.17Lf``; ``_LongDouble`` below reproduces both exactly with
-rationals, so results such as ``HINCRBYFLOAT h f 1e400`` match digit for digit.
+prints with ``%.17Lf``; ``parse_long_double``/``format_long_double`` below
+reproduce both exactly with rationals, so results such as ``HINCRBYFLOAT h f 1e400`` match digit for digit.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _parse_finite(text: bytes) -> Fraction | None:
     if match and (match.group(2) or match.group(3)):
         sign, whole, fraction, exp = match.groups()
         mantissa_text = whole + (fraction or b"")
-        exponent = int(exp or b"0") - len(fraction or b"")
+        exponent = _exponent(exp) - len(fraction or b"")
         mantissa = _int_from_digits(mantissa_text)
         if mantissa == 0:
             return Fraction(0)
@@ -120,7 +120,7 @@ def _parse_finite(text: bytes) -> Fraction | None:
     if match and (match.group(2) or match.group(3)):
         sign, whole, fraction, exp = match.groups()
         digits = whole + (fraction or b"")
-        exponent = int(exp or b"0") - 4 * len(fraction or b"")
+        exponent = _exponent(exp) - 4 * len(fraction or b"")
         mantissa = int(digits, 16)  # hex digits are not subject to the decimal length limit
         if mantissa == 0:
             return Fraction(0)
@@ -151,6 +151,15 @@ def _digits_of(value: int) -> bytes:
         return b"%d" % value
     high, low = divmod(value, 10**_CHUNK)
     return _digits_of(high) + b"%0*d" % (_CHUNK, low)
+
+
+def _exponent(text: bytes | None) -> int:
+    """An exponent field, clamped: beyond a million it over/underflows anyway."""
+    if not text:
+        return 0
+    sign = -1 if text[:1] == b"-" else 1
+    digits = text.lstrip(b"+-").lstrip(b"0") or b"0"
+    return sign * (int(digits) if len(digits) <= 7 else 10**7)
 
 
 def _nonzero(value: Fraction) -> Fraction | None:

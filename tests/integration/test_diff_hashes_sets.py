@@ -123,6 +123,8 @@ SCRIPTS: dict[str, list[tuple[str, ...]]] = {
         ("HINCRBYFLOAT", "h", "r", "1.23456789012345678901"), ("HINCRBYFLOAT", "h", "r", "1e-17"),
         ("HINCRBYFLOAT", "h", "q", "0.00000000000000005"), ("HINCRBYFLOAT", "h", "q2", "0.000000000000000015"),
         ("HINCRBYFLOAT", "h", "big", "1.7976931348623157e308"), ("HINCRBYFLOAT", "h", "big", "1.7976931348623157e308"),
+        ("HINCRBYFLOAT", "h", "e1", "1e0000000000000000000000000001"), ("HINCRBYFLOAT", "h", "e2", "0e" + "9" * 4400),
+        ("HINCRBYFLOAT", "h", "e3", "1e-" + "9" * 4400), ("HINCRBYFLOAT", "h", "e4", "1" + "0" * 5200),
         ("HINCRBYFLOAT", "fresh", "f", "2.5"), ("HINCRBYFLOAT", "h", "x"), ("HGETALL", "h"),
     ],
     "hrandfield": HASH + [
