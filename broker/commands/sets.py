@@ -5,8 +5,9 @@ SUNION, SDIFF, SPOP with a count) are returned as Python sets, which the encoder
 writes as a RESP3 set (``~``) or a RESP2 array; SRANDMEMBER answers an array in
 both protocols, as Redis does. Member order is unspecified, as in Redis.
 
-Costs: membership and single updates O(1); SPOP/SRANDMEMBER without a count
-O(n) here (a Python set has no random access); set algebra O(total size).
+Costs: membership and single updates O(1); SRANDMEMBER without a count O(n) (a
+Python set has no random access), SPOP without a count O(n) up to 1024 members
+and O(1) past that; set algebra O(total size); each SSCAN page O(n).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__: list[str] = []
 _SET = NotifyClass.SET
 _GENERIC = NotifyClass.GENERIC
 _LONG_MAX = 2**63 - 1
+# Up to this size a single SPOP picks uniformly (copying the set, O(n)).
+_FAIR_PICK_LIMIT = 1024
 
 
 # -------------------------------------------------------------------- helpers
@@ -187,8 +190,14 @@ def spop(client: Client, argv: list[bytes]) -> Any:
     members = _get(db, argv[1])
     if members is None:
         return None
-    member = random.choice(tuple(members))
-    members.discard(member)
+    if len(members) <= _FAIR_PICK_LIMIT:
+        member = random.choice(tuple(members))
+        members.discard(member)
+    else:
+        # O(1) instead of O(n): the slot order of bytes in a set follows the
+        # per-process hash seed, so this is arbitrary, if not uniform (Redis's
+        # own pick is not uniform either).
+        member = members.pop()
     _removed(db, argv[1], members, b"spop")
     return member
 

@@ -272,3 +272,11 @@ def test_expired_set_reads_as_missing(broker: Broker, client: FakeClient, clock:
     clock.now += 2
     assert run(broker, client, "SCARD", "s") == 0
     assert run(broker, client, "SMOVE", "s", "t", "a") == 0
+
+
+def test_spop_drains_a_large_set_one_by_one(broker: Broker, client: FakeClient) -> None:
+    members = {f"m{i}".encode() for i in range(1500)}
+    run(broker, client, "SADD", "s", *members)
+    popped = [run(broker, client, "SPOP", "s") for _ in range(1500)]
+    assert set(popped) == members and len(popped) == 1500
+    assert run(broker, client, "EXISTS", "s") == 0
