@@ -1,92 +1,427 @@
-"""String commands. Values are ``bytes``; counters are parsed on use, as Redis does."""
+"""String commands, as redis-server 7 (``t_string.c``).
+
+Values are ``bytes``; counters are parsed on use, as Redis does with strings that
+are not int-encoded. Every mutation emits its keyspace event in Redis's order:
+``new`` (inside ``db.add``) first, then the command's own event, then ``expire``.
+Reads go through ``read_lookup`` so keyspace hits/misses and ``keymiss`` are counted
+like ``lookupKeyRead``; writes use plain ``db.lookup`` (``lookupKeyWrite``).
+"""
 
 from __future__ import annotations
 
+from fractions import Fraction
+from typing import Any
+
 from broker.commands.args import SYNTAX, parse_int
+from broker.commands.hashes import _Overflow, _round_long_double, format_long_double, parse_long_double
 from broker.core import Client
-from broker.keyspace import WRONGTYPE
+from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
 from broker.resp import OK, CommandError
 from broker.table import command
 
-__all__: list[str] = []
+__all__ = ["read_lookup", "expire_deadline"]
 
 _STRING = NotifyClass.STRING
 _GENERIC = NotifyClass.GENERIC
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+NOT_FLOAT = "ERR value is not a valid float"
+TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
+# SET/GETEX option flags, as ``parseExtendedStringArgumentsOrReply`` keeps them.
+_NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
+_EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
+_ANY_TTL = _EX | _PX | _EXAT | _PXAT
+_UNITS = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT}
+
+
+# ------------------------------------------------------------------ helpers
+
+def read_lookup(client: Client, key: bytes) -> Any:
+    """``lookupKeyRead``: the live value or None, counting hits/misses.
+
+    A miss also emits ``keymiss`` (class m). It goes straight to the broker, not
+    through ``db.notify``, because a read must not invalidate WATCH.
+    """
+    db = client.db
+    value = db.lookup(key)
+    stats = client.broker.stats
+    if value is None:
+        stats.keyspace_misses += 1
+        client.broker.notify(NotifyClass.KEY_MISS, b"keymiss", key, db.index)
+    else:
+        stats.keyspace_hits += 1
+    return value
+
+
+def _read_string(client: Client, key: bytes) -> bytes | None:
+    """``getGenericCommand``'s lookup: the string, None if missing, WRONGTYPE otherwise."""
+    value = read_lookup(client, key)
+    if value is not None and type(value) is not bytes:
+        raise CommandError(WRONGTYPE)
+    return value  # type: ignore[no-any-return]
+
+
+def _write_string(db: Keyspace, key: bytes) -> bytes | None:
+    """``lookupKeyWrite`` + ``checkType``: the string or None."""
+    value = db.lookup(key)
+    if value is not None and type(value) is not bytes:
+        raise CommandError(WRONGTYPE)
+    return value  # type: ignore[no-any-return]
+
+
+def _check_length(client: Client, size: int, append: int) -> None:
+    """``checkStringLength``: the result may not exceed proto-max-bulk-len."""
+    if size + append > int(client.broker.config.get("proto-max-bulk-len")):
+        raise CommandError(TOO_BIG)
+
+
+def expire_deadline(client: Client, flag: int, raw: bytes, command_name: str) -> int:
+    """``getExpireMillisecondsOrReply``: absolute deadline in ms of EX/PX/EXAT/PXAT ``raw``."""
+    amount = parse_int(raw)
+    error = f"ERR invalid expire time in '{command_name}' command"
+    if amount <= 0 or (flag & (_EX | _EXAT) and amount > _INT64_MAX // 1000):
+        raise CommandError(error)
+    if flag & (_EX | _EXAT):
+        amount *= 1000
+    if flag & (_EX | _PX):
+        amount += client.broker.now_ms
+        # Redis adds in signed 64 bits; a wrapped (negative) sum is refused.
+        if amount > _INT64_MAX:
+            raise CommandError(error)
+    return amount
+
+
+def _parse_string_options(argv: list[bytes], start: int, for_set: bool) -> tuple[int, bytes]:
+    """``parseExtendedStringArgumentsOrReply``: (flags, raw expire argument).
+
+    Mirrors its quirks: a repeated EX (or PX ...) is accepted and the last one
+    wins, but mixing two different TTL options is a syntax error.
+    """
+    flags = 0
+    raw_ttl = b""
+    i = start
+    while i < len(argv):
+        option = argv[i].upper()
+        has_next = i + 1 < len(argv)
+        if option == b"NX" and for_set and not flags & _XX:
+            flags |= _NX
+        elif option == b"XX" and for_set and not flags & _NX:
+            flags |= _XX
+        elif option == b"GET" and for_set:
+            flags |= _GET
+        elif option == b"KEEPTTL" and for_set and not flags & (_PERSIST | _ANY_TTL):
+            flags |= _KEEPTTL
+        elif option == b"PERSIST" and not for_set and not flags & (_ANY_TTL | _KEEPTTL):
+            flags |= _PERSIST
+        elif option in _UNITS and has_next and not flags & (_KEEPTTL | _PERSIST) \
+                and not flags & (_ANY_TTL & ~_UNITS[option]):
+            flags |= _UNITS[option]
+            raw_ttl = argv[i + 1]
+            i += 1
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    return flags, raw_ttl
+
+
+# ------------------------------------------------------------------- GET/SET
 
 # GET key
 @command("get", 2, "readonly fast", keys=(1, 1, 1), group="string")
 def get(client: Client, argv: list[bytes]) -> object:
     value = client.db.lookup(argv[1])
+    stats = client.broker.stats
     if value is None:
+        stats.keyspace_misses += 1
+        client.broker.notify(NotifyClass.KEY_MISS, b"keymiss", argv[1], client.db.index)
         return None
+    stats.keyspace_hits += 1
     if type(value) is not bytes:
         raise CommandError(WRONGTYPE)
     return value
 
 
-def expire_deadline(client: Client, unit: bytes, raw: bytes, command_name: str) -> int:
-    """Absolute deadline in ms for EX/PX/EXAT/PXAT ``raw``, checked like Redis."""
-    amount = parse_int(raw)
-    if amount <= 0:
-        raise CommandError(f"ERR invalid expire time in '{command_name}' command")
-    if unit == b"EX":
-        amount *= 1000
-        deadline = client.broker.now_ms + amount
-    elif unit == b"PX":
-        deadline = client.broker.now_ms + amount
-    elif unit == b"EXAT":
-        amount *= 1000
-        deadline = amount
-    else:
-        deadline = amount
-    if amount > 2**63 - 1 or deadline > 2**63 - 1:
-        raise CommandError(f"ERR invalid expire time in '{command_name}' command")
-    return deadline
+def _set_generic(client: Client, key: bytes, value: bytes, flags: int, raw_ttl: bytes,
+                 name: str, ok_reply: Any = OK, abort_reply: Any = None) -> Any:
+    """``setGenericCommand``: TTL checked first, then GET's type check, then NX/XX."""
+    db = client.db
+    deadline = expire_deadline(client, flags, raw_ttl, name) if flags & _ANY_TTL else None
+    old = _read_string(client, key) if flags & _GET else None
+    found = db.lookup(key) is not None
+    if (flags & _NX and found) or (flags & _XX and not found):
+        return old if flags & _GET else abort_reply
+    db.set(key, value, keep_ttl=bool(flags & _KEEPTTL))
+    db.notify(_STRING, b"set", key)
+    if deadline is not None:
+        db.set_expire(key, deadline)
+        db.notify(_GENERIC, b"expire", key)
+    return old if flags & _GET else ok_reply
 
 
 # SET key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds
 #   | PXAT unix-time-milliseconds | KEEPTTL]
 @command("set", -3, "write denyoom", keys=(1, 1, 1), group="string")
 def set_(client: Client, argv: list[bytes]) -> object:
-    key, value = argv[1], argv[2]
-    db = client.db
+    key = argv[1]
     if len(argv) == 3:
-        db.set(key, value)
+        # Fast path for the plain form: no option parsing, no lookups beyond set().
+        db = client.db
+        db.set(key, argv[2])
         db.notify(_STRING, b"set", key)
         return OK
-    nx = xx = get_old = keep_ttl = False
-    unit: bytes | None = None
-    raw_ttl = b""
-    i = 3
-    while i < len(argv):
-        option = argv[i].upper()
-        if option == b"NX" and not xx:
-            nx = True
-        elif option == b"XX" and not nx:
-            xx = True
-        elif option == b"GET":
-            get_old = True
-        elif option == b"KEEPTTL" and unit is None:
-            keep_ttl = True
-        elif option in (b"EX", b"PX", b"EXAT", b"PXAT") and unit is None and not keep_ttl \
-                and i + 1 < len(argv):
-            unit = option
-            raw_ttl = argv[i + 1]
-            i += 1
+    flags, raw_ttl = _parse_string_options(argv, 3, for_set=True)
+    return _set_generic(client, key, argv[2], flags, raw_ttl, "set")
+
+
+# SETNX key value
+@command("setnx", 3, "write denyoom fast", keys=(1, 1, 1), group="string")
+def setnx(client: Client, argv: list[bytes]) -> object:
+    return _set_generic(client, argv[1], argv[2], _NX, b"", "setnx", 1, 0)
+
+
+# SETEX key seconds value
+@command("setex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.0.0")
+def setex(client: Client, argv: list[bytes]) -> object:
+    return _set_generic(client, argv[1], argv[3], _EX, argv[2], "setex")
+
+
+# PSETEX key milliseconds value
+@command("psetex", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.6.0")
+def psetex(client: Client, argv: list[bytes]) -> object:
+    return _set_generic(client, argv[1], argv[3], _PX, argv[2], "psetex")
+
+
+# GETSET key value
+@command("getset", 3, "write denyoom fast", keys=(1, 1, 1), group="string")
+def getset(client: Client, argv: list[bytes]) -> object:
+    old = _read_string(client, argv[1])
+    db = client.db
+    db.set(argv[1], argv[2])
+    db.notify(_STRING, b"set", argv[1])
+    return old
+
+
+# GETDEL key
+@command("getdel", 2, "write fast", keys=(1, 1, 1), group="string", since="6.2.0")
+def getdel(client: Client, argv: list[bytes]) -> object:
+    old = _read_string(client, argv[1])
+    if old is not None:
+        client.db.delete(argv[1])
+        client.db.notify(_GENERIC, b"del", argv[1])
+    return old
+
+
+# GETEX key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]
+@command("getex", -2, "write fast", keys=(1, 1, 1), group="string", since="6.2.0")
+def getex(client: Client, argv: list[bytes]) -> object:
+    flags, raw_ttl = _parse_string_options(argv, 2, for_set=False)
+    key = argv[1]
+    value = _read_string(client, key)
+    if value is None:
+        return None
+    db = client.db
+    if flags & _ANY_TTL:
+        deadline = expire_deadline(client, flags, raw_ttl, "getex")
+        if flags & (_EXAT | _PXAT) and deadline <= client.broker.now_ms:
+            # An absolute time already past deletes the key, reported as a DEL.
+            db.delete(key)
+            db.notify(_GENERIC, b"del", key)
         else:
-            raise CommandError(SYNTAX)
-        i += 1
-    deadline = expire_deadline(client, unit, raw_ttl, "set") if unit is not None else None
-    old = db.lookup(key)
-    if get_old and old is not None and type(old) is not bytes:
-        raise CommandError(WRONGTYPE)
-    if (nx and old is not None) or (xx and old is None):
-        return old if get_old else None
-    db.set(key, value, keep_ttl=keep_ttl)
-    db.notify(_STRING, b"set", key)
-    if deadline is not None:
-        db.set_expire(key, deadline)
-        db.notify(_GENERIC, b"expire", key)
-    return old if get_old else OK
+            db.set_expire(key, deadline)
+            db.notify(_GENERIC, b"expire", key)
+    elif flags & _PERSIST and db.persist(key):
+        db.notify(_GENERIC, b"persist", key)
+    return value
+
+
+# MGET key [key ...]
+@command("mget", -2, "readonly fast", keys=(1, -1, 1), group="string")
+def mget(client: Client, argv: list[bytes]) -> object:
+    replies = []
+    for key in argv[1:]:
+        value = read_lookup(client, key)
+        replies.append(value if type(value) is bytes else None)
+    return replies
+
+
+def _check_pairs(argv: list[bytes], name: str) -> None:
+    if len(argv) % 2 == 0:
+        raise CommandError(f"ERR wrong number of arguments for '{name}' command")
+
+
+# MSET key value [key value ...]
+@command("mset", -3, "write denyoom", keys=(1, -1, 2), group="string", since="1.0.1")
+def mset(client: Client, argv: list[bytes]) -> object:
+    _check_pairs(argv, "mset")
+    db = client.db
+    for i in range(1, len(argv), 2):
+        db.set(argv[i], argv[i + 1])
+        db.notify(_STRING, b"set", argv[i])
+    return OK
+
+
+# MSETNX key value [key value ...]
+@command("msetnx", -3, "write denyoom", keys=(1, -1, 2), group="string", since="1.0.1")
+def msetnx(client: Client, argv: list[bytes]) -> object:
+    _check_pairs(argv, "msetnx")
+    db = client.db
+    if any(db.lookup(argv[i]) is not None for i in range(1, len(argv), 2)):
+        return 0
+    for i in range(1, len(argv), 2):
+        db.set(argv[i], argv[i + 1])
+        db.notify(_STRING, b"set", argv[i])
+    return 1
+
+
+# ------------------------------------------------------------------ counters
+
+def _incr_by(client: Client, key: bytes, increment: int) -> int:
+    """``incrDecrCommand``: the counter keeps its TTL; a new key emits ``new`` first."""
+    db = client.db
+    old = _write_string(db, key)
+    current = 0 if old is None else parse_int(old)
+    result = current + increment
+    if not _INT64_MIN <= result <= _INT64_MAX:
+        raise CommandError("ERR increment or decrement would overflow")
+    if old is None:
+        db.add(key, b"%d" % result)
+    else:
+        db.replace(key, b"%d" % result)
+    db.notify(_STRING, b"incrby", key)
+    return result
+
+
+# INCR key
+@command("incr", 2, "write denyoom fast", keys=(1, 1, 1), group="string")
+def incr(client: Client, argv: list[bytes]) -> object:
+    return _incr_by(client, argv[1], 1)
+
+
+# DECR key
+@command("decr", 2, "write denyoom fast", keys=(1, 1, 1), group="string")
+def decr(client: Client, argv: list[bytes]) -> object:
+    return _incr_by(client, argv[1], -1)
+
+
+# INCRBY key increment
+@command("incrby", 3, "write denyoom fast", keys=(1, 1, 1), group="string")
+def incrby(client: Client, argv: list[bytes]) -> object:
+    return _incr_by(client, argv[1], parse_int(argv[2]))
+
+
+# DECRBY key decrement
+@command("decrby", 3, "write denyoom fast", keys=(1, 1, 1), group="string")
+def decrby(client: Client, argv: list[bytes]) -> object:
+    decrement = parse_int(argv[2])
+    if decrement == _INT64_MIN:
+        # -LLONG_MIN does not exist in 64 bits.
+        raise CommandError("ERR decrement would overflow")
+    return _incr_by(client, argv[1], -decrement)
+
+
+def _long_double_or_error(raw: bytes) -> Fraction | float:
+    value = parse_long_double(raw)
+    if value is None:
+        raise CommandError(NOT_FLOAT)
+    return value
+
+
+# INCRBYFLOAT key increment
+@command("incrbyfloat", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.6.0")
+def incrbyfloat(client: Client, argv: list[bytes]) -> object:
+    db = client.db
+    key = argv[1]
+    old = _write_string(db, key)
+    # Redis reads the stored value before the increment, so its error wins.
+    current = Fraction(0) if old is None else _long_double_or_error(old)
+    increment = _long_double_or_error(argv[2])
+    if isinstance(current, float) or isinstance(increment, float):
+        raise CommandError("ERR increment would produce NaN or Infinity")
+    try:
+        result = _round_long_double(current + increment)
+    except _Overflow:
+        raise CommandError("ERR increment would produce NaN or Infinity") from None
+    text = format_long_double(result)
+    if old is None:
+        db.add(key, text)
+    else:
+        db.replace(key, text)
+    db.notify(_STRING, b"incrbyfloat", key)
+    return text
+
+
+# ------------------------------------------------------------- byte ranges
+
+# APPEND key value
+@command("append", 3, "write denyoom fast", keys=(1, 1, 1), group="string", since="2.0.0")
+def append(client: Client, argv: list[bytes]) -> object:
+    db = client.db
+    key, tail = argv[1], argv[2]
+    old = _write_string(db, key)
+    if old is None:
+        db.add(key, tail)
+        length = len(tail)
+    else:
+        _check_length(client, len(old), len(tail))
+        db.replace(key, old + tail)
+        length = len(old) + len(tail)
+    db.notify(_STRING, b"append", key)
+    return length
+
+
+# STRLEN key
+@command("strlen", 2, "readonly fast", keys=(1, 1, 1), group="string", since="2.2.0")
+def strlen(client: Client, argv: list[bytes]) -> object:
+    value = _read_string(client, argv[1])
+    return 0 if value is None else len(value)
+
+
+# SETRANGE key offset value
+@command("setrange", 4, "write denyoom", keys=(1, 1, 1), group="string", since="2.2.0")
+def setrange(client: Client, argv: list[bytes]) -> object:
+    offset = parse_int(argv[2])
+    if offset < 0:
+        raise CommandError("ERR offset is out of range")
+    db = client.db
+    key, patch = argv[1], argv[3]
+    old = _write_string(db, key)
+    if old is None:
+        if not patch:
+            return 0
+        _check_length(client, offset, len(patch))
+        db.add(key, bytes(offset) + patch)
+    else:
+        if not patch:
+            return len(old)
+        _check_length(client, offset, len(patch))
+        padded = old + bytes(offset - len(old)) if offset > len(old) else old
+        db.replace(key, padded[:offset] + patch + padded[offset + len(patch):])
+    db.notify(_STRING, b"setrange", key)
+    return len(db.data[key])
+
+
+# GETRANGE key start end
+@command("getrange", 4, "readonly", keys=(1, 1, 1), group="string", since="2.4.0")
+def getrange(client: Client, argv: list[bytes]) -> object:
+    start, end = parse_int(argv[2]), parse_int(argv[3])
+    value = _read_string(client, argv[1])
+    if value is None:
+        return b""
+    length = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start = max(length + start, 0)
+    if end < 0:
+        end = max(length + end, 0)
+    end = min(end, length - 1)
+    if start > end or length == 0:
+        return b""
+    return value[start:end + 1]
+
+
+# SUBSTR key start end
+@command("substr", 4, "readonly", keys=(1, 1, 1), group="string")
+def substr(client: Client, argv: list[bytes]) -> object:
+    return getrange(client, argv)
