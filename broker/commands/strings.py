@@ -165,8 +165,10 @@ def _set_generic(client: Client, key: bytes, value: bytes, flags: int, raw_ttl: 
 def set_(client: Client, argv: list[bytes]) -> object:
     key = argv[1]
     if len(argv) == 3:
-        # Fast path for the plain form: no option parsing, no lookups beyond set().
+        # Fast path for the plain form: no option parsing. The lookup still runs so
+        # that a key whose TTL is up goes with ``expired`` before the ``new``.
         db = client.db
+        db.lookup(key)
         db.set(key, argv[2])
         db.notify(_STRING, b"set", key)
         return OK
@@ -256,6 +258,7 @@ def mset(client: Client, argv: list[bytes]) -> object:
     _check_pairs(argv, "mset")
     db = client.db
     for i in range(1, len(argv), 2):
+        db.lookup(argv[i])  # setKey's lookupKeyWrite: an expired key goes first
         db.set(argv[i], argv[i + 1])
         db.notify(_STRING, b"set", argv[i])
     return OK

@@ -380,10 +380,29 @@ EVENT_SCRIPT: list[tuple[str, ...]] = [
 ]
 
 
+# Each command meets a key whose deadline (PXAT 1) has passed: Redis removes it with
+# ``expired`` first, then the command runs as on a missing key (``new`` ...).
+_DEAD_KEYS = ["x", "y", "z", "w", "v", "u", "t", "s", "r", "q", "p", "o", "n", "m", "l", "k", "j", "i", "h", "f",
+              "e", "d", "c", "b", "a", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "b1", "b2", "b3", "b4"]
+EXPIRED_SCRIPT: list[tuple[str, ...]] = [("SELECT", "1"), ("SET", "q", "1", "PXAT", "1"), ("SELECT", "0")] + [
+    ("SET", key, "1", "PXAT", "1") for key in _DEAD_KEYS] + [
+    ("SET", "x", "2"), ("SET", "y", "2", "EX", "10"), ("MSET", "z", "2"), ("GETSET", "w", "2"), ("INCR", "v"),
+    ("APPEND", "u", "x"), ("RENAME", "x", "t"), ("HSET", "s", "f", "v"), ("COPY", "y", "r"), ("MOVE", "q", "1"),
+    ("EXPIRE", "p", "100"), ("PERSIST", "o"), ("TTL", "n"), ("SETNX", "m", "2"), ("MSETNX", "l", "2"),
+    ("SETRANGE", "k", "0", "z"), ("INCRBYFLOAT", "j", "1"), ("RENAMENX", "z", "i"), ("RENAME", "h", "g"),
+    ("GETEX", "f", "PERSIST"), ("TOUCH", "e"), ("TYPE", "d"), ("OBJECT", "ENCODING", "c"),
+    ("SCAN", "0", "MATCH", "b", "COUNT", "1000"), ("KEYS", "a"), ("UNLINK", "a"), ("GET", "a2"), ("EXISTS", "a3"),
+    ("MGET", "a4"), ("STRLEN", "a5"), ("DEL", "a6"), ("GETDEL", "a7"), ("SET", "a8", "v", "NX"),
+    ("SET", "a9", "v", "XX"), ("SET", "b1", "v", "GET"), ("COPY", "b2", "b3"), ("COPY", "i", "b4", "REPLACE"),
+]
+
+
 @pytest.mark.parametrize("flags", ["KEA", "KEAn", "KEAm", "Eg", "K$"])
-def test_keyspace_events(redis_server, fanout_broker, flags: str) -> None:
-    want = _events(redis_server.port, EVENT_SCRIPT, flags)
-    got = _events(fanout_broker.port, EVENT_SCRIPT, flags)
+@pytest.mark.parametrize("script", ["corpus", "expired"])
+def test_keyspace_events(redis_server, fanout_broker, flags: str, script: str) -> None:
+    commands = EVENT_SCRIPT if script == "corpus" else EXPIRED_SCRIPT
+    want = _events(redis_server.port, commands, flags)
+    got = _events(fanout_broker.port, commands, flags)
     assert want, "the script must produce events"
     assert got == want
 

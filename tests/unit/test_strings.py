@@ -303,3 +303,12 @@ def test_mset_arity_and_msetnx_all_or_nothing(broker: Broker, client: FakeClient
     assert run(broker, client, "MSETNX", "a", "1", "b", "2") == 1
     assert run(broker, client, "MSETNX", "b", "3", "c", "4") == 0
     assert run(broker, client, "MGET", "a", "b", "c") == [b"1", b"2", None]
+
+
+@pytest.mark.parametrize("write", [("SET", "k", "v"), ("MSET", "k", "v"), ("GETSET", "k", "v"), ("SETNX", "k", "v")])
+def test_write_over_an_expired_key_emits_expired_then_new(broker: Broker, client: FakeClient, clock: Clock,
+                                                          write: tuple[str, ...]) -> None:
+    run(broker, client, "SET", "k", "old", "PX", "10")
+    clock.now += 0.01
+    assert events(broker, client, write) == [(b"expired", b"k"), (b"new", b"k"), (b"set", b"k")]
+    assert run(broker, client, "TTL", "k") == -1
