@@ -324,7 +324,8 @@ def decrby(client: Client, argv: list[bytes]) -> object:
 
 
 def _long_double_or_error(raw: bytes) -> Fraction | float:
-    value = parse_long_double(raw)
+    # string2ld insists that strtold consume every byte, so a NUL inside is refused.
+    value = None if b"\0" in raw else parse_long_double(raw)
     if value is None:
         raise CommandError(NOT_FLOAT)
     return value
