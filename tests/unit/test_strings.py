@@ -264,6 +264,7 @@ def test_incrbyfloat_formats_like_redis(broker: Broker, client: FakeClient, star
     ("1", "nan", "ERR value is not a valid float"), ("1", "inf", "ERR increment would produce NaN or Infinity"),
     ("inf", "1", "ERR increment would produce NaN or Infinity"),
     ("1e4932", "1e4932", "ERR increment would produce NaN or Infinity"),
+    ("\x001", "1", "ERR value is not a valid float"), ("1", "1\x002", "ERR value is not a valid float"),
 ])
 def test_incrbyfloat_errors(broker: Broker, client: FakeClient, start: str, increment: str, message: str) -> None:
     run(broker, client, "SET", "f", start)
