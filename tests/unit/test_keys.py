@@ -213,6 +213,24 @@ def test_scan_pages_through_everything_once(broker: Broker, client: FakeClient) 
     assert error(run(broker, client, "SCAN", "x")) == "ERR invalid cursor"
 
 
+def test_scan_expiring_keys_on_a_page_does_not_skip_live_ones(broker: Broker, client: FakeClient,
+                                                               clock: Clock) -> None:
+    keys = [f"k{i:03}".encode() for i in range(200)]
+    run(broker, client, "MSET", *[x for k in keys for x in (k, b"v")])
+    dying = keys[5:200:7]
+    for key in dying:
+        run(broker, client, "PEXPIRE", key, "10")
+    clock.now += 0.01
+    cursor, found = b"0", []
+    for _ in range(100):
+        cursor, page = run(broker, client, "SCAN", cursor, "COUNT", "10")
+        found += page
+        if cursor == b"0":
+            break
+    assert sorted(found) == sorted(set(keys) - set(dying))
+    assert len(client.db.data) == 200 - len(dying)  # SCAN removed the expired keys it met
+
+
 def test_randomkey(broker: Broker, client: FakeClient) -> None:
     assert run(broker, client, "RANDOMKEY") is None
     run(broker, client, "MSET", "a", "1", "b", "2")
