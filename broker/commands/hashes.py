@@ -84,13 +84,11 @@ def parse_long_double(raw: bytes) -> Fraction | float | None:
 
     Like Redis: no leading space (strtold would skip it, Redis refuses it), no
     trailing garbage, no NaN, and no value strtold flags ERANGE as 0 or HUGE_VAL.
-    A NUL byte ends the C string, so what follows it is ignored.
+    A NUL byte is refused: strtold would stop there, short of the whole length.
     """
-    if not raw or len(raw) >= _MAX_LONG_DOUBLE_CHARS or raw[:1].isspace():
+    if not raw or len(raw) >= _MAX_LONG_DOUBLE_CHARS or raw[:1].isspace() or b"\0" in raw:
         return None
-    text = raw.split(b"\0", 1)[0]
-    if not text:
-        return Fraction(0)  # strtold("") is 0 with the end pointer at the NUL
+    text = raw
     try:
         value = _parse_finite(text)
     except _Overflow:
