@@ -179,7 +179,7 @@ def test_long_double_parsing_rounds_to_64_bit_significand() -> None:
     # 2**64 + 1 needs 65 significant bits: ties to even, down to 2**64.
     assert parse_long_double(b"18446744073709551617") == 2**64
     assert parse_long_double(b"18446744073709551619") == 2**64 + 4
-    assert parse_long_double(b"1\x00junk") == 1  # the C string ends at the NUL
+    assert parse_long_double(b"1\x00junk") is None  # strtold must consume the whole length
     for refused in (b"", b" 1", b"1 ", b"1e", b"0x", b"nan", b"1_0", b"abc", b"+", b"."):
         assert parse_long_double(refused) is None, refused
     assert parse_long_double(b"-Infinity") == float("-inf")
