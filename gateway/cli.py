@@ -43,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default="", metavar="K", help="API key for the HTTP API")
     serve.add_argument("--allowed-origins", default="", metavar="LIST",
                        help="comma-separated Origin allow-list for websocket upgrades (empty: any)")
+    serve.add_argument("--max-message-size", type=int, default=64 * 1024, metavar="BYTES",
+                       help="largest websocket message or HTTP body (default 65536)")
+    serve.add_argument("--max-buffer", type=int, default=1 << 20, metavar="BYTES",
+                       help="output budget per connection before messages are skipped (default 1 MiB)")
+    serve.add_argument("--slow-close-after", type=float, default=5.0, metavar="SECONDS",
+                       help="close a connection over its output budget this long (default 5)")
+    serve.add_argument("--max-subscriptions", type=int, default=1000, help="per connection (default 1000)")
+    serve.add_argument("--max-connections", type=int, default=100_000, help="per node (default 100000)")
+    serve.add_argument("--publish-rate", type=float, default=100.0, metavar="PER_SECOND",
+                       help="publishes per second per connection (default 100)")
+    serve.add_argument("--publish-burst", type=float, default=200.0, help="publish burst allowed (default 200)")
+    serve.add_argument("--ping-interval", type=float, default=20.0, metavar="SECONDS",
+                       help="websocket ping interval; late pongs close the connection (default 20)")
+    serve.add_argument("--shutdown-timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="how long shutdown waits for connections to close (default 5)")
 
     broker = commands.add_parser("broker", help="the RESP broker alone")
     _add_common(broker)
@@ -133,15 +148,9 @@ async def _run_broker(args: argparse.Namespace) -> int:
 
 
 async def _run_serve(args: argparse.Namespace) -> int:
-    try:
-        from gateway.app import run_serve
-    except ImportError:
-        run_serve = None
-    if run_serve is None:
-        args.port = args.resp_port
-        args.unix_socket = ""
-        return await _run_broker(args)
-    return await run_serve(args)  # type: ignore[no-any-return]
+    from gateway.app import run_serve
+
+    return await run_serve(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""The broker interface the gateway and presence use: ``Backend``.
+
+Two implementations: ``backends.memory.MemoryBackend`` (in-process, direct calls
+into ``broker.core.Broker``, no serialisation) and, for several nodes, one over
+RESP to a real Redis. The gateway never sees which one it has.
+
+Contract:
+- Messages from subscribed channels and patterns arrive through the single
+  handler given to ``set_handler``: ``handler(channel, data, pattern)`` where
+  ``pattern`` is None for an exact-channel subscription. It is called from the
+  event loop and must not block; one published message matching both an exact
+  subscription and a pattern is delivered once for each.
+- ``subscribe``/``psubscribe`` are idempotent per channel/pattern: the caller
+  keeps one upstream subscription per channel, reference-counted by its own
+  subscribers, and unsubscribes when the last one leaves.
+- ``execute`` runs any Redis command and returns its reply as Python values
+  (bytes, int, list, dict, None ...); a Redis error is raised as
+  ``broker.resp.CommandError``.
+- ``transaction`` runs several commands atomically (MULTI/EXEC semantics) and
+  returns their replies in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, Sequence
+
+__all__ = ["Backend", "MessageHandler", "BackendUnavailable"]
+
+MessageHandler = Callable[[bytes, bytes, "bytes | None"], None]
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot be reached (e.g. Redis restarting); retry later."""
+
+
+class Backend(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def set_handler(self, handler: MessageHandler) -> None: ...
+
+    async def publish(self, channel: bytes, data: bytes) -> int: ...
+
+    async def subscribe(self, channel: bytes) -> None: ...
+
+    async def unsubscribe(self, channel: bytes) -> None: ...
+
+    async def psubscribe(self, pattern: bytes) -> None: ...
+
+    async def punsubscribe(self, pattern: bytes) -> None: ...
+
+    async def execute(self, *argv: bytes | str | int | float) -> Any: ...
+
+    async def transaction(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[Any]: ...

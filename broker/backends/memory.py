@@ -1,0 +1,99 @@
+"""MemoryBackend: the Backend interface over an in-process ``Broker`` (see Backend).
+
+Short enough to read as the spec: every call is a direct ``Broker.execute`` with
+an in-process client; pub/sub messages reach the handler without any encoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from broker.backend import MessageHandler
+from broker.core import BLOCKED, NO_REPLY, Broker, Client, Replies
+from broker.pubsub import Message
+from broker.resp import CommandError
+
+__all__ = ["MemoryBackend"]
+
+
+def _arg(value: bytes | str | int | float) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+class _InProcessClient(Client):
+    """A broker client whose pub/sub messages go straight to the handler."""
+
+    def __init__(self, broker: Broker, name: bytes) -> None:
+        super().__init__(broker, addr="in-process:0", laddr="in-process:0")
+        self.name = name
+        self.handler: MessageHandler | None = None
+
+    def deliver(self, message: Message) -> None:
+        if self.handler is not None:
+            self.handler(message.channel, message.data, message.pattern)
+
+    def resume(self, reply: Any) -> None:  # blocking commands are not used in-process
+        pass
+
+
+class MemoryBackend:
+    """See ``broker.backend.Backend``."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        # One client subscribes (RESP3-like: it may still run commands), one executes.
+        self._subscriber = _InProcessClient(broker, b"gateway-subscriber")
+        self._subscriber.proto = 3
+        self._commands = _InProcessClient(broker, b"gateway")
+        self._commands.proto = 3
+
+    async def start(self) -> None:
+        self.broker.connect(self._subscriber)
+        self.broker.connect(self._commands)
+
+    async def close(self) -> None:
+        self.broker.disconnect(self._subscriber)
+        self.broker.disconnect(self._commands)
+
+    def set_handler(self, handler: MessageHandler) -> None:
+        self._subscriber.handler = handler
+
+    async def publish(self, channel: bytes, data: bytes) -> int:
+        return self.broker.publish(channel, data)
+
+    async def subscribe(self, channel: bytes) -> None:
+        self._call(self._subscriber, [b"SUBSCRIBE", channel])
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        self._call(self._subscriber, [b"UNSUBSCRIBE", channel])
+
+    async def psubscribe(self, pattern: bytes) -> None:
+        self._call(self._subscriber, [b"PSUBSCRIBE", pattern])
+
+    async def punsubscribe(self, pattern: bytes) -> None:
+        self._call(self._subscriber, [b"PUNSUBSCRIBE", pattern])
+
+    async def execute(self, *argv: bytes | str | int | float) -> Any:
+        return self._call(self._commands, [_arg(arg) for arg in argv])
+
+    async def transaction(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[Any]:
+        # The core is single-threaded and nothing here awaits, so running the
+        # commands back to back is atomic; MULTI/EXEC gives the same error rules.
+        client = self._commands
+        self._call(client, [b"MULTI"])
+        for argv in commands:
+            self._call(client, [_arg(arg) for arg in argv])
+        replies = self._call(client, [b"EXEC"])
+        return list(replies)
+
+    def _call(self, client: Client, argv: list[bytes]) -> Any:
+        reply = self.broker.execute(client, argv)
+        if reply is BLOCKED or reply is NO_REPLY:
+            raise CommandError(f"ERR {argv[0].decode()} cannot block or be silenced in-process")
+        if isinstance(reply, CommandError):
+            raise reply
+        if type(reply) is Replies:
+            return list(reply)
+        return reply

@@ -1,0 +1,198 @@
+"""One websocket connection: its subscriptions and a bounded, coalescing writer.
+
+Frames (already encoded by the hub, shared by every receiver) are appended to a
+per-connection list and written with one ``transport.write`` per event-loop
+iteration. The output budget (``max_buffer`` bytes: queued here + held by the
+transport) bounds memory per connection:
+
+- over budget, messages for this connection are skipped and counted per channel;
+  when it catches up it first gets ``{"channel":...,"gap":{"dropped":N}}`` for
+  each channel that lost messages;
+- over budget for longer than ``slow_close_after`` seconds, it is closed with
+  code 1013 and reason "slow consumer", and its buffered output is discarded.
+
+Replies to the client's own requests are never skipped (they are small and the
+client is waiting for them). Fanout never awaits a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import orjson
+
+from gateway.auth import Identity
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["Connection", "ConnectionState", "text_frame", "Counters"]
+
+_ids = itertools.count(1)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented text frame (RFC 6455 section 5.2: server frames
+    are not masked)."""
+    length = len(payload)
+    if length < 126:
+        return b"\x81" + bytes((length,)) + payload
+    if length < 65536:
+        return b"\x81\x7e" + length.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + length.to_bytes(8, "big") + payload
+
+
+class ConnectionState(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Counters:
+    """Plain counters read by /metrics at scrape time (cheaper than a metric call per message)."""
+
+    def __init__(self) -> None:
+        self.connections_total = 0
+        self.messages_in = 0
+        self.deliveries = 0
+        self.dropped = 0
+        self.disconnects: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+
+    def disconnect(self, reason: str) -> None:
+        self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+class Connection:
+    """A subscribed browser (or any websocket client)."""
+
+    def __init__(self, ws: "web.WebSocketResponse", transport: asyncio.Transport, identity: Identity,
+                 counters: Counters, max_buffer: int = 1 << 20, slow_close_after: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.id = f"{next(_ids):x}"
+        self.ws = ws
+        self.transport = transport
+        self.identity = identity
+        self.counters = counters
+        self.max_buffer = max_buffer
+        self.slow_close_after = slow_close_after
+        self.clock = clock
+        self.state = ConnectionState.OPEN
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.queue: list[bytes] = []
+        self.queued_bytes = 0
+        # Transport buffer size at the last flush: an upper bound until the next one.
+        self.transport_bytes = 0
+        self.flush_scheduled = False
+        # channel -> messages skipped since the client fell behind
+        self.dropped: dict[bytes, int] = {}
+        self.over_budget_since: float | None = None
+        self.loop = asyncio.get_running_loop()
+        self.close_reason = ""
+        self.publish_bucket: Any = None
+
+    # ------------------------------------------------------------- output
+
+    def send_event(self, frame: bytes, channel: bytes) -> None:
+        """Queue a channel event, or skip it while the client is over budget."""
+        if self.state is not ConnectionState.OPEN:
+            return
+        size = len(frame)
+        if self.queued_bytes + self.transport_bytes + size > self.max_buffer:
+            # Our estimate may be stale (the socket drained since the last flush).
+            self.transport_bytes = self.transport.get_write_buffer_size()
+            if self.queued_bytes + self.transport_bytes + size > self.max_buffer:
+                self._skip(channel)
+                return
+        if self.dropped:
+            self._announce_gaps()
+        self.over_budget_since = None
+        self.queue.append(frame)
+        self.queued_bytes += size
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def send_reply(self, payload: bytes) -> None:
+        """Queue a reply to the client's own request (never skipped)."""
+        if self.state is not ConnectionState.OPEN:
+            return
+        frame = text_frame(payload)
+        self.queue.append(frame)
+        self.queued_bytes += len(frame)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if not self.queue:
+            return
+        if self.state is not ConnectionState.OPEN or self.transport.is_closing():
+            self.queue.clear()
+            self.queued_bytes = 0
+            return
+        data = self.queue[0] if len(self.queue) == 1 else b"".join(self.queue)
+        self.queue.clear()
+        self.queued_bytes = 0
+        self.transport.write(data)
+        self.transport_bytes = self.transport.get_write_buffer_size()
+
+    def _skip(self, channel: bytes) -> None:
+        self.dropped[channel] = self.dropped.get(channel, 0) + 1
+        self.counters.dropped += 1
+        now = self.clock()
+        if self.over_budget_since is None:
+            self.over_budget_since = now
+        elif now - self.over_budget_since >= self.slow_close_after:
+            self.close_soon(1013, "slow consumer: output buffer full for "
+                            f"{self.slow_close_after:g}s", reason="slow_consumer", discard_output=True)
+
+    def _announce_gaps(self) -> None:
+        dropped, self.dropped = self.dropped, {}
+        for channel, count in dropped.items():
+            payload = orjson.dumps({"channel": channel.decode("utf-8", "replace"), "gap": {"dropped": count}})
+            frame = text_frame(payload)
+            self.queue.append(frame)
+            self.queued_bytes += len(frame)
+
+    # -------------------------------------------------------------- close
+
+    def close_soon(self, code: int, message: str, reason: str, discard_output: bool = False) -> None:
+        """Close from sync code (fanout path): never awaits here."""
+        if self.state is not ConnectionState.OPEN:
+            return
+        self.state = ConnectionState.CLOSING
+        self.close_reason = reason
+        self.queue.clear()
+        self.queued_bytes = 0
+        asyncio.ensure_future(self._close(code, message, discard_output))
+
+    async def _close(self, code: int, message: str, discard_output: bool) -> None:
+        if discard_output:
+            # The close frame would sit behind megabytes the peer is not reading:
+            # send it alone if the socket takes it, then drop the connection.
+            self.transport.abort()
+            return
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), timeout=2.0)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            pass
+        if not self.transport.is_closing():
+            self.transport.abort()
+
+    async def close(self, code: int, message: str, reason: str) -> None:
+        if self.state is not ConnectionState.OPEN:
+            return
+        self.flush()
+        self.state = ConnectionState.CLOSING
+        self.close_reason = reason
+        await self._close(code, message, discard_output=False)

@@ -1,0 +1,139 @@
+"""The HTTP API: publish, broadcast, channels, health and metrics (JSON in and out).
+
+Every /api route needs ``Authorization: apikey <K>`` when an API key is configured.
+Errors are ``{"error":{"code":...,"message":...}}`` with a 4xx status that says what
+is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from broker.backend import BackendUnavailable
+from broker.glob import glob_match
+from gateway.auth import AuthError
+from gateway.protocol import MAX_CHANNEL_LENGTH
+from gateway.state import STATE, GatewayState
+
+__all__ = ["routes", "json_error"]
+
+
+def json_error(status: int, code: str, message: str) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps({"error": {"code": code, "message": message}}),
+                        content_type="application/json")
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = json_error(status, code, message)
+
+
+async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
+    state = request.app[STATE]
+    try:
+        state.auth.check_api_key(request.headers.get("Authorization"))
+    except AuthError as exc:
+        raise _HttpError(401, exc.code, exc.message) from None
+    raw = await request.read()
+    if len(raw) > state.settings.max_message_size:
+        raise _HttpError(413, "too_large", f"body of {len(raw)} bytes is over the limit of "
+                         f"{state.settings.max_message_size} bytes")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _HttpError(400, "bad_request", f"invalid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _HttpError(400, "bad_request", "the body must be a JSON object")
+    if "data" not in body:
+        raise _HttpError(400, "bad_request", "missing field 'data'")
+    return state, body
+
+
+def _channel(value: Any, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise _HttpError(400, "bad_request", f"'{field}' must be a string")
+    if not value or len(value) > MAX_CHANNEL_LENGTH:
+        raise _HttpError(400, "bad_request", f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long")
+    return value.encode()
+
+
+async def publish(request: web.Request) -> web.Response:
+    """POST /api/publish {"channel": "...", "data": <any JSON>}"""
+    try:
+        state, body = await _authorized_json(request)
+        if "channel" not in body:
+            raise _HttpError(400, "bad_request", "missing field 'channel'")
+        channel = _channel(body["channel"], "channel")
+        try:
+            await state.backend.publish(channel, orjson.dumps(body["data"]))
+        except BackendUnavailable as exc:
+            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+    except _HttpError as exc:
+        return exc.response
+    state.counters.messages_in += 1
+    return _json({"ok": True})
+
+
+async def broadcast(request: web.Request) -> web.Response:
+    """POST /api/broadcast {"channels": ["...", ...], "data": <any JSON>}"""
+    try:
+        state, body = await _authorized_json(request)
+        channels = body.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise _HttpError(400, "bad_request", "'channels' must be a non-empty list of strings")
+        names = [_channel(name, "channels[]") for name in channels]
+        data = orjson.dumps(body["data"])
+        try:
+            for name in names:
+                await state.backend.publish(name, data)
+        except BackendUnavailable as exc:
+            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+    except _HttpError as exc:
+        return exc.response
+    state.counters.messages_in += len(names)
+    return _json({"ok": True, "channels": len(names)})
+
+
+async def channels(request: web.Request) -> web.Response:
+    """GET /api/channels[?pattern=glob]: channels with local subscribers and their counts."""
+    state = request.app[STATE]
+    try:
+        state.auth.check_api_key(request.headers.get("Authorization"))
+    except AuthError as exc:
+        return json_error(401, exc.code, exc.message)
+    counts = state.hub.channel_counts()
+    pattern = request.query.get("pattern")
+    if pattern is not None:
+        counts = {name: n for name, n in counts.items() if glob_match(pattern.encode(), name.encode())}
+    return _json({"channels": counts})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return _json({"ok": True, "connections": len(state.connections)})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return web.Response(body=generate_latest(state.registry),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/publish", publish),
+        web.post("/api/broadcast", broadcast),
+        web.get("/api/channels", channels),
+        web.get("/healthz", healthz),
+        web.get("/metrics", metrics),
+    ]

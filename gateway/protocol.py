@@ -1,0 +1,142 @@
+"""Client messages in and server messages out (JSON text frames, via orjson).
+
+Client -> server (each may carry an ``"id"``, echoed in the reply)::
+
+    {"op":"subscribe","channel":"chat:lobby"}
+    {"op":"psubscribe","pattern":"chat:*"}
+    {"op":"unsubscribe","channel":"chat:lobby"}
+    {"op":"punsubscribe","pattern":"chat:*"}
+    {"op":"publish","channel":"chat:lobby","data":<any JSON>}
+    {"op":"ping"}
+
+Server -> client: replies ``{"id":7,"ok":true,...}`` or
+``{"id":7,"error":{"code":"forbidden","message":"..."}}``, and events
+``{"channel":"chat:lobby","data":<JSON>}`` (+ ``"pattern"`` when delivered through
+a pattern subscription).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["BadRequest", "Request", "parse_request", "encode_reply", "encode_error", "encode_event",
+           "payload_json", "MAX_CHANNEL_LENGTH"]
+
+MAX_CHANNEL_LENGTH = 1024
+
+# op -> (required field, its JSON type name)
+_OPS: dict[str, str | None] = {
+    "subscribe": "channel",
+    "psubscribe": "pattern",
+    "unsubscribe": "channel",
+    "punsubscribe": "pattern",
+    "publish": "channel",
+    "ping": None,
+}
+
+
+class BadRequest(Exception):
+    """A client message the server refuses; becomes an error reply."""
+
+    def __init__(self, code: str, message: str, request_id: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(slots=True)
+class Request:
+    op: str
+    id: Any
+    # channel or pattern, per op
+    target: str = ""
+    data: Any = None
+    # the raw JSON text of data, for publish (kept so it is not re-encoded)
+    data_json: bytes = b""
+    options: dict[str, Any] | None = None
+
+
+def parse_request(text: str | bytes) -> Request:
+    """Validate one client message.
+
+    Raises:
+        BadRequest: invalid JSON, not an object, unknown op, missing or mistyped field.
+    """
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("bad_request", f"invalid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise BadRequest("bad_request", f"a message must be a JSON object, got {type(message).__name__}")
+    request_id = message.get("id")
+    if request_id is not None and not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+        raise BadRequest("bad_request", "'id' must be a number or a string", None)
+    op = message.get("op")
+    if op is None:
+        raise BadRequest("bad_request", "missing field 'op'", request_id)
+    if not isinstance(op, str):
+        raise BadRequest("bad_request", f"'op' must be a string, got {_type(op)}", request_id)
+    if op not in _OPS:
+        raise BadRequest("unknown_op", f"unknown op {op!r}; expected one of: {', '.join(_OPS)}", request_id)
+    request = Request(op=op, id=request_id)
+    field = _OPS[op]
+    if field is not None:
+        value = message.get(field)
+        if value is None:
+            raise BadRequest("bad_request", f"missing field '{field}' for op '{op}'", request_id)
+        if not isinstance(value, str):
+            raise BadRequest("bad_request", f"'{field}' must be a string, got {_type(value)}", request_id)
+        if not value or len(value) > MAX_CHANNEL_LENGTH:
+            raise BadRequest("bad_request", f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long",
+                             request_id)
+        request.target = value
+    if op == "publish":
+        if "data" not in message:
+            raise BadRequest("bad_request", "missing field 'data' for op 'publish'", request_id)
+        request.data = message["data"]
+        request.data_json = orjson.dumps(request.data)
+    extra = {key: value for key, value in message.items() if key not in ("op", "id", field, "data")}
+    request.options = extra or None
+    return request
+
+
+def _type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def encode_reply(request_id: Any, **fields: Any) -> bytes:
+    body: dict[str, Any] = {"id": request_id, "ok": True} if request_id is not None else {"ok": True}
+    body.update(fields)
+    return orjson.dumps(body)
+
+
+def encode_error(request_id: Any, code: str, message: str, **fields: Any) -> bytes:
+    body: dict[str, Any] = {"id": request_id} if request_id is not None else {}
+    body["error"] = {"code": code, "message": message, **fields}
+    return orjson.dumps(body)
+
+
+def payload_json(data: bytes) -> bytes:
+    """The JSON to deliver for a published payload: itself if it is JSON, else a string.
+
+    Browser and HTTP publishes are stored as JSON text, so they come back as the
+    same JSON value; a RESP publisher may send anything.
+    """
+    try:
+        orjson.loads(data)
+        return data
+    except orjson.JSONDecodeError:
+        return orjson.dumps(data.decode("utf-8", "replace"))
+
+
+def encode_event(channel: bytes, data_json: bytes, pattern: bytes | None = None) -> bytes:
+    """``{"channel":...,"data":...}`` (+ pattern), built from already-encoded JSON."""
+    head = b'{"channel":' + orjson.dumps(channel.decode("utf-8", "replace"))
+    if pattern is not None:
+        head += b',"pattern":' + orjson.dumps(pattern.decode("utf-8", "replace"))
+    return head + b',"data":' + data_json + b"}"

@@ -1,0 +1,51 @@
+"""The gateway's typed application state and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from broker.backend import Backend
+from gateway.auth import Authenticator
+from gateway.connection import Connection, Counters
+
+if TYPE_CHECKING:
+    from gateway.fanout import Hub
+
+__all__ = ["GatewaySettings", "GatewayState", "STATE"]
+
+
+@dataclass
+class GatewaySettings:
+    # Largest websocket message / HTTP body accepted, in bytes.
+    max_message_size: int = 64 * 1024
+    # Output budget per connection (queued + in the socket buffer), in bytes.
+    max_buffer: int = 1 << 20
+    # How long a connection may stay over its budget before it is closed.
+    slow_close_after: float = 5.0
+    max_subscriptions: int = 1000
+    max_connections: int = 100_000
+    # Publishes per second per connection (token bucket), and the burst allowed.
+    publish_rate: float = 100.0
+    publish_burst: float = 200.0
+    # Websocket ping interval; a connection whose pong is late by half of it is closed.
+    ping_interval: float = 20.0
+    # How long shutdown waits for connections to close.
+    shutdown_timeout: float = 5.0
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    backend: Backend
+    auth: Authenticator
+    hub: "Hub"
+    counters: Counters
+    registry: Any
+    connections: set[Connection] = field(default_factory=set)
+    shutting_down: bool = False
+
+
+STATE = web.AppKey("fanout_state", GatewayState)
