@@ -21,3 +21,14 @@ def fanout_broker() -> Iterator[ServerProcess]:
     server = start_fanout("broker", "--port", str(free_port()))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def fanout_serve() -> Iterator[ServerProcess]:
+    """``fanout serve`` (gateway + embedded broker) on free HTTP and RESP ports."""
+    resp_port = free_port()
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
+                          "--publish-rate", "100000", "--publish-burst", "100000")
+    server.extra_ports["resp"] = resp_port
+    yield server
+    server.stop()
