@@ -189,7 +189,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
     state = GatewayState(settings=settings, backend=backend, auth=auth or Authenticator(),
                          hub=Hub(backend, counters), counters=counters, registry=registry)
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
-    app = web.Application(client_max_size=settings.max_message_size)
+    app = web.Application(client_max_size=settings.max_message_size + 1)
     app[STATE] = state
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

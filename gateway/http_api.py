@@ -42,10 +42,13 @@ async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
         state.auth.check_api_key(request.headers.get("Authorization"))
     except AuthError as exc:
         raise _HttpError(401, exc.code, exc.message) from None
-    raw = await request.read()
+    too_large = _HttpError(413, "too_large", f"the body is over the limit of {state.settings.max_message_size} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
     if len(raw) > state.settings.max_message_size:
-        raise _HttpError(413, "too_large", f"body of {len(raw)} bytes is over the limit of "
-                         f"{state.settings.max_message_size} bytes")
+        raise too_large
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
