@@ -1,0 +1,155 @@
+"""Slow consumers: skipped with a signalled gap, then cut off; nobody else suffers (issue #3)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import resource
+import socket
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from tests.support.servers import free_port, start_fanout
+from tests.support.ws import WsClient, connect
+
+MESSAGE = orjson.dumps({"pad": "x" * 2000})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _more_files() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+
+@pytest.fixture(scope="module")
+def small_buffers_serve():
+    resp_port = free_port()
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
+                          "--max-buffer", "131072", "--slow-close-after", "1")
+    server.extra_ports["resp"] = resp_port
+    yield server
+    server.stop()
+
+
+def _masked_text_frame(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    return bytes((0x81, 0x80 | len(payload))) + mask + masked
+
+
+def never_reading_client(port: int, channel: str) -> socket.socket:
+    """A websocket client that subscribes and then never reads (tiny receive buffer)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101")
+    sock.sendall(_masked_text_frame(orjson.dumps({"op": "subscribe", "channel": channel})))
+    return sock
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def _metric(port: int, name: str) -> float:
+    import aiohttp
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            text = await response.text()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+async def _publish_batches(redis: aioredis.Redis, channel: str, fast: list[WsClient], batches: int,
+                           per_batch: int) -> None:
+    seq = 0
+    for _ in range(batches):
+        async with redis.pipeline(transaction=False) as pipe:
+            for _ in range(per_batch):
+                pipe.publish(channel, orjson.dumps({"seq": seq, "pad": "x" * 2000}))
+                seq += 1
+            await pipe.execute()
+        # wait until every fast client has the whole batch before the next one
+        for client in fast:
+            for _ in range(per_batch):
+                event = await client.event(timeout=30)
+                assert "gap" not in event, "a fast client must never be skipped"
+
+
+async def test_client_that_never_reads_is_cut_off_while_others_get_everything(small_buffers_serve):
+    port, resp_port = small_buffers_serve.port, small_buffers_serve.extra_ports["resp"]
+    fast = await asyncio.gather(*(connect(port) for _ in range(100)))
+    await asyncio.gather(*(c.request("subscribe", channel="flood") for c in fast))
+    slow = never_reading_client(port, "flood")
+    redis = aioredis.Redis(port=resp_port)
+    await redis.publish("flood", b"{}")  # the slow subscription is in place once this is delivered...
+    for client in fast:
+        assert (await client.event())["data"] == {}
+    rss_before = _rss_kb(small_buffers_serve.process.pid)
+    await _publish_batches(redis, "flood", list(fast), batches=60, per_batch=20)  # 2.4 MB to each client
+    # Still over budget after slow-close-after: the next messages close it.
+    deadline = asyncio.get_running_loop().time() + 30
+    while await _metric(port, 'fanout_disconnects_total{reason="slow_consumer"}') < 1:
+        assert asyncio.get_running_loop().time() < deadline, "the slow consumer was never disconnected"
+        await _publish_batches(redis, "flood", list(fast), batches=1, per_batch=5)
+    assert await _metric(port, "fanout_messages_dropped_total") > 0
+    rss_after = _rss_kb(small_buffers_serve.process.pid)
+    assert rss_after - rss_before < 100 * 1024, f"server RSS grew by {rss_after - rss_before} KiB"
+    # The slow socket was reset by the server.
+    slow.settimeout(10)
+    with pytest.raises((ConnectionResetError, BrokenPipeError, OSError)):
+        while slow.recv(65536):
+            pass
+        raise ConnectionResetError("closed")
+    await redis.aclose()
+    await asyncio.gather(*(c.close() for c in fast))
+
+
+async def test_client_that_falls_behind_and_catches_up_learns_of_the_gap():
+    resp_port = free_port()
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
+                          "--max-buffer", "65536", "--slow-close-after", "60")
+    try:
+        import websockets
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws", sock=sock, max_queue=1, max_size=None)
+        await ws.send(orjson.dumps({"op": "subscribe", "channel": "lag", "id": 1}).decode())
+        assert orjson.loads(await ws.recv())["ok"] is True
+        redis = aioredis.Redis(port=resp_port)
+        total = 1500
+        async with redis.pipeline(transaction=False) as pipe:
+            for seq in range(total):
+                pipe.publish("lag", orjson.dumps({"seq": seq, "pad": "x" * 2000}))
+            await pipe.execute()
+        await redis.publish("lag", orjson.dumps({"seq": total}))  # after the gap: fits again
+        received, gaps = [], []
+        while not received or received[-1] != total:
+            event = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+            if "gap" in event:
+                gaps.append(event)
+            else:
+                received.append(event["data"]["seq"])
+        dropped = sum(g["gap"]["dropped"] for g in gaps)
+        assert gaps and all(g["channel"] == "lag" for g in gaps)
+        assert dropped > 0
+        assert len(received) + dropped == total + 1  # every message is either received or counted
+        assert received == sorted(received)
+        await redis.aclose()
+        await ws.close()
+    finally:
+        server.stop()
