@@ -195,10 +195,13 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backend.start()
         yield
-        await shutdown_connections(state)
         await backend.close()
 
+    async def on_shutdown(app: web.Application) -> None:
+        await shutdown_connections(state)
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws", websocket_endpoint)
     app.router.add_routes(http_api.routes())
     app.router.add_get("/", _index)
@@ -274,6 +277,8 @@ async def run_serve(args: argparse.Namespace) -> int:
             print(f"fanout serve: RESP on {address}", flush=True)
     await wait_for_signal()
     print("fanout serve: shutting down", flush=True)
+    # Close websockets (1001) before aiohttp drops the remaining connections.
+    await shutdown_connections(app[STATE])
     await runner.cleanup()
     if resp_server is not None:
         await resp_server.close()

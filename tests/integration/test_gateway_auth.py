@@ -1,0 +1,104 @@
+"""Tokens, permissions, API key and Origin checks over real sockets (issue #3)."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import jwt
+import pytest
+import websockets
+
+from gateway.auth import issue_token
+from tests.support.servers import free_port, start_fanout
+from tests.support.ws import connect
+
+SECRET = "test-secret-of-at-least-32-bytes-long"
+API_KEY = "test-key"
+
+
+@pytest.fixture(scope="module")
+def secured_serve():
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(free_port()),
+                          "--token-secret", SECRET, "--api-key", API_KEY,
+                          "--allowed-origins", "http://good.example")
+    yield server
+    server.stop()
+
+
+def _token(**claims) -> str:
+    return issue_token(SECRET, claims.pop("sub", "alice"), **claims)
+
+
+async def _refusal(port: int, token: str | None, **kwargs) -> websockets.InvalidStatus:
+    url = f"ws://127.0.0.1:{port}/ws" + (f"?token={token}" if token is not None else "")
+    with pytest.raises(websockets.InvalidStatus) as caught:
+        await websockets.connect(url, **kwargs)
+    return caught.value
+
+
+async def test_valid_token_subscribes_and_publishes_within_its_patterns(secured_serve):
+    client = await connect(secured_serve.port, _token(subscribe=["chat:*"], publish=["chat:lobby"]))
+    assert (await client.request("subscribe", channel="chat:lobby"))["ok"] is True
+    assert (await client.request("publish", channel="chat:lobby", data="hi"))["ok"] is True
+    assert (await client.event())["data"] == "hi"
+    await client.close()
+
+
+async def test_forbidden_subscribe_and_publish_name_the_channel_and_keep_the_connection(secured_serve):
+    client = await connect(secured_serve.port, _token(subscribe=["chat:*"], publish=["chat:lobby"]))
+    reply = await client.request("subscribe", channel="admin:secrets")
+    assert reply["error"] == {"code": "forbidden", "message": "not allowed to subscribe to channel 'admin:secrets'"}
+    reply = await client.request("psubscribe", pattern="*")
+    assert reply["error"] == {"code": "forbidden", "message": "not allowed to subscribe to pattern '*'"}
+    reply = await client.request("publish", channel="chat:other", data=1)
+    assert reply["error"] == {"code": "forbidden", "message": "not allowed to publish on channel 'chat:other'"}
+    assert (await client.request("ping"))["pong"] is True
+    await client.close()
+
+
+async def test_token_without_publish_claim_may_not_publish(secured_serve):
+    client = await connect(secured_serve.port, _token())
+    assert (await client.request("subscribe", channel="anything"))["ok"] is True
+    assert (await client.request("publish", channel="anything", data=1))["error"]["code"] == "forbidden"
+    await client.close()
+
+
+@pytest.mark.parametrize("make_token, code", [
+    (lambda: None, "unauthorized"),
+    (lambda: issue_token(SECRET, "alice", ttl_seconds=-10), "token_expired"),
+    (lambda: issue_token("other-secret", "alice"), "invalid_token"),
+    (lambda: _token()[:-3] + "abc", "invalid_token"),
+    (lambda: "garbage", "invalid_token"),
+    (lambda: jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, algorithm="none"), "invalid_token"),
+    (lambda: jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"), "invalid_token"),
+])
+async def test_bad_tokens_are_refused_with_401_and_a_reason(secured_serve, make_token, code):
+    refusal = await _refusal(secured_serve.port, make_token())
+    assert refusal.response.status_code == 401
+    import orjson
+    assert orjson.loads(refusal.response.body)["error"]["code"] == code
+
+
+async def test_wrong_origin_is_refused_and_right_origin_accepted(secured_serve):
+    refusal = await _refusal(secured_serve.port, _token(), origin="http://evil.example")
+    assert refusal.response.status_code == 403
+    ws = await websockets.connect(f"ws://127.0.0.1:{secured_serve.port}/ws?token={_token()}",
+                                  origin="http://good.example")
+    await ws.close()
+
+
+async def test_http_api_needs_the_api_key(secured_serve):
+    url = f"http://127.0.0.1:{secured_serve.port}/api/publish"
+    body = {"channel": "chat:lobby", "data": 1}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=body) as response:
+            assert response.status == 401
+            assert "missing Authorization header" in (await response.json())["error"]["message"]
+        async with http.post(url, json=body, headers={"Authorization": "apikey wrong"}) as response:
+            assert response.status == 401
+            assert (await response.json())["error"]["message"] == "invalid API key"
+        async with http.post(url, json=body, headers={"Authorization": f"apikey {API_KEY}"}) as response:
+            assert response.status == 200
+        async with http.get(f"http://127.0.0.1:{secured_serve.port}/api/channels") as response:
+            assert response.status == 401
