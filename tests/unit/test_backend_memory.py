@@ -1,0 +1,55 @@
+"""MemoryBackend and the hub's reference-counted upstream subscriptions (no sockets)."""
+
+
+import pytest
+
+from broker.backends.memory import MemoryBackend
+from broker.core import Broker
+from broker.resp import CommandError
+from gateway.connection import Counters
+from gateway.fanout import Hub
+
+
+async def test_handler_gets_channel_and_pattern_messages_and_commands_work():
+    backend = MemoryBackend(Broker())
+    await backend.start()
+    got = []
+    backend.set_handler(lambda channel, data, pattern: got.append((channel, data, pattern)))
+    await backend.subscribe(b"a")
+    await backend.psubscribe(b"a*")
+    assert await backend.publish(b"a", b"x") == 2
+    assert got == [(b"a", b"x", None), (b"a", b"x", b"a*")]
+    assert await backend.execute("HSET", "h", "f", "v") == 1
+    assert await backend.transaction([["SADD", "s", "m"], ["SCARD", "s"]]) == [1, 1]
+    with pytest.raises(CommandError, match="WRONGTYPE"):
+        await backend.execute("GET", "h")
+    await backend.close()
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.frames: list[bytes] = []
+
+    def send_event(self, frame: bytes, channel: bytes) -> None:
+        self.frames.append(frame)
+
+
+async def test_hub_holds_one_upstream_subscription_per_channel_and_encodes_once():
+    broker = Broker()
+    backend = MemoryBackend(broker)
+    await backend.start()
+    hub = Hub(backend, Counters())
+    connections = [FakeConnection() for _ in range(3)]
+    for connection in connections:
+        await hub.subscribe(connection, b"room")  # type: ignore[arg-type]
+    assert broker.pubsub.numsub(b"room") == 1
+    broker.publish(b"room", b'{"n":1}')
+    frames = [c.frames[0] for c in connections]
+    assert all(frame is frames[0] for frame in frames)  # the very same bytes object
+    for connection in connections[:2]:
+        await hub.unsubscribe(connection, b"room")  # type: ignore[arg-type]
+    assert broker.pubsub.numsub(b"room") == 1
+    await hub.drop(connections[2])  # type: ignore[arg-type]
+    assert broker.pubsub.numsub(b"room") == 0
