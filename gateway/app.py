@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -275,6 +276,12 @@ async def run_serve(args: argparse.Namespace) -> int:
     if resp_server is not None:
         for address in resp_server.addresses:
             print(f"fanout serve: RESP on {address}", flush=True)
+    # Long-lived objects (app, broker, code) are moved out of the collector's way and
+    # collections run less often: full collections over many connections otherwise
+    # show up as latency spikes of tens of milliseconds.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     await wait_for_signal()
     print("fanout serve: shutting down", flush=True)
     # Close websockets (1001) before aiohttp drops the remaining connections.

@@ -1,0 +1,97 @@
+"""Load generator worker for the fanout benchmark (picows: a Cython websocket client).
+
+Holds N subscribed connections and counts what they receive. Driven by lines on
+stdin: ``reset`` (zero the counters), ``report`` (print a JSON line: deliveries,
+latency samples in ms, CPU seconds used), ``quit``. Prints ``ready N`` once every
+connection is subscribed.
+
+Usage: ``loadgen.py URL N MODE`` with MODE ``fanout`` (sends a subscribe op) or ``bare``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+import time
+
+import orjson
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+# Connections whose every message is timed (the others only count).
+TIMED_CONNECTIONS = 20
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.deliveries = 0
+        self.latencies: list[float] = []
+
+
+class Listener(WSListener):  # type: ignore[misc]
+    def __init__(self, stats: Stats, timed: bool, mode: str, ready: asyncio.Future[None]) -> None:
+        self.stats = stats
+        self.timed = timed
+        self.mode = mode
+        self.ready = ready
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        if self.mode == "fanout":
+            transport.send(WSMsgType.TEXT, b'{"op":"subscribe","channel":"bench","id":1}')
+        elif not self.ready.done():
+            self.ready.set_result(None)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            if not self.ready.done():
+                self.ready.set_result(None)  # the subscribe reply
+                return
+            self.stats.deliveries += 1
+            if self.timed:
+                sent = orjson.loads(frame.get_payload_as_bytes())["data"]["t"]
+                self.stats.latencies.append((time.time() - sent) * 1000)
+        elif frame.msg_type == WSMsgType.PING:
+            transport.send_pong(frame.get_payload_as_bytes())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+
+
+async def main(url: str, count: int, mode: str) -> None:
+    stats = Stats()
+    loop = asyncio.get_running_loop()
+    transports = []
+    for start in range(0, count, 250):
+        futures = []
+        batch = []
+        for index in range(start, min(count, start + 250)):
+            ready: asyncio.Future[None] = loop.create_future()
+            futures.append(ready)
+            batch.append(ws_connect(lambda ready=ready, index=index: Listener(
+                stats, index < TIMED_CONNECTIONS, mode, ready), url, websocket_handshake_timeout=30))
+        transports += [transport for transport, _ in await asyncio.gather(*batch)]
+        await asyncio.gather(*futures)
+    print(f"ready {count}", flush=True)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = (await reader.readline()).decode().strip()
+        if line == "reset":
+            stats.deliveries, stats.latencies = 0, []
+            print("ok", flush=True)
+        elif line == "report":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            print(orjson.dumps({"deliveries": stats.deliveries, "latencies": stats.latencies,
+                                "cpu": usage.ru_utime + usage.ru_stime}).decode(), flush=True)
+        elif line in ("quit", ""):
+            for transport in transports:
+                transport.disconnect()
+            return
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
