@@ -45,7 +45,7 @@ def _allowed(patterns: tuple[str, ...] | None, name: str) -> bool:
     return any(glob_match(pattern.encode(), subject) for pattern in patterns)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     user: str
     info: Any = None

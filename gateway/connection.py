@@ -73,6 +73,11 @@ class Counters:
 class Connection:
     """A subscribed browser (or any websocket client)."""
 
+    # Slots: thousands of these live at once; a __dict__ each would cost ~1 KiB.
+    __slots__ = ("id", "ws", "transport", "identity", "counters", "max_buffer", "slow_close_after", "clock",
+                 "state", "channels", "patterns", "queue", "queued_bytes", "transport_bytes", "flush_scheduled",
+                 "dropped", "over_budget_since", "loop", "close_reason", "publish_bucket", "__weakref__")
+
     def __init__(self, ws: "web.WebSocketResponse", transport: asyncio.Transport, identity: Identity,
                  counters: Counters, max_buffer: int = 1 << 20, slow_close_after: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
