@@ -1,0 +1,85 @@
+"""Blocking list commands over real sockets, on redis-server and on our broker alike."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from tests.support.resp_client import RespClient, encode_command
+
+
+@pytest.fixture(params=["redis-server", "fanout"])
+def port(request, redis_server, fanout_broker) -> int:
+    server = redis_server if request.param == "redis-server" else fanout_broker
+    with RespClient(server.port) as client:
+        client.call("FLUSHALL")
+    return server.port
+
+
+def _wait_blocked(port: int, count: int) -> None:
+    """Wait (bounded) until INFO reports ``count`` blocked clients."""
+    with RespClient(port) as admin:
+        for _ in range(500):
+            info = admin.call("INFO", "clients").decode()
+            if f"blocked_clients:{count}" in info:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"never saw {count} blocked clients")
+
+
+def test_blpop_is_served_by_a_later_push_first_come_first_served(port):
+    waiters = [RespClient(port) for _ in range(3)]
+    for index, waiter in enumerate(waiters):
+        waiter.send("BLPOP", "queue", "other", "0")
+        _wait_blocked(port, index + 1)
+    with RespClient(port) as pusher:
+        assert pusher.call("RPUSH", "queue", "a", "b") == 2
+        assert [waiters[0].read(), waiters[1].read()] == [[b"queue", b"a"], [b"queue", b"b"]]
+        assert pusher.call("LPUSH", "other", "c") == 1
+        assert waiters[2].read() == [b"other", b"c"]
+        assert pusher.call("EXISTS", "queue", "other") == 0
+    for waiter in waiters:
+        waiter.close()
+
+
+def test_timeout_returns_null_not_before_the_timeout(port):
+    with RespClient(port) as client:
+        started = time.monotonic()
+        assert client.call("BLPOP", "nothing", "0.3") is None
+        assert time.monotonic() - started >= 0.29
+        started = time.monotonic()
+        assert client.call("BLMOVE", "nothing", "dst", "LEFT", "LEFT", "0.2") is None
+        assert time.monotonic() - started >= 0.19
+
+
+def test_pipelined_commands_wait_for_the_blocking_one(port):
+    with RespClient(port) as client, RespClient(port) as pusher:
+        client.send_raw(encode_command("BLPOP", "jobs", "0") + encode_command("LLEN", "jobs")
+                        + encode_command("PING"))
+        _wait_blocked(port, 1)
+        pusher.call("RPUSH", "jobs", "j1", "j2")
+        assert client.read() == [b"jobs", b"j1"]
+        assert client.read() == 1  # LLEN ran after the pop, not before
+        assert client.read() == b"PONG"
+
+
+def test_blmove_wakes_and_moves(port):
+    with RespClient(port) as client, RespClient(port) as pusher:
+        client.send("BRPOPLPUSH", "src", "dst", "0")
+        _wait_blocked(port, 1)
+        pusher.call("LPUSH", "src", "x")
+        assert client.read() == b"x"
+        assert pusher.call("LRANGE", "dst", "0", "-1") == [b"x"]
+
+
+def test_a_blocked_client_that_disconnects_is_forgotten(port):
+    gone = socket.create_connection(("127.0.0.1", port))
+    gone.sendall(encode_command("BLPOP", "q", "0"))
+    _wait_blocked(port, 1)
+    gone.close()
+    _wait_blocked(port, 0)
+    with RespClient(port) as pusher:
+        assert pusher.call("RPUSH", "q", "kept") == 1
+        assert pusher.call("LRANGE", "q", "0", "-1") == [b"kept"]
