@@ -1,1 +1,404 @@
-"""streams commands (to be filled in)."""
+"""Stream commands (XADD, XRANGE, XREAD ...), as redis-server 7.
+
+Values are ``broker.stream.Stream``. The gateway's channel history is built on
+XADD ... MAXLEN ~ / XRANGE / XREVRANGE, so services can read it with plain Redis
+commands too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.commands.args import SYNTAX, parse_int
+from broker.core import Blocked, Client
+from broker.keyspace import Keyspace
+from broker.notify import NotifyClass
+from broker.resp import NULL_ARRAY, OK, CommandError
+from broker.stream import MAX_SEQ, Stream, StreamId, format_id
+from broker.table import command, container, subcommand
+
+__all__: list[str] = []
+
+_STREAM = NotifyClass.STREAM
+INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
+_MAX_MS = 2**64 - 1
+
+
+def _stream(db: Keyspace, key: bytes) -> Stream | None:
+    return db.get_typed(key, Stream)  # type: ignore[no-any-return]
+
+
+def parse_id(raw: bytes, missing_seq: int = 0, error: str = INVALID_ID) -> StreamId:
+    """``ms-seq`` or ``ms`` (then seq = ``missing_seq``); ``-`` and ``+`` are the extremes."""
+    if raw == b"-":
+        return (0, 0)
+    if raw == b"+":
+        return (_MAX_MS, MAX_SEQ)
+    ms_text, dash, seq_text = raw.partition(b"-")
+    try:
+        ms = _u64(ms_text)
+        seq = _u64(seq_text) if dash else missing_seq
+    except ValueError:
+        raise CommandError(error) from None
+    return (ms, seq)
+
+
+def _u64(text: bytes) -> int:
+    if not text or not text.isdigit():
+        raise ValueError(text)
+    value = int(text)
+    if value > _MAX_MS:
+        raise ValueError(text)
+    return value
+
+
+def _range_bound(raw: bytes, is_start: bool) -> tuple[StreamId, bool]:
+    """A range bound; returns (id, exclusive)."""
+    exclusive = raw.startswith(b"(")
+    if exclusive:
+        raw = raw[1:]
+        if raw in (b"-", b"+"):
+            raise CommandError(INVALID_ID)
+    return parse_id(raw, 0 if is_start else MAX_SEQ), exclusive
+
+
+def _increment(stream_id: StreamId) -> StreamId | None:
+    ms, seq = stream_id
+    if seq < MAX_SEQ:
+        return (ms, seq + 1)
+    if ms < _MAX_MS:
+        return (ms + 1, 0)
+    return None
+
+
+def _decrement(stream_id: StreamId) -> StreamId | None:
+    ms, seq = stream_id
+    if seq > 0:
+        return (ms, seq - 1)
+    if ms > 0:
+        return (ms - 1, MAX_SEQ)
+    return None
+
+
+class _Trim:
+    __slots__ = ("maxlen", "minid", "approximate", "limit")
+
+    def __init__(self) -> None:
+        self.maxlen: int | None = None
+        self.minid: StreamId | None = None
+        self.approximate = False
+        self.limit: int | None = None
+
+
+def _parse_trim(argv: list[bytes], i: int, trim: _Trim) -> int:
+    """Parse MAXLEN|MINID [=|~] threshold [LIMIT n] at argv[i]; return the next index."""
+    option = argv[i].upper()
+    if i + 1 >= len(argv):
+        raise CommandError(SYNTAX)
+    i += 1
+    if argv[i] in (b"=", b"~"):
+        trim.approximate = argv[i] == b"~"
+        i += 1
+        if i >= len(argv):
+            raise CommandError(SYNTAX)
+    if option == b"MAXLEN":
+        maxlen = parse_int(argv[i])
+        if maxlen < 0:
+            raise CommandError("ERR The MAXLEN argument must be >= 0.")
+        trim.maxlen = maxlen
+    else:
+        trim.minid = parse_id(argv[i])
+    return i + 1
+
+
+# XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]
+@command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+def xadd(client: Client, argv: list[bytes]) -> Any:
+    nomkstream = False
+    trim = _Trim()
+    i = 2
+    while i < len(argv):
+        option = argv[i].upper()
+        if option == b"NOMKSTREAM":
+            nomkstream = True
+            i += 1
+        elif option in (b"MAXLEN", b"MINID") and trim.maxlen is None and trim.minid is None:
+            i = _parse_trim(argv, i, trim)
+        elif option == b"LIMIT" and i + 1 < len(argv):
+            limit = parse_int(argv[i + 1])
+            if limit < 0:
+                raise CommandError("ERR The LIMIT argument must be >= 0.")
+            trim.limit = limit
+            i += 2
+        else:
+            break
+    if trim.limit is not None and not trim.approximate:
+        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    if i >= len(argv):
+        raise CommandError(SYNTAX)
+    raw_id = argv[i]
+    fields = argv[i + 1:]
+    if not fields or len(fields) % 2:
+        raise CommandError("ERR wrong number of arguments for 'xadd' command")
+    explicit: StreamId | None = None
+    auto_seq_ms: int | None = None
+    if raw_id != b"*":
+        if raw_id.endswith(b"-*"):
+            try:
+                auto_seq_ms = _u64(raw_id[:-2])
+            except ValueError:
+                raise CommandError(INVALID_ID) from None
+        else:
+            explicit = parse_id(raw_id)
+            if explicit == (0, 0):
+                raise CommandError("ERR The ID specified in XADD must be greater than 0-0")
+    db = client.db
+    key = argv[1]
+    stream = _stream(db, key)
+    if stream is None and nomkstream:
+        return None
+    current = stream if stream is not None else Stream()
+    if explicit is not None:
+        if explicit <= current.last_id:
+            raise CommandError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+        new_id = explicit
+    else:
+        candidate = current.next_id(client.broker.now_ms, auto_seq_ms)
+        if candidate is None:
+            if auto_seq_ms is not None and auto_seq_ms < current.last_id[0] or explicit is not None:
+                raise CommandError(
+                    "ERR The ID specified in XADD is equal or smaller than the target stream top item")
+            raise CommandError("ERR The stream has exhausted the last possible ID, unable to add more items")
+        new_id = candidate
+    if stream is None:
+        stream = current
+        db.add(key, stream)
+    stream.append(new_id, list(fields))
+    db.notify(_STREAM, b"xadd", key)
+    if trim.maxlen is not None or trim.minid is not None:
+        if stream.trim(trim.maxlen, trim.minid, trim.approximate, trim.limit):
+            db.notify(_STREAM, b"xtrim", key)
+    db.signal_ready(key)
+    return format_id(new_id)
+
+
+def _count_option(argv: list[bytes], index: int) -> int | None:
+    if len(argv) == index:
+        return None
+    if len(argv) != index + 2 or argv[index].upper() != b"COUNT":
+        raise CommandError(SYNTAX)
+    count = parse_int(argv[index + 1])
+    return max(count, 0)
+
+
+def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
+    first, second = (argv[3], argv[2]) if reverse else (argv[2], argv[3])
+    start, start_exclusive = _range_bound(first, True)
+    end, end_exclusive = _range_bound(second, False)
+    if start_exclusive:
+        bumped = _increment(start)
+        if bumped is None:
+            raise CommandError("ERR invalid start ID for the interval")
+        start = bumped
+    if end_exclusive:
+        lowered = _decrement(end)
+        if lowered is None:
+            raise CommandError("ERR invalid end ID for the interval")
+        end = lowered
+    count = _count_option(argv, 4)
+    if count == 0:
+        return NULL_ARRAY
+    stream = _stream(client.db, argv[1])
+    if stream is None or start > end:
+        return []
+    return stream.range(start, end, count, reverse)
+
+
+# XRANGE key start end [COUNT count]
+@command("xrange", -4, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0")
+def xrange(client: Client, argv: list[bytes]) -> Any:
+    return _xrange(client, argv, reverse=False)
+
+
+# XREVRANGE key end start [COUNT count]
+@command("xrevrange", -4, "readonly", keys=(1, 1, 1), group="stream", since="5.0.0")
+def xrevrange(client: Client, argv: list[bytes]) -> Any:
+    return _xrange(client, argv, reverse=True)
+
+
+# XLEN key
+@command("xlen", 2, "readonly fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+def xlen(client: Client, argv: list[bytes]) -> int:
+    stream = _stream(client.db, argv[1])
+    return 0 if stream is None else len(stream)
+
+
+# XDEL key id [id ...]
+@command("xdel", -3, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+def xdel(client: Client, argv: list[bytes]) -> int:
+    ids = [parse_id(raw) for raw in argv[2:]]
+    db = client.db
+    stream = _stream(db, argv[1])
+    if stream is None:
+        return 0
+    deleted = sum(1 for stream_id in ids if stream.delete(stream_id))
+    if deleted:
+        db.notify(_STREAM, b"xdel", argv[1])
+    return deleted
+
+
+# XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
+@command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0")
+def xtrim(client: Client, argv: list[bytes]) -> int:
+    trim = _Trim()
+    if argv[2].upper() not in (b"MAXLEN", b"MINID"):
+        raise CommandError(SYNTAX)
+    i = _parse_trim(argv, 2, trim)
+    while i < len(argv):
+        if argv[i].upper() == b"LIMIT" and i + 1 < len(argv):
+            limit = parse_int(argv[i + 1])
+            if limit < 0:
+                raise CommandError("ERR The LIMIT argument must be >= 0.")
+            trim.limit = limit
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    if trim.limit is not None and not trim.approximate:
+        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    db = client.db
+    stream = _stream(db, argv[1])
+    if stream is None:
+        return 0
+    removed = stream.trim(trim.maxlen, trim.minid, trim.approximate, trim.limit)
+    if removed:
+        db.notify(_STREAM, b"xtrim", argv[1])
+    return removed
+
+
+# XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
+@command("xread", -4, "readonly blocking", group="stream", since="5.0.0")
+def xread(client: Client, argv: list[bytes]) -> Any:
+    count: int | None = None
+    block_ms: int | None = None
+    i = 1
+    while i < len(argv):
+        option = argv[i].upper()
+        if option == b"COUNT" and i + 1 < len(argv):
+            count = parse_int(argv[i + 1])
+            count = None if count <= 0 else count
+            i += 2
+        elif option == b"BLOCK" and i + 1 < len(argv):
+            block_ms = parse_int(argv[i + 1], "ERR timeout is not an integer or out of range")
+            if block_ms < 0:
+                raise CommandError("ERR timeout is negative")
+            i += 2
+        elif option == b"STREAMS":
+            i += 1
+            break
+        else:
+            raise CommandError(SYNTAX)
+    else:
+        raise CommandError(SYNTAX)
+    rest = argv[i:]
+    if not rest or len(rest) % 2:
+        raise CommandError("ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be "
+                           "specified.")
+    half = len(rest) // 2
+    keys, raw_ids = rest[:half], rest[half:]
+    db = client.db
+    after: list[StreamId] = []
+    for key, raw in zip(keys, raw_ids):
+        if raw == b"$":
+            stream = _stream(db, key)
+            after.append(stream.last_id if stream is not None else (0, 0))
+        else:
+            after.append(parse_id(raw))
+
+    def read() -> Any:
+        found: list[tuple[bytes, list[list[object]]]] = []
+        for key, last in zip(keys, after):
+            stream = _stream(client.db, key)
+            if stream is not None:
+                entries = stream.after(last, count)
+                if entries:
+                    found.append((key, entries))
+        if not found:
+            return None
+        if client.proto == 3:
+            return {key: entries for key, entries in found}
+        return [[key, entries] for key, entries in found]
+
+    reply = read()
+    if reply is not None or block_ms is None:
+        return NULL_ARRAY if reply is None else reply
+    return Blocked(list(keys), block_ms, read, NULL_ARRAY)
+
+
+# XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]
+@command("xsetid", -3, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
+def xsetid(client: Client, argv: list[bytes]) -> object:
+    new_last = parse_id(argv[2])
+    entries_added: int | None = None
+    max_deleted: StreamId | None = None
+    i = 3
+    while i < len(argv):
+        option = argv[i].upper()
+        if option == b"ENTRIESADDED" and i + 1 < len(argv):
+            entries_added = parse_int(argv[i + 1])
+            if entries_added < 0:
+                raise CommandError("ERR entries_added must be positive")
+            i += 2
+        elif option == b"MAXDELETEDID" and i + 1 < len(argv):
+            max_deleted = parse_id(argv[i + 1])
+            if new_last < max_deleted:
+                raise CommandError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+            i += 2
+        else:
+            raise CommandError(SYNTAX)
+    db = client.db
+    stream = _stream(db, argv[1])
+    if stream is None:
+        raise CommandError("ERR no such key")
+    if entries_added is not None and len(stream) > entries_added:
+        raise CommandError("ERR The entries_added specified in XSETID is smaller than the target stream length")
+    if len(stream) and new_last < stream.last_id:
+        raise CommandError("ERR The ID specified in XSETID is smaller than the target stream top item")
+    stream.last_id = new_last
+    if entries_added is not None:
+        stream.entries_added = entries_added
+    if max_deleted is not None:
+        stream.max_deleted_id = max_deleted
+    db.notify(_STREAM, b"xsetid", argv[1])
+    return OK
+
+
+_xinfo = container("xinfo", "", group="stream", since="5.0.0")
+
+
+# XINFO STREAM key
+@subcommand(_xinfo, "stream", -3, "readonly", keys=(2, 2, 1))
+def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
+    stream = _stream(client.db, argv[2])
+    if stream is None:
+        raise CommandError("ERR no such key")
+    first = stream.range((0, 0), (_MAX_MS, MAX_SEQ), 1)
+    last = stream.range((0, 0), (_MAX_MS, MAX_SEQ), 1, reverse=True)
+    return {
+        b"length": len(stream),
+        b"radix-tree-keys": (len(stream) + 99) // 100,
+        b"radix-tree-nodes": (len(stream) + 99) // 100 + 1,
+        b"last-generated-id": format_id(stream.last_id),
+        b"max-deleted-entry-id": format_id(stream.max_deleted_id),
+        b"entries-added": stream.entries_added,
+        b"recorded-first-entry-id": format_id(stream.first_id()),
+        b"groups": 0,
+        b"first-entry": first[0] if first else None,
+        b"last-entry": last[0] if last else None,
+    }
+
+
+# XINFO HELP
+@subcommand(_xinfo, "help", 2, "loading stale")
+def xinfo_help(client: Client, argv: list[bytes]) -> list[str]:
+    return ["XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "STREAM <key>", "    Show information about the stream.", "HELP", "    Print this help."]
