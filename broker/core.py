@@ -101,6 +101,8 @@ class Client:
         # CLIENT REPLY: 0 on, 1 off, 2 skip this reply, 3 skip this and the next
         self.reply_mode = 0
         self.blocked: Blocked | None = None
+        # the answer of execute's slow path (QUEUED or an error)
+        self.pending_reply: Any = None
         self.close_after_reply = False
         self.closed = False
 
@@ -159,6 +161,8 @@ class Stats:
     per_command: dict[str, list[int]] = field(default_factory=dict)
 
 
+# execute's slow path answered already (queued in MULTI, or refused): see pending_reply.
+_QUEUED_OR_REFUSED: Any = _Sentinel("QUEUED_OR_REFUSED")
 # Commands run at once even inside MULTI (the rest is queued).
 _NOT_QUEUED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 
@@ -178,7 +182,7 @@ class Broker:
         self.stats = Stats()
         self.clients: dict[int, Client] = {}
         self.config = Config(config)
-        self.notify_flags = NotifyClass(0)
+        self.notify_flags = 0
         self.requirepass = ""
         self.config.listeners.append(self._config_changed)
         for name in ("notify-keyspace-events", "requirepass"):
@@ -189,6 +193,8 @@ class Broker:
         self.blocked: dict[tuple[int, bytes], deque[Client]] = {}
         self.ready_keys: list[tuple[int, bytes]] = []
         self.commands = COMMANDS
+        # command name as clients spell it (b"SET", b"set") -> command, to skip lower()
+        self._by_spelling: dict[bytes, Command] = {}
 
     def clock_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -226,10 +232,51 @@ class Broker:
         Returns BLOCKED when the client must wait (the reply comes through
         ``client.resume``), NO_REPLY when CLIENT REPLY suppresses it, and a
         ``Replies`` list when the command answers more than once.
+
+        The common case (a known command, right arity, an authenticated client
+        outside MULTI and RESP2 subscribed mode) takes one short path: this runs
+        for every request, so each check here costs throughput.
         """
-        self.now_ms = int(self.clock() * 1000)
-        name = argv[0].lower() if type(argv[0]) is bytes else str(argv[0]).lower().encode()
+        self.now_ms = now = int(self.clock() * 1000)
+        head = argv[0]
+        cmd = self._by_spelling.get(head)
+        if cmd is None:
+            cmd = self._lookup(head)
+        if (cmd is not None and cmd.handler is not None
+                and (len(argv) == cmd.arity if cmd.arity > 0 else len(argv) >= -cmd.arity)
+                and client.multi is None and client.authenticated
+                and not (client.proto == 2 and (client.channels or client.patterns or client.shard_channels))):
+            client.last_command = head
+            client.last_command_ms = now
+            self.stats.commands += 1
+            try:
+                reply = cmd.handler(client, argv)
+            except CommandError as exc:
+                reply = exc
+        else:
+            reply = self._execute_checked(client, argv, cmd)
+            if reply is _QUEUED_OR_REFUSED:
+                return client.pending_reply
+        if type(reply) is Blocked:
+            reply = self._block(client, reply)
+            if reply is BLOCKED:
+                return BLOCKED
+        if self.ready_keys:
+            self.serve_blocked()
+        if client.reply_mode:
+            return self._reply_mode(client, reply)
+        return reply
+
+    def _lookup(self, head: bytes) -> Command | None:
+        """Find a command by name in any letter case; remember the spelling."""
+        name = head.lower() if type(head) is bytes else str(head).lower().encode()
         cmd = COMMANDS.get(name)
+        if cmd is not None and len(self._by_spelling) < 4096:
+            self._by_spelling[head] = cmd
+        return cmd
+
+    def _execute_checked(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
+        """The slow path of execute: errors, subcommands, AUTH, subscribed mode, MULTI."""
         try:
             if cmd is None:
                 raise CommandError(_unknown_command(argv))
@@ -244,21 +291,16 @@ class Broker:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                     "PING / QUIT / RESET are allowed in this context")
-            if client.multi is not None and name not in _NOT_QUEUED:
+            if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
-                return self._reply_mode(client, QUEUED)
+                client.pending_reply = self._reply_mode(client, QUEUED)
+                return _QUEUED_OR_REFUSED
         except CommandError as exc:
             if client.multi is not None:
                 client.multi_error = True
-            return self._reply_mode(client, exc)
-        reply = self.call(client, cmd, argv)
-        if type(reply) is Blocked:
-            reply = self._block(client, reply)
-            if reply is BLOCKED:
-                return BLOCKED
-        if self.ready_keys:
-            self.serve_blocked()
-        return self._reply_mode(client, reply)
+            client.pending_reply = self._reply_mode(client, exc)
+            return _QUEUED_OR_REFUSED
+        return self.call(client, cmd, argv)
 
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> Reply:
         """Run a resolved command (used by execute and EXEC)."""
@@ -300,7 +342,7 @@ class Broker:
         ``__keyspace@<db>__:<key> <event>`` (K) and ``__keyevent@<db>__:<event> <key>`` (E).
         """
         flags = self.notify_flags
-        if not flags & cls:
+        if not flags & cls._value_:
             return
         if flags & NotifyClass.KEYSPACE:
             self.publish(b"__keyspace@%d__:%s" % (db, key), event)
@@ -433,7 +475,8 @@ class Broker:
         if name == "notify-keyspace-events":
             flags = flags_from_string(value)
             assert flags is not None
-            self.notify_flags = flags
+            # a plain int: IntFlag's own & is a slow Python-level call
+            self.notify_flags = int(flags)
         elif name == "requirepass":
             self.requirepass = value
 

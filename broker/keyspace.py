@@ -40,6 +40,7 @@ class Host(Protocol):
     """What a keyspace needs from its owner (the Broker)."""
 
     now_ms: int
+    notify_flags: int
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
 
@@ -162,7 +163,8 @@ class Keyspace:
         """Record a modification: WATCH invalidation, then the keyspace event."""
         if self.watched:
             self.host.touch_watched(self.index, key)
-        self.host.notify(cls, event, key, self.index)
+        if self.host.notify_flags:
+            self.host.notify(cls, event, key, self.index)
 
     def signal_ready(self, key: bytes) -> None:
         """A list/zset/stream got data: clients blocked on it may proceed."""

@@ -27,7 +27,7 @@ from typing import Any
 from broker.config import output_limits
 from broker.core import BLOCKED, NO_REPLY, Broker, Client, Replies
 from broker.pubsub import Message
-from broker.resp import ProtocolError, RequestParser, encode
+from broker.resp import ProtocolError, RequestParser, Simple, encode
 
 __all__ = ["RespServer", "RespConnection"]
 
@@ -109,20 +109,29 @@ class RespConnection(Client, asyncio.Protocol):
     # ----------------------------------------------------------- requests
 
     def _run(self, requests: Any) -> None:
-        broker = self.broker
-        out = self.out
-        for index, argv in enumerate(requests):
-            reply = broker.execute(self, argv)
-            if reply is BLOCKED:
-                self.pending.extend(requests[index + 1:])
+        execute = self.broker.execute
+        append = self.out.append
+        index = 0
+        for argv in requests:
+            index += 1
+            reply = execute(self, argv)
+            # The three commonest replies are written inline: this loop is the hot path.
+            kind = type(reply)
+            if kind is Simple:
+                append(reply.wire)
+            elif kind is bytes:
+                append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+            elif kind is int:
+                append(b":%d\r\n" % reply)
+            elif reply is BLOCKED:
+                self.pending.extend(requests[index:])
                 self._arm_block_timer()
                 break
-            if reply is not NO_REPLY:
-                if type(reply) is Replies:
-                    for item in reply:
-                        out.append(encode(item, self.proto))
-                else:
-                    out.append(encode(reply, self.proto))
+            elif kind is Replies:
+                for item in reply:
+                    append(encode(item, self.proto))
+            elif reply is not NO_REPLY:
+                append(encode(reply, self.proto))
             if self.close_after_reply:
                 self._flush()
                 self._close("quit")
