@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from broker.notify import flags_from_string
+from broker.notify import flags_from_string, flags_to_string
 from broker.resp import CommandError
 
 __all__ = ["Config", "parse_memory"]
@@ -138,6 +138,10 @@ class Config:
         for name, value in resolved:
             if name == "client-output-buffer-limit":
                 value = _merge_output_limits(self.values[name], value)
+            elif name == "notify-keyspace-events":
+                flags = flags_from_string(value)
+                assert flags is not None
+                value = flags_to_string(flags)  # read back as Redis renders it ("KEA" -> "AKE")
             elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit"):
                 value = str(parse_memory(value))
             self.values[name] = value
