@@ -314,10 +314,12 @@ class RequestParser:
             reader.feed(data)
             request = reader.gets()
             while request is not False:
-                if type(request) is not list:
+                if type(request) is list:
+                    if request:  # Redis ignores an empty multibulk (*0)
+                        requests.append(request)
+                elif request is not None:  # *-1 is ignored too
                     raise ProtocolError(
                         "Protocol error: expected '*', got '%s'" % _first_char(request))
-                requests.append(request)
                 request = reader.gets()
         except hiredis.ProtocolError as exc:
             raise ProtocolError(_redis_wording(str(exc))) from None
@@ -376,6 +378,10 @@ def _redis_wording(message: str) -> str:
     match = re.search(r'got "(.*)" as reply type byte', message)
     if match:
         return f"Protocol error: expected '$', got '{match.group(1)}'"
+    if "Bad multi-bulk length" in message:
+        return "Protocol error: invalid multibulk length"
+    if "Bad bulk string length" in message:
+        return "Protocol error: invalid bulk length"
     if "Multi-bulk length out of range" in message:
         return "Protocol error: invalid multibulk length"
     if "Bulk string length out of range" in message:

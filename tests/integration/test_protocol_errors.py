@@ -1,0 +1,87 @@
+"""Malformed and oversized input: the same error as redis-server, only that connection closes."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.resp_client import RespClient
+
+CASES = [
+    b"*abc\r\n", b"*1\r\n$abc\r\n", b"*1\r\n$-5\r\n", b"*3000000000\r\n", b"*1\r\n$999999999999\r\n",
+    b'SET "a b\r\n', b"*0\r\n", b"*-1\r\n", b":5\r\n", b"$5\r\nhellx\r\n",
+    b"PING\r\n*1\r\n$4\r\nPING\r\n", b"ECHO 'it''s'\r\n", b"ECHO \"\\x41\\n\"\r\n",
+]
+
+
+def _exchange(port: int, data: bytes) -> bytes:
+    """Send ``data``, then PING; return everything read until the server closes or answers PING."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        try:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        except OSError:
+            pass
+        received = b""
+        try:
+            while not received.endswith(b"+PONG\r\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return received + b"<closed>"
+                received += chunk
+        except (ConnectionResetError, socket.timeout) as exc:
+            return received + f"<{type(exc).__name__}>".encode()
+        return received
+
+
+@pytest.mark.parametrize("data", CASES, ids=lambda d: repr(d[:20]))
+def test_malformed_input_is_answered_like_redis(redis_server, fanout_broker, data):
+    expected = _exchange(redis_server.port, data)
+    got = _exchange(fanout_broker.port, data)
+    assert got.replace(b"<ConnectionResetError>", b"<closed>") == \
+        expected.replace(b"<ConnectionResetError>", b"<closed>")
+
+
+def test_other_clients_keep_being_served(fanout_broker):
+    with RespClient(fanout_broker.port) as bystander:
+        bystander.call("SET", "still", "here")
+        for data in CASES:
+            _exchange(fanout_broker.port, data)
+        assert bystander.call("GET", "still") == b"here"
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    st.binary(max_size=64),
+    st.sampled_from([b"*", b"$", b"\r\n", b"*2\r\n", b"$3\r\nGET\r\n", b"$-1\r\n", b"*99999999999\r\n",
+                     b"$1048576000\r\n", b'"', b"'", b"\\x", b"PING", b" "]),
+), max_size=12))
+def test_fuzzed_input_never_hurts_the_server(fanout_broker, chunks):
+    data = b"".join(chunks)
+    with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        try:
+            while sock.recv(65536):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
+    with RespClient(fanout_broker.port) as probe:
+        assert probe.call("PING") == b"PONG"
+
+
+def test_slow_huge_bulk_is_refused_from_its_header(fanout_broker):
+    with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
+        sock.sendall(b"*2\r\n$3\r\nGET\r\n$600000000\r\nabc")
+        assert sock.recv(1000) == b"-ERR Protocol error: invalid bulk length\r\n"
+
+
+def test_too_big_inline_request_is_refused(fanout_broker):
+    # (redis-server answers this one either way depending on how its reads split the input)
+    with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
+        sock.sendall(b"x" * 70000)
+        assert sock.recv(1000) == b"-ERR Protocol error: too big inline request\r\n"
