@@ -236,10 +236,11 @@ async def run_serve(args: argparse.Namespace) -> int:
     from broker.backends import create_backend
     from broker.core import Broker
     from broker.server import RespServer
-    from gateway.cli import port_error, wait_for_signal
+    from gateway.cli import port_error, stop_on_signals
 
     config = {"requirepass": args.requirepass} if args.requirepass else {}
     broker = Broker(config=config)
+    stop = stop_on_signals()
     resp_server = None
     if args.resp_port >= 0:
         resp_server = RespServer(broker, args.host, args.resp_port)
@@ -282,7 +283,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    await wait_for_signal()
+    await stop.wait()
     print("fanout serve: shutting down", flush=True)
     # Close websockets (1001) before aiohttp drops the remaining connections.
     await shutdown_connections(app[STATE])

@@ -118,13 +118,13 @@ def port_error(what: str, host: str, port: int, exc: OSError) -> str:
     return f"fanout: cannot listen for {what} on {host}:{port}: {exc.strerror or exc}"
 
 
-async def wait_for_signal() -> None:
-    """Return on SIGINT or SIGTERM."""
+def stop_on_signals() -> asyncio.Event:
+    """An event set on SIGINT or SIGTERM; install it before saying we listen."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _run_broker(args: argparse.Namespace) -> int:
@@ -133,6 +133,7 @@ async def _run_broker(args: argparse.Namespace) -> int:
 
     config = {"requirepass": args.requirepass} if args.requirepass else {}
     broker = Broker(config=config)
+    stop = stop_on_signals()
     server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
     try:
         await server.start()
@@ -141,7 +142,7 @@ async def _run_broker(args: argparse.Namespace) -> int:
         return 1
     for address in server.addresses:
         print(f"fanout broker: RESP on {address}", flush=True)
-    await wait_for_signal()
+    await stop.wait()
     await server.close()
     print("fanout broker: stopped", flush=True)
     return 0
