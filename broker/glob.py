@@ -35,11 +35,13 @@ def glob_match(pattern: bytes, subject: bytes, nocase: bool = False) -> bool:
 def compile_glob(pattern: bytes):  # type: ignore[no-untyped-def]
     """A compiled regex ``fullmatch`` for simple patterns, or None.
 
-    Patterns made only of literals, ``*`` and ``?`` (the common ``chat:*``) are
-    translated to a regex, which runs in C; anything with sets or escapes takes the
+    Patterns made only of literals, ``?`` and at most two ``*`` (the common
+    ``chat:*``) are translated to a regex, which runs in C; anything else takes the
     exact Redis algorithm in ``_match``.
     """
-    if b"[" in pattern or b"\\" in pattern:
+    # Sets and escapes need the exact algorithm; so do patterns with many stars,
+    # where a backtracking regex can take exponential time (a*a*a*...b).
+    if b"[" in pattern or b"\\" in pattern or pattern.count(b"*") > 2:
         return None
     parts: list[bytes] = []
     for byte in pattern:

@@ -196,8 +196,16 @@ def encode(reply: Reply, proto: int = 2) -> bytes:
 
 # Redis: "too big inline request" past PROTO_INLINE_MAX_SIZE.
 INLINE_MAX = 64 * 1024
-# A bulk header ($<len>) long enough to be worth checking against proto-max-bulk-len.
-_BIG_BULK_HEADER = re.compile(rb"\$(\d{9,})\r\n")
+# Bulk headers ($<len>) with at least as many digits as proto-max-bulk-len, by digit count.
+_BULK_HEADERS: dict[int, "re.Pattern[bytes]"] = {}
+
+
+def _bulk_header(max_bulk_len: int) -> "re.Pattern[bytes]":
+    digits = len(str(max_bulk_len))
+    pattern = _BULK_HEADERS.get(digits)
+    if pattern is None:
+        pattern = _BULK_HEADERS[digits] = re.compile(rb"\$(\d{%d,})\r\n" % digits)
+    return pattern
 _BIG_MULTIBULK_HEADER = re.compile(rb"\*(\d{10,})\r\n")
 _INLINE_ESCAPES = {
     ord("n"): b"\n",
@@ -327,7 +335,7 @@ class RequestParser:
             raise ProtocolError(f"Protocol error: expected '$', got '-{exc}'") from None
         if requests:
             self._unframed = len(data)
-            self._idle = data.endswith(b"\r\n")
+            self._idle = _ends_with_request(data, requests[-1])
         else:
             self._unframed += len(data)
             self._idle = False
@@ -337,7 +345,7 @@ class RequestParser:
 
     def _check_headers(self, data: bytes) -> None:
         # Refuse oversized lengths from the header alone, before the payload arrives.
-        for match in _BIG_BULK_HEADER.finditer(data):
+        for match in _bulk_header(self.max_bulk_len).finditer(data):
             if int(match.group(1)) > self.max_bulk_len:
                 raise ProtocolError("Protocol error: invalid bulk length")
         for match in _BIG_MULTIBULK_HEADER.finditer(data):
@@ -363,6 +371,22 @@ class RequestParser:
             data = data[end + 1:]
         self._idle = True
         return data
+
+
+def _ends_with_request(data: bytes, last: list[bytes]) -> bool:
+    """Whether ``data`` ends exactly where the request ``last`` ends.
+
+    hiredis does not say whether it holds half a request, and a read that ends on
+    a request boundary is the only place an inline command may start. Re-encoding
+    the last request (once per read, not per request) and comparing the tail tells.
+    """
+    if not data.endswith(b"\r\n"):
+        return False
+    encoded = b"*%d\r\n" % len(last) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in last if type(arg) is bytes)
+    if len(encoded) <= len(data):
+        return data.endswith(encoded)
+    return encoded.endswith(data)
 
 
 def _first_char(value: object) -> str:

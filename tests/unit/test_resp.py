@@ -1,0 +1,66 @@
+"""RESP parsing and encoding without sockets."""
+
+import pytest
+
+from broker.resp import (NULL_ARRAY, OK, CommandError, ProtocolError, Push, RequestParser, Verbatim, encode,
+                         format_double, split_inline)
+
+
+def test_multibulk_split_anywhere_parses_the_same():
+    data = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*1\r\n$4\r\nPING\r\n"
+    for cut in range(1, len(data)):
+        parser = RequestParser()
+        requests = parser.feed(data[:cut]) + parser.feed(data[cut:])
+        assert requests == [[b"GET", b"key"], [b"PING"]], cut
+
+
+def test_inline_commands_with_quotes_and_escapes():
+    assert RequestParser().feed(b'SET "a b" \'c\\\'d\' "\\x41\\n"\r\nPING\n') == [
+        [b"SET", b"a b", b"c'd", b"A\n"], [b"PING"]]
+    assert split_inline(b"  a   b ") == [b"a", b"b"]
+    with pytest.raises(ProtocolError, match="unbalanced quotes"):
+        split_inline(b'SET "a')
+
+
+def test_inline_line_split_across_reads_and_mixed_with_multibulk():
+    parser = RequestParser()
+    assert parser.feed(b"PI") == []
+    assert parser.feed(b"NG\r\n*1\r\n$4\r\nPING\r\n") == [[b"PING"], [b"PING"]]
+
+
+def test_limits_refuse_from_the_header():
+    with pytest.raises(ProtocolError, match="invalid bulk length"):
+        RequestParser(max_bulk_len=1024 * 1024).feed(b"*1\r\n$2000000\r\n")
+    with pytest.raises(ProtocolError, match="invalid multibulk length"):
+        RequestParser().feed(b"*99999999999\r\n")
+    with pytest.raises(ProtocolError, match="too big inline request"):
+        RequestParser().feed(b"a" * 70000)
+
+
+def test_empty_and_null_multibulk_are_ignored():
+    assert RequestParser().feed(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n") == [[b"PING"]]
+
+
+@pytest.mark.parametrize("reply, resp2, resp3", [
+    (b"v", b"$1\r\nv\r\n", b"$1\r\nv\r\n"),
+    (7, b":7\r\n", b":7\r\n"),
+    (None, b"$-1\r\n", b"_\r\n"),
+    (NULL_ARRAY, b"*-1\r\n", b"_\r\n"),
+    (OK, b"+OK\r\n", b"+OK\r\n"),
+    (1.5, b"$3\r\n1.5\r\n", b",1.5\r\n"),
+    (True, b":1\r\n", b"#t\r\n"),
+    ({b"a": 1}, b"*2\r\n$1\r\na\r\n:1\r\n", b"%1\r\n$1\r\na\r\n:1\r\n"),
+    ([b"x", [1]], b"*2\r\n$1\r\nx\r\n*1\r\n:1\r\n", b"*2\r\n$1\r\nx\r\n*1\r\n:1\r\n"),
+    (Push([b"message"]), b"*1\r\n$7\r\nmessage\r\n", b">1\r\n$7\r\nmessage\r\n"),
+    (Verbatim("hi"), b"$2\r\nhi\r\n", b"=6\r\ntxt:hi\r\n"),
+    (CommandError("ERR bad\r\nthing"), b"-ERR bad  thing\r\n", b"-ERR bad  thing\r\n"),
+])
+def test_encoding_per_protocol(reply, resp2, resp3):
+    assert encode(reply, 2) == resp2
+    assert encode(reply, 3) == resp3
+
+
+def test_format_double_like_redis():
+    assert format_double(1.0) == b"1"
+    assert format_double(float("inf")) == b"inf" and format_double(float("-inf")) == b"-inf"
+    assert format_double(0.1) == b"0.10000000000000001"
