@@ -141,7 +141,12 @@ class Config:
             elif name == "notify-keyspace-events":
                 flags = flags_from_string(value)
                 assert flags is not None
-                value = flags_to_string(flags)  # read back as Redis renders it ("KEA" -> "AKE")
+                # Read back as Redis renders it ("KEA" -> "AKE"); listeners get the
+                # flags as given, since the rendering drops "n" next to "A".
+                self.values[name] = flags_to_string(flags)
+                for listener in self.listeners:
+                    listener(name, value)
+                continue
             elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit"):
                 value = str(parse_memory(value))
             self.values[name] = value

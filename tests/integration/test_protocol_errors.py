@@ -18,16 +18,17 @@ CASES = [
 
 
 def _exchange(port: int, data: bytes) -> bytes:
-    """Send ``data``, then PING; return everything read until the server closes or answers PING."""
+    """Send ``data``, then ECHO a marker; return everything read until the server
+    closes or echoes the marker."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(data)
         try:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            sock.sendall(b"*2\r\n$4\r\nECHO\r\n$7\r\n__end__\r\n")
         except OSError:
             pass
         received = b""
         try:
-            while not received.endswith(b"+PONG\r\n"):
+            while not received.endswith(b"__end__\r\n"):
                 chunk = sock.recv(65536)
                 if not chunk:
                     return received + b"<closed>"
