@@ -153,3 +153,34 @@ async def test_client_that_falls_behind_and_catches_up_learns_of_the_gap():
         await ws.close()
     finally:
         server.stop()
+
+
+async def test_dead_connection_is_closed_after_the_ping_timeout():
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1", "--ping-interval", "0.4")
+    try:
+        dead = never_reading_client(server.port, "quiet")  # reads nothing, so never answers a ping
+        dead.settimeout(15)
+        deadline = asyncio.get_running_loop().time() + 15
+        while await _metric(server.port, "fanout_connections ") != 0:
+            assert asyncio.get_running_loop().time() < deadline, "the dead connection was never closed"
+            await asyncio.sleep(0.1)
+        assert await _metric(server.port, "fanout_disconnects_total") == 1
+        dead.close()
+    finally:
+        server.stop()
+
+
+async def test_max_connections_refuses_the_next_upgrade():
+    import websockets
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1", "--max-connections", "2")
+    try:
+        first, second = await connect(server.port), await connect(server.port)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(f"ws://127.0.0.1:{server.port}/ws")
+        assert refused.value.response.status_code == 503
+        assert b"too_many_connections" in refused.value.response.body
+        assert (await first.request("ping"))["pong"] is True
+        await first.close()
+        await second.close()
+    finally:
+        server.stop()
