@@ -19,6 +19,7 @@ Limits, as Redis has them:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections import deque
@@ -276,6 +277,7 @@ class RespServer:
             self.servers.append(await self.loop.create_unix_server(
                 lambda: RespConnection(self), self.unix_path, backlog=1024))
         self._cron = asyncio.create_task(self._expire_cycle())
+        tune_gc()
 
     async def _expire_cycle(self) -> None:
         while True:
@@ -310,6 +312,19 @@ def _format_addr(name: Any) -> str:
     if isinstance(name, str):
         return f"{name}:0"
     return ""
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the hot path.
+
+    A keyspace holds millions of tracked objects (tuples of sorted sets, dicts of
+    hashes); every full collection walks all of them, which shows up as pauses and
+    lost throughput (ZADD into a 100k-member set ran at half speed). Objects that
+    exist at start-up are frozen out of collection and collections run less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def install_uvloop() -> bool:
