@@ -60,7 +60,6 @@ async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
     assert transport is not None
     connection = Connection(ws, transport, identity, state.counters, settings.max_buffer,  # type: ignore[arg-type]
                             settings.slow_close_after)
-    connection.publish_bucket = TokenBucket(settings.publish_rate, settings.publish_burst)
     state.connections.add(connection)
     state.counters.connections_total += 1
     reason = "client_closed"
@@ -128,7 +127,10 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         if not identity.can_publish(target):
             raise BadRequest("forbidden", f"not allowed to publish on channel {target!r}")
         bucket = connection.publish_bucket
-        if bucket is not None and not bucket.allow():
+        if bucket is None:  # made on the first publish: most connections only listen
+            bucket = connection.publish_bucket = TokenBucket(state.settings.publish_rate,
+                                                             state.settings.publish_burst)
+        if not bucket.allow():
             raise BadRequest("rate_limited", f"publish rate limit of {bucket.rate:g}/s exceeded; "
                              f"retry in {bucket.retry_after():.3f}s")
         await state.backend.publish(target.encode(), request.data_json)

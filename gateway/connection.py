@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionState", "text_frame", "Counters"]
 
 _ids = itertools.count(1)
+_NO_PATTERNS: frozenset[bytes] = frozenset()
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -81,7 +82,7 @@ class Connection:
     def __init__(self, ws: "web.WebSocketResponse", transport: asyncio.Transport, identity: Identity,
                  counters: Counters, max_buffer: int = 1 << 20, slow_close_after: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.id = f"{next(_ids):x}"
+        self.id = next(_ids)
         self.ws = ws
         self.transport = transport
         self.identity = identity
@@ -91,7 +92,8 @@ class Connection:
         self.clock = clock
         self.state = ConnectionState.OPEN
         self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
+        # Most connections never psubscribe: share one empty frozenset until they do.
+        self.patterns: set[bytes] | frozenset[bytes] = _NO_PATTERNS
         self.queue: list[bytes] = []
         self.queued_bytes = 0
         # Transport buffer size at the last flush: an upper bound until the next one.

@@ -62,6 +62,8 @@ class Hub:
         if pattern in connection.patterns:
             return False
         subscribers = self.patterns.get(pattern)
+        if not connection.patterns:
+            connection.patterns = set()  # connections start with a shared empty frozenset
         connection.patterns.add(pattern)
         if subscribers is None:
             self.patterns[pattern] = {connection: None}
@@ -69,7 +71,7 @@ class Hub:
                 await self.backend.psubscribe(pattern)
             except Exception:
                 self._remove(self.patterns, pattern, connection)
-                connection.patterns.discard(pattern)
+                connection.patterns.discard(pattern)  # type: ignore[attr-defined]
                 raise
         else:
             subscribers[connection] = None
@@ -86,7 +88,7 @@ class Hub:
     async def punsubscribe(self, connection: Connection, pattern: bytes) -> bool:
         if pattern not in connection.patterns:
             return False
-        connection.patterns.discard(pattern)
+        connection.patterns.discard(pattern)  # type: ignore[attr-defined]
         if self._remove(self.patterns, pattern, connection):
             await self.backend.punsubscribe(pattern)
         return True
