@@ -63,8 +63,8 @@ def main() -> None:
         stop(ours)
         stop(redis)
     print()
-    print(f"| command | mode | fanout broker ops/s | redis-server ops/s | ratio |")
-    print(f"|---|---|---:|---:|---:|")
+    print("| command | mode | fanout broker ops/s | redis-server ops/s | ratio |")
+    print("|---|---|---:|---:|---:|")
     for name, mode, a, b in results:
         print(f"| {name} | {mode} | {a:,.0f} | {b:,.0f} | {a / b:.2f} |")
 

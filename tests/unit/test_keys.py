@@ -2,58 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 
 from broker.commands.keys import encoding_of
-from broker.core import Broker, Client
-from broker.pubsub import Message
-from broker.resp import NULL_ARRAY, OK, CommandError, Simple
-
-
-class FakeClient(Client):
-    """Collects the pub/sub messages the shell would write."""
-
-    def __init__(self, broker: Broker) -> None:
-        super().__init__(broker)
-        self.messages: list[Message] = []
-        broker.connect(self)
-
-    def deliver(self, message: Message) -> None:
-        self.messages.append(message)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def broker(clock: Clock) -> Broker:
-    return Broker(clock=clock)
-
-
-@pytest.fixture
-def client(broker: Broker) -> FakeClient:
-    return FakeClient(broker)
-
-
-def run(broker: Broker, client: Client, *argv: str | bytes) -> Any:
-    return broker.execute(client, [a.encode() if isinstance(a, str) else a for a in argv])
-
-
-def error(reply: Any) -> str:
-    assert isinstance(reply, CommandError), reply
-    return reply.message
+from broker.core import Broker
+from broker.resp import NULL_ARRAY, OK, Simple
+from tests.support.core import Clock, FakeClient, error, run
 
 
 def subscribe_events(broker: Broker, client: FakeClient, flags: str = "KEAn") -> FakeClient:

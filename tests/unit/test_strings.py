@@ -2,67 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 
-from broker.core import Broker, Client
-from broker.pubsub import Message
-from broker.resp import NULL_ARRAY, OK, CommandError
-
-
-class FakeClient(Client):
-    """Collects the pub/sub messages the shell would write."""
-
-    def __init__(self, broker: Broker) -> None:
-        super().__init__(broker)
-        self.messages: list[Message] = []
-        broker.connect(self)
-
-    def deliver(self, message: Message) -> None:
-        self.messages.append(message)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def broker(clock: Clock) -> Broker:
-    return Broker(clock=clock)
-
-
-@pytest.fixture
-def client(broker: Broker) -> FakeClient:
-    return FakeClient(broker)
-
-
-def run(broker: Broker, client: Client, *argv: str | bytes) -> Any:
-    return broker.execute(client, [a.encode() if isinstance(a, str) else a for a in argv])
-
-
-def error(reply: Any) -> str:
-    assert isinstance(reply, CommandError), reply
-    return reply.message
-
-
-def events(broker: Broker, client: FakeClient, *script: tuple[str, ...], flags: str = "KEAn") -> list[tuple[bytes, bytes]]:
-    """(event, key) pairs from the keyevent channels while ``script`` runs."""
-    listener = FakeClient(broker)
-    run(broker, client, "CONFIG", "SET", "notify-keyspace-events", flags)
-    run(broker, listener, "PSUBSCRIBE", "__keyevent@0__:*")
-    for argv in script:
-        run(broker, client, *argv)
-    return [(m.channel.split(b":", 1)[1], m.data) for m in listener.messages]
+from broker.core import Broker
+from broker.resp import NULL_ARRAY, OK
+from tests.support.core import Clock, FakeClient, error, events, run
 
 
 # ---------------------------------------------------------------- GET / SET

@@ -2,62 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 
-from broker.core import BLOCKED, Broker, Client
-from broker.pubsub import Message
-from broker.resp import NULL_ARRAY, CommandError, encode, format_double
+from broker.core import BLOCKED, Broker
+from broker.resp import NULL_ARRAY, encode, format_double
 from broker.zset import ZSet
-
-
-class FakeClient(Client):
-    """Collects what the shell would write: pub/sub messages and late replies."""
-
-    def __init__(self, broker: Broker) -> None:
-        super().__init__(broker)
-        self.messages: list[Message] = []
-        self.resumed: list[Any] = []
-        broker.connect(self)
-
-    def deliver(self, message: Message) -> None:
-        self.messages.append(message)
-
-    def resume(self, reply: Any) -> None:
-        self.resumed.append(reply)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def broker(clock: Clock) -> Broker:
-    return Broker(clock=clock)
-
-
-@pytest.fixture
-def client(broker: Broker) -> FakeClient:
-    return FakeClient(broker)
-
-
-def run(broker: Broker, client: Client, *argv: str | bytes) -> Any:
-    return broker.execute(client, [a.encode() if isinstance(a, str) else a for a in argv])
-
-
-def error(reply: Any) -> str:
-    assert isinstance(reply, CommandError), reply
-    return reply.message
+from tests.support.core import Clock, FakeClient, error, run
 
 
 # ------------------------------------------------------------- replies
