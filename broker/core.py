@@ -304,7 +304,8 @@ class Broker:
 
     def call(self, client: Client, cmd: Command, argv: list[bytes]) -> Reply:
         """Run a resolved command (used by execute and EXEC)."""
-        client.last_command = argv[0]
+        # CLIENT LIST shows "cmd=client|list" for subcommands, like Redis 7
+        client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
         try:

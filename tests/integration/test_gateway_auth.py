@@ -67,7 +67,7 @@ async def test_token_without_publish_claim_may_not_publish(secured_serve):
 @pytest.mark.parametrize("make_token, code", [
     (lambda: None, "unauthorized"),
     (lambda: issue_token(SECRET, "alice", ttl_seconds=-10), "token_expired"),
-    (lambda: issue_token("other-secret", "alice"), "invalid_token"),
+    (lambda: issue_token("some-other-secret-also-32-bytes-long", "alice"), "invalid_token"),
     (lambda: _token()[:-3] + "abc", "invalid_token"),
     (lambda: "garbage", "invalid_token"),
     (lambda: jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, algorithm="none"), "invalid_token"),

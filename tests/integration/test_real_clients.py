@@ -34,6 +34,8 @@ def test_redis_cli_commands_and_inline_stdin(fanout_broker):
     assert piped.stdout.split("\n")[:3] == ["1", "2", "hello world"]
     error = subprocess.run(["redis-cli", "-p", port, "NOSUCH"], capture_output=True, text=True, timeout=10)
     assert "ERR unknown command 'NOSUCH'" in error.stdout
+    listing = subprocess.run(["redis-cli", "-p", port, "CLIENT", "LIST"], capture_output=True, text=True, timeout=10)
+    assert " cmd=client|list " in listing.stdout
 
 
 @pytest.mark.parametrize("mode", ["SUBSCRIBE", "PSUBSCRIBE"])
