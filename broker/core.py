@@ -242,8 +242,7 @@ class Broker:
         cmd = self._by_spelling.get(head)
         if cmd is None:
             cmd = self._lookup(head)
-        if (cmd is not None and cmd.handler is not None
-                and (len(argv) == cmd.arity if cmd.arity > 0 else len(argv) >= -cmd.arity)
+        if (cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc
                 and client.multi is None and client.authenticated
                 and not (client.proto == 2 and (client.channels or client.patterns or client.shard_channels))):
             client.last_command = head

@@ -124,6 +124,8 @@ class RespConnection(Client, asyncio.Protocol):
                 append(b"$%d\r\n%s\r\n" % (len(reply), reply))
             elif kind is int:
                 append(b":%d\r\n" % reply)
+            elif reply is None:
+                append(b"$-1\r\n" if self.proto == 2 else b"_\r\n")
             elif reply is BLOCKED:
                 self.pending.extend(requests[index:])
                 self._arm_block_timer()

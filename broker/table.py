@@ -34,6 +34,14 @@ class Command:
     since: str = "1.0.0"
     container: str | None = None
     subcommands: dict[bytes, "Command"] = field(default_factory=dict)
+    # argc bounds for the core's fast path (a container never takes it: max -1)
+    min_argc: int = 0
+    max_argc: int = -1
+
+    def __post_init__(self) -> None:
+        if self.handler is not None:
+            self.min_argc = self.arity if self.arity > 0 else -self.arity
+            self.max_argc = self.arity if self.arity > 0 else 1 << 62
 
     @property
     def fullname(self) -> str:

@@ -131,10 +131,12 @@ def _parse_string_options(argv: list[bytes], start: int, for_set: bool) -> tuple
 @command("get", 2, "readonly fast", keys=(1, 1, 1), group="string")
 def get(client: Client, argv: list[bytes]) -> object:
     value = client.db.lookup(argv[1])
-    stats = client.broker.stats
+    broker = client.broker
+    stats = broker.stats
     if value is None:
         stats.keyspace_misses += 1
-        client.broker.notify(NotifyClass.KEY_MISS, b"keymiss", argv[1], client.db.index)
+        if broker.notify_flags:
+            broker.notify(NotifyClass.KEY_MISS, b"keymiss", argv[1], client.db.index)
         return None
     stats.keyspace_hits += 1
     if type(value) is not bytes:
