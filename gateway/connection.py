@@ -93,7 +93,8 @@ class Connection:
         self.state = ConnectionState.OPEN
         self.channels: set[bytes] = set()
         # Most connections never psubscribe: share one empty frozenset until they do.
-        self.patterns: set[bytes] | frozenset[bytes] = _NO_PATTERNS
+        # (fanout.Hub replaces it with a set before the first add)
+        self.patterns: set[bytes] = _NO_PATTERNS  # type: ignore[assignment]
         self.queue: list[bytes] = []
         self.queued_bytes = 0
         # Transport buffer size at the last flush: an upper bound until the next one.

@@ -71,7 +71,7 @@ class Hub:
                 await self.backend.psubscribe(pattern)
             except Exception:
                 self._remove(self.patterns, pattern, connection)
-                connection.patterns.discard(pattern)  # type: ignore[attr-defined]
+                connection.patterns.discard(pattern)
                 raise
         else:
             subscribers[connection] = None
@@ -88,7 +88,7 @@ class Hub:
     async def punsubscribe(self, connection: Connection, pattern: bytes) -> bool:
         if pattern not in connection.patterns:
             return False
-        connection.patterns.discard(pattern)  # type: ignore[attr-defined]
+        connection.patterns.discard(pattern)
         if self._remove(self.patterns, pattern, connection):
             await self.backend.punsubscribe(pattern)
         return True
