@@ -14,18 +14,19 @@ import sys
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend, BackendUnavailable
 from gateway import http_api
-from gateway.auth import AuthError, Authenticator
-from gateway.connection import Connection, ConnectionState, Counters
+from gateway.auth import Authenticator
+from gateway.connection import Connection, Counters
 from gateway.fanout import Hub
 from gateway.protocol import BadRequest, Request, encode_error, encode_reply, parse_request
 from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
+from gateway.wsserver import FrontProtocol, run_heartbeats
 
 __all__ = ["build_app", "run_serve"]
 
@@ -36,53 +37,8 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 # ------------------------------------------------------------------ websocket
 
 async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    settings = state.settings
-    if state.shutting_down:
-        return http_api.json_error(503, "shutting_down", "the server is shutting down")
-    origin = request.headers.get("Origin")
-    if not state.auth.origin_allowed(origin):
-        state.counters.reject("origin")
-        return http_api.json_error(403, "forbidden", f"origin {origin!r} is not allowed")
-    try:
-        identity = state.auth.authenticate(request.query.get("token"))
-    except AuthError as exc:
-        state.counters.reject(exc.code)
-        return http_api.json_error(401, exc.code, exc.message)
-    if len(state.connections) >= settings.max_connections:
-        state.counters.reject("max_connections")
-        return http_api.json_error(503, "too_many_connections",
-                                   f"the server is at its limit of {settings.max_connections} connections")
-    ws = web.WebSocketResponse(heartbeat=settings.ping_interval, max_msg_size=settings.max_message_size,
-                               compress=False, timeout=2.0)
-    await ws.prepare(request)
-    transport = request.transport
-    assert transport is not None
-    connection = Connection(ws, transport, identity, state.counters, settings.max_buffer,  # type: ignore[arg-type]
-                            settings.slow_close_after)
-    state.connections.add(connection)
-    state.counters.connections_total += 1
-    reason = "client_closed"
-    try:
-        async for message in ws:
-            if message.type == WSMsgType.TEXT:
-                await handle_message(state, connection, message.data)
-            elif message.type == WSMsgType.BINARY:
-                connection.send_reply(encode_error(None, "bad_request",
-                                                   "binary frames are not supported: send JSON text frames"))
-            elif message.type == WSMsgType.ERROR:
-                reason = "protocol_error"
-                break
-        if ws.close_code == 1009:
-            reason = "message_too_big"
-        elif ws.close_code == 1006 or (ws.close_code is None and not state.shutting_down):
-            reason = "ping_timeout" if isinstance(ws.exception(), asyncio.TimeoutError) else "connection_lost"
-    finally:
-        connection.state = ConnectionState.CLOSED
-        state.connections.discard(connection)
-        state.counters.disconnect(connection.close_reason or reason)
-        await state.hub.drop(connection)
-    return ws
+    """``/ws`` without a websocket upgrade (upgrades never reach aiohttp: see wsserver)."""
+    return http_api.json_error(400, "bad_request", "expected a websocket upgrade (Upgrade: websocket)")
 
 
 async def handle_message(state: GatewayState, connection: Connection, text: str) -> None:
@@ -263,16 +219,22 @@ async def run_serve(args: argparse.Namespace) -> int:
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=settings_from_args(args).shutdown_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.http_port, reuse_address=True, backlog=4096)
+    state = app[STATE]
+    http_factory = runner.server
+    assert http_factory is not None
+    loop = asyncio.get_running_loop()
     try:
-        await site.start()
+        # Websocket upgrades are served by wsserver; everything else by aiohttp.
+        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory), args.host,
+                                               args.http_port, reuse_address=True, backlog=4096)
     except OSError as exc:
         print(port_error("HTTP", args.host, args.http_port, exc), file=sys.stderr)
         await runner.cleanup()
         if resp_server is not None:
             await resp_server.close()
         return 1
-    for sock in site._server.sockets if site._server else []:  # type: ignore[union-attr]
+    heartbeats = asyncio.ensure_future(run_heartbeats(state))
+    for sock in http_server.sockets:
         host, port = sock.getsockname()[:2]
         print(f"fanout serve: HTTP on http://{host}:{port}", flush=True)
     if resp_server is not None:
@@ -283,8 +245,10 @@ async def run_serve(args: argparse.Namespace) -> int:
     tune_gc()
     await stop.wait()
     print("fanout serve: shutting down", flush=True)
+    http_server.close()
+    heartbeats.cancel()
     # Close websockets (1001) before aiohttp drops the remaining connections.
-    await shutdown_connections(app[STATE])
+    await shutdown_connections(state)
     await runner.cleanup()
     if resp_server is not None:
         await resp_server.close()
