@@ -162,7 +162,7 @@ class Connection:
             self.over_budget_since = now
         elif now - self.over_budget_since >= self.slow_close_after:
             self.close_soon(1013, "slow consumer: output buffer full for "
-                            f"{self.slow_close_after:g}s", reason="slow_consumer", discard_output=True)
+                            f"{self.slow_close_after:g}s", reason="slow_consumer")
 
     def _announce_gaps(self) -> None:
         dropped, self.dropped = self.dropped, {}
@@ -174,7 +174,7 @@ class Connection:
 
     # -------------------------------------------------------------- close
 
-    def close_soon(self, code: int, message: str, reason: str, discard_output: bool = False) -> None:
+    def close_soon(self, code: int, message: str, reason: str) -> None:
         """Close from sync code (fanout path): never awaits here."""
         if self.state is not ConnectionState.OPEN:
             return
@@ -182,14 +182,12 @@ class Connection:
         self.close_reason = reason
         self.queue.clear()
         self.queued_bytes = 0
-        asyncio.ensure_future(self._close(code, message, discard_output))
+        asyncio.ensure_future(self._close(code, message))
 
-    async def _close(self, code: int, message: str, discard_output: bool) -> None:
-        if discard_output:
-            # The close frame would sit behind megabytes the peer is not reading:
-            # send it alone if the socket takes it, then drop the connection.
-            self.transport.abort()
-            return
+    async def _close(self, code: int, message: str) -> None:
+        # The close frame (with its code and reason) goes out behind what the socket
+        # already holds, at most the output budget; a peer that does not read it
+        # within 2 s is dropped, which frees that buffer too.
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), timeout=2.0)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError):
@@ -203,4 +201,4 @@ class Connection:
         self.flush()
         self.state = ConnectionState.CLOSING
         self.close_reason = reason
-        await self._close(code, message, discard_output=False)
+        await self._close(code, message)
