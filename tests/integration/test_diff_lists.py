@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.differential import assert_same_replies
-from tests.support.resp_client import RespClient
+from tests.support.differential import assert_same_replies, keyspace_events
 
 CORPUS = [
     ("RPUSH", "l", "a", "b", "c", "d", "e"), ("LPUSH", "l", "z", "y"), ("LLEN", "l"), ("LRANGE", "l", "0", "-1"),
@@ -49,23 +48,7 @@ def test_list_corpus(redis_server, fanout_broker, protocol):
     assert_same_replies(redis_server.port, fanout_broker.port, CORPUS, protocol=protocol)
 
 
-def _events(port: int, script) -> list:
-    with RespClient(port) as admin, RespClient(port) as listener:
-        admin.call("FLUSHALL")
-        admin.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
-        listener.call("PSUBSCRIBE", "__key*__:*")
-        listener.call("SUBSCRIBE", "done")
-        for command in script:
-            admin.call(*command)
-        admin.call("PUBLISH", "done", "x")
-        events = []
-        while True:
-            message = listener.read()
-            if message[0] == b"message":
-                break
-            events.append(message)
-        admin.call("CONFIG", "SET", "notify-keyspace-events", "")
-        return events
+_events = keyspace_events
 
 
 def test_list_keyspace_events(redis_server, fanout_broker):

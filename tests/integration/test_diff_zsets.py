@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.differential import assert_same_replies, run_script
+from tests.support.differential import assert_same_replies, keyspace_events, run_script
 from tests.support.resp_client import RespClient
 
 PROTOCOLS = [2, 3]
@@ -260,26 +260,7 @@ def test_zrandmember_whole_set_and_shapes(redis_server, fanout_broker, protocol:
 
 # ----------------------------------------------------------- notifications
 
-def _events(port: int, script: list[tuple[str, ...]]) -> list[Any]:
-    """Keyspace/keyevent messages seen while ``script`` runs, up to a marker publish."""
-    with RespClient(port) as admin, RespClient(port) as subscriber:
-        admin.call("FLUSHALL")
-        admin.call("CONFIG", "SET", "notify-keyspace-events", "KEA")
-        subscriber.call("PSUBSCRIBE", "__key*__:*")
-        subscriber.call("SUBSCRIBE", "done")
-        for cmd in script:
-            admin.call(*cmd)
-        admin.call("PUBLISH", "done", "x")
-        seen: list[Any] = []
-        for _ in range(10_000):
-            message = subscriber.read()
-            if message[0] == b"message" and message[1] == b"done":
-                break
-            seen.append(message)
-        else:
-            raise AssertionError("no end marker")
-        admin.call("CONFIG", "SET", "notify-keyspace-events", "")
-        return seen
+_events = keyspace_events
 
 
 EVENT_SCRIPT: list[tuple[str, ...]] = [
