@@ -30,6 +30,8 @@ from gateway.state import GatewayState
 __all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
 
 log = logging.getLogger("fanout.gateway")
+# The library logs every handshake at INFO; with thousands of connections that is noise.
+logging.getLogger("websockets").setLevel(logging.WARNING)
 
 # Longest request head we wait for before letting aiohttp answer it.
 MAX_HEAD = 16 * 1024
