@@ -193,6 +193,10 @@ class Broker:
         self.blocked: dict[tuple[int, bytes], deque[Client]] = {}
         self.ready_keys: list[tuple[int, bytes]] = []
         self.commands = COMMANDS
+        # True while a shell runs a batch of pipelined requests read together: they
+        # share one reading of the clock (set by the shell in now_ms), as Redis
+        # commands of one event-loop iteration share its cached time.
+        self.batch_time = False
         # command name as clients spell it (b"SET", b"set") -> command, to skip lower()
         self._by_spelling: dict[bytes, Command] = {}
 
@@ -237,7 +241,10 @@ class Broker:
         outside MULTI and RESP2 subscribed mode) takes one short path: this runs
         for every request, so each check here costs throughput.
         """
-        self.now_ms = now = int(self.clock() * 1000)
+        if self.batch_time:
+            now = self.now_ms
+        else:
+            self.now_ms = now = int(self.clock() * 1000)
         head = argv[0]
         cmd = self._by_spelling.get(head)
         if cmd is None:

@@ -110,6 +110,15 @@ class RespConnection(Client, asyncio.Protocol):
     # ----------------------------------------------------------- requests
 
     def _run(self, requests: Any) -> None:
+        broker = self.broker
+        broker.now_ms = broker.clock_ms()
+        broker.batch_time = True
+        try:
+            self._run_batch(requests)
+        finally:
+            broker.batch_time = False
+
+    def _run_batch(self, requests: Any) -> None:
         execute = self.broker.execute
         append = self.out.append
         index = 0
