@@ -1,0 +1,96 @@
+"""Connection output budget without sockets: skip with a counted gap, then close 1013."""
+
+import asyncio
+
+import orjson
+
+from gateway.auth import Identity
+from gateway.connection import Connection, ConnectionState, Counters, text_frame
+
+
+class FakeTransport:
+    """Holds written bytes as 'unsent' until the test drains it."""
+
+    def __init__(self) -> None:
+        self.buffered = 0
+        self.written: list[bytes] = []
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+        self.buffered += len(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class FakeWs:
+    def __init__(self) -> None:
+        self.closed_with: tuple[int, bytes] | None = None
+
+    async def close(self, code: int, message: bytes) -> None:
+        self.closed_with = (code, message)
+
+
+def make(now: list[float]) -> tuple[Connection, FakeTransport, FakeWs, Counters]:
+    transport, ws, counters = FakeTransport(), FakeWs(), Counters()
+    identity = Identity("u", None, ("*",), ("*",))
+    connection = Connection(ws, transport, identity, counters, max_buffer=100,  # type: ignore[arg-type]
+                            slow_close_after=5.0, clock=lambda: now[0])
+    return connection, transport, ws, counters
+
+
+def test_text_frame_lengths():
+    assert text_frame(b"hi") == b"\x81\x02hi"
+    assert text_frame(b"x" * 200)[:4] == b"\x81\x7e\x00\xc8"
+    assert text_frame(b"x" * 70000)[:2] == b"\x81\x7f"
+
+
+async def test_writes_coalesce_into_one_transport_write_per_iteration():
+    connection, transport, _, _ = make([0.0])
+    for _ in range(3):
+        connection.send_event(b"abc", b"c")
+    await asyncio.sleep(0)  # let the scheduled flush run
+    assert transport.written == [b"abcabcabc"]
+
+
+async def test_over_budget_skips_then_announces_gap_when_caught_up():
+    connection, transport, _, counters = make([0.0])
+    frame = b"x" * 60
+    connection.send_event(frame, b"room")
+    connection.flush()
+    connection.send_event(frame, b"room")  # 60 held by the transport + 60 > 100
+    connection.send_event(frame, b"room")
+    assert counters.dropped == 2
+    transport.buffered = 0  # the client read everything
+    connection.send_event(frame, b"room")
+    connection.flush()
+    gap = orjson.dumps({"channel": "room", "gap": {"dropped": 2}})
+    assert transport.written[-1] == text_frame(gap) + frame
+    assert connection.state is ConnectionState.OPEN
+
+
+async def test_staying_over_budget_closes_with_1013():
+    now = [0.0]
+    connection, transport, ws, counters = make(now)
+    connection.send_event(b"x" * 90, b"room")
+    connection.flush()
+    connection.send_event(b"x" * 20, b"room")
+    now[0] = 4.9
+    connection.send_event(b"x" * 20, b"room")
+    assert connection.state is ConnectionState.OPEN
+    now[0] = 5.0
+    connection.send_event(b"x" * 20, b"room")
+    assert connection.state is ConnectionState.CLOSING
+    for _ in range(5):  # the close task runs on the loop
+        await asyncio.sleep(0)
+        if ws.closed_with:
+            break
+    assert ws.closed_with is not None and ws.closed_with[0] == 1013
+    assert b"slow consumer" in ws.closed_with[1]
