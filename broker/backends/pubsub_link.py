@@ -135,7 +135,6 @@ class PubSubLink:
 
     async def _read_loop(self) -> None:
         read = self.connection.read_response
-        handler = self.handler
         pending = self._pending
         while True:
             try:
@@ -154,9 +153,9 @@ class PubSubLink:
                 return
             kind = reply[0]
             if kind == b"message" or kind == b"smessage":
-                handler(reply[1], reply[2], None)
+                self.handler(reply[1], reply[2], None)
             elif kind == b"pmessage":
-                handler(reply[2], reply[3], reply[1])
+                self.handler(reply[2], reply[3], reply[1])
             elif kind in _CONFIRMATIONS:
                 if pending:
                     future = pending.popleft()

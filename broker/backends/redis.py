@@ -28,7 +28,7 @@ import asyncio
 import inspect
 import logging
 import random
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Iterator, Sequence
 from urllib.parse import urlparse
 
 from redis.asyncio import ConnectionPool, Redis
@@ -43,7 +43,7 @@ from broker.backends import scripts
 from broker.backends.pubsub_link import PubSubLink, command_error
 from broker.resp import CommandError
 
-__all__ = ["RedisBackend", "ReconnectHandler"]
+__all__ = ["RedisBackend", "ReconnectHandler", "backoff_delays"]
 
 log = logging.getLogger("fanout.backend")
 
@@ -51,6 +51,17 @@ ReconnectHandler = Callable[[], "Awaitable[None] | None"]
 Arg = bytes | str | int | float
 
 CLUSTER_SCHEME = "redis+cluster"
+
+
+def backoff_delays(first: float, cap: float, rand: Callable[[float, float], float] = random.uniform) -> Iterator[float]:
+    """Endless reconnect delays: doubling from ``first`` up to ``cap``, each jittered to [d/2, d].
+
+    The jitter keeps nodes that lost the same server from reconnecting in lockstep.
+    """
+    delay = first
+    while True:
+        yield rand(delay / 2, delay)
+        delay = min(delay * 2, cap)
 
 
 def _ignore(channel: bytes, data: bytes, pattern: bytes | None) -> None:
@@ -104,7 +115,7 @@ class RedisBackend:
         else:
             self._pool = ConnectionPool.from_url(url, **options)
             kwargs = self._pool.connection_kwargs
-            self.address = str(kwargs["path"]) if "path" in kwargs else f"{kwargs.get('host')}:{kwargs.get('port')}"
+            self.address = str(kwargs["path"]) if "path" in kwargs else f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
             self._client = Redis(connection_pool=self._pool)
             self._client.response_callbacks = {}
         self._handler: MessageHandler = _ignore
@@ -382,15 +393,14 @@ class RedisBackend:
             # letting the next calls find out one by one.
             if self._pool is not None:
                 await self._pool.disconnect(inuse_connections=True)
-            delay = self.min_backoff
-            while not self._closed:
-                # Full jitter: nodes restarted together do not reconnect in lockstep.
-                await asyncio.sleep(random.uniform(delay / 2, delay))
+            for delay in backoff_delays(self.min_backoff, self.max_backoff):
+                if self._closed:
+                    return
+                await asyncio.sleep(delay)
                 try:
                     await self._connect()
                 except BackendUnavailable as error:
                     log.debug("reconnect to %s failed: %s", self.address, error)
-                    delay = min(delay * 2, self.max_backoff)
                     continue
                 log.warning("reconnected to %s; %d channels and %d patterns resubscribed",
                             self.address, len(self._channels), len(self._patterns))
