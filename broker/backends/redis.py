@@ -166,6 +166,11 @@ class RedisBackend:
     def connected(self) -> bool:
         return self._up
 
+    @property
+    def native_fanout(self) -> bool | None:
+        """True: the server runs FANOUT.* itself; False: Lua scripts; None: not known yet."""
+        return self._native
+
     # ------------------------------------------------------------ pub/sub
 
     async def publish(self, channel: bytes, data: bytes) -> int:
