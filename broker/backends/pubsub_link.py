@@ -78,7 +78,7 @@ class PubSubLink:
     async def open(self) -> None:
         """Connect and start reading. Raises ``BackendUnavailable``."""
         try:
-            await self.connection.connect()
+            await self.connection.connect()  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as error:
             raise BackendUnavailable(f"pub/sub connection to {self.address} failed: {error}") from error
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"pubsub {self.address}")

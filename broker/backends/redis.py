@@ -28,7 +28,7 @@ import asyncio
 import inspect
 import logging
 import random
-from typing import Any, Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
 from urllib.parse import urlparse
 
 from redis.asyncio import ConnectionPool, Redis
@@ -38,7 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, ResponseError, SlotNotCoveredError
 
-from broker.backend import BackendUnavailable, MessageHandler
+from broker.backend import Backend, BackendUnavailable, MessageHandler
 from broker.backends import scripts
 from broker.backends.pubsub_link import PubSubLink, command_error
 from broker.resp import CommandError
@@ -167,6 +167,11 @@ class RedisBackend:
         return self._up
 
     @property
+    def links(self) -> int:
+        """Pub/sub connections open now: 1, or one per master on a cluster."""
+        return len(self._links)
+
+    @property
     def native_fanout(self) -> bool | None:
         """True: the server runs FANOUT.* itself; False: Lua scripts; None: not known yet."""
         return self._native
@@ -244,7 +249,20 @@ class RedisBackend:
         except (RedisError, OSError, SlotNotCoveredError) as error:
             raise self._unavailable(error) from error
         except RedisClusterException as error:  # refused before sending: e.g. keys in several slots
+            if "Missing key" in str(error):
+                return await self._keyless(command, *args)
             raise CommandError(f"ERR {error}") from None
+
+    async def _keyless(self, command: str, *args: Arg) -> Any:
+        # A command with no key on a cluster (CLUSTER SLOTS, TIME, INFO ...): any node answers.
+        cluster = self._client
+        assert isinstance(cluster, RedisCluster)
+        try:
+            return await cluster.execute_command(command, *args, target_nodes=cluster.get_random_node())
+        except ResponseError as error:
+            raise command_error(error) from None
+        except (RedisError, OSError, RedisClusterException) as error:
+            raise self._unavailable(error) from error
 
     def _unavailable(self, error: BaseException) -> BackendUnavailable:
         return BackendUnavailable(f"broker at {self.address} unavailable: {error}")
@@ -354,13 +372,14 @@ class RedisBackend:
             else:
                 await cluster.initialize()
                 self._links_opened = True
-        except (RedisError, OSError) as error:
+        except (RedisError, OSError, RedisClusterException) as error:
             raise self._unavailable(error) from error
         return [f"{node.host}:{node.port}" for node in cluster.get_primaries()]
 
     def _new_connection(self, address: str) -> AbstractConnection:
         # Same settings as the command connections, but RESP2 and no read timeout:
         # a subscriber waits for messages indefinitely.
+        connection_class: type[AbstractConnection]
         if self.cluster:
             cluster = self._client
             assert isinstance(cluster, RedisCluster)
@@ -374,7 +393,7 @@ class RedisBackend:
             kwargs = dict(self._pool.connection_kwargs)
             connection_class = self._pool.connection_class
         kwargs.update(protocol=2, socket_timeout=None)
-        return connection_class(**kwargs)  # type: ignore[no-any-return]
+        return connection_class(**kwargs)
 
     def _link_lost(self, error: Exception) -> None:
         if self._up:
@@ -421,3 +440,8 @@ class RedisBackend:
                 await result
         except Exception:  # noqa: BLE001 - the gateway's problem must not stop reconnecting
             log.exception("reconnect handler failed")
+
+
+if TYPE_CHECKING:
+    def _implements_backend(backend: RedisBackend) -> Backend:
+        return backend  # mypy checks RedisBackend against the Backend protocol here

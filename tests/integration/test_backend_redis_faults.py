@@ -36,7 +36,7 @@ def restartable(request: pytest.FixtureRequest) -> Iterator[tuple[Starter, list[
     started: list[ServerProcess] = []
 
     def start(port: int) -> ServerProcess:
-        server = request.param(port)
+        server: ServerProcess = request.param(port)
         started.append(server)
         return server
 
