@@ -68,6 +68,8 @@ class PubSubLink:
         self._on_lost = on_lost
         # One future per expected confirmation, in the order the server sends them.
         self._pending: deque[asyncio.Future[None]] = deque()
+        # One future per PING sent (keepalive), answered in order too.
+        self._pongs: deque[asyncio.Future[None]] = deque()
         self._reader: asyncio.Task[None] | None = None
         self._lost: Exception | None = None
 
@@ -131,6 +133,26 @@ class PubSubLink:
             self._connection_failed(error)
         await _wait_all(futures)
 
+    async def ping(self, timeout: float) -> None:
+        """PING through the subscriber connection; no answer within ``timeout`` fails the link.
+
+        A hung server or a half-open TCP connection (peer gone without FIN)
+        otherwise looks like a quiet channel forever.
+        """
+        if self._lost is not None or self._reader is None:
+            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs.append(future)
+        try:
+            await self.connection.send_command(b"PING")
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            self._connection_failed(TimeoutError(f"no PING reply within {timeout:g}s"))
+        except (RedisError, OSError) as error:
+            self._connection_failed(error)
+        if self._lost is not None:
+            raise self._lost
+
     # ------------------------------------------------------------ internals
 
     async def _read_loop(self) -> None:
@@ -151,11 +173,17 @@ class PubSubLink:
             except Exception as error:  # noqa: BLE001 - any read failure ends the link
                 self._connection_failed(error)
                 return
+            if type(reply) is not list:
+                # +PONG: a PING while not subscribed to anything (RESP2).
+                self._pong()
+                continue
             kind = reply[0]
             if kind == b"message" or kind == b"smessage":
                 self.handler(reply[1], reply[2], None)
             elif kind == b"pmessage":
                 self.handler(reply[2], reply[3], reply[1])
+            elif kind == b"pong":
+                self._pong()
             elif kind in _CONFIRMATIONS:
                 if pending:
                     future = pending.popleft()
@@ -167,6 +195,12 @@ class PubSubLink:
                     self._connection_failed(ConnectionError(f"slot of {reply[1]!r} moved"))
                     return
 
+    def _pong(self) -> None:
+        if self._pongs:
+            future = self._pongs.popleft()
+            if not future.done():
+                future.set_result(None)
+
     def _connection_failed(self, error: Exception) -> None:
         if self._lost is not None:
             return
@@ -177,7 +211,9 @@ class PubSubLink:
     def _fail(self, error: Exception) -> None:
         if self._lost is None:
             self._lost = error
-        while self._pending:
-            future = self._pending.popleft()
-            if not future.done():
-                future.set_exception(error)
+        for waiting in (self._pending, self._pongs):
+            while waiting:
+                future = waiting.popleft()
+                if not future.done():
+                    future.set_exception(error)
+                    future.exception()  # a PING's shielded future may have no awaiter left

@@ -12,7 +12,8 @@ and a Redis Cluster. Layout of one node's connections:
   to the shard owning the channel's slot.
 
 Faults: when the server drops or restarts, calls raise ``BackendUnavailable``
-naming the address. A supervisor task reconnects the pub/sub connection with
+naming the address (after a timeout, the outcome of that call is unknown: the
+server may still run it). A supervisor task reconnects the pub/sub connection with
 exponential backoff and jitter (capped at ``max_backoff``), re-subscribes every
 channel and pattern in one command each, then calls the reconnect handler so the
 gateway can re-register presence and tell clients to recover from history
@@ -87,13 +88,17 @@ class RedisBackend:
         connect_timeout: seconds for one connection attempt.
         command_timeout: seconds to wait for one reply (a hung server fails calls).
         min_backoff, max_backoff: reconnect delays, doubled per failure, with jitter.
+        ping_interval: seconds between keepalive PINGs on the pub/sub connection(s);
+            no reply within ``command_timeout`` counts as a lost connection.
     """
 
     def __init__(self, url: str, *, connect_timeout: float = 2.0, command_timeout: float = 5.0,
-                 min_backoff: float = 0.05, max_backoff: float = 2.0) -> None:
+                 min_backoff: float = 0.05, max_backoff: float = 2.0, ping_interval: float = 5.0) -> None:
         self.url = url
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        self.command_timeout = command_timeout
+        self.ping_interval = ping_interval
         self.cluster = urlparse(url).scheme == CLUSTER_SCHEME
         # No retries inside redis-py: a failed call surfaces at once as
         # BackendUnavailable; stale pooled connections are replaced on checkout.
@@ -347,18 +352,28 @@ class RedisBackend:
                 link = PubSubLink(self._new_connection(address), self._handler, self._link_lost, address)
                 self._links[address] = link
                 await link.open()
-            if self.cluster:
-                await self._send(b"SUBSCRIBE", sorted(self._channels))
-            else:
-                link = self._links[self.address]
-                await link.command(b"SUBSCRIBE", sorted(self._channels))
-                await link.command(b"PSUBSCRIBE", sorted(self._patterns))
+            try:
+                # Bounded: a hung server accepts connections but never answers.
+                await asyncio.wait_for(self._restore(), self.command_timeout)
+            except asyncio.TimeoutError:
+                raise BackendUnavailable(f"broker at {self.address} unavailable: no reply within "
+                                         f"{self.command_timeout:g}s") from None
             if not all(link.alive for link in self._links.values()):
                 raise BackendUnavailable(f"broker at {self.address} unavailable: lost while resubscribing")
         except BaseException:
             await self._close_links()
             raise
         self._up = True
+
+    async def _restore(self) -> None:
+        for link in self._links.values():
+            await link.ping(self.command_timeout)
+        if self.cluster:
+            await self._send(b"SUBSCRIBE", sorted(self._channels))
+        else:
+            link = self._links[self.address]
+            await link.command(b"SUBSCRIBE", sorted(self._channels))
+            await link.command(b"PSUBSCRIBE", sorted(self._patterns))
 
     async def _link_addresses(self) -> list[str]:
         if not self.cluster:
@@ -377,8 +392,9 @@ class RedisBackend:
         return [f"{node.host}:{node.port}" for node in cluster.get_primaries()]
 
     def _new_connection(self, address: str) -> AbstractConnection:
-        # Same settings as the command connections, but RESP2 and no read timeout:
-        # a subscriber waits for messages indefinitely.
+        # Same settings as the command connections (the timeout bounds the handshake),
+        # but RESP2; the reader waits for messages with no timeout, keepalive PINGs
+        # notice a dead peer.
         connection_class: type[AbstractConnection]
         if self.cluster:
             cluster = self._client
@@ -392,7 +408,7 @@ class RedisBackend:
             assert self._pool is not None
             kwargs = dict(self._pool.connection_kwargs)
             connection_class = self._pool.connection_class
-        kwargs.update(protocol=2, socket_timeout=None)
+        kwargs.update(protocol=2)
         return connection_class(**kwargs)
 
     def _link_lost(self, error: Exception) -> None:
@@ -406,9 +422,21 @@ class RedisBackend:
         for link in links:
             await link.close()
 
+    async def _keepalive(self) -> None:
+        """Wait until a link is lost, PINGing the links every ``ping_interval``."""
+        while not self._lost.is_set():
+            try:
+                await asyncio.wait_for(self._lost.wait(), self.ping_interval)
+            except asyncio.TimeoutError:
+                for link in list(self._links.values()):
+                    try:
+                        await link.ping(self.command_timeout)
+                    except BackendUnavailable:
+                        break  # the link reported itself lost
+
     async def _supervise(self) -> None:
         while not self._closed:
-            await self._lost.wait()
+            await self._keepalive()
             if self._closed:
                 return
             self._up = False

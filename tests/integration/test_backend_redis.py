@@ -4,6 +4,7 @@ RedisBackend -> ``fanout broker`` (real processes on loopback ports)."""
 from __future__ import annotations
 
 import itertools
+import tempfile
 from typing import AsyncIterator
 
 import pytest
@@ -15,7 +16,7 @@ from broker.backends.redis import RedisBackend
 from broker.core import Broker
 from broker.resp import CommandError
 from tests.support.backends import Collector
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, start_redis_server
 
 _names = itertools.count()
 
@@ -183,6 +184,32 @@ async def test_presence_join_and_leave_count_users(backend: Backend) -> None:
 
 
 # ------------------------------------------------------------------ URLs
+
+async def test_unix_socket_url_with_db_selects_that_database() -> None:
+    """``unix:///path.sock?db=N``: how ``--workers`` reach a broker on the same machine."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/redis.sock"
+        server = start_redis_server("--unixsocket", path, "--unixsocketperm", "700")
+        db1, db0 = RedisBackend(f"unix://{path}?db=1"), RedisBackend(f"unix://{path}?db=0")
+        try:
+            await db1.start()
+            await db0.start()
+            got = Collector()
+            db1.set_handler(got)
+            await db1.subscribe(b"u")
+            await db1.psubscribe(b"u*")
+            assert await db0.publish(b"u", b"hi") == 2  # pub/sub ignores databases
+            assert sorted(await got.wait_for(2), key=repr) == sorted(
+                [(b"u", b"hi", None), (b"u", b"hi", b"u*")], key=repr)
+            await db1.execute("SET", "only-in-1", "v")
+            assert await db1.execute("GET", "only-in-1") == b"v"
+            assert await db0.execute("GET", "only-in-1") is None
+            assert (await db1.history_publish(b"u", b"x", 10, 1000))[0] == 1
+        finally:
+            await db1.close()
+            await db0.close()
+            server.stop()
+
 
 def test_create_backend_accepts_every_resp_url_form() -> None:
     single = create_backend("redis://127.0.0.1:7001/3")

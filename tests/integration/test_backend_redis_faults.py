@@ -124,3 +124,36 @@ async def test_start_fails_fast_naming_the_address_when_nothing_listens() -> Non
     with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{port}"):
         await backend.start()
     await backend.close()
+
+
+async def test_hung_server_is_noticed_by_keepalive_and_recovered_when_it_resumes() -> None:
+    """SIGSTOP: the TCP connection stays open but nothing answers (like a half-open link)."""
+    server = start_redis_server()
+    backend = RedisBackend(f"redis://127.0.0.1:{server.port}/0", command_timeout=0.5,
+                           min_backoff=0.01, max_backoff=0.1, ping_interval=0.05)
+    got = Collector()
+    backend.set_handler(got)
+    reconnected = asyncio.Event()
+    backend.set_reconnect_handler(reconnected.set)
+    await backend.start()
+    try:
+        await backend.subscribe(b"c")
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{server.port}.*(Timeout|timeout)"):
+                await backend.publish(b"c", b"lost")
+            # The subscribe is queued behind a server that never answers: the keepalive
+            # PING times out, the link is declared lost, and the waiting caller is told.
+            with pytest.raises(BackendUnavailable):
+                await backend.subscribe(b"other")
+            assert not backend.connected
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        await asyncio.wait_for(reconnected.wait(), WAIT)
+        await backend.publish(b"c", b"back")
+        # A timed-out call has an unknown outcome: the stopped server still had the
+        # PUBLISH in its socket buffer and may run it on resume.
+        assert {m[1] for m in await got.wait_until(b"back")} <= {b"lost"}
+    finally:
+        await backend.close()
+        server.stop()
