@@ -25,7 +25,7 @@ from broker.core import Client
 from broker.resp import CommandError
 from broker.table import COMMANDS, command
 
-__all__ = ["history_keys", "presence_keys", "new_epoch", "HISTORY_PREFIX", "JOIN_PREFIX", "LEAVE_PREFIX"]
+__all__ = ["HISTORY_PREFIX", "JOIN_PREFIX", "LEAVE_PREFIX", "history_keys", "new_epoch", "presence_keys"]
 
 HISTORY_PREFIX = b"\x1eh"
 JOIN_PREFIX = b"\x1epj"
