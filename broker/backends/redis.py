@@ -52,6 +52,8 @@ ReconnectHandler = Callable[[], "Awaitable[None] | None"]
 Arg = bytes | str | int | float
 
 CLUSTER_SCHEME = "redis+cluster"
+# Channels Redis publishes on each node for its own keys (not sharded on a cluster).
+KEYSPACE_PREFIXES = (b"__keyspace@", b"__keyevent@")
 
 
 def backoff_delays(first: float, cap: float, rand: Callable[[float, float], float] = random.uniform) -> Iterator[float]:
@@ -247,6 +249,15 @@ class RedisBackend:
     async def _command(self, name: Arg, *args: Arg) -> Any:
         # redis-py routes and looks up callbacks by a str command name.
         command = name.decode() if isinstance(name, bytes) else str(name)
+        if self.cluster and args:
+            # ... and by "CONFIG SET", "CLUSTER KEYSLOT" as one name (CONFIG SET goes to every node).
+            sub = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+            joined = f"{command} {sub}".upper()
+            if joined in self._client.command_flags:  # type: ignore[union-attr]
+                command, args = joined, args[1:]
+            if command == "CONFIG SET":
+                # Node-local settings (notify-keyspace-events ...) are meant for the whole cluster.
+                return await self._on_all_nodes(command, *args)
         try:
             return await self._client.execute_command(command, *args)
         except ResponseError as error:
@@ -257,6 +268,18 @@ class RedisBackend:
             if "Missing key" in str(error):
                 return await self._keyless(command, *args)
             raise CommandError(f"ERR {error}") from None
+
+    async def _on_all_nodes(self, command: str, *args: Arg) -> Any:
+        try:
+            replies = await self._client.execute_command(command, *args, target_nodes=RedisCluster.ALL_NODES)
+        except ResponseError as error:
+            raise command_error(error) from None
+        except (RedisError, OSError, RedisClusterException) as error:
+            raise self._unavailable(error) from error
+        # One reply per node when they differ; the common one when all agree (OK).
+        if isinstance(replies, dict) and len(set(map(repr, replies.values()))) == 1:
+            return next(iter(replies.values()))
+        return replies
 
     async def _keyless(self, command: str, *args: Arg) -> Any:
         # A command with no key on a cluster (CLUSTER SLOTS, TIME, INFO ...): any node answers.
@@ -323,17 +346,25 @@ class RedisBackend:
             await link.command(verb, names)
             return
         # Sharded pub/sub: each channel on the master owning its slot, one per command.
+        # Keyspace notifications are node-local plain pub/sub: every master, unsharded.
         sharded = b"S" + verb
+        sends = []
         by_link: dict[str, list[bytes]] = {}
         for name in names:
-            by_link.setdefault(self._shard_address(name), []).append(name)
-        sends = []
+            if name.startswith(KEYSPACE_PREFIXES):
+                for link in self._links.values():
+                    sends.append(link.command(verb, [name]))
+            else:
+                by_link.setdefault(self._shard_address(name), []).append(name)
         for address, group in by_link.items():
             link = self._links.get(address)
             if link is None:
                 raise BackendUnavailable(f"cluster node {address} unavailable: reconnecting")
             sends.append(link.commands(sharded, group))
-        await asyncio.gather(*sends)
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _shard_address(self, channel: bytes) -> str:
         cluster = self._client

@@ -8,12 +8,14 @@ import signal
 from typing import AsyncIterator
 
 import pytest
+from redis.crc import key_slot
 
 from broker.backend import BackendUnavailable
 from broker.backends.redis import RedisBackend
 from broker.resp import CommandError
 from tests.support.backends import WAIT, Collector
 from tests.support.cluster import RedisCluster
+from tests.support.resp_client import RespClient
 
 _names = itertools.count()
 
@@ -30,14 +32,15 @@ async def backend(redis_cluster: RedisCluster) -> AsyncIterator[RedisBackend]:
     await instance.close()
 
 
-async def _channels_on_every_master(backend: RedisBackend, per_master: int) -> list[bytes]:
+def _channels_on_every_master(cluster: RedisCluster, per_master: int) -> list[bytes]:
     """Channel names whose slots are owned by each of the masters, ``per_master`` each."""
-    owners: dict[str, list[bytes]] = {}
+    with RespClient(cluster.nodes[0].port) as client:
+        ranges = client.call("CLUSTER", "SLOTS")  # [[first, last, [host, port, id], ...], ...]
+    owners: dict[int, list[bytes]] = {}
     for n in itertools.count():
         channel = unique(f"spread{n}")
-        slot = await backend.execute("CLUSTER", "KEYSLOT", channel)
-        nodes = await backend.execute("CLUSTER", "SLOTS")
-        owner = next(f"{r[2][0].decode()}:{r[2][1]}" for r in nodes if r[0] <= slot <= r[1])
+        slot = key_slot(channel)
+        owner = next(int(r[2][1]) for r in ranges if r[0] <= slot <= r[1])
         if len(owners.setdefault(owner, [])) < per_master:
             owners[owner].append(channel)
         if len(owners) == 3 and all(len(c) == per_master for c in owners.values()):
@@ -45,10 +48,11 @@ async def _channels_on_every_master(backend: RedisBackend, per_master: int) -> l
     raise AssertionError("unreachable")
 
 
-async def test_sharded_pubsub_delivers_from_every_master_over_one_link_each(backend: RedisBackend) -> None:
+async def test_sharded_pubsub_delivers_from_every_master_over_one_link_each(
+        backend: RedisBackend, redis_cluster: RedisCluster) -> None:
     got = Collector()
     backend.set_handler(got)
-    channels = await _channels_on_every_master(backend, 2)
+    channels = _channels_on_every_master(redis_cluster, 2)
     for channel in channels:
         await backend.subscribe(channel)
         await backend.subscribe(channel)  # idempotent
@@ -88,6 +92,24 @@ async def test_transactions_run_in_one_slot_and_cross_slot_ones_are_refused(back
         await backend.transaction([["SET", "tx-a-" + channel.decode(), 1], ["SET", "tx-b-" + channel.decode(), 2]])
 
 
+async def test_keyspace_notifications_come_from_every_master(
+        backend: RedisBackend, redis_cluster: RedisCluster) -> None:
+    """Expiry events are node-local plain pub/sub: subscribed on each master, not sharded."""
+    got = Collector()
+    backend.set_handler(got)
+    await backend.execute("CONFIG", "SET", "notify-keyspace-events", "Ex")  # every node
+    try:
+        await backend.subscribe(b"__keyevent@0__:expired")
+        keys = _channels_on_every_master(redis_cluster, 1)  # one key per master
+        for key in keys:
+            await backend.execute("SET", key, "v", "PX", 1)
+        events = await got.wait_for(3)
+        assert sorted(events) == sorted((b"__keyevent@0__:expired", key, None) for key in keys)
+    finally:
+        await backend.execute("CONFIG", "SET", "notify-keyspace-events", "")
+        await backend.unsubscribe(b"__keyevent@0__:expired")
+
+
 async def test_patterns_are_refused_with_a_clear_error(backend: RedisBackend) -> None:
     with pytest.raises(CommandError, match="not supported on Redis Cluster"):
         await backend.psubscribe(b"chat:*")
@@ -99,7 +121,7 @@ async def test_killed_master_restarted_resubscribes_its_channels(
     backend.set_handler(got)
     reconnected = asyncio.Event()
     backend.set_reconnect_handler(reconnected.set)
-    channels = await _channels_on_every_master(backend, 1)
+    channels = _channels_on_every_master(redis_cluster, 1)
     for channel in channels:
         await backend.subscribe(channel)
     redis_cluster.restart(1, signal.SIGKILL)
