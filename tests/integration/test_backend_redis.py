@@ -4,19 +4,21 @@ RedisBackend -> ``fanout broker`` (real processes on loopback ports)."""
 from __future__ import annotations
 
 import itertools
+import subprocess
 import tempfile
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 
-from broker.backend import Backend
+from broker.backend import Backend, BackendUnavailable
 from broker.backends import create_backend
 from broker.backends.memory import MemoryBackend
 from broker.backends.redis import RedisBackend
 from broker.core import Broker
 from broker.resp import CommandError
 from tests.support.backends import Collector
-from tests.support.servers import ServerProcess, start_redis_server
+from tests.support.servers import ServerProcess, free_port, start_redis_server
 
 _names = itertools.count()
 
@@ -184,6 +186,33 @@ async def test_presence_join_and_leave_count_users(backend: Backend) -> None:
 
 
 # ------------------------------------------------------------------ URLs
+
+async def test_rediss_url_speaks_tls_and_checks_the_certificate(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    tls_port = free_port()
+    server = start_redis_server("--tls-port", str(tls_port), "--tls-cert-file", str(cert),
+                                "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+                                "--tls-auth-clients", "no")
+    backend = RedisBackend(f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}")
+    untrusted = RedisBackend(f"rediss://127.0.0.1:{tls_port}/0")  # the system CAs do not know our cert
+    try:
+        await backend.start()
+        got = Collector()
+        backend.set_handler(got)
+        await backend.subscribe(b"tls")
+        assert await backend.publish(b"tls", b"secret") == 1
+        assert await got.wait_for(1) == [(b"tls", b"secret", None)]
+        assert (await backend.history_publish(b"tls", b"kept", 10, 1000))[0] == 1
+        with pytest.raises(BackendUnavailable, match="certificate verify failed"):
+            await untrusted.start()
+    finally:
+        await backend.close()
+        await untrusted.close()
+        server.stop()
+
 
 async def test_unix_socket_url_with_db_selects_that_database() -> None:
     """``unix:///path.sock?db=N``: how ``--workers`` reach a broker on the same machine."""
