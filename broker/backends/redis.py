@@ -30,7 +30,7 @@ import inspect
 import logging
 import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -71,6 +71,7 @@ def _ignore(channel: bytes, data: bytes, pattern: bytes | None) -> None:
     pass
 
 
+# Key names as in broker.commands.fanout (not imported: that module loads the whole broker).
 def _history_keys(channel: bytes) -> list[bytes]:
     stream = b"history:{" + channel + b"}"
     return [stream, stream + b":meta"]
@@ -110,9 +111,10 @@ class RedisBackend:
         self._client: Redis | RedisCluster
         if self.cluster:
             parsed = urlparse(url)
-            self.address = f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"
-            cluster = RedisCluster(host=parsed.hostname or "127.0.0.1", port=parsed.port or 6379,
-                                   password=parsed.password, username=parsed.username, **options)
+            host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
+            self.address = f"{host}:{port}"
+            cluster = RedisCluster(host=host, port=port, password=unquote(parsed.password or "") or None,
+                                   username=unquote(parsed.username or "") or None, **options)
             callbacks = cluster.response_callbacks
             # Keep only what redis-py needs to route (topology, COMMAND key specs).
             for name in [n for n in callbacks if not str(n).upper().startswith(("CLUSTER", "COMMAND"))]:
@@ -122,7 +124,10 @@ class RedisBackend:
         else:
             self._pool = ConnectionPool.from_url(url, **options)
             kwargs = self._pool.connection_kwargs
-            self.address = str(kwargs["path"]) if "path" in kwargs else f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+            if "path" in kwargs:
+                self.address = str(kwargs["path"])
+            else:
+                self.address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
             self._client = Redis(connection_pool=self._pool)
             self._client.response_callbacks = {}
         self._handler: MessageHandler = _ignore
@@ -133,7 +138,7 @@ class RedisBackend:
         # Pub/sub links: one for a single server; per master address on a cluster.
         self._links: dict[str, PubSubLink] = {}
         self._lost = asyncio.Event()
-        self._links_opened = False
+        self._cluster_ready = False
         self._up = False
         self._closed = False
         self._supervisor: asyncio.Task[None] | None = None
@@ -363,6 +368,11 @@ class RedisBackend:
             sends.append(link.commands(sharded, group))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         for outcome in outcomes:
+            if isinstance(outcome, CommandError) and str(outcome).startswith("MOVED"):
+                # The slot map changed (resharding, failover): reconnect to the new one.
+                lost = BackendUnavailable(f"cluster at {self.address} resharded: {outcome}")
+                self._link_lost(lost)
+                raise lost
             if isinstance(outcome, BaseException):
                 raise outcome
 
@@ -412,12 +422,12 @@ class RedisBackend:
         cluster = self._client
         assert isinstance(cluster, RedisCluster)
         try:
-            if self._links_opened:
+            if self._cluster_ready:
                 # A fresh slot map: after a failover or resharding the masters changed.
                 await cluster.nodes_manager.initialize()
             else:
                 await cluster.initialize()
-                self._links_opened = True
+                self._cluster_ready = True
         except (RedisError, OSError, RedisClusterException) as error:
             raise self._unavailable(error) from error
         return [f"{node.host}:{node.port}" for node in cluster.get_primaries()]

@@ -131,6 +131,41 @@ async def test_killed_master_restarted_resubscribes_its_channels(
     assert sorted(await got.wait_for(3)) == sorted((c, b"again " + c, None) for c in channels)
 
 
+def _move_slot(cluster: RedisCluster, slot: int) -> None:
+    """Hand an (empty) slot to another master: IMPORTING/MIGRATING, then SETSLOT NODE everywhere."""
+    ids: dict[int, bytes] = {}
+    for node in cluster.nodes:
+        with RespClient(node.port) as client:
+            ids[node.port] = client.call("CLUSTER", "MYID")
+    with RespClient(cluster.nodes[0].port) as client:
+        ranges = client.call("CLUSTER", "SLOTS")
+    source = next(int(r[2][1]) for r in ranges if r[0] <= slot <= r[1])
+    target = next(port for port in ids if port != source)
+    with RespClient(target) as client:
+        client.call("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+    with RespClient(source) as client:
+        client.call("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+    for port in (target, source, *[p for p in ids if p not in (source, target)]):
+        with RespClient(port) as client:
+            client.call("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+
+
+async def test_moved_slot_is_followed_and_its_channel_resubscribed_on_the_new_owner(
+        backend: RedisBackend, redis_cluster: RedisCluster) -> None:
+    got = Collector()
+    backend.set_handler(got)
+    reconnected = asyncio.Event()
+    backend.set_reconnect_handler(reconnected.set)
+    channel = unique("moving")
+    await backend.subscribe(channel)
+    _move_slot(redis_cluster, key_slot(channel))
+    # The old owner drops the shard channel's subscribers (unasked SUNSUBSCRIBE):
+    # the backend reloads the slot map and subscribes on the new owner.
+    await asyncio.wait_for(reconnected.wait(), WAIT)
+    assert await backend.publish(channel, b"moved") == 1
+    assert await got.wait_for(1) == [(channel, b"moved", None)]
+
+
 async def test_start_fails_naming_the_address_when_no_node_answers() -> None:
     backend = RedisBackend("redis+cluster://127.0.0.1:1")
     with pytest.raises(BackendUnavailable, match="127.0.0.1:1"):
