@@ -364,7 +364,11 @@ class RedisBackend:
         for address, group in by_link.items():
             link = self._links.get(address)
             if link is None:
-                raise BackendUnavailable(f"cluster node {address} unavailable: reconnecting")
+                # A master we have no link to (failover, new node): reload the slot map.
+                lost = BackendUnavailable(f"cluster node {address} has no pub/sub connection yet: reconnecting")
+                if self._up:
+                    self._link_lost(lost)
+                raise lost
             sends.append(link.commands(sharded, group))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         for outcome in outcomes:
