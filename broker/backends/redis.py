@@ -32,7 +32,7 @@ import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
 from urllib.parse import unquote, urlparse
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
@@ -93,10 +93,12 @@ class RedisBackend:
         min_backoff, max_backoff: reconnect delays, doubled per failure, with jitter.
         ping_interval: seconds between keepalive PINGs on the pub/sub connection(s);
             no reply within ``command_timeout`` counts as a lost connection.
+        max_connections: command connections per node (calls beyond wait for one).
     """
 
     def __init__(self, url: str, *, connect_timeout: float = 2.0, command_timeout: float = 5.0,
-                 min_backoff: float = 0.05, max_backoff: float = 2.0, ping_interval: float = 5.0) -> None:
+                 min_backoff: float = 0.05, max_backoff: float = 2.0, ping_interval: float = 5.0,
+                 max_connections: int = 32) -> None:
         self.url = url
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -122,7 +124,10 @@ class RedisBackend:
             self._client = cluster
             self._pool: ConnectionPool | None = None
         else:
-            self._pool = ConnectionPool.from_url(url, **options)
+            # Bounded and blocking: a burst of concurrent calls (a disconnect storm)
+            # waits for a free connection instead of failing or opening hundreds.
+            self._pool = BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                                         timeout=command_timeout, **options)
             kwargs = self._pool.connection_kwargs
             if "path" in kwargs:
                 self.address = str(kwargs["path"])

@@ -3,11 +3,12 @@ RedisBackend -> ``fanout broker`` (real processes on loopback ports)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -119,6 +120,18 @@ async def test_execute_returns_plain_python_values(backend: Backend) -> None:
     assert await backend.execute("GET", unique("missing")) is None
     assert await backend.execute(b"EXISTS", key) == 1
     assert sorted(await backend.execute("HKEYS", key)) == [b"f", b"g", b"n"]
+
+
+async def test_a_burst_of_concurrent_calls_all_succeed(backend: Backend) -> None:
+    """Like a disconnect storm: hundreds of callers at once wait for a connection, none fails."""
+    key = unique("burst")
+
+    async def caller(n: int) -> Any:
+        await backend.execute("HSET", key, n, n)
+        return await backend.execute("HGET", key, n)
+
+    assert await asyncio.gather(*(caller(n) for n in range(500))) == [b"%d" % n for n in range(500)]
+    assert await backend.execute("HLEN", key) == 500
 
 
 async def test_transaction_runs_commands_in_order_and_returns_errors_in_place(backend: Backend) -> None:
