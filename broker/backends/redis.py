@@ -32,7 +32,7 @@ import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
 from urllib.parse import unquote, urlparse
 
-from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio import ConnectionPool
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
@@ -41,6 +41,7 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError, S
 
 from broker.backend import Backend, BackendUnavailable, MessageHandler
 from broker.backends import scripts
+from broker.backends.command_link import CommandLink
 from broker.backends.pubsub_link import PubSubLink, command_error
 from broker.resp import CommandError
 
@@ -93,12 +94,10 @@ class RedisBackend:
         min_backoff, max_backoff: reconnect delays, doubled per failure, with jitter.
         ping_interval: seconds between keepalive PINGs on the pub/sub connection(s);
             no reply within ``command_timeout`` counts as a lost connection.
-        max_connections: command connections per node (calls beyond wait for one).
     """
 
     def __init__(self, url: str, *, connect_timeout: float = 2.0, command_timeout: float = 5.0,
-                 min_backoff: float = 0.05, max_backoff: float = 2.0, ping_interval: float = 5.0,
-                 max_connections: int = 32) -> None:
+                 min_backoff: float = 0.05, max_backoff: float = 2.0, ping_interval: float = 5.0) -> None:
         self.url = url
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -110,7 +109,9 @@ class RedisBackend:
         options: dict[str, Any] = dict(
             protocol=3, driver_info=None, socket_connect_timeout=connect_timeout,
             socket_timeout=command_timeout, retry=Retry(NoBackoff(), 0))
-        self._client: Redis | RedisCluster
+        self._client: RedisCluster | None = None
+        # Single server: connection settings from the URL (never connects itself).
+        self._pool: ConnectionPool | None = None
         if self.cluster:
             parsed = urlparse(url)
             host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
@@ -122,19 +123,13 @@ class RedisBackend:
             for name in [n for n in callbacks if not str(n).upper().startswith(("CLUSTER", "COMMAND"))]:
                 del callbacks[name]
             self._client = cluster
-            self._pool: ConnectionPool | None = None
         else:
-            # Bounded and blocking: a burst of concurrent calls (a disconnect storm)
-            # waits for a free connection instead of failing or opening hundreds.
-            self._pool = BlockingConnectionPool.from_url(url, max_connections=max_connections,
-                                                         timeout=command_timeout, **options)
+            self._pool = ConnectionPool.from_url(url, **options)
             kwargs = self._pool.connection_kwargs
             if "path" in kwargs:
                 self.address = str(kwargs["path"])
             else:
                 self.address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-            self._client = Redis(connection_pool=self._pool)
-            self._client.response_callbacks = {}
         self._handler: MessageHandler = _ignore
         self._on_reconnect: ReconnectHandler | None = None
         # Desired subscriptions: what a (re)connected link must carry.
@@ -142,6 +137,8 @@ class RedisBackend:
         self._patterns: set[bytes] = set()
         # Pub/sub links: one for a single server; per master address on a cluster.
         self._links: dict[str, PubSubLink] = {}
+        # Single server: the one pipelined command connection (a cluster uses redis-py's client).
+        self._commands: CommandLink | None = None
         self._lost = asyncio.Event()
         self._cluster_ready = False
         self._up = False
@@ -168,7 +165,8 @@ class RedisBackend:
             except (asyncio.CancelledError, Exception):
                 pass
         await self._close_links()
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     def set_handler(self, handler: MessageHandler) -> None:
         self._handler = handler
@@ -220,6 +218,8 @@ class RedisBackend:
         return await self._command(*argv)
 
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        if self._client is None:
+            return await self._command_link().transaction(commands)
         try:
             pipe = self._client.pipeline(transaction=True)
             for name, *args in commands:
@@ -256,14 +256,22 @@ class RedisBackend:
 
     # ------------------------------------------------------------ internals: commands
 
+    def _command_link(self) -> CommandLink:
+        link = self._commands
+        if link is None or not link.alive:
+            raise BackendUnavailable(f"broker at {self.address} unavailable: reconnecting")
+        return link
+
     async def _command(self, name: Arg, *args: Arg) -> Any:
-        # redis-py routes and looks up callbacks by a str command name.
+        if self._client is None:
+            return await self._command_link().call(name, *args)
+        # redis-py routes and looks up callbacks by a str command name ...
         command = name.decode() if isinstance(name, bytes) else str(name)
-        if self.cluster and args:
+        if args:
             # ... and by "CONFIG SET", "CLUSTER KEYSLOT" as one name (CONFIG SET goes to every node).
             sub = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
             joined = f"{command} {sub}".upper()
-            if joined in self._client.command_flags:  # type: ignore[union-attr]
+            if joined in self._client.command_flags:
                 command, args = joined, args[1:]
             if command == "CONFIG SET":
                 # Node-local settings (notify-keyspace-events ...) are meant for the whole cluster.
@@ -280,6 +288,7 @@ class RedisBackend:
             raise CommandError(f"ERR {error}") from None
 
     async def _on_all_nodes(self, command: str, *args: Arg) -> Any:
+        assert self._client is not None
         try:
             replies = await self._client.execute_command(command, *args, target_nodes=RedisCluster.ALL_NODES)
         except ResponseError as error:
@@ -394,9 +403,13 @@ class RedisBackend:
     # ------------------------------------------------------------ internals: connection
 
     async def _connect(self) -> None:
-        """Open the pub/sub link(s) and restore every subscription; raises BackendUnavailable."""
+        """Open the connections and restore every subscription; raises BackendUnavailable."""
         self._lost.clear()
         try:
+            if self._pool is not None:
+                self._commands = CommandLink(self._new_connection(self.address, protocol=3), self.address,
+                                             self.command_timeout, self._link_lost)
+                await self._commands.open()
             addresses = await self._link_addresses()
             for address in addresses:
                 link = PubSubLink(self._new_connection(address), self._handler, self._link_lost, address)
@@ -408,7 +421,8 @@ class RedisBackend:
             except asyncio.TimeoutError:
                 raise BackendUnavailable(f"broker at {self.address} unavailable: no reply within "
                                          f"{self.command_timeout:g}s") from None
-            if not all(link.alive for link in self._links.values()):
+            if not all(link.alive for link in self._links.values()) or (
+                    self._commands is not None and not self._commands.alive):
                 raise BackendUnavailable(f"broker at {self.address} unavailable: lost while resubscribing")
         except BaseException:
             await self._close_links()
@@ -441,10 +455,9 @@ class RedisBackend:
             raise self._unavailable(error) from error
         return [f"{node.host}:{node.port}" for node in cluster.get_primaries()]
 
-    def _new_connection(self, address: str) -> AbstractConnection:
-        # Same settings as the command connections (the timeout bounds the handshake),
-        # but RESP2; the reader waits for messages with no timeout, keepalive PINGs
-        # notice a dead peer.
+    def _new_connection(self, address: str, protocol: int = 2) -> AbstractConnection:
+        # Settings from the URL (the socket timeout bounds the handshake). Pub/sub
+        # uses RESP2, so messages are plain arrays rather than RESP3 pushes.
         connection_class: type[AbstractConnection]
         if self.cluster:
             cluster = self._client
@@ -458,7 +471,7 @@ class RedisBackend:
             assert self._pool is not None
             kwargs = dict(self._pool.connection_kwargs)
             connection_class = self._pool.connection_class
-        kwargs.update(protocol=2)
+        kwargs.update(protocol=protocol)
         return connection_class(**kwargs)
 
     def _link_lost(self, error: Exception) -> None:
@@ -471,6 +484,9 @@ class RedisBackend:
         links, self._links = list(self._links.values()), {}
         for link in links:
             await link.close()
+        commands, self._commands = self._commands, None
+        if commands is not None:
+            await commands.close()
 
     async def _keepalive(self) -> None:
         """Wait until a link is lost, PINGing the links every ``ping_interval``."""
@@ -491,10 +507,6 @@ class RedisBackend:
                 return
             self._up = False
             await self._close_links()
-            # The pool's connections died with the server: drop them rather than
-            # letting the next calls find out one by one.
-            if self._pool is not None:
-                await self._pool.disconnect(inuse_connections=True)
             for delay in backoff_delays(self.min_backoff, self.max_backoff):
                 if self._closed:
                     return

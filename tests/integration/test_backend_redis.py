@@ -17,7 +17,7 @@ from broker.backends import create_backend
 from broker.backends.memory import MemoryBackend
 from broker.backends.redis import RedisBackend
 from broker.core import Broker
-from broker.resp import CommandError
+from broker.resp import CommandError, Simple
 from tests.support.backends import Collector
 from tests.support.servers import ServerProcess, free_port, start_redis_server
 
@@ -147,6 +147,21 @@ async def test_transaction_runs_commands_in_order_and_returns_errors_in_place(ba
     assert isinstance(replies[3], CommandError) and str(replies[3]).startswith("WRONGTYPE")
     assert replies[4] == b"1"
     assert await backend.execute("GET", counter) == b"11"
+
+
+async def test_a_transaction_refused_when_queued_runs_nothing_and_leaves_the_backend_usable(
+        backend: Backend) -> None:
+    key = unique("aborted")
+    for bad in (["NOSUCHCOMMAND"], ["GET"]):
+        with pytest.raises(CommandError, match="^ERR "):
+            await backend.transaction([["SET", key, "1"], bad, ["INCR", key]])
+        assert await backend.execute("GET", key) is None  # nothing of it ran
+    assert await backend.transaction([["SET", key, "1"], ["INCR", key]]) == [backend_ok(backend), 2]
+
+
+def backend_ok(backend: Backend) -> Any:
+    """+OK as this backend returns it: Simple("OK") in-process, b"OK" over RESP."""
+    return Simple("OK") if isinstance(backend, MemoryBackend) else b"OK"
 
 
 async def test_errors_are_command_errors_with_their_code(backend: Backend) -> None:

@@ -140,7 +140,7 @@ async def test_hung_server_is_noticed_by_keepalive_and_recovered_when_it_resumes
         await backend.subscribe(b"c")
         server.process.send_signal(signal.SIGSTOP)
         try:
-            with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{server.port}.*(Timeout|timeout)"):
+            with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{server.port}.*no reply within"):
                 await backend.publish(b"c", b"lost")
             # The subscribe is queued behind a server that never answers: the keepalive
             # PING times out, the link is declared lost, and the waiting caller is told.
