@@ -119,8 +119,9 @@ class CommandLink:
         self._tasks = [loop.create_task(self._read_loop(reader), name=f"commands {self.address}"),
                        loop.create_task(self._watchdog(), name=f"commands watchdog {self.address}")]
 
-    async def close(self) -> None:
-        self._fail(BackendUnavailable(f"connection to {self.address} closed"))
+    async def close(self, reason: BackendUnavailable | None = None) -> None:
+        """Close; callers still waiting get ``reason`` (why the backend gave up) or "closed"."""
+        self._fail(reason or BackendUnavailable(f"connection to {self.address} closed"))
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()

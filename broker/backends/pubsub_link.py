@@ -85,8 +85,22 @@ class PubSubLink:
             raise BackendUnavailable(f"pub/sub connection to {self.address} failed: {error}") from error
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"pubsub {self.address}")
 
-    async def close(self) -> None:
-        self._fail(BackendUnavailable(f"pub/sub connection to {self.address} closed"))
+    async def drain(self, timeout: float) -> None:
+        """Give the reader up to ``timeout`` to deliver what the server sent before closing.
+
+        When the server died, its last messages are still in our socket buffer,
+        followed by EOF: the reader delivers them and ends by itself. When it is
+        alive (another connection failed) or hung, the wait just times out.
+        """
+        if self._reader is not None and not self._reader.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+            except (asyncio.TimeoutError, Exception):
+                pass
+
+    async def close(self, reason: BackendUnavailable | None = None) -> None:
+        """Close; callers still waiting get ``reason`` (why the backend gave up) or "closed"."""
+        self._fail(reason or BackendUnavailable(f"pub/sub connection to {self.address} closed"))
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()
             try:

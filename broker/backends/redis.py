@@ -53,6 +53,8 @@ ReconnectHandler = Callable[[], "Awaitable[None] | None"]
 Arg = bytes | str | int | float
 
 CLUSTER_SCHEME = "redis+cluster"
+# How long a failed node's pub/sub reader may take to deliver what it had received.
+DRAIN_SECONDS = 0.2
 # Channels Redis publishes on each node for its own keys (not sharded on a cluster).
 KEYSPACE_PREFIXES = (b"__keyspace@", b"__keyevent@")
 
@@ -140,6 +142,7 @@ class RedisBackend:
         # Single server: the one pipelined command connection (a cluster uses redis-py's client).
         self._commands: CommandLink | None = None
         self._lost = asyncio.Event()
+        self._loss: BackendUnavailable | None = None
         self._cluster_ready = False
         self._up = False
         self._closed = False
@@ -477,16 +480,18 @@ class RedisBackend:
     def _link_lost(self, error: Exception) -> None:
         if self._up:
             log.warning("%s", error)
+            # What callers still waiting on the other connections are told.
+            self._loss = error if isinstance(error, BackendUnavailable) else BackendUnavailable(str(error))
         self._up = False
         self._lost.set()
 
-    async def _close_links(self) -> None:
+    async def _close_links(self, reason: BackendUnavailable | None = None) -> None:
         links, self._links = list(self._links.values()), {}
         for link in links:
-            await link.close()
+            await link.close(reason)
         commands, self._commands = self._commands, None
         if commands is not None:
-            await commands.close()
+            await commands.close(reason)
 
     async def _keepalive(self) -> None:
         """Wait until a link is lost, PINGing the links every ``ping_interval``."""
@@ -506,7 +511,9 @@ class RedisBackend:
             if self._closed:
                 return
             self._up = False
-            await self._close_links()
+            # Messages already received before the failure still reach the handler.
+            await asyncio.gather(*(link.drain(DRAIN_SECONDS) for link in self._links.values()))
+            await self._close_links(self._loss)
             for delay in backoff_delays(self.min_backoff, self.max_backoff):
                 if self._closed:
                     return
