@@ -3,9 +3,11 @@
 Works unchanged against our own ``fanout broker``, a real redis-server / Valkey,
 and a Redis Cluster. Layout of one node's connections:
 
-- commands (``execute``, ``transaction``, ``publish``, the FANOUT.* calls) go
-  through a redis-py asyncio pool (RESP3, hiredis parser, no response callbacks:
-  replies stay raw Python values like MemoryBackend's; RESP3 sets arrive as lists);
+- commands (``execute``, ``transaction``, ``publish``, the FANOUT.* calls) share
+  ONE auto-pipelined RESP3 connection (``CommandLink``): replies are raw hiredis
+  values like MemoryBackend's (but simple strings arrive as bytes, RESP3 sets as
+  lists). On a cluster, redis-py's RedisCluster client routes them by slot, with
+  its response callbacks removed for the same raw values;
 - every subscription rides ONE pub/sub connection per node (``PubSubLink``),
   whatever the number of channels, patterns and browsers; on a cluster, one per
   master, with sharded pub/sub (SSUBSCRIBE/SPUBLISH) so a publish travels only
@@ -13,7 +15,8 @@ and a Redis Cluster. Layout of one node's connections:
 
 Faults: when the server drops or restarts, calls raise ``BackendUnavailable``
 naming the address (after a timeout, the outcome of that call is unknown: the
-server may still run it). A supervisor task reconnects the pub/sub connection with
+server may still run it). Keepalive PINGs and a reply watchdog notice a hung
+server or a half-open TCP connection. A supervisor task reconnects with
 exponential backoff and jitter (capped at ``max_backoff``), re-subscribes every
 channel and pattern in one command each, then calls the reconnect handler so the
 gateway can re-register presence and tell clients to recover from history
@@ -30,19 +33,18 @@ import inspect
 import logging
 import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from redis.asyncio import ConnectionPool
-from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException, RedisError, ResponseError, SlotNotCoveredError
 
 from broker.backend import Backend, BackendUnavailable, MessageHandler
 from broker.backends import scripts
+from broker.backends.cluster import ClusterCommands
 from broker.backends.command_link import CommandLink
-from broker.backends.pubsub_link import PubSubLink, command_error
+from broker.backends.pubsub_link import PubSubLink
 from broker.resp import CommandError
 
 __all__ = ["RedisBackend", "ReconnectHandler", "backoff_delays"]
@@ -111,20 +113,13 @@ class RedisBackend:
         options: dict[str, Any] = dict(
             protocol=3, driver_info=None, socket_connect_timeout=connect_timeout,
             socket_timeout=command_timeout, retry=Retry(NoBackoff(), 0))
-        self._client: RedisCluster | None = None
+        # Cluster: redis-py's client routes commands (and knows the slot map).
+        self._cluster: ClusterCommands | None = None
         # Single server: connection settings from the URL (never connects itself).
         self._pool: ConnectionPool | None = None
         if self.cluster:
-            parsed = urlparse(url)
-            host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
-            self.address = f"{host}:{port}"
-            cluster = RedisCluster(host=host, port=port, password=unquote(parsed.password or "") or None,
-                                   username=unquote(parsed.username or "") or None, **options)
-            callbacks = cluster.response_callbacks
-            # Keep only what redis-py needs to route (topology, COMMAND key specs).
-            for name in [n for n in callbacks if not str(n).upper().startswith(("CLUSTER", "COMMAND"))]:
-                del callbacks[name]
-            self._client = cluster
+            self._cluster = ClusterCommands(url, options)
+            self.address = self._cluster.address
         else:
             self._pool = ConnectionPool.from_url(url, **options)
             kwargs = self._pool.connection_kwargs
@@ -143,7 +138,6 @@ class RedisBackend:
         self._commands: CommandLink | None = None
         self._lost = asyncio.Event()
         self._loss: BackendUnavailable | None = None
-        self._cluster_ready = False
         self._up = False
         self._closed = False
         self._supervisor: asyncio.Task[None] | None = None
@@ -168,8 +162,8 @@ class RedisBackend:
             except (asyncio.CancelledError, Exception):
                 pass
         await self._close_links()
-        if self._client is not None:
-            await self._client.aclose()
+        if self._cluster is not None:
+            await self._cluster.aclose()
 
     def set_handler(self, handler: MessageHandler) -> None:
         self._handler = handler
@@ -221,20 +215,9 @@ class RedisBackend:
         return await self._command(*argv)
 
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        if self._client is None:
-            return await self._command_link().transaction(commands)
-        try:
-            pipe = self._client.pipeline(transaction=True)
-            for name, *args in commands:
-                pipe.execute_command(name.decode() if isinstance(name, bytes) else str(name), *args)
-            replies = await pipe.execute(raise_on_error=False)
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, SlotNotCoveredError) as error:
-            raise self._unavailable(error) from error
-        except RedisClusterException as error:
-            raise CommandError(f"ERR {error}") from None
-        return [command_error(r) if isinstance(r, ResponseError) else r for r in replies]
+        if self._cluster is not None:
+            return await self._cluster.transaction(commands)
+        return await self._command_link().transaction(commands)
 
     async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
         """See Backend.history_publish."""
@@ -266,56 +249,9 @@ class RedisBackend:
         return link
 
     async def _command(self, name: Arg, *args: Arg) -> Any:
-        if self._client is None:
-            return await self._command_link().call(name, *args)
-        # redis-py routes and looks up callbacks by a str command name ...
-        command = name.decode() if isinstance(name, bytes) else str(name)
-        if args:
-            # ... and by "CONFIG SET", "CLUSTER KEYSLOT" as one name (CONFIG SET goes to every node).
-            sub = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-            joined = f"{command} {sub}".upper()
-            if joined in self._client.command_flags:
-                command, args = joined, args[1:]
-            if command == "CONFIG SET":
-                # Node-local settings (notify-keyspace-events ...) are meant for the whole cluster.
-                return await self._on_all_nodes(command, *args)
-        try:
-            return await self._client.execute_command(command, *args)
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, SlotNotCoveredError) as error:
-            raise self._unavailable(error) from error
-        except RedisClusterException as error:  # refused before sending: e.g. keys in several slots
-            if "Missing key" in str(error):
-                return await self._keyless(command, *args)
-            raise CommandError(f"ERR {error}") from None
-
-    async def _on_all_nodes(self, command: str, *args: Arg) -> Any:
-        assert self._client is not None
-        try:
-            replies = await self._client.execute_command(command, *args, target_nodes=RedisCluster.ALL_NODES)
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, RedisClusterException) as error:
-            raise self._unavailable(error) from error
-        # One reply per node when they differ; the common one when all agree (OK).
-        if isinstance(replies, dict) and len(set(map(repr, replies.values()))) == 1:
-            return next(iter(replies.values()))
-        return replies
-
-    async def _keyless(self, command: str, *args: Arg) -> Any:
-        # A command with no key on a cluster (CLUSTER SLOTS, TIME, INFO ...): any node answers.
-        cluster = self._client
-        assert isinstance(cluster, RedisCluster)
-        try:
-            return await cluster.execute_command(command, *args, target_nodes=cluster.get_random_node())
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, RedisClusterException) as error:
-            raise self._unavailable(error) from error
-
-    def _unavailable(self, error: BaseException) -> BackendUnavailable:
-        return BackendUnavailable(f"broker at {self.address} unavailable: {error}")
+        if self._cluster is not None:
+            return await self._cluster.call(name, *args)
+        return await self._command_link().call(name, *args)
 
     async def _fanout(self, native: list[Arg], script: scripts.Script, keys: list[bytes], args: list[Arg]) -> Any:
         if self._native is not False:
@@ -361,7 +297,8 @@ class RedisBackend:
             pass
 
     async def _send(self, verb: bytes, names: list[bytes]) -> None:
-        if not self.cluster:
+        cluster = self._cluster
+        if cluster is None:
             link = self._links.get(self.address)
             if link is None:
                 raise BackendUnavailable(f"broker at {self.address} unavailable: reconnecting")
@@ -377,7 +314,7 @@ class RedisBackend:
                 for link in self._links.values():
                     sends.append(link.command(verb, [name]))
             else:
-                by_link.setdefault(self._shard_address(name), []).append(name)
+                by_link.setdefault(cluster.shard_address(name), []).append(name)
         for address, group in by_link.items():
             link = self._links.get(address)
             if link is None:
@@ -396,12 +333,6 @@ class RedisBackend:
                 raise lost
             if isinstance(outcome, BaseException):
                 raise outcome
-
-    def _shard_address(self, channel: bytes) -> str:
-        cluster = self._client
-        assert isinstance(cluster, RedisCluster)
-        node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(channel))
-        return f"{node.host}:{node.port}"
 
     # ------------------------------------------------------------ internals: connection
 
@@ -443,39 +374,19 @@ class RedisBackend:
             await link.command(b"PSUBSCRIBE", sorted(self._patterns))
 
     async def _link_addresses(self) -> list[str]:
-        if not self.cluster:
+        if self._cluster is None:
             return [self.address]
-        cluster = self._client
-        assert isinstance(cluster, RedisCluster)
-        try:
-            if self._cluster_ready:
-                # A fresh slot map: after a failover or resharding the masters changed.
-                await cluster.nodes_manager.initialize()
-            else:
-                await cluster.initialize()
-                self._cluster_ready = True
-        except (RedisError, OSError, RedisClusterException) as error:
-            raise self._unavailable(error) from error
-        return [f"{node.host}:{node.port}" for node in cluster.get_primaries()]
+        return await self._cluster.masters()
 
     def _new_connection(self, address: str, protocol: int = 2) -> AbstractConnection:
         # Settings from the URL (the socket timeout bounds the handshake). Pub/sub
         # uses RESP2, so messages are plain arrays rather than RESP3 pushes.
-        connection_class: type[AbstractConnection]
-        if self.cluster:
-            cluster = self._client
-            assert isinstance(cluster, RedisCluster)
-            node = cluster.get_node(node_name=address)
-            assert node is not None
-            kwargs = dict(node.connection_kwargs)
-            kwargs.pop("response_callbacks", None)
-            connection_class = node.connection_class
-        else:
-            assert self._pool is not None
-            kwargs = dict(self._pool.connection_kwargs)
-            connection_class = self._pool.connection_class
-        kwargs.update(protocol=protocol)
-        return connection_class(**kwargs)
+        if self._cluster is not None:
+            return self._cluster.connection(address, protocol)
+        assert self._pool is not None
+        kwargs = dict(self._pool.connection_kwargs, protocol=protocol)
+        connection: AbstractConnection = self._pool.connection_class(**kwargs)
+        return connection
 
     def _link_lost(self, error: Exception) -> None:
         if self._up:
