@@ -108,6 +108,30 @@ async def test_messages_with_binary_payloads_arrive_unchanged(backend: Backend) 
     assert await got.wait_for(1) == [(channel, payload, None)]
 
 
+async def test_a_failing_handler_does_not_cost_the_subscription(redis_server: ServerProcess) -> None:
+    backend = RedisBackend(f"redis://127.0.0.1:{redis_server.port}/0")
+    got = Collector()
+
+    def handler(channel: bytes, data: bytes, pattern: bytes | None) -> None:
+        if data == b"boom":
+            raise RuntimeError("a gateway bug")
+        got(channel, data, pattern)
+
+    backend.set_handler(handler)
+    reconnects: list[None] = []
+    backend.set_reconnect_handler(lambda: reconnects.append(None))
+    await backend.start()
+    try:
+        channel = unique("sturdy")
+        await backend.subscribe(channel)
+        await backend.publish(channel, b"boom")
+        await backend.publish(channel, b"after")
+        assert await got.wait_for(1) == [(channel, b"after", None)]
+        assert backend.connected and reconnects == []
+    finally:
+        await backend.close()
+
+
 # ------------------------------------------------------------------ commands
 
 async def test_execute_returns_plain_python_values(backend: Backend) -> None:
