@@ -8,8 +8,11 @@ failures as ``BackendUnavailable``. It also knows the slot map, so the backend
 can put each sharded subscription on the right master.
 
 Cluster conventions applied here:
-- a command without keys (TIME, INFO, CLUSTER SLOTS ...) goes to any node;
-- ``CONFIG SET`` goes to every node (notify-keyspace-events is node-local);
+- a node-local command without keys (TIME, INFO, DBSIZE, KEYS, PUBSUB ...)
+  runs on one node: its answer is that node's;
+- ``CONFIG SET`` goes to every node (notify-keyspace-events is node-local), and
+  so do what redis-py sends to every master (FLUSHALL, SCRIPT LOAD ...);
+- ``SCAN 0`` returns every master's keys in one reply;
 - keys of one transaction must share a slot (hash tags ``{<channel>}`` do).
 """
 
@@ -35,6 +38,13 @@ def _text(arg: Arg) -> str:
     return arg.decode() if isinstance(arg, bytes) else str(arg)
 
 
+def _agreed(replies: Any) -> Any:
+    """Per-node replies ({node: reply}): the common reply when all agree, else all of them."""
+    if isinstance(replies, dict) and replies and len({repr(r) for r in replies.values()}) == 1:
+        return next(iter(replies.values()))
+    return replies
+
+
 class ClusterCommands:
     """See the module docstring.
 
@@ -53,6 +63,8 @@ class ClusterCommands:
         # Keep only what redis-py needs to route (topology, COMMAND key specs).
         for name in [n for n in callbacks if not str(n).upper().startswith(("CLUSTER", "COMMAND"))]:
             del callbacks[name]
+        # No merging of per-node results into redis-py's shapes: see call().
+        self.client.result_callbacks = {}
         self._initialized = False
 
     async def masters(self) -> list[str]:
@@ -92,8 +104,13 @@ class ClusterCommands:
                 command, args = joined, args[1:]
         if command == "CONFIG SET":
             return await self._on_all_nodes(command, *args)
+        if command == "SCAN":
+            return await self._scan(args)
         try:
-            return await self.client.execute_command(command, *args)
+            reply = await self.client.execute_command(command, *args)
+            # Commands redis-py sends to every master (FLUSHALL, SCRIPT LOAD ...) come
+            # back per node: one reply when they agree.
+            return _agreed(reply) if self.client.command_flags.get(command) == "primaries" else reply
         except ResponseError as error:
             raise command_error(error) from None
         except (RedisError, OSError, SlotNotCoveredError) as error:
@@ -123,11 +140,25 @@ class ClusterCommands:
     # ------------------------------------------------------------ internals
 
     async def _on_all_nodes(self, command: str, *args: Arg) -> Any:
-        replies = await self._targeted(command, args, RedisCluster.ALL_NODES)
-        # One reply per node when they differ; the common one when all agree (OK).
-        if isinstance(replies, dict) and len(set(map(repr, replies.values()))) == 1:
-            return next(iter(replies.values()))
-        return replies
+        return _agreed(await self._targeted(command, args, RedisCluster.ALL_NODES))
+
+    async def _scan(self, args: Sequence[Arg]) -> list[Any]:
+        """SCAN 0 [MATCH p] [COUNT n] [TYPE t] over every master at once: ``[b"0", keys]``.
+
+        Cursors are per node on a cluster; rather than invent a combined cursor,
+        the first call walks every master to the end (the gateway scans rarely).
+        """
+        if not args or _text(args[0]) != "0":
+            raise CommandError("ERR invalid cursor: on a cluster SCAN returns everything from cursor 0")
+        keys: list[Any] = []
+        for node in self.client.get_primaries():
+            cursor: Any = b"0"
+            while True:
+                cursor, batch = await self._targeted("SCAN", [cursor, *args[1:]], node)
+                keys.extend(batch)
+                if cursor in (b"0", 0):
+                    break
+        return [b"0", keys]
 
     async def _on_any_node(self, command: str, *args: Arg) -> Any:
         return await self._targeted(command, args, self.client.get_random_node())
