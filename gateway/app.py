@@ -26,6 +26,7 @@ from gateway.fanout import Hub
 from gateway.protocol import BadRequest, Request, encode_error, encode_reply, parse_request
 from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
+from gateway.watch import LiveViews, handle_watch, watch_count
 from gateway.wsserver import FrontProtocol, run_heartbeats
 
 __all__ = ["build_app", "run_serve"]
@@ -63,7 +64,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         kind = "channel" if op == "subscribe" else "pattern"
         if not identity.can_subscribe(target):
             raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
-        if len(connection.channels) + len(connection.patterns) >= state.settings.max_subscriptions:
+        if len(connection.channels) + len(connection.patterns) + watch_count(hub, connection) \
+                >= state.settings.max_subscriptions:
             raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
                              f"per connection reached; cannot subscribe to {kind} {target!r}")
         if op == "subscribe":
@@ -92,6 +94,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         await state.backend.publish(target.encode(), request.data_json)
         state.counters.messages_in += 1
         return encode_reply(request.id, channel=target)
+    if op == "watch" or op == "unwatch":
+        return await handle_watch(hub, connection, request)
     if op == "ping":
         return encode_reply(request.id, pong=True)
     raise BadRequest("unknown_op", f"unknown op {op!r}")  # parse_request already refuses these
@@ -147,6 +151,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
     state = GatewayState(settings=settings, backend=backend, auth=auth or Authenticator(),
                          hub=Hub(backend, counters), counters=counters, registry=registry)
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
+    registry.register(LiveViews(state.hub, settings))
     app = web.Application(client_max_size=settings.max_message_size + 1)
     app[STATE] = state
 

@@ -9,11 +9,14 @@ per-connection encoding.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from broker.backend import Backend
 from gateway.connection import Connection, Counters, text_frame
 from gateway.protocol import encode_event, payload_json
+
+if TYPE_CHECKING:
+    from gateway.watch import LiveViews
 
 __all__ = ["Hub"]
 
@@ -24,12 +27,16 @@ class Hub:
         self.counters = counters
         self.channels: dict[bytes, dict[Connection, None]] = {}
         self.patterns: dict[bytes, dict[Connection, None]] = {}
+        # Live views (gateway.watch) get the keyspace notifications of watched keys.
+        self.views: LiveViews | None = None
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
 
     def on_message(self, channel: bytes, data: bytes, pattern: bytes | None) -> None:
         """Backend handler: one message for the local subscribers of a channel or pattern."""
+        if self.views is not None and pattern is None and channel.startswith(b"__keyspace@"):
+            self.views.on_keyspace(channel)
         subscribers = self.channels.get(channel) if pattern is None else self.patterns.get(pattern)
         if not subscribers:
             return
@@ -81,7 +88,7 @@ class Hub:
         if channel not in connection.channels:
             return False
         connection.channels.discard(channel)
-        if self._remove(self.channels, channel, connection):
+        if self._remove(self.channels, channel, connection) and not (self.views and self.views.holds(channel)):
             await self.backend.unsubscribe(channel)
         return True
 
@@ -99,6 +106,8 @@ class Hub:
             await self.unsubscribe(connection, channel)
         for pattern in list(connection.patterns):
             await self.punsubscribe(connection, pattern)
+        if self.views is not None:
+            await self.views.drop(connection)
 
     @staticmethod
     def _remove(registry: dict[bytes, dict[Connection, None]], name: bytes, connection: Connection) -> bool:

@@ -8,6 +8,8 @@ Client -> server (each may carry an ``"id"``, echoed in the reply)::
     {"op":"punsubscribe","pattern":"chat:*"}
     {"op":"publish","channel":"chat:lobby","data":<any JSON>}
     {"op":"ping"}
+    {"op":"watch","key":"leaderboard:demo","view":{"type":"zset_top","n":10}}   (gateway.watch)
+    {"op":"unwatch","watch":"v1"}
 
 Server -> client: replies ``{"id":7,"ok":true,...}`` or
 ``{"id":7,"error":{"code":"forbidden","message":"..."}}``, and events
@@ -35,6 +37,8 @@ _OPS: dict[str, str | None] = {
     "punsubscribe": "pattern",
     "publish": "channel",
     "ping": None,
+    "watch": "key",
+    "unwatch": "watch",
 }
 
 

@@ -34,6 +34,8 @@ class GatewaySettings:
     ping_interval: float = 20.0
     # How long shutdown waits for connections to close.
     shutdown_timeout: float = 5.0
+    # Least time between two computations (and pushes) of one live view.
+    watch_interval: float = 0.05
 
 
 @dataclass
