@@ -2,8 +2,8 @@
 
 The gateway learns of changes from keyspace notifications: one upstream
 subscription to ``__keyspace@0__:<key>`` per watched key, held while any view of
-that key has a watcher (shared with browsers subscribed to that channel through
-the hub, see ``holds``). On the first watch it makes sure the backend's
+that key has a watcher (a hub listener: shared with browsers that subscribe to
+that channel themselves). On the first watch it makes sure the backend's
 ``notify-keyspace-events`` includes ``K`` and the classes of the data types
 views read, adding letters and never removing any already set.
 
@@ -79,14 +79,10 @@ class LiveViews:
 
     # ------------------------------------------------------------- hub hooks
 
-    def on_keyspace(self, channel: bytes) -> None:
-        """A keyspace notification (from the hub): the key's views are dirty."""
+    def on_keyspace(self, channel: bytes, event: bytes) -> None:
+        """A keyspace notification (hub listener): the key's views are dirty."""
         if self.registry.changed(channel):
             self._arm()
-
-    def holds(self, channel: bytes) -> bool:
-        """Whether watches need the upstream subscription to ``channel``."""
-        return channel in self.registry.by_channel
 
     def count(self, connection: "Connection") -> int:
         return self.registry.count(connection)
@@ -158,7 +154,7 @@ class LiveViews:
         future = self._subscribing[channel] = asyncio.get_running_loop().create_future()
         try:
             await self._ensure_notifications()
-            await self.backend.subscribe(channel)
+            await self.hub.listen(channel, self.on_keyspace)
             future.set_result(None)
         except BaseException as exc:
             future.set_exception(exc)
@@ -168,9 +164,7 @@ class LiveViews:
             del self._subscribing[channel]
 
     async def _release(self, channel: bytes) -> None:
-        # Browsers subscribed to the keyspace channel itself share the upstream subscription.
-        if channel not in self.hub.channels:
-            await self.backend.unsubscribe(channel)
+        await self.hub.unlisten(channel)
 
     async def _ensure_notifications(self) -> None:
         if self._notify_checked:
