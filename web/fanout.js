@@ -193,6 +193,8 @@ export class Fanout {
    * @param {object} [options]
    * @param {string|(() => string|Promise<string>)} [options.token] JWT, or a function called on each
    *   (re)connect so an expired token can be refreshed
+   * @param {Record<string, string>} [options.params] extra query parameters, e.g. `{name: "Alice"}` (the
+   *   display name an anonymous connection shows in presence, on a server without tokens)
    * @param {number} [options.minBackoff=250] ms, first reconnect delay ceiling
    * @param {number} [options.maxBackoff=10000] ms, largest reconnect delay
    * @param {number} [options.pingInterval=10000] ms between app-level pings (0: never)
@@ -204,7 +206,7 @@ export class Fanout {
   constructor(url, options = {}) {
     this.url = resolveUrl(url);
     this.options = {
-      token: null, minBackoff: 250, maxBackoff: 10000, pingInterval: 10000, pingTimeout: 5000,
+      token: null, params: {}, minBackoff: 250, maxBackoff: 10000, pingInterval: 10000, pingTimeout: 5000,
       requestTimeout: 10000, random: Math.random, WebSocket: globalThis.WebSocket, ...options,
     };
     /** @type {string} one of State */
@@ -293,6 +295,11 @@ export class Fanout {
     clearTimeout(this.retryTimer);
     this._setState(this.everConnected ? State.RECONNECTING : State.CONNECTING);
     let url = this.url;
+    for (const [name, value] of Object.entries(this.options.params || {})) {
+      if (value !== undefined && value !== null && value !== "") {
+        url += (url.includes("?") ? "&" : "?") + encodeURIComponent(name) + "=" + encodeURIComponent(value);
+      }
+    }
     try {
       const token = typeof this.options.token === "function" ? await this.options.token() : this.options.token;
       if (token) url += (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);

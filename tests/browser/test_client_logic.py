@@ -38,7 +38,8 @@ def fake(page: Page, base_url: str) -> Page:
     page.evaluate("""() => {
         window.got = []; window.recoveries = []; window.recovered = [];
         window.client = new F.Fanout("ws://fake/ws", { WebSocket: FakeSocket, minBackoff: 1, maxBackoff: 1,
-                                                        pingInterval: 0, token: () => "tok en" });
+                                                        pingInterval: 0, token: () => "tok en",
+                                                        params: { name: "Al Ice" } });
         client.on("recovery", (r) => recoveries.push(r));
         client.connect();
     }""")
@@ -47,7 +48,7 @@ def fake(page: Page, base_url: str) -> Page:
 
 
 def test_resubscribe_recovers_from_the_last_offset_seen_and_delivers_each_offset_once(fake: Page) -> None:
-    assert fake.evaluate("current().url") == "ws://fake/ws?token=tok%20en"
+    assert fake.evaluate("current().url") == "ws://fake/ws?name=Al%20Ice&token=tok%20en"
     fake.evaluate("""() => {
         client.subscribe("chat:a", (data) => got.push(data), { onRecover: (ok) => recovered.push(ok) });
         const s = current();
