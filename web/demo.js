@@ -84,9 +84,10 @@ export function drawChart(canvas, points, { color = "#3b6ef5", min, max, window:
   const values = points.map((p) => p.v);
   let low = min ?? Math.min(...values);
   let high = max ?? Math.max(...values);
-  if (high - low < 1e-9) {
-    high += 1;
-    low -= 1;
+  if (high - low < 1e-9) { // a flat line: give it a band, without crossing a given bound
+    high = max ?? low + 1;
+    low = min ?? high - 2;
+    if (high - low < 1e-9) high = low + 1;
   }
   const end = points[points.length - 1].t;
   const x = (t) => width - ((end - t) / span) * width;
