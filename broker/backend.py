@@ -18,6 +18,9 @@ Contract:
   ``broker.resp.CommandError``.
 - ``transaction`` runs several commands atomically (MULTI/EXEC semantics) and
   returns their replies in order.
+- ``history_publish``, ``presence_join`` and ``presence_leave`` are the atomic
+  FANOUT.PUBLISH / FANOUT.JOIN / FANOUT.LEAVE of ``broker.commands.fanout`` (Lua
+  scripts with the same effects on a real Redis).
 """
 
 from __future__ import annotations
@@ -53,3 +56,15 @@ class Backend(Protocol):
     async def execute(self, *argv: bytes | str | int | float) -> Any: ...
 
     async def transaction(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[Any]: ...
+
+    async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
+        """Append to the channel's history and publish with the offset: (offset, epoch)."""
+        ...
+
+    async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:
+        """(added, first connection of the user)"""
+        ...
+
+    async def presence_leave(self, channel: bytes, conn: str, user: str) -> tuple[bool, bool]:
+        """(removed, last connection of the user)"""
+        ...

@@ -10,23 +10,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend, BackendUnavailable
-from gateway import http_api
+from gateway import history, http_api
 from gateway.auth import Authenticator
-from gateway.connection import Connection, Counters
-from gateway.fanout import Hub
-from gateway.protocol import BadRequest, Request, encode_error, encode_reply, parse_request
+from gateway.channels import ChannelOptions, ChannelPolicy
+from gateway.connection import Connection, Counters, text_frame
+from gateway.fanout import Hub, history_event
+from gateway.operations import history_query, now_ms, publish
+from gateway.protocol import (
+    BadRequest,
+    Request,
+    encode_error,
+    encode_reply,
+    parse_request,
+    payload_json,
+)
 from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.wsserver import FrontProtocol, run_heartbeats
+from presence.tracker import PresenceTracker
 
 __all__ = ["build_app", "run_serve"]
 
@@ -48,32 +60,30 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
     try:
-        connection.send_reply(await _dispatch(state, connection, request))
+        reply = await _dispatch(state, connection, request)
+        if reply is not None:
+            connection.send_reply(reply)
     except BadRequest as exc:
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
     except BackendUnavailable as exc:
         connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
 
 
-async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes:
+async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
     op, target = request.op, request.target
     identity = connection.identity
     hub = state.hub
-    if op == "subscribe" or op == "psubscribe":
-        kind = "channel" if op == "subscribe" else "pattern"
-        if not identity.can_subscribe(target):
-            raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
-        if len(connection.channels) + len(connection.patterns) >= state.settings.max_subscriptions:
-            raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
-                             f"per connection reached; cannot subscribe to {kind} {target!r}")
-        if op == "subscribe":
-            await hub.subscribe(connection, target.encode())
-            return encode_reply(request.id, channel=target)
+    if op == "subscribe":
+        return await _subscribe(state, connection, request)
+    if op == "psubscribe":
+        _check_subscribe(state, connection, "pattern", target)
         await hub.psubscribe(connection, target.encode())
         return encode_reply(request.id, pattern=target)
     if op == "unsubscribe":
         if not await hub.unsubscribe(connection, target.encode()):
             raise BadRequest("not_subscribed", f"not subscribed to channel {target!r}")
+        if connection.presence is not None and target in connection.presence:
+            await _leave(state, connection, target)
         return encode_reply(request.id, channel=target)
     if op == "punsubscribe":
         if not await hub.punsubscribe(connection, target.encode()):
@@ -89,12 +99,187 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         if not bucket.allow():
             raise BadRequest("rate_limited", f"publish rate limit of {bucket.rate:g}/s exceeded; "
                              f"retry in {bucket.retry_after():.3f}s")
-        await state.backend.publish(target.encode(), request.data_json)
-        state.counters.messages_in += 1
-        return encode_reply(request.id, channel=target)
+        position = await publish(state, target, request.data_json)
+        return encode_reply(request.id, channel=target, **position)
+    if op == "presence" or op == "presence_stats":
+        _check_enabled(state, connection, target, "presence")
+        if op == "presence":
+            return encode_reply(request.id, channel=target, users=await state.tracker.present(target))
+        return encode_reply(request.id, channel=target, **await state.tracker.stats(target))
+    if op == "history":
+        options = _check_enabled(state, connection, target, "history")
+        since, limit, reverse = history_query((request.options or {}).get("since"),
+                                              (request.options or {}).get("limit", 100),
+                                              (request.options or {}).get("reverse", False))
+        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse)
+        head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
+        return history.encode_page({**head, "channel": target}, page)
     if op == "ping":
         return encode_reply(request.id, pong=True)
     raise BadRequest("unknown_op", f"unknown op {op!r}")  # parse_request already refuses these
+
+
+def _check_subscribe(state: GatewayState, connection: Connection, kind: str, target: str) -> None:
+    if not connection.identity.can_subscribe(target):
+        raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
+    if len(connection.channels) + len(connection.patterns) >= state.settings.max_subscriptions:
+        raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
+                         f"per connection reached; cannot subscribe to {kind} {target!r}")
+
+
+def _check_enabled(state: GatewayState, connection: Connection, channel: str, feature: str) -> ChannelOptions:
+    if not connection.identity.can_subscribe(channel):
+        raise BadRequest("forbidden", f"not allowed to read the {feature} of channel {channel!r}")
+    options = state.channels.options(channel)
+    if not (options.presence if feature == "presence" else options.history):
+        raise BadRequest("not_enabled", f"{feature} is not enabled on channel {channel!r} "
+                         "(see the server's channel rules)")
+    return options
+
+
+def _recover_option(value: Any) -> tuple[int, str]:
+    if not isinstance(value, dict) or type(value.get("offset")) is not int or value["offset"] < 0 \
+            or not isinstance(value.get("epoch"), str):
+        raise BadRequest("bad_request", "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
+    return value["offset"], value["epoch"]
+
+
+async def _subscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    channel = request.target
+    _check_subscribe(state, connection, "channel", channel)
+    extra = request.options or {}
+    options = state.channels.options(channel)
+    mode = extra.get("presence", False)
+    if mode not in (False, True, "connections"):
+        raise BadRequest("bad_request", "'presence' must be true, false or \"connections\"")
+    if mode and not options.presence:
+        raise BadRequest("not_enabled", f"presence is not enabled on channel {channel!r} "
+                         "(see the server's channel rules)")
+    recover = None
+    if extra.get("recover") is not None:
+        if not options.history:
+            raise BadRequest("not_enabled", f"history is not enabled on channel {channel!r}, "
+                             "so there is nothing to recover from")
+        recover = _recover_option(extra["recover"])
+    name = channel.encode()
+    if name in connection.channels:  # already subscribed: a no-op, like Redis
+        return encode_reply(request.id, channel=channel)
+    if recover is not None:
+        if connection.recovering is None:
+            connection.recovering = {}
+        connection.recovering[name] = []  # hold live events until the missed ones are out
+    try:
+        await state.hub.subscribe(connection, name)
+        if mode:
+            state.hub.watch_presence(connection, name, "connections" if mode == "connections" else "users")
+        if options.presence:
+            await _join(state, connection, channel)
+        if not options.history:
+            return encode_reply(request.id, channel=channel)
+        if recover is None:
+            page = await history.read(state.backend, channel, options, now_ms(), limit=1, reverse=True)
+            return encode_reply(request.id, channel=channel, offset=page.offset, epoch=page.epoch)
+        page = await history.missed(state.backend, channel, options, now_ms(), *recover)
+    except BaseException:
+        if connection.recovering is not None:
+            connection.recovering.pop(name, None)
+        raise
+    connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
+                                       offset=page.offset, epoch=page.epoch))
+    _replay(connection, name, page, recover[0])
+    return None
+
+
+def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
+    """Send the missed messages, then the live ones held meanwhile that came after them."""
+    epoch = page.epoch.encode()
+    last = offset if page.complete else page.offset
+    for entry in page.entries:
+        connection.send_event(text_frame(history_event(channel, entry.offset, epoch, payload_json(entry.data))),
+                              channel, entry.offset)
+        last = entry.offset
+    held = connection.recovering.get(channel) if connection.recovering is not None else None
+    if type(held) is not list:  # unsubscribed meanwhile
+        return
+    for held_offset, held_epoch, frame in held:
+        if held_epoch != epoch or held_offset > last:
+            connection.send_event(frame, channel, held_offset)
+            if held_epoch == epoch:
+                last = held_offset
+    connection.recovering[channel] = (epoch, last)  # type: ignore[index]
+
+
+# ------------------------------------------------------------------- presence
+
+def conn_id(state: GatewayState, connection: Connection) -> str:
+    return f"{state.node_id}-{connection.id}"
+
+
+async def _join(state: GatewayState, connection: Connection, channel: str) -> None:
+    identity = connection.identity
+    now = now_ms()
+    if connection.presence is None:
+        connection.presence = set()
+        await state.tracker.connect(conn_id(state, connection), identity.user, identity.info, now)
+    connection.presence.add(channel)
+    await state.tracker.join(channel, conn_id(state, connection), identity.user, identity.info, now)
+
+
+async def _leave(state: GatewayState, connection: Connection, channel: str) -> None:
+    assert connection.presence is not None
+    connection.presence.discard(channel)
+    await state.tracker.leave(channel, conn_id(state, connection), connection.identity.user)
+
+
+async def drop_connection(state: GatewayState, connection: Connection) -> None:
+    """A connection closed (or its ping timed out): unsubscribe, leave presence."""
+    await state.hub.drop(connection)
+    if connection.presence is not None:
+        try:
+            await state.tracker.disconnect(conn_id(state, connection))
+        except BackendUnavailable:
+            log.warning("presence of connection %s not removed: the broker is unavailable; "
+                        "it goes when this node's heartbeat is cleaned up", conn_id(state, connection))
+
+
+async def run_presence_upkeep(state: GatewayState) -> None:
+    """Heartbeat this node; remove the connections of nodes whose heartbeat expired.
+
+    Dead nodes are noticed through the broker's ``expired`` keyspace notification
+    (no polling); orphans left while no node was up are swept once at start.
+    """
+    tracker = state.tracker
+    ttl = state.settings.node_ttl
+
+    def on_expired(channel: bytes, key: bytes) -> None:
+        if key.startswith(b"node:") and key.count(b":") == 1 and key != f"node:{state.node_id}".encode():
+            asyncio.ensure_future(_cleanup_node(state, key[len(b"node:"):].decode()))
+
+    await _enable_expired_events(state.backend)
+    await state.hub.listen(b"__keyevent@0__:expired", on_expired)
+    await tracker.heartbeat(now_ms())
+    await tracker.cleanup_orphans()
+    while True:
+        await asyncio.sleep(ttl / 3)
+        try:
+            await tracker.heartbeat(now_ms())
+        except BackendUnavailable:
+            log.warning("node heartbeat failed: the broker is unavailable")
+
+
+async def _cleanup_node(state: GatewayState, node_id: str) -> None:
+    left = await state.tracker.cleanup_node(node_id)
+    log.info("node %s stopped sending heartbeats: removed it from presence (%d leaves)", node_id, left)
+
+
+async def _enable_expired_events(backend: Backend) -> None:
+    """Make sure keyevent notifications for expired keys are on (E and x), keeping other flags."""
+    reply = await backend.execute("CONFIG", "GET", "notify-keyspace-events")
+    current = (reply.get(b"notify-keyspace-events") if isinstance(reply, dict) else reply[1]) or b""
+    flags = current.decode()
+    missing = "".join(flag for flag in "Ex" if flag not in flags and not (flag == "x" and "A" in flags))
+    if missing:
+        await backend.execute("CONFIG", "SET", "notify-keyspace-events", flags + missing)
 
 
 # ------------------------------------------------------------------- metrics
@@ -144,15 +329,24 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
     settings = settings or GatewaySettings()
     counters = Counters()
     registry = CollectorRegistry(auto_describe=True)
+    node_id = secrets.token_hex(4)
     state = GatewayState(settings=settings, backend=backend, auth=auth or Authenticator(),
-                         hub=Hub(backend, counters), counters=counters, registry=registry)
+                         hub=Hub(backend, counters), counters=counters, registry=registry,
+                         channels=ChannelPolicy(settings.channel), node_id=node_id,
+                         tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
     app = web.Application(client_max_size=settings.max_message_size + 1)
     app[STATE] = state
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backend.start()
+        upkeep = asyncio.ensure_future(run_presence_upkeep(state))
         yield
+        upkeep.cancel()
+        try:
+            await state.tracker.stop()
+        except BackendUnavailable:
+            pass
         await backend.close()
 
     async def on_shutdown(app: web.Application) -> None:
@@ -195,6 +389,11 @@ async def run_serve(args: argparse.Namespace) -> int:
     from broker.server import RespServer, tune_gc
     from gateway.cli import port_error, stop_on_signals
 
+    try:
+        ChannelPolicy(settings_from_args(args).channel)
+    except ValueError as exc:
+        print(f"fanout: {exc}", file=sys.stderr)
+        return 2
     config = {"requirepass": args.requirepass} if args.requirepass else {}
     broker = Broker(config=config)
     stop = stop_on_signals()

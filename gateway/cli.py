@@ -15,9 +15,10 @@ import os
 import signal
 import sys
 import tomllib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--publish-burst", type=float, default=200.0, help="publish burst allowed (default 200)")
     serve.add_argument("--ping-interval", type=float, default=20.0, metavar="SECONDS",
                        help="websocket ping interval; late pongs close the connection (default 20)")
+    serve.add_argument("--channel", action="append", metavar="RULE",
+                       help="presence/history per channel pattern, first match wins, repeatable: "
+                            "'chat:*=presence,history:1000,ttl:600' (default: that one rule)")
+    serve.add_argument("--node-ttl", type=float, default=15.0, metavar="SECONDS",
+                       help="heartbeat TTL: a dead node's connections leave presence after this (default 15)")
     serve.add_argument("--shutdown-timeout", type=float, default=5.0, metavar="SECONDS",
                        help="how long shutdown waits for connections to close (default 5)")
 
@@ -94,6 +100,8 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
         if raw is None:
             continue
         convert: Callable[[Any], Any] = action.type if callable(action.type) else str  # type: ignore[assignment]
+        if isinstance(action, argparse._AppendAction):  # a TOML list, or space-separated in the environment
+            convert = lambda value: list(value) if isinstance(value, list) else str(value).split()
         try:
             setattr(args, action.dest, convert(raw))
         except (TypeError, ValueError):

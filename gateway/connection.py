@@ -21,7 +21,8 @@ import asyncio
 import enum
 import itertools
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,7 +31,7 @@ from gateway.auth import Identity
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["Connection", "ConnectionState", "text_frame", "Counters"]
+__all__ = ["Connection", "ConnectionState", "Counters", "text_frame"]
 
 _ids = itertools.count(1)
 _NO_PATTERNS: frozenset[bytes] = frozenset()
@@ -75,11 +76,34 @@ class Connection:
     """A subscribed browser (or any websocket client)."""
 
     # Slots: thousands of these live at once; a __dict__ each would cost ~1 KiB.
-    __slots__ = ("id", "ws", "transport", "identity", "counters", "max_buffer", "slow_close_after", "clock",
-                 "state", "channels", "patterns", "queue", "queued_bytes", "transport_bytes", "flush_scheduled",
-                 "dropped", "over_budget_since", "loop", "close_reason", "publish_bucket", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "channels",
+        "clock",
+        "close_reason",
+        "counters",
+        "dropped",
+        "dropped_from",
+        "flush_scheduled",
+        "id",
+        "identity",
+        "loop",
+        "max_buffer",
+        "over_budget_since",
+        "patterns",
+        "presence",
+        "publish_bucket",
+        "queue",
+        "queued_bytes",
+        "recovering",
+        "slow_close_after",
+        "state",
+        "transport",
+        "transport_bytes",
+        "ws",
+    )
 
-    def __init__(self, ws: "web.WebSocketResponse", transport: asyncio.Transport, identity: Identity,
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, identity: Identity,
                  counters: Counters, max_buffer: int = 1 << 20, slow_close_after: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.id = next(_ids)
@@ -106,11 +130,23 @@ class Connection:
         self.loop = asyncio.get_running_loop()
         self.close_reason = ""
         self.publish_bucket: Any = None
+        # History channels being recovered: channel -> held live events (list) while
+        # the missed ones are read, then (epoch, offset) of the last one sent, so
+        # live events already replayed are not sent twice. None: none (the usual case).
+        self.recovering: dict[bytes, Any] | None = None
+        # channel -> first offset skipped while over budget (history channels only)
+        self.dropped_from: dict[bytes, int] | None = None
+        # Presence channels this connection is in (its global id is "<node>-<id>").
+        self.presence: set[str] | None = None
 
     # ------------------------------------------------------------- output
 
-    def send_event(self, frame: bytes, channel: bytes) -> None:
-        """Queue a channel event, or skip it while the client is over budget."""
+    def send_event(self, frame: bytes, channel: bytes, offset: int = 0) -> None:
+        """Queue a channel event, or skip it while the client is over budget.
+
+        ``offset``: the event's position in the channel's history (0: none), so a
+        client that lost events learns where to recover from.
+        """
         if self.state is not ConnectionState.OPEN:
             return
         size = len(frame)
@@ -118,7 +154,7 @@ class Connection:
             # Our estimate may be stale (the socket drained since the last flush).
             self.transport_bytes = self.transport.get_write_buffer_size()
             if self.queued_bytes + self.transport_bytes + size > self.max_buffer:
-                self._skip(channel)
+                self._skip(channel, offset)
                 return
         if self.dropped:
             self._announce_gaps()
@@ -154,7 +190,26 @@ class Connection:
         self.transport.write(data)
         self.transport_bytes = self.transport.get_write_buffer_size()
 
-    def _skip(self, channel: bytes) -> None:
+    def hold_or_pass(self, channel: bytes, offset: int, epoch: bytes, frame: bytes) -> bool:
+        """For a channel in ``recovering``: hold the live event while missed ones are
+        read (False), drop it if recovery already sent it (False), else pass (True)."""
+        assert self.recovering is not None
+        state = self.recovering[channel]
+        if type(state) is list:
+            state.append((offset, epoch, frame))
+            return False
+        if epoch == state[0] and offset <= state[1]:
+            return False
+        del self.recovering[channel]  # live events are past the replay from here on
+        if not self.recovering:
+            self.recovering = None
+        return True
+
+    def _skip(self, channel: bytes, offset: int = 0) -> None:
+        if offset:
+            if self.dropped_from is None:
+                self.dropped_from = {}
+            self.dropped_from.setdefault(channel, offset)
         self.dropped[channel] = self.dropped.get(channel, 0) + 1
         self.counters.dropped += 1
         now = self.clock()
@@ -166,8 +221,12 @@ class Connection:
 
     def _announce_gaps(self) -> None:
         dropped, self.dropped = self.dropped, {}
+        dropped_from, self.dropped_from = self.dropped_from or {}, None
         for channel, count in dropped.items():
-            payload = orjson.dumps({"channel": channel.decode("utf-8", "replace"), "gap": {"dropped": count}})
+            gap: dict[str, int] = {"dropped": count}
+            if channel in dropped_from:
+                gap["from_offset"] = dropped_from[channel]
+            payload = orjson.dumps({"channel": channel.decode("utf-8", "replace"), "gap": gap})
             frame = text_frame(payload)
             self.queue.append(frame)
             self.queued_bytes += len(frame)
@@ -190,7 +249,7 @@ class Connection:
         # within 2 s is dropped, which frees that buffer too.
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=message.encode()), timeout=2.0)
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+        except (TimeoutError, ConnectionError, RuntimeError):
             pass
         if not self.transport.is_closing():
             self.transport.abort()

@@ -5,17 +5,38 @@ reference-counted by the local connections subscribed to it. A message from the
 backend is turned into one JSON event and one websocket frame, and the same
 bytes are queued to every subscribed connection: O(subscribers) appends, no
 per-connection encoding.
+
+Messages the gateway itself wrote through FANOUT.PUBLISH / FANOUT.JOIN / FANOUT.LEAVE
+arrive in an envelope (``broker.commands.fanout``): history messages carry their
+offset and epoch into the event; join/leave go only to connections that asked for
+presence events on that channel. Internal listeners (``listen``) get messages of
+channels the gateway follows for itself (e.g. expired node heartbeats).
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Callable, Iterable
+
+import orjson
 
 from broker.backend import Backend
 from gateway.connection import Connection, Counters, text_frame
 from gateway.protocol import encode_event, payload_json
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "PresenceMode", "history_event"]
+
+ENVELOPE = 0x1E
+# Presence event subscriptions: per-user join/leave, or one per connection.
+PresenceMode = str
+USERS, CONNECTIONS = "users", "connections"
+
+
+def history_event(channel: bytes, offset: int, epoch: bytes, data_json: bytes, pattern: bytes | None = None) -> bytes:
+    """``{"channel":...,"offset":N,"epoch":"E","data":...}`` (+ pattern)."""
+    head = b'{"channel":' + orjson.dumps(channel.decode("utf-8", "replace"))
+    if pattern is not None:
+        head += b',"pattern":' + orjson.dumps(pattern.decode("utf-8", "replace"))
+    return head + b',"offset":%d,"epoch":"%s","data":' % (offset, epoch) + data_json + b"}"
 
 
 class Hub:
@@ -24,19 +45,91 @@ class Hub:
         self.counters = counters
         self.channels: dict[bytes, dict[Connection, None]] = {}
         self.patterns: dict[bytes, dict[Connection, None]] = {}
+        # channel -> connections that asked for its join/leave events, and how
+        self.presence_watchers: dict[bytes, dict[Connection, PresenceMode]] = {}
+        self.listeners: dict[bytes, Callable[[bytes, bytes], None]] = {}
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
 
     def on_message(self, channel: bytes, data: bytes, pattern: bytes | None) -> None:
         """Backend handler: one message for the local subscribers of a channel or pattern."""
+        if data[:1] == b"\x1e":
+            self._on_envelope(channel, data, pattern)
+            return
         subscribers = self.channels.get(channel) if pattern is None else self.patterns.get(pattern)
         if not subscribers:
+            if pattern is None and channel in self.listeners:
+                self.listeners[channel](channel, data)
             return
         frame = text_frame(encode_event(channel, payload_json(data), pattern))
         for connection in list(subscribers):
             connection.send_event(frame, channel)
         self.counters.deliveries += len(subscribers)
+
+    def _on_envelope(self, channel: bytes, data: bytes, pattern: bytes | None) -> None:
+        kind = data[1:2]
+        if kind == b"h":
+            try:
+                offset_text, epoch, payload = data[2:].split(b":", 2)
+                offset = int(offset_text)
+            except ValueError:
+                return  # not ours after all: a malformed envelope is dropped, not delivered half-parsed
+            self._deliver_history(channel, offset, epoch, payload, pattern)
+        elif kind == b"p" and pattern is None:
+            self._deliver_presence(channel, data)
+
+    def _deliver_history(self, channel: bytes, offset: int, epoch: bytes, payload: bytes,
+                         pattern: bytes | None) -> None:
+        subscribers = self.channels.get(channel) if pattern is None else self.patterns.get(pattern)
+        if not subscribers:
+            return
+        frame = text_frame(history_event(channel, offset, epoch, payload_json(payload), pattern))
+        delivered = 0
+        for connection in list(subscribers):
+            recovering = connection.recovering
+            if recovering is not None and pattern is None and channel in recovering:
+                if not connection.hold_or_pass(channel, offset, epoch, frame):
+                    continue
+            connection.send_event(frame, channel, offset)
+            delivered += 1
+        self.counters.deliveries += delivered
+
+    def _deliver_presence(self, channel: bytes, data: bytes) -> None:
+        watchers = self.presence_watchers.get(channel)
+        if not watchers:
+            return
+        kind = "join" if data[2:3] == b"j" else "leave"
+        user_level = data[3:4] == b"1"
+        try:
+            meta = orjson.loads(data[4:])
+            who = {"user": meta["user"], "info": meta.get("info")}
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return
+        name = channel.decode("utf-8", "replace")
+        user_frame = text_frame(orjson.dumps({"channel": name, kind: who})) if user_level else None
+        conn_frame = text_frame(orjson.dumps({"channel": name, kind: {**who, "conn": meta.get("conn")}}))
+        for connection, mode in list(watchers.items()):
+            frame = conn_frame if mode == CONNECTIONS else user_frame
+            if frame is not None:
+                connection.send_event(frame, channel)
+
+    # ------------------------------------------------------------ presence
+
+    def watch_presence(self, connection: Connection, channel: bytes, mode: PresenceMode) -> None:
+        self.presence_watchers.setdefault(channel, {})[connection] = mode
+
+    def unwatch_presence(self, connection: Connection, channel: bytes) -> None:
+        watchers = self.presence_watchers.get(channel)
+        if watchers is not None:
+            watchers.pop(connection, None)
+            if not watchers:
+                del self.presence_watchers[channel]
+
+    async def listen(self, channel: bytes, callback: Callable[[bytes, bytes], None]) -> None:
+        """Follow a channel for the gateway itself (not delivered to connections)."""
+        self.listeners[channel] = callback
+        await self.backend.subscribe(channel)
 
     # ------------------------------------------------------- subscriptions
 
@@ -81,7 +174,10 @@ class Hub:
         if channel not in connection.channels:
             return False
         connection.channels.discard(channel)
-        if self._remove(self.channels, channel, connection):
+        self.unwatch_presence(connection, channel)
+        if connection.recovering is not None:
+            connection.recovering.pop(channel, None)
+        if self._remove(self.channels, channel, connection) and channel not in self.listeners:
             await self.backend.unsubscribe(channel)
         return True
 

@@ -1,4 +1,4 @@
-"""The HTTP API: publish, broadcast, channels, health and metrics (JSON in and out).
+"""The HTTP API: publish, broadcast, channels, presence, history, health and metrics (JSON).
 
 Every /api route needs ``Authorization: apikey <K>`` when an API key is configured.
 Errors are ``{"error":{"code":...,"message":...}}`` with a 4xx status that says what
@@ -14,11 +14,12 @@ from aiohttp import web
 
 from broker.backend import BackendUnavailable
 from broker.glob import glob_match
+from gateway import history, operations
 from gateway.auth import AuthError
-from gateway.protocol import MAX_CHANNEL_LENGTH
+from gateway.protocol import MAX_CHANNEL_LENGTH, BadRequest
 from gateway.state import STATE, GatewayState
 
-__all__ = ["routes", "json_error"]
+__all__ = ["json_error", "routes"]
 
 
 def json_error(status: int, code: str, message: str) -> web.Response:
@@ -76,13 +77,12 @@ async def publish(request: web.Request) -> web.Response:
             raise _HttpError(400, "bad_request", "missing field 'channel'")
         channel = _channel(body["channel"], "channel")
         try:
-            await state.backend.publish(channel, orjson.dumps(body["data"]))
+            position = await operations.publish(state, channel.decode(), orjson.dumps(body["data"]))
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
         return exc.response
-    state.counters.messages_in += 1
-    return _json({"ok": True})
+    return _json({"ok": True, **position})
 
 
 async def broadcast(request: web.Request) -> web.Response:
@@ -96,12 +96,11 @@ async def broadcast(request: web.Request) -> web.Response:
         data = orjson.dumps(body["data"])
         try:
             for name in names:
-                await state.backend.publish(name, data)
+                await operations.publish(state, name.decode(), data)
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
         return exc.response
-    state.counters.messages_in += len(names)
     return _json({"ok": True, "channels": len(names)})
 
 
@@ -117,6 +116,77 @@ async def channels(request: web.Request) -> web.Response:
     if pattern is not None:
         counts = {name: n for name, n in counts.items() if glob_match(pattern.encode(), name.encode())}
     return _json({"channels": counts})
+
+
+def _enabled_channel(request: web.Request, feature: str) -> tuple[GatewayState, str, Any]:
+    state = request.app[STATE]
+    try:
+        state.auth.check_api_key(request.headers.get("Authorization"))
+    except AuthError as exc:
+        raise _HttpError(401, exc.code, exc.message) from None
+    channel = request.match_info["channel"]
+    _channel(channel, "channel")
+    options = state.channels.options(channel)
+    if not (options.presence if feature == "presence" else options.history):
+        raise _HttpError(404, "not_enabled", f"{feature} is not enabled on channel {channel!r} "
+                         "(see the server's channel rules)")
+    return state, channel, options
+
+
+async def presence(request: web.Request) -> web.Response:
+    """GET /api/presence/<channel>: users with their connections and info."""
+    try:
+        state, channel, _ = _enabled_channel(request, "presence")
+        try:
+            users = await state.tracker.present(channel)
+        except BackendUnavailable as exc:
+            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+    except _HttpError as exc:
+        return exc.response
+    return _json({"channel": channel, "users": users})
+
+
+async def presence_stats(request: web.Request) -> web.Response:
+    """GET /api/presence/<channel>/stats: numbers of users and connections."""
+    try:
+        state, channel, _ = _enabled_channel(request, "presence")
+        try:
+            stats = await state.tracker.stats(channel)
+        except BackendUnavailable as exc:
+            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+    except _HttpError as exc:
+        return exc.response
+    return _json({"channel": channel, **stats})
+
+
+def _query_int(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise _HttpError(400, "bad_request", f"'{name}' must be an integer, got {raw!r}") from None
+
+
+async def history_page(request: web.Request) -> web.Response:
+    """GET /api/history/<channel>?since=<offset>&limit=<n>&reverse=1"""
+    try:
+        state, channel, options = _enabled_channel(request, "history")
+        reverse = request.query.get("reverse", "0").lower() in ("1", "true", "yes")
+        try:
+            since, limit, reverse = operations.history_query(_query_int(request, "since", None),
+                                                  _query_int(request, "limit", 100), reverse)
+        except BadRequest as exc:
+            raise _HttpError(400, exc.code, exc.message) from None
+        try:
+            page = await history.read(state.backend, channel, options, operations.now_ms(), since, limit,
+                                      reverse)
+        except BackendUnavailable as exc:
+            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+    except _HttpError as exc:
+        return exc.response
+    return web.Response(body=history.encode_page({"channel": channel}, page), content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -137,6 +207,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/publish", publish),
         web.post("/api/broadcast", broadcast),
         web.get("/api/channels", channels),
+        web.get("/api/presence/{channel:.+}/stats", presence_stats),
+        web.get("/api/presence/{channel:.+}", presence),
+        web.get("/api/history/{channel:.+}", history_page),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
     ]

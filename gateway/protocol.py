@@ -7,12 +7,20 @@ Client -> server (each may carry an ``"id"``, echoed in the reply)::
     {"op":"unsubscribe","channel":"chat:lobby"}
     {"op":"punsubscribe","pattern":"chat:*"}
     {"op":"publish","channel":"chat:lobby","data":<any JSON>}
+    {"op":"presence","channel":"chat:lobby"}
+    {"op":"presence_stats","channel":"chat:lobby"}
+    {"op":"history","channel":"chat:lobby","since":41,"limit":100,"reverse":false}
     {"op":"ping"}
+
+``subscribe`` options: ``"presence": true | "connections"`` (join/leave events per
+user or per connection) and ``"recover": {"offset": N, "epoch": "E"}``.
 
 Server -> client: replies ``{"id":7,"ok":true,...}`` or
 ``{"id":7,"error":{"code":"forbidden","message":"..."}}``, and events
 ``{"channel":"chat:lobby","data":<JSON>}`` (+ ``"pattern"`` when delivered through
-a pattern subscription).
+a pattern subscription, ``"offset"`` and ``"epoch"`` on channels with history),
+``{"channel":...,"join":{"user":...,"info":...}}`` / ``"leave"``, and
+``{"channel":...,"gap":{"dropped":N,"from_offset":X}}``.
 """
 
 from __future__ import annotations
@@ -22,8 +30,16 @@ from typing import Any
 
 import orjson
 
-__all__ = ["BadRequest", "Request", "parse_request", "encode_reply", "encode_error", "encode_event",
-           "payload_json", "MAX_CHANNEL_LENGTH"]
+__all__ = [
+    "MAX_CHANNEL_LENGTH",
+    "BadRequest",
+    "Request",
+    "encode_error",
+    "encode_event",
+    "encode_reply",
+    "parse_request",
+    "payload_json",
+]
 
 MAX_CHANNEL_LENGTH = 1024
 
@@ -34,6 +50,9 @@ _OPS: dict[str, str | None] = {
     "unsubscribe": "channel",
     "punsubscribe": "pattern",
     "publish": "channel",
+    "presence": "channel",
+    "presence_stats": "channel",
+    "history": "channel",
     "ping": None,
 }
 

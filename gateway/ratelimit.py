@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["TokenBucket"]
 
@@ -11,7 +11,7 @@ __all__ = ["TokenBucket"]
 class TokenBucket:
     """``rate`` tokens per second refill a bucket of at most ``burst`` tokens."""
 
-    __slots__ = ("rate", "burst", "tokens", "clock", "updated")
+    __slots__ = ("burst", "clock", "rate", "tokens", "updated")
 
     def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0 or burst <= 0:

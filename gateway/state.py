@@ -9,12 +9,14 @@ from aiohttp import web
 
 from broker.backend import Backend
 from gateway.auth import Authenticator
+from gateway.channels import DEFAULT_RULES, ChannelPolicy
 from gateway.connection import Connection, Counters
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
+    from presence.tracker import PresenceTracker
 
-__all__ = ["GatewaySettings", "GatewayState", "STATE"]
+__all__ = ["STATE", "GatewaySettings", "GatewayState"]
 
 
 @dataclass
@@ -34,6 +36,10 @@ class GatewaySettings:
     ping_interval: float = 20.0
     # How long shutdown waits for connections to close.
     shutdown_timeout: float = 5.0
+    # Presence and history per channel pattern (gateway.channels), first match wins.
+    channel: tuple[str, ...] = DEFAULT_RULES
+    # TTL of a node's heartbeat key: its connections leave presence this long after it dies.
+    node_ttl: float = 15.0
 
 
 @dataclass
@@ -41,9 +47,12 @@ class GatewayState:
     settings: GatewaySettings
     backend: Backend
     auth: Authenticator
-    hub: "Hub"
+    hub: Hub
     counters: Counters
     registry: Any
+    channels: ChannelPolicy
+    tracker: PresenceTracker
+    node_id: str
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -82,8 +83,18 @@ def _json_response(status: int, reason: str, code: str, message: str) -> Respons
 class WebsocketProtocol(asyncio.Protocol):
     """One websocket connection: handshake checks, incoming frames, close."""
 
-    __slots__ = ("state", "transport", "protocol", "connection", "fragments", "busy", "backlog", "closed",
-                 "awaiting_pong", "reason")
+    __slots__ = (
+        "awaiting_pong",
+        "backlog",
+        "busy",
+        "closed",
+        "connection",
+        "fragments",
+        "protocol",
+        "reason",
+        "state",
+        "transport",
+    )
 
     def __init__(self, state: GatewayState, transport: asyncio.Transport) -> None:
         self.state = state
@@ -226,7 +237,7 @@ class WebsocketProtocol(asyncio.Protocol):
         if not self.transport.is_closing():
             try:
                 await asyncio.wait_for(asyncio.shield(self.closed), 2.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.transport.abort()
 
     def ping(self) -> None:
@@ -254,7 +265,8 @@ class WebsocketProtocol(asyncio.Protocol):
         state = self.state
         state.connections.discard(connection)
         state.counters.disconnect(connection.close_reason or self.reason)
-        asyncio.ensure_future(state.hub.drop(connection))
+        from gateway.app import drop_connection
+        asyncio.ensure_future(drop_connection(state, connection))
 
 
 async def run_heartbeats(state: GatewayState, step: float = 0.05) -> None:

@@ -2,16 +2,19 @@
 
 Keys (a backend service can read them with plain Redis commands):
 
-- ``presence:{<channel>}``              hash: connection id -> JSON meta
+- ``presence:{<channel>}``        hash: connection id -> JSON meta
   ``{"user":..., "info":..., "node":..., "conn":..., "joined_at": ms}``
-- ``presence:{<channel>}:user:<user>``  set of the user's connection ids in the channel
-  (a user is present while it is non-empty: join on the first, leave on the last)
-- ``conn:<id>``                         hash: user, node, connected_at, info (JSON)
-- ``conn:<id>:channels``                set of channels the connection is present in
-- ``node:<id>``                         string with a TTL, refreshed by a live node
-- ``node:<id>:conns``                   set of the node's connection ids
+- ``presence:{<channel>}:users``  hash: user -> number of the user's connections there
+  (a user is present while it is in this hash: join on the first, leave on the last)
+- ``conn:<id>``                   hash: user, node, connected_at (ms), info (JSON)
+- ``conn:<id>:channels``          set of the channels the connection is present in
+- ``user:<user>:conns``           set of the user's connection ids (all channels, all nodes)
+- ``node:<id>``                   string with a TTL, refreshed by a live gateway node
+- ``node:<id>:conns``             set of the node's connection ids
 
-The braces are Redis Cluster hash tags: a channel's keys live in one slot.
+The braces are Redis Cluster hash tags: a channel's keys live in one slot, so its
+join/leave (``FANOUT.JOIN``/``FANOUT.LEAVE``, see ``broker.commands.fanout``) is one
+atomic operation that also publishes the join/leave event on the channel.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ from typing import Any
 import orjson
 
 __all__ = [
-    "channel_key", "user_key", "conn_key", "conn_channels_key", "node_key", "node_conns_key",
-    "encode_meta", "aggregate",
+    "aggregate",
+    "channel_key",
+    "conn_channels_key",
+    "conn_key",
+    "encode_meta",
+    "node_conns_key",
+    "node_key",
+    "user_conns_key",
+    "users_key",
 ]
 
 
@@ -30,8 +40,8 @@ def channel_key(channel: str) -> str:
     return f"presence:{{{channel}}}"
 
 
-def user_key(channel: str, user: str) -> str:
-    return f"presence:{{{channel}}}:user:{user}"
+def users_key(channel: str) -> str:
+    return f"presence:{{{channel}}}:users"
 
 
 def conn_key(conn_id: str) -> str:
@@ -40,6 +50,10 @@ def conn_key(conn_id: str) -> str:
 
 def conn_channels_key(conn_id: str) -> str:
     return f"conn:{conn_id}:channels"
+
+
+def user_conns_key(user: str) -> str:
+    return f"user:{user}:conns"
 
 
 def node_key(node_id: str) -> str:
@@ -55,20 +69,25 @@ def encode_meta(user: str, info: Any, node: str, conn: str, joined_at: int) -> b
 
 
 def aggregate(entries: dict[bytes, bytes]) -> dict[str, dict[str, Any]]:
-    """HGETALL of ``presence:{channel}`` -> user -> {"info", "conns": [...]}.
+    """``presence:{channel}`` entries -> user -> {"info", "conns": [...]}.
 
     A user with three tabs is one entry with three connections; the info shown is
     the one of its most recent connection.
     """
     users: dict[str, dict[str, Any]] = {}
+    latest: dict[str, int] = {}
     for conn, raw in entries.items():
         meta = orjson.loads(raw)
-        entry = users.setdefault(meta["user"], {"info": meta.get("info"), "conns": [], "_at": -1})
+        user = meta["user"]
+        entry = users.get(user)
+        if entry is None:
+            entry = users[user] = {"info": meta.get("info"), "conns": []}
+            latest[user] = -1
         entry["conns"].append(conn.decode())
-        if meta.get("joined_at", 0) >= entry["_at"]:
-            entry["_at"] = meta.get("joined_at", 0)
+        joined_at = meta.get("joined_at", 0)
+        if joined_at >= latest[user]:
+            latest[user] = joined_at
             entry["info"] = meta.get("info")
     for entry in users.values():
         entry["conns"].sort()
-        del entry["_at"]
     return users

@@ -1,14 +1,18 @@
-"""PresenceTracker: join/leave of connections in channels, kept in the broker.
+"""PresenceTracker: connections entering and leaving channels, kept in the broker.
 
-Every change is one atomic transaction over the keys of ``presence.model``, so a
-reader never sees half an update, and the replies of that transaction say
-whether the *user* joined or left (first / last connection) — which makes
-cleanup idempotent: two nodes removing the same dead connection emit one leave.
+The channel part of a join/leave is one atomic broker operation
+(``Backend.presence_join``/``presence_leave``: FANOUT.JOIN/LEAVE or their Lua twins)
+that also publishes the join/leave event on the channel, so events reach
+subscribers in order with the channel's messages, and a reader never sees half
+an update. It is idempotent: two nodes removing the same dead connection emit one
+leave. The per-connection index (``conn:<id>``, ``node:<id>:conns``, ...) exists
+only to find what to remove when a connection or a whole node goes away.
 Broker work per join/leave is O(1) per channel.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -16,23 +20,11 @@ import orjson
 from broker.backend import Backend
 from presence import model
 
-__all__ = ["PresenceTracker", "Change"]
+__all__ = ["PresenceTracker"]
 
-
-class Change:
-    """A user joined or left a channel (``kind`` is "join" or "leave")."""
-
-    __slots__ = ("kind", "channel", "user", "info", "conn")
-
-    def __init__(self, kind: str, channel: str, user: str, info: Any, conn: str) -> None:
-        self.kind, self.channel, self.user, self.info, self.conn = kind, channel, user, info, conn
-
-    def __repr__(self) -> str:
-        return f"Change({self.kind}, {self.channel!r}, {self.user!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Change) and (self.kind, self.channel, self.user, self.conn) == (
-            other.kind, other.channel, other.user, other.conn)
+# Presence hashes up to this size are read in one HGETALL; larger ones page with
+# HSCAN, yielding to the event loop between pages so delivery is not held up.
+PAGE = 1000
 
 
 class PresenceTracker:
@@ -46,67 +38,84 @@ class PresenceTracker:
         await self.backend.execute("SET", model.node_key(self.node_id), str(now_ms), "PX", self.heartbeat_ttl_ms)
 
     async def connect(self, conn: str, user: str, info: Any, now_ms: int) -> None:
-        await self.backend.transaction([
-            ["HSET", model.conn_key(conn), "user", user, "node", self.node_id, "connected_at", now_ms,
-             "info", orjson.dumps(info)],
-            ["SADD", model.node_conns_key(self.node_id), conn],
-        ])
+        """Index a connection (before its first join), so it can be cleaned up later."""
+        await self.backend.execute("HSET", model.conn_key(conn), "user", user, "node", self.node_id,
+                                   "connected_at", now_ms, "info", orjson.dumps(info))
+        await self.backend.execute("SADD", model.node_conns_key(self.node_id), conn)
+        await self.backend.execute("SADD", model.user_conns_key(user), conn)
 
-    async def join(self, channel: str, conn: str, user: str, info: Any, now_ms: int) -> Change | None:
-        """Put ``conn`` in ``channel``; a Change if the user was not there before."""
-        replies = await self.backend.transaction([
-            ["HSET", model.channel_key(channel), conn, model.encode_meta(user, info, self.node_id, conn, now_ms)],
-            ["SADD", model.user_key(channel, user), conn],
-            ["SCARD", model.user_key(channel, user)],
-            ["SADD", model.conn_channels_key(conn), channel],
-        ])
-        if replies[1] == 1 and replies[2] == 1:
-            return Change("join", channel, user, info, conn)
-        return None
+    async def join(self, channel: str, conn: str, user: str, info: Any, now_ms: int) -> tuple[bool, bool]:
+        """Put ``conn`` in ``channel``: (added, first connection of the user)."""
+        await self.backend.execute("SADD", model.conn_channels_key(conn), channel)
+        return await self.backend.presence_join(channel.encode(), conn, user,
+                                                model.encode_meta(user, info, self.node_id, conn, now_ms))
 
-    async def leave(self, channel: str, conn: str, user: str, info: Any = None) -> Change | None:
-        """Take ``conn`` out of ``channel``; a Change if it was the user's last connection."""
-        replies = await self.backend.transaction([
-            ["HDEL", model.channel_key(channel), conn],
-            ["SREM", model.user_key(channel, user), conn],
-            ["SCARD", model.user_key(channel, user)],
-            ["SREM", model.conn_channels_key(conn), channel],
-        ])
-        if replies[1] == 1 and replies[2] == 0:
-            return Change("leave", channel, user, info, conn)
-        return None
+    async def leave(self, channel: str, conn: str, user: str) -> tuple[bool, bool]:
+        """Take ``conn`` out of ``channel``: (removed, last connection of the user)."""
+        result = await self.backend.presence_leave(channel.encode(), conn, user)
+        await self.backend.execute("SREM", model.conn_channels_key(conn), channel)
+        return result
 
-    async def disconnect(self, conn: str) -> list[Change]:
-        """Remove a connection everywhere (also for connections of a dead node)."""
-        fields = await self.backend.execute("HGETALL", model.conn_key(conn))
-        user = (fields or {}).get(b"user", b"").decode()
-        info = orjson.loads(fields[b"info"]) if fields and b"info" in fields else None
-        node = (fields or {}).get(b"node", b"").decode()
+    async def disconnect(self, conn: str) -> int:
+        """Remove a connection everywhere (also one of a dead node); the number of leaves."""
+        fields = await self.backend.execute("HGETALL", model.conn_key(conn)) or {}
+        user = fields.get(b"user", b"").decode()
+        node = fields.get(b"node", b"").decode() or self.node_id
         channels = await self.backend.execute("SMEMBERS", model.conn_channels_key(conn)) or set()
-        changes = []
+        left = 0
         for channel in sorted(channels):
-            change = await self.leave(channel.decode(), conn, user, info)
-            if change is not None:
-                changes.append(change)
-        await self.backend.transaction([
-            ["DEL", model.conn_key(conn), model.conn_channels_key(conn)],
-            ["SREM", model.node_conns_key(node or self.node_id), conn],
-        ])
-        return changes
+            removed, _ = await self.backend.presence_leave(channel, conn, user)
+            left += removed
+        await self.backend.execute("DEL", model.conn_key(conn), model.conn_channels_key(conn))
+        await self.backend.execute("SREM", model.node_conns_key(node), conn)
+        if user:
+            await self.backend.execute("SREM", model.user_conns_key(user), conn)
+        return left
 
-    async def cleanup_node(self, node_id: str) -> list[Change]:
-        """Remove every connection of a node whose heartbeat key expired."""
+    async def cleanup_node(self, node_id: str) -> int:
+        """Remove every connection of a node whose heartbeat key expired; the number of leaves."""
         conns = await self.backend.execute("SMEMBERS", model.node_conns_key(node_id)) or set()
-        changes: list[Change] = []
+        left = 0
         for conn in sorted(conns):
-            changes += await self.disconnect(conn.decode())
+            left += await self.disconnect(conn.decode())
         await self.backend.execute("DEL", model.node_conns_key(node_id))
-        return changes
+        return left
+
+    async def cleanup_orphans(self) -> list[str]:
+        """Nodes with connections but no heartbeat key (died while no node was watching)."""
+        cleaned = []
+        cursor = b"0"
+        while True:
+            cursor, keys = await self.backend.execute("SCAN", cursor, "MATCH", "node:*:conns", "COUNT", 1000)
+            for key in keys:
+                node_id = key.decode()[len("node:"):-len(":conns")]
+                if node_id != self.node_id and not await self.backend.execute("EXISTS", model.node_key(node_id)):
+                    await self.cleanup_node(node_id)
+                    cleaned.append(node_id)
+            if cursor in (b"0", 0):
+                return cleaned
+
+    async def stop(self) -> None:
+        """A clean shutdown: leave everywhere now rather than after the heartbeat TTL."""
+        await self.cleanup_node(self.node_id)
+        await self.backend.execute("DEL", model.node_key(self.node_id))
 
     async def present(self, channel: str) -> dict[str, dict[str, Any]]:
         """user -> {"info", "conns"} for everyone in ``channel``."""
-        return model.aggregate(await self.backend.execute("HGETALL", model.channel_key(channel)) or {})
+        key = model.channel_key(channel)
+        if await self.backend.execute("HLEN", key) <= PAGE:
+            return model.aggregate(await self.backend.execute("HGETALL", key) or {})
+        entries: dict[bytes, bytes] = {}
+        cursor: Any = b"0"
+        while True:
+            cursor, flat = await self.backend.execute("HSCAN", key, cursor, "COUNT", PAGE)
+            entries.update(zip(flat[::2], flat[1::2]))
+            if cursor in (b"0", 0):
+                return model.aggregate(entries)
+            await asyncio.sleep(0)
 
     async def stats(self, channel: str) -> dict[str, int]:
-        present = await self.present(channel)
-        return {"users": len(present), "connections": sum(len(u["conns"]) for u in present.values())}
+        """Number of users and connections, without reading the members."""
+        users = await self.backend.execute("HLEN", model.users_key(channel))
+        connections = await self.backend.execute("HLEN", model.channel_key(channel))
+        return {"users": users, "connections": connections}

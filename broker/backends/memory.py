@@ -88,6 +88,18 @@ class MemoryBackend:
         replies = self._call(client, [b"EXEC"])
         return list(replies)
 
+    async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
+        offset, epoch = self._call(self._commands, [b"FANOUT.PUBLISH", channel, b"%d" % maxlen, b"%d" % ttl_ms, data])
+        return offset, epoch.decode()
+
+    async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:
+        added, first = self._call(self._commands, [b"FANOUT.JOIN", channel, conn.encode(), user.encode(), meta])
+        return bool(added), bool(first)
+
+    async def presence_leave(self, channel: bytes, conn: str, user: str) -> tuple[bool, bool]:
+        removed, last = self._call(self._commands, [b"FANOUT.LEAVE", channel, conn.encode(), user.encode()])
+        return bool(removed), bool(last)
+
     def _call(self, client: Client, argv: list[bytes]) -> Any:
         reply = self.broker.execute(client, argv)
         if reply is BLOCKED or reply is NO_REPLY:

@@ -30,24 +30,24 @@ async def _subscribed(port: int, channel: str | None = None, pattern: str | None
 
 async def test_every_publish_path_reaches_channel_and_pattern_subscribers(fanout_serve):
     port, resp_port = fanout_serve.port, fanout_serve.extra_ports["resp"]
-    exact = await _subscribed(port, channel="chat:lobby")
-    by_pattern = await _subscribed(port, pattern="chat:*")
+    exact = await _subscribed(port, channel="news:lobby")
+    by_pattern = await _subscribed(port, pattern="news:*")
     publisher = await connect(port)
     redis = aioredis.Redis(port=resp_port)
     async with aiohttp.ClientSession() as http:
-        reply = await publisher.request("publish", channel="chat:lobby", data={"via": "ws"})
+        reply = await publisher.request("publish", channel="news:lobby", data={"via": "ws"})
         assert reply["ok"] is True
         async with http.post(f"http://127.0.0.1:{port}/api/publish",
-                             json={"channel": "chat:lobby", "data": {"via": "http"}}) as response:
+                             json={"channel": "news:lobby", "data": {"via": "http"}}) as response:
             assert response.status == 200 and (await response.json())["ok"] is True
         async with http.post(f"http://127.0.0.1:{port}/api/broadcast",
-                             json={"channels": ["chat:lobby", "other"], "data": {"via": "broadcast"}}) as response:
+                             json={"channels": ["news:lobby", "other"], "data": {"via": "broadcast"}}) as response:
             assert (await response.json()) == {"ok": True, "channels": 2}
     # one upstream subscription for the channel and one for the pattern, however many browsers
-    assert await redis.publish("chat:lobby", orjson.dumps({"via": "resp"})) == 2
+    assert await redis.publish("news:lobby", orjson.dumps({"via": "resp"})) == 2
     for via in ("ws", "http", "broadcast", "resp"):
-        assert await exact.event() == {"channel": "chat:lobby", "data": {"via": via}}
-        assert await by_pattern.event() == {"channel": "chat:lobby", "pattern": "chat:*", "data": {"via": via}}
+        assert await exact.event() == {"channel": "news:lobby", "data": {"via": via}}
+        assert await by_pattern.event() == {"channel": "news:lobby", "pattern": "news:*", "data": {"via": via}}
     await redis.aclose()
     for client in (exact, by_pattern, publisher):
         await client.close()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
+import os
 from typing import Any
 
 import orjson
 import websockets
 
-__all__ = ["WsClient", "connect"]
+__all__ = ["WsClient", "connect", "SilentClient", "silent_client"]
 
 _ids = itertools.count(1)
 
@@ -56,3 +58,34 @@ async def connect(port: int, token: str | None = None, **kwargs: Any) -> WsClien
     url = f"ws://127.0.0.1:{port}/ws" + (f"?token={token}" if token else "")
     ws = await websockets.connect(url, max_size=None, **kwargs)
     return WsClient(ws)
+
+
+class SilentClient:
+    """A websocket client that vanishes without a word: after the handshake and its
+    requests it never reads again, so it answers no ping and sends no close frame
+    (a phone that lost its network, as the server sees it)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    def send(self, message: dict[str, Any]) -> None:
+        payload = orjson.dumps(message)
+        mask = os.urandom(4)
+        length = len(payload)
+        header = b"\x81" + (bytes((0x80 | length,)) if length < 126 else b"\xfe" + length.to_bytes(2, "big"))
+        self.writer.write(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+async def silent_client(port: int, token: str | None = None) -> SilentClient:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    path = "/ws" + (f"?token={token}" if token else "")
+    writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return SilentClient(reader, writer)

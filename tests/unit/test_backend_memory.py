@@ -31,8 +31,9 @@ class FakeConnection:
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
         self.frames: list[bytes] = []
+        self.recovering = None
 
-    def send_event(self, frame: bytes, channel: bytes) -> None:
+    def send_event(self, frame: bytes, channel: bytes, offset: int = 0) -> None:
         self.frames.append(frame)
 
 

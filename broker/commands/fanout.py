@@ -1,0 +1,111 @@
+"""fanout's own commands: the gateway's atomic history and presence writes.
+
+Each one is a short sequence of ordinary commands run back to back (the core is
+single-threaded, so nothing interleaves), with the same keyspace notifications
+as the commands it is made of. On a real Redis the RESP backend runs Lua scripts
+with exactly these effects (``broker.backends.scripts``); a differential test
+compares the two. Key names (``{...}`` is a cluster hash tag: one slot per channel):
+
+- ``history:{<ch>}``        stream; entry id ``<offset>-0``, fields ``d`` (data), ``t`` (ms)
+- ``history:{<ch>}:meta``   hash: ``offset`` (last offset), ``epoch``
+- ``presence:{<ch>}``       hash: connection id -> meta JSON
+- ``presence:{<ch>}:users`` hash: user -> number of the user's connections in the channel
+
+Pub/sub envelopes (so gateway nodes learn offsets and presence changes in order
+with the channel's messages): ``\\x1eh<offset>:<epoch>:<data>`` for a message kept
+in history, ``\\x1epj<first><meta>`` / ``\\x1epl<last><meta>`` for a join / leave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.commands.args import parse_int
+from broker.core import Client
+from broker.resp import CommandError
+from broker.table import COMMANDS, command
+
+__all__ = ["HISTORY_PREFIX", "JOIN_PREFIX", "LEAVE_PREFIX", "history_keys", "new_epoch", "presence_keys"]
+
+HISTORY_PREFIX = b"\x1eh"
+JOIN_PREFIX = b"\x1epj"
+LEAVE_PREFIX = b"\x1epl"
+
+
+def history_keys(channel: bytes) -> tuple[bytes, bytes]:
+    stream = b"history:{" + channel + b"}"
+    return stream, stream + b":meta"
+
+
+def presence_keys(channel: bytes) -> tuple[bytes, bytes]:
+    members = b"presence:{" + channel + b"}"
+    return members, members + b":users"
+
+
+def new_epoch(now: float) -> bytes:
+    """``<seconds><microseconds, 6 digits>`` like the Lua script builds from TIME."""
+    seconds = int(now)
+    return b"%d%06d" % (seconds, int((now - seconds) * 1_000_000))
+
+
+def _run(client: Client, *argv: bytes) -> Any:
+    reply = COMMANDS[argv[0]].handler(client, list(argv))  # type: ignore[misc]
+    if isinstance(reply, CommandError):
+        raise reply
+    return reply
+
+
+@command("fanout.publish", 5, "write denyoom", keys=(1, 1, 1), group="fanout",
+         summary="Append a message to a channel's history stream and publish it with its offset")
+def fanout_publish(client: Client, argv: list[bytes]) -> list[Any]:
+    """FANOUT.PUBLISH <channel> <maxlen> <ttl-ms> <data> -> [offset, epoch]"""
+    channel, data = argv[1], argv[4]
+    maxlen = parse_int(argv[2])
+    ttl_ms = parse_int(argv[3])
+    if maxlen < 1 or ttl_ms < 1:
+        raise CommandError("ERR maxlen and ttl must be positive")
+    stream, meta = history_keys(channel)
+    offset = _run(client, b"hincrby", meta, b"offset", b"1")
+    epoch = None if offset == 1 else _run(client, b"hget", meta, b"epoch")
+    if epoch is None:
+        if offset == 1:
+            _run(client, b"del", stream)  # a new epoch starts a new stream
+        epoch = new_epoch(client.broker.clock())
+        _run(client, b"hset", meta, b"epoch", epoch)
+    now_ms = b"%d" % int(client.broker.clock() * 1000)
+    _run(client, b"xadd", stream, b"MAXLEN", b"~", argv[2], b"%d-0" % offset, b"d", data, b"t", now_ms)
+    _run(client, b"pexpire", stream, argv[3])
+    _run(client, b"pexpire", meta, argv[3])
+    client.broker.publish(channel, HISTORY_PREFIX + b"%d:%s:" % (offset, epoch) + data)
+    return [offset, epoch]
+
+
+@command("fanout.join", 5, "write denyoom", keys=(1, 1, 1), group="fanout",
+         summary="Add a connection to a channel's presence; publish the join")
+def fanout_join(client: Client, argv: list[bytes]) -> list[int]:
+    """FANOUT.JOIN <channel> <conn> <user> <meta> -> [added, first]"""
+    channel, conn, user, meta = argv[1], argv[2], argv[3], argv[4]
+    members, users = presence_keys(channel)
+    if _run(client, b"hset", members, conn, meta) == 0:
+        return [0, 0]
+    first = 1 if _run(client, b"hincrby", users, user, b"1") == 1 else 0
+    client.broker.publish(channel, JOIN_PREFIX + (b"1" if first else b"0") + meta)
+    return [1, first]
+
+
+@command("fanout.leave", 4, "write", keys=(1, 1, 1), group="fanout",
+         summary="Remove a connection from a channel's presence; publish the leave")
+def fanout_leave(client: Client, argv: list[bytes]) -> list[int]:
+    """FANOUT.LEAVE <channel> <conn> <user> -> [removed, last]"""
+    channel, conn, user = argv[1], argv[2], argv[3]
+    members, users = presence_keys(channel)
+    meta = _run(client, b"hget", members, conn)
+    if meta is None:
+        return [0, 0]
+    _run(client, b"hdel", members, conn)
+    last = 0
+    if _run(client, b"hincrby", users, user, b"-1") <= 0:
+        _run(client, b"hdel", users, user)
+        last = 1
+    client.broker.publish(channel, LEAVE_PREFIX + (b"1" if last else b"0") + meta)
+    return [1, last]

@@ -1,0 +1,106 @@
+"""Channel history: reads and the missed-messages lookup of a recovery (over the Backend).
+
+History lives in the broker (``broker.commands.fanout``): a capped stream
+``history:{<ch>}`` whose entry ids are the messages' offsets (``<offset>-0``, no
+holes), and ``history:{<ch>}:meta`` with the last offset and the epoch. A client
+that knows (offset, epoch) can get exactly what came after, or learn that it
+cannot: the epoch changed (history lost), or the next message was trimmed away
+(by count, or older than the channel's history TTL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from broker.backend import Backend
+from broker.commands.fanout import history_keys
+from gateway.channels import ChannelOptions
+from gateway.protocol import payload_json
+
+__all__ = ["MAX_LIMIT", "Entry", "HistoryPage", "encode_messages", "encode_page", "missed", "read"]
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    offset: int
+    data: bytes
+    time_ms: int
+
+
+@dataclass(slots=True)
+class HistoryPage:
+    offset: int  # the channel's current (last) offset
+    epoch: str
+    entries: list[Entry] = field(default_factory=list)
+    # for a recovery: whether ``entries`` is everything after the client's offset
+    complete: bool = True
+
+
+def _entries(raw: list[Any] | None, oldest_ms: int) -> list[Entry]:
+    entries = []
+    for entry_id, fields in raw or ():
+        values = dict(zip(fields[::2], fields[1::2]))
+        time_ms = int(values.get(b"t", 0))
+        if time_ms >= oldest_ms:
+            entries.append(Entry(int(entry_id.split(b"-", 1)[0]), values.get(b"d", b"null"), time_ms))
+    return entries
+
+
+def _position(reply: list[Any]) -> tuple[int, str]:
+    offset, epoch = reply
+    return int(offset or 0), (epoch or b"").decode()
+
+
+async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, since: int | None = None,
+               limit: int = 100, reverse: bool = False) -> HistoryPage:
+    """Up to ``limit`` messages after offset ``since`` (all kept ones if None),
+    oldest first, or newest first with ``reverse``."""
+    stream, meta = history_keys(channel.encode())
+    start = b"-" if since is None else b"%d-0" % (since + 1)
+    read_cmd = ["XREVRANGE", stream, "+", start] if reverse else ["XRANGE", stream, start, "+"]
+    position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
+    offset, epoch = _position(position)
+    return HistoryPage(offset, epoch, _entries(raw, now_ms - options.history_ttl_ms))
+
+
+async def missed(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, offset: int,
+                 epoch: str) -> HistoryPage:
+    """The messages after (offset, epoch); ``complete`` False if some are gone."""
+    stream, meta = history_keys(channel.encode())
+    # ``~`` trimming keeps up to a node (100 entries) more than the size asked for.
+    cap = options.history_size + 200
+    position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"],
+                                               ["XRANGE", stream, b"%d-0" % (offset + 1), "+", "COUNT", cap]])
+    current, current_epoch = _position(position)
+    page = HistoryPage(current, current_epoch)
+    if current_epoch != epoch or offset > current:
+        page.complete = False
+        return page
+    if offset == current:
+        return page
+    page.entries = [entry for entry in _entries(raw, now_ms - options.history_ttl_ms) if entry.offset <= current]
+    # Offsets have no holes, so complete means: starts right after the client's
+    # offset and runs to the current one.
+    page.complete = (bool(page.entries) and page.entries[0].offset == offset + 1
+                     and len(page.entries) == current - offset)
+    if not page.complete:
+        page.entries = []
+    return page
+
+
+def encode_messages(entries: list[Entry]) -> bytes:
+    """A JSON array ``[{"offset":..,"time":..,"data":<JSON>}, ...]`` with data as stored."""
+    return b"[" + b",".join(b'{"offset":%d,"time":%d,"data":%s}' % (entry.offset, entry.time_ms,
+                                                                      payload_json(entry.data))
+                            for entry in entries) + b"]"
+
+
+def encode_page(head: dict[str, Any], page: HistoryPage) -> bytes:
+    """``head`` + offset, epoch and messages, as one JSON object."""
+    body = orjson.dumps({**head, "offset": page.offset, "epoch": page.epoch})
+    return body[:-1] + b',"messages":' + encode_messages(page.entries) + b"}"

@@ -1,0 +1,40 @@
+"""Operations shared by the websocket protocol and the HTTP API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gateway import history
+from gateway.protocol import BadRequest
+from gateway.state import GatewayState
+
+__all__ = ["history_query", "now_ms", "publish"]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def publish(state: GatewayState, channel: str, data_json: bytes) -> dict[str, Any]:
+    """Publish (through history when the channel keeps it); the reply's position fields."""
+    options = state.channels.options(channel)
+    if options.history:
+        offset, epoch = await state.backend.history_publish(channel.encode(), data_json, options.history_size,
+                                                            options.history_ttl_ms)
+        state.counters.messages_in += 1
+        return {"offset": offset, "epoch": epoch}
+    await state.backend.publish(channel.encode(), data_json)
+    state.counters.messages_in += 1
+    return {}
+
+
+def history_query(since: Any, limit: Any, reverse: Any) -> tuple[int | None, int, bool]:
+    """Validate history paging; BadRequest names the field that is wrong."""
+    if since is not None and (type(since) is not int or since < 0):
+        raise BadRequest("bad_request", "'since' must be an offset (an integer >= 0)")
+    if type(limit) is not int or not 1 <= limit <= history.MAX_LIMIT:
+        raise BadRequest("bad_request", f"'limit' must be an integer from 1 to {history.MAX_LIMIT}")
+    if type(reverse) is not bool:
+        raise BadRequest("bad_request", "'reverse' must be true or false")
+    return since, limit, reverse
