@@ -11,11 +11,8 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.servers import ServerProcess, free_port, start_fanout
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, start_serve
+from tests.support.servers import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -36,19 +33,6 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
-
-
-def serve_args(http_port: int, resp_port: int) -> list[str]:
-    return ["serve", "--http-port", str(http_port), "--resp-port", str(resp_port),
-            "--publish-rate", "100000", "--publish-burst", "100000"]
-
-
-def start_serve(http_port: int | None = None, resp_port: int | None = None) -> ServerProcess:
-    http_port = http_port or free_port()
-    resp_port = resp_port or free_port()
-    server = start_fanout(*serve_args(http_port, resp_port))
-    server.extra_ports["resp"] = resp_port
-    return server
 
 
 @pytest.fixture(scope="module")
