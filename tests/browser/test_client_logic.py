@@ -159,3 +159,18 @@ def test_server_errors_without_a_request_and_refused_watches(fake: Page) -> None
     assert outcome == ["FanoutError", "forbidden", "no", 0]
     fake.wait_for_function("errors.length >= 1")
     assert fake.evaluate("errors") == [["bad_request", "binary frames are not supported"]]
+
+
+def test_gaps_reach_the_subscription_and_the_client(fake: Page) -> None:
+    fake.evaluate("""() => {
+        window.gaps = []; window.clientGaps = [];
+        client.on("gap", (g) => clientGaps.push(g));
+        client.subscribe("feed", (data) => got.push(data), { onGap: (g) => gaps.push(g) });
+        const s = current();
+        s.reply(s.last("subscribe"), { channel: "feed" });
+        s.push({ channel: "feed", data: 1 });
+        s.push({ channel: "feed", gap: { dropped: 7 } });
+        s.push({ channel: "feed", data: 9 });
+    }""")
+    fake.wait_for_function("got.length >= 2")
+    assert fake.evaluate("[got, gaps, clientGaps]") == [[1, 9], [{"dropped": 7}], [{"channel": "feed", "dropped": 7}]]
