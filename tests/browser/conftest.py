@@ -15,8 +15,13 @@ from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, start_serve
 from tests.support.servers import ServerProcess
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for all the browser tests.
+
+    Package scope, not session: Playwright's sync API keeps an event loop marked as running
+    in this thread while it is started, which would break the asyncio tests that follow.
+    """
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
