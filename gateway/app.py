@@ -37,6 +37,7 @@ from gateway.protocol import (
 )
 from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
+from gateway.watch import LiveViews, handle_watch, watch_count
 from gateway.wsserver import FrontProtocol, run_heartbeats
 from presence.tracker import PresenceTracker
 
@@ -114,6 +115,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse)
         head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
         return history.encode_page({**head, "channel": target}, page)
+    if op == "watch" or op == "unwatch":
+        return await handle_watch(hub, connection, request)
     if op == "ping":
         return encode_reply(request.id, pong=True)
     raise BadRequest("unknown_op", f"unknown op {op!r}")  # parse_request already refuses these
@@ -122,7 +125,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
 def _check_subscribe(state: GatewayState, connection: Connection, kind: str, target: str) -> None:
     if not connection.identity.can_subscribe(target):
         raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
-    if len(connection.channels) + len(connection.patterns) >= state.settings.max_subscriptions:
+    if len(connection.channels) + len(connection.patterns) + watch_count(state.hub, connection) \
+            >= state.settings.max_subscriptions:
         raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
                          f"per connection reached; cannot subscribe to {kind} {target!r}")
 
@@ -335,6 +339,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          channels=ChannelPolicy(settings.channel), node_id=node_id,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
+    registry.register(LiveViews(state.hub, settings))
     app = web.Application(client_max_size=settings.max_message_size + 1)
     app[STATE] = state
 

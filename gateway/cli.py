@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-timeout", type=float, default=5.0, metavar="SECONDS",
                        help="how long shutdown waits for connections to close (default 5)")
 
+    serve.add_argument("--watch-interval", type=float, default=0.05, metavar="SECONDS",
+                       help="live views: at most one push per view per interval (default 0.05)")
+
     broker = commands.add_parser("broker", help="the RESP broker alone")
     _add_common(broker)
     broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")

@@ -16,12 +16,16 @@ channels the gateway follows for itself (e.g. expired node heartbeats).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import orjson
 
 from broker.backend import Backend
 from gateway.connection import Connection, Counters, text_frame
 from gateway.protocol import encode_event, payload_json
+
+if TYPE_CHECKING:
+    from gateway.watch import LiveViews
 
 __all__ = ["Hub", "PresenceMode", "history_event"]
 
@@ -48,6 +52,8 @@ class Hub:
         # channel -> connections that asked for its join/leave events, and how
         self.presence_watchers: dict[bytes, dict[Connection, PresenceMode]] = {}
         self.listeners: dict[bytes, Callable[[bytes, bytes], None]] = {}
+        # Live views of keys (gateway.watch): watch/unwatch ops, dropped with the connection.
+        self.views: LiveViews | None = None
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
@@ -58,9 +64,9 @@ class Hub:
             self._on_envelope(channel, data, pattern)
             return
         subscribers = self.channels.get(channel) if pattern is None else self.patterns.get(pattern)
+        if pattern is None and channel in self.listeners:  # even when browsers follow the channel too
+            self.listeners[channel](channel, data)
         if not subscribers:
-            if pattern is None and channel in self.listeners:
-                self.listeners[channel](channel, data)
             return
         frame = text_frame(encode_event(channel, payload_json(data), pattern))
         for connection in list(subscribers):
@@ -131,6 +137,11 @@ class Hub:
         self.listeners[channel] = callback
         await self.backend.subscribe(channel)
 
+    async def unlisten(self, channel: bytes) -> None:
+        """Stop following a channel for the gateway; upstream stays while browsers follow it."""
+        if self.listeners.pop(channel, None) is not None and channel not in self.channels:
+            await self.backend.unsubscribe(channel)
+
     # ------------------------------------------------------- subscriptions
 
     async def subscribe(self, connection: Connection, channel: bytes) -> bool:
@@ -195,6 +206,8 @@ class Hub:
             await self.unsubscribe(connection, channel)
         for pattern in list(connection.patterns):
             await self.punsubscribe(connection, pattern)
+        if self.views is not None:
+            await self.views.drop(connection)
 
     @staticmethod
     def _remove(registry: dict[bytes, dict[Connection, None]], name: bytes, connection: Connection) -> bool:

@@ -40,6 +40,8 @@ class GatewaySettings:
     channel: tuple[str, ...] = DEFAULT_RULES
     # TTL of a node's heartbeat key: its connections leave presence this long after it dies.
     node_ttl: float = 15.0
+    # Least time between two computations (and pushes) of one live view.
+    watch_interval: float = 0.05
 
 
 @dataclass
