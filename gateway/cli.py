@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(broker)
     broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")
     broker.add_argument("--unix-socket", default="", metavar="PATH", help="also listen on a unix socket")
+
+    from gateway import demo_feed
+    feed = commands.add_parser("demo-feed", help="publish demo metrics, a hash and a leaderboard over RESP")
+    feed.add_argument("--host", default="127.0.0.1", help="fanout's RESP host (default 127.0.0.1)")
+    demo_feed.add_arguments(feed)
     return parser
 
 
@@ -110,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "demo-feed":  # a client, not a server: no config file or environment
+        from gateway import demo_feed
+        return demo_feed.run(args)
     _apply_env_and_file(parser, args, argv)
     import logging
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
