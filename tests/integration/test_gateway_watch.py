@@ -177,6 +177,10 @@ async def test_a_browser_on_the_keyspace_channel_and_a_watch_share_the_upstream_
     assert (await client.request("unsubscribe", channel="__keyspace@0__:motd:shared"))["ok"] is True
     await redis.set("motd:shared", "still watched")
     assert await _push(client) == {"watch": watch["watch"], "key": "motd:shared", "value": "still watched"}
+    channel = "__keyspace@0__:motd:shared"
+    assert await redis.pubsub_numsub(channel) == [(channel.encode(), 1)]  # one upstream subscription
+    assert (await client.request("unwatch", watch=watch["watch"]))["ok"] is True
+    assert await redis.pubsub_numsub(channel) == [(channel.encode(), 0)]  # released with the last view
     await redis.aclose()
     await client.close()
 
