@@ -167,9 +167,13 @@ class Connection:
 
     def send_reply(self, payload: bytes) -> None:
         """Queue a reply to the client's own request (never skipped)."""
+        self.send_frame(text_frame(payload))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue a frame the client asked for (a reply, a replay of missed messages):
+        never skipped; bounded by what the request may ask for."""
         if self.state is not ConnectionState.OPEN:
             return
-        frame = text_frame(payload)
         self.queue.append(frame)
         self.queued_bytes += len(frame)
         if not self.flush_scheduled:

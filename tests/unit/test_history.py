@@ -1,0 +1,60 @@
+"""History reads and the recovery lookup over the in-process backend (no sockets)."""
+
+from __future__ import annotations
+
+from broker.backends.memory import MemoryBackend
+from broker.core import Broker
+from gateway import history
+from gateway.channels import ChannelOptions
+from tests.support.core import Clock
+
+OPTIONS = ChannelOptions(history_size=100, history_ttl=60)
+
+
+async def _backend(clock: Clock) -> MemoryBackend:
+    backend = MemoryBackend(Broker(clock=clock))
+    await backend.start()
+    return backend
+
+
+async def test_missed_is_exactly_what_came_after_the_offset():
+    clock = Clock()
+    backend = await _backend(clock)
+    for n in range(10):
+        offset, epoch = await backend.history_publish(b"c", b"%d" % n, 100, 60_000)
+    page = await history.missed(backend, "c", OPTIONS, int(clock.now * 1000), 4, epoch)
+    assert page.complete and (page.offset, page.epoch) == (10, epoch)
+    assert [(entry.offset, entry.data) for entry in page.entries] == [(n, b"%d" % (n - 1)) for n in range(5, 11)]
+    up_to_date = await history.missed(backend, "c", OPTIONS, int(clock.now * 1000), 10, epoch)
+    assert up_to_date.complete and up_to_date.entries == []
+
+
+async def test_messages_older_than_the_ttl_count_as_trimmed():
+    clock = Clock()
+    backend = await _backend(clock)
+    _, epoch = await backend.history_publish(b"c", b"old", 100, 600_000)
+    clock.now += 61  # the channel keeps 60 s, the key itself lives longer
+    await backend.history_publish(b"c", b"new", 100, 600_000)
+    now = int(clock.now * 1000)
+    assert not (await history.missed(backend, "c", OPTIONS, now, 0, epoch)).complete
+    assert (await history.missed(backend, "c", OPTIONS, now, 1, epoch)).complete
+    page = await history.read(backend, "c", OPTIONS, now)
+    assert [entry.data for entry in page.entries] == [b"new"]
+
+
+async def test_unknown_epoch_or_future_offset_is_not_recovered():
+    clock = Clock()
+    backend = await _backend(clock)
+    _, epoch = await backend.history_publish(b"c", b"x", 100, 60_000)
+    now = int(clock.now * 1000)
+    assert not (await history.missed(backend, "c", OPTIONS, now, 0, "other")).complete
+    assert not (await history.missed(backend, "c", OPTIONS, now, 5, epoch)).complete
+    nothing = await history.missed(backend, "none", OPTIONS, now, 0, "")
+    assert nothing.complete and (nothing.offset, nothing.epoch) == (0, "")
+
+
+def test_pages_encode_stored_data_as_json():
+    page = history.HistoryPage(2, "e", [history.Entry(1, b'{"a":1}', 5), history.Entry(2, b"not json", 6)])
+    assert history.encode_page({"ok": True}, page) == (
+        b'{"ok":true,"offset":2,"epoch":"e","messages":[{"offset":1,"time":5,"data":{"a":1}},'
+        b'{"offset":2,"time":6,"data":"not json"}]}')
