@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")
     broker.add_argument("--unix-socket", default="", metavar="PATH", help="also listen on a unix socket")
 
+    token = commands.add_parser("token", help="print a signed connection token (JWT) for a user")
+    token.add_argument("--token-secret", required=True, metavar="S", help="the secret `fanout serve` checks with")
+    token.add_argument("--sub", required=True, metavar="USER", help="the user id")
+    token.add_argument("--info", default=None, metavar="JSON", help="public user info shown in presence (JSON)")
+    token.add_argument("--subscribe", action="append", metavar="GLOB",
+                       help="channels the user may subscribe to (repeatable; default: all)")
+    token.add_argument("--publish", action="append", metavar="GLOB",
+                       help="channels the user may publish on (repeatable; default: none)")
+    token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime (default 3600)")
+
     from gateway import demo_feed
     feed = commands.add_parser("demo-feed", help="publish demo metrics, a hash and a leaderboard over RESP")
     feed.add_argument("--host", default="127.0.0.1", help="fanout's RESP host (default 127.0.0.1)")
@@ -115,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return _print_token(parser, args)
     if args.command == "demo-feed":  # a client, not a server: no config file or environment
         from gateway import demo_feed
         return demo_feed.run(args)
@@ -129,6 +141,19 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run_serve(args))
     except KeyboardInterrupt:
         return 0
+
+
+def _print_token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import orjson
+
+    from gateway.auth import issue_token
+    try:
+        info = orjson.loads(args.info) if args.info is not None else None
+    except orjson.JSONDecodeError as exc:
+        parser.error(f"--info is not valid JSON: {exc}")
+    print(issue_token(args.token_secret, args.sub, ttl_seconds=args.ttl, info=info, subscribe=args.subscribe,
+                      publish=args.publish))
+    return 0
 
 
 def port_error(what: str, host: str, port: int, exc: OSError) -> str:
