@@ -6,6 +6,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.support.cluster import RedisCluster, start_redis_cluster
 from tests.support.servers import ServerProcess, free_port, start_fanout, start_redis_server
 
 
@@ -32,3 +33,11 @@ def fanout_serve() -> Iterator[ServerProcess]:
     server.extra_ports["resp"] = resp_port
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A 3-master Redis Cluster (redis-server --cluster-enabled yes x3 + redis-cli --cluster create)."""
+    cluster = start_redis_cluster()
+    yield cluster
+    cluster.stop()

@@ -60,12 +60,12 @@ def _wait_port(port: int, process: subprocess.Popen[str], name: str, timeout: fl
     raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
-def start_redis_server(*extra: str) -> ServerProcess:
-    """A real redis-server on a free loopback port, no persistence."""
+def start_redis_server(*extra: str, port: int | None = None) -> ServerProcess:
+    """A real redis-server on a free loopback port (or ``port``, to restart one), no persistence."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: the test command installs it (scripts/test)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--daemonize", "no", "--loglevel", "warning", *extra],

@@ -1,0 +1,219 @@
+"""One subscriber connection to a RESP server, carrying every subscription of a node.
+
+A ``PubSubLink`` wraps a raw ``redis.asyncio`` connection (RESP2, so messages
+are plain arrays and never go through redis-py's push-notification handlers)
+and one reader task. ``subscribe``/``unsubscribe`` send the command and wait
+for the server's confirmations, which Redis sends in command order, one per
+name, interleaved with messages: a FIFO of futures matches them up. Messages go
+straight to the handler as ``handler(channel, data, pattern)``; the only
+per-message objects are the list hiredis builds.
+
+When the connection drops, every waiting caller gets ``BackendUnavailable`` and
+``on_lost`` is called once; reconnecting is the owner's job (a link is used once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from typing import Any, Callable, Iterable
+
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import RedisError, ResponseError
+
+from broker.backend import BackendUnavailable, MessageHandler
+from broker.resp import CommandError
+
+__all__ = ["PubSubLink", "command_error"]
+
+# Reply kinds that confirm one name of a (un)subscribe command.
+_CONFIRMATIONS = frozenset({b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
+                            b"ssubscribe", b"sunsubscribe"})
+
+
+def command_error(error: ResponseError) -> CommandError:
+    """A redis-py error reply as ``CommandError`` with its code put back (``ERR ...``).
+
+    redis-py strips known codes (ERR, NOSCRIPT, EXECABORT ...) from the message
+    and keeps them in ``status_code``; the Backend contract wants the whole line.
+    """
+    code = getattr(error, "status_code", None)
+    text = str(error)
+    return CommandError(f"{code} {text}" if code else text)
+
+
+async def _wait_all(futures: list[asyncio.Future[None]]) -> None:
+    # return_exceptions: every future's outcome is retrieved, the first error raised.
+    for outcome in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+class PubSubLink:
+    """See the module docstring.
+
+    Args:
+        connection: an unconnected redis-py connection (protocol 2).
+        handler: called for every message as ``handler(channel, data, pattern)``.
+        on_lost: called once, from the reader task, when the connection fails.
+        address: how errors name the server (``127.0.0.1:6379``).
+    """
+
+    def __init__(self, connection: AbstractConnection, handler: MessageHandler,
+                 on_lost: Callable[[Exception], None], address: str) -> None:
+        self.connection = connection
+        self.handler = handler
+        self.address = address
+        self._on_lost = on_lost
+        # One future per expected confirmation, in the order the server sends them.
+        self._pending: deque[asyncio.Future[None]] = deque()
+        # One future per PING sent (keepalive), answered in order too.
+        self._pongs: deque[asyncio.Future[None]] = deque()
+        self._reader: asyncio.Task[None] | None = None
+        self._lost: Exception | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._reader is not None and self._lost is None
+
+    async def open(self) -> None:
+        """Connect and start reading. Raises ``BackendUnavailable``."""
+        try:
+            await self.connection.connect()  # type: ignore[no-untyped-call]
+        except (RedisError, OSError) as error:
+            raise BackendUnavailable(f"pub/sub connection to {self.address} failed: {error}") from error
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"pubsub {self.address}")
+
+    async def close(self) -> None:
+        self._fail(BackendUnavailable(f"pub/sub connection to {self.address} closed"))
+        if self._reader is not None and self._reader is not asyncio.current_task():
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.connection.disconnect(nowait=True)
+
+    async def command(self, verb: bytes, names: Iterable[bytes]) -> None:
+        """Send ``verb name...`` (e.g. SUBSCRIBE a b) and wait until every name is confirmed.
+
+        Raises:
+            BackendUnavailable: the link is (or goes) down before the confirmations.
+            CommandError: the server rejected the command.
+        """
+        names = list(names)
+        if not names:
+            return
+        if self._lost is not None or self._reader is None:
+            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in names]
+        self._pending.extend(futures)
+        try:
+            await self.connection.send_command(verb, *names)
+        except (RedisError, OSError) as error:
+            self._connection_failed(error)
+        await _wait_all(futures)
+
+    async def commands(self, verb: bytes, names: Iterable[bytes]) -> None:
+        """One ``verb name`` command per name, pipelined (sharded pub/sub: one slot each)."""
+        names = list(names)
+        if not names:
+            return
+        if self._lost is not None or self._reader is None:
+            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in names]
+        self._pending.extend(futures)
+        packed = self.connection.pack_commands([(verb, name) for name in names])
+        try:
+            await self.connection.send_packed_command(packed, check_health=False)
+        except (RedisError, OSError) as error:
+            self._connection_failed(error)
+        await _wait_all(futures)
+
+    async def ping(self, timeout: float) -> None:
+        """PING through the subscriber connection; no answer within ``timeout`` fails the link.
+
+        A hung server or a half-open TCP connection (peer gone without FIN)
+        otherwise looks like a quiet channel forever.
+        """
+        if self._lost is not None or self._reader is None:
+            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs.append(future)
+        try:
+            await self.connection.send_command(b"PING")
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            self._connection_failed(TimeoutError(f"no PING reply within {timeout:g}s"))
+        except (RedisError, OSError) as error:
+            self._connection_failed(error)
+        if self._lost is not None:
+            raise self._lost
+
+    # ------------------------------------------------------------ internals
+
+    async def _read_loop(self) -> None:
+        read = self.connection.read_response
+        pending = self._pending
+        while True:
+            try:
+                reply: Any = await read(timeout=math.inf)
+            except ResponseError as error:
+                # An error reply answers the oldest waiting (un)subscribe.
+                if pending:
+                    future = pending.popleft()
+                    if not future.done():
+                        future.set_exception(command_error(error))
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any read failure ends the link
+                self._connection_failed(error)
+                return
+            if type(reply) is not list:
+                # +PONG: a PING while not subscribed to anything (RESP2).
+                self._pong()
+                continue
+            kind = reply[0]
+            if kind == b"message" or kind == b"smessage":
+                self.handler(reply[1], reply[2], None)
+            elif kind == b"pmessage":
+                self.handler(reply[2], reply[3], reply[1])
+            elif kind == b"pong":
+                self._pong()
+            elif kind in _CONFIRMATIONS:
+                if pending:
+                    future = pending.popleft()
+                    if not future.done():
+                        future.set_result(None)
+                elif kind == b"sunsubscribe":
+                    # Unasked: the slot moved to another node (resharding). Treat it as a
+                    # lost link so the owner reconnects to the new topology and resubscribes.
+                    self._connection_failed(ConnectionError(f"slot of {reply[1]!r} moved"))
+                    return
+
+    def _pong(self) -> None:
+        if self._pongs:
+            future = self._pongs.popleft()
+            if not future.done():
+                future.set_result(None)
+
+    def _connection_failed(self, error: Exception) -> None:
+        if self._lost is not None:
+            return
+        lost = BackendUnavailable(f"pub/sub connection to {self.address} lost: {error}")
+        self._fail(lost)
+        self._on_lost(lost)
+
+    def _fail(self, error: Exception) -> None:
+        if self._lost is None:
+            self._lost = error
+        for waiting in (self._pending, self._pongs):
+            while waiting:
+                future = waiting.popleft()
+                if not future.done():
+                    future.set_exception(error)
+                    future.exception()  # a PING's shielded future may have no awaiter left
