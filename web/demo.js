@@ -90,7 +90,9 @@ export function drawChart(canvas, points, { color = "#3b6ef5", min, max, window:
     if (high - low < 1e-9) high = low + 1;
   }
   const end = points[points.length - 1].t;
-  const x = (t) => width - ((end - t) / span) * width;
+  // Until a full window of data is there, stretch what there is over the width.
+  const shown = Math.max(1000, Math.min(span, end - points[0].t));
+  const x = (t) => width - ((end - t) / shown) * width;
   const y = (v) => height - pad - ((v - low) / (high - low)) * (height - 2 * pad);
   ctx.beginPath();
   points.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p.t), y(p.v)) : ctx.lineTo(x(p.t), y(p.v))));
