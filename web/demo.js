@@ -8,11 +8,13 @@ export const params = new URLSearchParams(location.search);
 
 /**
  * A Fanout client for this server's /ws whose state shows in `#state`.
- * Pages take `?ping=<ms>` and `?backoff=<ms>` so tests can shorten the timings.
+ * Pages take `?token=<JWT>` for servers with tokens, and `?ping=<ms>` and `?backoff=<ms>` so
+ * tests can shorten the timings.
  */
 export function createClient(options = {}) {
   const number = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
   const tuned = {};
+  if (params.has("token")) tuned.token = params.get("token"); // on a server with --token-secret
   if (params.has("ping")) tuned.pingInterval = number("ping");
   if (params.has("backoff")) Object.assign(tuned, { minBackoff: number("backoff"), maxBackoff: number("backoff") * 8 });
   const client = new Fanout("/ws", { ...tuned, ...options });
