@@ -75,6 +75,10 @@ class LiveViews:
         self._notify_lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # view -> watchers that skipped its last push (over their output budget): the
+        # latest frame goes again each interval until it gets through, so a client that
+        # catches up does not keep a stale value until the key changes again.
+        self._stale: dict[View, dict["Connection", None]] = {}
         hub.views = self
 
     # ------------------------------------------------------------- hub hooks
@@ -246,8 +250,25 @@ class LiveViews:
             value = None
         frame = self.registry.computed(view, value)
         if frame is not None:
-            for connection in list(view.watchers):
-                connection.send_event(frame, view.channel)  # type: ignore[attr-defined]
+            self._deliver(view, frame, list(view.watchers))  # type: ignore[arg-type]
+
+    def _deliver(self, view: View, frame: bytes, connections: list["Connection"]) -> None:
+        channel = view.channel
+        stale = self._stale.get(view)
+        for connection in connections:
+            connection.send_event(frame, channel)
+            if channel in connection.dropped:  # skipped: announced as a gap when it catches up
+                if stale is None:
+                    stale = self._stale[view] = {}
+                    asyncio.get_running_loop().call_later(self.registry.interval, self._resend, view)
+                stale[connection] = None
+            elif stale:
+                stale.pop(connection, None)
+
+    def _resend(self, view: View) -> None:
+        stale = self._stale.pop(view, None)
+        if stale and view.frame is not None and self.registry.by_id.get(view.id) is view:
+            self._deliver(view, view.frame, [connection for connection in stale if connection in view.watchers])
 
     def close(self) -> None:
         if self._timer is not None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import re
+import socket
 import time
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -173,6 +177,10 @@ async def test_a_browser_on_the_keyspace_channel_and_a_watch_share_the_upstream_
     assert (await client.request("unsubscribe", channel="__keyspace@0__:motd:shared"))["ok"] is True
     await redis.set("motd:shared", "still watched")
     assert await _push(client) == {"watch": watch["watch"], "key": "motd:shared", "value": "still watched"}
+    channel = "__keyspace@0__:motd:shared"
+    assert await redis.pubsub_numsub(channel) == [(channel.encode(), 1)]  # one upstream subscription
+    assert (await client.request("unwatch", watch=watch["watch"]))["ok"] is True
+    assert await redis.pubsub_numsub(channel) == [(channel.encode(), 0)]  # released with the last view
     await redis.aclose()
     await client.close()
 
@@ -250,3 +258,71 @@ async def test_rapid_updates_are_coalesced_and_computed_once_per_push(fanout_ser
     await redis.aclose()
     for client in watchers:
         await client.close()
+
+
+def _raw_watcher(port: int, request: bytes) -> socket.socket:
+    """A websocket client on a bare socket with a tiny receive buffer: it reads only when told."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101")
+    mask = os.urandom(4)
+    assert len(request) < 126
+    sock.sendall(bytes((0x81, 0x80 | len(request))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(request)))
+    return sock
+
+
+def _read_frame(sock: socket.socket) -> dict[str, Any]:
+    def exactly(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            assert chunk, "the server closed the connection"
+            data += chunk
+        return data
+
+    length = exactly(2)[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(exactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(exactly(8), "big")
+    return orjson.loads(exactly(length))
+
+
+async def test_a_watcher_that_fell_behind_gets_the_latest_value_when_it_catches_up():
+    resp_port = free_port()
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
+                          "--max-buffer", "65536", "--slow-close-after", "60", "--watch-interval", "0.005")
+    redis = aioredis.Redis(port=resp_port)
+    await redis.hset("big", mapping={"pad": "x" * 50_000, "n": "0"})
+    sock = _raw_watcher(server.port, b'{"op":"watch","id":1,"key":"big","view":{"type":"hash"}}')
+    try:
+        sock.settimeout(10)
+        assert (await asyncio.to_thread(_read_frame, sock))["value"]["n"] == "0"  # the reply
+        # the watcher stops reading: pushes fill the socket, then its budget, then are skipped
+        deadline = time.monotonic() + 30
+        step = 0
+        while (await _metrics(server.port)).get("fanout_messages_dropped_total", 0) < 3:
+            assert time.monotonic() < deadline, "no push was ever skipped"
+            step += 1
+            await redis.hset("big", "n", str(step))
+            await asyncio.sleep(10 * MS)  # one push per change (interval 5 ms)
+        await redis.hset("big", "n", "final")
+        await _until_metric(server.port, "fanout_view_pushes_total", step + 1)
+        # reading again: the skipped pushes are announced as a gap, then the latest value comes
+        frames = []
+        while not frames or frames[-1].get("value", {}).get("n") != "final":
+            frames.append(await asyncio.to_thread(_read_frame, sock))
+        assert any(frame.get("channel") == "__keyspace@0__:big" and frame["gap"]["dropped"] >= 1
+                   for frame in frames)
+        assert [frame["value"]["n"] for frame in frames if "value" in frame][-1] == "final"
+    finally:
+        sock.close()
+        await redis.aclose()
+        server.stop()
