@@ -8,11 +8,13 @@ export const params = new URLSearchParams(location.search);
 
 /**
  * A Fanout client for this server's /ws whose state shows in `#state`.
- * Pages take `?ping=<ms>` and `?backoff=<ms>` so tests can shorten the timings.
+ * Pages take `?token=<JWT>` for servers with tokens, and `?ping=<ms>` and `?backoff=<ms>` so
+ * tests can shorten the timings.
  */
 export function createClient(options = {}) {
   const number = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
   const tuned = {};
+  if (params.has("token")) tuned.token = params.get("token"); // on a server with --token-secret
   if (params.has("ping")) tuned.pingInterval = number("ping");
   if (params.has("backoff")) Object.assign(tuned, { minBackoff: number("backoff"), maxBackoff: number("backoff") * 8 });
   const client = new Fanout("/ws", { ...tuned, ...options });
@@ -90,7 +92,9 @@ export function drawChart(canvas, points, { color = "#3b6ef5", min, max, window:
     if (high - low < 1e-9) high = low + 1;
   }
   const end = points[points.length - 1].t;
-  const x = (t) => width - ((end - t) / span) * width;
+  // Until a full window of data is there, stretch what there is over the width.
+  const shown = Math.max(1000, Math.min(span, end - points[0].t));
+  const x = (t) => width - ((end - t) / shown) * width;
   const y = (v) => height - pad - ((v - low) / (high - low)) * (height - 2 * pad);
   ctx.beginPath();
   points.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p.t), y(p.v)) : ctx.lineTo(x(p.t), y(p.v))));

@@ -6,12 +6,16 @@ proxy that the tests cut or freeze.
 
 from __future__ import annotations
 
+import re
+import urllib.request
 from typing import Any, Iterator
 
 import pytest
 import redis
 from playwright.sync_api import Page
 
+from gateway.auth import issue_token
+from tests.support.browser import start_serve
 from tests.support.proxy import TcpProxy
 from tests.support.servers import ServerProcess
 
@@ -148,3 +152,44 @@ def test_ping_timeout_detects_a_dead_connection(lib: Page, proxy: TcpProxy, resp
     lib.wait_for_function("client.state === 'connected' && client.reconnects >= 1 && client.pending.size === 0")
     resp.publish("lib:ping", '"alive"')
     lib.wait_for_function("got.includes('alive')")
+
+
+def test_token_function_is_called_per_connect_and_permissions_reject_with_the_servers_error(lib: Page) -> None:
+    secret = "a-browser-test-secret-of-32-bytes!"
+    server = start_serve(None, None, "--token-secret", secret)
+    try:
+        tokens = [issue_token(secret, "alice", info={"name": "Alice"}, subscribe=["room:*"], publish=["room:*"])
+                  for _ in range(2)]
+        lib.evaluate("""([url, tokens]) => {
+            window.calls = 0;
+            window.client = new F.Fanout(url, { token: () => tokens[Math.min(calls++, 1)], minBackoff: 20 });
+            return client.connect();
+        }""", [f"ws://127.0.0.1:{server.port}/ws", tokens])
+        outcome = lib.evaluate("""async () => {
+            const refused = (p) => p.then(() => "resolved", (e) => [e.code, e.message]);
+            return {
+                publish: await refused(client.publish("admin:x", 1)),
+                subscribe: await refused(client.subscribe("admin:x", () => {})),
+                allowed: (await client.publish("room:1", "hi")).ok,
+                presence: (await client.presence("room:1").catch((e) => e.code)),
+            };
+        }""")
+        assert outcome["publish"][0] == "forbidden" and "admin:x" in outcome["publish"][1]
+        assert outcome["subscribe"][0] == "forbidden"
+        assert outcome["allowed"] is True
+        assert outcome["presence"] == "not_enabled"  # room:* has no presence under the default rules
+        assert lib.evaluate("calls") == 1
+        # Without a valid token the upgrade is refused (401): the client keeps trying, with backoff.
+        lib.evaluate("""(url) => {
+            window.anon = new F.Fanout(url, { minBackoff: 10, maxBackoff: 20, token: "not-a-jwt" });
+            anon.connect();
+        }""", f"ws://127.0.0.1:{server.port}/ws")
+        lib.wait_for_function("anon.delays.length >= 3")
+        assert lib.evaluate("anon.state") == "connecting"
+        lib.evaluate("anon.disconnect()")
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        refused = re.search(r'fanout_rejected_connections_total\{reason="invalid_token"\} (\d+)', metrics)
+        assert refused is not None and int(refused.group(1)) >= 3
+    finally:
+        server.stop()

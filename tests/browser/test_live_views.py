@@ -4,6 +4,8 @@ the leaderboard (a sorted set's top 10) and the dashboard's hash table, changed 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from typing import Iterator
 
@@ -68,3 +70,16 @@ def test_dashboard_hash_table_follows_hset_and_hdel(page: Page, base_url: str, r
     resp.hdel("dashboard:status", "region")
     expect(page.locator('#status tr[data-field="build"] td').nth(1)).to_have_text("1235")
     expect(page.locator('#status tr[data-field="region"]')).to_have_count(0)
+
+
+def test_demo_feed_drives_the_dashboard(page: Page, base_url: str, server: ServerProcess) -> None:
+    page.goto(base_url + "/dashboard.html")
+    expect(page.locator("#state")).to_have_text("connected")
+    page.wait_for_function("window.fanoutClient.pending.size === 0 && window.fanoutClient.patterns.size === 1")
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "demo-feed", "--port", str(server.extra_ports["resp"]),
+                             "--count", "5", "--interval", "0.02"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    expect(page.locator("[data-metric] h2")).to_have_text(["metrics:cpu", "metrics:memory", "metrics:requests"])
+    expect(page.locator('#status tr[data-field="updates"] td').nth(1)).to_have_text("5")
+    cpu = float(page.locator('[data-metric="cpu"] .value').text_content() or "nan")
+    assert 0 <= cpu <= 100

@@ -16,12 +16,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update"]
 
 
-def start_serve(http_port: int | None = None, resp_port: int | None = None) -> ServerProcess:
+def start_serve(http_port: int | None = None, resp_port: int | None = None, *extra: str) -> ServerProcess:
     """``fanout serve`` on the given (or free) ports, with publish limits out of the way."""
     http_port = http_port or free_port()
     resp_port = resp_port or free_port()
     server = start_fanout("serve", "--http-port", str(http_port), "--resp-port", str(resp_port),
-                          "--publish-rate", "100000", "--publish-burst", "100000")
+                          "--publish-rate", "100000", "--publish-burst", "100000", *extra)
     server.extra_ports["resp"] = resp_port
     return server
 
