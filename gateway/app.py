@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -443,8 +444,10 @@ async def run_serve(args: argparse.Namespace) -> int:
     broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
     stop = stop_on_signals()
     resp_server = None
-    if broker is not None and args.resp_port >= 0:
-        resp_server = RespServer(broker, args.host, args.resp_port)
+    if broker is not None:
+        # Also with --resp-port -1: the server runs the broker's active expiry cycle
+        # (expired node heartbeats are how dead nodes leave presence).
+        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None)
         try:
             await resp_server.start()
         except OSError as exc:
@@ -476,7 +479,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     try:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
         http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory), args.host,
-                                               args.http_port, reuse_address=True, backlog=4096)
+                                               args.http_port, reuse_address=True, backlog=4096,
+                                               reuse_port=bool(getattr(args, "reuse_port", False)))
     except OSError as exc:
         print(port_error("HTTP", args.host, args.http_port, exc), file=sys.stderr)
         await runner.cleanup()

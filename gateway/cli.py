@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 6380; -1 to not listen)")
     serve.add_argument("--broker", default="memory://", metavar="URL",
                        help="memory:// (embedded, default) or redis://host:port/db")
-    serve.add_argument("--workers", type=int, default=1, help="gateway worker processes (default 1)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="gateway worker processes sharing the HTTP port, around one embedded broker "
+                            "(default 1: one process)")
+    serve.add_argument("--unix-socket", default="", metavar="PATH",
+                       help="the embedded broker also listens on this unix socket")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
     serve.add_argument("--token-secret", default="", metavar="S", help="HS256 secret for connection tokens")
     serve.add_argument("--api-key", default="", metavar="K", help="API key for the HTTP API")
     serve.add_argument("--allowed-origins", default="", metavar="LIST",
@@ -138,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "broker":
             return asyncio.run(_run_broker(args))
+        if args.workers > 1:
+            from gateway.workers import run_workers
+            return asyncio.run(run_workers(args, argv))
         return asyncio.run(_run_serve(args))
     except KeyboardInterrupt:
         return 0
