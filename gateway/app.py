@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -37,6 +38,7 @@ from gateway.protocol import (
 )
 from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
+from gateway.watch import LiveViews, handle_watch, watch_count
 from gateway.wsserver import FrontProtocol, run_heartbeats
 from presence.tracker import PresenceTracker
 
@@ -114,6 +116,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse)
         head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
         return history.encode_page({**head, "channel": target}, page)
+    if op == "watch" or op == "unwatch":
+        return await handle_watch(hub, connection, request)
     if op == "ping":
         return encode_reply(request.id, pong=True)
     raise BadRequest("unknown_op", f"unknown op {op!r}")  # parse_request already refuses these
@@ -122,7 +126,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
 def _check_subscribe(state: GatewayState, connection: Connection, kind: str, target: str) -> None:
     if not connection.identity.can_subscribe(target):
         raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
-    if len(connection.channels) + len(connection.patterns) >= state.settings.max_subscriptions:
+    if len(connection.channels) + len(connection.patterns) + watch_count(state.hub, connection) \
+            >= state.settings.max_subscriptions:
         raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
                          f"per connection reached; cannot subscribe to {kind} {target!r}")
 
@@ -237,8 +242,29 @@ async def drop_connection(state: GatewayState, connection: Connection) -> None:
         try:
             await state.tracker.disconnect(conn_id(state, connection))
         except BackendUnavailable:
-            log.warning("presence of connection %s not removed: the broker is unavailable; "
-                        "it goes when this node's heartbeat is cleaned up", conn_id(state, connection))
+            log.warning("presence of connection %s not removed yet: the broker is unavailable",
+                        conn_id(state, connection))
+            state.pending_leaves.add(conn_id(state, connection))
+
+
+async def on_backplane_reconnect(state: GatewayState) -> None:
+    """The broker link came back (maybe a restarted broker that lost everything):
+    heartbeat, put this node's connections back in presence, remove the ones that
+    closed meanwhile, and fill the history gaps of the channels followed here."""
+    log.warning("broker connection restored: re-registering presence and filling history gaps")
+    tracker = state.tracker
+    await _enable_expired_events(state.backend)
+    await tracker.heartbeat(now_ms())
+    for connection in list(state.connections):
+        if connection.presence:
+            identity = connection.identity
+            await tracker.connect(conn_id(state, connection), identity.user, identity.info, now_ms())
+            for channel in list(connection.presence):
+                await tracker.join(channel, conn_id(state, connection), identity.user, identity.info, now_ms())
+    for conn in list(state.pending_leaves):
+        await tracker.disconnect(conn)
+        state.pending_leaves.discard(conn)
+    await state.hub.check_positions()
 
 
 async def run_presence_upkeep(state: GatewayState) -> None:
@@ -334,8 +360,20 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          channels=ChannelPolicy(settings.channel), node_id=node_id,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
+    registry.register(LiveViews(state.hub, settings))
     app = web.Application(client_max_size=settings.max_message_size + 1)
     app[STATE] = state
+
+    async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage | None:
+        name = channel.decode("utf-8", "replace")
+        options = state.channels.options(name)
+        if not options.history:
+            return None
+        return await history.missed(backend, name, options, now_ms(), offset, epoch.decode())
+
+    state.hub.fetch_missed = fetch_missed
+    if hasattr(backend, "set_reconnect_handler"):
+        backend.set_reconnect_handler(lambda: on_backplane_reconnect(state))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backend.start()
@@ -381,6 +419,15 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
     return settings
 
 
+def _redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
@@ -393,12 +440,14 @@ async def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
-    config = {"requirepass": args.requirepass} if args.requirepass else {}
-    broker = Broker(config=config)
+    embedded = args.broker.startswith("memory")
+    broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
     stop = stop_on_signals()
     resp_server = None
-    if args.resp_port >= 0:
-        resp_server = RespServer(broker, args.host, args.resp_port)
+    if broker is not None:
+        # Also with --resp-port -1: the server runs the broker's active expiry cycle
+        # (expired node heartbeats are how dead nodes leave presence).
+        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None)
         try:
             await resp_server.start()
         except OSError as exc:
@@ -416,7 +465,13 @@ async def run_serve(args: argparse.Namespace) -> int:
     app = build_app(backend, settings_from_args(args), auth)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=settings_from_args(args).shutdown_timeout)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except (BackendUnavailable, OSError) as exc:
+        print(f"fanout: cannot reach the broker at {args.broker}: {exc}", file=sys.stderr)
+        if resp_server is not None:
+            await resp_server.close()
+        return 1
     state = app[STATE]
     http_factory = runner.server
     assert http_factory is not None
@@ -424,7 +479,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     try:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
         http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory), args.host,
-                                               args.http_port, reuse_address=True, backlog=4096)
+                                               args.http_port, reuse_address=True, backlog=4096,
+                                               reuse_port=bool(getattr(args, "reuse_port", False)))
     except OSError as exc:
         print(port_error("HTTP", args.host, args.http_port, exc), file=sys.stderr)
         await runner.cleanup()
@@ -438,6 +494,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     if resp_server is not None:
         for address in resp_server.addresses:
             print(f"fanout serve: RESP on {address}", flush=True)
+    if broker is None:
+        print(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})", flush=True)
     # Full collections over many connections otherwise show up as latency spikes
     # of tens of milliseconds (p99 28 ms -> 1 ms at 1,000 connections).
     tune_gc()

@@ -11,6 +11,8 @@ Client -> server (each may carry an ``"id"``, echoed in the reply)::
     {"op":"presence_stats","channel":"chat:lobby"}
     {"op":"history","channel":"chat:lobby","since":41,"limit":100,"reverse":false}
     {"op":"ping"}
+    {"op":"watch","key":"leaderboard:demo","view":{"type":"zset_top","n":10}}   (gateway.watch)
+    {"op":"unwatch","watch":"v1"}
 
 ``subscribe`` options: ``"presence": true | "connections"`` (join/leave events per
 user or per connection) and ``"recover": {"offset": N, "epoch": "E"}``.
@@ -54,6 +56,8 @@ _OPS: dict[str, str | None] = {
     "presence_stats": "channel",
     "history": "channel",
     "ping": None,
+    "watch": "key",
+    "unwatch": "watch",
 }
 
 

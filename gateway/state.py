@@ -40,6 +40,8 @@ class GatewaySettings:
     channel: tuple[str, ...] = DEFAULT_RULES
     # TTL of a node's heartbeat key: its connections leave presence this long after it dies.
     node_ttl: float = 15.0
+    # Least time between two computations (and pushes) of one live view.
+    watch_interval: float = 0.05
 
 
 @dataclass
@@ -55,6 +57,9 @@ class GatewayState:
     node_id: str
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
+    # Connections that closed while the broker was unreachable: removed from
+    # presence once it is back.
+    pending_leaves: set[str] = field(default_factory=set)
 
 
 STATE = web.AppKey("fanout_state", GatewayState)

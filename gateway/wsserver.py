@@ -148,9 +148,10 @@ class WebsocketProtocol(asyncio.Protocol):
         if not state.auth.origin_allowed(origin):
             state.counters.reject("origin")
             return _json_response(403, "Forbidden", "forbidden", f"origin {origin!r} is not allowed")
-        token = parse_qs(urlsplit(request.path).query).get("token", [None])[0]
+        query = parse_qs(urlsplit(request.path).query)
+        token = query.get("token", [None])[0]
         try:
-            identity = state.auth.authenticate(token)
+            identity = state.auth.authenticate(token, query.get("name", [None])[0])
         except AuthError as exc:
             state.counters.reject(exc.code)
             return _json_response(401, "Unauthorized", exc.code, exc.message)

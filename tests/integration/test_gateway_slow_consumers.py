@@ -101,7 +101,7 @@ async def test_client_that_never_reads_is_cut_off_while_others_get_everything(sm
     rss_before = _rss_kb(small_buffers_serve.process.pid)
     await _publish_batches(redis, "flood", list(fast), batches=60, per_batch=20)  # 2.4 MB to each client
     # Still over budget after slow-close-after: the next messages close it.
-    deadline = asyncio.get_running_loop().time() + 30
+    deadline = asyncio.get_running_loop().time() + 120
     while await _metric(port, 'fanout_disconnects_total{reason="slow_consumer"}') < 1:
         assert asyncio.get_running_loop().time() < deadline, "the slow consumer was never disconnected"
         await _publish_batches(redis, "flood", list(fast), batches=1, per_batch=5)

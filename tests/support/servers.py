@@ -106,5 +106,7 @@ def start_fanout(*args: str, env: dict[str, str] | None = None) -> ServerProcess
     port_flag = "--port" if args[0] == "broker" else "--http-port"
     port = int(args[list(args).index(port_flag) + 1]) if port_flag in args else 0
     pattern = r"RESP on 127\.0\.0\.1:(\d+)" if args[0] == "broker" else r"HTTP on .*:(\d+)"
+    if "--workers" in args and args[list(args).index("--workers") + 1] != "1":
+        pattern = r"HTTP on .*:(\d+) \(\d+ workers\)"  # every worker listens
     match, lines = _read_until(process.stdout, pattern, process, "fanout")
     return ServerProcess("fanout", process, port or int(match.group(1)), output=lines)
