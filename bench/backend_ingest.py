@@ -8,6 +8,9 @@ browsers, so this is the backplane's ceiling per node. ``redis-benchmark``
 microseconds per message: RedisBackend (PubSubLink, handler per message) next
 to redis-py's ``PubSub.get_message()`` loop. The publisher shares the
 subscriber's core, so msgs/s is bounded by it; CPU per message is the figure.
+Then the cost of a PUBLISH call from a node (one caller, and 50 concurrent
+ones as when many browsers publish): RedisBackend's pipelined connection vs
+redis-py's pooled client.
 
 Usage: python bench/backend_ingest.py [--messages 200000] [--size 100]
 """
@@ -88,6 +91,28 @@ async def _measure(port: int, messages: int, size: int, wait: Callable[[], Await
     return messages / wall, cpu / messages * 1e6
 
 
+async def _publish_cost(port: int, calls: int, concurrency: int, ours: bool) -> float:
+    """CPU microseconds per PUBLISH call from this process (RedisBackend or redis-py's client)."""
+    from redis.asyncio import Redis
+
+    backend = RedisBackend(f"redis://127.0.0.1:{port}/0")
+    client = Redis(port=port)
+    if ours:
+        await backend.start()
+    publish = backend.publish if ours else client.publish
+
+    async def worker() -> None:
+        for _ in range(calls // concurrency):
+            await publish(b"nobody", b"x" * 100)
+
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    cpu = time.process_time() - cpu
+    await backend.close()
+    await client.aclose()
+    return cpu / calls * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200_000)
@@ -107,6 +132,12 @@ def main() -> None:
                 print(f"{name:<14} {label:<18} {rate:>10,.0f} {cpu:>11.2f}")
             ratio = cpu_per_message["redis-py PubSub"] / cpu_per_message["RedisBackend"]
             print(f"{name:<14} RedisBackend uses {ratio:.1f}x less CPU per message than redis-py PubSub")
+        print(f"\n{'server':<14} {'publishers':>10} {'RedisBackend us':>16} {'redis-py us':>12}")
+        for name, (process, port) in servers.items():
+            for concurrency in (1, 50):
+                ours = run(_publish_cost(port, 20_000, concurrency, True))
+                theirs = run(_publish_cost(port, 20_000, concurrency, False))
+                print(f"{name:<14} {concurrency:>10} {ours:>16.1f} {theirs:>12.1f}")
     finally:
         for process, _ in servers.values():
             stop(process)

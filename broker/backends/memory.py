@@ -83,8 +83,14 @@ class MemoryBackend:
         # commands back to back is atomic; MULTI/EXEC gives the same error rules.
         client = self._commands
         self._call(client, [b"MULTI"])
-        for argv in commands:
-            self._call(client, [_arg(arg) for arg in argv])
+        try:
+            for argv in commands:
+                self._call(client, [_arg(arg) for arg in argv])
+        except CommandError:
+            # Refused when queued (as Redis's EXECABORT): nothing runs, and the
+            # shared client must not stay inside MULTI for the next caller.
+            self.broker.execute(client, [b"DISCARD"])
+            raise
         replies = self._call(client, [b"EXEC"])
         return list(replies)
 

@@ -1,8 +1,9 @@
 """One subscriber connection to a RESP server, carrying every subscription of a node.
 
-A ``PubSubLink`` wraps a raw ``redis.asyncio`` connection (RESP2, so messages
-are plain arrays and never go through redis-py's push-notification handlers)
-and one reader task. ``subscribe``/``unsubscribe`` send the command and wait
+A ``PubSubLink`` opens a ``redis.asyncio`` connection (TLS, unix socket, AUTH
+and SELECT from the URL; RESP2, so messages are plain arrays rather than RESP3
+pushes), then reads its socket directly: whole reads go to hiredis, every
+complete message to the handler, in one reader task. ``subscribe``/``unsubscribe`` send the command and wait
 for the server's confirmations, which Redis sends in command order, one per
 name, interleaved with messages: a FIFO of futures matches them up. Messages go
 straight to the handler as ``handler(channel, data, pattern)``; the only
@@ -15,10 +16,11 @@ When the connection drops, every waiting caller gets ``BackendUnavailable`` and
 from __future__ import annotations
 
 import asyncio
-import math
+import logging
 from collections import deque
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
+import hiredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError, ResponseError
 
@@ -26,6 +28,8 @@ from broker.backend import BackendUnavailable, MessageHandler
 from broker.resp import CommandError
 
 __all__ = ["PubSubLink", "command_error"]
+
+log = logging.getLogger("fanout.backend")
 
 # Reply kinds that confirm one name of a (un)subscribe command.
 _CONFIRMATIONS = frozenset({b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
@@ -70,12 +74,13 @@ class PubSubLink:
         self._pending: deque[asyncio.Future[None]] = deque()
         # One future per PING sent (keepalive), answered in order too.
         self._pongs: deque[asyncio.Future[None]] = deque()
-        self._reader: asyncio.Task[None] | None = None
+        # The reader task (runs _read_loop).
+        self._task: asyncio.Task[None] | None = None
         self._lost: Exception | None = None
 
     @property
     def alive(self) -> bool:
-        return self._reader is not None and self._lost is None
+        return self._task is not None and self._lost is None
 
     async def open(self) -> None:
         """Connect and start reading. Raises ``BackendUnavailable``."""
@@ -83,14 +88,28 @@ class PubSubLink:
             await self.connection.connect()  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as error:
             raise BackendUnavailable(f"pub/sub connection to {self.address} failed: {error}") from error
-        self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"pubsub {self.address}")
+        self._task = asyncio.get_running_loop().create_task(self._read_loop(), name=f"pubsub {self.address}")
 
-    async def close(self) -> None:
-        self._fail(BackendUnavailable(f"pub/sub connection to {self.address} closed"))
-        if self._reader is not None and self._reader is not asyncio.current_task():
-            self._reader.cancel()
+    async def drain(self, timeout: float) -> None:
+        """Give the reader up to ``timeout`` to deliver what the server sent before closing.
+
+        When the server died, its last messages are still in our socket buffer,
+        followed by EOF: the reader delivers them and ends by itself. When it is
+        alive (another connection failed) or hung, the wait just times out.
+        """
+        if self._task is not None and not self._task.done():
             try:
-                await self._reader
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except (asyncio.TimeoutError, Exception):
+                pass
+
+    async def close(self, reason: BackendUnavailable | None = None) -> None:
+        """Close; callers still waiting get ``reason`` (why the backend gave up) or "closed"."""
+        self._fail(reason or BackendUnavailable(f"pub/sub connection to {self.address} closed"))
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+            try:
+                await self._task
             except (asyncio.CancelledError, Exception):
                 pass
         await self.connection.disconnect(nowait=True)
@@ -105,7 +124,7 @@ class PubSubLink:
         names = list(names)
         if not names:
             return
-        if self._lost is not None or self._reader is None:
+        if self._lost is not None or self._task is None:
             raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in names]
@@ -121,7 +140,7 @@ class PubSubLink:
         names = list(names)
         if not names:
             return
-        if self._lost is not None or self._reader is None:
+        if self._lost is not None or self._task is None:
             raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in names]
@@ -139,7 +158,7 @@ class PubSubLink:
         A hung server or a half-open TCP connection (peer gone without FIN)
         otherwise looks like a quiet channel forever.
         """
-        if self._lost is not None or self._reader is None:
+        if self._lost is not None or self._task is None:
             raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pongs.append(future)
@@ -156,44 +175,51 @@ class PubSubLink:
     # ------------------------------------------------------------ internals
 
     async def _read_loop(self) -> None:
-        read = self.connection.read_response
+        # Whole socket reads go to hiredis, and every complete reply is handled
+        # before the next read: one await per read, not one per message.
+        reader: asyncio.StreamReader = self.connection._reader  # type: ignore[assignment]  # noqa: SLF001
+        parser = hiredis.Reader(replyError=CommandError)
         pending = self._pending
-        while True:
-            try:
-                reply: Any = await read(timeout=math.inf)
-            except ResponseError as error:
-                # An error reply answers the oldest waiting (un)subscribe.
-                if pending:
-                    future = pending.popleft()
-                    if not future.done():
-                        future.set_exception(command_error(error))
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - any read failure ends the link
-                self._connection_failed(error)
-                return
-            if type(reply) is not list:
-                # +PONG: a PING while not subscribed to anything (RESP2).
-                self._pong()
-                continue
-            kind = reply[0]
-            if kind == b"message" or kind == b"smessage":
-                self.handler(reply[1], reply[2], None)
-            elif kind == b"pmessage":
-                self.handler(reply[2], reply[3], reply[1])
-            elif kind == b"pong":
-                self._pong()
-            elif kind in _CONFIRMATIONS:
-                if pending:
-                    future = pending.popleft()
-                    if not future.done():
-                        future.set_result(None)
-                elif kind == b"sunsubscribe":
-                    # Unasked: the slot moved to another node (resharding). Treat it as a
-                    # lost link so the owner reconnects to the new topology and resubscribes.
-                    self._connection_failed(ConnectionError(f"slot of {reply[1]!r} moved"))
-                    return
+        try:
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    raise ConnectionError("connection closed by the server")
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    if type(reply) is not list:
+                        if isinstance(reply, CommandError):
+                            # An error reply answers the oldest waiting (un)subscribe.
+                            if pending and not (future := pending.popleft()).done():
+                                future.set_exception(reply)
+                        else:
+                            self._pong()  # +PONG: a PING while not subscribed to anything (RESP2)
+                        continue
+                    kind = reply[0]
+                    try:
+                        if kind == b"message" or kind == b"smessage":
+                            self.handler(reply[1], reply[2], None)
+                            continue
+                        if kind == b"pmessage":
+                            self.handler(reply[2], reply[3], reply[1])
+                            continue
+                    except Exception:  # noqa: BLE001 - a handler bug must not drop the connection
+                        log.exception("pub/sub message handler failed")
+                        continue
+                    if kind == b"pong":
+                        self._pong()
+                    elif kind in _CONFIRMATIONS:
+                        if pending:
+                            if not (future := pending.popleft()).done():
+                                future.set_result(None)
+                        elif kind == b"sunsubscribe":
+                            # Unasked: the slot moved to another node (resharding). Treat it as
+                            # a lost link so the owner reconnects to the new slot map.
+                            raise ConnectionError(f"slot of {reply[1]!r} moved")
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any read failure ends the link
+            self._connection_failed(error)
 
     def _pong(self) -> None:
         if self._pongs:

@@ -3,9 +3,11 @@
 Works unchanged against our own ``fanout broker``, a real redis-server / Valkey,
 and a Redis Cluster. Layout of one node's connections:
 
-- commands (``execute``, ``transaction``, ``publish``, the FANOUT.* calls) go
-  through a redis-py asyncio pool (RESP3, hiredis parser, no response callbacks:
-  replies stay raw Python values like MemoryBackend's; RESP3 sets arrive as lists);
+- commands (``execute``, ``transaction``, ``publish``, the FANOUT.* calls) share
+  ONE auto-pipelined RESP3 connection (``CommandLink``): replies are raw hiredis
+  values like MemoryBackend's (but simple strings arrive as bytes, RESP3 sets as
+  lists). On a cluster, redis-py's RedisCluster client routes them by slot, with
+  its response callbacks removed for the same raw values;
 - every subscription rides ONE pub/sub connection per node (``PubSubLink``),
   whatever the number of channels, patterns and browsers; on a cluster, one per
   master, with sharded pub/sub (SSUBSCRIBE/SPUBLISH) so a publish travels only
@@ -13,7 +15,8 @@ and a Redis Cluster. Layout of one node's connections:
 
 Faults: when the server drops or restarts, calls raise ``BackendUnavailable``
 naming the address (after a timeout, the outcome of that call is unknown: the
-server may still run it). A supervisor task reconnects the pub/sub connection with
+server may still run it). Keepalive PINGs and a reply watchdog notice a hung
+server or a half-open TCP connection. A supervisor task reconnects with
 exponential backoff and jitter (capped at ``max_backoff``), re-subscribes every
 channel and pattern in one command each, then calls the reconnect handler so the
 gateway can re-register presence and tell clients to recover from history
@@ -30,18 +33,18 @@ import inspect
 import logging
 import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
-from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisClusterException, RedisError, ResponseError, SlotNotCoveredError
 
 from broker.backend import Backend, BackendUnavailable, MessageHandler
 from broker.backends import scripts
-from broker.backends.pubsub_link import PubSubLink, command_error
+from broker.backends.cluster import ClusterCommands
+from broker.backends.command_link import CommandLink
+from broker.backends.pubsub_link import PubSubLink
 from broker.resp import CommandError
 
 __all__ = ["RedisBackend", "ReconnectHandler", "backoff_delays"]
@@ -52,6 +55,8 @@ ReconnectHandler = Callable[[], "Awaitable[None] | None"]
 Arg = bytes | str | int | float
 
 CLUSTER_SCHEME = "redis+cluster"
+# How long a failed node's pub/sub reader may take to deliver what it had received.
+DRAIN_SECONDS = 0.2
 # Channels Redis publishes on each node for its own keys (not sharded on a cluster).
 KEYSPACE_PREFIXES = (b"__keyspace@", b"__keyevent@")
 
@@ -93,12 +98,10 @@ class RedisBackend:
         min_backoff, max_backoff: reconnect delays, doubled per failure, with jitter.
         ping_interval: seconds between keepalive PINGs on the pub/sub connection(s);
             no reply within ``command_timeout`` counts as a lost connection.
-        max_connections: command connections per node (calls beyond wait for one).
     """
 
     def __init__(self, url: str, *, connect_timeout: float = 2.0, command_timeout: float = 5.0,
-                 min_backoff: float = 0.05, max_backoff: float = 2.0, ping_interval: float = 5.0,
-                 max_connections: int = 32) -> None:
+                 min_backoff: float = 0.05, max_backoff: float = 2.0, ping_interval: float = 5.0) -> None:
         self.url = url
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
@@ -110,31 +113,20 @@ class RedisBackend:
         options: dict[str, Any] = dict(
             protocol=3, driver_info=None, socket_connect_timeout=connect_timeout,
             socket_timeout=command_timeout, retry=Retry(NoBackoff(), 0))
-        self._client: Redis | RedisCluster
+        # Cluster: redis-py's client routes commands (and knows the slot map).
+        self._cluster: ClusterCommands | None = None
+        # Single server: connection settings from the URL (never connects itself).
+        self._pool: ConnectionPool | None = None
         if self.cluster:
-            parsed = urlparse(url)
-            host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
-            self.address = f"{host}:{port}"
-            cluster = RedisCluster(host=host, port=port, password=unquote(parsed.password or "") or None,
-                                   username=unquote(parsed.username or "") or None, **options)
-            callbacks = cluster.response_callbacks
-            # Keep only what redis-py needs to route (topology, COMMAND key specs).
-            for name in [n for n in callbacks if not str(n).upper().startswith(("CLUSTER", "COMMAND"))]:
-                del callbacks[name]
-            self._client = cluster
-            self._pool: ConnectionPool | None = None
+            self._cluster = ClusterCommands(url, options)
+            self.address = self._cluster.address
         else:
-            # Bounded and blocking: a burst of concurrent calls (a disconnect storm)
-            # waits for a free connection instead of failing or opening hundreds.
-            self._pool = BlockingConnectionPool.from_url(url, max_connections=max_connections,
-                                                         timeout=command_timeout, **options)
+            self._pool = ConnectionPool.from_url(url, **options)
             kwargs = self._pool.connection_kwargs
             if "path" in kwargs:
                 self.address = str(kwargs["path"])
             else:
                 self.address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-            self._client = Redis(connection_pool=self._pool)
-            self._client.response_callbacks = {}
         self._handler: MessageHandler = _ignore
         self._on_reconnect: ReconnectHandler | None = None
         # Desired subscriptions: what a (re)connected link must carry.
@@ -142,8 +134,10 @@ class RedisBackend:
         self._patterns: set[bytes] = set()
         # Pub/sub links: one for a single server; per master address on a cluster.
         self._links: dict[str, PubSubLink] = {}
+        # Single server: the one pipelined command connection (a cluster uses redis-py's client).
+        self._commands: CommandLink | None = None
         self._lost = asyncio.Event()
-        self._cluster_ready = False
+        self._loss: BackendUnavailable | None = None
         self._up = False
         self._closed = False
         self._supervisor: asyncio.Task[None] | None = None
@@ -168,7 +162,8 @@ class RedisBackend:
             except (asyncio.CancelledError, Exception):
                 pass
         await self._close_links()
-        await self._client.aclose()
+        if self._cluster is not None:
+            await self._cluster.aclose()
 
     def set_handler(self, handler: MessageHandler) -> None:
         self._handler = handler
@@ -220,18 +215,9 @@ class RedisBackend:
         return await self._command(*argv)
 
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        try:
-            pipe = self._client.pipeline(transaction=True)
-            for name, *args in commands:
-                pipe.execute_command(name.decode() if isinstance(name, bytes) else str(name), *args)
-            replies = await pipe.execute(raise_on_error=False)
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, SlotNotCoveredError) as error:
-            raise self._unavailable(error) from error
-        except RedisClusterException as error:
-            raise CommandError(f"ERR {error}") from None
-        return [command_error(r) if isinstance(r, ResponseError) else r for r in replies]
+        if self._cluster is not None:
+            return await self._cluster.transaction(commands)
+        return await self._command_link().transaction(commands)
 
     async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
         """See Backend.history_publish."""
@@ -256,54 +242,16 @@ class RedisBackend:
 
     # ------------------------------------------------------------ internals: commands
 
+    def _command_link(self) -> CommandLink:
+        link = self._commands
+        if link is None or not link.alive:
+            raise BackendUnavailable(f"broker at {self.address} unavailable: reconnecting")
+        return link
+
     async def _command(self, name: Arg, *args: Arg) -> Any:
-        # redis-py routes and looks up callbacks by a str command name.
-        command = name.decode() if isinstance(name, bytes) else str(name)
-        if self.cluster and args:
-            # ... and by "CONFIG SET", "CLUSTER KEYSLOT" as one name (CONFIG SET goes to every node).
-            sub = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-            joined = f"{command} {sub}".upper()
-            if joined in self._client.command_flags:  # type: ignore[union-attr]
-                command, args = joined, args[1:]
-            if command == "CONFIG SET":
-                # Node-local settings (notify-keyspace-events ...) are meant for the whole cluster.
-                return await self._on_all_nodes(command, *args)
-        try:
-            return await self._client.execute_command(command, *args)
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, SlotNotCoveredError) as error:
-            raise self._unavailable(error) from error
-        except RedisClusterException as error:  # refused before sending: e.g. keys in several slots
-            if "Missing key" in str(error):
-                return await self._keyless(command, *args)
-            raise CommandError(f"ERR {error}") from None
-
-    async def _on_all_nodes(self, command: str, *args: Arg) -> Any:
-        try:
-            replies = await self._client.execute_command(command, *args, target_nodes=RedisCluster.ALL_NODES)
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, RedisClusterException) as error:
-            raise self._unavailable(error) from error
-        # One reply per node when they differ; the common one when all agree (OK).
-        if isinstance(replies, dict) and len(set(map(repr, replies.values()))) == 1:
-            return next(iter(replies.values()))
-        return replies
-
-    async def _keyless(self, command: str, *args: Arg) -> Any:
-        # A command with no key on a cluster (CLUSTER SLOTS, TIME, INFO ...): any node answers.
-        cluster = self._client
-        assert isinstance(cluster, RedisCluster)
-        try:
-            return await cluster.execute_command(command, *args, target_nodes=cluster.get_random_node())
-        except ResponseError as error:
-            raise command_error(error) from None
-        except (RedisError, OSError, RedisClusterException) as error:
-            raise self._unavailable(error) from error
-
-    def _unavailable(self, error: BaseException) -> BackendUnavailable:
-        return BackendUnavailable(f"broker at {self.address} unavailable: {error}")
+        if self._cluster is not None:
+            return await self._cluster.call(name, *args)
+        return await self._command_link().call(name, *args)
 
     async def _fanout(self, native: list[Arg], script: scripts.Script, keys: list[bytes], args: list[Arg]) -> Any:
         if self._native is not False:
@@ -349,7 +297,8 @@ class RedisBackend:
             pass
 
     async def _send(self, verb: bytes, names: list[bytes]) -> None:
-        if not self.cluster:
+        cluster = self._cluster
+        if cluster is None:
             link = self._links.get(self.address)
             if link is None:
                 raise BackendUnavailable(f"broker at {self.address} unavailable: reconnecting")
@@ -365,7 +314,7 @@ class RedisBackend:
                 for link in self._links.values():
                     sends.append(link.command(verb, [name]))
             else:
-                by_link.setdefault(self._shard_address(name), []).append(name)
+                by_link.setdefault(cluster.shard_address(name), []).append(name)
         for address, group in by_link.items():
             link = self._links.get(address)
             if link is None:
@@ -385,18 +334,16 @@ class RedisBackend:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    def _shard_address(self, channel: bytes) -> str:
-        cluster = self._client
-        assert isinstance(cluster, RedisCluster)
-        node = cluster.nodes_manager.get_node_from_slot(cluster.keyslot(channel))
-        return f"{node.host}:{node.port}"
-
     # ------------------------------------------------------------ internals: connection
 
     async def _connect(self) -> None:
-        """Open the pub/sub link(s) and restore every subscription; raises BackendUnavailable."""
+        """Open the connections and restore every subscription; raises BackendUnavailable."""
         self._lost.clear()
         try:
+            if self._pool is not None:
+                self._commands = CommandLink(self._new_connection(self.address, protocol=3), self.address,
+                                             self.command_timeout, self._link_lost)
+                await self._commands.open()
             addresses = await self._link_addresses()
             for address in addresses:
                 link = PubSubLink(self._new_connection(address), self._handler, self._link_lost, address)
@@ -408,7 +355,8 @@ class RedisBackend:
             except asyncio.TimeoutError:
                 raise BackendUnavailable(f"broker at {self.address} unavailable: no reply within "
                                          f"{self.command_timeout:g}s") from None
-            if not all(link.alive for link in self._links.values()):
+            if not all(link.alive for link in self._links.values()) or (
+                    self._commands is not None and not self._commands.alive):
                 raise BackendUnavailable(f"broker at {self.address} unavailable: lost while resubscribing")
         except BaseException:
             await self._close_links()
@@ -426,51 +374,35 @@ class RedisBackend:
             await link.command(b"PSUBSCRIBE", sorted(self._patterns))
 
     async def _link_addresses(self) -> list[str]:
-        if not self.cluster:
+        if self._cluster is None:
             return [self.address]
-        cluster = self._client
-        assert isinstance(cluster, RedisCluster)
-        try:
-            if self._cluster_ready:
-                # A fresh slot map: after a failover or resharding the masters changed.
-                await cluster.nodes_manager.initialize()
-            else:
-                await cluster.initialize()
-                self._cluster_ready = True
-        except (RedisError, OSError, RedisClusterException) as error:
-            raise self._unavailable(error) from error
-        return [f"{node.host}:{node.port}" for node in cluster.get_primaries()]
+        return await self._cluster.masters()
 
-    def _new_connection(self, address: str) -> AbstractConnection:
-        # Same settings as the command connections (the timeout bounds the handshake),
-        # but RESP2; the reader waits for messages with no timeout, keepalive PINGs
-        # notice a dead peer.
-        connection_class: type[AbstractConnection]
-        if self.cluster:
-            cluster = self._client
-            assert isinstance(cluster, RedisCluster)
-            node = cluster.get_node(node_name=address)
-            assert node is not None
-            kwargs = dict(node.connection_kwargs)
-            kwargs.pop("response_callbacks", None)
-            connection_class = node.connection_class
-        else:
-            assert self._pool is not None
-            kwargs = dict(self._pool.connection_kwargs)
-            connection_class = self._pool.connection_class
-        kwargs.update(protocol=2)
-        return connection_class(**kwargs)
+    def _new_connection(self, address: str, protocol: int = 2) -> AbstractConnection:
+        # Settings from the URL (the socket timeout bounds the handshake). Pub/sub
+        # uses RESP2, so messages are plain arrays rather than RESP3 pushes.
+        if self._cluster is not None:
+            return self._cluster.connection(address, protocol)
+        assert self._pool is not None
+        kwargs = dict(self._pool.connection_kwargs, protocol=protocol)
+        connection: AbstractConnection = self._pool.connection_class(**kwargs)
+        return connection
 
     def _link_lost(self, error: Exception) -> None:
         if self._up:
             log.warning("%s", error)
+            # What callers still waiting on the other connections are told.
+            self._loss = error if isinstance(error, BackendUnavailable) else BackendUnavailable(str(error))
         self._up = False
         self._lost.set()
 
-    async def _close_links(self) -> None:
+    async def _close_links(self, reason: BackendUnavailable | None = None) -> None:
         links, self._links = list(self._links.values()), {}
         for link in links:
-            await link.close()
+            await link.close(reason)
+        commands, self._commands = self._commands, None
+        if commands is not None:
+            await commands.close(reason)
 
     async def _keepalive(self) -> None:
         """Wait until a link is lost, PINGing the links every ``ping_interval``."""
@@ -490,11 +422,9 @@ class RedisBackend:
             if self._closed:
                 return
             self._up = False
-            await self._close_links()
-            # The pool's connections died with the server: drop them rather than
-            # letting the next calls find out one by one.
-            if self._pool is not None:
-                await self._pool.disconnect(inuse_connections=True)
+            # Messages already received before the failure still reach the handler.
+            await asyncio.gather(*(link.drain(DRAIN_SECONDS) for link in self._links.values()))
+            await self._close_links(self._loss)
             for delay in backoff_delays(self.min_backoff, self.max_backoff):
                 if self._closed:
                     return

@@ -17,7 +17,7 @@ from broker.backends import create_backend
 from broker.backends.memory import MemoryBackend
 from broker.backends.redis import RedisBackend
 from broker.core import Broker
-from broker.resp import CommandError
+from broker.resp import CommandError, Simple
 from tests.support.backends import Collector
 from tests.support.servers import ServerProcess, free_port, start_redis_server
 
@@ -108,6 +108,30 @@ async def test_messages_with_binary_payloads_arrive_unchanged(backend: Backend) 
     assert await got.wait_for(1) == [(channel, payload, None)]
 
 
+async def test_a_failing_handler_does_not_cost_the_subscription(redis_server: ServerProcess) -> None:
+    backend = RedisBackend(f"redis://127.0.0.1:{redis_server.port}/0")
+    got = Collector()
+
+    def handler(channel: bytes, data: bytes, pattern: bytes | None) -> None:
+        if data == b"boom":
+            raise RuntimeError("a gateway bug")
+        got(channel, data, pattern)
+
+    backend.set_handler(handler)
+    reconnects: list[None] = []
+    backend.set_reconnect_handler(lambda: reconnects.append(None))
+    await backend.start()
+    try:
+        channel = unique("sturdy")
+        await backend.subscribe(channel)
+        await backend.publish(channel, b"boom")
+        await backend.publish(channel, b"after")
+        assert await got.wait_for(1) == [(channel, b"after", None)]
+        assert backend.connected and reconnects == []
+    finally:
+        await backend.close()
+
+
 # ------------------------------------------------------------------ commands
 
 async def test_execute_returns_plain_python_values(backend: Backend) -> None:
@@ -147,6 +171,21 @@ async def test_transaction_runs_commands_in_order_and_returns_errors_in_place(ba
     assert isinstance(replies[3], CommandError) and str(replies[3]).startswith("WRONGTYPE")
     assert replies[4] == b"1"
     assert await backend.execute("GET", counter) == b"11"
+
+
+async def test_a_transaction_refused_when_queued_runs_nothing_and_leaves_the_backend_usable(
+        backend: Backend) -> None:
+    key = unique("aborted")
+    for bad in (["NOSUCHCOMMAND"], ["GET"]):
+        with pytest.raises(CommandError, match="^ERR "):
+            await backend.transaction([["SET", key, "1"], bad, ["INCR", key]])
+        assert await backend.execute("GET", key) is None  # nothing of it ran
+    assert await backend.transaction([["SET", key, "1"], ["INCR", key]]) == [backend_ok(backend), 2]
+
+
+def backend_ok(backend: Backend) -> Any:
+    """+OK as this backend returns it: Simple("OK") in-process, b"OK" over RESP."""
+    return Simple("OK") if isinstance(backend, MemoryBackend) else b"OK"
 
 
 async def test_errors_are_command_errors_with_their_code(backend: Backend) -> None:

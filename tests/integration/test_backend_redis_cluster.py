@@ -110,6 +110,21 @@ async def test_keyspace_notifications_come_from_every_master(
         await backend.unsubscribe(b"__keyevent@0__:expired")
 
 
+async def test_keyless_commands_answer_like_a_single_server(
+        backend: RedisBackend, redis_cluster: RedisCluster) -> None:
+    """What the presence sweep relies on: SCAN from 0 sees every master's keys, in the usual shape."""
+    keys = _channels_on_every_master(redis_cluster, 2)  # "spread<n>:cluster:<n>" on each master
+    for key in keys:
+        await backend.execute("SADD", key, "member")
+    cursor, found = await backend.execute("SCAN", 0, "MATCH", b"spread*", "COUNT", 1000)
+    assert cursor == b"0" and set(keys) <= set(found)
+    assert await backend.execute("PING") == b"PONG"
+    assert await backend.execute("PUBSUB", "NUMSUB", "nobody") == [b"nobody", 0]
+    assert len(await backend.execute("TIME")) == 2
+    with pytest.raises(CommandError, match="cursor"):
+        await backend.execute("SCAN", 17)
+
+
 async def test_patterns_are_refused_with_a_clear_error(backend: RedisBackend) -> None:
     with pytest.raises(CommandError, match="not supported on Redis Cluster"):
         await backend.psubscribe(b"chat:*")

@@ -112,8 +112,11 @@ async def test_backend_survives_several_outages_in_a_row(restartable: tuple[Star
             server.stop(signal.SIGKILL)
             server = start(server.port)
             await asyncio.wait_for(reconnects.get(), WAIT)
-            await backend.publish(b"c", b"%d" % round_)
-        assert [m[1] for m in await got.wait_for(3)] == [b"0", b"1", b"2"]
+            assert await backend.publish(b"c", b"%d" % round_) == 1
+            # Received before the next kill: "1 receiver" only means the server queued it,
+            # and a server killed before writing its output loses it (history recovers it).
+            await got.wait_for(round_ + 1)
+        assert [m[1] for m in got.messages] == [b"0", b"1", b"2"]
     finally:
         await backend.close()
 
@@ -140,7 +143,7 @@ async def test_hung_server_is_noticed_by_keepalive_and_recovered_when_it_resumes
         await backend.subscribe(b"c")
         server.process.send_signal(signal.SIGSTOP)
         try:
-            with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{server.port}.*(Timeout|timeout)"):
+            with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{server.port}.*no (PING )?reply within"):
                 await backend.publish(b"c", b"lost")
             # The subscribe is queued behind a server that never answers: the keepalive
             # PING times out, the link is declared lost, and the waiting caller is told.
