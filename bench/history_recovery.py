@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 
@@ -26,8 +25,8 @@ import orjson
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import LOAD_CORE, ROOT, SERVER_CORE, free_port, stop, taskset, wait_port  # noqa: E402
-from bench.presence_storm import cpu_seconds  # noqa: E402
+from bench.common import pin_load, start_serve, stop
+from bench.presence_storm import cpu_seconds
 
 
 async def publish_rate(port: int, pid: int, channel: str, seconds: float, window: int) -> tuple[float, float]:
@@ -111,15 +110,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=50, help="publishes in flight (default 50)")
     parser.add_argument("--clients", type=int, default=1000)
     args = parser.parse_args()
-    if taskset(LOAD_CORE):
-        os.sched_setaffinity(0, {int(LOAD_CORE)})
-    port = free_port()
-    server = subprocess.Popen(taskset(SERVER_CORE) + [
-        sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--resp-port", "-1",
-        "--channel", "chat:*=history:1000", "--log-level", "warning",
-        "--publish-rate", "1000000", "--publish-burst", "1000000"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    pin_load()
+    server, port = start_serve("--channel", "chat:*=history:1000", "--publish-rate", "1000000", "--publish-burst", "1000000")
     try:
-        wait_port(port)
         rows = {}
         for label, channel in (("history off", "plain:rate"), ("history on", "chat:rate")):
             print(f"{label}: publishing on {channel} for {args.seconds:g}s", flush=True)

@@ -134,29 +134,20 @@ def _enabled_channel(request: web.Request, feature: str) -> tuple[GatewayState, 
 
 
 async def presence(request: web.Request) -> web.Response:
-    """GET /api/presence/<channel>: users with their connections and info."""
+    """GET /api/presence/<channel>: users with their connections and info;
+    GET /api/presence/<channel>/stats: numbers of users and connections."""
     try:
         state, channel, _ = _enabled_channel(request, "presence")
         try:
-            users = await state.tracker.present(channel)
+            if request.path.endswith("/stats"):
+                body = {"channel": channel, **await state.tracker.stats(channel)}
+            else:
+                body = {"channel": channel, "users": await state.tracker.present(channel)}
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
         return exc.response
-    return _json({"channel": channel, "users": users})
-
-
-async def presence_stats(request: web.Request) -> web.Response:
-    """GET /api/presence/<channel>/stats: numbers of users and connections."""
-    try:
-        state, channel, _ = _enabled_channel(request, "presence")
-        try:
-            stats = await state.tracker.stats(channel)
-        except BackendUnavailable as exc:
-            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
-    except _HttpError as exc:
-        return exc.response
-    return _json({"channel": channel, **stats})
+    return _json(body)
 
 
 def _query_int(request: web.Request, name: str, default: int | None) -> int | None:
@@ -207,7 +198,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/publish", publish),
         web.post("/api/broadcast", broadcast),
         web.get("/api/channels", channels),
-        web.get("/api/presence/{channel:.+}/stats", presence_stats),
+        web.get("/api/presence/{channel:.+}/stats", presence),
         web.get("/api/presence/{channel:.+}", presence),
         web.get("/api/history/{channel:.+}", history_page),
         web.get("/healthz", healthz),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import resource
 import socket
 
@@ -13,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.servers import free_port, start_fanout
-from tests.support.ws import WsClient, connect
+from tests.support.ws import WsClient, connect, raw_websocket
 
 MESSAGE = orjson.dumps({"pad": "x" * 2000})
 
@@ -34,27 +32,9 @@ def small_buffers_serve():
     server.stop()
 
 
-def _masked_text_frame(payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    assert len(payload) < 126
-    return bytes((0x81, 0x80 | len(payload))) + mask + masked
-
-
 def never_reading_client(port: int, channel: str) -> socket.socket:
     """A websocket client that subscribes and then never reads (tiny receive buffer)."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(1)
-    assert response.startswith(b"HTTP/1.1 101")
-    sock.sendall(_masked_text_frame(orjson.dumps({"op": "subscribe", "channel": channel})))
-    return sock
+    return raw_websocket(port, {"op": "subscribe", "channel": channel})
 
 
 def _rss_kb(pid: int) -> int:

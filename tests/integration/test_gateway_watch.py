@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import re
 import socket
 import time
@@ -17,7 +15,7 @@ import redis.asyncio as aioredis
 
 from gateway.auth import issue_token
 from tests.support.servers import MS, ServerProcess, free_port, start_fanout
-from tests.support.ws import WsClient, connect
+from tests.support.ws import WsClient, connect, raw_websocket
 
 SECRET = "watch-test-secret-of-at-least-32-bytes"
 TOP3 = {"type": "zset_top", "n": 3}
@@ -42,7 +40,7 @@ async def _metrics(port: int) -> dict[str, float]:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             text = await response.text()
-    return {name: float(value) for name, value in re.findall(r"^(fanout_\w+) (\S+)$", text, re.M)}
+    return {name: float(value) for name, value in re.findall(r"^(fanout_\w+) (\S+)$", text, re.MULTILINE)}
 
 
 async def _until_metric(port: int, name: str, expected: float, timeout: float = 5.0) -> None:
@@ -260,24 +258,6 @@ async def test_rapid_updates_are_coalesced_and_computed_once_per_push(fanout_ser
         await client.close()
 
 
-def _raw_watcher(port: int, request: bytes) -> socket.socket:
-    """A websocket client on a bare socket with a tiny receive buffer: it reads only when told."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(1)
-    assert response.startswith(b"HTTP/1.1 101")
-    mask = os.urandom(4)
-    assert len(request) < 126
-    sock.sendall(bytes((0x81, 0x80 | len(request))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(request)))
-    return sock
-
-
 def _read_frame(sock: socket.socket) -> dict[str, Any]:
     def exactly(count: int) -> bytes:
         data = b""
@@ -301,7 +281,7 @@ async def test_a_watcher_that_fell_behind_gets_the_latest_value_when_it_catches_
                           "--max-buffer", "65536", "--slow-close-after", "60", "--watch-interval", "0.005")
     redis = aioredis.Redis(port=resp_port)
     await redis.hset("big", mapping={"pad": "x" * 50_000, "n": "0"})
-    sock = _raw_watcher(server.port, b'{"op":"watch","id":1,"key":"big","view":{"type":"hash"}}')
+    sock = raw_websocket(server.port, {"op": "watch", "id": 1, "key": "big", "view": {"type": "hash"}})
     try:
         sock.settimeout(10)
         assert (await asyncio.to_thread(_read_frame, sock))["value"]["n"] == "0"  # the reply
