@@ -198,7 +198,8 @@ async def _random_run(port: int, channel: bytes, operations: list[tuple[Any, ...
     for reply in replies:
         if isinstance(reply, tuple) and isinstance(reply[1], str):
             epochs.setdefault(reply[1], f"<epoch {len(epochs)}>")
-    return _mask_numbered({"replies": replies, "messages": messages, "state": state}, epochs)
+    masked: dict[str, Any] = _mask_numbered({"replies": replies, "messages": messages, "state": state}, epochs)
+    return masked
 
 
 def _mask_numbered(value: Any, epochs: dict[str, str]) -> Any:
