@@ -316,35 +316,48 @@ class RequestParser:
             data = self._feed_inline(data, requests)
             if not data:
                 return requests
-        self._check_headers(data)
+        # A huge multibulk count must not reach hiredis, which would allocate a list
+        # that long; one search (no match, normally) guards it.
+        if _BIG_MULTIBULK_HEADER.search(data) is not None:
+            self._check_headers(data)
         reader = self._reader
+        append = requests.append
         try:
             reader.feed(data)
-            request = reader.gets()
+            gets = reader.gets
+            request = gets()
             while request is not False:
-                if type(request) is list:
-                    if request:  # Redis ignores an empty multibulk (*0)
-                        requests.append(request)
-                elif request is not None:  # *-1 is ignored too
+                if type(request) is list and request:
+                    append(request)
+                elif request is not None and request != []:  # Redis ignores *0 and *-1
+                    self._check_headers(data)
                     raise ProtocolError(
                         "Protocol error: expected '*', got '%s'" % _first_char(request))
-                request = reader.gets()
+                request = gets()
         except hiredis.ProtocolError as exc:
+            self._check_headers(data)
             raise ProtocolError(_redis_wording(str(exc))) from None
         except hiredis.ReplyError as exc:
+            self._check_headers(data)
             raise ProtocolError(f"Protocol error: expected '$', got '-{exc}'") from None
         if requests:
             self._unframed = len(data)
-            self._idle = _ends_with_request(data, requests[-1])
+            self._idle = idle = _ends_with_request(data, requests[-1])
         else:
             self._unframed += len(data)
-            self._idle = False
+            self._idle = idle = False
+        # Bulk lengths are refused from the header alone, before the payload arrives
+        # (hiredis only buffers it meanwhile). A read that ends on a request boundary
+        # and is no longer than max_bulk_len cannot hold a header over the limit
+        # (each header's payload is in it), so the common pipelined read skips the scan.
+        if not idle or len(data) > self.max_bulk_len:
+            self._check_headers(data)
         if self._unframed > self.max_bulk_len + INLINE_MAX:
             raise ProtocolError("Protocol error: invalid bulk length")
         return requests
 
     def _check_headers(self, data: bytes) -> None:
-        # Refuse oversized lengths from the header alone, before the payload arrives.
+        """Refuse oversized bulk lengths, then oversized multibulk counts, in ``data``."""
         for match in _bulk_header(self.max_bulk_len).finditer(data):
             if int(match.group(1)) > self.max_bulk_len:
                 raise ProtocolError("Protocol error: invalid bulk length")
