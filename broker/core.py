@@ -105,6 +105,15 @@ class Client:
         self.pending_reply: Any = None
         self.close_after_reply = False
         self.closed = False
+        # True when execute must take its slow path for this client: see refresh_special.
+        self.special = False
+        self.refresh_special()
+
+    def refresh_special(self) -> None:
+        """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
+        or CLIENT REPLY state (the slow path of execute calls it after each command)."""
+        self.special = (self.multi is not None or not self.authenticated or self.reply_mode != 0
+                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels)))
 
     @property
     def subscriptions(self) -> int:
@@ -227,6 +236,7 @@ class Broker:
         client.channels.clear()
         client.patterns.clear()
         client.shard_channels.clear()
+        client.refresh_special()
 
     # ------------------------------------------------------------- execute
 
@@ -247,11 +257,7 @@ class Broker:
             self.now_ms = now = int(self.clock() * 1000)
         head = argv[0]
         cmd = self._by_spelling.get(head)
-        if cmd is None:
-            cmd = self._lookup(head)
-        if (cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc
-                and client.multi is None and client.authenticated
-                and not (client.proto == 2 and (client.channels or client.patterns or client.shard_channels))):
+        if cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not client.special:
             client.last_command = head
             client.last_command_ms = now
             self.stats.commands += 1
@@ -259,19 +265,36 @@ class Broker:
                 reply = cmd.handler(client, argv)
             except CommandError as exc:
                 reply = exc
-        else:
+            if type(reply) is Blocked:
+                reply = self._block(client, reply)
+                if reply is BLOCKED:
+                    return BLOCKED
+            if self.ready_keys:
+                self.serve_blocked()
+            return reply
+        return self._execute_slow(client, argv, cmd)
+
+    def _execute_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
+        """Everything but the fast path: unknown spellings, arity errors, containers,
+        state-changing commands, and clients in MULTI, unauthenticated, in RESP2
+        subscribed mode or with CLIENT REPLY OFF/SKIP."""
+        if cmd is None:
+            cmd = self._lookup(argv[0])
+        try:
             reply = self._execute_checked(client, argv, cmd)
             if reply is _QUEUED_OR_REFUSED:
                 return client.pending_reply
-        if type(reply) is Blocked:
-            reply = self._block(client, reply)
-            if reply is BLOCKED:
-                return BLOCKED
-        if self.ready_keys:
-            self.serve_blocked()
-        if client.reply_mode:
-            return self._reply_mode(client, reply)
-        return reply
+            if type(reply) is Blocked:
+                reply = self._block(client, reply)
+                if reply is BLOCKED:
+                    return BLOCKED
+            if self.ready_keys:
+                self.serve_blocked()
+            if client.reply_mode:
+                return self._reply_mode(client, reply)
+            return reply
+        finally:
+            client.refresh_special()
 
     def _lookup(self, head: bytes) -> Command | None:
         """Find a command by name in any letter case; remember the spelling."""
