@@ -20,11 +20,12 @@ __all__ = ["Command", "COMMANDS", "STATE_COMMANDS", "command", "subcommand", "lo
 Handler = Callable[["Client", list[bytes]], Any]
 
 # Commands that change what the core's fast path checks (``Client.special``:
-# MULTI, authentication, protocol, subscriptions, CLIENT REPLY). They never take
-# the fast path; the slow path refreshes ``special`` after every command it runs.
+# MULTI, authentication, protocol, subscriptions, CLIENT REPLY) or that close the
+# connection (QUIT). They never take the fast path; the slow path refreshes
+# ``special`` and looks at ``close_after_reply`` after every command it runs.
 STATE_COMMANDS = frozenset({
     "multi", "exec", "discard", "reset", "auth", "hello", "subscribe", "psubscribe", "ssubscribe",
-    "unsubscribe", "punsubscribe", "sunsubscribe",
+    "unsubscribe", "punsubscribe", "sunsubscribe", "quit",
 })
 
 
