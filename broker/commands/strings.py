@@ -284,15 +284,17 @@ def msetnx(client: Client, argv: list[bytes]) -> object:
 def _incr_by(client: Client, key: bytes, increment: int) -> int:
     """``incrDecrCommand``: the counter keeps its TTL; a new key emits ``new`` first."""
     db = client.db
-    old = _write_string(db, key)
-    current = 0 if old is None else parse_int(old)
-    result = current + increment
-    if not _INT64_MIN <= result <= _INT64_MAX:
-        raise CommandError("ERR increment or decrement would overflow")
+    old = db.lookup(key)
     if old is None:
+        result = increment  # callers parsed it as a 64-bit integer
         db.add(key, b"%d" % result)
     else:
-        db.replace(key, b"%d" % result)
+        if type(old) is not bytes:
+            raise CommandError(WRONGTYPE)
+        result = parse_int(old) + increment
+        if not _INT64_MIN <= result <= _INT64_MAX:
+            raise CommandError("ERR increment or decrement would overflow")
+        db.data[key] = b"%d" % result  # in place: the TTL stays
     db.notify(_STRING, b"incrby", key)
     return result
 
