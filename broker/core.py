@@ -444,9 +444,13 @@ class Broker:
             self.publish(b"__keyevent@%d__:%s" % (db, event), key)
 
     def publish(self, channel: bytes, data: bytes) -> int:
-        self.stats.pubsub_messages += 1
-        receivers = self.pubsub.publish(channel, data)
-        self.stats.pubsub_deliveries += receivers
+        stats = self.stats
+        stats.pubsub_messages += 1
+        pubsub = self.pubsub
+        if channel not in pubsub.channels and not pubsub.patterns:
+            return 0
+        receivers = pubsub.publish(channel, data)
+        stats.pubsub_deliveries += receivers
         return receivers
 
     # ---------------------------------------------------------------- WATCH
