@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend, BackendUnavailable
+from broker.resp import CommandError
 from gateway import history, http_api
 from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
@@ -79,7 +80,10 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         return await _subscribe(state, connection, request)
     if op == "psubscribe":
         _check_subscribe(state, connection, "pattern", target)
-        await hub.psubscribe(connection, target.encode())
+        try:
+            await hub.psubscribe(connection, target.encode())
+        except CommandError as exc:  # a Redis Cluster backplane: sharded pub/sub has no patterns
+            raise BadRequest("bad_request", str(exc).removeprefix("ERR ")) from None
         return encode_reply(request.id, pattern=target)
     if op == "unsubscribe":
         if not await hub.unsubscribe(connection, target.encode()):

@@ -81,6 +81,13 @@ class Backplane:
             return int(await client.execute_command("SPUBLISH", channel, data))
         return int(await client.publish(channel, data))
 
+    async def config_set(self, client: Any, name: str, value: str) -> None:
+        """CONFIG SET on every node (keyspace notification flags are node-local on a cluster)."""
+        if self.cluster is not None:
+            await client.config_set(name, value, target_nodes=aioredis.RedisCluster.ALL_NODES)
+        else:
+            await client.config_set(name, value)
+
     async def fanout_join(self, client: Any, channel: str, conn: str, user: str, meta: bytes) -> list[int]:
         """FANOUT.JOIN over RESP: the native command on our broker, its Lua twin on Redis."""
         if self.kind == EMBEDDED:
