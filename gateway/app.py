@@ -28,6 +28,7 @@ from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
 from gateway.connection import Connection, Counters, text_frame
 from gateway.fanout import Hub, history_event
+from gateway.notify_flags import ensure_notify_flags
 from gateway.operations import history_query, now_ms, publish
 from gateway.protocol import (
     BadRequest,
@@ -268,6 +269,8 @@ async def on_backplane_reconnect(state: GatewayState) -> None:
     for conn in list(state.pending_leaves):
         await tracker.disconnect(conn)
         state.pending_leaves.discard(conn)
+    if state.hub.views is not None:
+        await state.hub.views.restore()
     await state.hub.check_positions()
 
 
@@ -302,13 +305,8 @@ async def _cleanup_node(state: GatewayState, node_id: str) -> None:
 
 
 async def _enable_expired_events(backend: Backend) -> None:
-    """Make sure keyevent notifications for expired keys are on (E and x), keeping other flags."""
-    reply = await backend.execute("CONFIG", "GET", "notify-keyspace-events")
-    current = (reply.get(b"notify-keyspace-events") if isinstance(reply, dict) else reply[1]) or b""
-    flags = current.decode()
-    missing = "".join(flag for flag in "Ex" if flag not in flags and not (flag == "x" and "A" in flags))
-    if missing:
-        await backend.execute("CONFIG", "SET", "notify-keyspace-events", flags + missing)
+    """Keyevent notifications of expired keys (E and x): how dead nodes are noticed."""
+    await ensure_notify_flags(backend, "Ex", "presence cleanup of dead nodes")
 
 
 # ------------------------------------------------------------------- metrics

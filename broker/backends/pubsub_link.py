@@ -25,6 +25,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError, ResponseError
 
 from broker.backend import BackendUnavailable, MessageHandler
+from broker.backends.command_link import pack_command
 from broker.resp import CommandError
 
 __all__ = ["PubSubLink", "command_error"]
@@ -74,8 +75,9 @@ class PubSubLink:
         self._pending: deque[asyncio.Future[None]] = deque()
         # One future per PING sent (keepalive), answered in order too.
         self._pongs: deque[asyncio.Future[None]] = deque()
-        # The reader task (runs _read_loop).
+        # The reader task (runs _read_loop) and the socket's writer, once open.
         self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
         self._lost: Exception | None = None
 
     @property
@@ -88,6 +90,8 @@ class PubSubLink:
             await self.connection.connect()  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as error:
             raise BackendUnavailable(f"pub/sub connection to {self.address} failed: {error}") from error
+        # redis-py keeps the streams in private attributes; nothing is buffered after the handshake.
+        self._writer = self.connection._writer  # noqa: SLF001
         self._task = asyncio.get_running_loop().create_task(self._read_loop(), name=f"pubsub {self.address}")
 
     async def drain(self, timeout: float) -> None:
@@ -122,35 +126,14 @@ class PubSubLink:
             CommandError: the server rejected the command.
         """
         names = list(names)
-        if not names:
-            return
-        if self._lost is not None or self._task is None:
-            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in names]
-        self._pending.extend(futures)
-        try:
-            await self.connection.send_command(verb, *names)
-        except (RedisError, OSError) as error:
-            self._connection_failed(error)
-        await _wait_all(futures)
+        if names:
+            await _wait_all(self._send([pack_command([verb, *names])], len(names)))
 
     async def commands(self, verb: bytes, names: Iterable[bytes]) -> None:
-        """One ``verb name`` command per name, pipelined (sharded pub/sub: one slot each)."""
+        """One ``verb name`` command per name, in one write (sharded pub/sub: one slot each)."""
         names = list(names)
-        if not names:
-            return
-        if self._lost is not None or self._task is None:
-            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in names]
-        self._pending.extend(futures)
-        packed = self.connection.pack_commands([(verb, name) for name in names])
-        try:
-            await self.connection.send_packed_command(packed, check_health=False)
-        except (RedisError, OSError) as error:
-            self._connection_failed(error)
-        await _wait_all(futures)
+        if names:
+            await _wait_all(self._send([pack_command([verb, name]) for name in names], len(names)))
 
     async def ping(self, timeout: float) -> None:
         """PING through the subscriber connection; no answer within ``timeout`` fails the link.
@@ -158,21 +141,41 @@ class PubSubLink:
         A hung server or a half-open TCP connection (peer gone without FIN)
         otherwise looks like a quiet channel forever.
         """
-        if self._lost is not None or self._task is None:
-            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
+        self._check_alive()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pongs.append(future)
+        self._write(b"*1\r\n$4\r\nPING\r\n")
         try:
-            await self.connection.send_command(b"PING")
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             self._connection_failed(TimeoutError(f"no PING reply within {timeout:g}s"))
-        except (RedisError, OSError) as error:
-            self._connection_failed(error)
+        except BackendUnavailable:
+            pass
         if self._lost is not None:
             raise self._lost
 
     # ------------------------------------------------------------ internals
+
+    def _check_alive(self) -> None:
+        if self._lost is not None or self._writer is None:
+            raise BackendUnavailable(f"pub/sub connection to {self.address} is down")
+
+    def _send(self, requests: list[bytes], confirmations: int) -> list[asyncio.Future[None]]:
+        # Futures are queued and bytes written in one synchronous step, so concurrent
+        # callers' confirmations come back in the order of their futures.
+        self._check_alive()
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(confirmations)]
+        self._pending.extend(futures)
+        self._write(b"".join(requests))
+        return futures
+
+    def _write(self, data: bytes) -> None:
+        assert self._writer is not None
+        try:
+            self._writer.write(data)
+        except (OSError, RuntimeError) as error:
+            self._connection_failed(error)
 
     async def _read_loop(self) -> None:
         # Whole socket reads go to hiredis, and every complete reply is handled

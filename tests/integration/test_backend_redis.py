@@ -81,6 +81,24 @@ async def test_subscribe_and_psubscribe_are_idempotent(backend: Backend) -> None
     assert await got.wait_until(b"end") == [(channel, b"a", None), (other, b"b", other)]
 
 
+async def test_concurrent_subscribes_and_unsubscribes_all_take_effect(backend: Backend) -> None:
+    """Many browsers subscribing at once: every confirmation reaches its own caller."""
+    got = Collector()
+    backend.set_handler(got)
+    channels = [unique("many") + b":end" for _ in range(300)]
+
+    def pattern(channel: bytes) -> bytes:  # matches this channel only ("...:1:e*" not "...:11:end")
+        return channel[:-2] + b"*"
+
+    await asyncio.gather(*(backend.subscribe(c) for c in channels), *(backend.psubscribe(pattern(c)) for c in channels))
+    await asyncio.gather(*(backend.unsubscribe(c) for c in channels[::2]),
+                         *(backend.punsubscribe(pattern(c)) for c in channels[::2]))
+    counts = await asyncio.gather(*(backend.publish(c, b"x") for c in channels))
+    assert counts == [0 if n % 2 == 0 else 2 for n in range(len(channels))]
+    received = await got.wait_for(len(channels))  # two each for the odd half
+    assert sorted(m[0] for m in received) == sorted(c for c in channels[1::2] for _ in range(2))
+
+
 async def test_unsubscribe_stops_delivery(backend: Backend) -> None:
     got = Collector()
     backend.set_handler(got)

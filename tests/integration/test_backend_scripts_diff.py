@@ -10,11 +10,14 @@ server's clock, so they are checked for shape and consistency, then masked.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from broker.backends.redis import RedisBackend
 from broker.resp import CommandError
@@ -147,3 +150,77 @@ async def test_history_trimming_keeps_at_least_maxlen_on_both(
         assert entries[-1][0] == b"20-0" and len(entries) >= maxlen
         lengths.append(len(entries))
     assert all(length <= 20 for length in lengths)
+
+
+# ------------------------------------------------------------------ random sequences
+
+CONNS = st.sampled_from(["c1", "c2", "c3", "c4"])
+USERS = st.sampled_from(["alice", "bob", "carol"])
+OPERATIONS = st.one_of(
+    st.tuples(st.just("publish"), st.binary(max_size=12)),
+    st.tuples(st.just("join"), CONNS, USERS, st.sampled_from([b'{"v":1}', b'{"v":2}', b""])),
+    st.tuples(st.just("leave"), CONNS, USERS),  # the user given may not be the conn's: same effects asked
+    st.tuples(st.just("del-meta")),
+    st.tuples(st.just("hdel-epoch")),
+)
+
+
+async def _random_run(port: int, channel: bytes, operations: list[tuple[Any, ...]]) -> dict[str, Any]:
+    backend = RedisBackend(f"redis://127.0.0.1:{port}/0")
+    got = Collector()
+    backend.set_handler(got)
+    await backend.start()
+    try:
+        await backend.subscribe(channel)
+        meta = b"history:{" + channel + b"}:meta"
+        replies: list[Any] = []
+        for operation in operations:
+            if operation[0] == "publish":
+                replies.append(await backend.history_publish(channel, operation[1], 1000, TTL_MS))
+            elif operation[0] == "join":
+                replies.append(await backend.presence_join(channel, operation[1], operation[2], operation[3]))
+            elif operation[0] == "leave":
+                replies.append(await backend.presence_leave(channel, operation[1], operation[2]))
+            elif operation[0] == "del-meta":
+                replies.append(await backend.execute("DEL", meta))
+            else:
+                replies.append(await backend.execute("HDEL", meta, "epoch"))
+        await backend.publish(channel, b"\x00end")
+        messages = [m[1] for m in await got.wait_until(b"\x00end")]
+        entries = await backend.execute("XRANGE", b"history:{" + channel + b"}", "-", "+")
+        state = [await backend.execute("HGETALL", key) for key in (
+            meta, b"presence:{" + channel + b"}", b"presence:{" + channel + b"}:users")]
+        state.append([(entry_id, fields[:2]) for entry_id, fields in entries])
+    finally:
+        await backend.close()
+    # Epochs come from each server's clock: number them by first appearance.
+    epochs: dict[str, str] = {}
+    for reply in replies:
+        if isinstance(reply, tuple) and isinstance(reply[1], str):
+            epochs.setdefault(reply[1], f"<epoch {len(epochs)}>")
+    masked: dict[str, Any] = _mask_numbered({"replies": replies, "messages": messages, "state": state}, epochs)
+    return masked
+
+
+def _mask_numbered(value: Any, epochs: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return epochs.get(value, value)
+    if isinstance(value, bytes):
+        for epoch, name in epochs.items():
+            value = value.replace(epoch.encode(), name.encode())
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_mask_numbered(v, epochs) for v in value)
+    if isinstance(value, dict):
+        return {k: _mask_numbered(v, epochs) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=st.lists(OPERATIONS, min_size=1, max_size=30))
+def test_random_sequences_have_the_same_effects(
+        redis_server: ServerProcess, fanout_broker: ServerProcess, operations: list[tuple[Any, ...]]) -> None:
+    channel = b"random:%d" % next(_runs)
+    lua = asyncio.run(_random_run(redis_server.port, channel, operations))
+    native = asyncio.run(_random_run(fanout_broker.port, channel, operations))
+    assert lua == native
