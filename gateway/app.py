@@ -87,7 +87,10 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         return await _subscribe(state, connection, request)
     if op == "psubscribe":
         _check_subscribe(state, connection, "pattern", target)
-        await hub.psubscribe(connection, target.encode())
+        try:
+            await hub.psubscribe(connection, target.encode())
+        except CommandError as exc:  # a Redis Cluster backplane: sharded pub/sub has no patterns
+            raise BadRequest("bad_request", str(exc).removeprefix("ERR ")) from None
         return encode_reply(request.id, pattern=target)
     if op == "unsubscribe":
         if not await hub.unsubscribe(connection, target.encode()):

@@ -78,7 +78,9 @@ class PresenceTracker:
                 log.warning("presence of %s in %r not removed: %s", conn, channel, exc.message)
                 continue
             left += removed
-        await self.backend.execute("DEL", model.conn_key(conn), model.conn_channels_key(conn))
+        # One key per DEL: on a Redis Cluster the two keys live in different slots.
+        await self.backend.execute("DEL", model.conn_key(conn))
+        await self.backend.execute("DEL", model.conn_channels_key(conn))
         await self.backend.execute("SREM", model.node_conns_key(node), conn)
         if user:
             await self.backend.execute("SREM", model.user_conns_key(user), conn)

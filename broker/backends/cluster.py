@@ -18,6 +18,7 @@ Cluster conventions applied here:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Sequence
 from urllib.parse import unquote, urlparse
 
@@ -32,6 +33,9 @@ from broker.resp import CommandError
 __all__ = ["ClusterCommands"]
 
 Arg = bytes | str | int | float
+
+# Calls in flight at once, below redis-py's 100 connections per node.
+IN_FLIGHT = 64
 
 
 def _text(arg: Arg) -> str:
@@ -66,6 +70,10 @@ class ClusterCommands:
         # No merging of per-node results into redis-py's shapes: see call().
         self.client.result_callbacks = {}
         self._initialized = False
+        # redis-py opens at most max_connections (100) per node and then fails the call
+        # (MaxConnectionsError) instead of waiting: a burst of joins (a reconnect wave)
+        # waits here instead. One permit per call, however many nodes it reaches.
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
 
     async def masters(self) -> list[str]:
         """Addresses of the masters, from a freshly read slot map. Raises ``BackendUnavailable``."""
@@ -96,6 +104,10 @@ class ClusterCommands:
         return connection
 
     async def call(self, name: Arg, *args: Arg) -> Any:
+        async with self._in_flight:
+            return await self._call(name, *args)
+
+    async def _call(self, name: Arg, *args: Arg) -> Any:
         # redis-py routes by a str name, and by "CONFIG SET" / "CLUSTER KEYSLOT" as one name.
         command = _text(name)
         if args:
@@ -121,6 +133,10 @@ class ClusterCommands:
             raise CommandError(f"ERR {error}") from None
 
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        async with self._in_flight:
+            return await self._transaction(commands)
+
+    async def _transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         try:
             pipe = self.client.pipeline(transaction=True)
             for name, *args in commands:

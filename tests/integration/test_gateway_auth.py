@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from gateway.auth import issue_token
-from tests.support.servers import free_port, start_fanout
+from tests.support.backplane import Backplane
 from tests.support.ws import connect
 
 SECRET = "test-secret-of-at-least-32-bytes-long"
@@ -18,10 +18,9 @@ API_KEY = "test-key"
 
 
 @pytest.fixture(scope="module")
-def secured_serve():
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(free_port()),
-                          "--token-secret", SECRET, "--api-key", API_KEY,
-                          "--allowed-origins", "http://good.example")
+def secured_serve(backplane: Backplane):
+    server = backplane.serve("--token-secret", SECRET, "--api-key", API_KEY,
+                             "--allowed-origins", "http://good.example")
     yield server
     server.stop()
 

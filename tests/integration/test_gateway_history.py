@@ -11,18 +11,16 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.servers import ServerProcess, free_port, start_fanout
+from tests.support.backplane import Backplane
+from tests.support.servers import ServerProcess
 from tests.support.ws import WsClient, connect
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    resp_port = free_port()
-    process = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                           "--channel", "chat:*=history:1000", "--channel", "short:*=history:10",
-                           "--channel", "plain:*=", "--max-buffer", "16384", "--slow-close-after", "60",
-                           "--publish-rate", "100000", "--publish-burst", "100000")
-    process.extra_ports["resp"] = resp_port
+def server(backplane: Backplane) -> Iterator[ServerProcess]:
+    process = backplane.serve("--channel", "chat:*=history:1000", "--channel", "short:*=history:10",
+                              "--channel", "plain:*=", "--max-buffer", "16384", "--slow-close-after", "60",
+                              "--publish-rate", "100000", "--publish-burst", "100000")
     yield process
     process.stop()
 

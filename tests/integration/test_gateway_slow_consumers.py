@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.servers import free_port, start_fanout
+from tests.support.backplane import Backplane
 from tests.support.ws import WsClient, connect, raw_websocket
 
 MESSAGE = orjson.dumps({"pad": "x" * 2000})
@@ -23,11 +23,8 @@ def _more_files() -> None:
 
 
 @pytest.fixture(scope="module")
-def small_buffers_serve():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                          "--max-buffer", "131072", "--slow-close-after", "1")
-    server.extra_ports["resp"] = resp_port
+def small_buffers_serve(backplane: Backplane):
+    server = backplane.serve("--max-buffer", "131072", "--slow-close-after", "1")
     yield server
     server.stop()
 
@@ -98,10 +95,8 @@ async def test_client_that_never_reads_is_cut_off_while_others_get_everything(sm
     await asyncio.gather(*(c.close() for c in fast))
 
 
-async def test_client_that_falls_behind_and_catches_up_learns_of_the_gap():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                          "--max-buffer", "65536", "--slow-close-after", "60")
+async def test_client_that_falls_behind_and_catches_up_learns_of_the_gap(backplane: Backplane):
+    server = backplane.serve("--max-buffer", "65536", "--slow-close-after", "60")
     try:
         import websockets
         sock = socket.socket()
@@ -110,7 +105,7 @@ async def test_client_that_falls_behind_and_catches_up_learns_of_the_gap():
         ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws", sock=sock, max_queue=1, max_size=None)
         await ws.send(orjson.dumps({"op": "subscribe", "channel": "lag", "id": 1}).decode())
         assert orjson.loads(await ws.recv())["ok"] is True
-        redis = aioredis.Redis(port=resp_port)
+        redis = aioredis.Redis(port=server.extra_ports["resp"])
         total = 1500
         async with redis.pipeline(transaction=False) as pipe:
             for seq in range(total):
@@ -136,8 +131,8 @@ async def test_client_that_falls_behind_and_catches_up_learns_of_the_gap():
         server.stop()
 
 
-async def test_dead_connection_is_closed_after_the_ping_timeout():
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1", "--ping-interval", "0.4")
+async def test_dead_connection_is_closed_after_the_ping_timeout(backplane: Backplane):
+    server = backplane.serve("--ping-interval", "0.4", resp=False)
     try:
         dead = never_reading_client(server.port, "quiet")  # reads nothing, so never answers a ping
         dead.settimeout(15)
@@ -151,9 +146,9 @@ async def test_dead_connection_is_closed_after_the_ping_timeout():
         server.stop()
 
 
-async def test_max_connections_refuses_the_next_upgrade():
+async def test_max_connections_refuses_the_next_upgrade(backplane: Backplane):
     import websockets
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1", "--max-connections", "2")
+    server = backplane.serve("--max-connections", "2", resp=False)
     try:
         first, second = await connect(server.port), await connect(server.port)
         with pytest.raises(websockets.InvalidStatus) as refused:

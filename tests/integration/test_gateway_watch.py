@@ -14,7 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.auth import issue_token
-from tests.support.servers import MS, ServerProcess, free_port, start_fanout
+from tests.support.backplane import Backplane
+from tests.support.servers import MS, ServerProcess
 from tests.support.ws import WsClient, connect, raw_websocket
 
 SECRET = "watch-test-secret-of-at-least-32-bytes"
@@ -22,11 +23,8 @@ TOP3 = {"type": "zset_top", "n": 3}
 
 
 @pytest.fixture(scope="module")
-def secured_serve():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                          "--token-secret", SECRET, "--max-subscriptions", "3")
-    server.extra_ports["resp"] = resp_port
+def secured_serve(backplane: Backplane):
+    server = backplane.serve("--token-secret", SECRET, "--max-subscriptions", "3")
     yield server
     server.stop()
 
@@ -205,11 +203,10 @@ async def test_forbidden_keys_limits_and_cleanup_on_close(secured_serve: ServerP
     assert (await _metrics(port))["fanout_views"] == 0
 
 
-async def test_notify_keyspace_events_gains_flags_and_keeps_existing_ones():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port))
+async def test_notify_keyspace_events_gains_flags_and_keeps_existing_ones(backplane: Backplane):
+    server = backplane.serve()
     try:
-        redis = aioredis.Redis(port=resp_port, decode_responses=True)
+        redis = aioredis.Redis(port=server.extra_ports["resp"], decode_responses=True)
         await redis.config_set("notify-keyspace-events", "Et")
         client = await connect(server.port)
         await _watch(client, "board:n", TOP3)
@@ -275,11 +272,9 @@ def _read_frame(sock: socket.socket) -> dict[str, Any]:
     return orjson.loads(exactly(length))
 
 
-async def test_a_watcher_that_fell_behind_gets_the_latest_value_when_it_catches_up():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                          "--max-buffer", "65536", "--slow-close-after", "60", "--watch-interval", "0.005")
-    redis = aioredis.Redis(port=resp_port)
+async def test_a_watcher_that_fell_behind_gets_the_latest_value_when_it_catches_up(backplane: Backplane):
+    server = backplane.serve("--max-buffer", "65536", "--slow-close-after", "60", "--watch-interval", "0.005")
+    redis = aioredis.Redis(port=server.extra_ports["resp"])
     await redis.hset("big", mapping={"pad": "x" * 50_000, "n": "0"})
     sock = raw_websocket(server.port, {"op": "watch", "id": 1, "key": "big", "view": {"type": "hash"}})
     try:
