@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--unix-socket", default="", metavar="PATH",
                        help="the embedded broker also listens on this unix socket")
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
+    serve.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)  # a worker's supervisor
     serve.add_argument("--token-secret", default="", metavar="S", help="HS256 secret for connection tokens")
     serve.add_argument("--api-key", default="", metavar="K", help="API key for the HTTP API")
     serve.add_argument("--allowed-origins", default="", metavar="LIST",
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "broker":
             return asyncio.run(_run_broker(args))
+        if args.parent_pid:
+            from gateway.workers import die_with_parent
+            die_with_parent(args.parent_pid)
         if args.workers > 1:
             from gateway.workers import run_workers
             return asyncio.run(run_workers(args, argv))

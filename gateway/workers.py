@@ -37,7 +37,22 @@ def worker_argv(argv: list[str], unix_path: str | None, http_port: int) -> list[
     broker's socket; None when the user gave a shared broker (--broker redis://...)."""
     broker = ["--broker", f"unix://{unix_path}"] if unix_path else []
     return [sys.executable, "-m", "gateway.cli", "serve", *argv[1:], "--workers", "1", *broker,
-            "--resp-port", "-1", "--unix-socket", "", "--http-port", str(http_port), "--reuse-port"]
+            "--resp-port", "-1", "--unix-socket", "", "--http-port", str(http_port), "--reuse-port",
+            "--parent-pid", str(os.getpid())]
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive its supervisor (killed with SIGKILL, say): it would
+    keep the HTTP port with a dead broker behind it. Linux sends us SIGTERM then."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # it died before we asked
+        sys.exit(1)
 
 
 def _free_port(host: str) -> int:

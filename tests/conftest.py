@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.support.backplane import CLUSTER, EMBEDDED, REDIS, Backplane
+from tests.support.backplane import CLUSTER, EMBEDDED, REDIS, WORKERS, Backplane
 from tests.support.cluster import RedisCluster, start_redis_cluster
-from tests.support.servers import ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.servers import (
+    ServerProcess,
+    free_port,
+    start_fanout,
+    start_redis_server,
+)
 
 # The gateway suite runs on each; a module lists more (e.g. the cluster) in BACKPLANES.
-BACKPLANES = (EMBEDDED, REDIS)
+BACKPLANES = (EMBEDDED, REDIS, WORKERS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backplanes(*kinds): the backplanes this test runs on "
+                            "(e.g. not WORKERS for a test of one node's own /metrics)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backplane" in metafunc.fixturenames:
-        kinds = getattr(metafunc.module, "BACKPLANES", BACKPLANES)
+        marker = metafunc.definition.get_closest_marker("backplanes")
+        kinds = marker.args if marker else getattr(metafunc.module, "BACKPLANES", BACKPLANES)
         metafunc.parametrize("backplane", kinds, indirect=True, scope="module")
 
 
@@ -39,8 +50,8 @@ def backplane(request: pytest.FixtureRequest) -> Iterator[Backplane]:
     """What the module's nodes share: the embedded broker, a fresh redis-server,
     or the session's Redis Cluster emptied for this module."""
     kind = request.param
-    if kind == EMBEDDED:
-        yield Backplane(EMBEDDED)
+    if kind in (EMBEDDED, WORKERS):
+        yield Backplane(kind)
     elif kind == REDIS:
         server = start_redis_server()
         yield Backplane(REDIS, redis=server)

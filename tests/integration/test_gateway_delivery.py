@@ -12,10 +12,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.backplane import CLUSTER, EMBEDDED, REDIS, Backplane
+from tests.support.backplane import CLUSTER, EMBEDDED, REDIS, WORKERS, Backplane
 from tests.support.ws import WsClient, connect
 
-BACKPLANES = (EMBEDDED, REDIS, CLUSTER)
+BACKPLANES = (EMBEDDED, REDIS, CLUSTER, WORKERS)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -156,6 +156,7 @@ async def test_thousand_connections_each_get_every_message_of_a_burst(fanout_ser
     await asyncio.gather(*(c.close() for c in clients))
 
 
+@pytest.mark.backplanes(EMBEDDED, REDIS, CLUSTER)  # /api/channels counts one node's (one worker's) subscribers
 async def test_unsubscribe_stops_delivery_and_channels_api_counts(fanout_serve, backplane):
     port = fanout_serve.port
     patterns = backplane.kind != CLUSTER
@@ -189,6 +190,7 @@ async def test_keyspace_notifications_are_channels_like_any_other(fanout_serve, 
     await watcher.close()
 
 
+@pytest.mark.backplanes(EMBEDDED, REDIS, CLUSTER)  # /metrics counts one node's (one worker's) traffic
 async def test_metrics_count_connections_and_messages(fanout_serve):
     port = fanout_serve.port
     client = await _subscribed(port, channel="metered")

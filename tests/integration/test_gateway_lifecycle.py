@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 
-from tests.support.backplane import EMBEDDED, Backplane
+import pytest
+
+from tests.support.backplane import EMBEDDED, REDIS, Backplane
 from tests.support.servers import free_port
 from tests.support.ws import connect
 
@@ -41,6 +43,7 @@ def test_taken_http_port_gives_a_clear_error(backplane: Backplane):
     assert f"cannot listen for HTTP on 127.0.0.1:{port}: the port is already in use" in result.stderr
 
 
+@pytest.mark.backplanes(EMBEDDED, REDIS)  # --workers output: tests/integration/test_workers.py
 def test_serve_prints_both_addresses(backplane: Backplane):
     server = backplane.serve()
     try:

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from gateway.auth import issue_token
-from tests.support.backplane import CLUSTER, EMBEDDED, REDIS, Backplane
+from tests.support.backplane import CLUSTER, EMBEDDED, REDIS, WORKERS, Backplane
 from tests.support.servers import ServerProcess, free_port
 from tests.support.ws import WsClient, connect, silent_client
 
@@ -22,7 +22,7 @@ SECRET = "presence-secret-of-at-least-32-bytes"
 RULES = ("--channel", "chat:*=presence,history:100", "--channel", "ticker:*=")
 
 
-BACKPLANES = (EMBEDDED, REDIS, CLUSTER)
+BACKPLANES = (EMBEDDED, REDIS, CLUSTER, WORKERS)
 
 
 def _start(backplane: Backplane, *extra: str, http_port: int | None = None,

@@ -10,7 +10,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.backplane import Backplane
+from tests.support.backplane import EMBEDDED, REDIS, Backplane
+
+# These read one node's /metrics (with --workers, one worker's): one process each.
+BACKPLANES = (EMBEDDED, REDIS)
 from tests.support.ws import WsClient, connect, raw_websocket
 
 MESSAGE = orjson.dumps({"pad": "x" * 2000})

@@ -14,7 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.auth import issue_token
-from tests.support.backplane import Backplane
+from tests.support.backplane import EMBEDDED, REDIS, Backplane
+
+# Views, their ids and counters live in each node: with --workers, in each worker.
+BACKPLANES = (EMBEDDED, REDIS)
 from tests.support.servers import MS, ServerProcess
 from tests.support.ws import WsClient, connect, raw_websocket
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import orjson
@@ -106,3 +107,23 @@ def test_sigterm_stops_workers_and_broker_cleanly(workers):
     children = _children(workers.process.pid)
     assert workers.stop(signal.SIGTERM) == 0
     assert all(not os.path.exists(f"/proc/{pid}") for pid in children)
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(workers):
+    children = _children(workers.process.pid)
+    assert len(children) == 2
+    workers.stop(signal.SIGKILL)
+    for pid in children:  # they get SIGTERM from the kernel (PR_SET_PDEATHSIG) and shut down
+        for _ in range(500):  # bounded: ~10 s
+            if not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z":
+                break
+            time.sleep(0.02)
+        assert not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z", f"worker {pid} outlived its supervisor"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

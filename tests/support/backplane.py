@@ -18,9 +18,10 @@ from broker.backends.scripts import PRESENCE_JOIN
 from tests.support.cluster import RedisCluster
 from tests.support.servers import ServerProcess, free_port, start_fanout
 
-__all__ = ["Backplane", "EMBEDDED", "REDIS", "CLUSTER"]
+__all__ = ["CLUSTER", "EMBEDDED", "REDIS", "WORKERS", "Backplane"]
 
-EMBEDDED, REDIS, CLUSTER = "embedded", "redis", "cluster"
+# WORKERS: `fanout serve --workers 2`, the embedded broker shared by two worker processes.
+EMBEDDED, REDIS, CLUSTER, WORKERS = "embedded", "redis", "cluster", "workers"
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Backplane:
     @property
     def shared(self) -> bool:
         """True when nodes share state through Redis (so it outlives a node)."""
-        return self.kind != EMBEDDED
+        return self.kind not in (EMBEDDED, WORKERS)
 
     def serve(self, *args: str, http_port: int | None = None, resp_port: int | None = None,
               resp: bool = True) -> ServerProcess:
@@ -51,7 +52,9 @@ class Backplane:
         ``resp``). Redis: ``--broker redis://...`` and no RESP port of its own.
         """
         http = ["--http-port", str(http_port or free_port())]
-        if self.kind == EMBEDDED:
+        if self.kind == WORKERS:
+            http += ["--workers", "2"]
+        if self.kind in (EMBEDDED, WORKERS):
             port = resp_port or free_port()
             server = start_fanout("serve", *http, "--resp-port", str(port) if resp else "-1", *args)
             if resp:
@@ -90,7 +93,7 @@ class Backplane:
 
     async def fanout_join(self, client: Any, channel: str, conn: str, user: str, meta: bytes) -> list[int]:
         """FANOUT.JOIN over RESP: the native command on our broker, its Lua twin on Redis."""
-        if self.kind == EMBEDDED:
+        if self.kind in (EMBEDDED, WORKERS):
             return list(await client.execute_command("FANOUT.JOIN", channel, conn, user, meta))
         keys = [f"presence:{{{channel}}}", f"presence:{{{channel}}}:users"]
         verb = "SPUBLISH" if self.cluster is not None else "PUBLISH"
