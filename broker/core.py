@@ -19,7 +19,7 @@ from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass, flags_from_string
 from broker.pubsub import Message, PubSub
-from broker.resp import QUEUED, CommandError, Simple
+from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
 
 __all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Stats"]
@@ -105,6 +105,15 @@ class Client:
         self.pending_reply: Any = None
         self.close_after_reply = False
         self.closed = False
+        # True when execute must take its slow path for this client: see refresh_special.
+        self.special = False
+        self.refresh_special()
+
+    def refresh_special(self) -> None:
+        """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
+        or CLIENT REPLY state (the slow path of execute calls it after each command)."""
+        self.special = (self.multi is not None or not self.authenticated or self.reply_mode != 0
+                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels)))
 
     @property
     def subscriptions(self) -> int:
@@ -227,6 +236,7 @@ class Broker:
         client.channels.clear()
         client.patterns.clear()
         client.shard_channels.clear()
+        client.refresh_special()
 
     # ------------------------------------------------------------- execute
 
@@ -247,11 +257,7 @@ class Broker:
             self.now_ms = now = int(self.clock() * 1000)
         head = argv[0]
         cmd = self._by_spelling.get(head)
-        if cmd is None:
-            cmd = self._lookup(head)
-        if (cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc
-                and client.multi is None and client.authenticated
-                and not (client.proto == 2 and (client.channels or client.patterns or client.shard_channels))):
+        if cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not client.special:
             client.last_command = head
             client.last_command_ms = now
             self.stats.commands += 1
@@ -259,19 +265,100 @@ class Broker:
                 reply = cmd.handler(client, argv)
             except CommandError as exc:
                 reply = exc
-        else:
+            if type(reply) is Blocked:
+                reply = self._block(client, reply)
+                if reply is BLOCKED:
+                    return BLOCKED
+            if self.ready_keys:
+                self.serve_blocked()
+            return reply
+        return self._execute_slow(client, argv, cmd)
+
+    def run_pipeline(self, client: Client, requests: list[list[bytes]], out: list[bytes]) -> int:
+        """Run requests a RESP client sent together; append each reply, encoded, to ``out``.
+
+        What ``execute`` does for each request, with its fast path inlined (this loop
+        is the server's hot path), one clock reading for the whole batch (as Redis
+        commands of one event-loop iteration share its cached time), and the three
+        commonest replies encoded in place. Pub/sub messages a command delivers to
+        this client itself land in ``out`` through ``deliver`` in between, in order.
+
+        Returns:
+            How many requests ran: fewer than all when one blocked the client (its
+            reply comes later through ``resume``) or asked for the connection to
+            close (QUIT, CLIENT KILL of itself).
+        """
+        self.now_ms = now = int(self.clock() * 1000)
+        self.batch_time = True
+        append = out.append
+        by_spelling = self._by_spelling
+        stats = self.stats
+        done = 0
+        try:
+            for argv in requests:
+                done += 1
+                head = argv[0]
+                cmd = by_spelling.get(head)
+                if cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not client.special:
+                    client.last_command = head
+                    client.last_command_ms = now
+                    stats.commands += 1
+                    try:
+                        reply = cmd.handler(client, argv)  # type: ignore[misc]
+                    except CommandError as exc:
+                        reply = exc
+                    if type(reply) is Blocked:
+                        reply = self._block(client, reply)
+                        if reply is BLOCKED:
+                            return done
+                    if self.ready_keys:
+                        self.serve_blocked()
+                else:
+                    reply = self._execute_slow(client, argv, cmd)
+                    if reply is BLOCKED or client.close_after_reply:
+                        if reply is not BLOCKED and reply is not NO_REPLY:
+                            append(encode(reply, client.proto))
+                        return done
+                kind = type(reply)
+                if kind is Simple:
+                    append(reply.wire)
+                elif kind is bytes:
+                    append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+                elif kind is int:
+                    append(b":%d\r\n" % reply)
+                elif reply is None:
+                    append(b"$-1\r\n" if client.proto == 2 else b"_\r\n")
+                elif kind is Replies:
+                    proto = client.proto
+                    for item in reply:
+                        append(encode(item, proto))
+                elif reply is not NO_REPLY:
+                    append(encode(reply, client.proto))
+        finally:
+            self.batch_time = False
+        return done
+
+    def _execute_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
+        """Everything but the fast path: unknown spellings, arity errors, containers,
+        state-changing commands, and clients in MULTI, unauthenticated, in RESP2
+        subscribed mode or with CLIENT REPLY OFF/SKIP."""
+        if cmd is None:
+            cmd = self._lookup(argv[0])
+        try:
             reply = self._execute_checked(client, argv, cmd)
             if reply is _QUEUED_OR_REFUSED:
                 return client.pending_reply
-        if type(reply) is Blocked:
-            reply = self._block(client, reply)
-            if reply is BLOCKED:
-                return BLOCKED
-        if self.ready_keys:
-            self.serve_blocked()
-        if client.reply_mode:
-            return self._reply_mode(client, reply)
-        return reply
+            if type(reply) is Blocked:
+                reply = self._block(client, reply)
+                if reply is BLOCKED:
+                    return BLOCKED
+            if self.ready_keys:
+                self.serve_blocked()
+            if client.reply_mode:
+                return self._reply_mode(client, reply)
+            return reply
+        finally:
+            client.refresh_special()
 
     def _lookup(self, head: bytes) -> Command | None:
         """Find a command by name in any letter case; remember the spelling."""
@@ -357,9 +444,13 @@ class Broker:
             self.publish(b"__keyevent@%d__:%s" % (db, event), key)
 
     def publish(self, channel: bytes, data: bytes) -> int:
-        self.stats.pubsub_messages += 1
-        receivers = self.pubsub.publish(channel, data)
-        self.stats.pubsub_deliveries += receivers
+        stats = self.stats
+        stats.pubsub_messages += 1
+        pubsub = self.pubsub
+        if channel not in pubsub.channels and not pubsub.patterns:
+            return 0
+        receivers = pubsub.publish(channel, data)
+        stats.pubsub_deliveries += receivers
         return receivers
 
     # ---------------------------------------------------------------- WATCH

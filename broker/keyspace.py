@@ -129,7 +129,8 @@ class Keyspace:
     def add(self, key: bytes, value: Any) -> None:
         """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``."""
         self.data[key] = value
-        self.host.notify(NotifyClass.NEW, b"new", key, self.index)
+        if self.host.notify_flags:
+            self.host.notify(NotifyClass.NEW, b"new", key, self.index)
 
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Create or overwrite ``key`` (``setKey``); drops its TTL unless ``keep_ttl``."""

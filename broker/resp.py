@@ -296,15 +296,18 @@ class RequestParser:
     ``max_bulk_len`` + 64 KiB bytes is refused too, so memory stays bounded.
     """
 
-    __slots__ = ("_reader", "_inline", "_idle", "_unframed", "max_bulk_len")
+    __slots__ = ("_reader", "_inline", "_idle", "_last", "_unframed", "max_bulk_len")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
         self._reader = hiredis.Reader()
         # Pending bytes of an inline line not yet terminated by a newline.
         self._inline = b""
         # True when the last read ended on a request boundary (so a next read that
-        # starts with a letter is an inline command, not the middle of a bulk).
-        self._idle = True
+        # starts with a letter is an inline command, not the middle of a bulk), False
+        # when it did not, None when not worked out yet: see _at_boundary.
+        self._idle: bool | None = True
+        # (last read, last request completed by it) while _idle is None.
+        self._last: tuple[bytes, list[bytes]] | None = None
         # Bytes received since the last complete request (bounds a partial one).
         self._unframed = 0
         self.max_bulk_len = max_bulk_len
@@ -312,39 +315,69 @@ class RequestParser:
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Parse what ``data`` completes; raise ProtocolError on garbage."""
         requests: list[list[bytes]] = []
-        if self._inline or (self._idle and data and data[0] != 42):
+        if self._inline or (data and data[0] != 42 and self._at_boundary()):
             data = self._feed_inline(data, requests)
             if not data:
                 return requests
-        self._check_headers(data)
+        # A huge multibulk count must not reach hiredis, which would allocate a list
+        # that long; one search (no match, normally) guards it.
+        if _BIG_MULTIBULK_HEADER.search(data) is not None:
+            self._check_headers(data)
         reader = self._reader
+        append = requests.append
         try:
             reader.feed(data)
-            request = reader.gets()
+            gets = reader.gets
+            request = gets()
             while request is not False:
-                if type(request) is list:
-                    if request:  # Redis ignores an empty multibulk (*0)
-                        requests.append(request)
-                elif request is not None:  # *-1 is ignored too
+                if type(request) is list and request:
+                    append(request)
+                elif request is not None and request != []:  # Redis ignores *0 and *-1
+                    self._check_headers(data)
                     raise ProtocolError(
                         "Protocol error: expected '*', got '%s'" % _first_char(request))
-                request = reader.gets()
+                request = gets()
         except hiredis.ProtocolError as exc:
+            self._check_headers(data)
             raise ProtocolError(_redis_wording(str(exc))) from None
         except hiredis.ReplyError as exc:
+            self._check_headers(data)
             raise ProtocolError(f"Protocol error: expected '$', got '-{exc}'") from None
+        # hiredis consumes a bulk only once its payload is all there, so it has unread
+        # bytes exactly when a bulk header (or a line) is pending.
+        pending = reader.has_data()
         if requests:
             self._unframed = len(data)
-            self._idle = _ends_with_request(data, requests[-1])
+            if pending:
+                self._idle = False
+            else:
+                # Whether this read ends on a request boundary matters only if the next
+                # read does not start with '*' (rare): it is worked out then.
+                self._idle = None
+                self._last = (data, requests[-1])
         else:
             self._unframed += len(data)
             self._idle = False
+        # Bulk lengths are refused from the header alone, before the payload arrives
+        # (hiredis only buffers it meanwhile). Without a pending bulk, every header in
+        # a read no longer than max_bulk_len had its payload in it, so the common
+        # pipelined read skips the scan.
+        if pending or len(data) > self.max_bulk_len:
+            self._check_headers(data)
         if self._unframed > self.max_bulk_len + INLINE_MAX:
             raise ProtocolError("Protocol error: invalid bulk length")
         return requests
 
+    def _at_boundary(self) -> bool:
+        """Whether the bytes fed so far end exactly on a request boundary."""
+        if self._idle is None:
+            assert self._last is not None
+            self._idle = _ends_with_request(*self._last)
+            self._last = None
+        return self._idle
+
     def _check_headers(self, data: bytes) -> None:
-        # Refuse oversized lengths from the header alone, before the payload arrives.
+        """Refuse oversized bulk lengths, then oversized multibulk counts, in ``data``."""
         for match in _bulk_header(self.max_bulk_len).finditer(data):
             if int(match.group(1)) > self.max_bulk_len:
                 raise ProtocolError("Protocol error: invalid bulk length")

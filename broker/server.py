@@ -26,9 +26,9 @@ from collections import deque
 from typing import Any
 
 from broker.config import output_limits
-from broker.core import BLOCKED, NO_REPLY, Broker, Client, Replies
+from broker.core import Broker, Client
 from broker.pubsub import Message
-from broker.resp import ProtocolError, RequestParser, Simple, encode
+from broker.resp import ProtocolError, RequestParser, encode
 
 __all__ = ["RespServer", "RespConnection"]
 
@@ -109,45 +109,15 @@ class RespConnection(Client, asyncio.Protocol):
 
     # ----------------------------------------------------------- requests
 
-    def _run(self, requests: Any) -> None:
-        broker = self.broker
-        broker.now_ms = broker.clock_ms()
-        broker.batch_time = True
-        try:
-            self._run_batch(requests)
-        finally:
-            broker.batch_time = False
-
-    def _run_batch(self, requests: Any) -> None:
-        execute = self.broker.execute
-        append = self.out.append
-        index = 0
-        for argv in requests:
-            index += 1
-            reply = execute(self, argv)
-            # The three commonest replies are written inline: this loop is the hot path.
-            kind = type(reply)
-            if kind is Simple:
-                append(reply.wire)
-            elif kind is bytes:
-                append(b"$%d\r\n%s\r\n" % (len(reply), reply))
-            elif kind is int:
-                append(b":%d\r\n" % reply)
-            elif reply is None:
-                append(b"$-1\r\n" if self.proto == 2 else b"_\r\n")
-            elif reply is BLOCKED:
-                self.pending.extend(requests[index:])
-                self._arm_block_timer()
-                break
-            elif kind is Replies:
-                for item in reply:
-                    append(encode(item, self.proto))
-            elif reply is not NO_REPLY:
-                append(encode(reply, self.proto))
-            if self.close_after_reply:
-                self._flush()
-                self._close("quit")
-                return
+    def _run(self, requests: list[list[bytes]]) -> None:
+        done = self.broker.run_pipeline(self, requests, self.out)
+        if self.blocked is not None:
+            self.pending.extend(requests[done:])
+            self._arm_block_timer()
+        elif self.close_after_reply:
+            self._flush()
+            self._close("quit")
+            return
         self._flush()
 
     def _arm_block_timer(self) -> None:

@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from broker.core import Client
 
-__all__ = ["Command", "COMMANDS", "command", "subcommand", "load"]
+__all__ = ["Command", "COMMANDS", "STATE_COMMANDS", "command", "subcommand", "load"]
 
 Handler = Callable[["Client", list[bytes]], Any]
+
+# Commands that change what the core's fast path checks (``Client.special``:
+# MULTI, authentication, protocol, subscriptions, CLIENT REPLY) or that close the
+# connection (QUIT). They never take the fast path; the slow path refreshes
+# ``special`` and looks at ``close_after_reply`` after every command it runs.
+STATE_COMMANDS = frozenset({
+    "multi", "exec", "discard", "reset", "auth", "hello", "subscribe", "psubscribe", "ssubscribe",
+    "unsubscribe", "punsubscribe", "sunsubscribe", "quit",
+})
 
 
 @dataclass(slots=True, eq=False)
@@ -34,12 +43,13 @@ class Command:
     since: str = "1.0.0"
     container: str | None = None
     subcommands: dict[bytes, "Command"] = field(default_factory=dict)
-    # argc bounds for the core's fast path (a container never takes it: max -1)
+    # argc bounds for the core's fast path (a container or a STATE_COMMANDS
+    # command never takes it: max -1)
     min_argc: int = 0
     max_argc: int = -1
 
     def __post_init__(self) -> None:
-        if self.handler is not None:
+        if self.handler is not None and (self.container or self.name not in STATE_COMMANDS):
             self.min_argc = self.arity if self.arity > 0 else -self.arity
             self.max_argc = self.arity if self.arity > 0 else 1 << 62
 

@@ -71,6 +71,12 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
     except BackendUnavailable as exc:
         connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
+    except CommandError as exc:  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
+        log.warning("broker error for op %r: %s", request.op, exc.message)
+        connection.send_reply(encode_error(request.id, "broker_error", f"the broker refused: {exc.message}"))
+    except Exception:
+        log.exception("error while handling op %r", request.op)
+        connection.send_reply(encode_error(request.id, "internal_error", f"op {request.op!r} failed on the server"))
 
 
 async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
@@ -156,11 +162,15 @@ def _recover_option(value: Any) -> tuple[int, str]:
 
 async def _subscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
     channel = request.target
-    _check_subscribe(state, connection, "channel", channel)
+    name = channel.encode()
+    if name not in connection.channels:  # subscribing again is a no-op, even at the limit
+        _check_subscribe(state, connection, "channel", channel)
     extra = request.options or {}
     options = state.channels.options(channel)
     mode = extra.get("presence", False)
-    if mode not in (False, True, "connections"):
+    if mode is None:
+        mode = False
+    if not (mode is True or mode is False or mode == "connections"):
         raise BadRequest("bad_request", "'presence' must be true, false or \"connections\"")
     if mode and not options.presence:
         raise BadRequest("not_enabled", f"presence is not enabled on channel {channel!r} "
@@ -171,15 +181,18 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
             raise BadRequest("not_enabled", f"history is not enabled on channel {channel!r}, "
                              "so there is nothing to recover from")
         recover = _recover_option(extra["recover"])
-    name = channel.encode()
     if name in connection.channels:  # already subscribed: a no-op, like Redis
+        if options.history:
+            page = await history.read(state.backend, channel, options, now_ms(), limit=1, reverse=True)
+            return encode_reply(request.id, channel=channel, offset=page.offset, epoch=page.epoch)
         return encode_reply(request.id, channel=channel)
     if recover is not None:
         if connection.recovering is None:
             connection.recovering = {}
         connection.recovering[name] = []  # hold live events until the missed ones are out
+    subscribed = False
     try:
-        await state.hub.subscribe(connection, name)
+        subscribed = await state.hub.subscribe(connection, name)
         if mode:
             state.hub.watch_presence(connection, name, "connections" if mode == "connections" else "users")
         if options.presence:
@@ -193,6 +206,10 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
     except BaseException:
         if connection.recovering is not None:
             connection.recovering.pop(name, None)
+        if subscribed:  # all or nothing: the client was told it failed
+            await state.hub.unsubscribe(connection, name)
+            if connection.presence is not None and channel in connection.presence:
+                connection.presence.discard(channel)
         raise
     connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
                                        offset=page.offset, epoch=page.epoch))
@@ -230,8 +247,8 @@ async def _join(state: GatewayState, connection: Connection, channel: str) -> No
     if connection.presence is None:
         connection.presence = set()
         await state.tracker.connect(conn_id(state, connection), identity.user, identity.info, now)
-    connection.presence.add(channel)
     await state.tracker.join(channel, conn_id(state, connection), identity.user, identity.info, now)
+    connection.presence.add(channel)
 
 
 async def _leave(state: GatewayState, connection: Connection, channel: str) -> None:
@@ -363,7 +380,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
     registry.register(LiveViews(state.hub, settings))
-    app = web.Application(client_max_size=settings.max_message_size + 1)
+    app = web.Application(client_max_size=settings.max_message_size + 1, middlewares=[http_api.json_errors])
     app[STATE] = state
 
     async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage | None:

@@ -13,7 +13,8 @@ Tokens are JWTs signed with HS256 and the configured secret. Claims:
 With no secret configured the gateway runs in an open demo mode: connections are
 anonymous (``anon-<random>``) and may subscribe and publish anywhere. An anonymous
 connection may say a display name (``/ws?name=Alice``): it becomes its presence
-``info`` (``{"name": "Alice"}``), so the demo chat lists names. The name proves nothing.
+``info`` (``{"name": "Alice"}``) and its user id (``guest:Alice``), so the demo chat
+lists names and two tabs of one name are one user. The name proves nothing.
 """
 
 from __future__ import annotations
@@ -100,8 +101,11 @@ class Authenticator:
         """
         if not token:
             if self.anonymous:
-                info = {"name": name[:MAX_NAME_LENGTH]} if name else None
-                return Identity(user="anon-" + secrets.token_hex(4), info=info,
+                name = name[:MAX_NAME_LENGTH] if name else None
+                # Tabs that give the same name are one user in presence (with one
+                # connection each), as a signed-in user's tabs are.
+                user = f"guest:{name}" if name else "anon-" + secrets.token_hex(4)
+                return Identity(user=user, info={"name": name} if name else None,
                                 publish=None if not self.token_secret else ())
             raise AuthError("unauthorized", "a token is required: connect with ?token=<JWT>")
         if not self.token_secret:

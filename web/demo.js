@@ -59,6 +59,37 @@ export function formatNumber(value, digits = 1) {
 }
 
 /**
+ * A sorted-set score as a number. Redis writes infinite scores as "inf" / "-inf", which the
+ * gateway passes on as strings (JSON has no infinity); anything unreadable is NaN.
+ */
+export function parseScore(value) {
+  if (typeof value === "number") return value;
+  const text = String(value).trim().toLowerCase();
+  if (text === "inf" || text === "+inf" || text === "infinity" || text === "+infinity") return Infinity;
+  if (text === "-inf" || text === "-infinity") return -Infinity;
+  return text === "" ? NaN : Number(text);
+}
+
+/**
+ * A score in a few characters: "∞"/"-∞", thousands separated below 1e15 (at most `digits`
+ * decimals), else a short exponent form ("1e300", "-2.5e18") so a card never overflows.
+ */
+export function formatScore(value, digits = 2) {
+  if (Number.isNaN(value)) return "?";
+  if (value === Infinity) return "∞";
+  if (value === -Infinity) return "-∞";
+  if (Math.abs(value) < 1e15) return formatNumber(value, digits);
+  return Number(value.toPrecision(4)).toExponential().replace("e+", "e");
+}
+
+/** Put this page's host:port into `[data-host]` elements, its websocket URL into `[data-ws-url]`. */
+export function showHosts() {
+  for (const element of document.querySelectorAll("[data-host]")) element.textContent = location.host;
+  const ws = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  for (const element of document.querySelectorAll("[data-ws-url]")) element.textContent = ws;
+}
+
+/**
  * Draw a line chart of `points` ([{t, v}], oldest first) filling the canvas.
  * The canvas is sized to its CSS box times devicePixelRatio so lines stay sharp.
  */

@@ -227,8 +227,17 @@ export class Fanout {
     this.patterns = new Map();
     /** @type {Set<Watch>} */
     this.watches = new Set();
-    /** @type {Map<string, Watch>} watch id (this connection) -> Watch */
+    /**
+     * watch id (this connection) -> its local handles. The server gives every watch of the same
+     * key and view one shared id (watching twice is idempotent there), so the id is reference
+     * counted here: the server-side unwatch goes out when its last handle stops.
+     * @type {Map<string, Set<Watch>>}
+     */
     this.watchIds = new Map();
+    /** Watch requests in flight on this connection: any of them may come back with a stopped id. */
+    this.watchesInFlight = 0;
+    /** Ids whose last handle stopped while watches were in flight: unwatched once none is. */
+    this.orphanWatchIds = new Set();
     this.listeners = new Map();
     this.wanted = false;
     this.retryTimer = null;
@@ -329,6 +338,8 @@ export class Fanout {
     for (const sub of this.channels.values()) this._sendSubscribe(sub, wasReconnect);
     for (const sub of this.patterns.values()) this._sendSubscribe(sub, wasReconnect);
     this.watchIds.clear();
+    this.watchesInFlight = 0;
+    this.orphanWatchIds.clear();
     for (const watch of this.watches) this._sendWatch(watch);
     this._setState(State.CONNECTED);
     this._emit("connected", { reconnect: wasReconnect });
@@ -420,8 +431,8 @@ export class Fanout {
       return;
     }
     if (message.watch !== undefined) {
-      const watch = this.watchIds.get(message.watch);
-      if (watch && watch.active) {
+      for (const watch of [...(this.watchIds.get(message.watch) || [])]) {
+        if (!watch.active) continue;
         watch.value = message.value;
         watch.onValue(message.value, message);
       }
@@ -622,14 +633,24 @@ export class Fanout {
 
   _sendWatch(watch) {
     const ws = this.ws;
+    this.watchesInFlight += 1;
+    const settled = () => {
+      if (ws !== this.ws) return false;
+      this.watchesInFlight -= 1;
+      return true;
+    };
     this._request({ op: "watch", key: watch.key, view: watch.view }).then((reply) => {
-      if (ws !== this.ws) return;
-      if (!watch.active) {
-        this._request({ op: "unwatch", watch: reply.watch }).catch(() => {});
-        return;
+      if (!settled()) return;
+      if (watch.active) {
+        watch.id = reply.watch;
+        if (!this.watchIds.has(reply.watch)) this.watchIds.set(reply.watch, new Set());
+        this.watchIds.get(reply.watch).add(watch);
+        this.orphanWatchIds.delete(reply.watch);  // adopted: the server keeps it for this handle
+      } else if (!this.watchIds.has(reply.watch)) {
+        this.orphanWatchIds.add(reply.watch);  // stopped before its reply, and no other handle shares it
       }
-      watch.id = reply.watch;
-      this.watchIds.set(reply.watch, watch);
+      this._releaseOrphanWatches();
+      if (!watch.active) return;
       watch.value = reply.value;
       watch.onValue(reply.value, reply);
       if (watch._ready) {
@@ -637,6 +658,7 @@ export class Fanout {
         watch._ready = null;
       }
     }, (error) => {
+      if (settled()) this._releaseOrphanWatches();
       if (error.code === "disconnected" || error.code === "timeout" && ws !== this.ws) return;
       if (watch._ready) {
         this.watches.delete(watch);
@@ -655,12 +677,33 @@ export class Fanout {
     this.watches.delete(watch);
     const id = watch.id;
     if (id === null) return;
+    const handles = this.watchIds.get(id);
+    if (!handles || !handles.delete(watch) || handles.size) return;  // another handle still uses the id
     this.watchIds.delete(id);
     if (this.state !== State.CONNECTED) return;
+    // A watch in flight may be of the same key and view: its reply would name this id, which the
+    // server forgets at the unwatch (the watch was sent first). Wait until every reply is in.
+    if (this.watchesInFlight) {
+      this.orphanWatchIds.add(id);
+      return;
+    }
+    await this._sendUnwatch(id);
+  }
+
+  /** Unwatch the ids no handle adopted, once no watch reply is outstanding. */
+  _releaseOrphanWatches() {
+    if (this.watchesInFlight) return;
+    for (const id of this.orphanWatchIds) {
+      if (!this.watchIds.has(id)) this._sendUnwatch(id).catch((error) => this._emit("error", error));
+    }
+    this.orphanWatchIds.clear();
+  }
+
+  async _sendUnwatch(id) {
     try {
       await this._request({ op: "unwatch", watch: id });
     } catch (error) {
-      if (error.code !== "disconnected") throw error;
+      if (error.code !== "disconnected" && error.code !== "not_subscribed") throw error;
     }
   }
 }

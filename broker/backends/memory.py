@@ -29,6 +29,8 @@ class _InProcessClient(Client):
         super().__init__(broker, addr="in-process:0", laddr="in-process:0")
         self.name = name
         self.handler: MessageHandler | None = None
+        # The gateway in the same process: requirepass guards the RESP port, not it.
+        self.authenticated = True
 
     def deliver(self, message: Message) -> None:
         if self.handler is not None:

@@ -23,6 +23,9 @@ def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
 
     No spaces, no '+', no leading zeros; raises CommandError(``error``) otherwise.
     """
+    # Fast path: up to 18 plain digits, no leading zero, always in range.
+    if raw.isdigit() and len(raw) < 19 and (raw[0] != 48 or len(raw) == 1):
+        return int(raw)
     if not raw or len(raw) > 20:
         raise CommandError(error)
     first = raw[0]

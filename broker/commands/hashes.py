@@ -20,7 +20,7 @@ from broker.commands.args import SYNTAX, parse_int
 from broker.commands.scan import parse_scan_args, scan_page
 from broker.core import Client
 from broker.glob import glob_match
-from broker.keyspace import Keyspace
+from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
 from broker.resp import OK, CommandError
 from broker.table import command
@@ -204,6 +204,8 @@ def _check_pairs(argv: list[bytes]) -> None:
 # HSET key field value [field value ...]
 @command("hset", -4, "write denyoom fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hset(client: Client, argv: list[bytes]) -> Any:
+    if len(argv) == 4:
+        return _hset_one(client, argv[1], argv[2], argv[3])
     _check_pairs(argv)
     db = client.db
     key = argv[1]
@@ -214,6 +216,22 @@ def hset(client: Client, argv: list[bytes]) -> Any:
             created += 1
         hash_[argv[i]] = argv[i + 1]
     # One event per command, even when no value changed (Redis does the same).
+    db.notify(_HASH, b"hset", key)
+    return created
+
+
+def _hset_one(client: Client, key: bytes, field: bytes, value: bytes) -> int:
+    """HSET of one field, the common form, without the general loop."""
+    db = client.db
+    hash_ = db.lookup(key)
+    if hash_ is None:
+        db.add(key, {field: value})
+        created = 1
+    elif type(hash_) is not dict:
+        raise CommandError(WRONGTYPE)
+    else:
+        created = 0 if field in hash_ else 1
+        hash_[field] = value
     db.notify(_HASH, b"hset", key)
     return created
 

@@ -130,7 +130,10 @@ def _parse_string_options(argv: list[bytes], start: int, for_set: bool) -> tuple
 # GET key
 @command("get", 2, "readonly fast", keys=(1, 1, 1), group="string")
 def get(client: Client, argv: list[bytes]) -> object:
-    value = client.db.lookup(argv[1])
+    db = client.db
+    value = db.data.get(argv[1])
+    if value is not None and db.expires:
+        value = db.lookup(argv[1])  # expires it if its time is up
     broker = client.broker
     stats = broker.stats
     if value is None:
@@ -167,11 +170,17 @@ def _set_generic(client: Client, key: bytes, value: bytes, flags: int, raw_ttl: 
 def set_(client: Client, argv: list[bytes]) -> object:
     key = argv[1]
     if len(argv) == 3:
-        # Fast path for the plain form: no option parsing. The lookup still runs so
-        # that a key whose TTL is up goes with ``expired`` before the ``new``.
+        # Fast path for the plain form: no option parsing. With TTLs in the db, the
+        # lookup runs so that a key whose TTL is up goes with ``expired`` before the
+        # ``new``, and the TTL of the key is dropped.
         db = client.db
-        db.lookup(key)
-        db.set(key, argv[2])
+        if db.expires:
+            db.lookup(key)
+            db.set(key, argv[2])
+        elif key in db.data:
+            db.data[key] = argv[2]
+        else:
+            db.add(key, argv[2])
         db.notify(_STRING, b"set", key)
         return OK
     flags, raw_ttl = _parse_string_options(argv, 3, for_set=True)
@@ -284,15 +293,17 @@ def msetnx(client: Client, argv: list[bytes]) -> object:
 def _incr_by(client: Client, key: bytes, increment: int) -> int:
     """``incrDecrCommand``: the counter keeps its TTL; a new key emits ``new`` first."""
     db = client.db
-    old = _write_string(db, key)
-    current = 0 if old is None else parse_int(old)
-    result = current + increment
-    if not _INT64_MIN <= result <= _INT64_MAX:
-        raise CommandError("ERR increment or decrement would overflow")
+    old = db.lookup(key)
     if old is None:
+        result = increment  # callers parsed it as a 64-bit integer
         db.add(key, b"%d" % result)
     else:
-        db.replace(key, b"%d" % result)
+        if type(old) is not bytes:
+            raise CommandError(WRONGTYPE)
+        result = parse_int(old) + increment
+        if not _INT64_MIN <= result <= _INT64_MAX:
+            raise CommandError("ERR increment or decrement would overflow")
+        db.data[key] = b"%d" % result  # in place: the TTL stays
     db.notify(_STRING, b"incrby", key)
     return result
 

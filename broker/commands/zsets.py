@@ -267,7 +267,32 @@ def _zadd_done(db: Keyspace, key: bytes, incr: bool, added: int, updated: int) -
 # ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
 @command("zadd", -4, "write denyoom fast", keys=(1, 1, 1), group="sorted-set")
 def zadd(client: Client, argv: list[bytes]) -> Any:
+    if len(argv) == 4:
+        raw = argv[2]
+        # A plain integer score (no sign, no options possible): strtod reads it as float() does.
+        if raw.isdigit() and len(raw) < 300:
+            return _zadd_one(client, argv[1], float(raw), argv[3])
     return _zadd(client, argv, 2, False)
+
+
+def _zadd_one(client: Client, key: bytes, score: float, member: bytes) -> int:
+    """ZADD key score member with no options, the common form, without the general loop."""
+    db = client.db
+    zset = db.lookup(key)
+    if zset is None:
+        zset = ZSet()
+        db.add(key, zset)
+    elif type(zset) is not ZSet:
+        raise CommandError(WRONGTYPE)
+    current = zset.scores.get(member)
+    if current is not None and current == score:
+        return 0
+    zset.add(member, score)
+    db.notify(_ZSET, b"zadd", key)
+    if current is None:
+        db.signal_ready(key)
+        return 1
+    return 0
 
 
 # ZINCRBY key increment member

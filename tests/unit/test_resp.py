@@ -14,6 +14,31 @@ def test_multibulk_split_anywhere_parses_the_same():
         assert requests == [[b"GET", b"key"], [b"PING"]], cut
 
 
+def test_request_boundary_is_known_whatever_the_reads_hold():
+    # Reads that complete a request and start the next one: the read after them
+    # starts inside a bulk (a letter), which must not be taken as an inline command.
+    data = b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n"
+    first = data.index(b"*2")
+    for cut in range(first + 1, len(data)):
+        parser = RequestParser()
+        assert parser.feed(data[:cut]) == [[b"PING"]], cut
+        assert parser.feed(data[cut:]) == [[b"ECHO", b"hello"]], cut
+    # A read that ends on a boundary lets the next one be inline.
+    parser = RequestParser()
+    assert parser.feed(data) == [[b"PING"], [b"ECHO", b"hello"]]
+    assert parser.feed(b"ECHO inline\r\n") == [[b"ECHO", b"inline"]]
+
+
+def test_oversized_bulk_header_after_complete_requests_is_refused():
+    parser = RequestParser(max_bulk_len=1024 * 1024)
+    with pytest.raises(ProtocolError, match="invalid bulk length"):
+        parser.feed(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$2000000\r\nabc")
+    parser = RequestParser(max_bulk_len=1024 * 1024)
+    assert parser.feed(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n") == [[b"PING"]]
+    with pytest.raises(ProtocolError, match="invalid bulk length"):
+        parser.feed(b"$2000000\r\n")
+
+
 def test_inline_commands_with_quotes_and_escapes():
     assert RequestParser().feed(b'SET "a b" \'c\\\'d\' "\\x41\\n"\r\nPING\n') == [
         [b"SET", b"a b", b"c'd", b"A\n"], [b"PING"]]
