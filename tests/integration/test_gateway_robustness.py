@@ -11,19 +11,18 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from tests.support.servers import ServerProcess, free_port, start_fanout
+from tests.support.backplane import Backplane
+from tests.support.servers import ServerProcess
 from tests.support.ws import connect
 
 PASSWORD = "s3cret"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    resp_port = free_port()
-    process = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                           "--requirepass", PASSWORD, "--channel", "chat:*=presence,history:100",
-                           "--channel", "short:*=history:5", "--max-subscriptions", "2")
-    process.extra_ports["resp"] = resp_port
+def server(backplane: Backplane) -> Iterator[ServerProcess]:
+    backplane.require_password(PASSWORD)  # --requirepass, or a redis-server with one
+    process = backplane.serve("--channel", "chat:*=presence,history:100", "--channel", "short:*=history:5",
+                              "--max-subscriptions", "2")
     yield process
     process.stop()
 

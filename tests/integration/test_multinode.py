@@ -9,6 +9,7 @@ heartbeat TTL, and a backplane restart: publishes during the outage are refused
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import signal
 import tempfile
@@ -23,7 +24,8 @@ import redis.asyncio as aioredis
 
 from broker.backends.scripts import HISTORY_PUBLISH
 from gateway.auth import issue_token
-from tests.support.servers import ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.proxy import TcpProxy
+from tests.support.servers import MS, ServerProcess, free_port, start_fanout, start_redis_server
 from tests.support.ws import WsClient, connect
 
 SECRET = "multinode-secret-of-at-least-32-bytes"
@@ -80,15 +82,15 @@ async def _fanout_publish(redis: aioredis.Redis, channel: str, data: Any) -> tup
     return int(offset), epoch.decode()
 
 
-async def _wait_output(node: ServerProcess, text: str, timeout: float = 20.0) -> None:
-    """Wait until the node prints a line containing ``text`` (its log goes to stdout)."""
+async def _wait_output(node: ServerProcess, pattern: str, timeout: float = 20.0) -> None:
+    """Wait until the node prints a line matching ``pattern`` (its log goes to stdout)."""
     def read() -> None:
         assert node.process.stdout is not None
         while True:
             line = node.process.stdout.readline()
-            assert line, f"node exited before printing {text!r}: {''.join(node.output[-20:])}"
+            assert line, f"node exited before printing {pattern!r}: {''.join(node.output[-20:])}"
             node.output.append(line)
-            if text in line:
+            if re.search(pattern, line):
                 return
     await asyncio.wait_for(asyncio.to_thread(read), timeout)
 
@@ -208,8 +210,9 @@ async def test_a_killed_node_s_connections_leave_within_the_heartbeat_ttl(nodes,
         for watcher in watchers:
             leaves = sorted([_presence_event(await watcher.event(timeout=10)) for _ in range(2)])
             assert leaves == [("leave", "dan"), ("leave", "dora")]
-        # Noticed through the heartbeat key's expiry: the TTL plus Redis's expiry sweep (100 ms ticks).
-        assert time.monotonic() - killed_at < NODE_TTL + 1.0
+        # Noticed through the heartbeat key's expiry: the TTL, Redis's expiry sweep (100 ms
+        # ticks) and the cleanup's round trips; far below the 15 s default TTL.
+        assert time.monotonic() - killed_at < NODE_TTL + 2000 * MS
         answers = await _presence_everywhere([a, b], channel)
         assert answers[0] == answers[1] and sorted(answers[0]) == ["watcher0", "watcher1"]
         for client in (*watchers, *victims):
@@ -279,3 +282,46 @@ async def test_a_backplane_restart_loses_nothing_within_history(durable_redis):
             node.stop()
         if restarted is not None:
             restarted.stop()
+
+
+async def test_a_node_cut_off_from_redis_catches_up_from_history_and_rejoins_presence(nodes, redis_server):
+    _, b, _ = nodes
+    proxy = TcpProxy(redis_server.port)  # node A's only way to Redis
+    a = _node(f"redis://127.0.0.1:{proxy.port}/0")
+    channel = "chat:cut"
+    redis = aioredis.Redis(port=redis_server.port)
+    try:
+        watcher = await _subscribed(b, "walt", channel, presence=True)
+        assert _presence_event(await watcher.event()) == ("join", "walt")
+        listener = await _subscribed(a, "lena", channel)
+        assert _presence_event(await watcher.event()) == ("join", "lena")
+        publisher = await _client(b, "pat")
+        await publisher.request("publish", channel=channel, data=1)
+
+        proxy.cut()
+        await _wait_output(a, r"WARNING fanout\.backend: .*(lost|closed|unavailable)")
+        status, body = await _http_publish(a, channel, "refused")
+        assert status == 503 and body["error"]["code"] == "unavailable"
+        # Meanwhile the others go on: a publish on B and one straight into Redis...
+        await publisher.request("publish", channel=channel, data=2)
+        assert await _fanout_publish(redis, channel, 3) == (3, (await redis.hget(f"history:{{{channel}}}:meta",
+                                                                                 "epoch")).decode())
+        # ... and A's heartbeat expires: the others see its connection leave.
+        events = [await watcher.event(timeout=10) for _ in range(4)]
+        assert [e.get("data") for e in events[:3]] == [1, 2, 3]
+        assert _presence_event(events[3]) == ("leave", "lena")
+
+        proxy.restore()
+        await _wait_output(a, "broker connection restored")
+        assert _presence_event(await watcher.event()) == ("join", "lena")  # registered again
+        await publisher.request("publish", channel=channel, data=4)
+        got = [await listener.event() for _ in range(4)]
+        assert [(e["offset"], e["data"]) for e in got] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+        assert (await watcher.event())["data"] == 4
+        assert listener.events.empty()
+        for client in (listener, watcher, publisher):
+            await client.close()
+    finally:
+        await redis.aclose()
+        a.stop()
+        proxy.close()

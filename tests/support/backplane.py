@@ -30,14 +30,27 @@ class Backplane:
     # The redis-server (kind "redis") or the cluster (kind "cluster") the nodes share.
     redis: ServerProcess | None = None
     cluster: RedisCluster | None = None
+    # Set by require_password: what the nodes (and test clients) must authenticate with.
+    password: str = ""
 
     @property
     def url(self) -> str:
         if self.cluster is not None:
             return self.cluster.url
         if self.redis is not None:
-            return f"redis://127.0.0.1:{self.redis.port}/0"
+            auth = f":{self.password}@" if self.password else ""
+            return f"redis://{auth}127.0.0.1:{self.redis.port}/0"
         return "memory://"
+
+    def require_password(self, password: str) -> None:
+        """From now on the backplane's RESP port wants ``password`` (--requirepass, or
+        CONFIG SET requirepass on the redis-server, which the nodes then log in to)."""
+        if self.redis is not None:
+            subprocess.run(["redis-cli", "-p", str(self.redis.port), "CONFIG", "SET", "requirepass", password],
+                           capture_output=True, timeout=30, check=True)
+        else:
+            assert self.kind == EMBEDDED, "a password on the cluster is not supported here"
+        self.password = password
 
     @property
     def shared(self) -> bool:
@@ -56,7 +69,8 @@ class Backplane:
             http += ["--workers", "2"]
         if self.kind in (EMBEDDED, WORKERS):
             port = resp_port or free_port()
-            server = start_fanout("serve", *http, "--resp-port", str(port) if resp else "-1", *args)
+            auth = ["--requirepass", self.password] if self.password else []
+            server = start_fanout("serve", *http, "--resp-port", str(port) if resp else "-1", *auth, *args)
             if resp:
                 server.extra_ports["resp"] = port
             return server
