@@ -220,8 +220,11 @@ class RespServer:
     """Serves a Broker over TCP (and optionally a unix socket)."""
 
     def __init__(self, broker: Broker, host: str = "127.0.0.1", port: int = 6380,
-                 unix_path: str | None = None) -> None:
+                 unix_path: str | None = None, unix_trusted: bool = False) -> None:
         self.broker = broker
+        # Clients on the unix socket need no AUTH (for a socket in a private directory,
+        # e.g. `fanout serve --workers`' link to its workers).
+        self.unix_trusted = unix_trusted
         self.host = host
         self.port = port
         self.unix_path = unix_path
@@ -256,10 +259,16 @@ class RespServer:
         if self.unix_path:
             if os.path.exists(self.unix_path):
                 os.unlink(self.unix_path)
-            self.servers.append(await self.loop.create_unix_server(
-                lambda: RespConnection(self), self.unix_path, backlog=1024))
+            self.servers.append(await self.loop.create_unix_server(self._unix_connection, self.unix_path,
+                                                                   backlog=1024))
         self._cron = asyncio.create_task(self._expire_cycle())
         tune_gc()
+
+    def _unix_connection(self) -> "RespConnection":
+        connection = RespConnection(self)
+        if self.unix_trusted:
+            connection.authenticated = True
+        return connection
 
     async def _expire_cycle(self) -> None:
         while True:

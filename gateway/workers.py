@@ -93,13 +93,12 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     stop = stop_on_signals()
     directory = unix_path = resp_server = None
     if args.broker.startswith("memory"):
-        if args.requirepass:
-            print("fanout: --workers with --requirepass is not supported yet (the workers' link to the "
-                  "embedded broker would need the password)", file=sys.stderr)
-            return 2
+        # The workers' socket is in a directory only this user can enter (mkdtemp:
+        # 0700), so they need no password; --requirepass guards the RESP port.
         directory = tempfile.mkdtemp(prefix="fanout-")
         unix_path = os.path.join(directory, "broker.sock")
-        resp_server = RespServer(Broker(), args.host, args.resp_port, unix_path=unix_path)
+        broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
+        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
         try:
             await resp_server.start()
         except OSError as exc:

@@ -49,7 +49,7 @@ class Backplane:
             subprocess.run(["redis-cli", "-p", str(self.redis.port), "CONFIG", "SET", "requirepass", password],
                            capture_output=True, timeout=30, check=True)
         else:
-            assert self.kind == EMBEDDED, "a password on the cluster is not supported here"
+            assert self.kind in (EMBEDDED, WORKERS), "a password on the cluster is not supported here"
         self.password = password
 
     @property
