@@ -13,7 +13,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE, LOAD_CORE = "0", "1"
 
-__all__ = ["ROOT", "free_port", "taskset", "start_ours", "start_redis", "wait_port", "stop"]
+__all__ = [
+    "ROOT",
+    "free_port",
+    "pin_load",
+    "start_ours",
+    "start_redis",
+    "start_serve",
+    "stop",
+    "taskset",
+    "wait_port",
+]
 
 
 def free_port() -> int:
@@ -44,6 +54,22 @@ def start_ours() -> tuple[subprocess.Popen[bytes], int]:
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return process, port
+
+
+def start_serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
+    """``fanout serve`` on the server core (no RESP port), with extra ``flags``."""
+    port = free_port()
+    process = subprocess.Popen(taskset(SERVER_CORE) + [
+        sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--resp-port", "-1",
+        "--log-level", "warning", *flags], cwd=ROOT, stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return process, port
+
+
+def pin_load() -> None:
+    """Run the load generator (this process) on the load core."""
+    if taskset(LOAD_CORE):
+        os.sched_setaffinity(0, {int(LOAD_CORE)})
 
 
 def start_redis() -> tuple[subprocess.Popen[bytes], int]:

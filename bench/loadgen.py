@@ -14,6 +14,7 @@ import asyncio
 import resource
 import sys
 import time
+from typing import Callable
 
 import orjson
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
@@ -56,6 +57,12 @@ class Listener(WSListener):  # type: ignore[misc]
             transport.disconnect()
 
 
+def _factory(stats: Stats, timed: bool, mode: str, ready: asyncio.Future[None]) -> Callable[[], Listener]:
+    # No parameters, not even defaulted ones: picows first calls a factory with
+    # (request, response) and only falls back to () on a TypeError.
+    return lambda: Listener(stats, timed, mode, ready)
+
+
 async def main(url: str, count: int, mode: str) -> None:
     stats = Stats()
     loop = asyncio.get_running_loop()
@@ -66,8 +73,8 @@ async def main(url: str, count: int, mode: str) -> None:
         for index in range(start, min(count, start + 250)):
             ready: asyncio.Future[None] = loop.create_future()
             futures.append(ready)
-            batch.append(ws_connect(lambda ready=ready, index=index: Listener(
-                stats, index < TIMED_CONNECTIONS, mode, ready), url, websocket_handshake_timeout=30))
+            batch.append(ws_connect(_factory(stats, index < TIMED_CONNECTIONS, mode, ready), url,
+                                    websocket_handshake_timeout=30))
         transports += [transport for transport, _ in await asyncio.gather(*batch)]
         await asyncio.gather(*futures)
     print(f"ready {count}", flush=True)

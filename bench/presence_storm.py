@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -28,7 +27,7 @@ import orjson
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import LOAD_CORE, ROOT, SERVER_CORE, free_port, stop, taskset, wait_port  # noqa: E402
+from bench.common import pin_load, start_serve, stop
 
 
 def cpu_seconds(pid: int) -> float:
@@ -128,15 +127,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--pace", type=float, default=150.0, help="connections/s of the paced storm (default 150)")
     args = parser.parse_args()
-    if taskset(LOAD_CORE):
-        os.sched_setaffinity(0, {int(LOAD_CORE)})
-    port = free_port()
-    server = subprocess.Popen(taskset(SERVER_CORE) + [
-        sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--resp-port", "-1",
-        "--channel", "chat:*=presence", "--log-level", "warning", "--publish-rate", "1000", "--publish-burst", "1000"],
-        cwd=ROOT, stdout=subprocess.DEVNULL)
+    pin_load()
+    server, port = start_serve("--channel", "chat:*=presence", "--publish-rate", "1000", "--publish-burst", "1000")
     try:
-        wait_port(port)
         results = {}
         for label, channel in (("presence off", "plain:storm"), ("presence on", "chat:storm")):
             print(f"{label}: {args.connections} connect+subscribe+close, {args.concurrency} at a time", flush=True)

@@ -247,11 +247,12 @@ class RespServer:
     async def start(self) -> None:
         """Listen. Raises OSError (EADDRINUSE ...) if the port cannot be bound."""
         self.loop = asyncio.get_running_loop()
-        server = await self.loop.create_server(
-            lambda: RespConnection(self), self.host, self.port, reuse_address=True, backlog=1024)
-        self.servers.append(server)
-        self.port = server.sockets[0].getsockname()[1]
-        self.broker.port = self.port  # type: ignore[attr-defined]
+        if self.port >= 0:  # -1: no TCP port (a unix socket only, or just the expiry cycle)
+            server = await self.loop.create_server(
+                lambda: RespConnection(self), self.host, self.port, reuse_address=True, backlog=1024)
+            self.servers.append(server)
+            self.port = server.sockets[0].getsockname()[1]
+            self.broker.port = self.port  # type: ignore[attr-defined]
         if self.unix_path:
             if os.path.exists(self.unix_path):
                 os.unlink(self.unix_path)

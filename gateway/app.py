@@ -15,17 +15,20 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend, BackendUnavailable
+from broker.resp import CommandError
 from gateway import history, http_api
 from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
 from gateway.connection import Connection, Counters, text_frame
 from gateway.fanout import Hub, history_event
+from gateway.notify_flags import ensure_notify_flags
 from gateway.operations import history_query, now_ms, publish
 from gateway.protocol import (
     BadRequest,
@@ -68,6 +71,12 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
     except BackendUnavailable as exc:
         connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
+    except CommandError as exc:  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
+        log.warning("broker error for op %r: %s", request.op, exc.message)
+        connection.send_reply(encode_error(request.id, "broker_error", f"the broker refused: {exc.message}"))
+    except Exception:
+        log.exception("error while handling op %r", request.op)
+        connection.send_reply(encode_error(request.id, "internal_error", f"op {request.op!r} failed on the server"))
 
 
 async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
@@ -78,7 +87,10 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         return await _subscribe(state, connection, request)
     if op == "psubscribe":
         _check_subscribe(state, connection, "pattern", target)
-        await hub.psubscribe(connection, target.encode())
+        try:
+            await hub.psubscribe(connection, target.encode())
+        except CommandError as exc:  # a Redis Cluster backplane: sharded pub/sub has no patterns
+            raise BadRequest("bad_request", str(exc).removeprefix("ERR ")) from None
         return encode_reply(request.id, pattern=target)
     if op == "unsubscribe":
         if not await hub.unsubscribe(connection, target.encode()):
@@ -150,11 +162,15 @@ def _recover_option(value: Any) -> tuple[int, str]:
 
 async def _subscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
     channel = request.target
-    _check_subscribe(state, connection, "channel", channel)
+    name = channel.encode()
+    if name not in connection.channels:  # subscribing again is a no-op, even at the limit
+        _check_subscribe(state, connection, "channel", channel)
     extra = request.options or {}
     options = state.channels.options(channel)
     mode = extra.get("presence", False)
-    if mode not in (False, True, "connections"):
+    if mode is None:
+        mode = False
+    if not (mode is True or mode is False or mode == "connections"):
         raise BadRequest("bad_request", "'presence' must be true, false or \"connections\"")
     if mode and not options.presence:
         raise BadRequest("not_enabled", f"presence is not enabled on channel {channel!r} "
@@ -165,15 +181,18 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
             raise BadRequest("not_enabled", f"history is not enabled on channel {channel!r}, "
                              "so there is nothing to recover from")
         recover = _recover_option(extra["recover"])
-    name = channel.encode()
     if name in connection.channels:  # already subscribed: a no-op, like Redis
+        if options.history:
+            page = await history.read(state.backend, channel, options, now_ms(), limit=1, reverse=True)
+            return encode_reply(request.id, channel=channel, offset=page.offset, epoch=page.epoch)
         return encode_reply(request.id, channel=channel)
     if recover is not None:
         if connection.recovering is None:
             connection.recovering = {}
         connection.recovering[name] = []  # hold live events until the missed ones are out
+    subscribed = False
     try:
-        await state.hub.subscribe(connection, name)
+        subscribed = await state.hub.subscribe(connection, name)
         if mode:
             state.hub.watch_presence(connection, name, "connections" if mode == "connections" else "users")
         if options.presence:
@@ -187,6 +206,10 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
     except BaseException:
         if connection.recovering is not None:
             connection.recovering.pop(name, None)
+        if subscribed:  # all or nothing: the client was told it failed
+            await state.hub.unsubscribe(connection, name)
+            if connection.presence is not None and channel in connection.presence:
+                connection.presence.discard(channel)
         raise
     connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
                                        offset=page.offset, epoch=page.epoch))
@@ -224,8 +247,8 @@ async def _join(state: GatewayState, connection: Connection, channel: str) -> No
     if connection.presence is None:
         connection.presence = set()
         await state.tracker.connect(conn_id(state, connection), identity.user, identity.info, now)
-    connection.presence.add(channel)
     await state.tracker.join(channel, conn_id(state, connection), identity.user, identity.info, now)
+    connection.presence.add(channel)
 
 
 async def _leave(state: GatewayState, connection: Connection, channel: str) -> None:
@@ -241,8 +264,31 @@ async def drop_connection(state: GatewayState, connection: Connection) -> None:
         try:
             await state.tracker.disconnect(conn_id(state, connection))
         except BackendUnavailable:
-            log.warning("presence of connection %s not removed: the broker is unavailable; "
-                        "it goes when this node's heartbeat is cleaned up", conn_id(state, connection))
+            log.warning("presence of connection %s not removed yet: the broker is unavailable",
+                        conn_id(state, connection))
+            state.pending_leaves.add(conn_id(state, connection))
+
+
+async def on_backplane_reconnect(state: GatewayState) -> None:
+    """The broker link came back (maybe a restarted broker that lost everything):
+    heartbeat, put this node's connections back in presence, remove the ones that
+    closed meanwhile, and fill the history gaps of the channels followed here."""
+    log.warning("broker connection restored: re-registering presence and filling history gaps")
+    tracker = state.tracker
+    await _enable_expired_events(state.backend)
+    await tracker.heartbeat(now_ms())
+    for connection in list(state.connections):
+        if connection.presence:
+            identity = connection.identity
+            await tracker.connect(conn_id(state, connection), identity.user, identity.info, now_ms())
+            for channel in list(connection.presence):
+                await tracker.join(channel, conn_id(state, connection), identity.user, identity.info, now_ms())
+    for conn in list(state.pending_leaves):
+        await tracker.disconnect(conn)
+        state.pending_leaves.discard(conn)
+    if state.hub.views is not None:
+        await state.hub.views.restore()
+    await state.hub.check_positions()
 
 
 async def run_presence_upkeep(state: GatewayState) -> None:
@@ -276,13 +322,8 @@ async def _cleanup_node(state: GatewayState, node_id: str) -> None:
 
 
 async def _enable_expired_events(backend: Backend) -> None:
-    """Make sure keyevent notifications for expired keys are on (E and x), keeping other flags."""
-    reply = await backend.execute("CONFIG", "GET", "notify-keyspace-events")
-    current = (reply.get(b"notify-keyspace-events") if isinstance(reply, dict) else reply[1]) or b""
-    flags = current.decode()
-    missing = "".join(flag for flag in "Ex" if flag not in flags and not (flag == "x" and "A" in flags))
-    if missing:
-        await backend.execute("CONFIG", "SET", "notify-keyspace-events", flags + missing)
+    """Keyevent notifications of expired keys (E and x): how dead nodes are noticed."""
+    await ensure_notify_flags(backend, "Ex", "presence cleanup of dead nodes")
 
 
 # ------------------------------------------------------------------- metrics
@@ -339,8 +380,19 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
     registry.register(LiveViews(state.hub, settings))
-    app = web.Application(client_max_size=settings.max_message_size + 1)
+    app = web.Application(client_max_size=settings.max_message_size + 1, middlewares=[http_api.json_errors])
     app[STATE] = state
+
+    async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage | None:
+        name = channel.decode("utf-8", "replace")
+        options = state.channels.options(name)
+        if not options.history:
+            return None
+        return await history.missed(backend, name, options, now_ms(), offset, epoch.decode())
+
+    state.hub.fetch_missed = fetch_missed
+    if hasattr(backend, "set_reconnect_handler"):
+        backend.set_reconnect_handler(lambda: on_backplane_reconnect(state))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await backend.start()
@@ -386,6 +438,15 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
     return settings
 
 
+def _redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
@@ -398,12 +459,14 @@ async def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
-    config = {"requirepass": args.requirepass} if args.requirepass else {}
-    broker = Broker(config=config)
+    embedded = args.broker.startswith("memory")
+    broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
     stop = stop_on_signals()
     resp_server = None
-    if args.resp_port >= 0:
-        resp_server = RespServer(broker, args.host, args.resp_port)
+    if broker is not None:
+        # Also with --resp-port -1: the server runs the broker's active expiry cycle
+        # (expired node heartbeats are how dead nodes leave presence).
+        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None)
         try:
             await resp_server.start()
         except OSError as exc:
@@ -421,7 +484,13 @@ async def run_serve(args: argparse.Namespace) -> int:
     app = build_app(backend, settings_from_args(args), auth)
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=settings_from_args(args).shutdown_timeout)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except (BackendUnavailable, OSError) as exc:
+        print(f"fanout: cannot reach the broker at {args.broker}: {exc}", file=sys.stderr)
+        if resp_server is not None:
+            await resp_server.close()
+        return 1
     state = app[STATE]
     http_factory = runner.server
     assert http_factory is not None
@@ -429,7 +498,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     try:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
         http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory), args.host,
-                                               args.http_port, reuse_address=True, backlog=4096)
+                                               args.http_port, reuse_address=True, backlog=4096,
+                                               reuse_port=bool(getattr(args, "reuse_port", False)))
     except OSError as exc:
         print(port_error("HTTP", args.host, args.http_port, exc), file=sys.stderr)
         await runner.cleanup()
@@ -443,6 +513,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     if resp_server is not None:
         for address in resp_server.addresses:
             print(f"fanout serve: RESP on {address}", flush=True)
+    if broker is None:
+        print(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})", flush=True)
     # Full collections over many connections otherwise show up as latency spikes
     # of tens of milliseconds (p99 28 ms -> 1 ms at 1,000 connections).
     tune_gc()

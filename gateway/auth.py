@@ -11,7 +11,10 @@ Tokens are JWTs signed with HS256 and the configured secret. Claims:
   allows none).
 
 With no secret configured the gateway runs in an open demo mode: connections are
-anonymous (``anon-<random>``) and may subscribe and publish anywhere.
+anonymous (``anon-<random>``) and may subscribe and publish anywhere. An anonymous
+connection may say a display name (``/ws?name=Alice``): it becomes its presence
+``info`` (``{"name": "Alice"}``) and its user id (``guest:Alice``), so the demo chat
+lists names and two tabs of one name are one user. The name proves nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ import jwt
 
 from broker.glob import glob_match
 
-__all__ = ["AuthError", "Authenticator", "Identity", "issue_token"]
+__all__ = ["AuthError", "Authenticator", "Identity", "issue_token", "MAX_NAME_LENGTH"]
+
+# Longest display name an anonymous connection may give itself (?name=).
+MAX_NAME_LENGTH = 40
 
 
 class AuthError(Exception):
@@ -82,15 +88,24 @@ class Authenticator:
         # Anonymous connections: allowed by default only in demo mode (no secret).
         self.anonymous = (not token_secret) if anonymous is None else anonymous
 
-    def authenticate(self, token: str | None) -> Identity:
+    def authenticate(self, token: str | None, name: str | None = None) -> Identity:
         """The identity a connection's token grants.
+
+        Args:
+            token: the JWT, if any.
+            name: a display name an anonymous connection gives itself (at most
+                MAX_NAME_LENGTH characters); ignored when a token is given.
 
         Raises:
             AuthError: missing token when one is required, expired or invalid token.
         """
         if not token:
             if self.anonymous:
-                return Identity(user="anon-" + secrets.token_hex(4),
+                name = name[:MAX_NAME_LENGTH] if name else None
+                # Tabs that give the same name are one user in presence (with one
+                # connection each), as a signed-in user's tabs are.
+                user = f"guest:{name}" if name else "anon-" + secrets.token_hex(4)
+                return Identity(user=user, info={"name": name} if name else None,
                                 publish=None if not self.token_secret else ())
             raise AuthError("unauthorized", "a token is required: connect with ?token=<JWT>")
         if not self.token_secret:

@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 6380; -1 to not listen)")
     serve.add_argument("--broker", default="memory://", metavar="URL",
                        help="memory:// (embedded, default) or redis://host:port/db")
-    serve.add_argument("--workers", type=int, default=1, help="gateway worker processes (default 1)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="gateway worker processes sharing the HTTP port, around one embedded broker "
+                            "(default 1: one process)")
+    serve.add_argument("--unix-socket", default="", metavar="PATH",
+                       help="the embedded broker also listens on this unix socket")
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
     serve.add_argument("--token-secret", default="", metavar="S", help="HS256 secret for connection tokens")
     serve.add_argument("--api-key", default="", metavar="K", help="API key for the HTTP API")
     serve.add_argument("--allowed-origins", default="", metavar="LIST",
@@ -72,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(broker)
     broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")
     broker.add_argument("--unix-socket", default="", metavar="PATH", help="also listen on a unix socket")
+
+    token = commands.add_parser("token", help="print a signed connection token (JWT) for a user")
+    token.add_argument("--token-secret", required=True, metavar="S", help="the secret `fanout serve` checks with")
+    token.add_argument("--sub", required=True, metavar="USER", help="the user id")
+    token.add_argument("--info", default=None, metavar="JSON", help="public user info shown in presence (JSON)")
+    token.add_argument("--subscribe", action="append", metavar="GLOB",
+                       help="channels the user may subscribe to (repeatable; default: all)")
+    token.add_argument("--publish", action="append", metavar="GLOB",
+                       help="channels the user may publish on (repeatable; default: none)")
+    token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime (default 3600)")
+
+    from gateway import demo_feed
+    feed = commands.add_parser("demo-feed", help="publish demo metrics, a hash and a leaderboard over RESP")
+    feed.add_argument("--host", default="127.0.0.1", help="fanout's RESP host (default 127.0.0.1)")
+    demo_feed.add_arguments(feed)
     return parser
 
 
@@ -110,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return _print_token(parser, args)
+    if args.command == "demo-feed":  # a client, not a server: no config file or environment
+        from gateway import demo_feed
+        return demo_feed.run(args)
     _apply_env_and_file(parser, args, argv)
     import logging
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -118,9 +143,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "broker":
             return asyncio.run(_run_broker(args))
+        if args.workers > 1:
+            from gateway.workers import run_workers
+            return asyncio.run(run_workers(args, argv))
         return asyncio.run(_run_serve(args))
     except KeyboardInterrupt:
         return 0
+
+
+def _print_token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import orjson
+
+    from gateway.auth import issue_token
+    try:
+        info = orjson.loads(args.info) if args.info is not None else None
+    except orjson.JSONDecodeError as exc:
+        parser.error(f"--info is not valid JSON: {exc}")
+    print(issue_token(args.token_secret, args.sub, ttl_seconds=args.ttl, info=info, subscribe=args.subscribe,
+                      publish=args.publish))
+    return 0
 
 
 def port_error(what: str, host: str, port: int, exc: OSError) -> str:

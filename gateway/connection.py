@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "ConnectionState", "Counters", "text_frame"]
 
 _ids = itertools.count(1)
+# How often a connection that is skipping messages checks whether it caught up.
+DRAIN_CHECK_INTERVAL = 0.1
 _NO_PATTERNS: frozenset[bytes] = frozenset()
 
 
@@ -82,6 +84,7 @@ class Connection:
         "clock",
         "close_reason",
         "counters",
+        "drain_check",
         "dropped",
         "dropped_from",
         "flush_scheduled",
@@ -138,6 +141,8 @@ class Connection:
         self.dropped_from: dict[bytes, int] | None = None
         # Presence channels this connection is in (its global id is "<node>-<id>").
         self.presence: set[str] | None = None
+        # While skipping: a timer that notices the client caught up (or stayed behind).
+        self.drain_check: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------- output
 
@@ -153,7 +158,9 @@ class Connection:
         if self.queued_bytes + self.transport_bytes + size > self.max_buffer:
             # Our estimate may be stale (the socket drained since the last flush).
             self.transport_bytes = self.transport.get_write_buffer_size()
-            if self.queued_bytes + self.transport_bytes + size > self.max_buffer:
+            pending = self.queued_bytes + self.transport_bytes
+            # With nothing pending, even a message larger than the budget goes out.
+            if pending and pending + size > self.max_buffer:
                 self._skip(channel, offset)
                 return
         if self.dropped:
@@ -215,6 +222,8 @@ class Connection:
                 self.dropped_from = {}
             self.dropped_from.setdefault(channel, offset)
         self.dropped[channel] = self.dropped.get(channel, 0) + 1
+        if self.drain_check is None:
+            self.drain_check = self.loop.call_later(DRAIN_CHECK_INTERVAL, self._check_drain)
         self.counters.dropped += 1
         now = self.clock()
         if self.over_budget_since is None:
@@ -222,6 +231,28 @@ class Connection:
         elif now - self.over_budget_since >= self.slow_close_after:
             self.close_soon(1013, "slow consumer: output buffer full for "
                             f"{self.slow_close_after:g}s", reason="slow_consumer")
+
+    def _check_drain(self) -> None:
+        """While messages are being skipped: once the client has read its backlog,
+        tell it what it missed at once (not only with the channel's next message);
+        if it stays behind past ``slow_close_after``, close it even if the channel
+        has gone quiet."""
+        self.drain_check = None
+        if self.state is not ConnectionState.OPEN or not self.dropped:
+            return
+        self.transport_bytes = self.transport.get_write_buffer_size()
+        if self.queued_bytes + self.transport_bytes <= self.max_buffer // 2:
+            self.over_budget_since = None
+            self._announce_gaps()
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                self.loop.call_soon(self.flush)
+            return
+        if self.over_budget_since is not None and self.clock() - self.over_budget_since >= self.slow_close_after:
+            self.close_soon(1013, "slow consumer: output buffer full for "
+                            f"{self.slow_close_after:g}s", reason="slow_consumer")
+            return
+        self.drain_check = self.loop.call_later(DRAIN_CHECK_INTERVAL, self._check_drain)
 
     def _announce_gaps(self) -> None:
         dropped, self.dropped = self.dropped, {}

@@ -15,8 +15,10 @@ channels the gateway follows for itself (e.g. expired node heartbeats).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Hub", "PresenceMode", "history_event"]
 
+log = logging.getLogger("fanout.gateway")
 ENVELOPE = 0x1E
 # Presence event subscriptions: per-user join/leave, or one per connection.
 PresenceMode = str
@@ -52,6 +55,11 @@ class Hub:
         # channel -> connections that asked for its join/leave events, and how
         self.presence_watchers: dict[bytes, dict[Connection, PresenceMode]] = {}
         self.listeners: dict[bytes, Callable[[bytes, bytes], None]] = {}
+        # History channels: (epoch, offset) of the last message delivered, messages
+        # held while a gap is filled, and how to read the gap (set by the app).
+        self.positions: dict[bytes, tuple[bytes, int]] = {}
+        self.catching_up: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
+        self.fetch_missed: Callable[[bytes, int, bytes], Awaitable[Any]] | None = None
         # Live views of keys (gateway.watch): watch/unwatch ops, dropped with the connection.
         self.views: LiveViews | None = None
         backend.set_handler(self.on_message)
@@ -81,6 +89,8 @@ class Hub:
                 offset = int(offset_text)
             except ValueError:
                 return  # not ours after all: a malformed envelope is dropped, not delivered half-parsed
+            if pattern is None and not self._in_sequence(channel, offset, epoch, payload):
+                return
             self._deliver_history(channel, offset, epoch, payload, pattern)
         elif kind == b"p" and pattern is None:
             self._deliver_presence(channel, data)
@@ -100,6 +110,64 @@ class Hub:
             connection.send_event(frame, channel, offset)
             delivered += 1
         self.counters.deliveries += delivered
+
+    # ------------------------------------------------- history sequencing
+
+    def _in_sequence(self, channel: bytes, offset: int, epoch: bytes, payload: bytes) -> bool:
+        """Deliver history messages of a channel once each and in offset order.
+
+        Offsets have no holes, so a jump means this node missed messages (its
+        backplane link dropped, say): hold what comes next, fetch the missing ones
+        from history, deliver them, then the held ones. A repeat is dropped.
+        """
+        held = self.catching_up.get(channel)
+        if held is not None:
+            held.append((offset, epoch, payload))
+            return False
+        last = self.positions.get(channel)
+        if last is not None and last[0] == epoch:
+            if offset <= last[1]:
+                return False
+            if offset > last[1] + 1 and self.fetch_missed is not None:
+                self.catching_up[channel] = [(offset, epoch, payload)]
+                asyncio.ensure_future(self._catch_up(channel, last[1], epoch))
+                return False
+        self.positions[channel] = (epoch, offset)
+        return True
+
+    async def check_positions(self) -> None:
+        """After a backplane reconnect: catch up channels that moved on meanwhile."""
+        for channel, (epoch, offset) in list(self.positions.items()):
+            if channel not in self.catching_up and self.fetch_missed is not None:
+                self.catching_up[channel] = []
+                await self._catch_up(channel, offset, epoch)
+
+    async def _catch_up(self, channel: bytes, offset: int, epoch: bytes) -> None:
+        assert self.fetch_missed is not None
+        try:
+            page = await self.fetch_missed(channel, offset, epoch)
+        except Exception:
+            log.warning("could not read the history of %r to fill a gap", channel, exc_info=True)
+            page = None
+        held = self.catching_up.pop(channel, [])
+        last = offset
+        if page is not None and page.complete:
+            current = page.epoch.encode()
+            for entry in page.entries:
+                self._deliver_history(channel, entry.offset, current, entry.data, None)
+                last = entry.offset
+        elif channel in self.channels:
+            # Lost for good (trimmed, or the history itself was lost): say so.
+            frame = text_frame(orjson.dumps({"channel": channel.decode("utf-8", "replace"),
+                                             "gap": {"from_offset": offset + 1}}))
+            for connection in list(self.channels[channel]):
+                connection.send_frame(frame)
+        for held_offset, held_epoch, payload in held:
+            if held_epoch != epoch or held_offset > last:
+                self._deliver_history(channel, held_offset, held_epoch, payload, None)
+                epoch, last = held_epoch, held_offset
+        if channel in self.channels and last != offset:
+            self.positions[channel] = (epoch, last)
 
     def _deliver_presence(self, channel: bytes, data: bytes) -> None:
         watchers = self.presence_watchers.get(channel)
@@ -188,8 +256,10 @@ class Hub:
         self.unwatch_presence(connection, channel)
         if connection.recovering is not None:
             connection.recovering.pop(channel, None)
-        if self._remove(self.channels, channel, connection) and channel not in self.listeners:
-            await self.backend.unsubscribe(channel)
+        if self._remove(self.channels, channel, connection):
+            self.positions.pop(channel, None)
+            if channel not in self.listeners:
+                await self.backend.unsubscribe(channel)
         return True
 
     async def punsubscribe(self, connection: Connection, pattern: bytes) -> bool:

@@ -63,9 +63,21 @@ async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: 
     stream, meta = history_keys(channel.encode())
     start = b"-" if since is None else b"%d-0" % (since + 1)
     read_cmd = ["XREVRANGE", stream, "+", start] if reverse else ["XRANGE", stream, start, "+"]
+    if since is None and not reverse:  # the newest ones kept, oldest first
+        read_cmd, limit = ["XREVRANGE", stream, "+", "-"], min(limit, options.history_size)
     position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
     offset, epoch = _position(position)
-    return HistoryPage(offset, epoch, _entries(raw, now_ms - options.history_ttl_ms))
+    entries = _kept(_entries(raw, now_ms - options.history_ttl_ms), offset, options)
+    if since is None and not reverse:
+        entries.reverse()
+    return HistoryPage(offset, epoch, entries)
+
+
+def _kept(entries: list[Entry], current: int, options: ChannelOptions) -> list[Entry]:
+    """Only the channel's last ``history_size`` messages count as kept (``MAXLEN ~``
+    may leave a few more in the stream)."""
+    oldest = current - options.history_size
+    return [entry for entry in entries if entry.offset > oldest]
 
 
 async def missed(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, offset: int,
@@ -78,12 +90,15 @@ async def missed(backend: Backend, channel: str, options: ChannelOptions, now_ms
                                                ["XRANGE", stream, b"%d-0" % (offset + 1), "+", "COUNT", cap]])
     current, current_epoch = _position(position)
     page = HistoryPage(current, current_epoch)
+    if offset == 0 and epoch == "":
+        epoch = current_epoch  # subscribed before the channel's first message: from the start
     if current_epoch != epoch or offset > current:
         page.complete = False
         return page
     if offset == current:
         return page
-    page.entries = [entry for entry in _entries(raw, now_ms - options.history_ttl_ms) if entry.offset <= current]
+    page.entries = [entry for entry in _kept(_entries(raw, now_ms - options.history_ttl_ms), current, options)
+                    if entry.offset <= current]
     # Offsets have no holes, so complete means: starts right after the client's
     # offset and runs to the current one.
     page.complete = (bool(page.entries) and page.entries[0].offset == offset + 1

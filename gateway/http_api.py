@@ -7,19 +7,52 @@ is wrong.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from broker.backend import BackendUnavailable
+from broker.resp import CommandError
 from broker.glob import glob_match
 from gateway import history, operations
 from gateway.auth import AuthError
-from gateway.protocol import MAX_CHANNEL_LENGTH, BadRequest
+from gateway.protocol import MAX_CHANNEL_LENGTH, BadRequest, encode_data
 from gateway.state import STATE, GatewayState
 
-__all__ = ["json_error", "routes"]
+__all__ = ["json_error", "json_errors", "routes"]
+
+log = logging.getLogger("fanout.gateway")
+
+
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every /api answer is JSON, errors included: unknown routes and methods,
+    broker errors (e.g. WRONGTYPE on a key the gateway uses) and our own bugs."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        return json_error(exc.status, _STATUS_CODES.get(exc.status, "http_error"),
+                          f"{exc.reason}: {request.method} {request.path}")
+    except BackendUnavailable as exc:
+        return json_error(503, "unavailable", f"the broker is unavailable: {exc}")
+    except CommandError as exc:
+        log.warning("broker error for %s %s: %s", request.method, request.path, exc.message)
+        return json_error(500, "broker_error", f"the broker refused: {exc.message}")
+    except Exception:
+        log.exception("error while handling %s %s", request.method, request.path)
+        return json_error(500, "internal_error", f"{request.method} {request.path} failed on the server")
+    if response.status >= 400 and request.path.startswith("/api/") and response.content_type != "application/json":
+        # e.g. the static files' 404 for a path under /api/ that no route takes
+        return json_error(response.status, _STATUS_CODES.get(response.status, "http_error"),
+                          f"{response.reason}: {request.method} {request.path}")
+    return response
 
 
 def json_error(status: int, code: str, message: str) -> web.Response:
@@ -69,6 +102,13 @@ def _channel(value: Any, field: str) -> bytes:
     return value.encode()
 
 
+def _data(value: Any) -> bytes:
+    try:
+        return encode_data(value)
+    except BadRequest as exc:
+        raise _HttpError(400, exc.code, exc.message) from None
+
+
 async def publish(request: web.Request) -> web.Response:
     """POST /api/publish {"channel": "...", "data": <any JSON>}"""
     try:
@@ -77,7 +117,7 @@ async def publish(request: web.Request) -> web.Response:
             raise _HttpError(400, "bad_request", "missing field 'channel'")
         channel = _channel(body["channel"], "channel")
         try:
-            position = await operations.publish(state, channel.decode(), orjson.dumps(body["data"]))
+            position = await operations.publish(state, channel.decode(), _data(body["data"]))
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
@@ -92,8 +132,9 @@ async def broadcast(request: web.Request) -> web.Response:
         channels = body.get("channels")
         if not isinstance(channels, list) or not channels:
             raise _HttpError(400, "bad_request", "'channels' must be a non-empty list of strings")
-        names = [_channel(name, "channels[]") for name in channels]
-        data = orjson.dumps(body["data"])
+        # A channel named twice gets the message once.
+        names = list(dict.fromkeys(_channel(name, "channels[]") for name in channels))
+        data = _data(body["data"])
         try:
             for name in names:
                 await operations.publish(state, name.decode(), data)
@@ -134,29 +175,20 @@ def _enabled_channel(request: web.Request, feature: str) -> tuple[GatewayState, 
 
 
 async def presence(request: web.Request) -> web.Response:
-    """GET /api/presence/<channel>: users with their connections and info."""
+    """GET /api/presence/<channel>: users with their connections and info;
+    GET /api/presence/<channel>/stats: numbers of users and connections."""
     try:
         state, channel, _ = _enabled_channel(request, "presence")
         try:
-            users = await state.tracker.present(channel)
+            if request.path.endswith("/stats"):
+                body = {"channel": channel, **await state.tracker.stats(channel)}
+            else:
+                body = {"channel": channel, "users": await state.tracker.present(channel)}
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
         return exc.response
-    return _json({"channel": channel, "users": users})
-
-
-async def presence_stats(request: web.Request) -> web.Response:
-    """GET /api/presence/<channel>/stats: numbers of users and connections."""
-    try:
-        state, channel, _ = _enabled_channel(request, "presence")
-        try:
-            stats = await state.tracker.stats(channel)
-        except BackendUnavailable as exc:
-            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
-    except _HttpError as exc:
-        return exc.response
-    return _json({"channel": channel, **stats})
+    return _json(body)
 
 
 def _query_int(request: web.Request, name: str, default: int | None) -> int | None:
@@ -173,7 +205,10 @@ async def history_page(request: web.Request) -> web.Response:
     """GET /api/history/<channel>?since=<offset>&limit=<n>&reverse=1"""
     try:
         state, channel, options = _enabled_channel(request, "history")
-        reverse = request.query.get("reverse", "0").lower() in ("1", "true", "yes")
+        flag = request.query.get("reverse", "0").lower()
+        if flag not in ("0", "1", "true", "false"):
+            raise _HttpError(400, "bad_request", f"'reverse' must be 0, 1, true or false, got {flag!r}")
+        reverse = flag in ("1", "true")
         try:
             since, limit, reverse = operations.history_query(_query_int(request, "since", None),
                                                   _query_int(request, "limit", 100), reverse)
@@ -187,6 +222,16 @@ async def history_page(request: web.Request) -> web.Response:
     except _HttpError as exc:
         return exc.response
     return web.Response(body=history.encode_page({"channel": channel}, page), content_type="application/json")
+
+
+_FIXED_ROUTES = {"/api/publish": "POST", "/api/broadcast": "POST", "/api/channels": "GET"}
+
+
+async def _unknown_api_route(request: web.Request) -> web.Response:
+    method = _FIXED_ROUTES.get(request.path)
+    if method is not None:
+        return json_error(405, "method_not_allowed", f"{request.path} takes {method}, not {request.method}")
+    return json_error(404, "not_found", f"no API route {request.method} {request.path}")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -207,9 +252,11 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/publish", publish),
         web.post("/api/broadcast", broadcast),
         web.get("/api/channels", channels),
-        web.get("/api/presence/{channel:.+}/stats", presence_stats),
+        web.get("/api/presence/{channel:.+}/stats", presence),
         web.get("/api/presence/{channel:.+}", presence),
         web.get("/api/history/{channel:.+}", history_page),
+        # Under /api/ nothing falls through to the static files: an unknown route is a JSON 404.
+        web.route("*", "/api/{tail:.*}", _unknown_api_route),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
     ]

@@ -96,7 +96,7 @@ def parse_request(text: str | bytes) -> Request:
     if not isinstance(message, dict):
         raise BadRequest("bad_request", f"a message must be a JSON object, got {type(message).__name__}")
     request_id = message.get("id")
-    if request_id is not None and not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+    if request_id is not None and not isinstance(request_id, (int, float, str)) or isinstance(request_id, bool):
         raise BadRequest("bad_request", "'id' must be a number or a string", None)
     op = message.get("op")
     if op is None:
@@ -121,10 +121,26 @@ def parse_request(text: str | bytes) -> Request:
         if "data" not in message:
             raise BadRequest("bad_request", "missing field 'data' for op 'publish'", request_id)
         request.data = message["data"]
-        request.data_json = orjson.dumps(request.data)
+        try:
+            request.data_json = encode_data(request.data)
+        except BadRequest as exc:
+            exc.request_id = request_id
+            raise
     extra = {key: value for key, value in message.items() if key not in ("op", "id", field, "data")}
     request.options = extra or None
     return request
+
+
+def encode_data(value: Any) -> bytes:
+    """A message's data as the JSON text to publish.
+
+    Raises:
+        BadRequest: nested deeper than JSON encoding allows (255 levels).
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise BadRequest("bad_request", f"'data' cannot be published: {exc}") from None
 
 
 def _type(value: Any) -> str:

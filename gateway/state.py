@@ -57,6 +57,9 @@ class GatewayState:
     node_id: str
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
+    # Connections that closed while the broker was unreachable: removed from
+    # presence once it is back.
+    pending_leaves: set[str] = field(default_factory=set)
 
 
 STATE = web.AppKey("fanout_state", GatewayState)

@@ -140,7 +140,7 @@ def parse_view(view: Any) -> ViewSpec:
 class View:
     """One computed view of one key, shared by all its watchers."""
 
-    __slots__ = ("id", "key", "channel", "spec", "watchers", "pending", "value", "dirty", "computing",
+    __slots__ = ("id", "key", "channel", "spec", "watchers", "pending", "value", "frame", "dirty", "computing",
                  "last_started", "_head")
 
     def __init__(self, view_id: str, key: bytes, spec: ViewSpec) -> None:
@@ -154,6 +154,8 @@ class View:
         self.pending: dict[Hashable, None] = {}
         # Last computed value (JSON), None until the first computation ends.
         self.value: bytes | None = None
+        # Last push frame, sent again to watchers that skipped it (over their output budget).
+        self.frame: bytes | None = None
         self.dirty = False
         self.computing = False
         self.last_started = -math.inf
@@ -308,7 +310,8 @@ class ViewRegistry:
         if first or not view.watchers:
             return None
         self.pushes += 1
-        return text_frame(view.push_payload(value))
+        view.frame = text_frame(view.push_payload(value))
+        return view.frame
 
     @property
     def watch_count(self) -> int:

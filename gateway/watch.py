@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend
 from broker.resp import CommandError
+from gateway.notify_flags import ensure_notify_flags
 from gateway.protocol import BadRequest, Request, encode_reply
 from gateway.views import View, ViewError, ViewRegistry, parse_view
 
@@ -29,31 +31,20 @@ if TYPE_CHECKING:
     from gateway.fanout import Hub
     from gateway.state import GatewaySettings
 
-__all__ = ["LiveViews", "NOTIFY_CLASSES", "handle_watch", "watch_count"]
+__all__ = ["NOTIFY_CLASSES", "LiveViews", "handle_watch", "watch_count"]
 
 log = logging.getLogger("fanout.gateway")
 
 # K: keyspace channels; g: DEL/RENAME/...; $ l h z: the types views read; x e: expired, evicted.
 NOTIFY_CLASSES = "Kg$lhzxe"
-# What "A" stands for in notify-keyspace-events (redis notify.c).
-_ALL_CLASSES = "g$lshzxetd"
-
-
-def merged_notify_flags(current: str, needed: str = NOTIFY_CLASSES) -> str | None:
-    """``current`` plus the missing letters of ``needed``; None if nothing is missing."""
-    have = set(current.replace("A", _ALL_CLASSES))
-    missing = "".join(letter for letter in needed if letter not in have)
-    return current + missing if missing else None
-
-
-async def handle_watch(hub: "Hub", connection: "Connection", request: Request) -> bytes:
+async def handle_watch(hub: Hub, connection: Connection, request: Request) -> bytes:
     """The ``watch`` and ``unwatch`` ops (``_dispatch`` in gateway.app)."""
     if hub.views is None:
         raise BadRequest("unknown_op", f"op {request.op!r} is not enabled on this gateway")
     return await hub.views.handle(connection, request)
 
 
-def watch_count(hub: "Hub", connection: "Connection") -> int:
+def watch_count(hub: Hub, connection: Connection) -> int:
     """Watches of ``connection`` (they count toward max_subscriptions)."""
     return hub.views.registry.count(connection) if hub.views is not None else 0
 
@@ -61,7 +52,7 @@ def watch_count(hub: "Hub", connection: "Connection") -> int:
 class LiveViews:
     """Watches of all connections of one gateway; registers itself as ``hub.views``."""
 
-    def __init__(self, hub: "Hub", settings: "GatewaySettings") -> None:
+    def __init__(self, hub: Hub, settings: GatewaySettings) -> None:
         self.hub = hub
         self.backend: Backend = hub.backend
         self.settings = settings
@@ -75,6 +66,10 @@ class LiveViews:
         self._notify_lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # view -> watchers that skipped its last push (over their output budget): the
+        # latest frame goes again each interval until it gets through, so a client that
+        # catches up does not keep a stale value until the key changes again.
+        self._stale: dict[View, dict[Connection, None]] = {}
         hub.views = self
 
     # ------------------------------------------------------------- hub hooks
@@ -84,23 +79,32 @@ class LiveViews:
         if self.registry.changed(channel):
             self._arm()
 
-    def count(self, connection: "Connection") -> int:
+    async def restore(self) -> None:
+        """After a backplane reconnect (the broker may have restarted and lost its
+        settings and data): notifications on again, and every view read again."""
+        self._notify_checked = False
+        if self.registry.by_channel:
+            await self._ensure_notifications()
+            for channel in list(self.registry.by_channel):
+                self.on_keyspace(channel, b"reconnect")
+
+    def count(self, connection: Connection) -> int:
         return self.registry.count(connection)
 
-    async def drop(self, connection: "Connection") -> None:
+    async def drop(self, connection: Connection) -> None:
         """Forget a closed connection's watches."""
         for channel in self.registry.drop(connection):
             await self._release(channel)
 
     # ------------------------------------------------------------------- ops
 
-    async def handle(self, connection: "Connection", request: Request) -> bytes:
+    async def handle(self, connection: Connection, request: Request) -> bytes:
         """``watch`` / ``unwatch``; returns the reply. Raises BadRequest."""
         if request.op == "unwatch":
             return await self._unwatch(connection, request)
         return await self._watch(connection, request)
 
-    async def _watch(self, connection: "Connection", request: Request) -> bytes:
+    async def _watch(self, connection: Connection, request: Request) -> bytes:
         key = request.target
         options = request.options or {}
         if not connection.identity.can_subscribe(key):
@@ -129,7 +133,7 @@ class LiveViews:
             raise BadRequest("not_subscribed", f"watch of key {key!r} ended before it started")
         return encode_reply(request.id, key=key, watch=view.id)[:-1] + b',"value":' + value + b"}"
 
-    async def _unwatch(self, connection: "Connection", request: Request) -> bytes:
+    async def _unwatch(self, connection: Connection, request: Request) -> bytes:
         watch_id = request.target
         found, channel = self.registry.unwatch(connection, watch_id)
         if not found:
@@ -138,7 +142,7 @@ class LiveViews:
             await self._release(channel)
         return encode_reply(request.id, watch=watch_id)
 
-    async def _forget(self, connection: "Connection", view: View) -> None:
+    async def _forget(self, connection: Connection, view: View) -> None:
         channel = self.registry.unwatch(connection, view.id)[1]
         if channel is not None:
             await self._release(channel)
@@ -172,16 +176,7 @@ class LiveViews:
         async with self._notify_lock:
             if self._notify_checked:
                 return
-            try:
-                reply = await self.backend.execute("CONFIG", "GET", "notify-keyspace-events")
-                values = list(reply.values()) if isinstance(reply, dict) else reply[1::2]
-                current = values[0].decode() if values else ""
-                merged = merged_notify_flags(current)
-                if merged is not None:
-                    await self.backend.execute("CONFIG", "SET", "notify-keyspace-events", merged)
-                    log.info("notify-keyspace-events: %r -> %r (for live views)", current, merged)
-            except CommandError as exc:  # e.g. CONFIG renamed away on a managed Redis
-                log.warning("cannot check notify-keyspace-events (%s): live views need %r", exc, NOTIFY_CLASSES)
+            await ensure_notify_flags(self.backend, NOTIFY_CLASSES, "live views")
             self._notify_checked = True
 
     async def _first_value(self, view: View) -> None:
@@ -246,8 +241,25 @@ class LiveViews:
             value = None
         frame = self.registry.computed(view, value)
         if frame is not None:
-            for connection in list(view.watchers):
-                connection.send_event(frame, view.channel)  # type: ignore[attr-defined]
+            self._deliver(view, frame, list(view.watchers))  # type: ignore[arg-type]
+
+    def _deliver(self, view: View, frame: bytes, connections: list[Connection]) -> None:
+        channel = view.channel
+        stale = self._stale.get(view)
+        for connection in connections:
+            connection.send_event(frame, channel)
+            if channel in connection.dropped:  # skipped: announced as a gap when it catches up
+                if stale is None:
+                    stale = self._stale[view] = {}
+                    asyncio.get_running_loop().call_later(self.registry.interval, self._resend, view)
+                stale[connection] = None
+            elif stale:
+                stale.pop(connection, None)
+
+    def _resend(self, view: View) -> None:
+        stale = self._stale.pop(view, None)
+        if stale and view.frame is not None and self.registry.by_id.get(view.id) is view:
+            self._deliver(view, view.frame, [connection for connection in stale if connection in view.watchers])
 
     def close(self) -> None:
         if self._timer is not None:

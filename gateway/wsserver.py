@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -71,6 +72,17 @@ class FrontProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.buffer = b""
+
+
+def _cap_send_buffer(transport: asyncio.Transport, max_buffer: int) -> None:
+    """Keep the kernel's send buffer near the output budget: left to autotuning it
+    grows to megabytes that the budget cannot see (the kernel doubles the value)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, max(4096, min(max_buffer // 2, 256 * 1024)))
+        except OSError:
+            pass
 
 
 def _json_response(status: int, reason: str, code: str, message: str) -> Response:
@@ -132,6 +144,7 @@ class WebsocketProtocol(asyncio.Protocol):
             self.transport.close()
             return
         identity = request.__dict__.pop("_fanout_identity")
+        _cap_send_buffer(self.transport, state.settings.max_buffer)
         connection = Connection(self, self.transport, identity, state.counters,  # type: ignore[arg-type]
                                 state.settings.max_buffer, state.settings.slow_close_after)
         self.connection = connection
@@ -148,9 +161,10 @@ class WebsocketProtocol(asyncio.Protocol):
         if not state.auth.origin_allowed(origin):
             state.counters.reject("origin")
             return _json_response(403, "Forbidden", "forbidden", f"origin {origin!r} is not allowed")
-        token = parse_qs(urlsplit(request.path).query).get("token", [None])[0]
+        query = parse_qs(urlsplit(request.path).query)
+        token = query.get("token", [None])[0]
         try:
-            identity = state.auth.authenticate(token)
+            identity = state.auth.authenticate(token, query.get("name", [None])[0])
         except AuthError as exc:
             state.counters.reject(exc.code)
             return _json_response(401, "Unauthorized", exc.code, exc.message)

@@ -13,14 +13,18 @@ Broker work per join/leave is O(1) per channel.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
 
 from broker.backend import Backend
+from broker.resp import CommandError
 from presence import model
 
 __all__ = ["PresenceTracker"]
+
+log = logging.getLogger("fanout.presence")
 
 # Presence hashes up to this size are read in one HGETALL; larger ones page with
 # HSCAN, yielding to the event loop between pages so delivery is not held up.
@@ -47,8 +51,12 @@ class PresenceTracker:
     async def join(self, channel: str, conn: str, user: str, info: Any, now_ms: int) -> tuple[bool, bool]:
         """Put ``conn`` in ``channel``: (added, first connection of the user)."""
         await self.backend.execute("SADD", model.conn_channels_key(conn), channel)
-        return await self.backend.presence_join(channel.encode(), conn, user,
-                                                model.encode_meta(user, info, self.node_id, conn, now_ms))
+        try:
+            return await self.backend.presence_join(channel.encode(), conn, user,
+                                                    model.encode_meta(user, info, self.node_id, conn, now_ms))
+        except CommandError:  # e.g. WRONGTYPE: someone overwrote the channel's presence key
+            await self.backend.execute("SREM", model.conn_channels_key(conn), channel)
+            raise
 
     async def leave(self, channel: str, conn: str, user: str) -> tuple[bool, bool]:
         """Take ``conn`` out of ``channel``: (removed, last connection of the user)."""
@@ -64,9 +72,15 @@ class PresenceTracker:
         channels = await self.backend.execute("SMEMBERS", model.conn_channels_key(conn)) or set()
         left = 0
         for channel in sorted(channels):
-            removed, _ = await self.backend.presence_leave(channel, conn, user)
+            try:
+                removed, _ = await self.backend.presence_leave(channel, conn, user)
+            except CommandError as exc:  # one broken channel key must not keep the rest behind
+                log.warning("presence of %s in %r not removed: %s", conn, channel, exc.message)
+                continue
             left += removed
-        await self.backend.execute("DEL", model.conn_key(conn), model.conn_channels_key(conn))
+        # One key per DEL: on a Redis Cluster the two keys live in different slots.
+        await self.backend.execute("DEL", model.conn_key(conn))
+        await self.backend.execute("DEL", model.conn_channels_key(conn))
         await self.backend.execute("SREM", model.node_conns_key(node), conn)
         if user:
             await self.backend.execute("SREM", model.user_conns_key(user), conn)

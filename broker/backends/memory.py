@@ -29,6 +29,8 @@ class _InProcessClient(Client):
         super().__init__(broker, addr="in-process:0", laddr="in-process:0")
         self.name = name
         self.handler: MessageHandler | None = None
+        # The gateway in the same process: requirepass guards the RESP port, not it.
+        self.authenticated = True
 
     def deliver(self, message: Message) -> None:
         if self.handler is not None:
@@ -83,8 +85,14 @@ class MemoryBackend:
         # commands back to back is atomic; MULTI/EXEC gives the same error rules.
         client = self._commands
         self._call(client, [b"MULTI"])
-        for argv in commands:
-            self._call(client, [_arg(arg) for arg in argv])
+        try:
+            for argv in commands:
+                self._call(client, [_arg(arg) for arg in argv])
+        except CommandError:
+            # Refused when queued (as Redis's EXECABORT): nothing runs, and the
+            # shared client must not stay inside MULTI for the next caller.
+            self.broker.execute(client, [b"DISCARD"])
+            raise
         replies = self._call(client, [b"EXEC"])
         return list(replies)
 

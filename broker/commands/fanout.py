@@ -22,11 +22,14 @@ from typing import Any
 
 from broker.commands.args import parse_int
 from broker.core import Client
+from broker.notify import NotifyClass
 from broker.resp import CommandError
+from broker.stream import Stream
 from broker.table import COMMANDS, command
 
 __all__ = ["HISTORY_PREFIX", "JOIN_PREFIX", "LEAVE_PREFIX", "history_keys", "new_epoch", "presence_keys"]
 
+_HASH, _STREAM, _GENERIC = NotifyClass.HASH, NotifyClass.STREAM, NotifyClass.GENERIC
 HISTORY_PREFIX = b"\x1eh"
 JOIN_PREFIX = b"\x1epj"
 LEAVE_PREFIX = b"\x1epl"
@@ -58,25 +61,55 @@ def _run(client: Client, *argv: bytes) -> Any:
 @command("fanout.publish", 5, "write denyoom", keys=(1, 1, 1), group="fanout",
          summary="Append a message to a channel's history stream and publish it with its offset")
 def fanout_publish(client: Client, argv: list[bytes]) -> list[Any]:
-    """FANOUT.PUBLISH <channel> <maxlen> <ttl-ms> <data> -> [offset, epoch]"""
+    """FANOUT.PUBLISH <channel> <maxlen> <ttl-ms> <data> -> [offset, epoch]
+
+    The effects (and keyspace events) of HINCRBY meta offset 1; [DEL stream;
+    HSET meta epoch E]; XADD stream MAXLEN ~ maxlen <offset>-0 d data t now;
+    PEXPIRE stream ttl; PEXPIRE meta ttl; PUBLISH — done on the data structures
+    directly, since this runs for every message of a history channel.
+    """
     channel, data = argv[1], argv[4]
     maxlen = parse_int(argv[2])
     ttl_ms = parse_int(argv[3])
     if maxlen < 1 or ttl_ms < 1:
         raise CommandError("ERR maxlen and ttl must be positive")
-    stream, meta = history_keys(channel)
-    offset = _run(client, b"hincrby", meta, b"offset", b"1")
-    epoch = None if offset == 1 else _run(client, b"hget", meta, b"epoch")
+    db = client.db
+    broker = client.broker
+    stream_key, meta_key = history_keys(channel)
+    meta = db.get_typed(meta_key, dict)
+    if meta is None:
+        meta = {}
+        db.add(meta_key, meta)
+    old = meta.get(b"offset")
+    offset = (0 if old is None else parse_int(old, "ERR hash value is not an integer")) + 1
+    meta[b"offset"] = b"%d" % offset
+    db.notify(_HASH, b"hincrby", meta_key)
+    epoch = None if offset == 1 else meta.get(b"epoch")
     if epoch is None:
-        if offset == 1:
-            _run(client, b"del", stream)  # a new epoch starts a new stream
-        epoch = new_epoch(client.broker.clock())
-        _run(client, b"hset", meta, b"epoch", epoch)
-    now_ms = b"%d" % int(client.broker.clock() * 1000)
-    _run(client, b"xadd", stream, b"MAXLEN", b"~", argv[2], b"%d-0" % offset, b"d", data, b"t", now_ms)
-    _run(client, b"pexpire", stream, argv[3])
-    _run(client, b"pexpire", meta, argv[3])
-    client.broker.publish(channel, HISTORY_PREFIX + b"%d:%s:" % (offset, epoch) + data)
+        if offset == 1 and db.lookup(stream_key) is not None:  # a new epoch starts a new stream
+            db.delete(stream_key)
+            db.notify(_GENERIC, b"del", stream_key)
+        epoch = new_epoch(broker.clock())
+        meta[b"epoch"] = epoch
+        db.notify(_HASH, b"hset", meta_key)
+    now_ms = broker.now_ms
+    stream = db.get_typed(stream_key, Stream)
+    entry_id = (offset, 0)
+    if stream is None:
+        stream = Stream()
+        db.add(stream_key, stream)
+    elif entry_id <= stream.last_id:
+        raise CommandError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+    stream.append(entry_id, [b"d", data, b"t", b"%d" % now_ms])
+    db.notify(_STREAM, b"xadd", stream_key)
+    if stream.trim(maxlen, None, True, None):
+        db.notify(_STREAM, b"xtrim", stream_key)
+    db.signal_ready(stream_key)
+    deadline = now_ms + ttl_ms
+    for key in (stream_key, meta_key):
+        db.set_expire(key, deadline)
+        db.notify(_GENERIC, b"expire", key)
+    broker.publish(channel, HISTORY_PREFIX + b"%d:%s:" % (offset, epoch) + data)
     return [offset, epoch]
 
 

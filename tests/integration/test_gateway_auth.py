@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from gateway.auth import issue_token
-from tests.support.servers import free_port, start_fanout
+from tests.support.backplane import Backplane
 from tests.support.ws import connect
 
 SECRET = "test-secret-of-at-least-32-bytes-long"
@@ -18,10 +18,9 @@ API_KEY = "test-key"
 
 
 @pytest.fixture(scope="module")
-def secured_serve():
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(free_port()),
-                          "--token-secret", SECRET, "--api-key", API_KEY,
-                          "--allowed-origins", "http://good.example")
+def secured_serve(backplane: Backplane):
+    server = backplane.serve("--token-secret", SECRET, "--api-key", API_KEY,
+                             "--allowed-origins", "http://good.example")
     yield server
     server.stop()
 
@@ -102,3 +101,24 @@ async def test_http_api_needs_the_api_key(secured_serve):
             assert response.status == 200
         async with http.get(f"http://127.0.0.1:{secured_serve.port}/api/channels") as response:
             assert response.status == 401
+
+
+async def test_fanout_token_prints_a_token_the_server_accepts_with_its_claims(secured_serve):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "token", "--token-secret", SECRET, "--sub", "zoe",
+                             "--info", '{"name":"Zoe"}', "--subscribe", "room:*", "--publish", "room:a",
+                             "--ttl", "60"], capture_output=True, text=True, timeout=30, check=True)
+    token = result.stdout.strip()
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "zoe" and claims["info"] == {"name": "Zoe"} and 0 < claims["exp"] - time.time() <= 60
+    client = await connect(secured_serve.port, token)
+    assert (await client.request("subscribe", channel="room:b"))["ok"] is True
+    assert (await client.request("subscribe", channel="other"))["error"]["code"] == "forbidden"
+    assert (await client.request("publish", channel="room:b", data=1))["error"]["code"] == "forbidden"
+    assert (await client.request("publish", channel="room:a", data=1))["ok"] is True
+    await client.close()
+    bad = subprocess.run([sys.executable, "-m", "gateway.cli", "token", "--token-secret", SECRET, "--sub", "x",
+                          "--info", "{nope"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "--info is not valid JSON" in bad.stderr

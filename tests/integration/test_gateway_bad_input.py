@@ -9,16 +9,14 @@ import orjson
 import pytest
 import websockets
 
-from tests.support.servers import free_port, start_fanout
+from tests.support.backplane import Backplane
 from tests.support.ws import connect
 
 
 @pytest.fixture(scope="module")
-def limited_serve():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                          "--max-subscriptions", "3", "--publish-rate", "1", "--publish-burst", "2",
-                          "--max-message-size", "4096")
+def limited_serve(backplane: Backplane):
+    server = backplane.serve("--max-subscriptions", "3", "--publish-rate", "1", "--publish-burst", "2",
+                             "--max-message-size", "4096")
     yield server
     server.stop()
 

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from gateway.auth import issue_token
-from tests.support.servers import MS, ServerProcess, free_port, start_fanout
-from tests.support.ws import WsClient, connect
+from tests.support.backplane import Backplane
+from tests.support.servers import MS, ServerProcess
+from tests.support.ws import WsClient, connect, raw_websocket
 
 SECRET = "watch-test-secret-of-at-least-32-bytes"
 TOP3 = {"type": "zset_top", "n": 3}
 
 
 @pytest.fixture(scope="module")
-def secured_serve():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port),
-                          "--token-secret", SECRET, "--max-subscriptions", "3")
-    server.extra_ports["resp"] = resp_port
+def secured_serve(backplane: Backplane):
+    server = backplane.serve("--token-secret", SECRET, "--max-subscriptions", "3")
     yield server
     server.stop()
 
@@ -38,7 +38,7 @@ async def _metrics(port: int) -> dict[str, float]:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
             text = await response.text()
-    return {name: float(value) for name, value in re.findall(r"^(fanout_\w+) (\S+)$", text, re.M)}
+    return {name: float(value) for name, value in re.findall(r"^(fanout_\w+) (\S+)$", text, re.MULTILINE)}
 
 
 async def _until_metric(port: int, name: str, expected: float, timeout: float = 5.0) -> None:
@@ -173,6 +173,10 @@ async def test_a_browser_on_the_keyspace_channel_and_a_watch_share_the_upstream_
     assert (await client.request("unsubscribe", channel="__keyspace@0__:motd:shared"))["ok"] is True
     await redis.set("motd:shared", "still watched")
     assert await _push(client) == {"watch": watch["watch"], "key": "motd:shared", "value": "still watched"}
+    channel = "__keyspace@0__:motd:shared"
+    assert await redis.pubsub_numsub(channel) == [(channel.encode(), 1)]  # one upstream subscription
+    assert (await client.request("unwatch", watch=watch["watch"]))["ok"] is True
+    assert await redis.pubsub_numsub(channel) == [(channel.encode(), 0)]  # released with the last view
     await redis.aclose()
     await client.close()
 
@@ -199,11 +203,10 @@ async def test_forbidden_keys_limits_and_cleanup_on_close(secured_serve: ServerP
     assert (await _metrics(port))["fanout_views"] == 0
 
 
-async def test_notify_keyspace_events_gains_flags_and_keeps_existing_ones():
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port))
+async def test_notify_keyspace_events_gains_flags_and_keeps_existing_ones(backplane: Backplane):
+    server = backplane.serve()
     try:
-        redis = aioredis.Redis(port=resp_port, decode_responses=True)
+        redis = aioredis.Redis(port=server.extra_ports["resp"], decode_responses=True)
         await redis.config_set("notify-keyspace-events", "Et")
         client = await connect(server.port)
         await _watch(client, "board:n", TOP3)
@@ -250,3 +253,51 @@ async def test_rapid_updates_are_coalesced_and_computed_once_per_push(fanout_ser
     await redis.aclose()
     for client in watchers:
         await client.close()
+
+
+def _read_frame(sock: socket.socket) -> dict[str, Any]:
+    def exactly(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            assert chunk, "the server closed the connection"
+            data += chunk
+        return data
+
+    length = exactly(2)[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(exactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(exactly(8), "big")
+    return orjson.loads(exactly(length))
+
+
+async def test_a_watcher_that_fell_behind_gets_the_latest_value_when_it_catches_up(backplane: Backplane):
+    server = backplane.serve("--max-buffer", "65536", "--slow-close-after", "60", "--watch-interval", "0.005")
+    redis = aioredis.Redis(port=server.extra_ports["resp"])
+    await redis.hset("big", mapping={"pad": "x" * 50_000, "n": "0"})
+    sock = raw_websocket(server.port, {"op": "watch", "id": 1, "key": "big", "view": {"type": "hash"}})
+    try:
+        sock.settimeout(10)
+        assert (await asyncio.to_thread(_read_frame, sock))["value"]["n"] == "0"  # the reply
+        # the watcher stops reading: pushes fill the socket, then its budget, then are skipped
+        deadline = time.monotonic() + 30
+        step = 0
+        while (await _metrics(server.port)).get("fanout_messages_dropped_total", 0) < 3:
+            assert time.monotonic() < deadline, "no push was ever skipped"
+            step += 1
+            await redis.hset("big", "n", str(step))
+            await asyncio.sleep(10 * MS)  # one push per change (interval 5 ms)
+        await redis.hset("big", "n", "final")
+        await _until_metric(server.port, "fanout_view_pushes_total", step + 1)
+        # reading again: the skipped pushes are announced as a gap, then the latest value comes
+        frames = []
+        while not frames or frames[-1].get("value", {}).get("n") != "final":
+            frames.append(await asyncio.to_thread(_read_frame, sock))
+        assert any(frame.get("channel") == "__keyspace@0__:big" and frame["gap"]["dropped"] >= 1
+                   for frame in frames)
+        assert [frame["value"]["n"] for frame in frames if "value" in frame][-1] == "final"
+    finally:
+        sock.close()
+        await redis.aclose()
+        server.stop()

@@ -60,12 +60,12 @@ def _wait_port(port: int, process: subprocess.Popen[str], name: str, timeout: fl
     raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
-def start_redis_server(*extra: str) -> ServerProcess:
-    """A real redis-server on a free loopback port, no persistence."""
+def start_redis_server(*extra: str, port: int | None = None) -> ServerProcess:
+    """A real redis-server on a free loopback port (or ``port``, to restart one), no persistence."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: the test command installs it (scripts/test)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--daemonize", "no", "--loglevel", "warning", *extra],
@@ -106,5 +106,7 @@ def start_fanout(*args: str, env: dict[str, str] | None = None) -> ServerProcess
     port_flag = "--port" if args[0] == "broker" else "--http-port"
     port = int(args[list(args).index(port_flag) + 1]) if port_flag in args else 0
     pattern = r"RESP on 127\.0\.0\.1:(\d+)" if args[0] == "broker" else r"HTTP on .*:(\d+)"
+    if "--workers" in args and args[list(args).index("--workers") + 1] != "1":
+        pattern = r"HTTP on .*:(\d+) \(\d+ workers\)"  # every worker listens
     match, lines = _read_until(process.stdout, pattern, process, "fanout")
     return ServerProcess("fanout", process, port or int(match.group(1)), output=lines)

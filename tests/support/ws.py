@@ -6,12 +6,13 @@ import asyncio
 import base64
 import itertools
 import os
+import socket
 from typing import Any
 
 import orjson
 import websockets
 
-__all__ = ["WsClient", "connect", "SilentClient", "silent_client"]
+__all__ = ["SilentClient", "WsClient", "connect", "masked_text_frame", "raw_websocket", "silent_client"]
 
 _ids = itertools.count(1)
 
@@ -60,6 +61,36 @@ async def connect(port: int, token: str | None = None, **kwargs: Any) -> WsClien
     return WsClient(ws)
 
 
+def masked_text_frame(payload: bytes) -> bytes:
+    """A client text frame (clients must mask, RFC 6455 5.3)."""
+    mask = os.urandom(4)
+    length = len(payload)
+    header = b"\x81" + (bytes((0x80 | length,)) if length < 126 else b"\xfe" + length.to_bytes(2, "big"))
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _upgrade_request(port: int, token: str | None = None) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    path = "/ws" + (f"?token={token}" if token else "")
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+def raw_websocket(port: int, first_message: dict[str, Any], receive_buffer: int = 4096) -> socket.socket:
+    """A blocking websocket client on a bare socket with a tiny receive buffer that
+    sends one message and then reads only when the test does (or never)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(_upgrade_request(port))
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    sock.sendall(masked_text_frame(orjson.dumps(first_message)))
+    return sock
+
+
 class SilentClient:
     """A websocket client that vanishes without a word: after the handshake and its
     requests it never reads again, so it answers no ping and sends no close frame
@@ -70,11 +101,7 @@ class SilentClient:
         self.writer = writer
 
     def send(self, message: dict[str, Any]) -> None:
-        payload = orjson.dumps(message)
-        mask = os.urandom(4)
-        length = len(payload)
-        header = b"\x81" + (bytes((0x80 | length,)) if length < 126 else b"\xfe" + length.to_bytes(2, "big"))
-        self.writer.write(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        self.writer.write(masked_text_frame(orjson.dumps(message)))
 
     def abort(self) -> None:
         self.writer.transport.abort()
@@ -82,10 +109,7 @@ class SilentClient:
 
 async def silent_client(port: int, token: str | None = None) -> SilentClient:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    path = "/ws" + (f"?token={token}" if token else "")
-    writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    writer.write(_upgrade_request(port, token))
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
     return SilentClient(reader, writer)

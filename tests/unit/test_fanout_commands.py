@@ -87,3 +87,42 @@ def test_fanout_commands_run_inside_multi(broker: Broker, client: FakeClient) ->
     run(broker, client, "FANOUT.JOIN", "r", "c1", "u", "{}")
     run(broker, client, "FANOUT.PUBLISH", "r", "10", "1000", "x")
     assert list(run(broker, client, "EXEC")) == [[1, 1], [1, b"1700000000000000"]]
+
+
+def _composed_publish(broker: Broker, client: FakeClient, channel: str, maxlen: str, ttl: str, data: str) -> None:
+    """FANOUT.PUBLISH spelled out as the commands it stands for."""
+    stream, meta = f"history:{{{channel}}}", f"history:{{{channel}}}:meta"
+    offset = run(broker, client, "HINCRBY", meta, "offset", "1")
+    epoch = None if offset == 1 else run(broker, client, "HGET", meta, "epoch")
+    if epoch is None:
+        if offset == 1:
+            run(broker, client, "DEL", stream)
+        run(broker, client, "HSET", meta, "epoch", "1700000000000000")
+    run(broker, client, "XADD", stream, "MAXLEN", "~", maxlen, f"{offset}-0", "d", data, "t", "1700000000000")
+    run(broker, client, "PEXPIRE", stream, ttl)
+    run(broker, client, "PEXPIRE", meta, ttl)
+    run(broker, client, "PUBLISH", channel, f"\x1eh{offset}:1700000000000000:{data}")
+
+
+def test_publish_has_exactly_the_effects_and_events_of_the_commands_it_stands_for() -> None:
+    results = []
+    for composed in (False, True):
+        broker = Broker(clock=Clock())
+        client = FakeClient(broker)
+        run(broker, client, "SET", "history:{c}", "stale")  # a leftover: the first publish deletes it
+        run(broker, client, "DEL", "history:{c}")
+        script = [("c", "100", "5000", str(n)) for n in range(250)]
+        listener = FakeClient(broker)
+        run(broker, client, "CONFIG", "SET", "notify-keyspace-events", "KEA")
+        run(broker, listener, "PSUBSCRIBE", "__keyevent@0__:*")
+        for args in script:
+            if composed:
+                _composed_publish(broker, client, *args)
+            else:
+                run(broker, client, "FANOUT.PUBLISH", *args)
+        got = [(m.channel, m.data) for m in listener.messages]
+        listener_keys = (run(broker, client, "XRANGE", "history:{c}", "-", "+"),
+                         run(broker, client, "HGETALL", "history:{c}:meta"),
+                         run(broker, client, "PTTL", "history:{c}"), run(broker, client, "PTTL", "history:{c}:meta"))
+        results.append((got, listener_keys))
+    assert results[0] == results[1]

@@ -56,3 +56,13 @@ def test_token_bucket_refills_over_time():
     assert bucket.allow() and not bucket.allow()
     now[0] += 100
     assert sum(bucket.allow() for _ in range(10)) == 3  # never more than the burst
+
+
+def test_anonymous_connections_may_name_themselves_for_presence():
+    assert Authenticator().authenticate(None, "Alice").info == {"name": "Alice"}
+    assert Authenticator().authenticate(None, "Alice").user == "guest:Alice"  # two tabs, one user
+    assert Authenticator().authenticate(None, None).user.startswith("anon-")
+    assert Authenticator().authenticate(None, "x" * 100).info == {"name": "x" * 40}
+    assert Authenticator().authenticate(None, "").info is None
+    token = issue_token(SECRET, "bob", info={"name": "Bob"})
+    assert Authenticator(SECRET).authenticate(token, "Mallory").info == {"name": "Bob"}  # the token wins

@@ -94,3 +94,41 @@ async def test_staying_over_budget_closes_with_1013():
             break
     assert ws.closed_with is not None and ws.closed_with[0] == 1013
     assert b"slow consumer" in ws.closed_with[1]
+
+
+async def _until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the connection's drain timer (0.1 s) to act; bounded."""
+    for _ in range(300):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_a_client_that_caught_up_learns_of_its_gap_without_a_new_message():
+    connection, transport, _, _ = make([0.0])
+    frame = b"x" * 60
+    connection.send_event(frame, b"room", 1)
+    connection.flush()
+    connection.send_event(frame, b"room", 2)  # skipped
+    transport.buffered = 0  # the client read everything; the channel stays quiet
+    gap = text_frame(orjson.dumps({"channel": "room", "gap": {"dropped": 1, "from_offset": 2}}))
+    await _until(lambda: transport.written[-1:] == [gap], "gap announced")
+
+
+async def test_a_client_stuck_behind_on_a_quiet_channel_is_still_closed():
+    now = [0.0]
+    connection, transport, ws, _ = make(now)
+    connection.send_event(b"x" * 90, b"room")
+    connection.flush()
+    connection.send_event(b"x" * 20, b"room")  # skipped; no message comes after it
+    now[0] = 5.0
+    await _until(lambda: ws.closed_with is not None, "closed")
+    assert ws.closed_with is not None and ws.closed_with[0] == 1013
+
+
+async def test_a_message_larger_than_the_budget_reaches_an_idle_client():
+    connection, transport, _, counters = make([0.0])
+    connection.send_event(b"y" * 500, b"room")  # budget 100, nothing pending
+    connection.flush()
+    assert transport.written == [b"y" * 500] and counters.dropped == 0

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from gateway.views import MAX_TOP, ViewError, ViewRegistry, ViewSpec, keyspace_channel, parse_view
-from gateway.watch import merged_notify_flags
+from gateway.notify_flags import merged_notify_flags
+from gateway.watch import NOTIFY_CLASSES
 
 CHANNEL = keyspace_channel(b"board")
 
@@ -82,11 +83,11 @@ def test_a_missing_key_reads_as_null(spec, missing):
 
 
 def test_notify_flags_are_only_ever_added():
-    assert merged_notify_flags("") == "Kg$lhzxe"
-    assert merged_notify_flags("KEA") is None
-    assert merged_notify_flags("Ex") == "ExKg$lhz" + "e"
-    assert merged_notify_flags("AK") is None
-    assert merged_notify_flags("Kg$lshzxetdmn") is None
+    assert merged_notify_flags("", NOTIFY_CLASSES) == "Kg$lhzxe"
+    assert merged_notify_flags("KEA", NOTIFY_CLASSES) is None
+    assert merged_notify_flags("Ex", NOTIFY_CLASSES) == "ExKg$lhz" + "e"
+    assert merged_notify_flags("AK", NOTIFY_CLASSES) is None
+    assert merged_notify_flags("Kg$lshzxetdmn", NOTIFY_CLASSES) is None
 
 
 # --------------------------------------------------------------- registry

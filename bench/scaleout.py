@@ -1,0 +1,296 @@
+"""Scale-out benchmark (issue 7): one process, a Redis backplane, two nodes, ``--workers 2``.
+
+For each configuration, 10,000 websocket connections (``bench/loadgen.py``, picows)
+subscribe to one channel; a publisher connection sends batches over the websocket
+and waits for its own copy of each batch's last message (closed loop, as in
+``fanout_vs_websockets.py``) for --seconds. Measured:
+
+- delivered messages/s (counted by the load generators);
+- server CPU seconds per million deliveries, summed over ALL server processes
+  (fanout nodes, the workers and their broker process, redis-server), from
+  /proc: the cost that decides how far a machine goes, whatever core it lands on;
+- backplane messages per publish per node: a PUBLISH sent straight into the
+  backplane during the run reports how many subscriber connections got it (one
+  per node, however many browsers each node serves), with ``PUBSUB NUMSUB``;
+  and on Redis the bytes redis-server sent per publish (INFO stats).
+
+Nothing is pinned: ``--workers 2`` is about using both cores, so the servers and the
+load generator share the machine's two cores, as they would on a small box.
+
+Configurations:
+  embedded   one ``fanout serve`` process, embedded broker (the default)
+  redis      one node on a redis-server backplane
+  redis x2   two nodes on one redis-server, the connections split between them
+  workers 2  ``fanout serve --workers 2``: broker process + 2 workers (SO_REUSEPORT)
+
+Usage: python bench/scaleout.py [--connections 10000] [--seconds 5] [--only embedded redis ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import redis
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, free_port, wait_port  # noqa: E402
+
+CHANNEL = "bench"
+CONFIGS = ("embedded", "redis", "redis x2", "workers 2")
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (the workers of ``--workers``)."""
+    found = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                for child in children.read().split():
+                    found += descendants(int(child))
+        except FileNotFoundError:
+            pass
+    return found
+
+
+@dataclass
+class Servers:
+    """The server processes of one configuration, their ws ports and RESP port."""
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    ws_ports: list[int] = field(default_factory=list)
+    resp_port: int = 0
+    is_redis: bool = False
+    nodes: int = 1
+
+    def pids(self) -> list[int]:
+        return [pid for process in self.processes for pid in descendants(process.pid)]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _serve(*flags: str) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--log-level", "warning",
+         "--publish-rate", "1000000000", "--publish-burst", "1000000000", "--max-connections", "1000000",
+         *flags], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # "HTTP on" comes once every worker listens
+        lines.append(line)
+        if "HTTP on" in line:
+            break
+    else:
+        raise RuntimeError(f"fanout serve {' '.join(flags)} did not start: {''.join(lines)}")
+    # Keep reading its output so that a chatty log never blocks it on a full pipe.
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    return process, port
+
+
+def start(config: str) -> Servers:
+    servers = Servers()
+    if config in ("embedded", "workers 2"):
+        servers.resp_port = free_port()
+        workers = ["--workers", "2"] if config == "workers 2" else []
+        process, port = _serve("--resp-port", str(servers.resp_port), *workers)
+        servers.processes.append(process)
+        servers.ws_ports.append(port)
+        servers.nodes = 2 if workers else 1
+        return servers
+    servers.resp_port, servers.is_redis = free_port(), True
+    servers.processes.append(subprocess.Popen(
+        ["redis-server", "--port", str(servers.resp_port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True))
+    wait_port(servers.resp_port)
+    servers.nodes = 2 if config == "redis x2" else 1
+    for _ in range(servers.nodes):
+        process, port = _serve("--resp-port", "-1", "--broker", f"redis://127.0.0.1:{servers.resp_port}/0")
+        servers.processes.append(process)
+        servers.ws_ports.append(port)
+    return servers
+
+
+class LoadGen:
+    def __init__(self, url: str, count: int) -> None:
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "loadgen.py"), url, str(count),
+                                         "fanout"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+
+    def wait_ready(self) -> None:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"load generator failed: {line!r}")
+
+    def command(self, line: str) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline()
+
+    def quit(self) -> None:
+        try:
+            self.command("quit")
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.wait(timeout=30)
+
+
+def _message(publisher: int, seq: int) -> str:
+    data = {"t": time.time(), "p": publisher, "seq": seq, "text": "hello from the benchmark"}
+    return orjson.dumps({"op": "publish", "channel": CHANNEL, "data": data}).decode()
+
+
+async def saturate(ports: list[int], publishers: int, seconds: float, batch: int) -> int:
+    """``publishers`` closed loops at once (spread over the nodes); the number of publishes."""
+    counts = await asyncio.gather(*(_closed_loop(ports[n % len(ports)], n, seconds, batch)
+                                    for n in range(publishers)))
+    return sum(counts)
+
+
+async def _closed_loop(port: int, publisher: int, seconds: float, batch: int) -> int:
+    """One connection: send a batch, wait for our own copy of its last message.
+
+    One closed loop alone leaves a backplane node idle while its publishes make
+    their round trips to Redis, and each message then goes out in its own write per
+    connection; several keep the server busy, as many publishing clients would.
+    """
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None, compression=None) as ws:
+        await ws.send(orjson.dumps({"op": "subscribe", "channel": CHANNEL, "id": 1}).decode())
+        await ws.recv()
+        seq = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            last = seq + batch - 1
+            for _ in range(batch):
+                await ws.send(_message(publisher, seq))
+                seq += 1
+            while True:
+                event = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
+                data = event.get("data")
+                if isinstance(data, dict) and data.get("seq") == last and data.get("p") == publisher:
+                    break
+        return seq
+
+
+def backplane_fanout(servers: Servers) -> tuple[int, int]:
+    """(subscriber connections of the channel on the backplane, receivers of one PUBLISH)."""
+    client = redis.Redis(port=servers.resp_port)
+    try:
+        numsub = int(client.pubsub_numsub(CHANNEL)[0][1])
+        data = orjson.dumps({"t": time.time(), "seq": -1, "text": "straight into the backplane"})
+        return numsub, int(client.publish(CHANNEL, data))
+    finally:
+        client.close()
+
+
+def redis_bytes_out(servers: Servers) -> int:
+    client = redis.Redis(port=servers.resp_port)
+    try:
+        return int(client.info("stats")["total_net_output_bytes"])
+    finally:
+        client.close()
+
+
+def run(config: str, args: argparse.Namespace) -> dict[str, float]:
+    servers = start(config)
+    gens: list[LoadGen] = []
+    try:
+        per_gen = args.connections // args.processes
+        for index in range(args.processes):
+            port = servers.ws_ports[index % len(servers.ws_ports)]
+            gens.append(LoadGen(f"ws://127.0.0.1:{port}/ws", per_gen))
+        for gen in gens:
+            gen.wait_ready()
+        numsub, receivers = backplane_fanout(servers)
+        time.sleep(0.5)  # let that message reach every connection before counting starts
+        for gen in gens:
+            gen.command("reset")
+        bytes_before = redis_bytes_out(servers) if servers.is_redis else 0
+        cpu_before = servers.cpu()
+        started = time.monotonic()
+        published = asyncio.run(saturate(servers.ws_ports, args.publishers, args.seconds, args.batch))
+        elapsed = time.monotonic() - started
+        cpu = servers.cpu() - cpu_before
+        bytes_out = (redis_bytes_out(servers) - bytes_before) if servers.is_redis else 0
+        delivered = sum(orjson.loads(gen.command("report"))["deliveries"] for gen in gens)
+        row = {"delivered/s": delivered / elapsed, "publishes/s": published / elapsed,
+               "cpu per M": cpu / delivered * 1e6 if delivered else float("nan"),
+               "server cores": cpu / elapsed, "numsub": numsub, "receivers": receivers,
+               "per node": receivers / servers.nodes,
+               "redis bytes/publish": bytes_out / published if published else 0.0}
+        print(f"  {config}: {row['delivered/s']:,.0f} deliveries/s, {row['publishes/s']:,.0f} publishes/s, "
+              f"{row['cpu per M']:.2f} server CPU s per million deliveries ({row['server cores']:.2f} cores), "
+              f"backplane: NUMSUB {numsub}, one PUBLISH reached {receivers} subscriber connection(s) "
+              f"= {row['per node']:.0f} per node"
+              + (f", redis-server sent {row['redis bytes/publish']:.0f} bytes per publish" if servers.is_redis
+                 else ""), flush=True)
+        return row
+    finally:
+        for gen in gens:
+            gen.quit()
+        servers.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
+    parser.add_argument("--batch", type=int, default=20, help="messages per closed-loop batch")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--publishers", type=int, default=4, help="publishing connections, each a closed loop")
+    parser.add_argument("--only", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(f"{args.connections:,} connections on one channel, {args.publishers} publishers, "
+          f"{args.seconds:g} s per configuration", flush=True)
+    rows = {config: run(config, args) for config in args.only}
+    print()
+    print(f"{'configuration':<12} {'deliveries/s':>13} {'CPU s / M deliv.':>17} {'server cores':>13} "
+          f"{'backplane msgs / publish / node':>32}")
+    for config, row in rows.items():
+        print(f"{config:<12} {row['delivered/s']:>13,.0f} {row['cpu per M']:>17.2f} {row['server cores']:>13.2f} "
+              f"{row['per node']:>32.0f}")
+    base = rows.get("embedded")
+    if base:
+        print()
+        for config, row in rows.items():
+            if config != "embedded":
+                print(f"{config} vs embedded: deliveries/s x{row['delivered/s'] / base['delivered/s']:.2f}, "
+                      f"CPU per delivery x{row['cpu per M'] / base['cpu per M']:.2f}")
+    if "redis" in rows and "workers 2" in rows:
+        a, b = rows["workers 2"], rows["redis"]
+        print(f"workers 2 vs redis: deliveries/s x{a['delivered/s'] / b['delivered/s']:.2f}, "
+              f"CPU per delivery x{a['cpu per M'] / b['cpu per M']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

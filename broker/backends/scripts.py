@@ -1,0 +1,90 @@
+"""Lua scripts with exactly the effects of FANOUT.PUBLISH / JOIN / LEAVE (``broker.commands.fanout``).
+
+A real Redis or Valkey has no FANOUT.* commands, so ``RedisBackend`` runs these
+with EVALSHA. Keys are passed as KEYS (hash-tagged ``{<channel>}``, so on a
+Redis Cluster they share the channel's slot, and so does the channel itself
+for SPUBLISH). The last ARGV names the publish command: PUBLISH, or SPUBLISH on
+a cluster. ``tests/integration/test_backend_scripts_diff.py`` runs the same
+sequence through these scripts on redis-server and through FANOUT.* on our
+broker and compares keys and pub/sub messages.
+
+Lua 5.1 numbers are doubles, printed with ``%.14g``: times are built from the
+strings TIME returns rather than multiplied, so they never turn into ``1.7e+12``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+__all__ = ["Script", "HISTORY_PUBLISH", "PRESENCE_JOIN", "PRESENCE_LEAVE"]
+
+
+@dataclass(frozen=True)
+class Script:
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+# KEYS: history:{ch}, history:{ch}:meta
+# ARGV: channel, maxlen, ttl_ms, data, publish command      -> {offset, epoch}
+HISTORY_PUBLISH = Script("""
+local function int(s)
+  if not string.match(s, '^-?%d+$') then
+    return redis.error_reply('ERR value is not an integer or out of range')
+  end
+  return tonumber(s)
+end
+local maxlen = int(ARGV[2])
+if type(maxlen) == 'table' then return maxlen end
+local ttl = int(ARGV[3])
+if type(ttl) == 'table' then return ttl end
+if maxlen < 1 or ttl < 1 then
+  return redis.error_reply('ERR maxlen and ttl must be positive')
+end
+local offset = redis.call('HINCRBY', KEYS[2], 'offset', 1)
+local epoch = false
+if offset ~= 1 then epoch = redis.call('HGET', KEYS[2], 'epoch') end
+if not epoch then
+  -- a new epoch starts a new stream
+  if offset == 1 then redis.call('DEL', KEYS[1]) end
+  local now = redis.call('TIME')
+  epoch = now[1] .. string.format('%06d', tonumber(now[2]))
+  redis.call('HSET', KEYS[2], 'epoch', epoch)
+end
+local now = redis.call('TIME')
+local now_ms = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], offset .. '-0', 'd', ARGV[4], 't', now_ms)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call(ARGV[5], ARGV[1], '\\030h' .. offset .. ':' .. epoch .. ':' .. ARGV[4])
+return {offset, epoch}
+""")
+
+# KEYS: presence:{ch}, presence:{ch}:users
+# ARGV: channel, conn, user, meta, publish command          -> {added, first}
+PRESENCE_JOIN = Script("""
+if redis.call('HSET', KEYS[1], ARGV[2], ARGV[4]) == 0 then return {0, 0} end
+local first = 0
+if redis.call('HINCRBY', KEYS[2], ARGV[3], 1) == 1 then first = 1 end
+redis.call(ARGV[5], ARGV[1], '\\030pj' .. first .. ARGV[4])
+return {1, first}
+""")
+
+# KEYS: presence:{ch}, presence:{ch}:users
+# ARGV: channel, conn, user, publish command                -> {removed, last}
+PRESENCE_LEAVE = Script("""
+local meta = redis.call('HGET', KEYS[1], ARGV[2])
+if not meta then return {0, 0} end
+redis.call('HDEL', KEYS[1], ARGV[2])
+local last = 0
+if redis.call('HINCRBY', KEYS[2], ARGV[3], -1) <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[3])
+  last = 1
+end
+redis.call(ARGV[4], ARGV[1], '\\030pl' .. last .. meta)
+return {1, last}
+""")

@@ -1,0 +1,148 @@
+"""``fanout serve --workers N``: every core of one machine.
+
+This process keeps the embedded broker (its RESP port for backend services, and a
+unix socket for the workers) and supervises N gateway worker processes. Each
+worker is a whole gateway node on the broker's unix socket (``--broker
+unix://...``, the RESP backend), and all of them listen on the same HTTP port with
+SO_REUSEPORT, so the kernel spreads connections over them. A worker that dies is
+started again (its connections leave presence when its heartbeat expires, like
+any dead node). SIGINT/SIGTERM stops the workers first (they close their
+websockets with 1001), then the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+
+__all__ = ["run_workers", "worker_argv"]
+
+log = logging.getLogger("fanout.workers")
+
+# A worker that dies sooner than this after starting is restarted after a pause
+# (a crash loop must not spin a core).
+RESTART_PAUSE = 1.0
+
+
+def worker_argv(argv: list[str], unix_path: str | None, http_port: int) -> list[str]:
+    """The serve command line of a worker: the user's flags, then the overrides
+    (argparse keeps the last value of a repeated flag). ``unix_path``: the embedded
+    broker's socket; None when the user gave a shared broker (--broker redis://...)."""
+    broker = ["--broker", f"unix://{unix_path}"] if unix_path else []
+    return [sys.executable, "-m", "gateway.cli", "serve", *argv[1:], "--workers", "1", *broker,
+            "--resp-port", "-1", "--unix-socket", "", "--http-port", str(http_port), "--reuse-port"]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class Worker:
+    def __init__(self, index: int, argv: list[str]) -> None:
+        self.index = index
+        self.argv = argv
+        self.process: asyncio.subprocess.Process | None = None
+        self.ready = asyncio.Event()
+        self.started = 0.0
+
+    async def start(self) -> None:
+        self.started = time.monotonic()
+        self.ready.clear()
+        self.process = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE)
+        asyncio.ensure_future(self._forward(self.process))
+
+    async def _forward(self, process: asyncio.subprocess.Process) -> None:
+        """Relay the worker's output, prefixed; note when it listens."""
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if "HTTP on" in line:
+                self.ready.set()
+            print(f"[worker {self.index}] {line}", flush=True)
+
+
+async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
+    from broker.core import Broker
+    from broker.server import RespServer
+    from gateway.cli import port_error, stop_on_signals
+
+    stop = stop_on_signals()
+    directory = unix_path = resp_server = None
+    if args.broker.startswith("memory"):
+        if args.requirepass:
+            print("fanout: --workers with --requirepass is not supported yet (the workers' link to the "
+                  "embedded broker would need the password)", file=sys.stderr)
+            return 2
+        directory = tempfile.mkdtemp(prefix="fanout-")
+        unix_path = os.path.join(directory, "broker.sock")
+        resp_server = RespServer(Broker(), args.host, args.resp_port, unix_path=unix_path)
+        try:
+            await resp_server.start()
+        except OSError as exc:
+            print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
+            return 1
+    http_port = args.http_port or _free_port(args.host)
+    workers = [Worker(index, worker_argv(argv, unix_path, http_port)) for index in range(1, args.workers + 1)]
+    for worker in workers:
+        await worker.start()
+    ready = asyncio.ensure_future(asyncio.gather(*(worker.ready.wait() for worker in workers)))
+    exited = [asyncio.ensure_future(worker.process.wait()) for worker in workers]  # type: ignore[union-attr]
+    done, _ = await asyncio.wait([ready, *exited], return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        print("fanout: a worker exited before listening (see its output above)", file=sys.stderr)
+        await _stop_workers(workers, args.shutdown_timeout)
+        if resp_server is not None:
+            await resp_server.close()
+        return 1
+    print(f"fanout serve: HTTP on http://{args.host}:{http_port} ({args.workers} workers)", flush=True)
+    if resp_server is not None and args.resp_port >= 0:
+        print(f"fanout serve: RESP on {args.host}:{resp_server.port}", flush=True)
+    supervisor = asyncio.ensure_future(_supervise(workers))
+    await stop.wait()
+    print("fanout serve: shutting down", flush=True)
+    supervisor.cancel()
+    await _stop_workers(workers, args.shutdown_timeout)
+    if resp_server is not None:
+        await resp_server.close()
+    if directory is not None and not os.listdir(directory):
+        os.rmdir(directory)
+    print("fanout serve: stopped", flush=True)
+    return 0
+
+
+async def _supervise(workers: list[Worker]) -> None:
+    """Restart workers that die."""
+    while True:
+        waits = {asyncio.ensure_future(worker.process.wait()): worker  # type: ignore[union-attr]
+                 for worker in workers}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            worker = waits[task]
+            log.warning("worker %d exited with %s; starting it again", worker.index, task.result())
+            print(f"fanout serve: worker {worker.index} exited with {task.result()}; restarting it", flush=True)
+            if time.monotonic() - worker.started < RESTART_PAUSE:
+                await asyncio.sleep(RESTART_PAUSE)
+            await worker.start()
+
+
+async def _stop_workers(workers: list[Worker], timeout: float) -> None:
+    running = [worker.process for worker in workers if worker.process and worker.process.returncode is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    if running:
+        await asyncio.wait([asyncio.ensure_future(p.wait()) for p in running], timeout=timeout + 5)
+        for process in running:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()

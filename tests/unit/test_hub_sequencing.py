@@ -1,0 +1,103 @@
+"""The hub delivers a history channel's messages once each and in offset order,
+filling gaps from history (e.g. messages missed while the backplane link was down)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+
+from broker.backends.memory import MemoryBackend
+from broker.core import Broker
+from gateway import history
+from gateway.channels import ChannelOptions
+from gateway.connection import Counters
+from gateway.fanout import Hub
+
+OPTIONS = ChannelOptions(history_size=100)
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.recovering = None
+        self.frames: list[dict] = []
+
+    def send_event(self, frame: bytes, channel: bytes, offset: int = 0) -> None:
+        self.frames.append(orjson.loads(frame[frame.index(b"{"):]))
+
+    def send_frame(self, frame: bytes) -> None:
+        self.frames.append(orjson.loads(frame[frame.index(b"{"):]))
+
+
+async def _setup(complete: bool = True) -> tuple[Hub, MemoryBackend, FakeConnection]:
+    backend = MemoryBackend(Broker())
+    await backend.start()
+    hub = Hub(backend, Counters())
+
+    async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage:
+        page = await history.missed(backend, channel.decode(), OPTIONS, int(time.time() * 1000), offset, epoch.decode())
+        if not complete:
+            page.complete, page.entries = False, []
+        return page
+
+    hub.fetch_missed = fetch_missed
+    connection = FakeConnection()
+    await hub.subscribe(connection, b"chat:x")  # type: ignore[arg-type]
+    return hub, backend, connection
+
+
+async def _settled(hub: Hub) -> None:
+    for _ in range(1000):  # bounded: the catch-up task needs a few loop turns
+        if not hub.catching_up:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the hub never finished catching up")
+
+
+async def test_a_gap_is_filled_from_history_before_what_came_after_it():
+    hub, backend, connection = await _setup()
+    await backend.history_publish(b"chat:x", b"1", 100, 60_000)
+    await backend.unsubscribe(b"chat:x")  # the link drops: 2 and 3 are missed
+    await backend.history_publish(b"chat:x", b"2", 100, 60_000)
+    await backend.history_publish(b"chat:x", b"3", 100, 60_000)
+    await backend.subscribe(b"chat:x")
+    await backend.history_publish(b"chat:x", b"4", 100, 60_000)
+    await backend.history_publish(b"chat:x", b"5", 100, 60_000)  # arrives while the gap is being read
+    await _settled(hub)
+    assert [frame["offset"] for frame in connection.frames] == [1, 2, 3, 4, 5]
+    assert [frame["data"] for frame in connection.frames] == [1, 2, 3, 4, 5]
+
+
+async def test_repeats_are_dropped():
+    hub, backend, connection = await _setup()
+    got: list[tuple[bytes, bytes]] = []
+    backend.set_handler(lambda channel, data, pattern: got.append((channel, data)) or hub.on_message(
+        channel, data, pattern))
+    await backend.history_publish(b"chat:x", b"1", 100, 60_000)
+    hub.on_message(*got[0], None)  # the same message again (e.g. from a second link)
+    assert [frame["offset"] for frame in connection.frames] == [1]
+
+
+async def test_after_a_reconnect_channels_that_moved_on_are_caught_up():
+    hub, backend, connection = await _setup()
+    await backend.history_publish(b"chat:x", b"1", 100, 60_000)
+    await backend.unsubscribe(b"chat:x")
+    await backend.history_publish(b"chat:x", b"2", 100, 60_000)
+    await backend.subscribe(b"chat:x")
+    await hub.check_positions()
+    assert [frame["offset"] for frame in connection.frames] == [1, 2]
+
+
+async def test_a_gap_history_cannot_fill_is_announced():
+    hub, backend, connection = await _setup(complete=False)
+    await backend.history_publish(b"chat:x", b"1", 100, 60_000)
+    await backend.unsubscribe(b"chat:x")
+    await backend.history_publish(b"chat:x", b"2", 100, 60_000)
+    await backend.subscribe(b"chat:x")
+    await backend.history_publish(b"chat:x", b"3", 100, 60_000)
+    await _settled(hub)
+    assert connection.frames[1] == {"channel": "chat:x", "gap": {"from_offset": 2}}
+    assert [frame.get("offset") for frame in connection.frames] == [1, None, 3]
