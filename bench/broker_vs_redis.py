@@ -4,6 +4,12 @@ Each server runs pinned to core 0, redis-benchmark to core 1. For every command
 and mode (unpipelined -c 50, pipelined -P 16) the two servers are measured
 alternately, --rounds times, and the medians and their ratio are printed.
 
+On a shared machine throughput swings with the other load; the CPU time each
+server process spends per request (user + system, from /proc) swings much less,
+so the ratio of those ("cpu ratio": Redis's CPU per request over ours) is
+printed too. With both servers CPU-bound, as they are at saturation on a quiet
+machine, it is what the throughput ratio would be.
+
 Usage: python bench/broker_vs_redis.py [--requests 100000] [--rounds 3]
 """
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import statistics
 import subprocess
 
@@ -29,14 +36,24 @@ TESTS: list[tuple[str, list[str]]] = [
 MODES = [("unpipelined -c 50", ["-c", "50"]), ("pipelined -P 16", ["-c", "50", "-P", "16"])]
 
 
-def run_benchmark(port: int, args: list[str], requests: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_benchmark(port: int, pid: int, args: list[str], requests: int) -> tuple[float, float]:
+    """(requests per second, server CPU microseconds per request)."""
     command = taskset(LOAD_CORE) + ["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", "100000",
                                     "--csv", *args]
+    cpu_before = cpu_seconds(pid)
     output = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
+    cpu = cpu_seconds(pid) - cpu_before
     rows = [row for row in csv.reader(io.StringIO(output)) if row and row[0] != "test"]
     if not rows:
         raise RuntimeError(f"redis-benchmark printed nothing usable: {output!r}")
-    return float(rows[-1][1])
+    return float(rows[-1][1]), cpu * 1e6 / requests
 
 
 def main() -> None:
@@ -51,22 +68,27 @@ def main() -> None:
         for name, test_args in TESTS:
             for mode, mode_args in MODES:
                 requests = args.requests * (4 if "-P" in mode_args else 1)
-                samples: dict[str, list[float]] = {"ours": [], "redis": []}
+                rate: dict[str, list[float]] = {"ours": [], "redis": []}
+                cpu: dict[str, list[float]] = {"ours": [], "redis": []}
                 for _ in range(args.rounds):
-                    samples["ours"].append(run_benchmark(our_port, mode_args + test_args, requests))
-                    samples["redis"].append(run_benchmark(redis_port, mode_args + test_args, requests))
-                a, b = statistics.median(samples["ours"]), statistics.median(samples["redis"])
-                results.append((name, mode, a, b))
+                    for who, port, pid in (("ours", our_port, ours.pid), ("redis", redis_port, redis.pid)):
+                        ops, us = run_benchmark(port, pid, mode_args + test_args, requests)
+                        rate[who].append(ops)
+                        cpu[who].append(us)
+                a, b = statistics.median(rate["ours"]), statistics.median(rate["redis"])
+                ca, cb = statistics.median(cpu["ours"]), statistics.median(cpu["redis"])
+                results.append((name, mode, a, b, ca, cb))
                 print(f"  {name:<8} {mode:<18} fanout {a:>12,.0f}/s  redis-server {b:>12,.0f}/s  "
-                      f"ratio {a / b:.2f}", flush=True)
+                      f"ratio {a / b:.2f}  cpu/request {ca:.2f} vs {cb:.2f} us  cpu ratio {cb / ca:.2f}",
+                      flush=True)
     finally:
         stop(ours)
         stop(redis)
     print()
-    print("| command | mode | fanout broker ops/s | redis-server ops/s | ratio |")
-    print("|---|---|---:|---:|---:|")
-    for name, mode, a, b in results:
-        print(f"| {name} | {mode} | {a:,.0f} | {b:,.0f} | {a / b:.2f} |")
+    print("| command | mode | fanout broker ops/s | redis-server ops/s | ratio | cpu µs/request fanout / redis | cpu ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, mode, a, b, ca, cb in results:
+        print(f"| {name} | {mode} | {a:,.0f} | {b:,.0f} | {a / b:.2f} | {ca:.2f} / {cb:.2f} | {cb / ca:.2f} |")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ __all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Sta
 
 Reply = Any
 NUM_DBS = 16
+# Wire form of the small integer replies (counts, 0/1 flags, counters), made once:
+# formatting one costs more than the rest of a short command's reply path.
+_INT_WIRE = [b":%d\r\n" % i for i in range(4096)]
 
 
 class Replies(list):  # type: ignore[type-arg]
@@ -325,7 +328,7 @@ class Broker:
                 elif kind is bytes:
                     append(b"$%d\r\n%s\r\n" % (len(reply), reply))
                 elif kind is int:
-                    append(b":%d\r\n" % reply)
+                    append(_INT_WIRE[reply] if 0 <= reply < 4096 else b":%d\r\n" % reply)
                 elif reply is None:
                     append(b"$-1\r\n" if client.proto == 2 else b"_\r\n")
                 elif kind is Replies:

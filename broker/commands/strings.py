@@ -25,6 +25,11 @@ __all__ = ["read_lookup", "expire_deadline"]
 _STRING = NotifyClass.STRING
 _GENERIC = NotifyClass.GENERIC
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Small counters as stored bytes and back, made once (like Redis's shared integers):
+# int() of bytes and b"%d" formatting are most of a short INCR otherwise.
+_SMALL = 4096
+_SMALL_BYTES = [b"%d" % i for i in range(_SMALL)]
+_SMALL_VALUES = {raw: i for i, raw in enumerate(_SMALL_BYTES)}
 NOT_FLOAT = "ERR value is not a valid float"
 TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
@@ -296,14 +301,16 @@ def _incr_by(client: Client, key: bytes, increment: int) -> int:
     old = db.lookup(key)
     if old is None:
         result = increment  # callers parsed it as a 64-bit integer
-        db.add(key, b"%d" % result)
+        db.add(key, _SMALL_BYTES[result] if 0 <= result < _SMALL else b"%d" % result)
     else:
         if type(old) is not bytes:
             raise CommandError(WRONGTYPE)
-        result = parse_int(old) + increment
+        current = _SMALL_VALUES.get(old)
+        result = (parse_int(old) if current is None else current) + increment
         if not _INT64_MIN <= result <= _INT64_MAX:
             raise CommandError("ERR increment or decrement would overflow")
-        db.data[key] = b"%d" % result  # in place: the TTL stays
+        # in place: the TTL stays
+        db.data[key] = _SMALL_BYTES[result] if 0 <= result < _SMALL else b"%d" % result
     db.notify(_STRING, b"incrby", key)
     return result
 

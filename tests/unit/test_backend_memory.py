@@ -5,7 +5,7 @@ import pytest
 
 from broker.backends.memory import MemoryBackend
 from broker.core import Broker
-from broker.resp import CommandError
+from broker.resp import OK, CommandError
 from gateway.connection import Counters
 from gateway.fanout import Hub
 
@@ -23,6 +23,18 @@ async def test_handler_gets_channel_and_pattern_messages_and_commands_work():
     assert await backend.transaction([["SADD", "s", "m"], ["SCARD", "s"]]) == [1, 1]
     with pytest.raises(CommandError, match="WRONGTYPE"):
         await backend.execute("GET", "h")
+    await backend.close()
+
+
+async def test_in_process_clients_skip_requirepass_and_take_the_fast_path():
+    broker = Broker(config={"requirepass": "secret"})
+    backend = MemoryBackend(broker)
+    await backend.start()
+    # execute's fast path from the first command: no per-command auth, MULTI or subscription checks
+    assert not backend._commands.special
+    assert await backend.execute("SET", "k", "v") == OK
+    assert await backend.execute("GET", "k") == b"v"
+    assert broker.stats.commands == 2
     await backend.close()
 
 
