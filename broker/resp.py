@@ -54,7 +54,13 @@ Reply = Any
 
 
 class ProtocolError(Exception):
-    """The client sent bytes that are not RESP; the connection must be closed."""
+    """The client sent bytes that are not RESP; the connection must be closed.
+
+    ``before``: complete requests of the same read that came before the bad bytes
+    (Redis runs them before it answers the error).
+    """
+
+    before: list[list[bytes]] = []
 
 
 class CommandError(Exception):
@@ -206,7 +212,12 @@ def _bulk_header(max_bulk_len: int) -> "re.Pattern[bytes]":
     if pattern is None:
         pattern = _BULK_HEADERS[digits] = re.compile(rb"\$(\d{%d,})\r\n" % digits)
     return pattern
-_BIG_MULTIBULK_HEADER = re.compile(rb"\*(\d{10,})\r\n")
+# Multibulk counts of 7 digits or more at a line start (a request's header, or a
+# nested array's). hiredis allocates a list of the announced length at once, so a
+# count is refused above MAX_MULTIBULK_LEN before hiredis sees it (Redis itself
+# allows up to 2^31-1 but never preallocates more than 1,024 slots).
+_BIG_MULTIBULK_HEADER = re.compile(rb"(?:^|\n)\*(\d{7,})\r\n")
+MAX_MULTIBULK_LEN = 1024 * 1024
 _INLINE_ESCAPES = {
     ord("n"): b"\n",
     ord("r"): b"\r",
@@ -291,12 +302,13 @@ class RequestParser:
     answer, not an error.
 
     Limits (as Redis): a bulk longer than ``max_bulk_len`` (proto-max-bulk-len) or
-    a multibulk count over 2^31-1 is refused as soon as its header is seen, and
+    a multibulk count over MAX_MULTIBULK_LEN is refused as soon as its header is
+    seen, a nested array as an argument is refused like Redis ("expected '$'"), and
     an inline line over 64 KiB is refused; a request still incomplete after
     ``max_bulk_len`` + 64 KiB bytes is refused too, so memory stays bounded.
     """
 
-    __slots__ = ("_reader", "_inline", "_idle", "_last", "_unframed", "max_bulk_len")
+    __slots__ = ("_reader", "_inline", "_idle", "_last", "_unframed", "_clean_start", "max_bulk_len")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
         self._reader = hiredis.Reader()
@@ -310,6 +322,9 @@ class RequestParser:
         self._last: tuple[bytes, list[bytes]] | None = None
         # Bytes received since the last complete request (bounds a partial one).
         self._unframed = 0
+        # True when the last read left nothing pending in hiredis (this read's
+        # requests all start in it).
+        self._clean_start = True
         self.max_bulk_len = max_bulk_len
 
     def feed(self, data: bytes) -> list[list[bytes]]:
@@ -346,6 +361,12 @@ class RequestParser:
         # hiredis consumes a bulk only once its payload is all there, so it has unread
         # bytes exactly when a bulk header (or a line) is pending.
         pending = reader.has_data()
+        if requests and (pending or not self._clean_start
+                         or data.count(b"\n*") + (data[0] == 42) != len(requests)):
+            # More array headers than requests (or requests that began in an earlier
+            # read): an argument may be a nested array. Look at each one.
+            _refuse_nested(requests)
+        self._clean_start = not pending
         if requests:
             self._unframed = len(data)
             if pending:
@@ -382,7 +403,7 @@ class RequestParser:
             if int(match.group(1)) > self.max_bulk_len:
                 raise ProtocolError("Protocol error: invalid bulk length")
         for match in _BIG_MULTIBULK_HEADER.finditer(data):
-            if int(match.group(1)) > 2**31 - 1:
+            if int(match.group(1)) > MAX_MULTIBULK_LEN:
                 raise ProtocolError("Protocol error: invalid multibulk length")
 
     def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:
@@ -420,6 +441,15 @@ def _ends_with_request(data: bytes, last: list[bytes]) -> bool:
     if len(encoded) <= len(data):
         return data.endswith(encoded)
     return encoded.endswith(data)
+
+
+def _refuse_nested(requests: list[list[bytes]]) -> None:
+    for index, request in enumerate(requests):
+        for arg in request:
+            if type(arg) is not bytes:
+                error = ProtocolError("Protocol error: expected '$', got '*'")
+                error.before = requests[:index]  # Redis runs the requests before it first
+                raise error
 
 
 def _first_char(value: object) -> str:

@@ -90,8 +90,11 @@ class RespConnection(Client, asyncio.Protocol):
         try:
             requests = self.parser.feed(data)
         except ProtocolError as exc:
-            self._write_now(b"-ERR %s\r\n" % str(exc).encode())
-            self._close("protocol error")
+            if exc.before and not self.pending and self.blocked is None:
+                self._run(exc.before)
+            if not self.closed:
+                self._write_now(b"-ERR %s\r\n" % str(exc).encode())
+                self._close("protocol error")
             return
         if self.pending or self.blocked is not None:
             self.pending.extend(requests)

@@ -14,6 +14,9 @@ CASES = [
     b"*abc\r\n", b"*1\r\n$abc\r\n", b"*1\r\n$-5\r\n", b"*3000000000\r\n", b"*1\r\n$999999999999\r\n",
     b'SET "a b\r\n', b"*0\r\n", b"*-1\r\n", b":5\r\n", b"$5\r\nhellx\r\n",
     b"PING\r\n*1\r\n$4\r\nPING\r\n", b"ECHO 'it''s'\r\n", b"ECHO \"\\x41\\n\"\r\n",
+    # a nested array as an argument: refused, never stored
+    b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n*1\r\n$1\r\nx\r\n", b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\nx\r\n",
+    b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n*0\r\n",
 ]
 
 
@@ -73,6 +76,18 @@ def test_fuzzed_input_never_hurts_the_server(fanout_broker, chunks):
             pass
     with RespClient(fanout_broker.port) as probe:
         assert probe.call("PING") == b"PONG"
+
+
+def test_a_huge_multibulk_count_is_refused_before_memory_is_taken(fanout_broker):
+    # hiredis would allocate the whole list at once (16 GB here); Redis waits for the
+    # data, never preallocating more than 1,024 slots. We refuse past 1,048,576.
+    for header in (b"*2000000000\r\n", b"*1\r\n*1048577\r\n"):
+        with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
+            sock.sendall(header)
+            assert sock.recv(1000) == b"-ERR Protocol error: invalid multibulk length\r\n"
+    with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
+        sock.sendall(b"PING\r\n")
+        assert sock.recv(100) == b"+PONG\r\n"
 
 
 def test_slow_huge_bulk_is_refused_from_its_header(fanout_broker):
