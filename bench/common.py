@@ -87,3 +87,31 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+class LoadGen:
+    """A ``bench/loadgen.py`` process (picows connections) driven line by line over stdin/stdout."""
+
+    def __init__(self, url: str, count: int, mode: str = "fanout", pin: bool = True) -> None:
+        self.process = subprocess.Popen(
+            (taskset(LOAD_CORE) if pin else []) + [sys.executable, str(ROOT / "bench" / "loadgen.py"), url,
+                                                   str(count), mode],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    def wait_ready(self) -> None:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"load generator failed: {line!r}")
+
+    def command(self, line: str) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline()
+
+    def quit(self) -> None:
+        try:
+            self.command("quit")
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.wait(timeout=30)

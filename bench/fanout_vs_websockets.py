@@ -30,6 +30,9 @@ from pathlib import Path
 import orjson
 import websockets
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import LoadGen  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE, LOAD_CORE = "0", "1"
 
@@ -73,32 +76,6 @@ def start_server(kind: str) -> tuple[subprocess.Popen[str], int]:
     if "on" not in line:
         raise RuntimeError(f"{kind} server did not start: {line}{process.stdout.read()}")
     return process, port
-
-
-class LoadGen:
-    def __init__(self, url: str, count: int, mode: str) -> None:
-        self.process = subprocess.Popen(
-            taskset(LOAD_CORE) + [sys.executable, str(ROOT / "bench" / "loadgen.py"), url, str(count), mode],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-
-    def wait_ready(self) -> None:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("ready"):
-            raise RuntimeError(f"load generator failed: {line!r}")
-
-    def command(self, line: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline()
-
-    def quit(self) -> None:
-        try:
-            self.command("quit")
-        except (BrokenPipeError, OSError):
-            pass
-        self.process.wait(timeout=30)
 
 
 def message(kind: str, seq: int) -> str:

@@ -44,7 +44,7 @@ import redis
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, free_port, wait_port  # noqa: E402
+from common import ROOT, LoadGen, free_port, wait_port  # noqa: E402
 
 CHANNEL = "bench"
 CONFIGS = ("embedded", "redis", "redis x2", "workers 2")
@@ -138,31 +138,6 @@ def start(config: str) -> Servers:
     return servers
 
 
-class LoadGen:
-    def __init__(self, url: str, count: int) -> None:
-        self.process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "loadgen.py"), url, str(count),
-                                         "fanout"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-
-    def wait_ready(self) -> None:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("ready"):
-            raise RuntimeError(f"load generator failed: {line!r}")
-
-    def command(self, line: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline()
-
-    def quit(self) -> None:
-        try:
-            self.command("quit")
-        except (BrokenPipeError, OSError):
-            pass
-        self.process.wait(timeout=30)
-
-
 def _message(publisher: int, seq: int) -> str:
     data = {"t": time.time(), "p": publisher, "seq": seq, "text": "hello from the benchmark"}
     return orjson.dumps({"op": "publish", "channel": CHANNEL, "data": data}).decode()
@@ -226,7 +201,7 @@ def run(config: str, args: argparse.Namespace) -> dict[str, float]:
         per_gen = args.connections // args.processes
         for index in range(args.processes):
             port = servers.ws_ports[index % len(servers.ws_ports)]
-            gens.append(LoadGen(f"ws://127.0.0.1:{port}/ws", per_gen))
+            gens.append(LoadGen(f"ws://127.0.0.1:{port}/ws", per_gen, pin=False))
         for gen in gens:
             gen.wait_ready()
         numsub, receivers = backplane_fanout(servers)
