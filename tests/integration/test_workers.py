@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
-import time
 from collections.abc import Iterator
 
 import orjson
@@ -114,16 +114,12 @@ def test_workers_do_not_outlive_a_killed_supervisor(workers):
     assert len(children) == 2
     workers.stop(signal.SIGKILL)
     for pid in children:  # they get SIGTERM from the kernel (PR_SET_PDEATHSIG) and shut down
-        for _ in range(500):  # bounded: ~10 s
-            if not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z":
-                break
-            time.sleep(0.02)
-        assert not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z", f"worker {pid} outlived its supervisor"
-
-
-def _state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
+        try:
+            handle = os.pidfd_open(pid)  # readable once the process has exited
+        except ProcessLookupError:
+            continue
+        try:
+            readable, _, _ = select.select([handle], [], [], 10)
+        finally:
+            os.close(handle)
+        assert readable, f"worker {pid} outlived its supervisor"

@@ -15,10 +15,12 @@ class FakeTransport:
         self.buffered = 0
         self.written: list[bytes] = []
         self.aborted = False
+        self.changed = asyncio.Event()
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
         self.buffered += len(data)
+        self.changed.set()
 
     def get_write_buffer_size(self) -> int:
         return self.buffered
@@ -33,9 +35,11 @@ class FakeTransport:
 class FakeWs:
     def __init__(self) -> None:
         self.closed_with: tuple[int, bytes] | None = None
+        self.changed = asyncio.Event()
 
     async def close(self, code: int, message: bytes) -> None:
         self.closed_with = (code, message)
+        self.changed.set()
 
 
 def make(now: list[float]) -> tuple[Connection, FakeTransport, FakeWs, Counters]:
@@ -96,13 +100,14 @@ async def test_staying_over_budget_closes_with_1013():
     assert b"slow consumer" in ws.closed_with[1]
 
 
-async def _until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Wait for the connection's drain timer (0.1 s) to act; bounded."""
-    for _ in range(300):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
+async def _until(condition, event: asyncio.Event, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the connection's drain timer (0.1 s) to act: for ``event``, until ``condition``."""
+    while not condition():
+        event.clear()
+        try:
+            await asyncio.wait_for(event.wait(), 3)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"never happened: {what}") from None
 
 
 async def test_a_client_that_caught_up_learns_of_its_gap_without_a_new_message():
@@ -113,7 +118,7 @@ async def test_a_client_that_caught_up_learns_of_its_gap_without_a_new_message()
     connection.send_event(frame, b"room", 2)  # skipped
     transport.buffered = 0  # the client read everything; the channel stays quiet
     gap = text_frame(orjson.dumps({"channel": "room", "gap": {"dropped": 1, "from_offset": 2}}))
-    await _until(lambda: transport.written[-1:] == [gap], "gap announced")
+    await _until(lambda: transport.written[-1:] == [gap], transport.changed, "gap announced")
 
 
 async def test_a_client_stuck_behind_on_a_quiet_channel_is_still_closed():
@@ -123,7 +128,7 @@ async def test_a_client_stuck_behind_on_a_quiet_channel_is_still_closed():
     connection.flush()
     connection.send_event(b"x" * 20, b"room")  # skipped; no message comes after it
     now[0] = 5.0
-    await _until(lambda: ws.closed_with is not None, "closed")
+    await _until(lambda: ws.closed_with is not None, ws.changed, "closed")
     assert ws.closed_with is not None and ws.closed_with[0] == 1013
 
 
