@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from broker.backend import Backend
-from broker.commands.fanout import history_keys
+from broker.channel_keys import history_keys
 from gateway.channels import ChannelOptions
 from gateway.protocol import payload_json
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from broker.channel_keys import presence_keys
+
 __all__ = [
     "aggregate",
     "channel_key",
@@ -37,11 +39,11 @@ __all__ = [
 
 
 def channel_key(channel: str) -> str:
-    return f"presence:{{{channel}}}"
+    return presence_keys(channel.encode())[0].decode()
 
 
 def users_key(channel: str) -> str:
-    return f"presence:{{{channel}}}:users"
+    return presence_keys(channel.encode())[1].decode()
 
 
 def conn_key(conn_id: str) -> str:

@@ -24,7 +24,12 @@ from urllib.parse import unquote, urlparse
 
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisClusterException, RedisError, ResponseError, SlotNotCoveredError
+from redis.exceptions import (
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    SlotNotCoveredError,
+)
 
 from broker.backend import BackendUnavailable
 from broker.backends.pubsub_link import command_error

@@ -29,9 +29,9 @@ from typing import Any, Callable, Sequence
 
 import hiredis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError
 
 from broker.backend import BackendUnavailable
+from broker.backends.resp_link import RespLink
 from broker.resp import CommandError
 
 __all__ = ["CommandLink", "pack_command"]
@@ -78,7 +78,7 @@ def _check(argv: Sequence[Arg]) -> bytes:
     return name
 
 
-class CommandLink:
+class CommandLink(RespLink):
     """See the module docstring.
 
     Args:
@@ -90,48 +90,19 @@ class CommandLink:
 
     def __init__(self, connection: AbstractConnection, address: str, timeout: float,
                  on_lost: Callable[[Exception], None]) -> None:
-        self.connection = connection
-        self.address = address
+        super().__init__(connection, address, on_lost)
         self.timeout = timeout
-        self._on_lost = on_lost
         # (future, monotonic send time) per command written, in order.
         self._pending: deque[tuple[asyncio.Future[Any], float]] = deque()
         # Requests of this event-loop iteration, written together by _flush.
         self._out: list[bytes] = []
-        self._writer: asyncio.StreamWriter | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._lost: Exception | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self._writer is not None and self._lost is None
 
     async def open(self) -> None:
         """Connect (with redis-py's handshake) and start reading. Raises ``BackendUnavailable``."""
-        try:
-            await self.connection.connect()  # type: ignore[no-untyped-call]
-        except (RedisError, OSError) as error:
-            raise BackendUnavailable(f"connection to {self.address} failed: {error}") from error
-        # redis-py keeps the streams in private attributes; nothing is buffered after the handshake.
-        reader: asyncio.StreamReader = self.connection._reader  # type: ignore[assignment]  # noqa: SLF001
-        self._writer = self.connection._writer  # noqa: SLF001
+        reader = await self._connect()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read_loop(reader), name=f"commands {self.address}"),
                        loop.create_task(self._watchdog(), name=f"commands watchdog {self.address}")]
-
-    async def close(self, reason: BackendUnavailable | None = None) -> None:
-        """Close; callers still waiting get ``reason`` (why the backend gave up) or "closed"."""
-        self._fail(reason or BackendUnavailable(f"connection to {self.address} closed"))
-        for task in self._tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-        for task in self._tasks:
-            if task is not asyncio.current_task():
-                try:
-                    await task
-                except (asyncio.CancelledError, Exception):
-                    pass
-        await self.connection.disconnect(nowait=True)
 
     async def call(self, *argv: Arg) -> Any:
         """Run one command; its reply, or ``CommandError`` for an error reply.
@@ -212,16 +183,8 @@ class CommandLink:
                 self._connection_failed(TimeoutError(f"no reply within {self.timeout:g}s"))
                 return
 
-    def _connection_failed(self, error: Exception) -> None:
-        if self._lost is not None:
-            return
-        lost = BackendUnavailable(f"connection to {self.address} lost: {error}")
-        self._fail(lost)
-        self._on_lost(lost)
-
     def _fail(self, error: Exception) -> None:
-        if self._lost is None:
-            self._lost = error
+        super()._fail(error)
         self._out.clear()
         while self._pending:
             future = self._pending.popleft()[0]

@@ -22,10 +22,11 @@ from typing import Callable, Iterable
 
 import hiredis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from broker.backend import BackendUnavailable, MessageHandler
 from broker.backends.command_link import pack_command
+from broker.backends.resp_link import RespLink
 from broker.resp import CommandError
 
 __all__ = ["PubSubLink", "command_error"]
@@ -55,7 +56,7 @@ async def _wait_all(futures: list[asyncio.Future[None]]) -> None:
             raise outcome
 
 
-class PubSubLink:
+class PubSubLink(RespLink):
     """See the module docstring.
 
     Args:
@@ -65,34 +66,22 @@ class PubSubLink:
         address: how errors name the server (``127.0.0.1:6379``).
     """
 
+    kind = "pub/sub connection"
+
     def __init__(self, connection: AbstractConnection, handler: MessageHandler,
                  on_lost: Callable[[Exception], None], address: str) -> None:
-        self.connection = connection
+        super().__init__(connection, address, on_lost)
         self.handler = handler
-        self.address = address
-        self._on_lost = on_lost
         # One future per expected confirmation, in the order the server sends them.
         self._pending: deque[asyncio.Future[None]] = deque()
         # One future per PING sent (keepalive), answered in order too.
         self._pongs: deque[asyncio.Future[None]] = deque()
-        # The reader task (runs _read_loop) and the socket's writer, once open.
-        self._task: asyncio.Task[None] | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._lost: Exception | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and self._lost is None
 
     async def open(self) -> None:
         """Connect and start reading. Raises ``BackendUnavailable``."""
-        try:
-            await self.connection.connect()  # type: ignore[no-untyped-call]
-        except (RedisError, OSError) as error:
-            raise BackendUnavailable(f"pub/sub connection to {self.address} failed: {error}") from error
-        # redis-py keeps the streams in private attributes; nothing is buffered after the handshake.
-        self._writer = self.connection._writer  # noqa: SLF001
-        self._task = asyncio.get_running_loop().create_task(self._read_loop(), name=f"pubsub {self.address}")
+        reader = await self._connect()
+        self._tasks = [asyncio.get_running_loop().create_task(self._read_loop(reader),
+                                                              name=f"pubsub {self.address}")]
 
     async def drain(self, timeout: float) -> None:
         """Give the reader up to ``timeout`` to deliver what the server sent before closing.
@@ -101,22 +90,12 @@ class PubSubLink:
         followed by EOF: the reader delivers them and ends by itself. When it is
         alive (another connection failed) or hung, the wait just times out.
         """
-        if self._task is not None and not self._task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except (asyncio.TimeoutError, Exception):
-                pass
-
-    async def close(self, reason: BackendUnavailable | None = None) -> None:
-        """Close; callers still waiting get ``reason`` (why the backend gave up) or "closed"."""
-        self._fail(reason or BackendUnavailable(f"pub/sub connection to {self.address} closed"))
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        await self.connection.disconnect(nowait=True)
+        for task in self._tasks:
+            if not task.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout)
+                except (asyncio.TimeoutError, Exception):
+                    pass
 
     async def command(self, verb: bytes, names: Iterable[bytes]) -> None:
         """Send ``verb name...`` (e.g. SUBSCRIBE a b) and wait until every name is confirmed.
@@ -177,10 +156,9 @@ class PubSubLink:
         except (OSError, RuntimeError) as error:
             self._connection_failed(error)
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         # Whole socket reads go to hiredis, and every complete reply is handled
         # before the next read: one await per read, not one per message.
-        reader: asyncio.StreamReader = self.connection._reader  # type: ignore[assignment]  # noqa: SLF001
         parser = hiredis.Reader(replyError=CommandError)
         pending = self._pending
         try:
@@ -230,16 +208,8 @@ class PubSubLink:
             if not future.done():
                 future.set_result(None)
 
-    def _connection_failed(self, error: Exception) -> None:
-        if self._lost is not None:
-            return
-        lost = BackendUnavailable(f"pub/sub connection to {self.address} lost: {error}")
-        self._fail(lost)
-        self._on_lost(lost)
-
     def _fail(self, error: Exception) -> None:
-        if self._lost is None:
-            self._lost = error
+        super()._fail(error)
         for waiting in (self._pending, self._pongs):
             while waiting:
                 future = waiting.popleft()

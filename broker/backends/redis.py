@@ -45,6 +45,7 @@ from broker.backends import scripts
 from broker.backends.cluster import ClusterCommands
 from broker.backends.command_link import CommandLink
 from broker.backends.pubsub_link import PubSubLink
+from broker.channel_keys import history_keys, presence_keys
 from broker.resp import CommandError
 
 __all__ = ["RedisBackend", "ReconnectHandler", "backoff_delays"]
@@ -74,17 +75,6 @@ def backoff_delays(first: float, cap: float, rand: Callable[[float, float], floa
 
 def _ignore(channel: bytes, data: bytes, pattern: bytes | None) -> None:
     pass
-
-
-# Key names as in broker.commands.fanout (not imported: that module loads the whole broker).
-def _history_keys(channel: bytes) -> list[bytes]:
-    stream = b"history:{" + channel + b"}"
-    return [stream, stream + b":meta"]
-
-
-def _presence_keys(channel: bytes) -> list[bytes]:
-    members = b"presence:{" + channel + b"}"
-    return [members, members + b":users"]
 
 
 class RedisBackend:
@@ -223,21 +213,21 @@ class RedisBackend:
         """See Backend.history_publish."""
         offset, epoch = await self._fanout(
             [b"FANOUT.PUBLISH", channel, maxlen, ttl_ms, data],
-            scripts.HISTORY_PUBLISH, _history_keys(channel), [channel, maxlen, ttl_ms, data, self._publish_verb])
+            scripts.HISTORY_PUBLISH, list(history_keys(channel)), [channel, maxlen, ttl_ms, data, self._publish_verb])
         return int(offset), epoch.decode()
 
     async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:
         """See Backend.presence_join."""
         added, first = await self._fanout(
             [b"FANOUT.JOIN", channel, conn, user, meta],
-            scripts.PRESENCE_JOIN, _presence_keys(channel), [channel, conn, user, meta, self._publish_verb])
+            scripts.PRESENCE_JOIN, list(presence_keys(channel)), [channel, conn, user, meta, self._publish_verb])
         return bool(added), bool(first)
 
     async def presence_leave(self, channel: bytes, conn: str, user: str) -> tuple[bool, bool]:
         """See Backend.presence_leave."""
         removed, last = await self._fanout(
             [b"FANOUT.LEAVE", channel, conn, user],
-            scripts.PRESENCE_LEAVE, _presence_keys(channel), [channel, conn, user, self._publish_verb])
+            scripts.PRESENCE_LEAVE, list(presence_keys(channel)), [channel, conn, user, self._publish_verb])
         return bool(removed), bool(last)
 
     # ------------------------------------------------------------ internals: commands

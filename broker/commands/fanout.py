@@ -20,6 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.channel_keys import (
+    HISTORY_PREFIX,
+    JOIN_PREFIX,
+    LEAVE_PREFIX,
+    history_keys,
+    presence_keys,
+)
 from broker.commands.args import parse_int
 from broker.core import Client
 from broker.notify import NotifyClass
@@ -27,24 +34,9 @@ from broker.resp import CommandError
 from broker.stream import Stream
 from broker.table import COMMANDS, command
 
-__all__ = ["HISTORY_PREFIX", "JOIN_PREFIX", "LEAVE_PREFIX", "history_keys", "new_epoch", "presence_keys"]
+__all__ = ["new_epoch"]
 
 _HASH, _STREAM, _GENERIC = NotifyClass.HASH, NotifyClass.STREAM, NotifyClass.GENERIC
-HISTORY_PREFIX = b"\x1eh"
-JOIN_PREFIX = b"\x1epj"
-LEAVE_PREFIX = b"\x1epl"
-
-
-def history_keys(channel: bytes) -> tuple[bytes, bytes]:
-    stream = b"history:{" + channel + b"}"
-    return stream, stream + b":meta"
-
-
-def presence_keys(channel: bytes) -> tuple[bytes, bytes]:
-    members = b"presence:{" + channel + b"}"
-    return members, members + b":users"
-
-
 def new_epoch(now: float) -> bytes:
     """``<seconds><microseconds, 6 digits>`` like the Lua script builds from TIME."""
     seconds = int(now)

@@ -51,3 +51,11 @@ def server() -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module")
 def base_url(server: ServerProcess) -> str:
     return f"http://127.0.0.1:{server.port}"
+
+
+@pytest.fixture
+def lib(page: Page, base_url: str) -> Page:
+    """A page with the library imported as ``window.F``."""
+    page.goto(base_url + "/index.html")
+    page.evaluate("async () => { window.F = await import('/fanout.js'); }")
+    return page

@@ -21,14 +21,6 @@ from tests.support.servers import ServerProcess
 
 
 @pytest.fixture
-def lib(page: Page, base_url: str) -> Page:
-    """A page with the library imported as ``window.F``."""
-    page.goto(base_url + "/index.html")
-    page.evaluate("async () => { window.F = await import('/fanout.js'); }")
-    return page
-
-
-@pytest.fixture
 def proxy(server: ServerProcess) -> Iterator[TcpProxy]:
     proxy = TcpProxy(server.port)
     yield proxy

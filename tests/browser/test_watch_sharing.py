@@ -19,13 +19,6 @@ from tests.support.servers import ServerProcess
 
 
 @pytest.fixture
-def lib(page: Page, base_url: str) -> Page:
-    page.goto(base_url + "/index.html")
-    page.evaluate("async () => { window.F = await import('/fanout.js'); }")
-    return page
-
-
-@pytest.fixture
 def resp(server: ServerProcess) -> Iterator[redis.Redis]:
     client = redis.Redis(port=server.extra_ports["resp"], decode_responses=True)
     yield client

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.backends.redis import RedisBackend
+from broker.channel_keys import history_keys, presence_keys
 from broker.resp import CommandError
 from tests.support.backends import Collector
 from tests.support.servers import ServerProcess
@@ -56,8 +57,8 @@ async def _scenario(port: int, channel: bytes) -> dict[str, Any]:
     await backend.start()
     try:
         await backend.subscribe(channel)
-        stream, meta = b"history:{" + channel + b"}", b"history:{" + channel + b"}:meta"
-        members, users = b"presence:{" + channel + b"}", b"presence:{" + channel + b"}:users"
+        stream, meta = history_keys(channel)
+        members, users = presence_keys(channel)
         replies: list[Any] = []
         for n in range(5):
             replies.append(await backend.history_publish(channel, b'{"n":%d}' % n, 1000, TTL_MS))
@@ -145,7 +146,7 @@ async def test_history_trimming_keeps_at_least_maxlen_on_both(
         channel = b"trim:%d" % next(_runs)
         for n in range(1, 21):
             await backend.history_publish(channel, b"%d" % n, maxlen, TTL_MS)
-        entries = await backend.execute("XRANGE", b"history:{" + channel + b"}", "-", "+")
+        entries = await backend.execute("XRANGE", history_keys(channel)[0], "-", "+")
         await backend.close()
         assert entries[-1][0] == b"20-0" and len(entries) >= maxlen
         lengths.append(len(entries))
@@ -172,7 +173,7 @@ async def _random_run(port: int, channel: bytes, operations: list[tuple[Any, ...
     await backend.start()
     try:
         await backend.subscribe(channel)
-        meta = b"history:{" + channel + b"}:meta"
+        meta = history_keys(channel)[1]
         replies: list[Any] = []
         for operation in operations:
             if operation[0] == "publish":
@@ -187,7 +188,7 @@ async def _random_run(port: int, channel: bytes, operations: list[tuple[Any, ...
                 replies.append(await backend.execute("HDEL", meta, "epoch"))
         await backend.publish(channel, b"\x00end")
         messages = [m[1] for m in await got.wait_until(b"\x00end")]
-        entries = await backend.execute("XRANGE", b"history:{" + channel + b"}", "-", "+")
+        entries = await backend.execute("XRANGE", history_keys(channel)[0], "-", "+")
         state = [await backend.execute("HGETALL", key) for key in (
             meta, b"presence:{" + channel + b"}", b"presence:{" + channel + b"}:users")]
         state.append([(entry_id, fields[:2]) for entry_id, fields in entries])
