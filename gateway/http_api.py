@@ -224,13 +224,15 @@ async def history_page(request: web.Request) -> web.Response:
     return web.Response(body=history.encode_page({"channel": channel}, page), content_type="application/json")
 
 
-_FIXED_ROUTES = {"/api/publish": "POST", "/api/broadcast": "POST", "/api/channels": "GET"}
-
-
 async def _unknown_api_route(request: web.Request) -> web.Response:
-    method = _FIXED_ROUTES.get(request.path)
-    if method is not None:
-        return json_error(405, "method_not_allowed", f"{request.path} takes {method}, not {request.method}")
+    # Another route may take this path with other methods: then it is a 405.
+    here = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not here and resource.canonical.startswith("/api/"):
+            _, allowed = await resource.resolve(request)
+            if allowed:
+                return json_error(405, "method_not_allowed",
+                                  f"{request.path} takes {', '.join(sorted(allowed))}, not {request.method}")
     return json_error(404, "not_found", f"no API route {request.method} {request.path}")
 
 
