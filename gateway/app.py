@@ -201,8 +201,10 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
             return encode_reply(request.id, channel=channel)
         if recover is None:
             page = await history.read(state.backend, channel, options, now_ms(), limit=1, reverse=True)
+            state.hub.note_floor(name, page.epoch.encode(), page.offset)
             return encode_reply(request.id, channel=channel, offset=page.offset, epoch=page.epoch)
         page = await history.missed(state.backend, channel, options, now_ms(), *recover)
+        state.hub.note_floor(name, page.epoch.encode(), page.offset)
     except BaseException:
         if connection.recovering is not None:
             connection.recovering.pop(name, None)

@@ -58,6 +58,9 @@ class Hub:
         # History channels: (epoch, offset) of the last message delivered, messages
         # held while a gap is filled, and how to read the gap (set by the app).
         self.positions: dict[bytes, tuple[bytes, int]] = {}
+        # Before a channel's first message here: its (epoch, offset) when it was
+        # subscribed, so messages missed before that first one are noticed too.
+        self.floors: dict[bytes, tuple[bytes, int]] = {}
         self.catching_up: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
         self.fetch_missed: Callable[[bytes, int, bytes], Awaitable[Any]] | None = None
         # Live views of keys (gateway.watch): watch/unwatch ops, dropped with the connection.
@@ -132,12 +135,28 @@ class Hub:
                 self.catching_up[channel] = [(offset, epoch, payload)]
                 asyncio.ensure_future(self._catch_up(channel, last[1], epoch))
                 return False
+        elif last is None and channel in self.floors:
+            # A floor is only a lower bound (a message racing the subscribe may come
+            # at or below it), so nothing is dropped, but a jump past it is a gap.
+            floor_epoch, floor = self.floors[channel]
+            if floor_epoch in (epoch, b"") and offset > floor + 1 and self.fetch_missed is not None:
+                self.catching_up[channel] = [(offset, epoch, payload)]
+                asyncio.ensure_future(self._catch_up(channel, floor, floor_epoch))
+                return False
+            del self.floors[channel]
         self.positions[channel] = (epoch, offset)
         return True
 
+    def note_floor(self, channel: bytes, epoch: bytes, offset: int) -> None:
+        """The channel's history position read when a connection subscribed
+        (epoch b"" while it has no history yet)."""
+        if channel in self.channels and channel not in self.positions:
+            self.floors.setdefault(channel, (epoch, offset))
+
     async def check_positions(self) -> None:
         """After a backplane reconnect: catch up channels that moved on meanwhile."""
-        for channel, (epoch, offset) in list(self.positions.items()):
+        followed = {**self.floors, **self.positions}
+        for channel, (epoch, offset) in followed.items():
             if channel not in self.catching_up and self.fetch_missed is not None:
                 self.catching_up[channel] = []
                 await self._catch_up(channel, offset, epoch)
@@ -156,6 +175,8 @@ class Hub:
             for entry in page.entries:
                 self._deliver_history(channel, entry.offset, current, entry.data, None)
                 last = entry.offset
+            if page.entries:
+                epoch = current  # a floor read before the first message has epoch b""
         elif channel in self.channels:
             # Lost for good (trimmed, or the history itself was lost): say so.
             frame = text_frame(orjson.dumps({"channel": channel.decode("utf-8", "replace"),
@@ -168,6 +189,7 @@ class Hub:
                 epoch, last = held_epoch, held_offset
         if channel in self.channels and last != offset:
             self.positions[channel] = (epoch, last)
+            self.floors.pop(channel, None)
 
     def _deliver_presence(self, channel: bytes, data: bytes) -> None:
         watchers = self.presence_watchers.get(channel)
@@ -258,6 +280,7 @@ class Hub:
             connection.recovering.pop(channel, None)
         if self._remove(self.channels, channel, connection):
             self.positions.pop(channel, None)
+            self.floors.pop(channel, None)
             if channel not in self.listeners:
                 await self.backend.unsubscribe(channel)
         return True

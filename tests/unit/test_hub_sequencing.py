@@ -101,3 +101,41 @@ async def test_a_gap_history_cannot_fill_is_announced():
     await _settled(hub)
     assert connection.frames[1] == {"channel": "chat:x", "gap": {"from_offset": 2}}
     assert [frame.get("offset") for frame in connection.frames] == [1, None, 3]
+
+
+async def test_messages_missed_before_the_first_one_arrived_are_caught_up_after_a_reconnect():
+    hub, backend, connection = await _setup()
+    hub.note_floor(b"chat:x", b"", 0)  # subscribed while the channel had no history
+    await backend.unsubscribe(b"chat:x")  # the link drops before message 1 reaches this node
+    for n in (b"1", b"2"):
+        await backend.history_publish(b"chat:x", n, 100, 60_000)
+    await backend.subscribe(b"chat:x")
+    await hub.check_positions()
+    await backend.history_publish(b"chat:x", b"3", 100, 60_000)
+    assert [frame["offset"] for frame in connection.frames] == [1, 2, 3]
+    assert not hub.floors and hub.positions[b"chat:x"][1] == 3
+
+
+async def test_a_first_message_past_the_floor_fills_the_gap_before_it():
+    hub, backend, connection = await _setup()
+    for n in (b"1", b"2"):  # 1 before the subscribe; 2 lost on its way to this node
+        await backend.history_publish(b"chat:x", n, 100, 60_000)
+    connection.frames.clear()
+    hub.positions.clear()
+    epoch = (await history.read(backend, "chat:x", OPTIONS, int(time.time() * 1000))).epoch.encode()
+    hub.note_floor(b"chat:x", epoch, 1)
+    await backend.history_publish(b"chat:x", b"3", 100, 60_000)
+    await _settled(hub)
+    assert [frame["offset"] for frame in connection.frames] == [2, 3]
+
+
+async def test_a_message_racing_the_subscribe_read_is_not_dropped_by_the_floor():
+    hub, backend, connection = await _setup()
+    in_flight: list[tuple[bytes, bytes]] = []
+    backend.set_handler(lambda channel, data, pattern: in_flight.append((channel, data)))
+    await backend.history_publish(b"chat:x", b"1", 100, 60_000)  # published after the upstream subscribe...
+    page = await history.read(backend, "chat:x", OPTIONS, int(time.time() * 1000))
+    hub.note_floor(b"chat:x", page.epoch.encode(), page.offset)  # ... read before it arrives
+    hub.on_message(*in_flight[0], None)
+    assert [frame["offset"] for frame in connection.frames] == [1]
+    assert not hub.floors
