@@ -10,7 +10,7 @@ so the ratio of those ("cpu ratio": Redis's CPU per request over ours) is
 printed too. With both servers CPU-bound, as they are at saturation on a quiet
 machine, it is what the throughput ratio would be.
 
-Usage: python bench/broker_vs_redis.py [--requests 100000] [--rounds 3]
+Usage: python bench/broker_vs_redis.py [--requests 100000] [--rounds 3] [--only PING SET ...] [--mode pipelined]
 """
 
 from __future__ import annotations
@@ -60,13 +60,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="+", metavar="TEST", choices=[name for name, _ in TESTS],
+                        help="run only these tests (default: all)")
+    parser.add_argument("--mode", choices=["unpipelined", "pipelined"], help="run only this mode (default: both)")
     args = parser.parse_args()
     ours, our_port = start_ours()
     redis, redis_port = start_redis()
     results = []
     try:
         for name, test_args in TESTS:
+            if args.only and name not in args.only:
+                continue
             for mode, mode_args in MODES:
+                if args.mode and not mode.startswith(args.mode):
+                    continue
                 requests = args.requests * (4 if "-P" in mode_args else 1)
                 rate: dict[str, list[float]] = {"ours": [], "redis": []}
                 cpu: dict[str, list[float]] = {"ours": [], "redis": []}

@@ -677,7 +677,7 @@ def zscan(client: Client, argv: list[bytes]) -> Any:
         return [b"0", []]
     cursor, page = scan_page(zset.order, args.cursor, args.count)
     flat: list[bytes] = []
-    for score, member in page:
+    for member, score in zset.decode(page):
         if args.match is None or glob_match(args.match, member):
             flat.append(member)
             # ZSCAN scores are strings in both protocols (Redis keeps them as such).

@@ -41,6 +41,22 @@ SCRIPTS: dict[str, list[tuple[str, ...]]] = {
         ("ZINCRBY", "z", "+inf", "j"), ("ZINCRBY", "z", "1", "i"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"),
         ("SET", "s", "x"), ("ZADD", "s", "1", "a"), ("ZADD", "s", "x", "a"), ("ZADD",), ("ZADD", "z"), ("ZADD", "z", "1"),
     ],
+    # Order across signs, magnitudes, -0 == 0 and members that prefix one another (the
+    # order keys are byte strings: this pins them to Redis's numeric-then-memcmp order).
+    "score_order": [
+        ("ZADD", "o", "-1e-300", "a", "-5e-324", "b", "-0", "c", "0", "b", "5e-324", "d", "-1.5", "ab", "-1.5", "a",
+         "-1.5", "", "-inf", "x", "inf", "y", "-1e308", "z", "1e308", "w", "-2", "aa", "2", "a\x00", "2", "a"),
+        ("ZADD", "o", "-0", "c2", "0", "c1"),
+        ("ZRANGE", "o", "0", "-1", "WITHSCORES"), ("ZREVRANGE", "o", "0", "-1"), ("ZRANK", "o", "c"), ("ZRANK", "o", "c1"),
+        ("ZREVRANK", "o", ""), ("ZRANGEBYSCORE", "o", "(-1.5", "(0"), ("ZRANGEBYSCORE", "o", "-1.5", "-1.5"),
+        ("ZRANGEBYSCORE", "o", "(-inf", "(inf"), ("ZRANGEBYSCORE", "o", "-0", "0"), ("ZCOUNT", "o", "(-0", "(5e-324"),
+        ("ZREVRANGEBYSCORE", "o", "(2", "-2", "WITHSCORES"), ("ZRANGEBYSCORE", "o", "-inf", "-inf"),
+        ("ZADD", "neg", "-7", "b", "-7", "a", "-7", "ab", "-7", "", "-7", "abc", "-7", "b\xff"),
+        ("ZRANGEBYLEX", "neg", "-", "+"), ("ZRANGEBYLEX", "neg", "(a", "[b"), ("ZRANGEBYLEX", "neg", "[", "(ab"),
+        ("ZREVRANGEBYLEX", "neg", "+", "(a"), ("ZLEXCOUNT", "neg", "(", "+"), ("ZRANGEBYLEX", "neg", "[b", "+"),
+        ("ZPOPMIN", "o", "3"), ("ZPOPMAX", "o", "2"), ("ZREMRANGEBYSCORE", "o", "-0", "0"), ("ZRANGE", "o", "0", "-1", "WITHSCORES"),
+        ("ZINCRBY", "o", "-3", "d"), ("ZINCRBY", "o", "1", "x"), ("ZRANGE", "o", "0", "-1", "WITHSCORES"),
+    ],
     "zincrby": [
         ("ZINCRBY", "z", "1.5", "a"), ("ZINCRBY", "z", "1.5", "a"), ("ZINCRBY", "z", "-3", "a"), ("ZINCRBY", "z", "0.1", "b"),
         ("ZINCRBY", "z", "0.2", "b"), ("ZINCRBY", "z", "1e20", "c"), ("ZINCRBY", "z", "-0", "d"), ("ZSCORE", "z", "d"),

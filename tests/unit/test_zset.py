@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from broker.zset import MAX_MEMBER, LexRange, ScoreRange, ZSet
 
 MEMBERS = st.binary(min_size=0, max_size=3)
-SCORES = st.one_of(st.sampled_from([0.0, -0.0, 1.0, 1.5, -2.0, math.inf, -math.inf]),
+SCORES = st.one_of(st.sampled_from([0.0, -0.0, 1.0, 1.5, -2.0, math.inf, -math.inf, 5e-324, -5e-324, 1e308, -1e308]),
                    st.floats(allow_nan=False, min_value=-1e6, max_value=1e6))
 
 
