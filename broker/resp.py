@@ -202,25 +202,26 @@ def encode(reply: Reply, proto: int = 2) -> bytes:
 
 # Redis: "too big inline request" past PROTO_INLINE_MAX_SIZE.
 INLINE_MAX = 64 * 1024
-# Bulk headers ($<len>) with at least as many digits as proto-max-bulk-len, by digit count.
-_BULK_HEADERS: dict[int, "re.Pattern[bytes]"] = {}
+# hiredis allocates a list of an array's announced length at once, so a count is
+# refused above MAX_MULTIBULK_LEN before hiredis sees it (Redis itself allows up to
+# 2^31-1 but never preallocates more than 1,024 slots); a bulk length is refused
+# above proto-max-bulk-len from its header, before the payload is buffered.
+# Headers that long have 7 digits or more (proto-max-bulk-len is at least 1 MiB in
+# Redis; fewer digits here if configured lower), so reads are scanned for that:
+# a hint pattern that starts with a character class, which the regex engine skips
+# through in C (0.8 us per 1 KiB read), then the candidates at line starts.
+_LONG_HEADERS: dict[int, tuple["re.Pattern[bytes]", "re.Pattern[bytes]"]] = {}
 
 
-def _bulk_header(max_bulk_len: int) -> "re.Pattern[bytes]":
-    digits = len(str(max_bulk_len))
-    pattern = _BULK_HEADERS.get(digits)
-    if pattern is None:
-        pattern = _BULK_HEADERS[digits] = re.compile(rb"\$(\d{%d,})\r\n" % digits)
-    return pattern
-# Multibulk counts of 7 digits or more at a line start (a request's header, or a
-# nested array's). hiredis allocates a list of the announced length at once, so a
-# count is refused above MAX_MULTIBULK_LEN before hiredis sees it (Redis itself
-# allows up to 2^31-1 but never preallocates more than 1,024 slots).
-_BIG_MULTIBULK_HEADER = re.compile(rb"(?:^|\n)\*(\d{7,})\r\n")
-# What every such header contains, as a pattern that starts with a literal: the
-# regex engine then skips from one '*' to the next in C instead of trying the
-# alternation at every byte (20 us -> 0.8 us on a 1 KiB pipelined read).
-_BIG_MULTIBULK_HINT = re.compile(rb"\*\d{7}")
+def _long_headers(max_bulk_len: int) -> tuple["re.Pattern[bytes]", "re.Pattern[bytes]"]:
+    digits = min(7, len(str(max_bulk_len)))
+    patterns = _LONG_HEADERS.get(digits)
+    if patterns is None:
+        patterns = _LONG_HEADERS[digits] = (re.compile(rb"[*$]\d{%d}" % digits),
+                                            re.compile(rb"(?<![^\n])([*$])(\d{%d,})\r\n" % digits))
+    return patterns
+
+
 MAX_MULTIBULK_LEN = 1024 * 1024
 _INLINE_ESCAPES = {
     ord("n"): b"\n",
@@ -338,29 +339,16 @@ class RequestParser:
             data = self._feed_inline(data, requests)
             if not data:
                 return requests
-        # A huge multibulk count must not reach hiredis, which would allocate a list
-        # that long; one search (no match, normally) guards it.
-        if _BIG_MULTIBULK_HINT.search(data) is not None and _BIG_MULTIBULK_HEADER.search(data) is not None:
-            self._check_headers(data)
         reader = self._reader
-        append = requests.append
         try:
-            reader.feed(data)
-            gets = reader.gets
-            request = gets()
-            while request is not False:
-                if type(request) is list and request:
-                    append(request)
-                elif request is not None and request != []:  # Redis ignores *0 and *-1
-                    self._check_headers(data)
-                    raise ProtocolError(
-                        "Protocol error: expected '*', got '%s'" % _first_char(request))
-                request = gets()
+            if _long_headers(self.max_bulk_len)[0].search(data) is None:  # the common case
+                reader.feed(data)
+                self._drain(requests)
+            else:
+                self._feed_checked(data, requests)
         except hiredis.ProtocolError as exc:
-            self._check_headers(data)
             raise ProtocolError(_redis_wording(str(exc))) from None
         except hiredis.ReplyError as exc:
-            self._check_headers(data)
             raise ProtocolError(f"Protocol error: expected '$', got '-{exc}'") from None
         # hiredis consumes a bulk only once its payload is all there, so it has unread
         # bytes exactly when a bulk header (or a line) is pending.
@@ -383,12 +371,6 @@ class RequestParser:
         else:
             self._unframed += len(data)
             self._idle = False
-        # Bulk lengths are refused from the header alone, before the payload arrives
-        # (hiredis only buffers it meanwhile). Without a pending bulk, every header in
-        # a read no longer than max_bulk_len had its payload in it, so the common
-        # pipelined read skips the scan.
-        if pending or len(data) > self.max_bulk_len:
-            self._check_headers(data)
         if self._unframed > self.max_bulk_len + INLINE_MAX:
             raise ProtocolError("Protocol error: invalid bulk length")
         return requests
@@ -401,14 +383,43 @@ class RequestParser:
             self._last = None
         return self._idle
 
-    def _check_headers(self, data: bytes) -> None:
-        """Refuse oversized bulk lengths, then oversized multibulk counts, in ``data``."""
-        for match in _bulk_header(self.max_bulk_len).finditer(data):
-            if int(match.group(1)) > self.max_bulk_len:
-                raise ProtocolError("Protocol error: invalid bulk length")
-        for match in _BIG_MULTIBULK_HEADER.finditer(data):
-            if int(match.group(1)) > MAX_MULTIBULK_LEN:
-                raise ProtocolError("Protocol error: invalid multibulk length")
+    def _drain(self, requests: list[list[bytes]]) -> None:
+        """Take the requests hiredis has completed."""
+        gets = self._reader.gets
+        append = requests.append
+        request = gets()
+        while request is not False:
+            if type(request) is list and request:
+                append(request)
+            elif request is not None and request != []:  # Redis ignores *0 and *-1
+                raise ProtocolError("Protocol error: expected '*', got '%s'" % _first_char(request))
+            request = gets()
+
+    def _feed_checked(self, data: bytes, requests: list[list[bytes]]) -> None:
+        """Feed ``data`` cut before each long header candidate, and refuse an oversized
+        one where hiredis would read it as a header: where it holds no unread bytes.
+        Where it does, the candidate is inside a bulk payload (or a line): just data.
+        The requests completed before a refused header still run, as in Redis."""
+        reader = self._reader
+        start = 0
+        for match in _long_headers(self.max_bulk_len)[1].finditer(data):
+            at = match.start()
+            reader.feed(data[start:at])
+            start = at
+            self._drain(requests)
+            if reader.has_data():
+                continue
+            length = int(match.group(2))
+            if match.group(1) == b"*" and length > MAX_MULTIBULK_LEN:
+                error = ProtocolError("Protocol error: invalid multibulk length")
+            elif match.group(1) == b"$" and length > self.max_bulk_len:
+                error = ProtocolError("Protocol error: invalid bulk length")
+            else:
+                continue
+            error.before = requests[:]
+            raise error
+        reader.feed(data[start:])
+        self._drain(requests)
 
     def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:
         """Consume inline lines from the front of ``data``; return the rest."""

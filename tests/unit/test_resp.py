@@ -39,6 +39,23 @@ def test_oversized_bulk_header_after_complete_requests_is_refused():
         parser.feed(b"$2000000\r\n")
 
 
+def test_values_that_look_like_long_headers_are_data_wherever_the_reads_cut():
+    value = b"x\n*3000000000\r\n$999999999999\r\n*2000000\r\ny"
+    data = (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%s\r\n" % (len(value), value)
+            + b"*2\r\n$3\r\nGET\r\n$13\r\n*9999999999\r\n\r\n")
+    expected = [[b"SET", b"k", value], [b"GET", b"*9999999999\r\n"]]
+    assert RequestParser(max_bulk_len=1024 * 1024).feed(data) == expected
+    for cut in range(1, len(data)):
+        parser = RequestParser(max_bulk_len=1024 * 1024)
+        assert parser.feed(data[:cut]) + parser.feed(data[cut:]) == expected, cut
+
+
+def test_requests_before_a_refused_header_are_kept_to_run():
+    with pytest.raises(ProtocolError, match="invalid multibulk length") as refused:
+        RequestParser().feed(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$1\r\na\r\n*3000000000\r\n")
+    assert refused.value.before == [[b"PING"], [b"ECHO", b"a"]]
+
+
 def test_inline_commands_with_quotes_and_escapes():
     assert RequestParser().feed(b'SET "a b" \'c\\\'d\' "\\x41\\n"\r\nPING\n') == [
         [b"SET", b"a b", b"c'd", b"A\n"], [b"PING"]]
