@@ -313,7 +313,8 @@ class RequestParser:
     ``max_bulk_len`` + 64 KiB bytes is refused too, so memory stays bounded.
     """
 
-    __slots__ = ("_reader", "_inline", "_idle", "_last", "_unframed", "_clean_start", "max_bulk_len")
+    __slots__ = ("_reader", "_inline", "_idle", "_last", "_unframed", "_clean_start", "_max_bulk_len",
+                 "_long_hint", "_long_candidates")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
         self._reader = hiredis.Reader()
@@ -332,6 +333,15 @@ class RequestParser:
         self._clean_start = True
         self.max_bulk_len = max_bulk_len
 
+    @property
+    def max_bulk_len(self) -> int:
+        return self._max_bulk_len
+
+    @max_bulk_len.setter
+    def max_bulk_len(self, value: int) -> None:  # CONFIG SET proto-max-bulk-len
+        self._max_bulk_len = value
+        self._long_hint, self._long_candidates = _long_headers(value)
+
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Parse what ``data`` completes; raise ProtocolError on garbage."""
         requests: list[list[bytes]] = []
@@ -341,7 +351,7 @@ class RequestParser:
                 return requests
         reader = self._reader
         try:
-            if _long_headers(self.max_bulk_len)[0].search(data) is None:  # the common case
+            if self._long_hint.search(data) is None:  # the common case
                 reader.feed(data)
                 self._drain(requests)
             else:
@@ -371,7 +381,7 @@ class RequestParser:
         else:
             self._unframed += len(data)
             self._idle = False
-        if self._unframed > self.max_bulk_len + INLINE_MAX:
+        if self._unframed > self._max_bulk_len + INLINE_MAX:
             raise ProtocolError("Protocol error: invalid bulk length")
         return requests
 
@@ -402,7 +412,7 @@ class RequestParser:
         The requests completed before a refused header still run, as in Redis."""
         reader = self._reader
         start = 0
-        for match in _long_headers(self.max_bulk_len)[1].finditer(data):
+        for match in self._long_candidates.finditer(data):
             at = match.start()
             reader.feed(data[start:at])
             start = at
@@ -412,7 +422,7 @@ class RequestParser:
             length = int(match.group(2))
             if match.group(1) == b"*" and length > MAX_MULTIBULK_LEN:
                 error = ProtocolError("Protocol error: invalid multibulk length")
-            elif match.group(1) == b"$" and length > self.max_bulk_len:
+            elif match.group(1) == b"$" and length > self._max_bulk_len:
                 error = ProtocolError("Protocol error: invalid bulk length")
             else:
                 continue
