@@ -99,7 +99,11 @@ class RespConnection(Client, asyncio.Protocol):
         if self.pending or self.blocked is not None:
             self.pending.extend(requests)
             return
-        self._run(requests)
+        done = self.broker.run_pipeline(self, requests, self.out)
+        if self.blocked is None and not self.close_after_reply:
+            self._flush()  # the common case, without _run's frame
+        else:
+            self._ran(requests, done)
 
     def pause_writing(self) -> None:
         # The peer is not reading its replies: stop reading its requests.
@@ -113,7 +117,10 @@ class RespConnection(Client, asyncio.Protocol):
     # ----------------------------------------------------------- requests
 
     def _run(self, requests: list[list[bytes]]) -> None:
-        done = self.broker.run_pipeline(self, requests, self.out)
+        self._ran(requests, self.broker.run_pipeline(self, requests, self.out))
+
+    def _ran(self, requests: list[list[bytes]], done: int) -> None:
+        """After run_pipeline ran ``done`` of ``requests``: block, close or flush."""
         if self.blocked is not None:
             self.pending.extend(requests[done:])
             self._arm_block_timer()
