@@ -163,10 +163,10 @@ def ltrim(client: Client, argv: list[bytes]) -> object:
 # LINDEX key index
 @command("lindex", 3, "readonly", keys=(1, 1, 1), group="list")
 def lindex(client: Client, argv: list[bytes]) -> bytes | None:
-    index = parse_int(argv[2])
     items = _list(client.db, argv[1])
-    if items is None:
+    if items is None:  # Redis looks the key up (and checks its type) before the index
         return None
+    index = parse_int(argv[2])
     if index < 0:
         index += len(items)
     return items[index] if 0 <= index < len(items) else None
@@ -175,11 +175,11 @@ def lindex(client: Client, argv: list[bytes]) -> bytes | None:
 # LSET key index element
 @command("lset", 4, "write denyoom", keys=(1, 1, 1), group="list")
 def lset(client: Client, argv: list[bytes]) -> object:
-    index = parse_int(argv[2])
     db = client.db
     items = _list(db, argv[1])
-    if items is None:
+    if items is None:  # the key (and its type) before the index, as Redis
         raise CommandError("ERR no such key")
+    index = parse_int(argv[2])
     if index < 0:
         index += len(items)
     if not 0 <= index < len(items):
@@ -254,11 +254,12 @@ def lpos(client: Client, argv: list[bytes]) -> Any:
                 raise CommandError("ERR value is out of range, value must between -9223372036854775807 and "
                                    "9223372036854775807")
         elif option == b"COUNT":
-            count = parse_int(argv[i + 1])
+            # Redis's getPositiveLongFromObjectOrReply: one message for "not a number" too.
+            count = parse_int(argv[i + 1], "ERR COUNT can't be negative")
             if count < 0:
                 raise CommandError("ERR COUNT can't be negative")
         elif option == b"MAXLEN":
-            maxlen = parse_int(argv[i + 1])
+            maxlen = parse_int(argv[i + 1], "ERR MAXLEN can't be negative")
             if maxlen < 0:
                 raise CommandError("ERR MAXLEN can't be negative")
         else:

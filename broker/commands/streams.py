@@ -206,10 +206,12 @@ def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
             raise CommandError("ERR invalid end ID for the interval")
         end = lowered
     count = _count_option(argv, 4)
-    if count == 0:
-        return NULL_ARRAY
     stream = _stream(client.db, argv[1])
-    if stream is None or start > end:
+    if stream is None:
+        return []
+    if count == 0:  # only once the key is there: a missing one is an empty array
+        return NULL_ARRAY
+    if start > end:
         return []
     return stream.range(start, end, count, reverse)
 
@@ -236,11 +238,11 @@ def xlen(client: Client, argv: list[bytes]) -> int:
 # XDEL key id [id ...]
 @command("xdel", -3, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xdel(client: Client, argv: list[bytes]) -> int:
-    ids = [parse_id(raw) for raw in argv[2:]]
     db = client.db
     stream = _stream(db, argv[1])
-    if stream is None:
+    if stream is None:  # the key (and its type) before the ids, as Redis
         return 0
+    ids = [parse_id(raw) for raw in argv[2:]]  # all of them before deleting any
     deleted = sum(1 for stream_id in ids if stream.delete(stream_id))
     if deleted:
         db.notify(_STREAM, b"xdel", argv[1])

@@ -39,6 +39,9 @@ CORPUS = [
     ("BLMOVE", "n", "x1", "LEFT", "LEFT", "0"), ("BRPOPLPUSH", "x1", "n", "0"),
     ("BLMPOP", "0", "1", "n", "LEFT", "COUNT", "10"), ("TYPE", "n"),
     ("LPUSH", "k"), ("LLEN",), ("LLEN", "s"),
+    # which comes first: the key or the bad argument (found by the randomised scripts)
+    ("LINDEX", "missing", "x"), ("LSET", "missing", "x", "a"), ("LPOS", "n", "b", "COUNT", "x"),
+    ("LPOS", "n", "b", "MAXLEN", "x"), ("LPOS", "n", "b", "RANK", "x"),
     ("MULTI",), ("BLPOP", "empty", "0"), ("EXEC",),
 ]
 

@@ -34,6 +34,8 @@ CORPUS = [
     ("SET", "str", "x"), ("XADD", "str", "1-1", "f", "v"), ("XRANGE", "str", "-", "+"),
     ("XSETID", "s", "100-0"), ("XADD", "s", "50-0", "f", "v"), ("XADD", "s", "100-*", "f", "v"),
     ("XSETID", "s", "1-0"), ("XSETID", "missing", "1-0"), ("TYPE", "s"),
+    ("XDEL", "missing", "bad"), ("XDEL", "str", "bad"), ("XDEL", "s", "2-*"), ("XRANGE", "missing", "-", "+", "COUNT", "0"),
+    ("XRANGE", "s", "-", "+", "COUNT", "0"), ("XREVRANGE", "s", "+", "-", "COUNT", "-1"),
     ("MULTI",), ("XREAD", "BLOCK", "0", "STREAMS", "s", "$"), ("EXEC",),
 ]
 

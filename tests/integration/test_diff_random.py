@@ -1,0 +1,173 @@
+"""Randomised command sequences against a real redis-server: lists, streams, the
+keyspace events of a mixed workload, and pub/sub sessions.
+
+Hypothesis draws the scripts from small vocabularies (few keys, few values) so that
+commands collide on the same keys; every reply, every keyspace event and every
+pub/sub frame must be what redis-server sends, where Redis defines the order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.differential import assert_same_replies, keyspace_events
+from tests.support.resp_client import RespClient
+
+PROTOCOLS = st.sampled_from([2, 3])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SCRIPTS = {"min_size": 1, "max_size": 25}
+
+KEYS = st.sampled_from(["l", "l2", "str"])
+ITEMS = st.sampled_from(["a", "b", "c", ""])
+INDEXES = st.sampled_from(["0", "1", "-1", "-2", "2", "5", "-9", "x"])
+COUNTS = st.sampled_from(["0", "1", "2", "-1", "3", "x"])
+SIDES = st.sampled_from(["LEFT", "RIGHT"])
+
+LIST_COMMANDS = st.one_of(
+    st.tuples(st.sampled_from(["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), KEYS, ITEMS),
+    st.tuples(st.sampled_from(["LPUSH", "RPUSH"]), KEYS, ITEMS, ITEMS, ITEMS),
+    st.tuples(st.sampled_from(["LPOP", "RPOP", "LLEN"]), KEYS),
+    st.tuples(st.sampled_from(["LPOP", "RPOP"]), KEYS, COUNTS),
+    st.tuples(st.sampled_from(["LRANGE", "LTRIM"]), KEYS, INDEXES, INDEXES),
+    st.tuples(st.just("LINDEX"), KEYS, INDEXES),
+    st.tuples(st.just("LSET"), KEYS, INDEXES, ITEMS),
+    st.tuples(st.just("LREM"), KEYS, COUNTS, ITEMS),
+    st.tuples(st.just("LINSERT"), KEYS, st.sampled_from(["BEFORE", "AFTER"]), ITEMS, ITEMS),
+    st.tuples(st.just("LPOS"), KEYS, ITEMS, st.sampled_from(["RANK", "COUNT", "MAXLEN"]), COUNTS),
+    st.tuples(st.just("LMOVE"), KEYS, KEYS, SIDES, SIDES),
+    st.tuples(st.just("RPOPLPUSH"), KEYS, KEYS),
+    st.tuples(st.just("LMPOP"), st.just("2"), KEYS, KEYS, SIDES, st.just("COUNT"), st.sampled_from(["1", "2", "9"])),
+    # Blocking forms with data present (or a refused timeout) never wait.
+    st.tuples(st.sampled_from(["BLPOP", "BRPOP"]), KEYS, st.sampled_from(["0.01", "-1", "x"])),
+    st.tuples(st.just("SET"), st.just("str"), ITEMS),
+    st.tuples(st.sampled_from(["DEL", "TYPE", "EXISTS"]), KEYS),
+)
+
+STREAMS = st.sampled_from(["s", "s2", "str"])
+# Explicit ids only: a '*' id is the server's clock, which differs between the two.
+IDS = st.sampled_from(["1-1", "1-2", "2-0", "2-*", "3", "0-1", "5-*", "4-0", "x"])
+BOUNDS = st.sampled_from(["-", "+", "1", "(1-1", "2-0", "(3", "9"])
+
+STREAM_COMMANDS = st.one_of(
+    st.tuples(st.just("XADD"), STREAMS, IDS, ITEMS, ITEMS),
+    st.tuples(st.just("XADD"), STREAMS, st.sampled_from(["MAXLEN", "MINID"]), st.sampled_from(["1", "2", "3-0"]),
+              IDS, ITEMS, ITEMS),
+    st.tuples(st.just("XADD"), STREAMS, st.just("NOMKSTREAM"), IDS, ITEMS, ITEMS),
+    st.tuples(st.sampled_from(["XRANGE", "XREVRANGE"]), STREAMS, BOUNDS, BOUNDS),
+    st.tuples(st.sampled_from(["XRANGE", "XREVRANGE"]), STREAMS, BOUNDS, BOUNDS, st.just("COUNT"), COUNTS),
+    st.tuples(st.just("XLEN"), STREAMS),
+    st.tuples(st.just("XDEL"), STREAMS, IDS, IDS),
+    st.tuples(st.just("XTRIM"), STREAMS, st.sampled_from(["MAXLEN", "MINID"]), st.sampled_from(["0", "1", "2-0"])),
+    st.tuples(st.just("XREAD"), st.just("COUNT"), COUNTS, st.just("STREAMS"), STREAMS, STREAMS,
+              st.sampled_from(["0", "1-1", "$"]), st.sampled_from(["0", "2-0"])),
+    st.tuples(st.just("XSETID"), STREAMS, st.sampled_from(["9-0", "1-0", "0-0"])),
+    st.tuples(st.just("SET"), st.just("str"), ITEMS),
+    st.tuples(st.sampled_from(["DEL", "TYPE"]), STREAMS),
+)
+
+
+@SETTINGS
+@given(script=st.lists(LIST_COMMANDS, **SCRIPTS), protocol=PROTOCOLS)
+def test_random_list_scripts(redis_server, fanout_broker, script, protocol) -> None:
+    full = script + [("LRANGE", key, "0", "-1") for key in ("l", "l2")]
+    assert_same_replies(redis_server.port, fanout_broker.port, full, protocol=protocol)
+
+
+@SETTINGS
+@given(script=st.lists(STREAM_COMMANDS, **SCRIPTS), protocol=PROTOCOLS)
+def test_random_stream_scripts(redis_server, fanout_broker, script, protocol) -> None:
+    full = script + [("XRANGE", key, "-", "+") for key in ("s", "s2")]
+    assert_same_replies(redis_server.port, fanout_broker.port, full, protocol=protocol)
+
+
+MIXED_COMMANDS = st.one_of(
+    LIST_COMMANDS,
+    STREAM_COMMANDS,
+    st.tuples(st.sampled_from(["HSET", "HSETNX"]), st.just("h"), ITEMS, ITEMS),
+    st.tuples(st.just("HINCRBY"), st.just("h"), ITEMS, COUNTS),
+    st.tuples(st.sampled_from(["SADD", "SREM"]), st.just("set"), ITEMS, ITEMS),
+    st.tuples(st.just("ZADD"), st.just("z"), st.sampled_from(["1", "-1", "2.5", "GT", "NX"]), ITEMS),
+    st.tuples(st.just("ZINCRBY"), st.just("z"), COUNTS, ITEMS),
+    st.tuples(st.sampled_from(["INCR", "DECR", "GETDEL"]), st.just("n")),
+    st.tuples(st.just("APPEND"), st.just("n"), ITEMS),
+    st.tuples(st.just("RENAME"), st.sampled_from(["l", "h", "set", "z", "n"]), st.sampled_from(["l2", "h2", "z"])),
+    st.tuples(st.sampled_from(["EXPIRE", "PEXPIRE"]), st.sampled_from(["l", "h", "n", "z"]),
+              st.sampled_from(["100", "0", "-1"])),
+    st.tuples(st.just("PERSIST"), st.sampled_from(["l", "h", "n"])),
+    st.tuples(st.just("DEL"), st.sampled_from(["l", "h", "set", "z", "n"])),
+)
+
+
+@SETTINGS
+@given(script=st.lists(MIXED_COMMANDS, **SCRIPTS), flags=st.sampled_from(["KEA", "Kl", "Eh$g", "Exz", "Ets"]))
+def test_random_scripts_emit_the_same_keyspace_events(redis_server, fanout_broker, script, flags) -> None:
+    expected = keyspace_events(redis_server.port, script, flags)
+    assert keyspace_events(fanout_broker.port, script, flags) == expected
+
+
+# ------------------------------------------------------------------ pub/sub
+
+CHANNELS = st.sampled_from(["a", "b", "ab", "ba"])
+PATTERNS = st.sampled_from(["a*", "?", "[ab]b", "*b", "b\\a"])
+PUBSUB_OPS = st.one_of(
+    st.tuples(st.just("SUBSCRIBE"), CHANNELS, CHANNELS),
+    st.tuples(st.just("UNSUBSCRIBE"), CHANNELS),
+    st.tuples(st.just("UNSUBSCRIBE")),
+    st.tuples(st.just("PSUBSCRIBE"), PATTERNS, PATTERNS),
+    st.tuples(st.just("PUNSUBSCRIBE"), PATTERNS),
+    st.tuples(st.just("PUNSUBSCRIBE")),
+    st.tuples(st.just("PUBLISH"), CHANNELS, st.sampled_from(["m1", "m2"])),
+    st.tuples(st.just("PING"), st.just("hi")),
+)
+
+
+def _pong(frame: Any) -> bool:
+    """Whether ``frame`` answers the delimiting ``PING`` (RESP2 in subscribed mode: ["pong", ""])."""
+    return frame in (b"PONG", "PONG", [b"pong", b""])
+
+
+def _pubsub_session(port: int, ops: list[tuple[str, ...]], protocol: int) -> list[Any]:
+    """Run ``ops`` with a subscriber and a publisher; after each one the subscriber
+    sends PING and everything it reads up to the PONG is that op's group of frames.
+    Where Redis's order is its hash tables' (every channel unsubscribed at once, the
+    pmessages of several matching patterns), the group is compared as a multiset."""
+    groups: list[Any] = []
+    with RespClient(port, protocol=protocol) as sub, RespClient(port) as pub:
+        pub.call("FLUSHALL")
+        for op in ops:
+            if op[0] == "PUBLISH":
+                groups.append(("receivers", pub.call(*op)))
+            else:
+                sub.send(*op)
+            sub.send("PING")
+            frames = []
+            for _ in range(100):  # bounded: an op answers with a few frames at most
+                frame = sub.read()
+                if _pong(frame):
+                    break
+                frames.append(frame)
+            else:
+                raise AssertionError(f"no PONG after {op!r}")
+            if op[0] == "PUBLISH":  # the channel's message first, then pmessages in pattern-table order
+                groups.append((op, [f for f in frames if f[0] == b"message"],
+                               sorted(repr(f) for f in frames if f[0] != b"message")))
+            elif len(op) == 1:  # every channel (or pattern) at once, in hash-table order; counts go down
+                groups.append((op, sorted(repr(f[:-1]) for f in frames), [f[-1] for f in frames]))
+            else:
+                groups.append((op, frames))
+        groups.append(("numpat", pub.call("PUBSUB", "NUMPAT")))
+        groups.append(("channels", sorted(pub.call("PUBSUB", "CHANNELS"))))
+    return groups
+
+
+@SETTINGS
+@given(ops=st.lists(PUBSUB_OPS, min_size=1, max_size=20), protocol=PROTOCOLS)
+def test_random_pubsub_sessions(redis_server, fanout_broker, ops, protocol) -> None:
+    expected = _pubsub_session(redis_server.port, ops, protocol)
+    got = _pubsub_session(fanout_broker.port, ops, protocol)
+    for index, (want, have) in enumerate(zip(expected, got)):
+        assert have == want, f"group #{index} differs:\n  redis-server: {want!r}\n  fanout:       {have!r}"
+    assert len(got) == len(expected)
