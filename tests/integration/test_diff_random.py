@@ -171,3 +171,26 @@ def test_random_pubsub_sessions(redis_server, fanout_broker, ops, protocol) -> N
     for index, (want, have) in enumerate(zip(expected, got)):
         assert have == want, f"group #{index} differs:\n  redis-server: {want!r}\n  fanout:       {have!r}"
     assert len(got) == len(expected)
+
+
+# ------------------------------------------------------------ transactions
+
+TRANSACTION_COMMANDS = st.one_of(
+    st.tuples(st.sampled_from(["MULTI", "EXEC", "DISCARD", "UNWATCH"])),
+    st.tuples(st.just("WATCH"), st.sampled_from(["l", "h", "n"])),
+    st.tuples(st.just("NOSUCHCOMMAND"), ITEMS),  # refused when queued: EXECABORT
+    st.tuples(st.just("GET")),  # wrong arity: refused when queued too
+    st.tuples(st.sampled_from(["LPUSH", "RPUSH"]), st.sampled_from(["l", "h"]), ITEMS),
+    st.tuples(st.just("HSET"), st.sampled_from(["h", "l"]), ITEMS, ITEMS),  # WRONGTYPE only inside EXEC
+    st.tuples(st.sampled_from(["INCR", "GET"]), st.sampled_from(["n", "l"])),
+    st.tuples(st.just("SET"), st.just("n"), st.sampled_from(["1", "x"])),
+    st.tuples(st.just("LRANGE"), st.just("l"), st.just("0"), st.just("-1")),
+    st.tuples(st.just("PING")),
+)
+
+
+@SETTINGS
+@given(script=st.lists(TRANSACTION_COMMANDS, min_size=1, max_size=30), protocol=PROTOCOLS)
+def test_random_transactions(redis_server, fanout_broker, script, protocol) -> None:
+    full = script + [("DISCARD",), ("LRANGE", "l", "0", "-1"), ("HGETALL", "h"), ("GET", "n")]
+    assert_same_replies(redis_server.port, fanout_broker.port, full, protocol=protocol)
