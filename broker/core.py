@@ -432,6 +432,16 @@ class Broker:
 
     # ------------------------------------------------------- notifications
 
+    def count_read(self, db: int, key: bytes, hit: bool) -> None:
+        """A read command looked ``key`` up: INFO's keyspace hits/misses, and a miss
+        is a ``keymiss`` event (class m)."""
+        if hit:
+            self.stats.keyspace_hits += 1
+            return
+        self.stats.keyspace_misses += 1
+        if self.notify_flags:
+            self.notify(NotifyClass.KEY_MISS, b"keymiss", key, db)
+
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None:
         """Emit a keyspace notification (``notify.c`` ``notifyKeyspaceEvent``).
 

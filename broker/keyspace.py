@@ -48,6 +48,8 @@ class Host(Protocol):
 
     def signal_ready(self, db: int, key: bytes) -> None: ...
 
+    def count_read(self, db: int, key: bytes, hit: bool) -> None: ...
+
 
 def type_name(value: Any) -> bytes:
     kind = type(value)
@@ -90,6 +92,20 @@ class Keyspace:
             if deadline is not None and deadline <= self.host.now_ms:
                 self._expire(key)
                 return None
+        return value
+
+    def read(self, key: bytes) -> Any:
+        """``lookupKeyRead``: ``lookup`` for a read command, which counts a keyspace
+        hit or miss, and a miss emits ``keymiss`` (without touching WATCH)."""
+        value = self.lookup(key)
+        self.host.count_read(self.index, key, value is not None)
+        return value
+
+    def read_typed(self, key: bytes, kind: type) -> Any:
+        """``read`` then the type check (a hit is counted even for the wrong type)."""
+        value = self.read(key)
+        if value is not None and type(value) is not kind:
+            raise CommandError(WRONGTYPE)
         return value
 
     def get_typed(self, key: bytes, kind: type) -> Any:

@@ -185,6 +185,11 @@ def _get(db: Keyspace, key: bytes) -> dict[bytes, bytes] | None:
     return db.get_typed(key, dict)  # type: ignore[no-any-return]
 
 
+def _read_hash(db: Keyspace, key: bytes) -> dict[bytes, bytes] | None:
+    """The lookup of a read command (``lookupKeyRead``): counts a hit or miss, keymiss on a miss."""
+    return db.read_typed(key, dict)  # type: ignore[no-any-return]
+
+
 def _get_or_create(db: Keyspace, key: bytes) -> dict[bytes, bytes]:
     """``hashTypeLookupWriteOrCreate``: the hash, created (``new`` event) if missing."""
     value = _get(db, key)
@@ -322,21 +327,21 @@ def hincrbyfloat(client: Client, argv: list[bytes]) -> Any:
 # HGET key field
 @command("hget", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hget(client: Client, argv: list[bytes]) -> Any:
-    hash_ = _get(client.db, argv[1])
+    hash_ = _read_hash(client.db, argv[1])
     return None if hash_ is None else hash_.get(argv[2])
 
 
 # HMGET key field [field ...]
 @command("hmget", -3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hmget(client: Client, argv: list[bytes]) -> Any:
-    hash_ = _get(client.db, argv[1]) or {}
+    hash_ = _read_hash(client.db, argv[1]) or {}
     return [hash_.get(field) for field in argv[2:]]
 
 
 # HGETALL key
 @command("hgetall", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hgetall(client: Client, argv: list[bytes]) -> Any:
-    hash_ = _get(client.db, argv[1])
+    hash_ = _read_hash(client.db, argv[1])
     # A dict is a RESP3 map and a flat field/value array in RESP2.
     return {} if hash_ is None else dict(hash_)
 
@@ -344,32 +349,32 @@ def hgetall(client: Client, argv: list[bytes]) -> Any:
 # HKEYS key
 @command("hkeys", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hkeys(client: Client, argv: list[bytes]) -> Any:
-    return list(_get(client.db, argv[1]) or ())
+    return list(_read_hash(client.db, argv[1]) or ())
 
 
 # HVALS key
 @command("hvals", 2, "readonly", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hvals(client: Client, argv: list[bytes]) -> Any:
-    return list((_get(client.db, argv[1]) or {}).values())
+    return list((_read_hash(client.db, argv[1]) or {}).values())
 
 
 # HLEN key
 @command("hlen", 2, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hlen(client: Client, argv: list[bytes]) -> Any:
-    return len(_get(client.db, argv[1]) or ())
+    return len(_read_hash(client.db, argv[1]) or ())
 
 
 # HSTRLEN key field
 @command("hstrlen", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="3.2.0")
 def hstrlen(client: Client, argv: list[bytes]) -> Any:
-    hash_ = _get(client.db, argv[1]) or {}
+    hash_ = _read_hash(client.db, argv[1]) or {}
     return len(hash_.get(argv[2], b""))
 
 
 # HEXISTS key field
 @command("hexists", 3, "readonly fast", keys=(1, 1, 1), group="hash", since="2.0.0")
 def hexists(client: Client, argv: list[bytes]) -> Any:
-    hash_ = _get(client.db, argv[1]) or {}
+    hash_ = _read_hash(client.db, argv[1]) or {}
     return 1 if argv[2] in hash_ else 0
 
 
@@ -377,7 +382,7 @@ def hexists(client: Client, argv: list[bytes]) -> Any:
 @command("hrandfield", -2, "readonly", keys=(1, 1, 1), group="hash", since="6.2.0")
 def hrandfield(client: Client, argv: list[bytes]) -> Any:
     if len(argv) == 2:
-        hash_ = _get(client.db, argv[1])
+        hash_ = _read_hash(client.db, argv[1])
         if hash_ is None:
             return None
         return random.choice(list(hash_))
@@ -390,7 +395,7 @@ def hrandfield(client: Client, argv: list[bytes]) -> Any:
     withvalues = len(argv) == 4
     if withvalues and not -(_LONG_MAX // 2) <= count <= _LONG_MAX // 2:
         raise CommandError("ERR value is out of range")
-    hash_ = _get(client.db, argv[1])
+    hash_ = _read_hash(client.db, argv[1])
     if hash_ is None or count == 0:
         return []
     fields = list(hash_)
@@ -424,7 +429,7 @@ def hscan(client: Client, argv: list[bytes]) -> Any:
     # Redis checks the cursor, then the key, and only then the options: a missing
     # key answers an empty page even when the options are wrong.
     parse_scan_args(argv[:3], 2)
-    hash_ = _get(client.db, argv[1])
+    hash_ = _read_hash(client.db, argv[1])
     if hash_ is None:
         return [b"0", []]
     args = parse_scan_args(argv, 2, allow_novalues=True)

@@ -27,6 +27,11 @@ def _list(db: Keyspace, key: bytes) -> deque[bytes] | None:
     return db.get_typed(key, deque)  # type: ignore[no-any-return]
 
 
+def _read_list(db: Keyspace, key: bytes) -> deque[bytes] | None:
+    """The lookup of a read command (``lookupKeyRead``): counts a hit or miss, keymiss on a miss."""
+    return db.read_typed(key, deque)  # type: ignore[no-any-return]
+
+
 def _push(client: Client, argv: list[bytes], left: bool, only_existing: bool) -> int:
     db = client.db
     key = argv[1]
@@ -115,7 +120,7 @@ def rpop(client: Client, argv: list[bytes]) -> Any:
 # LLEN key
 @command("llen", 2, "readonly fast", keys=(1, 1, 1), group="list")
 def llen(client: Client, argv: list[bytes]) -> int:
-    items = _list(client.db, argv[1])
+    items = _read_list(client.db, argv[1])
     return 0 if items is None else len(items)
 
 
@@ -135,7 +140,7 @@ def _range(length: int, start: int, stop: int) -> tuple[int, int]:
 @command("lrange", 4, "readonly", keys=(1, 1, 1), group="list")
 def lrange(client: Client, argv: list[bytes]) -> list[bytes]:
     start, stop = parse_int(argv[2]), parse_int(argv[3])
-    items = _list(client.db, argv[1])
+    items = _read_list(client.db, argv[1])
     if items is None:
         return []
     begin, end = _range(len(items), start, stop)
@@ -163,7 +168,7 @@ def ltrim(client: Client, argv: list[bytes]) -> object:
 # LINDEX key index
 @command("lindex", 3, "readonly", keys=(1, 1, 1), group="list")
 def lindex(client: Client, argv: list[bytes]) -> bytes | None:
-    items = _list(client.db, argv[1])
+    items = _read_list(client.db, argv[1])
     if items is None:  # Redis looks the key up (and checks its type) before the index
         return None
     index = parse_int(argv[2])
@@ -265,7 +270,7 @@ def lpos(client: Client, argv: list[bytes]) -> Any:
         else:
             raise CommandError(SYNTAX)
         i += 2
-    items = _list(client.db, argv[1])
+    items = _read_list(client.db, argv[1])
     if items is None:
         return None if count is None else []
     length = len(items)

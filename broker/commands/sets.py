@@ -39,6 +39,11 @@ def _get(db: Keyspace, key: bytes) -> set[bytes] | None:
     return db.get_typed(key, set)  # type: ignore[no-any-return]
 
 
+def _read_set(db: Keyspace, key: bytes) -> set[bytes] | None:
+    """The lookup of a read command (``lookupKeyRead``): counts a hit or miss, keymiss on a miss."""
+    return db.read_typed(key, set)  # type: ignore[no-any-return]
+
+
 def _ranged_long(raw: bytes, low: int, high: int, error: str | None = None) -> int:
     """``getRangeLongFromObjectOrReply``: a custom message replaces both errors."""
     value = parse_int(raw, error) if error else parse_int(raw)
@@ -54,9 +59,10 @@ def _positive_long(raw: bytes, error: str = "ERR value is out of range, must be 
 def _sources(db: Keyspace, keys: list[bytes]) -> list[set[bytes] | None]:
     """Every source set (None when missing); WRONGTYPE if any key holds another type.
 
-    All keys are checked, even after a missing one, like Redis.
+    All keys are checked, even after a missing one, and looked up as reads (hits,
+    misses, keymiss) by the STORE forms too, like Redis.
     """
-    return [_get(db, key) for key in keys]
+    return [_read_set(db, key) for key in keys]
 
 
 def _intersection(sources: list[set[bytes] | None], limit: int = 0) -> set[bytes]:
@@ -243,26 +249,26 @@ def sdiffstore(client: Client, argv: list[bytes]) -> Any:
 # SMEMBERS key
 @command("smembers", 2, "readonly", keys=(1, 1, 1), group="set")
 def smembers(client: Client, argv: list[bytes]) -> Any:
-    return set(_get(client.db, argv[1]) or ())
+    return set(_read_set(client.db, argv[1]) or ())
 
 
 # SISMEMBER key member
 @command("sismember", 3, "readonly fast", keys=(1, 1, 1), group="set")
 def sismember(client: Client, argv: list[bytes]) -> Any:
-    return 1 if argv[2] in (_get(client.db, argv[1]) or ()) else 0
+    return 1 if argv[2] in (_read_set(client.db, argv[1]) or ()) else 0
 
 
 # SMISMEMBER key member [member ...]
 @command("smismember", -3, "readonly fast", keys=(1, 1, 1), group="set", since="6.2.0")
 def smismember(client: Client, argv: list[bytes]) -> Any:
-    members = _get(client.db, argv[1]) or set()
+    members = _read_set(client.db, argv[1]) or set()
     return [1 if member in members else 0 for member in argv[2:]]
 
 
 # SCARD key
 @command("scard", 2, "readonly fast", keys=(1, 1, 1), group="set")
 def scard(client: Client, argv: list[bytes]) -> Any:
-    return len(_get(client.db, argv[1]) or ())
+    return len(_read_set(client.db, argv[1]) or ())
 
 
 # SRANDMEMBER key [count]
@@ -271,10 +277,10 @@ def srandmember(client: Client, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
     if len(argv) == 2:
-        members = _get(client.db, argv[1])
+        members = _read_set(client.db, argv[1])
         return None if members is None else random.choice(tuple(members))
     count = _ranged_long(argv[2], -_LONG_MAX, _LONG_MAX)
-    members = _get(client.db, argv[1])
+    members = _read_set(client.db, argv[1])
     if members is None or count == 0:
         return []
     pool = tuple(members)
@@ -327,7 +333,7 @@ def sscan(client: Client, argv: list[bytes]) -> Any:
     # Redis checks the cursor, then the key, and only then the options: a missing
     # key answers an empty page even when the options are wrong.
     parse_scan_args(argv[:3], 2)
-    members = _get(client.db, argv[1])
+    members = _read_set(client.db, argv[1])
     if members is None:
         return [b"0", []]
     args = parse_scan_args(argv, 2)

@@ -28,6 +28,11 @@ def _stream(db: Keyspace, key: bytes) -> Stream | None:
     return db.get_typed(key, Stream)  # type: ignore[no-any-return]
 
 
+def _read_stream(db: Keyspace, key: bytes) -> Stream | None:
+    """The lookup of a read command (``lookupKeyRead``): counts a hit or miss, keymiss on a miss."""
+    return db.read_typed(key, Stream)  # type: ignore[no-any-return]
+
+
 def parse_id(raw: bytes, missing_seq: int = 0, error: str = INVALID_ID) -> StreamId:
     """``ms-seq`` or ``ms`` (then seq = ``missing_seq``); ``-`` and ``+`` are the extremes."""
     if raw == b"-":
@@ -206,7 +211,7 @@ def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
             raise CommandError("ERR invalid end ID for the interval")
         end = lowered
     count = _count_option(argv, 4)
-    stream = _stream(client.db, argv[1])
+    stream = _read_stream(client.db, argv[1])
     if stream is None:
         return []
     if count == 0:  # only once the key is there: a missing one is an empty array
@@ -231,7 +236,7 @@ def xrevrange(client: Client, argv: list[bytes]) -> Any:
 # XLEN key
 @command("xlen", 2, "readonly fast", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xlen(client: Client, argv: list[bytes]) -> int:
-    stream = _stream(client.db, argv[1])
+    stream = _read_stream(client.db, argv[1])
     return 0 if stream is None else len(stream)
 
 
@@ -310,8 +315,9 @@ def xread(client: Client, argv: list[bytes]) -> Any:
     db = client.db
     after: list[StreamId] = []
     for key, raw in zip(keys, raw_ids):
+        # Every key is looked up (and type-checked) here, then again to serve, as Redis does.
+        stream = _read_stream(db, key)
         if raw == b"$":
-            stream = _stream(db, key)
             after.append(stream.last_id if stream is not None else (0, 0))
         else:
             after.append(parse_id(raw))
@@ -319,7 +325,7 @@ def xread(client: Client, argv: list[bytes]) -> Any:
     def read() -> Any:
         found: list[tuple[bytes, list[list[object]]]] = []
         for key, last in zip(keys, after):
-            stream = _stream(client.db, key)
+            stream = _read_stream(client.db, key)
             if stream is not None:
                 entries = stream.after(last, count)
                 if entries:
@@ -380,7 +386,7 @@ _xinfo = container("xinfo", "", group="stream", since="5.0.0")
 # XINFO STREAM key
 @subcommand(_xinfo, "stream", -3, "readonly", keys=(2, 2, 1))
 def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
-    stream = _stream(client.db, argv[2])
+    stream = _read_stream(client.db, argv[2])
     if stream is None:
         raise CommandError("ERR no such key")
     first = stream.range((0, 0), (_MAX_MS, MAX_SEQ), 1)

@@ -43,20 +43,8 @@ _UNITS = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT}
 # ------------------------------------------------------------------ helpers
 
 def read_lookup(client: Client, key: bytes) -> Any:
-    """``lookupKeyRead``: the live value or None, counting hits/misses.
-
-    A miss also emits ``keymiss`` (class m). It goes straight to the broker, not
-    through ``db.notify``, because a read must not invalidate WATCH.
-    """
-    db = client.db
-    value = db.lookup(key)
-    stats = client.broker.stats
-    if value is None:
-        stats.keyspace_misses += 1
-        client.broker.notify(NotifyClass.KEY_MISS, b"keymiss", key, db.index)
-    else:
-        stats.keyspace_hits += 1
-    return value
+    """``lookupKeyRead``: the live value or None, counting hits/misses (``keymiss`` on a miss)."""
+    return client.db.read(key)
 
 
 def _read_string(client: Client, key: bytes) -> bytes | None:
@@ -139,14 +127,10 @@ def get(client: Client, argv: list[bytes]) -> object:
     value = db.data.get(argv[1])
     if value is not None and db.expires:
         value = db.lookup(argv[1])  # expires it if its time is up
-    broker = client.broker
-    stats = broker.stats
     if value is None:
-        stats.keyspace_misses += 1
-        if broker.notify_flags:
-            broker.notify(NotifyClass.KEY_MISS, b"keymiss", argv[1], client.db.index)
+        client.broker.count_read(db.index, argv[1], False)
         return None
-    stats.keyspace_hits += 1
+    client.broker.stats.keyspace_hits += 1
     if type(value) is not bytes:
         raise CommandError(WRONGTYPE)
     return value

@@ -134,10 +134,12 @@ def _long(raw: bytes) -> int:
 # -------------------------------------------------------------------- helpers
 
 def _get(db: Keyspace, key: bytes) -> ZSet | None:
-    value = db.lookup(key)
-    if value is not None and type(value) is not ZSet:
-        raise CommandError(WRONGTYPE)
-    return value
+    return db.get_typed(key, ZSet)  # type: ignore[no-any-return]
+
+
+def _read_zset(db: Keyspace, key: bytes) -> ZSet | None:
+    """The lookup of a read command (``lookupKeyRead``): counts a hit or miss, keymiss on a miss."""
+    return db.read_typed(key, ZSet)  # type: ignore[no-any-return]
 
 
 def _scored(client: Client, pairs: list[tuple[bytes, float]], withscores: bool) -> list[Any]:
@@ -306,14 +308,14 @@ def zincrby(client: Client, argv: list[bytes]) -> Any:
 # ZSCORE key member
 @command("zscore", 3, "readonly fast", keys=(1, 1, 1), group="sorted-set")
 def zscore(client: Client, argv: list[bytes]) -> Any:
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     return None if zset is None else zset.scores.get(argv[2])
 
 
 # ZMSCORE key member [member ...]
 @command("zmscore", -3, "readonly fast", keys=(1, 1, 1), group="sorted-set")
 def zmscore(client: Client, argv: list[bytes]) -> Any:
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     if zset is None:
         return [None] * (len(argv) - 2)
     scores = zset.scores
@@ -323,7 +325,7 @@ def zmscore(client: Client, argv: list[bytes]) -> Any:
 # ZCARD key
 @command("zcard", 2, "readonly fast", keys=(1, 1, 1), group="sorted-set")
 def zcard(client: Client, argv: list[bytes]) -> Any:
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     return 0 if zset is None else len(zset)
 
 
@@ -337,7 +339,7 @@ def _zrank(client: Client, argv: list[bytes], reverse: bool) -> Any:
             raise CommandError(SYNTAX)
         withscore = True
     missing = NULL_ARRAY if withscore else None
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     if zset is None:
         return missing
     rank = zset.rank(argv[2], reverse)
@@ -364,7 +366,7 @@ def zrevrank(client: Client, argv: list[bytes]) -> Any:
 @command("zcount", 4, "readonly fast", keys=(1, 1, 1), group="sorted-set")
 def zcount(client: Client, argv: list[bytes]) -> Any:
     rng = parse_score_range(argv[2], argv[3])
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     if zset is None:
         return 0
     first, end = zset.score_bounds(rng)
@@ -375,7 +377,7 @@ def zcount(client: Client, argv: list[bytes]) -> Any:
 @command("zlexcount", 4, "readonly fast", keys=(1, 1, 1), group="sorted-set")
 def zlexcount(client: Client, argv: list[bytes]) -> Any:
     rng = parse_lex_range(argv[2], argv[3])
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     if zset is None:
         return 0
     first, end = zset.lex_bounds(rng)
@@ -465,9 +467,7 @@ def _zrange(client: Client, argv: list[bytes], src_index: int, dst: bytes | None
             first, end = zset.lex_bounds(lex_range)
             return zset.slice(first, end, reverse, offset, limit)
     db = client.db
-    zset = db.lookup(argv[src_index])
-    if zset is not None and type(zset) is not ZSet:
-        raise CommandError(WRONGTYPE)
+    zset = _read_zset(db, argv[src_index])  # a read lookup for ZRANGESTORE's source too, as Redis
     pairs = pick(zset) if zset is not None else []
     if dst is not None:
         return _store(db, dst, ZSet(pairs), b"zrangestore")
@@ -641,7 +641,7 @@ _HALF_LONG = _LONG_MAX // 2
 @command("zrandmember", -2, "readonly", keys=(1, 1, 1), group="sorted-set")
 def zrandmember(client: Client, argv: list[bytes]) -> Any:
     if len(argv) == 2:
-        zset = _get(client.db, argv[1])
+        zset = _read_zset(client.db, argv[1])
         if zset is None:
             return None
         return zset.at(random.randrange(len(zset)))[0]
@@ -654,7 +654,7 @@ def zrandmember(client: Client, argv: list[bytes]) -> Any:
     withscores = len(argv) == 4
     if withscores and not -_HALF_LONG <= count <= _HALF_LONG:
         raise CommandError("ERR value is out of range")
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     if zset is None or count == 0:
         return []
     size = len(zset)
@@ -672,7 +672,7 @@ def zrandmember(client: Client, argv: list[bytes]) -> Any:
 @command("zscan", -3, "readonly", keys=(1, 1, 1), group="sorted-set")
 def zscan(client: Client, argv: list[bytes]) -> Any:
     args = parse_scan_args(argv, 2)
-    zset = _get(client.db, argv[1])
+    zset = _read_zset(client.db, argv[1])
     if zset is None:
         return [b"0", []]
     cursor, page = scan_page(zset.order, args.cursor, args.count)
@@ -720,7 +720,7 @@ def _setop(client: Client, argv: list[bytes], numkeys_index: int, dst: bytes | N
     sources: list[dict[bytes, float]] = []
     j = numkeys_index + 1
     for key in argv[j:j + setnum]:
-        value = db.lookup(key)
+        value = db.read(key)  # a read lookup for the STORE forms too, as Redis
         if value is not None and type(value) is not ZSet and type(value) is not set:
             raise CommandError(WRONGTYPE)
         sources.append(_source_pairs(value))

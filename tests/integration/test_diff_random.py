@@ -99,13 +99,60 @@ MIXED_COMMANDS = st.one_of(
     st.tuples(st.just("PERSIST"), st.sampled_from(["l", "h", "n"])),
     st.tuples(st.just("DEL"), st.sampled_from(["l", "h", "set", "z", "n"])),
 )
+READ_KEYS = st.sampled_from(["l", "h", "set", "z", "s", "n", "none"])
+# Reads of every type: each looks its keys up as Redis's lookupKeyRead does (a
+# keyspace hit or miss, and a keymiss event on a miss).
+READ_COMMANDS = st.one_of(
+    st.tuples(st.sampled_from(["LLEN", "HGETALL", "HLEN", "SMEMBERS", "SCARD", "ZCARD", "XLEN", "GET", "STRLEN",
+                               "TYPE", "EXISTS", "TTL", "HKEYS"]), READ_KEYS),
+    st.tuples(st.just("LRANGE"), READ_KEYS, st.just("0"), st.just("-1")),
+    st.tuples(st.sampled_from(["LINDEX"]), READ_KEYS, st.sampled_from(["0", "x"])),
+    st.tuples(st.sampled_from(["HGET", "HEXISTS", "SISMEMBER", "ZSCORE", "ZRANK", "LPOS"]), READ_KEYS, ITEMS),
+    st.tuples(st.just("HMGET"), READ_KEYS, ITEMS, ITEMS),
+    st.tuples(st.sampled_from(["SINTER", "SUNION", "SDIFF"]), READ_KEYS, READ_KEYS),
+    st.tuples(st.sampled_from(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), st.just("dst"), READ_KEYS, READ_KEYS),
+    st.tuples(st.just("ZRANGE"), READ_KEYS, st.just("0"), st.just("-1")),
+    st.tuples(st.just("ZRANGESTORE"), st.just("zdst"), READ_KEYS, st.just("0"), st.just("-1")),
+    st.tuples(st.sampled_from(["XREVRANGE"]), READ_KEYS, st.just("+"), st.just("-")),
+    st.tuples(st.sampled_from(["ZCOUNT", "ZLEXCOUNT"]), READ_KEYS, st.just("-"), st.just("+")),
+    st.tuples(st.sampled_from(["SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"]), READ_KEYS, st.just("0")),
+    st.tuples(st.sampled_from(["SSCAN", "HSCAN", "ZSCAN"]), READ_KEYS, st.just("0")),
+    st.tuples(st.just("SINTERCARD"), st.just("2"), READ_KEYS, READ_KEYS),
+    st.tuples(st.just("ZRANGEBYSCORE"), READ_KEYS, st.just("-inf"), st.just("+inf")),
+    st.tuples(st.sampled_from(["ZUNION", "ZINTER", "ZDIFF"]), st.just("2"), READ_KEYS, READ_KEYS),
+    st.tuples(st.sampled_from(["ZUNIONSTORE", "ZINTERSTORE"]), st.just("zdst"), st.just("2"), READ_KEYS, READ_KEYS),
+    st.tuples(st.just("XRANGE"), READ_KEYS, st.just("-"), st.just("+")),
+    st.tuples(st.just("XREAD"), st.just("STREAMS"), READ_KEYS, READ_KEYS, st.just("0"), st.just("0")),
+    st.tuples(st.just("MGET"), READ_KEYS, READ_KEYS),
+)
 
 
 @SETTINGS
-@given(script=st.lists(MIXED_COMMANDS, **SCRIPTS), flags=st.sampled_from(["KEA", "Kl", "Eh$g", "Exz", "Ets"]))
+@given(script=st.lists(st.one_of(MIXED_COMMANDS, READ_COMMANDS), **SCRIPTS),
+       flags=st.sampled_from(["KEA", "Kl", "Eh$g", "Exz", "Ets", "Kn", "Em", "KEAnm"]))
 def test_random_scripts_emit_the_same_keyspace_events(redis_server, fanout_broker, script, flags) -> None:
     expected = keyspace_events(redis_server.port, script, flags)
     assert keyspace_events(fanout_broker.port, script, flags) == expected
+
+
+def _hits_and_misses(port: int, script: list[tuple[str, ...]]) -> str:
+    """INFO's keyspace_hits and keyspace_misses after ``script`` (replies are compared elsewhere)."""
+    with RespClient(port) as client:
+        client.call("FLUSHALL")
+        client.call("CONFIG", "RESETSTAT")
+        for command in script:
+            client.call(*command)
+        info = client.call("INFO", "stats")
+    info = info.decode() if isinstance(info, bytes) else str(info)
+    return " ".join(line for line in info.splitlines() if line.startswith(("keyspace_hits:", "keyspace_misses:")))
+
+
+@SETTINGS
+@given(script=st.lists(st.one_of(MIXED_COMMANDS, READ_COMMANDS), **SCRIPTS))
+def test_random_scripts_count_the_same_keyspace_hits_and_misses(redis_server, fanout_broker, script) -> None:
+    expected = _hits_and_misses(redis_server.port, script)
+    assert expected.startswith("keyspace_hits:")
+    assert _hits_and_misses(fanout_broker.port, script) == expected
 
 
 # ------------------------------------------------------------------ pub/sub
