@@ -167,6 +167,10 @@ PUBSUB_OPS = st.one_of(
     st.tuples(st.just("PUNSUBSCRIBE"), PATTERNS),
     st.tuples(st.just("PUNSUBSCRIBE")),
     st.tuples(st.just("PUBLISH"), CHANNELS, st.sampled_from(["m1", "m2"])),
+    st.tuples(st.just("SSUBSCRIBE"), CHANNELS),
+    st.tuples(st.just("SUNSUBSCRIBE"), CHANNELS),
+    st.tuples(st.just("SUNSUBSCRIBE")),
+    st.tuples(st.just("SPUBLISH"), CHANNELS, st.just("s1")),
     st.tuples(st.just("PING"), st.just("hi")),
 )
 
@@ -185,7 +189,7 @@ def _pubsub_session(port: int, ops: list[tuple[str, ...]], protocol: int) -> lis
     with RespClient(port, protocol=protocol) as sub, RespClient(port) as pub:
         pub.call("FLUSHALL")
         for op in ops:
-            if op[0] == "PUBLISH":
+            if op[0] in ("PUBLISH", "SPUBLISH"):
                 groups.append(("receivers", pub.call(*op)))
             else:
                 sub.send(*op)
@@ -198,7 +202,7 @@ def _pubsub_session(port: int, ops: list[tuple[str, ...]], protocol: int) -> lis
                 frames.append(frame)
             else:
                 raise AssertionError(f"no PONG after {op!r}")
-            if op[0] == "PUBLISH":  # the channel's message first, then pmessages in pattern-table order
+            if op[0] in ("PUBLISH", "SPUBLISH"):  # the channel's message first, then pmessages in pattern-table order
                 groups.append((op, [f for f in frames if f[0] == b"message"],
                                sorted(repr(f) for f in frames if f[0] != b"message")))
             elif len(op) == 1:  # every channel (or pattern) at once, in hash-table order; counts go down
@@ -207,6 +211,8 @@ def _pubsub_session(port: int, ops: list[tuple[str, ...]], protocol: int) -> lis
                 groups.append((op, frames))
         groups.append(("numpat", pub.call("PUBSUB", "NUMPAT")))
         groups.append(("channels", sorted(pub.call("PUBSUB", "CHANNELS"))))
+        groups.append(("shard channels", sorted(pub.call("PUBSUB", "SHARDCHANNELS"))))
+        groups.append(("numsub", pub.call("PUBSUB", "NUMSUB", "a", "b", "ab", "ba")))
     return groups
 
 
