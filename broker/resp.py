@@ -225,6 +225,8 @@ def _long_headers(max_bulk_len: int) -> tuple["re.Pattern[bytes]", "re.Pattern[b
 
 
 MAX_MULTIBULK_LEN = 1024 * 1024
+# Longer than any length header Redis accepts ('*' or '$', 20 digits, CR LF).
+_SPLIT_HEADER_MAX = 24
 _INLINE_ESCAPES = {
     ord("n"): b"\n",
     ord("r"): b"\r",
@@ -316,7 +318,7 @@ class RequestParser:
     """
 
     __slots__ = ("_reader", "_inline", "_idle", "_last", "_unframed", "_clean_start", "_max_bulk_len",
-                 "_count_hint", "_bulk_hint", "_long_candidates")
+                 "_count_hint", "_bulk_hint", "_long_candidates", "_split_header")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
         self._reader = hiredis.Reader()
@@ -333,6 +335,10 @@ class RequestParser:
         # True when the last read left nothing pending in hiredis (this read's
         # requests all start in it).
         self._clean_start = True
+        # The start of a header line ('*' or '$' and digits) that the last read ended
+        # in, at a point where hiredis would read it as a header: checked once the
+        # rest of the line arrives, so a long header cannot slip through split in two.
+        self._split_header = b""
         self.max_bulk_len = max_bulk_len
 
     @property
@@ -353,9 +359,14 @@ class RequestParser:
                 return requests
         reader = self._reader
         try:
-            if self._count_hint.search(data) is None and self._bulk_hint.search(data) is None:  # the common case
-                reader.feed(data)
-                self._drain(requests)
+            if self._split_header:
+                self._check_split_header(data)
+            if self._count_hint.search(data) is None and self._bulk_hint.search(data) is None:
+                if data[-1] == 10:  # the common case: the read ends a line
+                    reader.feed(data)
+                    self._drain(requests)
+                else:
+                    self._feed_last(data, requests)
             else:
                 self._feed_checked(data, requests)
         except hiredis.ProtocolError as exc:
@@ -430,8 +441,43 @@ class RequestParser:
                 continue
             error.before = requests[:]
             raise error
-        reader.feed(data[start:])
+        self._feed_last(data[start:], requests)
+
+    def _feed_last(self, data: bytes, requests: list[list[bytes]]) -> None:
+        """Feed the end of a read. If it stops inside a line that may be a header,
+        that line goes in separately, to know whether hiredis reads it as one."""
+        reader = self._reader
+        if data[-1:] != b"\n":
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            digits = tail[1:].rstrip(b"\r")
+            if tail[:1] in (b"*", b"$") and len(tail) <= _SPLIT_HEADER_MAX and (not digits or digits.isdigit()):
+                reader.feed(data[:cut])
+                self._drain(requests)
+                if not reader.has_data():
+                    self._split_header = tail
+                    try:
+                        self._check_split_header(b"")  # its digits so far may be too many already
+                    except ProtocolError as error:
+                        error.before = requests[:]
+                        raise
+                reader.feed(tail)
+                return
+        reader.feed(data)
         self._drain(requests)
+
+    def _check_split_header(self, data: bytes) -> None:
+        """Refuse a long header begun at the end of the last read, as far as it has come."""
+        end = data.find(b"\n")
+        line = self._split_header + (data if end < 0 else data[:end + 1])
+        self._split_header = line if end < 0 and len(line) <= _SPLIT_HEADER_MAX else b""
+        digits = line[1:].rstrip(b"\r\n")
+        if not digits.isdigit():
+            return  # not a length after all: hiredis reports the garbage
+        if line[:1] == b"*" and int(digits) > MAX_MULTIBULK_LEN:
+            raise ProtocolError("Protocol error: invalid multibulk length")
+        if line[:1] == b"$" and int(digits) > self._max_bulk_len:
+            raise ProtocolError("Protocol error: invalid bulk length")
 
     def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:
         """Consume inline lines from the front of ``data``; return the rest."""

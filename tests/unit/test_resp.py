@@ -50,6 +50,19 @@ def test_values_that_look_like_long_headers_are_data_wherever_the_reads_cut():
         assert parser.feed(data[:cut]) + parser.feed(data[cut:]) == expected, cut
 
 
+@pytest.mark.parametrize("header, error", [(b"*3000000000\r\n", "invalid multibulk length"),
+                                           (b"$2000000\r\n", "invalid bulk length")])
+def test_a_long_header_is_refused_wherever_the_reads_cut_it(header, error):
+    data = b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n" + header if header[:1] == b"$" else b"*1\r\n$4\r\nPING\r\n" + header
+    start = data.index(header)
+    for cut in range(start + 1, len(data)):
+        parser = RequestParser(max_bulk_len=1024 * 1024)
+        with pytest.raises(ProtocolError, match=error):
+            assert parser.feed(data[:cut]) == [[b"PING"]], cut
+            for byte in range(cut, len(data)):  # the rest trickles in a byte at a time
+                parser.feed(data[byte:byte + 1])
+
+
 def test_requests_before_a_refused_header_are_kept_to_run():
     with pytest.raises(ProtocolError, match="invalid multibulk length") as refused:
         RequestParser().feed(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$1\r\na\r\n*3000000000\r\n")
