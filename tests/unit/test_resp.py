@@ -1,6 +1,8 @@
 """RESP parsing and encoding without sockets."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker.resp import (NULL_ARRAY, OK, CommandError, ProtocolError, Push, RequestParser, Verbatim, encode,
                          format_double, split_inline)
@@ -119,3 +121,22 @@ def test_format_double_like_redis():
     assert format_double(1.0) == b"1"
     assert format_double(float("inf")) == b"inf" and format_double(float("-inf")) == b"-inf"
     assert format_double(0.1) == b"0.10000000000000001"
+
+
+_TRICKY = st.sampled_from([b"*3000000000\r\n", b"$999999999999\r\n", b"\r\n*2\r\n", b"$5\r\n", b"*", b"$", b"\n*12345678",
+                           b"PING\r\n", b""])
+_ARGS = st.lists(st.one_of(st.binary(max_size=12), _TRICKY,
+                           st.lists(_TRICKY, min_size=1, max_size=3).map(b"".join)), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(requests=st.lists(_ARGS, min_size=1, max_size=6), cuts=st.lists(st.integers(0, 400), max_size=8))
+def test_any_requests_cut_anywhere_parse_back_to_themselves(requests, cuts):
+    data = b"".join(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+                    for args in requests)
+    points = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    parser = RequestParser(max_bulk_len=1024 * 1024)
+    parsed = []
+    for start, end in zip(points, points[1:]):
+        parsed += parser.feed(data[start:end])
+    assert parsed == requests
