@@ -182,7 +182,7 @@ _DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "rep
                      "keyspace"]
 
 
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -203,7 +203,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
     now = broker.clock_ms()
     uptime = (now - broker.started_ms) // 1000
     stats = broker.stats
-    rss = _rss_bytes()
+    rss = rss_bytes()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     clients = list(broker.clients.values())
     return {

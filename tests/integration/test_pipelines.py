@@ -15,9 +15,10 @@ from tests.support.resp_client import RespClient, encode_command
 
 
 def _pipeline(port: int, protocol: int, *commands: tuple[str, ...]) -> bytes:
-    """Send all ``commands`` in one write; return every byte until the server closes
-    or answers the final ECHO marker."""
+    """On an emptied keyspace, send all ``commands`` in one write; return every byte
+    until the server closes or answers the final ECHO marker."""
     with RespClient(port, protocol=protocol) as client:
+        client.call("FLUSHALL")  # both servers start from the same (empty) keyspace
         sock = client.sock
         marker = b"__end__"
         sock.sendall(b"".join(encode_command(*argv) for argv in commands) + encode_command("ECHO", marker))
