@@ -369,8 +369,23 @@ class RequestParser:
                     self._feed_last(data, requests)
             else:
                 self._feed_checked(data, requests)
-        except hiredis.ProtocolError as exc:
-            raise ProtocolError(_redis_wording(str(exc))) from None
+        except (hiredis.ProtocolError, _NotARequest) as exc:
+            rest = _inline_after(data, requests)
+            if rest is None:
+                error = ProtocolError(str(exc) if isinstance(exc, _NotARequest) else _redis_wording(str(exc)))
+                error.before = requests[:]  # Redis runs what came before the bad bytes
+                raise error from None
+            # Not garbage: an inline command (or a bare CRLF, as `redis-cli --pipe`
+            # sends before its closing ECHO) right after a request, which Redis takes
+            # as such wherever a request may start. hiredis is spent: start afresh.
+            _refuse_nested(requests)
+            self._reader = hiredis.Reader()
+            self._clean_start, self._idle, self._split_header = True, True, b""
+            try:
+                return requests + self.feed(rest)
+            except ProtocolError as error:
+                error.before = requests + error.before
+                raise
         except hiredis.ReplyError as exc:
             raise ProtocolError(f"Protocol error: expected '$', got '-{exc}'") from None
         # hiredis consumes a bulk only once its payload is all there, so it has unread
@@ -415,7 +430,7 @@ class RequestParser:
             if type(request) is list and request:
                 append(request)
             elif request is not None and request != []:  # Redis ignores *0 and *-1
-                raise ProtocolError("Protocol error: expected '*', got '%s'" % _first_char(request))
+                raise _NotARequest("Protocol error: expected '*', got '%s'" % _first_char(request))
             request = gets()
 
     def _feed_checked(self, data: bytes, requests: list[list[bytes]]) -> None:
@@ -514,6 +529,25 @@ def _ends_with_request(data: bytes, last: list[bytes]) -> bool:
     if len(encoded) <= len(data):
         return data.endswith(encoded)
     return encoded.endswith(data)
+
+
+def _inline_after(data: bytes, requests: list[list[bytes]]) -> bytes | None:
+    """What follows the requests completed in ``data`` (the first may have begun in
+    an earlier read), if it starts with something other than '*': where hiredis,
+    reading on, met a bad type byte. None if that byte was inside a request (a
+    real protocol error) or the requests are not where their encoding says."""
+    if not requests or any(type(arg) is not bytes for request in requests for arg in request):
+        return None
+    total = b"".join(b"*%d\r\n" % len(request) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in request)
+                     for request in requests)
+    for end in range(min(len(total), len(data) - 1), 0, -1):
+        if data[end] != 42 and total.endswith(data[:end]):
+            return data[end:]
+    return None
+
+
+class _NotARequest(ProtocolError):
+    """hiredis read a reply that is not an array (``:5``, ``+OK``) where a request starts."""
 
 
 def _refuse_nested(requests: list[list[bytes]]) -> None:

@@ -17,6 +17,10 @@ CASES = [
     # a nested array as an argument: refused, never stored
     b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n*1\r\n$1\r\nx\r\n", b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\nx\r\n",
     b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n*0\r\n",
+    # inline commands, a bare CRLF and a non-array type byte right after a request, in the same read
+    b"*1\r\n$4\r\nPING\r\n\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n", b"*1\r\n$4\r\nPING\r\nPING\r\n*1\r\n$4\r\nPING\r\n",
+    b"*1\r\n$4\r\nPING\r\n:5\r\n", b"*1\r\n$4\r\nPING\r\n$5\r\nhellx\r\n", b"*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n",
+    b"*1\r\n$4\r\nPING\r\n+OK\r\n*1\r\n$4\r\nPING\r\n",
     # oversized headers after good requests (those run first), and values that only look like them
     b"*1\r\n$4\r\nPING\r\n*3000000000\r\n", b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$999999999999\r\n",
     b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$28\r\nv\n*3000000000\r\n$9999999999\r\n\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",

@@ -38,6 +38,18 @@ def test_redis_cli_commands_and_inline_stdin(fanout_broker):
     assert " cmd=client|list " in listing.stdout
 
 
+def test_redis_cli_pipe_mass_insertion_gets_every_reply(fanout_broker):
+    # --pipe ends with "\r\n" and an ECHO of 20 random bytes, right after the last
+    # request: an empty inline line mid-read that must not look like garbage.
+    port = str(fanout_broker.port)
+    subprocess.run(["redis-cli", "-p", port, "DEL", *[f"mass:{n}" for n in range(5)]], capture_output=True, timeout=10)
+    data = "".join(f"*3\r\n$3\r\nSET\r\n${len(f'mass:{n}')}\r\nmass:{n}\r\n$1\r\nv\r\n" for n in range(20_000))
+    done = subprocess.run(["redis-cli", "-p", port, "--pipe"], input=data, capture_output=True, text=True, timeout=60)
+    assert "errors: 0, replies: 20000" in done.stdout, done.stdout + done.stderr
+    last = subprocess.run(["redis-cli", "-p", port, "GET", "mass:19999"], capture_output=True, text=True, timeout=10)
+    assert last.stdout.strip() == "v"
+
+
 @pytest.mark.parametrize("mode", ["SUBSCRIBE", "PSUBSCRIBE"])
 def test_redis_cli_subscribe_receives_published_messages(fanout_broker, mode):
     port = str(fanout_broker.port)

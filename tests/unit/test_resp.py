@@ -140,3 +140,26 @@ def test_any_requests_cut_anywhere_parse_back_to_themselves(requests, cuts):
     for start, end in zip(points, points[1:]):
         parsed += parser.feed(data[start:end])
     assert parsed == requests
+
+
+# Lines that start like a RESP reply (":5", "+OK") are inline commands to Redis too, and
+# handled so in one read, but not when a read boundary cuts them (see README).
+_INLINE = st.sampled_from([b"PING", b"ECHO hi", b"SET k v", b"", b"GET  k", b"x", b"\tPING"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(st.one_of(_ARGS.map(lambda args: ("request", args)), _INLINE.map(lambda line: ("inline", line))),
+                      min_size=1, max_size=8),
+       cuts=st.lists(st.integers(0, 300), max_size=6))
+def test_inline_lines_between_requests_are_commands_wherever_the_reads_cut(items, cuts):
+    """As Redis decides at every request start: '*' opens a multibulk request,
+    anything else is an inline command line (an empty one is skipped)."""
+    data = b"".join(b"*%d\r\n" % len(value) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in value)
+                    if kind == "request" else value + b"\r\n" for kind, value in items)
+    expected = [value if kind == "request" else split_inline(value) for kind, value in items]
+    points = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    parser = RequestParser(max_bulk_len=1024 * 1024)
+    parsed = []
+    for start, end in zip(points, points[1:]):
+        parsed += parser.feed(data[start:end])
+    assert parsed == [args for args in expected if args]
