@@ -150,30 +150,15 @@ class CommandLink(RespLink):
 
     def _flush(self) -> None:
         out, self._out = self._out, []
-        if self._writer is None or self._lost is not None or not out:
-            return
-        try:
-            self._writer.write(b"".join(out))
-        except (OSError, RuntimeError) as error:
-            self._connection_failed(error)
+        if out:
+            self._write(b"".join(out))
 
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        parser = hiredis.Reader(replyError=CommandError)
+    def _take_replies(self, parser: hiredis.Reader) -> None:
         pending = self._pending
-        try:
-            while True:
-                data = await reader.read(1 << 16)
-                if not data:
-                    raise ConnectionError("connection closed by the server")
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
-                    future = pending.popleft()[0]
-                    if not future.done():
-                        future.set_result(reply)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - any read failure (or a reply nobody asked for) ends the link
-            self._connection_failed(error)
+        while (reply := parser.gets()) is not False:
+            future = pending.popleft()[0]  # a reply nobody asked for raises: the link ends
+            if not future.done():
+                future.set_result(reply)
 
     async def _watchdog(self) -> None:
         # One timer for all calls rather than one per call: the oldest reply is overdue -> lost.

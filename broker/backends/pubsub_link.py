@@ -149,58 +149,38 @@ class PubSubLink(RespLink):
         self._write(b"".join(requests))
         return futures
 
-    def _write(self, data: bytes) -> None:
-        assert self._writer is not None
-        try:
-            self._writer.write(data)
-        except (OSError, RuntimeError) as error:
-            self._connection_failed(error)
-
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        # Whole socket reads go to hiredis, and every complete reply is handled
-        # before the next read: one await per read, not one per message.
-        parser = hiredis.Reader(replyError=CommandError)
+    def _take_replies(self, parser: hiredis.Reader) -> None:
         pending = self._pending
-        try:
-            while True:
-                data = await reader.read(1 << 16)
-                if not data:
-                    raise ConnectionError("connection closed by the server")
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
-                    if type(reply) is not list:
-                        if isinstance(reply, CommandError):
-                            # An error reply answers the oldest waiting (un)subscribe.
-                            if pending and not (future := pending.popleft()).done():
-                                future.set_exception(reply)
-                        else:
-                            self._pong()  # +PONG: a PING while not subscribed to anything (RESP2)
-                        continue
-                    kind = reply[0]
-                    try:
-                        if kind == b"message" or kind == b"smessage":
-                            self.handler(reply[1], reply[2], None)
-                            continue
-                        if kind == b"pmessage":
-                            self.handler(reply[2], reply[3], reply[1])
-                            continue
-                    except Exception:  # noqa: BLE001 - a handler bug must not drop the connection
-                        log.exception("pub/sub message handler failed")
-                        continue
-                    if kind == b"pong":
-                        self._pong()
-                    elif kind in _CONFIRMATIONS:
-                        if pending:
-                            if not (future := pending.popleft()).done():
-                                future.set_result(None)
-                        elif kind == b"sunsubscribe":
-                            # Unasked: the slot moved to another node (resharding). Treat it as
-                            # a lost link so the owner reconnects to the new slot map.
-                            raise ConnectionError(f"slot of {reply[1]!r} moved")
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001 - any read failure ends the link
-            self._connection_failed(error)
+        while (reply := parser.gets()) is not False:
+            if type(reply) is not list:
+                if isinstance(reply, CommandError):
+                    # An error reply answers the oldest waiting (un)subscribe.
+                    if pending and not (future := pending.popleft()).done():
+                        future.set_exception(reply)
+                else:
+                    self._pong()  # +PONG: a PING while not subscribed to anything (RESP2)
+                continue
+            kind = reply[0]
+            try:
+                if kind == b"message" or kind == b"smessage":
+                    self.handler(reply[1], reply[2], None)
+                    continue
+                if kind == b"pmessage":
+                    self.handler(reply[2], reply[3], reply[1])
+                    continue
+            except Exception:  # noqa: BLE001 - a handler bug must not drop the connection
+                log.exception("pub/sub message handler failed")
+                continue
+            if kind == b"pong":
+                self._pong()
+            elif kind in _CONFIRMATIONS:
+                if pending:
+                    if not (future := pending.popleft()).done():
+                        future.set_result(None)
+                elif kind == b"sunsubscribe":
+                    # Unasked: the slot moved to another node (resharding). Treat it as
+                    # a lost link so the owner reconnects to the new slot map.
+                    raise ConnectionError(f"slot of {reply[1]!r} moved")
 
     def _pong(self) -> None:
         if self._pongs:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
+import hiredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
 from broker.backend import BackendUnavailable
+from broker.resp import CommandError
 
 __all__ = ["RespLink"]
 
@@ -56,6 +58,34 @@ class RespLink:
                 except (asyncio.CancelledError, Exception):
                     pass
         await self.connection.disconnect(nowait=True)
+
+    def _write(self, data: bytes) -> None:
+        if self._writer is None or self._lost is not None:
+            return
+        try:
+            self._writer.write(data)
+        except (OSError, RuntimeError) as error:
+            self._connection_failed(error)
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        """Whole socket reads go to hiredis, and ``_take_replies`` handles every
+        complete reply before the next read: one await per read, not per reply.
+        Any read failure (or a reply the link cannot place) ends the link."""
+        parser = hiredis.Reader(replyError=CommandError)
+        try:
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    raise ConnectionError("connection closed by the server")
+                parser.feed(data)
+                self._take_replies(parser)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            self._connection_failed(error)
+
+    def _take_replies(self, parser: hiredis.Reader) -> None:
+        raise NotImplementedError
 
     def _connection_failed(self, error: Exception) -> None:
         if self._lost is not None:
