@@ -130,12 +130,18 @@ async def test_patterns_are_refused_with_a_clear_error(backend: RedisBackend) ->
         await backend.psubscribe(b"chat:*")
 
 
-async def test_killed_master_restarted_resubscribes_its_channels(
-        backend: RedisBackend, redis_cluster: RedisCluster) -> None:
+def _watched(backend: RedisBackend) -> tuple[Collector, asyncio.Event]:
+    """The messages the backend delivers, and an event set when it reconnects."""
     got = Collector()
     backend.set_handler(got)
     reconnected = asyncio.Event()
     backend.set_reconnect_handler(reconnected.set)
+    return got, reconnected
+
+
+async def test_killed_master_restarted_resubscribes_its_channels(
+        backend: RedisBackend, redis_cluster: RedisCluster) -> None:
+    got, reconnected = _watched(backend)
     channels = _channels_on_every_master(redis_cluster, 1)
     for channel in channels:
         await backend.subscribe(channel)
@@ -167,10 +173,7 @@ def _move_slot(cluster: RedisCluster, slot: int) -> None:
 
 async def test_moved_slot_is_followed_and_its_channel_resubscribed_on_the_new_owner(
         backend: RedisBackend, redis_cluster: RedisCluster) -> None:
-    got = Collector()
-    backend.set_handler(got)
-    reconnected = asyncio.Event()
-    backend.set_reconnect_handler(reconnected.set)
+    got, reconnected = _watched(backend)
     channel = unique("moving")
     await backend.subscribe(channel)
     _move_slot(redis_cluster, key_slot(channel))

@@ -50,13 +50,23 @@ async def _call(coro: Any) -> Any:
         return ("error", str(error))
 
 
-async def _scenario(port: int, channel: bytes) -> dict[str, Any]:
+async def _subscribed(port: int, channel: bytes) -> tuple[RedisBackend, Collector]:
+    """A started backend on ``port`` following ``channel``, and what it receives."""
     backend = RedisBackend(f"redis://127.0.0.1:{port}/0")
     got = Collector()
     backend.set_handler(got)
     await backend.start()
     try:
         await backend.subscribe(channel)
+    except BaseException:
+        await backend.close()
+        raise
+    return backend, got
+
+
+async def _scenario(port: int, channel: bytes) -> dict[str, Any]:
+    backend, got = await _subscribed(port, channel)
+    try:
         stream, meta = history_keys(channel)
         members, users = presence_keys(channel)
         replies: list[Any] = []
@@ -167,12 +177,8 @@ OPERATIONS = st.one_of(
 
 
 async def _random_run(port: int, channel: bytes, operations: list[tuple[Any, ...]]) -> dict[str, Any]:
-    backend = RedisBackend(f"redis://127.0.0.1:{port}/0")
-    got = Collector()
-    backend.set_handler(got)
-    await backend.start()
+    backend, got = await _subscribed(port, channel)
     try:
-        await backend.subscribe(channel)
         meta = history_keys(channel)[1]
         replies: list[Any] = []
         for operation in operations:
