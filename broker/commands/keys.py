@@ -16,7 +16,6 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_expire_option, parse_int
 from broker.commands.scan import parse_scan_args
-from broker.commands.strings import read_lookup
 from broker.core import Client
 from broker.glob import glob_match
 from broker.keyspace import Keyspace, type_name
@@ -65,20 +64,20 @@ def unlink(client: Client, argv: list[bytes]) -> int:
 # EXISTS key [key ...]
 @command("exists", -2, "readonly fast", keys=(1, -1, 1), group="generic")
 def exists(client: Client, argv: list[bytes]) -> int:
-    return sum(1 for key in argv[1:] if read_lookup(client, key) is not None)
+    return sum(1 for key in argv[1:] if client.db.read(key) is not None)
 
 
 # TOUCH key [key ...]
 @command("touch", -2, "readonly fast", keys=(1, -1, 1), group="generic", since="3.2.1")
 def touch(client: Client, argv: list[bytes]) -> int:
     # No access time is kept (no LRU eviction), so touching only counts.
-    return sum(1 for key in argv[1:] if read_lookup(client, key) is not None)
+    return sum(1 for key in argv[1:] if client.db.read(key) is not None)
 
 
 # TYPE key
 @command("type", 2, "readonly fast", keys=(1, 1, 1), group="generic")
 def type_(client: Client, argv: list[bytes]) -> Simple:
-    value = read_lookup(client, argv[1])
+    value = client.db.read(argv[1])
     return Simple("none" if value is None else type_name(value).decode())
 
 
@@ -146,7 +145,7 @@ def pexpireat(client: Client, argv: list[bytes]) -> int:
 
 def _ttl_generic(client: Client, key: bytes, in_ms: bool, absolute: bool) -> int:
     """``ttlGenericCommand``: -2 missing, -1 no TTL; seconds are rounded to nearest."""
-    if read_lookup(client, key) is None:
+    if client.db.read(key) is None:
         return -2
     deadline = client.db.deadline(key)
     if deadline is None:
@@ -339,7 +338,7 @@ def copy_(client: Client, argv: list[bytes]) -> int:
     key, new_key = argv[1], argv[2]
     if src is dst and key == new_key:
         raise CommandError(SAME_OBJECT)
-    value = read_lookup(client, key)
+    value = client.db.read(key)
     if value is None:
         return 0
     deadline = src.deadline(key)

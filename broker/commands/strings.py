@@ -3,7 +3,7 @@
 Values are ``bytes``; counters are parsed on use, as Redis does with strings that
 are not int-encoded. Every mutation emits its keyspace event in Redis's order:
 ``new`` (inside ``db.add``) first, then the command's own event, then ``expire``.
-Reads go through ``read_lookup`` so keyspace hits/misses and ``keymiss`` are counted
+Reads go through ``Keyspace.read`` so keyspace hits/misses and ``keymiss`` are counted
 like ``lookupKeyRead``; writes use plain ``db.lookup`` (``lookupKeyWrite``).
 """
 
@@ -20,7 +20,7 @@ from broker.notify import NotifyClass
 from broker.resp import OK, CommandError
 from broker.table import command
 
-__all__ = ["read_lookup", "expire_deadline"]
+__all__ = ["expire_deadline"]
 
 _STRING = NotifyClass.STRING
 _GENERIC = NotifyClass.GENERIC
@@ -42,17 +42,9 @@ _UNITS = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT}
 
 # ------------------------------------------------------------------ helpers
 
-def read_lookup(client: Client, key: bytes) -> Any:
-    """``lookupKeyRead``: the live value or None, counting hits/misses (``keymiss`` on a miss)."""
-    return client.db.read(key)
-
-
 def _read_string(client: Client, key: bytes) -> bytes | None:
     """``getGenericCommand``'s lookup: the string, None if missing, WRONGTYPE otherwise."""
-    value = read_lookup(client, key)
-    if value is not None and type(value) is not bytes:
-        raise CommandError(WRONGTYPE)
-    return value  # type: ignore[no-any-return]
+    return client.db.read_typed(key, bytes)  # type: ignore[no-any-return]
 
 
 def _write_string(db: Keyspace, key: bytes) -> bytes | None:
@@ -242,7 +234,7 @@ def getex(client: Client, argv: list[bytes]) -> object:
 def mget(client: Client, argv: list[bytes]) -> object:
     replies = []
     for key in argv[1:]:
-        value = read_lookup(client, key)
+        value = client.db.read(key)
         replies.append(value if type(value) is bytes else None)
     return replies
 
