@@ -1,9 +1,8 @@
 """RESP2/RESP3: an incremental request parser and a reply encoder (sans-I/O).
 
-Requests arrive as RESP multibulk arrays (``*2\\r\\n$3\\r\\nGET\\r\\n$1\\r\\nk\\r\\n``),
-parsed by hiredis, or as inline commands (``GET k\\r\\n``, what telnet and
-``redis-cli`` in inline mode send), parsed here the way Redis's ``sdssplitargs``
-does.
+Requests arrive as RESP multibulk arrays (``*2\\r\\n$3\\r\\nGET\\r\\n$1\\r\\nk\\r\\n``)
+or as inline commands (``GET k\\r\\n``, what telnet and ``redis-cli`` in inline
+mode send), and are read exactly as Redis reads them: see RequestParser.
 
 Replies are plain Python values, so in-process callers (the gateway) use them as
 they are and only the RESP server pays for encoding:
@@ -43,6 +42,7 @@ __all__ = [
     "PONG",
     "Push",
     "ProtocolError",
+    "QueryBufferFull",
     "RequestParser",
     "Simple",
     "Verbatim",
@@ -200,33 +200,28 @@ def encode(reply: Reply, proto: int = 2) -> bytes:
 
 # ---------------------------------------------------------------------- parsing
 
-# Redis: "too big inline request" past PROTO_INLINE_MAX_SIZE.
+# Redis: "too big inline request" past PROTO_INLINE_MAX_SIZE (also the longest
+# header line it waits for).
 INLINE_MAX = 64 * 1024
-# hiredis allocates a list of an array's announced length at once, so a count is
-# refused above MAX_MULTIBULK_LEN before hiredis sees it (Redis itself allows up to
-# 2^31-1 but never preallocates more than 1,024 slots); a bulk length is refused
-# above proto-max-bulk-len from its header, before the payload is buffered.
-# Headers that long have 7 digits or more (proto-max-bulk-len is at least 1 MiB in
-# Redis; fewer digits here if configured lower), so reads are scanned for that:
-# two hint patterns that each start with a literal, which the regex engine skips
-# to cheaply (a character class costs a function call per byte: ~45 instructions
-# a byte, most of an unpipelined request's parse), then the candidates at line
-# starts.
-_LONG_HEADERS: dict[int, tuple["re.Pattern[bytes]", "re.Pattern[bytes]", "re.Pattern[bytes]"]] = {}
-
-
-def _long_headers(max_bulk_len: int) -> tuple["re.Pattern[bytes]", "re.Pattern[bytes]", "re.Pattern[bytes]"]:
-    digits = min(7, len(str(max_bulk_len)))
-    patterns = _LONG_HEADERS.get(digits)
-    if patterns is None:
-        patterns = _LONG_HEADERS[digits] = (re.compile(rb"\*\d{%d}" % digits), re.compile(rb"\$\d{%d}" % digits),
-                                            re.compile(rb"(?<![^\n])([*$])(\d{%d,})\r\n" % digits))
-    return patterns
-
-
-MAX_MULTIBULK_LEN = 1024 * 1024
-# Longer than any length header Redis accepts ('*' or '$', 20 digits, CR LF).
-_SPLIT_HEADER_MAX = 24
+# Redis 7 refuses a multibulk count above INT_MAX ("invalid multibulk length").
+MAX_MULTIBULK_LEN = 2**31 - 1
+# Limits for a client that must still AUTH (Redis's authRequired).
+GUEST_MULTIBULK_LEN = 10
+GUEST_BULK_LEN = 16384
+# Redis's client-query-buffer-limit default.
+QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
+# What decides whether hiredis may read a read, so that it reads it as Redis does:
+# two searches over one translation of the read, where line ends ('\n') and bulk
+# headers ('$') become '#', digits '0', and every type byte but '*' and '$' that may
+# start a line ('+', '-', ':', '_', ',', '#', '(', '=', '~', '|', '%', '>') '+'.
+# "#+" is then a line that is neither a bulk nor an array (hiredis reads RESP3 and
+# would take "+OK", ":1" or "=5 txt:a" as an argument, where Redis says "expected
+# '$', got '+'") or a signed bulk length ($-1); "*00000" a count of 5 digits or more
+# (hiredis allocates an array's announced length at once; the exact parser never
+# preallocates). A payload that happens to hold such bytes only sends its read to
+# the exact parser.
+_SHAPE = bytes.maketrans(b"\n$0123456789+-:_,#(=~|%>", b"##" + b"0" * 10 + b"+" * 12)
+_LISTS = {list}
 _INLINE_ESCAPES = {
     ord("n"): b"\n",
     ord("r"): b"\r",
@@ -305,282 +300,228 @@ def split_inline(line: bytes) -> list[bytes]:
 class RequestParser:
     """Incremental parser of client requests: ``feed(bytes) -> [argv, ...]``.
 
-    Multibulk requests go through hiredis; a read that starts, at a request
-    boundary, with anything but ``*`` is taken as inline commands up to the next
-    ``*``. An incomplete request is kept for the next ``feed``; that is a normal
-    answer, not an error.
+    Parses as Redis's processInputBuffer does (networking.c): at each request start
+    a ``*`` opens a multibulk request and anything else is an inline command line
+    (an empty one is skipped); every argument of a multibulk request must be a
+    ``$`` bulk string; ``*0`` and ``*-1`` are skipped; the limits and their error
+    words are Redis's, checked from the header, before the payload is buffered:
+    a count above 2^31-1, a bulk above ``max_bulk_len`` (proto-max-bulk-len), a
+    header or inline line over 64 KiB, and, while the client must still AUTH
+    (``guest``), a count above 10 or a bulk above 16 KiB. An incomplete request is
+    kept for the next ``feed``; a request held past ``query_limit`` bytes
+    (client-query-buffer-limit) is refused with QueryBufferFull.
 
-    Limits (as Redis): a bulk longer than ``max_bulk_len`` (proto-max-bulk-len) or
-    a multibulk count over MAX_MULTIBULK_LEN is refused as soon as its header is
-    seen, a nested array as an argument is refused like Redis ("expected '$'"), and
-    an inline line over 64 KiB is refused; a request still incomplete after
-    ``max_bulk_len`` + 64 KiB bytes is refused too, so memory stays bounded.
+    Two roads to the same result:
+
+    - a read that starts and ends on request boundaries (nearly every read of a
+      client that writes whole requests) goes to hiredis, in C, and its result is
+      taken only if re-encoding it accounts for every byte of the read: hiredis
+      also reads RESP3 types and takes ``+OK`` or ``:1`` as arguments, which Redis
+      refuses ("expected '$', got '+'");
+    - everything else (a read that cuts a request, inline commands, whatever
+      hiredis refuses or the accounting does not match) goes through the exact
+      parser, in Python, from where the last request ended.
     """
 
-    __slots__ = ("_reader", "_inline", "_idle", "_last", "_unframed", "_clean_start", "_max_bulk_len",
-                 "_count_hint", "_bulk_hint", "_long_candidates", "_split_header")
+    __slots__ = ("_reader", "_buf", "_args", "_count", "_bulk", "_held", "max_bulk_len", "query_limit", "guest",
+                 "split_min")
 
-    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024) -> None:
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, query_limit: int = QUERY_BUFFER_LIMIT) -> None:
         self._reader = hiredis.Reader()
-        # Pending bytes of an inline line not yet terminated by a newline.
-        self._inline = b""
-        # True when the last read ended on a request boundary (so a next read that
-        # starts with a letter is an inline command, not the middle of a bulk), False
-        # when it did not, None when not worked out yet: see _at_boundary.
-        self._idle: bool | None = True
-        # (last read, last request completed by it) while _idle is None.
-        self._last: tuple[bytes, list[bytes]] | None = None
-        # Bytes received since the last complete request (bounds a partial one).
-        self._unframed = 0
-        # True when the last read left nothing pending in hiredis (this read's
-        # requests all start in it).
-        self._clean_start = True
-        # The start of a header line ('*' or '$' and digits) that the last read ended
-        # in, at a point where hiredis would read it as a header: checked once the
-        # rest of the line arrives, so a long header cannot slip through split in two.
-        self._split_header = b""
+        # Bytes of the request being read that are not consumed yet.
+        self._buf = bytearray()
+        # The multibulk request being read: its arguments so far (None between
+        # requests), how many are still to come, the length of the one being read
+        # (-1 while its header is still to come), and its bytes so far.
+        self._args: list[bytes] | None = None
+        self._count = 0
+        self._bulk = -1
+        self._held = 0
         self.max_bulk_len = max_bulk_len
+        self.query_limit = query_limit
+        # True while the client must still AUTH: lower limits, and one request per
+        # feed, since the limits for the next depend on whether this one was AUTH.
+        self.guest = False
+        # Reads shorter than this that cut a request go to the exact parser whole.
+        self.split_min = 4096
 
     @property
-    def max_bulk_len(self) -> int:
-        return self._max_bulk_len
-
-    @max_bulk_len.setter
-    def max_bulk_len(self, value: int) -> None:  # CONFIG SET proto-max-bulk-len
-        self._max_bulk_len = value
-        self._count_hint, self._bulk_hint, self._long_candidates = _long_headers(value)
+    def holds_data(self) -> bool:
+        """Whether bytes of a request not returned yet are kept."""
+        return bool(self._buf) or self._args is not None
 
     def feed(self, data: bytes) -> list[list[bytes]]:
-        """Parse what ``data`` completes; raise ProtocolError on garbage."""
+        """The requests ``data`` completes; raise ProtocolError on bytes Redis refuses."""
+        if self._args is None and not self._buf and not self.guest:
+            whole = self._read_whole(data)
+            if whole is not None:
+                return whole
+        if self.guest or len(data) < self.split_min:
+            return self._parse(data)
+        # A long read that cuts requests (a bulk load, a large pipeline): the exact
+        # parser takes the request left open by the last read, and the request this
+        # one leaves open; hiredis what lies between, if it is whole requests.
         requests: list[list[bytes]] = []
-        if self._inline or (data and data[0] != 42 and self._at_boundary()):
-            data = self._feed_inline(data, requests)
-            if not data:
-                return requests
+        try:
+            if self._args is not None or self._buf:
+                requests = self._parse(data, until_boundary=True)
+                if self._args is not None or not self._buf:
+                    return requests  # still open, or nothing after it
+                data, self._buf = bytes(self._buf), bytearray()
+            cut = data.rfind(b"\r\n*") + 2
+            if cut > 2:
+                whole = self._read_whole(data[:cut])
+                if whole is not None:
+                    requests += whole
+                    data = data[cut:]
+            return requests + self._parse(data)
+        except ProtocolError as error:
+            error.before = requests + error.before
+            raise
+
+    def _read_whole(self, data: bytes) -> list[list[bytes]] | None:
+        """The requests in ``data``, read by hiredis, if ``data`` is whole requests that
+        hiredis reads as Redis does; else None (and nothing is kept)."""
+        if not (data[:1] == b"*" and data[-1:] == b"\n" and len(data) <= self.max_bulk_len):
+            return None
+        shape = data.translate(_SHAPE)
+        if shape.find(b"#+") >= 0 or shape.find(b"*00000") >= 0:
+            return None
         reader = self._reader
         try:
-            if self._split_header:
-                self._check_split_header(data)
-            if self._count_hint.search(data) is None and self._bulk_hint.search(data) is None:
-                if data[-1] == 10:  # the common case: the read ends a line
-                    reader.feed(data)
-                    self._drain(requests)
-                else:
-                    self._feed_last(data, requests)
-            else:
-                self._feed_checked(data, requests)
-        except (hiredis.ProtocolError, _NotARequest) as exc:
-            rest = _inline_after(data, requests)
-            if rest is None:
-                error = ProtocolError(str(exc) if isinstance(exc, _NotARequest) else _redis_wording(str(exc)))
-                error.before = requests[:]  # Redis runs what came before the bad bytes
-                raise error from None
-            # Not garbage: an inline command (or a bare CRLF, as `redis-cli --pipe`
-            # sends before its closing ECHO) right after a request, which Redis takes
-            # as such wherever a request may start. hiredis is spent: start afresh.
-            _refuse_nested(requests)
-            self._reader = hiredis.Reader()
-            self._clean_start, self._idle, self._split_header = True, True, b""
-            try:
-                return requests + self.feed(rest)
-            except ProtocolError as error:
-                error.before = requests + error.before
-                raise
-        except hiredis.ReplyError as exc:
-            raise ProtocolError(f"Protocol error: expected '$', got '-{exc}'") from None
-        # hiredis consumes a bulk only once its payload is all there, so it has unread
-        # bytes exactly when a bulk header (or a line) is pending.
-        pending = reader.has_data()
-        if requests and (pending or not self._clean_start
-                         or data.count(b"\n*") + (data[0] == 42) != len(requests)):
-            # More array headers than requests (or requests that began in an earlier
-            # read): an argument may be a nested array. Look at each one.
-            _refuse_nested(requests)
-        self._clean_start = not pending
-        if requests:
-            self._unframed = len(data)
-            if pending:
-                self._idle = False
-            else:
-                # Whether this read ends on a request boundary matters only if the next
-                # read does not start with '*' (rare): it is worked out then.
-                self._idle = None
-                self._last = (data, requests[-1])
+            reader.feed(data)
+            requests = []
+            request = reader.gets()
+            while request is not False:
+                requests.append(request)
+                request = reader.gets()
+        except Exception:  # noqa: BLE001 - hiredis's errors, or a map with a list for a key (TypeError)
+            pass
         else:
-            self._unframed += len(data)
-            self._idle = False
-        if self._unframed > self._max_bulk_len + INLINE_MAX:
-            raise ProtocolError("Protocol error: invalid bulk length")
+            # Each '*' that starts a line began one of these requests (none is nested,
+            # none still open), all arrays (the first is: the read starts with its '*';
+            # no bulk between them), none *0.
+            count = len(requests)
+            if (not reader.has_data() and count == data.count(b"\n*") + 1
+                    and (count == 1 or set(map(type, requests)) == _LISTS) and all(requests)):
+                return requests
+        self._reader = hiredis.Reader()  # what it holds, the exact parser reads again
+        return None
+
+    def _parse(self, data: bytes, until_boundary: bool = False) -> list[list[bytes]]:
+        """Redis's processInlineBuffer / processMultibulkBuffer over the kept bytes and
+        ``data``; with ``until_boundary``, only until the open request is complete."""
+        buf = self._buf
+        buf += data
+        size = len(buf)
+        requests: list[list[bytes]] = []
+        args, count, bulk, held = self._args, self._count, self._bulk, self._held
+        guest = self.guest
+        pos = 0
+        try:
+            while pos < size:
+                if args is None:
+                    if requests and (guest or until_boundary):
+                        break
+                    if buf[pos] != 42:
+                        newline = buf.find(b"\n", pos)
+                        if newline >= 0 and buf.find(0, pos, newline) >= 0:
+                            newline = -1  # Redis looks for it with strchr, which stops at a NUL
+                        if newline < 0:
+                            if size - pos > INLINE_MAX:
+                                raise ProtocolError("Protocol error: too big inline request")
+                            break
+                        end = newline - 1 if newline > pos and buf[newline - 1] == 13 else newline
+                        argv = split_inline(bytes(buf[pos:end]))
+                        pos = newline + 1
+                        if argv:
+                            requests.append(argv)
+                        continue
+                    newline = _line_end(buf, pos, size)
+                    if newline < 0:
+                        if size - pos > INLINE_MAX:
+                            raise ProtocolError("Protocol error: too big mbulk count string")
+                        break
+                    announced = _string2ll(buf[pos + 1:newline])
+                    if announced is None or announced > MAX_MULTIBULK_LEN:
+                        raise ProtocolError("Protocol error: invalid multibulk length")
+                    count = announced
+                    if guest and count > GUEST_MULTIBULK_LEN:
+                        raise ProtocolError("Protocol error: unauthenticated multibulk length")
+                    pos = newline + 2
+                    if count <= 0:
+                        continue
+                    args, held = [], 0
+                while count:
+                    if bulk < 0:
+                        newline = _line_end(buf, pos, size)
+                        if newline < 0:
+                            if size - pos > INLINE_MAX:
+                                raise ProtocolError("Protocol error: too big bulk count string")
+                            break
+                        if buf[pos] != 36:
+                            raise ProtocolError(f"Protocol error: expected '$', got '{_printable_char(buf[pos])}'")
+                        length = _string2ll(buf[pos + 1:newline])
+                        if length is None or length < 0 or length > self.max_bulk_len:
+                            raise ProtocolError("Protocol error: invalid bulk length")
+                        if guest and length > GUEST_BULK_LEN:
+                            raise ProtocolError("Protocol error: unauthenticated bulk length")
+                        bulk = length
+                        pos = newline + 2
+                    if size - pos < bulk + 2:
+                        break
+                    args.append(bytes(buf[pos:pos + bulk]))
+                    held += bulk
+                    pos += bulk + 2  # the two bytes after a bulk are skipped unread, as Redis does
+                    bulk = -1
+                    count -= 1
+                if count:
+                    break
+                requests.append(args)
+                args = None
+        except ProtocolError as error:
+            error.before = requests
+            raise
+        finally:
+            del buf[:pos]
+            self._args, self._count, self._bulk, self._held = args, count, bulk, held
+        if args is not None and held + len(buf) > self.query_limit:
+            full = QueryBufferFull("closing client that reached max query buffer length")
+            full.before = requests
+            raise full
         return requests
 
-    def _at_boundary(self) -> bool:
-        """Whether the bytes fed so far end exactly on a request boundary."""
-        if self._idle is None:
-            assert self._last is not None
-            self._idle = _ends_with_request(*self._last)
-            self._last = None
-        return self._idle
 
-    def _drain(self, requests: list[list[bytes]]) -> None:
-        """Take the requests hiredis has completed."""
-        gets = self._reader.gets
-        append = requests.append
-        request = gets()
-        while request is not False:
-            if type(request) is list and request:
-                append(request)
-            elif request is not None and request != []:  # Redis ignores *0 and *-1
-                raise _NotARequest("Protocol error: expected '*', got '%s'" % _first_char(request))
-            request = gets()
-
-    def _feed_checked(self, data: bytes, requests: list[list[bytes]]) -> None:
-        """Feed ``data`` cut before each long header candidate, and refuse an oversized
-        one where hiredis would read it as a header: where it holds no unread bytes.
-        Where it does, the candidate is inside a bulk payload (or a line): just data.
-        The requests completed before a refused header still run, as in Redis."""
-        reader = self._reader
-        start = 0
-        for match in self._long_candidates.finditer(data):
-            at = match.start()
-            reader.feed(data[start:at])
-            start = at
-            self._drain(requests)
-            if reader.has_data():
-                continue
-            length = int(match.group(2))
-            if match.group(1) == b"*" and length > MAX_MULTIBULK_LEN:
-                error = ProtocolError("Protocol error: invalid multibulk length")
-            elif match.group(1) == b"$" and length > self._max_bulk_len:
-                error = ProtocolError("Protocol error: invalid bulk length")
-            else:
-                continue
-            error.before = requests[:]
-            raise error
-        self._feed_last(data[start:], requests)
-
-    def _feed_last(self, data: bytes, requests: list[list[bytes]]) -> None:
-        """Feed the end of a read. If it stops inside a line that may be a header,
-        that line goes in separately, to know whether hiredis reads it as one."""
-        reader = self._reader
-        if data[-1:] != b"\n":
-            cut = data.rfind(b"\n") + 1
-            tail = data[cut:]
-            digits = tail[1:].rstrip(b"\r")
-            if tail[:1] in (b"*", b"$") and len(tail) <= _SPLIT_HEADER_MAX and (not digits or digits.isdigit()):
-                reader.feed(data[:cut])
-                self._drain(requests)
-                if not reader.has_data():
-                    self._split_header = tail
-                    try:
-                        self._check_split_header(b"")  # its digits so far may be too many already
-                    except ProtocolError as error:
-                        error.before = requests[:]
-                        raise
-                reader.feed(tail)
-                return
-        reader.feed(data)
-        self._drain(requests)
-
-    def _check_split_header(self, data: bytes) -> None:
-        """Refuse a long header begun at the end of the last read, as far as it has come."""
-        end = data.find(b"\n")
-        line = self._split_header + (data if end < 0 else data[:end + 1])
-        self._split_header = line if end < 0 and len(line) <= _SPLIT_HEADER_MAX else b""
-        digits = line[1:].rstrip(b"\r\n")
-        if not digits.isdigit():
-            return  # not a length after all: hiredis reports the garbage
-        if line[:1] == b"*" and int(digits) > MAX_MULTIBULK_LEN:
-            raise ProtocolError("Protocol error: invalid multibulk length")
-        if line[:1] == b"$" and int(digits) > self._max_bulk_len:
-            raise ProtocolError("Protocol error: invalid bulk length")
-
-    def _feed_inline(self, data: bytes, requests: list[list[bytes]]) -> bytes:
-        """Consume inline lines from the front of ``data``; return the rest."""
-        data = self._inline + data
-        self._inline = b""
-        while data and data[0] != 42:
-            end = data.find(b"\n")
-            if end < 0:
-                if len(data) > INLINE_MAX:
-                    raise ProtocolError("Protocol error: too big inline request")
-                self._inline = data
-                return b""
-            if end > INLINE_MAX:
-                raise ProtocolError("Protocol error: too big inline request")
-            argv = split_inline(data[:end])
-            if argv:
-                requests.append(argv)
-            data = data[end + 1:]
-        self._idle = True
-        return data
+class QueryBufferFull(ProtocolError):
+    """A request held past client-query-buffer-limit: Redis closes the connection without a reply."""
 
 
-def _ends_with_request(data: bytes, last: list[bytes]) -> bool:
-    """Whether ``data`` ends exactly where the request ``last`` ends.
+def _line_end(buf: bytearray, pos: int, size: int) -> int:
+    """Where the header line at ``pos`` ends (its '\\r'), or -1 while it is not all here.
 
-    hiredis does not say whether it holds half a request, and a read that ends on
-    a request boundary is the only place an inline command may start. Re-encoding
-    the last request (once per read, not per request) and comparing the tail tells.
-    """
-    if not data.endswith(b"\r\n"):
-        return False
-    encoded = b"*%d\r\n" % len(last) + b"".join(
-        b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in last if type(arg) is bytes)
-    if len(encoded) <= len(data):
-        return data.endswith(encoded)
-    return encoded.endswith(data)
+    As Redis: the first '\\r' (strchr: a NUL before it means none), and one more
+    byte after it, taken for the '\\n' without looking."""
+    newline = buf.find(b"\r", pos)
+    if newline < 0 or newline > size - 2 or buf.find(0, pos, newline) >= 0:
+        return -1
+    return newline
 
 
-def _inline_after(data: bytes, requests: list[list[bytes]]) -> bytes | None:
-    """What follows the requests completed in ``data`` (the first may have begun in
-    an earlier read), if it starts with something other than '*': where hiredis,
-    reading on, met a bad type byte. None if that byte was inside a request (a
-    real protocol error) or the requests are not where their encoding says."""
-    if not requests or any(type(arg) is not bytes for request in requests for arg in request):
+def _string2ll(digits: bytes | bytearray) -> int | None:
+    """Redis's string2ll: an optional '-', then 0 or digits without a leading zero, in 64 bits."""
+    if not 0 < len(digits) <= 20:
         return None
-    total = b"".join(b"*%d\r\n" % len(request) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in request)
-                     for request in requests)
-    for end in range(min(len(total), len(data) - 1), 0, -1):
-        if data[end] != 42 and total.endswith(data[:end]):
-            return data[end:]
-    return None
+    negative = digits[0] == 45
+    body = digits[1:] if negative else digits
+    if not body.isdigit() or (body[0] == 48 and (len(body) > 1 or negative)):
+        return None
+    value = -int(body) if negative else int(body)
+    return value if -2**63 <= value < 2**63 else None
 
 
-class _NotARequest(ProtocolError):
-    """hiredis read a reply that is not an array (``:5``, ``+OK``) where a request starts."""
-
-
-def _refuse_nested(requests: list[list[bytes]]) -> None:
-    for index, request in enumerate(requests):
-        for arg in request:
-            if type(arg) is not bytes:
-                error = ProtocolError("Protocol error: expected '$', got '*'")
-                error.before = requests[:index]  # Redis runs the requests before it first
-                raise error
-
-
-def _first_char(value: object) -> str:
-    if isinstance(value, bytes):
-        return "$"
-    if isinstance(value, int):
-        return ":"
-    return "?"
-
-
-def _redis_wording(message: str) -> str:
-    # hiredis: 'Protocol error, got "x" as reply type byte'
-    match = re.search(r'got "(.*)" as reply type byte', message)
-    if match:
-        return f"Protocol error: expected '$', got '{match.group(1)}'"
-    if "Bad multi-bulk length" in message:
-        return "Protocol error: invalid multibulk length"
-    if "Bad bulk string length" in message:
-        return "Protocol error: invalid bulk length"
-    if "Multi-bulk length out of range" in message:
-        return "Protocol error: invalid multibulk length"
-    if "Bulk string length out of range" in message:
-        return "Protocol error: invalid bulk length"
-    return "Protocol error: " + message
+def _printable_char(byte: int) -> str:
+    # Redis formats the byte with %c, then turns CR and LF into spaces.
+    return " " if byte in (10, 13) else chr(byte)
 
 
 Encoder = Callable[[Reply, int], bytes]

@@ -28,7 +28,7 @@ from typing import Any
 from broker.config import output_limits
 from broker.core import Broker, Client
 from broker.pubsub import Message
-from broker.resp import ProtocolError, RequestParser, encode
+from broker.resp import ProtocolError, QueryBufferFull, RequestParser, encode
 
 __all__ = ["RespServer", "RespConnection"]
 
@@ -45,7 +45,8 @@ class RespConnection(Client, asyncio.Protocol):
         Client.__init__(self, server.broker)
         self.server = server
         self.loop = server.loop
-        self.parser = RequestParser(int(server.broker.config.get("proto-max-bulk-len")))
+        config = server.broker.config
+        self.parser = RequestParser(int(config.get("proto-max-bulk-len")), int(config.get("client-query-buffer-limit")))
         self.transport: asyncio.Transport | None = None
         self.fd = -1
         # Encoded output not yet handed to the transport.
@@ -87,23 +88,34 @@ class RespConnection(Client, asyncio.Protocol):
         if self.closed:
             return
         self.broker.stats.net_input_bytes += len(data)
-        try:
-            requests = self.parser.feed(data)
-        except ProtocolError as exc:
-            if exc.before and not self.pending and self.blocked is None:
-                self._run(exc.before)
-            if not self.closed:
-                self._write_now(b"-ERR %s\r\n" % str(exc).encode())
-                self._close("protocol error")
-            return
-        if self.pending or self.blocked is not None:
-            self.pending.extend(requests)
-            return
-        done = self.broker.run_pipeline(self, requests, self.out)
-        if self.blocked is None and not self.close_after_reply:
-            self._flush()  # the common case, without _run's frame
-        else:
-            self._ran(requests, done)
+        parser = self.parser
+        while True:
+            # Until AUTH the parser has lower limits and returns one request at a time.
+            parser.guest = not self.authenticated
+            try:
+                requests = parser.feed(data)
+            except ProtocolError as exc:
+                if exc.before and not self.pending and self.blocked is None:
+                    self._run(exc.before)
+                if not self.closed:
+                    if isinstance(exc, QueryBufferFull):
+                        self._close("query buffer limit")  # as Redis: no reply
+                    else:
+                        self._write_now(b"-ERR %s\r\n" % str(exc).encode("latin-1"))
+                        self._close("protocol error")
+                return
+            if self.pending or self.blocked is not None:
+                self.pending.extend(requests)
+                return
+            done = self.broker.run_pipeline(self, requests, self.out)
+            if self.blocked is None and not self.close_after_reply:
+                self._flush()  # the common case, without _run's frame
+            else:
+                self._ran(requests, done)
+                return
+            if not parser.guest or self.closed or not requests or not parser.holds_data:
+                return
+            data = b""
 
     def pause_writing(self) -> None:
         # The peer is not reading its replies: stop reading its requests.
@@ -305,6 +317,9 @@ class RespServer:
         elif name == "proto-max-bulk-len":
             for connection in self.connections:
                 connection.parser.max_bulk_len = int(value)
+        elif name == "client-query-buffer-limit":
+            for connection in self.connections:
+                connection.parser.query_limit = int(value)
 
 
 def _format_addr(name: Any) -> str:

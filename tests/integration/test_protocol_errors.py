@@ -24,6 +24,15 @@ CASES = [
     # oversized headers after good requests (those run first), and values that only look like them
     b"*1\r\n$4\r\nPING\r\n*3000000000\r\n", b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$999999999999\r\n",
     b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$28\r\nv\n*3000000000\r\n$9999999999\r\n\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+    # arguments that are not bulk strings (hiredis reads them; Redis refuses them)
+    b"*2\r\n:1\r\n:2\r\n", b"*2\r\n$3\r\nGET\r\n+OK\r\n", b"*2\r\n$3\r\nGET\r\n-OK\r\n", b"*1\r\n_\r\n",
+    b"*1\r\n#t\r\n", b"*1\r\n,1.5\r\n", b"*2\r\n$4\r\nECHO\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n",
+    b"*2\r\n$4\r\nECHO\r\n=5\r\ntxt:a\r\n", b"*2\r\n$4\r\nECHO\r\n(12\r\n", b"*1\r\n$-1\r\n",
+    b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n:1\r\n", b"*1\r\n\xc8\r\n", b"*1\r\n\n\r\n",
+    # Redis takes the byte after a header's CR, and the two after a bulk, unread
+    b"*1\rX$4\r\nPING\r\n", b"*2\r\n$4\r\nECHO\r\n$3\r\na\r\nb\r\n", b"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n",
+    # after *0 the next request may be inline; a count Redis 7 takes (it waits for the arguments)
+    b"*0\r\nPING\r\n", b"*1048577\r\n",
 ]
 
 
@@ -56,6 +65,27 @@ def test_malformed_input_is_answered_like_redis(redis_server, fanout_broker, dat
         expected.replace(b"<ConnectionResetError>", b"<closed>")
 
 
+GUEST_CASES = [
+    b"*11\r\n", b"*10\r\n$4\r\nPING\r\n", b"*2\r\n$4\r\nAUTH\r\n$16385\r\n", b"*2\r\n$4\r\nAUTH\r\n$2\r\nno\r\n*11\r\n",
+    # AUTH runs before the next request is read: its limits are then lifted
+    b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*11\r\n$4\r\nECHO\r\n" + b"$1\r\nx\r\n" * 9 + b"$16385\r\n" + b"y" * 16385 + b"\r\n",
+    b"AUTH pw\r\n*12\r\n",
+]
+
+
+@pytest.mark.parametrize("data", GUEST_CASES, ids=lambda d: repr(d[:24]))
+def test_limits_before_auth_are_redis_s(redis_server, fanout_broker, data):
+    replies = []
+    for port in (redis_server.port, fanout_broker.port):
+        with RespClient(port) as admin:
+            admin.call("CONFIG", "SET", "requirepass", "pw")
+            try:
+                replies.append(_exchange(port, data).replace(b"<ConnectionResetError>", b"<closed>"))
+            finally:
+                admin.call("CONFIG", "SET", "requirepass", "")
+    assert replies[1] == replies[0]
+
+
 def test_other_clients_keep_being_served(fanout_broker):
     with RespClient(fanout_broker.port) as bystander:
         bystander.call("SET", "still", "here")
@@ -85,16 +115,24 @@ def test_fuzzed_input_never_hurts_the_server(fanout_broker, chunks):
         assert probe.call("PING") == b"PONG"
 
 
-def test_a_huge_multibulk_count_is_refused_before_memory_is_taken(fanout_broker):
-    # hiredis would allocate the whole list at once (16 GB here); Redis waits for the
-    # data, never preallocating more than 1,024 slots. We refuse past 1,048,576.
-    for header in (b"*2000000000\r\n", b"*1\r\n*1048577\r\n"):
+def test_a_huge_multibulk_count_takes_no_memory_until_its_data_comes(fanout_broker):
+    # Redis 7 takes counts up to 2^31-1 and never preallocates more than 1,024 slots;
+    # hiredis would allocate the whole list at once (16 GB here), so such a read goes
+    # to the exact parser, which allocates per argument received.
+    with RespClient(fanout_broker.port) as probe:
+        rss_before = _rss(probe)
         with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
-            sock.sendall(header)
+            sock.sendall(b"*2000000000\r\n$4\r\nECHO\r\n")
+            assert probe.call("PING") == b"PONG"  # served while that request waits
+            assert _rss(probe) - rss_before < 64 * 1024 * 1024
+        with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
+            sock.sendall(b"*2147483648\r\n")
             assert sock.recv(1000) == b"-ERR Protocol error: invalid multibulk length\r\n"
-    with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
-        sock.sendall(b"PING\r\n")
-        assert sock.recv(100) == b"+PONG\r\n"
+
+
+def _rss(client: RespClient) -> int:
+    info = client.call("INFO", "memory").decode()
+    return int(info.split("used_memory_rss:")[1].split()[0])
 
 
 def test_slow_huge_bulk_is_refused_from_its_header(fanout_broker):

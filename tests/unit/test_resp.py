@@ -1,11 +1,13 @@
 """RESP parsing and encoding without sockets."""
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.resp import (NULL_ARRAY, OK, CommandError, ProtocolError, Push, RequestParser, Verbatim, encode,
-                         format_double, split_inline)
+from broker.resp import (NULL_ARRAY, OK, CommandError, ProtocolError, Push, QueryBufferFull, RequestParser,
+                         Verbatim, encode, format_double, split_inline)
 
 
 def test_multibulk_split_anywhere_parses_the_same():
@@ -163,3 +165,87 @@ def test_inline_lines_between_requests_are_commands_wherever_the_reads_cut(items
     for start, end in zip(points, points[1:]):
         parsed += parser.feed(data[start:end])
     assert parsed == [args for args in expected if args]
+
+
+# ------------------------------------------------- the hiredis road and the exact one
+
+def _run(data: bytes, cuts: list[int], exact_only: bool, split_min: int = 4096) -> tuple[list[list[bytes]], str | None]:
+    parser = RequestParser(max_bulk_len=1024 * 1024)
+    parser.split_min = split_min
+    feed = parser._parse if exact_only else parser.feed
+    points = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    parsed: list[list[bytes]] = []
+    for start, end in zip(points, points[1:]):
+        try:
+            parsed += feed(data[start:end])
+        except ProtocolError as error:
+            return parsed + error.before, str(error)
+    return parsed, None
+
+
+_PIECES = st.sampled_from([
+    b"*1\r\n", b"*2\r\n", b"*3\r\n", b"*0\r\n", b"*-1\r\n", b"$1\r\na\r\n", b"$3\r\nGET\r\n", b"$4\r\nPING\r\n",
+    b"$-1\r\n", b"$0\r\n\r\n", b"+OK\r\n", b"-ERR x\r\n", b":12\r\n", b"(99\r\n", b"=6\r\ntxt:ab\r\n", b"_\r\n",
+    b"#t\r\n", b",1.5\r\n", b"%1\r\n", b"~1\r\n", b">1\r\n", b"|1\r\n", b"PING\r\n", b"\r\n", b"\n", b"\r", b"*",
+    b"$", b"$03\r\n", b"*01\r\n", b"$2\r\nab", b"xx", b"\x00", b"*99999\r\n", b"$9999999\r\n", b"ECHO 'a b'\r\n",
+    b"*2\r\n$4\r\nECHO\r\n*1\r\n$1\r\na\r\n", b"$-0\r\n", b"*-0\r\n", b"*+1\r\n", b"$+1\r\n", b"*12\r\n", b"$5\r\n\n+OK\r\r\n", b"*2000000000\r\n", b"!3\r\nerr\r\n",
+])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(pieces=st.lists(_PIECES, min_size=1, max_size=14), cuts=st.lists(st.integers(0, 200), max_size=4))
+def test_the_hiredis_road_answers_as_the_exact_parser(pieces, cuts):
+    """Whatever the bytes and however reads cut them: the same requests, and the same
+    error after the same requests, as Redis's algorithm run in Python."""
+    data = b"".join(pieces)
+    exact = _run(data, cuts, exact_only=True)
+    assert _run(data, cuts, exact_only=False) == exact
+    # reads that cut requests: hiredis between the requests they leave open
+    assert _run(data, cuts, exact_only=False, split_min=1) == exact
+
+
+def test_whole_requests_take_the_hiredis_road():
+    reads = [b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$3\r\nxxx\r\n",
+             b"*1\r\n$4\r\nPING\r\n" * 16,
+             b"*2\r\n$4\r\nECHO\r\n$12\r\n" + bytes(range(10)) + b"\r\n" + b"\r\n",
+             b"*4\r\n$4\r\nZADD\r\n$1\r\nz\r\n$12\r\n000000012345\r\n$20\r\nelement:000000012345\r\n",
+             b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$20000\r\n" + b"v" * 20000 + b"\r\n"]
+    for data in reads:
+        assert _HiredisOnly().feed(data)
+
+
+class _HiredisOnly(RequestParser):
+    __slots__ = ()
+
+    def _parse(self, data: bytes) -> list[list[bytes]]:
+        raise AssertionError(f"the exact parser was needed for {data!r}")
+
+
+@pytest.mark.parametrize("data, got", [(b"*2\r\n$3\r\nGET\r\n+OK\r\n", "+"), (b"*2\r\n:1\r\n:2\r\n", ":"),
+                                       (b"*1\r\n_\r\n", "_"), (b"*2\r\n$4\r\nECHO\r\n=5\r\ntxt:a\r\n", "="),
+                                       (b"*2\r\n$4\r\nECHO\r\n(12\r\n", "("),
+                                       (b"*2\r\n$4\r\nECHO\r\n*1\r\n$1\r\na\r\n", "*")])
+def test_arguments_that_are_not_bulk_strings_are_refused_like_redis(data, got):
+    with pytest.raises(ProtocolError, match=re.escape(f"Protocol error: expected '$', got '{got}'")):
+        RequestParser().feed(data)
+
+
+def test_what_redis_waits_for():
+    # A NUL before the line's end: Redis's strchr does not see the end, so it waits.
+    for data in (b"PI\x00NG\r\nPING\r\n", b"*1\x00\r\n$4\r\nPING\r\n"):
+        assert RequestParser().feed(data) == []
+    assert RequestParser().feed(b"*1\r\n$4\r\nPI\x00G\r\n") == [[b"PI\x00G"]]
+    # A count Redis 7 takes: no memory until its arguments come.
+    parser = RequestParser()
+    assert parser.feed(b"*2000000000\r\n$4\r\nPING\r\n") == [] and parser.holds_data
+    with pytest.raises(ProtocolError, match="invalid multibulk length"):
+        RequestParser().feed(b"*2147483648\r\n")
+
+
+def test_a_request_held_past_the_query_buffer_limit_is_refused():
+    parser = RequestParser(max_bulk_len=1024 * 1024, query_limit=500_000)
+    assert parser.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n" + b"x" * 1000) == []
+    with pytest.raises(QueryBufferFull):
+        for _ in range(100):
+            parser.feed(b"x" * 10000)
+            assert parser.holds_data
