@@ -1,10 +1,12 @@
 """Pub/sub fanout: our broker vs redis-server with 1, 100 and 1,000 subscribers.
 
-One publisher pipelines PUBLISH in closed-loop batches (it also subscribes and
-waits for its own copy of each batch's last message, so queues stay bounded);
-subscriber processes (raw sockets + hiredis) count deliveries. Then a fixed,
-moderate publish rate measures p50/p99 publish-to-receive latency from a
-timestamp in each message. Servers on core 0, load on core 1.
+Saturation: ``redis-benchmark`` publishes one fixed message, pipelined (-P 64,
+so it waits for the server at every batch), and subscriber processes count the
+bytes they receive without parsing them (deliveries = bytes / the message
+frame's length), so neither side's Python is the limit. Then a Python publisher
+at a fixed, moderate rate measures p50/p99 publish-to-receive latency from a
+timestamp in each message, which those subscribers parse (hiredis). Servers on
+core 0, load on core 1.
 
 Usage: python bench/pubsub_fanout.py [--subscribers 1 100 1000] [--seconds 4]
 """
@@ -44,8 +46,11 @@ class Subscriber(asyncio.Protocol):
         transport.write(encode(b"SUBSCRIBE", b"bench"))  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
         stats = self.stats
+        stats["bytes"] += len(data)  # type: ignore[operator]
+        if not stats["parse"] and self.ready.done():
+            return
+        self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
             if reply[0] == b"message":
                 stats["count"] += 1  # type: ignore[operator]
@@ -58,7 +63,7 @@ class Subscriber(asyncio.Protocol):
 
 async def worker(port: int, count: int) -> None:
     loop = asyncio.get_running_loop()
-    stats: dict[str, object] = {"count": 0, "latencies": []}
+    stats: dict[str, object] = {"count": 0, "latencies": [], "bytes": 0, "parse": True}
     readies = []
     for index in range(count):
         ready: asyncio.Future[None] = loop.create_future()
@@ -70,8 +75,9 @@ async def worker(port: int, count: int) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while True:
         line = (await reader.readline()).decode().strip()
-        if line == "reset":
-            stats["count"], stats["latencies"] = 0, []
+        if line in ("reset", "count"):
+            # "count": take bytes only (saturation); "reset": parse messages (latency)
+            stats["count"], stats["latencies"], stats["bytes"], stats["parse"] = 0, [], 0, line == "reset"
             print("ok", flush=True)
         elif line == "report":
             usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -115,53 +121,58 @@ class Workers:
             proc.wait(timeout=30)
 
 
-async def publisher_run(port: int, seconds: float, batch: int, rate: float | None) -> None:
+async def publisher_run(port: int, seconds: float, rate: float) -> None:
+    """PUBLISH a timestamped message ``rate`` times a second for ``seconds``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    sub_reader, sub_writer = await asyncio.open_connection("127.0.0.1", port)
-    sub_writer.write(encode(b"SUBSCRIBE", b"bench"))
-    parser, sub_parser = hiredis.Reader(), hiredis.Reader()
+    parser = hiredis.Reader()
 
-    async def read_one(stream: asyncio.StreamReader, parse: hiredis.Reader) -> object:
-        while (reply := parse.gets()) is False:
-            parse.feed(await stream.read(65536))
+    async def read_one() -> object:
+        while (reply := parser.gets()) is False:
+            parser.feed(await reader.read(65536))
         return reply
 
-    await read_one(sub_reader, sub_parser)
     deadline = time.monotonic() + seconds
     seq = 0
     start = time.monotonic()
     while time.monotonic() < deadline:
-        if rate is None:
-            payloads = [b"%f %d" % (time.time(), seq + i) for i in range(batch)]
-            writer.write(b"".join(encode(b"PUBLISH", b"bench", p) for p in payloads))
-            seq += batch
-            for _ in range(batch):
-                await read_one(reader, parser)
-            while True:
-                message = await read_one(sub_reader, sub_parser)
-                if message[2] == payloads[-1]:  # type: ignore[index]
-                    break
-        else:
-            writer.write(encode(b"PUBLISH", b"bench", b"%f %d" % (time.time(), seq)))
-            seq += 1
-            await read_one(reader, parser)
-            delay = start + seq / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        writer.write(encode(b"PUBLISH", b"bench", b"%f %d" % (time.time(), seq)))
+        seq += 1
+        await read_one()
+        delay = start + seq / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
     writer.close()
-    sub_writer.close()
 
 
-def drain(workers: Workers) -> int:
-    """Wait until the subscribers stop receiving (bounded); return their total count."""
-    previous = -1
-    for _ in range(300):
-        total = sum(orjson.loads(line)["count"] for line in workers.command("report"))
-        if total == previous:
-            return total
-        previous = total
-        time.sleep(0.05)
-    return previous
+SATURATION_MESSAGE = b"x" * 32
+
+
+def frame_length(channel: bytes, message: bytes) -> int:
+    """Bytes of one RESP2 pub/sub message frame as a subscriber receives it."""
+    return len(encode(b"message", channel, message))
+
+
+def saturate(port: int, workers: Workers, subscribers: int, seconds: float) -> float:
+    """Deliveries per second with redis-benchmark publishing as fast as the server
+    takes it, counted from the bytes the subscribers receive."""
+    # a whole number of -P 64 batches: redis-benchmark sends whole batches
+    publishes = max(20_000, min(3_000_000, int(seconds * 4_000_000 / subscribers))) // 64 * 64
+    workers.command("count")
+    started = time.monotonic()
+    subprocess.run(taskset(LOAD_CORE) + ["redis-benchmark", "-p", str(port), "-c", "1", "-P", "64", "-n",
+                                         str(publishes), "PUBLISH", "bench", SATURATION_MESSAGE.decode()],
+                   check=True, capture_output=True, timeout=600)
+    expected = publishes * subscribers * frame_length(b"bench", SATURATION_MESSAGE)
+    received, last_change = 0, time.monotonic()
+    deadline = last_change + 60
+    while received < expected and time.monotonic() < deadline:  # bounded: the last bytes in flight
+        total = sum(orjson.loads(line)["bytes"] for line in workers.command("report"))
+        if total != received:
+            received, last_change = total, time.monotonic()
+        time.sleep(0.01)
+    if received != expected:
+        raise RuntimeError(f"subscribers received {received:,} bytes of {expected:,}: messages were lost")
+    return publishes * subscribers / (last_change - started)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -173,14 +184,9 @@ def measure(kind: str, subscribers: int, args: argparse.Namespace) -> dict[str, 
     process, port = start_ours() if kind == "fanout" else start_redis()
     try:
         workers = Workers(port, subscribers, args.processes)
+        delivered = saturate(port, workers, subscribers, args.seconds)
         workers.command("reset")
-        started = time.monotonic()
-        asyncio.run(publisher_run(port, args.seconds, args.batch, None))
-        total = drain(workers)
-        elapsed = time.monotonic() - started
-        delivered = total / elapsed
-        workers.command("reset")
-        asyncio.run(publisher_run(port, args.seconds, args.batch, args.rate))
+        asyncio.run(publisher_run(port, args.seconds, args.rate))
         reports = [orjson.loads(line) for line in workers.command("report")]
         latencies = [value for r in reports for value in r["latencies"]]
         load_cpu = sum(r["cpu"] for r in reports)
@@ -198,7 +204,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--batch", type=int, default=50, help="PUBLISH per closed-loop batch")
     parser.add_argument("--rate", type=float, default=200.0, help="publishes/s for the latency run")
     parser.add_argument("--processes", type=int, default=2, help="subscriber processes")
     parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)

@@ -21,7 +21,7 @@ __all__ = ["Message", "PubSub", "Subscriber"]
 class Message:
     """One pub/sub delivery, shared by every receiver; wire bytes built on demand."""
 
-    __slots__ = ("kind", "channel", "data", "pattern", "_resp2", "_resp3")
+    __slots__ = ("kind", "channel", "data", "pattern", "frame2", "frame3")
 
     def __init__(self, kind: bytes, channel: bytes, data: bytes, pattern: bytes | None = None) -> None:
         # b"message", b"pmessage" or b"smessage"
@@ -29,18 +29,20 @@ class Message:
         self.channel = channel
         self.data = data
         self.pattern = pattern
-        self._resp2: bytes | None = None
-        self._resp3: bytes | None = None
+        # The RESP2 array and RESP3 push frames, once built (see resp): a subscriber
+        # on the hot path reads the one it needs and calls resp only when it is None.
+        self.frame2: bytes | None = None
+        self.frame3: bytes | None = None
 
     def resp(self, proto: int) -> bytes:
         """The RESP2 array or RESP3 push frame of this message (cached)."""
         if proto == 3:
-            if self._resp3 is None:
-                self._resp3 = b">" + self._body()
-            return self._resp3
-        if self._resp2 is None:
-            self._resp2 = b"*" + self._body()
-        return self._resp2
+            if self.frame3 is None:
+                self.frame3 = b">" + self._body()
+            return self.frame3
+        if self.frame2 is None:
+            self.frame2 = b"*" + self._body()
+        return self.frame2
 
     def _body(self) -> bytes:
         kind, channel, data = self.kind, self.channel, self.data
