@@ -86,6 +86,33 @@ def test_limits_before_auth_are_redis_s(redis_server, fanout_broker, data):
     assert replies[1] == replies[0]
 
 
+def test_after_auth_later_reads_have_the_usual_limits(fanout_broker):
+    big = b"y" * 20000
+    with RespClient(fanout_broker.port) as admin:
+        admin.call("CONFIG", "SET", "requirepass", "pw")
+        try:
+            with socket.create_connection(("127.0.0.1", fanout_broker.port), timeout=5) as sock:
+                sock.sendall(b"AUTH pw\r\n")
+                assert sock.recv(100) == b"+OK\r\n"
+                sock.sendall(b"*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$20000\r\n" + big + b"\r\n"
+                             + b"*12\r\n$3\r\nDEL\r\n" + b"$1\r\nx\r\n" * 11)
+                assert _read_until(sock, 2) == b"+OK\r\n:0\r\n"
+        finally:
+            admin.call("AUTH", "pw")
+            admin.call("CONFIG", "SET", "requirepass", "")
+        assert admin.call("STRLEN", "after") == 20000
+
+
+def _read_until(sock: socket.socket, lines: int) -> bytes:
+    received = b""
+    while received.count(b"\r\n") < lines:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
 def test_other_clients_keep_being_served(fanout_broker):
     with RespClient(fanout_broker.port) as bystander:
         bystander.call("SET", "still", "here")
