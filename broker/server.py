@@ -87,46 +87,28 @@ class RespConnection(Client, asyncio.Protocol):
         if self.closed:
             return
         self.broker.stats.net_input_bytes += len(data)
-        if not self.authenticated:
-            self._guest_received(data)
-            return
-        try:
-            requests = self.parser.feed(data)
-        except ProtocolError as exc:
-            self._refuse(exc)
-            return
-        if self.pending or self.blocked is not None:
-            self.pending.extend(requests)
-            return
-        done = self.broker.run_pipeline(self, requests, self.out)
-        if self.blocked is None and not self.close_after_reply:
-            self._flush()  # the common case, without _run's frame
-        else:
-            self._ran(requests, done)
-
-    def _guest_received(self, data: bytes) -> None:
-        """Requests of a client that must still AUTH: the parser has Redis's lower
-        limits then and returns one request at a time, since each may be the AUTH
-        that lifts them for the rest."""
         parser = self.parser
-        try:
-            while True:
-                parser.guest = not self.authenticated
-                try:
-                    requests = parser.feed(data)
-                except ProtocolError as exc:
-                    self._refuse(exc)
-                    return
-                if self.pending or self.blocked is not None:
-                    self.pending.extend(requests)
-                    return
-                self._run(requests)
-                if (not parser.guest or self.closed or self.blocked is not None or not requests
-                        or not parser.holds_data):
-                    return
-                data = b""
-        finally:
-            parser.guest = not self.authenticated  # data_received reads an authenticated client's at once
+        while True:
+            # Until AUTH the parser has Redis's lower limits and returns one request at
+            # a time, since each may be the AUTH that lifts them for the rest.
+            parser.guest = not self.authenticated
+            try:
+                requests = parser.feed(data)
+            except ProtocolError as exc:
+                self._refuse(exc)
+                return
+            if self.pending or self.blocked is not None:
+                self.pending.extend(requests)
+                return
+            done = self.broker.run_pipeline(self, requests, self.out)
+            if self.blocked is None and not self.close_after_reply:
+                self._flush()  # the common case, without _run's frame
+            else:
+                self._ran(requests, done)
+                return
+            if not parser.guest or self.closed or not requests or not parser.holds_data:
+                return
+            data = b""
 
     def _refuse(self, exc: ProtocolError) -> None:
         """Run what came before the bad bytes, answer the error as Redis does, close."""
