@@ -313,14 +313,14 @@ class RequestParser:
 
     Two roads to the same result:
 
-    - a read that starts and ends on request boundaries (nearly every read of a
-      client that writes whole requests) goes to hiredis, in C, and its result is
-      taken only if re-encoding it accounts for every byte of the read: hiredis
-      also reads RESP3 types and takes ``+OK`` or ``:1`` as arguments, which Redis
-      refuses ("expected '$', got '+'");
-    - everything else (a read that cuts a request, inline commands, whatever
-      hiredis refuses or the accounting does not match) goes through the exact
-      parser, in Python, from where the last request ended.
+    - a read of whole requests (nearly every read of a client that writes whole
+      requests) goes to hiredis, in C, and its result is taken only when the read
+      holds nothing hiredis reads otherwise than Redis (see _SHAPE and
+      _read_whole): hiredis also reads RESP3 and takes ``+OK`` or ``:1`` as
+      arguments, which Redis refuses ("expected '$', got '+'");
+    - everything else (inline commands, whatever hiredis may not read, and the
+      requests a long read leaves open at its ends, around whole requests between
+      that go to hiredis) goes through the exact parser, in Python.
     """
 
     __slots__ = ("_reader", "_buf", "_args", "_count", "_bulk", "_held", "max_bulk_len", "query_limit", "guest",
