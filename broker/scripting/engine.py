@@ -45,6 +45,8 @@ log = logging.getLogger("broker.scripting")
 # Lua instructions between two runaway checks (Redis: 100000). One check is a
 # clock read; 100k instructions take well under a millisecond.
 HOOK_COUNT = 100_000
+# FUNCTION LOAD's own limit on running a library's code (Redis's LOAD_TIMEOUT_MS), in s.
+LOAD_TIMEOUT = 0.5
 # Commands Redis 7.0 flags MAY_REPLICATE: refused in read-only scripts like writes.
 _MAY_REPLICATE = frozenset({b"publish", b"spublish", b"pfcount"})
 _LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}
@@ -161,6 +163,9 @@ class Sandbox:
         self.err = api[b"err"]
         self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table)
         self._runs = 0
+        # FUNCTION LOAD in progress: when it started, and whether it was stopped
+        self.load_started: float | None = None
+        self.load_killed = False
         # command name as scripts spell it -> command (as the core's _by_spelling)
         self._by_spelling: dict[bytes, tuple[Any, int]] = {}
 
@@ -254,6 +259,10 @@ class Sandbox:
     def _check(self) -> bool:
         run = self.run
         if run is None:
+            started = self.load_started
+            if started is not None and (self.load_killed or self.monotonic() - started > LOAD_TIMEOUT):
+                self.load_killed = True
+                return True
             return False
         if run.killed:
             return True
@@ -271,7 +280,20 @@ class Sandbox:
                 f"script: {run.name}")
 
     def _killed_error(self) -> Any:
+        if self.run is None:
+            return self.err(b"ERR FUNCTION LOAD timeout")
         return self.err(b"ERR Script killed: it ran longer than busy-reply-threshold")
+
+    def begin_load(self) -> None:
+        """FUNCTION LOAD runs a library's code: stop it past LOAD_TIMEOUT, as Redis does."""
+        self.load_started = self.monotonic()
+        self.load_killed = False
+
+    def end_load(self) -> None:
+        if self.load_killed:
+            self._rearm()
+        self.load_started = None
+        self.load_killed = False
 
     # ------------------------------------------------------------ redis.* callbacks
 

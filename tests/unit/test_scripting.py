@@ -194,6 +194,23 @@ def test_function_load_call_and_payload_round_trip() -> None:
         "ERR DUMP payload version or checksum are wrong"
 
 
+def test_function_load_of_code_that_never_ends_times_out() -> None:
+    broker, client = _broker()
+    sandbox = scripting_of(broker).functions.sandbox
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.2
+        return now[0]
+
+    sandbox.monotonic = clock
+    reply = broker.execute(client, [b"FUNCTION", b"LOAD", b"#!lua name=spin\nwhile true do end"])
+    assert reply.message == "ERR Error registering functions: ERR FUNCTION LOAD timeout"
+    assert broker.execute(client, [b"FUNCTION", b"LOAD", LIBRARY]) == b"lib"
+    sandbox.monotonic = lambda: 1.0
+    assert broker.execute(client, [b"FCALL", b"hello", b"0", b"again"]) == b"hi again"
+
+
 def test_crc64_is_redis_crc64_jones() -> None:
     assert crc64(b"123456789") == 0xE9C6D914C4B8D9CA
 
