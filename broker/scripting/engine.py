@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import lupa.lua51 as lua51
@@ -55,7 +55,7 @@ _LRAND48_MAX = 2**31 - 1
 # (Lua's C stack takes some thousands of arguments at most).
 _MAX_VARARGS = 200
 # What _command checks before running a command (bits of _resolve's result).
-_CHECK_ARITY, _CHECK_NOSCRIPT, _CHECK_READONLY, _CHECK_BLOCK = 1, 2, 4, 8
+_CHECK_NOSCRIPT, _CHECK_READONLY, _CHECK_BLOCK = 2, 4, 8
 
 
 def version_num(version: str) -> int:
@@ -89,7 +89,7 @@ class ScriptRun:
     resp: int = 2
     killed: bool = False
     wrote: bool = False
-    flags: frozenset[str] = field(default_factory=frozenset)
+    flags: frozenset[str] = frozenset()
 
 
 class _Rand48:
@@ -167,7 +167,7 @@ class Sandbox:
         self.load_started: float | None = None
         self.load_killed = False
         # command name as scripts spell it -> command (as the core's _by_spelling)
-        self._by_spelling: dict[bytes, tuple[Any, int]] = {}
+        self._by_spelling: dict[bytes, tuple[Any, int, int, int]] = {}
 
     # ------------------------------------------------------------ compiling
 
@@ -188,10 +188,8 @@ class Sandbox:
         """Run ``function`` through ``runner`` (run_eval / run_function) and
         return the caller's reply (errors as CommandError values)."""
         client = self.client
-        caller = run.caller
-        client.db = caller.db
+        client.db = run.caller.db
         client.proto = 2
-        client.authenticated = True
         self.run = run
         try:
             if len(keys) + len(args) <= _MAX_VARARGS:
@@ -326,12 +324,11 @@ class Sandbox:
                 break
         else:
             argv = list(args)
-        head = argv[0]
-        entry = self._by_spelling.get(head)
+        entry = self._by_spelling.get(argv[0])
         if entry is None:
             entry = self._resolve(argv)
-        cmd, checks = entry
-        if checks:
+        cmd, checks, low, high = entry
+        if checks or not low <= len(argv) <= high:
             self._verify(run, cmd, argv, checks)  # type: ignore[arg-type]
         reply = self.broker.call(self.client, cmd, argv)
         kind = type(reply)
@@ -346,7 +343,7 @@ class Sandbox:
             raise _Raise(self.convert.error_table(reply.message))
         return self.convert.to_lua(reply, run.resp)  # type: ignore[union-attr]
 
-    def _resolve(self, argv: list[bytes]) -> tuple[Any, int]:
+    def _resolve(self, argv: list[bytes]) -> tuple[Any, int, int, int]:
         """(command, checks) for a script's argv; remembered by spelling when the
         command has no subcommands."""
         head = argv[0]
@@ -357,7 +354,7 @@ class Sandbox:
         if cmd is None:
             self._fail(b"ERR Unknown Redis command called from script")
         assert cmd is not None
-        checks = _CHECK_ARITY
+        checks = 0
         flags = cmd.flags
         if "noscript" in flags:
             checks |= _CHECK_NOSCRIPT
@@ -365,7 +362,8 @@ class Sandbox:
             checks |= _CHECK_READONLY
         if cmd.name in ("xread", "xreadgroup"):
             checks |= _CHECK_BLOCK
-        entry = (cmd, checks)
+        arity = cmd.arity
+        entry = (cmd, checks, arity if arity > 0 else -arity, arity if arity > 0 else 1 << 62)
         if not container and len(self._by_spelling) < 4096:
             self._by_spelling[head] = entry
         return entry
