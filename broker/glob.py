@@ -82,7 +82,7 @@ def parse_glob(pattern: bytes, nocase: bool = False) -> list[GlobToken]:
     """The pattern as Redis's ``stringmatchlen`` reads it: STAR or one-byte tables.
 
     Consecutive stars are merged. The reading does not depend on the subject, which
-    is what lets the matcher (and ``gateway.globset``'s inclusion test) work on
+    is what lets the matcher (and ``broker.globinclusion``'s inclusion test) work on
     tokens. Cost: O(len(pattern)).
     """
     tokens: list[GlobToken] = []
