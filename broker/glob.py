@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["glob_match", "compile_glob", "parse_glob", "GlobToken", "STAR", "literal_parts"]
+__all__ = ["glob_match", "compile_glob", "parse_glob", "GlobToken", "STAR", "literal_parts", "single_byte"]
 
 # A token is STAR or a 256-entry bytes table: table[b] == 1 when byte b matches.
 GlobToken = bytes
@@ -191,21 +191,22 @@ def literal_parts(tokens: list[GlobToken]) -> tuple[bytes, bytes, bool]:
     """
     prefix = bytearray()
     i = 0
-    while i < len(tokens) and (single := _single(tokens[i])) is not None:
+    while i < len(tokens) and (single := single_byte(tokens[i])) is not None:
         prefix.append(single)
         i += 1
     if i == len(tokens):
         return bytes(prefix), b"", False
     suffix = bytearray()
     j = len(tokens) - 1
-    while j > i and (single := _single(tokens[j])) is not None:
+    while j > i and (single := single_byte(tokens[j])) is not None:
         suffix.append(single)
         j -= 1
     suffix.reverse()
     return bytes(prefix), bytes(suffix), True
 
 
-def _single(token: GlobToken) -> int | None:
+def single_byte(token: GlobToken) -> int | None:
+    """The byte a token matches if it matches exactly one (a literal), else None."""
     if token == STAR or token.count(1) != 1:
         return None
     return token.index(1)

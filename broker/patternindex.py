@@ -7,8 +7,12 @@ its first wildcard (``prefix``) and after its last one (``suffix``), see
 channel, each shape present is tried once: one dict lookup of
 ``(channel[:5], channel[-6:])`` yields the only candidates that can match, and
 only those run the (compiled, C-speed) glob. Patterns of literals only are one
-more dict lookup. Patterns with no literal end (``*``, ``*x*``, ``?...``) sit in
-one bucket that every channel tries.
+more dict lookup. A pattern with no literal end but a literal run inside
+(``*room7*``, ``?x:y*``) is filed under its longest run, a substring every channel
+it matches contains: the channel's substrings of the lengths filed are intersected
+with those runs (in C) to find the candidates, or, when the channel is long and
+such patterns are few, the patterns are simply tried. Patterns with no literal at
+all (``*``, ``?*``, ``*[ab]*``) sit in one bucket that every channel tries.
 
 Cost per lookup: O(shapes + candidates), where applications have a handful of
 shapes (one per pattern template) and candidates are the patterns that share both
@@ -28,7 +32,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from broker.glob import compile_glob, literal_parts, parse_glob
+from broker.glob import GlobToken, compile_glob, literal_parts, parse_glob, single_byte
 
 __all__ = ["PatternIndex", "CACHE_SIZE", "CACHE_NAME_MAX"]
 
@@ -52,6 +56,11 @@ class PatternIndex:
         # (prefix, suffix) -> {pattern: matcher}; and how many keys of each shape.
         self._buckets: dict[tuple[bytes, bytes], dict[bytes, Matcher]] = {}
         self._shapes: dict[tuple[int, int], int] = {}
+        # No literal end: longest inner literal run -> {pattern: matcher}; how many
+        # runs of each length; how many patterns in all.
+        self._runs: dict[bytes, dict[bytes, Matcher]] = {}
+        self._run_lengths: dict[int, int] = {}
+        self._run_patterns = 0
         self._cache: OrderedDict[bytes, tuple[bytes, ...]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -69,6 +78,14 @@ class PatternIndex:
         if not wildcard:
             self._literal.setdefault(prefix, {})[pattern] = None
             self._entries[pattern] = (self._next, None, prefix)
+        elif not prefix and not suffix and (run := _longest_run(tokens)):
+            bucket = self._runs.get(run)
+            if bucket is None:
+                bucket = self._runs[run] = {}
+                self._run_lengths[len(run)] = self._run_lengths.get(len(run), 0) + 1
+            bucket[pattern] = compile_glob(pattern)
+            self._run_patterns += 1
+            self._entries[pattern] = (self._next, (b"", b""), run)
         else:
             key = (prefix, suffix)
             bucket = self._buckets.get(key)
@@ -87,7 +104,18 @@ class PatternIndex:
         if entry is None:
             return
         _, key, literal = entry
-        if key is None:
+        if key == (b"", b"") and literal:  # filed under an inner literal run
+            bucket = self._runs[literal]
+            del bucket[pattern]
+            self._run_patterns -= 1
+            if not bucket:
+                del self._runs[literal]
+                left = self._run_lengths[len(literal)] - 1
+                if left:
+                    self._run_lengths[len(literal)] = left
+                else:
+                    del self._run_lengths[len(literal)]
+        elif key is None:
             patterns = self._literal[literal]
             del patterns[pattern]
             if not patterns:
@@ -134,7 +162,43 @@ class PatternIndex:
                 for pattern, matcher in bucket.items():
                     if matcher(channel):
                         hits.append(pattern)
+        if self._runs:
+            self._lookup_runs(channel, hits)
         if len(hits) > 1:
             entries = self._entries
             hits.sort(key=lambda pattern: entries[pattern][0])
         return tuple(hits)
+
+    def _lookup_runs(self, channel: bytes, hits: list[bytes]) -> None:
+        runs = self._runs
+        size = len(channel)
+        lengths = self._run_lengths
+        if size * len(lengths) <= 4 * self._run_patterns:
+            # The channel's substrings of each filed length, met with the runs (set
+            # operations in C): only patterns whose run occurs in it are tried.
+            present: set[bytes] = set()
+            for length in lengths:
+                if length <= size:
+                    present |= {channel[i:i + length] for i in range(size - length + 1)}
+            candidates = [runs[run] for run in present & runs.keys()]
+        else:  # a long channel and few such patterns: trying them is cheaper
+            candidates = list(runs.values())
+        for bucket in candidates:
+            for pattern, matcher in bucket.items():
+                if matcher(channel):
+                    hits.append(pattern)
+
+
+def _longest_run(tokens: list[GlobToken]) -> bytes:
+    """The longest run of one-byte literals in ``tokens`` (b"" if none)."""
+    best = b""
+    run = bytearray()
+    for token in tokens:
+        single = single_byte(token)
+        if single is None:
+            if len(run) > len(best):
+                best = bytes(run)
+            run.clear()
+        else:
+            run.append(single)
+    return bytes(run) if len(run) > len(best) else best

@@ -74,3 +74,19 @@ def test_publish_goes_to_matching_patterns_in_subscription_order():
     for pattern in [b"z*", b"a*", b"*", b"b*"]:
         registry.punsubscribe(a, pattern)
     assert len(registry.pattern_index) == 0 and registry.publish(b"abc", b"x") == 0
+
+
+def test_inner_literal_runs_both_ways():
+    # Many '*room<i>*' patterns: a short channel meets their runs by substring sets,
+    # a long one (few patterns per byte of channel) tries them all; same answers.
+    index = PatternIndex()
+    order = [b"*room%d*" % i for i in range(60)] + [b"?x*", b"*[ab]*", b"*:*:end?"]
+    for pattern in order:
+        index.add(pattern)
+    for channel in [b"a:room7:b", b"room59", b"xroom1", b"q" * 300 + b"room12" + b":z:end!", b"", b"b"]:
+        assert index.match(channel) == _scan(order, channel)
+    for pattern in order[::2]:
+        index.remove(pattern)
+    rest = order[1::2]
+    for channel in [b"a:room7:b", b"room59", b"q" * 300 + b"room13"]:
+        assert index.match(channel) == _scan(rest, channel)
