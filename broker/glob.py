@@ -27,6 +27,8 @@ atomic groups ``(?>.*?SEG)`` (the leftmost place a segment fits is always a righ
 choice, so nothing is retried), and runs in C. Cost: O(len(subject) * longest
 segment) at worst; no exponential case (Redis 7.0's ``skipLongerMatches`` still
 allows ``a*a*a*...`` patterns quadratic-or-worse work) and no Python stack use.
+Patterns over ``MAX_REGEX_PATTERN`` bytes are not compiled: a loop over their
+tokens that backtracks only to the last star matches them in O(1) extra memory.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ __all__ = ["glob_match", "compile_glob", "parse_glob", "GlobToken", "STAR", "lit
 GlobToken = bytes
 STAR: GlobToken = b"*"
 _ALL = bytes([1]) * 256
-_EMPTY = bytes(256)
+# Interned set tables (bounded: cleared when it grows past 4,096).
+_TABLES: dict[bytes, bytes] = {}
 
 
 def glob_match(pattern: bytes, subject: bytes, nocase: bool = False) -> bool:
@@ -49,7 +52,12 @@ def glob_match(pattern: bytes, subject: bytes, nocase: bool = False) -> bool:
     return compile_glob(pattern, nocase)(subject)
 
 
-@lru_cache(maxsize=4096)
+# Patterns longer than this are matched by a plain loop over their tokens instead
+# of a regex: compiling (and caching) a regex of a multi-megabyte KEYS pattern would
+# cost far more memory than the pattern itself.
+MAX_REGEX_PATTERN = 16 * 1024
+
+
 def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool]:
     """A predicate ``subject -> bool`` for ``pattern``, built once (cached, LRU 4096).
 
@@ -60,6 +68,14 @@ def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool
     Returns:
         A function of one bytes subject. Cost of building: O(len(pattern)).
     """
+    if len(pattern) > MAX_REGEX_PATTERN:
+        tokens = parse_glob(pattern, nocase)
+        return lambda subject: _scan(tokens, subject)
+    return _compile(pattern, nocase)
+
+
+@lru_cache(maxsize=4096)
+def _compile(pattern: bytes, nocase: bool) -> Callable[[bytes], bool]:
     if not pattern:
         return _is_empty
     tokens = parse_glob(pattern, nocase)
@@ -68,6 +84,36 @@ def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool
     regex = re.compile(_regex(tokens), re.DOTALL)
     fullmatch = regex.fullmatch
     return lambda subject: fullmatch(subject) is not None
+
+
+def _scan(tokens: list[GlobToken], subject: bytes) -> bool:
+    """The tokens against ``subject`` by a loop that backtracks only to the last star.
+
+    Correct because each non-star token takes one byte (the leftmost fit of what
+    follows a star is always a right choice); O(len(tokens) * len(subject)) at
+    worst, O(1) extra memory, no recursion. Used for very long patterns.
+    """
+    if not subject:
+        return not tokens
+    m, n = len(tokens), len(subject)
+    pi = si = 0
+    star, mark = -1, 0
+    while si < n:
+        token = tokens[pi] if pi < m else None
+        if token is STAR:
+            star, mark = pi, si
+            pi += 1
+        elif token is not None and token[subject[si]]:
+            pi += 1
+            si += 1
+        elif star >= 0:
+            mark += 1
+            pi, si = star + 1, mark
+        else:
+            return False
+    while pi < m and tokens[pi] is STAR:
+        pi += 1
+    return pi == m
 
 
 def _is_empty(subject: bytes) -> bool:
@@ -86,6 +132,8 @@ def parse_glob(pattern: bytes, nocase: bool = False) -> list[GlobToken]:
     tokens. Cost: O(len(pattern)).
     """
     tokens: list[GlobToken] = []
+    if len(_TABLES) > 4096:
+        _TABLES.clear()
     plen = len(pattern)
     i = 0
     while i < plen:
@@ -101,7 +149,8 @@ def parse_glob(pattern: bytes, nocase: bool = False) -> list[GlobToken]:
             continue
         if c == 91:  # '['
             table, i = _parse_set(pattern, i + 1, nocase)
-            tokens.append(table)
+            # One object per distinct table, so a long pattern costs a pointer a token.
+            tokens.append(_TABLES.setdefault(table, table))
             continue
         if c == 92 and i + 1 < plen:  # '\x': the byte x (a trailing '\' is itself)
             i += 1
@@ -175,6 +224,7 @@ def _swapcase(c: int) -> int:
     return c
 
 
+@lru_cache(maxsize=512)
 def _literal(c: int, nocase: bool) -> GlobToken:
     table = bytearray(256)
     table[c] = 1

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.glob import STAR, glob_match, literal_parts, parse_glob
+from broker.glob import MAX_REGEX_PATTERN, STAR, _scan, glob_match, literal_parts, parse_glob
 from tests.support.stringmatch import stringmatchlen
 
 
@@ -84,3 +84,17 @@ def test_parse_and_literal_parts():
     assert literal_parts(parse_glob(b"user:[x]:*:end")) == (b"user:x:", b":end", True)
     assert literal_parts(parse_glob(b"plain")) == (b"plain", b"", False)
     assert literal_parts(parse_glob(b"*tail")) == (b"", b"tail", True)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_pattern_bytes, _subject_bytes)
+def test_long_pattern_loop_matches_reference_port(pattern, subject):
+    # The loop used past MAX_REGEX_PATTERN, checked on small inputs.
+    assert _scan(parse_glob(pattern), subject) is stringmatchlen(pattern, subject)
+
+
+def test_very_long_patterns_take_the_loop():
+    pattern = b"*a" * MAX_REGEX_PATTERN + b"*"
+    assert glob_match(pattern, b"a" * (MAX_REGEX_PATTERN + 1))
+    assert not glob_match(pattern, b"a" * (MAX_REGEX_PATTERN - 1))
+    assert not glob_match(b"x" * (MAX_REGEX_PATTERN + 1), b"x" * MAX_REGEX_PATTERN)
