@@ -16,8 +16,12 @@ per-channel cache of matches does not help: each publish is a cold lookup. Rates
 are redis-benchmark's, unpipelined with 50 clients; each run is sized from a short
 probe to last about ``--seconds``.
 
-Run: ``python bench/patterns.py [--counts 0 1000 10000] [--shape mixed] [--seconds 2]``
-(~1 min).
+Each figure comes with the server's CPU µs per publish (``/proc``), which the
+machine's other load moves much less than the rates. The gateway is measured in
+alternating rounds (none, 10,000, none, ...) and medians are printed.
+
+Run: ``python bench/patterns.py [--counts 0 1000 10000] [--shape mixed] [--seconds 2]
+[--rounds 3]`` (~1.5 min).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.broker_vs_redis import cpu_seconds  # noqa: E402
 from bench.common import LOAD_CORE, pin_load, start_ours, start_redis, start_serve, stop, taskset  # noqa: E402
 
 CONNECTIONS = 10
@@ -79,8 +84,8 @@ def hold_patterns(port: int, pattern_list: list[bytes]) -> list[socket.socket]:
     return sockets
 
 
-def publish_rate(port: int, seconds: float) -> float:
-    """redis-benchmark PUBLISH on random unrelated channels: requests per second."""
+def publish_rate(port: int, pid: int, seconds: float) -> tuple[float, float]:
+    """redis-benchmark PUBLISH on random unrelated channels: (requests/s, server CPU µs each)."""
     def run(requests: int) -> float:
         command = taskset(LOAD_CORE) + ["redis-benchmark", "-p", str(port), "-n", str(requests), "-c", "50",
                                         "-r", "1000000", "--csv", "PUBLISH", "unrelated:__rand_int__", "x"]
@@ -91,7 +96,10 @@ def publish_rate(port: int, seconds: float) -> float:
         return float(rows[-1][1])
 
     probe = run(300)
-    return run(max(300, min(200_000, int(probe * seconds))))
+    requests = max(300, min(200_000, int(probe * seconds)))
+    before = cpu_seconds(pid)
+    rate = run(requests)
+    return rate, (cpu_seconds(pid) - before) * 1e6 / requests
 
 
 def keys_attack(port: int) -> float:
@@ -118,19 +126,21 @@ def _read_reply_line(sock: socket.socket) -> bytes:
 
 
 def broker_table(counts: list[int], shape: str, seconds: float) -> None:
-    print(f"PUBLISH unrelated:<random> with N patterns subscribed ({shape}), requests/s, unpipelined -c 50")
-    print(f"{'patterns':>9} {'fanout':>10} {'redis':>10} {'ratio':>7}")
+    print(f"PUBLISH unrelated:<random> with N patterns subscribed ({shape}), unpipelined -c 50:")
+    print("requests/s, and server CPU µs per PUBLISH (steadier than rates on a shared machine)")
+    print(f"{'patterns':>9} {'fanout/s':>10} {'redis/s':>10} {'ratio':>7} {'fanout µs':>10} {'redis µs':>9}")
     servers = {"fanout": start_ours(), "redis": start_redis()}
     try:
         for count in counts:
-            rates = {}
-            for name, (_, port) in servers.items():
+            rates, cpu = {}, {}
+            for name, (process, port) in servers.items():
                 held = hold_patterns(port, patterns(count, shape))
-                rates[name] = publish_rate(port, seconds)
+                rates[name], cpu[name] = publish_rate(port, process.pid, seconds)
                 for sock in held:
                     sock.close()
             print(f"{count:>9} {rates['fanout']:>10.0f} {rates['redis']:>10.0f} "
-                  f"{rates['fanout'] / rates['redis']:>6.2f}x", flush=True)
+                  f"{rates['fanout'] / rates['redis']:>6.2f}x {cpu['fanout']:>10.1f} {cpu['redis']:>9.1f}",
+                  flush=True)
         attack = {name: keys_attack(port) for name, (_, port) in servers.items()}
         print(f"KEYS '*a'x480+'*b' over 1,000 names of 1 KB: fanout {attack['fanout'] * 1000:.1f} ms, "
               f"redis {attack['redis'] * 1000:.1f} ms")
@@ -161,7 +171,8 @@ async def _gateway_rate(port: int, seconds: float) -> float:
     return done / (time.monotonic() - started)
 
 
-async def _gateway_run(count: int, shape: str, seconds: float) -> float:
+async def _gateway_run(count: int, shape: str, seconds: float) -> tuple[float, float]:
+    """(HTTP publishes/s, server CPU µs per publish) with ``count`` browser patterns."""
     import websockets
 
     import orjson
@@ -180,19 +191,34 @@ async def _gateway_run(count: int, shape: str, seconds: float) -> float:
                 reply = orjson.loads(await ws.recv())
                 if not reply.get("ok"):
                     raise RuntimeError(f"psubscribe refused: {reply}")
-        return await _gateway_rate(port, seconds)
+        before = cpu_seconds(process.pid)
+        started = time.monotonic()
+        rate = await _gateway_rate(port, seconds)
+        publishes = rate * (time.monotonic() - started)
+        return rate, (cpu_seconds(process.pid) - before) * 1e6 / publishes
     finally:
         for ws in holders:
             await ws.close()
         stop(process)
 
 
-def gateway_table(count: int, shape: str, seconds: float) -> None:
+def gateway_table(count: int, shape: str, seconds: float, rounds: int) -> None:
     print(f"\ngateway HTTP POST /api/publish on unrelated channels, 16 clients, {seconds:g} s")
-    none = asyncio.run(_gateway_run(0, shape, seconds))
-    many = asyncio.run(_gateway_run(count, shape, seconds))
-    print(f"  no pattern subscriptions: {none:.0f}/s; {count} browser patterns ({shape}): {many:.0f}/s; "
-          f"ratio {many / none:.2f}x")
+    # Alternating rounds, medians: the shared machine's load moves single runs a lot.
+    runs: dict[int, list[tuple[float, float]]] = {0: [], count: []}
+    for _ in range(rounds):
+        for n in (0, count):
+            runs[n].append(asyncio.run(_gateway_run(n, shape, seconds)))
+    (none, none_cpu), (many, many_cpu) = (_medians(runs[0]), _medians(runs[count]))
+    print(f"  no pattern subscriptions: {none:.0f}/s, {none_cpu:.0f} µs CPU each; "
+          f"{count} browser patterns ({shape}): {many:.0f}/s, {many_cpu:.0f} µs CPU each")
+    print(f"  with/without: rate {many / none:.2f}x, CPU per publish {many_cpu / none_cpu:.2f}x "
+          f"(medians of {rounds} alternating rounds)")
+
+
+def _medians(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    rates, cpus = sorted(p[0] for p in pairs), sorted(p[1] for p in pairs)
+    return rates[len(rates) // 2], cpus[len(cpus) // 2]
 
 
 def main() -> None:
@@ -200,12 +226,13 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[0, 1000, 10000])
     parser.add_argument("--shape", choices=["mixed", "prefix", "infix"], default="mixed")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3, help="gateway rounds (alternating), medians")
     parser.add_argument("--skip-gateway", action="store_true")
     args = parser.parse_args()
     pin_load()
     broker_table(args.counts, args.shape, args.seconds)
     if not args.skip_gateway:
-        gateway_table(max(args.counts), args.shape, args.seconds)
+        gateway_table(max(args.counts), args.shape, args.seconds, args.rounds)
 
 
 if __name__ == "__main__":
