@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.broker_vs_redis import cpu_seconds  # noqa: E402
+from bench.presence_storm import cpu_seconds  # noqa: E402
 from bench.common import LOAD_CORE, pin_load, start_ours, start_redis, start_serve, stop, taskset  # noqa: E402
 
 CONNECTIONS = 10

@@ -69,9 +69,16 @@ def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool
         A function of one bytes subject. Cost of building: O(len(pattern)).
     """
     if len(pattern) > MAX_REGEX_PATTERN:
-        tokens = parse_glob(pattern, nocase)
-        return lambda subject: _scan(tokens, subject)
+        return _compile_long(pattern, nocase)
     return _compile(pattern, nocase)
+
+
+# Few entries: each holds a token list of 8 bytes per pattern byte, but SCAN MATCH
+# asks once per key, so the last few long patterns are worth keeping.
+@lru_cache(maxsize=4)
+def _compile_long(pattern: bytes, nocase: bool) -> Callable[[bytes], bool]:
+    tokens = parse_glob(pattern, nocase)
+    return lambda subject: _scan(tokens, subject)
 
 
 @lru_cache(maxsize=4096)
