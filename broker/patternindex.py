@@ -48,7 +48,8 @@ class PatternIndex:
     """A set of glob patterns, each with an insertion number, indexed by literal ends."""
 
     def __init__(self) -> None:
-        # pattern -> (insertion number, key it is filed under, or None if literal)
+        # pattern -> (insertion number, its (prefix, suffix) key or None for a
+        # literal-only pattern, and its literal or inner run: what remove() needs)
         self._entries: dict[bytes, tuple[int, tuple[bytes, bytes] | None, bytes]] = {}
         self._next = 0
         # Literal-only patterns: the one channel each matches -> patterns.
