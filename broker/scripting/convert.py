@@ -9,7 +9,7 @@ broker reply       RESP2                      RESP3
 bytes / str        string                     string
 int                number                     number
 bool               number 1 / 0               boolean
-float              string (``%.17g``)         ``{double=n}``
+float, DoubleText  string (``%.17g``, text)   ``{double=n}``
 None, NULL_ARRAY   false                      nil
 Simple             ``{ok=text}``              ``{ok=text}``
 CommandError       ``{err=text}``             ``{err=text}``
@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from broker.resp import NULL_ARRAY, BigNumber, CommandError, Simple, Verbatim, format_double
+from broker.resp import NULL_ARRAY, BigNumber, CommandError, DoubleText, Simple, Verbatim, format_double
 
 __all__ = ["LuaConverter", "OrderedSet", "error_message", "lua_number_to_int"]
 
@@ -119,6 +119,10 @@ class LuaConverter:
             return reply.encode()
         if kind is BigNumber:
             return self.table_from({b"big_number": bytes(reply)}) if resp == 3 else bytes(reply)
+        if kind is DoubleText:  # GEOPOS's coordinates: a double in RESP3, its text in RESP2
+            return self.table_from({b"double": float(reply)}) if resp == 3 else bytes(reply)
+        if isinstance(reply, bytes):
+            return bytes(reply)
         if isinstance(reply, list):  # Push, Replies
             return self.table_from([self.to_lua(item, resp) for item in reply])
         if isinstance(reply, int):
