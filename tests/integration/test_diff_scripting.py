@@ -177,6 +177,12 @@ SCRIPTS = [
     "return pcall(error)", "return select(2, pcall(error, 'x'))", "return select(2, pcall(error, {err='t'}))",
     "return xpcall(function() error('x') end, function(e) return 'handled' end)",
     "return redis.acl_check_cmd('get')",
+    # commands of other groups through scripts
+    "redis.call('geoadd', 'g', '13.361389', '38.115556', 'p'); return redis.call('geopos', 'g', 'p')",
+    "redis.setresp(3); redis.call('geoadd', 'g', '13.361389', '38.115556', 'p'); return redis.call('geopos', 'g', 'p')",
+    "redis.call('pfadd', 'hll', 'a', 'b'); return redis.call('pfcount', 'hll')",
+    "return redis.call('sort', 'l', 'alpha')", "redis.call('set', 'a1', 'ohmytext'); redis.call('set', 'a2', 'mynewtext');"
+    " return redis.call('lcs', 'a1', 'a2')", "redis.call('setbit', 'b', 7, 1); return redis.call('bitcount', 'b')",
 ]
 
 _NUMBERED = list(enumerate(SCRIPTS))
@@ -193,6 +199,7 @@ def test_shebang_flags_and_read_only_scripts(clients: dict[str, RawClient]) -> N
         ("EVAL_RO", "return redis.call('get', 's')", 0),
         ("EVAL_RO", "return redis.call('set', 's', 'x')", 0),
         ("EVAL_RO", "return redis.call('publish', 'c', 'x')", 0),
+        ("EVAL_RO", "return redis.call('pfcount', 'nohll')", 0),
         ("EVAL_RO", "return redis.pcall('del', 's')", 0),
         ("EVAL", "#!lua flags=no-writes\nreturn redis.call('set', 's', 'x')", 0),
         ("EVAL", "#!lua flags=no-writes\nreturn redis.call('get', 's')", 0),
