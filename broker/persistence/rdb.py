@@ -643,8 +643,8 @@ def _module_name(module_id: int) -> str:
 
 
 def parse_rdb(data: bytes, *, now_ms: int | None = None, num_dbs: int = 16,
-              skip_expired: bool = True, functions: Any = None) -> tuple[list[dict[bytes, Any]],
-                                                                        list[dict[bytes, int]], LoadReport]:
+              skip_expired: bool = True, functions: Any = None,
+              progress: Any = None) -> tuple[list[dict[bytes, Any]], list[dict[bytes, int]], LoadReport]:
     """Parse a whole RDB file into fresh dicts (touching no broker).
 
     Args:
@@ -654,6 +654,7 @@ def parse_rdb(data: bytes, *, now_ms: int | None = None, num_dbs: int = 16,
         skip_expired: False keeps them (an AOF preamble does).
         functions: a callable taking a function library's code (RDB_OPCODE_FUNCTION2),
             or None to refuse files that hold libraries.
+        progress: called as ``progress(keys, offset)`` every 16,384 keys.
 
     Returns:
         (data per db, expires per db, report).
@@ -737,6 +738,8 @@ def parse_rdb(data: bytes, *, now_ms: int | None = None, num_dbs: int = 16,
             deadline = None
         report.keys += 1
         report.per_db[db_index] = report.per_db.get(db_index, 0) + 1
+        if progress is not None and not report.keys & 16383:
+            progress(report.keys, reader.pos)
     if version >= 5:
         end = reader.pos
         stored = reader.take(8)
