@@ -155,12 +155,32 @@ def test_what_fanout_cannot_hold_is_refused_and_nothing_changes(body: bytes, mes
     assert broker.dbs[0].data == {b"existing": b"1"}
 
 
-def test_stream_with_consumer_groups_is_refused_naming_the_key() -> None:
+def test_stream_consumer_groups_load_or_are_refused_naming_the_key() -> None:
     lp = listpack.encode([1, 0, 1, b"f", 0, 2, 0, 0, b"v", 4])
+    group = (string(b"g") + length(5) + length(0) + length(1)  # name, last id 5-0, entries-read 1
+             + length(1) + struct.pack(">QQ", 5, 0) + struct.pack("<q", 1000) + length(2)  # global PEL
+             + length(1) + string(b"c") + struct.pack("<q", 900) + length(1) + struct.pack(">QQ", 5, 0))
     stream = (length(1) + string(struct.pack(">QQ", 5, 0)) + string(lp) + length(1) + length(5) + length(0)
-              + length(5) + length(0) + length(0) + length(0) + length(1) + length(1))
-    with pytest.raises(RdbError, match="key b'jobs' is a stream with 1 consumer group"):
-        parse_rdb(rdb_file(b"\xfe\x00\x13" + string(b"jobs") + stream, version=10))
+              + length(5) + length(0) + length(0) + length(0) + length(1) + length(1) + group)
+    data = rdb_file(b"\xfe\x00\x13" + string(b"jobs") + stream, version=10)
+    try:
+        import broker.stream_groups  # noqa: F401
+    except ImportError:
+        with pytest.raises(RdbError, match="key b'jobs' is a stream with 1 consumer group"):
+            parse_rdb(data)
+        return
+    loaded = parse_rdb(data)[0][0][b"jobs"]
+    cg = loaded.groups[b"g"]
+    assert (cg.last_id, cg.entries_read, list(cg.consumers)) == ((5, 0), 1, [b"c"])
+    nack = cg.pel[(5, 0)]
+    assert (nack.delivery_time, nack.delivery_count, nack.consumer.name) == (1000, 2, b"c")
+    assert cg.consumers[b"c"].pel[(5, 0)] is nack and cg.consumers[b"c"].seen_time == 900
+    out = io.BytesIO()
+    broker, _ = _broker()
+    broker.dbs[0].data[b"jobs"] = loaded
+    dump_rdb(broker, out)
+    again = parse_rdb(out.getvalue())[0][0][b"jobs"].groups[b"g"]
+    assert (again.last_id, again.entries_read, again.pel[(5, 0)].delivery_count) == ((5, 0), 1, 2)
 
 
 def test_corruption_is_reported_with_its_offset() -> None:
