@@ -100,6 +100,8 @@ class LoadReport:
     aux: dict[bytes, bytes] = field(default_factory=dict)
     size: int = 0
     checksum_checked: bool = False
+    # the code of each function library in the file (loaded by whoever installs the data)
+    functions: list[bytes] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -356,6 +358,8 @@ def dump_rdb(broker: Any, out: BinaryIO, *, aof_base: bool = False, compress: bo
     sink.add(_aux(b"ctime", b"%d" % ctime))
     sink.add(_aux(b"used-mem", b"%d" % used_mem))
     sink.add(_aux(b"aof-base", b"1" if aof_base else b"0"))
+    for code in function_libraries(broker):  # rdbSaveFunctions: one opcode per library
+        sink.add(b"\xf5" + _string(code, compress))
     for db in broker.dbs:
         data, expires = db.data, db.expires
         if not data:
@@ -377,6 +381,42 @@ def dump_rdb(broker: Any, out: BinaryIO, *, aof_base: bool = False, compress: bo
     sink.flush()
     out.write(struct.pack("<Q", sink.crc if checksum else 0))
     return sink.written + 8
+
+
+def function_libraries(broker: Any) -> list[bytes]:
+    """The code of every FUNCTION library of ``broker`` (none without scripting)."""
+    scripting = getattr(broker, "scripting", None)
+    if scripting is None:
+        return []
+    return [library.code for library in scripting.functions.libraries.values()]
+
+
+def scripting_available() -> bool:
+    """Whether this build can load function libraries (``broker.scripting``)."""
+    try:
+        import broker.scripting  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_function_libraries(broker: Any, codes: list[bytes]) -> None:
+    """FUNCTION LOAD each library found in a file, replacing any of the same name.
+
+    Raises:
+        RdbError: a library that does not load (its error message included).
+    """
+    if not codes:
+        return
+    from broker.resp import CommandError
+    from broker.scripting import scripting_of
+
+    functions = scripting_of(broker).functions
+    for code in codes:
+        try:
+            functions.load(code, True)
+        except CommandError as exc:
+            raise RdbError(f"a function library in the file does not load: {exc.message}") from None
 
 
 def dump_value(value: Any, compress: bool = True) -> bytes:
@@ -837,8 +877,12 @@ def load_rdb(broker: Any, data: bytes | BinaryIO, *, skip_expired: bool = True,
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         data = data.read()
+    codes: list[bytes] = []
+    if functions is None and scripting_available():
+        functions = codes.append
     dbs, expires, report = parse_rdb(bytes(data), now_ms=broker.clock_ms(), num_dbs=len(broker.dbs),
                                      skip_expired=skip_expired, functions=functions)
+    load_function_libraries(broker, codes)  # before the swap: a library that fails changes no key
     for keyspace, new_data, new_expires in zip(broker.dbs, dbs, expires):
         keyspace.flush()
         keyspace.data.update(new_data)

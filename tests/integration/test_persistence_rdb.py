@@ -541,3 +541,54 @@ def test_stream_consumer_groups_round_trip_or_are_refused_naming_the_key(directo
             assert client.call("XINFO", "STREAM", "jobs", "FULL") == full
     finally:
         _stop(redis)
+
+
+# ------------------------------------------------------------------ function libraries
+
+LIBRARY = "#!lua name=counters\nredis.register_function('bump', function(keys) return redis.call('INCR', keys[1]) end)"
+
+
+def _scripting_supported() -> bool:
+    try:
+        import broker.scripting  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_function_libraries_round_trip_or_are_refused(directory: str) -> None:
+    """A redis-server snapshot with a FUNCTION library: fanout loads it (FCALL works)
+    and saves it back for redis-server; a build without scripting refuses the file
+    with a clear message and loads nothing."""
+    redis = start_redis_on(directory)
+    try:
+        with RespClient(redis.port) as client:
+            assert client.call("FUNCTION", "LOAD", LIBRARY) == b"counters"
+            client.call("SET", "n", "41")
+            assert client.call("SAVE") == b"OK"
+            listing = client.call("FUNCTION", "LIST", "WITHCODE")
+    finally:
+        _stop(redis)
+    if not _scripting_supported():
+        result = subprocess.run(
+            [__import__("sys").executable, "-m", "gateway.cli", "broker", "--port", str(free_port()),
+             "--dir", directory, "--save", ""], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert "function library" in result.stderr and "no scripting" in result.stderr, result.stderr
+        return
+    fanout = start_fanout_on(directory, "--save", "")
+    try:
+        with RespClient(fanout.port) as client:
+            assert client.call("FUNCTION", "LIST", "WITHCODE") == listing
+            assert client.call("FCALL", "bump", 1, "n") == 42
+            assert client.call("SAVE") == b"OK"
+    finally:
+        _stop(fanout)
+    check_rdb(os.path.join(directory, "dump.rdb"))
+    redis = start_redis_on(directory)
+    try:
+        with RespClient(redis.port) as client:
+            assert client.call("FUNCTION", "LIST", "WITHCODE") == listing
+            assert client.call("GET", "n") == b"42"
+    finally:
+        _stop(redis)
