@@ -42,6 +42,8 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
         db.flush()
+    # flushAllDataAndResetRDB: an old snapshot must not bring the data back
+    client.broker.persistence.after_flushall()
     return OK
 
 

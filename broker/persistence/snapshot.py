@@ -236,6 +236,14 @@ class Snapshots:
                 self.bgsave()
                 return
 
+    def after_flushall(self) -> None:
+        """FLUSHALL: stop a running BGSAVE and, with a schedule set, save the empty
+        dataset at once (``flushAllDataAndResetRDB``), so a restart cannot bring
+        back what was flushed."""
+        self.kill_child()
+        if save_points(self.broker.config.get("save")):
+            self.save()
+
     def save_on_shutdown(self, force_save: bool = False, nosave: bool = False) -> bool:
         """SHUTDOWN and SIGTERM: save when a schedule is set (or SAVE given).
 

@@ -592,3 +592,17 @@ def test_function_libraries_round_trip_or_are_refused(directory: str) -> None:
             assert client.call("GET", "n") == b"42"
     finally:
         _stop(redis)
+
+
+def test_flushall_with_a_schedule_saves_the_empty_dataset(directory: str) -> None:
+    """As Redis's flushAllDataAndResetRDB: a restart must not bring flushed keys back."""
+    fanout = start_fanout_on(directory, "--save", "3600 1")
+    try:
+        with RespClient(fanout.port) as client:
+            client.call("SET", "k", "v")
+            assert client.call("SAVE") == b"OK"
+            assert client.call("FLUSHALL") == b"OK"
+    finally:
+        fanout.process.kill()  # no shutdown save: the file is what FLUSHALL wrote
+        fanout.process.wait()
+    assert "0 keys read" in check_rdb(os.path.join(directory, "dump.rdb"))
