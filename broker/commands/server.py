@@ -42,6 +42,8 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
         db.flush()
+    # flushAllDataAndResetRDB: an old snapshot must not bring the data back
+    client.broker.persistence.after_flushall()
     return OK
 
 
@@ -51,12 +53,6 @@ def time_(client: Client, argv: list[bytes]) -> list[bytes]:
     now = client.broker.clock()
     seconds = int(now)
     return [b"%d" % seconds, b"%d" % int((now - seconds) * 1_000_000)]
-
-
-# LASTSAVE
-@command("lastsave", 1, "loading stale fast", group="server")
-def lastsave(client: Client, argv: list[bytes]) -> int:
-    return client.broker.started_ms // 1000
 
 
 # ------------------------------------------------------------------ CONFIG
@@ -232,7 +228,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxmemory_policy", broker.config.get("maxmemory-policy")),
             ("mem_allocator", "pymalloc"),
         ],
-        "persistence": [("loading", 0), ("rdb_changes_since_last_save", 0), ("aof_enabled", 0)],
+        "persistence": [*broker.persistence.info(), ("aof_enabled", 0)],
         "stats": [
             ("total_connections_received", stats.connections),
             ("total_commands_processed", stats.commands),
