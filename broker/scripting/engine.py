@@ -545,6 +545,10 @@ class ScriptClient(Client):
     """The client scripts' commands run as (Redis's ``lua_client``): never
     connected, so CLIENT LIST does not show it and nothing is delivered to it."""
 
+    # Redis's CLIENT_SCRIPT flag: commands whose result would depend on an unordered
+    # container's order (SORT BY nosort of a set) sort it instead
+    is_script = True
+
     def __init__(self, broker: "Broker") -> None:
         super().__init__(broker, addr="", laddr="")
         self.name = b""
