@@ -31,9 +31,9 @@ def test_bit(lua: LuaLibsRuntime, snippet: str, expected: str) -> None:
 
 def test_bit_errors_name_the_function_and_argument(lua: LuaLibsRuntime) -> None:
     assert lua.run("local r = bit.band(1, 2, {}) return r").decode() == (
-        "error \"bad argument #3 to 'band' (number expected, got table)\"")
+        "error \"user_script:32: bad argument #3 to 'band' (number expected, got table)\"")
     assert lua.run("local r = bit.tohex() return r").decode() == (
-        "error \"bad argument #1 to 'tohex' (number expected, got no value)\"")
+        "error \"user_script:32: bad argument #1 to 'tohex' (number expected, got no value)\"")
     # called through pcall there is no name to report
     assert lua.run("local ok, e = pcall(bit.bnot, 'x') return e").decode() == (
         "ok \"bad argument #1 to '?' (number expected, got string)\"")

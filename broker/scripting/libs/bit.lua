@@ -6,7 +6,8 @@ local S = ...
 local tonumber, type, select = tonumber, type, select
 local floor, frexp, ldexp, huge = math.floor, math.frexp, math.ldexp, math.huge
 local format, sub = string.format, string.sub
-local typeerror = S.typeerror
+local pairs = pairs
+local typeerror, wrap1 = S.typeerror, S.wrap1
 
 local TWO32 = 4294967296
 local TWO31 = 2147483648
@@ -14,11 +15,11 @@ local TWO31 = 2147483648
 -- does) and leaves that integer in the low 32 bits of the mantissa.
 local MAGIC = 6755399441055744
 
--- barg: the argument's 32 low bits, unsigned. `level` counts from barg's caller.
-local function barg(level, v, narg, nargs, fname)
+-- barg: the argument's 32 low bits, unsigned.
+local function barg(v, narg, nargs)
   local n = tonumber(v)
   if n == nil or (type(v) ~= "number" and type(v) ~= "string") then
-    typeerror(level + 1, narg, "number", v, nargs, fname)
+    typeerror(narg, "number", v, nargs)
   end
   local y = n + MAGIC
   if y >= 4503599627370496 and y < 9007199254740992 then
@@ -67,52 +68,52 @@ local M = {}
 
 -- bit.tobit(x)
 function M.tobit(...)
-  return signed(barg(1, (...), 1, select("#", ...), "tobit"))
+  return signed(barg((...), 1, select("#", ...)))
 end
 
 -- bit.bnot(x)
 function M.bnot(...)
-  return signed(TWO32 - 1 - barg(1, (...), 1, select("#", ...), "bnot"))
+  return signed(TWO32 - 1 - barg((...), 1, select("#", ...)))
 end
 
 -- band/bor/bxor(x1 [,x2...]): LuaBitOp reads the first argument, then the rest from
 -- the last one down, which decides which bad argument is reported first.
-local function fold(tbl, fname)
+local function fold(tbl)
   return function(...)
     local nargs = select("#", ...)
-    local b = barg(1, (...), 1, nargs, fname)
+    local b = barg((...), 1, nargs)
     for i = nargs, 2, -1 do
-      b = combine(tbl, b, barg(1, (select(i, ...)), i, nargs, fname))
+      b = combine(tbl, b, barg((select(i, ...)), i, nargs))
     end
     return signed(b)
   end
 end
-M.band = fold(AND, "band")
-M.bor = fold(OR, "bor")
-M.bxor = fold(XOR, "bxor")
+M.band = fold(AND)
+M.bor = fold(OR)
+M.bxor = fold(XOR)
 
 -- Shifts take the count's low 5 bits, as `barg(L, 2) & 31`.
-local function shift(op, fname)
+local function shift(op)
   return function(...)
     local nargs = select("#", ...)
     local a, c = ...
-    local b = barg(1, a, 1, nargs, fname)
-    local n = barg(1, c, 2, nargs, fname) % 32
+    local b = barg(a, 1, nargs)
+    local n = barg(c, 2, nargs) % 32
     return signed(op(b, n))
   end
 end
-M.lshift = shift(function(b, n) return (b * 2 ^ n) % TWO32 end, "lshift")
-M.rshift = shift(function(b, n) return floor(b / 2 ^ n) end, "rshift")
-M.arshift = shift(function(b, n) return floor(signed(b) / 2 ^ n) % TWO32 end, "arshift")
-M.rol = shift(function(b, n) return (b * 2 ^ n) % TWO32 + floor(b / 2 ^ (32 - n)) end, "rol")
+M.lshift = shift(function(b, n) return (b * 2 ^ n) % TWO32 end)
+M.rshift = shift(function(b, n) return floor(b / 2 ^ n) end)
+M.arshift = shift(function(b, n) return floor(signed(b) / 2 ^ n) % TWO32 end)
+M.rol = shift(function(b, n) return (b * 2 ^ n) % TWO32 + floor(b / 2 ^ (32 - n)) end)
 M.ror = shift(function(b, n)
   if n == 0 then return b end  -- (b << 32) is b on x86, so b | b
   return (b * 2 ^ (32 - n)) % TWO32 + floor(b / 2 ^ n)
-end, "ror")
+end)
 
 -- bit.bswap(x)
 function M.bswap(...)
-  local b = barg(1, (...), 1, select("#", ...), "bswap")
+  local b = barg((...), 1, select("#", ...))
   local b0 = b % 256
   local b1 = floor(b / 256) % 256
   local b2 = floor(b / 65536) % 256
@@ -124,13 +125,12 @@ end
 function M.tohex(...)
   local nargs = select("#", ...)
   local a, c = ...
-  local b = barg(1, a, 1, nargs, "tohex")
+  local b = barg(a, 1, nargs)
   local n = 8
-  if nargs >= 2 then n = signed(barg(1, c, 2, nargs, "tohex")) end
+  if nargs >= 2 then n = signed(barg(c, 2, nargs)) end
   local hexfmt = "%08x"
   if n < 0 then
-    -- -(-2^31) overflows back to -2^31 in C: no digits at all
-    if n == -TWO31 then return "" end
+    -- -(-2^31) overflows in C; gcc then takes the result as positive (eight digits)
     n = -n
     hexfmt = "%08X"
   end
@@ -139,5 +139,7 @@ function M.tohex(...)
   return sub(format(hexfmt, b), 9 - n)
 end
 
+local B = {}
+for name, f in pairs(M) do B[name] = wrap1(name, f) end
 -- uand serves struct's alignment arithmetic; it is not part of the bit table
-return M, uand
+return B, uand

@@ -14,8 +14,8 @@ local select, type, next, rawget, rawset, tonumber, tostring =
   select, type, next, rawget, rawset, tonumber, tostring
 local floor, huge = math.floor, math.huge
 local ipairs, newproxy = ipairs, newproxy
-local argerror, typeerror, checkstring, checkinteger, toint32 =
-  S.argerror, S.typeerror, S.checkstring, S.checkinteger, S.toint32
+local argerror, checkstring, checkinteger, toint32, fail, wrap1 =
+  S.argerror, S.checkstring, S.checkinteger, S.toint32, S.fail, S.wrap1
 
 local NULL = newproxy(false)
 local INT_MAX = 2147483647
@@ -48,7 +48,7 @@ local function new()
   local function encode_number(num)
     if num ~= num or num == huge or num == -huge then
       local mode = cfg.encode_invalid_numbers
-      if mode == 0 then error("Cannot serialise number: must not be NaN or Inf", 0) end
+      if mode == 0 then fail("Cannot serialise number: must not be NaN or Inf") end
       if mode == 2 then return "null" end
       if num ~= num then return "nan" end
     end
@@ -70,7 +70,7 @@ local function new()
     end
     if cfg.sparse_ratio > 0 and max > items * cfg.sparse_ratio and max > cfg.sparse_safe then
       if cfg.sparse_convert == 0 then
-        error("Cannot serialise table: excessively sparse array", 0)
+        fail("Cannot serialise table: excessively sparse array")
       end
       return -1
     end
@@ -82,7 +82,7 @@ local function new()
   local function append_table(t, depth, out, n)
     depth = depth + 1
     if depth > cfg.encode_max_depth then
-      error(format("Cannot serialise, excessive nesting (%d)", depth), 0)
+      fail(format("Cannot serialise, excessive nesting (%d)", depth))
     end
     local len = array_length(t)
     if len > 0 then
@@ -105,7 +105,7 @@ local function new()
       elseif kt == "string" then
         out[n] = encode_string(k) .. ":"
       else
-        error("Cannot serialise " .. kt .. ": table key must be a number or string", 0)
+        fail("Cannot serialise " .. kt .. ": table key must be a number or string")
       end
       n = append(v, depth, out, n)
     end
@@ -126,14 +126,14 @@ local function new()
     elseif t == "nil" or v == NULL then
       n = n + 1 out[n] = "null"
     else
-      error("Cannot serialise " .. t .. ": type not supported", 0)
+      fail("Cannot serialise " .. t .. ": type not supported")
     end
     return n
   end
 
   -- cjson.encode(value)
   local function encode(...)
-    if select("#", ...) ~= 1 then argerror(1, 1, "expected 1 argument", "encode") end
+    if select("#", ...) ~= 1 then argerror(1, "expected 1 argument") end
     local v = ...
     local t = type(v)
     if t == "string" then return encode_string(v) end
@@ -284,7 +284,7 @@ local function new()
 
   local function throw(expected, tt, value, at)
     local found = tt == "T_ERROR" and value or tt
-    error(format("Expected %s but found %s at character %d", expected, found, at), 0)
+    fail(format("Expected %s but found %s at character %d", expected, found, at))
   end
 
   local value_of
@@ -293,7 +293,7 @@ local function new()
     depth = depth + 1
     if depth > cfg.decode_max_depth then
       -- json->ptr - json->data: the 0-based offset just past the bracket
-      error(format("Found too many nested data structures (%d) at character %d", depth, p - 1), 0)
+      fail(format("Found too many nested data structures (%d) at character %d", depth, p - 1))
     end
     return depth
   end
@@ -351,10 +351,10 @@ local function new()
   -- cjson.decode(text)
   local function decode(...)
     local nargs = select("#", ...)
-    if nargs ~= 1 then argerror(1, 1, "expected 1 argument", "decode") end
-    local s = checkstring(1, (...), 1, nargs, "decode")
+    if nargs ~= 1 then argerror(1, "expected 1 argument") end
+    local s = checkstring((...), 1, nargs)
     if #s >= 2 and (byte(s, 1) == 0 or byte(s, 2) == 0) then
-      error("JSON parser does not support UTF-16 or UTF-32", 0)
+      fail("JSON parser does not support UTF-16 or UTF-32")
     end
     local tt, v, p, at = next_token(s, 1)
     local result
@@ -366,22 +366,22 @@ local function new()
 
   ---------------------------------------------------------------- configuration
   -- json_arg_init: at most `args` arguments.
-  local function arg_init(nargs, args, fname)
-    if nargs > args then argerror(2, args + 1, "found too many arguments", fname) end
+  local function arg_init(nargs, args)
+    if nargs > args then argerror(args + 1, "found too many arguments") end
   end
 
   local BOOL_OPTIONS = { "off", "on" }
 
   -- json_enum_option: true/false or one of `options` (0-based setting).
-  local function enum_option(v, idx, nargs, key, options, fname)
+  local function enum_option(v, idx, nargs, key, options)
     if v ~= nil then
       if type(v) == "boolean" then
         cfg[key] = v and 1 or 0
       else
-        local name = checkstring(2, v, idx, nargs, fname)
+        local name = checkstring(v, idx, nargs)
         local found
         for i, o in ipairs(options) do if o == name then found = i - 1 end end
-        if found == nil then argerror(2, idx, format("invalid option '%s'", name), fname) end
+        if found == nil then argerror(idx, format("invalid option '%s'", name)) end
         cfg[key] = found
       end
     end
@@ -391,38 +391,39 @@ local function new()
   end
 
   -- json_integer_option: an int in [min, max]; the range error always names arg 1.
-  local function integer_option(v, idx, nargs, key, min, max, fname)
+  local function integer_option(v, idx, nargs, key, min, max)
     if v ~= nil then
-      local value = toint32(checkinteger(2, v, idx, nargs, fname))
+      local value = toint32(checkinteger(v, idx, nargs))
       if not (min <= value and value <= max) then
-        argerror(2, 1, format("expected integer between %d and %d", min, max), fname)
+        argerror(1, format("expected integer between %d and %d", min, max))
       end
       cfg[key] = value
     end
     return cfg[key]
   end
 
-  local M = { encode = encode, decode = decode }
+  local M = { encode = wrap1("encode", encode), decode = wrap1("decode", decode) }
 
   -- cjson.encode_sparse_array([convert [, ratio [, safe]]])
-  function M.encode_sparse_array(...)
+  local function encode_sparse_array(...)
     local nargs = select("#", ...)
-    arg_init(nargs, 3, "encode_sparse_array")
+    arg_init(nargs, 3)
     local a, b, c = ...
-    local convert = enum_option(a, 1, nargs, "sparse_convert", BOOL_OPTIONS, "encode_sparse_array")
-    local ratio = integer_option(b, 2, nargs, "sparse_ratio", 0, INT_MAX, "encode_sparse_array")
-    local safe = integer_option(c, 3, nargs, "sparse_safe", 0, INT_MAX, "encode_sparse_array")
-    return convert, ratio, safe
+    local convert = enum_option(a, 1, nargs, "sparse_convert", BOOL_OPTIONS)
+    local ratio = integer_option(b, 2, nargs, "sparse_ratio", 0, INT_MAX)
+    local safe = integer_option(c, 3, nargs, "sparse_safe", 0, INT_MAX)
+    return { convert, ratio, safe }, 3
   end
+  M.encode_sparse_array = S.wrapn("encode_sparse_array", encode_sparse_array)
 
   local function integer_setting(fname, key, min, max, after)
-    return function(...)
+    return wrap1(fname, function(...)
       local nargs = select("#", ...)
-      arg_init(nargs, 1, fname)
-      local r = integer_option((...), 1, nargs, key, min, max, fname)
+      arg_init(nargs, 1)
+      local r = integer_option((...), 1, nargs, key, min, max)
       if after then after() end
       return r
-    end
+    end)
   end
   M.encode_max_depth = integer_setting("encode_max_depth", "encode_max_depth", 1, INT_MAX)
   M.decode_max_depth = integer_setting("decode_max_depth", "decode_max_depth", 1, INT_MAX)
@@ -430,11 +431,11 @@ local function new()
     function() cfg.numfmt = "%." .. cfg.precision .. "g" end)
 
   local function enum_setting(fname, key, options)
-    return function(...)
+    return wrap1(fname, function(...)
       local nargs = select("#", ...)
-      arg_init(nargs, 1, fname)
-      return enum_option((...), 1, nargs, key, options, fname)
-    end
+      arg_init(nargs, 1)
+      return enum_option((...), 1, nargs, key, options)
+    end)
   end
   -- The buffer kept between calls is a C allocation detail; only the setting shows.
   M.encode_keep_buffer = enum_setting("encode_keep_buffer", "keep_buffer", BOOL_OPTIONS)

@@ -8,8 +8,8 @@ local byte, char, sub, format = string.byte, string.char, string.sub, string.for
 local concat = table.concat
 local select, type, next, rawset, unpack = select, type, next, rawset, unpack
 local floor, huge = math.floor, math.huge
-local argerror, checkstring, checkinteger, optinteger, toint32 =
-  S.argerror, S.checkstring, S.checkinteger, S.optinteger, S.toint32
+local argerror, checkstring, checkinteger, optinteger, toint32, fail =
+  S.argerror, S.checkstring, S.checkinteger, S.optinteger, S.toint32, S.fail
 
 local MAX_NESTING = 16
 local TWO32 = 4294967296
@@ -119,7 +119,7 @@ end
 -- cmsgpack.pack(v1 [, v2 ...])
 local function pack(...)
   local nargs = select("#", ...)
-  if nargs == 0 then argerror(1, 0, "MessagePack pack needs input.", "pack") end
+  if nargs == 0 then argerror(0, "MessagePack pack needs input.") end
   local out, n = {}, 0
   for i = 1, nargs do n = encode((select(i, ...)), 0, out, n) end
   return concat(out, "", 1, n)
@@ -148,7 +148,7 @@ end
 local decode
 
 local function need(s, p, count)
-  if #s - p + 1 < count then error(EOF, 0) end
+  if #s - p + 1 < count then fail(EOF) end
 end
 
 local function decode_array(s, p, len)
@@ -233,17 +233,11 @@ decode = function(s, p)
   if c == 0xdd then need(s, p, 5) return decode_array(s, p + 5, uint(s, p + 1, 4)) end
   if c == 0xde then need(s, p, 3) return decode_map(s, p + 3, uint(s, p + 1, 2)) end
   if c == 0xdf then need(s, p, 5) return decode_map(s, p + 5, uint(s, p + 1, 4)) end
-  error(BADFMT, 0)
+  fail(BADFMT)
 end
 
 -- A C function may hold LUAI_MAXCSTACK (8000) values; the string argument is one.
 local STACK_MSG = "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
-
-local function spread(t, i, n)
-  if n - i < 7990 then return unpack(t, i, n) end
-  return t[i], t[i + 1], t[i + 2], t[i + 3], t[i + 4], t[i + 5], t[i + 6], t[i + 7],
-    t[i + 8], t[i + 9], unpack(t, i + 10, n)
-end
 
 -- mp_unpack_full: `limit` values from byte `offset` (0-based); limit 0 and offset 0
 -- mean every value and no offset in the results.
@@ -251,30 +245,33 @@ local function unpack_full(s, limit, offset)
   local len = #s
   if offset < 0 or limit < 0 then
     -- (lua_cmsgpack.c prints the input length where it means the limit)
-    error(format("Invalid request to unpack with offset of %d and limit of %d.",
-      toint32(offset), toint32(len)), 0)
+    fail(format("Invalid request to unpack with offset of %d and limit of %d.",
+      toint32(offset), toint32(len)))
   elseif offset > len then
-    error(format("Start offset %d greater than input length %d.", toint32(offset), toint32(len)), 0)
+    fail(format("Start offset %d greater than input length %d.", toint32(offset), toint32(len)))
   end
   local decode_all = limit == 0 and offset == 0
   if decode_all then limit = 2147483647 end
   local out, cnt = { 0 }, 0
   local p = offset + 1
   while p <= len and cnt < limit do
-    if cnt + 2 > 8000 then error(STACK_MSG, 0) end
+    if cnt + 2 > 8000 then fail(STACK_MSG) end
     local v
     v, p = decode(s, p)
     cnt = cnt + 1
     out[cnt + 1] = v
   end
-  if decode_all then return spread(out, 2, cnt + 1) end
+  if decode_all then
+    table.remove(out, 1)
+    return out, cnt
+  end
   out[1] = p > len and -1 or p - 1
-  return spread(out, 1, cnt + 1)
+  return out, cnt + 1
 end
 
 -- cmsgpack.unpack(data)
 local function unpack_(...)
-  local s = checkstring(1, (...), 1, select("#", ...), "unpack")
+  local s = checkstring((...), 1, select("#", ...))
   return unpack_full(s, 0, 0)
 end
 
@@ -282,8 +279,8 @@ end
 local function unpack_one(...)
   local nargs = select("#", ...)
   local a, o = ...
-  local offset = optinteger(1, o, 2, nargs, 0, "unpack_one")
-  local s = checkstring(1, a, 1, 1, "unpack_one")
+  local offset = optinteger(o, 2, nargs, 0)
+  local s = checkstring(a, 1, 1)
   return unpack_full(s, 1, offset)
 end
 
@@ -291,17 +288,17 @@ end
 local function unpack_limit(...)
   local nargs = select("#", ...)
   local a, l, o = ...
-  local limit = checkinteger(1, l, 2, nargs, "unpack_limit")
-  local offset = optinteger(1, o, 3, nargs, 0, "unpack_limit")
-  local s = checkstring(1, a, 1, 1, "unpack_limit")
+  local limit = checkinteger(l, 2, nargs)
+  local offset = optinteger(o, 3, nargs, 0)
+  local s = checkstring(a, 1, 1)
   return unpack_full(s, limit, offset)
 end
 
 return {
-  pack = pack,
-  unpack = unpack_,
-  unpack_one = unpack_one,
-  unpack_limit = unpack_limit,
+  pack = S.wrap1("pack", pack),
+  unpack = S.wrapn("unpack", unpack_),
+  unpack_one = S.wrapn("unpack_one", unpack_one),
+  unpack_limit = S.wrapn("unpack_limit", unpack_limit),
   _NAME = "cmsgpack",
   _VERSION = "lua-cmsgpack 0.4.0",
   _COPYRIGHT = "Copyright (C) 2012, Salvatore Sanfilippo",

@@ -9,7 +9,7 @@ local concat = table.concat
 local select, type, tonumber = select, type, tonumber
 local floor = math.floor
 local unpack = unpack
-local argerror, checknumber, checkstring, optinteger = S.argerror, S.checknumber, S.checkstring, S.optinteger
+local argerror, checknumber, checkstring, optinteger, fail = S.argerror, S.checknumber, S.checkstring, S.optinteger, S.fail
 local trunc = S.trunc
 
 local LITTLE, BIG = 1, 0
@@ -30,7 +30,7 @@ local function getnum(fmt, i, df)
   repeat
     local d = c - 48
     if a > floor(INT_MAX / 10) or a * 10 > INT_MAX - d then
-      error("integral size overflow", 0)
+      fail("integral size overflow")
     end
     a = a * 10 + d
     i = i + 1
@@ -48,7 +48,7 @@ local function optsize(opt, fmt, i)
     local sz
     sz, i = getnum(fmt, i, 4)
     if sz > MAXINTSIZE then
-      error(format("integral size %d is larger than limit of %d", sz, MAXINTSIZE), 0)
+      fail(format("integral size %d is larger than limit of %d", sz, MAXINTSIZE))
     end
     return sz, i
   end
@@ -63,8 +63,7 @@ local function gettoalign(len, align, opt, size)
 end
 
 -- controloptions: endianness, alignment and spaces; anything else is an error.
--- `level` is the library function's level as seen from the caller.
-local function controloptions(level, opt, fmt, i, h, fname)
+local function controloptions(opt, fmt, i, h)
   if opt == " " then return i end
   if opt == ">" then h.endian = BIG return i end
   if opt == "<" then h.endian = LITTLE return i end
@@ -72,12 +71,12 @@ local function controloptions(level, opt, fmt, i, h, fname)
     local a
     a, i = getnum(fmt, i, MAXALIGN)
     if not (a > 0 and uand(a, a - 1) == 0) then
-      error(format("alignment %d is not a power of 2", a), 0)
+      fail(format("alignment %d is not a power of 2", a))
     end
     h.align = a
     return i
   end
-  argerror(level + 1, 1, format("invalid format option '%s'", opt), fname)
+  argerror(1, format("invalid format option '%s'", opt))
 end
 
 local function isinteger(opt)
@@ -109,7 +108,7 @@ end
 -- struct.pack(fmt, v1, v2, ...)
 local function pack(...)
   local nargs = select("#", ...)
-  local fmt = checkstring(1, (...), 1, nargs, "pack")
+  local fmt = checkstring((...), 1, nargs)
   local args = { ... }
   local h = { endian = NATIVE, align = 1 }
   local arg = 2
@@ -125,29 +124,36 @@ local function pack(...)
     totalsize = totalsize + toalign
     if toalign > 0 then n = n + 1 out[n] = rep("\0", toalign) end
     if isinteger(opt) then
-      local v = checknumber(1, args[arg], arg, nargs, "pack")
+      local v = checknumber(args[arg], arg, nargs)
       arg = arg + 1
       n = n + 1 out[n] = putinteger(v, h.endian, size)
     elseif opt == "x" then
       n = n + 1 out[n] = "\0"
     elseif opt == "f" or opt == "d" then
-      local v = checknumber(1, args[arg], arg, nargs, "pack")
+      local v = checknumber(args[arg], arg, nargs)
       arg = arg + 1
-      n = n + 1 out[n] = floats.pack(v, size, h.endian == LITTLE)
+      if v == 0 then
+        -- lupa hands an integral double to Python as an int, which has no -0
+        local zero = rep("\0", size - 1)
+        local sign = (1 / v < 0) and "\128" or "\0"
+        n = n + 1 out[n] = h.endian == LITTLE and zero .. sign or sign .. zero
+      else
+        n = n + 1 out[n] = floats.pack(v, size, h.endian == LITTLE)
+      end
     elseif opt == "c" or opt == "s" then
-      local s = checkstring(1, args[arg], arg, nargs, "pack")
+      local s = checkstring(args[arg], arg, nargs)
       arg = arg + 1
       local l = #s
       if size == 0 then size = l end
       -- lua_struct.c checks after arg++: the error names the next argument
-      if l < size then argerror(1, arg, "string too short", "pack") end
+      if l < size then argerror(arg, "string too short") end
       n = n + 1 out[n] = sub(s, 1, size)
       if opt == "s" then
         n = n + 1 out[n] = "\0"
         size = size + 1
       end
     else
-      i = controloptions(1, opt, fmt, i, h, "pack")
+      i = controloptions(opt, fmt, i, h)
     end
     totalsize = totalsize + size
   end
@@ -180,23 +186,16 @@ local function getinteger(data, pos, endian, issigned, size)
   return hi * 4294967296 + lo
 end
 
--- Up to LUAI_MAXCSTACK values a C function may return; Lua's unpack() needs room
--- for its own three arguments, hence the first values given one by one.
-local function spread(t, n)
-  if n <= 7990 then return unpack(t, 1, n) end
-  return t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], unpack(t, 11, n)
-end
-
 -- struct.unpack(fmt, data [, pos])
 local function unpack_(...)
   local nargs = select("#", ...)
   local f, d, p = ...
-  local fmt = checkstring(1, f, 1, nargs, "unpack")
-  local data = checkstring(1, d, 2, nargs, "unpack")
+  local fmt = checkstring(f, 1, nargs)
+  local data = checkstring(d, 2, nargs)
   local ld = #data
-  local pos = optinteger(1, p, 3, nargs, 1, "unpack")
+  local pos = optinteger(p, 3, nargs, 1)
   -- size_t in C: a negative offset wraps to a huge one and passes this check
-  if pos == 0 then argerror(1, 3, "offset must be 1 or greater", "unpack") end
+  if pos == 0 then argerror(3, "offset must be 1 or greater") end
   pos = pos - 1
   local h = { endian = NATIVE, align = 1 }
   local out, n = {}, 0
@@ -208,7 +207,7 @@ local function unpack_(...)
     size, i = optsize(opt, fmt, i)
     pos = pos + gettoalign(pos < 0 and 0 or pos, h.align, opt, size)
     if not (size <= ld and pos >= 0 and pos <= ld - size) then
-      argerror(1, 2, "data string too short", "unpack")
+      argerror(2, "data string too short")
     end
     if isinteger(opt) then
       local issigned = opt == "b" or opt == "h" or opt == "l" or opt == "i"
@@ -220,35 +219,35 @@ local function unpack_(...)
     elseif opt == "c" then
       if size == 0 then
         if n == 0 or tonumber(out[n]) == nil then
-          error("format 'c0' needs a previous size", 0)
+          fail("format 'c0' needs a previous size")
         end
         size = trunc(tonumber(out[n]))
         out[n] = nil
         n = n - 1
         if not (size <= ld and pos <= ld - size) then
-          argerror(1, 2, "data string too short", "unpack")
+          argerror(2, "data string too short")
         end
       end
       n = n + 1 out[n] = sub(data, pos + 1, pos + size)
     elseif opt == "s" then
       local e = find(data, "\0", pos + 1, true)
-      if e == nil then error("unfinished string in data", 0) end
+      if e == nil then fail("unfinished string in data") end
       size = e - pos
       n = n + 1 out[n] = sub(data, pos + 1, e - 1)
     else
-      i = controloptions(1, opt, fmt, i, h, "unpack")
+      i = controloptions(opt, fmt, i, h)
     end
     pos = pos + size
   end
   -- (a negative start, wrapped by C's size_t, comes back unchanged with no options)
   n = n + 1 out[n] = pos + 1
-  return spread(out, n)
+  return out, n
 end
 
 -- struct.size(fmt)
 local function size_(...)
   local nargs = select("#", ...)
-  local fmt = checkstring(1, (...), 1, nargs, "size")
+  local fmt = checkstring((...), 1, nargs)
   local h = { endian = NATIVE, align = 1 }
   local pos = 0
   local i, flen = 1, #fmt
@@ -259,16 +258,16 @@ local function size_(...)
     size, i = optsize(opt, fmt, i)
     pos = pos + gettoalign(pos, h.align, opt, size)
     if opt == "s" then
-      argerror(1, 1, "option 's' has no fixed size", "size")
+      argerror(1, "option 's' has no fixed size")
     elseif opt == "c" and size == 0 then
-      argerror(1, 1, "option 'c0' has no fixed size", "size")
+      argerror(1, "option 'c0' has no fixed size")
     end
     if not find(opt, "^%w") then
-      i = controloptions(1, opt, fmt, i, h, "size")
+      i = controloptions(opt, fmt, i, h)
     end
     pos = pos + size
   end
   return pos
 end
 
-return { pack = pack, unpack = unpack_, size = size_ }
+return { pack = S.wrap1("pack", pack), unpack = S.wrapn("unpack", unpack_), size = S.wrap1("size", size_) }
