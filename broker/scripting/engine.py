@@ -1,0 +1,409 @@
+"""The Lua interpreter scripts run in, and what ``redis.call`` does (sans-I/O).
+
+``Sandbox`` is one ``lupa.lua51.LuaRuntime`` set up as Redis 7.0 sets up its
+interpreter (``scriptingInit``): the libraries, the ``redis`` table, locked
+globals (see ``prelude``). ``ScriptRun`` is what one script invocation needs
+(caller, keys, flags, chosen RESP version, start time); ``Sandbox.call`` runs a
+command from a script through the broker's own handlers with the checks of
+``scriptCall`` (arity, ``noscript``, writes in a read-only script), as the
+script's own client (same db as the caller at the start; SELECT inside a
+script changes only the script's db, as in Redis 7).
+
+Everything runs synchronously inside the command that started the script, so
+no other client's command can run in between: a script is atomic because the
+core is single-threaded and nothing here awaits.
+
+Runaway scripts: a count hook runs every ``HOOK_COUNT`` Lua instructions and
+stops the script once it ran longer than ``busy-reply-threshold``; memory is
+bounded by ``LuaRuntime(max_memory=...)`` (``lua-max-memory``). Both end with an
+error to the caller, and the interpreter stays usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import lupa.lua51 as lua51
+
+from broker.core import Blocked, Client, Replies
+from broker.resp import CommandError
+from broker.scripting.convert import LuaConverter
+from broker.scripting.prelude import PRELUDE
+
+if TYPE_CHECKING:
+    from broker.core import Broker
+    from broker.table import Command
+
+__all__ = ["Sandbox", "ScriptRun", "ScriptClient", "HOOK_COUNT", "version_num"]
+
+log = logging.getLogger("broker.scripting")
+
+# Lua instructions between two runaway checks (Redis: 100000). One check is a
+# clock read; 100k instructions take well under a millisecond.
+HOOK_COUNT = 100_000
+# Commands Redis 7.0 flags MAY_REPLICATE: refused in read-only scripts like writes.
+_MAY_REPLICATE = frozenset({b"publish", b"spublish", b"pfcount"})
+_LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}
+_LRAND48_MAX = 2**31 - 1
+
+
+def version_num(version: str) -> int:
+    """``REDIS_VERSION_NUM``: ``"7.0.15"`` -> 0x00070f."""
+    parts = (version.split(".") + ["0", "0"])[:3]
+    major, minor, patch = (int(p) if p.isdigit() else 0 for p in parts)
+    return (major << 16) | (minor << 8) | patch
+
+
+def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
+    # Lua code must never reach Python attributes (f.__globals__ ...) of the
+    # callables the prelude holds.
+    raise AttributeError("not accessible from Lua")
+
+
+@dataclass(slots=True, eq=False)
+class ScriptRun:
+    """One running script (``scriptRunCtx``).
+
+    Attributes:
+        caller: the client that sent EVAL/FCALL.
+        name: the script's SHA or the function's name, for error messages.
+        read_only: EVAL_RO/FCALL_RO or a ``no-writes`` script: writes are refused.
+        allow_oom / ...: script flags kept for what a later check may need.
+    """
+
+    caller: "Client"
+    name: str
+    read_only: bool
+    started: float
+    resp: int = 2
+    killed: bool = False
+    wrote: bool = False
+    flags: frozenset[str] = field(default_factory=frozenset)
+
+
+class _Rand48:
+    """``redisLrand48``: POSIX lrand48 with Redis's seeding; one sequence for the
+    server's lifetime (Redis 7 no longer reseeds before each script)."""
+
+    __slots__ = ("state",)
+    _A, _C, _MASK = 0x5DEECE66D, 0xB, (1 << 48) - 1
+
+    def __init__(self) -> None:
+        self.state = 0x1234ABCD330E
+
+    def seed(self, value: int) -> None:
+        value &= 0xFFFFFFFF
+        self.state = 0x330E | ((value & 0xFFFF) << 16) | ((value >> 16) << 32)
+
+    def random(self) -> float:
+        self.state = (self._A * self.state + self._C) & self._MASK
+        return ((self.state >> 17) % _LRAND48_MAX) / _LRAND48_MAX
+
+
+class Sandbox:
+    """A Lua 5.1 interpreter prepared as Redis prepares its own.
+
+    Args:
+        broker: the broker whose commands ``redis.call`` runs.
+        script_client: the client scripts' commands run as.
+        monotonic: clock for the runaway check (seconds).
+        libraries: installs cjson/cmsgpack/bit/struct globals; None: try
+            ``broker.scripting.libs.install``.
+    """
+
+    def __init__(self, broker: "Broker", script_client: "ScriptClient",
+                 monotonic: Callable[[], float] = time.monotonic,
+                 libraries: Callable[[Any], None] | None = None) -> None:
+        self.broker = broker
+        self.client = script_client
+        self.monotonic = monotonic
+        self.run: ScriptRun | None = None
+        self.rand = _Rand48()
+        # Function libraries register here while FUNCTION LOAD runs their code.
+        self.register_function: Callable[..., Any] | None = None
+        self.max_memory = _config_int(broker, "lua-max-memory")
+        lua = lua51.LuaRuntime(encoding=None, register_eval=False, register_builtins=False,
+                               unpack_returned_tuples=True, attribute_filter=_deny_attributes,
+                               max_memory=self.max_memory or None)
+        self.lua = lua
+        if libraries is None:
+            libraries = _library_installer()
+        if libraries is not None:
+            libraries(lua)  # before the prelude locks the globals, as Redis loads them first
+        loader = lua.eval("loadstring")
+        chunk = loader(PRELUDE.encode(), b"=fanout_scripting")
+        py = lua.table_from({
+            b"check": self._check, b"killed": self._killed_error,
+            b"call": self._call, b"pcall": self._pcall, b"unwrap": _unwrap, b"setresp": self._setresp, b"log": self._log,
+            b"sha1hex": _sha1hex, b"acl_check_cmd": self._acl_check_cmd,
+            b"rand": self.rand.random, b"srand": self.rand.seed,
+            b"register_function": self._register_function,
+            b"version": broker.version.encode(), b"version_num": version_num(broker.version),
+        })
+        api = chunk(py, HOOK_COUNT)
+        self.run_eval = api[b"run_eval"]
+        self.run_function = api[b"run_function"]
+        self.run_load = api[b"run_load"]
+        self._compile = api[b"compile"]
+        self._rearm = api[b"rearm"]
+        self._gc = api[b"gc"]
+        self.set_load_mode = api[b"set_load_mode"]
+        self.err = api[b"err"]
+        self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table)
+        self._runs = 0
+
+    # ------------------------------------------------------------ compiling
+
+    def compile(self, body: bytes, chunk_name: bytes) -> Any:
+        """A Lua function of ``body``; raises CommandError with Lua's message."""
+        try:
+            result = self._compile(body, chunk_name)
+        except lua51.LuaMemoryError:
+            self.recover()
+            raise CommandError("ERR Error compiling script (new function): not enough memory") from None
+        if type(result) is tuple:
+            raise _CompileError(result[1].decode("utf-8", "replace") if result[1] else "error")
+        return result
+
+    # ------------------------------------------------------------ running
+
+    def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any) -> Any:
+        """Run ``function`` through ``runner`` (run_eval / run_function) and
+        return the caller's reply (errors as CommandError values)."""
+        client = self.client
+        caller = run.caller
+        client.db = caller.db
+        client.proto = 2
+        client.authenticated = True
+        self.run = run
+        try:
+            outcome = runner(function, self.lua.table_from(keys), self.lua.table_from(args))
+        except lua51.LuaMemoryError:
+            outcome = (3, b"not enough memory")
+        except lua51.LuaError as exc:
+            outcome = (3, str(exc).encode())
+        finally:
+            self.run = None
+        if run.killed:
+            self._rearm()
+        reply = self._reply(run, outcome)
+        self._runs += 1
+        if self._runs % 50 == 0 or (type(outcome) is tuple and outcome[0] == 3):
+            self.recover()
+        return reply
+
+    def _reply(self, run: ScriptRun, outcome: Any) -> Any:
+        if type(outcome) is not tuple:
+            outcome = (outcome,)
+        code = outcome[0]
+        if code == 0:
+            return self.convert.to_reply(outcome[1] if len(outcome) > 1 else None, run.resp)
+        if code == 1:
+            return self.convert.from_table(outcome[1:], run.resp)
+        if run.killed:
+            return CommandError(self._kill_message(run))
+        if code == 2:
+            message, source, line = (list(outcome[1:]) + [None, None, None])[:3]
+            text = _text(message) if message is not None else "ERR unknown error"
+            if source is not None and line is not None:
+                text += f" script: {run.name}, on {_text(source)}:{_text(line)}."
+            return CommandError(text)
+        detail = _text(outcome[1]) if len(outcome) > 1 else "execution failure"
+        if "not enough memory" in detail:
+            return CommandError(
+                f"ERR Error running script {run.name}, not enough memory: the script needed more than "
+                f"lua-max-memory ({self.max_memory} bytes)")
+        return CommandError(f"ERR Error running script {run.name}, {detail[:100]}")
+
+    def recover(self) -> None:
+        """A full collection, with the memory cap lifted meanwhile (after a script hit
+        the cap, even the collector's own bookkeeping may not fit under it)."""
+        try:
+            if self.max_memory:
+                self.lua.set_max_memory(1 << 40)
+            self._gc()
+        finally:
+            if self.max_memory:
+                self.lua.set_max_memory(self.max_memory)
+
+    def set_max_memory(self, limit: int) -> None:
+        self.max_memory = limit
+        self.lua.set_max_memory(limit or (1 << 40))
+
+    # ------------------------------------------------------------ the hook
+
+    def _check(self) -> bool:
+        run = self.run
+        if run is None:
+            return False
+        if run.killed:
+            return True
+        threshold = _config_int(self.broker, "busy-reply-threshold")
+        if threshold > 0 and (self.monotonic() - run.started) * 1000 > threshold:
+            run.killed = True
+            log.warning("Lua script %s stopped after running longer than busy-reply-threshold (%d ms)",
+                        run.name, threshold)
+            return True
+        return False
+
+    def _kill_message(self, run: ScriptRun) -> str:
+        threshold = _config_int(self.broker, "busy-reply-threshold")
+        return (f"ERR Script killed: it ran longer than busy-reply-threshold (lua-time-limit, {threshold} ms) "
+                f"script: {run.name}")
+
+    def _killed_error(self) -> Any:
+        return self.err(b"ERR Script killed: it ran longer than busy-reply-threshold")
+
+    # ------------------------------------------------------------ redis.* callbacks
+
+    def _call(self, *args: Any) -> Any:
+        """redis.call: the reply; an error is raised into Lua (see ``_Raise``)."""
+        reply, failed = self._command(args)
+        if failed:
+            raise _Raise(reply)
+        return reply
+
+    def _pcall(self, *args: Any) -> Any:
+        return self._command(args)[0]
+
+    def _command(self, args: tuple[Any, ...]) -> tuple[Any, bool]:
+        run = self.run
+        if run is None:
+            return self.err(b"ERR redis.call/pcall can only be called inside a script invocation"), True
+        if not args:
+            return self.err(b"ERR Please specify at least one argument for this redis lib call"), True
+        argv = []
+        for arg in args:
+            kind = type(arg)
+            if kind is bytes:
+                argv.append(arg)
+            elif kind is int:
+                # Lua numbers are doubles, sent with %.17g (lupa hands integral ones as int)
+                argv.append(b"%d" % arg if -10**17 < arg < 10**17 else b"%.17g" % float(arg))
+            elif kind is float:
+                argv.append(b"%.17g" % arg)
+            else:
+                return self.err(b"ERR Lua redis lib command arguments must be strings or integers"), True
+        broker = self.broker
+        cmd = broker.commands.get(argv[0].lower())
+        if cmd is not None and cmd.handler is None and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].lower())
+        if cmd is None:
+            return self.err(b"ERR Unknown Redis command called from script"), True
+        arity = cmd.arity
+        if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+            return self.err(b"ERR Wrong number of args calling Redis command from script"), True
+        flags = cmd.flags
+        if "noscript" in flags:
+            return self.err(b"ERR This Redis command is not allowed from script"), True
+        if run.read_only and ("write" in flags or cmd.name.encode() in _MAY_REPLICATE):
+            return self.err(b"ERR Write commands are not allowed from read-only scripts."), True
+        if "write" in flags:
+            run.wrote = True
+        reply = self._invoke(cmd, argv)
+        if isinstance(reply, CommandError):
+            return self.convert.error_table(reply.message), True
+        return self.convert.to_lua(reply, run.resp), False
+
+    def _invoke(self, cmd: "Command", argv: list[bytes]) -> Any:
+        reply = self.broker.call(self.client, cmd, argv)
+        if type(reply) is Blocked:
+            # a script never blocks: the command answers as on a timeout (XREAD BLOCK, BLMPOP ...)
+            reply = reply.timeout_reply
+        if type(reply) is Replies:
+            reply = list(reply)
+        return reply
+
+    def _setresp(self, resp: int) -> None:
+        if self.run is not None:
+            self.run.resp = resp
+            self.client.proto = resp
+
+    def _log(self, level: int, message: bytes) -> None:
+        log.log(_LOG_LEVELS.get(level, logging.INFO), "%s", message.decode("utf-8", "replace"))
+
+    def _acl_check_cmd(self, *args: Any) -> Any:
+        if not args or type(args[0]) is not bytes:
+            return self.err(b"ERR Please specify at least one argument for this redis lib call"), True
+        cmd = self.broker.commands.get(args[0].lower())
+        if cmd is None:
+            return self.err(b"ERR Invalid command passed to redis.acl_check_cmd()"), True
+        return True  # no ACLs here: the default user may run everything
+
+    def _register_function(self, *args: Any) -> Any:
+        if self.register_function is None:
+            return self.err(b"ERR redis.register_function can only be called on FUNCTION LOAD command"), True
+        return self.register_function(*args)
+
+
+class _Raise(Exception):
+    """Raised by a Python callable to raise a Lua error whose value is ``table``:
+    lupa hands Lua the exception as a userdata, which the prelude unwraps."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__("redis error")
+        self.table = table
+
+
+def _unwrap(error: Any) -> Any:
+    if isinstance(error, _Raise):
+        return error.table
+    return error
+
+
+class _CompileError(CommandError):
+    def __init__(self, lua_message: str) -> None:
+        super().__init__(lua_message)
+        self.lua_message = lua_message
+
+
+def _sha1hex(data: bytes) -> bytes:
+    return hashlib.sha1(data).hexdigest().encode()
+
+
+def _is_table(value: Any) -> bool:
+    return lua51.lua_type(value) == "table"
+
+
+def _text(value: Any) -> str:
+    if type(value) is bytes:
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _config_int(broker: "Broker", name: str) -> int:
+    try:
+        return int(broker.config.get(name))
+    except (KeyError, ValueError):
+        return 0
+
+
+def _library_installer() -> Callable[[Any], None] | None:
+    """``broker.scripting.libs.install`` (cjson, cmsgpack, bit, struct) when present."""
+    try:
+        from broker.scripting import libs  # noqa: PLC0415  (optional, written separately)
+    except ImportError:
+        return None
+    install: Callable[[Any], None] = libs.install
+    return install
+
+
+class ScriptClient(Client):
+    """The client scripts' commands run as (Redis's ``lua_client``): never
+    connected, so CLIENT LIST does not show it and nothing is delivered to it."""
+
+    def __init__(self, broker: "Broker") -> None:
+        super().__init__(broker, addr="", laddr="")
+        self.name = b""
+        self.authenticated = True
+        self.refresh_special()
+
+    def deliver(self, message: Any) -> None:  # scripts cannot subscribe
+        pass
+
+    def resume(self, reply: Any) -> None:  # scripts never block
+        pass
