@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from broker.scripting.libs import floats
+from broker.scripting.prelude import API_SOURCE
 
 __all__ = ["install", "LIBRARIES"]
 
@@ -34,7 +35,9 @@ def _source(name: str) -> bytes:
 
 
 def _run(lua: Any, name: str, *args: Any) -> Any:
-    chunk = lua.compile(_source(name), name=f"@{name}")
+    # The engine's error handler skips frames of this chunk name when it looks for
+    # the script line an error came from; a library frame is never that line.
+    chunk = lua.compile(_source(name), name=API_SOURCE)
     return chunk(*args)
 
 
