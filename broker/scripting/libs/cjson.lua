@@ -26,6 +26,8 @@ for c = 0, 31 do ESCAPES[char(c)] = format("\\u%04x", c) end
 ESCAPES["\b"], ESCAPES["\t"], ESCAPES["\n"], ESCAPES["\f"], ESCAPES["\r"] = "\\b", "\\t", "\\n", "\\f", "\\r"
 ESCAPES['"'], ESCAPES["/"], ESCAPES["\\"], ESCAPES["\127"] = '\\"', "\\/", "\\\\", "\\u007f"
 local ESCAPE_PAT = '[%c"/\\]'
+-- an object key without escapes and its colon, JSON whitespace around them
+local KEY_PAT = '^[ \t\n\r]*"([^"\\%z]*)"[ \t\n\r]*:()'
 
 -- escape2char
 local UNESCAPES = { [34] = '"', [92] = "\\", [47] = "/", [98] = "\b", [116] = "\t",
@@ -42,6 +44,7 @@ local function new()
 
   ---------------------------------------------------------------- encoding
   local function encode_string(s)
+    if not find(s, ESCAPE_PAT) then return '"' .. s .. '"' end
     return '"' .. gsub(s, ESCAPE_PAT, ESCAPES) .. '"'
   end
 
@@ -256,8 +259,11 @@ local function new()
   end
 
   local function next_token(s, p)
-    p = find(s, "[^ \t\n\r]", p) or #s + 1
     local c = byte(s, p) or 0
+    if c == 32 or c == 10 or c == 13 or c == 9 then
+      p = find(s, "[^ \t\n\r]", p) or #s + 1
+      c = byte(s, p) or 0
+    end
     local tt = TOKEN[c]
     if tt == "T_ERROR" then return tt, "invalid token", p, p end
     if tt == "T_END" then return tt, nil, p, p end
@@ -266,6 +272,19 @@ local function new()
     if c == 45 or (c >= 48 and c <= 57) then
       if cfg.decode_invalid_numbers == 0 and is_invalid_number(s, p) then
         return "T_ERROR", "invalid number", p, p
+      end
+      -- the usual JSON number, read without strtod's other forms
+      local m = match(s, "^-?%d+%.?%d*", p)
+      if m then
+        local e = p + #m
+        local d = byte(s, e)
+        if d == 101 or d == 69 then
+          local ex = match(s, "^[eE][-+]?%d+", e)
+          if ex then e = e + #ex end
+          return "T_NUMBER", tonumber(sub(s, p, e - 1)), e, p
+        elseif d ~= 120 and d ~= 88 then
+          return "T_NUMBER", tonumber(m), e, p
+        end
       end
       local v, e = strtod(s, p)
       if v == nil then return "T_ERROR", "invalid number", p, p end
@@ -315,6 +334,17 @@ local function new()
       tt, v, p, at = next_token(s, p)
       if tt == "T_OBJ_END" then return t, p end
       if tt ~= "T_COMMA" then throw("comma or object end", tt, v, at) end
+      -- The usual next key, `"plain":`, in one match; anything else (escapes,
+      -- errors) goes through the tokenizer from the same place.
+      local k, after = match(s, KEY_PAT, p)
+      if k then
+        tt, v, p, at = next_token(s, after)
+        v, p = value_of(s, tt, v, p, at, depth)
+        rawset(t, k, v)
+        tt, v, p, at = next_token(s, p)
+        if tt == "T_OBJ_END" then return t, p end
+        if tt ~= "T_COMMA" then throw("comma or object end", tt, v, at) end
+      end
       tt, v, p, at = next_token(s, p)
     end
   end
