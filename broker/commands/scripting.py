@@ -293,7 +293,8 @@ def function_dump(client: Client, argv: list[bytes]) -> bytes:
 @subcommand(_function, "restore", -3, "write denyoom noscript")
 def function_restore(client: Client, argv: list[bytes]) -> object:
     if len(argv) > 4:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP.")
+        raise CommandError(f"ERR unknown subcommand or wrong number of arguments for "
+                           f"'{argv[1].decode('utf-8', 'replace')}'. Try FUNCTION HELP.")
     policy = "append"
     if len(argv) == 4:
         policy = argv[3].decode("utf-8", "replace").lower()

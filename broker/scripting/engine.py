@@ -138,8 +138,9 @@ class Sandbox:
         chunk = loader(PRELUDE.encode(), b"=fanout_scripting")
         py = lua.table_from({
             b"check": self._check, b"killed": self._killed_error,
-            b"call": self._call, b"pcall": self._pcall, b"unwrap": _unwrap, b"setresp": self._setresp, b"log": self._log,
-            b"sha1hex": _sha1hex, b"acl_check_cmd": self._acl_check_cmd,
+            b"call": self._call, b"pcall": self._pcall, b"unwrap": _unwrap, b"setresp": self._setresp,
+            b"log": self._log, b"set_repl": self._set_repl, b"sha1hex": self._sha1hex,
+            b"acl_check_cmd": self._acl_check_cmd,
             b"rand": self.rand.random, b"srand": self.rand.seed,
             b"register_function": self._register_function,
             b"version": broker.version.encode(), b"version_num": version_num(broker.version),
@@ -304,6 +305,10 @@ class Sandbox:
             return self.err(b"ERR Write commands are not allowed from read-only scripts."), True
         if "write" in flags:
             run.wrote = True
+        if cmd.name in ("xread", "xreadgroup") and any(arg.lower() == b"block" for arg in argv[1:]):
+            # t_stream.c refuses to block a script rather than answer at once
+            return self.convert.error_table(
+                f"ERR {cmd.name} command is not allowed with BLOCK option from scripts"), True
         reply = self._invoke(cmd, argv)
         if isinstance(reply, CommandError):
             return self.convert.error_table(reply.message), True
@@ -318,26 +323,64 @@ class Sandbox:
             reply = list(reply)
         return reply
 
-    def _setresp(self, resp: int) -> None:
-        if self.run is not None:
-            self.run.resp = resp
-            self.client.proto = resp
+    def _raise(self, message: bytes) -> None:
+        raise _Raise(self.err(message))
 
-    def _log(self, level: int, message: bytes) -> None:
+    def _setresp(self, *args: Any) -> None:
+        if self.run is None:
+            self._raise(b"ERR redis.setresp can only be called inside a script invocation")
+        if len(args) != 1:
+            self._raise(b"ERR redis.setresp() requires one argument.")
+        resp = _truncate(_lua_tonumber(args[0]) or 0)
+        if resp not in (2, 3):
+            self._raise(b"ERR RESP version must be 2 or 3.")
+        assert self.run is not None
+        self.run.resp = resp
+        self.client.proto = resp
+
+    def _log(self, *args: Any) -> None:
+        if len(args) < 2:
+            self._raise(b"ERR redis.log() requires two arguments or more.")
+        level = _lua_tonumber(args[0])
+        if level is None:
+            self._raise(b"ERR First argument must be a number (log level).")
+        level = _truncate(level)
+        if not 0 <= level <= 3:
+            self._raise(b"ERR Invalid debug level.")
+        parts = [_lua_tostring(arg) for arg in args[1:]]
+        message = b" ".join(part for part in parts if part is not None)
         log.log(_LOG_LEVELS.get(level, logging.INFO), "%s", message.decode("utf-8", "replace"))
 
+    def _set_repl(self, *args: Any) -> None:
+        if self.run is None:
+            self._raise(b"ERR redis.set_repl can only be called inside a script invocation")
+        if len(args) != 1:
+            self._raise(b"ERR redis.set_repl() requires two arguments.")
+        if _truncate(_lua_tonumber(args[0]) or 0) & ~3:
+            self._raise(b"ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+
+    def _sha1hex(self, *args: Any) -> bytes:
+        if len(args) != 1:
+            self._raise(b"ERR wrong number of arguments")
+        return _sha1hex(_lua_tostring(args[0]) or b"")
+
     def _acl_check_cmd(self, *args: Any) -> Any:
-        if not args or type(args[0]) is not bytes:
-            return self.err(b"ERR Please specify at least one argument for this redis lib call"), True
-        cmd = self.broker.commands.get(args[0].lower())
-        if cmd is None:
-            return self.err(b"ERR Invalid command passed to redis.acl_check_cmd()"), True
+        if self.run is None:
+            self._raise(b"ERR redis.acl_check_cmd can only be called inside a script invocation")
+        if not args:
+            self._raise(b"ERR Please specify at least one argument for this redis lib call")
+        if type(args[0]) is not bytes or self.broker.commands.get(args[0].lower()) is None:
+            self._raise(b"ERR Invalid command passed to redis.acl_check_cmd()")
         return True  # no ACLs here: the default user may run everything
 
     def _register_function(self, *args: Any) -> Any:
         if self.register_function is None:
-            return self.err(b"ERR redis.register_function can only be called on FUNCTION LOAD command"), True
-        return self.register_function(*args)
+            self._raise(b"ERR redis.register_function can only be called on FUNCTION LOAD command")
+        assert self.register_function is not None
+        result = self.register_function(*args)
+        if type(result) is tuple:
+            raise _Raise(result[0])
+        return result
 
 
 class _Raise(Exception):
@@ -359,6 +402,35 @@ class _CompileError(CommandError):
     def __init__(self, lua_message: str) -> None:
         super().__init__(lua_message)
         self.lua_message = lua_message
+
+
+def _lua_tonumber(value: Any) -> float | int | None:
+    """``lua_tonumber``: numbers, and strings that read as one (decimal or 0x hex)."""
+    if type(value) is int or type(value) is float:
+        return value
+    if type(value) is bytes:
+        text = value.strip()
+        try:
+            return float(text) if not text.lower().startswith((b"0x", b"-0x")) else int(text, 16)
+        except ValueError:
+            return None
+    return None
+
+
+def _lua_tostring(value: Any) -> bytes | None:
+    """``lua_tolstring``: strings as they are, numbers as ``%.14g``, else None."""
+    if type(value) is bytes:
+        return value
+    if type(value) is int or type(value) is float:
+        return b"%.14g" % value
+    return None
+
+
+def _truncate(number: float | int) -> int:
+    try:
+        return int(number)
+    except (OverflowError, ValueError):
+        return -(2**31)
 
 
 def _sha1hex(data: bytes) -> bytes:

@@ -25,7 +25,7 @@ import lupa.lua51 as lua51
 from broker.glob import glob_match
 from broker.resp import CommandError, Simple
 from broker.scripting.convert import OrderedSet
-from broker.scripting.engine import Sandbox, ScriptRun, _CompileError
+from broker.scripting.engine import Sandbox, ScriptRun, _CompileError, _lua_tostring
 from broker.scripting.evalcache import SCRIPT_FLAGS
 
 if TYPE_CHECKING:
@@ -138,12 +138,14 @@ class Functions:
                     return err(b"ERR named argument key given to redis.register_function is not a string"), True
                 lowered = key.lower()
                 if lowered == b"function_name":
-                    if type(value) is not bytes:
+                    value = _lua_tostring(value)
+                    if value is None:
                         return err(b"ERR function_name argument given to redis.register_function must be a "
                                    b"string"), True
                     name = value
                 elif lowered == b"description":
-                    if type(value) is not bytes:
+                    value = _lua_tostring(value)
+                    if value is None:
                         return err(b"ERR description argument given to redis.register_function must be a "
                                    b"string"), True
                     description = value
@@ -169,7 +171,8 @@ class Functions:
                 return err(b"ERR redis.register_function must get a callback argument"), True
         elif len(args) == 2:
             name, callback = args
-            if type(name) is not bytes:
+            name = _lua_tostring(name)
+            if name is None:
                 return err(b"ERR first argument to redis.register_function must be a string"), True
             if lua51.lua_type(callback) != "function":
                 return err(b"ERR second argument to redis.register_function must be a function"), True
@@ -355,7 +358,7 @@ def parse_payload(payload: bytes) -> list[bytes]:
         raise CommandError("ERR DUMP payload version or checksum are wrong")
     version = _struct.unpack("<H", payload[-10:-8])[0]
     crc = _struct.unpack("<Q", payload[-8:])[0]
-    if version > RDB_VERSION or (crc != 0 and crc64(payload[:-8]) != crc):
+    if version > RDB_VERSION or crc64(payload[:-8]) != crc:
         raise CommandError("ERR DUMP payload version or checksum are wrong")
     codes = []
     pos, end = 0, len(payload) - 10

@@ -55,16 +55,6 @@ local function err_table(message)
   return {err = message}
 end
 
-local function raiser(f)
-  -- Python callables answer (value) or (error table, true); the raise happens here
-  -- so the error handler can find the script's line above this frame.
-  return function(...)
-    local r, failed = f(...)
-    if failed then error(r) end
-    return r
-  end
-end
-
 local handling = false
 
 -- __redis__err__handler: add where the error happened (the script's frame, not a
@@ -122,58 +112,18 @@ local redis = {}
 redis.call = py.call
 redis.pcall = py.pcall
 
-local setresp = py.setresp
-redis.setresp = function(...)
-  if select('#', ...) ~= 1 then error(err_table('ERR redis.setresp() requires one argument.')) end
-  local resp = tonumber((...)) or 0
-  resp = resp >= 0 and floor(resp) or ceil(resp)
-  if resp ~= 2 and resp ~= 3 then error(err_table('ERR RESP version must be 2 or 3.')) end
-  setresp(resp)
-end
-
-local log = py.log
-redis.log = function(...)
-  local argc = select('#', ...)
-  if argc < 2 then error(err_table('ERR redis.log() requires two arguments or more.')) end
-  local level = ...
-  if tonumber(level) == nil then error(err_table('ERR First argument must be a number (log level).')) end
-  level = tonumber(level)
-  level = level >= 0 and floor(level) or ceil(level)
-  if level < 0 or level > 3 then error(err_table('ERR Invalid debug level.')) end
-  local parts, n = {}, 0
-  for j = 2, argc do
-    local s = select(j, ...)
-    if type(s) == 'string' or type(s) == 'number' then
-      n = n + 1
-      parts[n] = tostring(s)
-    end
-  end
-  log(level, concat(parts, ' '))
-end
+-- These raise from Python (C functions to Lua, so `return redis.setresp(4)` keeps
+-- the script's line in the error, as Redis's C functions do).
+redis.setresp = py.setresp
+redis.log = py.log
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-redis.set_repl = function(...)
-  if select('#', ...) ~= 1 then error(err_table('ERR redis.set_repl() requires two arguments.')) end
-  local flags = tonumber((...)) or 0
-  flags = flags >= 0 and floor(flags) or ceil(flags)
-  if flags ~= 0 and flags ~= 1 and flags ~= 2 and flags ~= 3 then
-    error(err_table('ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.'))
-  end
-end
+redis.set_repl = py.set_repl
 redis.replicate_commands = function() return true end
 -- The debugger (SCRIPT DEBUG) is not offered: outside it Redis answers false / nothing.
 redis.breakpoint = function() return false end
 redis.debug = function() end
-
-local sha1 = py.sha1hex
-redis.sha1hex = function(...)
-  if select('#', ...) ~= 1 then error(err_table('ERR wrong number of arguments')) end
-  local s = ...
-  if type(s) == 'number' then s = tostring(s) end
-  if type(s) ~= 'string' then s = '' end
-  return sha1(s)
-end
+redis.sha1hex = py.sha1hex
 
 redis.error_reply = function(...)
   local e = ...
@@ -199,15 +149,13 @@ redis.status_reply = function(...)
   return {ok = s}
 end
 
-local acl_check = py.acl_check_cmd
-redis.acl_check_cmd = raiser(acl_check)
+redis.acl_check_cmd = py.acl_check_cmd
 
 redis.REDIS_VERSION = py.version
 redis.REDIS_VERSION_NUM = py.version_num
 
 -- Only FUNCTION LOAD offers it (functions.py sets the library being loaded).
-local register = py.register_function
-redis.register_function = raiser(register)
+redis.register_function = py.register_function
 
 G.redis = redis
 
