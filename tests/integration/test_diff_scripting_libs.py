@@ -7,6 +7,7 @@ deps/lua/src/*.c; hypothesis adds generated values."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.lua_libs import LuaLibsRuntime, lua_literal, wrap
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, free_port, start_fanout, start_redis_server
 
 
 class BrokerEval:
@@ -30,16 +31,29 @@ class BrokerEval:
         return result
 
 
+# Servers of this module's own: every generated snippet is a new script that EVAL
+# caches, and a session server's script cache that large changes what MEMORY DOCTOR
+# says to other modules' tests.
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[ServerProcess]:
+    server = start_redis_server()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module", params=["lupa", "broker"])
-def lua(request: pytest.FixtureRequest) -> LuaLibsRuntime | BrokerEval:
+def lua(request: pytest.FixtureRequest) -> Iterator[LuaLibsRuntime | BrokerEval]:
     if request.param == "lupa":
-        return LuaLibsRuntime()
-    return BrokerEval(request.getfixturevalue("fanout_broker").port)
+        yield LuaLibsRuntime()
+        return
+    server = start_fanout("broker", "--port", str(free_port()))
+    yield BrokerEval(server.port)
+    server.stop()
 
 
 @pytest.fixture(scope="module")
-def real(redis_server: ServerProcess) -> redis.Redis:
-    return redis.Redis(port=redis_server.port)
+def real(own_redis: ServerProcess) -> redis.Redis:
+    return redis.Redis(port=own_redis.port)
 
 
 def assert_same(real: redis.Redis, lua: LuaLibsRuntime | BrokerEval, snippet: str) -> bytes:
@@ -99,6 +113,7 @@ CORPUS = [
     "return pcall(cmsgpack.unpack, '\\129\\192\\1'), pcall(cmsgpack.unpack, '\\146\\1')",
     "return pcall(cmsgpack.unpack, '\\196\\1a'), pcall(cmsgpack.unpack, ''), pcall(cmsgpack.unpack, {})",
     "return cmsgpack.unpack(12)",
+    "return cmsgpack.unpack_limit('\\192\\192\\1\\192', 3), cmsgpack.unpack_one('\\192\\1'), cmsgpack.unpack('\\192\\1\\192')",
     "return cmsgpack.unpack_one('\\1\\2\\3', 1), cmsgpack.unpack_one('\\1\\2\\3', 2), cmsgpack.unpack_one('\\1\\2\\3', 3)",
     "return pcall(cmsgpack.unpack_one, '\\1', 5), pcall(cmsgpack.unpack_one, '\\1', -1), pcall(cmsgpack.unpack_one, nil, 'x')",
     "return cmsgpack.unpack_limit('\\1\\2\\3', 0), cmsgpack.unpack_limit('\\1\\2\\3', 0, 1), cmsgpack.unpack_limit('\\1\\2\\3', 5, 1)",

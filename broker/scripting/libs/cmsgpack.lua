@@ -252,19 +252,19 @@ local function unpack_full(s, limit, offset)
   end
   local decode_all = limit == 0 and offset == 0
   if decode_all then limit = 2147483647 end
-  local out, cnt = { 0 }, 0
+  local out, cnt = {}, 0
   local p = offset + 1
   while p <= len and cnt < limit do
     if cnt + 2 > 8000 then fail(STACK_MSG) end
     local v
     v, p = decode(s, p)
     cnt = cnt + 1
-    out[cnt + 1] = v
+    out[cnt] = v
   end
-  if decode_all then
-    table.remove(out, 1)
-    return out, cnt
-  end
+  if decode_all then return out, cnt end
+  -- the next offset (-1 once the input is used up) comes first; values may be nil,
+  -- so no table.insert (it trusts the # of a table with holes)
+  for i = cnt, 1, -1 do out[i + 1] = out[i] end
   out[1] = p > len and -1 or p - 1
   return out, cnt + 1
 end

@@ -173,7 +173,7 @@ local function getinteger(data, pos, endian, issigned, size)
   -- bytes[1] is now the least significant
   local used = size > 8 and 8 or size
   local lo, hi = 0, 0
-  for k = math.min(used, 4), 1, -1 do lo = lo * 256 + bytes[k] end
+  for k = used < 4 and used or 4, 1, -1 do lo = lo * 256 + bytes[k] end
   for k = used, 5, -1 do hi = hi * 256 + bytes[k] end
   if issigned then
     local bits = used * 8
