@@ -87,3 +87,16 @@ def test_cmsgpack(lua: LuaLibsRuntime, snippet: str, expected: str) -> None:
 ])
 def test_struct(lua: LuaLibsRuntime, snippet: str, expected: str) -> None:
     assert lua.run(snippet).decode() == expected
+
+
+def test_install_sets_the_four_globals_and_needs_debug_only_while_installing() -> None:
+    import lupa.lua51
+
+    from broker.scripting.libs import LIBRARIES, install
+
+    lua = lupa.lua51.LuaRuntime(encoding=None)
+    install(lua)
+    lua.execute(b"debug = nil")  # as the sandbox does after loading the libraries
+    assert [lua.eval(f"type({name})".encode()) for name in LIBRARIES] == [b"table"] * 4
+    message = lua.execute(b"local ok, e = pcall(function() local r = struct.pack('i', {}) return r end) return e")
+    assert message == b"[string \"<python>\"]:1: bad argument #2 to 'pack' (number expected, got table)"
