@@ -23,14 +23,20 @@ __all__: list[str] = []
 _NOTBUSY = "NOTBUSY No scripts in execution right now."
 
 
+# numkeys as clients send it -> int, for the usual few (parse_int is most of _split)
+_NUMKEYS = {b"%d" % n: n for n in range(17)}
+
+
 def _split(argv: list[bytes], numkeys_error: str | None = None) -> tuple[list[bytes], list[bytes]]:
     """KEYS and ARGV of ``<cmd> <script> numkeys [key ...] [arg ...]``."""
-    try:
-        numkeys = parse_int(argv[2])
-    except CommandError:
-        if numkeys_error is not None:
-            raise CommandError(numkeys_error) from None
-        raise
+    numkeys = _NUMKEYS.get(argv[2])
+    if numkeys is None:
+        try:
+            numkeys = parse_int(argv[2])
+        except CommandError:
+            if numkeys_error is not None:
+                raise CommandError(numkeys_error) from None
+            raise
     if numkeys > len(argv) - 3:
         raise CommandError("ERR Number of keys can't be greater than number of args")
     if numkeys < 0:
@@ -46,7 +52,8 @@ def _eval(client: Client, argv: list[bytes], ro: bool) -> Any:
 
 
 def _evalsha(client: Client, argv: list[bytes], ro: bool) -> Any:
-    scripts = scripting_of(client.broker).eval
+    broker = client.broker
+    scripts = (getattr(broker, "scripting", None) or scripting_of(broker)).eval
     if len(argv[1]) != 40:
         raise CommandError(NOSCRIPT)
     keys, args = _split(argv)

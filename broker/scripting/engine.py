@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import lupa.lua51 as lua51
@@ -45,10 +45,17 @@ log = logging.getLogger("broker.scripting")
 # Lua instructions between two runaway checks (Redis: 100000). One check is a
 # clock read; 100k instructions take well under a millisecond.
 HOOK_COUNT = 100_000
+# FUNCTION LOAD's own limit on running a library's code (Redis's LOAD_TIMEOUT_MS), in s.
+LOAD_TIMEOUT = 0.5
 # Commands Redis 7.0 flags MAY_REPLICATE: refused in read-only scripts like writes.
 _MAY_REPLICATE = frozenset({b"publish", b"spublish", b"pfcount"})
 _LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}
 _LRAND48_MAX = 2**31 - 1
+# KEYS+ARGV up to this many go to Lua as call arguments (fast); more as two tables
+# (Lua's C stack takes some thousands of arguments at most).
+_MAX_VARARGS = 200
+# What _command checks before running a command (bits of _resolve's result).
+_CHECK_NOSCRIPT, _CHECK_READONLY, _CHECK_BLOCK = 2, 4, 8
 
 
 def version_num(version: str) -> int:
@@ -82,7 +89,7 @@ class ScriptRun:
     resp: int = 2
     killed: bool = False
     wrote: bool = False
-    flags: frozenset[str] = field(default_factory=frozenset)
+    flags: frozenset[str] = frozenset()
 
 
 class _Rand48:
@@ -156,6 +163,11 @@ class Sandbox:
         self.err = api[b"err"]
         self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table)
         self._runs = 0
+        # FUNCTION LOAD in progress: when it started, and whether it was stopped
+        self.load_started: float | None = None
+        self.load_killed = False
+        # command name as scripts spell it -> command (as the core's _by_spelling)
+        self._by_spelling: dict[bytes, tuple[Any, int, int, int]] = {}
 
     # ------------------------------------------------------------ compiling
 
@@ -176,13 +188,14 @@ class Sandbox:
         """Run ``function`` through ``runner`` (run_eval / run_function) and
         return the caller's reply (errors as CommandError values)."""
         client = self.client
-        caller = run.caller
-        client.db = caller.db
+        client.db = run.caller.db
         client.proto = 2
-        client.authenticated = True
         self.run = run
         try:
-            outcome = runner(function, self.lua.table_from(keys), self.lua.table_from(args))
+            if len(keys) + len(args) <= _MAX_VARARGS:
+                outcome = runner(function, len(keys), *keys, *args)
+            else:
+                outcome = runner(function, -1, self.lua.table_from(keys), self.lua.table_from(args))
         except lua51.LuaMemoryError:
             outcome = (3, b"not enough memory")
         except lua51.LuaError as exc:
@@ -193,8 +206,12 @@ class Sandbox:
             self._rearm()
         reply = self._reply(run, outcome)
         self._runs += 1
-        if self._runs % 50 == 0 or (type(outcome) is tuple and outcome[0] == 3):
+        if type(outcome) is tuple and outcome[0] == 3:
             self.recover()
+        elif self._runs % 50 == 0:
+            # Redis's LUA_GC_CYCLE_PERIOD: a collection step every 50 scripts keeps
+            # the collector's work spread out
+            self._gc(50)
         return reply
 
     def _reply(self, run: ScriptRun, outcome: Any) -> Any:
@@ -240,6 +257,10 @@ class Sandbox:
     def _check(self) -> bool:
         run = self.run
         if run is None:
+            started = self.load_started
+            if started is not None and (self.load_killed or self.monotonic() - started > LOAD_TIMEOUT):
+                self.load_killed = True
+                return True
             return False
         if run.killed:
             return True
@@ -257,71 +278,108 @@ class Sandbox:
                 f"script: {run.name}")
 
     def _killed_error(self) -> Any:
+        if self.run is None:
+            return self.err(b"ERR FUNCTION LOAD timeout")
         return self.err(b"ERR Script killed: it ran longer than busy-reply-threshold")
+
+    def begin_load(self) -> None:
+        """FUNCTION LOAD runs a library's code: stop it past LOAD_TIMEOUT, as Redis does."""
+        self.load_started = self.monotonic()
+        self.load_killed = False
+
+    def end_load(self) -> None:
+        if self.load_killed:
+            self._rearm()
+        self.load_started = None
+        self.load_killed = False
 
     # ------------------------------------------------------------ redis.* callbacks
 
     def _call(self, *args: Any) -> Any:
         """redis.call: the reply; an error is raised into Lua (see ``_Raise``)."""
-        reply, failed = self._command(args)
-        if failed:
-            raise _Raise(reply)
-        return reply
+        return self._command(args)
 
     def _pcall(self, *args: Any) -> Any:
-        return self._command(args)[0]
+        """redis.pcall: the reply, or the error table."""
+        try:
+            return self._command(args)
+        except _Raise as failure:
+            return failure.table
 
-    def _command(self, args: tuple[Any, ...]) -> tuple[Any, bool]:
+    def _fail(self, message: bytes) -> Any:
+        raise _Raise(self.err(message))
+
+    def _command(self, args: tuple[Any, ...]) -> Any:
+        """Run one command for the script (``scriptCall``); raise _Raise on error."""
         run = self.run
         if run is None:
-            return self.err(b"ERR redis.call/pcall can only be called inside a script invocation"), True
+            self._fail(b"ERR redis.call/pcall can only be called inside a script invocation")
         if not args:
-            return self.err(b"ERR Please specify at least one argument for this redis lib call"), True
-        argv = []
+            self._fail(b"ERR Please specify at least one argument for this redis lib call")
         for arg in args:
-            kind = type(arg)
-            if kind is bytes:
-                argv.append(arg)
-            elif kind is int:
-                # Lua numbers are doubles, sent with %.17g (lupa hands integral ones as int)
-                argv.append(b"%d" % arg if -10**17 < arg < 10**17 else b"%.17g" % float(arg))
-            elif kind is float:
-                argv.append(b"%.17g" % arg)
-            else:
-                return self.err(b"ERR Lua redis lib command arguments must be strings or integers"), True
-        broker = self.broker
-        cmd = broker.commands.get(argv[0].lower())
-        if cmd is not None and cmd.handler is None and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].lower())
+            if type(arg) is not bytes:
+                argv = [_argument(arg) for arg in args]
+                if None in argv:
+                    self._fail(b"ERR Lua redis lib command arguments must be strings or integers")
+                break
+        else:
+            argv = list(args)
+        entry = self._by_spelling.get(argv[0])
+        if entry is None:
+            entry = self._resolve(argv)
+        cmd, checks, low, high = entry
+        if checks or not low <= len(argv) <= high:
+            self._verify(run, cmd, argv, checks)  # type: ignore[arg-type]
+        reply = self.broker.call(self.client, cmd, argv)
+        kind = type(reply)
+        if kind is bytes or kind is int:
+            return reply
+        if kind is Blocked:
+            # a script never blocks: the command answers as on a timeout (BLMPOP ...)
+            reply = reply.timeout_reply
+        elif kind is Replies:
+            reply = list(reply)
+        if isinstance(reply, CommandError):
+            raise _Raise(self.convert.error_table(reply.message))
+        return self.convert.to_lua(reply, run.resp)  # type: ignore[union-attr]
+
+    def _resolve(self, argv: list[bytes]) -> tuple[Any, int, int, int]:
+        """(command, checks) for a script's argv; remembered by spelling when the
+        command has no subcommands."""
+        head = argv[0]
+        cmd = self.broker.commands.get(head.lower())
+        container = cmd is not None and cmd.handler is None
+        if container and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].lower())  # type: ignore[union-attr]
         if cmd is None:
-            return self.err(b"ERR Unknown Redis command called from script"), True
-        arity = cmd.arity
-        if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-            return self.err(b"ERR Wrong number of args calling Redis command from script"), True
+            self._fail(b"ERR Unknown Redis command called from script")
+        assert cmd is not None
+        checks = 0
         flags = cmd.flags
         if "noscript" in flags:
-            return self.err(b"ERR This Redis command is not allowed from script"), True
-        if run.read_only and ("write" in flags or cmd.name.encode() in _MAY_REPLICATE):
-            return self.err(b"ERR Write commands are not allowed from read-only scripts."), True
-        if "write" in flags:
-            run.wrote = True
-        if cmd.name in ("xread", "xreadgroup") and any(arg.lower() == b"block" for arg in argv[1:]):
-            # t_stream.c refuses to block a script rather than answer at once
-            return self.convert.error_table(
-                f"ERR {cmd.name} command is not allowed with BLOCK option from scripts"), True
-        reply = self._invoke(cmd, argv)
-        if isinstance(reply, CommandError):
-            return self.convert.error_table(reply.message), True
-        return self.convert.to_lua(reply, run.resp), False
+            checks |= _CHECK_NOSCRIPT
+        if "write" in flags or cmd.name.encode() in _MAY_REPLICATE:
+            checks |= _CHECK_READONLY
+        if cmd.name in ("xread", "xreadgroup"):
+            checks |= _CHECK_BLOCK
+        arity = cmd.arity
+        entry = (cmd, checks, arity if arity > 0 else -arity, arity if arity > 0 else 1 << 62)
+        if not container and len(self._by_spelling) < 4096:
+            self._by_spelling[head] = entry
+        return entry
 
-    def _invoke(self, cmd: "Command", argv: list[bytes]) -> Any:
-        reply = self.broker.call(self.client, cmd, argv)
-        if type(reply) is Blocked:
-            # a script never blocks: the command answers as on a timeout (XREAD BLOCK, BLMPOP ...)
-            reply = reply.timeout_reply
-        if type(reply) is Replies:
-            reply = list(reply)
-        return reply
+    def _verify(self, run: ScriptRun, cmd: "Command", argv: list[bytes], checks: int) -> None:
+        arity = cmd.arity
+        if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+            self._fail(b"ERR Wrong number of args calling Redis command from script")
+        if checks & _CHECK_NOSCRIPT:
+            self._fail(b"ERR This Redis command is not allowed from script")
+        if checks & _CHECK_READONLY and run.read_only:
+            self._fail(b"ERR Write commands are not allowed from read-only scripts.")
+        if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
+            # t_stream.c refuses to block a script rather than answer at once
+            raise _Raise(self.convert.error_table(
+                f"ERR {cmd.name} command is not allowed with BLOCK option from scripts"))
 
     def _raise(self, message: bytes) -> None:
         raise _Raise(self.err(message))
@@ -402,6 +460,19 @@ class _CompileError(CommandError):
     def __init__(self, lua_message: str) -> None:
         super().__init__(lua_message)
         self.lua_message = lua_message
+
+
+def _argument(value: Any) -> bytes | None:
+    """A redis.call argument as bytes: Lua numbers as ``%.17g`` (lupa hands integral
+    ones over as int), anything but strings and numbers None."""
+    kind = type(value)
+    if kind is bytes:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return b"%d" % value if -10**17 < value < 10**17 else b"%.17g" % float(value)
+    if kind is float:
+        return b"%.17g" % value
+    return None
 
 
 def _lua_tonumber(value: Any) -> float | int | None:

@@ -66,6 +66,8 @@ class EvalScripts:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.scripts: dict[str, Script] = {}
+        # the SHA as clients send it (bytes, any case) -> script: EVALSHA's lookup
+        self.by_raw: dict[bytes, Script] = {}
 
     def load(self, body: bytes) -> Script:
         """SCRIPT LOAD / EVAL's first sight: compile and cache (once per SHA)."""
@@ -84,21 +86,27 @@ class EvalScripts:
         return script
 
     def find(self, sha: bytes) -> Script | None:
-        if len(sha) != 40:
-            return None
-        return self.scripts.get(sha.decode("latin-1").lower())
+        script = self.by_raw.get(sha)
+        if script is not None or len(sha) != 40:
+            return script
+        script = self.scripts.get(sha.decode("latin-1").lower())
+        if script is not None and len(self.by_raw) < 65536:
+            self.by_raw[sha] = script
+        return script
 
     def flush(self) -> None:
         self.scripts.clear()
+        self.by_raw.clear()
         self.sandbox.recover()
 
     def run(self, client: "Client", script: Script, keys: list[bytes], args: list[bytes], ro: bool) -> Any:
         """``scriptPrepareForRun`` + ``luaCallFunction`` for an EVAL script."""
         read_only = ro
-        if script.flags is not None:
-            if "no-writes" not in script.flags and ro:
+        flags = script.flags
+        if flags is not None:
+            if "no-writes" not in flags and ro:
                 raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
-            read_only = ro or "no-writes" in script.flags
+            read_only = ro or "no-writes" in flags
         sandbox = self.sandbox
-        run = ScriptRun(client, script.sha, read_only, sandbox.monotonic(), flags=script.flags or frozenset())
+        run = ScriptRun(client, script.sha, read_only, sandbox.monotonic())
         return sandbox.execute(run, sandbox.run_eval, script.function, keys, args)

@@ -102,11 +102,13 @@ class Functions:
         self._loading = library
         sandbox.register_function = self._register
         sandbox.set_load_mode(True)
+        sandbox.begin_load()
         try:
             outcome = sandbox.run_load(function)
         except lua51.LuaMemoryError:
             outcome = (3, b"not enough memory")
         finally:
+            sandbox.end_load()
             sandbox.set_load_mode(False)
             sandbox.register_function = None
             self._loading = None

@@ -333,14 +333,26 @@ local function outcome(ok, res)
   return 0, res
 end
 
-local function run_eval(f, keys, argv)
+-- KEYS and ARGV come as varargs after their count (one call from Python, no
+-- table built on the Python side), or as two tables when the count is -1.
+local function collect(nkeys, ...)
+  if nkeys < 0 then return ... end
+  local all, keys, argv = {...}, {}, {}
+  for i = 1, nkeys do keys[i] = all[i] end
+  for i = nkeys + 1, select('#', ...) do argv[i - nkeys] = all[i] end
+  return keys, argv
+end
+
+local function run_eval(f, nkeys, ...)
+  local keys, argv = collect(nkeys, ...)
   rawset(G, 'KEYS', keys)
   rawset(G, 'ARGV', argv)
   handling = false
   return outcome(xpcall(f, handler))
 end
 
-local function run_function(f, keys, argv)
+local function run_function(f, nkeys, ...)
+  local keys, argv = collect(nkeys, ...)
   handling = false
   return outcome(xpcall(function() return f(keys, argv) end, handler))
 end
@@ -357,7 +369,8 @@ local function run_load(f)
   return outcome(xpcall(f, handler))
 end
 
-local function gc()
+local function gc(step)
+  if step then return collectgarbage('step', step) end
   collectgarbage('collect')
 end
 

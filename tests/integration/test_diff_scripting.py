@@ -262,6 +262,8 @@ LOAD_ERRORS = [
     "#!lua name=x\nredis.call('ping')", "#!lua name=x\nlocal s = string.rep('a', 2)", "#!lua name=x\nerror('boom')",
     "#!lua name=x\nredis.log(redis.LOG_NOTICE, 'loading')\nredis.register_function('f', function() return 1 end)",
     "#!lua name=x\nredis.register_function('myget', function() end)",
+    "#!lua name=x\nwhile true do end", "#!lua name=x\nredis.register_function('f', function() end)\nerror('x')",
+    "#!lua name=x\nredis.register_function('f', function() end)\nredis.foo()",
 ]
 
 
