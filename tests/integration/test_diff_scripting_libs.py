@@ -41,14 +41,18 @@ def own_redis() -> Iterator[ServerProcess]:
     server.stop()
 
 
-@pytest.fixture(scope="module", params=["lupa", "broker"])
-def lua(request: pytest.FixtureRequest) -> Iterator[LuaLibsRuntime | BrokerEval]:
-    if request.param == "lupa":
-        yield LuaLibsRuntime()
-        return
+@pytest.fixture(scope="module")
+def our_broker() -> Iterator[ServerProcess]:
     server = start_fanout("broker", "--port", str(free_port()))
-    yield BrokerEval(server.port)
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module", params=["lupa", "broker"])
+def lua(request: pytest.FixtureRequest) -> LuaLibsRuntime | BrokerEval:
+    if request.param == "lupa":
+        return LuaLibsRuntime()
+    return BrokerEval(request.getfixturevalue("our_broker").port)
 
 
 @pytest.fixture(scope="module")
@@ -293,3 +297,16 @@ def test_struct_round_trip(real: redis.Redis, lua: LuaLibsRuntime | BrokerEval, 
         f"local ok, s = pcall(struct.pack, {arglist}) "
         f"if not ok then return s end "
         f"return s, struct.size({lua_literal(fmt.replace('s', 'c1'))}), {{pcall(struct.unpack, {lua_literal(fmt)}, s)}}"))
+
+
+def test_functions_have_the_libraries_too(real: redis.Redis, our_broker: ServerProcess) -> None:
+    library = ("#!lua name=libs\nredis.register_function('packed', function(keys, args) "
+               "return cjson.encode({n = bit.band(tonumber(args[1]), 0xff), s = struct.pack('>H', 258), "
+               "m = cmsgpack.pack({1, 2.5}), back = cjson.decode(args[2])}) end)")
+    replies = []
+    for client in (real, redis.Redis(port=our_broker.port)):
+        client.function_flush()
+        assert client.function_load(library) == b"libs"
+        replies.append(client.fcall("packed", 0, 1023, '{"a":[1,2,{"b":null}]}'))
+    assert replies[0] == replies[1]
+    assert b'"n":255' in replies[0]
