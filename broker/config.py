@@ -96,6 +96,7 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "slowlog-log-slower-than": ("10000", _check_int("slowlog-log-slower-than", -1, 2**63 - 1)),
     "slowlog-max-len": ("128", _check_int("slowlog-max-len", 0, 2**63 - 1)),
     "cluster-enabled": ("no", _yes_no),
+    "hll-sparse-max-bytes": ("3000", _check_int("hll-sparse-max-bytes", 0, 2**63 - 1)),
 }
 _ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
 # Two names of one parameter that CONFIG GET lists separately, as Redis does.
@@ -156,7 +157,7 @@ class Config:
                     listener(name, value)
                 continue
             elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "lua-max-memory",
-                          "busy-reply-threshold", "lua-time-limit"):
+                          "busy-reply-threshold", "lua-time-limit", "hll-sparse-max-bytes"):
                 value = str(parse_memory(value))
             for target in (name, _TWINS[name]) if name in _TWINS else (name,):
                 self.values[target] = value
