@@ -22,6 +22,7 @@ from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
+from broker.zset import set_listpack_limits
 
 __all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Stats"]
 
@@ -198,7 +199,7 @@ class Broker:
         self.notify_flags = 0
         self.requirepass = ""
         self.config.listeners.append(self._config_changed)
-        for name in ("notify-keyspace-events", "requirepass"):
+        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries"):
             self._config_changed(name, self.config.get(name))
         # (db, key) -> clients watching it
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
@@ -632,6 +633,9 @@ class Broker:
             self.notify_flags = int(flags)
         elif name == "requirepass":
             self.requirepass = value
+        elif name in ("zset-max-listpack-entries", "zset-max-listpack-value"):
+            set_listpack_limits(int(self.config.get("zset-max-listpack-entries")),
+                                int(self.config.get("zset-max-listpack-value")))
 
 
 def _printable(value: bytes, limit: int) -> str:

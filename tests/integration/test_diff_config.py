@@ -92,3 +92,21 @@ def _as_dict(command: Any, reply: Any) -> Any:
     if command[:2] == ("CONFIG", "GET") and isinstance(reply, list):
         return dict(zip(reply[::2], reply[1::2]))
     return reply
+
+
+def test_encoding_thresholds_change_what_object_encoding_reports(redis_server, fanout_broker) -> None:
+    """The encoding parameters the Tcl suite tunes: OBJECT ENCODING follows them."""
+    script: list[tuple[Any, ...]] = [
+        ("CONFIG", "SET", "hash-max-listpack-entries", "4", "hash-max-listpack-value", "8",
+         "set-max-intset-entries", "3", "zset-max-listpack-entries", "5", "zset-max-listpack-value", "6"),
+        ("HSET", "h", "a", "1", "b", "2"), ("OBJECT", "ENCODING", "h"), ("HSET", "h", "c", "3", "d", "4", "e", "5"),
+        ("OBJECT", "ENCODING", "h"), ("HSET", "h2", "f", "123456789"), ("OBJECT", "ENCODING", "h2"),
+        ("SADD", "s", "1", "2", "3"), ("OBJECT", "ENCODING", "s"), ("SADD", "s", "4"), ("OBJECT", "ENCODING", "s"),
+        ("ZADD", "z", "1", "a", "2", "b"), ("OBJECT", "ENCODING", "z"), ("ZADD", "z", "3", "c", "4", "d", "5", "e"),
+        ("OBJECT", "ENCODING", "z"), ("ZADD", "z", "6", "f"), ("OBJECT", "ENCODING", "z"), ("ZREM", "z", "f", "e"),
+        ("OBJECT", "ENCODING", "z"), ("ZADD", "z2", "1", "toolong"), ("OBJECT", "ENCODING", "z2"),
+        ("CONFIG", "SET", "hash-max-listpack-entries", "512", "hash-max-listpack-value", "64",
+         "set-max-intset-entries", "512", "zset-max-listpack-entries", "128", "zset-max-listpack-value", "64"),
+        ("ZADD", "z3", "1", "a"), ("OBJECT", "ENCODING", "z3"),
+    ]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)
