@@ -313,6 +313,30 @@ def client_no_evict(client: Client, argv: list[bytes]) -> object:
     return OK
 
 
+# CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+@subcommand(_client, "unblock", -3, "admin noscript loading stale", since="5.0.0")
+def client_unblock(client: Client, argv: list[bytes]) -> object:
+    """Release a client blocked in BLPOP, XREAD, WAIT ...: with TIMEOUT (the default) it
+    gets its command's timeout reply, with ERROR ``-UNBLOCKED``; 1 if it was blocked."""
+    if len(argv) > 4:
+        raise CommandError(
+            f"ERR unknown subcommand or wrong number of arguments for '{argv[1].decode('utf-8', 'replace')}'. "
+            "Try CLIENT HELP.")
+    as_error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason not in (b"timeout", b"error"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        as_error = reason == b"error"
+    target = client.broker.clients.get(parse_int(argv[2]))
+    if target is None or target.blocked is None:
+        return 0
+    reply = (CommandError("UNBLOCKED client unblocked via CLIENT UNBLOCK") if as_error
+             else target.blocked.timeout_reply)
+    client.broker.unblock(target, reply)
+    return 1
+
+
 # CLIENT HELP
 @subcommand(_client, "help", 2, "loading stale")
 def client_help(client: Client, argv: list[bytes]) -> list[str]:
