@@ -18,6 +18,7 @@ from typing import Any, Callable
 from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass, flags_from_string
+from broker.pause import ClientPause
 from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
@@ -69,6 +70,8 @@ class Blocked:
     retry: Callable[[], Reply]
     timeout_reply: Reply
     db: int = 0
+    # CLIENT PAUSE: the command held until the pause ends (see broker/pause.py)
+    postponed: list[bytes] | None = None
 
 
 class Client:
@@ -218,6 +221,7 @@ class Broker:
         self.dirty = 0
         # Refusals while loading or after a failed save (see set_gate).
         self.gated = False
+        self.pause = ClientPause(self)
         self.loading_refusal: str | None = None
         self.write_refusal: str | None = None
         self.persistence = Snapshots(self, clock)
@@ -237,6 +241,7 @@ class Broker:
             return
         self.unsubscribe_all(client)
         self.unwatch(client)
+        self.pause.forget(client)
         self.unblock(client, None, resume=False)
 
     def unsubscribe_all(self, client: Client) -> None:
@@ -406,6 +411,8 @@ class Broker:
                     "PING / QUIT / RESET are allowed in this context")
             if self.gated:
                 self._check_gate(cmd)
+                if self.pause.active and self.pause.holds(client, cmd):
+                    return self.pause.postpone(client, argv)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
                 client.pending_reply = self._reply_mode(client, QUEUED)
@@ -463,7 +470,11 @@ class Broker:
         """
         self.loading_refusal = loading
         self.write_refusal = write_error
-        self.gated = loading is not None or write_error is not None
+        self.refresh_gate()
+
+    def refresh_gate(self) -> None:
+        """Send every command to the slow path while loading, refusing writes or paused."""
+        self.gated = self.loading_refusal is not None or self.write_refusal is not None or self.pause.active
         if self.gated:
             self._by_spelling.clear()
 
@@ -553,7 +564,7 @@ class Broker:
             self.ready_keys.append((db, key))
 
     def _block(self, client: Client, blocked: Blocked) -> Reply:
-        if client.multi is not None or getattr(client, "in_exec", False):
+        if blocked.postponed is None and (client.multi is not None or getattr(client, "in_exec", False)):
             return blocked.timeout_reply
         blocked.db = client.db.index
         client.blocked = blocked
@@ -606,6 +617,10 @@ class Broker:
 
     def timeout_blocked(self, client: Client) -> None:
         """The shell's timer for a blocked client fired."""
+        if client.blocked is not None and client.blocked.postponed is not None:
+            self.now_ms = self.clock_ms()
+            self.pause.check(self.now_ms)  # a paused client waits for the pause, not a timeout
+            return
         if client.blocked is not None:
             self.unblock(client, client.blocked.timeout_reply)
 
@@ -614,6 +629,8 @@ class Broker:
     def active_expire(self, limit: int = 2000) -> int:
         """One active expiry cycle over all dbs; returns how many keys expired."""
         self.now_ms = self.clock_ms()
+        if self.pause.active:
+            self.pause.check(self.now_ms)
         expired = 0
         for db in self.dbs:
             if db.expires:

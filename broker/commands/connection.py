@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from broker.commands.args import NOT_INTEGER, SYNTAX, parse_int
+from broker.pause import ALL, WRITE
 from broker.core import Client
 from broker.resp import OK, PONG, CommandError, Simple, Verbatim
 from broker.table import command, container, subcommand
@@ -335,6 +336,36 @@ def client_unblock(client: Client, argv: list[bytes]) -> object:
              else target.blocked.timeout_reply)
     client.broker.unblock(target, reply)
     return 1
+
+
+# CLIENT PAUSE timeout [WRITE | ALL]
+@subcommand(_client, "pause", -3, "admin noscript loading stale", since="3.0.0")
+def client_pause(client: Client, argv: list[bytes]) -> object:
+    """Hold clients' commands (all of them, or with WRITE those that would write)
+    for ``timeout`` ms: see broker/pause.py."""
+    if len(argv) > 4:
+        raise CommandError(
+            f"ERR unknown subcommand or wrong number of arguments for '{argv[1].decode('utf-8', 'replace')}'. "
+            "Try CLIENT HELP.")
+    kind = ALL
+    if len(argv) == 4:
+        mode = argv[3].lower()
+        if mode not in (b"write", b"all"):
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        kind = WRITE if mode == b"write" else ALL
+    timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        raise CommandError("ERR timeout is negative")
+    broker = client.broker
+    broker.pause.pause(broker.now_ms + timeout if timeout > 0 else 0, kind)
+    return OK
+
+
+# CLIENT UNPAUSE
+@subcommand(_client, "unpause", 2, "admin noscript loading stale", since="6.2.0")
+def client_unpause(client: Client, argv: list[bytes]) -> object:
+    client.broker.pause.unpause()
+    return OK
 
 
 # CLIENT HELP
