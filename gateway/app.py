@@ -63,6 +63,8 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except BadRequest as exc:
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
+    if not _allow_request(state, connection, request):
+        return
     try:
         reply = await _dispatch(state, connection, request)
         if reply is not None:
@@ -77,6 +79,25 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except Exception:
         log.exception("error while handling op %r", request.op)
         connection.send_reply(encode_error(request.id, "internal_error", f"op {request.op!r} failed on the server"))
+
+
+def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
+    """Every op takes a token of the connection's request bucket: pings, presence
+    toggles and history reads cost the server as much as publishes. A client that
+    keeps sending after op_burst refusals in a row is closed (1008)."""
+    bucket = connection.op_bucket
+    if bucket is None:
+        bucket = connection.op_bucket = TokenBucket(state.settings.op_rate, state.settings.op_burst)
+    if bucket.allow():
+        connection.refused = 0
+        return True
+    connection.refused += 1
+    if connection.refused > state.settings.op_burst:
+        connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
+        return False
+    connection.send_reply(encode_error(request.id, "rate_limited", f"request rate limit of {bucket.rate:g}/s "
+                                       f"exceeded; retry in {bucket.retry_after():.3f}s"))
+    return False
 
 
 async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
@@ -124,7 +145,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         since, limit, reverse = history_query((request.options or {}).get("since"),
                                               (request.options or {}).get("limit", 100),
                                               (request.options or {}).get("reverse", False))
-        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse)
+        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse,
+                                  max_bytes=state.settings.max_buffer)
         head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
         return history.encode_page({**head, "channel": target}, page)
     if op == "watch" or op == "unwatch":

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--publish-rate", type=float, default=100.0, metavar="PER_SECOND",
                        help="publishes per second per connection (default 100)")
     serve.add_argument("--publish-burst", type=float, default=200.0, help="publish burst allowed (default 200)")
+    serve.add_argument("--op-rate", type=float, default=200.0, metavar="PER_SECOND",
+                       help="requests (any op) per second per connection (default 200)")
+    serve.add_argument("--op-burst", type=float, default=1000.0,
+                       help="request burst allowed; as many refused requests more close the connection "
+                            "with 1008 (default 1000)")
     serve.add_argument("--ping-interval", type=float, default=20.0, metavar="SECONDS",
                        help="websocket ping interval; late pongs close the connection (default 20)")
     serve.add_argument("--channel", action="append", metavar="RULE",

@@ -39,6 +39,8 @@ class HistoryPage:
     entries: list[Entry] = field(default_factory=list)
     # for a recovery: whether ``entries`` is everything after the client's offset
     complete: bool = True
+    # for a read: cut short at the reply budget (the client asks again with since)
+    truncated: bool = False
 
 
 def _entries(raw: list[Any] | None, oldest_ms: int) -> list[Entry]:
@@ -57,9 +59,14 @@ def _position(reply: list[Any]) -> tuple[int, str]:
 
 
 async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, since: int | None = None,
-               limit: int = 100, reverse: bool = False) -> HistoryPage:
+               limit: int = 100, reverse: bool = False, max_bytes: int | None = None) -> HistoryPage:
     """Up to ``limit`` messages after offset ``since`` (all kept ones if None),
-    oldest first, or newest first with ``reverse``."""
+    oldest first, or newest first with ``reverse``.
+
+    ``max_bytes``: the page holds messages of at most this many bytes of data in
+    all (at least one message), so one reply fits a connection's output budget;
+    ``truncated`` says it was cut (the next page starts after its last offset).
+    """
     stream, meta = history_keys(channel.encode())
     start = b"-" if since is None else b"%d-0" % (since + 1)
     read_cmd = ["XREVRANGE", stream, "+", start] if reverse else ["XRANGE", stream, start, "+"]
@@ -70,7 +77,15 @@ async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: 
     entries = _kept(_entries(raw, now_ms - options.history_ttl_ms), offset, options)
     if since is None and not reverse:
         entries.reverse()
-    return HistoryPage(offset, epoch, entries)
+    page = HistoryPage(offset, epoch, entries)
+    if max_bytes is not None:
+        total = 0
+        for index, entry in enumerate(entries):
+            total += len(entry.data)
+            if total > max_bytes and index:
+                page.entries, page.truncated = entries[:index], True
+                break
+    return page
 
 
 def _kept(entries: list[Entry], current: int, options: ChannelOptions) -> list[Entry]:
@@ -117,5 +132,6 @@ def encode_messages(entries: list[Entry]) -> bytes:
 
 def encode_page(head: dict[str, Any], page: HistoryPage) -> bytes:
     """``head`` + offset, epoch and messages, as one JSON object."""
-    body = orjson.dumps({**head, "offset": page.offset, "epoch": page.epoch})
+    extra = {"truncated": True} if page.truncated else {}
+    body = orjson.dumps({**head, "offset": page.offset, "epoch": page.epoch, **extra})
     return body[:-1] + b',"messages":' + encode_messages(page.entries) + b"}"

@@ -216,7 +216,7 @@ async def history_page(request: web.Request) -> web.Response:
             raise _HttpError(400, exc.code, exc.message) from None
         try:
             page = await history.read(state.backend, channel, options, operations.now_ms(), since, limit,
-                                      reverse)
+                                      reverse, max_bytes=state.settings.max_buffer)
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
