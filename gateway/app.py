@@ -83,16 +83,20 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
 
 def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
     """Every op takes a token of the connection's request bucket: pings, presence
-    toggles and history reads cost the server as much as publishes. A client that
-    keeps sending after op_burst refusals in a row is closed (1008)."""
+    toggles and history reads cost the server as much as publishes.
+
+    Refusals take tokens of a second bucket of the same size and rate: a client
+    that keeps sending at more than twice the rate (it ignores ``rate_limited``)
+    empties it and is closed with 1008, instead of costing a refusal per request.
+    """
+    if connection.op_bucket is None:
+        rate, burst = state.settings.op_rate, state.settings.op_burst
+        connection.op_bucket = TokenBucket(rate, burst)
+        connection.refused = TokenBucket(rate, burst)
     bucket = connection.op_bucket
-    if bucket is None:
-        bucket = connection.op_bucket = TokenBucket(state.settings.op_rate, state.settings.op_burst)
     if bucket.allow():
-        connection.refused = 0
         return True
-    connection.refused += 1
-    if connection.refused > state.settings.op_burst:
+    if not connection.refused.allow():
         connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
         return False
     connection.send_reply(encode_error(request.id, "rate_limited", f"request rate limit of {bucket.rate:g}/s "

@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--op-rate", type=float, default=200.0, metavar="PER_SECOND",
                        help="requests (any op) per second per connection (default 200)")
     serve.add_argument("--op-burst", type=float, default=1000.0,
-                       help="request burst allowed; as many refused requests more close the connection "
-                            "with 1008 (default 1000)")
+                       help="request burst allowed; a client that keeps sending at over twice the rate "
+                            "is closed with 1008 (default 1000)")
     serve.add_argument("--ping-interval", type=float, default=20.0, metavar="SECONDS",
                        help="websocket ping interval; late pongs close the connection (default 20)")
     serve.add_argument("--channel", action="append", metavar="RULE",

@@ -135,9 +135,10 @@ class Connection:
         self.loop = asyncio.get_running_loop()
         self.close_reason = ""
         self.publish_bucket: Any = None
-        # Every request takes a token (gateway.app.handle_message); refused in a row.
+        # Every request takes a token (gateway.app.handle_message), every refusal one
+        # of ``refused``: both made on the first request.
         self.op_bucket: Any = None
-        self.refused = 0
+        self.refused: Any = None
         # History channels being recovered: channel -> held live events (list) while
         # the missed ones are read, then (epoch, offset) of the last one sent, so
         # live events already replayed are not sent twice. None: none (the usual case).

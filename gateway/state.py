@@ -34,7 +34,7 @@ class GatewaySettings:
     publish_burst: float = 200.0
     # Requests of any op per second per connection (token bucket) and the burst
     # allowed (a page may subscribe to max_subscriptions channels at once). A client
-    # that sends op_burst more requests after being refused is closed with 1008.
+    # that keeps sending at over twice the rate is closed with 1008 (gateway.app).
     op_rate: float = 200.0
     op_burst: float = 1000.0
     # Websocket ping interval; a connection whose pong is late by half of it is closed.
