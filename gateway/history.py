@@ -58,6 +58,12 @@ def _position(reply: list[Any]) -> tuple[int, str]:
     return int(offset or 0), (epoch or b"").decode()
 
 
+# Entries read at once for a page with a byte budget; later reads are sized by the
+# average entry seen, so small messages still take one read and big ones are not
+# all held (60 MB for 1,000 x 60 KB) to be cut down to the budget.
+FIRST_BATCH = 100
+
+
 async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, since: int | None = None,
                limit: int = 100, reverse: bool = False, max_bytes: int | None = None) -> HistoryPage:
     """Up to ``limit`` messages after offset ``since`` (all kept ones if None),
@@ -68,24 +74,61 @@ async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: 
     ``truncated`` says it was cut (the next page starts after its last offset).
     """
     stream, meta = history_keys(channel.encode())
-    start = b"-" if since is None else b"%d-0" % (since + 1)
-    read_cmd = ["XREVRANGE", stream, "+", start] if reverse else ["XRANGE", stream, start, "+"]
-    if since is None and not reverse:  # the newest ones kept, oldest first
-        read_cmd, limit = ["XREVRANGE", stream, "+", "-"], min(limit, options.history_size)
-    position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
-    offset, epoch = _position(position)
-    entries = _kept(_entries(raw, now_ms - options.history_ttl_ms), offset, options)
-    if since is None and not reverse:
-        entries.reverse()
-    page = HistoryPage(offset, epoch, entries)
-    if max_bytes is not None:
-        total = 0
-        for index, entry in enumerate(entries):
+    newest = since is None and not reverse  # the newest ones kept, oldest first
+    if newest:
+        limit = min(limit, options.history_size)
+    if max_bytes is None:
+        start = b"-" if since is None else b"%d-0" % (since + 1)
+        read_cmd = ["XREVRANGE", stream, "+", start] if reverse or newest else ["XRANGE", stream, start, "+"]
+        position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
+        offset, epoch = _position(position)
+        entries = _kept(_entries(raw, now_ms - options.history_ttl_ms), offset, options)
+        if newest:
+            entries.reverse()
+        return HistoryPage(offset, epoch, entries)
+    if newest:  # the same messages, read forward from the oldest of them
+        offset, _ = _position((await backend.transaction([["HMGET", meta, "offset", "epoch"]]))[0])
+        since = max(0, offset - limit)
+    return await _read_budgeted(backend, stream, meta, options, now_ms, since, limit, reverse, max_bytes)
+
+
+async def _read_budgeted(backend: Backend, stream: bytes, meta: bytes, options: ChannelOptions, now_ms: int,
+                         since: int | None, limit: int, reverse: bool, max_bytes: int) -> HistoryPage:
+    low = b"-" if since is None else b"%d-0" % (since + 1)
+    high = b"+"
+    page: HistoryPage | None = None
+    total = 0
+    batch = min(limit, FIRST_BATCH)
+    while True:
+        read_cmd = ["XREVRANGE", stream, high, low] if reverse else ["XRANGE", stream, low, high]
+        if page is None:
+            position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"],
+                                                       [*read_cmd, "COUNT", batch]])
+            page = HistoryPage(*_position(position))
+        else:
+            (raw,) = await backend.transaction([[*read_cmd, "COUNT", batch]])
+        entries = _entries(raw, now_ms - options.history_ttl_ms)
+        for entry in _kept(entries, page.offset, options):
+            if entry.offset > page.offset:  # published after the page's position was read
+                continue
             total += len(entry.data)
-            if total > max_bytes and index:
-                page.entries, page.truncated = entries[:index], True
-                break
-    return page
+            if total > max_bytes and page.entries:
+                page.truncated = True
+                return page
+            page.entries.append(entry)
+            if len(page.entries) >= limit:
+                return page
+        if not raw or len(raw) < batch:
+            return page
+        last = int(raw[-1][0].split(b"-", 1)[0])
+        if reverse:
+            if last <= 1:
+                return page
+            high = b"%d-0" % (last - 1)
+        else:
+            low = b"%d-0" % (last + 1)
+        average = max(1, total // max(1, len(page.entries)))
+        batch = max(1, min(limit - len(page.entries), (max_bytes - total) // average + 1))
 
 
 def _kept(entries: list[Entry], current: int, options: ChannelOptions) -> list[Entry]:
