@@ -13,7 +13,9 @@ Limits, as Redis has them:
 - a client that does not read its replies stops being read from (TCP back
   pressure) until its socket drains;
 - malformed RESP gets ``-ERR Protocol error: ...`` and only that connection closes;
-- past ``maxclients`` a new connection gets ``-ERR max number of clients reached``.
+- past ``maxclients`` a new connection gets ``-ERR max number of clients reached``;
+  so does one past this port's share of file descriptors near the process's limit
+  (``broker.fdlimit``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from broker.config import output_limits
 from broker.core import Broker, Client
+from broker.fdlimit import FdBudget
 from broker.pubsub import Message
 from broker.resp import ProtocolError, QueryBufferFull, RequestParser, encode
 
@@ -67,7 +70,8 @@ class RespConnection(Client, asyncio.Protocol):
         self.addr = _format_addr(transport.get_extra_info("peername"))
         self.laddr = _format_addr(transport.get_extra_info("sockname"))
         broker = self.broker
-        if len(broker.clients) >= int(broker.config.get("maxclients")):
+        if len(broker.clients) >= int(broker.config.get("maxclients")) \
+                or not self.server.fd_budget.admit("resp"):
             broker.stats.rejected_connections += 1
             transport.write(b"-ERR max number of clients reached\r\n")
             transport.close()
@@ -242,7 +246,8 @@ class RespServer:
     """Serves a Broker over TCP (and optionally a unix socket)."""
 
     def __init__(self, broker: Broker, host: str = "127.0.0.1", port: int = 6380,
-                 unix_path: str | None = None, unix_trusted: bool = False) -> None:
+                 unix_path: str | None = None, unix_trusted: bool = False,
+                 fd_budget: FdBudget | None = None) -> None:
         self.broker = broker
         # Clients on the unix socket need no AUTH (for a socket in a private directory,
         # e.g. `fanout serve --workers`' link to its workers).
@@ -252,6 +257,10 @@ class RespServer:
         self.unix_path = unix_path
         self.loop = asyncio.get_event_loop()
         self.connections: set[RespConnection] = set()
+        # Near the descriptor limit, clients past this port's share are refused as
+        # past maxclients, so an HTTP flood in the same process cannot lock RESP out.
+        self.fd_budget = fd_budget or FdBudget()
+        self.fd_budget.register("resp", self.connections.__len__)
         self.servers: list[asyncio.AbstractServer] = []
         self._cron: asyncio.Task[None] | None = None
         self.pubsub_hard_limit = 0

@@ -28,8 +28,9 @@ from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
 from gateway.connection import Connection, Counters, text_frame
 from gateway.fanout import Hub, history_event
+from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.notify_flags import ensure_notify_flags
-from gateway.operations import history_query, now_ms, publish
+from gateway.operations import MAX_OFFSET, history_query, now_ms, publish
 from gateway.protocol import (
     BadRequest,
     Request,
@@ -180,9 +181,10 @@ def _check_enabled(state: GatewayState, connection: Connection, channel: str, fe
 
 
 def _recover_option(value: Any) -> tuple[int, str]:
-    if not isinstance(value, dict) or type(value.get("offset")) is not int or value["offset"] < 0 \
-            or not isinstance(value.get("epoch"), str):
-        raise BadRequest("bad_request", "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
+    if not isinstance(value, dict) or type(value.get("offset")) is not int \
+            or not 0 <= value["offset"] <= MAX_OFFSET or not isinstance(value.get("epoch"), str):
+        raise BadRequest("bad_request", f"'recover' must be {{\"offset\": <integer from 0 to {MAX_OFFSET}>, "
+                         "\"epoch\": <string>}")
     return value["offset"], value["epoch"]
 
 
@@ -479,6 +481,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
     from broker.core import Broker
+    from broker.fdlimit import FdBudget
     from broker.server import RespServer, tune_gc
     from gateway.cli import port_error, stop_on_signals
 
@@ -491,10 +494,12 @@ async def run_serve(args: argparse.Namespace) -> int:
     broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
     stop = stop_on_signals()
     resp_server = None
+    fd_budget = FdBudget()  # the HTTP and RESP ports share the descriptors fairly
     if broker is not None:
         # Also with --resp-port -1: the server runs the broker's active expiry cycle
         # (expired node heartbeats are how dead nodes leave presence).
-        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None)
+        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None,
+                                 fd_budget=fd_budget)
         try:
             await resp_server.start()
         except OSError as exc:
@@ -510,8 +515,13 @@ async def run_serve(args: argparse.Namespace) -> int:
     if not args.token_secret and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("no --token-secret: anyone who can reach %s may subscribe and publish anywhere", args.host)
     app = build_app(backend, settings_from_args(args), auth)
+    settings = settings_from_args(args)
+    # keepalive_timeout: an idle kept-alive connection holds a descriptor like a
+    # half-sent request does, so it gets no longer than a request head would.
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=settings_from_args(args).shutdown_timeout)
+                           shutdown_timeout=settings.shutdown_timeout,
+                           keepalive_timeout=settings.http_header_timeout)
+    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
     try:
         await runner.setup()
     except (BackendUnavailable, OSError) as exc:
@@ -523,9 +533,11 @@ async def run_serve(args: argparse.Namespace) -> int:
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
+    guard = HttpGuard(settings.http_header_timeout, settings.max_pending_requests, fd_budget,
+                      lambda: len(http_factory.connections) + len(state.connections))  # type: ignore[attr-defined]
     try:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
-        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory), args.host,
+        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory, guard), args.host,
                                                args.http_port, reuse_address=True, backlog=4096,
                                                reuse_port=bool(getattr(args, "reuse_port", False)))
     except OSError as exc:

@@ -17,6 +17,7 @@ import orjson
 
 from broker.backend import Backend
 from broker.channel_keys import history_keys
+from broker.resp import CommandError
 from gateway.channels import ChannelOptions
 from gateway.protocol import payload_json
 
@@ -54,8 +55,21 @@ def _entries(raw: list[Any] | None, oldest_ms: int) -> list[Entry]:
 
 
 def _position(reply: list[Any]) -> tuple[int, str]:
+    """(offset, epoch) from the meta hash.
+
+    Raises:
+        CommandError: the meta hash was overwritten with something that is not
+            an offset (``HSET history:{ch}:meta offset banana``): a broker error
+            for the client, not a crash of the gateway.
+    """
     offset, epoch = reply
-    return int(offset or 0), (epoch or b"").decode()
+    try:
+        value = int(offset or 0)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 2**63 - 1:
+        raise CommandError(f"ERR the history meta of this channel holds a corrupt offset: {offset!r}")
+    return value, (epoch or b"").decode("utf-8", "replace")
 
 
 # Entries read at once for a page with a byte budget; later reads are sized by the

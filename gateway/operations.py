@@ -9,7 +9,12 @@ from gateway import history
 from gateway.protocol import BadRequest
 from gateway.state import GatewayState
 
-__all__ = ["history_query", "now_ms", "publish"]
+__all__ = ["MAX_OFFSET", "history_query", "now_ms", "publish"]
+
+# Largest offset a client may name: history offsets are the first part of stream
+# ids "<offset>-0" (64-bit), and since + 1 must still be one (2^63 as 'since' made
+# the broker refuse the read: a 500 with a traceback).
+MAX_OFFSET = 2**63 - 2
 
 
 def now_ms() -> int:
@@ -31,8 +36,8 @@ async def publish(state: GatewayState, channel: str, data_json: bytes) -> dict[s
 
 def history_query(since: Any, limit: Any, reverse: Any) -> tuple[int | None, int, bool]:
     """Validate history paging; BadRequest names the field that is wrong."""
-    if since is not None and (type(since) is not int or since < 0):
-        raise BadRequest("bad_request", "'since' must be an offset (an integer >= 0)")
+    if since is not None and (type(since) is not int or not 0 <= since <= MAX_OFFSET):
+        raise BadRequest("bad_request", f"'since' must be an offset (an integer from 0 to {MAX_OFFSET})")
     if type(limit) is not int or not 1 <= limit <= history.MAX_LIMIT:
         raise BadRequest("bad_request", f"'limit' must be an integer from 1 to {history.MAX_LIMIT}")
     if type(reverse) is not bool:

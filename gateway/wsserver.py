@@ -28,6 +28,7 @@ from websockets.server import ServerProtocol
 
 from gateway.auth import AuthError
 from gateway.connection import Connection, ConnectionState
+from gateway.httpguard import HttpGuard
 from gateway.state import GatewayState
 
 __all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
@@ -54,28 +55,40 @@ YIELD_EVERY = 16
 
 
 class FrontProtocol(asyncio.Protocol):
-    """Reads a connection's request head and picks who serves it."""
+    """Reads a connection's request head and picks who serves it (within ``guard``'s limits)."""
 
-    def __init__(self, state: GatewayState, http_factory: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(self, state: GatewayState, http_factory: Callable[[], asyncio.Protocol],
+                 guard: HttpGuard | None = None) -> None:
         self.state = state
         self.http_factory = http_factory
+        self.guard = guard
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.guard is not None:
+            self.guard.admit(self.transport)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        # RFC 9112 2.2: "a recipient MAY recognize a single LF as a line terminator",
+        # which aiohttp's parser does: a head ended by bare LFs is handed over too.
         end = self.buffer.find(b"\r\n\r\n")
+        bare = self.buffer.find(b"\n\n")
+        if bare >= 0 and (end < 0 or bare < end):
+            end = bare
         if end < 0 and len(self.buffer) <= MAX_HEAD:
             return
-        head = self.buffer[:end].lower() if end >= 0 else b""
-        first_line = head.split(b"\r\n", 1)[0]
-        target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         assert self.transport is not None
+        if self.guard is not None:
+            self.guard.done(self.transport)
+        head = self.buffer[:end].lower() if end >= 0 else b""
+        lines = head.splitlines()
+        first_line = lines[0] if lines else b""
+        target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
-                and b"\r\nupgrade: websocket" in head):
+                and any(line.startswith(b"upgrade: websocket") for line in lines[1:])):
             protocol: asyncio.Protocol = WebsocketProtocol(self.state, self.transport)
         else:
             protocol = self.http_factory()
@@ -86,6 +99,8 @@ class FrontProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.buffer = b""
+        if self.guard is not None and self.transport is not None:
+            self.guard.done(self.transport)
 
 
 def _cap_send_buffer(transport: asyncio.Transport, max_buffer: int) -> None:
