@@ -89,6 +89,8 @@ class Client:
         self.proto = 2
         self.db: Keyspace = broker.dbs[0]
         self.authenticated = not broker.requirepass
+        # Wrong passwords given on this connection: the shell slows the next try.
+        self.auth_failures = 0
         self.created_ms = broker.clock_ms()
         self.last_command_ms = self.created_ms
         self.last_command = b"NULL"
@@ -170,6 +172,8 @@ class Stats:
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     client_output_limit_disconnections: int = 0
+    # AUTH / HELLO AUTH with a wrong password (Redis 7.2's INFO name)
+    acl_access_denied_auth: int = 0
     per_command: dict[str, list[int]] = field(default_factory=dict)
 
 

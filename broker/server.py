@@ -39,6 +39,11 @@ log = logging.getLogger("fanout.broker")
 
 # How often the active expiry cycle runs (Redis: hz 10).
 EXPIRE_INTERVAL = 0.1
+# After the n-th wrong password on a connection, its next request waits n times
+# this (at most AUTH_DELAY_MAX): a brute force of requirepass over one connection
+# gets ~1 try a second instead of tens of thousands (Redis has no such delay).
+AUTH_DELAY = 0.05
+AUTH_DELAY_MAX = 1.0
 
 
 class RespConnection(Client, asyncio.Protocol):
@@ -60,6 +65,9 @@ class RespConnection(Client, asyncio.Protocol):
         self.block_timer: asyncio.TimerHandle | None = None
         # When this pub/sub client went over the soft output limit (ms), else None.
         self.soft_limit_since: int | None = None
+        # While a wrong password's delay runs: input read meanwhile waits here.
+        self.auth_timer: asyncio.TimerHandle | None = None
+        self.held = b""
 
     # ------------------------------------------------------- asyncio hooks
 
@@ -84,11 +92,16 @@ class RespConnection(Client, asyncio.Protocol):
         self.closed = True
         if self.block_timer is not None:
             self.block_timer.cancel()
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
         self.broker.disconnect(self)
         self.server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
+            return
+        if self.auth_timer is not None:
+            self.held += data
             return
         self.broker.stats.net_input_bytes += len(data)
         parser = self.parser
@@ -104,15 +117,34 @@ class RespConnection(Client, asyncio.Protocol):
             if self.pending or self.blocked is not None:
                 self.pending.extend(requests)
                 return
+            failures = self.auth_failures
             done = self.broker.run_pipeline(self, requests, self.out)
             if self.blocked is None and not self.close_after_reply:
                 self._flush()  # the common case, without _run's frame
             else:
                 self._ran(requests, done)
                 return
+            if self.auth_failures != failures and not self.closed:
+                self._delay_after_auth_failure()
+                return
             if not parser.guest or self.closed or not requests or not parser.holds_data:
                 return
             data = b""
+
+    def _delay_after_auth_failure(self) -> None:
+        """Stop reading for a while after a wrong password (the parser keeps what it holds)."""
+        assert self.transport is not None
+        self.transport.pause_reading()
+        delay = min(AUTH_DELAY_MAX, AUTH_DELAY * self.auth_failures)
+        self.auth_timer = self.loop.call_later(delay, self._after_auth_delay)
+
+    def _after_auth_delay(self) -> None:
+        self.auth_timer = None
+        if self.closed or self.transport is None:
+            return
+        self.transport.resume_reading()
+        data, self.held = self.held, b""
+        self.data_received(data)
 
     def _refuse(self, exc: ProtocolError) -> None:
         """Run what came before the bad bytes, answer the error as Redis does, close."""

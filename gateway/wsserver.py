@@ -72,12 +72,15 @@ class FrontProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        # RFC 9112 2.2: "a recipient MAY recognize a single LF as a line terminator",
-        # which aiohttp's parser does: a head ended by bare LFs is handed over too.
         end = self.buffer.find(b"\r\n\r\n")
         bare = self.buffer.find(b"\n\n")
         if bare >= 0 and (end < 0 or bare < end):
-            end = bare
+            # RFC 9112 2.2: "a recipient MAY recognize a single LF as a line
+            # terminator and ignore any preceding CR". aiohttp's parser does not
+            # (400), so the head is handed over with CRLFs.
+            head = self.buffer[:bare].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            self.buffer = head + b"\r\n\r\n" + self.buffer[bare + 2:]
+            end = len(head)
         if end < 0 and len(self.buffer) <= MAX_HEAD:
             return
         assert self.transport is not None

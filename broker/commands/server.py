@@ -247,6 +247,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("pubsub_messages", stats.pubsub_messages),
             ("pubsub_deliveries", stats.pubsub_deliveries),
             ("client_output_buffer_limit_disconnections", stats.client_output_limit_disconnections),
+            ("acl_access_denied_auth", stats.acl_access_denied_auth),
         ],
         "replication": [("role", "master"), ("connected_slaves", 0)],
         "cpu": [
