@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from broker.config import Config
 from broker.keyspace import Keyspace
+from broker.lazyfree import LazyFree
 from broker.notify import NotifyClass, flags_from_string
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
@@ -196,6 +197,8 @@ class Broker:
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
         self.pubsub = PubSub()
         self.stats = Stats()
+        # What FLUSHALL/FLUSHDB dropped, freed by the server a slice per loop iteration.
+        self.lazyfree = LazyFree()
         self.clients: dict[int, Client] = {}
         self.config = Config(config)
         self.notify_flags = 0

@@ -336,8 +336,10 @@ class RespServer:
     async def _expire_cycle(self) -> None:
         while True:
             expired = self.broker.active_expire()
+            # What FLUSHALL dropped is freed a slice per iteration (broker.lazyfree).
+            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.pending else 0
             # Like Redis's fast cycle: go again at once while there is a backlog.
-            await asyncio.sleep(0 if expired >= 2000 else EXPIRE_INTERVAL)
+            await asyncio.sleep(0 if expired >= 2000 or freeing else EXPIRE_INTERVAL)
 
     async def close(self) -> None:
         if self._cron is not None:

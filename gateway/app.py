@@ -341,9 +341,24 @@ async def run_presence_upkeep(state: GatewayState) -> None:
     while True:
         await asyncio.sleep(ttl / 3)
         try:
-            await tracker.heartbeat(now_ms())
+            await _upkeep(state)
         except BackendUnavailable:
             log.warning("node heartbeat failed: the broker is unavailable")
+        except Exception as exc:  # e.g. a key of ours overwritten: the next round tries again
+            log.warning("node upkeep failed: %s", " ".join(str(exc).split())[:200])
+
+
+async def _upkeep(state: GatewayState) -> None:
+    """One heartbeat, and the checks that notice an administrator's actions: a
+    FLUSHALL took this node's keys (its heartbeat key was gone: put everything back,
+    as after a reconnect); notification flags were removed (put them back)."""
+    if not await state.tracker.heartbeat(now_ms()):
+        log.warning("this node's heartbeat key was gone (FLUSHALL or lost broker data): re-registering")
+        await on_backplane_reconnect(state)
+        return
+    await ensure_notify_flags(state.backend, "Ex", "presence cleanup of dead nodes", restore=True)
+    if state.hub.views is not None:
+        await state.hub.views.check_notifications()
 
 
 async def _cleanup_node(state: GatewayState, node_id: str) -> None:

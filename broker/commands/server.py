@@ -31,7 +31,8 @@ def _flush_mode(argv: list[bytes]) -> None:
 def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
-    client.db.flush()
+    for container in client.db.flush():
+        client.broker.lazyfree.drop(container)
     return OK
 
 
@@ -41,7 +42,8 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
-        db.flush()
+        for container in db.flush():
+            client.broker.lazyfree.drop(container)
     return OK
 
 
@@ -231,6 +233,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxmemory", broker.config.get("maxmemory")),
             ("maxmemory_policy", broker.config.get("maxmemory-policy")),
             ("mem_allocator", "pymalloc"),
+            ("lazyfree_pending_objects", broker.lazyfree.pending),
         ],
         "persistence": [("loading", 0), ("rdb_changes_since_last_save", 0), ("aof_enabled", 0)],
         "stats": [
