@@ -21,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from broker.backend import Backend, BackendUnavailable
+from broker.backend import Backend, BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
 from gateway import history, http_api
 from gateway.auth import Authenticator
@@ -30,7 +30,7 @@ from gateway.connection import Connection, Counters, text_frame
 from gateway.fanout import Hub, history_event
 from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.notify_flags import ensure_notify_flags
-from gateway.operations import MAX_OFFSET, history_query, now_ms, publish
+from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
 from gateway.protocol import (
     BadRequest,
     Request,
@@ -72,6 +72,8 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
             connection.send_reply(reply)
     except BadRequest as exc:
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
+    except OutcomeUnknown as exc:
+        connection.send_reply(encode_error(request.id, "outcome_unknown", f"the broker did not answer: {exc}"))
     except BackendUnavailable as exc:
         connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
     except CommandError as exc:  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
@@ -138,7 +140,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         if not bucket.allow():
             raise BadRequest("rate_limited", f"publish rate limit of {bucket.rate:g}/s exceeded; "
                              f"retry in {bucket.retry_after():.3f}s")
-        position = await publish(state, target, request.data_json)
+        key = idempotency_key((request.options or {}).get("idempotency_key"))
+        position = await publish(state, target, request.data_json, key)
         return encode_reply(request.id, channel=target, **position)
     if op == "presence" or op == "presence_stats":
         _check_enabled(state, connection, target, "presence")
@@ -521,7 +524,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1
     try:
-        backend = create_backend(args.broker, broker)
+        backend = create_backend(args.broker, broker, command_timeout=getattr(args, "broker_timeout", 5.0))
     except ValueError as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2

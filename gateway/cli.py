@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-pending-requests", type=int, default=1024,
                        help="HTTP connections that may be waiting to send a request head; past it the "
                             "longest waiting is answered 408 (default 1024)")
+    serve.add_argument("--idempotency-window", type=float, default=300.0, metavar="SECONDS",
+                       help="a publish with an idempotency_key is not repeated within this (default 300)")
+    serve.add_argument("--broker-timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="a broker reply later than this fails the link; a publish then answers "
+                            "504 outcome_unknown (default 5)")
     serve.add_argument("--ping-interval", type=float, default=20.0, metavar="SECONDS",
                        help="websocket ping interval; late pongs close the connection (default 20)")
     serve.add_argument("--channel", action="append", metavar="RULE",

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
-from broker.backend import BackendUnavailable
+from broker.backend import BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
 from broker.glob import glob_match
 from gateway import history, operations
@@ -42,6 +42,8 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
         return json_error(exc.status, _STATUS_CODES.get(exc.status, "http_error"),
                           f"{exc.reason}: {request.method} {request.path}")
+    except OutcomeUnknown as exc:
+        return json_error(504, "outcome_unknown", f"the broker did not answer: {exc}")
     except BackendUnavailable as exc:
         return json_error(503, "unavailable", f"the broker is unavailable: {exc}")
     except ConnectionError:  # the client went away mid-request: nobody to answer, nothing to log
@@ -154,7 +156,13 @@ async def publish(request: web.Request) -> web.Response:
             raise _HttpError(400, "bad_request", "missing field 'channel'")
         channel = _channel(body["channel"], "channel")
         try:
-            position = await operations.publish(state, channel.decode(), _data(body["data"]))
+            key = operations.idempotency_key(body.get("idempotency_key"))
+        except BadRequest as exc:
+            raise _HttpError(400, exc.code, exc.message) from None
+        try:
+            position = await operations.publish(state, channel.decode(), _data(body["data"]), key)
+        except OutcomeUnknown as exc:
+            raise _HttpError(504, "outcome_unknown", f"the broker did not answer: {exc}") from None
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
@@ -175,6 +183,8 @@ async def broadcast(request: web.Request) -> web.Response:
         try:
             for name in names:
                 await operations.publish(state, name.decode(), data)
+        except OutcomeUnknown as exc:
+            raise _HttpError(504, "outcome_unknown", f"the broker did not answer: {exc}") from None
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:

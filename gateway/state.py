@@ -42,6 +42,8 @@ class GatewaySettings:
     http_header_timeout: float = 10.0
     http_body_timeout: float = 10.0
     max_pending_requests: int = 1024
+    # A publish with an idempotency_key is not repeated within this many seconds.
+    idempotency_window: float = 300.0
     # Websocket ping interval; a connection whose pong is late by half of it is closed.
     ping_interval: float = 20.0
     # How long shutdown waits for connections to close.
