@@ -187,10 +187,11 @@ def _check_enabled(state: GatewayState, connection: Connection, channel: str, fe
 
 
 def _recover_option(value: Any) -> tuple[int, str]:
-    if not isinstance(value, dict) or type(value.get("offset")) is not int \
-            or not 0 <= value["offset"] <= MAX_OFFSET or not isinstance(value.get("epoch"), str):
-        raise BadRequest("bad_request", f"'recover' must be {{\"offset\": <integer from 0 to {MAX_OFFSET}>, "
-                         "\"epoch\": <string>}")
+    if not isinstance(value, dict) or type(value.get("offset")) is not int or value["offset"] < 0 \
+            or not isinstance(value.get("epoch"), str):
+        raise BadRequest("bad_request", "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
+    if value["offset"] > MAX_OFFSET:
+        raise BadRequest("bad_request", f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
     return value["offset"], value["epoch"]
 
 

@@ -67,8 +67,10 @@ async def publish(state: GatewayState, channel: str, data_json: bytes, key: byte
 
 def history_query(since: Any, limit: Any, reverse: Any) -> tuple[int | None, int, bool]:
     """Validate history paging; BadRequest names the field that is wrong."""
-    if since is not None and (type(since) is not int or not 0 <= since <= MAX_OFFSET):
-        raise BadRequest("bad_request", f"'since' must be an offset (an integer from 0 to {MAX_OFFSET})")
+    if since is not None and (type(since) is not int or since < 0):
+        raise BadRequest("bad_request", "'since' must be an offset (an integer >= 0)")
+    if since is not None and since > MAX_OFFSET:
+        raise BadRequest("bad_request", f"'since' {since} is over the largest offset, {MAX_OFFSET}")
     if type(limit) is not int or not 1 <= limit <= history.MAX_LIMIT:
         raise BadRequest("bad_request", f"'limit' must be an integer from 1 to {history.MAX_LIMIT}")
     if type(reverse) is not bool:
