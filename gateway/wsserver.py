@@ -222,7 +222,7 @@ class WebsocketProtocol(asyncio.Protocol):
         for event in protocol.events_received():
             if isinstance(event, Request):
                 self._handshake(event)
-            elif protocol.state is State.OPEN:  # not after a close we started (e.g. 1007)
+            elif self.reason != "protocol_error":  # nothing after a close we started (e.g. 1007)
                 self._frame(event)
         self._write_pending()
 
