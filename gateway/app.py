@@ -250,15 +250,24 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
         raise
     connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
                                        offset=page.offset, epoch=page.epoch))
-    _replay(connection, name, page, recover[0])
+    await _replay(connection, name, page, recover[0])
     return None
 
 
-def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
-    """Send the missed messages, then the live ones held meanwhile that came after them."""
+async def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
+    """Send the missed messages, then the live ones held meanwhile that came after them.
+
+    The missed ones are part of the reply (never skipped), but they are encoded
+    and queued only while the connection's output is within its budget: a client
+    that does not read its recovery holds one budget of it, not all of it.
+    """
     epoch = page.epoch.encode()
     last = offset if page.complete else page.offset
-    for entry in page.entries:  # part of the reply: not subject to the output budget
+    for entry in page.entries:
+        if connection.queued_bytes + connection.transport_bytes > connection.max_buffer:
+            wait = getattr(connection.ws, "output_room", None)
+            if wait is not None and not await wait(connection):
+                return  # closed as a slow consumer
         connection.send_frame(text_frame(history_event(channel, entry.offset, epoch, payload_json(entry.data))))
         last = entry.offset
     held = connection.recovering.get(channel) if connection.recovering is not None else None

@@ -236,7 +236,7 @@ class WebsocketProtocol(asyncio.Protocol):
         if self.drained is not None and not self.drained.done():
             self.drained.set_result(None)
 
-    async def _output_room(self, connection: Connection) -> bool:
+    async def output_room(self, connection: Connection) -> bool:
         """Wait until the connection's output is within its budget before the next
         request makes another reply (replies count against the budget too); False
         if it stayed over budget past ``slow_close_after`` (then it is closed)."""
@@ -268,7 +268,7 @@ class WebsocketProtocol(asyncio.Protocol):
             return
         identity = request.__dict__.pop("_fanout_identity")
         _cap_send_buffer(self.transport, state.settings.max_buffer)
-        # pause_writing() then means: over the output budget (see _output_room).
+        # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
         connection = Connection(self, self.transport, identity, state.counters,  # type: ignore[arg-type]
                                 state.settings.max_buffer, state.settings.slow_close_after)
@@ -378,7 +378,7 @@ class WebsocketProtocol(asyncio.Protocol):
                     await asyncio.sleep(0)  # others' turn: requests that need no I/O never yield
                     continue  # the connection may have closed meanwhile
                 if connection.queued_bytes + self.transport.get_write_buffer_size() > connection.max_buffer:
-                    if not await self._output_room(connection):
+                    if not await self.output_room(connection):
                         break
                     continue
                 handled += 1
