@@ -67,6 +67,7 @@ async def test_six_megabytes_of_empty_continuation_frames(server):
     print(f"empty continuations: {delays}")
     assert (code, reason) == (1009, "more than 1024 frames in one message")
     assert delays.received == delays.sent and delays.p99_gap < BYSTANDER_P99, str(delays)
+    assert delays.p99_round_trip < BYSTANDER_P99, str(delays)
 
 
 async def test_a_fragmented_message_within_the_frame_limit_is_one_message(server):
@@ -92,6 +93,7 @@ async def test_a_flood_of_pings_is_rate_limited_then_closed(server):
     assert len(refused) >= 900 and {r["error"]["code"] for r in refused} == {"rate_limited"}
     assert (code, reason) == (1008, "request rate limit of 200/s exceeded")
     assert delays.received == delays.sent and delays.p99_gap < BYSTANDER_P99, str(delays)
+    assert delays.p99_round_trip < BYSTANDER_P99, str(delays)
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +116,7 @@ async def test_without_a_rate_limit_a_flood_is_served_in_slices(unlimited):
     delays = await bystander.stop()
     print(f"unlimited ping flood: {delays}")
     assert delays.received == delays.sent and delays.p99_gap < BYSTANDER_P99, str(delays)
+    assert delays.p99_round_trip < BYSTANDER_P99, str(delays)
     flooder.abort()
 
 
@@ -140,4 +143,5 @@ async def test_presence_toggles_are_rate_limited(server):
             events += 1
     assert events <= accepted + 1
     assert delays.received == delays.sent and delays.p99_gap < BYSTANDER_P99, str(delays)
+    assert delays.p99_round_trip < BYSTANDER_P99, str(delays)
     await watcher.close()
