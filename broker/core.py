@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from broker.config import Config
 from broker.keyspace import Keyspace
+from broker.lazyfree import LazyFree
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
 from broker.persistence.snapshot import Snapshots
@@ -94,6 +95,8 @@ class Client:
         self.proto = 2
         self.db: Keyspace = broker.dbs[0]
         self.authenticated = not broker.requirepass
+        # Wrong passwords given on this connection: the shell slows the next try.
+        self.auth_failures = 0
         self.created_ms = broker.clock_ms()
         self.last_command_ms = self.created_ms
         self.last_command = b"NULL"
@@ -175,6 +178,8 @@ class Stats:
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     client_output_limit_disconnections: int = 0
+    # AUTH / HELLO AUTH with a wrong password (Redis 7.2's INFO name)
+    acl_access_denied_auth: int = 0
     per_command: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -197,6 +202,8 @@ class Broker:
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
         self.pubsub = PubSub()
         self.stats = Stats()
+        # What FLUSHALL/FLUSHDB dropped, freed by the server a slice per loop iteration.
+        self.lazyfree = LazyFree()
         self.clients: dict[int, Client] = {}
         self.config = Config(config)
         self.notify_flags = 0

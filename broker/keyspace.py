@@ -187,10 +187,12 @@ class Keyspace:
         """A list/zset/stream got data: clients blocked on it may proceed."""
         self.host.signal_ready(self.index, key)
 
-    def flush(self) -> None:
-        self.data.clear()
-        self.expires.clear()
-        self._deadlines.clear()
+    def flush(self) -> list[Any]:
+        """Empty the keyspace at once; returns the old containers, for the caller to
+        free lazily (``broker.lazyfree``: freeing 1M keys here stalled for seconds)."""
+        old = [self.data, self.expires, self._deadlines]
+        self.data, self.expires, self._deadlines = {}, {}, []
+        return old
 
     def swap_contents(self, other: "Keyspace") -> None:
         """SWAPDB: exchange keys, values and deadlines with ``other``; each keeps its

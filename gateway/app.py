@@ -21,15 +21,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from broker.backend import Backend, BackendUnavailable
+from broker.backend import Backend, BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
 from gateway import history, http_api
 from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
 from gateway.connection import Connection, Counters, text_frame
 from gateway.fanout import Hub, history_event
+from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.notify_flags import ensure_notify_flags
-from gateway.operations import history_query, now_ms, publish
+from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
 from gateway.protocol import (
     BadRequest,
     Request,
@@ -63,12 +64,16 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except BadRequest as exc:
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
+    if not _allow_request(state, connection, request):
+        return
     try:
         reply = await _dispatch(state, connection, request)
         if reply is not None:
             connection.send_reply(reply)
     except BadRequest as exc:
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
+    except OutcomeUnknown as exc:
+        connection.send_reply(encode_error(request.id, "outcome_unknown", f"the broker did not answer: {exc}"))
     except BackendUnavailable as exc:
         connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
     except CommandError as exc:  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
@@ -77,6 +82,29 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except Exception:
         log.exception("error while handling op %r", request.op)
         connection.send_reply(encode_error(request.id, "internal_error", f"op {request.op!r} failed on the server"))
+
+
+def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
+    """Every op takes a token of the connection's request bucket: pings, presence
+    toggles and history reads cost the server as much as publishes.
+
+    Refusals take tokens of a second bucket of the same size and rate: a client
+    that keeps sending at more than twice the rate (it ignores ``rate_limited``)
+    empties it and is closed with 1008, instead of costing a refusal per request.
+    """
+    if connection.op_bucket is None:
+        rate, burst = state.settings.op_rate, state.settings.op_burst
+        connection.op_bucket = TokenBucket(rate, burst)
+        connection.refused = TokenBucket(rate, burst)
+    bucket = connection.op_bucket
+    if bucket.allow():
+        return True
+    if not connection.refused.allow():
+        connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
+        return False
+    connection.send_reply(encode_error(request.id, "rate_limited", f"request rate limit of {bucket.rate:g}/s "
+                                       f"exceeded; retry in {bucket.retry_after():.3f}s"))
+    return False
 
 
 async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
@@ -112,7 +140,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         if not bucket.allow():
             raise BadRequest("rate_limited", f"publish rate limit of {bucket.rate:g}/s exceeded; "
                              f"retry in {bucket.retry_after():.3f}s")
-        position = await publish(state, target, request.data_json)
+        key = idempotency_key((request.options or {}).get("idempotency_key"))
+        position = await publish(state, target, request.data_json, key)
         return encode_reply(request.id, channel=target, **position)
     if op == "presence" or op == "presence_stats":
         _check_enabled(state, connection, target, "presence")
@@ -124,7 +153,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         since, limit, reverse = history_query((request.options or {}).get("since"),
                                               (request.options or {}).get("limit", 100),
                                               (request.options or {}).get("reverse", False))
-        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse)
+        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse,
+                                  max_bytes=state.settings.max_buffer)
         head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
         return history.encode_page({**head, "channel": target}, page)
     if op == "watch" or op == "unwatch":
@@ -160,6 +190,8 @@ def _recover_option(value: Any) -> tuple[int, str]:
     if not isinstance(value, dict) or type(value.get("offset")) is not int or value["offset"] < 0 \
             or not isinstance(value.get("epoch"), str):
         raise BadRequest("bad_request", "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
+    if value["offset"] > MAX_OFFSET:
+        raise BadRequest("bad_request", f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
     return value["offset"], value["epoch"]
 
 
@@ -218,15 +250,24 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
         raise
     connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
                                        offset=page.offset, epoch=page.epoch))
-    _replay(connection, name, page, recover[0])
+    await _replay(connection, name, page, recover[0])
     return None
 
 
-def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
-    """Send the missed messages, then the live ones held meanwhile that came after them."""
+async def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
+    """Send the missed messages, then the live ones held meanwhile that came after them.
+
+    The missed ones are part of the reply (never skipped), but they are encoded
+    and queued only while the connection's output is within its budget: a client
+    that does not read its recovery holds one budget of it, not all of it.
+    """
     epoch = page.epoch.encode()
     last = offset if page.complete else page.offset
-    for entry in page.entries:  # part of the reply: not subject to the output budget
+    for entry in page.entries:
+        if connection.queued_bytes + connection.transport_bytes > connection.max_buffer:
+            wait = getattr(connection.ws, "output_room", None)
+            if wait is not None and not await wait(connection):
+                return  # closed as a slow consumer
         connection.send_frame(text_frame(history_event(channel, entry.offset, epoch, payload_json(entry.data))))
         last = entry.offset
     held = connection.recovering.get(channel) if connection.recovering is not None else None
@@ -316,9 +357,24 @@ async def run_presence_upkeep(state: GatewayState) -> None:
     while True:
         await asyncio.sleep(ttl / 3)
         try:
-            await tracker.heartbeat(now_ms())
+            await _upkeep(state)
         except BackendUnavailable:
             log.warning("node heartbeat failed: the broker is unavailable")
+        except Exception as exc:  # e.g. a key of ours overwritten: the next round tries again
+            log.warning("node upkeep failed: %s", " ".join(str(exc).split())[:200])
+
+
+async def _upkeep(state: GatewayState) -> None:
+    """One heartbeat, and the checks that notice an administrator's actions: a
+    FLUSHALL took this node's keys (its heartbeat key was gone: put everything back,
+    as after a reconnect); notification flags were removed (put them back)."""
+    if not await state.tracker.heartbeat(now_ms()):
+        log.warning("this node's heartbeat key was gone (FLUSHALL or lost broker data): re-registering")
+        await on_backplane_reconnect(state)
+        return
+    await ensure_notify_flags(state.backend, "Ex", "presence cleanup of dead nodes", restore=True)
+    if state.hub.views is not None:
+        await state.hub.views.check_notifications()
 
 
 async def _cleanup_node(state: GatewayState, node_id: str) -> None:
@@ -470,6 +526,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
     from broker.core import Broker
+    from broker.fdlimit import FdBudget
     from broker.server import LoadFailed, RespServer, load_snapshot, tune_gc
     from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
 
@@ -488,10 +545,12 @@ async def run_serve(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     saved = on_shutdown_command(broker, stop) if broker is not None else []
     resp_server = None
+    fd_budget = FdBudget()  # the HTTP and RESP ports share the descriptors fairly
     if broker is not None:
         # Also with --resp-port -1: the server runs the broker's active expiry cycle
         # (expired node heartbeats are how dead nodes leave presence).
-        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None)
+        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None,
+                                 fd_budget=fd_budget)
         try:
             await resp_server.start()
         except OSError as exc:
@@ -505,7 +564,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             return 1
         forget_dead_nodes(broker)
     try:
-        backend = create_backend(args.broker, broker)
+        backend = create_backend(args.broker, broker, command_timeout=getattr(args, "broker_timeout", 5.0))
     except ValueError as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
@@ -514,8 +573,13 @@ async def run_serve(args: argparse.Namespace) -> int:
     if not args.token_secret and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("no --token-secret: anyone who can reach %s may subscribe and publish anywhere", args.host)
     app = build_app(backend, settings_from_args(args), auth)
+    settings = settings_from_args(args)
+    # keepalive_timeout: an idle kept-alive connection holds a descriptor like a
+    # half-sent request does, so it gets no longer than a request head would.
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=settings_from_args(args).shutdown_timeout)
+                           shutdown_timeout=settings.shutdown_timeout,
+                           keepalive_timeout=settings.http_header_timeout)
+    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
     try:
         await runner.setup()
     except (BackendUnavailable, OSError) as exc:
@@ -527,9 +591,11 @@ async def run_serve(args: argparse.Namespace) -> int:
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
+    guard = HttpGuard(settings.http_header_timeout, settings.max_pending_requests, fd_budget,
+                      lambda: len(http_factory.connections) + len(state.connections))  # type: ignore[attr-defined]
     try:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
-        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory), args.host,
+        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory, guard), args.host,
                                                args.http_port, reuse_address=True, backlog=4096,
                                                reuse_port=bool(getattr(args, "reuse_port", False)))
     except OSError as exc:

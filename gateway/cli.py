@@ -77,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--publish-rate", type=float, default=100.0, metavar="PER_SECOND",
                        help="publishes per second per connection (default 100)")
     serve.add_argument("--publish-burst", type=float, default=200.0, help="publish burst allowed (default 200)")
+    serve.add_argument("--op-rate", type=float, default=200.0, metavar="PER_SECOND",
+                       help="requests (any op) per second per connection (default 200)")
+    serve.add_argument("--op-burst", type=float, default=1000.0,
+                       help="request burst allowed; a client that keeps sending at over twice the rate "
+                            "is closed with 1008 (default 1000)")
+    serve.add_argument("--http-header-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="HTTP: a request head must arrive within this (else 408; default 10)")
+    serve.add_argument("--http-body-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="HTTP: a request body must arrive within this (else 408; default 10)")
+    serve.add_argument("--max-pending-requests", type=int, default=1024,
+                       help="HTTP connections that may be waiting to send a request head; past it the "
+                            "longest waiting is answered 408 (default 1024)")
+    serve.add_argument("--idempotency-window", type=float, default=300.0, metavar="SECONDS",
+                       help="a publish with an idempotency_key is not repeated within this (default 300)")
+    serve.add_argument("--broker-timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="a broker reply later than this fails the link; a publish then answers "
+                            "504 outcome_unknown (default 5)")
     serve.add_argument("--ping-interval", type=float, default=20.0, metavar="SECONDS",
                        help="websocket ping interval; late pongs close the connection (default 20)")
     serve.add_argument("--channel", action="append", metavar="RULE",

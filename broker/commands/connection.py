@@ -79,6 +79,8 @@ def _authenticate(client: Client, username: bytes, password: bytes, hello: bool)
             "ERR AUTH <password> called without any password configured for the default user. "
             "Are you sure your configuration is correct?")
     if username != b"default" or (required and password != required.encode()):
+        client.auth_failures += 1  # the server shell delays this client's next request
+        client.broker.stats.acl_access_denied_auth += 1
         raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
     client.authenticated = True
 
