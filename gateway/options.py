@@ -229,6 +229,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("reuse-port", Kind.FLAG, False, "", hidden=True),   # set for workers
     Option("parent-pid", Kind.INT, 0, "", hidden=True),        # a worker's supervisor
     Option("worker-index", Kind.INT, 0, "", hidden=True),      # which worker this is (0: not a worker)
+    Option("worker-count", Kind.INT, 0, "", hidden=True),      # of how many
 )
 
 

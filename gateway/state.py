@@ -14,6 +14,7 @@ from gateway.connection import Connection, Counters
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
+    from gateway.ops import NodeInfo
     from presence.tracker import PresenceTracker
 
 __all__ = ["STATE", "GatewaySettings", "GatewayState"]
@@ -60,6 +61,8 @@ class GatewayState:
     # Connections that closed while the broker was unreachable: removed from
     # presence once it is back.
     pending_leaves: set[str] = field(default_factory=set)
+    # What operators see in /api/info and /api/disconnects (gateway.ops).
+    node: NodeInfo | None = None
 
 
 STATE = web.AppKey("fanout_state", GatewayState)
