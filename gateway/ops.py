@@ -7,6 +7,8 @@ and the console's admin token.
   503 with ``{"ready": false, "reason": ..., "message": ...}`` otherwise, so a load
   balancer stops sending traffic to a node that cannot publish.
 - ``GET /api/info``: version, uptime, node id, broker kind, auth mode, workers.
+- ``GET /api/subscriptions``: subscribers per channel and per pattern, watchers
+  per watched key (``/api/channels`` has the channels alone).
 - ``GET /api/disconnects``: the last ``RECENT_DISCONNECTS`` closed connections
   with their reasons (slow consumers, ping timeouts ...), newest first.
 - ``POST /api/console/token``: a short-lived token that may subscribe to and
@@ -164,6 +166,28 @@ async def server_info(request: web.Request) -> web.Response:
     })
 
 
+def subscription_counts(state: GatewayState) -> dict[str, dict[str, int]]:
+    """Local subscribers per channel and per pattern, watchers per watched key."""
+    hub = state.hub
+    watches: dict[str, int] = {}
+    if hub.views is not None:
+        for view in hub.views.registry.views.values():
+            key = view.key.decode("utf-8", "replace")
+            watches[key] = watches.get(key, 0) + len(view.watchers)
+    return {"channels": hub.channel_counts(),
+            "patterns": {name.decode("utf-8", "replace"): len(subscribers)
+                         for name, subscribers in hub.patterns.items()},
+            "watches": watches}
+
+
+# GET /api/subscriptions
+async def subscriptions(request: web.Request) -> web.Response:
+    state, refused = _check_key(request)
+    if refused is not None:
+        return refused
+    return _json({**subscription_counts(state), "node": state.node_id, **_worker_fields(_node(state))})
+
+
 # GET /api/disconnects
 async def disconnects(request: web.Request) -> web.Response:
     state, refused = _check_key(request)
@@ -197,5 +221,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/readyz", readyz),
         web.get("/api/info", server_info),
         web.get("/api/disconnects", disconnects),
+        web.get("/api/subscriptions", subscriptions),
         web.post("/api/console/token", console_token),
     ]
