@@ -11,6 +11,8 @@ and the console's admin token.
   per watched key (``/api/channels`` has the channels alone).
 - ``GET /api/disconnects``: the last ``RECENT_DISCONNECTS`` closed connections
   with their reasons (slow consumers, ping timeouts ...), newest first.
+- ``GET /api/auth/check?token=...``: whether a websocket with this token (or
+  none) is accepted, and its rights; public, for the demo pages' explanations.
 - ``POST /api/console/token``: a short-lived token that may subscribe to and
   publish on every channel, for the console page's websocket (API key required).
 
@@ -198,6 +200,25 @@ async def disconnects(request: web.Request) -> web.Response:
     return _json({"disconnects": recent, "limit": RECENT_DISCONNECTS})
 
 
+# GET /api/auth/check[?token=JWT][&name=NAME]
+async def auth_check(request: web.Request) -> web.Response:
+    """Would a websocket with this token (or none) be accepted, and with which rights?
+
+    Public (no API key): a browser cannot read why a websocket upgrade was refused,
+    so the demo pages ask here and explain it on the page. It tells the caller only
+    about the token it already holds, and whether the server needs one.
+    """
+    state = request.app[STATE]
+    try:
+        identity = state.auth.authenticate(request.query.get("token") or None, request.query.get("name"))
+    except AuthError as exc:
+        return _json({"ok": False, "tokens": bool(state.auth.token_secret),
+                      "error": {"code": exc.code, "message": exc.message}}, 401)
+    return _json({"ok": True, "tokens": bool(state.auth.token_secret), "user": identity.user,
+                  "subscribe": None if identity.subscribe is None else list(identity.subscribe),
+                  "publish": None if identity.publish is None else list(identity.publish)})
+
+
 # POST /api/console/token
 async def console_token(request: web.Request) -> web.Response:
     state, refused = _check_key(request)
@@ -223,4 +244,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/disconnects", disconnects),
         web.get("/api/subscriptions", subscriptions),
         web.post("/api/console/token", console_token),
+        web.get("/api/auth/check", auth_check),
     ]
