@@ -43,6 +43,9 @@ async def ensure_notify_flags(backend: Backend, needed: str, why: str) -> None:
             merged = merged_notify_flags(current, needed)
             if merged is not None:
                 await backend.execute("CONFIG", "SET", "notify-keyspace-events", merged)
-                log.info("notify-keyspace-events: %r -> %r (for %s)", current, merged, why)
+                # A shared Redis's configuration changed: worth saying; the embedded broker's is ours.
+                level = logging.DEBUG if getattr(backend, "broker", None) is not None else logging.INFO
+                log.log(level, "set the broker's notify-keyspace-events from %r to %r (for %s)", current, merged,
+                        why)
         except CommandError as exc:  # e.g. CONFIG renamed away on a managed Redis
             log.warning("cannot check notify-keyspace-events (%s): %s needs %r", exc, why, needed)
