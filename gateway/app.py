@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import sys
 import time
@@ -43,6 +44,7 @@ from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.watch import LiveViews, handle_watch, watch_count
 from gateway.logs import fact
+from gateway.node_view import socket_path
 from gateway.wsserver import FrontProtocol, run_heartbeats
 from presence.tracker import PresenceTracker
 
@@ -565,7 +567,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     from gateway.cli import version
     state.node = ops.NodeInfo(version=version(), broker_url=args.broker,
                               worker=int(getattr(args, "worker_index", 0) or 0),
-                              workers=int(getattr(args, "worker_count", 0) or 1))
+                              workers=int(getattr(args, "worker_count", 0) or 1),
+                              worker_dir=getattr(args, "worker_dir", "") or "")
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
@@ -580,6 +583,12 @@ async def run_serve(args: argparse.Namespace) -> int:
         if resp_server is not None:
             await resp_server.close()
         return 1
+    private = None
+    if state.node.worker_dir:  # siblings ask this worker here for its part of node-wide answers
+        private_path = socket_path(state.node.worker_dir, state.node.worker)
+        if os.path.exists(private_path):
+            os.unlink(private_path)  # left by this worker's previous life
+        private = await loop.create_unix_server(http_factory, private_path)
     heartbeats = asyncio.ensure_future(run_heartbeats(state))
     for sock in http_server.sockets:
         host, port = sock.getsockname()[:2]
@@ -603,6 +612,9 @@ async def run_serve(args: argparse.Namespace) -> int:
     fact("fanout serve: shutting down")
     state.shutting_down = True  # /readyz says so from here on
     http_server.close()
+    if private is not None:
+        private.close()
+        os.unlink(socket_path(state.node.worker_dir, state.node.worker))
     heartbeats.cancel()
     # Close websockets (1001) before aiohttp drops the remaining connections.
     await shutdown_connections(state)

@@ -16,9 +16,11 @@ and the console's admin token.
 - ``POST /api/console/token``: a short-lived token that may subscribe to and
   publish on every channel, for the console page's websocket (API key required).
 
-With ``--workers N`` each answer comes from the worker that took the request and
-says so (``"worker": i, "workers": N``); ``/readyz`` and ``/healthz`` are about
-that worker and the broker they all share.
+With ``--workers N``, ``/healthz``, ``/metrics``, ``/api/channels`` and
+``/api/subscriptions`` answer for the whole node: the worker that takes the request
+gathers its siblings' answers (gateway.node_view). ``/readyz``, ``/api/info`` and
+``/api/disconnects`` are the answering worker's and say so (``"worker": i,
+"workers": N``): readiness is per process, and each process has its own broker link.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from aiohttp import web
 
 from broker.backend import BackendUnavailable
 from broker.resp import CommandError
+from broker.glob import glob_match
+from gateway import node_view
 from gateway.auth import AuthError, issue_token
 from gateway.state import STATE, GatewayState
 
@@ -60,6 +64,8 @@ class NodeInfo:
     broker_url: str = "memory://"
     worker: int = 0
     workers: int = 1
+    # The supervisor's directory of worker sockets (gateway.node_view); "" when not a worker.
+    worker_dir: str = ""
     started: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
     # (time, connection id, user, reason), newest last.
@@ -109,12 +115,67 @@ def _check_key(request: web.Request) -> tuple[GatewayState, web.Response | None]
     return state, None
 
 
+def _gathering(request: web.Request, info: NodeInfo) -> bool:
+    """True when this request is for the whole node (a worker, not asked by a sibling)."""
+    return bool(info.worker_dir) and request.headers.get(node_view.LOCAL_HEADER) != "1"
+
+
+async def _siblings(request: web.Request, info: NodeInfo, path: str) -> dict[int, Any]:
+    return await node_view.fetch_all(info.worker_dir, info.worker, path, request.headers.get("Authorization"))
+
+
 # GET /healthz
 async def healthz(request: web.Request) -> web.Response:
+    """Alive: 200 whenever this process answers; with workers, each one's state too
+    (a worker being restarted shows as not answering; the node still serves)."""
     state = request.app[STATE]
     info = _node(state)
-    return _json({"ok": True, "status": "alive", "node": state.node_id, "connections": len(state.connections),
-                  **_worker_fields(info)})
+    own = {"ok": True, "status": "alive", "node": state.node_id, "connections": len(state.connections),
+           **_worker_fields(info)}
+    if not _gathering(request, info):
+        return _json(own)
+    answers = {info.worker: own, **await _siblings(request, info, "/healthz")}
+    per_worker = [{"worker": index, "ok": bool(body and body.get("ok")),
+                   "node": body.get("node") if body else None,
+                   "connections": body.get("connections", 0) if body else 0}
+                  for index, body in sorted(answers.items())]
+    return _json({"ok": True, "status": "alive", "worker": info.worker, "workers": info.workers,
+                  "workers_answering": sum(1 for entry in per_worker if entry["ok"]),
+                  "connections": sum(entry["connections"] for entry in per_worker), "per_worker": per_worker})
+
+
+# GET /metrics
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; with workers every worker's samples, labelled worker="<i>"."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    state = request.app[STATE]
+    info = _node(state)
+    text = generate_latest(state.registry).decode()
+    if _gathering(request, info):
+        others = await _siblings(request, info, "/metrics")
+        text = node_view.merge_metrics({index: body for index, body in
+                                        sorted({info.worker: text, **others}.items()) if isinstance(body, str)})
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# GET /api/channels[?pattern=glob]
+async def channels(request: web.Request) -> web.Response:
+    """Channels with local subscribers and their counts (the node's, with workers)."""
+    state, refused = _check_key(request)
+    if refused is not None:
+        return refused
+    info = _node(state)
+    counts = state.hub.channel_counts()
+    pattern = request.query.get("pattern")
+    if pattern is not None:
+        counts = {name: n for name, n in counts.items() if glob_match(pattern.encode(), name.encode())}
+    if not _gathering(request, info):
+        return _json({"channels": counts})
+    others = await _siblings(request, info, request.path_qs)
+    merged = node_view.merge_counts([counts, *(body["channels"] for body in others.values() if body)])
+    return _json({"channels": merged, "workers": info.workers,
+                  "workers_answering": 1 + sum(1 for body in others.values() if body)})
 
 
 async def readiness(state: GatewayState) -> tuple[bool, dict[str, Any]]:
@@ -187,7 +248,14 @@ async def subscriptions(request: web.Request) -> web.Response:
     state, refused = _check_key(request)
     if refused is not None:
         return refused
-    return _json({**subscription_counts(state), "node": state.node_id, **_worker_fields(_node(state))})
+    info = _node(state)
+    own = subscription_counts(state)
+    if not _gathering(request, info):
+        return _json({**own, "node": state.node_id, **_worker_fields(info)})
+    others = [body for body in (await _siblings(request, info, "/api/subscriptions")).values() if body]
+    merged = {kind: node_view.merge_counts([own[kind], *(body[kind] for body in others)])
+              for kind in ("channels", "patterns", "watches")}
+    return _json({**merged, "node": state.node_id, "workers": info.workers, "workers_answering": 1 + len(others)})
 
 
 # GET /api/disconnects
@@ -240,6 +308,8 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
+        web.get("/metrics", metrics),
+        web.get("/api/channels", channels),
         web.get("/api/info", server_info),
         web.get("/api/disconnects", disconnects),
         web.get("/api/subscriptions", subscriptions),

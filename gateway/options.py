@@ -230,6 +230,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("parent-pid", Kind.INT, 0, "", hidden=True),        # a worker's supervisor
     Option("worker-index", Kind.INT, 0, "", hidden=True),      # which worker this is (0: not a worker)
     Option("worker-count", Kind.INT, 0, "", hidden=True),      # of how many
+    Option("worker-dir", Kind.STR, "", "", hidden=True),       # where the workers' private sockets are
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import logging
 import os
 import signal
@@ -32,15 +33,17 @@ RESTART_PAUSE = 1.0
 
 
 def worker_argv(argv: list[str], unix_path: str | None, http_port: int, index: int = 0,
-                count: int = 0) -> list[str]:
+                count: int = 0, directory: str = "") -> list[str]:
     """The serve command line of a worker: the user's flags, then the overrides
     (argparse keeps the last value of a repeated flag). ``unix_path``: the embedded
     broker's socket; None when the user gave a shared broker (--broker redis://...).
-    ``index`` of ``count``: which worker it is, for its /api/info and /metrics."""
+    ``index`` of ``count``: which worker it is, for its /api/info and /metrics;
+    ``directory``: where it serves its app privately, for its siblings (gateway.node_view)."""
     broker = ["--broker", f"unix://{unix_path}"] if unix_path else []
     return [sys.executable, "-m", "gateway.cli", "serve", *argv[1:], "--workers", "1", *broker,
             "--resp-port", "-1", "--unix-socket", "", "--http-port", str(http_port), "--reuse-port",
-            "--parent-pid", str(os.getpid()), "--worker-index", str(index), "--worker-count", str(count)]
+            "--parent-pid", str(os.getpid()), "--worker-index", str(index), "--worker-count", str(count),
+            "--worker-dir", directory]
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -97,11 +100,12 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from gateway.logs import fact
 
     stop = stop_on_signals()
-    directory = unix_path = resp_server = None
+    unix_path = resp_server = None
+    # The workers' sockets (the broker's, and each worker's own HTTP one) are in a
+    # directory only this user can enter (mkdtemp: 0700), so they need no password;
+    # --requirepass guards the RESP port.
+    directory = tempfile.mkdtemp(prefix="fanout-")
     if args.broker.startswith("memory"):
-        # The workers' socket is in a directory only this user can enter (mkdtemp:
-        # 0700), so they need no password; --requirepass guards the RESP port.
-        directory = tempfile.mkdtemp(prefix="fanout-")
         unix_path = os.path.join(directory, "broker.sock")
         broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
@@ -111,7 +115,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1
     http_port = args.http_port or _free_port(args.host)
-    workers = [Worker(index, worker_argv(argv, unix_path, http_port, index, args.workers))
+    workers = [Worker(index, worker_argv(argv, unix_path, http_port, index, args.workers, directory))
                for index in range(1, args.workers + 1)]
     for worker in workers:
         await worker.start()
@@ -135,7 +139,9 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     await _stop_workers(workers, args.shutdown_timeout)
     if resp_server is not None:
         await resp_server.close()
-    if directory is not None and not os.listdir(directory):
+    for leftover in glob.glob(os.path.join(directory, "worker-*.sock")):  # of workers that were killed
+        os.unlink(leftover)
+    if not os.listdir(directory):
         os.rmdir(directory)
     fact("fanout serve: stopped")
     return 0
