@@ -64,8 +64,10 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
         if option.kind is Kind.FLAG:
             parser.add_argument(option.flag, action="store_true", default=option.default, help=help_text)
         elif option.kind is Kind.LIST:
-            parser.add_argument(option.flag, action="append", type=_typed(option), default=option.default,
-                                metavar=option.metavar, help=help_text)
+            # One value per flag (argparse appends them); the environment's and TOML's whole
+            # lists go through option.parse.
+            parser.add_argument(option.flag, action="append", default=option.default, metavar=option.metavar,
+                                help=help_text)
         else:
             metavar = "{" + ",".join(option.choices) + "}" if option.choices else option.metavar
             parser.add_argument(option.flag, type=_typed(option), default=option.default,

@@ -122,3 +122,35 @@ def test_token_refuses_an_empty_secret_and_a_negative_ttl():
         "(see fanout token --help)"
     result = run("token", "--token-secret", "s", "--sub", "ann", "--ttl", "60")
     assert result.returncode == 0 and result.stdout.count(".") == 2
+
+
+def test_repeated_channel_rules_from_flags_and_from_the_environment():
+    import json
+    import urllib.error
+    import urllib.request
+
+    def history_status(port: int, channel: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/history/{channel}", timeout=5) as response:
+                json.loads(response.read())
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    for args, env in ((("--channel", "a:*=history:5", "--channel", "b:*=presence"), {}),
+                      ((), {"FANOUT_CHANNEL": "a:*=history:5 b:*=presence"})):
+        server = start_fanout("serve", "--http-port", "0", "--resp-port", "-1", *args, env=env)
+        try:
+            assert history_status(server.port, "a:1") == 200
+            assert history_status(server.port, "b:1") == 404  # presence only
+            assert history_status(server.port, "chat:1") == 404  # the default rule was replaced
+        finally:
+            server.stop()
+
+
+def test_demo_feed_flags_are_checked_too():
+    assert refused(run("demo-feed", "--port", "70000")) == \
+        "fanout demo-feed: error: --port must be a port from 0 to 65535, got '70000' (see fanout demo-feed --help)"
+    assert refused(run("demo-feed", "--interval", "0")) == \
+        "fanout demo-feed: error: --interval must be a number of seconds greater than 0, got '0' " \
+        "(see fanout demo-feed --help)"
