@@ -325,8 +325,15 @@ async def run_presence_upkeep(state: GatewayState) -> None:
         if key.startswith(b"node:") and key.count(b":") == 1 and key != f"node:{state.node_id}".encode():
             asyncio.ensure_future(_cleanup_node(state, key[len(b"node:"):].decode()))
 
+    def on_node(channel: bytes, message: bytes) -> None:
+        event, _, node = message.decode("utf-8", "replace").partition(" ")
+        if node != state.node_id and event in ("joined", "left"):
+            log.info("node %s %s", node, event)
+
     await _enable_expired_events(state.backend)
     await state.hub.listen(b"__keyevent@0__:expired", on_expired)
+    await state.hub.listen(NODES_CHANNEL, on_node)
+    await state.backend.publish(NODES_CHANNEL, f"joined {state.node_id}".encode())
     await tracker.heartbeat(now_ms())
     await tracker.cleanup_orphans()
     while True:
@@ -335,6 +342,11 @@ async def run_presence_upkeep(state: GatewayState) -> None:
             await tracker.heartbeat(now_ms())
         except BackendUnavailable:
             log.warning("node heartbeat failed: the broker is unavailable")
+
+
+# Nodes say when they join and leave here, so the others can log it (a node that dies
+# says nothing: its heartbeat expires, see on_expired).
+NODES_CHANNEL = b"fanout:nodes"
 
 
 async def _cleanup_node(state: GatewayState, node_id: str) -> None:
@@ -459,6 +471,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
         yield
         upkeep.cancel()
         try:
+            await backend.publish(NODES_CHANNEL, f"left {state.node_id}".encode())
             await state.tracker.stop()
         except BackendUnavailable:
             pass

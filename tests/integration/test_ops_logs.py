@@ -116,3 +116,21 @@ async def test_backplane_lost_and_regained_are_logged_once_each():
     finally:
         server.stop()
         redis.stop()
+
+
+async def test_nodes_joining_and_leaving_are_logged_by_the_others():
+    redis = start_redis_server()
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    first = start_fanout("serve", "--http-port", "0", "--resp-port", "-1", "--broker", url)
+    lines = Lines(first)
+    try:
+        second = start_fanout("serve", "--http-port", "0", "--resp-port", "-1", "--broker", url)
+        node = re.search(r"\(node ([0-9a-f]{8})\)", "".join(second.output) + second.process.stdout.readline())
+        assert node is not None
+        lines.wait_for(rf"INFO fanout\.gateway: node {node[1]} joined$")
+        second.stop()
+        lines.wait_for(rf"INFO fanout\.gateway: node {node[1]} left$")
+        assert len(lines.wait_for(r"fanout\.gateway: node [0-9a-f]{8} (joined|left)$")) == 2  # not itself
+    finally:
+        first.stop()
+        redis.stop()
