@@ -37,8 +37,7 @@ from aiohttp import web
 
 from broker.backend import BackendUnavailable
 from broker.resp import CommandError
-from broker.glob import glob_match
-from gateway import node_view
+from gateway import http_api, node_view
 from gateway.auth import AuthError, issue_token
 from gateway.state import STATE, GatewayState
 
@@ -146,32 +145,26 @@ async def healthz(request: web.Request) -> web.Response:
 
 # GET /metrics
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text; with workers every worker's samples, labelled worker="<i>"."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    state = request.app[STATE]
-    info = _node(state)
-    text = generate_latest(state.registry).decode()
-    if _gathering(request, info):
-        others = await _siblings(request, info, "/metrics")
-        text = node_view.merge_metrics({index: body for index, body in
-                                        sorted({info.worker: text, **others}.items()) if isinstance(body, str)})
-    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """http_api's answer; with workers every worker's samples, labelled worker="<i>"."""
+    local = await http_api.metrics(request)
+    info = _node(request.app[STATE])
+    if not _gathering(request, info) or local.status != 200 or not isinstance(local.body, bytes):
+        return local
+    others = await _siblings(request, info, "/metrics")
+    texts = {info.worker: local.body.decode(), **others}
+    merged = node_view.merge_metrics({index: body for index, body in sorted(texts.items())
+                                      if isinstance(body, str)})
+    return web.Response(body=merged.encode(), headers={"Content-Type": local.headers["Content-Type"]})
 
 
 # GET /api/channels[?pattern=glob]
 async def channels(request: web.Request) -> web.Response:
-    """Channels with local subscribers and their counts (the node's, with workers)."""
-    state, refused = _check_key(request)
-    if refused is not None:
-        return refused
-    info = _node(state)
-    counts = state.hub.channel_counts()
-    pattern = request.query.get("pattern")
-    if pattern is not None:
-        counts = {name: n for name, n in counts.items() if glob_match(pattern.encode(), name.encode())}
-    if not _gathering(request, info):
-        return _json({"channels": counts})
+    """http_api's answer (this process's channels); with workers, the node's."""
+    local = await http_api.channels(request)
+    info = _node(request.app[STATE])
+    if not _gathering(request, info) or local.status != 200 or not isinstance(local.body, bytes):
+        return local
+    counts = orjson.loads(local.body)["channels"]
     others = await _siblings(request, info, request.path_qs)
     merged = node_view.merge_counts([counts, *(body["channels"] for body in others.values() if body)])
     return _json({"channels": merged, "workers": info.workers,
@@ -304,7 +297,9 @@ async def console_token(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    """Registered before http_api's routes (its /api/ catch-all would take these)."""
+    """Registered before http_api's routes: its /api/ catch-all would take the new
+    ones, and /healthz, /metrics and /api/channels wrap (or, /healthz, replace)
+    http_api's so that with workers they answer for the node."""
     return [
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
