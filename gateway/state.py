@@ -11,13 +11,18 @@ from broker.backend import Backend
 from gateway.auth import Authenticator
 from gateway.channels import DEFAULT_RULES, ChannelPolicy
 from gateway.connection import Connection, Counters
+from gateway.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
     from gateway.ops import NodeInfo
     from presence.tracker import PresenceTracker
 
-__all__ = ["STATE", "GatewaySettings", "GatewayState"]
+__all__ = ["STATE", "GatewaySettings", "GatewayState", "PATTERN_QUERY_RATE", "PATTERN_QUERY_BURST"]
+
+# Pattern queries of /api/channels per second per node, and the burst allowed.
+PATTERN_QUERY_RATE = 50.0
+PATTERN_QUERY_BURST = 100.0
 
 
 @dataclass
@@ -63,6 +68,10 @@ class GatewayState:
     pending_leaves: set[str] = field(default_factory=set)
     # What operators see in /api/info and /api/disconnects (gateway.ops).
     node: NodeInfo | None = None
+    # GET /api/channels?pattern=: one bucket for the whole node, since the route
+    # may be unauthenticated (open mode) and each query globs every channel name.
+    pattern_queries: TokenBucket = field(default_factory=lambda: TokenBucket(PATTERN_QUERY_RATE,
+                                                                              PATTERN_QUERY_BURST))
 
 
 STATE = web.AppKey("fanout_state", GatewayState)
