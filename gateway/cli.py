@@ -154,6 +154,33 @@ def _given(argv: list[str]) -> set[str]:
     return flags
 
 
+def _untabled(subparser: argparse.ArgumentParser, command: str) -> dict[str, tuple[Option, Any]]:
+    """Flags added with plain ``add_argument`` rather than a line in ``OPTIONS``: they
+    still get their environment variable and TOML key (converted by their argparse
+    ``type``), so nothing is lost until they are declared in the table."""
+    tabled = {option.dest for option in options_for(command)}
+    found: dict[str, tuple[Option, Any]] = {}
+    for action in subparser._actions:
+        if not action.option_strings or action.dest in tabled or action.dest == "help" \
+                or action.help == argparse.SUPPRESS:
+            continue
+        kind = Kind.FLAG if isinstance(action, argparse._StoreTrueAction) \
+            else Kind.LIST if isinstance(action, argparse._AppendAction) else Kind.STR
+        option = Option(action.option_strings[0][2:], kind, action.default, action.help or "", (command,))
+        found[option.dest] = (option, action.type if callable(action.type) else None)
+    return found
+
+
+def _convert(option: Option, convert: Any, raw: Any, source: str) -> Any:
+    value = option.parse(raw, source)
+    if convert is None or option.kind is not Kind.STR:
+        return value
+    try:
+        return convert(value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+        raise OptionError(f"{source} is not valid: {raw!r} ({exc})") from None
+
+
 def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str],
                         environ: dict[str, str] | None = None) -> None:
     """Fill options not given on the command line from FANOUT_* and the TOML file,
@@ -161,6 +188,8 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
     environ = dict(os.environ if environ is None else environ)
     given = _given(argv)
     command = args.command
+    subparser = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    extra = _untabled(subparser, command)
     file_values: dict[str, Any] = {}
     config_path = args.config or environ.get("FANOUT_CONFIG")
     try:
@@ -170,7 +199,7 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
                     raw_file = tomllib.load(handle)
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise OptionError(f"cannot read config file {config_path}: {exc}") from None
-            file_values = check_file_keys(raw_file, command, config_path)
+            file_values = check_file_keys(raw_file, command, config_path, [option for option, _ in extra.values()])
         for option in options_for(command):
             if option.hidden or option.name == "config" or option.flag in given:
                 continue
@@ -178,8 +207,16 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
                 setattr(args, option.dest, option.parse(environ[option.env], option.env))
             elif option.dest in file_values:
                 setattr(args, option.dest, file_values[option.dest])
+        for option, convert in extra.values():
+            if option.flag in given:
+                continue
+            if option.env in environ:
+                setattr(args, option.dest, _convert(option, convert, environ[option.env], option.env))
+            elif option.dest in file_values:
+                setattr(args, option.dest, _convert(option, convert, file_values[option.dest],
+                                                    f"{config_path}: {option.name}"))
     except OptionError as exc:
-        parser._subparsers._group_actions[0].choices[command].error(str(exc))  # type: ignore[union-attr]
+        subparser.error(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:

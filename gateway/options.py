@@ -238,13 +238,17 @@ def options_for(command: str) -> list[Option]:
     return [option for option in OPTIONS if command in option.commands]
 
 
-def check_file_keys(values: Mapping[str, Any], command: str, path: str) -> dict[str, Any]:
+def check_file_keys(values: Mapping[str, Any], command: str, path: str,
+                    extra: Iterable[Option] = ()) -> dict[str, Any]:
     """The TOML file's settings by dest; unknown keys and tables are errors.
+
+    Args:
+        extra: options of the command that are not (yet) in ``OPTIONS``.
 
     Raises:
         OptionError: "config.toml: unknown key 'http-prot' (did you mean 'http-port'?)".
     """
-    known = {option.name: option for option in options_for(command) if not option.hidden
+    known = {option.name: option for option in [*options_for(command), *extra] if not option.hidden
              and option.name != "config"}
     others = {option.name for option in OPTIONS if not option.hidden} - set(known)
     result: dict[str, Any] = {}

@@ -82,3 +82,24 @@ def test_every_option_has_help_and_env_name():
         assert option.help and "`" not in option.help
         if option.name != "config":
             assert f"[env FANOUT_{option.dest.upper()}]" in option.help_text()
+
+
+def test_a_flag_added_outside_the_table_still_gets_its_env_and_toml_key(tmp_path):
+    """Merged work may add a flag with a plain add_argument: it must not become a TOML
+    error or lose its FANOUT_* variable until it is declared in OPTIONS."""
+    from gateway import cli
+
+    parser = cli.build_parser()
+    serve = parser._subparsers._group_actions[0].choices["serve"]
+    serve.add_argument("--save-seconds", type=int, default=0, help="a late flag")
+    config = tmp_path / "f.toml"
+    config.write_text("save-seconds = 7\n")
+    argv = ["serve", "--config", str(config)]
+    args = parser.parse_args(argv)
+    cli._apply_env_and_file(parser, args, argv, environ={})
+    assert args.save_seconds == 7
+    args = parser.parse_args(argv)
+    cli._apply_env_and_file(parser, args, argv, environ={"FANOUT_SAVE_SECONDS": "9"})
+    assert args.save_seconds == 9
+    with pytest.raises(SystemExit):
+        cli._apply_env_and_file(parser, parser.parse_args(argv), argv, environ={"FANOUT_SAVE_SECONDS": "x"})
