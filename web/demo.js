@@ -167,6 +167,9 @@ export async function explainAccess(client, needs) {
     return null; // the server is unreachable: the state badge says so
   }
   if (answer.ok) return answer;
+  // Retrying cannot help until the page is opened with another token: stop, and say why.
+  client.disconnect();
+  showState(params.has("token") ? "token refused" : "token needed");
   const claims = [];
   for (const glob of needs.subscribe || []) claims.push(`--subscribe '${glob}'`);
   for (const glob of needs.publish || []) claims.push(`--publish '${glob}'`);

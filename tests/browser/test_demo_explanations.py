@@ -36,6 +36,7 @@ def test_missing_token_is_explained_with_the_command_to_make_one(page: Page, sec
     expect(explain).to_be_visible()
     expect(explain).to_contain_text("This server needs a token: a token is required: connect with ?token=<JWT>.")
     expect(explain).to_contain_text("open this page with ?token=<the token> added to its address")
+    expect(page.locator("#state")).to_have_text("token needed")
     expect(explain.locator("pre")).to_have_text(
         "fanout token --token-secret <the server's secret> --sub alice --info '{\"name\":\"Alice\"}' "
         "--subscribe 'chat:*' --subscribe 'chat-typing:*' --publish 'chat:*' --publish 'chat-typing:*'")
@@ -46,6 +47,7 @@ def test_refused_token_is_explained(page: Page, secured: ServerProcess) -> None:
     page.goto(url(secured, f"/dashboard.html?token={wrong}"))
     explain = page.locator("#explain")
     expect(explain).to_contain_text("This page's token was refused: the token signature does not match.")
+    expect(page.locator("#state")).to_have_text("token refused")
     expect(explain.locator("pre")).to_have_text(
         "fanout token --token-secret <the server's secret> --sub alice --subscribe 'metrics:*' "
         "--subscribe 'dashboard:status'")
