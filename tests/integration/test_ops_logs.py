@@ -134,3 +134,32 @@ async def test_nodes_joining_and_leaving_are_logged_by_the_others():
     finally:
         first.stop()
         redis.stop()
+
+
+async def test_a_slow_consumer_cut_is_logged_once_and_listed_in_disconnects():
+    import redis.asyncio as aioredis
+
+    from tests.support.servers import free_port
+    from tests.support.ws import raw_websocket
+
+    resp_port = free_port()
+    server = start_fanout("serve", "--http-port", "0", "--resp-port", str(resp_port), "--max-buffer", "64kb",
+                          "--slow-close-after", "0.2")
+    lines = Lines(server)
+    resp = aioredis.Redis(port=resp_port)
+    slow = raw_websocket(server.port, {"op": "subscribe", "channel": "flood"})  # never reads
+    try:
+        deadline = time.monotonic() + 60
+        while not any("closed slow consumer" in line for line in lines.lines):
+            assert time.monotonic() < deadline, "the slow consumer was never cut"
+            await resp.publish("flood", json.dumps({"pad": "x" * 4000}))
+        cut = lines.wait_for(r"INFO fanout\.gateway: closed slow consumer [0-9a-f]{8}-\d+ \(anon-[0-9a-f]{8}\): "
+                             r"over its output budget of 65536 bytes for 0\.2s$")
+        body = json.loads(await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/disconnects", timeout=5).read()))
+        assert [entry["reason"] for entry in body["disconnects"]] == ["slow_consumer"]
+        assert len(cut) == 1
+    finally:
+        slow.close()
+        await resp.aclose()
+        server.stop()
