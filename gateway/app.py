@@ -535,12 +535,27 @@ def _redacted(url: str) -> str:
     return url
 
 
+def forget_dead_nodes(broker: Any) -> None:
+    """After a snapshot load, drop the heartbeat keys (``node:<id>``) it brought back.
+
+    The embedded broker lives and dies with this process, so every node in a
+    loaded snapshot is dead, even if its heartbeat TTL has not run out: without
+    its heartbeat the startup sweep (``cleanup_orphans``) removes its connections
+    from presence at once, with leave events, instead of showing ghosts for up to
+    ``--node-ttl``.
+    """
+    db = broker.dbs[0]
+    for key in [key for key in db.data if key.startswith(b"node:") and key.count(b":") == 1]:
+        db.delete(key)
+
+
 async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
     from broker.core import Broker
-    from broker.server import RespServer, tune_gc
-    from gateway.cli import port_error, stop_on_signals
+    from broker.server import LoadFailed, RespServer, load_snapshot, tune_gc
+    from gateway.cli import (configure_persistence, on_shutdown_command, persistence_words, port_error,
+                             stop_on_signals)
 
     try:
         ChannelPolicy(settings_from_args(args).channel)
@@ -549,7 +564,13 @@ async def run_serve(args: argparse.Namespace) -> int:
         return 2
     embedded = args.broker.startswith("memory")
     broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
+    if broker is not None:
+        problem = configure_persistence(broker, args)
+        if problem:
+            print(f"fanout: {problem}", file=sys.stderr)
+            return 2
     stop = stop_on_signals()
+    saved = on_shutdown_command(broker, stop) if broker is not None else []
     resp_server = None
     if broker is not None:
         # Also with --resp-port -1: the server runs the broker's active expiry cycle
@@ -560,6 +581,13 @@ async def run_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1
+        try:
+            await load_snapshot(broker)
+        except LoadFailed as exc:
+            print(f"fanout: {exc}", file=sys.stderr, flush=True)
+            await resp_server.close()
+            return 1
+        forget_dead_nodes(broker)
     try:
         backend = create_backend(args.broker, broker)
     except ValueError as exc:
@@ -618,6 +646,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     else:
         fact(f"fanout serve: broker embedded, in memory (node {state.node_id})", broker="memory://",
              node=state.node_id)
+        fact(f"fanout serve: persistence {persistence_words(args)}", save=args.save,
+             rdb=os.path.join(args.dir, args.dbfilename))
     fact(f"fanout serve: auth {_auth_words(args)}", auth=ops.auth_mode(state))
     fact(f"fanout serve: version {state.node.version}, log level {args.log_level}, "
          f"console at /console.html, readiness at /readyz", version=state.node.version)
@@ -635,6 +665,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     # Close websockets (1001) before aiohttp drops the remaining connections.
     await shutdown_connections(state)
     await runner.cleanup()
+    if broker is not None and not saved:
+        broker.persistence.save_on_shutdown()  # SIGTERM/SIGINT: as Redis, when a schedule is set
     if resp_server is not None:
         await resp_server.close()
     fact("fanout serve: stopped")

@@ -102,6 +102,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def persistence_config(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The CONFIG parameters the persistence flags set (validated by ``Config.set_many``)."""
+    return [("dir", args.dir), ("dbfilename", args.dbfilename), ("save", args.save)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     # allow_abbrev=False everywhere: "--http 18096" must not quietly mean --http-port
     # (and then lose to FANOUT_HTTP_PORT, which is merged by exact flag name).
@@ -277,11 +282,16 @@ def stop_on_signals() -> asyncio.Event:
 
 async def _run_broker(args: argparse.Namespace) -> int:
     from broker.core import Broker
-    from broker.server import RespServer
+    from broker.server import LoadFailed, RespServer, load_snapshot
 
     config = {"requirepass": args.requirepass} if args.requirepass else {}
     broker = Broker(config=config)
+    problem = configure_persistence(broker, args)
+    if problem:
+        print(f"fanout: {problem}", file=sys.stderr)
+        return 2
     stop = stop_on_signals()
+    saved = on_shutdown_command(broker, stop)
     server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
     try:
         await server.start()
@@ -291,10 +301,52 @@ async def _run_broker(args: argparse.Namespace) -> int:
     from gateway.logs import fact
     for address in server.addresses:
         fact(f"fanout broker: RESP on {address}", resp=address)
+    fact(f"fanout broker: persistence {persistence_words(args)}", save=args.save,
+         rdb=os.path.join(args.dir, args.dbfilename))
+    try:
+        await load_snapshot(broker)
+    except LoadFailed as exc:
+        print(f"fanout: {exc}", file=sys.stderr, flush=True)
+        await server.close()
+        return 1
     await stop.wait()
+    if not saved:
+        broker.persistence.save_on_shutdown()
     await server.close()
     fact("fanout broker: stopped")
     return 0
+
+
+def persistence_words(args: argparse.Namespace) -> str:
+    """The embedded broker's persistence in words, for the start-up line."""
+    path = os.path.join(args.dir, args.dbfilename)
+    if not args.save.strip():
+        return f"off: no snapshots (--save \"\"); SAVE and BGSAVE still write {path}"
+    return f"RDB snapshots to {path} (save {args.save}; and on shutdown)"
+
+
+def configure_persistence(broker: Any, args: argparse.Namespace) -> str | None:
+    """Apply --dir/--dbfilename/--save to ``broker``; the problem, if one is refused."""
+    from broker.resp import CommandError
+
+    try:
+        broker.config.set_many(persistence_config(args))
+    except CommandError as exc:
+        return exc.message.removeprefix("ERR ")
+    return None
+
+
+def on_shutdown_command(broker: Any, stop: asyncio.Event) -> list[bool]:
+    """Let SHUTDOWN stop the process; the list becomes [True] once it did (it has
+    saved already, so the exit path must not save again)."""
+    done: list[bool] = []
+
+    def shutdown() -> None:
+        done.append(True)
+        stop.set()
+
+    broker.on_shutdown = shutdown
+    return done
 
 
 async def _run_serve(args: argparse.Namespace) -> int:

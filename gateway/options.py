@@ -193,6 +193,13 @@ OPTIONS: tuple[Option, ...] = (
            choices=("text", "json")),
     Option("port", Kind.PORT, 6380, "RESP port", ("broker",)),
     Option("unix-socket", Kind.STR, "", "the broker also listens on this unix socket", BOTH, metavar="PATH"),
+    # RDB snapshots of the embedded broker, Redis's defaults; the values are checked by
+    # the broker's CONFIG rules (broker/config_params.py), in Redis's words.
+    Option("dir", Kind.STR, ".", "directory of the snapshot file (the current directory, as Redis)", BOTH,
+           metavar="DIR"),
+    Option("dbfilename", Kind.STR, "dump.rdb", "snapshot file name", BOTH, metavar="NAME"),
+    Option("save", Kind.STR, "3600 1 300 100 60 10000", "snapshot after <seconds> <changes> pairs, and on "
+           "shutdown; \"\" turns snapshots off (as Redis)", BOTH, metavar="SCHEDULE"),
     Option("http-port", Kind.PORT, 8080, "HTTP and websocket port (0: any free port)"),
     Option("resp-port", Kind.PORT, 6380, "RESP port of the embedded broker (-1: do not listen)", minimum=-1),
     Option("broker", Kind.STR, "memory://", "memory:// (embedded) or redis://host:port/db, a shared backplane",
