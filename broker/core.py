@@ -175,6 +175,10 @@ class Stats:
     keyspace_misses: int = 0
     pubsub_messages: int = 0
     pubsub_deliveries: int = 0
+    # Messages published by clients (PUBLISH, SPUBLISH, the gateway's history and
+    # plain publishes, scripts' PUBLISH), not keyspace notifications or presence
+    # events: the gateway's "messages in" with the embedded broker (not in INFO).
+    client_publishes: int = 0
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     client_output_limit_disconnections: int = 0

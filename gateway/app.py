@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend, BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
-from gateway import history, http_api
+from gateway import history, http_api, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
 from gateway.connection import Connection, Counters, text_frame
@@ -42,6 +44,8 @@ from gateway.protocol import (
 from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.watch import LiveViews, handle_watch, watch_count
+from gateway.logs import fact
+from gateway.node_view import socket_path
 from gateway.wsserver import FrontProtocol, run_heartbeats
 from presence.tracker import PresenceTracker
 
@@ -64,6 +68,9 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except BadRequest as exc:
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("connection %s (%s): %s %s", conn_id(state, connection), connection.identity.user, request.op,
+                  request.target or "")
     if not _allow_request(state, connection, request):
         return
     try:
@@ -71,6 +78,8 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         if reply is not None:
             connection.send_reply(reply)
     except BadRequest as exc:
+        log.debug("connection %s: %s %s refused: %s", conn_id(state, connection), request.op,
+                  request.target or "", exc.code)
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
     except OutcomeUnknown as exc:
         connection.send_reply(encode_error(request.id, "outcome_unknown", f"the broker did not answer: {exc}"))
@@ -305,6 +314,16 @@ async def _leave(state: GatewayState, connection: Connection, channel: str) -> N
 
 async def drop_connection(state: GatewayState, connection: Connection) -> None:
     """A connection closed (or its ping timed out): unsubscribe, leave presence."""
+    reason = connection.close_reason or getattr(connection.ws, "reason", "") or "closed"
+    node = state.node
+    if node is not None:
+        ops.note_disconnect(node, conn_id(state, connection), connection.identity.user, reason)
+    if reason == "slow_consumer":
+        log.info("closed slow consumer %s (%s): over its output budget of %d bytes for %gs",
+                 conn_id(state, connection), connection.identity.user, state.settings.max_buffer,
+                 state.settings.slow_close_after)
+    else:
+        log.debug("connection %s (%s) closed: %s", conn_id(state, connection), connection.identity.user, reason)
     await state.hub.drop(connection)
     if connection.presence is not None:
         try:
@@ -350,8 +369,15 @@ async def run_presence_upkeep(state: GatewayState) -> None:
         if key.startswith(b"node:") and key.count(b":") == 1 and key != f"node:{state.node_id}".encode():
             asyncio.ensure_future(_cleanup_node(state, key[len(b"node:"):].decode()))
 
+    def on_node(channel: bytes, message: bytes) -> None:
+        event, _, node = message.decode("utf-8", "replace").partition(" ")
+        if node != state.node_id and event in ("joined", "left"):
+            log.info("node %s %s", node, event)
+
     await _enable_expired_events(state.backend)
     await state.hub.listen(b"__keyevent@0__:expired", on_expired)
+    await state.hub.listen(NODES_CHANNEL, on_node)
+    await state.backend.publish(NODES_CHANNEL, f"joined {state.node_id}".encode())
     await tracker.heartbeat(now_ms())
     await tracker.cleanup_orphans()
     while True:
@@ -375,6 +401,11 @@ async def _upkeep(state: GatewayState) -> None:
     await ensure_notify_flags(state.backend, "Ex", "presence cleanup of dead nodes", restore=True)
     if state.hub.views is not None:
         await state.hub.views.check_notifications()
+
+
+# Nodes say when they join and leave here, so the others can log it (a node that dies
+# says nothing: its heartbeat expires, see on_expired).
+NODES_CHANNEL = b"fanout:nodes"
 
 
 async def _cleanup_node(state: GatewayState, node_id: str) -> None:
@@ -403,9 +434,25 @@ class _GatewayCollector:
                                 value=state.hub.subscription_count)
         yield GaugeMetricFamily("fanout_channels", "Channels with local subscribers",
                                 value=len(state.hub.channels))
+        yield GaugeMetricFamily("fanout_patterns", "Patterns with local subscribers (psubscribe)",
+                                value=len(state.hub.patterns))
+        yield CounterMetricFamily("fanout_messages_received", "Messages from the broker that reached local "
+                                  "subscribers, from any publisher (websocket, HTTP, RESP, scripts, other nodes); "
+                                  "one per matching channel or pattern subscription",
+                                  value=state.hub.received)
+        broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
+        if broker is not None:
+            yield CounterMetricFamily("fanout_broker_publishes", "Messages published into the embedded broker "
+                                      "by any client (gateway, RESP PUBLISH/SPUBLISH, scripts)",
+                                      value=broker.stats.client_publishes)
+        node = state.node
+        if node is not None and node.workers > 1:
+            yield GaugeMetricFamily("fanout_worker", "This worker's index (these metrics are this worker's)",
+                                    value=node.worker)
         yield CounterMetricFamily("fanout_connections_opened", "Websocket connections accepted",
                                   value=counters.connections_total)
-        yield CounterMetricFamily("fanout_messages_in", "Messages published through the gateway",
+        yield CounterMetricFamily("fanout_messages_in", "Messages published through this gateway (websocket "
+                                  "and HTTP API)",
                                   value=counters.messages_in)
         yield CounterMetricFamily("fanout_messages_out", "Events delivered to connections",
                                   value=counters.deliveries)
@@ -425,6 +472,27 @@ class _GatewayCollector:
 
 # ----------------------------------------------------------------------- app
 
+_STARTED = web.RequestKey("fanout_started", float)
+
+
+@web.middleware
+async def _log_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+    """At debug, note when a request started (logged by ``_log_response``)."""
+    if log.isEnabledFor(logging.DEBUG):
+        request[_STARTED] = time.perf_counter()
+    return await handler(request)
+
+
+async def _log_response(request: web.Request, response: web.StreamResponse) -> None:
+    """At debug, one line per HTTP request: method, path, status, time. Logged as
+    the response is prepared, when its status is final (a static file's 404 is
+    decided only then)."""
+    if log.isEnabledFor(logging.DEBUG):
+        started = request.get(_STARTED)
+        took = f" ({(time.perf_counter() - started) * 1000:.1f} ms)" if started is not None else ""
+        log.debug("HTTP %s %s -> %d%s", request.method, request.path_qs, response.status, took)
+
+
 async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(WEB_ROOT / "index.html")
 
@@ -441,7 +509,8 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
     registry.register(LiveViews(state.hub, settings))
-    app = web.Application(client_max_size=settings.max_message_size + 1, middlewares=[http_api.json_errors])
+    app = web.Application(client_max_size=settings.max_message_size + 1,
+                          middlewares=[_log_requests, http_api.json_errors])
     app[STATE] = state
 
     async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage | None:
@@ -461,6 +530,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
         yield
         upkeep.cancel()
         try:
+            await backend.publish(NODES_CHANNEL, f"left {state.node_id}".encode())
             await state.tracker.stop()
         except BackendUnavailable:
             pass
@@ -470,8 +540,10 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
         await shutdown_connections(state)
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_response_prepare.append(_log_response)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws", websocket_endpoint)
+    app.router.add_routes(ops.routes())  # before http_api's /api/ catch-all
     app.router.add_routes(http_api.routes())
     app.router.add_get("/", _index)
     if WEB_ROOT.is_dir():
@@ -497,6 +569,17 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
         if value is not None:
             setattr(settings, name, type(getattr(settings, name))(value))
     return settings
+
+
+def _auth_words(args: argparse.Namespace) -> str:
+    """The auth mode in words, for the start-up line."""
+    if args.token_secret:
+        sockets = "websockets need a token signed with --token-secret (make one with fanout token)"
+    else:
+        sockets = "open: no --token-secret, so any websocket may subscribe and publish anywhere (demo mode)"
+    api = "the HTTP API needs --api-key" if args.api_key else "the HTTP API needs no key"
+    resp = "the RESP port needs --requirepass" if args.requirepass else "the RESP port needs no password"
+    return f"{sockets}; {api}; {resp}"
 
 
 def _redacted(url: str) -> str:
@@ -528,7 +611,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     from broker.core import Broker
     from broker.fdlimit import FdBudget
     from broker.server import LoadFailed, RespServer, load_snapshot, tune_gc
-    from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
+    from gateway.cli import (configure_persistence, on_shutdown_command, persistence_words, port_error,
+                             stop_on_signals)
 
     try:
         ChannelPolicy(settings_from_args(args).channel)
@@ -588,6 +672,11 @@ async def run_serve(args: argparse.Namespace) -> int:
             await resp_server.close()
         return 1
     state = app[STATE]
+    from gateway.cli import version
+    state.node = ops.NodeInfo(version=version(), broker_url=args.broker,
+                              worker=int(getattr(args, "worker_index", 0) or 0),
+                              workers=int(getattr(args, "worker_count", 0) or 1),
+                              worker_dir=getattr(args, "worker_dir", "") or "")
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
@@ -604,21 +693,40 @@ async def run_serve(args: argparse.Namespace) -> int:
         if resp_server is not None:
             await resp_server.close()
         return 1
+    private = None
+    if state.node.worker_dir:  # siblings ask this worker here for its part of node-wide answers
+        private_path = socket_path(state.node.worker_dir, state.node.worker)
+        if os.path.exists(private_path):
+            os.unlink(private_path)  # left by this worker's previous life
+        private = await loop.create_unix_server(http_factory, private_path)
     heartbeats = asyncio.ensure_future(run_heartbeats(state))
     for sock in http_server.sockets:
         host, port = sock.getsockname()[:2]
-        print(f"fanout serve: HTTP on http://{host}:{port}", flush=True)
+        fact(f"fanout serve: HTTP on http://{host}:{port}", http=f"{host}:{port}")
     if resp_server is not None:
         for address in resp_server.addresses:
-            print(f"fanout serve: RESP on {address}", flush=True)
+            fact(f"fanout serve: RESP on {address}", resp=address)
     if broker is None:
-        print(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})", flush=True)
+        fact(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})",
+             broker=_redacted(args.broker), node=state.node_id)
+    else:
+        fact(f"fanout serve: broker embedded, in memory (node {state.node_id})", broker="memory://",
+             node=state.node_id)
+        fact(f"fanout serve: persistence {persistence_words(args)}", save=args.save,
+             rdb=os.path.join(args.dir, args.dbfilename))
+    fact(f"fanout serve: auth {_auth_words(args)}", auth=ops.auth_mode(state))
+    fact(f"fanout serve: version {state.node.version}, log level {args.log_level}, "
+         f"console at /console.html, readiness at /readyz", version=state.node.version)
     # Full collections over many connections otherwise show up as latency spikes
     # of tens of milliseconds (p99 28 ms -> 1 ms at 1,000 connections).
     tune_gc()
     await stop.wait()
-    print("fanout serve: shutting down", flush=True)
+    fact("fanout serve: shutting down")
+    state.shutting_down = True  # /readyz says so from here on
     http_server.close()
+    if private is not None:
+        private.close()
+        os.unlink(socket_path(state.node.worker_dir, state.node.worker))
     heartbeats.cancel()
     # Close websockets (1001) before aiohttp drops the remaining connections.
     await shutdown_connections(state)
@@ -627,5 +735,5 @@ async def run_serve(args: argparse.Namespace) -> int:
         broker.persistence.save_on_shutdown()  # SIGTERM/SIGINT: as Redis, when a schedule is set
     if resp_server is not None:
         await resp_server.close()
-    print("fanout serve: stopped", flush=True)
+    fact("fanout serve: stopped")
     return 0

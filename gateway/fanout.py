@@ -65,6 +65,10 @@ class Hub:
         self.fetch_missed: Callable[[bytes, int, bytes], Awaitable[Any]] | None = None
         # Live views of keys (gateway.watch): watch/unwatch ops, dropped with the connection.
         self.views: LiveViews | None = None
+        # Messages from the broker that reached local subscribers, whoever published
+        # them (websocket, HTTP, RESP, scripts, other nodes): one per matching
+        # channel or pattern subscription. Presence events are not counted.
+        self.received = 0
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
@@ -79,6 +83,7 @@ class Hub:
             self.listeners[channel](channel, data)
         if not subscribers:
             return
+        self.received += 1
         frame = text_frame(encode_event(channel, payload_json(data), pattern))
         for connection in list(subscribers):
             connection.send_event(frame, channel)
@@ -103,6 +108,7 @@ class Hub:
         subscribers = self.channels.get(channel) if pattern is None else self.patterns.get(pattern)
         if not subscribers:
             return
+        self.received += 1
         frame = text_frame(history_event(channel, offset, epoch, payload_json(payload), pattern))
         delivered = 0
         for connection in list(subscribers):

@@ -52,7 +52,10 @@ async def ensure_notify_flags(backend: Backend, needed: str, why: str, restore: 
                     log.warning("notify-keyspace-events lost flags the gateway needs: restored %r -> %r "
                                 "(for %s)", current, merged, why)
                 else:
-                    log.info("notify-keyspace-events: %r -> %r (for %s)", current, merged, why)
+                    # A shared Redis's configuration changed: worth saying; the embedded broker's is ours.
+                    level = logging.DEBUG if getattr(backend, "broker", None) is not None else logging.INFO
+                    log.log(level, "set the broker's notify-keyspace-events from %r to %r (for %s)", current,
+                            merged, why)
                 return True
         except CommandError as exc:  # e.g. CONFIG renamed away on a managed Redis
             log.warning("cannot check notify-keyspace-events (%s): %s needs %r", exc, why, needed)

@@ -15,6 +15,7 @@ from gateway.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
+    from gateway.ops import NodeInfo
     from presence.tracker import PresenceTracker
 
 __all__ = ["STATE", "GatewaySettings", "GatewayState", "PATTERN_QUERY_RATE", "PATTERN_QUERY_BURST"]
@@ -77,6 +78,8 @@ class GatewayState:
     # Connections that closed while the broker was unreachable: removed from
     # presence once it is back.
     pending_leaves: set[str] = field(default_factory=set)
+    # What operators see in /api/info and /api/disconnects (gateway.ops).
+    node: NodeInfo | None = None
     # GET /api/channels?pattern=: one bucket for the whole node, since the route
     # may be unauthenticated (open mode) and each query globs every channel name.
     pattern_queries: TokenBucket = field(default_factory=lambda: TokenBucket(PATTERN_QUERY_RATE,

@@ -275,6 +275,7 @@ class WebsocketProtocol(asyncio.Protocol):
         self.connection = connection
         state.connections.add(connection)
         state.counters.connections_total += 1
+        log.debug("connection %s-%d opened: user %s", state.node_id, connection.id, identity.user)
 
     def _refusal(self, request: Request) -> Response | None:
         state = self.state

@@ -68,6 +68,7 @@ class MemoryBackend:
         self._subscriber.handler = handler
 
     async def publish(self, channel: bytes, data: bytes) -> int:
+        self.broker.stats.client_publishes += 1
         return self.broker.publish(channel, data)
 
     async def subscribe(self, channel: bytes) -> None:

@@ -103,6 +103,7 @@ def fanout_publish(client: Client, argv: list[bytes]) -> list[Any]:
     for key in (stream_key, meta_key):
         db.set_expire(key, deadline)
         db.notify(_GENERIC, b"expire", key)
+    broker.stats.client_publishes += 1
     broker.publish(channel, HISTORY_PREFIX + b"%d:%s:" % (offset, epoch) + data)
     return [offset, epoch]
 
