@@ -190,7 +190,7 @@ async def missed(backend: Backend, channel: str, options: ChannelOptions, now_ms
     stream, meta = history_keys(channel.encode())
     # ``~`` trimming keeps up to a node (100 entries) more than the size asked for.
     cap = options.history_size + 200
-    count = cap if batch_bytes is None else min(cap, _first_batch(backend))
+    count = cap if batch_bytes is None else min(cap, FIRST_REMOTE_BATCH)
     position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"],
                                                ["XRANGE", stream, b"%d-0" % (offset + 1), "+", "COUNT", count]])
     current, current_epoch = _position(position)
