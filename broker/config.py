@@ -66,6 +66,12 @@ def _yes_no(value: str) -> str | None:
     return None if value.lower() in ("yes", "no") else "argument must be 'yes' or 'no'"
 
 
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value.lower() in choices else "argument(s) must be one of the following: " + ", ".join(choices)
+    return check
+
+
 # name -> (default, validator, aliases)
 _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "notify-keyspace-events": ("", _check_events),
@@ -84,6 +90,19 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "protected-mode": ("yes", _yes_no),
     "save": ("", _any),
     "appendonly": ("no", _yes_no),
+    # AOF (broker/persistence/aof.py); dir is where its directory lives
+    "dir": (".", _any),
+    "appendfsync": ("everysec", _one_of("always", "everysec", "no")),
+    "appenddirname": ("appendonlydir", _any),
+    "appendfilename": ("appendonly.aof", _any),
+    "auto-aof-rewrite-percentage": ("100", _check_int("auto-aof-rewrite-percentage", 0, 2**31 - 1)),
+    "auto-aof-rewrite-min-size": ("67108864", _check_int("auto-aof-rewrite-min-size", 0, 2**63 - 1)),
+    "aof-use-rdb-preamble": ("yes", _yes_no),
+    "aof-load-truncated": ("yes", _yes_no),
+    "aof-timestamp-enabled": ("no", _yes_no),
+    "aof-rewrite-incremental-fsync": ("yes", _yes_no),
+    "no-appendfsync-on-rewrite": ("no", _yes_no),
+    "lazyfree-lazy-expire": ("no", _yes_no),
     "tcp-keepalive": ("300", _check_int("tcp-keepalive", 0, 2**31 - 1)),
     "client-query-buffer-limit": ("1073741824", _check_int("client-query-buffer-limit", 1024 * 1024, 2**63 - 1)),
     "lua-time-limit": ("5000", _check_int("lua-time-limit", 0, 2**63 - 1)),
@@ -93,7 +112,7 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 }
 _ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
 # Redis refuses to change these at runtime.
-_IMMUTABLE = {"databases", "cluster-enabled", "port", "bind"}
+_IMMUTABLE = {"databases", "cluster-enabled", "port", "bind", "appenddirname", "appendfilename"}
 
 
 class Config:
@@ -147,8 +166,11 @@ class Config:
                 for listener in self.listeners:
                     listener(name, value)
                 continue
-            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit"):
+            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit",
+                          "auto-aof-rewrite-min-size"):
                 value = str(parse_memory(value))
+            elif _PARAMETERS[name][1] is _yes_no or name == "appendfsync":
+                value = value.lower()
             self.values[name] = value
             for listener in self.listeners:
                 listener(name, value)

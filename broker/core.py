@@ -18,6 +18,7 @@ from typing import Any, Callable
 from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass, flags_from_string
+from broker.propagate import Propagator
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
@@ -67,6 +68,8 @@ class Blocked:
     retry: Callable[[], Reply]
     timeout_reply: Reply
     db: int = 0
+    # the blocking command as the client sent it (recorded in its non-blocking form)
+    argv: list[bytes] = field(default_factory=list)
 
 
 class Client:
@@ -211,6 +214,19 @@ class Broker:
         self.batch_time = False
         # command name as clients spell it (b"SET", b"set") -> command, to skip lower()
         self._by_spelling: dict[bytes, Command] = {}
+        # Changes to the data since start (Redis's server.dirty): bumped by every
+        # modification (Keyspace.notify, FLUSHALL ...); a command that moved it is
+        # recorded by the propagator (AOF, replication) when ``propagating``.
+        self.dirty = 0
+        self.propagator = Propagator()
+        self.propagating = False
+        # nesting of ``call`` (EXEC, scripts): units are handed on at depth 0
+        self.call_depth = 0
+        # the error refusing write commands (and PING) while persistence fails
+        # (-MISCONF ...), else None
+        self.deny_writes: str | None = None
+        # the append-only file (broker.persistence.aof.AppendOnlyFile) once a shell attaches one
+        self.aof: Any = None
 
     def clock_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -264,12 +280,15 @@ class Broker:
             client.last_command = head
             client.last_command_ms = now
             self.stats.commands += 1
+            dirty = self.dirty
             try:
                 reply = cmd.handler(client, argv)
             except CommandError as exc:
                 reply = exc
+            if self.propagating and (self.dirty != dirty or self.propagator.pending):
+                self._propagate(client, cmd, argv, reply, dirty)
             if type(reply) is Blocked:
-                reply = self._block(client, reply)
+                reply = self._block(client, reply, argv)
                 if reply is BLOCKED:
                     return BLOCKED
             if self.ready_keys:
@@ -306,12 +325,15 @@ class Broker:
                     client.last_command = head
                     client.last_command_ms = now
                     stats.commands += 1
+                    dirty = self.dirty
                     try:
                         reply = cmd.handler(client, argv)  # type: ignore[misc]
                     except CommandError as exc:
                         reply = exc
+                    if self.propagating and (self.dirty != dirty or self.propagator.pending):
+                        self._propagate(client, cmd, argv, reply, dirty)
                     if type(reply) is Blocked:
-                        reply = self._block(client, reply)
+                        reply = self._block(client, reply, argv)
                         if reply is BLOCKED:
                             return done
                     if self.ready_keys:
@@ -352,7 +374,7 @@ class Broker:
             if reply is _QUEUED_OR_REFUSED:
                 return client.pending_reply
             if type(reply) is Blocked:
-                reply = self._block(client, reply)
+                reply = self._block(client, reply, argv)
                 if reply is BLOCKED:
                     return BLOCKED
             if self.ready_keys:
@@ -367,7 +389,8 @@ class Broker:
         """Find a command by name in any letter case; remember the spelling."""
         name = head.lower() if type(head) is bytes else str(head).lower().encode()
         cmd = COMMANDS.get(name)
-        if cmd is not None and len(self._by_spelling) < 4096:
+        # (while writes are refused every command takes the slow path, which checks)
+        if cmd is not None and len(self._by_spelling) < 4096 and self.deny_writes is None:
             self._by_spelling[head] = cmd
         return cmd
 
@@ -383,6 +406,8 @@ class Broker:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
             if not client.authenticated and "noauth" not in cmd.flags:
                 raise CommandError("NOAUTH Authentication required.")
+            if self.deny_writes is not None and ("write" in cmd.flags or cmd.name == "ping"):
+                raise CommandError(self.deny_writes)
             if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
@@ -404,10 +429,38 @@ class Broker:
         client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
+        dirty = self.dirty
+        self.call_depth += 1
         try:
-            return cmd.handler(client, argv)  # type: ignore[misc]
+            reply = cmd.handler(client, argv)  # type: ignore[misc]
         except CommandError as exc:
-            return exc
+            reply = exc
+        finally:
+            self.call_depth -= 1
+        if self.propagating and (self.dirty != dirty or self.propagator.pending):
+            self._propagate(client, cmd, argv, reply, dirty)
+        return reply
+
+    # ----------------------------------------------------------- propagation
+
+    def _propagate(self, client: Client, cmd: Command, argv: list[bytes], reply: Reply, dirty: int) -> None:
+        """After a command: record it if it changed data; at depth 0 hand the unit on."""
+        if self.dirty != dirty and type(reply) is not Blocked:
+            self.propagator.record(client, cmd, argv, reply)
+        if self.call_depth == 0:
+            self.propagator.flush()
+
+    def key_expired(self, db: int, key: bytes) -> None:
+        """A key expired (lazily or in the active cycle): recorded as its deletion."""
+        if self.propagating:
+            self.propagator.deletion(db, key)
+
+    def set_write_error(self, message: str | None) -> None:
+        """Refuse write commands with ``message`` (None: accept them again)."""
+        self.deny_writes = message
+        if message is not None:
+            # every command now takes the slow path, where the refusal is checked
+            self._by_spelling = {}
 
     def _subcommand(self, cmd: Command, argv: list[bytes]) -> Command:
         if len(argv) < 2:
@@ -509,10 +562,11 @@ class Broker:
         if (db, key) in self.blocked:
             self.ready_keys.append((db, key))
 
-    def _block(self, client: Client, blocked: Blocked) -> Reply:
+    def _block(self, client: Client, blocked: Blocked, argv: list[bytes]) -> Reply:
         if client.multi is not None or getattr(client, "in_exec", False):
             return blocked.timeout_reply
         blocked.db = client.db.index
+        blocked.argv = argv
         client.blocked = blocked
         for key in blocked.keys:
             self.blocked.setdefault((blocked.db, key), deque()).append(client)
@@ -532,10 +586,15 @@ class Broker:
                         continue
                     previous_db = client.db
                     client.db = self.dbs[blocked.db]
+                    dirty = self.dirty
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
                         reply = exc
+                    if self.propagating and reply is not None and (self.dirty != dirty or self.propagator.pending):
+                        cmd = self._lookup(blocked.argv[0])
+                        if cmd is not None:
+                            self._propagate(client, cmd, blocked.argv, reply, dirty)
                     client.db = previous_db
                     if reply is None:
                         break
@@ -576,6 +635,8 @@ class Broker:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
         self.stats.expired_keys += expired
+        if self.propagator.pending:
+            self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
         if self.ready_keys:
             self.serve_blocked()
         return expired

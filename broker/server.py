@@ -27,6 +27,7 @@ from typing import Any
 
 from broker.config import output_limits
 from broker.core import Broker, Client
+from broker.persistence.aof import AppendOnlyFile
 from broker.pubsub import Message
 from broker.resp import ProtocolError, QueryBufferFull, RequestParser, encode
 
@@ -193,6 +194,14 @@ class RespConnection(Client, asyncio.Protocol):
         if not self.out or self.closed or self.transport is None:
             self.out.clear()
             return
+        aof = self.server.aof
+        if aof.holding:
+            # appendfsync always: nothing leaves before the writes it may show are on
+            # disk; the AOF's fsync at the end of this loop iteration releases it.
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                aof.hold(self._flush)
+            return
         data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
         self.out.clear()
         self.broker.stats.net_output_bytes += len(data)
@@ -254,6 +263,8 @@ class RespServer:
         self.connections: set[RespConnection] = set()
         self.servers: list[asyncio.AbstractServer] = []
         self._cron: asyncio.Task[None] | None = None
+        # the append-only file (off unless appendonly yes); loaded by start()
+        self.aof = broker.aof if broker.aof is not None else AppendOnlyFile(broker)
         self.pubsub_hard_limit = 0
         self.pubsub_soft_limit = 0
         self.pubsub_soft_seconds = 0
@@ -272,6 +283,8 @@ class RespServer:
     async def start(self) -> None:
         """Listen. Raises OSError (EADDRINUSE ...) if the port cannot be bound."""
         self.loop = asyncio.get_running_loop()
+        self.aof.loop = self.loop
+        self.aof.start()  # raises AofLoadError before anything listens
         if self.port >= 0:  # -1: no TCP port (a unix socket only, or just the expiry cycle)
             server = await self.loop.create_server(
                 lambda: RespConnection(self), self.host, self.port, reuse_address=True, backlog=1024)
@@ -294,6 +307,7 @@ class RespServer:
 
     async def _expire_cycle(self) -> None:
         while True:
+            self.aof.cron()
             expired = self.broker.active_expire()
             # Like Redis's fast cycle: go again at once while there is a backlog.
             await asyncio.sleep(0 if expired >= 2000 else EXPIRE_INTERVAL)
@@ -301,6 +315,7 @@ class RespServer:
     async def close(self) -> None:
         if self._cron is not None:
             self._cron.cancel()
+        self.aof.flush()  # the last iteration's writes, before anyone is told goodbye
         for server in self.servers:
             server.close()
         for connection in list(self.connections):
@@ -309,6 +324,7 @@ class RespServer:
             await server.wait_closed()
         if self.unix_path and os.path.exists(self.unix_path):
             os.unlink(self.unix_path)
+        self.aof.close()
 
     def _config_changed(self, name: str, value: str) -> None:
         if name == "client-output-buffer-limit":

@@ -454,7 +454,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     from broker.backends import create_backend
     from broker.core import Broker
     from broker.server import RespServer, tune_gc
-    from gateway.cli import port_error, stop_on_signals
+    from broker.persistence.aof import AofLoadError
+    from gateway.cli import broker_config, port_error, stop_on_signals
 
     try:
         ChannelPolicy(settings_from_args(args).channel)
@@ -462,7 +463,7 @@ async def run_serve(args: argparse.Namespace) -> int:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
     embedded = args.broker.startswith("memory")
-    broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
+    broker = Broker(config=broker_config(args)) if embedded else None
     stop = stop_on_signals()
     resp_server = None
     if broker is not None:
@@ -471,6 +472,9 @@ async def run_serve(args: argparse.Namespace) -> int:
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None)
         try:
             await resp_server.start()
+        except AofLoadError as exc:
+            print(f"fanout serve: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1

@@ -26,6 +26,16 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--requirepass", default="", metavar="P", help="password required on the RESP port")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    # Persistence of the embedded broker (Redis's config names; see README "Persistence")
+    parser.add_argument("--dir", default=".", metavar="PATH",
+                        help="directory of the broker's persistence files (default: the working directory)")
+    parser.add_argument("--appendonly", default="no", choices=["yes", "no"],
+                        help="keep an append-only file of every write, loaded at start (default no)")
+    parser.add_argument("--appendfsync", default="everysec", choices=["always", "everysec", "no"],
+                        help="when the AOF is fsynced: before each reply, once a second, or by the OS "
+                             "(default everysec)")
+    parser.add_argument("--appenddirname", default="appendonlydir", metavar="NAME",
+                        help="the AOF's directory inside --dir (default appendonlydir)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +137,16 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error(f"invalid value for {flag} (from {env_name} or the config file): {raw!r}")
 
 
+def broker_config(args: argparse.Namespace) -> dict[str, str]:
+    """The embedded broker's CONFIG values from the command line (requirepass, persistence)."""
+    config = {"requirepass": args.requirepass} if args.requirepass else {}
+    for name in ("dir", "appendonly", "appendfsync", "appenddirname"):
+        value = getattr(args, name, None)
+        if value is not None:
+            config[name] = str(value)
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -185,14 +205,17 @@ def stop_on_signals() -> asyncio.Event:
 
 async def _run_broker(args: argparse.Namespace) -> int:
     from broker.core import Broker
+    from broker.persistence.aof import AofLoadError
     from broker.server import RespServer
 
-    config = {"requirepass": args.requirepass} if args.requirepass else {}
-    broker = Broker(config=config)
+    broker = Broker(config=broker_config(args))
     stop = stop_on_signals()
     server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
     try:
         await server.start()
+    except AofLoadError as exc:
+        print(f"fanout broker: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(port_error("RESP", args.host, args.port, exc), file=sys.stderr)
         return 1

@@ -88,7 +88,8 @@ class Worker:
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.core import Broker
     from broker.server import RespServer
-    from gateway.cli import port_error, stop_on_signals
+    from broker.persistence.aof import AofLoadError
+    from gateway.cli import broker_config, port_error, stop_on_signals
 
     stop = stop_on_signals()
     directory = unix_path = resp_server = None
@@ -97,10 +98,13 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
         # 0700), so they need no password; --requirepass guards the RESP port.
         directory = tempfile.mkdtemp(prefix="fanout-")
         unix_path = os.path.join(directory, "broker.sock")
-        broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
+        broker = Broker(config=broker_config(args))
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
         try:
             await resp_server.start()
+        except AofLoadError as exc:
+            print(f"fanout serve: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1

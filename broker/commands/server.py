@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import sys
+from typing import Any
 
 from broker.core import Client
 from broker.glob import glob_match
@@ -32,6 +33,7 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
     client.db.flush()
+    client.broker.dirty += 1  # recorded even when the db was empty, as Redis forces it
     return OK
 
 
@@ -42,6 +44,7 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
         db.flush()
+    client.broker.dirty += 1  # recorded even when every db was empty, as Redis does
     return OK
 
 
@@ -198,6 +201,18 @@ def _human(value: int) -> str:
     return str(value)
 
 
+def aof_info(broker: Any) -> list[tuple[str, object]]:
+    """INFO persistence's aof_* fields (broker/persistence/aof.py when it is attached)."""
+    aof = broker.aof
+    if aof is None:
+        return [("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
+                ("aof_last_rewrite_time_sec", -1), ("aof_current_rewrite_time_sec", -1),
+                ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0),
+                ("aof_rewrites_consecutive_failures", 0), ("aof_last_write_status", "ok"),
+                ("aof_last_cow_size", 0), ("module_fork_in_progress", 0), ("module_fork_last_cow_size", 0)]
+    return aof.info_fields()  # type: ignore[no-any-return]
+
+
 def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
     broker = client.broker
     now = broker.clock_ms()
@@ -232,7 +247,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxmemory_policy", broker.config.get("maxmemory-policy")),
             ("mem_allocator", "pymalloc"),
         ],
-        "persistence": [("loading", 0), ("rdb_changes_since_last_save", 0), ("aof_enabled", 0)],
+        "persistence": [("loading", 0), ("rdb_changes_since_last_save", 0)] + aof_info(broker),
         "stats": [
             ("total_connections_received", stats.connections),
             ("total_commands_processed", stats.commands),
