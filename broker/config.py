@@ -6,12 +6,13 @@ broker when a value changes (``Config.on_change``).
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from broker.notify import flags_from_string, flags_to_string
 from broker.resp import CommandError
 
-__all__ = ["Config", "parse_memory"]
+__all__ = ["Config", "parse_memory", "save_points"]
 
 
 def parse_memory(text: str) -> int | None:
@@ -72,6 +73,27 @@ def _one_of(*choices: str) -> Callable[[str], str | None]:
     return check
 
 
+def _check_save(value: str) -> str | None:
+    words = value.split()
+    if len(words) % 2 or not all(word.isdigit() for word in words):
+        return "Invalid save parameters"
+    return None
+
+
+def save_points(value: str) -> list[tuple[int, int]]:
+    """``"3600 1 300 100"`` -> [(3600, 1), (300, 100)]: (seconds, changes) pairs."""
+    words = value.split()
+    return [(int(words[i]), int(words[i + 1])) for i in range(0, len(words) - 1, 2)]
+
+
+def _check_dir(value: str) -> str | None:
+    return None if os.path.isdir(value) else "No such file or directory"
+
+
+def _check_dbfilename(value: str) -> str | None:
+    return "dbfilename can't be a path, just a filename" if "/" in value else None
+
+
 # name -> (default, validator, aliases)
 _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "notify-keyspace-events": ("", _check_events),
@@ -88,10 +110,18 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "port": ("6380", _check_int("port", 0, 65535)),
     "bind": ("127.0.0.1", _any),
     "protected-mode": ("yes", _yes_no),
-    "save": ("", _any),
+    # RDB snapshots (broker/persistence): Redis's defaults; ``save ""`` turns the
+    # schedule off, ``dir`` "." is the directory the server was started in.
+    "save": ("3600 1 300 100 60 10000", _check_save),
+    "dir": (".", _check_dir),
+    "dbfilename": ("dump.rdb", _check_dbfilename),
+    "rdbcompression": ("yes", _yes_no),
+    "rdbchecksum": ("yes", _yes_no),
+    "stop-writes-on-bgsave-error": ("yes", _yes_no),
+    "rdb-del-sync-files": ("no", _yes_no),
+    "sanitize-dump-payload": ("no", _any),
     "appendonly": ("no", _yes_no),
     # AOF (broker/persistence/aof.py); dir is where its directory lives
-    "dir": (".", _any),
     "appendfsync": ("everysec", _one_of("always", "everysec", "no")),
     "appenddirname": ("appendonlydir", _any),
     "appendfilename": ("appendonly.aof", _any),
@@ -123,6 +153,9 @@ class Config:
         self.listeners: list[Callable[[str, str], None]] = []
         for name, value in (overrides or {}).items():
             self.values[name] = value
+        # Redis chdirs into ``dir`` and CONFIG GET shows it absolute; we keep the
+        # process's directory and store the absolute path instead.
+        self.values["dir"] = os.path.abspath(self.values["dir"])
 
     def get(self, name: str) -> str:
         return self.values[name]
@@ -166,6 +199,10 @@ class Config:
                 for listener in self.listeners:
                     listener(name, value)
                 continue
+            elif name == "dir":
+                value = os.path.abspath(value)
+            elif name == "save":
+                value = " ".join(value.split())
             elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit",
                           "auto-aof-rewrite-min-size"):
                 value = str(parse_memory(value))

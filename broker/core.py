@@ -19,6 +19,7 @@ from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass, flags_from_string
 from broker.propagate import Propagator
+from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
@@ -214,17 +215,24 @@ class Broker:
         self.batch_time = False
         # command name as clients spell it (b"SET", b"set") -> command, to skip lower()
         self._by_spelling: dict[bytes, Command] = {}
-        # Changes to the data since start (Redis's server.dirty): bumped by every
-        # modification (Keyspace.notify, FLUSHALL ...); a command that moved it is
-        # recorded by the propagator (AOF, replication) when ``propagating``.
+        # Changes since the last successful save (Redis's server.dirty): one per
+        # successful call of a command flagged "write".
         self.dirty = 0
+        # Modifications of the data (bumped by Keyspace.notify, FLUSHALL ...): a command
+        # that moved it is recorded by the propagator (AOF, later replication) when
+        # ``propagating``; a no-op write (DEL of a missing key) is not.
+        self.changes = 0
         self.propagator = Propagator()
         self.propagating = False
         # nesting of ``call`` (EXEC, scripts): units are handed on at depth 0
         self.call_depth = 0
-        # the error refusing write commands (and PING) while persistence fails
-        # (-MISCONF ...), else None
-        self.deny_writes: str | None = None
+        # Refusals while loading or after a failed save (see set_gate), and the AOF's
+        # write error (set_aof_error).
+        self.gated = False
+        self.loading_refusal: str | None = None
+        self.write_refusal: str | None = None
+        self.aof_refusal: str | None = None
+        self.persistence = Snapshots(self, clock)
         # the append-only file (broker.persistence.aof.AppendOnlyFile) once a shell attaches one
         self.aof: Any = None
 
@@ -280,13 +288,16 @@ class Broker:
             client.last_command = head
             client.last_command_ms = now
             self.stats.commands += 1
-            dirty = self.dirty
+            changes = self.changes
             try:
                 reply = cmd.handler(client, argv)
             except CommandError as exc:
                 reply = exc
-            if self.propagating and (self.dirty != dirty or self.propagator.pending):
-                self._propagate(client, cmd, argv, reply, dirty)
+            else:
+                if cmd.write:
+                    self.dirty += 1
+            if self.propagating and (self.changes != changes or self.propagator.pending):
+                self._propagate(client, cmd, argv, reply, changes)
             if type(reply) is Blocked:
                 reply = self._block(client, reply, argv)
                 if reply is BLOCKED:
@@ -325,13 +336,16 @@ class Broker:
                     client.last_command = head
                     client.last_command_ms = now
                     stats.commands += 1
-                    dirty = self.dirty
+                    changes = self.changes
                     try:
                         reply = cmd.handler(client, argv)  # type: ignore[misc]
                     except CommandError as exc:
                         reply = exc
-                    if self.propagating and (self.dirty != dirty or self.propagator.pending):
-                        self._propagate(client, cmd, argv, reply, dirty)
+                    else:
+                        if cmd.write:
+                            self.dirty += 1
+                    if self.propagating and (self.changes != changes or self.propagator.pending):
+                        self._propagate(client, cmd, argv, reply, changes)
                     if type(reply) is Blocked:
                         reply = self._block(client, reply, argv)
                         if reply is BLOCKED:
@@ -389,8 +403,8 @@ class Broker:
         """Find a command by name in any letter case; remember the spelling."""
         name = head.lower() if type(head) is bytes else str(head).lower().encode()
         cmd = COMMANDS.get(name)
-        # (while writes are refused every command takes the slow path, which checks)
-        if cmd is not None and len(self._by_spelling) < 4096 and self.deny_writes is None:
+        # While gated, every command takes the slow path, where the gate is checked.
+        if cmd is not None and len(self._by_spelling) < 4096 and not self.gated:
             self._by_spelling[head] = cmd
         return cmd
 
@@ -406,12 +420,12 @@ class Broker:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
             if not client.authenticated and "noauth" not in cmd.flags:
                 raise CommandError("NOAUTH Authentication required.")
-            if self.deny_writes is not None and ("write" in cmd.flags or cmd.name == "ping"):
-                raise CommandError(self.deny_writes)
             if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                     "PING / QUIT / RESET are allowed in this context")
+            if self.gated:
+                self._check_gate(cmd)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
                 client.pending_reply = self._reply_mode(client, QUEUED)
@@ -429,23 +443,26 @@ class Broker:
         client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
-        dirty = self.dirty
+        changes = self.changes
         self.call_depth += 1
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
         except CommandError as exc:
             reply = exc
+        else:
+            if cmd.write:
+                self.dirty += 1
         finally:
             self.call_depth -= 1
-        if self.propagating and (self.dirty != dirty or self.propagator.pending):
-            self._propagate(client, cmd, argv, reply, dirty)
+        if self.propagating and (self.changes != changes or self.propagator.pending):
+            self._propagate(client, cmd, argv, reply, changes)
         return reply
 
     # ----------------------------------------------------------- propagation
 
-    def _propagate(self, client: Client, cmd: Command, argv: list[bytes], reply: Reply, dirty: int) -> None:
+    def _propagate(self, client: Client, cmd: Command, argv: list[bytes], reply: Reply, changes: int) -> None:
         """After a command: record it if it changed data; at depth 0 hand the unit on."""
-        if self.dirty != dirty and type(reply) is not Blocked:
+        if self.changes != changes and type(reply) is not Blocked:
             self.propagator.record(client, cmd, argv, reply)
         if self.call_depth == 0:
             self.propagator.flush()
@@ -454,13 +471,6 @@ class Broker:
         """A key expired (lazily or in the active cycle): recorded as its deletion."""
         if self.propagating:
             self.propagator.deletion(db, key)
-
-    def set_write_error(self, message: str | None) -> None:
-        """Refuse write commands with ``message`` (None: accept them again)."""
-        self.deny_writes = message
-        if message is not None:
-            # every command now takes the slow path, where the refusal is checked
-            self._by_spelling = {}
 
     def _subcommand(self, cmd: Command, argv: list[bytes]) -> Command:
         if len(argv) < 2:
@@ -482,6 +492,34 @@ class Broker:
                 client.reply_mode = 0
             return NO_REPLY
         return reply
+
+    # ------------------------------------------------------------------ gate
+
+    def set_gate(self, loading: str | None, write_error: str | None) -> None:
+        """Refuse commands while loading (all but those flagged ``loading``) or
+        while the disk fails (writes and PING get ``write_error``, MISCONF).
+
+        The fast path never looks at the gate: closing it empties the spelling
+        cache, so every command goes through ``_execute_checked`` until it opens.
+        """
+        self.loading_refusal = loading
+        self.write_refusal = write_error
+        self.gated = loading is not None or write_error is not None or self.aof_refusal is not None
+        if self.gated:
+            self._by_spelling.clear()
+
+    def set_aof_error(self, message: str | None) -> None:
+        """The AOF cannot write (``-MISCONF Errors writing to the AOF file: ...``), or
+        can again (None); kept apart from the snapshots' error, which Redis checks first."""
+        self.aof_refusal = message
+        self.set_gate(self.loading_refusal, self.write_refusal)
+
+    def _check_gate(self, cmd: Command) -> None:
+        if self.loading_refusal is not None and "loading" not in cmd.flags:
+            raise CommandError(self.loading_refusal)
+        refusal = self.write_refusal or self.aof_refusal
+        if refusal is not None and (cmd.write or cmd.name == "ping"):
+            raise CommandError(refusal)
 
     # ------------------------------------------------------- notifications
 
@@ -586,15 +624,15 @@ class Broker:
                         continue
                     previous_db = client.db
                     client.db = self.dbs[blocked.db]
-                    dirty = self.dirty
+                    changes = self.changes
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
                         reply = exc
-                    if self.propagating and reply is not None and (self.dirty != dirty or self.propagator.pending):
+                    if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:
-                            self._propagate(client, cmd, blocked.argv, reply, dirty)
+                            self._propagate(client, cmd, blocked.argv, reply, changes)
                     client.db = previous_db
                     if reply is None:
                         break

@@ -41,7 +41,7 @@ class Host(Protocol):
 
     now_ms: int
     notify_flags: int
-    dirty: int
+    changes: int
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
 
@@ -180,9 +180,9 @@ class Keyspace:
             self.notify(NotifyClass.GENERIC, b"del", key)
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes) -> None:
-        """Record a modification: the dirty count (propagation), WATCH invalidation,
+        """Record a modification: the change count (propagation), WATCH invalidation,
         then the keyspace event."""
-        self.host.dirty += 1
+        self.host.changes += 1
         if self.watched:
             self.host.touch_watched(self.index, key)
         if self.host.notify_flags:

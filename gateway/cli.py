@@ -26,9 +26,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--requirepass", default="", metavar="P", help="password required on the RESP port")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    # Persistence of the embedded broker (Redis's config names; see README "Persistence")
-    parser.add_argument("--dir", default=".", metavar="PATH",
-                        help="directory of the broker's persistence files (default: the working directory)")
+
+
+def _add_persistence(parser: argparse.ArgumentParser) -> None:
+    """RDB snapshot flags of the embedded broker (Redis's defaults)."""
+    parser.add_argument("--dir", default=".", metavar="DIR",
+                        help="directory of the snapshot file (default: the current directory, as Redis)")
+    parser.add_argument("--dbfilename", default="dump.rdb", metavar="NAME",
+                        help="snapshot file name (default dump.rdb)")
+    parser.add_argument("--save", default="3600 1 300 100 60 10000", metavar="SCHEDULE",
+                        help="snapshot after <seconds> <changes> pairs, and on shutdown; \"\" turns "
+                             "snapshots off (default \"3600 1 300 100 60 10000\", as Redis)")
+    # the append-only file (README "Persistence"; AOF opt-in, as Redis)
     parser.add_argument("--appendonly", default="no", choices=["yes", "no"],
                         help="keep an append-only file of every write, loaded at start (default no)")
     parser.add_argument("--appendfsync", default="everysec", choices=["always", "everysec", "no"],
@@ -36,6 +45,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                              "(default everysec)")
     parser.add_argument("--appenddirname", default="appendonlydir", metavar="NAME",
                         help="the AOF's directory inside --dir (default appendonlydir)")
+
+
+def persistence_config(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The CONFIG parameters the persistence flags set (validated by ``Config.set_many``)."""
+    return [("dir", args.dir), ("dbfilename", args.dbfilename), ("save", args.save),
+            ("appendonly", args.appendonly), ("appendfsync", args.appendfsync)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-timeout", type=float, default=5.0, metavar="SECONDS",
                        help="how long shutdown waits for connections to close (default 5)")
 
+    _add_persistence(serve)
     serve.add_argument("--watch-interval", type=float, default=0.05, metavar="SECONDS",
                        help="live views: at most one push per view per interval (default 0.05)")
 
@@ -88,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(broker)
     broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")
     broker.add_argument("--unix-socket", default="", metavar="PATH", help="also listen on a unix socket")
+    _add_persistence(broker)
 
     token = commands.add_parser("token", help="print a signed connection token (JWT) for a user")
     token.add_argument("--token-secret", required=True, metavar="S", help="the secret `fanout serve` checks with")
@@ -138,12 +155,10 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
 
 
 def broker_config(args: argparse.Namespace) -> dict[str, str]:
-    """The embedded broker's CONFIG values from the command line (requirepass, persistence)."""
+    """The embedded broker's start-up CONFIG values: requirepass, and appenddirname
+    (immutable at runtime, so not among ``persistence_config``)."""
     config = {"requirepass": args.requirepass} if args.requirepass else {}
-    for name in ("dir", "appendonly", "appendfsync", "appenddirname"):
-        value = getattr(args, name, None)
-        if value is not None:
-            config[name] = str(value)
+    config["appenddirname"] = args.appenddirname
     return config
 
 
@@ -206,10 +221,15 @@ def stop_on_signals() -> asyncio.Event:
 async def _run_broker(args: argparse.Namespace) -> int:
     from broker.core import Broker
     from broker.persistence.aof import AofLoadError
-    from broker.server import RespServer
+    from broker.server import LoadFailed, RespServer, load_snapshot
 
     broker = Broker(config=broker_config(args))
+    problem = configure_persistence(broker, args)
+    if problem:
+        print(f"fanout: {problem}", file=sys.stderr)
+        return 2
     stop = stop_on_signals()
+    saved = on_shutdown_command(broker, stop)
     server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
     try:
         await server.start()
@@ -221,10 +241,42 @@ async def _run_broker(args: argparse.Namespace) -> int:
         return 1
     for address in server.addresses:
         print(f"fanout broker: RESP on {address}", flush=True)
+    try:
+        await load_snapshot(broker)
+    except LoadFailed as exc:
+        print(f"fanout: {exc}", file=sys.stderr, flush=True)
+        await server.close()
+        return 1
     await stop.wait()
+    if not saved:
+        broker.persistence.save_on_shutdown()
     await server.close()
     print("fanout broker: stopped", flush=True)
     return 0
+
+
+def configure_persistence(broker: Any, args: argparse.Namespace) -> str | None:
+    """Apply --dir/--dbfilename/--save to ``broker``; the problem, if one is refused."""
+    from broker.resp import CommandError
+
+    try:
+        broker.config.set_many(persistence_config(args))
+    except CommandError as exc:
+        return exc.message.removeprefix("ERR ")
+    return None
+
+
+def on_shutdown_command(broker: Any, stop: asyncio.Event) -> list[bool]:
+    """Let SHUTDOWN stop the process; the list becomes [True] once it did (it has
+    saved already, so the exit path must not save again)."""
+    done: list[bool] = []
+
+    def shutdown() -> None:
+        done.append(True)
+        stop.set()
+
+    broker.on_shutdown = shutdown
+    return done
 
 
 async def _run_serve(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
     client.db.flush()
-    client.broker.dirty += 1  # recorded even when the db was empty, as Redis forces it
+    client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
     return OK
 
 
@@ -44,7 +44,7 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
         db.flush()
-    client.broker.dirty += 1  # recorded even when every db was empty, as Redis does
+    client.broker.changes += 1  # recorded even when every db was empty, as Redis does
     return OK
 
 
@@ -54,12 +54,6 @@ def time_(client: Client, argv: list[bytes]) -> list[bytes]:
     now = client.broker.clock()
     seconds = int(now)
     return [b"%d" % seconds, b"%d" % int((now - seconds) * 1_000_000)]
-
-
-# LASTSAVE
-@command("lastsave", 1, "loading stale fast", group="server")
-def lastsave(client: Client, argv: list[bytes]) -> int:
-    return client.broker.started_ms // 1000
 
 
 # ------------------------------------------------------------------ CONFIG
@@ -247,7 +241,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxmemory_policy", broker.config.get("maxmemory-policy")),
             ("mem_allocator", "pymalloc"),
         ],
-        "persistence": [("loading", 0), ("rdb_changes_since_last_save", 0)] + aof_info(broker),
+        "persistence": [*broker.persistence.info(), *aof_info(broker)],
         "stats": [
             ("total_connections_received", stats.connections),
             ("total_commands_processed", stats.commands),

@@ -402,7 +402,7 @@ class AppendOnlyFile:
             log.warning("AOF write error looks solved, Redis can write again.")
             self.last_write_ok = True
             self.last_write_error = ""
-            self.broker.set_write_error(None)
+            self.broker.set_aof_error(None)
         return True
 
     def _write_failed(self, code: int, message: str) -> None:
@@ -412,7 +412,7 @@ class AppendOnlyFile:
             log.warning("%s", message)
         self.last_write_ok = False
         self.last_write_error = os.strerror(code)
-        self.broker.set_write_error(f"MISCONF Errors writing to the AOF file: {self.last_write_error}")
+        self.broker.set_aof_error(f"MISCONF Errors writing to the AOF file: {self.last_write_error}")
 
     def _release(self) -> None:
         self.holding = False
@@ -639,7 +639,7 @@ class AppendOnlyFile:
             self.stop()
             raise
         self.last_write_ok = True
-        self.broker.set_write_error(None)
+        self.broker.set_aof_error(None)
 
     def stop(self) -> None:
         """CONFIG SET appendonly no (and shutdown): write, sync and close (``stopAppendOnly``)."""
@@ -663,7 +663,7 @@ class AppendOnlyFile:
         self._release()
         if not self.last_write_ok:
             self.last_write_ok = True
-            self.broker.set_write_error(None)
+            self.broker.set_aof_error(None)
 
     def close(self) -> None:
         """Server shutdown: everything buffered is written and synced."""
@@ -699,7 +699,7 @@ class AppendOnlyFile:
             if use_rdb:
                 writer = _rdb_writer()
                 assert writer is not None
-                writer(self.broker, handle)
+                writer(self.broker, handle, aof_base=True)
             else:
                 if self.timestamps:
                     handle.write(b"#TS:%d\r\n" % int(time.time()))

@@ -108,7 +108,7 @@ def _check_aof(directory: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("preamble", ["no"])
+@pytest.mark.parametrize("preamble", ["no", "yes"])
 def test_our_aof_restarts_us_and_redis_server_and_passes_redis_check_aof(tmp_path, preamble):
     server = _fanout(tmp_path, "--appendfsync", "always")
     try:
@@ -131,11 +131,13 @@ def test_our_aof_restarts_us_and_redis_server_and_passes_redis_check_aof(tmp_pat
     assert_same_dataset(before, _redis_loads(tmp_path))
 
 
-def test_bgrewriteaof_writes_a_new_base_and_incr_that_both_servers_load(tmp_path):
+@pytest.mark.parametrize("preamble", ["no", "yes"])
+def test_bgrewriteaof_writes_a_new_base_and_incr_that_both_servers_load(tmp_path, preamble):
+    suffix = "rdb" if preamble == "yes" else "aof"
     server = _fanout(tmp_path, "--appendfsync", "always")
     try:
         with RespClient(server.port) as c:
-            assert c.call("CONFIG", "SET", "aof-use-rdb-preamble", "no") == b"OK"
+            assert c.call("CONFIG", "SET", "aof-use-rdb-preamble", preamble) == b"OK"
             _corpus(server.port)
             assert c.call("BGREWRITEAOF") == b"Background append only file rewriting started"
             # writes while the child runs land in the new incr file
@@ -149,10 +151,11 @@ def test_bgrewriteaof_writes_a_new_base_and_incr_that_both_servers_load(tmp_path
         server.stop(signal.SIGKILL)
     directory = tmp_path / "appendonlydir"
     manifest = (directory / "appendonly.aof.manifest").read_text()
-    assert manifest == ("file appendonly.aof.2.base.aof seq 2 type b\n"
+    assert manifest == (f"file appendonly.aof.2.base.{suffix} seq 2 type b\n"
                         "file appendonly.aof.2.incr.aof seq 2 type i\n")
-    assert sorted(os.listdir(directory)) == ["appendonly.aof.2.base.aof", "appendonly.aof.2.incr.aof",
+    assert sorted(os.listdir(directory)) == [f"appendonly.aof.2.base.{suffix}", "appendonly.aof.2.incr.aof",
                                              "appendonly.aof.manifest"]
+    assert (directory / f"appendonly.aof.2.base.{suffix}").read_bytes().startswith(b"REDIS") == (preamble == "yes")
     restarted = _fanout(tmp_path)
     try:
         assert_same_dataset(before, dump_dataset(restarted.port))
