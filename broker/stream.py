@@ -117,12 +117,11 @@ class Stream:
             excess = min(excess, limit)
         if excess <= 0:
             return 0
-        removed_last = self.ids[excess - 1]
+        # Trimming leaves max_deleted_id alone: only XDEL (and XSETID) move Redis's
+        # max_deleted_entry_id (t_stream.c), which XINFO and an RDB file show.
         del self.ids[:excess]
         del self.values[:excess]
         self.trimmed_in_node = (self.trimmed_in_node + excess) % NODE_ENTRIES
-        if removed_last > self.max_deleted_id:
-            self.max_deleted_id = removed_last
         return excess
 
     def first_id(self) -> StreamId:
