@@ -145,7 +145,8 @@ class Manifest:
     def retire_incrs(self, keep_last: bool) -> None:
         """After a rewrite: the incrs it covers become history (``markRewrittenIncrAofAsHistory``)."""
         keep = self.incrs[-1:] if keep_last else []
-        for entry in (self.incrs[:-1] if keep_last else self.incrs):
+        # from the newest back, each put first, as Redis walks its list from the tail
+        for entry in reversed(self.incrs[:-1] if keep_last else self.incrs):
             self.history.insert(0, AofFile(entry.name, entry.seq, HISTORY))
         self.incrs = keep
 
