@@ -18,7 +18,7 @@ def bgrewriteaof(client: Client, argv: list[bytes]) -> object:
         raise CommandError("ERR the append-only file is not available in this process")
     if aof.child_pid:
         raise CommandError("ERR Background append only file rewriting already in progress")
-    if getattr(client.broker, "child_busy", False):  # an RDB child (BGSAVE) runs: after it
+    if client.broker.persistence.has_child():  # a BGSAVE child runs: after it, as Redis
         aof.rewrite_scheduled = True
         return Simple("Background append only file rewriting scheduled")
     try:

@@ -470,9 +470,11 @@ class AppendOnlyFile:
                 self._background_fsync()
                 self.last_fsync = time.time()
         self._reap_child()
-        if self.child_pid == 0 and self.rewrite_scheduled:
+        if self.child_pid or self.broker.persistence.has_child():
+            return  # one child at a time, as Redis
+        if self.rewrite_scheduled:
             self.rewrite_background()
-        elif self.child_pid == 0 and self.state == ON and self._auto_rewrite_due():
+        elif self.state == ON and self._auto_rewrite_due():
             log.info("Starting automatic rewriting of AOF on %d%% growth", self._growth())
             self.rewrite_background()
 
@@ -631,6 +633,15 @@ class AppendOnlyFile:
         self._attach()
         if self.child_pid:
             self.kill_child()
+        if self.broker.persistence.has_child():
+            log.warning("AOF was enabled but there is already another background operation. An AOF "
+                        "background was scheduled to start when possible.")
+            os.makedirs(self.dirname, exist_ok=True)
+            self.temp_incr = f"temp-{self.filename}.incr"
+            self._switch_fd(os.open(os.path.join(self.dirname, self.temp_incr),
+                                    os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644))
+            self.rewrite_scheduled = True
+            return
         try:
             self.rewrite_background()
         except OSError as exc:

@@ -29,7 +29,8 @@ def _value(client: RespClient, key: bytes, kind: bytes) -> Any:
 
 
 def dump_dataset(port: int) -> dict[tuple[int, bytes], tuple[bytes, Any, int]]:
-    """(db, key) -> (type, value, pttl) for every key of every db."""
+    """(db, key) -> (type, value, deadline) for every key of every db; the deadline is
+    PEXPIRETIME (absolute ms, -1 without a TTL), so dumps taken apart in time compare."""
     data: dict[tuple[int, bytes], tuple[bytes, Any, int]] = {}
     with RespClient(port) as client:
         for db in range(16):
@@ -37,12 +38,12 @@ def dump_dataset(port: int) -> dict[tuple[int, bytes], tuple[bytes, Any, int]]:
             for key in client.call("KEYS", "*"):
                 kind = client.call("TYPE", key)
                 if isinstance(kind, bytes) and kind != b"none":
-                    data[(db, key)] = (kind, _value(client, key, kind), client.call("PTTL", key))
+                    data[(db, key)] = (kind, _value(client, key, kind), client.call("PEXPIRETIME", key))
     return data
 
 
 def assert_same_dataset(left: dict[Any, Any], right: dict[Any, Any], ttl_slack_ms: int = 1000) -> None:
-    """Same keys, types and values; TTLs within ``ttl_slack_ms`` (-1 stays -1)."""
+    """Same keys, types and values; deadlines within ``ttl_slack_ms`` (-1 stays -1)."""
     assert sorted(left) == sorted(right)
     for key, (kind, value, ttl) in left.items():
         other_kind, other_value, other_ttl = right[key]
