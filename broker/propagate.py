@@ -304,3 +304,17 @@ def _fanout_leave(client: "Client", argv: list[bytes], reply: Any) -> list[list[
     if reply[1]:
         ops.append([b"HDEL", users, argv[3]])
     return ops
+
+
+@_rewrites("restore")
+def _restore(client: "Client", argv: list[bytes], reply: Any) -> list[list[bytes]]:
+    # RESTORE key ttl payload [REPLACE] [ABSTTL] ...: the TTL as a deadline, as Redis 7 does
+    key = argv[1]
+    db = client.db
+    if key not in db.data:
+        return [[b"DEL", key]]
+    deadline = db.expires.get(key)
+    options = [arg for arg in argv[4:] if arg.lower() != b"absttl"]
+    if deadline is None:
+        return [[b"RESTORE", key, b"0", argv[3], *options]]
+    return [[b"RESTORE", key, _ms(deadline), argv[3], *options, b"ABSTTL"]]

@@ -68,6 +68,8 @@ def _corpus(port: int, fanout_commands: bool = True) -> None:
         ]
         for call in calls:
             assert not isinstance(c.call(*call), RespError), call
+        payload = c.call("DUMP", "h:a")
+        assert c.call("RESTORE", "h:restored", "600000", payload) == b"OK"
         # a transaction, with a TTL inside it
         assert c.call("MULTI") == b"OK"
         c.call("SET", "t:a", "1")

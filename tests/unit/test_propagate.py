@@ -54,6 +54,15 @@ def test_times_become_absolute_and_results_become_values(broker, client, units, 
         assert _last(units) == [recorded]
 
 
+def test_restore_is_recorded_with_its_deadline(broker, client, units):
+    run(broker, client, "SET", "src", "v")
+    payload = run(broker, client, "DUMP", "src")
+    run(broker, client, "RESTORE", "dst", "5000", payload)
+    assert _last(units) == [[b"RESTORE", b"dst", b"%d" % (NOW_MS + 5000), payload, b"ABSTTL"]]
+    run(broker, client, "RESTORE", "dst", "0", payload, "REPLACE")
+    assert _last(units) == [[b"RESTORE", b"dst", b"0", payload, b"REPLACE"]]
+
+
 def test_spop_is_recorded_as_srem_of_what_it_popped(broker, client, units):
     run(broker, client, "SADD", "s", "a", "b", "c")
     popped = run(broker, client, "SPOP", "s", "2")
