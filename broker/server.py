@@ -144,10 +144,19 @@ class RespConnection(Client, asyncio.Protocol):
             self.pending.extend(requests[done:])
             self._arm_block_timer()
         elif self.close_after_reply:
-            self._flush()
-            self._close("quit")
+            if self.server.aof.holding:
+                # appendfsync always: the replies (QUIT's +OK too) leave after the fsync
+                if self.transport is not None:
+                    self.transport.pause_reading()
+                self.server.aof.hold(self._flush_and_close)
+                return
+            self._flush_and_close()
             return
         self._flush()
+
+    def _flush_and_close(self) -> None:
+        self._flush()
+        self._close("quit")
 
     def _arm_block_timer(self) -> None:
         blocked = self.blocked

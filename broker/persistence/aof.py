@@ -374,11 +374,14 @@ class AppendOnlyFile:
                 self.fsynced_incr_size = self.incr_size
                 self.last_fsync = time.time()
             self._release()
-        elif self.fsync_policy == "everysec":
-            now = time.time()
-            if self.fsynced_incr_size != self.incr_size and int(now) > int(self.last_fsync):
-                self._background_fsync()
-                self.last_fsync = now
+        else:
+            if self.fsync_policy == "everysec":
+                now = time.time()
+                if self.fsynced_incr_size != self.incr_size and int(now) > int(self.last_fsync):
+                    self._background_fsync()
+                    self.last_fsync = now
+            if self.holding:  # appendfsync changed from always with replies held
+                self._release()
         return True
 
     def _write(self, data: bytes) -> bool:

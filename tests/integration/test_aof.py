@@ -386,3 +386,18 @@ def test_a_read_only_directory_refuses_to_start_and_changes_nothing(small_disk):
             assert c.call("GET", "a") == b"1"
     finally:
         restarted.stop()
+
+
+def test_appendfsync_always_replies_to_a_pipeline_ending_in_quit_after_the_fsync(tmp_path):
+    server = _fanout(tmp_path, "--appendfsync", "always")
+    try:
+        with RespClient(server.port) as c:
+            c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*1\r\n$4\r\nQUIT\r\n")
+            assert c.read() == b"OK"
+            assert c.read() == b"OK"
+        assert _info(server.port)["aof_last_write_status"] == "ok"
+        with RespClient(server.port) as c:
+            assert c.call("GET", "a") == b"1"
+    finally:
+        server.stop(signal.SIGKILL)
+    assert b"$1\r\na\r\n" in _incr_file(tmp_path).read_bytes()
