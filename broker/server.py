@@ -295,7 +295,6 @@ class RespServer:
         """Listen. Raises OSError (EADDRINUSE ...) if the port cannot be bound."""
         self.loop = asyncio.get_running_loop()
         self.aof.loop = self.loop
-        self.aof.start()  # raises AofLoadError before anything listens
         if self.port >= 0:  # -1: no TCP port (a unix socket only, or just the expiry cycle)
             server = await self.loop.create_server(
                 lambda: RespConnection(self), self.host, self.port, reuse_address=True, backlog=1024)
@@ -307,6 +306,13 @@ class RespServer:
                 os.unlink(self.unix_path)
             self.servers.append(await self.loop.create_unix_server(self._unix_connection, self.unix_path,
                                                                    backlog=1024))
+        # The AOF loads while the server listens (clients get -LOADING); AofLoadError
+        # (nothing changed on disk) ends the start.
+        try:
+            await self.aof.start_async()
+        except BaseException:
+            await self.close()
+            raise
         self._cron = asyncio.create_task(self._expire_cycle())
         tune_gc()
 

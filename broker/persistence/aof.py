@@ -39,7 +39,8 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from broker.persistence.aof_format import AofCorrupt, AofTruncated, read_commands, write_base
 from broker.persistence.manifest import HISTORY, Manifest, ManifestError
@@ -96,71 +97,59 @@ def _replay_client(broker: "Broker") -> Any:
     return client
 
 
-def load_files(broker: "Broker", directory: str, manifest: Manifest, truncated_ok: bool) -> int:
-    """Replay the base and incr files of ``manifest`` into ``broker``.
+@dataclass(slots=True)
+class _Step:
+    """One file of a load, checked: an RDB base, or its commands (and where to cut)."""
 
-    A truncated tail of the last file is cut off (with a warning, as Redis does,
-    when ``truncated_ok``); anything else wrong refuses the whole load before the
-    files are touched.
+    name: str
+    path: str
+    rdb: bytes | None = None
+    commands: list[list[bytes]] = field(default_factory=list)
+    truncate_at: int | None = None
 
-    Returns:
-        How many commands were replayed.
+
+def prepare_load(broker: "Broker", directory: str, manifest: Manifest, truncated_ok: bool) -> list[_Step]:
+    """Read and check every file of ``manifest`` before anything is replayed.
 
     Raises:
-        AofLoadError: naming the file and the offset.
+        AofLoadError: a file is missing or unreadable, holds bytes that are not commands
+            (named with the offset), an unknown command, or is cut short where that is
+            not allowed (not the last file, or ``aof-load-truncated no``).
     """
     files = manifest.files()
-    client = _replay_client(broker)
-    propagating, broker.propagating = broker.propagating, False
-    count = 0
-    try:
-        for index, entry in enumerate(files):
-            path = os.path.join(directory, entry.name)
-            last = index == len(files) - 1
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except FileNotFoundError:
-                raise AofLoadError(f"The append log file {entry.name} doesn't exist") from None
-            except OSError as exc:
-                raise AofLoadError(f"Fatal error: can't open the append log file {entry.name} "
-                                   f"for reading: {exc.strerror}") from None
-            if not data:
-                continue
-            start = 0
-            if data.startswith(b"REDIS"):
-                loader = _rdb_loader()
-                if loader is None:
-                    raise AofLoadError(f"The base file {entry.name} is an RDB file and this build cannot read RDB")
-                try:
-                    loader(broker, data)
-                except Exception as exc:  # the RDB loader names what it refused
-                    raise AofLoadError(f"Error reading the RDB base file {entry.name}, AOF loading aborted: "
-                                       f"{exc}") from None
-                continue
-            count += _replay(broker, client, data, start, entry.name, path, last, truncated_ok)
-    finally:
-        broker.propagating = propagating
-        broker.disconnect(client)
-    return count
+    steps = []
+    for index, entry in enumerate(files):
+        path = os.path.join(directory, entry.name)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            raise AofLoadError(f"The append log file {entry.name} doesn't exist") from None
+        except OSError as exc:
+            raise AofLoadError(f"Fatal error: can't open the append log file {entry.name} "
+                               f"for reading: {exc.strerror}") from None
+        if data.startswith(b"REDIS"):
+            if _rdb_loader() is None:
+                raise AofLoadError(f"The base file {entry.name} is an RDB file and this build cannot read RDB")
+            steps.append(_Step(entry.name, path, rdb=data))
+            continue
+        steps.append(_check_commands(broker, data, entry.name, path, index == len(files) - 1, truncated_ok))
+    return steps
 
 
-def _replay(broker: "Broker", client: Any, data: bytes, start: int, name: str, path: str, last: bool,
-            truncated_ok: bool) -> int:
-    # First check the whole file, so that a corrupt file changes nothing (neither the
-    # dataset of a refused start nor the file itself).
-    commands: list[list[bytes]] = []
-    valid_up_to = start
-    before_multi = start
+def _check_commands(broker: "Broker", data: bytes, name: str, path: str, last: bool, truncated_ok: bool) -> _Step:
+    step = _Step(name, path)
+    commands = step.commands
+    valid_up_to = before_multi = 0
     in_multi = False
     truncated_at: int | None = None
     try:
-        for argv, end in read_commands(data, start):
-            name_lower = argv[0].lower()
-            if name_lower == b"multi":
+        for argv, end in read_commands(data):
+            head = argv[0].lower()
+            if head == b"multi":
                 before_multi = valid_up_to
                 in_multi = True
-            elif name_lower == b"exec":
+            elif head == b"exec":
                 in_multi = False
             commands.append(argv)
             valid_up_to = end
@@ -178,26 +167,87 @@ def _replay(broker: "Broker", client: Any, data: bytes, start: int, name: str, p
             commands.pop()
         if commands:
             commands.pop()
-    if truncated_at is not None:
-        if not (last and truncated_ok):
-            raise AofLoadError(
-                f"Unexpected end of file reading the append only file {name} at offset {truncated_at}. You can: "
-                "1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. "
-                "2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and "
-                "restart the server.")
+    if truncated_at is not None and not (last and truncated_ok):
+        raise AofLoadError(
+            f"Unexpected end of file reading the append only file {name} at offset {truncated_at}. You can: "
+            "1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. "
+            "2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and "
+            "restart the server.")
+    table = broker.commands
     for argv in commands:
-        cmd = broker.commands.get(argv[0].lower())
-        if cmd is None:
+        if argv[0].lower() not in table:
             raise AofLoadError(f"Unknown command '{argv[0].decode('utf-8', 'replace')}' reading the append "
                                f"only file {name}")
-    for argv in commands:
-        broker.execute(client, argv)
-    if truncated_at is not None:
-        log.warning("!!! Warning: short read while loading the AOF file %s!!!", name)
-        log.warning("!!! Truncating the AOF %s at offset %d !!!", name, truncated_at)
-        os.truncate(path, truncated_at)
-        log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", name)
-    return len(commands)
+    step.truncate_at = truncated_at
+    return step
+
+
+def replay(broker: "Broker", steps: list[_Step], chunk: int = 10_000) -> Iterator[int]:
+    """Apply checked ``steps`` to ``broker``; yields the count so far every ``chunk``
+    commands (the async shell answers clients in between) and finally the total.
+
+    Commands run straight through their handlers, as Redis's AOF client does (no
+    replies, no gate, MULTI/EXEC need nothing: the load is one uninterrupted
+    sequence and unfinished transactions were left out when checking).
+    """
+    from broker.resp import CommandError
+
+    client = _replay_client(broker)
+    propagating, broker.propagating = broker.propagating, False
+    table = broker.commands
+    count = 0
+    try:
+        for step in steps:
+            if step.rdb is not None:
+                loader = _rdb_loader()
+                assert loader is not None
+                try:
+                    loader(broker, step.rdb)
+                except Exception as exc:  # the RDB loader names what it refused
+                    raise AofLoadError(f"Error reading the RDB base file {step.name}, AOF loading aborted: "
+                                       f"{exc}") from None
+                continue
+            broker.now_ms = broker.clock_ms()
+            for argv in step.commands:
+                cmd = table[argv[0].lower()]
+                try:
+                    if cmd.handler is None:
+                        cmd = broker._subcommand(cmd, argv)
+                    if cmd.name not in ("multi", "exec"):
+                        cmd.handler(client, argv)  # type: ignore[misc]
+                except CommandError:
+                    pass  # as in Redis, a command's error during a load is not fatal
+                count += 1
+                if count % chunk == 0:
+                    yield count
+                    broker.now_ms = broker.clock_ms()
+            if step.truncate_at is not None:
+                log.warning("!!! Warning: short read while loading the AOF file %s!!!", step.name)
+                log.warning("!!! Truncating the AOF %s at offset %d !!!", step.name, step.truncate_at)
+                try:
+                    os.truncate(step.path, step.truncate_at)
+                except OSError as exc:
+                    raise AofLoadError(f"Error truncating the AOF file {step.name}: {exc.strerror}") from None
+                log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", step.name)
+    finally:
+        broker.propagating = propagating
+        broker.ready_keys.clear()
+    yield count
+
+
+def load_files(broker: "Broker", directory: str, manifest: Manifest, truncated_ok: bool) -> int:
+    """Check, then replay, the base and incr files of ``manifest`` into ``broker``.
+
+    Returns:
+        How many commands were replayed.
+
+    Raises:
+        AofLoadError: naming the file and the offset; nothing was loaded or changed.
+    """
+    count = 0
+    for count in replay(broker, prepare_load(broker, directory, manifest, truncated_ok)):
+        pass
+    return count
 
 
 class AppendOnlyFile:
@@ -266,40 +316,82 @@ class AppendOnlyFile:
         """
         if self.broker.config.get("appendonly") != "yes":
             return 0
-        manifest_path = os.path.join(self.dirname, self.filename + ".manifest")
+        steps = self._prepare()
+        started = time.monotonic()
         replayed = 0
-        if os.path.exists(manifest_path):
-            try:
-                with open(manifest_path, encoding="utf-8") as handle:
-                    self.manifest = Manifest.parse(handle.read(), self.filename)
-            except ManifestError as exc:
-                raise AofLoadError(f"Fatal AOF manifest file error in {manifest_path}: {exc}") from None
-            started = time.monotonic()
-            replayed = load_files(self.broker, self.dirname, self.manifest,
-                                  self.broker.config.get("aof-load-truncated") == "yes")
+        for replayed in replay(self.broker, steps):
+            pass
+        self._loaded(steps, replayed, started)
+        self._open_on_start()
+        return replayed
+
+    async def start_async(self) -> int:
+        """``start`` for a server that already listens: clients get ``-LOADING`` and the
+        log shows progress while the commands replay in slices between loop iterations."""
+        if self.broker.config.get("appendonly") != "yes":
+            return 0
+        snapshots = getattr(self.broker, "persistence", None)
+        steps = await asyncio.to_thread(self._prepare)
+        started = last_log = time.monotonic()
+        total = sum(len(step.commands) for step in steps)
+        replayed = 0
+        if snapshots is not None:
+            snapshots.set_loading(True)
+        try:
+            for replayed in replay(self.broker, steps):
+                now = time.monotonic()
+                if now - last_log >= 1.0:
+                    last_log = now
+                    log.info("Loading AOF: %d of %d commands", replayed, total)
+                await asyncio.sleep(0)  # answer clients (-LOADING) between slices
+        finally:
+            if snapshots is not None:
+                snapshots.set_loading(False)
+        self._loaded(steps, replayed, started)
+        self._open_on_start()
+        return replayed
+
+    def _prepare(self) -> list[Any]:
+        manifest_path = os.path.join(self.dirname, self.filename + ".manifest")
+        if not os.path.exists(manifest_path):
+            return []
+        try:
+            with open(manifest_path, encoding="utf-8") as handle:
+                self.manifest = Manifest.parse(handle.read(), self.filename)
+        except ManifestError as exc:
+            raise AofLoadError(f"Fatal AOF manifest file error in {manifest_path}: {exc}") from None
+        return prepare_load(self.broker, self.dirname, self.manifest,
+                            self.broker.config.get("aof-load-truncated") == "yes")
+
+    def _loaded(self, steps: list[Any], replayed: int, started: float) -> None:
+        if steps:
             log.info("DB loaded from append only file: %.3f seconds (%d commands)",
                      time.monotonic() - started, replayed)
+        self.broker.dirty = 0  # what was loaded is saved already
+
+    def _open_on_start(self) -> None:
+        """``aofOpenIfNeededOnServerStart``: a base for an empty start, the last incr open."""
         try:
             os.makedirs(self.dirname, exist_ok=True)
         except OSError as exc:
             raise AofLoadError(f"Can't open or create append-only dir {self.dirname}: {exc.strerror}") from None
-        if self.manifest.base is None and not self.manifest.incrs:
-            name = self.manifest.new_base(self._use_rdb())
-            self._write_base_file(os.path.join(self.dirname, name), self._use_rdb())
-            log.info("Creating AOF base file %s on server start", name)
-        name = self.manifest.last_incr()
         try:
+            if self.manifest.base is None and not self.manifest.incrs:
+                name = self.manifest.new_base(self._use_rdb())
+                self._write_base_file(os.path.join(self.dirname, name), self._use_rdb())
+                log.info("Creating AOF base file %s on server start", name)
+            name = self.manifest.last_incr()
             self.fd = os.open(os.path.join(self.dirname, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._persist_manifest(self.manifest)
         except OSError as exc:
-            raise AofLoadError(f"Can't open the append-only file {name}: {exc.strerror}") from None
+            raise AofLoadError(f"Can't open the append-only file {self.manifest.last_incr()}: "
+                               f"{exc.strerror}") from None
         self.incr_size = self.fsynced_incr_size = os.fstat(self.fd).st_size
         self.base_size = self._file_size(self.manifest.base.name) if self.manifest.base else 0
         self.current_size = self.base_size + sum(self._file_size(i.name) for i in self.manifest.incrs)
         self.rewrite_base_size = self.current_size
         self._delete_history()
         self._set_on()
-        return replayed
 
     def _set_on(self) -> None:
         self.state = ON
