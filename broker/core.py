@@ -462,10 +462,14 @@ class Broker:
 
     def _propagate(self, client: Client, cmd: Command, argv: list[bytes], reply: Reply, changes: int) -> None:
         """After a command: record it if it changed data; at depth 0 hand the unit on."""
+        propagator = self.propagator
         if self.changes != changes and type(reply) is not Blocked:
-            self.propagator.record(client, cmd, argv, reply)
+            if self.call_depth == 0 and not propagator.pending:
+                propagator.record_alone(client, cmd, argv, reply)
+                return
+            propagator.record(client, cmd, argv, reply)
         if self.call_depth == 0:
-            self.propagator.flush()
+            propagator.flush()
 
     def key_expired(self, db: int, key: bytes) -> None:
         """A key expired (lazily or in the active cycle): recorded as its deletion."""

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from broker.persistence.aof_format import AofCorrupt, AofTruncated, read_commands, write_base
 from broker.persistence.manifest import HISTORY, Manifest, ManifestError
-from broker.propagate import Op, encode_command
+from broker.propagate import _THREE, Op, encode_command
 from broker.resp import CommandError
 
 if TYPE_CHECKING:
@@ -262,10 +262,14 @@ class AppendOnlyFile:
         self.filename = config.get("appendfilename")
         self.state = OFF
         self.fsync_policy = config.get("appendfsync")
+        self.always = self.fsync_policy == "always"
+        self.timestamps_on = config.get("aof-timestamp-enabled") == "yes"
         self.manifest = Manifest(self.filename)
         self.fd = -1
         # encoded commands not yet written, and their size
         self.buf: list[bytes] = []
+        # units fed this iteration, not yet encoded into buf
+        self.units: list[list[Op]] = []
         self.buf_size = 0
         self.selected_db = -1
         self.flush_scheduled = False
@@ -331,13 +335,13 @@ class AppendOnlyFile:
         if self.broker.config.get("appendonly") != "yes":
             return 0
         snapshots = getattr(self.broker, "persistence", None)
-        steps = await asyncio.to_thread(self._prepare)
         started = last_log = time.monotonic()
-        total = sum(len(step.commands) for step in steps)
         replayed = 0
         if snapshots is not None:
-            snapshots.set_loading(True)
+            snapshots.set_loading(True)  # from the first read of the files on
         try:
+            steps = await asyncio.to_thread(self._prepare)
+            total = sum(len(step.commands) for step in steps)
             for replayed in replay(self.broker, steps):
                 now = time.monotonic()
                 if now - last_log >= 1.0:
@@ -413,27 +417,50 @@ class AppendOnlyFile:
     # --------------------------------------------------------------- feed
 
     def feed(self, ops: list[Op]) -> None:
-        """A unit of records from the propagator (``feedAppendOnlyFile``)."""
-        buf = self.buf
-        if self.timestamps:
+        """A unit of records from the propagator (``feedAppendOnlyFile``).
+
+        Kept as it is until the end of the loop iteration, and encoded then in one pass
+        (``_encode``): on the write path this is all the AOF costs a command.
+        """
+        if self.timestamps_on:
             now = int(time.time())
             if now != self.last_ts:
                 self.last_ts = now
-                buf.append(b"#TS:%d\r\n" % now)
-        for db, argv in ops:
-            if db != self.selected_db:
-                chunk = b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(db)), db)
-                buf.append(chunk)
-                self.buf_size += len(chunk)
-                self.selected_db = db
-            chunk = encode_command(argv)
-            buf.append(chunk)
-            self.buf_size += len(chunk)
-        if self.fsync_policy == "always":
+                self._encode()
+                self.buf.append(b"#TS:%d\r\n" % now)
+        self.units.append(ops)
+        if self.always:
             self.holding = True
         if not self.flush_scheduled and self.loop is not None:
             self.flush_scheduled = True
             self.loop.call_soon(self.before_sleep)
+
+    def _encode(self) -> None:
+        """The fed units as RESP, with SELECT where the db changes, into ``buf``."""
+        units = self.units
+        if not units:
+            return
+        self.units = []
+        out = self.buf
+        append = out.append
+        selected = self.selected_db
+        size = 0
+        for unit in units:
+            for db, argv in unit:
+                if db != selected:
+                    chunk = b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(str(db)), db)
+                    append(chunk)
+                    size += len(chunk)
+                    selected = db
+                if len(argv) == 3:
+                    a, b, c = argv
+                    chunk = _THREE % (len(a), a, len(b), b, len(c), c)
+                else:
+                    chunk = encode_command(argv)
+                append(chunk)
+                size += len(chunk)
+        self.selected_db = selected
+        self.buf_size += size
 
     @property
     def timestamps(self) -> bool:
@@ -450,6 +477,7 @@ class AppendOnlyFile:
         """``flushAppendOnlyFile``: True when the buffer is written (and synced if always)."""
         if self.fd < 0:
             return False
+        self._encode()
         if self.buf:
             data = b"".join(self.buf) if len(self.buf) > 1 else self.buf[0]
             if not self._write(data):
@@ -558,7 +586,7 @@ class AppendOnlyFile:
         if self.state == OFF:
             self._reap_child()
             return
-        if self.buf or not self.last_write_ok:
+        if self.buf or self.units or not self.last_write_ok:
             self.flush()
         elif self.fsync_policy == "everysec" and self.fsynced_incr_size != self.incr_size:
             if int(time.time()) > int(self.last_fsync):
@@ -765,6 +793,7 @@ class AppendOnlyFile:
         self._detach()
         self.kill_child()
         self.buf.clear()
+        self.units.clear()
         self.buf_size = 0
         self._release()
         if not self.last_write_ok:
@@ -790,6 +819,9 @@ class AppendOnlyFile:
                 self.stop()
         elif name == "appendfsync":
             self.fsync_policy = value
+            self.always = value == "always"
+        elif name == "aof-timestamp-enabled":
+            self.timestamps_on = value == "yes"
         elif name == "lazyfree-lazy-expire":
             self.broker.propagator.lazy_expire = value == "yes"
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -401,3 +402,34 @@ def test_appendfsync_always_replies_to_a_pipeline_ending_in_quit_after_the_fsync
     finally:
         server.stop(signal.SIGKILL)
     assert b"$1\r\na\r\n" in _incr_file(tmp_path).read_bytes()
+
+
+def test_clients_get_loading_while_a_large_aof_replays_then_the_data(tmp_path):
+    directory = tmp_path / "appendonlydir"
+    directory.mkdir()
+    count = 600_000
+    (directory / "appendonly.aof.manifest").write_text("file appendonly.aof.1.incr.aof seq 1 type i\n")
+    with open(directory / "appendonly.aof.1.incr.aof", "wb") as handle:
+        handle.write(b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\nk%d\r\n$1\r\nv\r\n" % (len(b"k%d" % i), i)
+                              for i in range(count)))
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "broker", "--port", str(port), "--dir",
+                                str(tmp_path), "--appendonly", "yes"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    replies = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and b"PONG" not in replies[-1:]:
+            try:
+                with RespClient(port) as client:
+                    reply = client.call("PING")
+                    replies.append(reply.message.encode() if isinstance(reply, RespError) else reply)
+            except OSError:
+                time.sleep(5 * MS)  # not listening yet: poll
+        assert any(r.startswith(b"LOADING") for r in replies), replies[:3]
+        assert replies[-1] == b"PONG"
+        with RespClient(port) as client:
+            assert client.call("DBSIZE") == count
+    finally:
+        process.terminate()
+        process.wait(30)
