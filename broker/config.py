@@ -110,9 +110,11 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "port": ("6380", _check_int("port", 0, 65535)),
     "bind": ("127.0.0.1", _any),
     "protected-mode": ("yes", _yes_no),
-    # RDB snapshots (broker/persistence): Redis's defaults; ``save ""`` turns the
-    # schedule off, ``dir`` "." is the directory the server was started in.
-    "save": ("3600 1 300 100 60 10000", _check_save),
+    # RDB snapshots (broker/persistence). A bare Broker (tests, in-process use)
+    # saves nothing by itself: ``save`` is off here, and `fanout serve`/`fanout
+    # broker` set Redis's default schedule through their --save flag.
+    # ``dir`` "." is the directory the server was started in.
+    "save": ("", _check_save),
     "dir": (".", _check_dir),
     "dbfilename": ("dump.rdb", _check_dbfilename),
     "rdbcompression": ("yes", _yes_no),

@@ -395,9 +395,9 @@ async def load_snapshot(broker: Broker) -> None:
             return
         try:
             dbs, expires, report = await asyncio.to_thread(snapshots.parse, data, progress)
+            snapshots.install(dbs, expires, report)
         except RdbError as exc:
             raise LoadFailed(f"cannot load {path}: {exc}") from None
-        snapshots.install(dbs, expires, report)
     finally:
         snapshots.set_loading(False)
     log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", report.keys, report.expired_skipped)

@@ -45,6 +45,8 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     for db in client.broker.dbs:
         db.flush()
     client.broker.changes += 1  # recorded even when every db was empty, as Redis does
+    # flushAllDataAndResetRDB: an old snapshot must not bring the data back
+    client.broker.persistence.after_flushall()
     return OK
 
 

@@ -23,7 +23,8 @@ listpacks (type 20) and STREAM_LISTPACKS_3 (type 21), seconds expiries, LRU/LFU
 opcodes (skipped). Loading is all-or-nothing: ``load_rdb`` parses into fresh
 dicts and only swaps them into the broker once the whole file, checksum
 included, has been read. What fanout cannot hold (module values, function
-libraries, consumer groups) is refused with an error naming the key.
+libraries; consumer groups in a build without ``broker.stream_groups``) is
+refused with an error naming the key.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class LoadReport:
     aux: dict[bytes, bytes] = field(default_factory=dict)
     size: int = 0
     checksum_checked: bool = False
+    # the code of each function library in the file (loaded by whoever installs the data)
+    functions: list[bytes] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -243,8 +246,6 @@ def _raw_id(stream_id: tuple[int, int]) -> bytes:
 
 
 def _stream(value: Stream, compress: bool) -> bytes:
-    if getattr(value, "groups", None):
-        raise TypeError("streams with consumer groups cannot be saved yet")
     ids, values = value.ids, value.values
     nodes: list[bytes] = []
     for start in range(0, len(ids), STREAM_NODE_ENTRIES):
@@ -263,8 +264,36 @@ def _stream(value: Stream, compress: bool) -> bytes:
                 lp += [0, ms - master_ms, seq - master_seq, len(fields), *pairs, 2 * len(fields) + 4]
         nodes.append(_string(_raw_id(ids[start]), False) + _string(listpack.encode(lp), compress))
     first = ids[0] if ids else (0, 0)
-    tail = [len(ids), *value.last_id, *first, *value.max_deleted_id, value.entries_added, 0]
-    return _length(len(nodes)) + b"".join(nodes) + b"".join([_length(n) for n in tail])
+    groups = getattr(value, "groups", None)
+    tail = [len(ids), *value.last_id, *first, *value.max_deleted_id, value.entries_added, len(groups or ())]
+    out = [_length(len(nodes)), *nodes, *[_length(n) for n in tail]]
+    if groups:
+        out += _groups(groups, compress)
+    return b"".join(out)
+
+
+_MS_TIME = struct.Struct("<q").pack  # rdbSaveMillisecondTime
+
+
+def _groups(groups: dict[bytes, Any], compress: bool) -> list[bytes]:
+    """Consumer groups as 7.0 writes them (``rdbSaveStreamPEL``, ``rdbSaveStreamConsumers``):
+    by name, each with its last id, entries-read, the global PEL with delivery
+    times and counts, then each consumer with its seen-time and its PEL's ids.
+    The model is ``broker.stream_groups``'s (ConsumerGroup, Consumer, Nack)."""
+    out: list[bytes] = []
+    for name in sorted(groups):
+        group = groups[name]
+        out.append(_string(name, compress) + _length(group.last_id[0]) + _length(group.last_id[1])
+                   + _length(group.entries_read & 0xFFFFFFFFFFFFFFFF))  # -1 is stored as 2^64-1
+        out.append(_length(len(group.pel)))
+        for stream_id, nack in group.pel.items():
+            out.append(_raw_id(stream_id) + _MS_TIME(nack.delivery_time) + _length(nack.delivery_count))
+        out.append(_length(len(group.consumers)))
+        for consumer_name in sorted(group.consumers):
+            consumer = group.consumers[consumer_name]
+            out.append(_string(consumer_name, compress) + _MS_TIME(consumer.seen_time) + _length(len(consumer.pel)))
+            out.append(b"".join([_raw_id(stream_id) for stream_id in consumer.pel]))
+    return out
 
 
 class _Sink:
@@ -329,6 +358,8 @@ def dump_rdb(broker: Any, out: BinaryIO, *, aof_base: bool = False, compress: bo
     sink.add(_aux(b"ctime", b"%d" % ctime))
     sink.add(_aux(b"used-mem", b"%d" % used_mem))
     sink.add(_aux(b"aof-base", b"1" if aof_base else b"0"))
+    for code in function_libraries(broker):  # rdbSaveFunctions: one opcode per library
+        sink.add(b"\xf5" + _string(code, compress))
     for db in broker.dbs:
         data, expires = db.data, db.expires
         if not data:
@@ -350,6 +381,42 @@ def dump_rdb(broker: Any, out: BinaryIO, *, aof_base: bool = False, compress: bo
     sink.flush()
     out.write(struct.pack("<Q", sink.crc if checksum else 0))
     return sink.written + 8
+
+
+def function_libraries(broker: Any) -> list[bytes]:
+    """The code of every FUNCTION library of ``broker`` (none without scripting)."""
+    scripting = getattr(broker, "scripting", None)
+    if scripting is None:
+        return []
+    return [library.code for library in scripting.functions.libraries.values()]
+
+
+def scripting_available() -> bool:
+    """Whether this build can load function libraries (``broker.scripting``)."""
+    try:
+        import broker.scripting  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_function_libraries(broker: Any, codes: list[bytes]) -> None:
+    """FUNCTION LOAD each library found in a file, replacing any of the same name.
+
+    Raises:
+        RdbError: a library that does not load (its error message included).
+    """
+    if not codes:
+        return
+    from broker.resp import CommandError
+    from broker.scripting import scripting_of
+
+    functions = scripting_of(broker).functions
+    for code in codes:
+        try:
+            functions.load(code, True)
+        except CommandError as exc:
+            raise RdbError(f"a function library in the file does not load: {exc.message}") from None
 
 
 def dump_value(value: Any, compress: bool = True) -> bytes:
@@ -494,7 +561,7 @@ def _zset_from_flat(flat: list[bytes | int], start: int, key: bytes) -> ZSet:
     return zset
 
 
-def _read_stream(reader: _Reader, rdb_type: int, key: bytes, allow_groups: bool) -> Stream:
+def _read_stream(reader: _Reader, rdb_type: int, key: bytes) -> Stream:
     stream = Stream()
     ids, values = stream.ids, stream.values
     nodes = reader.length()
@@ -544,14 +611,59 @@ def _read_stream(reader: _Reader, rdb_type: int, key: bytes, allow_groups: bool)
         raise reader.fail(f"stream of key {key!r} says {length} entries, holds {len(ids)}")
     groups = reader.length()
     if groups:
-        if not allow_groups:
-            raise reader.fail(
-                f"key {key!r} is a stream with {groups} consumer group(s), which this fanout "
-                "build cannot load yet")
+        _read_groups(reader, rdb_type, key, stream, groups)
     return stream
 
 
-def read_value(reader: _Reader, rdb_type: int, key: bytes, allow_groups: bool = False) -> Any:
+def _read_groups(reader: _Reader, rdb_type: int, key: bytes, stream: Stream, count: int) -> None:
+    """The consumer groups of a stream into ``broker.stream_groups``'s model."""
+    try:
+        from broker.stream_groups import ConsumerGroup, Nack, estimate_distance
+    except ImportError:
+        raise reader.fail(f"key {key!r} is a stream with {count} consumer group(s), which this fanout "
+                          "build cannot load yet") from None
+    groups: dict[bytes, Any] = {}
+    for _ in range(count):
+        start = reader.pos
+        name = reader.string()
+        last_id = (reader.length(), reader.length())
+        if rdb_type >= T_STREAM_LISTPACKS_2:
+            entries_read = reader.length()
+            if entries_read >= 1 << 63:
+                entries_read -= 1 << 64  # -1 (unknown) is stored as 2^64-1
+        else:
+            entries_read = estimate_distance(stream, last_id)
+        if name in groups:
+            raise RdbError(f"duplicated consumer group name {name!r} in key {key!r}", start)
+        group = groups[name] = ConsumerGroup(last_id, entries_read)
+        for _ in range(reader.length()):
+            stream_id = struct.unpack(">QQ", reader.take(16))
+            delivery_time = struct.unpack("<q", reader.take(8))[0]
+            if stream_id in group.pel:
+                raise reader.fail(f"duplicated global PEL entry in key {key!r}")
+            group.pel[stream_id] = Nack(None, delivery_time, reader.length())
+        for _ in range(reader.length()):
+            consumer_name = reader.string()
+            seen = struct.unpack("<q", reader.take(8))[0]
+            # 7.2 (type 21) stores active-time next; older files leave it as seen-time, as 7.2 does
+            active = struct.unpack("<q", reader.take(8))[0] if rdb_type == T_STREAM_LISTPACKS_3 else seen
+            consumer = group.create_consumer(consumer_name, seen)
+            if consumer is None:
+                raise reader.fail(f"duplicate stream consumer {consumer_name!r} in key {key!r}")
+            consumer.active_time = active
+            for _ in range(reader.length()):
+                stream_id = struct.unpack(">QQ", reader.take(16))
+                nack = group.pel.get(stream_id)
+                if nack is None:
+                    raise reader.fail(f"consumer entry not found in group global PEL in key {key!r}")
+                if stream_id in consumer.pel:
+                    raise reader.fail(f"duplicated consumer PEL entry in key {key!r}")
+                nack.consumer = consumer
+                consumer.pel[stream_id] = nack
+    stream.groups = groups  # type: ignore[attr-defined]
+
+
+def read_value(reader: _Reader, rdb_type: int, key: bytes) -> Any:
     """One value of type ``rdb_type`` (``rdbLoadObject``); None for an empty one
     (Redis skips empty keys with a warning)."""
     start = reader.pos
@@ -626,7 +738,7 @@ def read_value(reader: _Reader, rdb_type: int, key: bytes, allow_groups: bool = 
                 raise reader.fail(f"quicklist node container {container} in key {key!r}")
         return items or None
     if rdb_type in (T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, T_STREAM_LISTPACKS_3):
-        return _read_stream(reader, rdb_type, key, allow_groups)
+        return _read_stream(reader, rdb_type, key)
     if rdb_type in (T_MODULE, T_MODULE_2):
         module_id = reader.length()
         name = _module_name(module_id)
@@ -765,8 +877,12 @@ def load_rdb(broker: Any, data: bytes | BinaryIO, *, skip_expired: bool = True,
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         data = data.read()
+    codes: list[bytes] = []
+    if functions is None and scripting_available():
+        functions = codes.append
     dbs, expires, report = parse_rdb(bytes(data), now_ms=broker.clock_ms(), num_dbs=len(broker.dbs),
                                      skip_expired=skip_expired, functions=functions)
+    load_function_libraries(broker, codes)  # before the swap: a library that fails changes no key
     for keyspace, new_data, new_expires in zip(broker.dbs, dbs, expires):
         keyspace.flush()
         keyspace.data.update(new_data)

@@ -27,7 +27,14 @@ import time
 from typing import Any, Callable
 
 from broker.config import save_points
-from broker.persistence.rdb import LoadReport, RdbError, dump_rdb, parse_rdb
+from broker.persistence.rdb import (
+    LoadReport,
+    RdbError,
+    dump_rdb,
+    load_function_libraries,
+    parse_rdb,
+    scripting_available,
+)
 
 __all__ = ["Snapshots", "MISCONF", "LOADING"]
 
@@ -229,6 +236,14 @@ class Snapshots:
                 self.bgsave()
                 return
 
+    def after_flushall(self) -> None:
+        """FLUSHALL: stop a running BGSAVE and, with a schedule set, save the empty
+        dataset at once (``flushAllDataAndResetRDB``), so a restart cannot bring
+        back what was flushed."""
+        self.kill_child()
+        if save_points(self.broker.config.get("save")):
+            self.save()
+
     def save_on_shutdown(self, force_save: bool = False, nosave: bool = False) -> bool:
         """SHUTDOWN and SIGTERM: save when a schedule is set (or SAVE given).
 
@@ -253,11 +268,25 @@ class Snapshots:
 
     def parse(self, data: bytes, progress: Callable[[int, int], None] | None = None
               ) -> tuple[list[dict[bytes, Any]], list[dict[bytes, int]], LoadReport]:
-        """Parse (any thread): see ``rdb.parse_rdb``. Raises RdbError."""
-        return parse_rdb(data, now_ms=self.broker.clock_ms(), num_dbs=len(self.broker.dbs), progress=progress)
+        """Parse (any thread): see ``rdb.parse_rdb``. Raises RdbError.
+
+        Function libraries are collected (``report.functions``) and loaded by
+        ``install``, on the event loop's thread, where the Lua interpreter lives.
+        """
+        codes: list[bytes] = []
+        dbs, expires, report = parse_rdb(
+            data, now_ms=self.broker.clock_ms(), num_dbs=len(self.broker.dbs), progress=progress,
+            functions=codes.append if scripting_available() else None)
+        report.functions = codes
+        return dbs, expires, report
 
     def install(self, dbs: list[dict[bytes, Any]], expires: list[dict[bytes, int]], report: LoadReport) -> None:
-        """Swap a parsed dataset into the broker (the event loop's thread)."""
+        """Swap a parsed dataset into the broker (the event loop's thread).
+
+        Raises:
+            RdbError: a function library of the file does not load (no key changed).
+        """
+        load_function_libraries(self.broker, report.functions)
         for keyspace, data, deadlines in zip(self.broker.dbs, dbs, expires):
             keyspace.flush()
             keyspace.data.update(data)

@@ -486,3 +486,123 @@ def test_corrupt_snapshot_refuses_to_start_naming_the_offset(directory: str, dam
     assert f"cannot load {path}" in result.stderr and "offset" in result.stderr, result.stderr
     with open(path, "rb") as handle:
         assert handle.read() == bytes(data)  # untouched
+
+
+# ------------------------------------------------------------------ consumer groups
+
+
+def _groups_supported() -> bool:
+    try:
+        import broker.stream_groups  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_stream_consumer_groups_round_trip_or_are_refused_naming_the_key(directory: str) -> None:
+    """A redis-server snapshot of a stream with groups, PELs and consumers: loaded
+    into fanout with everything XINFO STREAM FULL shows, saved back and loaded by
+    redis-server equal again; a build without consumer groups refuses it, naming
+    the key, and loads nothing."""
+    redis = start_redis_on(directory)
+    try:
+        with RespClient(redis.port) as client:
+            for i in range(1, 6):
+                client.call("XADD", "jobs", f"{i}-1", "n", i)
+            client.call("XGROUP", "CREATE", "jobs", "workers", "0")
+            client.call("XREADGROUP", "GROUP", "workers", "alice", "COUNT", 2, "STREAMS", "jobs", ">")
+            client.call("XACK", "jobs", "workers", "1-1")
+            client.call("XREADGROUP", "GROUP", "workers", "bob", "COUNT", 2, "STREAMS", "jobs", ">")
+            client.call("XGROUP", "CREATE", "jobs", "late", "$")
+            client.call("XGROUP", "CREATECONSUMER", "jobs", "late", "idle")
+            client.call("SET", "other", "x")
+            assert client.call("SAVE") == b"OK"
+            full = client.call("XINFO", "STREAM", "jobs", "FULL")
+    finally:
+        _stop(redis)
+    if not _groups_supported():
+        result = subprocess.run(
+            [__import__("sys").executable, "-m", "gateway.cli", "broker", "--port", str(free_port()),
+             "--dir", directory, "--save", ""], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert "key b'jobs' is a stream with 2 consumer group(s)" in result.stderr, result.stderr
+        return
+    fanout = start_fanout_on(directory, "--save", "")
+    try:
+        with RespClient(fanout.port) as client:
+            assert client.call("XINFO", "STREAM", "jobs", "FULL") == full
+            assert client.call("SAVE") == b"OK"
+    finally:
+        _stop(fanout)
+    check_rdb(os.path.join(directory, "dump.rdb"))
+    redis = start_redis_on(directory)
+    try:
+        with RespClient(redis.port) as client:
+            assert client.call("XINFO", "STREAM", "jobs", "FULL") == full
+    finally:
+        _stop(redis)
+
+
+# ------------------------------------------------------------------ function libraries
+
+LIBRARY = "#!lua name=counters\nredis.register_function('bump', function(keys) return redis.call('INCR', keys[1]) end)"
+
+
+def _scripting_supported() -> bool:
+    try:
+        import broker.scripting  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_function_libraries_round_trip_or_are_refused(directory: str) -> None:
+    """A redis-server snapshot with a FUNCTION library: fanout loads it (FCALL works)
+    and saves it back for redis-server; a build without scripting refuses the file
+    with a clear message and loads nothing."""
+    redis = start_redis_on(directory)
+    try:
+        with RespClient(redis.port) as client:
+            assert client.call("FUNCTION", "LOAD", LIBRARY) == b"counters"
+            client.call("SET", "n", "41")
+            assert client.call("SAVE") == b"OK"
+            listing = client.call("FUNCTION", "LIST", "WITHCODE")
+    finally:
+        _stop(redis)
+    if not _scripting_supported():
+        result = subprocess.run(
+            [__import__("sys").executable, "-m", "gateway.cli", "broker", "--port", str(free_port()),
+             "--dir", directory, "--save", ""], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert "function library" in result.stderr and "no scripting" in result.stderr, result.stderr
+        return
+    fanout = start_fanout_on(directory, "--save", "")
+    try:
+        with RespClient(fanout.port) as client:
+            assert client.call("FUNCTION", "LIST", "WITHCODE") == listing
+            assert client.call("FCALL", "bump", 1, "n") == 42
+            assert client.call("SAVE") == b"OK"
+    finally:
+        _stop(fanout)
+    check_rdb(os.path.join(directory, "dump.rdb"))
+    redis = start_redis_on(directory)
+    try:
+        with RespClient(redis.port) as client:
+            assert client.call("FUNCTION", "LIST", "WITHCODE") == listing
+            assert client.call("GET", "n") == b"42"
+    finally:
+        _stop(redis)
+
+
+def test_flushall_with_a_schedule_saves_the_empty_dataset(directory: str) -> None:
+    """As Redis's flushAllDataAndResetRDB: a restart must not bring flushed keys back."""
+    fanout = start_fanout_on(directory, "--save", "3600 1")
+    try:
+        with RespClient(fanout.port) as client:
+            client.call("SET", "k", "v")
+            assert client.call("SAVE") == b"OK"
+            assert client.call("FLUSHALL") == b"OK"
+    finally:
+        fanout.process.kill()  # no shutdown save: the file is what FLUSHALL wrote
+        fanout.process.wait()
+    assert "0 keys read" in check_rdb(os.path.join(directory, "dump.rdb"))
