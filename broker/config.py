@@ -141,6 +141,7 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "slowlog-log-slower-than": ("10000", _check_int("slowlog-log-slower-than", -1, 2**63 - 1)),
     "slowlog-max-len": ("128", _check_int("slowlog-max-len", 0, 2**63 - 1)),
     "cluster-enabled": ("no", _yes_no),
+    "hll-sparse-max-bytes": ("3000", _check_int("hll-sparse-max-bytes", 0, 2**63 - 1)),
 }
 _ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
 # Redis refuses to change these at runtime.
@@ -205,7 +206,7 @@ class Config:
                 value = os.path.abspath(value)
             elif name == "save":
                 value = " ".join(value.split())
-            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit",
+            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "hll-sparse-max-bytes",
                           "auto-aof-rewrite-min-size"):
                 value = str(parse_memory(value))
             elif _PARAMETERS[name][1] is _yes_no or name == "appendfsync":

@@ -114,7 +114,7 @@ def load() -> dict[bytes, Command]:
     global _loaded
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
-            aof, connection, fanout, hashes, keys, lists, memory, persistence, pubsub, server, sets,
-            streams, strings, transactions, zsets)
+            aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
+            pubsub, server, sets, sort, streams, strings, transactions, zsets)
         _loaded = True
     return COMMANDS
