@@ -25,8 +25,11 @@ of ``(db, argv)`` and decides when to write it (the AOF once per event-loop
 iteration).
 
 Contract for commands that run other commands (scripts): run them through
-``Broker.call`` (depth > 0, each is recorded), and list the outer command in
-``EFFECTS_ONLY`` so that it is not recorded itself.
+``Broker.call`` (depth > 0, each is recorded) and list the outer command in
+``broker.table.NESTING_COMMANDS`` (it takes the slow path, which counts the depth,
+and is not recorded itself). A write that changes no key but must be replayed
+(FUNCTION LOAD/DELETE/FLUSH) bumps ``broker.changes`` (Redis's
+``forceCommandPropagation``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from broker.resp import CommandError
+from broker.table import NESTING_COMMANDS
 
 if TYPE_CHECKING:
     from broker.core import Client
@@ -47,9 +51,7 @@ Sink = Callable[[list[Op]], None]
 
 # Commands recorded only through the commands they run (Redis: the script caller
 # and EXEC are not propagated themselves since 7.0's effects replication).
-EFFECTS_ONLY = frozenset({
-    "exec", "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "script", "function",
-})
+EFFECTS_ONLY = NESTING_COMMANDS | {"exec", "script"}
 
 _MULTI: Op = (-1, [b"MULTI"])
 _EXEC: Op = (-1, [b"EXEC"])

@@ -169,3 +169,17 @@ def test_replaying_the_records_rebuilds_the_same_dataset(broker, client, units, 
         run(broker, client, *argv)
         clock.now += 0.001
     assert _dataset(_replay(units, clock)) == _dataset(broker)
+
+
+def test_the_other_types_writes_are_recorded_and_replay_to_the_same_dataset(broker, client, units, clock: Clock):
+    script = [("SETBIT", "b", "7", "1"), ("SETBIT", "c", "100", "1"), ("BITOP", "OR", "d", "b", "c"),
+              ("BITFIELD", "e", "INCRBY", "u8", "0", "300", "SET", "i4", "8", "-3"),
+              ("GEOADD", "g", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"),
+              ("GEOSEARCHSTORE", "g2", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC"),
+              ("PFADD", "h", "a", "b", "c"), ("PFADD", "h2", "c", "d"), ("PFMERGE", "h3", "h", "h2"),
+              ("RPUSH", "l", "3", "1", "2"), ("SORT", "l", "STORE", "sorted")]
+    for argv in script:
+        run(broker, client, *argv)
+    recorded = {argv[0].upper() for _, argv in _ops(units)}
+    assert {b"SETBIT", b"BITOP", b"BITFIELD", b"GEOADD", b"GEOSEARCHSTORE", b"PFADD", b"PFMERGE", b"SORT"} <= recorded
+    assert _dataset(_replay(units, clock)) == _dataset(broker)
