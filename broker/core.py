@@ -18,7 +18,7 @@ from typing import Any, Callable
 from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass, flags_from_string
-from broker.propagate import Propagator
+from broker.propagate import FORCE_PROPAGATE, Propagator
 from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
@@ -452,6 +452,8 @@ class Broker:
         else:
             if cmd.write:
                 self.dirty += 1
+                if cmd.container is not None and cmd.fullname in FORCE_PROPAGATE:
+                    self.changes += 1
         finally:
             self.call_depth -= 1
         if self.propagating and (self.changes != changes or self.propagator.pending):

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from broker.core import Client
     from broker.table import Command
 
-__all__ = ["EFFECTS_ONLY", "Op", "Propagator", "Sink", "encode_command"]
+__all__ = ["EFFECTS_ONLY", "FORCE_PROPAGATE", "Op", "Propagator", "Sink", "encode_command"]
 
 # (db index, argv)
 Op = tuple[int, list[bytes]]
@@ -52,6 +52,9 @@ Sink = Callable[[list[Op]], None]
 # Commands recorded only through the commands they run (Redis: the script caller
 # and EXEC are not propagated themselves since 7.0's effects replication).
 EFFECTS_ONLY = NESTING_COMMANDS | {"exec", "script"}
+# Writes that change no key but must be replayed (Redis's forceCommandPropagation):
+# Broker.call counts them as a change.
+FORCE_PROPAGATE = frozenset({"function|load", "function|delete", "function|flush", "function|restore"})
 
 _MULTI: Op = (-1, [b"MULTI"])
 _EXEC: Op = (-1, [b"EXEC"])
