@@ -464,6 +464,8 @@ def forget_dead_nodes(broker: Any) -> None:
     db = broker.dbs[0]
     for key in [key for key in db.data if key.startswith(b"node:") and key.count(b":") == 1]:
         db.delete(key)
+        broker.propagator.deletion(0, key)  # in the AOF too, when it is on
+    broker.propagator.flush(wrap=False)
 
 
 async def run_serve(args: argparse.Namespace) -> int:
