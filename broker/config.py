@@ -137,13 +137,21 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "lazyfree-lazy-expire": ("no", _yes_no),
     "tcp-keepalive": ("300", _check_int("tcp-keepalive", 0, 2**31 - 1)),
     "client-query-buffer-limit": ("1073741824", _check_int("client-query-buffer-limit", 1024 * 1024, 2**63 - 1)),
+    # Redis 7 renamed lua-time-limit to busy-reply-threshold and keeps both names;
+    # CONFIG SET of either sets both (see _TWINS). A runaway script is stopped past it.
+    "busy-reply-threshold": ("5000", _check_int("busy-reply-threshold", 0, 2**63 - 1)),
     "lua-time-limit": ("5000", _check_int("lua-time-limit", 0, 2**63 - 1)),
+    # fanout's own: the most memory the Lua interpreter may use (0: no limit); a
+    # script that would need more gets an error instead of swelling the server.
+    "lua-max-memory": ("268435456", _check_int("lua-max-memory", 0, 2**63 - 1)),
     "slowlog-log-slower-than": ("10000", _check_int("slowlog-log-slower-than", -1, 2**63 - 1)),
     "slowlog-max-len": ("128", _check_int("slowlog-max-len", 0, 2**63 - 1)),
     "cluster-enabled": ("no", _yes_no),
     "hll-sparse-max-bytes": ("3000", _check_int("hll-sparse-max-bytes", 0, 2**63 - 1)),
 }
 _ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
+# Two names of one parameter that CONFIG GET lists separately, as Redis does.
+_TWINS = {"lua-time-limit": "busy-reply-threshold", "busy-reply-threshold": "lua-time-limit"}
 # Redis refuses to change these at runtime.
 _IMMUTABLE = {"databases", "cluster-enabled", "port", "bind", "appenddirname", "appendfilename"}
 
@@ -207,13 +215,14 @@ class Config:
             elif name == "save":
                 value = " ".join(value.split())
             elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "hll-sparse-max-bytes",
-                          "auto-aof-rewrite-min-size"):
+                          "auto-aof-rewrite-min-size", "lua-max-memory", "busy-reply-threshold", "lua-time-limit"):
                 value = str(parse_memory(value))
             elif _PARAMETERS[name][1] is _yes_no or name == "appendfsync":
                 value = value.lower()
-            self.values[name] = value
-            for listener in self.listeners:
-                listener(name, value)
+            for target in (name, _TWINS[name]) if name in _TWINS else (name,):
+                self.values[target] = value
+                for listener in self.listeners:
+                    listener(target, value)
 
 
 def _merge_output_limits(current: str, update: str) -> str:

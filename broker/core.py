@@ -187,7 +187,7 @@ class Broker:
     """An in-memory Redis: 16 dbs, pub/sub, notifications, transactions."""
 
     def __init__(self, clock: Callable[[], float] = time.time, config: dict[str, str] | None = None,
-                 version: str = "7.2.5") -> None:
+                 version: str = "7.0.15") -> None:
         load()
         self.clock = clock
         self.version = version

@@ -69,6 +69,15 @@ def _corpus(port: int, fanout_commands: bool = True) -> None:
         ]
         for call in calls:
             assert not isinstance(c.call(*call), RespError), call
+        # scripts, recorded as their effects (SPOP as SREM, EXPIRE as PEXPIREAT) in MULTI/EXEC
+        assert c.call("EVAL", "redis.call('SET', KEYS[1], ARGV[1]); redis.call('EXPIRE', KEYS[1], 900); "
+                      "redis.call('SADD', 'e:set', 'a', 'b', 'c'); return redis.call('SPOP', 'e:set')",
+                      "1", "e:key", "v") in (b"a", b"b", b"c")
+        assert c.call("FUNCTION", "LOAD", "#!lua name=aoflib\nredis.register_function('bump', "
+                      "function(keys, args) return redis.call('INCRBYFLOAT', keys[1], '1.5') end)") == b"aoflib"
+        assert c.call("FCALL", "bump", "1", "e:float") == b"1.5"
+        assert c.call("SELECT", "9") == b"OK" and c.call("SET", "db9:k", "v") == b"OK"
+        assert c.call("SWAPDB", "9", "10") == b"OK" and c.call("SELECT", "0") == b"OK"
         payload = c.call("DUMP", "h:a")
         assert c.call("RESTORE", "h:restored", "600000", payload) == b"OK"
         # a transaction, with a TTL inside it

@@ -227,12 +227,14 @@ def test_restore_options_and_errors_match_redis_server(redis_server: ServerProce
         _stop(fanout)
 
 
-def test_changes_since_last_save_count_like_redis_server(redis_server: ServerProcess, directory: str) -> None:
+def test_changes_since_last_save_count_like_redis_server(directory: str) -> None:
     """rdb_changes_since_last_save after single-change writes equals redis-server's."""
     fanout = start_fanout_on(directory, "--save", "")
+    # its own redis-server: SAVE writes into its --dir (the session one's is the cwd)
+    redis = start_redis_on(tempfile.mkdtemp(prefix="fanout-rdb-redis-", dir=directory))
     try:
         counts = []
-        for port in (redis_server.port, fanout.port):
+        for port in (redis.port, fanout.port):
             with RespClient(port) as client:
                 client.call("FLUSHALL")
                 client.call("SAVE")
@@ -246,6 +248,7 @@ def test_changes_since_last_save_count_like_redis_server(redis_server: ServerPro
         assert counts[:2] == counts[2:] == ["7", "0"]
     finally:
         _stop(fanout)
+        _stop(redis)
 
 
 # ------------------------------------------------------------------ commands and schedule

@@ -54,6 +54,9 @@ def fill_corpus(client: RespClient, now_ms: int) -> None:
     call("XADD", "stream:ids", "6-0", "a", "1", "b", "")
     call("XADD", "stream:empty", "1-1", "a", "1")
     call("XTRIM", "stream:empty", "MAXLEN", 0)
+    call("PFADD", "hll", *[f"visitor{i}" for i in range(100)])  # a string in Redis's HLL encoding
+    call("GEOADD", "geo", 13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania")  # a zset
+    call("SETBIT", "bits", 1000, 1)
     call("PEXPIRE", "hash:small", 400_000)
     call("SELECT", 5)
     call("SET", "in5", "yes", "EX", 1000)

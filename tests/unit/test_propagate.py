@@ -183,3 +183,22 @@ def test_the_other_types_writes_are_recorded_and_replay_to_the_same_dataset(brok
     recorded = {argv[0].upper() for _, argv in _ops(units)}
     assert {b"SETBIT", b"BITOP", b"BITFIELD", b"GEOADD", b"GEOSEARCHSTORE", b"PFADD", b"PFMERGE", b"SORT"} <= recorded
     assert _dataset(_replay(units, clock)) == _dataset(broker)
+
+
+def test_a_script_is_recorded_as_its_effects_in_one_multi_exec(broker, client, units):
+    run(broker, client, "SADD", "s", "a")
+    units.clear()
+    run(broker, client, "EVAL", "redis.call('SET', KEYS[1], 'v', 'EX', 10); redis.call('INCR', 'n'); "
+        "return redis.call('SPOP', 's')", "1", "k")
+    assert _last(units) == [[b"MULTI"], [b"SET", b"k", b"v", b"PXAT", b"%d" % (NOW_MS + 10_000)],
+                            [b"INCR", b"n"], [b"SREM", b"s", b"a"], [b"EXEC"]]
+    units.clear()
+    run(broker, client, "EVAL", "return redis.call('GET', 'k')", "0")
+    assert units == []
+
+
+def test_function_load_and_swapdb_are_recorded_though_they_change_no_key_in_place(broker, client, units):
+    code = "#!lua name=l\nredis.register_function('f', function(keys, args) return 1 end)"
+    run(broker, client, "FUNCTION", "LOAD", code)
+    run(broker, client, "SWAPDB", "0", "1")
+    assert [argv for _, argv in _ops(units)] == [[b"FUNCTION", b"LOAD", code.encode()], [b"SWAPDB", b"0", b"1"]]
