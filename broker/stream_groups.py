@@ -1,0 +1,220 @@
+"""Consumer groups of a stream, as Redis 7.0's ``stream.h`` models them (sans-I/O).
+
+The data model (the RDB writer serializes exactly these fields, in this order;
+``Stream.groups`` holds them):
+
+- ``Stream.groups``: ``dict[bytes, ConsumerGroup] | None`` (None until the first
+  XGROUP CREATE, as Redis's ``s->cgroups`` rax is NULL). Redis lists groups in rax
+  order, i.e. by name as raw bytes: use ``sorted_groups(stream)``.
+- ``ConsumerGroup`` (``streamCG``):
+  - ``last_id``: ``StreamId``, the last id delivered to the group (not acked);
+  - ``entries_read``: ``int``, the group's logical read counter, ``-1``
+    (``SCG_INVALID_ENTRIES_READ``) when unknown;
+  - ``pel``: ``SortedDict[StreamId, Nack]``, every delivered, unacknowledged id;
+  - ``consumers``: ``dict[bytes, Consumer]`` (Redis's rax, listed by name:
+    ``group.sorted_consumers()``).
+- ``Consumer`` (``streamConsumer``): ``name``; ``seen_time`` (ms unix time of the
+  last XREADGROUP/XCLAIM/XAUTOCLAIM that named it, what 7.0's RDB stores);
+  ``active_time`` (7.2's field: the last time it was delivered an entry or claimed
+  one; -1 = never; kept for a 7.2 RDB writer, shown by no 7.0 reply); ``pel``:
+  ``SortedDict[StreamId, Nack]``, its own pending ids. Each ``Nack`` object is
+  shared between the group's PEL and its owner's PEL, as in Redis.
+- ``Nack`` (``streamNACK``): ``consumer`` (the owning ``Consumer``; None only for a
+  moment while XCLAIM FORCE creates one), ``delivery_time`` (ms unix time of the
+  last delivery), ``delivery_count``.
+
+Times are passed in as ``now`` (milliseconds), never read from a clock here.
+
+The stream-side bookkeeping of 7.0 that lag needs lives on ``Stream``:
+``entries_added``, ``max_deleted_id`` (raised by XDEL and XSETID only: trimming
+does not move it, as in Redis), ``first_id()`` and ``last_id``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator
+
+from sortedcontainers import SortedDict
+
+from broker.stream import MAX_SEQ, StreamId
+
+if TYPE_CHECKING:
+    from broker.stream import Stream
+
+__all__ = ["Consumer", "ConsumerGroup", "INVALID_ENTRIES_READ", "Nack", "estimate_distance", "lag",
+           "range_has_tombstones", "sorted_groups"]
+
+INVALID_ENTRIES_READ = -1
+_MAX_ID: StreamId = (2**64 - 1, MAX_SEQ)
+
+
+class Nack:
+    """A pending (delivered, not yet acknowledged) entry of a group."""
+
+    __slots__ = ("consumer", "delivery_time", "delivery_count")
+
+    def __init__(self, consumer: Consumer | None, delivery_time: int, delivery_count: int = 1) -> None:
+        self.consumer = consumer
+        self.delivery_time = delivery_time
+        self.delivery_count = delivery_count
+
+
+class Consumer:
+    """One named consumer of a group and the ids pending for it."""
+
+    __slots__ = ("name", "seen_time", "active_time", "pel")
+
+    def __init__(self, name: bytes, now: int) -> None:
+        self.name = name
+        self.seen_time = now
+        self.active_time = -1
+        self.pel: SortedDict = SortedDict()
+
+
+class ConsumerGroup:
+    """A consumer group (``streamCG``)."""
+
+    __slots__ = ("last_id", "entries_read", "pel", "consumers")
+
+    def __init__(self, last_id: StreamId, entries_read: int = INVALID_ENTRIES_READ) -> None:
+        self.last_id = last_id
+        self.entries_read = entries_read
+        self.pel: SortedDict = SortedDict()
+        self.consumers: dict[bytes, Consumer] = {}
+
+    # ------------------------------------------------------------ consumers
+
+    def lookup_consumer(self, name: bytes, now: int, refresh: bool = True) -> Consumer | None:
+        """``streamLookupConsumer``: refreshes seen-time unless ``refresh`` is False."""
+        consumer = self.consumers.get(name)
+        if consumer is not None and refresh:
+            consumer.seen_time = now
+        return consumer
+
+    def create_consumer(self, name: bytes, now: int) -> Consumer | None:
+        """``streamCreateConsumer``: None if it exists (the caller emits the event)."""
+        if name in self.consumers:
+            return None
+        consumer = self.consumers[name] = Consumer(name, now)
+        return consumer
+
+    def delete_consumer(self, consumer: Consumer) -> int:
+        """Remove ``consumer`` and its pending ids from the group; returns how many were pending."""
+        pending = len(consumer.pel)
+        for stream_id in consumer.pel:
+            del self.pel[stream_id]
+        del self.consumers[consumer.name]
+        return pending
+
+    def sorted_consumers(self) -> list[Consumer]:
+        return [self.consumers[name] for name in sorted(self.consumers)]
+
+    # ------------------------------------------------------------------ PEL
+
+    def add_pending(self, stream_id: StreamId, consumer: Consumer, now: int) -> Nack:
+        """A first delivery of ``stream_id`` to ``consumer`` (XREADGROUP ``>``).
+
+        An id already pending (the group's last id was moved back by SETID) moves
+        to ``consumer`` with its count reset to 1, as ``streamReplyWithRange`` does.
+        """
+        nack = self.pel.get(stream_id)
+        if nack is None:
+            nack = Nack(consumer, now)
+            self.pel[stream_id] = nack
+        else:
+            if nack.consumer is not None:
+                nack.consumer.pel.pop(stream_id, None)
+            nack.consumer = consumer
+            nack.delivery_time = now
+            nack.delivery_count = 1
+        consumer.pel[stream_id] = nack
+        return nack
+
+    def ack(self, stream_id: StreamId) -> bool:
+        nack = self.pel.pop(stream_id, None)
+        if nack is None:
+            return False
+        if nack.consumer is not None:
+            del nack.consumer.pel[stream_id]
+        return True
+
+    def transfer(self, stream_id: StreamId, nack: Nack, consumer: Consumer) -> None:
+        """Make ``consumer`` the owner of a pending id (XCLAIM, XAUTOCLAIM)."""
+        if nack.consumer is not consumer:
+            if nack.consumer is not None:
+                nack.consumer.pel.pop(stream_id, None)
+            consumer.pel[stream_id] = nack
+            nack.consumer = consumer
+
+    def pending_from(self, start: StreamId) -> Iterator[StreamId]:
+        """Pending ids >= ``start``, ascending."""
+        return self.pel.irange(minimum=start)
+
+
+def sorted_groups(stream: Stream) -> list[tuple[bytes, ConsumerGroup]]:
+    """The stream's groups in Redis's order (rax: by name as raw bytes)."""
+    groups = stream.groups
+    if not groups:
+        return []
+    return sorted(groups.items())
+
+
+# ------------------------------------------------------------------- lag
+
+
+def range_has_tombstones(stream: Stream, start: StreamId | None, end: StreamId | None = None) -> bool:
+    """``streamRangeHasTombstones``: can an XDEL'd id lie in [start, end]?"""
+    deleted = stream.max_deleted_id
+    if not len(stream) or deleted == (0, 0):
+        return False
+    if stream.first_id() > deleted:
+        return False
+    low = start if start is not None else (0, 0)
+    high = end if end is not None else _MAX_ID
+    return low <= deleted <= high
+
+
+def estimate_distance(stream: Stream, stream_id: StreamId) -> int:
+    """``streamEstimateDistanceFromFirstEverEntry``: the read counter of ``stream_id``.
+
+    Returns:
+        The number of entries ever added up to ``stream_id``, or -1 when it cannot
+        be known (an id inside a stream that has tombstones, or in the future).
+    """
+    if not stream.entries_added:
+        return 0
+    if not len(stream) and stream_id <= stream.last_id:
+        return stream.entries_added
+    if stream_id == stream.last_id:
+        return stream.entries_added
+    if stream_id > stream.last_id:
+        return INVALID_ENTRIES_READ
+    first = stream.first_id()
+    if stream.max_deleted_id == (0, 0) or stream.max_deleted_id < first:
+        if stream_id < first:
+            return stream.entries_added - len(stream)
+        if stream_id == first:
+            return stream.entries_added - len(stream) + 1
+    return INVALID_ENTRIES_READ
+
+
+def lag(stream: Stream, group: ConsumerGroup) -> int | None:
+    """``streamReplyWithCGLag``: entries not yet delivered to the group, None if unknown."""
+    if not stream.entries_added:
+        return 0
+    if group.entries_read != INVALID_ENTRIES_READ and not range_has_tombstones(stream, group.last_id):
+        return stream.entries_added - group.entries_read
+    entries_read = estimate_distance(stream, group.last_id)
+    if entries_read != INVALID_ENTRIES_READ:
+        return stream.entries_added - entries_read
+    return None
+
+
+def advance_read_counter(stream: Stream, group: ConsumerGroup, stream_id: StreamId) -> None:
+    """Delivering ``stream_id`` (> last id) to the group: move last id and entries-read."""
+    if group.entries_read != INVALID_ENTRIES_READ and not range_has_tombstones(stream, stream_id):
+        group.entries_read += 1
+    elif stream.entries_added:
+        group.entries_read = estimate_distance(stream, stream_id)
+    group.last_id = stream_id
+
