@@ -90,9 +90,14 @@ class Stream:
 
     def after(self, stream_id: StreamId, count: int | None = None) -> list[list[object]]:
         """Entries with id > ``stream_id`` (XREAD)."""
-        low = bisect_right(self.ids, stream_id)
-        stop = len(self.ids) if count is None else min(len(self.ids), low + count)
+        low, stop = self.span_after(stream_id, count or 0)
         return [[format_id(self.ids[i]), list(self.values[i])] for i in range(low, stop)]
+
+    def span_after(self, stream_id: StreamId, count: int = 0) -> tuple[int, int]:
+        """Index range of the entries with id > ``stream_id``, at most ``count`` (0: all)."""
+        low = bisect_right(self.ids, stream_id)
+        stop = len(self.ids) if not count else min(len(self.ids), low + count)
+        return low, stop
 
     def delete(self, stream_id: StreamId) -> bool:
         index = bisect_left(self.ids, stream_id)
