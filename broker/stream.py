@@ -33,6 +33,8 @@ def format_id(stream_id: StreamId) -> bytes:
 
 class Stream:
     TYPE_NAME = b"stream"
+    # OBJECT ENCODING (keys.encoding_of reads it): Redis has one encoding for streams
+    encoding = b"stream"
 
     __slots__ = ("ids", "values", "last_id", "entries_added", "max_deleted_id", "trimmed_in_node", "groups")
 

@@ -207,7 +207,7 @@ def xgroup_help(client: Client, argv: list[bytes]) -> list[str]:
             "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
             "    Set the current group ID and entries_read counter.",
             "HELP",
-            "    Print this help."]
+            "    Prints this help."]
 
 
 # -------------------------------------------------------------- XREADGROUP

@@ -529,4 +529,4 @@ def xinfo_help(client: Client, argv: list[bytes]) -> list[str]:
             "CONSUMERS <key> <groupname>", "    Show consumers of <groupname>.",
             "GROUPS <key>", "    Show the stream consumer groups.",
             "STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream.",
-            "HELP", "    Print this help."]
+            "HELP", "    Prints this help."]
