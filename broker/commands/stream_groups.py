@@ -13,6 +13,7 @@ XGROUP CREATE MKSTREAM), so their events go through ``_event``, not
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
@@ -395,7 +396,7 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
             return [0, _NULL, _NULL, NULL_ARRAY]
         owners = [[consumer.name, b"%d" % len(consumer.pel)]
                   for consumer in group.sorted_consumers() if consumer.pel]
-        return [len(group.pel), format_id(group.pel.peekitem(0)[0]), format_id(group.pel.peekitem(-1)[0]),
+        return [len(group.pel), format_id(group.pel.first()), format_id(group.pel.last()),
                 owners]
     pel = group.pel
     if consumer_name is not None:
@@ -533,20 +534,27 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     now = client.broker.now_ms
     attempts = count * 10
     pel = group.pel
-    position = pel.bisect_left(start)
+    # a walk over the id list as it is now: deletions below leave it valid (see Pel)
+    keys, live = pel.keys, pel.items
+    position = bisect_left(keys, start)
     consumer: Consumer | None = None
     claimed: list[object] = []
     deleted: list[bytes] = []
-    while attempts and count and position < len(pel):
+    while attempts and count:
+        while position < len(keys) and keys[position] not in live:
+            position += 1
+        if position == len(keys):
+            break
         attempts -= 1
-        stream_id, nack = pel.peekitem(position)
+        stream_id = keys[position]
+        position += 1
+        nack = live[stream_id]
         entry = stream.entry(stream_id)
         if entry is None:
-            group.ack(stream_id)  # the next pending id slides into this position
+            group.ack(stream_id)
             deleted.append(format_id(stream_id))
             count -= 1
             continue
-        position += 1
         if min_idle and now - nack.delivery_time < min_idle:
             continue
         if consumer is None:
@@ -557,7 +565,10 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
             nack.delivery_count += 1
         claimed.append(format_id(stream_id) if justid else entry)
         count -= 1
-    cursor = format_id(pel.peekitem(position)[0]) if position < len(pel) else b"0-0"
+    # the cursor: the next pending id after the last one looked at (raxNext), or 0-0
+    while position < len(keys) and keys[position] not in live:
+        position += 1
+    cursor = format_id(keys[position]) if position < len(keys) else b"0-0"
     return [cursor, claimed, deleted]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from broker.core import BLOCKED, Broker
 from broker.resp import NULL_ARRAY
 from broker.stream import Stream
-from broker.stream_groups import INVALID_ENTRIES_READ, ConsumerGroup, estimate_distance, lag
+from broker.stream_groups import INVALID_ENTRIES_READ, ConsumerGroup, Nack, Pel, estimate_distance, lag
 from tests.support.core import Clock, FakeClient, error, events, run
 
 
@@ -75,6 +75,35 @@ def test_pending_moves_to_the_new_reader_with_count_reset(clock: Clock) -> None:
     assert (nack.consumer, nack.delivery_time, nack.delivery_count) == (b, 20, 1)
     assert list(a.pel) == [] and list(b.pel) == [(1, 0)]
     assert group.delete_consumer(b) == 1 and not group.pel
+
+
+def test_pel_keeps_id_order_through_out_of_order_inserts_deletes_and_revivals() -> None:
+    pel = Pel()
+    nack = Nack(None, 0)
+    for ms in (5, 1, 9, 3):
+        pel[(ms, 0)] = nack
+    assert list(pel) == [(1, 0), (3, 0), (5, 0), (9, 0)]
+    pel.pop((3, 0))
+    pel[(3, 0)] = nack  # a dead id comes back: listed once
+    assert list(pel) == [(1, 0), (3, 0), (5, 0), (9, 0)] and len(pel.keys) == 4
+    assert list(pel.irange((2, 0), (5, 0))) == [(3, 0), (5, 0)]
+    assert (pel.first(), pel.last()) == ((1, 0), (9, 0))
+    pel.pop((9, 0))
+    assert pel.last() == (5, 0) and (9, 0) not in pel
+
+
+def test_pel_drops_dead_ids_and_a_walk_survives_the_rebuild() -> None:
+    pel = Pel()
+    for ms in range(1, 201):
+        pel[(ms, 0)] = Nack(None, 0)
+    walked = []
+    for stream_id in pel.irange():  # deleting as we go, as XAUTOCLAIM does
+        walked.append(stream_id)
+        if stream_id[0] <= 150:
+            pel.pop(stream_id)
+    assert walked == [(ms, 0) for ms in range(1, 201)]
+    assert len(pel) == 50 and len(pel.keys) <= 2 * 50 + 32  # rebuilt on the way
+    assert list(pel) == [(ms, 0) for ms in range(151, 201)]
 
 
 # --------------------------------------------------------------- commands
