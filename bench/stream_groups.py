@@ -3,19 +3,21 @@
 One producer adds ``--entries`` entries to a stream while 4 consumers of one group
 read them (XREADGROUP ... BLOCK, ``>``) and acknowledge each (XACK). The clock
 runs from the first XADD until the group has read and acknowledged every entry
-(XINFO GROUPS: entries-read = N, pending = 0). Two modes:
+(XINFO GROUPS: entries-read = N, pending = 0). Three modes:
 
 - unpipelined: one XADD per round trip; a consumer reads COUNT 1 and sends one
   XACK per entry, each waiting for its reply;
 - pipelined: XADDs in pipelines of 16; a consumer reads COUNT 16 and sends the 16
-  XACKs in one write.
+  XACKs in one write;
+- batched: as pipelined, but a consumer acknowledges what it read with one XACK
+  of all the ids (``XACK key group id [id ...]``), as batch workers do.
 
 The servers run on core 0, the five client processes (raw sockets + hiredis) on
 core 1. Printed per mode: entries/s of each server (median of alternating
 rounds), the ratio, and each server's CPU µs per entry (from /proc), whose
 ratio does not depend on whether the clients were the bottleneck.
 
-Usage: python bench/stream_groups.py [--entries 20000] [--rounds 3] [--mode unpipelined|pipelined]
+Usage: python bench/stream_groups.py [--entries 20000] [--rounds 3] [--mode unpipelined|pipelined|batched]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from common import pin_load, start_ours, start_redis, stop
 
 CONSUMERS = 4
 PIPELINE = 16
+MODES = ("unpipelined", "pipelined", "batched")
 TIMEOUT_S = 120  # a round that takes longer than this is a failure, not a figure
 
 
@@ -76,10 +79,10 @@ class Conn:
         return self.replies(1)[0]
 
 
-def producer(port: int, entries: int, pipelined: bool) -> None:
+def producer(port: int, entries: int, mode: str) -> None:
     conn = Conn(port)
     xadd = Conn.encode("XADD", "jobs", "*", "job", "payload-of-a-typical-job")
-    batch = PIPELINE if pipelined else 1
+    batch = 1 if mode == "unpipelined" else PIPELINE
     sent = 0
     while sent < entries:
         n = min(batch, entries - sent)
@@ -88,9 +91,9 @@ def producer(port: int, entries: int, pipelined: bool) -> None:
         sent += n
 
 
-def consumer(port: int, name: str, pipelined: bool) -> None:
+def consumer(port: int, name: str, mode: str) -> None:
     conn = Conn(port)
-    read = Conn.encode("XREADGROUP", "GROUP", "workers", name, "COUNT", PIPELINE if pipelined else 1,
+    read = Conn.encode("XREADGROUP", "GROUP", "workers", name, "COUNT", 1 if mode == "unpipelined" else PIPELINE,
                        "BLOCK", 100, "STREAMS", "jobs", ">")
     while True:
         conn.send(read)
@@ -98,7 +101,9 @@ def consumer(port: int, name: str, pipelined: bool) -> None:
         if not reply:
             continue
         ids = [entry[0] for entry in reply[0][1]]
-        if pipelined:
+        if mode == "batched":
+            conn.call("XACK", "jobs", "workers", *ids)
+        elif mode == "pipelined":
             conn.send(b"".join(Conn.encode("XACK", "jobs", "workers", entry_id) for entry_id in ids))
             conn.replies(len(ids))
         else:
@@ -118,12 +123,12 @@ def group_done(admin: Conn, entries: int) -> bool:
     return fields[b"entries-read"] == entries and fields[b"pending"] == 0
 
 
-def one_round(port: int, pid: int, entries: int, pipelined: bool) -> tuple[float, float]:
+def one_round(port: int, pid: int, entries: int, mode: str) -> tuple[float, float]:
     """(entries per second, server CPU µs per entry) of one run."""
     admin = Conn(port)
     admin.call("FLUSHALL")
     admin.call("XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM")
-    workers = [multiprocessing.Process(target=consumer, args=(port, f"c{n}", pipelined), daemon=True)
+    workers = [multiprocessing.Process(target=consumer, args=(port, f"c{n}", mode), daemon=True)
                for n in range(CONSUMERS)]
     for worker in workers:
         worker.start()
@@ -135,7 +140,7 @@ def one_round(port: int, pid: int, entries: int, pipelined: bool) -> tuple[float
         time.sleep(0.01)
     cpu_before = cpu_seconds(pid)
     start = time.perf_counter()
-    feeder = multiprocessing.Process(target=producer, args=(port, entries, pipelined), daemon=True)
+    feeder = multiprocessing.Process(target=producer, args=(port, entries, mode), daemon=True)
     feeder.start()
     while not group_done(admin, entries):
         if time.monotonic() > deadline:
@@ -154,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mode", choices=["unpipelined", "pipelined"])
+    parser.add_argument("--mode", choices=MODES)
     args = parser.parse_args()
     pin_load()
     ours, our_port = start_ours()
@@ -163,14 +168,14 @@ def main() -> None:
     try:
         print(f"{args.entries} entries, 1 producer, {CONSUMERS} consumers, {args.rounds} rounds (medians)")
         print(f"{'mode':<12} {'fanout/s':>10} {'redis/s':>10} {'ratio':>6}   CPU µs/entry fanout / redis (ratio)")
-        for mode in ("unpipelined", "pipelined"):
+        for mode in MODES:
             if args.mode and mode != args.mode:
                 continue
             rate: dict[str, list[float]] = {"fanout": [], "redis": []}
             cpu: dict[str, list[float]] = {"fanout": [], "redis": []}
             for _ in range(args.rounds):
                 for name, (port, pid) in servers.items():
-                    per_s, per_entry = one_round(port, pid, args.entries, mode == "pipelined")
+                    per_s, per_entry = one_round(port, pid, args.entries, mode)
                     rate[name].append(per_s)
                     cpu[name].append(per_entry)
             ours_rate, redis_rate = statistics.median(rate["fanout"]), statistics.median(rate["redis"])

@@ -109,6 +109,15 @@ class Pel:
                 keys.insert(index, stream_id)
         items[stream_id] = nack
 
+    def add_new(self, stream_id: StreamId, nack: Nack) -> None:
+        """Insert an id that is not pending (the append of a first delivery, mostly)."""
+        keys = self.keys
+        if keys and stream_id <= keys[-1]:
+            self[stream_id] = nack
+            return
+        keys.append(stream_id)
+        self.items[stream_id] = nack
+
     def pop(self, stream_id: StreamId, default: Nack | None = None) -> Nack | None:
         nack = self.items.pop(stream_id, None)
         if nack is None:
@@ -300,13 +309,3 @@ def lag(stream: Stream, group: ConsumerGroup) -> int | None:
     if entries_read != INVALID_ENTRIES_READ:
         return stream.entries_added - entries_read
     return None
-
-
-def advance_read_counter(stream: Stream, group: ConsumerGroup, stream_id: StreamId) -> None:
-    """Delivering ``stream_id`` (> last id) to the group: move last id and entries-read."""
-    if group.entries_read != INVALID_ENTRIES_READ and not range_has_tombstones(stream, stream_id):
-        group.entries_read += 1
-    elif stream.entries_added:
-        group.entries_read = estimate_distance(stream, stream_id)
-    group.last_id = stream_id
-

@@ -24,8 +24,7 @@ from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError
 from broker.stream import MAX_SEQ, Stream, StreamId, format_id
-from broker.stream_groups import (
-    INVALID_ENTRIES_READ, Consumer, ConsumerGroup, Nack, advance_read_counter, lag)
+from broker.stream_groups import INVALID_ENTRIES_READ, Consumer, ConsumerGroup, Nack, estimate_distance, lag
 from broker.table import command, container, subcommand
 
 __all__: list[str] = []
@@ -227,15 +226,28 @@ def deliver_new(stream: Stream, group: ConsumerGroup, consumer: Consumer, after:
     """
     low, stop = stream.span_after(after, count)
     ids, values = stream.ids, stream.values
+    # streamReplyWithRange's read-counter step, inlined (this runs for every entry a group reads):
+    # no tombstone lies at or after an id above max_deleted_id, or when the last
+    # XDEL'd id is older than the first entry.
+    deleted = stream.max_deleted_id
+    clean = deleted == (0, 0) or deleted < stream.first_id()
+    group_pel, own_pel = group.pel, consumer.pel
     entries: list[list[object]] = []
-    last = group.last_id
     for index in range(low, stop):
         stream_id = ids[index]
-        if stream_id > last:
-            advance_read_counter(stream, group, stream_id)
-            last = stream_id
+        if stream_id > group.last_id:
+            if group.entries_read != INVALID_ENTRIES_READ and (clean or stream_id > deleted):
+                group.entries_read += 1
+            elif stream.entries_added:
+                group.entries_read = estimate_distance(stream, stream_id)
+            group.last_id = stream_id
         if not noack:
-            group.add_pending(stream_id, consumer, now)
+            if stream_id in group_pel.items:  # pending already (SETID moved the group back)
+                group.add_pending(stream_id, consumer, now)
+            else:
+                nack = Nack(consumer, now)
+                group_pel.add_new(stream_id, nack)
+                own_pel.add_new(stream_id, nack)
         entries.append([format_id(stream_id), list(values[index])])
     return entries
 

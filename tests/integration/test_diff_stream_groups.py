@@ -464,7 +464,7 @@ def test_blocked_readers_of_two_groups_both_get_the_entry(redis_server, fanout_b
 
 
 @pytest.mark.parametrize("server", SERVERS)
-@pytest.mark.parametrize("how", ["destroy", "del", "set", "flushall", "recreate"])
+@pytest.mark.parametrize("how", ["destroy", "del", "set", "flushall", "recreate", "rename", "expire"])
 def test_blocked_reader_released_when_group_or_stream_goes(redis_server, fanout_broker, server, how):
     port = _port(redis_server, fanout_broker, server)
     with RespClient(port) as reader, RespClient(port) as plain, RespClient(port) as writer:
@@ -482,6 +482,10 @@ def test_blocked_reader_released_when_group_or_stream_goes(redis_server, fanout_
             writer.call("SET", "q", "x")
         elif how == "flushall":
             writer.call("FLUSHALL")
+        elif how == "rename":
+            writer.call("RENAME", "q", "elsewhere")
+        elif how == "expire":
+            writer.call("PEXPIRE", "q", 1)  # the active expiry cycle deletes it
         else:
             writer.call("MULTI")
             writer.call("DEL", "q")
@@ -499,6 +503,8 @@ def test_blocked_reader_released_when_group_or_stream_goes(redis_server, fanout_
         "set": "UNBLOCKED the stream key no longer exists",
         "flushall": "UNBLOCKED the stream key no longer exists",
         "recreate": "NOGROUP the consumer group this client was blocked on no longer exists",
+        "rename": "UNBLOCKED the stream key no longer exists",
+        "expire": "UNBLOCKED the stream key no longer exists",
     }[how]
     assert getattr(reply, "message", None) == expected_error
     if how == "recreate":
