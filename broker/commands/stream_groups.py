@@ -18,7 +18,8 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.streams import (
-    _decrement, _increment, _range_bound, _read_stream, _xinfo, parse_id, parse_read_args, parse_strict_id)
+    BLOCKED_DEFAULT_COUNT, XINFO, decrement_id, increment_id, parse_id, parse_read_args, parse_strict_id, range_bound,
+    read_stream, subcommand_syntax)
 from broker.core import Blocked, Client
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
@@ -33,10 +34,6 @@ _STREAM = NotifyClass.STREAM
 _MAX_ID: StreamId = (2**64 - 1, MAX_SEQ)
 # XREADGROUP's ">" is the largest id, as Redis encodes it
 _NEW = _MAX_ID
-# A client blocked without COUNT is served at most this many entries at once
-# (XREAD_BLOCKED_DEFAULT_COUNT), so a low id does not stall the server.
-_BLOCKED_DEFAULT_COUNT = 1000
-_NULL = None
 
 
 def _event(db: Keyspace, event: bytes, key: bytes) -> None:
@@ -44,12 +41,6 @@ def _event(db: Keyspace, event: bytes, key: bytes) -> None:
     host = db.host
     if host.notify_flags:
         host.notify(_STREAM, event, key, db.index)
-
-
-def _subcommand_syntax(argv: list[bytes]) -> CommandError:
-    """``addReplySubcommandSyntaxError``."""
-    return CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
-                        % (argv[1][:128].decode("utf-8", "replace"), argv[0].decode("utf-8", "replace").upper()))
 
 
 def _text(raw: bytes) -> str:
@@ -92,7 +83,7 @@ def _xgroup_run(client: Client, argv: list[bytes]) -> Any:
                 raise CommandError("ERR value for ENTRIESREAD must be positive or -1")
             i += 2
         else:
-            raise _subcommand_syntax(argv)
+            raise subcommand_syntax(argv)
     value = db.lookup(key)
     if value is not None and type(value) is not Stream:
         raise CommandError(WRONGTYPE)
@@ -155,7 +146,7 @@ def _xgroup_run(client: Client, argv: list[bytes]) -> Any:
         pending = group.delete_consumer(consumer)
         _event(db, b"xgroup-delconsumer", key)
         return pending
-    raise _subcommand_syntax(argv)
+    raise subcommand_syntax(argv)
 
 
 # XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD entries-read]
@@ -285,7 +276,7 @@ def xreadgroup(client: Client, argv: list[bytes]) -> Any:
     groups: list[ConsumerGroup] = []
     ids: list[StreamId] = []
     for key, raw in zip(keys, raw_ids):
-        stream = _read_stream(db, key)
+        stream = read_stream(db, key)
         group = stream.groups.get(group_name) if stream is not None and stream.groups else None
         if group is None:
             raise CommandError(f"NOGROUP No such key '{_text(key)}' or consumer group '{_text(group_name)}' "
@@ -299,14 +290,14 @@ def xreadgroup(client: Client, argv: list[bytes]) -> Any:
     now = client.broker.now_ms
     found: list[tuple[bytes, list[list[object]]]] = []
     for index, key in enumerate(keys):
-        stream = _read_stream(db, key)  # looked up again to serve, as Redis does
+        stream = read_stream(db, key)  # looked up again to serve, as Redis does
         if stream is None:
             continue
         group = groups[index]
         wanted = ids[index]
         if wanted != _NEW:
             consumer = _lookup_or_create_consumer(db, key, group, consumer_name, now)
-            start = _increment(wanted) or (0, 0)
+            start = increment_id(wanted) or (0, 0)
             found.append((key, deliver_history(stream, consumer, start, args.count, now)))
         elif len(stream) and stream.last_valid_id() > group.last_id:
             consumer = _lookup_or_create_consumer(db, key, group, consumer_name, now)
@@ -317,7 +308,7 @@ def xreadgroup(client: Client, argv: list[bytes]) -> Any:
         return [[key, entries] for key, entries in found]
     if args.block_ms is None:
         return NULL_ARRAY
-    count = args.count or _BLOCKED_DEFAULT_COUNT
+    count = args.count or BLOCKED_DEFAULT_COUNT
     noack = args.noack
 
     def retry() -> Any:
@@ -350,7 +341,7 @@ def xreadgroup(client: Client, argv: list[bytes]) -> Any:
 # XACK key group id [id ...]
 @command("xack", -4, "write fast", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xack(client: Client, argv: list[bytes]) -> int:
-    stream = _read_stream(client.db, argv[1])
+    stream = read_stream(client.db, argv[1])
     group = stream.groups.get(argv[2]) if stream is not None and stream.groups else None
     if group is None:  # before the ids are parsed, as Redis
         return 0
@@ -362,7 +353,7 @@ def xack(client: Client, argv: list[bytes]) -> int:
 
 
 def _group_or_nogroup(client: Client, key: bytes, name: bytes) -> tuple[Stream, ConsumerGroup]:
-    stream = _read_stream(client.db, key)
+    stream = read_stream(client.db, key)
     group = stream.groups.get(name) if stream is not None and stream.groups else None
     if stream is None or group is None:
         raise CommandError(f"NOGROUP No such key '{_text(key)}' or consumer group '{_text(name)}'")
@@ -388,15 +379,15 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
                 raise CommandError(SYNTAX)
             first = 5
         count = max(parse_int(argv[first + 2]), 0)
-        start, exclusive = _range_bound(argv[first], True)
+        start, exclusive = range_bound(argv[first], True)
         if exclusive:
-            bumped = _increment(start)
+            bumped = increment_id(start)
             if bumped is None:
                 raise CommandError("ERR invalid start ID for the interval")
             start = bumped
-        end, exclusive = _range_bound(argv[first + 1], False)
+        end, exclusive = range_bound(argv[first + 1], False)
         if exclusive:
-            lowered = _decrement(end)
+            lowered = decrement_id(end)
             if lowered is None:
                 raise CommandError("ERR invalid end ID for the interval")
             end = lowered
@@ -405,7 +396,7 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
     stream, group = _group_or_nogroup(client, argv[1], argv[2])
     if argc == 3:
         if not group.pel:
-            return [0, _NULL, _NULL, NULL_ARRAY]
+            return [0, None, None, NULL_ARRAY]
         owners = [[consumer.name, b"%d" % len(consumer.pel)]
                   for consumer in group.sorted_consumers() if consumer.pel]
         return [len(group.pel), format_id(group.pel.first()), format_id(group.pel.last()),
@@ -517,9 +508,9 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
 @command("xautoclaim", -6, "write fast", keys=(1, 1, 1), group="stream", since="6.2.0")
 def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     min_idle = max(_claim_int(argv[4], "ERR Invalid min-idle-time argument for XAUTOCLAIM"), 0)
-    start, exclusive = _range_bound(argv[5], True)
+    start, exclusive = range_bound(argv[5], True)
     if exclusive:
-        bumped = _increment(start)
+        bumped = increment_id(start)
         if bumped is None:
             raise CommandError("ERR invalid start ID for the interval")
         start = bumped
@@ -600,14 +591,14 @@ def _group_info(stream: Stream, name: bytes, group: ConsumerGroup) -> dict[bytes
 
 def xinfo_stream_lookup(client: Client, key: bytes) -> Stream:
     """``lookupKeyReadOrReply(..., nokeyerr)`` + type check, shared by the XINFO subcommands."""
-    stream = _read_stream(client.db, key)
+    stream = read_stream(client.db, key)
     if stream is None:
         raise CommandError("ERR no such key")
     return stream
 
 
 # XINFO GROUPS key
-@subcommand(_xinfo, "groups", 3, "readonly", keys=(2, 2, 1))
+@subcommand(XINFO, "groups", 3, "readonly", keys=(2, 2, 1))
 def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
     stream = xinfo_stream_lookup(client, argv[2])
     if not stream.groups:
@@ -616,7 +607,7 @@ def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
 
 
 # XINFO CONSUMERS key group
-@subcommand(_xinfo, "consumers", 4, "readonly", keys=(2, 2, 1))
+@subcommand(XINFO, "consumers", 4, "readonly", keys=(2, 2, 1))
 def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
     stream = xinfo_stream_lookup(client, argv[2])
     group = stream.groups.get(argv[3]) if stream.groups else None

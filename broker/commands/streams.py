@@ -30,7 +30,7 @@ def _stream(db: Keyspace, key: bytes) -> Stream | None:
     return db.get_typed(key, Stream)  # type: ignore[no-any-return]
 
 
-def _read_stream(db: Keyspace, key: bytes) -> Stream | None:
+def read_stream(db: Keyspace, key: bytes) -> Stream | None:
     """The lookup of a read command (``lookupKeyRead``): counts a hit or miss, keymiss on a miss."""
     return db.read_typed(key, Stream)  # type: ignore[no-any-return]
 
@@ -66,7 +66,7 @@ def _u64(text: bytes) -> int:
     return value
 
 
-def _range_bound(raw: bytes, is_start: bool) -> tuple[StreamId, bool]:
+def range_bound(raw: bytes, is_start: bool) -> tuple[StreamId, bool]:
     """A range bound; returns (id, exclusive)."""
     exclusive = raw.startswith(b"(")
     if exclusive:
@@ -76,7 +76,7 @@ def _range_bound(raw: bytes, is_start: bool) -> tuple[StreamId, bool]:
     return parse_id(raw, 0 if is_start else MAX_SEQ), exclusive
 
 
-def _increment(stream_id: StreamId) -> StreamId | None:
+def increment_id(stream_id: StreamId) -> StreamId | None:
     ms, seq = stream_id
     if seq < MAX_SEQ:
         return (ms, seq + 1)
@@ -85,7 +85,7 @@ def _increment(stream_id: StreamId) -> StreamId | None:
     return None
 
 
-def _decrement(stream_id: StreamId) -> StreamId | None:
+def decrement_id(stream_id: StreamId) -> StreamId | None:
     ms, seq = stream_id
     if seq > 0:
         return (ms, seq - 1)
@@ -207,20 +207,20 @@ def _count_option(argv: list[bytes], index: int) -> int | None:
 
 def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
     first, second = (argv[3], argv[2]) if reverse else (argv[2], argv[3])
-    start, start_exclusive = _range_bound(first, True)
-    end, end_exclusive = _range_bound(second, False)
+    start, start_exclusive = range_bound(first, True)
+    end, end_exclusive = range_bound(second, False)
     if start_exclusive:
-        bumped = _increment(start)
+        bumped = increment_id(start)
         if bumped is None:
             raise CommandError("ERR invalid start ID for the interval")
         start = bumped
     if end_exclusive:
-        lowered = _decrement(end)
+        lowered = decrement_id(end)
         if lowered is None:
             raise CommandError("ERR invalid end ID for the interval")
         end = lowered
     count = _count_option(argv, 4)
-    stream = _read_stream(client.db, argv[1])
+    stream = read_stream(client.db, argv[1])
     if stream is None:
         return []
     if count == 0:  # only once the key is there: a missing one is an empty array
@@ -245,7 +245,7 @@ def xrevrange(client: Client, argv: list[bytes]) -> Any:
 # XLEN key
 @command("xlen", 2, "readonly fast", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xlen(client: Client, argv: list[bytes]) -> int:
-    stream = _read_stream(client.db, argv[1])
+    stream = read_stream(client.db, argv[1])
     return 0 if stream is None else len(stream)
 
 
@@ -368,7 +368,7 @@ def xread(client: Client, argv: list[bytes]) -> Any:
     after: list[StreamId] = []
     for key, raw in zip(keys, args.ids):
         # Every key is looked up (and type-checked) here, then again to serve, as Redis does.
-        stream = _read_stream(db, key)
+        stream = read_stream(db, key)
         if raw == b"$":
             after.append(stream.last_id if stream is not None else (0, 0))
         elif raw == b">":
@@ -378,7 +378,7 @@ def xread(client: Client, argv: list[bytes]) -> Any:
             after.append(parse_strict_id(raw))
     found: list[tuple[bytes, list[list[object]]]] = []
     for key, last in zip(keys, after):
-        stream = _read_stream(db, key)
+        stream = read_stream(db, key)
         if stream is not None and len(stream) and stream.last_valid_id() > last:
             found.append((key, stream.after(last, count)))
     if found:
@@ -444,31 +444,31 @@ def xsetid(client: Client, argv: list[bytes]) -> object:
     return OK
 
 
-_xinfo = container("xinfo", "", group="stream", since="5.0.0")
+XINFO = container("xinfo", "", group="stream", since="5.0.0")
 
 
-def _subcommand_syntax(argv: list[bytes]) -> CommandError:
+def subcommand_syntax(argv: list[bytes]) -> CommandError:
     """``addReplySubcommandSyntaxError``."""
     return CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
                         % (argv[1][:128].decode("utf-8", "replace"), argv[0].decode("utf-8", "replace").upper()))
 
 
 # XINFO STREAM key [FULL [COUNT count]]
-@subcommand(_xinfo, "stream", -3, "readonly", keys=(2, 2, 1))
+@subcommand(XINFO, "stream", -3, "readonly", keys=(2, 2, 1))
 def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
     options = argv[3:]
     full = bool(options)
     count = 10  # FULL's default, so a huge stream does not stall the server
     if options:
         if len(options) not in (1, 3) or options[0].lower() != b"full":
-            raise _subcommand_syntax(argv)
+            raise subcommand_syntax(argv)
         if len(options) == 3:
             if options[1].lower() != b"count":
-                raise _subcommand_syntax(argv)
+                raise subcommand_syntax(argv)
             count = parse_int(options[2])
             if count < 0:
                 count = 10
-    stream = _read_stream(client.db, argv[2])
+    stream = read_stream(client.db, argv[2])
     if stream is None:
         raise CommandError("ERR no such key")
     info: dict[bytes, Any] = {
@@ -523,7 +523,7 @@ def _full_groups(stream: Stream, count: int) -> list[dict[bytes, Any]]:
 
 
 # XINFO HELP
-@subcommand(_xinfo, "help", 2, "loading stale")
+@subcommand(XINFO, "help", 2, "loading stale")
 def xinfo_help(client: Client, argv: list[bytes]) -> list[str]:
     return ["XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "CONSUMERS <key> <groupname>", "    Show consumers of <groupname>.",

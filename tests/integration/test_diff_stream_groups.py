@@ -331,6 +331,10 @@ LAG_CASES: list[Command] = [
     ("XADD", "s", "20-1", "n", "20"), ("XINFO", "GROUPS", "s"),
     ("XREADGROUP", "GROUP", "g1", "c", "STREAMS", "s", ">"), ("XINFO", "GROUPS", "s"),
     ("XINFO", "STREAM", "s", "FULL"),
+    # COPY takes the groups, consumers and pending entries along (streamDup)
+    ("COPY", "s", "copy"), ("XINFO", "GROUPS", "copy"), ("XPENDING", "copy", "g1", "-", "+", "10"),
+    ("XACK", "copy", "g1", "20-1"), ("XPENDING", "s", "g1"), ("XPENDING", "copy", "g1"),
+    ("XINFO", "STREAM", "copy", "FULL"),
 ]
 
 
