@@ -90,6 +90,7 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "slowlog-log-slower-than": ("10000", _check_int("slowlog-log-slower-than", -1, 2**63 - 1)),
     "slowlog-max-len": ("128", _check_int("slowlog-max-len", 0, 2**63 - 1)),
     "cluster-enabled": ("no", _yes_no),
+    "hll-sparse-max-bytes": ("3000", _check_int("hll-sparse-max-bytes", 0, 2**63 - 1)),
 }
 _ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
 # Redis refuses to change these at runtime.
@@ -147,7 +148,7 @@ class Config:
                 for listener in self.listeners:
                     listener(name, value)
                 continue
-            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit"):
+            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "hll-sparse-max-bytes"):
                 value = str(parse_memory(value))
             self.values[name] = value
             for listener in self.listeners:

@@ -4,16 +4,20 @@ A subscriber is anything with ``deliver(message)`` that is hashable: a RESP clie
 of the server, or the gateway's in-process subscriber. A published ``Message``
 encodes itself lazily, once per wire format, however many subscribers get it.
 
-Publish cost is O(exact subscribers + patterns), as in Redis
-(``pubsubPublishMessageInternal``): exact subscribers first, then every pattern
-is matched against the channel.
+Publish delivers to exact subscribers first, then to each matching pattern's, as
+Redis does (``pubsubPublishMessageInternal``). Redis matches every pattern against
+the channel (O(patterns) per publish); here a ``PatternIndex`` narrows them to the
+patterns that share literal ends with the channel, so the cost is
+O(exact subscribers + pattern shapes + matching candidates). Matching patterns are
+delivered in the order they were first subscribed, as the scan of the
+insertion-ordered registry did before the index.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from broker.glob import glob_match
+from broker.patternindex import PatternIndex
 
 __all__ = ["Message", "PubSub", "Subscriber"]
 
@@ -66,6 +70,9 @@ class PubSub:
         self.channels: dict[bytes, dict[Subscriber, None]] = {}
         self.patterns: dict[bytes, dict[Subscriber, None]] = {}
         self.shard_channels: dict[bytes, dict[Subscriber, None]] = {}
+        # The keys of ``patterns``, indexed for publish (kept in step by
+        # psubscribe/punsubscribe: a pattern is filed while it has a subscriber).
+        self.pattern_index = PatternIndex()
 
     # ------------------------------------------------------------ subscribe
 
@@ -76,10 +83,16 @@ class PubSub:
         _discard(self.channels, channel, subscriber)
 
     def psubscribe(self, subscriber: Subscriber, pattern: bytes) -> None:
-        self.patterns.setdefault(pattern, {})[subscriber] = None
+        subscribers = self.patterns.get(pattern)
+        if subscribers is None:
+            subscribers = self.patterns[pattern] = {}
+            self.pattern_index.add(pattern)
+        subscribers[subscriber] = None
 
     def punsubscribe(self, subscriber: Subscriber, pattern: bytes) -> None:
         _discard(self.patterns, pattern, subscriber)
+        if pattern not in self.patterns:
+            self.pattern_index.remove(pattern)
 
     def ssubscribe(self, subscriber: Subscriber, channel: bytes) -> None:
         self.shard_channels.setdefault(channel, {})[subscriber] = None
@@ -104,8 +117,10 @@ class PubSub:
                 subscriber.deliver(message)
             receivers = len(subscribers)
         if self.patterns:
-            for pattern, subscribers in list(self.patterns.items()):
-                if glob_match(pattern, channel):
+            patterns = self.patterns
+            for pattern in self.pattern_index.match(channel):
+                subscribers = patterns.get(pattern)
+                if subscribers:  # None if a delivery above unsubscribed the last one
                     message = Message(b"pmessage", channel, data, pattern)
                     for subscriber in list(subscribers):
                         subscriber.deliver(message)

@@ -36,6 +36,7 @@ import hiredis
 
 __all__ = [
     "CommandError",
+    "DoubleText",
     "NULL_ARRAY",
     "OK",
     "QUEUED",
@@ -101,6 +102,11 @@ class Verbatim(str):
     """Text that RESP3 sends as a verbatim string (``INFO``, ``CLIENT INFO``)."""
 
 
+class DoubleText(bytes):
+    """A double already written as text (GEOPOS's coordinates): ``,text`` in RESP3,
+    a bulk string in RESP2."""
+
+
 class _NullArray:
     __slots__ = ()
 
@@ -156,6 +162,8 @@ def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
             out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     elif kind is CommandError or isinstance(reply, CommandError):
         out.append(b"-%s\r\n" % reply.message.replace("\r", " ").replace("\n", " ").encode())
+    elif kind is DoubleText:
+        out.append(b",%s\r\n" % reply if proto == 3 else b"$%d\r\n%s\r\n" % (len(reply), reply))
     elif kind is float:
         text = format_double(reply)
         if proto == 3:

@@ -135,7 +135,10 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
 
 
 def _check_subscribe(state: GatewayState, connection: Connection, kind: str, target: str) -> None:
-    if not connection.identity.can_subscribe(target):
+    identity = connection.identity
+    # A pattern must stay inside the token's channels: every channel it can match
+    # has to be allowed, not just the pattern's own name.
+    if not (identity.can_psubscribe(target) if kind == "pattern" else identity.can_subscribe(target)):
         raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
     if len(connection.channels) + len(connection.patterns) + watch_count(state.hub, connection) \
             >= state.settings.max_subscriptions:

@@ -6,7 +6,9 @@ Tokens are JWTs signed with HS256 and the configured secret. Claims:
 - ``exp``: expiry (seconds since epoch); an expired token is refused;
 - ``info``: public user info (shown in presence);
 - ``subscribe``: glob patterns of channels the user may subscribe to (a missing
-  claim allows every channel);
+  claim allows every channel); a pattern subscription (psubscribe) is allowed only
+  when every channel it can match is matched by one of them (glob inclusion, exact,
+  ``broker.globinclusion``), so a pattern never reaches past the token's channels;
 - ``publish``: glob patterns of channels the user may publish on (a missing claim
   allows none).
 
@@ -29,6 +31,7 @@ from typing import Any
 import jwt
 
 from broker.glob import glob_match
+from broker.globinclusion import includes
 
 __all__ = ["AuthError", "Authenticator", "Identity", "issue_token", "MAX_NAME_LENGTH"]
 
@@ -61,8 +64,18 @@ class Identity:
     publish: tuple[str, ...] | None = None
 
     def can_subscribe(self, channel: str) -> bool:
-        """May subscribe to ``channel`` (or, for psubscribe, to this literal pattern)."""
+        """May subscribe to the channel named ``channel`` (taken literally)."""
         return _allowed(self.subscribe, channel)
+
+    def can_psubscribe(self, pattern: str) -> bool:
+        """May subscribe to the glob ``pattern``: every channel it matches is allowed.
+
+        Exact over the union of the token's patterns (``broker.globinclusion``), within
+        a work bound past which the answer is no. Cached per (patterns, pattern).
+        """
+        if self.subscribe is None:
+            return True
+        return includes(tuple(allowed.encode() for allowed in self.subscribe), pattern.encode())
 
     def can_publish(self, channel: str) -> bool:
         return _allowed(self.publish, channel)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from broker.backend import BackendUnavailable
 from broker.resp import CommandError
-from broker.glob import glob_match
+from broker.glob import compile_glob
 from gateway import history, operations
 from gateway.auth import AuthError
 from gateway.protocol import MAX_CHANNEL_LENGTH, BadRequest, encode_data
@@ -155,7 +155,16 @@ async def channels(request: web.Request) -> web.Response:
     counts = state.hub.channel_counts()
     pattern = request.query.get("pattern")
     if pattern is not None:
-        counts = {name: n for name, n in counts.items() if glob_match(pattern.encode(), name.encode())}
+        if len(pattern.encode()) > MAX_CHANNEL_LENGTH:
+            return json_error(400, "bad_request", f"pattern is longer than {MAX_CHANNEL_LENGTH} bytes")
+        bucket = state.pattern_queries
+        if not bucket.allow():
+            response = json_error(429, "rate_limited", f"pattern queries are limited to {bucket.rate:g}/s "
+                                  f"per node; retry in {bucket.retry_after():.3f}s")
+            response.headers["Retry-After"] = str(max(1, round(bucket.retry_after())))
+            return response
+        match = compile_glob(pattern.encode())  # bounded time per name (broker.glob)
+        counts = {name: n for name, n in counts.items() if match(name.encode())}
     return _json({"channels": counts})
 
 

@@ -11,12 +11,17 @@ from broker.backend import Backend
 from gateway.auth import Authenticator
 from gateway.channels import DEFAULT_RULES, ChannelPolicy
 from gateway.connection import Connection, Counters
+from gateway.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
     from presence.tracker import PresenceTracker
 
-__all__ = ["STATE", "GatewaySettings", "GatewayState"]
+__all__ = ["STATE", "GatewaySettings", "GatewayState", "PATTERN_QUERY_RATE", "PATTERN_QUERY_BURST"]
+
+# Pattern queries of /api/channels per second per node, and the burst allowed.
+PATTERN_QUERY_RATE = 50.0
+PATTERN_QUERY_BURST = 100.0
 
 
 @dataclass
@@ -60,6 +65,10 @@ class GatewayState:
     # Connections that closed while the broker was unreachable: removed from
     # presence once it is back.
     pending_leaves: set[str] = field(default_factory=set)
+    # GET /api/channels?pattern=: one bucket for the whole node, since the route
+    # may be unauthenticated (open mode) and each query globs every channel name.
+    pattern_queries: TokenBucket = field(default_factory=lambda: TokenBucket(PATTERN_QUERY_RATE,
+                                                                              PATTERN_QUERY_BURST))
 
 
 STATE = web.AppKey("fanout_state", GatewayState)

@@ -17,7 +17,7 @@ from typing import Any
 from broker.commands.args import SYNTAX, parse_expire_option, parse_int
 from broker.commands.scan import parse_scan_args
 from broker.core import Client
-from broker.glob import glob_match
+from broker.glob import compile_glob, glob_match
 from broker.keyspace import Keyspace, type_name
 from broker.notify import NotifyClass
 from broker.resp import OK, CommandError, Simple
@@ -196,7 +196,8 @@ def keys(client: Client, argv: list[bytes]) -> list[bytes]:
     pattern = argv[1]
     if pattern == b"*":
         return list(client.db.keys())
-    return [key for key in client.db.keys() if glob_match(pattern, key)]
+    match = compile_glob(pattern)  # once, not a cache lookup per key
+    return [key for key in client.db.keys() if match(key)]
 
 
 # SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]

@@ -8,7 +8,7 @@ channel + pattern subscriptions (shard channels are counted on their own).
 from __future__ import annotations
 
 from broker.core import Client, Replies
-from broker.glob import glob_match
+from broker.glob import compile_glob
 from broker.resp import Push
 from broker.table import command, container, subcommand
 
@@ -141,7 +141,8 @@ def _matching(names: list[bytes], argv: list[bytes]) -> list[bytes]:
         from broker.resp import CommandError
         raise CommandError(f"ERR wrong number of arguments for 'pubsub|{argv[1].lower().decode()}' command")
     if len(argv) == 3:
-        return [name for name in names if glob_match(argv[2], name)]
+        match = compile_glob(argv[2])
+        return [name for name in names if match(name)]
     return names
 
 

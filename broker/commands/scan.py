@@ -44,7 +44,9 @@ def parse_scan_args(argv: list[bytes], cursor_index: int, allow_type: bool = Fal
         option = argv[i].upper()
         remaining = len(argv) - i - 1
         if option == b"MATCH" and remaining >= 1:
-            args.match = argv[i + 1]
+            # A lone '*' means no filter, as in Redis's scanGenericCommand: the glob
+            # '*' itself does not match the empty key.
+            args.match = None if argv[i + 1] == b"*" else argv[i + 1]
             i += 2
         elif option == b"COUNT" and remaining >= 1:
             args.count = parse_int(argv[i + 1])

@@ -122,3 +122,29 @@ async def test_fanout_token_prints_a_token_the_server_accepts_with_its_claims(se
     bad = subprocess.run([sys.executable, "-m", "gateway.cli", "token", "--token-secret", SECRET, "--sub", "x",
                           "--info", "{nope"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "--info is not valid JSON" in bad.stderr
+
+
+async def test_a_pattern_cannot_reach_past_the_token_channels(secured_serve):
+    # Issue 13, item 4: 'team:?:*' refused team:secret:plans, but psubscribe
+    # 'team:*:*' was accepted and delivered it.
+    spy = await connect(secured_serve.port, _token(subscribe=["team:?:*"]))
+    assert (await spy.request("subscribe", channel="team:secret:plans"))["error"]["code"] == "forbidden"
+    reply = await spy.request("psubscribe", pattern="team:*:*")
+    assert reply["error"] == {"code": "forbidden", "message": "not allowed to subscribe to pattern 'team:*:*'"}
+    assert (await spy.request("psubscribe", pattern="team:[ab]:*"))["ok"] is True  # inside team:?:*
+    # A union of allowed patterns: neither a:* nor b:* alone covers [ab]:*, both do.
+    union = await connect(secured_serve.port, _token(subscribe=["a:*", "b:*"]))
+    assert (await union.request("psubscribe", pattern="[ab]:*"))["ok"] is True
+    assert (await union.request("psubscribe", pattern="[abc]:*"))["error"]["code"] == "forbidden"
+    async with aiohttp.ClientSession(headers={"Authorization": f"apikey {API_KEY}"}) as http:
+        for channel in ("team:secret:plans", "team:a:plans", "b:news"):
+            async with http.post(f"http://127.0.0.1:{secured_serve.port}/api/publish",
+                                 json={"channel": channel, "data": channel}) as response:
+                assert response.status == 200
+    # The spy gets team:a:plans and never the secret one published before it.
+    event = await spy.event()
+    assert (event["channel"], event["pattern"]) == ("team:a:plans", "team:[ab]:*")
+    event = await union.event()
+    assert (event["channel"], event["pattern"]) == ("b:news", "[ab]:*")
+    await spy.close()
+    await union.close()

@@ -66,3 +66,13 @@ def test_anonymous_connections_may_name_themselves_for_presence():
     assert Authenticator().authenticate(None, "").info is None
     token = issue_token(SECRET, "bob", info={"name": "Bob"})
     assert Authenticator(SECRET).authenticate(token, "Mallory").info == {"name": "Bob"}  # the token wins
+
+
+def test_psubscribe_needs_every_matched_channel_allowed():
+    # Issue 13, item 4: the pattern's channels, not its name, are checked.
+    identity = Identity(user="u", subscribe=("team:?:*",))
+    assert identity.can_subscribe("team:*:*")  # the literal channel named "team:*:*" is inside
+    assert not identity.can_psubscribe("team:*:*")
+    assert identity.can_psubscribe("team:a:*") and identity.can_psubscribe("team:?:x")
+    assert Identity(user="u").can_psubscribe("*")  # no claim: everything
+    assert not Identity(user="u", subscribe=()).can_psubscribe("a")

@@ -1,0 +1,256 @@
+"""SORT and SORT_RO, as redis-server 7.0 (``sort.c``).
+
+Elements of a list, set or sorted set are sorted by their numeric value, as
+strings (ALPHA), or by the values of other keys (``BY weight_*``, ``BY
+hash_*->field``), then optionally mapped to other keys' values (``GET``) and
+stored as a list (STORE). Redis sorts with glibc's qsort (a stable merge sort
+here), and with its own partial quicksort when ``BY`` and ``LIMIT`` are combined;
+both are reproduced, so elements with equal weights come out in Redis's order
+(for lists; a set's or a hash-ordered sorted set's own order is its own).
+
+ALPHA without STORE compares with ``strcoll``: byte order up to the first NUL,
+which is what the C locale that redis-server normally runs in does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from functools import cmp_to_key
+from typing import Any, Callable
+
+from broker.commands.args import SYNTAX, parse_int
+from broker.commands.zsets import _MANTISSA_DIGITS, _mantissa, _strtod
+from broker.core import Client
+from broker.geo import partial_sort
+from broker.keyspace import WRONGTYPE, Keyspace
+from broker.notify import NotifyClass
+from broker.resp import CommandError
+from broker.table import command
+from broker.zset import ZSet
+
+__all__: list[str] = []
+
+_LIST = NotifyClass.LIST
+_GENERIC = NotifyClass.GENERIC
+_WHITESPACE = b" \t\n\v\f\r"
+
+
+# SORT key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC]
+#   [ALPHA] [STORE destination]
+@command("sort", -2, "write denyoom", keys=(1, 1, 1), group="generic")
+def sort(client: Client, argv: list[bytes]) -> Any:
+    return _sort(client, argv, read_only=False)
+
+
+# SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]
+@command("sort_ro", -2, "readonly", keys=(1, 1, 1), group="generic", since="7.0.0")
+def sort_ro(client: Client, argv: list[bytes]) -> Any:
+    return _sort(client, argv, read_only=True)
+
+
+def lookup_by_pattern(db: Keyspace, pattern: bytes, element: bytes) -> bytes | None:
+    """``lookupKeyByPattern``: ``#`` is the element itself; otherwise the first ``*``
+    is replaced by it, and ``->field`` after it reads a hash field. Missing keys,
+    fields and the wrong types are None."""
+    if pattern == b"#":
+        return element
+    star = pattern.find(b"*")
+    if star < 0:
+        return None
+    arrow = pattern.find(b"->", star + 1)
+    field = None
+    if arrow >= 0 and arrow + 2 < len(pattern):
+        field = pattern[arrow + 2:]
+        key = pattern[:star] + element + pattern[star + 1:arrow]
+    else:
+        key = pattern[:star] + element + pattern[star + 1:]
+    value = db.read(key)
+    if value is None:
+        return None
+    if field is not None:
+        return value.get(field) if type(value) is dict else None
+    return value if type(value) is bytes else None
+
+
+def _weight(raw: bytes) -> float | None:
+    """SORT's ``strtod`` check: leading blanks skipped, the rest read to its end (a NUL
+    ends it, as in C), no NaN, no overflow or underflow; None when refused. An
+    empty string reads as 0."""
+    text = raw.split(b"\0", 1)[0]
+    if not text:
+        return 0.0
+    stripped = text.lstrip(_WHITESPACE)
+    value = _strtod(stripped) if stripped else None
+    if value is None or math.isnan(value):
+        return None
+    if math.isinf(value) and b"inf" not in stripped.lower():
+        return None
+    if value == 0.0 and _MANTISSA_DIGITS.search(_mantissa(stripped)):
+        return None
+    return value
+
+
+def _sort(client: Client, argv: list[bytes], read_only: bool) -> Any:
+    desc = alpha = dont_sort = False
+    limit_start, limit_count = 0, -1
+    sort_by: bytes | None = None
+    store_key: bytes | None = None
+    gets: list[bytes] = []
+    index = 2
+    while index < len(argv):
+        left = len(argv) - index - 1
+        option = argv[index].lower()
+        if option == b"asc":
+            desc = False
+        elif option == b"desc":
+            desc = True
+        elif option == b"alpha":
+            alpha = True
+        elif option == b"limit" and left >= 2:
+            limit_start, limit_count = parse_int(argv[index + 1]), parse_int(argv[index + 2])
+            index += 2
+        elif not read_only and option == b"store" and left >= 1:
+            store_key = argv[index + 1]
+            index += 1
+        elif option == b"by" and left >= 1:
+            sort_by = argv[index + 1]
+            if b"*" not in sort_by:
+                dont_sort = True
+            index += 1
+        elif option == b"get" and left >= 1:
+            gets.append(argv[index + 1])
+            index += 1
+        else:
+            raise CommandError(SYNTAX)
+        index += 1
+    db = client.db
+    value = db.read(argv[1])
+    if value is not None and type(value) not in (set, deque, ZSet):
+        raise CommandError(WRONGTYPE)
+    if value is None:
+        value = deque()
+    if dont_sort and type(value) is set and (store_key is not None or getattr(client, "is_script", False)):
+        # a set has no order of its own: stored or scripted results must not depend on it
+        dont_sort, alpha, sort_by = False, True, None
+    length = len(value)
+    start = min(max(limit_start, 0), length)
+    limit_count = min(max(limit_count, -1), length)
+    end = length - 1 if limit_count < 0 else start + limit_count - 1
+    if start >= length:
+        start, end = length - 1, length - 2
+    if end >= length:
+        end = length - 1
+    # (element, weight) pairs; a weight is a float, or the bytes ALPHA compares (None: missing)
+    vector: list[list[Any]]
+    if dont_sort and type(value) is deque:
+        items: list[bytes] = []
+        if end >= start:
+            count = end - start + 1 if (start != 0 or end != length - 1) else length
+            ordered = reversed(value) if desc else iter(value)
+            for position, element in enumerate(ordered):
+                if position >= start + count:
+                    break
+                if position >= start:
+                    items.append(element)
+            end -= start
+            start = 0
+        vector = [[element, 0.0] for element in items]
+    elif dont_sort and type(value) is ZSet:
+        count = end - start + 1 if (start != 0 or end != length - 1) else length
+        if count > 0:
+            pairs = value.range(length - start - count, length - start - 1, reverse=True) if desc \
+                else value.range(start, start + count - 1)
+        else:
+            pairs = []
+        vector = [[member, 0.0] for member, _ in pairs]
+        end -= start
+        start = 0
+    elif type(value) is ZSet:
+        vector = [[member, 0.0] for member in value.scores]
+    else:
+        vector = [[element, 0.0] for element in value]
+    if alpha and sort_by is not None:
+        for item in vector:
+            item[1] = None  # ALPHA BY: no weight key sorts first
+    conversion_error = False
+    if not dont_sort:
+        for item in vector:
+            if sort_by is not None:
+                weight = lookup_by_pattern(db, sort_by, item[0])
+                if weight is None:
+                    continue
+            else:
+                weight = item[0]
+            if alpha:
+                if sort_by is not None:
+                    item[1] = weight
+            else:
+                number = _weight(weight)
+                if number is None:
+                    conversion_error = True
+                else:
+                    item[1] = number
+        compare = _comparator(alpha, sort_by is not None, store_key is not None, desc)
+        if sort_by is not None and (start != 0 or end != len(vector) - 1) and vector:
+            partial_sort(vector, compare, start, end)
+        else:
+            vector.sort(key=cmp_to_key(compare))
+    if conversion_error:
+        raise CommandError("ERR One or more scores can't be converted into double")
+    selected = vector[start:end + 1] if end >= start else []
+    if store_key is None:
+        reply: list[Any] = []
+        for element, _ in selected:
+            if not gets:
+                reply.append(element)
+            for pattern in gets:
+                reply.append(lookup_by_pattern(db, pattern, element))
+        return reply
+    stored: deque[bytes] = deque()
+    for element, _ in selected:
+        if not gets:
+            stored.append(element)
+        for pattern in gets:
+            found = lookup_by_pattern(db, pattern, element)
+            stored.append(b"" if found is None else found)
+    if stored:
+        db.lookup(store_key)  # lookupKeyWrite: an expired destination goes first
+        db.set(store_key, stored)
+        db.notify(_LIST, b"sortstore", store_key)
+        db.signal_ready(store_key)
+    elif db.lookup(store_key) is not None:
+        db.delete(store_key)
+        db.notify(_GENERIC, b"del", store_key)
+    return len(stored)
+
+
+def _collate(a: bytes, b: bytes) -> int:
+    """``strcoll`` in the C locale: byte order of the parts before a NUL."""
+    a, b = a.split(b"\0", 1)[0], b.split(b"\0", 1)[0]
+    return (a > b) - (a < b)
+
+
+def _bytes_order(a: bytes, b: bytes) -> int:
+    return (a > b) - (a < b)
+
+
+def _comparator(alpha: bool, by_pattern: bool, store: bool, desc: bool) -> Callable[[list[Any], list[Any]], int]:
+    """``sortCompare`` for the options of one SORT."""
+    def compare(x: list[Any], y: list[Any]) -> int:
+        if not alpha:
+            if x[1] > y[1]:
+                result = 1
+            elif x[1] < y[1]:
+                result = -1
+            else:
+                result = _bytes_order(x[0], y[0])
+        elif by_pattern:
+            if x[1] is None or y[1] is None:
+                result = 0 if x[1] is y[1] else (-1 if x[1] is None else 1)
+            else:
+                result = _bytes_order(x[1], y[1]) if store else _collate(x[1], y[1])
+        else:
+            result = _bytes_order(x[0], y[0]) if store else _collate(x[0], y[0])
+        return -result if desc else result
+    return compare

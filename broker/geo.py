@@ -1,0 +1,406 @@
+"""Geohashes and distances as redis-server 7.0 computes them (sans-I/O): the
+52-bit interleaved scores of ``geohash.c``, the search areas of
+``geohash_helper.c`` and the partial sort of ``pqsort.c``, step for step in the
+same double arithmetic, so GEOADD writes the same scores as Redis, GEOSEARCH finds
+the same members in the same order and GEODIST prints the same digits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = [
+    "LAT_MIN", "LAT_MAX", "LONG_MIN", "LONG_MAX", "STEP_MAX", "Shape", "areas_by_shape", "decode_score",
+    "distance", "encode_score", "fixed4", "geohash_string", "partial_sort", "within",
+]
+
+LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
+LONG_MIN, LONG_MAX = -180.0, 180.0
+STEP_MAX = 26
+_U64 = (1 << 64) - 1
+D_R = math.pi / 180.0
+EARTH_RADIUS_IN_METERS = 6372797.560856
+MERCATOR_MAX = 20037726.37
+CIRCLE, BOX = 1, 2
+
+
+# ---------------------------------------------------------------- geohash.c
+
+def _spread(v: int) -> int:
+    v = (v | (v << 16)) & 0x0000FFFF0000FFFF
+    v = (v | (v << 8)) & 0x00FF00FF00FF00FF
+    v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0F
+    v = (v | (v << 2)) & 0x3333333333333333
+    return (v | (v << 1)) & 0x5555555555555555
+
+
+def _squash(v: int) -> int:
+    v &= 0x5555555555555555
+    v = (v | (v >> 1)) & 0x3333333333333333
+    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
+    v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
+    v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
+    return (v | (v >> 16)) & 0x00000000FFFFFFFF
+
+
+def _interleave(lat_bits: int, long_bits: int) -> int:
+    """``interleave64``: latitude bits at even positions, longitude at odd ones."""
+    return _spread(lat_bits & 0xFFFFFFFF) | (_spread(long_bits & 0xFFFFFFFF) << 1)
+
+
+def encode(longitude: float, latitude: float, step: int,
+           long_range: tuple[float, float] = (LONG_MIN, LONG_MAX),
+           lat_range: tuple[float, float] = (LAT_MIN, LAT_MAX)) -> int | None:
+    """``geohashEncode``: the ``2 * step`` interleaved bits, None out of range."""
+    if step > 32 or step == 0:
+        return None
+    if longitude > LONG_MAX or longitude < LONG_MIN or latitude > LAT_MAX or latitude < LAT_MIN:
+        return None
+    if not (lat_range[0] <= latitude <= lat_range[1] and long_range[0] <= longitude <= long_range[1]):
+        return None
+    lat_offset = (latitude - lat_range[0]) / (lat_range[1] - lat_range[0])
+    long_offset = (longitude - long_range[0]) / (long_range[1] - long_range[0])
+    lat_offset *= float(1 << step)
+    long_offset *= float(1 << step)
+    # a double passed as uint32_t: truncated toward zero
+    return _interleave(int(lat_offset), int(long_offset))
+
+
+@dataclass(slots=True)
+class Area:
+    bits: int
+    step: int
+    long_min: float
+    long_max: float
+    lat_min: float
+    lat_max: float
+
+
+def decode(bits: int, step: int) -> Area:
+    """``geohashDecode`` over the WGS84 ranges."""
+    lat_scale = LAT_MAX - LAT_MIN
+    long_scale = LONG_MAX - LONG_MIN
+    ilato = _squash(bits)
+    ilono = _squash(bits >> 1)
+    cells = float(1 << step)
+    return Area(bits, step,
+                LONG_MIN + (ilono * 1.0 / cells) * long_scale,
+                LONG_MIN + ((ilono + 1) * 1.0 / cells) * long_scale,
+                LAT_MIN + (ilato * 1.0 / cells) * lat_scale,
+                LAT_MIN + ((ilato + 1) * 1.0 / cells) * lat_scale)
+
+
+def _center(area: Area) -> tuple[float, float]:
+    """``geohashDecodeAreaToLongLat``: the middle of the cell, clamped to the ranges."""
+    x = (area.long_min + area.long_max) / 2
+    x = min(max(x, LONG_MIN), LONG_MAX)
+    y = (area.lat_min + area.lat_max) / 2
+    y = min(max(y, LAT_MIN), LAT_MAX)
+    return x, y
+
+
+def encode_score(longitude: float, latitude: float) -> int:
+    """GEOADD's score: the 52-bit geohash of a valid pair."""
+    bits = encode(longitude, latitude, STEP_MAX)
+    assert bits is not None
+    return bits
+
+
+def decode_score(score: float) -> tuple[float, float]:
+    """``decodeGeohash``: the (longitude, latitude) a zset score stands for."""
+    return _center(decode(_to_uint64(score), STEP_MAX))
+
+
+def _to_uint64(value: float) -> int:
+    """``(uint64_t)value`` as gcc compiles it for x86-64: below 2^63 one truncating
+    conversion, above it a conversion of ``value - 2^63`` with the top bit flipped;
+    an out-of-range conversion gives the "integer indefinite" 2^63."""
+    if not value < 2.0**63:
+        rest = value - 2.0**63
+        converted = int(rest) if rest < 2.0**63 else 1 << 63
+        return (converted ^ (1 << 63)) & _U64
+    converted = int(value) if value >= -(2.0**63) else 1 << 63
+    return converted & _U64
+
+
+def _move_x(bits: int, step: int, d: int) -> int:
+    if d == 0:
+        return bits
+    x = bits & 0xAAAAAAAAAAAAAAAA
+    y = bits & 0x5555555555555555
+    zz = 0x5555555555555555 >> (64 - step * 2)
+    if d > 0:
+        x = (x + (zz + 1)) & _U64
+    else:
+        x = ((x | zz) - (zz + 1)) & _U64
+    x &= 0xAAAAAAAAAAAAAAAA >> (64 - step * 2)
+    return x | y
+
+
+def _move_y(bits: int, step: int, d: int) -> int:
+    if d == 0:
+        return bits
+    x = bits & 0xAAAAAAAAAAAAAAAA
+    y = bits & 0x5555555555555555
+    zz = 0xAAAAAAAAAAAAAAAA >> (64 - step * 2)
+    if d > 0:
+        y = (y + (zz + 1)) & _U64
+    else:
+        y = ((y | zz) - (zz + 1)) & _U64
+    y &= 0x5555555555555555 >> (64 - step * 2)
+    return x | y
+
+
+def _neighbour(bits: int, step: int, dx: int, dy: int) -> int:
+    return _move_y(_move_x(bits, step, dx), step, dy)
+
+
+# --------------------------------------------------------- geohash_helper.c
+
+def _deg_rad(angle: float) -> float:
+    return angle * D_R
+
+
+def _rad_deg(angle: float) -> float:
+    return angle / D_R
+
+
+def estimate_steps(range_meters: float, lat: float) -> int:
+    """``geohashEstimateStepsByRadius``."""
+    if range_meters == 0:
+        return 26
+    step = 1
+    while range_meters < MERCATOR_MAX:
+        range_meters *= 2
+        step += 1
+    step -= 2
+    if lat > 66 or lat < -66:
+        step -= 1
+        if lat > 80 or lat < -80:
+            step -= 1
+    return min(max(step, 1), 26)
+
+
+@dataclass(slots=True)
+class Shape:
+    """A search: its centre, a radius (CIRCLE) or a width and height (BOX), in the
+    unit's meters-per-unit ``conversion``."""
+
+    x: float = 0.0
+    y: float = 0.0
+    kind: int = 0
+    conversion: float = 1.0
+    radius: float = 0.0
+    width: float = 0.0
+    height: float = 0.0
+    bounds: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
+
+
+def _bounding_box(shape: Shape) -> list[float]:
+    longitude, latitude = shape.x, shape.y
+    height = shape.conversion * (shape.radius if shape.kind == CIRCLE else shape.height / 2)
+    width = shape.conversion * (shape.radius if shape.kind == CIRCLE else shape.width / 2)
+    lat_delta = _rad_deg(height / EARTH_RADIUS_IN_METERS)
+    long_delta_top = _rad_deg(width / EARTH_RADIUS_IN_METERS / math.cos(_deg_rad(latitude + lat_delta)))
+    long_delta_bottom = _rad_deg(width / EARTH_RADIUS_IN_METERS / math.cos(_deg_rad(latitude - lat_delta)))
+    southern = latitude < 0
+    return [longitude - long_delta_bottom if southern else longitude - long_delta_top,
+            latitude - lat_delta,
+            longitude + long_delta_bottom if southern else longitude + long_delta_top,
+            latitude + lat_delta]
+
+
+def areas_by_shape(shape: Shape) -> list[tuple[int, int]]:
+    """``geohashCalculateAreasByShapeWGS84`` + ``membersOfAllNeighbors``' order: the
+    (bits, step) cells to scan, centre first, zeroed and repeated cells left out."""
+    shape.bounds = _bounding_box(shape)
+    min_lon, min_lat, max_lon, max_lat = shape.bounds
+    if shape.kind == CIRCLE:
+        radius_meters = shape.radius
+    else:
+        radius_meters = math.sqrt((shape.width / 2) * (shape.width / 2) + (shape.height / 2) * (shape.height / 2))
+    radius_meters *= shape.conversion
+    steps = estimate_steps(radius_meters, shape.y)
+    bits = encode(shape.x, shape.y, steps)
+    assert bits is not None
+
+    def around(bits: int, steps: int) -> dict[str, int]:
+        return {"n": _neighbour(bits, steps, 0, 1), "s": _neighbour(bits, steps, 0, -1),
+                "e": _neighbour(bits, steps, 1, 0), "w": _neighbour(bits, steps, -1, 0),
+                "ne": _neighbour(bits, steps, 1, 1), "nw": _neighbour(bits, steps, -1, 1),
+                "se": _neighbour(bits, steps, 1, -1), "sw": _neighbour(bits, steps, -1, -1)}
+
+    near = around(bits, steps)
+    area = decode(bits, steps)
+    if steps > 1 and (decode(near["n"], steps).lat_max < max_lat or decode(near["s"], steps).lat_min > min_lat
+                      or decode(near["e"], steps).long_max < max_lon
+                      or decode(near["w"], steps).long_min > min_lon):
+        steps -= 1
+        bits = encode(shape.x, shape.y, steps)
+        assert bits is not None
+        near = around(bits, steps)
+        area = decode(bits, steps)
+    cells: dict[str, tuple[int, int]] = {name: (value, steps) for name, value in near.items()}
+    if steps >= 2:
+        zero = (0, 0)
+        if area.lat_min < min_lat:
+            cells["s"] = cells["sw"] = cells["se"] = zero
+        if area.lat_max > max_lat:
+            cells["n"] = cells["ne"] = cells["nw"] = zero
+        if area.long_min < min_lon:
+            cells["w"] = cells["sw"] = cells["nw"] = zero
+        if area.long_max > max_lon:
+            cells["e"] = cells["se"] = cells["ne"] = zero
+    ordered = [(bits, steps)] + [cells[name] for name in ("n", "s", "e", "w", "ne", "nw", "se", "sw")]
+    result: list[tuple[int, int]] = []
+    last = 0
+    for index, cell in enumerate(ordered):
+        if cell == (0, 0):
+            continue
+        # Redis compares with the last processed cell only once that is not the centre
+        if last and cell == ordered[last]:
+            continue
+        result.append(cell)
+        last = index
+    return result
+
+
+def cell_scores(bits: int, step: int) -> tuple[int, int]:
+    """``scoresOfGeoHashBox``: the [min, max) score range of a cell."""
+    return bits << (52 - step * 2), (bits + 1) << (52 - step * 2)
+
+
+def lat_distance(lat1: float, lat2: float) -> float:
+    return EARTH_RADIUS_IN_METERS * abs(_deg_rad(lat2) - _deg_rad(lat1))
+
+
+def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """``geohashGetDistance``: haversine on a sphere of Redis's radius, in meters."""
+    lon1r, lon2r = _deg_rad(lon1), _deg_rad(lon2)
+    v = math.sin((lon2r - lon1r) / 2)
+    if v == 0.0:
+        return lat_distance(lat1, lat2)
+    lat1r, lat2r = _deg_rad(lat1), _deg_rad(lat2)
+    u = math.sin((lat2r - lat1r) / 2)
+    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
+
+
+def within(shape: Shape, x: float, y: float) -> float | None:
+    """``geoWithinShape``: the distance of (x, y) from the centre in meters, or None
+    when the point is outside the shape."""
+    if shape.kind == CIRCLE:
+        d = distance(shape.x, shape.y, x, y)
+        return None if d > shape.radius * shape.conversion else d
+    if lat_distance(y, shape.y) > shape.height * shape.conversion / 2:
+        return None
+    if distance(x, y, shape.x, y) > shape.width * shape.conversion / 2:
+        return None
+    return distance(shape.x, shape.y, x, y)
+
+
+# ------------------------------------------------------------- replies
+
+def fixed4(value: float) -> bytes:
+    """``fixedpoint_d2string(..., 4)``: llrint(value * 10^4) written with 4 decimals."""
+    if value == 0:
+        return b"0.0000"
+    scaled = round(value * 10000.0)  # llrint: to nearest, ties to even
+    whole, fraction = divmod(abs(scaled), 10000)
+    return b"%s%d.%04d" % (b"-" if scaled < 0 else b"", whole, fraction)
+
+
+_ALPHABET = b"0123456789bcdefghjkmnpqrstuvwxyz"
+
+
+def geohash_string(score: float) -> bytes:
+    """GEOHASH: the standard 11-character geohash (latitude range +-90) of a score."""
+    x, y = decode_score(score)
+    bits = encode(x, y, 26, (-180.0, 180.0), (-90.0, 90.0))
+    assert bits is not None
+    chars = bytearray()
+    for i in range(11):
+        index = 0 if i == 10 else (bits >> (52 - (i + 1) * 5)) & 0x1F
+        chars.append(_ALPHABET[index])
+    return bytes(chars)
+
+
+# ------------------------------------------------------------- pqsort.c
+
+def partial_sort(items: list[Any], cmp: Callable[[Any, Any], int], left: int, right: int) -> None:
+    """``pqsort``: sort ``items`` in place enough that positions ``left..right`` hold
+    what a full sort would put there, with Redis's own quicksort, so members at
+    equal distances come out in Redis's order."""
+    _pqsort(items, 0, len(items), cmp, left, right)
+
+
+def _med3(a: list[Any], i: int, j: int, k: int, cmp: Callable[[Any, Any], int]) -> int:
+    if cmp(a[i], a[j]) < 0:
+        return j if cmp(a[j], a[k]) < 0 else (k if cmp(a[i], a[k]) < 0 else i)
+    return j if cmp(a[j], a[k]) > 0 else (i if cmp(a[i], a[k]) < 0 else k)
+
+
+def _vecswap(a: list[Any], i: int, j: int, n: int) -> None:
+    for offset in range(n):
+        a[i + offset], a[j + offset] = a[j + offset], a[i + offset]
+
+
+def _pqsort(a: list[Any], base: int, n: int, cmp: Callable[[Any, Any], int], left: int, right: int) -> None:
+    while True:
+        if n < 7:
+            for pm in range(base + 1, base + n):
+                pl = pm
+                while pl > base and cmp(a[pl - 1], a[pl]) > 0:
+                    a[pl], a[pl - 1] = a[pl - 1], a[pl]
+                    pl -= 1
+            return
+        pm = base + n // 2
+        if n > 7:
+            pl, pn = base, base + n - 1
+            if n > 40:
+                d = n // 8
+                pl = _med3(a, pl, pl + d, pl + 2 * d, cmp)
+                pm = _med3(a, pm - d, pm, pm + d, cmp)
+                pn = _med3(a, pn - 2 * d, pn - d, pn, cmp)
+            pm = _med3(a, pl, pm, pn, cmp)
+        a[base], a[pm] = a[pm], a[base]
+        pa = pb = base + 1
+        pc = pd = base + n - 1
+        while True:
+            while pb <= pc:
+                result = cmp(a[pb], a[base])
+                if result > 0:
+                    break
+                if result == 0:
+                    a[pa], a[pb] = a[pb], a[pa]
+                    pa += 1
+                pb += 1
+            while pb <= pc:
+                result = cmp(a[pc], a[base])
+                if result < 0:
+                    break
+                if result == 0:
+                    a[pc], a[pd] = a[pd], a[pc]
+                    pd -= 1
+                pc -= 1
+            if pb > pc:
+                break
+            a[pb], a[pc] = a[pc], a[pb]
+            pb += 1
+            pc -= 1
+        pn = base + n
+        r = min(pa - base, pb - pa)
+        _vecswap(a, base, pb - r, r)
+        r = min(pd - pc, pn - pd - 1)
+        _vecswap(a, pb, pn - r, r)
+        r = pb - pa
+        if r > 1 and not ((left < base and right < base) or (left >= base + r and right >= base + r)):
+            _pqsort(a, base, r, cmp, left, right)
+        r = pd - pc
+        if r > 1:
+            base, n = pn - r, r
+            if not ((left < base and right < base) or (left >= base + n and right >= base + n)):
+                continue
+        return
