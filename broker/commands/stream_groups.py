@@ -34,6 +34,9 @@ _STREAM = NotifyClass.STREAM
 _MAX_ID: StreamId = (2**64 - 1, MAX_SEQ)
 # XREADGROUP's ">" is the largest id, as Redis encodes it
 _NEW = _MAX_ID
+# x86-64 user address space (128 TiB): a larger allocation always fails; smaller
+# ones depend on the machine's overcommit, and are allowed here
+_ADDRESS_SPACE = 2**47
 
 
 def _event(db: Keyspace, event: bytes, key: bytes) -> None:
@@ -532,6 +535,9 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
             raise CommandError(SYNTAX)
         j += 1
     stream, group = _group_or_nogroup(client, argv[1], argv[2])
+    if count * 16 > _ADDRESS_SPACE:
+        # Redis allocates COUNT stream ids up front; past the address space that fails
+        raise CommandError("ERR Insufficient memory, failed allocating transient memory, COUNT too high.")
     db = client.db
     key = argv[1]
     now = client.broker.now_ms
