@@ -627,3 +627,30 @@ def test_random_sessions_reach_the_interesting_states(redis_server):
     assert any(c[0] == "XAUTOCLAIM" and isinstance(r, list) and r[2] for c, r in flat)
     assert any(c[0] == "XCLAIM" and isinstance(r, list) and r for c, r in flat)
     assert any(c[0] == "XREADGROUP" and isinstance(r, list) and r for c, r in flat)
+
+
+def test_woken_reader_replies_match_in_both_protocols(redis_server, fanout_broker):
+    """The reply a blocked XREADGROUP/XREAD gets when woken, RESP2 and RESP3, NOACK
+    or not, several keys of which one gets data: the same bytes on both servers."""
+    def run(port: int, protocol: int) -> list[Any]:
+        out = []
+        for command in [("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "a", "b", ">", ">"),
+                        ("XREADGROUP", "GROUP", "g", "c", "NOACK", "COUNT", "1", "BLOCK", "0", "STREAMS", "b", ">"),
+                        ("XREAD", "BLOCK", "0", "STREAMS", "a", "b", "$", "$")]:
+            with RespClient(port, protocol=protocol) as reader, RespClient(port) as writer:
+                writer.call("FLUSHALL")
+                for key in ("a", "b"):
+                    writer.call("XGROUP", "CREATE", key, "g", "$", "MKSTREAM")
+                reader.send(*command)
+                _wait_blocked(port, 1)
+                writer.call("MULTI")
+                writer.call("XADD", "b", "5-1", "f", "1")
+                writer.call("XADD", "b", "6-1", "f", "2")
+                writer.call("EXEC")
+                out.append(reader.read())
+                out.append(writer.call("XPENDING", "b", "g"))
+        return out
+
+    for protocol in (2, 3):
+        expected = run(redis_server.port, protocol)
+        assert expected[0] and run(fanout_broker.port, protocol) == expected
