@@ -207,6 +207,13 @@ class Keyspace:
         self.expires.clear()
         self._deadlines.clear()
 
+    def swap_contents(self, other: "Keyspace") -> None:
+        """SWAPDB: exchange keys, values and deadlines with ``other``; each keeps its
+        index and WATCH counts, since clients stay in the db they selected."""
+        self.data, other.data = other.data, self.data
+        self.expires, other.expires = other.expires, self.expires
+        self._deadlines, other._deadlines = other._deadlines, self._deadlines
+
     # ----------------------------------------------------------------- TTL
 
     def set_expire(self, key: bytes, deadline_ms: int) -> None:

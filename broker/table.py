@@ -111,8 +111,8 @@ def load() -> dict[bytes, Command]:
     global _loaded
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
-            bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, pubsub, server,
-            sets, sort, stream_groups, streams, strings,
+            bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, pubsub, replication,
+            server, sets, sort, stream_groups, streams, strings,
             transactions, zsets)
         _loaded = True
     return COMMANDS

@@ -1,0 +1,48 @@
+"""WAIT, ROLE and SWAPDB against a real redis-server (a master with no replicas)."""
+
+from __future__ import annotations
+
+import threading
+
+from tests.support.differential import assert_same_replies
+from tests.support.resp_client import RespClient
+
+SCRIPT = [
+    ("ROLE",), ("WAIT", 0, 0), ("WAIT", 0, 100), ("WAIT", -1, 0), ("WAIT", "x", 0), ("WAIT", 1, -1),
+    ("WAIT", 1, "x"), ("WAIT", 1, 1.5), ("WAIT", 1, 20), ("MULTI",), ("WAIT", 3, 0), ("EXEC",),
+    ("SET", "a", "in-0"), ("SELECT", 1), ("SET", "b", "in-1"), ("EXPIRE", "b", 100), ("SWAPDB", 0, 1),
+    ("GET", "a"), ("GET", "b"), ("TTL", "b"), ("SELECT", 0), ("GET", "a"), ("GET", "b"), ("TTL", "b"),
+    ("SWAPDB", 0, 0), ("SWAPDB", 0, 16), ("SWAPDB", -1, 0), ("SWAPDB", "x", 0), ("SWAPDB", 0, "y"),
+    ("SWAPDB", 4294967296, 0), ("SWAPDB", 0, 2147483648), ("DBSIZE",), ("SWAPDB", 1, 0), ("DBSIZE",),
+    ("KEYS", "*"), ("ROLE", "x"), ("SWAPDB", 1),
+]
+
+
+def test_wait_role_swapdb(redis_server, fanout_broker) -> None:
+    for protocol in (2, 3):
+        assert_same_replies(redis_server.port, fanout_broker.port, SCRIPT, protocol=protocol)
+
+
+def test_swapdb_fails_watch_and_wakes_a_blocked_pop(redis_server, fanout_broker) -> None:
+    def run(port: int) -> list[object]:
+        with RespClient(port) as admin, RespClient(port) as watcher, RespClient(port) as waiter:
+            admin.call("FLUSHALL")
+            admin.call("SELECT", 1)
+            admin.call("RPUSH", "jobs", "j1")
+            watcher.call("WATCH", "jobs")          # in db 0, where jobs does not exist yet
+            waiter.send("BLPOP", "jobs", 0)        # also db 0
+            # PING through the waiter's own connection would queue behind BLPOP; ask the
+            # server instead until the waiter shows as blocked
+            for _ in range(1000):
+                if b"cmd=blpop" in admin.call("CLIENT", "LIST"):
+                    break
+            popped: list[object] = []
+            reader = threading.Thread(target=lambda: popped.append(waiter.read()))
+            reader.start()
+            admin.call("SWAPDB", 0, 1)
+            reader.join(10)
+            watcher.call("MULTI")
+            watcher.call("PING")
+            return [popped, watcher.call("EXEC"), admin.call("LLEN", "jobs")]
+
+    assert run(fanout_broker.port) == run(redis_server.port)
