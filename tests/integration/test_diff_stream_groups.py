@@ -472,7 +472,7 @@ def test_blocked_readers_of_two_groups_both_get_the_entry(redis_server, fanout_b
 
 
 @pytest.mark.parametrize("server", SERVERS)
-@pytest.mark.parametrize("how", ["destroy", "del", "set", "flushall", "recreate", "rename", "expire"])
+@pytest.mark.parametrize("how", ["destroy", "del", "set", "flushall", "recreate", "rename", "expire", "swapdb"])
 def test_blocked_reader_released_when_group_or_stream_goes(redis_server, fanout_broker, server, how):
     port = _port(redis_server, fanout_broker, server)
     with RespClient(port) as reader, RespClient(port) as plain, RespClient(port) as writer:
@@ -494,6 +494,9 @@ def test_blocked_reader_released_when_group_or_stream_goes(redis_server, fanout_
             writer.call("RENAME", "q", "elsewhere")
         elif how == "expire":
             writer.call("PEXPIRE", "q", 1)  # the active expiry cycle deletes it
+        elif how == "swapdb":
+            writer.call("SWAPDB", "0", "1")  # db 1 has no q: the waiters' stream is gone
+            writer.call("SWAPDB", "0", "1")  # and back, for the XREAD part below
         else:
             writer.call("MULTI")
             writer.call("DEL", "q")
@@ -513,6 +516,7 @@ def test_blocked_reader_released_when_group_or_stream_goes(redis_server, fanout_
         "recreate": "NOGROUP the consumer group this client was blocked on no longer exists",
         "rename": "UNBLOCKED the stream key no longer exists",
         "expire": "UNBLOCKED the stream key no longer exists",
+        "swapdb": "UNBLOCKED the stream key no longer exists",
     }[how]
     assert getattr(reply, "message", None) == expected_error
     if how == "recreate":
