@@ -50,7 +50,7 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 def start_ours() -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(taskset(SERVER_CORE) + [sys.executable, "-m", "gateway.cli", "broker", "--port",
-                                                      str(port), "--log-level", "warning"],
+                                                      str(port), "--log-level", "warning", "--save", ""],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return process, port
@@ -61,7 +61,7 @@ def start_serve(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(taskset(SERVER_CORE) + [
         sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--resp-port", "-1",
-        "--log-level", "warning", *flags], cwd=ROOT, stdout=subprocess.DEVNULL)
+        "--log-level", "warning", "--save", "", *flags], cwd=ROOT, stdout=subprocess.DEVNULL)
     wait_port(port)
     return process, port
 

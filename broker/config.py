@@ -6,12 +6,13 @@ broker when a value changes (``Config.on_change``).
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from broker.notify import flags_from_string, flags_to_string
 from broker.resp import CommandError
 
-__all__ = ["Config", "parse_memory"]
+__all__ = ["Config", "parse_memory", "save_points"]
 
 
 def parse_memory(text: str) -> int | None:
@@ -66,6 +67,27 @@ def _yes_no(value: str) -> str | None:
     return None if value.lower() in ("yes", "no") else "argument must be 'yes' or 'no'"
 
 
+def _check_save(value: str) -> str | None:
+    words = value.split()
+    if len(words) % 2 or not all(word.isdigit() for word in words):
+        return "Invalid save parameters"
+    return None
+
+
+def save_points(value: str) -> list[tuple[int, int]]:
+    """``"3600 1 300 100"`` -> [(3600, 1), (300, 100)]: (seconds, changes) pairs."""
+    words = value.split()
+    return [(int(words[i]), int(words[i + 1])) for i in range(0, len(words) - 1, 2)]
+
+
+def _check_dir(value: str) -> str | None:
+    return None if os.path.isdir(value) else "No such file or directory"
+
+
+def _check_dbfilename(value: str) -> str | None:
+    return "dbfilename can't be a path, just a filename" if "/" in value else None
+
+
 # name -> (default, validator, aliases)
 _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "notify-keyspace-events": ("", _check_events),
@@ -82,17 +104,36 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "port": ("6380", _check_int("port", 0, 65535)),
     "bind": ("127.0.0.1", _any),
     "protected-mode": ("yes", _yes_no),
-    "save": ("", _any),
+    # RDB snapshots (broker/persistence). A bare Broker (tests, in-process use)
+    # saves nothing by itself: ``save`` is off here, and `fanout serve`/`fanout
+    # broker` set Redis's default schedule through their --save flag.
+    # ``dir`` "." is the directory the server was started in.
+    "save": ("", _check_save),
+    "dir": (".", _check_dir),
+    "dbfilename": ("dump.rdb", _check_dbfilename),
+    "rdbcompression": ("yes", _yes_no),
+    "rdbchecksum": ("yes", _yes_no),
+    "stop-writes-on-bgsave-error": ("yes", _yes_no),
+    "rdb-del-sync-files": ("no", _yes_no),
+    "sanitize-dump-payload": ("no", _any),
     "appendonly": ("no", _yes_no),
     "tcp-keepalive": ("300", _check_int("tcp-keepalive", 0, 2**31 - 1)),
     "client-query-buffer-limit": ("1073741824", _check_int("client-query-buffer-limit", 1024 * 1024, 2**63 - 1)),
+    # Redis 7 renamed lua-time-limit to busy-reply-threshold and keeps both names;
+    # CONFIG SET of either sets both (see _TWINS). A runaway script is stopped past it.
+    "busy-reply-threshold": ("5000", _check_int("busy-reply-threshold", 0, 2**63 - 1)),
     "lua-time-limit": ("5000", _check_int("lua-time-limit", 0, 2**63 - 1)),
+    # fanout's own: the most memory the Lua interpreter may use (0: no limit); a
+    # script that would need more gets an error instead of swelling the server.
+    "lua-max-memory": ("268435456", _check_int("lua-max-memory", 0, 2**63 - 1)),
     "slowlog-log-slower-than": ("10000", _check_int("slowlog-log-slower-than", -1, 2**63 - 1)),
     "slowlog-max-len": ("128", _check_int("slowlog-max-len", 0, 2**63 - 1)),
     "cluster-enabled": ("no", _yes_no),
     "hll-sparse-max-bytes": ("3000", _check_int("hll-sparse-max-bytes", 0, 2**63 - 1)),
 }
 _ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
+# Two names of one parameter that CONFIG GET lists separately, as Redis does.
+_TWINS = {"lua-time-limit": "busy-reply-threshold", "busy-reply-threshold": "lua-time-limit"}
 # Redis refuses to change these at runtime.
 _IMMUTABLE = {"databases", "cluster-enabled", "port", "bind"}
 
@@ -105,6 +146,9 @@ class Config:
         self.listeners: list[Callable[[str, str], None]] = []
         for name, value in (overrides or {}).items():
             self.values[name] = value
+        # Redis chdirs into ``dir`` and CONFIG GET shows it absolute; we keep the
+        # process's directory and store the absolute path instead.
+        self.values["dir"] = os.path.abspath(self.values["dir"])
 
     def get(self, name: str) -> str:
         return self.values[name]
@@ -148,11 +192,17 @@ class Config:
                 for listener in self.listeners:
                     listener(name, value)
                 continue
-            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "hll-sparse-max-bytes"):
+            elif name == "dir":
+                value = os.path.abspath(value)
+            elif name == "save":
+                value = " ".join(value.split())
+            elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "hll-sparse-max-bytes",
+                          "lua-max-memory", "busy-reply-threshold", "lua-time-limit"):
                 value = str(parse_memory(value))
-            self.values[name] = value
-            for listener in self.listeners:
-                listener(name, value)
+            for target in (name, _TWINS[name]) if name in _TWINS else (name,):
+                self.values[target] = value
+                for listener in self.listeners:
+                    listener(target, value)
 
 
 def _merge_output_limits(current: str, update: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass, flags_from_string
+from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
@@ -188,7 +189,7 @@ class Broker:
     """An in-memory Redis: 16 dbs, pub/sub, notifications, transactions."""
 
     def __init__(self, clock: Callable[[], float] = time.time, config: dict[str, str] | None = None,
-                 version: str = "7.2.5") -> None:
+                 version: str = "7.0.15") -> None:
         load()
         self.clock = clock
         self.version = version
@@ -217,6 +218,14 @@ class Broker:
         self.batch_time = False
         # command name as clients spell it (b"SET", b"set") -> command, to skip lower()
         self._by_spelling: dict[bytes, Command] = {}
+        # Changes since the last successful save (Redis's server.dirty): one per
+        # successful call of a command flagged "write".
+        self.dirty = 0
+        # Refusals while loading or after a failed save (see set_gate).
+        self.gated = False
+        self.loading_refusal: str | None = None
+        self.write_refusal: str | None = None
+        self.persistence = Snapshots(self, clock)
 
     def clock_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -274,6 +283,9 @@ class Broker:
                 reply = cmd.handler(client, argv)
             except CommandError as exc:
                 reply = exc
+            else:
+                if cmd.write:
+                    self.dirty += 1
             if type(reply) is Blocked:
                 reply = self._block(client, reply)
                 if reply is BLOCKED:
@@ -316,6 +328,9 @@ class Broker:
                         reply = cmd.handler(client, argv)  # type: ignore[misc]
                     except CommandError as exc:
                         reply = exc
+                    else:
+                        if cmd.write:
+                            self.dirty += 1
                     if type(reply) is Blocked:
                         reply = self._block(client, reply)
                         if reply is BLOCKED:
@@ -373,7 +388,8 @@ class Broker:
         """Find a command by name in any letter case; remember the spelling."""
         name = head.lower() if type(head) is bytes else str(head).lower().encode()
         cmd = COMMANDS.get(name)
-        if cmd is not None and len(self._by_spelling) < 4096:
+        # While gated, every command takes the slow path, where the gate is checked.
+        if cmd is not None and len(self._by_spelling) < 4096 and not self.gated:
             self._by_spelling[head] = cmd
         return cmd
 
@@ -393,6 +409,8 @@ class Broker:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                     "PING / QUIT / RESET are allowed in this context")
+            if self.gated:
+                self._check_gate(cmd)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
                 client.pending_reply = self._reply_mode(client, QUEUED)
@@ -411,9 +429,12 @@ class Broker:
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
         try:
-            return cmd.handler(client, argv)  # type: ignore[misc]
+            reply = cmd.handler(client, argv)  # type: ignore[misc]
         except CommandError as exc:
             return exc
+        if cmd.write:
+            self.dirty += 1
+        return reply
 
     def _subcommand(self, cmd: Command, argv: list[bytes]) -> Command:
         if len(argv) < 2:
@@ -435,6 +456,27 @@ class Broker:
                 client.reply_mode = 0
             return NO_REPLY
         return reply
+
+    # ------------------------------------------------------------------ gate
+
+    def set_gate(self, loading: str | None, write_error: str | None) -> None:
+        """Refuse commands while loading (all but those flagged ``loading``) or
+        while the disk fails (writes and PING get ``write_error``, MISCONF).
+
+        The fast path never looks at the gate: closing it empties the spelling
+        cache, so every command goes through ``_execute_checked`` until it opens.
+        """
+        self.loading_refusal = loading
+        self.write_refusal = write_error
+        self.gated = loading is not None or write_error is not None
+        if self.gated:
+            self._by_spelling.clear()
+
+    def _check_gate(self, cmd: Command) -> None:
+        if self.loading_refusal is not None and "loading" not in cmd.flags:
+            raise CommandError(self.loading_refusal)
+        if self.write_refusal is not None and (cmd.write or cmd.name == "ping"):
+            raise CommandError(self.write_refusal)
 
     # ------------------------------------------------------- notifications
 

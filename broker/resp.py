@@ -22,7 +22,8 @@ set / frozenset        array                   set ``~``
 Simple                 simple string ``+``     simple string ``+``
 CommandError           error ``-``             error ``-``
 Push                   array                   push ``>``
-Verbatim               bulk string             verbatim ``=`` (``txt:``)
+Verbatim               bulk string             verbatim ``=`` (``txt:``, or its ``fmt``)
+BigNumber              bulk string             big number ``(``
 =====================  ======================  =========================
 """
 
@@ -47,6 +48,7 @@ __all__ = [
     "RequestParser",
     "Simple",
     "Verbatim",
+    "BigNumber",
     "encode",
     "format_double",
 ]
@@ -99,7 +101,18 @@ class Push(list):  # type: ignore[type-arg]
 
 
 class Verbatim(str):
-    """Text that RESP3 sends as a verbatim string (``INFO``, ``CLIENT INFO``)."""
+    """Text that RESP3 sends as a verbatim string (``INFO``, ``CLIENT INFO``).
+
+    ``fmt`` is the three-letter format RESP3 announces (a Lua script may return
+    ``{verbatim_string={format='mkd', string=...}}``).
+    """
+
+    fmt = "txt"
+
+
+class BigNumber(bytes):
+    """A RESP3 big number (``(1234...``), a bulk string in RESP2; only Lua scripts
+    return one (``{big_number='...'}``)."""
 
 
 class DoubleText(bytes):
@@ -157,7 +170,7 @@ def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
     elif kind is str or kind is Verbatim:
         data = reply.encode()
         if kind is Verbatim and proto == 3:
-            out.append(b"=%d\r\ntxt:%s\r\n" % (len(data) + 4, data))
+            out.append(b"=%d\r\n%s:%s\r\n" % (len(data) + 4, reply.fmt.encode(), data))
         else:
             out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     elif kind is CommandError or isinstance(reply, CommandError):
@@ -180,12 +193,14 @@ def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
         for key, value in reply.items():
             _encode_into(key, proto, out)
             _encode_into(value, proto, out)
-    elif kind is set or kind is frozenset:
+    elif kind is set or kind is frozenset or isinstance(reply, frozenset):
         out.append((b"~%d\r\n" if proto == 3 else b"*%d\r\n") % len(reply))
         for item in reply:
             _encode_into(item, proto, out)
     elif reply is NULL_ARRAY:
         out.append(b"*-1\r\n" if proto == 2 else b"_\r\n")
+    elif kind is BigNumber:
+        out.append(b"(%s\r\n" % reply if proto == 3 else b"$%d\r\n%s\r\n" % (len(reply), reply))
     elif isinstance(reply, int):
         out.append(b":%d\r\n" % int(reply))
     else:

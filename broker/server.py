@@ -22,15 +22,17 @@ import asyncio
 import gc
 import logging
 import os
+import time
 from collections import deque
 from typing import Any
 
 from broker.config import output_limits
 from broker.core import Broker, Client
+from broker.persistence.rdb import RdbError
 from broker.pubsub import Message
 from broker.resp import ProtocolError, QueryBufferFull, RequestParser, encode
 
-__all__ = ["RespServer", "RespConnection"]
+__all__ = ["RespServer", "RespConnection", "load_snapshot", "LoadFailed"]
 
 log = logging.getLogger("fanout.broker")
 
@@ -293,7 +295,10 @@ class RespServer:
         return connection
 
     async def _expire_cycle(self) -> None:
+        persistence = self.broker.persistence
         while True:
+            # serverCron's persistence part: reap a BGSAVE child, start due saves
+            persistence.cron()
             expired = self.broker.active_expire()
             # Like Redis's fast cycle: go again at once while there is a backlog.
             await asyncio.sleep(0 if expired >= 2000 else EXPIRE_INTERVAL)
@@ -320,6 +325,52 @@ class RespServer:
         elif name == "client-query-buffer-limit":
             for connection in self.connections:
                 connection.parser.query_limit = int(value)
+
+
+class LoadFailed(Exception):
+    """The RDB file exists but cannot be loaded: the server must not start."""
+
+
+async def load_snapshot(broker: Broker) -> None:
+    """Load ``dir``/``dbfilename`` into ``broker`` at start-up, if it exists.
+
+    The file is parsed in a worker thread while the event loop keeps answering
+    (clients get ``-LOADING``), the log shows progress every second, and the
+    parsed dataset is swapped in on the loop's thread at the end, all at once.
+
+    Raises:
+        LoadFailed: the file is corrupt or holds what fanout cannot load (the
+            message names the file and the offset); nothing was loaded.
+    """
+    snapshots = broker.persistence
+    path = snapshots.path
+    if not os.path.exists(path):
+        return
+    started = time.monotonic()
+    last_log = [started]
+
+    def progress(keys: int, offset: int) -> None:
+        now = time.monotonic()
+        if now - last_log[0] >= 1.0:
+            last_log[0] = now
+            log.info("Loading RDB: %d keys, %d%% of %s", keys, offset * 100 // max(size, 1), path)
+
+    log.info("Loading RDB produced by fanout from %s", path)
+    snapshots.set_loading(True)
+    try:
+        data = await asyncio.to_thread(snapshots.read_file)
+        size = len(data or b"")
+        if data is None:
+            return
+        try:
+            dbs, expires, report = await asyncio.to_thread(snapshots.parse, data, progress)
+            snapshots.install(dbs, expires, report)
+        except RdbError as exc:
+            raise LoadFailed(f"cannot load {path}: {exc}") from None
+    finally:
+        snapshots.set_loading(False)
+    log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", report.keys, report.expired_skipped)
+    log.info("DB loaded from disk: %.3f seconds", time.monotonic() - started)
 
 
 def _format_addr(name: Any) -> str:

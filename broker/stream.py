@@ -133,11 +133,11 @@ class Stream:
             excess = min(excess, limit)
         if excess <= 0:
             return 0
+        # Trimming leaves max_deleted_id alone: only XDEL (and XSETID) move Redis's
+        # max_deleted_entry_id (t_stream.c), which XINFO and an RDB file show.
         del self.ids[:excess]
         del self.values[:excess]
         self.trimmed_in_node = (self.trimmed_in_node + excess) % NODE_ENTRIES
-        # Trimming leaves max_deleted_id alone, as Redis 7.0's streamTrim: only XDEL
-        # (and XSETID) move it, so a trimmed head does not make the lag unknown.
         return excess
 
     def entry(self, stream_id: StreamId) -> list[object] | None:

@@ -64,8 +64,8 @@ class Nack:
 class Pel:
     """A pending entries list: StreamId -> Nack, iterated in id order (Redis's rax).
 
-    A dict holds the entries; ``keys`` is the sorted list of ids, which may also
-    hold ids deleted since (a deletion only leaves the dict). Deliveries come in
+    A dict (``entries``) holds the entries; ``keys`` is the sorted list of ids,
+    which may also hold ids deleted since (a deletion only leaves the dict). Deliveries come in
     increasing id order, so an insert is almost always an append, and an ack
     costs one dict pop: together O(1), where a balanced tree (SortedDict) spent
     ~10 µs per XREADGROUP entry + XACK. Dead ids are skipped when iterating and
@@ -74,29 +74,29 @@ class Pel:
     deleting as it goes) stays valid.
     """
 
-    __slots__ = ("items", "keys")
+    __slots__ = ("entries", "keys")
 
     def __init__(self) -> None:
-        self.items: dict[StreamId, Nack] = {}
+        self.entries: dict[StreamId, Nack] = {}
         self.keys: list[StreamId] = []
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.entries)
 
     def __bool__(self) -> bool:
-        return bool(self.items)
+        return bool(self.entries)
 
     def __contains__(self, stream_id: object) -> bool:
-        return stream_id in self.items
+        return stream_id in self.entries
 
     def __getitem__(self, stream_id: StreamId) -> Nack:
-        return self.items[stream_id]
+        return self.entries[stream_id]
 
     def get(self, stream_id: StreamId) -> Nack | None:
-        return self.items.get(stream_id)
+        return self.entries.get(stream_id)
 
     def __setitem__(self, stream_id: StreamId, nack: Nack) -> None:
-        items = self.items
+        items = self.entries
         if stream_id in items:
             items[stream_id] = nack
             return
@@ -116,14 +116,14 @@ class Pel:
             self[stream_id] = nack
             return
         keys.append(stream_id)
-        self.items[stream_id] = nack
+        self.entries[stream_id] = nack
 
     def pop(self, stream_id: StreamId, default: Nack | None = None) -> Nack | None:
-        nack = self.items.pop(stream_id, None)
+        nack = self.entries.pop(stream_id, None)
         if nack is None:
             return default
-        if len(self.keys) > 2 * len(self.items) + 32:
-            self.keys = [key for key in self.keys if key in self.items]
+        if len(self.keys) > 2 * len(self.entries) + 32:
+            self.keys = [key for key in self.keys if key in self.entries]
         return nack
 
     def __delitem__(self, stream_id: StreamId) -> None:
@@ -132,7 +132,7 @@ class Pel:
 
     def irange(self, minimum: StreamId | None = None, maximum: StreamId | None = None) -> Iterator[StreamId]:
         """Live ids with minimum <= id <= maximum, ascending."""
-        keys, items = self.keys, self.items
+        keys, items = self.keys, self.entries
         index = bisect_left(keys, minimum) if minimum is not None else 0
         stop = bisect_right(keys, maximum) if maximum is not None else len(keys)
         for position in range(index, stop):
@@ -143,9 +143,10 @@ class Pel:
     def __iter__(self) -> Iterator[StreamId]:
         return self.irange()
 
-    def ordered_items(self) -> Iterable[tuple[StreamId, Nack]]:
-        items = self.items
-        return ((key, items[key]) for key in self.irange())
+    def items(self) -> Iterable[tuple[StreamId, Nack]]:
+        """(id, nack) pairs in id order (as SortedDict.items, which this replaced)."""
+        entries = self.entries
+        return ((key, entries[key]) for key in self.irange())
 
     def first(self) -> StreamId:
         """The smallest pending id (the PEL must not be empty)."""
@@ -153,7 +154,7 @@ class Pel:
 
     def last(self) -> StreamId:
         """The largest pending id (the PEL must not be empty)."""
-        items = self.items
+        items = self.entries
         for key in reversed(self.keys):
             if key in items:
                 return key

@@ -47,8 +47,11 @@ class Command:
     # command never takes it: max -1)
     min_argc: int = 0
     max_argc: int = -1
+    # the "write" flag, read on every call: a success adds to the dirty counter
+    write: bool = False
 
     def __post_init__(self) -> None:
+        self.write = "write" in self.flags
         if self.handler is not None and (self.container or self.name not in STATE_COMMANDS):
             self.min_argc = self.arity if self.arity > 0 else -self.arity
             self.max_argc = self.arity if self.arity > 0 else 1 << 62
@@ -111,8 +114,7 @@ def load() -> dict[bytes, Command]:
     global _loaded
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
-            bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, pubsub, replication,
-            server, sets, sort, stream_groups, streams, strings,
-            transactions, zsets)
+            bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence, pubsub,
+            replication, scripting, server, sets, sort, stream_groups, streams, strings, transactions, zsets)
         _loaded = True
     return COMMANDS

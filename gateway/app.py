@@ -452,12 +452,26 @@ def _redacted(url: str) -> str:
     return url
 
 
+def forget_dead_nodes(broker: Any) -> None:
+    """After a snapshot load, drop the heartbeat keys (``node:<id>``) it brought back.
+
+    The embedded broker lives and dies with this process, so every node in a
+    loaded snapshot is dead, even if its heartbeat TTL has not run out: without
+    its heartbeat the startup sweep (``cleanup_orphans``) removes its connections
+    from presence at once, with leave events, instead of showing ghosts for up to
+    ``--node-ttl``.
+    """
+    db = broker.dbs[0]
+    for key in [key for key in db.data if key.startswith(b"node:") and key.count(b":") == 1]:
+        db.delete(key)
+
+
 async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
     from broker.core import Broker
-    from broker.server import RespServer, tune_gc
-    from gateway.cli import port_error, stop_on_signals
+    from broker.server import LoadFailed, RespServer, load_snapshot, tune_gc
+    from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
 
     try:
         ChannelPolicy(settings_from_args(args).channel)
@@ -466,7 +480,13 @@ async def run_serve(args: argparse.Namespace) -> int:
         return 2
     embedded = args.broker.startswith("memory")
     broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
+    if broker is not None:
+        problem = configure_persistence(broker, args)
+        if problem:
+            print(f"fanout: {problem}", file=sys.stderr)
+            return 2
     stop = stop_on_signals()
+    saved = on_shutdown_command(broker, stop) if broker is not None else []
     resp_server = None
     if broker is not None:
         # Also with --resp-port -1: the server runs the broker's active expiry cycle
@@ -477,6 +497,13 @@ async def run_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1
+        try:
+            await load_snapshot(broker)
+        except LoadFailed as exc:
+            print(f"fanout: {exc}", file=sys.stderr, flush=True)
+            await resp_server.close()
+            return 1
+        forget_dead_nodes(broker)
     try:
         backend = create_backend(args.broker, broker)
     except ValueError as exc:
@@ -530,6 +557,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     # Close websockets (1001) before aiohttp drops the remaining connections.
     await shutdown_connections(state)
     await runner.cleanup()
+    if broker is not None and not saved:
+        broker.persistence.save_on_shutdown()  # SIGTERM/SIGINT: as Redis, when a schedule is set
     if resp_server is not None:
         await resp_server.close()
     print("fanout serve: stopped", flush=True)

@@ -28,6 +28,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
+def _add_persistence(parser: argparse.ArgumentParser) -> None:
+    """RDB snapshot flags of the embedded broker (Redis's defaults)."""
+    parser.add_argument("--dir", default=".", metavar="DIR",
+                        help="directory of the snapshot file (default: the current directory, as Redis)")
+    parser.add_argument("--dbfilename", default="dump.rdb", metavar="NAME",
+                        help="snapshot file name (default dump.rdb)")
+    parser.add_argument("--save", default="3600 1 300 100 60 10000", metavar="SCHEDULE",
+                        help="snapshot after <seconds> <changes> pairs, and on shutdown; \"\" turns "
+                             "snapshots off (default \"3600 1 300 100 60 10000\", as Redis)")
+
+
+def persistence_config(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The CONFIG parameters the persistence flags set (validated by ``Config.set_many``)."""
+    return [("dir", args.dir), ("dbfilename", args.dbfilename), ("save", args.save)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fanout", description=__doc__.splitlines()[0] if __doc__ else "")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -71,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-timeout", type=float, default=5.0, metavar="SECONDS",
                        help="how long shutdown waits for connections to close (default 5)")
 
+    _add_persistence(serve)
     serve.add_argument("--watch-interval", type=float, default=0.05, metavar="SECONDS",
                        help="live views: at most one push per view per interval (default 0.05)")
 
@@ -78,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(broker)
     broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")
     broker.add_argument("--unix-socket", default="", metavar="PATH", help="also listen on a unix socket")
+    _add_persistence(broker)
 
     token = commands.add_parser("token", help="print a signed connection token (JWT) for a user")
     token.add_argument("--token-secret", required=True, metavar="S", help="the secret `fanout serve` checks with")
@@ -185,11 +203,16 @@ def stop_on_signals() -> asyncio.Event:
 
 async def _run_broker(args: argparse.Namespace) -> int:
     from broker.core import Broker
-    from broker.server import RespServer
+    from broker.server import LoadFailed, RespServer, load_snapshot
 
     config = {"requirepass": args.requirepass} if args.requirepass else {}
     broker = Broker(config=config)
+    problem = configure_persistence(broker, args)
+    if problem:
+        print(f"fanout: {problem}", file=sys.stderr)
+        return 2
     stop = stop_on_signals()
+    saved = on_shutdown_command(broker, stop)
     server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
     try:
         await server.start()
@@ -198,10 +221,42 @@ async def _run_broker(args: argparse.Namespace) -> int:
         return 1
     for address in server.addresses:
         print(f"fanout broker: RESP on {address}", flush=True)
+    try:
+        await load_snapshot(broker)
+    except LoadFailed as exc:
+        print(f"fanout: {exc}", file=sys.stderr, flush=True)
+        await server.close()
+        return 1
     await stop.wait()
+    if not saved:
+        broker.persistence.save_on_shutdown()
     await server.close()
     print("fanout broker: stopped", flush=True)
     return 0
+
+
+def configure_persistence(broker: Any, args: argparse.Namespace) -> str | None:
+    """Apply --dir/--dbfilename/--save to ``broker``; the problem, if one is refused."""
+    from broker.resp import CommandError
+
+    try:
+        broker.config.set_many(persistence_config(args))
+    except CommandError as exc:
+        return exc.message.removeprefix("ERR ")
+    return None
+
+
+def on_shutdown_command(broker: Any, stop: asyncio.Event) -> list[bool]:
+    """Let SHUTDOWN stop the process; the list becomes [True] once it did (it has
+    saved already, so the exit path must not save again)."""
+    done: list[bool] = []
+
+    def shutdown() -> None:
+        done.append(True)
+        stop.set()
+
+    broker.on_shutdown = shutdown
+    return done
 
 
 async def _run_serve(args: argparse.Namespace) -> int:

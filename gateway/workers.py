@@ -87,23 +87,37 @@ class Worker:
 
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.core import Broker
-    from broker.server import RespServer
-    from gateway.cli import port_error, stop_on_signals
+    from broker.server import LoadFailed, RespServer, load_snapshot
+    from gateway.app import forget_dead_nodes
+    from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
 
     stop = stop_on_signals()
     directory = unix_path = resp_server = None
+    saved: list[bool] = []
     if args.broker.startswith("memory"):
         # The workers' socket is in a directory only this user can enter (mkdtemp:
         # 0700), so they need no password; --requirepass guards the RESP port.
         directory = tempfile.mkdtemp(prefix="fanout-")
         unix_path = os.path.join(directory, "broker.sock")
         broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
+        problem = configure_persistence(broker, args)
+        if problem:
+            print(f"fanout: {problem}", file=sys.stderr)
+            return 2
+        saved = on_shutdown_command(broker, stop)
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
         try:
             await resp_server.start()
         except OSError as exc:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1
+        try:
+            await load_snapshot(broker)
+        except LoadFailed as exc:
+            print(f"fanout: {exc}", file=sys.stderr, flush=True)
+            await resp_server.close()
+            return 1
+        forget_dead_nodes(broker)
     http_port = args.http_port or _free_port(args.host)
     workers = [Worker(index, worker_argv(argv, unix_path, http_port)) for index in range(1, args.workers + 1)]
     for worker in workers:
@@ -126,6 +140,8 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     supervisor.cancel()
     await _stop_workers(workers, args.shutdown_timeout)
     if resp_server is not None:
+        if not saved:
+            resp_server.broker.persistence.save_on_shutdown()
         await resp_server.close()
     if directory is not None and not os.listdir(directory):
         os.rmdir(directory)

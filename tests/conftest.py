@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +22,12 @@ BACKPLANES = (EMBEDDED, REDIS, WORKERS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # fanout snapshots like Redis by default (save schedule, dir "."): servers the
+    # suite starts would write dump.rdb into the worktree and load each other's
+    # data. They inherit "no snapshots, in a private directory"; the persistence
+    # tests pass --save/--dir themselves (flags beat the environment).
+    os.environ.setdefault("FANOUT_SAVE", "")
+    os.environ.setdefault("FANOUT_DIR", tempfile.mkdtemp(prefix="fanout-tests-"))
     config.addinivalue_line("markers", "backplanes(*kinds): the backplanes this test runs on "
                             "(e.g. not WORKERS for a test of one node's own /metrics)")
 

@@ -29,7 +29,7 @@ def echo(client: Client, argv: list[bytes]) -> bytes:
 
 
 # QUIT
-@command("quit", -1, "noauth allow_busy subscribed fast", group="connection")
+@command("quit", -1, "noscript noauth allow_busy subscribed fast", group="connection")
 def quit_(client: Client, argv: list[bytes]) -> object:
     client.close_after_reply = True
     return OK

@@ -356,14 +356,14 @@ def _blocking_move(client: Client, source: bytes, destination: bytes, from_left:
 
 
 # BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
-@command("blmove", 6, "write denyoom blocking", keys=(1, 2, 1), group="list", since="6.2.0")
+@command("blmove", 6, "write denyoom noscript blocking", keys=(1, 2, 1), group="list", since="6.2.0")
 def blmove(client: Client, argv: list[bytes]) -> Any:
     from_left, to_left = _where(argv[3]), _where(argv[4])
     return _blocking_move(client, argv[1], argv[2], from_left, to_left, argv[5])
 
 
 # BRPOPLPUSH source destination timeout
-@command("brpoplpush", 4, "write denyoom blocking", keys=(1, 2, 1), group="list", since="2.2.0")
+@command("brpoplpush", 4, "write denyoom noscript blocking", keys=(1, 2, 1), group="list", since="2.2.0")
 def brpoplpush(client: Client, argv: list[bytes]) -> Any:
     return _blocking_move(client, argv[1], argv[2], False, True, argv[3])
 
@@ -390,13 +390,13 @@ def _bpop(client: Client, argv: list[bytes], left: bool) -> Any:
 
 
 # BLPOP key [key ...] timeout
-@command("blpop", -3, "write blocking", keys=(1, -2, 1), group="list")
+@command("blpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list")
 def blpop(client: Client, argv: list[bytes]) -> Any:
     return _bpop(client, argv, left=True)
 
 
 # BRPOP key [key ...] timeout
-@command("brpop", -3, "write blocking", keys=(1, -2, 1), group="list")
+@command("brpop", -3, "write noscript blocking", keys=(1, -2, 1), group="list")
 def brpop(client: Client, argv: list[bytes]) -> Any:
     return _bpop(client, argv, left=False)
 

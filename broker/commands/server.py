@@ -42,6 +42,8 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
         db.flush()
+    # flushAllDataAndResetRDB: an old snapshot must not bring the data back
+    client.broker.persistence.after_flushall()
     return OK
 
 
@@ -51,12 +53,6 @@ def time_(client: Client, argv: list[bytes]) -> list[bytes]:
     now = client.broker.clock()
     seconds = int(now)
     return [b"%d" % seconds, b"%d" % int((now - seconds) * 1_000_000)]
-
-
-# LASTSAVE
-@command("lastsave", 1, "loading stale fast", group="server")
-def lastsave(client: Client, argv: list[bytes]) -> int:
-    return client.broker.started_ms // 1000
 
 
 # ------------------------------------------------------------------ CONFIG
@@ -179,7 +175,7 @@ def command_(client: Client, argv: list[bytes]) -> object:
 # -------------------------------------------------------------------- INFO
 
 _DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-                     "keyspace"]
+                     "modules", "cluster", "keyspace"]
 
 
 def rss_bytes() -> int:
@@ -205,23 +201,28 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
     stats = broker.stats
     rss = rss_bytes()
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     clients = list(broker.clients.values())
     return {
         "server": [
             ("redis_version", broker.version), ("redis_git_sha1", "00000000"), ("redis_git_dirty", 0),
             ("redis_build_id", "fanout"), ("redis_mode", "standalone"),
             ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
-            ("arch_bits", 64), ("multiplexing_api", "epoll"), ("process_id", os.getpid()),
-            ("run_id", getattr(broker, "run_id", "0" * 40)),
+            ("arch_bits", 64), ("monotonic_clock", "POSIX clock_gettime"), ("multiplexing_api", "epoll"),
+            ("atomicvar_api", "c11-builtin"), ("gcc_version", "0.0.0"), ("process_id", os.getpid()),
+            ("process_supervised", "no"), ("run_id", getattr(broker, "run_id", "0" * 40)),
             ("tcp_port", getattr(broker, "port", 0)), ("server_time_usec", now * 1000),
             ("uptime_in_seconds", uptime), ("uptime_in_days", uptime // 86400),
-            ("hz", broker.config.get("hz")), ("executable", sys.executable), ("config_file", ""),
-            ("fanout_python", platform.python_version()),
+            ("hz", broker.config.get("hz")), ("configured_hz", broker.config.get("hz")),
+            ("lru_clock", (now // 1000) & ((1 << 24) - 1)), ("executable", sys.executable),
+            ("config_file", ""), ("io_threads_active", 0), ("fanout_python", platform.python_version()),
         ],
         "clients": [
-            ("connected_clients", len(clients)),
+            ("connected_clients", len(clients)), ("cluster_connections", 0),
             ("maxclients", broker.config.get("maxclients")),
+            ("client_recent_max_input_buffer", 0), ("client_recent_max_output_buffer", 0),
             ("blocked_clients", sum(1 for c in clients if c.blocked is not None)),
+            ("tracking_clients", 0), ("clients_in_timeout_table", 0),
             ("pubsub_clients", sum(1 for c in clients if c.channels or c.patterns or c.shard_channels)),
             ("watching_clients", sum(1 for c in clients if c.watched)),
         ],
@@ -232,7 +233,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxmemory_policy", broker.config.get("maxmemory-policy")),
             ("mem_allocator", "pymalloc"),
         ],
-        "persistence": [("loading", 0), ("rdb_changes_since_last_save", 0), ("aof_enabled", 0)],
+        "persistence": [*broker.persistence.info(), ("aof_enabled", 0)],
         "stats": [
             ("total_connections_received", stats.connections),
             ("total_commands_processed", stats.commands),
@@ -248,10 +249,22 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("pubsub_deliveries", stats.pubsub_deliveries),
             ("client_output_buffer_limit_disconnections", stats.client_output_limit_disconnections),
         ],
-        "replication": [("role", "master"), ("connected_slaves", 0)],
+        "replication": [
+            ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
+            ("master_replid", getattr(broker, "run_id", "0" * 40)), ("master_replid2", "0" * 40),
+            ("master_repl_offset", 0), ("second_repl_offset", -1), ("repl_backlog_active", 0),
+            ("repl_backlog_size", 1048576), ("repl_backlog_first_byte_offset", 0), ("repl_backlog_histlen", 0),
+        ],
         "cpu": [
             ("used_cpu_sys", f"{usage.ru_stime:.6f}"), ("used_cpu_user", f"{usage.ru_utime:.6f}"),
+            ("used_cpu_sys_children", f"{children.ru_stime:.6f}"),
+            ("used_cpu_user_children", f"{children.ru_utime:.6f}"),
+            ("used_cpu_sys_main_thread", f"{usage.ru_stime:.6f}"),
+            ("used_cpu_user_main_thread", f"{usage.ru_utime:.6f}"),
         ],
+        "modules": [],
+        # one node, no cluster: what redis-py's and other clients' set-up code reads
+        "cluster": [("cluster_enabled", 0)],
         "keyspace": [
             (f"db{db.index}", f"keys={len(db)},expires={len(db.expires)},avg_ttl=0")
             for db in broker.dbs if len(db)

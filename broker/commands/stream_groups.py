@@ -236,7 +236,7 @@ def deliver_new(stream: Stream, group: ConsumerGroup, consumer: Consumer, after:
                 group.entries_read = estimate_distance(stream, stream_id)
             group.last_id = stream_id
         if not noack:
-            if stream_id in group_pel.items:  # pending already (SETID moved the group back)
+            if stream_id in group_pel.entries:  # pending already (SETID moved the group back)
                 group.add_pending(stream_id, consumer, now)
             else:
                 nack = Nack(consumer, now)
@@ -544,7 +544,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     attempts = count * 10
     pel = group.pel
     # a walk over the id list as it is now: deletions below leave it valid (see Pel)
-    keys, live = pel.keys, pel.items
+    keys, live = pel.keys, pel.entries
     position = bisect_left(keys, start)
     consumer: Consumer | None = None
     claimed: list[object] = []

@@ -497,14 +497,14 @@ def _full_groups(stream: Stream, count: int) -> list[dict[bytes, Any]]:
     out: list[dict[bytes, Any]] = []
     for name, group in sorted_groups(stream):
         pending = []
-        for stream_id, nack in group.pel.ordered_items():
+        for stream_id, nack in group.pel.items():
             if count and len(pending) >= count:
                 break
             pending.append([format_id(stream_id), nack.consumer.name, nack.delivery_time, nack.delivery_count])
         consumers = []
         for consumer in group.sorted_consumers():
             own = []
-            for stream_id, nack in consumer.pel.ordered_items():
+            for stream_id, nack in consumer.pel.items():
                 if count and len(own) >= count:
                     break
                 own.append([format_id(stream_id), nack.delivery_time, nack.delivery_count])

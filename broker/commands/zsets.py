@@ -621,13 +621,13 @@ def _bzpop(client: Client, argv: list[bytes], highest: bool) -> Any:
 
 
 # BZPOPMIN key [key ...] timeout
-@command("bzpopmin", -3, "write fast blocking", keys=(1, -2, 1), group="sorted-set")
+@command("bzpopmin", -3, "write fast noscript blocking", keys=(1, -2, 1), group="sorted-set")
 def bzpopmin(client: Client, argv: list[bytes]) -> Any:
     return _bzpop(client, argv, False)
 
 
 # BZPOPMAX key [key ...] timeout
-@command("bzpopmax", -3, "write fast blocking", keys=(1, -2, 1), group="sorted-set")
+@command("bzpopmax", -3, "write fast noscript blocking", keys=(1, -2, 1), group="sorted-set")
 def bzpopmax(client: Client, argv: list[bytes]) -> Any:
     return _bzpop(client, argv, True)
 

@@ -1,5 +1,8 @@
 """The Lua scripts on a real redis-server against FANOUT.* on our broker: same effects.
 
+The same Lua scripts also run on our broker (its own EVAL/EVALSHA) and are
+compared with its native FANOUT.* commands.
+
 One sequence of history_publish / presence_join / presence_leave (including the
 odd cases: duplicate join, unknown leave, meta hash lost, epoch field lost,
 invalid arguments) runs through RedisBackend on both servers. Compared: every
@@ -23,6 +26,7 @@ from broker.backends.redis import RedisBackend
 from broker.channel_keys import history_keys, presence_keys
 from broker.resp import CommandError
 from tests.support.backends import Collector
+from tests.support.resp_client import RespClient
 from tests.support.servers import ServerProcess
 
 _runs = itertools.count()
@@ -50,9 +54,14 @@ async def _call(coro: Any) -> Any:
         return ("error", str(error))
 
 
-async def _subscribed(port: int, channel: bytes) -> tuple[RedisBackend, Collector]:
-    """A started backend on ``port`` following ``channel``, and what it receives."""
+async def _subscribed(port: int, channel: bytes, lua: bool = False) -> tuple[RedisBackend, Collector]:
+    """A started backend on ``port`` following ``channel``, and what it receives.
+
+    ``lua``: run the Lua twins even where FANOUT.* exists (our broker).
+    """
     backend = RedisBackend(f"redis://127.0.0.1:{port}/0")
+    if lua:
+        backend._native = False  # as it decides by itself on a server without FANOUT.*
     got = Collector()
     backend.set_handler(got)
     await backend.start()
@@ -64,8 +73,8 @@ async def _subscribed(port: int, channel: bytes) -> tuple[RedisBackend, Collecto
     return backend, got
 
 
-async def _scenario(port: int, channel: bytes) -> dict[str, Any]:
-    backend, got = await _subscribed(port, channel)
+async def _scenario(port: int, channel: bytes, lua: bool = False) -> dict[str, Any]:
+    backend, got = await _subscribed(port, channel, lua)
     try:
         stream, meta = history_keys(channel)
         members, users = presence_keys(channel)
@@ -145,6 +154,22 @@ async def test_lua_on_redis_matches_fanout_commands_on_our_broker(
         b'\x1epl1{"user":"bob","v":2}']
 
 
+def _flushall(port: int) -> None:
+    with RespClient(port) as client:
+        assert client.call("FLUSHALL") == b"OK"
+
+
+async def test_lua_twins_on_our_broker_match_its_fanout_commands(fanout_broker: ServerProcess) -> None:
+    channel = b"twins:%d" % next(_runs)
+    _flushall(fanout_broker.port)
+    lua = _normalise(await _scenario(fanout_broker.port, channel, lua=True))
+    _flushall(fanout_broker.port)
+    native = _normalise(await _scenario(fanout_broker.port, channel))
+    assert lua.pop("native") is False and native.pop("native") is True
+    assert lua == native
+    assert native["replies"][:5] == [(n, "<epoch>") for n in range(1, 6)]
+
+
 @pytest.mark.parametrize("maxlen", [1, 3])
 async def test_history_trimming_keeps_at_least_maxlen_on_both(
         redis_server: ServerProcess, fanout_broker: ServerProcess, maxlen: int) -> None:
@@ -176,8 +201,9 @@ OPERATIONS = st.one_of(
 )
 
 
-async def _random_run(port: int, channel: bytes, operations: list[tuple[Any, ...]]) -> dict[str, Any]:
-    backend, got = await _subscribed(port, channel)
+async def _random_run(port: int, channel: bytes, operations: list[tuple[Any, ...]],
+                      lua: bool = False) -> dict[str, Any]:
+    backend, got = await _subscribed(port, channel, lua)
     try:
         meta = history_keys(channel)[1]
         replies: list[Any] = []
@@ -231,3 +257,6 @@ def test_random_sequences_have_the_same_effects(
     lua = asyncio.run(_random_run(redis_server.port, channel, operations))
     native = asyncio.run(_random_run(fanout_broker.port, channel, operations))
     assert lua == native
+    # the same scripts on our broker's own Lua
+    _flushall(fanout_broker.port)
+    assert asyncio.run(_random_run(fanout_broker.port, channel, operations, lua=True)) == native

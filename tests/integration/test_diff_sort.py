@@ -104,3 +104,12 @@ def test_random_list_sorts(redis_server, fanout_broker, elements, weights, limit
     script = [*setup, command, (*command, "GET", "#", "GET", "w_*"), (*command, "STORE", "d"),
               ("LRANGE", "d", 0, -1), ("SORT_RO", "l", *by, *limit, *desc, *alpha)]
     assert_same_replies(redis_server.port, fanout_broker.port, script)
+
+
+def test_sort_by_nosort_of_a_set_inside_a_script_is_sorted(redis_server, fanout_broker) -> None:
+    """Redis sorts a set anyway when SORT runs from a script (CLIENT_SCRIPT): a
+    script's result must not depend on a set's internal order."""
+    script = [("SADD", "s", "c", "a", "b", "10", "2"),
+              ("EVAL", "return redis.call('SORT', KEYS[1], 'BY', 'nosort')", 1, "s"),
+              ("EVAL", "return redis.call('SORT', KEYS[1], 'BY', 'nosort', 'DESC', 'LIMIT', 1, 2)", 1, "s")]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)

@@ -1,0 +1,562 @@
+"""The Lua interpreter scripts run in, and what ``redis.call`` does (sans-I/O).
+
+``Sandbox`` is one ``lupa.lua51.LuaRuntime`` set up as Redis 7.0 sets up its
+interpreter (``scriptingInit``): the libraries, the ``redis`` table, locked
+globals (see ``prelude``). ``ScriptRun`` is what one script invocation needs
+(caller, keys, flags, chosen RESP version, start time); ``Sandbox.call`` runs a
+command from a script through the broker's own handlers with the checks of
+``scriptCall`` (arity, ``noscript``, writes in a read-only script), as the
+script's own client (same db as the caller at the start; SELECT inside a
+script changes only the script's db, as in Redis 7).
+
+Everything runs synchronously inside the command that started the script, so
+no other client's command can run in between: a script is atomic because the
+core is single-threaded and nothing here awaits.
+
+Runaway scripts: a count hook runs every ``HOOK_COUNT`` Lua instructions and
+stops the script once it ran longer than ``busy-reply-threshold``; memory is
+bounded by ``LuaRuntime(max_memory=...)`` (``lua-max-memory``). Both end with an
+error to the caller, and the interpreter stays usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import lupa.lua51 as lua51
+
+from broker.core import Blocked, Client, Replies
+from broker.resp import CommandError
+from broker.scripting.convert import LuaConverter
+from broker.scripting.prelude import PRELUDE
+
+if TYPE_CHECKING:
+    from broker.core import Broker
+    from broker.table import Command
+
+__all__ = ["Sandbox", "ScriptRun", "ScriptClient", "HOOK_COUNT", "version_num"]
+
+log = logging.getLogger("broker.scripting")
+
+# Lua instructions between two runaway checks (Redis: 100000). One check is a
+# clock read; 100k instructions take well under a millisecond.
+HOOK_COUNT = 100_000
+# FUNCTION LOAD's own limit on running a library's code (Redis's LOAD_TIMEOUT_MS), in s.
+LOAD_TIMEOUT = 0.5
+# Commands Redis 7.0 flags MAY_REPLICATE: refused in read-only scripts like writes.
+_MAY_REPLICATE = frozenset({b"publish", b"spublish", b"pfcount"})
+_LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}
+_LRAND48_MAX = 2**31 - 1
+# KEYS+ARGV up to this many go to Lua as call arguments (fast); more as two tables
+# (Lua's C stack takes some thousands of arguments at most).
+_MAX_VARARGS = 200
+# What _command checks before running a command (bits of _resolve's result).
+_CHECK_NOSCRIPT, _CHECK_READONLY, _CHECK_BLOCK = 2, 4, 8
+
+
+def version_num(version: str) -> int:
+    """``REDIS_VERSION_NUM``: ``"7.0.15"`` -> 0x00070f."""
+    parts = (version.split(".") + ["0", "0"])[:3]
+    major, minor, patch = (int(p) if p.isdigit() else 0 for p in parts)
+    return (major << 16) | (minor << 8) | patch
+
+
+def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
+    # Lua code must never reach Python attributes (f.__globals__ ...) of the
+    # callables the prelude holds.
+    raise AttributeError("not accessible from Lua")
+
+
+@dataclass(slots=True, eq=False)
+class ScriptRun:
+    """One running script (``scriptRunCtx``).
+
+    Attributes:
+        caller: the client that sent EVAL/FCALL.
+        name: the script's SHA or the function's name, for error messages.
+        read_only: EVAL_RO/FCALL_RO or a ``no-writes`` script: writes are refused.
+        allow_oom / ...: script flags kept for what a later check may need.
+    """
+
+    caller: "Client"
+    name: str
+    read_only: bool
+    started: float
+    resp: int = 2
+    killed: bool = False
+    wrote: bool = False
+    flags: frozenset[str] = frozenset()
+
+
+class _Rand48:
+    """``redisLrand48``: POSIX lrand48 with Redis's seeding; one sequence for the
+    server's lifetime (Redis 7 no longer reseeds before each script)."""
+
+    __slots__ = ("state",)
+    _A, _C, _MASK = 0x5DEECE66D, 0xB, (1 << 48) - 1
+
+    def __init__(self) -> None:
+        self.state = 0x1234ABCD330E
+
+    def seed(self, value: int) -> None:
+        value &= 0xFFFFFFFF
+        self.state = 0x330E | ((value & 0xFFFF) << 16) | ((value >> 16) << 32)
+
+    def random(self) -> float:
+        self.state = (self._A * self.state + self._C) & self._MASK
+        return ((self.state >> 17) % _LRAND48_MAX) / _LRAND48_MAX
+
+
+class Sandbox:
+    """A Lua 5.1 interpreter prepared as Redis prepares its own.
+
+    Args:
+        broker: the broker whose commands ``redis.call`` runs.
+        script_client: the client scripts' commands run as.
+        monotonic: clock for the runaway check (seconds).
+        libraries: installs cjson/cmsgpack/bit/struct globals; None: try
+            ``broker.scripting.libs.install``.
+    """
+
+    def __init__(self, broker: "Broker", script_client: "ScriptClient",
+                 monotonic: Callable[[], float] = time.monotonic,
+                 libraries: Callable[[Any], None] | None = None) -> None:
+        self.broker = broker
+        self.client = script_client
+        self.monotonic = monotonic
+        self.run: ScriptRun | None = None
+        self.rand = _Rand48()
+        # Function libraries register here while FUNCTION LOAD runs their code.
+        self.register_function: Callable[..., Any] | None = None
+        self.max_memory = _config_int(broker, "lua-max-memory")
+        lua = lua51.LuaRuntime(encoding=None, register_eval=False, register_builtins=False,
+                               unpack_returned_tuples=True, attribute_filter=_deny_attributes,
+                               max_memory=self.max_memory or None)
+        self.lua = lua
+        if libraries is None:
+            libraries = _library_installer()
+        if libraries is not None:
+            libraries(lua)  # before the prelude locks the globals, as Redis loads them first
+        loader = lua.eval("loadstring")
+        chunk = loader(PRELUDE.encode(), b"=fanout_scripting")
+        py = lua.table_from({
+            b"check": self._check, b"killed": self._killed_error,
+            b"call": self._call, b"pcall": self._pcall, b"unwrap": _unwrap, b"setresp": self._setresp,
+            b"log": self._log, b"set_repl": self._set_repl, b"sha1hex": self._sha1hex,
+            b"acl_check_cmd": self._acl_check_cmd,
+            b"rand": self.rand.random, b"srand": self.rand.seed,
+            b"register_function": self._register_function,
+            b"version": broker.version.encode(), b"version_num": version_num(broker.version),
+        })
+        api = chunk(py, HOOK_COUNT)
+        self.run_eval = api[b"run_eval"]
+        self.run_function = api[b"run_function"]
+        self.run_load = api[b"run_load"]
+        self._compile = api[b"compile"]
+        self._rearm = api[b"rearm"]
+        self._gc = api[b"gc"]
+        self.set_load_mode = api[b"set_load_mode"]
+        self.err = api[b"err"]
+        self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table)
+        self._runs = 0
+        # FUNCTION LOAD in progress: when it started, and whether it was stopped
+        self.load_started: float | None = None
+        self.load_killed = False
+        # command name as scripts spell it -> command (as the core's _by_spelling)
+        self._by_spelling: dict[bytes, tuple[Any, int, int, int]] = {}
+
+    # ------------------------------------------------------------ compiling
+
+    def compile(self, body: bytes, chunk_name: bytes) -> Any:
+        """A Lua function of ``body``; raises CommandError with Lua's message."""
+        try:
+            result = self._compile(body, chunk_name)
+        except lua51.LuaMemoryError:
+            self.recover()
+            raise CommandError("ERR Error compiling script (new function): not enough memory") from None
+        if type(result) is tuple:
+            raise _CompileError(result[1].decode("utf-8", "replace") if result[1] else "error")
+        return result
+
+    # ------------------------------------------------------------ running
+
+    def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any) -> Any:
+        """Run ``function`` through ``runner`` (run_eval / run_function) and
+        return the caller's reply (errors as CommandError values)."""
+        client = self.client
+        client.db = run.caller.db
+        client.proto = 2
+        self.run = run
+        try:
+            if len(keys) + len(args) <= _MAX_VARARGS:
+                outcome = runner(function, len(keys), *keys, *args)
+            else:
+                outcome = runner(function, -1, self.lua.table_from(keys), self.lua.table_from(args))
+        except lua51.LuaMemoryError:
+            outcome = (3, b"not enough memory")
+        except lua51.LuaError as exc:
+            outcome = (3, str(exc).encode())
+        finally:
+            self.run = None
+        if run.killed:
+            self._rearm()
+        reply = self._reply(run, outcome)
+        self._runs += 1
+        if type(outcome) is tuple and outcome[0] == 3:
+            self.recover()
+        elif self._runs % 50 == 0:
+            # Redis's LUA_GC_CYCLE_PERIOD: a collection step every 50 scripts keeps
+            # the collector's work spread out
+            self._gc(50)
+        return reply
+
+    def _reply(self, run: ScriptRun, outcome: Any) -> Any:
+        if type(outcome) is not tuple:
+            outcome = (outcome,)
+        code = outcome[0]
+        if code == 0:
+            return self.convert.to_reply(outcome[1] if len(outcome) > 1 else None, run.resp)
+        if code == 1:
+            return self.convert.from_table(outcome[1:], run.resp)
+        if run.killed:
+            return CommandError(self._kill_message(run))
+        if code == 2:
+            message, source, line = (list(outcome[1:]) + [None, None, None])[:3]
+            text = _text(message) if message is not None else "ERR unknown error"
+            if source is not None and line is not None:
+                text += f" script: {run.name}, on {_text(source)}:{_text(line)}."
+            return CommandError(text)
+        detail = _text(outcome[1]) if len(outcome) > 1 else "execution failure"
+        if "not enough memory" in detail:
+            return CommandError(
+                f"ERR Error running script {run.name}, not enough memory: the script needed more than "
+                f"lua-max-memory ({self.max_memory} bytes)")
+        return CommandError(f"ERR Error running script {run.name}, {detail[:100]}")
+
+    def recover(self) -> None:
+        """A full collection, with the memory cap lifted meanwhile (after a script hit
+        the cap, even the collector's own bookkeeping may not fit under it)."""
+        try:
+            if self.max_memory:
+                self.lua.set_max_memory(1 << 40)
+            self._gc()
+        finally:
+            if self.max_memory:
+                self.lua.set_max_memory(self.max_memory)
+
+    def set_max_memory(self, limit: int) -> None:
+        self.max_memory = limit
+        self.lua.set_max_memory(limit or (1 << 40))
+
+    # ------------------------------------------------------------ the hook
+
+    def _check(self) -> bool:
+        run = self.run
+        if run is None:
+            started = self.load_started
+            if started is not None and (self.load_killed or self.monotonic() - started > LOAD_TIMEOUT):
+                self.load_killed = True
+                return True
+            return False
+        if run.killed:
+            return True
+        threshold = _config_int(self.broker, "busy-reply-threshold")
+        if threshold > 0 and (self.monotonic() - run.started) * 1000 > threshold:
+            run.killed = True
+            log.warning("Lua script %s stopped after running longer than busy-reply-threshold (%d ms)",
+                        run.name, threshold)
+            return True
+        return False
+
+    def _kill_message(self, run: ScriptRun) -> str:
+        threshold = _config_int(self.broker, "busy-reply-threshold")
+        return (f"ERR Script killed: it ran longer than busy-reply-threshold (lua-time-limit, {threshold} ms) "
+                f"script: {run.name}")
+
+    def _killed_error(self) -> Any:
+        if self.run is None:
+            return self.err(b"ERR FUNCTION LOAD timeout")
+        return self.err(b"ERR Script killed: it ran longer than busy-reply-threshold")
+
+    def begin_load(self) -> None:
+        """FUNCTION LOAD runs a library's code: stop it past LOAD_TIMEOUT, as Redis does."""
+        self.load_started = self.monotonic()
+        self.load_killed = False
+
+    def end_load(self) -> None:
+        if self.load_killed:
+            self._rearm()
+        self.load_started = None
+        self.load_killed = False
+
+    # ------------------------------------------------------------ redis.* callbacks
+
+    def _call(self, *args: Any) -> Any:
+        """redis.call: the reply; an error is raised into Lua (see ``_Raise``)."""
+        return self._command(args)
+
+    def _pcall(self, *args: Any) -> Any:
+        """redis.pcall: the reply, or the error table."""
+        try:
+            return self._command(args)
+        except _Raise as failure:
+            return failure.table
+
+    def _fail(self, message: bytes) -> Any:
+        raise _Raise(self.err(message))
+
+    def _command(self, args: tuple[Any, ...]) -> Any:
+        """Run one command for the script (``scriptCall``); raise _Raise on error."""
+        run = self.run
+        if run is None:
+            self._fail(b"ERR redis.call/pcall can only be called inside a script invocation")
+        if not args:
+            self._fail(b"ERR Please specify at least one argument for this redis lib call")
+        for arg in args:
+            if type(arg) is not bytes:
+                argv = [_argument(arg) for arg in args]
+                if None in argv:
+                    self._fail(b"ERR Lua redis lib command arguments must be strings or integers")
+                break
+        else:
+            argv = list(args)
+        entry = self._by_spelling.get(argv[0])
+        if entry is None:
+            entry = self._resolve(argv)
+        cmd, checks, low, high = entry
+        if checks or not low <= len(argv) <= high:
+            self._verify(run, cmd, argv, checks)  # type: ignore[arg-type]
+        # Broker.call without its bookkeeping of the caller's last command (the
+        # script client is never listed): the handler itself, counted in the stats.
+        self.broker.stats.commands += 1
+        try:
+            reply = cmd.handler(self.client, argv)
+        except CommandError as exc:
+            reply = exc
+        kind = type(reply)
+        if kind is bytes or kind is int:
+            return reply
+        if kind is Blocked:
+            # a script never blocks: the command answers as on a timeout (BLMPOP ...)
+            reply = reply.timeout_reply
+        elif kind is Replies:
+            reply = list(reply)
+        if isinstance(reply, CommandError):
+            raise _Raise(self.convert.error_table(reply.message))
+        return self.convert.to_lua(reply, run.resp)  # type: ignore[union-attr]
+
+    def _resolve(self, argv: list[bytes]) -> tuple[Any, int, int, int]:
+        """(command, checks) for a script's argv; remembered by spelling when the
+        command has no subcommands."""
+        head = argv[0]
+        cmd = self.broker.commands.get(head.lower())
+        container = cmd is not None and cmd.handler is None
+        if container and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].lower())  # type: ignore[union-attr]
+        if cmd is None:
+            self._fail(b"ERR Unknown Redis command called from script")
+        assert cmd is not None
+        checks = 0
+        flags = cmd.flags
+        if "noscript" in flags:
+            checks |= _CHECK_NOSCRIPT
+        if "write" in flags or cmd.name.encode() in _MAY_REPLICATE:
+            checks |= _CHECK_READONLY
+        if cmd.name in ("xread", "xreadgroup"):
+            checks |= _CHECK_BLOCK
+        arity = cmd.arity
+        entry = (cmd, checks, arity if arity > 0 else -arity, arity if arity > 0 else 1 << 62)
+        if not container and len(self._by_spelling) < 4096:
+            self._by_spelling[head] = entry
+        return entry
+
+    def _verify(self, run: ScriptRun, cmd: "Command", argv: list[bytes], checks: int) -> None:
+        arity = cmd.arity
+        if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+            self._fail(b"ERR Wrong number of args calling Redis command from script")
+        if checks & _CHECK_NOSCRIPT:
+            self._fail(b"ERR This Redis command is not allowed from script")
+        if checks & _CHECK_READONLY and run.read_only:
+            self._fail(b"ERR Write commands are not allowed from read-only scripts.")
+        if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
+            # t_stream.c refuses to block a script rather than answer at once
+            raise _Raise(self.convert.error_table(
+                f"ERR {cmd.name} command is not allowed with BLOCK option from scripts"))
+
+    def _raise(self, message: bytes) -> None:
+        raise _Raise(self.err(message))
+
+    def _setresp(self, *args: Any) -> None:
+        if self.run is None:
+            self._raise(b"ERR redis.setresp can only be called inside a script invocation")
+        if len(args) != 1:
+            self._raise(b"ERR redis.setresp() requires one argument.")
+        resp = _truncate(_lua_tonumber(args[0]) or 0)
+        if resp not in (2, 3):
+            self._raise(b"ERR RESP version must be 2 or 3.")
+        assert self.run is not None
+        self.run.resp = resp
+        self.client.proto = resp
+
+    def _log(self, *args: Any) -> None:
+        if len(args) < 2:
+            self._raise(b"ERR redis.log() requires two arguments or more.")
+        level = _lua_tonumber(args[0])
+        if level is None:
+            self._raise(b"ERR First argument must be a number (log level).")
+        level = _truncate(level)
+        if not 0 <= level <= 3:
+            self._raise(b"ERR Invalid debug level.")
+        parts = [_lua_tostring(arg) for arg in args[1:]]
+        message = b" ".join(part for part in parts if part is not None)
+        log.log(_LOG_LEVELS.get(level, logging.INFO), "%s", message.decode("utf-8", "replace"))
+
+    def _set_repl(self, *args: Any) -> None:
+        if self.run is None:
+            self._raise(b"ERR redis.set_repl can only be called inside a script invocation")
+        if len(args) != 1:
+            self._raise(b"ERR redis.set_repl() requires two arguments.")
+        if _truncate(_lua_tonumber(args[0]) or 0) & ~3:
+            self._raise(b"ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+
+    def _sha1hex(self, *args: Any) -> bytes:
+        if len(args) != 1:
+            self._raise(b"ERR wrong number of arguments")
+        return _sha1hex(_lua_tostring(args[0]) or b"")
+
+    def _acl_check_cmd(self, *args: Any) -> Any:
+        if self.run is None:
+            self._raise(b"ERR redis.acl_check_cmd can only be called inside a script invocation")
+        if not args:
+            self._raise(b"ERR Please specify at least one argument for this redis lib call")
+        if type(args[0]) is not bytes or self.broker.commands.get(args[0].lower()) is None:
+            self._raise(b"ERR Invalid command passed to redis.acl_check_cmd()")
+        return True  # no ACLs here: the default user may run everything
+
+    def _register_function(self, *args: Any) -> Any:
+        if self.register_function is None:
+            self._raise(b"ERR redis.register_function can only be called on FUNCTION LOAD command")
+        assert self.register_function is not None
+        result = self.register_function(*args)
+        if type(result) is tuple:
+            raise _Raise(result[0])
+        return result
+
+
+class _Raise(Exception):
+    """Raised by a Python callable to raise a Lua error whose value is ``table``:
+    lupa hands Lua the exception as a userdata, which the prelude unwraps."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__("redis error")
+        self.table = table
+
+
+def _unwrap(error: Any) -> Any:
+    if isinstance(error, _Raise):
+        return error.table
+    return error
+
+
+class _CompileError(CommandError):
+    def __init__(self, lua_message: str) -> None:
+        super().__init__(lua_message)
+        self.lua_message = lua_message
+
+
+def _argument(value: Any) -> bytes | None:
+    """A redis.call argument as bytes: Lua numbers as ``%.17g`` (lupa hands integral
+    ones over as int), anything but strings and numbers None."""
+    kind = type(value)
+    if kind is bytes:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return b"%d" % value if -10**17 < value < 10**17 else b"%.17g" % float(value)
+    if kind is float:
+        return b"%.17g" % value
+    return None
+
+
+def _lua_tonumber(value: Any) -> float | int | None:
+    """``lua_tonumber``: numbers, and strings that read as one (decimal or 0x hex)."""
+    if type(value) is int or type(value) is float:
+        return value
+    if type(value) is bytes:
+        text = value.strip()
+        try:
+            return float(text) if not text.lower().startswith((b"0x", b"-0x")) else int(text, 16)
+        except ValueError:
+            return None
+    return None
+
+
+def _lua_tostring(value: Any) -> bytes | None:
+    """``lua_tolstring``: strings as they are, numbers as ``%.14g``, else None."""
+    if type(value) is bytes:
+        return value
+    if type(value) is int or type(value) is float:
+        return b"%.14g" % value
+    return None
+
+
+def _truncate(number: float | int) -> int:
+    try:
+        return int(number)
+    except (OverflowError, ValueError):
+        return -(2**31)
+
+
+def _sha1hex(data: bytes) -> bytes:
+    return hashlib.sha1(data).hexdigest().encode()
+
+
+def _is_table(value: Any) -> bool:
+    return lua51.lua_type(value) == "table"
+
+
+def _text(value: Any) -> str:
+    if type(value) is bytes:
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _config_int(broker: "Broker", name: str) -> int:
+    try:
+        return int(broker.config.get(name))
+    except (KeyError, ValueError):
+        return 0
+
+
+def _library_installer() -> Callable[[Any], None] | None:
+    """``broker.scripting.libs.install`` (cjson, cmsgpack, bit, struct) when present."""
+    try:
+        from broker.scripting import libs  # noqa: PLC0415  (optional, written separately)
+    except ImportError:
+        return None
+    install: Callable[[Any], None] = libs.install
+    return install
+
+
+class ScriptClient(Client):
+    """The client scripts' commands run as (Redis's ``lua_client``): never
+    connected, so CLIENT LIST does not show it and nothing is delivered to it."""
+
+    # Redis's CLIENT_SCRIPT flag: commands whose result would depend on an unordered
+    # container's order (SORT BY nosort of a set) sort it instead
+    is_script = True
+
+    def __init__(self, broker: "Broker") -> None:
+        super().__init__(broker, addr="", laddr="")
+        self.name = b""
+        self.authenticated = True
+        self.refresh_special()
+
+    def deliver(self, message: Any) -> None:  # scripts cannot subscribe
+        pass
+
+    def resume(self, reply: Any) -> None:  # scripts never block
+        pass

@@ -1,0 +1,386 @@
+"""The Lua side of the sandbox: run once per interpreter, before any script.
+
+It does in Lua what Redis 7.0's ``script_lua.c`` and ``eval.c`` do in C: drop
+what Redis does not load (``os``, ``io``, ``package``, ``require``, ``loadfile``,
+``dofile``, ``print``, ``debug`` after the error handler took it), build the
+``redis`` table, replace ``pcall`` and ``math.random``, and lock the globals.
+
+Redis locks tables with a patched Lua (``lua_enablereadonlytable``); lupa's Lua
+5.1 has no such flag, so the locking is done with proxies: scripts see ``_G``,
+``string``, ``math``, ``table``, ``redis``, ... as empty tables whose metatables
+read through to the real ones and refuse writes with Redis's message, and the
+thread's global table is the ``_G`` proxy (so ``getfenv(0)`` and chunks made by
+``loadstring`` see it too). ``rawset`` and ``setmetatable`` refuse those proxies.
+One visible difference: ``pairs``/``next`` over a locked table find nothing.
+
+The chunk gets ``py``, a table of Python callables, and returns a table of the
+functions the engine calls. The Python callables are kept in upvalues only, and
+``debug`` is gone once the chunk ends, so scripts cannot reach them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PRELUDE", "API_SOURCE"]
+
+# The chunk name of the prelude: frames from it are skipped when an error is
+# located, so an error raised by redis.call points at the script's line.
+API_SOURCE = "=fanout_scripting"
+
+PRELUDE = r"""
+local py, hook_count = ...
+local G = _G
+local dbg = debug
+local type, error, select, tostring, tonumber, rawget, rawset = type, error, select, tostring, tonumber, rawget, rawset
+local setmetatable, getmetatable, unpack, next, xpcall, pcall = setmetatable, getmetatable, unpack, next, xpcall, pcall
+local loadstring, setfenv, floor, ceil, concat = loadstring, setfenv, math.floor, math.ceil, table.concat
+local collectgarbage = collectgarbage
+local unwrap = py.unwrap
+-- The locked view of the globals scripts get (its metatable is set at the end).
+-- Every function made below has it as environment, so getfenv(redis.call) does
+-- not hand a script the real table; they use only the locals above.
+local globals = {}
+setfenv(1, globals)
+
+-- What Redis never loads (package, os, io) or removes (dofile, loadfile, print), and lupa's own.
+for _, name in next, {'os', 'io', 'package', 'require', 'module', 'loadfile', 'dofile', 'print',
+                      'debug', 'python'} do
+  G[name] = nil
+end
+
+-- ------------------------------------------------------------ errors
+
+-- {err='CODE message'} as luaPushErrorBuff builds it: a leading '-' means the
+-- first word is the code; otherwise the code is ERR.
+local function err_table(message)
+  return {err = message}
+end
+
+local handling = false
+
+-- __redis__err__handler: add where the error happened (the script's frame, not a
+-- C function's nor one of this prelude's).
+local function handler(err)
+  handling = true
+  local level = 2
+  local i = dbg.getinfo(level, 'nSl')
+  if i and i.what == 'C' then
+    level = 3
+    i = dbg.getinfo(level, 'nSl')
+  end
+  while i and i.source == '=fanout_scripting' do
+    level = level + 1
+    i = dbg.getinfo(level, 'nSl')
+  end
+  if type(err) == 'userdata' then err = unwrap(err) end
+  if type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+
+-- ------------------------------------------------------------ runaway scripts
+
+local check = py.check
+local function hook()
+  if handling then return end
+  if check() then
+    -- From now on every instruction fails, so a pcall in the script cannot
+    -- swallow the stop and go on looping (as luaMaskCountHook does for SCRIPT KILL).
+    dbg.sethook(hook, '', 1)
+    error(py.killed())
+  end
+end
+dbg.sethook(hook, '', hook_count)
+
+local function rearm()
+  handling = true
+  dbg.sethook(hook, '', hook_count)
+  handling = false
+end
+
+-- ------------------------------------------------------------ the redis table
+
+local redis = {}
+-- Python callables are C functions to Lua, so `return redis.call(...)` keeps the
+-- script's frame (no tail call) and an error points at the script's line, as in
+-- Redis. redis.call raises by raising a Python exception that carries the error
+-- table; `unwrap` turns the Lua error object lupa makes of it back into the table.
+redis.call = py.call
+redis.pcall = py.pcall
+
+-- These raise from Python (C functions to Lua, so `return redis.setresp(4)` keeps
+-- the script's line in the error, as Redis's C functions do).
+redis.setresp = py.setresp
+redis.log = py.log
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.set_repl = py.set_repl
+redis.replicate_commands = function() return true end
+-- The debugger (SCRIPT DEBUG) is not offered: outside it Redis answers false / nothing.
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.sha1hex = py.sha1hex
+
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or type(e) ~= 'string' then
+    return err_table('ERR wrong number or type of arguments')
+  end
+  if e:sub(1, 1) ~= '-' then e = '-' .. e end
+  local space = e:find(' ', 1, true)
+  local code, msg
+  if space then
+    code, msg = e:sub(2, space - 1), e:sub(space + 1)
+  else
+    code, msg = 'ERR', e:sub(2)
+  end
+  msg = msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', '')
+  return err_table(code .. ' ' .. msg)
+end
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then
+    return err_table('ERR wrong number or type of arguments')
+  end
+  return {ok = s}
+end
+
+redis.acl_check_cmd = py.acl_check_cmd
+
+redis.REDIS_VERSION = py.version
+redis.REDIS_VERSION_NUM = py.version_num
+
+-- Only FUNCTION LOAD offers it (functions.py sets the library being loaded).
+redis.register_function = py.register_function
+
+G.redis = redis
+
+-- pcall turns a Redis error table into its message, as luaRedisPcall does.
+local function pcall_result(ok, ...)
+  if not ok then
+    local e = ...
+    if type(e) == 'userdata' then e = unwrap(e) end
+    if type(e) == 'table' then
+      local m = e.err
+      if type(m) == 'string' or type(m) == 'number' then return false, m end
+    end
+    return false, e
+  end
+  return true, ...
+end
+G.pcall = function(...)
+  return pcall_result(pcall(...))
+end
+
+-- ------------------------------------------------------------ math.random (redisLrand48)
+
+local rand = py.rand
+local math_ = G.math
+math_.random = function(...)
+  local r = rand()
+  local argc = select('#', ...)
+  if argc == 0 then return r end
+  local u = tonumber((select(argc, ...)))
+  if argc > 2 then error('wrong number of arguments', 2) end
+  local function checkint(n, v)
+    local x = tonumber(v)
+    if x == nil then
+      error("bad argument #" .. n .. " to 'random' (number expected, got " ..
+            (v == nil and 'no value' or type(v)) .. ")", 3)
+    end
+    return x >= 0 and floor(x) or ceil(x)
+  end
+  if argc == 1 then
+    u = checkint(1, (...))
+    if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 2) end
+    return floor(r * u) + 1
+  end
+  local l, v = ...
+  l = checkint(1, l)
+  u = checkint(2, v)
+  if l > u then error("bad argument #2 to 'random' (interval is empty)", 2) end
+  return floor(r * (u - l + 1)) + l
+end
+local srand = py.srand
+math_.randomseed = function(seed)
+  local x = tonumber(seed)
+  if x == nil then
+    error("bad argument #1 to 'randomseed' (number expected, got " ..
+          (seed == nil and 'no value' or type(seed)) .. ")", 2)
+  end
+  srand(x >= 0 and floor(x) or ceil(x))
+end
+
+-- ------------------------------------------------------------ locking
+
+local protected = setmetatable({}, {__mode = 'k'})
+local function readonly()
+  error('Attempt to modify a readonly table', 2)
+end
+local function lock(real)
+  local proxy = {}
+  setmetatable(proxy, {__index = real, __newindex = readonly, __metatable = false})
+  protected[proxy] = true
+  return proxy
+end
+
+G.rawset = function(t, k, v)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return rawset(t, k, v)
+end
+G.setmetatable = function(t, mt)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return setmetatable(t, mt)
+end
+G.setfenv = function(f, env)
+  if f == 0 then error('Attempt to modify a readonly table', 0) end
+  return setfenv(f, env)
+end
+
+for _, name in next, {'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 'cmsgpack', 'bit', 'struct'} do
+  if type(rawget(G, name)) == 'table' then rawset(G, name, lock(rawget(G, name))) end
+end
+local string_meta = getmetatable('')
+string_meta.__index = rawget(G, 'string')
+string_meta.__metatable = lock(string_meta)
+
+local globals_meta = {__index = G, __newindex = readonly, __metatable = false}
+setmetatable(globals, globals_meta)
+protected[globals] = true
+rawset(G, '_G', globals)
+local function nonexistent(_, name)
+  -- lupa looks up the global 'debug' from C around its calls into Lua: answer it
+  -- nil (a lookup from C, not from a script) instead of raising where nothing catches.
+  if name == 'debug' then
+    local caller = dbg.getinfo(2, 'S')
+    if caller == nil or caller.what == 'C' then return nil end
+  end
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+setmetatable(G, {__index = nonexistent, __newindex = readonly, __metatable = false})
+
+-- What a library's code sees while FUNCTION LOAD runs it (LIBRARY_API in function_lua.c):
+-- redis.register_function, redis.log and the version fields, nothing else.
+local load_redis = {register_function = redis.register_function, log = redis.log,
+                    LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+                    REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM}
+setmetatable(load_redis, {__index = nonexistent, __newindex = readonly, __metatable = false})
+local load_globals = {redis = lock(load_redis)}
+setmetatable(load_globals, {__index = nonexistent, __newindex = readonly, __metatable = false})
+local function set_load_mode(on)
+  globals_meta.__index = on and load_globals or G
+end
+
+-- ------------------------------------------------------------ replies
+
+-- One call from Python per table: what kind of reply it is, and its parts
+-- (luaReplyToRedisReply's order of checks: err, ok, double, big_number,
+-- verbatim_string, map, set, array).
+local MAX_UNPACK = 4000
+local function classify(t)
+  local v = rawget(t, 'err')
+  if type(v) == 'string' then return 'e', v end
+  v = rawget(t, 'ok')
+  if type(v) == 'string' then return 'o', v end
+  v = rawget(t, 'double')
+  if type(v) == 'number' then return 'd', v end
+  v = rawget(t, 'big_number')
+  if type(v) == 'string' then return 'n', v end
+  v = rawget(t, 'verbatim_string')
+  if type(v) == 'table' then
+    local f, s = rawget(v, 'format'), rawget(v, 'string')
+    if type(f) == 'string' and type(s) == 'string' then return 'v', f, s end
+  end
+  v = rawget(t, 'map')
+  if type(v) == 'table' then
+    local flat, n = {}, 0
+    for key, value in next, v do
+      flat[n + 1], flat[n + 2] = key, value
+      n = n + 2
+    end
+    if n <= MAX_UNPACK then return 'm', unpack(flat, 1, n) end
+    return 'M', flat, n
+  end
+  v = rawget(t, 'set')
+  if type(v) == 'table' then
+    local flat, n = {}, 0
+    for key in next, v do
+      n = n + 1
+      flat[n] = key
+    end
+    if n <= MAX_UNPACK then return 's', unpack(flat, 1, n) end
+    return 'S', flat, n
+  end
+  local n = 0
+  while rawget(t, n + 1) ~= nil do n = n + 1 end
+  if n <= MAX_UNPACK then return 'a', unpack(t, 1, n) end
+  return 'A', t, n
+end
+
+-- A script's outcome: (0, value) | (1, kind, parts...) | (2, message, source, line) | (3, text)
+local function outcome(ok, res)
+  if not ok then
+    if type(res) == 'table' then
+      return 2, rawget(res, 'err'), rawget(res, 'source'), rawget(res, 'line')
+    end
+    return 3, tostring(res)
+  end
+  if type(res) == 'table' then return 1, classify(res) end
+  return 0, res
+end
+
+-- KEYS and ARGV come as varargs after their count (one call from Python, no
+-- table built on the Python side), or as two tables when the count is -1.
+local function collect(nkeys, ...)
+  if nkeys < 0 then return ... end
+  local all, keys, argv = {...}, {}, {}
+  for i = 1, nkeys do keys[i] = all[i] end
+  for i = nkeys + 1, select('#', ...) do argv[i - nkeys] = all[i] end
+  return keys, argv
+end
+
+local function run_eval(f, nkeys, ...)
+  local keys, argv = collect(nkeys, ...)
+  rawset(G, 'KEYS', keys)
+  rawset(G, 'ARGV', argv)
+  handling = false
+  return outcome(xpcall(f, handler))
+end
+
+local function run_function(f, nkeys, ...)
+  local keys, argv = collect(nkeys, ...)
+  handling = false
+  return outcome(xpcall(function() return f(keys, argv) end, handler))
+end
+
+local function compile(body, name)
+  local f, message = loadstring(body, name)
+  if f == nil then return nil, message end
+  return f
+end
+
+-- FUNCTION LOAD: run the library's code with the error handler; report as run_eval.
+local function run_load(f)
+  handling = false
+  return outcome(xpcall(f, handler))
+end
+
+local function gc(step)
+  if step then return collectgarbage('step', step) end
+  collectgarbage('collect')
+end
+
+-- From here on, every chunk and getfenv(0) sees the locked globals.
+setfenv(0, globals)
+
+return {
+  run_eval = run_eval, run_function = run_function, run_load = run_load, compile = compile,
+  classify = classify, rearm = rearm, gc = gc, set_load_mode = set_load_mode,
+  table = function() return {} end,
+  err = err_table,
+}
+"""
