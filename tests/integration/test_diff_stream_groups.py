@@ -658,3 +658,24 @@ def test_woken_reader_replies_match_in_both_protocols(redis_server, fanout_broke
     for protocol in (2, 3):
         expected = run(redis_server.port, protocol)
         assert expected[0] and run(fanout_broker.port, protocol) == expected
+
+
+SCRIPT_CASES: list[Command] = [
+    *_entries("s", 3), ("XGROUP", "CREATE", "s", "g", "0"),
+    ("EVAL", "return redis.call('XREADGROUP','GROUP','g','c','COUNT','1','STREAMS',KEYS[1],'>')", 1, "s"),
+    ("EVAL", "return redis.call('XREADGROUP','GROUP','g','c','BLOCK','0','STREAMS',KEYS[1],'>')", 1, "s"),
+    ("EVAL", "return redis.call('XREAD','BLOCK','0','STREAMS',KEYS[1],'$')", 1, "s"),
+    ("EVAL", "return redis.call('XAUTOCLAIM',KEYS[1],'g','d','0','0')", 1, "s"),
+    ("EVAL", "return redis.call('XPENDING',KEYS[1],'g')", 1, "s"),
+    ("EVAL", "return redis.pcall('XGROUP','CREATE',KEYS[1],'g','$')", 1, "s"),
+    ("EVAL_RO", "return redis.call('XACK',KEYS[1],'g','1-1')", 1, "s"),
+    ("EVAL", "return redis.call('XACK',KEYS[1],'g','1-1')", 1, "s"),
+    ("XINFO", "CONSUMERS", "s", "g"),
+]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_group_commands_from_scripts(redis_server, fanout_broker, protocol):
+    """Through EVAL: replies converted as Redis converts them, BLOCK refused, writes
+    refused in EVAL_RO."""
+    same(redis_server, fanout_broker, SCRIPT_CASES, protocol)
