@@ -27,13 +27,23 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, Sequence
 
-__all__ = ["Backend", "MessageHandler", "BackendUnavailable"]
+__all__ = ["Backend", "MessageHandler", "BackendUnavailable", "OutcomeUnknown"]
 
 MessageHandler = Callable[[bytes, bytes, "bytes | None"], None]
 
 
 class BackendUnavailable(Exception):
-    """The backend cannot be reached (e.g. Redis restarting); retry later."""
+    """The backend cannot be reached (e.g. Redis restarting); retry later.
+
+    Raised as such, the request was not sent: it did not happen.
+    """
+
+
+class OutcomeUnknown(BackendUnavailable):
+    """The request was sent but its reply never came (no reply within the timeout,
+    or the connection was lost after sending): the backend may still carry it out
+    (a stopped server that resumes does). Retry only what is safe to repeat, e.g.
+    a publish with an idempotency key."""
 
 
 class Backend(Protocol):
@@ -59,6 +69,14 @@ class Backend(Protocol):
 
     async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
         """Append to the channel's history and publish with the offset: (offset, epoch)."""
+        ...
+
+    async def publish_once(self, channel: bytes, data: bytes, key: bytes, window_ms: int,
+                           history: tuple[int, int] | None = None) -> tuple[bool, int, str]:
+        """Publish (through history with ``history=(maxlen, ttl_ms)``) unless a publish
+        with idempotency ``key`` on this channel ran within ``window_ms``; both in
+        one atomic step (FANOUT.ONCE). Returns (duplicate, offset, epoch): for a
+        duplicate, the position of the publish that ran (0, "" without history)."""
         ...
 
     async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:

@@ -8,7 +8,7 @@ it without loading the broker.
 
 from __future__ import annotations
 
-__all__ = ["HISTORY_PREFIX", "JOIN_PREFIX", "LEAVE_PREFIX", "history_keys", "presence_keys"]
+__all__ = ["HISTORY_PREFIX", "JOIN_PREFIX", "LEAVE_PREFIX", "history_keys", "once_key", "presence_keys"]
 
 # Envelopes: ``\x1eh<offset>:<epoch>:<data>`` for a message kept in history,
 # ``\x1epj<first><meta>`` / ``\x1epl<last><meta>`` for a join / leave.
@@ -27,3 +27,8 @@ def presence_keys(channel: bytes) -> tuple[bytes, bytes]:
     """``presence:{<ch>}`` (conn -> meta) and ``presence:{<ch>}:users`` (user -> count)."""
     members = b"presence:{" + channel + b"}"
     return members, members + b":users"
+
+
+def once_key(channel: bytes, key: bytes) -> bytes:
+    """``once:{<ch>}:<key>``: a publish with idempotency key ``key`` happened (FANOUT.ONCE)."""
+    return b"once:{" + channel + b"}:" + key

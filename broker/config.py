@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from broker import config_params
 from broker.notify import flags_from_string, flags_to_string
 from broker.resp import CommandError
 
@@ -33,7 +34,8 @@ def parse_memory(text: str) -> int | None:
 
 def _check_int(name: str, low: int, high: int) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
-        number = parse_memory(value)
+        negative = value.startswith("-") and value[1:].isdigit()
+        number = -int(value[1:]) if negative else parse_memory(value)
         if number is None:
             return "argument couldn't be parsed into an integer"
         if not low <= number <= high:
@@ -134,6 +136,20 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 _ALIASES = {"replica-output-buffer-limit": "client-output-buffer-limit"}
 # Two names of one parameter that CONFIG GET lists separately, as Redis does.
 _TWINS = {"lua-time-limit": "busy-reply-threshold", "busy-reply-threshold": "lua-time-limit"}
+# Old names of Redis 7.0 parameters (hash-max-ziplist-entries -> hash-max-listpack-entries, ...)
+_GENERIC_ALIASES = {parameter[6]: parameter[0] for parameter in config_params.PARAMETERS
+                    if parameter[6] and parameter[6] not in _ALIASES}
+# Values a redis-server without its own jemalloc refuses, as this broker does (it has
+# no defragmenter either).
+_REFUSED = {("activedefrag", "yes"): "Active defragmentation cannot be enabled: it requires a Redis server "
+            "compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution"}
+# TLS parameters: changing one reconfigures TLS, which this broker does not have.
+_TLS = {"tls-port", "tls-session-cache-size", "tls-session-cache-timeout", "tls-cluster", "tls-replication",
+        "tls-prefer-server-ciphers", "tls-session-caching", "tls-cert-file", "tls-key-file", "tls-key-file-pass",
+        "tls-client-cert-file", "tls-client-key-file", "tls-client-key-file-pass", "tls-dh-params-file",
+        "tls-ca-cert-file", "tls-ca-cert-dir", "tls-protocols", "tls-ciphers", "tls-ciphersuites"}
+# Parameters whose value Redis raises on CONFIG SET (CONFIG_REPL_BACKLOG_MIN_SIZE).
+_AT_LEAST = {"repl-backlog-size": 16384}
 # Redis refuses to change these at runtime.
 _IMMUTABLE = {"databases", "cluster-enabled", "port", "bind"}
 
@@ -142,7 +158,11 @@ class Config:
     """The broker's runtime parameters as CONFIG sees them."""
 
     def __init__(self, overrides: dict[str, str] | None = None) -> None:
-        self.values: dict[str, str] = {name: default for name, (default, _) in _PARAMETERS.items()}
+        # Every parameter of Redis 7.0 (config_params), then this broker's own
+        # defaults and checks on top for the ones it acts on.
+        self.values: dict[str, str] = {
+            parameter[0]: parameter[2] for parameter in config_params.PARAMETERS}
+        self.values.update({name: default for name, (default, _) in _PARAMETERS.items()})
         self.listeners: list[Callable[[str, str], None]] = []
         for name, value in (overrides or {}).items():
             self.values[name] = value
@@ -151,10 +171,17 @@ class Config:
         self.values["dir"] = os.path.abspath(self.values["dir"])
 
     def get(self, name: str) -> str:
-        return self.values[name]
+        value = self.values.get(name)
+        if value is None and name in _GENERIC_ALIASES:
+            return self.values[_GENERIC_ALIASES[name]]
+        if value is None:
+            raise KeyError(name)
+        return value
 
     def names(self) -> list[str]:
-        return list(self.values)
+        """Parameter names CONFIG GET matches: every name and, as Redis 7.0, the old
+        names (``hash-max-ziplist-entries`` ...) too."""
+        return list(self.values) + [alias for alias in _GENERIC_ALIASES if alias not in self.values]
 
     def set_many(self, pairs: list[tuple[str, str]]) -> None:
         """CONFIG SET semantics: validate everything first, then apply all.
@@ -166,6 +193,32 @@ class Config:
         resolved = []
         for raw_name, value in pairs:
             name = _ALIASES.get(raw_name.lower(), raw_name.lower())
+            name = _GENERIC_ALIASES.get(name, name)
+            generic = config_params.BY_NAME.get(name) if name not in _PARAMETERS else None
+            if generic is not None and generic[1] != "special" and not generic[7] and not generic[8]:
+                # Redis 7.0 takes a name and its old alias in one CONFIG SET (the last wins)
+                if raw_name.lower() in seen:
+                    raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - "
+                                       "duplicate parameter")
+                seen.add(raw_name.lower())
+                problem, rendered = config_params.check_and_render(generic, value)
+                problem = problem or _REFUSED.get((name, rendered))
+                if problem is None and name in _TLS and rendered != self.values.get(name):
+                    # No TLS here: redis-server with no certificate refuses a changed TLS
+                    # parameter once TLS would be on (its apply step runs only for changes)
+                    after = {**self.values, name: rendered}
+                    if (name == "tls-port" or after["tls-replication"] == "yes"
+                            or after["tls-cluster"] == "yes"):
+                        problem = "Unable to update TLS configuration. Check server logs."
+                if problem is not None:
+                    raise CommandError(
+                        f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - {problem}")
+                resolved.append((name, rendered))
+                continue
+            if generic is not None and (generic[7] or generic[8]):
+                raise CommandError(
+                    f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - "
+                    f"can't set {'immutable' if generic[7] else 'protected'} config")
             if name not in _PARAMETERS or name in _IMMUTABLE:
                 if name in _IMMUTABLE:
                     raise CommandError(
@@ -176,11 +229,27 @@ class Config:
                 raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - "
                                    "duplicate parameter")
             seen.add(name)
-            problem = _PARAMETERS[name][1](value)
+            known = config_params.BY_NAME.get(name)
+            problem = None
+            if known is not None and known[1] != "special":
+                # Redis's own check first (its wording), and its rendering of yes/no and enums
+                problem, rendered = config_params.check_and_render(known, value)
+                if known[1] in ("bool", "enum"):
+                    value = rendered
+            if problem is None:
+                problem = _PARAMETERS[name][1](value)
             if problem is not None:
                 raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - {problem}")
             resolved.append((name, value))
         for name, value in resolved:
+            if name not in _PARAMETERS:
+                if name in _AT_LEAST:
+                    # what the apply function of Redis's table raises the value to
+                    value = str(max(int(value), _AT_LEAST[name]))
+                self.values[name] = value
+                for listener in self.listeners:
+                    listener(name, value)
+                continue
             if name == "client-output-buffer-limit":
                 value = _merge_output_limits(self.values[name], value)
             elif name == "notify-keyspace-events":
@@ -192,6 +261,9 @@ class Config:
                 for listener in self.listeners:
                     listener(name, value)
                 continue
+            elif name == "hz":
+                # Redis's updateHZ keeps the rate within [CONFIG_MIN_HZ, CONFIG_MAX_HZ]
+                value = str(min(max(int(value), 1), 500))
             elif name == "dir":
                 value = os.path.abspath(value)
             elif name == "save":

@@ -17,11 +17,14 @@ from typing import Any, Callable
 
 from broker.config import Config
 from broker.keyspace import Keyspace
+from broker.lazyfree import LazyFree
 from broker.notify import NotifyClass, flags_from_string
+from broker.pause import ClientPause
 from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
+from broker.zset import set_listpack_limits
 
 __all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Stats"]
 
@@ -73,6 +76,8 @@ class Blocked:
     timeout_reply: Reply
     db: int = 0
     scan_all: bool = False
+    # CLIENT PAUSE: the command held until the pause ends (see broker/pause.py)
+    postponed: list[bytes] | None = None
 
 
 class Client:
@@ -95,6 +100,8 @@ class Client:
         self.proto = 2
         self.db: Keyspace = broker.dbs[0]
         self.authenticated = not broker.requirepass
+        # Wrong passwords given on this connection: the shell slows the next try.
+        self.auth_failures = 0
         self.created_ms = broker.clock_ms()
         self.last_command_ms = self.created_ms
         self.last_command = b"NULL"
@@ -173,9 +180,15 @@ class Stats:
     keyspace_misses: int = 0
     pubsub_messages: int = 0
     pubsub_deliveries: int = 0
+    # Messages published by clients (PUBLISH, SPUBLISH, the gateway's history and
+    # plain publishes, scripts' PUBLISH), not keyspace notifications or presence
+    # events: the gateway's "messages in" with the embedded broker (not in INFO).
+    client_publishes: int = 0
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     client_output_limit_disconnections: int = 0
+    # AUTH / HELLO AUTH with a wrong password (Redis 7.2's INFO name)
+    acl_access_denied_auth: int = 0
     per_command: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -198,12 +211,14 @@ class Broker:
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
         self.pubsub = PubSub()
         self.stats = Stats()
+        # What FLUSHALL/FLUSHDB dropped, freed by the server a slice per loop iteration.
+        self.lazyfree = LazyFree()
         self.clients: dict[int, Client] = {}
         self.config = Config(config)
         self.notify_flags = 0
         self.requirepass = ""
         self.config.listeners.append(self._config_changed)
-        for name in ("notify-keyspace-events", "requirepass"):
+        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries"):
             self._config_changed(name, self.config.get(name))
         # (db, key) -> clients watching it
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
@@ -223,6 +238,7 @@ class Broker:
         self.dirty = 0
         # Refusals while loading or after a failed save (see set_gate).
         self.gated = False
+        self.pause = ClientPause(self)
         self.loading_refusal: str | None = None
         self.write_refusal: str | None = None
         self.persistence = Snapshots(self, clock)
@@ -242,6 +258,7 @@ class Broker:
             return
         self.unsubscribe_all(client)
         self.unwatch(client)
+        self.pause.forget(client)
         self.unblock(client, None, resume=False)
 
     def unsubscribe_all(self, client: Client) -> None:
@@ -411,6 +428,8 @@ class Broker:
                     "PING / QUIT / RESET are allowed in this context")
             if self.gated:
                 self._check_gate(cmd)
+                if self.pause.active and self.pause.holds(client, cmd):
+                    return self.pause.postpone(client, argv)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
                 client.pending_reply = self._reply_mode(client, QUEUED)
@@ -468,7 +487,11 @@ class Broker:
         """
         self.loading_refusal = loading
         self.write_refusal = write_error
-        self.gated = loading is not None or write_error is not None
+        self.refresh_gate()
+
+    def refresh_gate(self) -> None:
+        """Send every command to the slow path while loading, refusing writes or paused."""
+        self.gated = self.loading_refusal is not None or self.write_refusal is not None or self.pause.active
         if self.gated:
             self._by_spelling.clear()
 
@@ -558,7 +581,7 @@ class Broker:
             self.ready_keys.append((db, key))
 
     def _block(self, client: Client, blocked: Blocked) -> Reply:
-        if client.multi is not None or getattr(client, "in_exec", False):
+        if blocked.postponed is None and (client.multi is not None or getattr(client, "in_exec", False)):
             return blocked.timeout_reply
         blocked.db = client.db.index
         client.blocked = blocked
@@ -621,6 +644,10 @@ class Broker:
 
     def timeout_blocked(self, client: Client) -> None:
         """The shell's timer for a blocked client fired."""
+        if client.blocked is not None and client.blocked.postponed is not None:
+            self.now_ms = self.clock_ms()
+            self.pause.check(self.now_ms)  # a paused client waits for the pause, not a timeout
+            return
         if client.blocked is not None:
             self.unblock(client, client.blocked.timeout_reply)
 
@@ -629,6 +656,8 @@ class Broker:
     def active_expire(self, limit: int = 2000) -> int:
         """One active expiry cycle over all dbs; returns how many keys expired."""
         self.now_ms = self.clock_ms()
+        if self.pause.active:
+            self.pause.check(self.now_ms)
         expired = 0
         for db in self.dbs:
             if db.expires:
@@ -648,6 +677,9 @@ class Broker:
             self.notify_flags = int(flags)
         elif name == "requirepass":
             self.requirepass = value
+        elif name in ("zset-max-listpack-entries", "zset-max-listpack-value"):
+            set_listpack_limits(int(self.config.get("zset-max-listpack-entries")),
+                                int(self.config.get("zset-max-listpack-value")))
 
 
 def _printable(value: bytes, limit: int) -> str:

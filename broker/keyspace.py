@@ -195,7 +195,9 @@ class Keyspace:
         """A list/zset/stream got data: clients blocked on it may proceed."""
         self.host.signal_ready(self.index, key)
 
-    def flush(self) -> None:
+    def flush(self) -> list[Any]:
+        """Empty the keyspace at once; returns the old containers, for the caller to
+        free lazily (``broker.lazyfree``: freeing 1M keys here stalled for seconds)."""
         # XREADGROUP clients blocked on a stream that goes are released, as Redis's
         # scanDatabaseForDeletedStreams: only keys someone waits on are looked at.
         blocked = getattr(self.host, "blocked", None)
@@ -203,9 +205,9 @@ class Keyspace:
             for index, key in list(blocked):
                 if index == self.index and type(self.data.get(key)) is Stream:
                     self.host.signal_ready(index, key)
-        self.data.clear()
-        self.expires.clear()
-        self._deadlines.clear()
+        old = [self.data, self.expires, self._deadlines]
+        self.data, self.expires, self._deadlines = {}, {}, []
+        return old
 
     def swap_contents(self, other: "Keyspace") -> None:
         """SWAPDB: exchange keys, values and deadlines with ``other``; each keeps its

@@ -13,7 +13,9 @@ Limits, as Redis has them:
 - a client that does not read its replies stops being read from (TCP back
   pressure) until its socket drains;
 - malformed RESP gets ``-ERR Protocol error: ...`` and only that connection closes;
-- past ``maxclients`` a new connection gets ``-ERR max number of clients reached``.
+- past ``maxclients`` a new connection gets ``-ERR max number of clients reached``;
+  so does one past this port's share of file descriptors near the process's limit
+  (``broker.fdlimit``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 from broker.config import output_limits
 from broker.core import Broker, Client
+from broker.fdlimit import FdBudget
 from broker.persistence.rdb import RdbError
 from broker.pubsub import Message
 from broker.resp import ProtocolError, QueryBufferFull, RequestParser, encode
@@ -38,6 +41,11 @@ log = logging.getLogger("fanout.broker")
 
 # How often the active expiry cycle runs (Redis: hz 10).
 EXPIRE_INTERVAL = 0.1
+# After the n-th wrong password on a connection, its next request waits n times
+# this (at most AUTH_DELAY_MAX): a brute force of requirepass over one connection
+# gets ~1 try a second instead of tens of thousands (Redis has no such delay).
+AUTH_DELAY = 0.05
+AUTH_DELAY_MAX = 1.0
 
 
 class RespConnection(Client, asyncio.Protocol):
@@ -59,6 +67,9 @@ class RespConnection(Client, asyncio.Protocol):
         self.block_timer: asyncio.TimerHandle | None = None
         # When this pub/sub client went over the soft output limit (ms), else None.
         self.soft_limit_since: int | None = None
+        # While a wrong password's delay runs: input read meanwhile waits here.
+        self.auth_timer: asyncio.TimerHandle | None = None
+        self.held = b""
 
     # ------------------------------------------------------- asyncio hooks
 
@@ -69,7 +80,8 @@ class RespConnection(Client, asyncio.Protocol):
         self.addr = _format_addr(transport.get_extra_info("peername"))
         self.laddr = _format_addr(transport.get_extra_info("sockname"))
         broker = self.broker
-        if len(broker.clients) >= int(broker.config.get("maxclients")):
+        if len(broker.clients) >= int(broker.config.get("maxclients")) \
+                or not self.server.fd_budget.admit("resp"):
             broker.stats.rejected_connections += 1
             transport.write(b"-ERR max number of clients reached\r\n")
             transport.close()
@@ -82,11 +94,16 @@ class RespConnection(Client, asyncio.Protocol):
         self.closed = True
         if self.block_timer is not None:
             self.block_timer.cancel()
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
         self.broker.disconnect(self)
         self.server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
+            return
+        if self.auth_timer is not None:
+            self.held += data
             return
         self.broker.stats.net_input_bytes += len(data)
         parser = self.parser
@@ -102,15 +119,34 @@ class RespConnection(Client, asyncio.Protocol):
             if self.pending or self.blocked is not None:
                 self.pending.extend(requests)
                 return
+            failures = self.auth_failures
             done = self.broker.run_pipeline(self, requests, self.out)
             if self.blocked is None and not self.close_after_reply:
                 self._flush()  # the common case, without _run's frame
             else:
                 self._ran(requests, done)
                 return
+            if self.auth_failures != failures and not self.closed:
+                self._delay_after_auth_failure()
+                return
             if not parser.guest or self.closed or not requests or not parser.holds_data:
                 return
             data = b""
+
+    def _delay_after_auth_failure(self) -> None:
+        """Stop reading for a while after a wrong password (the parser keeps what it holds)."""
+        assert self.transport is not None
+        self.transport.pause_reading()
+        delay = min(AUTH_DELAY_MAX, AUTH_DELAY * self.auth_failures)
+        self.auth_timer = self.loop.call_later(delay, self._after_auth_delay)
+
+    def _after_auth_delay(self) -> None:
+        self.auth_timer = None
+        if self.closed or self.transport is None:
+            return
+        self.transport.resume_reading()
+        data, self.held = self.held, b""
+        self.data_received(data)
 
     def _refuse(self, exc: ProtocolError) -> None:
         """Run what came before the bad bytes, answer the error as Redis does, close."""
@@ -244,7 +280,8 @@ class RespServer:
     """Serves a Broker over TCP (and optionally a unix socket)."""
 
     def __init__(self, broker: Broker, host: str = "127.0.0.1", port: int = 6380,
-                 unix_path: str | None = None, unix_trusted: bool = False) -> None:
+                 unix_path: str | None = None, unix_trusted: bool = False,
+                 fd_budget: FdBudget | None = None) -> None:
         self.broker = broker
         # Clients on the unix socket need no AUTH (for a socket in a private directory,
         # e.g. `fanout serve --workers`' link to its workers).
@@ -254,6 +291,10 @@ class RespServer:
         self.unix_path = unix_path
         self.loop = asyncio.get_event_loop()
         self.connections: set[RespConnection] = set()
+        # Near the descriptor limit, clients past this port's share are refused as
+        # past maxclients, so an HTTP flood in the same process cannot lock RESP out.
+        self.fd_budget = fd_budget or FdBudget()
+        self.fd_budget.register("resp", self.connections.__len__)
         self.servers: list[asyncio.AbstractServer] = []
         self._cron: asyncio.Task[None] | None = None
         self.pubsub_hard_limit = 0
@@ -300,8 +341,10 @@ class RespServer:
             # serverCron's persistence part: reap a BGSAVE child, start due saves
             persistence.cron()
             expired = self.broker.active_expire()
+            # What FLUSHALL dropped is freed a slice per iteration (broker.lazyfree).
+            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.pending else 0
             # Like Redis's fast cycle: go again at once while there is a backlog.
-            await asyncio.sleep(0 if expired >= 2000 else EXPIRE_INTERVAL)
+            await asyncio.sleep(0 if expired >= 2000 or freeing else EXPIRE_INTERVAL)
 
     async def close(self) -> None:
         if self._cron is not None:

@@ -30,9 +30,17 @@ from sortedcontainers import SortedList
 
 __all__ = ["ZSet", "ScoreRange", "LexRange", "MAX_MEMBER", "LISTPACK_ENTRIES", "LISTPACK_VALUE"]
 
-# Redis defaults of zset-max-listpack-entries and zset-max-listpack-value.
+# zset-max-listpack-entries and zset-max-listpack-value (Redis's defaults until a
+# broker's CONFIG changes them: see set_listpack_limits).
 LISTPACK_ENTRIES = 128
 LISTPACK_VALUE = 64
+
+
+def set_listpack_limits(entries: int, value: int) -> None:
+    """CONFIG SET zset-max-listpack-*: the sizes past which a sorted set stops being
+    compact (process-wide: the broker of a process owns its sorted sets)."""
+    global LISTPACK_ENTRIES, LISTPACK_VALUE
+    LISTPACK_ENTRIES, LISTPACK_VALUE = entries, value
 
 
 class _MaxMember:

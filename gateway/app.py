@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from broker.backend import Backend, BackendUnavailable
+from broker.backend import Backend, BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
-from gateway import history, http_api
+from gateway import history, http_api, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
 from gateway.connection import Connection, Counters, text_frame
 from gateway.fanout import Hub, history_event
+from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.notify_flags import ensure_notify_flags
-from gateway.operations import history_query, now_ms, publish
+from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
 from gateway.protocol import (
     BadRequest,
     Request,
@@ -41,6 +44,8 @@ from gateway.protocol import (
 from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.watch import LiveViews, handle_watch, watch_count
+from gateway.logs import fact
+from gateway.node_view import socket_path
 from gateway.wsserver import FrontProtocol, run_heartbeats
 from presence.tracker import PresenceTracker
 
@@ -63,12 +68,21 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except BadRequest as exc:
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("connection %s (%s): %s %s", conn_id(state, connection), connection.identity.user, request.op,
+                  request.target or "")
+    if not _allow_request(state, connection, request):
+        return
     try:
         reply = await _dispatch(state, connection, request)
         if reply is not None:
             connection.send_reply(reply)
     except BadRequest as exc:
+        log.debug("connection %s: %s %s refused: %s", conn_id(state, connection), request.op,
+                  request.target or "", exc.code)
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
+    except OutcomeUnknown as exc:
+        connection.send_reply(encode_error(request.id, "outcome_unknown", f"the broker did not answer: {exc}"))
     except BackendUnavailable as exc:
         connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
     except CommandError as exc:  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
@@ -77,6 +91,29 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except Exception:
         log.exception("error while handling op %r", request.op)
         connection.send_reply(encode_error(request.id, "internal_error", f"op {request.op!r} failed on the server"))
+
+
+def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
+    """Every op takes a token of the connection's request bucket: pings, presence
+    toggles and history reads cost the server as much as publishes.
+
+    Refusals take tokens of a second bucket of the same size and rate: a client
+    that keeps sending at more than twice the rate (it ignores ``rate_limited``)
+    empties it and is closed with 1008, instead of costing a refusal per request.
+    """
+    if connection.op_bucket is None:
+        rate, burst = state.settings.op_rate, state.settings.op_burst
+        connection.op_bucket = TokenBucket(rate, burst)
+        connection.refused = TokenBucket(rate, burst)
+    bucket = connection.op_bucket
+    if bucket.allow():
+        return True
+    if not connection.refused.allow():
+        connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
+        return False
+    connection.send_reply(encode_error(request.id, "rate_limited", f"request rate limit of {bucket.rate:g}/s "
+                                       f"exceeded; retry in {bucket.retry_after():.3f}s"))
+    return False
 
 
 async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
@@ -112,7 +149,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         if not bucket.allow():
             raise BadRequest("rate_limited", f"publish rate limit of {bucket.rate:g}/s exceeded; "
                              f"retry in {bucket.retry_after():.3f}s")
-        position = await publish(state, target, request.data_json)
+        key = idempotency_key((request.options or {}).get("idempotency_key"))
+        position = await publish(state, target, request.data_json, key)
         return encode_reply(request.id, channel=target, **position)
     if op == "presence" or op == "presence_stats":
         _check_enabled(state, connection, target, "presence")
@@ -124,7 +162,8 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         since, limit, reverse = history_query((request.options or {}).get("since"),
                                               (request.options or {}).get("limit", 100),
                                               (request.options or {}).get("reverse", False))
-        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse)
+        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse,
+                                  max_bytes=state.settings.max_buffer)
         head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
         return history.encode_page({**head, "channel": target}, page)
     if op == "watch" or op == "unwatch":
@@ -160,6 +199,8 @@ def _recover_option(value: Any) -> tuple[int, str]:
     if not isinstance(value, dict) or type(value.get("offset")) is not int or value["offset"] < 0 \
             or not isinstance(value.get("epoch"), str):
         raise BadRequest("bad_request", "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
+    if value["offset"] > MAX_OFFSET:
+        raise BadRequest("bad_request", f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
     return value["offset"], value["epoch"]
 
 
@@ -218,15 +259,24 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
         raise
     connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
                                        offset=page.offset, epoch=page.epoch))
-    _replay(connection, name, page, recover[0])
+    await _replay(connection, name, page, recover[0])
     return None
 
 
-def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
-    """Send the missed messages, then the live ones held meanwhile that came after them."""
+async def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
+    """Send the missed messages, then the live ones held meanwhile that came after them.
+
+    The missed ones are part of the reply (never skipped), but they are encoded
+    and queued only while the connection's output is within its budget: a client
+    that does not read its recovery holds one budget of it, not all of it.
+    """
     epoch = page.epoch.encode()
     last = offset if page.complete else page.offset
-    for entry in page.entries:  # part of the reply: not subject to the output budget
+    for entry in page.entries:
+        if connection.queued_bytes + connection.transport_bytes > connection.max_buffer:
+            wait = getattr(connection.ws, "output_room", None)
+            if wait is not None and not await wait(connection):
+                return  # closed as a slow consumer
         connection.send_frame(text_frame(history_event(channel, entry.offset, epoch, payload_json(entry.data))))
         last = entry.offset
     held = connection.recovering.get(channel) if connection.recovering is not None else None
@@ -264,6 +314,16 @@ async def _leave(state: GatewayState, connection: Connection, channel: str) -> N
 
 async def drop_connection(state: GatewayState, connection: Connection) -> None:
     """A connection closed (or its ping timed out): unsubscribe, leave presence."""
+    reason = connection.close_reason or getattr(connection.ws, "reason", "") or "closed"
+    node = state.node
+    if node is not None:
+        ops.note_disconnect(node, conn_id(state, connection), connection.identity.user, reason)
+    if reason == "slow_consumer":
+        log.info("closed slow consumer %s (%s): over its output budget of %d bytes for %gs",
+                 conn_id(state, connection), connection.identity.user, state.settings.max_buffer,
+                 state.settings.slow_close_after)
+    else:
+        log.debug("connection %s (%s) closed: %s", conn_id(state, connection), connection.identity.user, reason)
     await state.hub.drop(connection)
     if connection.presence is not None:
         try:
@@ -309,16 +369,43 @@ async def run_presence_upkeep(state: GatewayState) -> None:
         if key.startswith(b"node:") and key.count(b":") == 1 and key != f"node:{state.node_id}".encode():
             asyncio.ensure_future(_cleanup_node(state, key[len(b"node:"):].decode()))
 
+    def on_node(channel: bytes, message: bytes) -> None:
+        event, _, node = message.decode("utf-8", "replace").partition(" ")
+        if node != state.node_id and event in ("joined", "left"):
+            log.info("node %s %s", node, event)
+
     await _enable_expired_events(state.backend)
     await state.hub.listen(b"__keyevent@0__:expired", on_expired)
+    await state.hub.listen(NODES_CHANNEL, on_node)
+    await state.backend.publish(NODES_CHANNEL, f"joined {state.node_id}".encode())
     await tracker.heartbeat(now_ms())
     await tracker.cleanup_orphans()
     while True:
         await asyncio.sleep(ttl / 3)
         try:
-            await tracker.heartbeat(now_ms())
+            await _upkeep(state)
         except BackendUnavailable:
             log.warning("node heartbeat failed: the broker is unavailable")
+        except Exception as exc:  # e.g. a key of ours overwritten: the next round tries again
+            log.warning("node upkeep failed: %s", " ".join(str(exc).split())[:200])
+
+
+async def _upkeep(state: GatewayState) -> None:
+    """One heartbeat, and the checks that notice an administrator's actions: a
+    FLUSHALL took this node's keys (its heartbeat key was gone: put everything back,
+    as after a reconnect); notification flags were removed (put them back)."""
+    if not await state.tracker.heartbeat(now_ms()):
+        log.warning("this node's heartbeat key was gone (FLUSHALL or lost broker data): re-registering")
+        await on_backplane_reconnect(state)
+        return
+    await ensure_notify_flags(state.backend, "Ex", "presence cleanup of dead nodes", restore=True)
+    if state.hub.views is not None:
+        await state.hub.views.check_notifications()
+
+
+# Nodes say when they join and leave here, so the others can log it (a node that dies
+# says nothing: its heartbeat expires, see on_expired).
+NODES_CHANNEL = b"fanout:nodes"
 
 
 async def _cleanup_node(state: GatewayState, node_id: str) -> None:
@@ -347,9 +434,25 @@ class _GatewayCollector:
                                 value=state.hub.subscription_count)
         yield GaugeMetricFamily("fanout_channels", "Channels with local subscribers",
                                 value=len(state.hub.channels))
+        yield GaugeMetricFamily("fanout_patterns", "Patterns with local subscribers (psubscribe)",
+                                value=len(state.hub.patterns))
+        yield CounterMetricFamily("fanout_messages_received", "Messages from the broker that reached local "
+                                  "subscribers, from any publisher (websocket, HTTP, RESP, scripts, other nodes); "
+                                  "one per matching channel or pattern subscription",
+                                  value=state.hub.received)
+        broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
+        if broker is not None:
+            yield CounterMetricFamily("fanout_broker_publishes", "Messages published into the embedded broker "
+                                      "by any client (gateway, RESP PUBLISH/SPUBLISH, scripts)",
+                                      value=broker.stats.client_publishes)
+        node = state.node
+        if node is not None and node.workers > 1:
+            yield GaugeMetricFamily("fanout_worker", "This worker's index (these metrics are this worker's)",
+                                    value=node.worker)
         yield CounterMetricFamily("fanout_connections_opened", "Websocket connections accepted",
                                   value=counters.connections_total)
-        yield CounterMetricFamily("fanout_messages_in", "Messages published through the gateway",
+        yield CounterMetricFamily("fanout_messages_in", "Messages published through this gateway (websocket "
+                                  "and HTTP API)",
                                   value=counters.messages_in)
         yield CounterMetricFamily("fanout_messages_out", "Events delivered to connections",
                                   value=counters.deliveries)
@@ -369,6 +472,27 @@ class _GatewayCollector:
 
 # ----------------------------------------------------------------------- app
 
+_STARTED = web.RequestKey("fanout_started", float)
+
+
+@web.middleware
+async def _log_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+    """At debug, note when a request started (logged by ``_log_response``)."""
+    if log.isEnabledFor(logging.DEBUG):
+        request[_STARTED] = time.perf_counter()
+    return await handler(request)
+
+
+async def _log_response(request: web.Request, response: web.StreamResponse) -> None:
+    """At debug, one line per HTTP request: method, path, status, time. Logged as
+    the response is prepared, when its status is final (a static file's 404 is
+    decided only then)."""
+    if log.isEnabledFor(logging.DEBUG):
+        started = request.get(_STARTED)
+        took = f" ({(time.perf_counter() - started) * 1000:.1f} ms)" if started is not None else ""
+        log.debug("HTTP %s %s -> %d%s", request.method, request.path_qs, response.status, took)
+
+
 async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(WEB_ROOT / "index.html")
 
@@ -385,7 +509,8 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
     registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
     registry.register(LiveViews(state.hub, settings))
-    app = web.Application(client_max_size=settings.max_message_size + 1, middlewares=[http_api.json_errors])
+    app = web.Application(client_max_size=settings.max_message_size + 1,
+                          middlewares=[_log_requests, http_api.json_errors])
     app[STATE] = state
 
     async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage | None:
@@ -405,6 +530,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
         yield
         upkeep.cancel()
         try:
+            await backend.publish(NODES_CHANNEL, f"left {state.node_id}".encode())
             await state.tracker.stop()
         except BackendUnavailable:
             pass
@@ -414,8 +540,10 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
         await shutdown_connections(state)
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_response_prepare.append(_log_response)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws", websocket_endpoint)
+    app.router.add_routes(ops.routes())  # before http_api's /api/ catch-all
     app.router.add_routes(http_api.routes())
     app.router.add_get("/", _index)
     if WEB_ROOT.is_dir():
@@ -441,6 +569,17 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
         if value is not None:
             setattr(settings, name, type(getattr(settings, name))(value))
     return settings
+
+
+def _auth_words(args: argparse.Namespace) -> str:
+    """The auth mode in words, for the start-up line."""
+    if args.token_secret:
+        sockets = "websockets need a token signed with --token-secret (make one with fanout token)"
+    else:
+        sockets = "open: no --token-secret, so any websocket may subscribe and publish anywhere (demo mode)"
+    api = "the HTTP API needs --api-key" if args.api_key else "the HTTP API needs no key"
+    resp = "the RESP port needs --requirepass" if args.requirepass else "the RESP port needs no password"
+    return f"{sockets}; {api}; {resp}"
 
 
 def _redacted(url: str) -> str:
@@ -470,8 +609,10 @@ async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
     from broker.core import Broker
+    from broker.fdlimit import FdBudget
     from broker.server import LoadFailed, RespServer, load_snapshot, tune_gc
-    from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
+    from gateway.cli import (configure_persistence, on_shutdown_command, persistence_words, port_error,
+                             stop_on_signals)
 
     try:
         ChannelPolicy(settings_from_args(args).channel)
@@ -488,10 +629,12 @@ async def run_serve(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     saved = on_shutdown_command(broker, stop) if broker is not None else []
     resp_server = None
+    fd_budget = FdBudget()  # the HTTP and RESP ports share the descriptors fairly
     if broker is not None:
         # Also with --resp-port -1: the server runs the broker's active expiry cycle
         # (expired node heartbeats are how dead nodes leave presence).
-        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None)
+        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None,
+                                 fd_budget=fd_budget)
         try:
             await resp_server.start()
         except OSError as exc:
@@ -505,7 +648,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             return 1
         forget_dead_nodes(broker)
     try:
-        backend = create_backend(args.broker, broker)
+        backend = create_backend(args.broker, broker, command_timeout=getattr(args, "broker_timeout", 5.0))
     except ValueError as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
@@ -514,8 +657,13 @@ async def run_serve(args: argparse.Namespace) -> int:
     if not args.token_secret and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("no --token-secret: anyone who can reach %s may subscribe and publish anywhere", args.host)
     app = build_app(backend, settings_from_args(args), auth)
+    settings = settings_from_args(args)
+    # keepalive_timeout: an idle kept-alive connection holds a descriptor like a
+    # half-sent request does, so it gets no longer than a request head would.
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=settings_from_args(args).shutdown_timeout)
+                           shutdown_timeout=settings.shutdown_timeout,
+                           keepalive_timeout=settings.http_header_timeout)
+    logging.getLogger("aiohttp.server").addFilter(QuietBadRequests())
     try:
         await runner.setup()
     except (BackendUnavailable, OSError) as exc:
@@ -524,12 +672,19 @@ async def run_serve(args: argparse.Namespace) -> int:
             await resp_server.close()
         return 1
     state = app[STATE]
+    from gateway.cli import version
+    state.node = ops.NodeInfo(version=version(), broker_url=args.broker,
+                              worker=int(getattr(args, "worker_index", 0) or 0),
+                              workers=int(getattr(args, "worker_count", 0) or 1),
+                              worker_dir=getattr(args, "worker_dir", "") or "")
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
+    guard = HttpGuard(settings.http_header_timeout, settings.max_pending_requests, fd_budget,
+                      lambda: len(http_factory.connections) + len(state.connections))  # type: ignore[attr-defined]
     try:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
-        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory), args.host,
+        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory, guard), args.host,
                                                args.http_port, reuse_address=True, backlog=4096,
                                                reuse_port=bool(getattr(args, "reuse_port", False)))
     except OSError as exc:
@@ -538,21 +693,40 @@ async def run_serve(args: argparse.Namespace) -> int:
         if resp_server is not None:
             await resp_server.close()
         return 1
+    private = None
+    if state.node.worker_dir:  # siblings ask this worker here for its part of node-wide answers
+        private_path = socket_path(state.node.worker_dir, state.node.worker)
+        if os.path.exists(private_path):
+            os.unlink(private_path)  # left by this worker's previous life
+        private = await loop.create_unix_server(http_factory, private_path)
     heartbeats = asyncio.ensure_future(run_heartbeats(state))
     for sock in http_server.sockets:
         host, port = sock.getsockname()[:2]
-        print(f"fanout serve: HTTP on http://{host}:{port}", flush=True)
+        fact(f"fanout serve: HTTP on http://{host}:{port}", http=f"{host}:{port}")
     if resp_server is not None:
         for address in resp_server.addresses:
-            print(f"fanout serve: RESP on {address}", flush=True)
+            fact(f"fanout serve: RESP on {address}", resp=address)
     if broker is None:
-        print(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})", flush=True)
+        fact(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})",
+             broker=_redacted(args.broker), node=state.node_id)
+    else:
+        fact(f"fanout serve: broker embedded, in memory (node {state.node_id})", broker="memory://",
+             node=state.node_id)
+        fact(f"fanout serve: persistence {persistence_words(args)}", save=args.save,
+             rdb=os.path.join(args.dir, args.dbfilename))
+    fact(f"fanout serve: auth {_auth_words(args)}", auth=ops.auth_mode(state))
+    fact(f"fanout serve: version {state.node.version}, log level {args.log_level}, "
+         f"console at /console.html, readiness at /readyz", version=state.node.version)
     # Full collections over many connections otherwise show up as latency spikes
     # of tens of milliseconds (p99 28 ms -> 1 ms at 1,000 connections).
     tune_gc()
     await stop.wait()
-    print("fanout serve: shutting down", flush=True)
+    fact("fanout serve: shutting down")
+    state.shutting_down = True  # /readyz says so from here on
     http_server.close()
+    if private is not None:
+        private.close()
+        os.unlink(socket_path(state.node.worker_dir, state.node.worker))
     heartbeats.cancel()
     # Close websockets (1001) before aiohttp drops the remaining connections.
     await shutdown_connections(state)
@@ -561,5 +735,5 @@ async def run_serve(args: argparse.Namespace) -> int:
         broker.persistence.save_on_shutdown()  # SIGTERM/SIGINT: as Redis, when a schedule is set
     if resp_server is not None:
         await resp_server.close()
-    print("fanout serve: stopped", flush=True)
+    fact("fanout serve: stopped")
     return 0

@@ -1,9 +1,10 @@
-"""The ``fanout`` command line: ``fanout serve`` and ``fanout broker``.
+"""The ``fanout`` command line: serve, broker, token and demo-feed.
 
-Every flag can also be given as an environment variable ``FANOUT_<FLAG>``
-(``--http-port`` -> ``FANOUT_HTTP_PORT``) or as a key of a TOML file given with
-``--config`` (``http-port = 8080`` or ``http_port = 8080``). Precedence: flag,
-then environment, then file, then the default.
+Every setting of ``serve`` and ``broker`` is a flag, an environment variable
+``FANOUT_<FLAG>`` (``--http-port`` -> ``FANOUT_HTTP_PORT``) and a key of a TOML
+file given with ``--config`` (``http-port = 8080`` or ``http_port = 8080``).
+Precedence: flag, then environment, then file, then the default. Each value is
+checked against its declaration in ``gateway.options``, wherever it comes from.
 """
 
 from __future__ import annotations
@@ -15,28 +16,90 @@ import os
 import signal
 import sys
 import tomllib
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+from gateway.options import Kind, Option, OptionError, check_file_keys, options_for
+
+__all__ = ["build_parser", "main", "version"]
+
+_DESCRIPTIONS = {
+    "serve": "Run the websocket gateway, its HTTP API and the embedded broker (or a node on a shared "
+             "backplane with --broker redis://...).",
+    "broker": "Run the Redis-compatible RESP broker alone, without the gateway.",
+    "token": "Print a signed connection token (JWT, HS256) for a user; give it to a page as ?token=...",
+    "demo-feed": "Feed the dashboard and leaderboard demos over RESP, as a backend service would "
+                 "(metrics:* publishes, the dashboard:status hash, the leaderboard:demo sorted set).",
+}
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML file with settings (keys as the flags)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--requirepass", default="", metavar="P", help="password required on the RESP port")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+def version() -> str:
+    """The installed distribution's version, else pyproject.toml's (a source checkout)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("fanout")
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
 
 
-def _add_persistence(parser: argparse.ArgumentParser) -> None:
-    """RDB snapshot flags of the embedded broker (Redis's defaults)."""
-    parser.add_argument("--dir", default=".", metavar="DIR",
-                        help="directory of the snapshot file (default: the current directory, as Redis)")
-    parser.add_argument("--dbfilename", default="dump.rdb", metavar="NAME",
-                        help="snapshot file name (default dump.rdb)")
-    parser.add_argument("--save", default="3600 1 300 100 60 10000", metavar="SCHEDULE",
-                        help="snapshot after <seconds> <changes> pairs, and on shutdown; \"\" turns "
-                             "snapshots off (default \"3600 1 300 100 60 10000\", as Redis)")
+def _typed(option: Option) -> Any:
+    """An argparse ``type`` that checks the value against the option's declaration."""
+    def convert(raw: str) -> Any:
+        try:
+            return option.parse(raw)
+        except OptionError as exc:  # argparse prefixes "argument --flag: "
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(option.flag + " ")) from None
+    convert.__name__ = option.kind.value
+    return convert
+
+
+def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
+    for option in options_for(command):
+        help_text = argparse.SUPPRESS if option.hidden else option.help_text()
+        if option.kind is Kind.FLAG:
+            parser.add_argument(option.flag, action="store_true", default=option.default, help=help_text)
+        elif option.kind is Kind.LIST:
+            # One value per flag (argparse appends them); the environment's and TOML's whole
+            # lists go through option.parse.
+            parser.add_argument(option.flag, action="append", default=option.default, metavar=option.metavar,
+                                help=help_text)
+        else:
+            metavar = "{" + ",".join(option.choices) + "}" if option.choices else option.metavar
+            parser.add_argument(option.flag, type=_typed(option), default=option.default,
+                                metavar=metavar or option.dest.upper(), help=help_text)
+
+
+def _nonempty(what: str) -> Any:
+    def convert(raw: str) -> str:
+        if not raw:
+            raise argparse.ArgumentTypeError(f"must not be empty ({what})")
+        return raw
+    return convert
+
+
+def _at_least_one(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds of at least 1, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds of at least 1, got {raw!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line that names the setting: "fanout serve: error: --http-port must be ..."."""
+
+    def error(self, message: str) -> Any:  # argparse's signature says NoReturn
+        if message.startswith("argument "):  # "argument --ttl: must be ..." -> "--ttl must be ..."
+            name, _, rest = message[len("argument "):].partition(": ")
+            message = f"{name.split('/')[0]} {rest}"
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def persistence_config(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -45,104 +108,120 @@ def persistence_config(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fanout", description=__doc__.splitlines()[0] if __doc__ else "")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # allow_abbrev=False everywhere: "--http 18096" must not quietly mean --http-port
+    # (and then lose to FANOUT_HTTP_PORT, which is merged by exact flag name).
+    parser = _Parser(prog="fanout", allow_abbrev=False,
+                                     description="fanout: a realtime pub/sub gateway for websockets, with an "
+                                                 "embedded Redis-compatible broker.",
+                     epilog="Each setting of serve and broker is also an environment variable FANOUT_<FLAG> "
+                            "and a key of the TOML file given with --config; see fanout serve --help.")
+    parser.add_argument("--version", action="version", version=f"fanout {version()}",
+                        help="print fanout's version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
 
-    serve = commands.add_parser("serve", help="websocket gateway + HTTP API + embedded broker")
-    _add_common(serve)
-    serve.add_argument("--http-port", type=int, default=8080, help="HTTP/websocket port (default 8080)")
-    serve.add_argument("--resp-port", type=int, default=6380, help="RESP port of the embedded broker "
-                       "(default 6380; -1 to not listen)")
-    serve.add_argument("--broker", default="memory://", metavar="URL",
-                       help="memory:// (embedded, default) or redis://host:port/db")
-    serve.add_argument("--workers", type=int, default=1,
-                       help="gateway worker processes sharing the HTTP port, around one embedded broker "
-                            "(default 1: one process)")
-    serve.add_argument("--unix-socket", default="", metavar="PATH",
-                       help="the embedded broker also listens on this unix socket")
-    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
-    serve.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)  # a worker's supervisor
-    serve.add_argument("--token-secret", default="", metavar="S", help="HS256 secret for connection tokens")
-    serve.add_argument("--api-key", default="", metavar="K", help="API key for the HTTP API")
-    serve.add_argument("--allowed-origins", default="", metavar="LIST",
-                       help="comma-separated Origin allow-list for websocket upgrades (empty: any)")
-    serve.add_argument("--max-message-size", type=int, default=64 * 1024, metavar="BYTES",
-                       help="largest websocket message or HTTP body (default 65536)")
-    serve.add_argument("--max-buffer", type=int, default=1 << 20, metavar="BYTES",
-                       help="output budget per connection before messages are skipped (default 1 MiB)")
-    serve.add_argument("--slow-close-after", type=float, default=5.0, metavar="SECONDS",
-                       help="close a connection over its output budget this long (default 5)")
-    serve.add_argument("--max-subscriptions", type=int, default=1000, help="per connection (default 1000)")
-    serve.add_argument("--max-connections", type=int, default=100_000, help="per node (default 100000)")
-    serve.add_argument("--publish-rate", type=float, default=100.0, metavar="PER_SECOND",
-                       help="publishes per second per connection (default 100)")
-    serve.add_argument("--publish-burst", type=float, default=200.0, help="publish burst allowed (default 200)")
-    serve.add_argument("--ping-interval", type=float, default=20.0, metavar="SECONDS",
-                       help="websocket ping interval; late pongs close the connection (default 20)")
-    serve.add_argument("--channel", action="append", metavar="RULE",
-                       help="presence/history per channel pattern, first match wins, repeatable: "
-                            "'chat:*=presence,history:1000,ttl:600' (default: that one rule)")
-    serve.add_argument("--node-ttl", type=float, default=15.0, metavar="SECONDS",
-                       help="heartbeat TTL: a dead node's connections leave presence after this (default 15)")
-    serve.add_argument("--shutdown-timeout", type=float, default=5.0, metavar="SECONDS",
-                       help="how long shutdown waits for connections to close (default 5)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=_DESCRIPTIONS[name], allow_abbrev=False)
 
-    _add_persistence(serve)
-    serve.add_argument("--watch-interval", type=float, default=0.05, metavar="SECONDS",
-                       help="live views: at most one push per view per interval (default 0.05)")
+    serve = command("serve", "websocket gateway + HTTP API + embedded broker")
+    _add_options(serve, "serve")
+    broker = command("broker", "the RESP broker alone")
+    _add_options(broker, "broker")
 
-    broker = commands.add_parser("broker", help="the RESP broker alone")
-    _add_common(broker)
-    broker.add_argument("--port", type=int, default=6380, help="RESP port (default 6380)")
-    broker.add_argument("--unix-socket", default="", metavar="PATH", help="also listen on a unix socket")
-    _add_persistence(broker)
-
-    token = commands.add_parser("token", help="print a signed connection token (JWT) for a user")
-    token.add_argument("--token-secret", required=True, metavar="S", help="the secret `fanout serve` checks with")
-    token.add_argument("--sub", required=True, metavar="USER", help="the user id")
+    token = command("token", "print a signed connection token (JWT) for a user")
+    token.add_argument("--token-secret", required=True, type=_nonempty("the secret fanout serve checks with"),
+                       metavar="S", help="the secret that fanout serve checks tokens with (--token-secret)")
+    token.add_argument("--sub", required=True, type=_nonempty("the user id"), metavar="USER",
+                       help="the user id")
     token.add_argument("--info", default=None, metavar="JSON", help="public user info shown in presence (JSON)")
     token.add_argument("--subscribe", action="append", metavar="GLOB",
                        help="channels the user may subscribe to (repeatable; default: all)")
     token.add_argument("--publish", action="append", metavar="GLOB",
                        help="channels the user may publish on (repeatable; default: none)")
-    token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime (default 3600)")
+    token.add_argument("--ttl", type=_at_least_one, default=3600, metavar="SECONDS",
+                       help="lifetime in seconds, at least 1 (default 3600)")
 
     from gateway import demo_feed
-    feed = commands.add_parser("demo-feed", help="publish demo metrics, a hash and a leaderboard over RESP")
+    feed = command("demo-feed", "publish demo metrics, a hash and a leaderboard over RESP")
     feed.add_argument("--host", default="127.0.0.1", help="fanout's RESP host (default 127.0.0.1)")
     demo_feed.add_arguments(feed)
     return parser
 
 
-def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
-    """Fill options not given on the command line from FANOUT_* and the TOML file."""
-    given = {arg.split("=")[0] for arg in argv if arg.startswith("--")}
-    file_values: dict[str, Any] = {}
-    config_path = args.config or os.environ.get("FANOUT_CONFIG")
-    if config_path:
-        try:
-            with open(config_path, "rb") as handle:
-                file_values = {key.replace("-", "_"): value for key, value in tomllib.load(handle).items()}
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            parser.error(f"cannot read config file {config_path}: {exc}")
-    subparser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+def _given(argv: list[str]) -> set[str]:
+    """The flags named on the command line (exactly: abbreviations are refused)."""
+    flags = set()
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.startswith("--"):
+            flags.add(arg.split("=", 1)[0])
+    return flags
+
+
+def _untabled(subparser: argparse.ArgumentParser, command: str) -> dict[str, tuple[Option, Any]]:
+    """Flags added with plain ``add_argument`` rather than a line in ``OPTIONS``: they
+    still get their environment variable and TOML key (converted by their argparse
+    ``type``), so nothing is lost until they are declared in the table."""
+    tabled = {option.dest for option in options_for(command)}
+    found: dict[str, tuple[Option, Any]] = {}
     for action in subparser._actions:
-        if not action.option_strings or action.dest in ("help", "config"):
+        if not action.option_strings or action.dest in tabled or action.dest == "help" \
+                or action.help == argparse.SUPPRESS:
             continue
-        flag = action.option_strings[0]
-        if flag in given:
-            continue
-        env_name = "FANOUT_" + action.dest.upper()
-        raw: Any = os.environ.get(env_name, file_values.get(action.dest))
-        if raw is None:
-            continue
-        convert: Callable[[Any], Any] = action.type if callable(action.type) else str  # type: ignore[assignment]
-        if isinstance(action, argparse._AppendAction):  # a TOML list, or space-separated in the environment
-            convert = lambda value: list(value) if isinstance(value, list) else str(value).split()
-        try:
-            setattr(args, action.dest, convert(raw))
-        except (TypeError, ValueError):
-            parser.error(f"invalid value for {flag} (from {env_name} or the config file): {raw!r}")
+        kind = Kind.FLAG if isinstance(action, argparse._StoreTrueAction) \
+            else Kind.LIST if isinstance(action, argparse._AppendAction) else Kind.STR
+        option = Option(action.option_strings[0][2:], kind, action.default, action.help or "", (command,))
+        found[option.dest] = (option, action.type if callable(action.type) else None)
+    return found
+
+
+def _convert(option: Option, convert: Any, raw: Any, source: str) -> Any:
+    value = option.parse(raw, source)
+    if convert is None or option.kind is not Kind.STR:
+        return value
+    try:
+        return convert(value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+        raise OptionError(f"{source} is not valid: {raw!r} ({exc})") from None
+
+
+def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str],
+                        environ: dict[str, str] | None = None) -> None:
+    """Fill options not given on the command line from FANOUT_* and the TOML file,
+    each value checked as its flag's is."""
+    environ = dict(os.environ if environ is None else environ)
+    given = _given(argv)
+    command = args.command
+    subparser = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    extra = _untabled(subparser, command)
+    file_values: dict[str, Any] = {}
+    config_path = args.config or environ.get("FANOUT_CONFIG")
+    try:
+        if config_path:
+            try:
+                with open(config_path, "rb") as handle:
+                    raw_file = tomllib.load(handle)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise OptionError(f"cannot read config file {config_path}: {exc}") from None
+            file_values = check_file_keys(raw_file, command, config_path, [option for option, _ in extra.values()])
+        for option in options_for(command):
+            if option.hidden or option.name == "config" or option.flag in given:
+                continue
+            if option.env in environ:
+                setattr(args, option.dest, option.parse(environ[option.env], option.env))
+            elif option.dest in file_values:
+                setattr(args, option.dest, file_values[option.dest])
+        for option, convert in extra.values():
+            if option.flag in given:
+                continue
+            if option.env in environ:
+                setattr(args, option.dest, _convert(option, convert, environ[option.env], option.env))
+            elif option.dest in file_values:
+                setattr(args, option.dest, _convert(option, convert, file_values[option.dest],
+                                                    f"{config_path}: {option.name}"))
+    except OptionError as exc:
+        subparser.error(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         from gateway import demo_feed
         return demo_feed.run(args)
     _apply_env_and_file(parser, args, argv)
-    import logging
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from gateway import logs
+    logs.configure(args.log_level, args.log_format)
     from broker.server import install_uvloop
     install_uvloop()
     try:
@@ -219,8 +298,11 @@ async def _run_broker(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(port_error("RESP", args.host, args.port, exc), file=sys.stderr)
         return 1
+    from gateway.logs import fact
     for address in server.addresses:
-        print(f"fanout broker: RESP on {address}", flush=True)
+        fact(f"fanout broker: RESP on {address}", resp=address)
+    fact(f"fanout broker: persistence {persistence_words(args)}", save=args.save,
+         rdb=os.path.join(args.dir, args.dbfilename))
     try:
         await load_snapshot(broker)
     except LoadFailed as exc:
@@ -231,8 +313,16 @@ async def _run_broker(args: argparse.Namespace) -> int:
     if not saved:
         broker.persistence.save_on_shutdown()
     await server.close()
-    print("fanout broker: stopped", flush=True)
+    fact("fanout broker: stopped")
     return 0
+
+
+def persistence_words(args: argparse.Namespace) -> str:
+    """The embedded broker's persistence in words, for the start-up line."""
+    path = os.path.join(args.dir, args.dbfilename)
+    if not args.save.strip():
+        return f"off: no snapshots (--save \"\"); SAVE and BGSAVE still write {path}"
+    return f"RDB snapshots to {path} (save {args.save}; and on shutdown)"
 
 
 def configure_persistence(broker: Any, args: argparse.Namespace) -> str | None:

@@ -92,6 +92,7 @@ class Connection:
         "identity",
         "loop",
         "max_buffer",
+        "op_bucket",
         "over_budget_since",
         "patterns",
         "presence",
@@ -99,6 +100,7 @@ class Connection:
         "queue",
         "queued_bytes",
         "recovering",
+        "refused",
         "slow_close_after",
         "state",
         "transport",
@@ -133,6 +135,10 @@ class Connection:
         self.loop = asyncio.get_running_loop()
         self.close_reason = ""
         self.publish_bucket: Any = None
+        # Every request takes a token (gateway.app.handle_message), every refusal one
+        # of ``refused``: both made on the first request.
+        self.op_bucket: Any = None
+        self.refused: Any = None
         # History channels being recovered: channel -> held live events (list) while
         # the missed ones are read, then (epoch, offset) of the last one sent, so
         # live events already replayed are not sent twice. None: none (the usual case).

@@ -14,6 +14,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Metrics", "run", "add_arguments", "PLAYERS"]
 
@@ -38,12 +39,27 @@ class Metrics:
         return {"cpu": round(self.cpu, 1), "memory": round(self.memory, 2), "requests": round(self.requests)}
 
 
+def _checked(kind: str, minimum: float | None = None, above: float | None = None) -> Any:
+    """An argparse type with gateway.options' checks and messages."""
+    from gateway.options import Kind, Option, OptionError
+
+    option = Option("value", Kind(kind), None, "", minimum=minimum, above=above)
+
+    def convert(raw: str) -> Any:
+        try:
+            return option.parse(raw)
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("--value ")) from None
+    return convert
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=6380, help="RESP port of fanout (default 6380)")
+    parser.add_argument("--port", type=_checked("port"), default=6380, help="RESP port of fanout (default 6380)")
     parser.add_argument("--password", default="", help="password for the RESP port, if any")
-    parser.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
+    parser.add_argument("--interval", type=_checked("duration", above=0), default=0.5, metavar="SECONDS",
                         help="time between updates (default 0.5)")
-    parser.add_argument("--count", type=int, default=0, help="stop after this many updates (default 0: until Ctrl-C)")
+    parser.add_argument("--count", type=_checked("int", minimum=0), default=0,
+                        help="stop after this many updates (default 0: until Ctrl-C)")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable feeds")
 
 

@@ -65,6 +65,10 @@ class Hub:
         self.fetch_missed: Callable[[bytes, int, bytes], Awaitable[Any]] | None = None
         # Live views of keys (gateway.watch): watch/unwatch ops, dropped with the connection.
         self.views: LiveViews | None = None
+        # Messages from the broker that reached local subscribers, whoever published
+        # them (websocket, HTTP, RESP, scripts, other nodes): one per matching
+        # channel or pattern subscription. Presence events are not counted.
+        self.received = 0
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
@@ -79,6 +83,7 @@ class Hub:
             self.listeners[channel](channel, data)
         if not subscribers:
             return
+        self.received += 1
         frame = text_frame(encode_event(channel, payload_json(data), pattern))
         for connection in list(subscribers):
             connection.send_event(frame, channel)
@@ -103,6 +108,7 @@ class Hub:
         subscribers = self.channels.get(channel) if pattern is None else self.patterns.get(pattern)
         if not subscribers:
             return
+        self.received += 1
         frame = text_frame(history_event(channel, offset, epoch, payload_json(payload), pattern))
         delivered = 0
         for connection in list(subscribers):
@@ -135,13 +141,23 @@ class Hub:
                 self.catching_up[channel] = [(offset, epoch, payload)]
                 asyncio.ensure_future(self._catch_up(channel, last[1], epoch))
                 return False
-        elif last is None and channel in self.floors:
+        elif last is not None:
+            # A new epoch (the history was lost: the backplane restarted or was
+            # flushed): its offsets start again at 1, and the first one seen here is
+            # not a baseline: the ones before it are read from history first.
+            if offset > 1 and self.fetch_missed is not None:
+                self.catching_up[channel] = [(offset, epoch, payload)]
+                asyncio.ensure_future(self._catch_up(channel, 0, epoch))
+                return False
+        elif channel in self.floors:
             # A floor is only a lower bound (a message racing the subscribe may come
             # at or below it), so nothing is dropped, but a jump past it is a gap.
             floor_epoch, floor = self.floors[channel]
-            if floor_epoch in (epoch, b"") and offset > floor + 1 and self.fetch_missed is not None:
+            if floor_epoch not in (epoch, b""):
+                floor = 0  # a new epoch since the subscribe: from its first offset
+            if offset > floor + 1 and self.fetch_missed is not None:
                 self.catching_up[channel] = [(offset, epoch, payload)]
-                asyncio.ensure_future(self._catch_up(channel, floor, floor_epoch))
+                asyncio.ensure_future(self._catch_up(channel, floor, epoch if floor == 0 else floor_epoch))
                 return False
             del self.floors[channel]
         self.positions[channel] = (epoch, offset)
@@ -162,14 +178,20 @@ class Hub:
                 await self._catch_up(channel, offset, epoch)
 
     async def _catch_up(self, channel: bytes, offset: int, epoch: bytes) -> None:
+        """Deliver what this node missed after (epoch, offset), then what was held
+        meanwhile. If the epoch changed (the history was lost), the rest of the old
+        one is reported as a gap and the new one is read from its first offset;
+        what cannot be read is reported as a gap naming its epoch."""
         assert self.fetch_missed is not None
-        try:
-            page = await self.fetch_missed(channel, offset, epoch)
-        except Exception:
-            log.warning("could not read the history of %r to fill a gap", channel, exc_info=True)
-            page = None
-        held = self.catching_up.pop(channel, [])
+        page = await self._missed(channel, offset, epoch)
         last = offset
+        if page is not None and not page.complete and page.epoch and page.epoch.encode() != epoch \
+                and epoch != b"":
+            self._announce_gap(channel, offset + 1, epoch)  # the old epoch's tail is gone with it
+            offset = last = 0
+            epoch = page.epoch.encode()
+            page = await self._missed(channel, 0, epoch)
+        held = self.catching_up.pop(channel, [])
         if page is not None and page.complete:
             current = page.epoch.encode()
             for entry in page.entries:
@@ -177,12 +199,8 @@ class Hub:
                 last = entry.offset
             if page.entries:
                 epoch = current  # a floor read before the first message has epoch b""
-        elif channel in self.channels:
-            # Lost for good (trimmed, or the history itself was lost): say so.
-            frame = text_frame(orjson.dumps({"channel": channel.decode("utf-8", "replace"),
-                                             "gap": {"from_offset": offset + 1}}))
-            for connection in list(self.channels[channel]):
-                connection.send_frame(frame)
+        else:  # lost for good (trimmed, or the history itself was lost): say so
+            self._announce_gap(channel, offset + 1, epoch)
         for held_offset, held_epoch, payload in held:
             if held_epoch != epoch or held_offset > last:
                 self._deliver_history(channel, held_offset, held_epoch, payload, None)
@@ -190,6 +208,24 @@ class Hub:
         if channel in self.channels and last != offset:
             self.positions[channel] = (epoch, last)
             self.floors.pop(channel, None)
+
+    async def _missed(self, channel: bytes, offset: int, epoch: bytes) -> Any:
+        assert self.fetch_missed is not None
+        try:
+            return await self.fetch_missed(channel, offset, epoch)
+        except Exception as exc:  # the gap is announced instead
+            log.warning("could not read the history of %r to fill a gap: %s", channel, exc)
+            return None
+
+    def _announce_gap(self, channel: bytes, from_offset: int, epoch: bytes) -> None:
+        if channel not in self.channels:
+            return
+        gap: dict[str, Any] = {"from_offset": from_offset}
+        if epoch:
+            gap["epoch"] = epoch.decode("utf-8", "replace")
+        frame = text_frame(orjson.dumps({"channel": channel.decode("utf-8", "replace"), "gap": gap}))
+        for connection in list(self.channels[channel]):
+            connection.send_frame(frame)
 
     def _deliver_presence(self, channel: bytes, data: bytes) -> None:
         watchers = self.presence_watchers.get(channel)

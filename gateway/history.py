@@ -17,6 +17,7 @@ import orjson
 
 from broker.backend import Backend
 from broker.channel_keys import history_keys
+from broker.resp import CommandError
 from gateway.channels import ChannelOptions
 from gateway.protocol import payload_json
 
@@ -39,6 +40,8 @@ class HistoryPage:
     entries: list[Entry] = field(default_factory=list)
     # for a recovery: whether ``entries`` is everything after the client's offset
     complete: bool = True
+    # for a read: cut short at the reply budget (the client asks again with since)
+    truncated: bool = False
 
 
 def _entries(raw: list[Any] | None, oldest_ms: int) -> list[Entry]:
@@ -52,25 +55,94 @@ def _entries(raw: list[Any] | None, oldest_ms: int) -> list[Entry]:
 
 
 def _position(reply: list[Any]) -> tuple[int, str]:
+    """(offset, epoch) from the meta hash.
+
+    Raises:
+        CommandError: the meta hash was overwritten with something that is not
+            an offset (``HSET history:{ch}:meta offset banana``): a broker error
+            for the client, not a crash of the gateway.
+    """
     offset, epoch = reply
-    return int(offset or 0), (epoch or b"").decode()
+    try:
+        value = int(offset or 0)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 2**63 - 1:
+        raise CommandError(f"ERR the history meta of this channel holds a corrupt offset: {offset!r}")
+    return value, (epoch or b"").decode("utf-8", "replace")
+
+
+# Entries read at once for a page with a byte budget; later reads are sized by the
+# average entry seen, so small messages still take one read and big ones are not
+# all held (60 MB for 1,000 x 60 KB) to be cut down to the budget.
+FIRST_BATCH = 100
 
 
 async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, since: int | None = None,
-               limit: int = 100, reverse: bool = False) -> HistoryPage:
+               limit: int = 100, reverse: bool = False, max_bytes: int | None = None) -> HistoryPage:
     """Up to ``limit`` messages after offset ``since`` (all kept ones if None),
-    oldest first, or newest first with ``reverse``."""
+    oldest first, or newest first with ``reverse``.
+
+    ``max_bytes``: the page holds messages of at most this many bytes of data in
+    all (at least one message), so one reply fits a connection's output budget;
+    ``truncated`` says it was cut (the next page starts after its last offset).
+    """
     stream, meta = history_keys(channel.encode())
-    start = b"-" if since is None else b"%d-0" % (since + 1)
-    read_cmd = ["XREVRANGE", stream, "+", start] if reverse else ["XRANGE", stream, start, "+"]
-    if since is None and not reverse:  # the newest ones kept, oldest first
-        read_cmd, limit = ["XREVRANGE", stream, "+", "-"], min(limit, options.history_size)
-    position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
-    offset, epoch = _position(position)
-    entries = _kept(_entries(raw, now_ms - options.history_ttl_ms), offset, options)
-    if since is None and not reverse:
-        entries.reverse()
-    return HistoryPage(offset, epoch, entries)
+    newest = since is None and not reverse  # the newest ones kept, oldest first
+    if newest:
+        limit = min(limit, options.history_size)
+    if max_bytes is None:
+        start = b"-" if since is None else b"%d-0" % (since + 1)
+        read_cmd = ["XREVRANGE", stream, "+", start] if reverse or newest else ["XRANGE", stream, start, "+"]
+        position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
+        offset, epoch = _position(position)
+        entries = _kept(_entries(raw, now_ms - options.history_ttl_ms), offset, options)
+        if newest:
+            entries.reverse()
+        return HistoryPage(offset, epoch, entries)
+    if newest:  # the same messages, read forward from the oldest of them
+        offset, _ = _position((await backend.transaction([["HMGET", meta, "offset", "epoch"]]))[0])
+        since = max(0, offset - limit)
+    return await _read_budgeted(backend, stream, meta, options, now_ms, since, limit, reverse, max_bytes)
+
+
+async def _read_budgeted(backend: Backend, stream: bytes, meta: bytes, options: ChannelOptions, now_ms: int,
+                         since: int | None, limit: int, reverse: bool, max_bytes: int) -> HistoryPage:
+    low = b"-" if since is None else b"%d-0" % (since + 1)
+    high = b"+"
+    page: HistoryPage | None = None
+    total = 0
+    batch = min(limit, FIRST_BATCH)
+    while True:
+        read_cmd = ["XREVRANGE", stream, high, low] if reverse else ["XRANGE", stream, low, high]
+        if page is None:
+            position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"],
+                                                       [*read_cmd, "COUNT", batch]])
+            page = HistoryPage(*_position(position))
+        else:
+            (raw,) = await backend.transaction([[*read_cmd, "COUNT", batch]])
+        entries = _entries(raw, now_ms - options.history_ttl_ms)
+        for entry in _kept(entries, page.offset, options):
+            if entry.offset > page.offset:  # published after the page's position was read
+                continue
+            total += len(entry.data)
+            if total > max_bytes and page.entries:
+                page.truncated = True
+                return page
+            page.entries.append(entry)
+            if len(page.entries) >= limit:
+                return page
+        if not raw or len(raw) < batch:
+            return page
+        last = int(raw[-1][0].split(b"-", 1)[0])
+        if reverse:
+            if last <= 1:
+                return page
+            high = b"%d-0" % (last - 1)
+        else:
+            low = b"%d-0" % (last + 1)
+        average = max(1, total // max(1, len(page.entries)))
+        batch = max(1, min(limit - len(page.entries), (max_bytes - total) // average + 1))
 
 
 def _kept(entries: list[Entry], current: int, options: ChannelOptions) -> list[Entry]:
@@ -117,5 +189,6 @@ def encode_messages(entries: list[Entry]) -> bytes:
 
 def encode_page(head: dict[str, Any], page: HistoryPage) -> bytes:
     """``head`` + offset, epoch and messages, as one JSON object."""
-    body = orjson.dumps({**head, "offset": page.offset, "epoch": page.epoch})
+    extra = {"truncated": True} if page.truncated else {}
+    body = orjson.dumps({**head, "offset": page.offset, "epoch": page.epoch, **extra})
     return body[:-1] + b',"messages":' + encode_messages(page.entries) + b"}"

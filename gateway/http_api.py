@@ -7,13 +7,15 @@ is wrong.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
 
-from broker.backend import BackendUnavailable
+from broker.backend import BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
 from broker.glob import compile_glob
 from gateway import history, operations
@@ -40,8 +42,12 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
         return json_error(exc.status, _STATUS_CODES.get(exc.status, "http_error"),
                           f"{exc.reason}: {request.method} {request.path}")
+    except OutcomeUnknown as exc:
+        return json_error(504, "outcome_unknown", f"the broker did not answer: {exc}")
     except BackendUnavailable as exc:
         return json_error(503, "unavailable", f"the broker is unavailable: {exc}")
+    except ConnectionError:  # the client went away mid-request: nobody to answer, nothing to log
+        return json_error(400, "bad_request", "the connection was lost")
     except CommandError as exc:
         log.warning("broker error for %s %s: %s", request.method, request.path, exc.message)
         return json_error(500, "broker_error", f"the broker refused: {exc.message}")
@@ -65,9 +71,30 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 
 class _HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, close: bool = False) -> None:
         super().__init__(message)
         self.response = json_error(status, code, message)
+        if close:  # the body was not (all) read: the connection cannot carry another request
+            self.response.force_close()
+
+
+def _cross_site(request: web.Request, state: GatewayState) -> str | None:
+    """Why a browser request from another site is refused, or None.
+
+    A page on any site can make a visitor's browser POST to a server on their
+    machine (a "simple" request needs no CORS preflight), so publishing refuses a
+    request that says it comes from elsewhere (``Sec-Fetch-Site``, or an ``Origin``
+    that is not this server) unless its origin is in ``--allowed-origins``.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None and state.auth.allowed_origins and state.auth.origin_allowed(origin):
+        return None
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return f"a {fetch_site} browser request (Sec-Fetch-Site) from origin {origin!r}"
+    if origin is not None and (origin == "null" or urlsplit(origin).netloc != request.host):
+        return f"a browser request from origin {origin!r}, not this server"
+    return None
 
 
 async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
@@ -76,12 +103,24 @@ async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
         state.auth.check_api_key(request.headers.get("Authorization"))
     except AuthError as exc:
         raise _HttpError(401, exc.code, exc.message) from None
-    too_large = _HttpError(413, "too_large", f"the body is over the limit of {state.settings.max_message_size} bytes")
+    refusal = _cross_site(request, state)
+    if refusal is not None:
+        raise _HttpError(403, "forbidden", f"{refusal} may not publish; allow it with --allowed-origins")
+    if request.content_type != "application/json":
+        raise _HttpError(415, "unsupported_media_type", "the body must be JSON sent with "
+                         f"Content-Type: application/json, not {request.content_type!r}", close=True)
+    limit = state.settings.max_message_size
+    too_large = _HttpError(413, "too_large", f"the body is over the limit of {limit} bytes", close=True)
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large  # from the header: the body is never read
     try:
-        raw = await request.read()
+        raw = await asyncio.wait_for(request.read(), state.settings.http_body_timeout)
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
-    if len(raw) > state.settings.max_message_size:
+    except TimeoutError:
+        raise _HttpError(408, "timeout", "the request body did not arrive within "
+                         f"{state.settings.http_body_timeout:g}s", close=True) from None
+    if len(raw) > limit:
         raise too_large
     try:
         body = orjson.loads(raw)
@@ -117,7 +156,13 @@ async def publish(request: web.Request) -> web.Response:
             raise _HttpError(400, "bad_request", "missing field 'channel'")
         channel = _channel(body["channel"], "channel")
         try:
-            position = await operations.publish(state, channel.decode(), _data(body["data"]))
+            key = operations.idempotency_key(body.get("idempotency_key"))
+        except BadRequest as exc:
+            raise _HttpError(400, exc.code, exc.message) from None
+        try:
+            position = await operations.publish(state, channel.decode(), _data(body["data"]), key)
+        except OutcomeUnknown as exc:
+            raise _HttpError(504, "outcome_unknown", f"the broker did not answer: {exc}") from None
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
@@ -138,6 +183,8 @@ async def broadcast(request: web.Request) -> web.Response:
         try:
             for name in names:
                 await operations.publish(state, name.decode(), data)
+        except OutcomeUnknown as exc:
+            raise _HttpError(504, "outcome_unknown", f"the broker did not answer: {exc}") from None
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
@@ -174,7 +221,9 @@ def _enabled_channel(request: web.Request, feature: str) -> tuple[GatewayState, 
         state.auth.check_api_key(request.headers.get("Authorization"))
     except AuthError as exc:
         raise _HttpError(401, exc.code, exc.message) from None
-    channel = request.match_info["channel"]
+    channel = request.match_info.get("channel") or request.query.get("channel")
+    if channel is None:
+        raise _HttpError(400, "bad_request", "missing query parameter 'channel'")
     _channel(channel, "channel")
     options = state.channels.options(channel)
     if not (options.presence if feature == "presence" else options.history):
@@ -183,13 +232,17 @@ def _enabled_channel(request: web.Request, feature: str) -> tuple[GatewayState, 
     return state, channel, options
 
 
-async def presence(request: web.Request) -> web.Response:
-    """GET /api/presence/<channel>: users with their connections and info;
-    GET /api/presence/<channel>/stats: numbers of users and connections."""
+async def presence(request: web.Request, stats: bool = False) -> web.Response:
+    """GET /api/presence/<channel> or /api/presence?channel=<name>: users with their
+    connections and info; GET /api/presence/<channel>/stats or
+    /api/presence_stats?channel=<name>: numbers of users and connections.
+
+    The query forms name any channel (``x/stats`` too, which the path forms read
+    as the stats of ``x``)."""
     try:
         state, channel, _ = _enabled_channel(request, "presence")
         try:
-            if request.path.endswith("/stats"):
+            if stats:
                 body = {"channel": channel, **await state.tracker.stats(channel)}
             else:
                 body = {"channel": channel, "users": await state.tracker.present(channel)}
@@ -198,6 +251,10 @@ async def presence(request: web.Request) -> web.Response:
     except _HttpError as exc:
         return exc.response
     return _json(body)
+
+
+async def presence_stats(request: web.Request) -> web.Response:
+    return await presence(request, stats=True)
 
 
 def _query_int(request: web.Request, name: str, default: int | None) -> int | None:
@@ -225,7 +282,7 @@ async def history_page(request: web.Request) -> web.Response:
             raise _HttpError(400, exc.code, exc.message) from None
         try:
             page = await history.read(state.backend, channel, options, operations.now_ms(), since, limit,
-                                      reverse)
+                                      reverse, max_bytes=state.settings.max_buffer)
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
@@ -263,7 +320,9 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/publish", publish),
         web.post("/api/broadcast", broadcast),
         web.get("/api/channels", channels),
-        web.get("/api/presence/{channel:.+}/stats", presence),
+        web.get("/api/presence", presence),
+        web.get("/api/presence_stats", presence_stats),
+        web.get("/api/presence/{channel:.+}/stats", presence_stats),
         web.get("/api/presence/{channel:.+}", presence),
         web.get("/api/history/{channel:.+}", history_page),
         # Under /api/ nothing falls through to the static files: an unknown route is a JSON 404.

@@ -30,8 +30,13 @@ def merged_notify_flags(current: str, needed: str) -> str | None:
     return current + missing if missing else None
 
 
-async def ensure_notify_flags(backend: Backend, needed: str, why: str) -> None:
-    """Add the letters of ``needed`` to the backend's notify-keyspace-events."""
+async def ensure_notify_flags(backend: Backend, needed: str, why: str, restore: bool = False) -> bool:
+    """Add the letters of ``needed`` to the backend's notify-keyspace-events.
+
+    Returns whether letters were missing (and added). ``restore``: they had been
+    added before and someone removed them (``CONFIG SET notify-keyspace-events ""``),
+    which is logged as a warning.
+    """
     lock = _locks.get(backend)
     if lock is None:
         lock = _locks[backend] = asyncio.Lock()
@@ -43,6 +48,15 @@ async def ensure_notify_flags(backend: Backend, needed: str, why: str) -> None:
             merged = merged_notify_flags(current, needed)
             if merged is not None:
                 await backend.execute("CONFIG", "SET", "notify-keyspace-events", merged)
-                log.info("notify-keyspace-events: %r -> %r (for %s)", current, merged, why)
+                if restore:
+                    log.warning("notify-keyspace-events lost flags the gateway needs: restored %r -> %r "
+                                "(for %s)", current, merged, why)
+                else:
+                    # A shared Redis's configuration changed: worth saying; the embedded broker's is ours.
+                    level = logging.DEBUG if getattr(backend, "broker", None) is not None else logging.INFO
+                    log.log(level, "set the broker's notify-keyspace-events from %r to %r (for %s)", current,
+                            merged, why)
+                return True
         except CommandError as exc:  # e.g. CONFIG renamed away on a managed Redis
             log.warning("cannot check notify-keyspace-events (%s): %s needs %r", exc, why, needed)
+        return False

@@ -15,6 +15,7 @@ from gateway.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
+    from gateway.ops import NodeInfo
     from presence.tracker import PresenceTracker
 
 __all__ = ["STATE", "GatewaySettings", "GatewayState", "PATTERN_QUERY_RATE", "PATTERN_QUERY_BURST"]
@@ -37,6 +38,18 @@ class GatewaySettings:
     # Publishes per second per connection (token bucket), and the burst allowed.
     publish_rate: float = 100.0
     publish_burst: float = 200.0
+    # Requests of any op per second per connection (token bucket) and the burst
+    # allowed (a page may subscribe to max_subscriptions channels at once). A client
+    # that keeps sending at over twice the rate is closed with 1008 (gateway.app).
+    op_rate: float = 200.0
+    op_burst: float = 1000.0
+    # HTTP port: seconds to send a request head / a request body (408 after), and
+    # connections that may wait to send a head (past it the longest waiting goes).
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 10.0
+    max_pending_requests: int = 1024
+    # A publish with an idempotency_key is not repeated within this many seconds.
+    idempotency_window: float = 300.0
     # Websocket ping interval; a connection whose pong is late by half of it is closed.
     ping_interval: float = 20.0
     # How long shutdown waits for connections to close.
@@ -65,6 +78,8 @@ class GatewayState:
     # Connections that closed while the broker was unreachable: removed from
     # presence once it is back.
     pending_leaves: set[str] = field(default_factory=set)
+    # What operators see in /api/info and /api/disconnects (gateway.ops).
+    node: NodeInfo | None = None
     # GET /api/channels?pattern=: one bucket for the whole node, since the route
     # may be unauthenticated (open mode) and each query globs every channel name.
     pattern_queries: TokenBucket = field(default_factory=lambda: TokenBucket(PATTERN_QUERY_RATE,

@@ -88,6 +88,14 @@ class LiveViews:
             for channel in list(self.registry.by_channel):
                 self.on_keyspace(channel, b"reconnect")
 
+    async def check_notifications(self) -> None:
+        """Periodically: if someone removed the notification flags live views need,
+        put them back (logged) and read every view again (changes were missed)."""
+        if self.registry.by_channel and await ensure_notify_flags(self.backend, NOTIFY_CLASSES, "live views",
+                                                                  restore=True):
+            for channel in list(self.registry.by_channel):
+                self.on_keyspace(channel, b"reconnect")
+
     def count(self, connection: Connection) -> int:
         return self.registry.count(connection)
 

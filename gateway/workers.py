@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import logging
 import os
 import signal
@@ -31,14 +32,18 @@ log = logging.getLogger("fanout.workers")
 RESTART_PAUSE = 1.0
 
 
-def worker_argv(argv: list[str], unix_path: str | None, http_port: int) -> list[str]:
+def worker_argv(argv: list[str], unix_path: str | None, http_port: int, index: int = 0,
+                count: int = 0, directory: str = "") -> list[str]:
     """The serve command line of a worker: the user's flags, then the overrides
     (argparse keeps the last value of a repeated flag). ``unix_path``: the embedded
-    broker's socket; None when the user gave a shared broker (--broker redis://...)."""
+    broker's socket; None when the user gave a shared broker (--broker redis://...).
+    ``index`` of ``count``: which worker it is, for its /api/info and /metrics;
+    ``directory``: where it serves its app privately, for its siblings (gateway.node_view)."""
     broker = ["--broker", f"unix://{unix_path}"] if unix_path else []
     return [sys.executable, "-m", "gateway.cli", "serve", *argv[1:], "--workers", "1", *broker,
             "--resp-port", "-1", "--unix-socket", "", "--http-port", str(http_port), "--reuse-port",
-            "--parent-pid", str(os.getpid())]
+            "--parent-pid", str(os.getpid()), "--worker-index", str(index), "--worker-count", str(count),
+            "--worker-dir", directory]
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -82,7 +87,10 @@ class Worker:
             line = raw.decode(errors="replace").rstrip()
             if "HTTP on" in line:
                 self.ready.set()
-            print(f"[worker {self.index}] {line}", flush=True)
+            if line.startswith("{"):  # --log-format json: stays one JSON object, marked with the worker
+                print(line[:1] + f'"worker":{self.index},' + line[1:], flush=True)
+            else:
+                print(f"[worker {self.index}] {line}", flush=True)
 
 
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
@@ -90,14 +98,16 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.server import LoadFailed, RespServer, load_snapshot
     from gateway.app import forget_dead_nodes
     from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
+    from gateway.logs import fact
 
     stop = stop_on_signals()
-    directory = unix_path = resp_server = None
+    unix_path = resp_server = None
     saved: list[bool] = []
+    # The workers' sockets (the broker's, and each worker's own HTTP one) are in a
+    # directory only this user can enter (mkdtemp: 0700), so they need no password;
+    # --requirepass guards the RESP port.
+    directory = tempfile.mkdtemp(prefix="fanout-")
     if args.broker.startswith("memory"):
-        # The workers' socket is in a directory only this user can enter (mkdtemp:
-        # 0700), so they need no password; --requirepass guards the RESP port.
-        directory = tempfile.mkdtemp(prefix="fanout-")
         unix_path = os.path.join(directory, "broker.sock")
         broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
         problem = configure_persistence(broker, args)
@@ -119,7 +129,8 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
             return 1
         forget_dead_nodes(broker)
     http_port = args.http_port or _free_port(args.host)
-    workers = [Worker(index, worker_argv(argv, unix_path, http_port)) for index in range(1, args.workers + 1)]
+    workers = [Worker(index, worker_argv(argv, unix_path, http_port, index, args.workers, directory))
+               for index in range(1, args.workers + 1)]
     for worker in workers:
         await worker.start()
     ready = asyncio.ensure_future(asyncio.gather(*(worker.ready.wait() for worker in workers)))
@@ -131,26 +142,30 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
         if resp_server is not None:
             await resp_server.close()
         return 1
-    print(f"fanout serve: HTTP on http://{args.host}:{http_port} ({args.workers} workers)", flush=True)
+    fact(f"fanout serve: HTTP on http://{args.host}:{http_port} ({args.workers} workers)",
+         http=f"{args.host}:{http_port}", workers=args.workers)
     if resp_server is not None and args.resp_port >= 0:
-        print(f"fanout serve: RESP on {args.host}:{resp_server.port}", flush=True)
+        fact(f"fanout serve: RESP on {args.host}:{resp_server.port}", resp=f"{args.host}:{resp_server.port}")
     supervisor = asyncio.ensure_future(_supervise(workers))
     await stop.wait()
-    print("fanout serve: shutting down", flush=True)
+    fact("fanout serve: shutting down")
     supervisor.cancel()
     await _stop_workers(workers, args.shutdown_timeout)
     if resp_server is not None:
         if not saved:
             resp_server.broker.persistence.save_on_shutdown()
         await resp_server.close()
-    if directory is not None and not os.listdir(directory):
+    for leftover in glob.glob(os.path.join(directory, "worker-*.sock")):  # of workers that were killed
+        os.unlink(leftover)
+    if not os.listdir(directory):
         os.rmdir(directory)
-    print("fanout serve: stopped", flush=True)
+    fact("fanout serve: stopped")
     return 0
 
 
 async def _supervise(workers: list[Worker]) -> None:
     """Restart workers that die."""
+    from gateway.logs import fact
     while True:
         waits = {asyncio.ensure_future(worker.process.wait()): worker  # type: ignore[union-attr]
                  for worker in workers}
@@ -159,8 +174,8 @@ async def _supervise(workers: list[Worker]) -> None:
             task.cancel()
         for task in done:
             worker = waits[task]
-            log.warning("worker %d exited with %s; starting it again", worker.index, task.result())
-            print(f"fanout serve: worker {worker.index} exited with {task.result()}; restarting it", flush=True)
+            fact(f"fanout serve: worker {worker.index} exited with {task.result()}; restarting it",
+                 worker=worker.index, exit=task.result())
             if time.monotonic() - worker.started < RESTART_PAUSE:
                 await asyncio.sleep(RESTART_PAUSE)
             await worker.start()

@@ -14,19 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from websockets.datastructures import Headers
-from websockets.frames import Opcode
+from websockets.frames import CloseCode, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from gateway.auth import AuthError
 from gateway.connection import Connection, ConnectionState
+from gateway.httpguard import HttpGuard
 from gateway.state import GatewayState
 
 __all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
@@ -37,31 +39,59 @@ logging.getLogger("websockets").setLevel(logging.WARNING)
 
 # Longest request head we wait for before letting aiohttp answer it.
 MAX_HEAD = 16 * 1024
+# Bytes of one connection's input parsed per event-loop iteration. The rest waits
+# (reading paused) for the next iteration, so a client sending megabytes of tiny
+# frames costs everyone else at most ~7 ms of parsing at a time (2.6 us a frame).
+FEED_CHUNK = 16 * 1024
+# Frames one fragmented message may have (RFC 6455 5.4 sets no limit). Empty
+# continuation frames cost parsing but no bytes, so the size limit alone does not
+# bound them; browsers never fragment a message they send.
+MAX_FRAGMENTS = 1024
+# Requests of one connection waiting behind the one being handled; past this the
+# connection is not read until they are handled (backpressure, not buffering).
+MAX_BACKLOG = 64
+# Requests handled back to back before the handler yields to the event loop.
+YIELD_EVERY = 16
 
 
 class FrontProtocol(asyncio.Protocol):
-    """Reads a connection's request head and picks who serves it."""
+    """Reads a connection's request head and picks who serves it (within ``guard``'s limits)."""
 
-    def __init__(self, state: GatewayState, http_factory: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(self, state: GatewayState, http_factory: Callable[[], asyncio.Protocol],
+                 guard: HttpGuard | None = None) -> None:
         self.state = state
         self.http_factory = http_factory
+        self.guard = guard
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.guard is not None:
+            self.guard.admit(self.transport)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         end = self.buffer.find(b"\r\n\r\n")
+        bare = self.buffer.find(b"\n\n")
+        if bare >= 0 and (end < 0 or bare < end):
+            # RFC 9112 2.2: "a recipient MAY recognize a single LF as a line
+            # terminator and ignore any preceding CR". aiohttp's parser does not
+            # (400), so the head is handed over with CRLFs.
+            head = self.buffer[:bare].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            self.buffer = head + b"\r\n\r\n" + self.buffer[bare + 2:]
+            end = len(head)
         if end < 0 and len(self.buffer) <= MAX_HEAD:
             return
-        head = self.buffer[:end].lower() if end >= 0 else b""
-        first_line = head.split(b"\r\n", 1)[0]
-        target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         assert self.transport is not None
+        if self.guard is not None:
+            self.guard.done(self.transport)
+        head = self.buffer[:end].lower() if end >= 0 else b""
+        lines = head.splitlines()
+        first_line = lines[0] if lines else b""
+        target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
-                and b"\r\nupgrade: websocket" in head):
+                and any(line.startswith(b"upgrade: websocket") for line in lines[1:])):
             protocol: asyncio.Protocol = WebsocketProtocol(self.state, self.transport)
         else:
             protocol = self.http_factory()
@@ -72,6 +102,8 @@ class FrontProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.buffer = b""
+        if self.guard is not None and self.transport is not None:
+            self.guard.done(self.transport)
 
 
 def _cap_send_buffer(transport: asyncio.Transport, max_buffer: int) -> None:
@@ -101,11 +133,19 @@ class WebsocketProtocol(asyncio.Protocol):
         "busy",
         "closed",
         "connection",
+        "drained",
+        "fragment_count",
         "fragments",
+        "fragments_binary",
+        "pending",
+        "pending_at",
         "protocol",
+        "pump_scheduled",
+        "reading",
         "reason",
         "state",
         "transport",
+        "writing_paused",
     )
 
     def __init__(self, state: GatewayState, transport: asyncio.Transport) -> None:
@@ -116,22 +156,105 @@ class WebsocketProtocol(asyncio.Protocol):
         self.fragments: list[bytes] | None = None
         # A request being handled (async): later ones wait in the backlog, in order.
         self.busy = False
-        self.backlog: list[str] = []
+        self.backlog: deque[str] = deque()
         self.closed: asyncio.Future[None] | None = None
         self.awaiting_pong = False
         self.reason = "connection_lost"
+        # Frames of the fragmented message being received, and its first opcode.
+        self.fragment_count = 0
+        self.fragments_binary = False
+        # Input read but not parsed yet (see FEED_CHUNK), from ``pending_at``.
+        self.pending = b""
+        self.pending_at = 0
+        self.pump_scheduled = False
+        self.reading = True
+        # Set by the transport's flow control (high-water mark = the output budget).
+        self.writing_paused = False
+        self.drained: asyncio.Future[None] | None = None
 
-    # ------------------------------------------------------------ handshake
+    # ------------------------------------------------------------ input
 
     def data_received(self, data: bytes) -> None:
+        if self.pending:
+            self.pending = self.pending[self.pending_at:] + data
+        else:
+            self.pending = data
+        self.pending_at = 0
+        self._pump()
+
+    def _blocked(self) -> bool:
+        """Whether this connection's requests must wait: its backlog is full."""
+        return len(self.backlog) >= MAX_BACKLOG
+
+    def _pump(self) -> None:
+        """Parse at most FEED_CHUNK bytes of pending input; read more only when all
+        of it is parsed and the backlog has room (so a flooding client is held in
+        its own socket buffer, as the RESP server does with clients that do not read)."""
+        self.pump_scheduled = False
+        if self.pending and not self._blocked() and not self.transport.is_closing():
+            start = self.pending_at
+            chunk = self.pending[start:start + FEED_CHUNK]
+            self.pending_at = start + len(chunk)
+            if self.pending_at >= len(self.pending):
+                self.pending, self.pending_at = b"", 0
+            self._receive(chunk)
+        if self.pending and not self._blocked():
+            self._schedule_pump()
+        self._set_reading(not self.pending and not self._blocked())
+
+    def _schedule_pump(self) -> None:
+        if not self.pump_scheduled:
+            self.pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _set_reading(self, on: bool) -> None:
+        if on == self.reading or self.transport.is_closing():
+            return
+        self.reading = on
+        if on:
+            self.transport.resume_reading()
+        else:
+            self.transport.pause_reading()
+
+    def _receive(self, data: bytes) -> None:
         protocol = self.protocol
         protocol.receive_data(data)
         for event in protocol.events_received():
             if isinstance(event, Request):
                 self._handshake(event)
-            else:
+            elif self.reason != "protocol_error":  # nothing after a close we started (e.g. 1007)
                 self._frame(event)
         self._write_pending()
+
+    # ----------------------------------------------------------- output flow
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    async def output_room(self, connection: Connection) -> bool:
+        """Wait until the connection's output is within its budget before the next
+        request makes another reply (replies count against the budget too); False
+        if it stayed over budget past ``slow_close_after`` (then it is closed)."""
+        connection.flush()  # hand the queue to the transport, whose flow control tells
+        if not self.writing_paused:
+            return True
+        self.drained = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.drained), connection.slow_close_after)
+        except TimeoutError:
+            connection.close_soon(1013, "slow consumer: replies unread for "
+                                  f"{connection.slow_close_after:g}s", reason="slow_consumer")
+            return False
+        finally:
+            self.drained = None
+        return True
+
+    # ------------------------------------------------------------ handshake
 
     def _handshake(self, request: Request) -> None:
         state = self.state
@@ -145,11 +268,14 @@ class WebsocketProtocol(asyncio.Protocol):
             return
         identity = request.__dict__.pop("_fanout_identity")
         _cap_send_buffer(self.transport, state.settings.max_buffer)
+        # pause_writing() then means: over the output budget (see output_room).
+        self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
         connection = Connection(self, self.transport, identity, state.counters,  # type: ignore[arg-type]
                                 state.settings.max_buffer, state.settings.slow_close_after)
         self.connection = connection
         state.connections.add(connection)
         state.counters.connections_total += 1
+        log.debug("connection %s-%d opened: user %s", state.node_id, connection.id, identity.user)
 
     def _refusal(self, request: Request) -> Response | None:
         state = self.state
@@ -185,13 +311,23 @@ class WebsocketProtocol(asyncio.Protocol):
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if not frame.fin:
                 self.fragments = [frame.data]
+                self.fragment_count = 1
+                self.fragments_binary = opcode is Opcode.BINARY
                 return
             payload, binary = frame.data, opcode is Opcode.BINARY
         elif opcode is Opcode.CONT and self.fragments is not None:
-            self.fragments.append(frame.data)
+            # The library bounds the message's total size by max_message_size;
+            # the count of its frames is bounded here, empty ones included.
+            self.fragment_count += 1
+            if self.fragment_count > MAX_FRAGMENTS:
+                self.fragments = None
+                self._fail(CloseCode.MESSAGE_TOO_BIG, f"more than {MAX_FRAGMENTS} frames in one message")
+                return
+            if frame.data:
+                self.fragments.append(frame.data)
             if not frame.fin:
                 return
-            payload, binary = b"".join(self.fragments), False
+            payload, binary = b"".join(self.fragments), self.fragments_binary
             self.fragments = None
         elif opcode is Opcode.PONG:
             self.awaiting_pong = False
@@ -206,25 +342,56 @@ class WebsocketProtocol(asyncio.Protocol):
             connection.send_reply(encode_error(None, "bad_request",
                                                "binary frames are not supported: send JSON text frames"))
             return
-        text = payload.decode("utf-8", "replace")
-        if self.busy:
-            self.backlog.append(text)
-        else:
-            self.busy = True
-            asyncio.ensure_future(self._handle(text))
-
-    async def _handle(self, text: str) -> None:
-        from gateway.app import handle_message
         try:
-            await handle_message(self.state, self.connection, text)  # type: ignore[arg-type]
-            while self.backlog and self.connection is not None \
-                    and self.connection.state is ConnectionState.OPEN:
-                await handle_message(self.state, self.connection, self.backlog.pop(0))
+            # RFC 6455 8.1: "When an endpoint is to interpret a byte stream as UTF-8
+            # but finds that the byte stream is not, in fact, a valid UTF-8 stream,
+            # that endpoint MUST _Fail the WebSocket Connection_" (code 1007, 7.4.1).
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            self._fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text frame")
+            return
+        self.backlog.append(text)
+        if not self.busy:
+            self.busy = True
+            asyncio.ensure_future(self._handle())
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close for a protocol violation (the library sends the close frame)."""
+        if self.connection is not None:
+            self.connection.close_reason = "protocol_error"
+        self.reason = "protocol_error"
+        self.protocol.fail(code, reason)
+        self.backlog.clear()
+        self.pending, self.pending_at = b"", 0
+
+    async def _handle(self) -> None:
+        """Handle the backlog in order: yielding every few requests, and making no
+        reply while the connection's output is over its budget."""
+        from gateway.app import handle_message
+        handled = 0
+        try:
+            while self.backlog:
+                connection = self.connection
+                if connection is None or connection.state is not ConnectionState.OPEN:
+                    break
+                if handled and handled % YIELD_EVERY == 0:
+                    handled = 0
+                    await asyncio.sleep(0)  # others' turn: requests that need no I/O never yield
+                    continue  # the connection may have closed meanwhile
+                if connection.queued_bytes + self.transport.get_write_buffer_size() > connection.max_buffer:
+                    if not await self.output_room(connection):
+                        break
+                    continue
+                handled += 1
+                await handle_message(self.state, connection, self.backlog.popleft())
+                if self.pending or not self.reading:
+                    self._schedule_pump()  # the backlog has room again
         except Exception:  # one bad request must not kill the connection silently
             log.exception("error while handling a websocket message")
         finally:
             self.busy = False
-            self.backlog.clear() if self.connection is None else None
+            if self.connection is None or self.connection.state is not ConnectionState.OPEN:
+                self.backlog.clear()
 
     def _write_pending(self) -> None:
         for data in self.protocol.data_to_send():
@@ -267,6 +434,7 @@ class WebsocketProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed is not None and not self.closed.done():
             self.closed.set_result(None)
+        self.resume_writing()  # a request waiting for room sees the connection is gone
         connection = self.connection
         if connection is None:
             return

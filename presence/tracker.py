@@ -37,9 +37,16 @@ class PresenceTracker:
         self.node_id = node_id
         self.heartbeat_ttl_ms = heartbeat_ttl_ms
 
-    async def heartbeat(self, now_ms: int) -> None:
-        """Refresh this node's key (call it every ttl/3 or so)."""
-        await self.backend.execute("SET", model.node_key(self.node_id), str(now_ms), "PX", self.heartbeat_ttl_ms)
+    async def heartbeat(self, now_ms: int) -> bool:
+        """Refresh this node's key (call it every ttl/3 or so).
+
+        Returns:
+            Whether the key was still there: False after the first heartbeat means
+            the broker lost it (FLUSHALL, a restart), and with it this node's presence.
+        """
+        previous = await self.backend.execute("SET", model.node_key(self.node_id), str(now_ms),
+                                              "PX", self.heartbeat_ttl_ms, "GET")
+        return previous is not None
 
     async def connect(self, conn: str, user: str, info: Any, now_ms: int) -> None:
         """Index a connection (before its first join), so it can be cleaned up later."""

@@ -145,3 +145,66 @@ export function drawChart(canvas, points, { color = "#3b6ef5", min, max, window:
   ctx.fillText(formatNumber(high), 4 * ratio, 13 * ratio);
   ctx.fillText(formatNumber(low), 4 * ratio, height - 6 * ratio);
 }
+
+/**
+ * Explain on the page why it cannot work, where a browser console would otherwise be the only
+ * place: asks `GET /api/auth/check` whether this page's token (or none) is accepted, and if not
+ * shows what to do (`?token=`, and the `fanout token` command with the claims the page needs).
+ * Refused subscriptions are shown by each page where their data would be (see `refusal`).
+ *
+ * @param {Fanout} client the page's client (its state also greys stale data, see below)
+ * @param {{subscribe: string[], publish?: string[], info?: object}} needs the claims the page needs
+ */
+export async function explainAccess(client, needs) {
+  watchStaleness(client);
+  const query = new URLSearchParams();
+  if (params.has("token")) query.set("token", params.get("token"));
+  if (params.has("name")) query.set("name", params.get("name"));
+  let answer;
+  try {
+    answer = await fetch(`/api/auth/check?${query}`, { cache: "no-store" }).then((r) => r.json());
+  } catch (error) {
+    return null; // the server is unreachable: the state badge says so
+  }
+  if (answer.ok) return answer;
+  // Retrying cannot help until the page is opened with another token: stop, and say why.
+  client.disconnect();
+  showState(params.has("token") ? "token refused" : "token needed");
+  const claims = [];
+  for (const glob of needs.subscribe || []) claims.push(`--subscribe '${glob}'`);
+  for (const glob of needs.publish || []) claims.push(`--publish '${glob}'`);
+  const info = needs.info ? ` --info '${JSON.stringify(needs.info)}'` : "";
+  const command = `fanout token --token-secret <the server's secret> --sub alice${info} ${claims.join(" ")}`;
+  const given = params.has("token");
+  const box = document.getElementById("explain") || h("div", { id: "explain", class: "explain", role: "alert" });
+  box.replaceChildren(
+    h("strong", {}, given ? "This page's token was refused: " : "This server needs a token: "),
+    answer.error.message, ". ",
+    given ? "Make a new one" : "It runs with --token-secret, so every websocket must bring a signed token. Make one",
+    " and open this page with ", h("code", {}, "?token=<the token>"), " added to its address:",
+    h("pre", {}, command),
+    needs.publish && needs.publish.length ? "" : h("span", {}, "This page only reads, so it needs no publish rights."));
+  box.hidden = false;
+  const main = document.querySelector("main");
+  if (!box.isConnected) main.prepend(box);
+  return answer;
+}
+
+/** The text to show where refused data would be: "Refused: <why> (code)". */
+export function refusal(what, error) {
+  const why = error && error.code === "forbidden"
+    ? `${error.message}. The page's token does not allow it: add --subscribe for it when making the token.`
+    : error ? error.message : "refused";
+  return `${what}: ${why}`;
+}
+
+/** Grey what the page shows while the connection is down (it may be stale), after it was live once. */
+function watchStaleness(client) {
+  let live = false;
+  const update = (state) => {
+    if (state === "connected") live = true;
+    if (live && state !== "connected") document.body.dataset.stale = "";
+    else delete document.body.dataset.stale;
+  };
+  client.on("state", update);
+}

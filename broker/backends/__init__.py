@@ -17,12 +17,12 @@ __all__ = ["create_backend", "RESP_SCHEMES"]
 RESP_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://")
 
 
-def create_backend(url: str, broker: Any = None) -> Backend:
+def create_backend(url: str, broker: Any = None, **options: Any) -> Backend:
     """Pick a backend by URL.
 
     ``memory://`` uses the given in-process ``broker``; ``redis://host:port/db``,
     ``rediss://...``, ``unix:///path.sock?db=0`` and ``redis+cluster://host:port``
-    speak RESP (``RedisBackend``).
+    speak RESP (``RedisBackend``, given ``options`` such as ``command_timeout``).
     """
     if url.startswith("memory://") or url == "memory":
         from broker.backends.memory import MemoryBackend
@@ -32,6 +32,6 @@ def create_backend(url: str, broker: Any = None) -> Backend:
     if url.startswith(RESP_SCHEMES):
         from broker.backends.redis import RedisBackend
 
-        return RedisBackend(url)
+        return RedisBackend(url, **options)
     raise ValueError(f"unsupported broker URL {url!r}: use memory://, redis://host:port/db, rediss://, "
                      "unix:///path.sock?db=0 or redis+cluster://host:port")

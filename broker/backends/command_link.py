@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 import hiredis
 from redis.asyncio.connection import AbstractConnection
 
-from broker.backend import BackendUnavailable
+from broker.backend import BackendUnavailable, OutcomeUnknown
 from broker.backends.resp_link import RespLink
 from broker.resp import CommandError
 
@@ -170,9 +170,16 @@ class CommandLink(RespLink):
 
     def _fail(self, error: Exception) -> None:
         super()._fail(error)
+        # The last len(_out) pending requests were never written: they did not
+        # happen (BackendUnavailable). The others were sent and may still run on
+        # the server (a stopped one that resumes): their outcome is unknown.
+        sent = len(self._pending) - len(self._out)
         self._out.clear()
+        unknown = OutcomeUnknown(f"{error}; the request was sent and may still be carried out") \
+            if isinstance(error, BackendUnavailable) else error
         while self._pending:
             future = self._pending.popleft()[0]
+            sent -= 1
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(unknown if sent >= 0 else error)
                 future.exception()  # a cancelled caller may not retrieve it

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from broker.backend import MessageHandler
+from broker.channel_keys import once_key
 from broker.core import BLOCKED, NO_REPLY, Broker, Client, Replies
 from broker.pubsub import Message
 from broker.resp import CommandError
@@ -24,6 +25,9 @@ def _arg(value: bytes | str | int | float) -> bytes:
 
 class _InProcessClient(Client):
     """A broker client whose pub/sub messages go straight to the handler."""
+
+    # The gateway in this very process is never held by CLIENT PAUSE (see broker/pause.py).
+    pause_exempt = True
 
     def __init__(self, broker: Broker, name: bytes) -> None:
         super().__init__(broker, addr="in-process:0", laddr="in-process:0")
@@ -64,6 +68,7 @@ class MemoryBackend:
         self._subscriber.handler = handler
 
     async def publish(self, channel: bytes, data: bytes) -> int:
+        self.broker.stats.client_publishes += 1
         return self.broker.publish(channel, data)
 
     async def subscribe(self, channel: bytes) -> None:
@@ -100,6 +105,15 @@ class MemoryBackend:
     async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
         offset, epoch = self._call(self._commands, [b"FANOUT.PUBLISH", channel, b"%d" % maxlen, b"%d" % ttl_ms, data])
         return offset, epoch.decode()
+
+    async def publish_once(self, channel: bytes, data: bytes, key: bytes, window_ms: int,
+                           history: tuple[int, int] | None = None) -> tuple[bool, int, str]:
+        """See Backend.publish_once."""
+        inner = [b"FANOUT.PUBLISH", channel, b"%d" % history[0], b"%d" % history[1], data] if history \
+            else [b"PUBLISH", channel, data]
+        duplicate, offset, epoch = self._call(self._commands, [b"FANOUT.ONCE", once_key(channel, key),
+                                                               b"%d" % window_ms, *inner])
+        return bool(duplicate), offset, epoch.decode()
 
     async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:
         added, first = self._call(self._commands, [b"FANOUT.JOIN", channel, conn.encode(), user.encode(), meta])

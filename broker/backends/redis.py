@@ -45,7 +45,7 @@ from broker.backends import scripts
 from broker.backends.cluster import ClusterCommands
 from broker.backends.command_link import CommandLink
 from broker.backends.pubsub_link import PubSubLink
-from broker.channel_keys import history_keys, presence_keys
+from broker.channel_keys import history_keys, once_key, presence_keys
 from broker.resp import CommandError
 
 __all__ = ["RedisBackend", "ReconnectHandler", "backoff_delays"]
@@ -215,6 +215,23 @@ class RedisBackend:
             [b"FANOUT.PUBLISH", channel, maxlen, ttl_ms, data],
             scripts.HISTORY_PUBLISH, list(history_keys(channel)), [channel, maxlen, ttl_ms, data, self._publish_verb])
         return int(offset), epoch.decode()
+
+    async def publish_once(self, channel: bytes, data: bytes, key: bytes, window_ms: int,
+                           history: tuple[int, int] | None = None) -> tuple[bool, int, str]:
+        """See Backend.publish_once."""
+        once = once_key(channel, key)
+        if history is not None:
+            maxlen, ttl_ms = history
+            reply = await self._fanout(
+                [b"FANOUT.ONCE", once, window_ms, b"FANOUT.PUBLISH", channel, maxlen, ttl_ms, data],
+                scripts.ONCE_HISTORY_PUBLISH, [*history_keys(channel), once],
+                [channel, maxlen, ttl_ms, data, self._publish_verb, window_ms])
+        else:
+            reply = await self._fanout(
+                [b"FANOUT.ONCE", once, window_ms, self._publish_verb, channel, data],
+                scripts.ONCE_PUBLISH, [once], [channel, data, self._publish_verb, window_ms])
+        duplicate, offset, epoch = reply
+        return bool(duplicate), int(offset), epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
     async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:
         """See Backend.presence_join."""

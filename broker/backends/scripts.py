@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Script", "HISTORY_PUBLISH", "PRESENCE_JOIN", "PRESENCE_LEAVE"]
+__all__ = ["Script", "HISTORY_PUBLISH", "ONCE_HISTORY_PUBLISH", "ONCE_PUBLISH", "PRESENCE_JOIN", "PRESENCE_LEAVE"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,30 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call(ARGV[5], ARGV[1], '\\030h' .. offset .. ':' .. epoch .. ':' .. ARGV[4])
 return {offset, epoch}
+""")
+
+# FANOUT.ONCE <key> <window> FANOUT.PUBLISH ...: HISTORY_PUBLISH unless the key exists.
+# KEYS: history:{ch}, history:{ch}:meta, once:{ch}:<key>
+# ARGV: channel, maxlen, ttl_ms, data, publish command, window_ms -> {duplicate, offset, epoch}
+_ONCE_CHECK = """
+local seen = redis.call('GET', KEYS[3])
+if seen then
+  local colon = string.find(seen, ':', 1, true)
+  return {1, tonumber(string.sub(seen, 1, colon - 1)), string.sub(seen, colon + 1)}
+end
+"""
+ONCE_HISTORY_PUBLISH = Script(_ONCE_CHECK + HISTORY_PUBLISH.source.replace(
+    "return {offset, epoch}\n",
+    "redis.call('SET', KEYS[3], offset .. ':' .. epoch, 'PX', ARGV[6])\nreturn {0, offset, epoch}\n"))
+
+# FANOUT.ONCE <key> <window> PUBLISH|SPUBLISH channel data
+# KEYS: once:{ch}:<key>
+# ARGV: channel, data, publish command, window_ms            -> {duplicate, 0, ""}
+ONCE_PUBLISH = Script("""
+if redis.call('GET', KEYS[1]) then return {1, 0, ''} end
+redis.call(ARGV[3], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[1], '0:', 'PX', ARGV[4])
+return {0, 0, ''}
 """)
 
 # KEYS: presence:{ch}, presence:{ch}:users

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from broker.commands.args import NOT_INTEGER, SYNTAX, parse_int
+from broker.pause import ALL, WRITE
 from broker.core import Client
 from broker.resp import OK, PONG, CommandError, Simple, Verbatim
 from broker.table import command, container, subcommand
@@ -78,6 +79,8 @@ def _authenticate(client: Client, username: bytes, password: bytes, hello: bool)
             "ERR AUTH <password> called without any password configured for the default user. "
             "Are you sure your configuration is correct?")
     if username != b"default" or (required and password != required.encode()):
+        client.auth_failures += 1  # the server shell delays this client's next request
+        client.broker.stats.acl_access_denied_auth += 1
         raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
     client.authenticated = True
 
@@ -310,6 +313,60 @@ def _kill(current: Client, other: Client) -> None:
 def client_no_evict(client: Client, argv: list[bytes]) -> object:
     if argv[2].lower() not in (b"on", b"off"):
         raise CommandError(SYNTAX)
+    return OK
+
+
+# CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+@subcommand(_client, "unblock", -3, "admin noscript loading stale", since="5.0.0")
+def client_unblock(client: Client, argv: list[bytes]) -> object:
+    """Release a client blocked in BLPOP, XREAD, WAIT ...: with TIMEOUT (the default) it
+    gets its command's timeout reply, with ERROR ``-UNBLOCKED``; 1 if it was blocked."""
+    if len(argv) > 4:
+        raise CommandError(
+            f"ERR unknown subcommand or wrong number of arguments for '{argv[1].decode('utf-8', 'replace')}'. "
+            "Try CLIENT HELP.")
+    as_error = False
+    if len(argv) == 4:
+        reason = argv[3].lower()
+        if reason not in (b"timeout", b"error"):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        as_error = reason == b"error"
+    target = client.broker.clients.get(parse_int(argv[2]))
+    if target is None or target.blocked is None:
+        return 0
+    reply = (CommandError("UNBLOCKED client unblocked via CLIENT UNBLOCK") if as_error
+             else target.blocked.timeout_reply)
+    client.broker.unblock(target, reply)
+    return 1
+
+
+# CLIENT PAUSE timeout [WRITE | ALL]
+@subcommand(_client, "pause", -3, "admin noscript loading stale", since="3.0.0")
+def client_pause(client: Client, argv: list[bytes]) -> object:
+    """Hold clients' commands (all of them, or with WRITE those that would write)
+    for ``timeout`` ms: see broker/pause.py."""
+    if len(argv) > 4:
+        raise CommandError(
+            f"ERR unknown subcommand or wrong number of arguments for '{argv[1].decode('utf-8', 'replace')}'. "
+            "Try CLIENT HELP.")
+    kind = ALL
+    if len(argv) == 4:
+        mode = argv[3].lower()
+        if mode not in (b"write", b"all"):
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        kind = WRITE if mode == b"write" else ALL
+    timeout = parse_int(argv[2], "ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        raise CommandError("ERR timeout is negative")
+    broker = client.broker
+    broker.pause.pause(broker.now_ms + timeout if timeout > 0 else 0, kind)
+    return OK
+
+
+# CLIENT UNPAUSE
+@subcommand(_client, "unpause", 2, "admin noscript loading stale", since="6.2.0")
+def client_unpause(client: Client, argv: list[bytes]) -> object:
+    client.broker.pause.unpause()
     return OK
 
 

@@ -10,6 +10,8 @@ compares the two. Key names (``{...}`` is a cluster hash tag: one slot per chann
 - ``history:{<ch>}:meta``   hash: ``offset`` (last offset), ``epoch``
 - ``presence:{<ch>}``       hash: connection id -> meta JSON
 - ``presence:{<ch>}:users`` hash: user -> number of the user's connections in the channel
+- ``once:{<ch>}:<key>``     string ``<offset>:<epoch>``: a publish with this idempotency key
+  happened (FANOUT.ONCE), kept for the idempotency window
 
 Pub/sub envelopes (so gateway nodes learn offsets and presence changes in order
 with the channel's messages): ``\\x1eh<offset>:<epoch>:<data>`` for a message kept
@@ -101,6 +103,7 @@ def fanout_publish(client: Client, argv: list[bytes]) -> list[Any]:
     for key in (stream_key, meta_key):
         db.set_expire(key, deadline)
         db.notify(_GENERIC, b"expire", key)
+    broker.stats.client_publishes += 1
     broker.publish(channel, HISTORY_PREFIX + b"%d:%s:" % (offset, epoch) + data)
     return [offset, epoch]
 
@@ -134,3 +137,39 @@ def fanout_leave(client: Client, argv: list[bytes]) -> list[int]:
         last = 1
     client.broker.publish(channel, LEAVE_PREFIX + (b"1" if last else b"0") + meta)
     return [1, last]
+
+
+_ONCE_COMMANDS = (b"fanout.publish", b"publish", b"spublish")
+
+
+@command("fanout.once", -6, "write denyoom", keys=(1, 1, 1), group="fanout",
+         summary="Run a publish unless one with the same idempotency key ran within the window")
+def fanout_once(client: Client, argv: list[bytes]) -> list[Any]:
+    """FANOUT.ONCE <key> <window-ms> FANOUT.PUBLISH|PUBLISH|SPUBLISH <arg ...> -> [duplicate, offset, epoch]
+
+    If ``key`` exists, nothing is published: [1, offset, epoch] of the publish that
+    set it. Else the publish runs and ``key`` is set to ``<offset>:<epoch>`` with
+    PX window (offset 0 and epoch "" for PUBLISH), in the same atomic step: a retry
+    of a publish whose reply was lost can never publish it twice.
+    """
+    key = argv[1]
+    window = parse_int(argv[2])
+    if window < 1:
+        raise CommandError("ERR the window must be positive")
+    inner = argv[3].lower()
+    if inner not in _ONCE_COMMANDS:
+        raise CommandError("ERR FANOUT.ONCE runs FANOUT.PUBLISH, PUBLISH or SPUBLISH")
+    expected = 5 if inner == b"fanout.publish" else 3
+    if len(argv) - 3 != expected:
+        raise CommandError(f"ERR wrong number of arguments for '{inner.decode()}' command")
+    seen = _run(client, b"get", key)
+    if seen is not None:
+        offset, _, epoch = seen.partition(b":")
+        return [1, parse_int(offset), epoch]
+    if inner == b"fanout.publish":
+        offset, epoch = fanout_publish(client, [inner, *argv[4:]])
+    else:
+        _run(client, inner, *argv[4:])
+        offset, epoch = 0, b""
+    _run(client, b"set", key, b"%d:%s" % (offset, epoch), b"PX", argv[2])
+    return [0, offset, epoch]

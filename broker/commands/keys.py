@@ -16,6 +16,7 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_expire_option, parse_int
 from broker.commands.scan import parse_scan_args
+from broker.config import Config
 from broker.core import Client
 from broker.glob import compile_glob, glob_match
 from broker.keyspace import Keyspace, type_name
@@ -377,7 +378,8 @@ _OBJECT_HELP = [
 _SHARED_INTEGERS = 10000
 _SHARED_REFCOUNT = 2**31 - 1
 _EMBSTR_LIMIT = 44
-_HASH_LISTPACK_ENTRIES, _HASH_LISTPACK_VALUE = 128, 64
+# the defaults of hash-max-listpack-entries/-value in Redis 7.0's config.c
+_HASH_LISTPACK_ENTRIES, _HASH_LISTPACK_VALUE = 512, 64
 _INTSET_ENTRIES = 512
 
 
@@ -394,22 +396,25 @@ def _as_long(value: bytes) -> int | None:
     return number
 
 
-def encoding_of(value: Any) -> bytes:
+def encoding_of(value: Any, config: Config | None = None) -> bytes:
     """OBJECT ENCODING, best effort: what redis-server 7.0 would pick for this value
-    if it had been built in one go (Redis never converts back, so a shrunk hash or
-    set may read differently there)."""
+    if it had been built in one go under ``config``'s ``*-max-listpack-*`` and
+    ``set-max-intset-entries`` (Redis never converts back, so a shrunk hash or set
+    may read differently there; a sorted set does keep its conversion)."""
     kind = type(value)
     if kind is bytes:
         if _as_long(value) is not None:
             return b"int"
         return b"embstr" if len(value) <= _EMBSTR_LIMIT else b"raw"
     if kind is dict:
-        small = len(value) <= _HASH_LISTPACK_ENTRIES and all(
-            len(field) <= _HASH_LISTPACK_VALUE and len(item) <= _HASH_LISTPACK_VALUE
-            for field, item in value.items())
+        entries = int(config.get("hash-max-listpack-entries")) if config else _HASH_LISTPACK_ENTRIES
+        longest = int(config.get("hash-max-listpack-value")) if config else _HASH_LISTPACK_VALUE
+        small = len(value) <= entries and all(
+            len(field) <= longest and len(item) <= longest for field, item in value.items())
         return b"listpack" if small else b"hashtable"
     if kind is set:
-        small = len(value) <= _INTSET_ENTRIES and all(_as_long(member) is not None for member in value)
+        entries = int(config.get("set-max-intset-entries")) if config else _INTSET_ENTRIES
+        small = len(value) <= entries and all(_as_long(member) is not None for member in value)
         return b"intset" if small else b"hashtable"
     if kind is deque:
         return b"quicklist"
@@ -431,7 +436,7 @@ def _object_lookup(client: Client, key: bytes) -> Any:
 @subcommand(_object, "encoding", 3, "readonly", keys=(2, 2, 1))
 def object_encoding(client: Client, argv: list[bytes]) -> bytes | None:
     value = _object_lookup(client, argv[2])
-    return None if value is None else encoding_of(value)
+    return None if value is None else encoding_of(value, client.broker.config)
 
 
 # OBJECT REFCOUNT key

@@ -110,6 +110,7 @@ def sunsubscribe(client: Client, argv: list[bytes]) -> Replies:
          complexity="O(N+M) where N is the number of clients subscribed to the receiving channel "
                     "and M is the total number of subscribed patterns (by any client).")
 def publish(client: Client, argv: list[bytes]) -> int:
+    client.broker.stats.client_publishes += 1
     return client.broker.publish(argv[1], argv[2])
 
 
@@ -118,6 +119,7 @@ def publish(client: Client, argv: list[bytes]) -> int:
 def spublish(client: Client, argv: list[bytes]) -> int:
     broker = client.broker
     broker.stats.pubsub_messages += 1
+    broker.stats.client_publishes += 1
     return broker.pubsub.spublish(argv[1], argv[2])
 
 

@@ -31,7 +31,8 @@ def _flush_mode(argv: list[bytes]) -> None:
 def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
-    client.db.flush()
+    for container in client.db.flush():
+        client.broker.lazyfree.drop(container)
     return OK
 
 
@@ -41,7 +42,8 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
-        db.flush()
+        for container in db.flush():
+            client.broker.lazyfree.drop(container)
     # flushAllDataAndResetRDB: an old snapshot must not bring the data back
     client.broker.persistence.after_flushall()
     return OK
@@ -232,6 +234,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxmemory", broker.config.get("maxmemory")),
             ("maxmemory_policy", broker.config.get("maxmemory-policy")),
             ("mem_allocator", "pymalloc"),
+            ("lazyfree_pending_objects", broker.lazyfree.pending),
         ],
         "persistence": [*broker.persistence.info(), ("aof_enabled", 0)],
         "stats": [
@@ -248,6 +251,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("pubsub_messages", stats.pubsub_messages),
             ("pubsub_deliveries", stats.pubsub_deliveries),
             ("client_output_buffer_limit_disconnections", stats.client_output_limit_disconnections),
+            ("acl_access_denied_auth", stats.acl_access_denied_auth),
         ],
         "replication": [
             ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),

@@ -548,6 +548,8 @@ class ScriptClient(Client):
     # Redis's CLIENT_SCRIPT flag: commands whose result would depend on an unordered
     # container's order (SORT BY nosort of a set) sort it instead
     is_script = True
+    # its commands run inside EVAL/FCALL, which the pause already held or let through
+    pause_exempt = True
 
     def __init__(self, broker: "Broker") -> None:
         super().__init__(broker, addr="", laddr="")

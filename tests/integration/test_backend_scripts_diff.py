@@ -260,3 +260,36 @@ def test_random_sequences_have_the_same_effects(
     # the same scripts on our broker's own Lua
     _flushall(fanout_broker.port)
     assert asyncio.run(_random_run(fanout_broker.port, channel, operations, lua=True)) == native
+
+
+async def _once_scenario(port: int, channel: bytes) -> dict[str, Any]:
+    backend, got = await _subscribed(port, channel)
+    try:
+        replies = []
+        for key, history in ((b"k1", (100, TTL_MS)), (b"k1", (100, TTL_MS)), (b"k2", None), (b"k2", None),
+                             (b"k3", (100, TTL_MS)), (b"k1", (100, TTL_MS))):
+            replies.append(await backend.publish_once(channel, b'"%s"' % key, key, 5000, history))
+        await backend.publish(channel, b"end")
+        messages = await got.wait_until(b"end")
+        keys = [b"once:{%s}:%s" % (channel, k) for k in (b"k1", b"k2", b"k3")]
+        values = [await backend.execute("GET", key) for key in keys]
+        ttls = [await backend.execute("PTTL", key) for key in keys]
+        native = backend.native_fanout
+    finally:
+        await backend.close()
+    assert all(0 < ttl <= 5000 for ttl in ttls), ttls
+    epochs = {r[2].encode() for r in replies if r[2]}
+    return _mask_epochs({"replies": replies, "messages": messages, "values": values, "native": native}, epochs)
+
+
+async def test_publish_once_is_the_same_on_both(redis_server: ServerProcess, fanout_broker: ServerProcess) -> None:
+    # Issue 13 item 8: FANOUT.ONCE natively, its Lua twins on redis-server.
+    channel = b"once:%d" % next(_runs)
+    lua = await _once_scenario(redis_server.port, channel)
+    native = await _once_scenario(fanout_broker.port, channel)
+    assert lua.pop("native") is False and native.pop("native") is True
+    assert lua == native
+    assert native["replies"] == [(False, 1, "<epoch>"), (True, 1, "<epoch>"), (False, 0, ""), (True, 0, ""),
+                                 (False, 2, "<epoch>"), (True, 1, "<epoch>")]
+    assert [m[1] for m in native["messages"]] == [b'\x1eh1:<epoch>:"k1"', b'"k2"', b'\x1eh2:<epoch>:"k3"']
+    assert native["values"] == [b"1:<epoch>", b"0:", b"2:<epoch>"]

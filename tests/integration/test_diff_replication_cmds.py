@@ -46,3 +46,25 @@ def test_swapdb_fails_watch_and_wakes_a_blocked_pop(redis_server, fanout_broker)
             return [popped, watcher.call("EXEC"), admin.call("LLEN", "jobs")]
 
     assert run(fanout_broker.port) == run(redis_server.port)
+
+
+def test_client_unblock(redis_server, fanout_broker) -> None:
+    def run(port: int) -> list[object]:
+        with RespClient(port) as admin, RespClient(port) as waiter:
+            admin.call("FLUSHALL")
+            waiter_id = waiter.call("CLIENT", "ID")
+            replies: list[object] = [admin.call("CLIENT", "UNBLOCK", waiter_id)]
+            for command, reason in ((("BLPOP", "q", 0), ()), (("XREAD", "BLOCK", 0, "STREAMS", "s", "$"), ("ERROR",)),
+                                    (("WAIT", 1, 0), ("TIMEOUT",)), (("BZPOPMIN", "z", 0), ("error",))):
+                waiter.send(*command)
+                for _ in range(1000):  # until the server shows it blocked
+                    if b"flags=b" in admin.call("CLIENT", "LIST", "ID", waiter_id):
+                        break
+                replies.append(admin.call("CLIENT", "UNBLOCK", waiter_id, *reason))
+                replies.append(waiter.read())
+            replies += [admin.call("CLIENT", "UNBLOCK", waiter_id, "SOMETIMES"),
+                        admin.call("CLIENT", "UNBLOCK", "x"), admin.call("CLIENT", "UNBLOCK", 999999),
+                        admin.call("CLIENT", "UNBLOCK", waiter_id, "ERROR", "more")]
+            return replies
+
+    assert run(fanout_broker.port) == run(redis_server.port)

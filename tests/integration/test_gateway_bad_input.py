@@ -73,6 +73,9 @@ async def test_binary_frame_and_oversized_message(limited_serve):
     await other.close()
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 async def test_http_api_errors_are_precise(limited_serve):
     base = f"http://127.0.0.1:{limited_serve.port}"
     async with aiohttp.ClientSession() as http:
@@ -86,7 +89,7 @@ async def test_http_api_errors_are_precise(limited_serve):
             ("/api/publish", b'{"channel": "a", "data": "' + b"x" * 5000 + b'"}', 413, "over the limit"),
         ]
         for path, body, status, message in cases:
-            async with http.post(base + path, data=body) as response:
+            async with http.post(base + path, data=body, headers=JSON) as response:
                 assert response.status == status, (path, body[:40])
                 error = (await response.json())["error"]
                 assert message in error["message"], error

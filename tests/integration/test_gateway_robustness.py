@@ -76,7 +76,8 @@ async def test_deeply_nested_data_is_refused_plainly(server):
     assert reply["id"] == 1
     assert reply["error"]["code"] == "bad_request" and "'data' cannot be published" in reply["error"]["message"]
     async with aiohttp.ClientSession() as http:
-        async with http.post(_url(server, "/api/publish"), data='{"channel":"news","data":' + deep + "}") as response:
+        async with http.post(_url(server, "/api/publish"), data='{"channel":"news","data":' + deep + "}",
+                             headers={"Content-Type": "application/json"}) as response:
             assert response.status == 400 and (await response.json())["error"]["code"] == "bad_request"
     await client.close()
 

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO
@@ -31,6 +32,23 @@ class ServerProcess:
     port: int
     extra_ports: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+
+    def capture(self) -> "ServerProcess":
+        """Keep reading the process's output into ``output`` (so a chatty server never
+        blocks on a full pipe, and a test can check its log); returns self."""
+        stream = self.process.stdout
+        assert stream is not None
+
+        def read() -> None:
+            for line in stream:
+                self.output.append(line)
+
+        threading.Thread(target=read, daemon=True).start()
+        return self
+
+    def log(self) -> str:
+        """What the process printed so far (after ``capture``)."""
+        return "".join(self.output)
 
     def stop(self, sig: int | None = None) -> int:
         if self.process.poll() is None:

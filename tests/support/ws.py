@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import websockets
 
-__all__ = ["SilentClient", "WsClient", "connect", "masked_text_frame", "raw_websocket", "silent_client"]
+__all__ = ["SilentClient", "WsClient", "client_frame", "connect", "masked_text_frame", "raw_websocket",
+           "read_close", "read_frame", "silent_client"]
 
 _ids = itertools.count(1)
 
@@ -113,3 +114,48 @@ async def silent_client(port: int, token: str | None = None) -> SilentClient:
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
     return SilentClient(reader, writer)
+
+
+def client_frame(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
+    """Any masked client frame (RFC 6455 5.2): opcode 0 continuation, 1 text, 2 binary."""
+    mask = os.urandom(4)
+    length = len(payload)
+    if length < 126:
+        header = bytes(((0x80 if fin else 0) | opcode, 0x80 | length))
+    elif length < 65536:
+        header = bytes(((0x80 if fin else 0) | opcode, 0xFE)) + length.to_bytes(2, "big")
+    else:
+        header = bytes(((0x80 if fin else 0) | opcode, 0xFF)) + length.to_bytes(8, "big")
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+    head = await reader.readexactly(2)
+    length = head[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return head[0] & 0x0F, await reader.readexactly(length)
+
+
+async def read_close(reader: asyncio.StreamReader, timeout: float = 30.0) -> tuple[int, str, list[bytes]]:
+    """Read server frames until its close frame: (code, reason, text payloads before
+    it); code 1006 if the connection ends without one."""
+    texts: list[bytes] = []
+
+    async def read() -> tuple[int, str]:
+        while True:
+            try:
+                opcode, payload = await read_frame(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return 1006, ""
+            if opcode == 8:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                return code, payload[2:].decode("utf-8", "replace")
+            if opcode == 1:
+                texts.append(payload)
+
+    code, reason = await asyncio.wait_for(read(), timeout)
+    return code, reason, texts

@@ -99,7 +99,8 @@ async def test_a_gap_history_cannot_fill_is_announced():
     await backend.subscribe(b"chat:x")
     await backend.history_publish(b"chat:x", b"3", 100, 60_000)
     await _settled(hub)
-    assert connection.frames[1] == {"channel": "chat:x", "gap": {"from_offset": 2}}
+    epoch = connection.frames[0]["epoch"]
+    assert connection.frames[1] == {"channel": "chat:x", "gap": {"from_offset": 2, "epoch": epoch}}
     assert [frame.get("offset") for frame in connection.frames] == [1, None, 3]
 
 
@@ -139,3 +140,41 @@ async def test_a_message_racing_the_subscribe_read_is_not_dropped_by_the_floor()
     hub.on_message(*in_flight[0], None)
     assert [frame["offset"] for frame in connection.frames] == [1]
     assert not hub.floors
+
+
+async def _new_epoch(backend: MemoryBackend) -> None:
+    """What a backplane restart without persistence does: the history is gone."""
+    await backend.execute("DEL", "history:{chat:x}", "history:{chat:x}:meta")
+    await asyncio.sleep(0.002)  # epochs are microsecond times: the next one differs
+
+
+async def test_a_new_epoch_is_caught_up_from_its_first_offset():
+    # Issue 13 item 1: the first new-epoch message seen here was taken as a baseline.
+    hub, backend, connection = await _setup()
+    await backend.history_publish(b"chat:x", b"1", 100, 60_000)
+    await _new_epoch(backend)
+    await backend.unsubscribe(b"chat:x")  # this node's link is down while the new epoch begins
+    for n in (b"a", b"b", b"c"):
+        await backend.history_publish(b"chat:x", n, 100, 60_000)
+    await backend.subscribe(b"chat:x")
+    await backend.history_publish(b"chat:x", b"d", 100, 60_000)
+    await _settled(hub)
+    old, new = connection.frames[0]["epoch"], connection.frames[-1]["epoch"]
+    assert old != new
+    assert [(f.get("epoch"), f.get("offset")) for f in connection.frames] == [
+        (old, 1), (new, 1), (new, 2), (new, 3), (new, 4)]
+
+
+async def test_after_a_reconnect_into_a_new_epoch_the_old_tail_is_a_gap_and_the_new_one_is_read():
+    hub, backend, connection = await _setup()
+    await backend.history_publish(b"chat:x", b"1", 100, 60_000)
+    await backend.unsubscribe(b"chat:x")
+    await backend.history_publish(b"chat:x", b"2", 100, 60_000)  # missed here, then lost with the history
+    await _new_epoch(backend)
+    await backend.history_publish(b"chat:x", b"a", 100, 60_000)
+    await backend.subscribe(b"chat:x")
+    await hub.check_positions()
+    old = connection.frames[0]["epoch"]
+    new = connection.frames[-1]["epoch"]
+    assert connection.frames[1:] == [{"channel": "chat:x", "gap": {"from_offset": 2, "epoch": old}},
+                                     {"channel": "chat:x", "offset": 1, "epoch": new, "data": "a"}]
