@@ -40,10 +40,18 @@ _ADDRESS_SPACE = 2**47
 
 
 def _event(db: Keyspace, event: bytes, key: bytes) -> None:
-    """A stream keyspace event with no WATCH invalidation (``notifyKeyspaceEvent`` alone)."""
+    """A stream keyspace event with no WATCH invalidation (``notifyKeyspaceEvent`` alone);
+    counts as a change, so the command is propagated (AOF)."""
     host = db.host
+    host.changes += 1
     if host.notify_flags:
         host.notify(_STREAM, event, key, db.index)
+
+
+def _dirty(client: Client) -> None:
+    """A change with no keyspace event (Redis's ``server.dirty++`` in XACK, XREADGROUP,
+    XCLAIM, XAUTOCLAIM): the command is propagated (AOF) as it was sent."""
+    client.broker.changes += 1
 
 
 def _text(raw: bytes) -> str:
@@ -302,9 +310,11 @@ def xreadgroup(client: Client, argv: list[bytes]) -> Any:
             consumer = _lookup_or_create_consumer(db, key, group, consumer_name, now)
             start = increment_id(wanted) or (0, 0)
             found.append((key, deliver_history(stream, consumer, start, args.count, now)))
+            _dirty(client)
         elif len(stream) and stream.last_valid_id() > group.last_id:
             consumer = _lookup_or_create_consumer(db, key, group, consumer_name, now)
             found.append((key, deliver_new(stream, group, consumer, group.last_id, args.count, args.noack, now)))
+            _dirty(client)
     if found:
         if client.proto == 3:
             return {key: entries for key, entries in found}
@@ -331,6 +341,7 @@ def xreadgroup(client: Client, argv: list[bytes]) -> Any:
         now = client.broker.now_ms
         consumer = _lookup_or_create_consumer(client.db, key, group, consumer_name, now)
         entries = deliver_new(stream, group, consumer, group.last_id, count, noack, now)
+        _dirty(client)
         if client.proto == 3:
             return {key: entries}
         return [[key, entries]]
@@ -349,7 +360,10 @@ def xack(client: Client, argv: list[bytes]) -> int:
     if group is None:  # before the ids are parsed, as Redis
         return 0
     ids = [parse_strict_id(raw) for raw in argv[3:]]  # all or nothing
-    return sum(1 for stream_id in ids if group.ack(stream_id))
+    acknowledged = sum(1 for stream_id in ids if group.ack(stream_id))
+    if acknowledged:
+        _dirty(client)
+    return acknowledged
 
 
 # ---------------------------------------------------------------- XPENDING
@@ -474,6 +488,7 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
         j += 1
     if last_id > group.last_id:
         group.last_id = last_id
+        _dirty(client)
     if delivery_time == -1 or delivery_time < 0 or delivery_time > now:
         # a bogus time (a client's clock ahead of ours) means "now", not an error
         delivery_time = now
@@ -487,6 +502,7 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
         if entry is None:
             if nack is not None:  # the entry is gone: so goes its pending entry
                 group.ack(stream_id)
+                _dirty(client)
             continue
         if force and nack is None:
             nack = Nack(None, now)
@@ -504,6 +520,7 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
         elif not justid:
             nack.delivery_count += 1
         out.append(format_id(stream_id) if justid else entry)
+        _dirty(client)
     return out
 
 
@@ -577,6 +594,8 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     # the cursor: the next pending id after the last one looked at (raxNext), or 0-0
     while position < len(keys) and keys[position] not in live:
         position += 1
+    if claimed or deleted:
+        _dirty(client)
     cursor = format_id(keys[position]) if position < len(keys) else b"0-0"
     return [cursor, claimed, deleted]
 

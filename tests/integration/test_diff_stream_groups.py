@@ -679,3 +679,37 @@ def test_group_commands_from_scripts(redis_server, fanout_broker, protocol):
     """Through EVAL: replies converted as Redis converts them, BLOCK refused, writes
     refused in EVAL_RO."""
     same(redis_server, fanout_broker, SCRIPT_CASES, protocol)
+
+
+def test_groups_survive_an_aof_restart(tmp_path):
+    """XGROUP, XREADGROUP (also NOACK and woken from BLOCK), XACK, XCLAIM and XAUTOCLAIM
+    are in the AOF: after a restart the groups, consumers and pending ids are back
+    (delivery and seen times are those of the replay, which this does not compare)."""
+    from tests.support.servers import free_port, start_fanout
+    script: list[Command] = [
+        *_entries("s", 6), ("XGROUP", "CREATE", "s", "g", "0"), ("XGROUP", "CREATE", "s", "h", "$"),
+        ("XREADGROUP", "GROUP", "g", "a", "COUNT", "3", "STREAMS", "s", ">"),
+        ("XREADGROUP", "GROUP", "g", "b", "NOACK", "COUNT", "1", "STREAMS", "s", ">"),
+        ("XREADGROUP", "GROUP", "g", "b", "STREAMS", "s", ">"), ("XACK", "s", "g", "1-1", "5-1"),
+        ("XCLAIM", "s", "g", "c", "0", "2-1", "JUSTID"), ("XGROUP", "CREATECONSUMER", "s", "h", "idle"),
+        ("XDEL", "s", "3-1"), ("XAUTOCLAIM", "s", "g", "d", "0", "0", "COUNT", "1"),
+    ]
+
+    def state(port: int) -> Any:
+        with RespClient(port) as client:
+            return mask_times(("XINFO", "STREAM", "s", "FULL"), client.call("XINFO", "STREAM", "s", "FULL"))
+
+    server = start_fanout("broker", "--port", str(free_port()), "--dir", str(tmp_path), "--appendonly", "yes")
+    try:
+        with RespClient(server.port) as client:
+            for command in script:
+                client.call(*command)
+        before = state(server.port)
+    finally:
+        server.stop()
+    server = start_fanout("broker", "--port", str(free_port()), "--dir", str(tmp_path), "--appendonly", "yes")
+    try:
+        after = state(server.port)
+    finally:
+        server.stop()
+    assert after[b"groups"] and after == before
