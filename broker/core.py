@@ -667,7 +667,10 @@ class Broker:
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
-                        reply = exc
+                        # A key that got data but now holds another type (a MULTI pushed,
+                        # deleted and set it) serves nobody: Redis checks the type before
+                        # serving, so its waiters stay blocked.
+                        reply = None if exc.message.startswith("WRONGTYPE") else exc
                     if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:
