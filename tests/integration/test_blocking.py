@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.resp_client import RespClient, encode_command
+from tests.support.resp_client import RespClient, client_flags, encode_command, wait_until
 
 
 @pytest.fixture(params=["redis-server", "fanout"])
@@ -101,12 +101,9 @@ def test_a_multi_that_leaves_another_type_keeps_waiters_blocked(port, block, fil
         waiter.send(*block)
 
         def blocked() -> bool:
-            line = admin.call("CLIENT", "LIST", "ID", waiter_id)
-            return b"flags=b" in line
+            return b"b" in client_flags(admin, waiter_id)
 
-        for _ in range(2000):
-            if blocked():
-                break
+        wait_until(blocked, f"{block[0]} is blocked")
         for command in (("MULTI",), fill, ("DEL", "k"), wrong_type):
             admin.call(*command)
         assert admin.call("EXEC")[0] is not None
