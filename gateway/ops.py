@@ -297,9 +297,9 @@ async def console_token(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    """Registered before http_api's routes: its /api/ catch-all would take the new
-    ones, and /healthz, /metrics and /api/channels wrap (or, /healthz, replace)
-    http_api's so that with workers they answer for the node."""
+    """Registered before http_api's routes (its /api/ catch-all would take these).
+    /metrics and /api/channels wrap http_api's handlers, so that with workers they
+    answer for the node; http_api does not route those paths itself."""
     return [
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),

@@ -22,14 +22,18 @@ import socket
 import sys
 import tempfile
 import time
+from typing import TextIO
 
-__all__ = ["run_workers", "worker_argv"]
+__all__ = ["run_workers", "tag_line", "worker_argv"]
 
 log = logging.getLogger("fanout.workers")
 
 # A worker that dies sooner than this after starting is restarted after a pause
 # (a crash loop must not spin a core).
 RESTART_PAUSE = 1.0
+# Longest line relayed from a worker's output (asyncio's default of 64 KiB could be
+# passed by one log record with a large message); a longer one is dropped, noted.
+LINE_LIMIT = 1 << 20
 
 
 def worker_argv(argv: list[str], unix_path: str | None, http_port: int, index: int = 0,
@@ -66,6 +70,15 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+def tag_line(line: str, index: int) -> str:
+    """One line of worker ``index``'s output as the supervisor prints it: a JSON
+    object (``--log-format json``) stays one object, with ``"worker": index`` first;
+    any other line (text logs, facts, a traceback) gets a ``[worker index]`` prefix."""
+    if line.startswith("{") and line.endswith("}") and line != "{}":
+        return line[:1] + f'"worker":{index},' + line[1:]
+    return f"[worker {index}] {line}"
+
+
 class Worker:
     def __init__(self, index: int, argv: list[str]) -> None:
         self.index = index
@@ -77,20 +90,27 @@ class Worker:
     async def start(self) -> None:
         self.started = time.monotonic()
         self.ready.clear()
-        self.process = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE)
-        asyncio.ensure_future(self._forward(self.process))
+        # Both streams through us: the facts on stdout and the log records (and any
+        # traceback) on stderr each get the worker's tag, on our stdout and stderr.
+        self.process = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE,
+                                                            stderr=asyncio.subprocess.PIPE, limit=LINE_LIMIT)
+        assert self.process.stdout is not None and self.process.stderr is not None
+        asyncio.ensure_future(self._forward(self.process.stdout, sys.stdout))
+        asyncio.ensure_future(self._forward(self.process.stderr, sys.stderr))
 
-    async def _forward(self, process: asyncio.subprocess.Process) -> None:
-        """Relay the worker's output, prefixed; note when it listens."""
-        assert process.stdout is not None
-        async for raw in process.stdout:
+    async def _forward(self, stream: asyncio.StreamReader, out: TextIO) -> None:
+        """Relay one of the worker's streams, tagged; note when it listens."""
+        while True:
+            try:
+                raw = await stream.readline()
+            except ValueError:  # over LINE_LIMIT: asyncio dropped it; relaying must go on
+                raw = b"(a line over %d bytes was dropped)" % LINE_LIMIT
+            if not raw:
+                return
             line = raw.decode(errors="replace").rstrip()
-            if "HTTP on" in line:
+            if out is sys.stdout and "HTTP on" in line:
                 self.ready.set()
-            if line.startswith("{"):  # --log-format json: stays one JSON object, marked with the worker
-                print(line[:1] + f'"worker":{self.index},' + line[1:], flush=True)
-            else:
-                print(f"[worker {self.index}] {line}", flush=True)
+            print(tag_line(line, self.index), file=out, flush=True)
 
 
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
