@@ -441,10 +441,8 @@ class _GatewayCollector:
                                   "one per matching channel or pattern subscription",
                                   value=state.hub.received)
         broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
-        if broker is not None:
-            yield CounterMetricFamily("fanout_broker_publishes", "Messages published into the embedded broker "
-                                      "by any client (gateway, RESP PUBLISH/SPUBLISH, scripts)",
-                                      value=broker.stats.client_publishes)
+        if broker is not None:  # (a worker's is in the supervisor: ops.metrics adds it, node-wide)
+            yield ops.broker_publishes_metric(broker.stats.client_publishes)
         node = state.node
         if node is not None and node.workers > 1:
             yield GaugeMetricFamily("fanout_worker", "This worker's index (these metrics are this worker's)",

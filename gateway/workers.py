@@ -24,6 +24,8 @@ import tempfile
 import time
 from typing import TextIO
 
+from gateway.node_view import broker_socket
+
 __all__ = ["run_workers", "tag_line", "worker_argv"]
 
 log = logging.getLogger("fanout.workers")
@@ -128,7 +130,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     # --requirepass guards the RESP port.
     directory = tempfile.mkdtemp(prefix="fanout-")
     if args.broker.startswith("memory"):
-        unix_path = os.path.join(directory, "broker.sock")
+        unix_path = broker_socket(directory)
         broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
         problem = configure_persistence(broker, args)
         if problem:
