@@ -117,9 +117,9 @@ class Worker:
 
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.core import Broker
-    from broker.server import LoadFailed, RespServer, load_snapshot
-    from gateway.app import forget_dead_nodes
-    from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
+    from broker.server import RespServer
+    from gateway.app import start_embedded
+    from gateway.cli import configure_persistence, on_shutdown_command, stop_on_signals
     from gateway.logs import fact
 
     stop = stop_on_signals()
@@ -138,18 +138,9 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
             return 2
         saved = on_shutdown_command(broker, stop)
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
-        try:
-            await resp_server.start()
-        except OSError as exc:
-            print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
-            return 1
-        try:
-            await load_snapshot(broker)
-        except LoadFailed as exc:
-            print(f"fanout: {exc}", file=sys.stderr, flush=True)
-            await resp_server.close()
-            return 1
-        forget_dead_nodes(broker)
+        failed = await start_embedded(resp_server, args.host, args.resp_port)
+        if failed is not None:
+            return failed
     http_port = args.http_port or _free_port(args.host)
     workers = [Worker(index, worker_argv(argv, unix_path, http_port, index, args.workers, directory))
                for index in range(1, args.workers + 1)]
