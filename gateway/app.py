@@ -601,11 +601,14 @@ def forget_dead_nodes(broker: Any) -> None:
     db = broker.dbs[0]
     for key in [key for key in db.data if key.startswith(b"node:") and key.count(b":") == 1]:
         db.delete(key)
+        broker.propagator.deletion(0, key)  # in the AOF too, when it is on
+    broker.propagator.flush(wrap=False)
 
 
 async def start_embedded(resp_server: Any, host: str, port: int) -> int | None:
-    """Start the embedded broker's RESP server, load its snapshot (if any) and drop
-    the dead nodes' heartbeats from it (``forget_dead_nodes``).
+    """Start the embedded broker's RESP server (which loads the AOF, when it is on),
+    load its snapshot (if any) and drop the dead nodes' heartbeats from it
+    (``forget_dead_nodes``).
 
     Args:
         resp_server: a broker.server.RespServer around the embedded broker.
@@ -613,11 +616,15 @@ async def start_embedded(resp_server: Any, host: str, port: int) -> int | None:
     Returns:
         None when it serves; else the exit code, after printing why on stderr.
     """
+    from broker.persistence.aof import AofLoadError
     from broker.server import LoadFailed, load_snapshot
     from gateway.cli import port_error
 
     try:
-        await resp_server.start()
+        await resp_server.start()  # loads the AOF, when it is on
+    except AofLoadError as exc:
+        print(f"fanout serve: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(port_error("RESP", host, port, exc), file=sys.stderr)
         return 1
@@ -637,8 +644,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     from broker.core import Broker
     from broker.fdlimit import FdBudget
     from broker.server import RespServer, tune_gc
-    from gateway.cli import (configure_persistence, on_shutdown_command, persistence_words, port_error,
-                             stop_on_signals)
+    from gateway.cli import (broker_config, configure_persistence, on_shutdown_command, persistence_words,
+                             port_error, stop_on_signals)
 
     try:
         ChannelPolicy(settings_from_args(args).channel)
@@ -646,7 +653,7 @@ async def run_serve(args: argparse.Namespace) -> int:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
     embedded = args.broker.startswith("memory")
-    broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
+    broker = Broker(config=broker_config(args)) if embedded else None
     if broker is not None:
         problem = configure_persistence(broker, args)
         if problem:

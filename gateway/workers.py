@@ -119,7 +119,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.core import Broker
     from broker.server import RespServer
     from gateway.app import start_embedded
-    from gateway.cli import configure_persistence, on_shutdown_command, stop_on_signals
+    from gateway.cli import broker_config, configure_persistence, on_shutdown_command, stop_on_signals
     from gateway.logs import fact
 
     stop = stop_on_signals()
@@ -131,7 +131,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     directory = tempfile.mkdtemp(prefix="fanout-")
     if args.broker.startswith("memory"):
         unix_path = broker_socket(directory)
-        broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
+        broker = Broker(config=broker_config(args))
         problem = configure_persistence(broker, args)
         if problem:
             print(f"fanout: {problem}", file=sys.stderr)

@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import sys
+from typing import Any
 
 from broker.commands.args import SYNTAX
 from broker.core import Client
@@ -35,6 +36,7 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(client.db.index)
     for container in client.db.flush():
         client.broker.lazyfree.drop(container)
+    client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
     return OK
 
 
@@ -46,6 +48,7 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     for db in client.broker.dbs:
         for container in db.flush():
             client.broker.lazyfree.drop(container)
+    client.broker.changes += 1  # recorded even when every db was empty, as Redis does
     # flushAllDataAndResetRDB: an old snapshot must not bring the data back
     client.broker.persistence.after_flushall()
     return OK
@@ -251,6 +254,18 @@ def _human(value: int) -> str:
     return str(value)
 
 
+def aof_info(broker: Any) -> list[tuple[str, object]]:
+    """INFO persistence's aof_* fields (broker/persistence/aof.py when it is attached)."""
+    aof = broker.aof
+    if aof is None:
+        return [("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
+                ("aof_last_rewrite_time_sec", -1), ("aof_current_rewrite_time_sec", -1),
+                ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0),
+                ("aof_rewrites_consecutive_failures", 0), ("aof_last_write_status", "ok"),
+                ("aof_last_cow_size", 0), ("module_fork_in_progress", 0), ("module_fork_last_cow_size", 0)]
+    return aof.info_fields()  # type: ignore[no-any-return]
+
+
 def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
     broker = client.broker
     now = broker.clock_ms()
@@ -291,7 +306,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("mem_allocator", "pymalloc"),
             ("lazyfree_pending_objects", broker.lazyfree.pending),
         ],
-        "persistence": [*broker.persistence.info(), ("aof_enabled", 0)],
+        "persistence": [*broker.persistence.info(), *aof_info(broker)],
         "stats": [
             ("total_connections_received", stats.connections),
             ("total_commands_processed", stats.commands),

@@ -332,12 +332,18 @@ class Sandbox:
             self._verify(run, cmd, argv, checks)  # type: ignore[arg-type]
         # Broker.call without its bookkeeping of the caller's last command (the
         # script client is never listed): the handler itself, counted in the stats.
-        self.broker.stats.commands += 1
+        broker = self.broker
+        broker.stats.commands += 1
+        changes = broker.changes
         try:
             reply = cmd.handler(self.client, argv)
         except CommandError as exc:
             reply = exc
         kind = type(reply)
+        if broker.propagating and broker.changes != changes and kind is not Blocked:
+            # effects replication: the command as it must replay, in the unit of the
+            # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
+            broker.propagator.record(self.client, cmd, argv, reply)
         if kind is bytes or kind is int:
             return reply
         if kind is Blocked:
