@@ -253,6 +253,7 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
         state.hub.note_floor(name, page.epoch.encode(), page.offset)
     except BaseException:
         if connection.recovering is not None:
+            connection.release_held(name)
             connection.recovering.pop(name, None)
         if subscribed:  # all or nothing: the client was told it failed
             await state.hub.unsubscribe(connection, name)
@@ -301,10 +302,17 @@ async def _replay(state: GatewayState, connection: Connection, channel: bytes, p
         gap = {"from_offset": page.lost_from, "epoch": page.epoch}
         connection.send_frame(text_frame(orjson.dumps({"channel": name, "gap": gap})))
         last = page.lost_from - 1
-    held = connection.recovering.get(channel) if connection.recovering is not None else None
-    if type(held) is not list:  # unsubscribed meanwhile
+    held = connection.release_held(channel)
+    if held is None:  # unsubscribed meanwhile
         return
-    for held_offset, held_epoch, frame in held:
+    for held_offset, held_epoch, frame, *run in held:
+        if frame is None:  # held past the budget: skipped as send_event would skip them
+            for skipped in range(held_offset, held_offset + run[0]):
+                if held_epoch != epoch or skipped > last:
+                    connection.skip_event(channel, skipped)
+                    if held_epoch == epoch:
+                        last = skipped
+            continue
         if held_epoch != epoch or held_offset > last:
             connection.send_event(frame, channel, held_offset)
             if held_epoch == epoch:

@@ -334,6 +334,7 @@ class Hub:
         connection.channels.discard(channel)
         self.unwatch_presence(connection, channel)
         if connection.recovering is not None:
+            connection.release_held(channel)
             connection.recovering.pop(channel, None)
         if self._remove(self.channels, channel, connection):
             self.positions.pop(channel, None)
