@@ -56,6 +56,8 @@ local function err_table(message)
 end
 
 local handling = false
+-- True while a script (or a library's code at FUNCTION LOAD) runs: see nonexistent().
+local running = false
 
 -- __redis__err__handler: add where the error happened (the script's frame, not a
 -- C function's nor one of this prelude's).
@@ -255,6 +257,10 @@ rawset(G, '_G', globals)
 local function nonexistent(_, name)
   -- lupa looks up the global 'debug' from C around its calls into Lua: answer it
   -- nil (a lookup from C, not from a script) instead of raising where nothing catches.
+  -- Outside a script only lupa's own lookup (before every call from Python) can
+  -- get here: answer it without the getinfo below, which costs about as much as
+  -- the rest of entering a script.
+  if name == 'debug' and not running then return nil end
   if name == 'debug' then
     local caller = dbg.getinfo(2, 'S')
     if caller == nil or caller.what == 'C' then return nil end
@@ -333,13 +339,27 @@ local function outcome(ok, res)
   return 0, res
 end
 
+-- What run_eval / run_function return: the script's value itself when it is not a
+-- table and no error happened (one value, the commonest case: no tuple on the
+-- Python side), else outcome()'s codes.
+local function result(ok, res)
+  if ok and type(res) ~= 'table' then return res end
+  return outcome(ok, res)
+end
+
 -- KEYS and ARGV come as varargs after their count (one call from Python, no
 -- table built on the Python side), or as two tables when the count is -1.
+-- Two tables, not three: the keys' table is made of all the values and its tail
+-- moved to ARGV (its border stays at nkeys: the moved slots are nil).
 local function collect(nkeys, ...)
   if nkeys < 0 then return ... end
-  local all, keys, argv = {...}, {}, {}
-  for i = 1, nkeys do keys[i] = all[i] end
-  for i = nkeys + 1, select('#', ...) do argv[i - nkeys] = all[i] end
+  if nkeys == 0 then return {}, {...} end
+  local keys, argv = {...}, {}
+  local n = select('#', ...)
+  for i = nkeys + 1, n do
+    argv[i - nkeys] = keys[i]
+    keys[i] = nil
+  end
   return keys, argv
 end
 
@@ -348,13 +368,28 @@ local function run_eval(f, nkeys, ...)
   rawset(G, 'KEYS', keys)
   rawset(G, 'ARGV', argv)
   handling = false
-  return outcome(xpcall(f, handler))
+  running = true
+  local ok, res = xpcall(f, handler)
+  running = false
+  return result(ok, res)
+end
+
+-- A function's callback and arguments, kept here for the duration of the call so
+-- xpcall needs no closure made per call.
+local current_f, current_keys, current_argv
+local function call_current()
+  return current_f(current_keys, current_argv)
 end
 
 local function run_function(f, nkeys, ...)
-  local keys, argv = collect(nkeys, ...)
+  current_keys, current_argv = collect(nkeys, ...)
+  current_f = f
   handling = false
-  return outcome(xpcall(function() return f(keys, argv) end, handler))
+  running = true
+  local ok, res = xpcall(call_current, handler)
+  running = false
+  current_f, current_keys, current_argv = nil, nil, nil
+  return result(ok, res)
 end
 
 local function compile(body, name)
@@ -366,7 +401,10 @@ end
 -- FUNCTION LOAD: run the library's code with the error handler; report as run_eval.
 local function run_load(f)
   handling = false
-  return outcome(xpcall(f, handler))
+  running = true
+  local ok, res = xpcall(f, handler)
+  running = false
+  return outcome(ok, res)
 end
 
 local function gc(step)
