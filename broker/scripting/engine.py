@@ -33,6 +33,7 @@ from broker.core import Blocked, Client, Replies
 from broker.resp import CommandError
 from broker.scripting.convert import LuaConverter
 from broker.scripting.prelude import PRELUDE
+from broker.scripting.tailcalls import untail
 
 if TYPE_CHECKING:
     from broker.core import Broker
@@ -161,6 +162,8 @@ class Sandbox:
         self.run_function = api[b"run_function"]
         self.run_load = api[b"run_load"]
         self._compile = api[b"compile"]
+        self._dump = api[b"dump"]
+        self._load_binary = api[b"load_binary"]
         self._rearm = api[b"rearm"]
         self._gc = api[b"gc"]
         self.set_load_mode = api[b"set_load_mode"]
@@ -182,7 +185,20 @@ class Sandbox:
             raise CommandError("ERR Error compiling script (new function): not enough memory") from None
         if type(result) is tuple:
             raise _CompileError(result[1].decode("utf-8", "replace") if result[1] else "error")
-        return result
+        return self._untail(result, chunk_name)
+
+    def _untail(self, function: Any, chunk_name: bytes) -> Any:
+        """``function`` with its tail calls made plain calls (``tailcalls.untail``),
+        so `return cjson.decode(bad)` keeps the script's frame and its error the
+        `user_script:N:` prefix, as Redis's C libraries leave them; compiled once per
+        script. The function as it is when its bytecode cannot be patched."""
+        try:
+            patched = self._load_binary(untail(self._dump(function)), chunk_name)
+        except (ValueError, lua51.LuaError):
+            return function
+        if type(patched) is tuple or patched is None:
+            return function
+        return patched
 
     # ------------------------------------------------------------ running
 

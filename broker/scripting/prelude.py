@@ -34,6 +34,7 @@ local type, error, select, tostring, tonumber, rawget, rawset = type, error, sel
 local setmetatable, getmetatable, unpack, next, xpcall, pcall = setmetatable, getmetatable, unpack, next, xpcall, pcall
 local loadstring, setfenv, floor, ceil, concat = loadstring, setfenv, math.floor, math.ceil, table.concat
 local collectgarbage = collectgarbage
+local dump = string.dump
 local unwrap = py.unwrap
 -- The locked view of the globals scripts get (its metatable is set at the end).
 -- Every function made below has it as environment, so getfenv(redis.call) does
@@ -398,6 +399,12 @@ local function compile(body, name)
   return f
 end
 
+-- The compiled chunk's bytecode, and a chunk loaded back from patched bytecode
+-- (tailcalls.untail: see Sandbox.compile).
+local function load_binary(code, name)
+  return loadstring(code, name)
+end
+
 -- FUNCTION LOAD: run the library's code with the error handler; report as run_eval.
 local function run_load(f)
   handling = false
@@ -417,6 +424,7 @@ setfenv(0, globals)
 
 return {
   run_eval = run_eval, run_function = run_function, run_load = run_load, compile = compile,
+  dump = dump, load_binary = load_binary,
   classify = classify, rearm = rearm, gc = gc, set_load_mode = set_load_mode,
   table = function() return {} end,
   err = err_table,
