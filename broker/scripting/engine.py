@@ -160,6 +160,11 @@ class Sandbox:
         api = chunk(py, HOOK_COUNT)
         self.run_eval = api[b"run_eval"]
         self.run_function = api[b"run_function"]
+        # run_eval / run_function of fixed arity: [nkeys * FIXED + nargs] (see the prelude)
+        fixed = api[b"fixed"]
+        self.fixed_eval = [api[b"fixed_eval"][i + 1] for i in range(fixed * fixed)]
+        self.fixed_function = [api[b"fixed_function"][i + 1] for i in range(fixed * fixed)]
+        self._fixed = fixed
         self.run_load = api[b"run_load"]
         self._compile = api[b"compile"]
         self._dump = api[b"dump"]
@@ -202,16 +207,24 @@ class Sandbox:
 
     # ------------------------------------------------------------ running
 
-    def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any) -> Any:
+    def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any,
+                fixed: list[Any] | None = None) -> Any:
         """Run ``function`` through ``runner`` (run_eval / run_function) and
-        return the caller's reply (errors as CommandError values)."""
+        return the caller's reply (errors as CommandError values).
+
+        ``fixed``: ``runner``'s entry points of fixed arity (``fixed_eval`` /
+        ``fixed_function``), taken when the keys and arguments are few.
+        """
         client = self.client
         client.db = run.caller.db
         client.proto = 2
         self.run = run
+        nkeys, nargs, limit = len(keys), len(args), self._fixed
         try:
-            if len(keys) + len(args) <= _MAX_VARARGS:
-                outcome = runner(function, len(keys), *keys, *args)
+            if nkeys < limit and nargs < limit and fixed is not None:
+                outcome = fixed[nkeys * limit + nargs](function, *keys, *args)
+            elif nkeys + nargs <= _MAX_VARARGS:
+                outcome = runner(function, nkeys, *keys, *args)
             else:
                 outcome = runner(function, -1, self.lua.table_from(keys), self.lua.table_from(args))
         except lua51.LuaMemoryError:

@@ -110,4 +110,4 @@ class EvalScripts:
             read_only = ro or "no-writes" in flags
         sandbox = self.sandbox
         return sandbox.execute(ScriptRun(client, script.sha, read_only, sandbox.monotonic()),
-                               sandbox.run_eval, script.function, keys, args)
+                               sandbox.run_eval, script.function, keys, args, sandbox.fixed_eval)

@@ -364,15 +364,26 @@ local function collect(nkeys, ...)
   return keys, argv
 end
 
-local function run_eval(f, nkeys, ...)
-  local keys, argv = collect(nkeys, ...)
-  rawset(G, 'KEYS', keys)
-  rawset(G, 'ARGV', argv)
+-- KEYS/ARGV exist in G from the first EVAL on (rawset: G refuses new globals);
+-- from then on a plain assignment replaces them, without two rawset calls.
+local have_keys = false
+local function eval_tables(f, keys, argv)
+  if have_keys then
+    G.KEYS, G.ARGV = keys, argv
+  else
+    rawset(G, 'KEYS', keys)
+    rawset(G, 'ARGV', argv)
+    have_keys = true
+  end
   handling = false
   running = true
   local ok, res = xpcall(f, handler)
   running = false
   return result(ok, res)
+end
+
+local function run_eval(f, nkeys, ...)
+  return eval_tables(f, collect(nkeys, ...))
 end
 
 -- A function's callback and arguments, kept here for the duration of the call so
@@ -382,9 +393,8 @@ local function call_current()
   return current_f(current_keys, current_argv)
 end
 
-local function run_function(f, nkeys, ...)
-  current_keys, current_argv = collect(nkeys, ...)
-  current_f = f
+local function function_tables(f, keys, argv)
+  current_f, current_keys, current_argv = f, keys, argv
   handling = false
   running = true
   local ok, res = xpcall(call_current, handler)
@@ -392,6 +402,32 @@ local function run_function(f, nkeys, ...)
   current_f, current_keys, current_argv = nil, nil, nil
   return result(ok, res)
 end
+
+local function run_function(f, nkeys, ...)
+  return function_tables(f, collect(nkeys, ...))
+end
+
+-- Entry points of fixed arity for few keys and arguments, the common calls:
+-- run(f, k1, a1) builds {k1}, {a1} with table constructors, no varargs to walk.
+-- Index nkeys * FIXED + nargs + 1; made with loadstring, named as this chunk so
+-- error locations skip them as they skip the rest of the prelude.
+local FIXED = 4
+local function fixed_entries(run)
+  local entries = {}
+  for nkeys = 0, FIXED - 1 do
+    for nargs = 0, FIXED - 1 do
+      local params, keys, args = {'f'}, {}, {}
+      for i = 1, nkeys do keys[i] = 'k' .. i; params[#params + 1] = keys[i] end
+      for i = 1, nargs do args[i] = 'a' .. i; params[#params + 1] = args[i] end
+      local source = 'local run = ... return function(' .. concat(params, ', ') .. ') return run(f, {' ..
+                     concat(keys, ', ') .. '}, {' .. concat(args, ', ') .. '}) end'
+      entries[nkeys * FIXED + nargs + 1] = loadstring(source, '=fanout_scripting')(run)
+    end
+  end
+  return entries
+end
+local fixed_eval = fixed_entries(eval_tables)
+local fixed_function = fixed_entries(function_tables)
 
 local function compile(body, name)
   local f, message = loadstring(body, name)
@@ -424,7 +460,8 @@ setfenv(0, globals)
 
 return {
   run_eval = run_eval, run_function = run_function, run_load = run_load, compile = compile,
-  dump = dump, load_binary = load_binary,
+  dump = dump, load_binary = load_binary, fixed_eval = fixed_eval, fixed_function = fixed_function,
+  fixed = FIXED,
   classify = classify, rearm = rearm, gc = gc, set_load_mode = set_load_mode,
   table = function() return {} end,
   err = err_table,
