@@ -41,12 +41,15 @@ class Host(Protocol):
 
     now_ms: int
     notify_flags: int
+    changes: int
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
 
     def touch_watched(self, db: int, key: bytes) -> None: ...
 
     def signal_ready(self, db: int, key: bytes) -> None: ...
+
+    def key_expired(self, db: int, key: bytes) -> None: ...
 
     def count_read(self, db: int, key: bytes, hit: bool) -> None: ...
 
@@ -177,7 +180,9 @@ class Keyspace:
             self.notify(NotifyClass.GENERIC, b"del", key)
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes) -> None:
-        """Record a modification: WATCH invalidation, then the keyspace event."""
+        """Record a modification: the change count (propagation), WATCH invalidation,
+        then the keyspace event."""
+        self.host.changes += 1
         if self.watched:
             self.host.touch_watched(self.index, key)
         if self.host.notify_flags:
@@ -233,8 +238,14 @@ class Keyspace:
         return expired
 
     def _expire(self, key: bytes) -> None:
+        # Not a change made by the running command (dirty stays): recorded on its own as
+        # a deletion (Redis's deleteExpiredKeyAndPropagate).
         self.delete(key)
-        self.notify(NotifyClass.EXPIRED, b"expired", key)
+        if self.watched:
+            self.host.touch_watched(self.index, key)
+        if self.host.notify_flags:
+            self.host.notify(NotifyClass.EXPIRED, b"expired", key, self.index)
+        self.host.key_expired(self.index, key)
 
 
 def _sample_key(data: dict[bytes, Any]) -> bytes:

@@ -603,6 +603,8 @@ def forget_dead_nodes(broker: Any) -> None:
     db = broker.dbs[0]
     for key in [key for key in db.data if key.startswith(b"node:") and key.count(b":") == 1]:
         db.delete(key)
+        broker.propagator.deletion(0, key)  # in the AOF too, when it is on
+    broker.propagator.flush(wrap=False)
 
 
 async def run_serve(args: argparse.Namespace) -> int:
@@ -610,9 +612,10 @@ async def run_serve(args: argparse.Namespace) -> int:
     from broker.backends import create_backend
     from broker.core import Broker
     from broker.fdlimit import FdBudget
+    from broker.persistence.aof import AofLoadError
     from broker.server import LoadFailed, RespServer, load_snapshot, tune_gc
-    from gateway.cli import (configure_persistence, on_shutdown_command, persistence_words, port_error,
-                             stop_on_signals)
+    from gateway.cli import (broker_config, configure_persistence, on_shutdown_command, persistence_words,
+                             port_error, stop_on_signals)
 
     try:
         ChannelPolicy(settings_from_args(args).channel)
@@ -620,7 +623,7 @@ async def run_serve(args: argparse.Namespace) -> int:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
     embedded = args.broker.startswith("memory")
-    broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {}) if embedded else None
+    broker = Broker(config=broker_config(args)) if embedded else None
     if broker is not None:
         problem = configure_persistence(broker, args)
         if problem:
@@ -637,6 +640,9 @@ async def run_serve(args: argparse.Namespace) -> int:
                                  fd_budget=fd_budget)
         try:
             await resp_server.start()
+        except AofLoadError as exc:
+            print(f"fanout serve: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1

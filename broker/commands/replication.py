@@ -62,6 +62,7 @@ def swapdb(client: Client, argv: list[bytes]) -> Any:
                 watcher.watch_dirty = True
     # the contents move, the clients stay in their db (and so do WATCH and blocked keys)
     one.swap_contents(two)
+    broker.changes += 1  # recorded (AOF) though no key was modified in place
     # scanDatabaseForReadyKeys: a client waiting on a key its db now holds may go on
     for index, key in list(broker.blocked):
         if index in (first, second) and key in dbs[index].data:

@@ -340,8 +340,9 @@ class Sandbox:
         ``_Raise``; redis.pcall returns the error table instead.
         """
         sandbox = self
+        broker = self.broker
         by_spelling = self._by_spelling
-        stats = self.broker.stats
+        stats = broker.stats
         client = self.client
         resolve = self._resolve
 
@@ -369,11 +370,16 @@ class Sandbox:
             # Broker.call without its bookkeeping of the caller's last command (the
             # script client is never listed): the handler itself, counted in the stats.
             stats.commands += 1
+            changes = broker.changes
             try:
                 reply = handler(client, argv)
             except CommandError as exc:
-                raise _Raise(sandbox.convert.error_table(exc.message)) from None
+                reply = exc
             kind = type(reply)
+            if broker.propagating and broker.changes != changes and kind is not Blocked:
+                # effects replication: the command as it must replay, in the unit of the
+                # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
+                broker.propagator.record(client, entry[4], argv, reply)
             if kind is bytes or kind is int:
                 return reply
             return sandbox._to_lua(reply, kind, run)  # type: ignore[union-attr]
