@@ -233,6 +233,9 @@ class Sandbox:
             outcome = (3, str(exc).encode())
         finally:
             self.run = None
+        if run.killed:
+            # the hook fires every instruction since the stop: back to HOOK_COUNT
+            self._rearm()
         self._runs = runs = self._runs + 1
         kind = type(outcome)
         if kind is not tuple:
