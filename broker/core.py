@@ -65,6 +65,10 @@ class Blocked:
         timeout_ms: relative timeout; 0 waits forever.
         retry: re-run the command; returns the reply, or None to keep waiting.
         timeout_reply: the reply when the timeout elapses.
+        scan_all: a waiter that cannot be served does not stop the others behind
+            it (XREAD/XREADGROUP: each waits for its own id or group, as Redis's
+            serveClientsBlockedOnStreamKey walks every client); lists and sorted
+            sets stop at the first, since an empty value serves nobody.
     """
 
     keys: list[bytes]
@@ -72,6 +76,7 @@ class Blocked:
     retry: Callable[[], Reply]
     timeout_reply: Reply
     db: int = 0
+    scan_all: bool = False
     # the blocking command as the client sent it (recorded in its non-blocking form)
     argv: list[bytes] = field(default_factory=list)
     # CLIENT PAUSE: the command held until the pause ends (see broker/pause.py)
@@ -223,6 +228,7 @@ class Broker:
         # (db, key) -> clients blocked on it, oldest first
         self.blocked: dict[tuple[int, bytes], deque[Client]] = {}
         self.ready_keys: list[tuple[int, bytes]] = []
+        self.serving_key = b""
         self.commands = COMMANDS
         # True while a shell runs a batch of pipelined requests read together: they
         # share one reading of the clock (set by the shell in now_ms), as Redis
@@ -646,6 +652,9 @@ class Broker:
             ready, self.ready_keys = self.ready_keys, []
             for entry in dict.fromkeys(ready):
                 waiting = self.blocked.get(entry)
+                # the key a retry is serving (XREADGROUP answers for that key only)
+                self.serving_key = entry[1]
+                skipped: list[Client] = []
                 while waiting:
                     client = waiting[0]
                     blocked = client.blocked
@@ -665,8 +674,15 @@ class Broker:
                             self._propagate(client, cmd, blocked.argv, reply, changes)
                     client.db = previous_db
                     if reply is None:
-                        break
+                        if not blocked.scan_all:
+                            break
+                        # set aside, still waiting, so the ones behind it get their turn
+                        skipped.append(waiting.popleft())
+                        continue
                     self.unblock(client, reply)
+                if skipped:
+                    waiting = self.blocked.setdefault(entry, deque())
+                    waiting.extendleft(reversed(skipped))
                 if entry in self.blocked and not self.blocked[entry]:
                     del self.blocked[entry]
 
