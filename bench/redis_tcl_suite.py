@@ -1,0 +1,241 @@
+"""Redis's own Tcl test suite against redis-server and against our broker, unit by unit.
+
+Fetches nothing: give it the root of an extracted Redis source tree (at least its
+``runtest``, ``tests/`` and ``utils/``; tag 7.0.15 is what the numbers in
+bench/README.md were measured with). For every unit it starts a fresh server (a
+``redis-server`` with no persistence, then ``python -m gateway.cli broker --save ""``
+from this checkout), runs ``./runtest --host 127.0.0.1 --port P --external --clients 1
+--single UNIT`` with the tags that an external single node cannot honour denied,
+parses the ``[ok]`` / ``[err]`` / ``[exception]`` / ``[skip]`` / ``[ignore]`` lines, and
+prints one row per unit: passed / failed / errors on each server. Units run one at a
+time; each run is bounded by the harness's own no-progress ``--timeout`` and by a
+wall-clock limit after which the runtest process group is killed (a hang).
+
+An ``[exception]`` ends a unit (the Tcl harness exits), so the tests after it do not
+run at all: compare the "passed" columns, not just the "failed" ones.
+
+Usage: python bench/redis_tcl_suite.py /tmp/redis-tests [--units unit/type/hash ...]
+       [--servers redis fanout] [--wall 300] [--stall 60] [--details out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import ROOT, free_port, stop, wait_port
+
+UNITS = [
+    "unit/type/string", "unit/type/incr", "unit/type/list", "unit/type/list-2", "unit/type/list-3",
+    "unit/type/set", "unit/type/hash", "unit/type/zset", "unit/type/stream", "unit/type/stream-cgroups",
+    "unit/keyspace", "unit/expire", "unit/pubsub", "unit/pubsubshard", "unit/scan", "unit/info-command",
+    "unit/bitops", "unit/bitfield", "unit/hyperloglog", "unit/geo", "unit/sort", "unit/dump",
+    "unit/scripting", "unit/functions", "unit/multi", "unit/pause", "unit/latency-monitor", "unit/slowlog",
+    "unit/acl", "unit/introspection", "unit/introspection-2", "unit/querybuf", "unit/protocol", "unit/auth",
+    "unit/limits", "unit/info", "unit/tracking", "unit/client-eviction",
+]
+# What an external single node cannot do: replication, DEBUG (off by default in 7.0's
+# redis-server too), maxmemory eviction, SAVE/restarts (both servers run without persistence).
+DENIED_TAGS = "-needs:repl -needs:debug -needs:config-maxmemory -needs:save"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+STATUS = re.compile(r"^\[(ok|err|exception|skip|ignore)\]: (.*)$")
+IN_PROGRESS = re.compile(r"=> \(IN PROGRESS\) (.*)$")
+
+
+@dataclass
+class UnitResult:
+    """What one runtest invocation of one unit reported."""
+
+    passed: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    exception: str = ""
+    skipped: int = 0
+    hang: str = ""
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """``passed/failed/errors`` with ``E`` for an exception and ``H`` for a hang."""
+        marks = ("E" if self.exception else "") + ("H" if self.hang else "")
+        errors = int(bool(self.exception)) + int(bool(self.hang))
+        return f"{self.passed}/{len(self.failed)}/{errors}{' ' + marks if marks else ''}"
+
+
+def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A fresh redis-server or fanout broker on a free loopback port, no persistence."""
+    port = free_port()
+    if kind == "redis":
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    else:
+        argv = [sys.executable, "-m", "gateway.cli", "broker", "--port", str(port), "--log-level", "warning",
+                "--save", ""]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return process, port
+
+
+def pump(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+    """Copy the process's output lines into ``lines`` (a thread: reads block), then ``None``."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.put(line)
+    lines.put(None)
+
+
+def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str, progress: bool,
+             log: Path | None = None) -> UnitResult:
+    """Run one unit of the Tcl suite against 127.0.0.1:port and parse its report.
+
+    Args:
+        tree: root of the extracted Redis source tree (holds ``runtest``).
+        unit: e.g. ``unit/type/hash``.
+        port: the external server's port.
+        stall: the harness's ``--timeout`` (seconds without any test finishing).
+        wall: wall-clock limit for the whole unit; past it the run counts as a hang.
+        tags: the ``--tags`` argument.
+        progress: echo each failure to stderr.
+        log: if given, the raw runtest output is written there.
+
+    Returns:
+        The counts, failing test names with their first detail line, and any exception or hang.
+    """
+    argv = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--clients", "1", "--timeout", str(stall),
+            "--tags", tags, "--single", unit]
+    result = UnitResult()
+    started = time.monotonic()
+    process = subprocess.Popen(argv, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace", start_new_session=True)
+    deadline = started + wall
+    pending: dict[str, str] | None = None  # the last [err], waiting for its detail line
+    catching_exception = False
+    log_file = open(log, "w") if log else None
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=pump, args=(process, lines), daemon=True).start()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            result.hang = result.hang or "wall-clock limit reached"
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        try:
+            raw = lines.get(timeout=min(remaining, 1.0))
+        except queue.Empty:
+            continue
+        if raw is None:
+            break
+        if log_file:
+            log_file.write(raw)
+        line = ANSI.sub("", raw.rstrip("\n"))
+        match = STATUS.match(line)
+        if match:
+            status, data = match.groups()
+            pending, catching_exception = None, False
+            if status == "ok":
+                result.passed += 1
+            elif status in ("skip", "ignore"):
+                result.skipped += 1
+            elif status == "err":
+                name = data.rsplit(" in tests/", 1)[0]
+                pending = {"test": name, "detail": ""}
+                result.failed.append(pending)
+            else:
+                result.exception = data
+                catching_exception = True
+            if progress and status in ("err", "exception"):
+                print(f"    [{status}] {data}", file=sys.stderr, flush=True)
+            continue
+        if pending is not None and not pending["detail"] and line.strip():
+            pending["detail"] = line.strip()[:300]
+        elif catching_exception and line.strip() and len(result.exception) < 600:
+            result.exception += " | " + line.strip()
+        if "[TIMEOUT]" in line and not result.hang:
+            result.hang = "harness timeout"
+        hung = IN_PROGRESS.search(line)
+        if hung:
+            result.hang = f"hung in: {hung.group(1)}"
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    result.seconds = time.monotonic() - started
+    if log_file:
+        log_file.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tree", type=Path, help="root of an extracted Redis source tree (has runtest, tests/)")
+    parser.add_argument("--units", nargs="+", default=UNITS)
+    parser.add_argument("--servers", nargs="+", choices=["redis", "fanout"], default=["redis", "fanout"])
+    parser.add_argument("--tags", default=DENIED_TAGS, help=f"runtest --tags (default {DENIED_TAGS!r})")
+    parser.add_argument("--stall", type=int, default=60, help="runtest --timeout: seconds without progress")
+    parser.add_argument("--wall", type=int, default=300, help="wall-clock seconds per unit and server")
+    parser.add_argument("--details", type=Path, help="write every failing test name and detail here (JSON)")
+    parser.add_argument("--logs", type=Path, help="keep each run's raw runtest output in this directory")
+    parser.add_argument("--quiet", action="store_true", help="no per-failure progress lines")
+    args = parser.parse_args()
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    if not (args.tree / "runtest").exists():
+        parser.error(f"{args.tree} has no runtest: extract a Redis source tree there first")
+
+    results: dict[str, dict[str, UnitResult]] = {}
+    for index, unit in enumerate(args.units, 1):
+        results[unit] = {}
+        for kind in args.servers:
+            print(f"[{index}/{len(args.units)}] {unit} on {kind} ...", file=sys.stderr, flush=True)
+            process, port = start_server(kind)
+            try:
+                log = args.logs / f"{unit.replace('/', '_')}.{kind}.log" if args.logs else None
+                result = run_unit(args.tree, unit, port, args.stall, args.wall, args.tags, not args.quiet, log)
+            finally:
+                stop(process)
+            results[unit][kind] = result
+            print(f"    {kind}: {result.summary()} skipped {result.skipped} in {result.seconds:.0f}s"
+                  + (f"; exception: {result.exception[:200]}" if result.exception else "")
+                  + (f"; {result.hang}" if result.hang else ""), file=sys.stderr, flush=True)
+        if args.details:
+            write_details(args.details, results)
+
+    print_table(results, args.servers)
+
+
+def write_details(path: Path, results: dict[str, dict[str, UnitResult]]) -> None:
+    """Every unit's counts, failures, exception and hang, as JSON."""
+    data = {unit: {kind: {"passed": r.passed, "failed": r.failed, "exception": r.exception, "hang": r.hang,
+                          "skipped": r.skipped, "seconds": round(r.seconds, 1)} for kind, r in by_kind.items()}
+            for unit, by_kind in results.items()}
+    path.write_text(json.dumps(data, indent=1))
+
+
+def print_table(results: dict[str, dict[str, UnitResult]], kinds: list[str]) -> None:
+    """A markdown table: passed/failed/errors per unit and server, and the totals."""
+    names = {"redis": "redis-server", "fanout": "fanout"}
+    print("| unit | " + " | ".join(f"{names[k]} passed/failed/errors" for k in kinds) + " |")
+    print("|---|" + "---:|" * len(kinds))
+    totals = {k: [0, 0, 0] for k in kinds}
+    for unit, by_kind in results.items():
+        cells = []
+        for kind in kinds:
+            result = by_kind[kind]
+            cells.append(result.summary())
+            totals[kind][0] += result.passed
+            totals[kind][1] += len(result.failed)
+            totals[kind][2] += int(bool(result.exception)) + int(bool(result.hang))
+        print(f"| {unit} | " + " | ".join(cells) + " |")
+    print("| **total** | " + " | ".join("**{}/{}/{}**".format(*totals[k]) for k in kinds) + " |")
+
+
+if __name__ == "__main__":
+    main()
