@@ -15,7 +15,8 @@ An ``[exception]`` ends a unit (the Tcl harness exits), so the tests after it do
 run at all: compare the "passed" columns, not just the "failed" ones.
 
 Usage: python bench/redis_tcl_suite.py /tmp/redis-tests [--units unit/type/hash ...]
-       [--servers redis fanout] [--wall 300] [--stall 60] [--details out.json]
+       [--servers redis fanout] [--stall 45] [--wall 300] [--retries 6] [--budget 600]
+       [--details out.json] [--logs DIR]
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ UNITS = [
 DENIED_TAGS = "-needs:repl -needs:debug -needs:config-maxmemory -needs:save"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STATUS = re.compile(r"^\[(ok|err|exception|skip|ignore)\]: (.*)$")
+ELAPSED = re.compile(r" \(\d+ ms\)$")  # after an [ok] test's name
 IN_PROGRESS = re.compile(r"=> \(IN PROGRESS\) (.*)$")
 
 
@@ -62,12 +64,19 @@ class UnitResult:
     skipped: int = 0
     hang: str = ""
     seconds: float = 0.0
+    order: list[str] = field(default_factory=list)  # every reported test name, in order
+    aborted: list[dict[str, str]] = field(default_factory=list)  # tests skipped on a rerun: they aborted the unit
+
+    @property
+    def errors(self) -> int:
+        """Tests that aborted the unit (exception or hang), the unresolved last one included."""
+        return len(self.aborted) + int(bool(self.exception)) + int(bool(self.hang))
 
     def summary(self) -> str:
-        """``passed/failed/errors`` with ``E`` for an exception and ``H`` for a hang."""
-        marks = ("E" if self.exception else "") + ("H" if self.hang else "")
-        errors = int(bool(self.exception)) + int(bool(self.hang))
-        return f"{self.passed}/{len(self.failed)}/{errors}{' ' + marks if marks else ''}"
+        """``passed/failed/errors``, with ``E`` when an exception and ``H`` when a hang was among the errors."""
+        kinds = {entry["kind"] for entry in self.aborted}
+        marks = ("E" if self.exception or "exception" in kinds else "") + ("H" if self.hang or "hang" in kinds else "")
+        return f"{self.passed}/{len(self.failed)}/{self.errors}{' ' + marks if marks else ''}"
 
 
 def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -92,7 +101,7 @@ def pump(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None
 
 
 def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str, progress: bool,
-             log: Path | None = None) -> UnitResult:
+             log: Path | None = None, skip: list[str] | None = None) -> UnitResult:
     """Run one unit of the Tcl suite against 127.0.0.1:port and parse its report.
 
     Args:
@@ -104,12 +113,18 @@ def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str,
         tags: the ``--tags`` argument.
         progress: echo each failure to stderr.
         log: if given, the raw runtest output is written there.
+        skip: test names passed as ``--skiptest``.
 
     Returns:
         The counts, failing test names with their first detail line, and any exception or hang.
     """
     argv = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--clients", "1", "--timeout", str(stall),
-            "--tags", tags, "--single", unit]
+            "--tags", tags, "--single", unit,
+            # The harness listens for its test clients on a port near --baseport; a free one
+            # keeps two runs (or other programs) on this machine from colliding.
+            "--baseport", str(min(free_port(), 65000) + 32), "--portcount", "100"]
+    for name in skip or []:
+        argv += ["--skiptest", name]
     result = UnitResult()
     started = time.monotonic()
     process = subprocess.Popen(argv, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -117,6 +132,7 @@ def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str,
     deadline = started + wall
     pending: dict[str, str] | None = None  # the last [err], waiting for its detail line
     catching_exception = False
+    tail: list[str] = []
     log_file = open(log, "w") if log else None
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=pump, args=(process, lines), daemon=True).start()
@@ -135,10 +151,14 @@ def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str,
         if log_file:
             log_file.write(raw)
         line = ANSI.sub("", raw.rstrip("\n"))
+        tail = (tail + [line])[-4:]
         match = STATUS.match(line)
         if match:
             status, data = match.groups()
             pending, catching_exception = None, False
+            if status != "exception":
+                name = data.rsplit(" in tests/", 1)[0] if status == "err" else ELAPSED.sub("", data)
+                result.order.append(name.rsplit(": Tag ", 1)[0] if status == "ignore" else name)
             if status == "ok":
                 result.passed += 1
             elif status in ("skip", "ignore"):
@@ -168,8 +188,65 @@ def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str,
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     result.seconds = time.monotonic() - started
+    if not result.order and not result.exception and not result.hang:
+        result.hang = "runtest reported nothing: " + " | ".join(tail)[-300:]
     if log_file:
         log_file.close()
+    return result
+
+
+def culprit(result: UnitResult, reference: list[str]) -> str | None:
+    """The test that aborted a run: the hung one, or the one after the last reported (in redis-server's order).
+
+    Args:
+        result: a run that ended in an exception or a hang.
+        reference: the test names redis-server's run of the same unit reported, in order.
+
+    Returns:
+        The test's name, or None when it cannot be told (no reference, or aborted outside any test).
+    """
+    if result.hang.startswith("hung in: "):
+        return result.hang.removeprefix("hung in: ")
+    if not result.exception or not reference:
+        return None
+    if not result.order:
+        return reference[0]
+    last = result.order[-1]
+    # The same name can occur more than once (one test per encoding): take the occurrence
+    # with as many earlier copies as this run reported.
+    seen = result.order.count(last)
+    positions = [i for i, name in enumerate(reference) if name == last]
+    if len(positions) < seen or positions[seen - 1] + 1 >= len(reference):
+        return None
+    return reference[positions[seen - 1] + 1]
+
+
+def run_past_aborts(args: argparse.Namespace, unit: str, kind: str, reference: list[str]) -> UnitResult:
+    """Run a unit on a fresh server; while a test aborts it, note that test and rerun without it.
+
+    An exception or a hang ends a Tcl unit, hiding every later test, so the aborting test
+    is passed as ``--skiptest`` to a rerun (each on a fresh server), up to ``--retries``
+    times or until ``--budget`` seconds are spent. The counts are those of the last run;
+    each skipped test counts as an error.
+    """
+    aborted: list[dict[str, str]] = []
+    started = time.monotonic()
+    for attempt in range(args.retries + 1):
+        process, port = start_server(kind)
+        try:
+            log = args.logs / f"{unit.replace('/', '_')}.{kind}.{attempt}.log" if args.logs else None
+            result = run_unit(args.tree, unit, port, args.stall, args.wall, args.tags, not args.quiet, log,
+                              [entry["test"] for entry in aborted])
+        finally:
+            stop(process)
+        name = culprit(result, reference)
+        if (name is None or any(entry["test"] == name for entry in aborted) or attempt == args.retries
+                or time.monotonic() - started > args.budget):
+            break
+        kind_of = "hang" if result.hang else "exception"
+        aborted.append({"test": name, "kind": kind_of, "detail": result.exception[:300] or result.hang})
+        print(f"    {kind_of} in {name!r}: rerunning without it", file=sys.stderr, flush=True)
+    result.aborted = aborted
     return result
 
 
@@ -179,8 +256,10 @@ def main() -> None:
     parser.add_argument("--units", nargs="+", default=UNITS)
     parser.add_argument("--servers", nargs="+", choices=["redis", "fanout"], default=["redis", "fanout"])
     parser.add_argument("--tags", default=DENIED_TAGS, help=f"runtest --tags (default {DENIED_TAGS!r})")
-    parser.add_argument("--stall", type=int, default=60, help="runtest --timeout: seconds without progress")
+    parser.add_argument("--stall", type=int, default=45, help="runtest --timeout: seconds without progress")
     parser.add_argument("--wall", type=int, default=300, help="wall-clock seconds per unit and server")
+    parser.add_argument("--retries", type=int, default=6, help="reruns past aborting tests per unit and server")
+    parser.add_argument("--budget", type=int, default=600, help="seconds per unit and server before reruns stop")
     parser.add_argument("--details", type=Path, help="write every failing test name and detail here (JSON)")
     parser.add_argument("--logs", type=Path, help="keep each run's raw runtest output in this directory")
     parser.add_argument("--quiet", action="store_true", help="no per-failure progress lines")
@@ -195,12 +274,8 @@ def main() -> None:
         results[unit] = {}
         for kind in args.servers:
             print(f"[{index}/{len(args.units)}] {unit} on {kind} ...", file=sys.stderr, flush=True)
-            process, port = start_server(kind)
-            try:
-                log = args.logs / f"{unit.replace('/', '_')}.{kind}.log" if args.logs else None
-                result = run_unit(args.tree, unit, port, args.stall, args.wall, args.tags, not args.quiet, log)
-            finally:
-                stop(process)
+            reference = results[unit]["redis"].order if "redis" in results[unit] else []
+            result = run_past_aborts(args, unit, kind, reference)
             results[unit][kind] = result
             print(f"    {kind}: {result.summary()} skipped {result.skipped} in {result.seconds:.0f}s"
                   + (f"; exception: {result.exception[:200]}" if result.exception else "")
@@ -214,7 +289,7 @@ def main() -> None:
 def write_details(path: Path, results: dict[str, dict[str, UnitResult]]) -> None:
     """Every unit's counts, failures, exception and hang, as JSON."""
     data = {unit: {kind: {"passed": r.passed, "failed": r.failed, "exception": r.exception, "hang": r.hang,
-                          "skipped": r.skipped, "seconds": round(r.seconds, 1)} for kind, r in by_kind.items()}
+                          "skipped": r.skipped, "aborted": r.aborted, "seconds": round(r.seconds, 1)} for kind, r in by_kind.items()}
             for unit, by_kind in results.items()}
     path.write_text(json.dumps(data, indent=1))
 
@@ -232,7 +307,7 @@ def print_table(results: dict[str, dict[str, UnitResult]], kinds: list[str]) -> 
             cells.append(result.summary())
             totals[kind][0] += result.passed
             totals[kind][1] += len(result.failed)
-            totals[kind][2] += int(bool(result.exception)) + int(bool(result.hang))
+            totals[kind][2] += result.errors
         print(f"| {unit} | " + " | ".join(cells) + " |")
     print("| **total** | " + " | ".join("**{}/{}/{}**".format(*totals[k]) for k in kinds) + " |")
 
