@@ -240,6 +240,10 @@ def run_past_aborts(args: argparse.Namespace, unit: str, kind: str, reference: l
                               [entry["test"] for entry in aborted])
         finally:
             stop(process)
+        if result.hang.startswith("runtest reported nothing") and attempt < args.retries:
+            # Usually the harness lost a race for its own listening port: run it again.
+            print(f"    {result.hang[:200]}: rerunning", file=sys.stderr, flush=True)
+            continue
         name = culprit(result, reference)
         if (name is None or any(entry["test"] == name for entry in aborted) or attempt == args.retries
                 or time.monotonic() - started > args.budget):
