@@ -28,6 +28,7 @@ import queue
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -90,7 +91,20 @@ def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
                 "--save", ""]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
+    wait_pong(port)
     return process, port
+
+
+def wait_pong(port: int, timeout: float = 15.0) -> None:
+    """Wait until the server answers PING with +PONG (not -LOADING): the harness's first command must succeed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(64).startswith(b"+PONG"):
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"127.0.0.1:{port} does not answer PING after {timeout}s")
 
 
 def pump(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
@@ -122,8 +136,10 @@ def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str,
     argv = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--clients", "1", "--timeout", str(stall),
             "--tags", tags, "--single", unit,
             # The harness listens for its test clients on a port in [baseport-32, baseport) whose
-            # +10000 neighbour is free too; a random base keeps parallel runs from colliding.
-            "--baseport", str(random.randrange(20032, 50000)), "--portcount", "100"]
+            # +10000 neighbour is free too. Its check binds every address, so a port that only
+            # 127.0.0.1 holds passes it: keep the pair below Linux's ephemeral range (32768 up),
+            # where the machine's many client sockets live, and random so parallel runs differ.
+            "--baseport", str(random.randrange(10032, 22700)), "--portcount", "100"]
     for name in skip or []:
         argv += ["--skiptest", name]
     result = UnitResult()
