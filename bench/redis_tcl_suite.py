@@ -75,9 +75,11 @@ class UnitResult:
         return len(self.aborted) + int(bool(self.exception)) + int(bool(self.hang))
 
     def summary(self) -> str:
-        """``passed/failed/errors``, with ``E`` when an exception and ``H`` when a hang was among the errors."""
+        """``passed/failed/errors``; ``E``, ``H``, ``D``: an exception, a hang, a dead server or connection among the errors."""
         kinds = {entry["kind"] for entry in self.aborted}
-        marks = ("E" if self.exception or "exception" in kinds else "") + ("H" if self.hang or "hang" in kinds else "")
+        marks = (("E" if self.exception or "exception" in kinds else "")
+                 + ("H" if self.hang or "hang" in kinds else "")
+                 + ("D" if kinds & {"server exited", "connection dropped"} else ""))
         return f"{self.passed}/{len(self.failed)}/{self.errors}{' ' + marks if marks else ''}"
 
 
@@ -254,17 +256,24 @@ def run_past_aborts(args: argparse.Namespace, unit: str, kind: str, reference: l
             log = args.logs / f"{unit.replace('/', '_')}.{kind}.{attempt}.log" if args.logs else None
             result = run_unit(args.tree, unit, port, args.stall, args.wall, args.tags, not args.quiet, log,
                               [entry["test"] for entry in aborted])
+            died = process.poll() is not None
         finally:
             stop(process)
         if result.hang.startswith("runtest reported nothing") and attempt < args.retries:
             # Usually the harness lost a race for its own listening port: run it again.
             print(f"    {result.hang[:200]}: rerunning", file=sys.stderr, flush=True)
             continue
-        name = culprit(result, reference)
+        name, kind_of = culprit(result, reference), "hang" if result.hang else "exception"
+        lost = any(text in result.exception for text in ("I/O error", "connection refused", "broken pipe"))
+        if (died or lost) and result.failed and result.order and result.failed[-1]["test"] == result.order[-1]:
+            # The server exited (or dropped the harness's connection) during the last test that
+            # failed; every later test then fails to connect, so blame that one.
+            name, kind_of = result.failed[-1]["test"], "server exited" if died else "connection dropped"
         if (name is None or any(entry["test"] == name for entry in aborted) or attempt == args.retries
                 or time.monotonic() - started > args.budget):
             break
-        kind_of = "hang" if result.hang else "exception"
+        if kind_of in ("server exited", "connection dropped"):
+            result.failed.pop()  # counted once, as the error that aborted the run
         aborted.append({"test": name, "kind": kind_of, "detail": result.exception[:300] or result.hang})
         print(f"    {kind_of} in {name!r}: rerunning without it", file=sys.stderr, flush=True)
     result.aborted = aborted
