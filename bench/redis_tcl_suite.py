@@ -35,6 +35,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from common import ROOT, free_port, stop, wait_port
 
@@ -149,12 +150,34 @@ def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str,
     process = subprocess.Popen(argv, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                errors="replace", start_new_session=True)
     deadline = started + wall
-    pending: dict[str, str] | None = None  # the last [err], waiting for its detail line
-    catching_exception = False
-    tail: list[str] = []
     log_file = open(log, "w") if log else None
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=pump, args=(process, lines), daemon=True).start()
+    tail: list[str] = []
+    try:
+        tail = collect(result, lines, process, deadline, log_file, progress)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        if log_file:
+            log_file.close()
+    process.wait()
+    result.seconds = time.monotonic() - started
+    if not result.order and not result.exception and not result.hang:
+        result.hang = "runtest reported nothing: " + " | ".join(tail)[-300:]
+    return result
+
+
+def collect(result: UnitResult, lines: queue.Queue[str | None], process: subprocess.Popen[str], deadline: float,
+            log_file: TextIO | None, progress: bool) -> list[str]:
+    """Parse runtest's output lines into ``result`` until it ends or ``deadline`` passes.
+
+    Returns:
+        The last few lines (what a harness that failed to start said).
+    """
+    pending: dict[str, str] | None = None  # the last [err], waiting for its detail line
+    catching_exception = False
+    tail: list[str] = []
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -201,17 +224,7 @@ def run_unit(tree: Path, unit: str, port: int, stall: int, wall: int, tags: str,
         hung = IN_PROGRESS.search(line)
         if hung:
             result.hang = f"hung in: {hung.group(1)}"
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    result.seconds = time.monotonic() - started
-    if not result.order and not result.exception and not result.hang:
-        result.hang = "runtest reported nothing: " + " | ".join(tail)[-300:]
-    if log_file:
-        log_file.close()
-    return result
+    return tail
 
 
 def culprit(result: UnitResult, reference: list[str]) -> str | None:
@@ -265,7 +278,8 @@ def run_past_aborts(args: argparse.Namespace, unit: str, kind: str, reference: l
             continue
         name, kind_of = culprit(result, reference), "hang" if result.hang else "exception"
         lost = any(text in result.exception for text in ("I/O error", "connection refused", "broken pipe"))
-        if (died or lost) and result.failed and result.order and result.failed[-1]["test"] == result.order[-1]:
+        ran = [test for test in result.order if all(entry["test"] != test for entry in aborted)]
+        if (died or lost) and result.failed and ran and result.failed[-1]["test"] == ran[-1]:
             # The server exited (or dropped the harness's connection) during the last test that
             # failed; every later test then fails to connect, so blame that one.
             name, kind_of = result.failed[-1]["test"], "server exited" if died else "connection dropped"
@@ -296,6 +310,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
+    # On SIGTERM, unwind through the finally blocks that stop the servers and the harness.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
     if not (args.tree / "runtest").exists():
         parser.error(f"{args.tree} has no runtest: extract a Redis source tree there first")
 
