@@ -68,6 +68,7 @@ class UnitResult:
     hang: str = ""
     seconds: float = 0.0
     order: list[str] = field(default_factory=list)  # every reported test name, in order
+    executed: list[str] = field(default_factory=list)  # the tests that ran ([ok] or [err]), in order
     aborted: list[dict[str, str]] = field(default_factory=list)  # tests skipped on a rerun: they aborted the unit
 
     @property
@@ -201,6 +202,8 @@ def collect(result: UnitResult, lines: queue.Queue[str | None], process: subproc
             if status != "exception":
                 name = data.rsplit(" in tests/", 1)[0] if status == "err" else ELAPSED.sub("", data)
                 result.order.append(name.rsplit(": Tag ", 1)[0] if status == "ignore" else name)
+            if status in ("ok", "err"):
+                result.executed.append(result.order[-1])
             if status == "ok":
                 result.passed += 1
             elif status in ("skip", "ignore"):
@@ -278,8 +281,7 @@ def run_past_aborts(args: argparse.Namespace, unit: str, kind: str, reference: l
             continue
         name, kind_of = culprit(result, reference), "hang" if result.hang else "exception"
         lost = any(text in result.exception for text in ("I/O error", "connection refused", "broken pipe"))
-        ran = [test for test in result.order if all(entry["test"] != test for entry in aborted)]
-        if (died or lost) and result.failed and ran and result.failed[-1]["test"] == ran[-1]:
+        if (died or lost) and result.failed and result.executed and result.failed[-1]["test"] == result.executed[-1]:
             # The server exited (or dropped the harness's connection) during the last test that
             # failed; every later test then fails to connect, so blame that one.
             name, kind_of = result.failed[-1]["test"], "server exited" if died else "connection dropped"
