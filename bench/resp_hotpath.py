@@ -9,15 +9,21 @@ the load generator, so small changes show above the machine's noise.
 CPU time of this process is measured (not wall time), so other load on the
 machine disturbs it less.
 
-Usage: python bench/resp_hotpath.py [--batches 20000] [--pipeline 16] [--repeat 5] [TEST ...]
+With ``--appendfsync everysec|always`` the connection's server has an append-only
+file (in a temporary directory) and the AOF's end-of-iteration write (and fsync)
+runs after each read, as the event loop would run it: the AOF's CPU cost per request.
+
+Usage: python bench/resp_hotpath.py [--batches 20000] [--pipeline 16] [--repeat 5] [--appendfsync P] [TEST ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from broker.core import Broker  # noqa: E402
+from broker.persistence.aof import AppendOnlyFile  # noqa: E402
 from broker.server import RespConnection, RespServer, tune_gc  # noqa: E402
 
 # redis-benchmark's command lines; __rand_int__ is replaced per request.
@@ -63,11 +70,15 @@ def encode_request(template: list[bytes], rng: random.Random) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
 
-def run(name: str, batches: int, pipeline: int, repeat: int) -> float:
+def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "") -> float:
     """Median microseconds per request over ``repeat`` timed passes."""
-    broker = Broker()
+    directory = tempfile.mkdtemp(prefix="hotpath-aof-")
+    config = {"dir": directory, "appendonly": "yes", "appendfsync": appendfsync} if appendfsync else {}
+    broker = Broker(config=config)
     server = RespServer.__new__(RespServer)
     server.broker = broker
+    server.aof = AppendOnlyFile(broker)
+    server.aof.start()
     server.pubsub_hard_limit = server.pubsub_soft_limit = server.pubsub_soft_seconds = 0
     server.connections = set()
     server.loop = None  # type: ignore[assignment]
@@ -75,7 +86,14 @@ def run(name: str, batches: int, pipeline: int, repeat: int) -> float:
     connection.connection_made(CountingTransport())  # type: ignore[arg-type]
     rng = random.Random(1)
     reads = [b"".join(encode_request(TESTS[name], rng) for _ in range(pipeline)) for _ in range(1024)]
-    feed = connection.data_received
+    received = connection.data_received
+    aof = server.aof
+    if appendfsync:
+        def feed(data: bytes) -> None:
+            received(data)
+            aof.before_sleep()  # the end of the loop iteration: write (+ fsync), release replies
+    else:
+        feed = received
     for data in reads:  # warm up (and fill the keyspace a little)
         feed(data)
     tune_gc()  # as the server does once listening
@@ -85,6 +103,8 @@ def run(name: str, batches: int, pipeline: int, repeat: int) -> float:
         for i in range(batches):
             feed(reads[i & 1023])
         samples.append((time.process_time() - start) / (batches * pipeline) * 1e6)
+    aof.close()
+    shutil.rmtree(directory, ignore_errors=True)
     return statistics.median(samples)
 
 
@@ -94,9 +114,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20_000)
     parser.add_argument("--pipeline", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--appendfsync", choices=["everysec", "always", "no"], default="",
+                        help="with an append-only file (default: none)")
     args = parser.parse_args()
     for name in args.tests:
-        us = run(name.upper(), args.batches, args.pipeline, args.repeat)
+        us = run(name.upper(), args.batches, args.pipeline, args.repeat, args.appendfsync)
         print(f"  {name.upper():<8} {us:6.3f} us/request  ({1e6 / us:>10,.0f} requests/s of Python)", flush=True)
 
 

@@ -69,6 +69,12 @@ def _yes_no(value: str) -> str | None:
     return None if value.lower() in ("yes", "no") else "argument must be 'yes' or 'no'"
 
 
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value.lower() in choices else "argument(s) must be one of the following: " + ", ".join(choices)
+    return check
+
+
 def _check_save(value: str) -> str | None:
     words = value.split()
     if len(words) % 2 or not all(word.isdigit() for word in words):
@@ -119,6 +125,18 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "rdb-del-sync-files": ("no", _yes_no),
     "sanitize-dump-payload": ("no", _any),
     "appendonly": ("no", _yes_no),
+    # AOF (broker/persistence/aof.py); dir is where its directory lives
+    "appendfsync": ("everysec", _one_of("always", "everysec", "no")),
+    "appenddirname": ("appendonlydir", _any),
+    "appendfilename": ("appendonly.aof", _any),
+    "auto-aof-rewrite-percentage": ("100", _check_int("auto-aof-rewrite-percentage", 0, 2**31 - 1)),
+    "auto-aof-rewrite-min-size": ("67108864", _check_int("auto-aof-rewrite-min-size", 0, 2**63 - 1)),
+    "aof-use-rdb-preamble": ("yes", _yes_no),
+    "aof-load-truncated": ("yes", _yes_no),
+    "aof-timestamp-enabled": ("no", _yes_no),
+    "aof-rewrite-incremental-fsync": ("yes", _yes_no),
+    "no-appendfsync-on-rewrite": ("no", _yes_no),
+    "lazyfree-lazy-expire": ("no", _yes_no),
     "tcp-keepalive": ("300", _check_int("tcp-keepalive", 0, 2**31 - 1)),
     "client-query-buffer-limit": ("1073741824", _check_int("client-query-buffer-limit", 1024 * 1024, 2**63 - 1)),
     # Redis 7 renamed lua-time-limit to busy-reply-threshold and keeps both names;
@@ -151,7 +169,7 @@ _TLS = {"tls-port", "tls-session-cache-size", "tls-session-cache-timeout", "tls-
 # Parameters whose value Redis raises on CONFIG SET (CONFIG_REPL_BACKLOG_MIN_SIZE).
 _AT_LEAST = {"repl-backlog-size": 16384}
 # Redis refuses to change these at runtime.
-_IMMUTABLE = {"databases", "cluster-enabled", "port", "bind"}
+_IMMUTABLE = {"databases", "cluster-enabled", "port", "bind", "appenddirname", "appendfilename"}
 
 
 class Config:
@@ -269,8 +287,10 @@ class Config:
             elif name == "save":
                 value = " ".join(value.split())
             elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "hll-sparse-max-bytes",
-                          "lua-max-memory", "busy-reply-threshold", "lua-time-limit"):
+                          "auto-aof-rewrite-min-size", "lua-max-memory", "busy-reply-threshold", "lua-time-limit"):
                 value = str(parse_memory(value))
+            elif _PARAMETERS[name][1] is _yes_no or name == "appendfsync":
+                value = value.lower()
             for target in (name, _TWINS[name]) if name in _TWINS else (name,):
                 self.values[target] = value
                 for listener in self.listeners:

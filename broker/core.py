@@ -20,6 +20,7 @@ from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
+from broker.propagate import FORCE_PROPAGATE, Propagator
 from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
@@ -64,6 +65,10 @@ class Blocked:
         timeout_ms: relative timeout; 0 waits forever.
         retry: re-run the command; returns the reply, or None to keep waiting.
         timeout_reply: the reply when the timeout elapses.
+        scan_all: a waiter that cannot be served does not stop the others behind
+            it (XREAD/XREADGROUP: each waits for its own id or group, as Redis's
+            serveClientsBlockedOnStreamKey walks every client); lists and sorted
+            sets stop at the first, since an empty value serves nobody.
     """
 
     keys: list[bytes]
@@ -71,6 +76,9 @@ class Blocked:
     retry: Callable[[], Reply]
     timeout_reply: Reply
     db: int = 0
+    scan_all: bool = False
+    # the blocking command as the client sent it (recorded in its non-blocking form)
+    argv: list[bytes] = field(default_factory=list)
     # CLIENT PAUSE: the command held until the pause ends (see broker/pause.py)
     postponed: list[bytes] | None = None
 
@@ -220,6 +228,7 @@ class Broker:
         # (db, key) -> clients blocked on it, oldest first
         self.blocked: dict[tuple[int, bytes], deque[Client]] = {}
         self.ready_keys: list[tuple[int, bytes]] = []
+        self.serving_key = b""
         self.commands = COMMANDS
         # True while a shell runs a batch of pipelined requests read together: they
         # share one reading of the clock (set by the shell in now_ms), as Redis
@@ -230,12 +239,24 @@ class Broker:
         # Changes since the last successful save (Redis's server.dirty): one per
         # successful call of a command flagged "write".
         self.dirty = 0
-        # Refusals while loading or after a failed save (see set_gate).
+        # Modifications of the data (bumped by Keyspace.notify, FLUSHALL ...): a command
+        # that moved it is recorded by the propagator (AOF, later replication) when
+        # ``propagating``; a no-op write (DEL of a missing key) is not.
+        self.changes = 0
+        self.propagator = Propagator()
+        self.propagating = False
+        # nesting of ``call`` (EXEC, scripts): units are handed on at depth 0
+        self.call_depth = 0
+        # Refusals while loading or after a failed save (see set_gate), and the AOF's
+        # write error (set_aof_error).
         self.gated = False
         self.pause = ClientPause(self)
         self.loading_refusal: str | None = None
         self.write_refusal: str | None = None
+        self.aof_refusal: str | None = None
         self.persistence = Snapshots(self, clock)
+        # the append-only file (broker.persistence.aof.AppendOnlyFile) once a shell attaches one
+        self.aof: Any = None
 
     def clock_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -290,6 +311,7 @@ class Broker:
             client.last_command = head
             client.last_command_ms = now
             self.stats.commands += 1
+            changes = self.changes
             try:
                 reply = cmd.handler(client, argv)
             except CommandError as exc:
@@ -297,8 +319,10 @@ class Broker:
             else:
                 if cmd.write:
                     self.dirty += 1
+            if self.propagating and (self.changes != changes or self.propagator.pending):
+                self._propagate(client, cmd, argv, reply, changes)
             if type(reply) is Blocked:
-                reply = self._block(client, reply)
+                reply = self._block(client, reply, argv)
                 if reply is BLOCKED:
                     return BLOCKED
             if self.ready_keys:
@@ -335,6 +359,7 @@ class Broker:
                     client.last_command = head
                     client.last_command_ms = now
                     stats.commands += 1
+                    changes = self.changes
                     try:
                         reply = cmd.handler(client, argv)  # type: ignore[misc]
                     except CommandError as exc:
@@ -342,8 +367,10 @@ class Broker:
                     else:
                         if cmd.write:
                             self.dirty += 1
+                    if self.propagating and (self.changes != changes or self.propagator.pending):
+                        self._propagate(client, cmd, argv, reply, changes)
                     if type(reply) is Blocked:
-                        reply = self._block(client, reply)
+                        reply = self._block(client, reply, argv)
                         if reply is BLOCKED:
                             return done
                     if self.ready_keys:
@@ -384,7 +411,7 @@ class Broker:
             if reply is _QUEUED_OR_REFUSED:
                 return client.pending_reply
             if type(reply) is Blocked:
-                reply = self._block(client, reply)
+                reply = self._block(client, reply, argv)
                 if reply is BLOCKED:
                     return BLOCKED
             if self.ready_keys:
@@ -441,13 +468,40 @@ class Broker:
         client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
+        changes = self.changes
+        self.call_depth += 1
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
         except CommandError as exc:
-            return exc
-        if cmd.write:
-            self.dirty += 1
+            reply = exc
+        else:
+            if cmd.write:
+                self.dirty += 1
+                if cmd.container is not None and cmd.fullname in FORCE_PROPAGATE:
+                    self.changes += 1
+        finally:
+            self.call_depth -= 1
+        if self.propagating and (self.changes != changes or self.propagator.pending):
+            self._propagate(client, cmd, argv, reply, changes)
         return reply
+
+    # ----------------------------------------------------------- propagation
+
+    def _propagate(self, client: Client, cmd: Command, argv: list[bytes], reply: Reply, changes: int) -> None:
+        """After a command: record it if it changed data; at depth 0 hand the unit on."""
+        propagator = self.propagator
+        if self.changes != changes and type(reply) is not Blocked:
+            if self.call_depth == 0 and not propagator.pending:
+                propagator.record_alone(client, cmd, argv, reply)
+                return
+            propagator.record(client, cmd, argv, reply)
+        if self.call_depth == 0:
+            propagator.flush()
+
+    def key_expired(self, db: int, key: bytes) -> None:
+        """A key expired (lazily or in the active cycle): recorded as its deletion."""
+        if self.propagating:
+            self.propagator.deletion(db, key)
 
     def _subcommand(self, cmd: Command, argv: list[bytes]) -> Command:
         if len(argv) < 2:
@@ -485,15 +539,23 @@ class Broker:
 
     def refresh_gate(self) -> None:
         """Send every command to the slow path while loading, refusing writes or paused."""
-        self.gated = self.loading_refusal is not None or self.write_refusal is not None or self.pause.active
+        self.gated = (self.loading_refusal is not None or self.write_refusal is not None
+                      or self.aof_refusal is not None or self.pause.active)
         if self.gated:
             self._by_spelling.clear()
+
+    def set_aof_error(self, message: str | None) -> None:
+        """The AOF cannot write (``-MISCONF Errors writing to the AOF file: ...``), or
+        can again (None); kept apart from the snapshots' error, which Redis checks first."""
+        self.aof_refusal = message
+        self.set_gate(self.loading_refusal, self.write_refusal)
 
     def _check_gate(self, cmd: Command) -> None:
         if self.loading_refusal is not None and "loading" not in cmd.flags:
             raise CommandError(self.loading_refusal)
-        if self.write_refusal is not None and (cmd.write or cmd.name == "ping"):
-            raise CommandError(self.write_refusal)
+        refusal = self.write_refusal or self.aof_refusal
+        if refusal is not None and (cmd.write or cmd.name == "ping"):
+            raise CommandError(refusal)
 
     # ------------------------------------------------------- notifications
 
@@ -574,10 +636,11 @@ class Broker:
         if (db, key) in self.blocked:
             self.ready_keys.append((db, key))
 
-    def _block(self, client: Client, blocked: Blocked) -> Reply:
+    def _block(self, client: Client, blocked: Blocked, argv: list[bytes]) -> Reply:
         if blocked.postponed is None and (client.multi is not None or getattr(client, "in_exec", False)):
             return blocked.timeout_reply
         blocked.db = client.db.index
+        blocked.argv = argv
         client.blocked = blocked
         for key in blocked.keys:
             self.blocked.setdefault((blocked.db, key), deque()).append(client)
@@ -589,6 +652,9 @@ class Broker:
             ready, self.ready_keys = self.ready_keys, []
             for entry in dict.fromkeys(ready):
                 waiting = self.blocked.get(entry)
+                # the key a retry is serving (XREADGROUP answers for that key only)
+                self.serving_key = entry[1]
+                skipped: list[Client] = []
                 while waiting:
                     client = waiting[0]
                     blocked = client.blocked
@@ -597,14 +663,26 @@ class Broker:
                         continue
                     previous_db = client.db
                     client.db = self.dbs[blocked.db]
+                    changes = self.changes
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
                         reply = exc
+                    if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
+                        cmd = self._lookup(blocked.argv[0])
+                        if cmd is not None:
+                            self._propagate(client, cmd, blocked.argv, reply, changes)
                     client.db = previous_db
                     if reply is None:
-                        break
+                        if not blocked.scan_all:
+                            break
+                        # set aside, still waiting, so the ones behind it get their turn
+                        skipped.append(waiting.popleft())
+                        continue
                     self.unblock(client, reply)
+                if skipped:
+                    waiting = self.blocked.setdefault(entry, deque())
+                    waiting.extendleft(reversed(skipped))
                 if entry in self.blocked and not self.blocked[entry]:
                     del self.blocked[entry]
 
@@ -647,6 +725,8 @@ class Broker:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
         self.stats.expired_keys += expired
+        if self.propagator.pending:
+            self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
         if self.ready_keys:
             self.serve_blocked()
         return expired

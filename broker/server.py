@@ -31,6 +31,7 @@ from typing import Any
 from broker.config import output_limits
 from broker.core import Broker, Client
 from broker.fdlimit import FdBudget
+from broker.persistence.aof import AppendOnlyFile
 from broker.persistence.rdb import RdbError
 from broker.pubsub import Message
 from broker.resp import ProtocolError, QueryBufferFull, RequestParser, encode
@@ -179,10 +180,19 @@ class RespConnection(Client, asyncio.Protocol):
             self.pending.extend(requests[done:])
             self._arm_block_timer()
         elif self.close_after_reply:
-            self._flush()
-            self._close("quit")
+            if self.server.aof.holding:
+                # appendfsync always: the replies (QUIT's +OK too) leave after the fsync
+                if self.transport is not None:
+                    self.transport.pause_reading()
+                self.server.aof.hold(self._flush_and_close)
+                return
+            self._flush_and_close()
             return
         self._flush()
+
+    def _flush_and_close(self) -> None:
+        self._flush()
+        self._close("quit")
 
     def _arm_block_timer(self) -> None:
         blocked = self.blocked
@@ -230,6 +240,14 @@ class RespConnection(Client, asyncio.Protocol):
         self.flush_scheduled = False
         if not self.out or self.closed or self.transport is None:
             self.out.clear()
+            return
+        aof = self.server.aof
+        if aof.holding:
+            # appendfsync always: nothing leaves before the writes it may show are on
+            # disk; the AOF's fsync at the end of this loop iteration releases it.
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                aof.hold(self._flush)
             return
         data = self.out[0] if len(self.out) == 1 else b"".join(self.out)
         self.out.clear()
@@ -297,6 +315,8 @@ class RespServer:
         self.fd_budget.register("resp", self.connections.__len__)
         self.servers: list[asyncio.AbstractServer] = []
         self._cron: asyncio.Task[None] | None = None
+        # the append-only file (off unless appendonly yes); loaded by start()
+        self.aof = broker.aof if broker.aof is not None else AppendOnlyFile(broker)
         self.pubsub_hard_limit = 0
         self.pubsub_soft_limit = 0
         self.pubsub_soft_seconds = 0
@@ -315,6 +335,7 @@ class RespServer:
     async def start(self) -> None:
         """Listen. Raises OSError (EADDRINUSE ...) if the port cannot be bound."""
         self.loop = asyncio.get_running_loop()
+        self.aof.loop = self.loop
         if self.port >= 0:  # -1: no TCP port (a unix socket only, or just the expiry cycle)
             server = await self.loop.create_server(
                 lambda: RespConnection(self), self.host, self.port, reuse_address=True, backlog=1024)
@@ -326,6 +347,13 @@ class RespServer:
                 os.unlink(self.unix_path)
             self.servers.append(await self.loop.create_unix_server(self._unix_connection, self.unix_path,
                                                                    backlog=1024))
+        # The AOF loads while the server listens (clients get -LOADING); AofLoadError
+        # (nothing changed on disk) ends the start.
+        try:
+            await self.aof.start_async()
+        except BaseException:
+            await self.close()
+            raise
         self._cron = asyncio.create_task(self._expire_cycle())
         tune_gc()
 
@@ -338,6 +366,7 @@ class RespServer:
     async def _expire_cycle(self) -> None:
         persistence = self.broker.persistence
         while True:
+            self.aof.cron()
             # serverCron's persistence part: reap a BGSAVE child, start due saves
             persistence.cron()
             expired = self.broker.active_expire()
@@ -349,6 +378,7 @@ class RespServer:
     async def close(self) -> None:
         if self._cron is not None:
             self._cron.cancel()
+        self.aof.flush()  # the last iteration's writes, before anyone is told goodbye
         for server in self.servers:
             server.close()
         for connection in list(self.connections):
@@ -357,6 +387,7 @@ class RespServer:
             await server.wait_closed()
         if self.unix_path and os.path.exists(self.unix_path):
             os.unlink(self.unix_path)
+        self.aof.close()
 
     def _config_changed(self, name: str, value: str) -> None:
         if name == "client-output-buffer-limit":
@@ -387,8 +418,8 @@ async def load_snapshot(broker: Broker) -> None:
     """
     snapshots = broker.persistence
     path = snapshots.path
-    if not os.path.exists(path):
-        return
+    if broker.config.get("appendonly") == "yes" or not os.path.exists(path):
+        return  # with the AOF on, it alone is loaded (RespServer.start did), as Redis does
     started = time.monotonic()
     last_log = [started]
 

@@ -29,6 +29,12 @@ STATE_COMMANDS = frozenset({
 })
 
 
+# Commands that run other commands through Broker.call (scripts). They never take the
+# core's fast path either: the propagation hook records their inner commands as one
+# unit (MULTI/EXEC), which needs call's nesting depth around them.
+NESTING_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+
+
 @dataclass(slots=True, eq=False)
 class Command:
     name: str
@@ -52,7 +58,8 @@ class Command:
 
     def __post_init__(self) -> None:
         self.write = "write" in self.flags
-        if self.handler is not None and (self.container or self.name not in STATE_COMMANDS):
+        if self.handler is not None and (self.container or self.name not in STATE_COMMANDS) \
+                and self.name not in NESTING_COMMANDS:
             self.min_argc = self.arity if self.arity > 0 else -self.arity
             self.max_argc = self.arity if self.arity > 0 else 1 << 62
 
@@ -114,7 +121,7 @@ def load() -> dict[bytes, Command]:
     global _loaded
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
-            bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence, pubsub,
-            replication, scripting, server, sets, sort, streams, strings, transactions, zsets)
+            aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
+            pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings, transactions, zsets)
         _loaded = True
     return COMMANDS

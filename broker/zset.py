@@ -241,12 +241,17 @@ class ZSet:
         end = order.bisect_left(high if rng.max_ex else _after(high))
         return first, max(first, end)
 
-    def lex_bounds(self, rng: LexRange) -> tuple[int, int]:
+    def lex_bounds(self, rng: LexRange, reverse: bool = False) -> tuple[int, int]:
         """Ascending ranks [first, end) of the members in ``rng``.
 
-        Meaningful, as in Redis, only when all members have the same score: the
-        search uses the lowest score present.
+        Meaningful, as in Redis, only when all members have the same score. A
+        compact set is scanned as Redis scans its listpack (from the head, or from
+        the tail for a reversed range), which gives Redis's answer for any scores;
+        a large one is searched with the lowest score present (Redis's skiplist
+        answer for mixed scores depends on its random levels).
         """
+        if self.compact:
+            return self._scan_lex(rng, reverse)
         order = self.order
         if not order or rng.max is None or rng.min is MAX_MEMBER:
             return 0, 0
@@ -262,6 +267,45 @@ class ZSet:
         else:
             end = order.bisect_right(prefix + rng.max)  # type: ignore[operator]
         return first, max(first, end)
+
+    def _scan_lex(self, rng: LexRange, reverse: bool) -> tuple[int, int]:
+        """``zzlFirstInLexRange``/``zzlLastInLexRange`` and the walk after them."""
+        low, high = rng.min, rng.max
+        if low is MAX_MEMBER or high is None:
+            return 0, 0
+        if high is not MAX_MEMBER and (low > high or (low == high and (rng.min_ex or rng.max_ex))):  # type: ignore[operator]
+            return 0, 0
+
+        def above_min(member: bytes) -> bool:
+            return member > low if rng.min_ex else member >= low  # type: ignore[operator]
+
+        def below_max(member: bytes) -> bool:
+            if high is MAX_MEMBER:
+                return True
+            return member < high if rng.max_ex else member <= high  # type: ignore[operator]
+
+        members = [key[PREFIX:] for key in self.order]
+        if not members or not above_min(members[-1]) or not below_max(members[0]):
+            return 0, 0
+        if reverse:
+            last = len(members) - 1
+            while last >= 0 and not below_max(members[last]):
+                last -= 1
+            if last < 0 or not above_min(members[last]):
+                return 0, 0
+            first = last
+            while first > 0 and above_min(members[first - 1]):
+                first -= 1
+            return first, last + 1
+        first = 0
+        while first < len(members) and not above_min(members[first]):
+            first += 1
+        if first == len(members) or not below_max(members[first]):
+            return 0, 0
+        end = first
+        while end < len(members) and below_max(members[end]):
+            end += 1
+        return first, end
 
     def slice(self, first: int, end: int, reverse: bool = False, offset: int = 0,
               limit: int = -1) -> list[tuple[bytes, float]]:

@@ -104,7 +104,8 @@ class _Parser(argparse.ArgumentParser):
 
 def persistence_config(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The CONFIG parameters the persistence flags set (validated by ``Config.set_many``)."""
-    return [("dir", args.dir), ("dbfilename", args.dbfilename), ("save", args.save)]
+    return [("dir", args.dir), ("dbfilename", args.dbfilename), ("save", args.save),
+            ("appendonly", args.appendonly), ("appendfsync", args.appendfsync)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,6 +225,14 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
         subparser.error(str(exc))
 
 
+def broker_config(args: argparse.Namespace) -> dict[str, str]:
+    """The embedded broker's start-up CONFIG values: requirepass, and appenddirname
+    (immutable at runtime, so not among ``persistence_config``)."""
+    config = {"requirepass": args.requirepass} if args.requirepass else {}
+    config["appenddirname"] = args.appenddirname
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -282,10 +291,10 @@ def stop_on_signals() -> asyncio.Event:
 
 async def _run_broker(args: argparse.Namespace) -> int:
     from broker.core import Broker
+    from broker.persistence.aof import AofLoadError
     from broker.server import LoadFailed, RespServer, load_snapshot
 
-    config = {"requirepass": args.requirepass} if args.requirepass else {}
-    broker = Broker(config=config)
+    broker = Broker(config=broker_config(args))
     problem = configure_persistence(broker, args)
     if problem:
         print(f"fanout: {problem}", file=sys.stderr)
@@ -295,6 +304,9 @@ async def _run_broker(args: argparse.Namespace) -> int:
     server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
     try:
         await server.start()
+    except AofLoadError as exc:
+        print(f"fanout broker: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(port_error("RESP", args.host, args.port, exc), file=sys.stderr)
         return 1
@@ -320,9 +332,12 @@ async def _run_broker(args: argparse.Namespace) -> int:
 def persistence_words(args: argparse.Namespace) -> str:
     """The embedded broker's persistence in words, for the start-up line."""
     path = os.path.join(args.dir, args.dbfilename)
+    aof = ""
+    if args.appendonly == "yes":
+        aof = f"; AOF in {os.path.join(args.dir, args.appenddirname)} (appendfsync {args.appendfsync})"
     if not args.save.strip():
-        return f"off: no snapshots (--save \"\"); SAVE and BGSAVE still write {path}"
-    return f"RDB snapshots to {path} (save {args.save}; and on shutdown)"
+        return f"off: no snapshots (--save \"\"); SAVE and BGSAVE still write {path}{aof}"
+    return f"RDB snapshots to {path} (save {args.save}; and on shutdown){aof}"
 
 
 def configure_persistence(broker: Any, args: argparse.Namespace) -> str | None:

@@ -200,6 +200,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("dbfilename", Kind.STR, "dump.rdb", "snapshot file name", BOTH, metavar="NAME"),
     Option("save", Kind.STR, "3600 1 300 100 60 10000", "snapshot after <seconds> <changes> pairs, and on "
            "shutdown; \"\" turns snapshots off (as Redis)", BOTH, metavar="SCHEDULE"),
+    # The append-only file (opt-in, as Redis): README "Persistence".
+    Option("appendonly", Kind.CHOICE, "no", "keep an append-only file of every write, loaded at start", BOTH,
+           choices=("yes", "no")),
+    Option("appendfsync", Kind.CHOICE, "everysec", "when the AOF is fsynced: before each reply, once a second, "
+           "or by the OS", BOTH, choices=("always", "everysec", "no")),
+    Option("appenddirname", Kind.STR, "appendonlydir", "the AOF's directory inside --dir", BOTH, metavar="NAME"),
     Option("http-port", Kind.PORT, 8080, "HTTP and websocket port (0: any free port)"),
     Option("resp-port", Kind.PORT, 6380, "RESP port of the embedded broker (-1: do not listen)", minimum=-1),
     Option("broker", Kind.STR, "memory://", "memory:// (embedded) or redis://host:port/db, a shared backplane",

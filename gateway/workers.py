@@ -95,9 +95,10 @@ class Worker:
 
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.core import Broker
+    from broker.persistence.aof import AofLoadError
     from broker.server import LoadFailed, RespServer, load_snapshot
     from gateway.app import forget_dead_nodes
-    from gateway.cli import configure_persistence, on_shutdown_command, port_error, stop_on_signals
+    from gateway.cli import broker_config, configure_persistence, on_shutdown_command, port_error, stop_on_signals
     from gateway.logs import fact
 
     stop = stop_on_signals()
@@ -109,7 +110,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     directory = tempfile.mkdtemp(prefix="fanout-")
     if args.broker.startswith("memory"):
         unix_path = os.path.join(directory, "broker.sock")
-        broker = Broker(config={"requirepass": args.requirepass} if args.requirepass else {})
+        broker = Broker(config=broker_config(args))
         problem = configure_persistence(broker, args)
         if problem:
             print(f"fanout: {problem}", file=sys.stderr)
@@ -118,6 +119,9 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
         try:
             await resp_server.start()
+        except AofLoadError as exc:
+            print(f"fanout serve: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
             return 1

@@ -80,6 +80,16 @@ def fanout_serve(backplane: Backplane) -> Iterator[ServerProcess]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def embedded_serve() -> Iterator[ServerProcess]:
+    """``fanout serve`` with its embedded broker and a RESP port (``extra_ports["resp"]``)."""
+    resp_port = free_port()
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port))
+    server.extra_ports["resp"] = resp_port
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisCluster]:
     """A 3-master Redis Cluster (redis-server --cluster-enabled yes x3 + redis-cli --cluster create)."""

@@ -2,6 +2,11 @@
 
 Short enough to read as the spec: every call is a direct ``Broker.execute`` with
 an in-process client; pub/sub messages reach the handler without any encoding.
+
+Durability: with ``appendfsync always`` a call that wrote data returns only once
+the AOF has it on disk (``_durable`` awaits the AOF's group commit at the end of
+the loop iteration), so the gateway acknowledges a publish, exactly as the RESP
+server releases a reply, after the fsync.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ class _InProcessClient(Client):
 class MemoryBackend:
     """See ``broker.backend.Backend``."""
 
+    # Replies are the broker's own objects, not copies (gateway.history reads a
+    # recovery's missed messages at once here, in batches over RESP).
+    in_process = True
+
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         # One client subscribes (RESP3-like: it may still run commands), one executes.
@@ -84,7 +93,9 @@ class MemoryBackend:
         self._call(self._subscriber, [b"PUNSUBSCRIBE", pattern])
 
     async def execute(self, *argv: bytes | str | int | float) -> Any:
-        return self._call(self._commands, [_arg(arg) for arg in argv])
+        reply = self._call(self._commands, [_arg(arg) for arg in argv])
+        await self._durable()
+        return reply
 
     async def transaction(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[Any]:
         # The core is single-threaded and nothing here awaits, so running the
@@ -100,10 +111,12 @@ class MemoryBackend:
             self.broker.execute(client, [b"DISCARD"])
             raise
         replies = self._call(client, [b"EXEC"])
+        await self._durable()
         return list(replies)
 
     async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
         offset, epoch = self._call(self._commands, [b"FANOUT.PUBLISH", channel, b"%d" % maxlen, b"%d" % ttl_ms, data])
+        await self._durable()
         return offset, epoch.decode()
 
     async def publish_once(self, channel: bytes, data: bytes, key: bytes, window_ms: int,
@@ -117,11 +130,19 @@ class MemoryBackend:
 
     async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:
         added, first = self._call(self._commands, [b"FANOUT.JOIN", channel, conn.encode(), user.encode(), meta])
+        await self._durable()
         return bool(added), bool(first)
 
     async def presence_leave(self, channel: bytes, conn: str, user: str) -> tuple[bool, bool]:
         removed, last = self._call(self._commands, [b"FANOUT.LEAVE", channel, conn.encode(), user.encode()])
+        await self._durable()
         return bool(removed), bool(last)
+
+    async def _durable(self) -> None:
+        """Wait for the AOF's fsync of what this call wrote (appendfsync always)."""
+        aof = self.broker.aof
+        if aof is not None and aof.holding:
+            await aof.wait_synced()
 
     def _call(self, client: Client, argv: list[bytes]) -> Any:
         reply = self.broker.execute(client, argv)

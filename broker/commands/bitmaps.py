@@ -75,6 +75,14 @@ def _store(client: Client, key: bytes, buffer: bytearray) -> None:
     client.db.replace(key, bytes(buffer))
 
 
+def _in_bits(unit: bytes) -> bool:
+    """A BITCOUNT/BITPOS range unit: BIT (True) or BYTE (False)."""
+    lowered = unit.lower()
+    if lowered not in (b"bit", b"byte"):
+        raise CommandError(SYNTAX)
+    return lowered == b"bit"
+
+
 def _clamp(start: int, end: int, total: int) -> tuple[int, int]:
     """Negative indexes from the end, then clamped to [0, total - 1] (end only above)."""
     if start < 0:
@@ -168,13 +176,7 @@ def bitcount(client: Client, argv: list[bytes]) -> object:
     start, end = parse_int(argv[2]), parse_int(argv[3])
     if start < 0 and end < 0 and start > end:
         return 0
-    in_bits = False
-    if len(argv) == 5:
-        unit = argv[4].lower()
-        if unit == b"bit":
-            in_bits = True
-        elif unit != b"byte":
-            raise CommandError(SYNTAX)
+    in_bits = len(argv) == 5 and _in_bits(argv[4])
     start, end = _clamp(start, end, len(value) * 8 if in_bits else len(value))
     if start > end:
         return 0
@@ -199,12 +201,7 @@ def bitpos(client: Client, argv: list[bytes]) -> object:
         start, end = 0, len(value) - 1
     else:
         start = parse_int(argv[3])
-        if len(argv) == 6:
-            unit = argv[5].lower()
-            if unit == b"bit":
-                in_bits = True
-            elif unit != b"byte":
-                raise CommandError(SYNTAX)
+        in_bits = len(argv) == 6 and _in_bits(argv[5])
         end = parse_int(argv[4]) if end_given else (len(value) * 8 - 1 if in_bits else len(value) - 1)
         start, end = _clamp(start, end, len(value) * 8 if in_bits else len(value))
     if start > end:

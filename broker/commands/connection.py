@@ -316,15 +316,19 @@ def client_no_evict(client: Client, argv: list[bytes]) -> object:
     return OK
 
 
+def _client_usage(argv: list[bytes]) -> CommandError:
+    """What Redis 7.0 answers a CLIENT subcommand given more arguments than it takes."""
+    return CommandError(f"ERR unknown subcommand or wrong number of arguments for "
+                        f"'{argv[1].decode('utf-8', 'replace')}'. Try CLIENT HELP.")
+
+
 # CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
 @subcommand(_client, "unblock", -3, "admin noscript loading stale", since="5.0.0")
 def client_unblock(client: Client, argv: list[bytes]) -> object:
     """Release a client blocked in BLPOP, XREAD, WAIT ...: with TIMEOUT (the default) it
     gets its command's timeout reply, with ERROR ``-UNBLOCKED``; 1 if it was blocked."""
     if len(argv) > 4:
-        raise CommandError(
-            f"ERR unknown subcommand or wrong number of arguments for '{argv[1].decode('utf-8', 'replace')}'. "
-            "Try CLIENT HELP.")
+        raise _client_usage(argv)
     as_error = False
     if len(argv) == 4:
         reason = argv[3].lower()
@@ -346,9 +350,7 @@ def client_pause(client: Client, argv: list[bytes]) -> object:
     """Hold clients' commands (all of them, or with WRITE those that would write)
     for ``timeout`` ms: see broker/pause.py."""
     if len(argv) > 4:
-        raise CommandError(
-            f"ERR unknown subcommand or wrong number of arguments for '{argv[1].decode('utf-8', 'replace')}'. "
-            "Try CLIENT HELP.")
+        raise _client_usage(argv)
     kind = ALL
     if len(argv) == 4:
         mode = argv[3].lower()

@@ -6,9 +6,12 @@ import os
 import platform
 import resource
 import sys
+from typing import Any
 
+from broker.commands.args import SYNTAX
 from broker.core import Client
 from broker.glob import glob_match
+from broker.keyspecs import MOVABLE, acl_categories, keys_of
 from broker.resp import OK, CommandError, Simple, Verbatim
 from broker.table import COMMANDS, Command, command, container, subcommand
 
@@ -31,8 +34,8 @@ def _flush_mode(argv: list[bytes]) -> None:
 def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
-    for container in client.db.flush():
-        client.broker.lazyfree.drop(container)
+    client.broker.lazyfree.drop_keyspace(client.db.flush())
+    client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
     return OK
 
 
@@ -42,8 +45,8 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
-        for container in db.flush():
-            client.broker.lazyfree.drop(container)
+        client.broker.lazyfree.drop_keyspace(db.flush())
+    client.broker.changes += 1  # recorded even when every db was empty, as Redis does
     # flushAllDataAndResetRDB: an old snapshot must not bring the data back
     client.broker.persistence.after_flushall()
     return OK
@@ -104,6 +107,17 @@ def config_rewrite(client: Client, argv: list[bytes]) -> object:
     raise CommandError("ERR The server is running without a config file")
 
 
+# CONFIG HELP
+@subcommand(_config, "help", 2, "loading stale")
+def config_help(client: Client, argv: list[bytes]) -> list[str]:
+    return ["CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+            "RESETSTAT", "    Reset statistics reported by the INFO command.",
+            "REWRITE", "    Rewrite the configuration file.",
+            "HELP", "    Prints this help."]
+
+
 # ----------------------------------------------------------------- COMMAND
 
 _STATIC_FLAGS = {"write", "readonly", "denyoom", "admin", "pubsub", "noscript", "blocking", "loading",
@@ -136,6 +150,54 @@ def _doc(cmd: Command) -> dict[bytes, object]:
     return doc
 
 
+def _all_commands() -> list[Command]:
+    """Every command and subcommand, as COMMAND LIST names them (``config|get``)."""
+    found: list[Command] = []
+    for cmd in COMMANDS.values():
+        found.append(cmd)
+        found += cmd.subcommands.values()
+    return found
+
+
+def _command_list(argv: list[bytes]) -> list[bytes]:
+    """COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]."""
+    names = [cmd.fullname.encode() for cmd in _all_commands()]
+    if len(argv) == 2:
+        return names
+    if len(argv) != 5 or argv[2].lower() != b"filterby":
+        raise CommandError(SYNTAX)
+    kind, value = argv[3].lower(), argv[4]
+    if kind == b"module":
+        return []  # no modules are loaded
+    if kind == b"aclcat":
+        category = value.lower().decode("utf-8", "replace")
+        return [cmd.fullname.encode() for cmd in _all_commands() if category in acl_categories(cmd)]
+    if kind == b"pattern":
+        return [name for name in names if glob_match(value.lower(), name)]
+    raise CommandError(SYNTAX)
+
+
+def _getkeys(args: list[bytes]) -> list[bytes]:
+    """COMMAND GETKEYS command arg ...: the key arguments, as the command reads them."""
+    target = COMMANDS.get(args[0].lower())
+    if target is None:
+        raise CommandError("ERR Invalid command specified")
+    if target.handler is None and len(args) > 1:
+        target = target.subcommands.get(args[1].lower(), target)
+    arity = target.arity
+    if (arity > 0 and len(args) != arity) or len(args) < -arity:
+        raise CommandError("ERR Invalid number of arguments specified for command")
+    keys = keys_of(target, args)
+    if not keys:
+        if "no_mandatory_keys" in target.flags:
+            return []
+        if keys is None or target.keys == (0, 0, 0) and target.name not in MOVABLE:
+            raise CommandError("ERR The command has no key arguments" if keys is not None
+                               else "ERR Invalid arguments specified for command")
+        raise CommandError("ERR Invalid arguments specified for command")
+    return keys
+
+
 # COMMAND
 @command("command", -1, "loading stale", group="server", since="2.8.13")
 def command_(client: Client, argv: list[bytes]) -> object:
@@ -150,18 +212,12 @@ def command_(client: Client, argv: list[bytes]) -> object:
     if sub == b"docs":
         names = argv[2:] or list(COMMANDS)
         return {name.lower(): _doc(COMMANDS[name.lower()]) for name in names if name.lower() in COMMANDS}
-    if sub == b"list" and len(argv) == 2:
-        return [name for name in COMMANDS]
-    if sub == b"getkeys" and len(argv) >= 3:
-        target = COMMANDS.get(argv[2].lower())
-        if target is None:
-            raise CommandError("ERR Invalid command specified")
-        first, last, step = target.keys
-        if first == 0:
-            raise CommandError("ERR The command has no key arguments")
-        args = argv[2:]
-        end = len(args) + last if last < 0 else last + 1
-        return args[first:end:step]
+    if sub == b"list":
+        return _command_list(argv)
+    if sub == b"getkeys":
+        if len(argv) < 4:
+            raise CommandError("ERR wrong number of arguments for 'command|getkeys' command")
+        return _getkeys(argv[2:])
     if sub == b"help":
         return ["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "(no subcommand)", "    Return details about all Redis commands.",
@@ -194,6 +250,18 @@ def _human(value: int) -> str:
             return f"{value:.2f}{unit}" if unit != "B" else f"{value}B"
         value /= 1024  # type: ignore[assignment]
     return str(value)
+
+
+def aof_info(broker: Any) -> list[tuple[str, object]]:
+    """INFO persistence's aof_* fields (broker/persistence/aof.py when it is attached)."""
+    aof = broker.aof
+    if aof is None:
+        return [("aof_enabled", 0), ("aof_rewrite_in_progress", 0), ("aof_rewrite_scheduled", 0),
+                ("aof_last_rewrite_time_sec", -1), ("aof_current_rewrite_time_sec", -1),
+                ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", 0),
+                ("aof_rewrites_consecutive_failures", 0), ("aof_last_write_status", "ok"),
+                ("aof_last_cow_size", 0), ("module_fork_in_progress", 0), ("module_fork_last_cow_size", 0)]
+    return aof.info_fields()  # type: ignore[no-any-return]
 
 
 def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
@@ -236,7 +304,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("mem_allocator", "pymalloc"),
             ("lazyfree_pending_objects", broker.lazyfree.pending),
         ],
-        "persistence": [*broker.persistence.info(), ("aof_enabled", 0)],
+        "persistence": [*broker.persistence.info(), *aof_info(broker)],
         "stats": [
             ("total_connections_received", stats.connections),
             ("total_commands_processed", stats.commands),

@@ -464,7 +464,7 @@ def _zrange(client: Client, argv: list[bytes], src_index: int, dst: bytes | None
         lex_range = parse_lex_range(low, high)
 
         def pick(zset: ZSet) -> list[tuple[bytes, float]]:
-            first, end = zset.lex_bounds(lex_range)
+            first, end = zset.lex_bounds(lex_range, reverse)
             return zset.slice(first, end, reverse, offset, limit)
     db = client.db
     zset = _read_zset(db, argv[src_index])  # a read lookup for ZRANGESTORE's source too, as Redis

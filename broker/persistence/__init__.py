@@ -1,4 +1,4 @@
-"""Persistence in Redis's own formats: RDB snapshots, DUMP/RESTORE payloads.
+"""Persistence in Redis's own formats: RDB snapshots, DUMP/RESTORE payloads, the AOF.
 
 Layout:
     rdb.py       the RDB file format (version 10 written, 1-11 read): dump_rdb,
@@ -9,4 +9,7 @@ Layout:
                  the compact encodings Redis stores inside RDB strings
     lzf.py       LZF (de)compression of RDB strings
     crc64.py     the CRC-64 (Jones) checksum Redis puts at the end of a file
+    manifest.py  Redis 7's AOF manifest: base, incremental and history files (sans-I/O)
+    aof_format.py  AOF contents: reading commands back (truncation, corruption), writing a base
+    aof.py       the append-only file: buffer, write, fsync policies, rewrites, start-up load
 """

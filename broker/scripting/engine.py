@@ -332,12 +332,18 @@ class Sandbox:
             self._verify(run, cmd, argv, checks)  # type: ignore[arg-type]
         # Broker.call without its bookkeeping of the caller's last command (the
         # script client is never listed): the handler itself, counted in the stats.
-        self.broker.stats.commands += 1
+        broker = self.broker
+        broker.stats.commands += 1
+        changes = broker.changes
         try:
             reply = cmd.handler(self.client, argv)
         except CommandError as exc:
             reply = exc
         kind = type(reply)
+        if broker.propagating and broker.changes != changes and kind is not Blocked:
+            # effects replication: the command as it must replay, in the unit of the
+            # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
+            broker.propagator.record(self.client, cmd, argv, reply)
         if kind is bytes or kind is int:
             return reply
         if kind is Blocked:
@@ -385,7 +391,7 @@ class Sandbox:
         if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
             # t_stream.c refuses to block a script rather than answer at once
             raise _Raise(self.convert.error_table(
-                f"ERR {cmd.name} command is not allowed with BLOCK option from scripts"))
+                f"ERR {argv[0].decode('utf-8', 'replace')} command is not allowed with BLOCK option from scripts"))
 
     def _raise(self, message: bytes) -> None:
         raise _Raise(self.err(message))

@@ -9,13 +9,12 @@ the records must be equal. Whether a client is held is read from the server
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
 
 from tests.support.resp_client import RespClient
-from tests.support.servers import ServerProcess, free_port, start_fanout
+from tests.support.servers import ServerProcess
 from tests.support.ws import connect
 
 Scenario = Callable[[int], list[Any]]
@@ -107,12 +106,8 @@ def test_client_pause_as_redis(redis_server, fanout_broker, scenario: Scenario) 
 
 
 @pytest.fixture(scope="module")
-def serve() -> Iterator[ServerProcess]:
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port))
-    server.extra_ports["resp"] = resp_port
-    yield server
-    server.stop()
+def serve(embedded_serve: ServerProcess) -> ServerProcess:
+    return embedded_serve
 
 
 async def test_the_gateway_keeps_publishing_while_resp_writes_are_paused(serve: ServerProcess) -> None:

@@ -418,3 +418,25 @@ def test_events_when_a_blocked_client_is_served(redis_server, fanout_broker) -> 
     want = _served_events(redis_server.port)
     assert want[0] == [b"q2", b"b", b"2"]
     assert _served_events(fanout_broker.port) == want
+
+
+# Issue 20: lex ranges over members with distinct scores. Redis's answer then is
+# its listpack scan (from the head, or the tail when reversed), which a small set
+# here reproduces; hypothesis draws scores, members and ranges.
+_LEX_MEMBERS = st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "aa", "ba", ""]), min_size=1, max_size=8,
+                        unique=True)
+_LEX_ENDS = st.sampled_from(["-", "+", "[a", "(a", "[b", "(c", "[d", "(e", "[f", "[", "(aa", "[ba"])
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(members=_LEX_MEMBERS, scores=st.lists(st.integers(-3, 3), min_size=8, max_size=8), low=_LEX_ENDS,
+       high=_LEX_ENDS, limit=st.sampled_from([(), ("LIMIT", "0", "2"), ("LIMIT", "1", "-1")]))
+def test_lex_ranges_over_distinct_scores(redis_server, fanout_broker, members, scores, low, high, limit) -> None:
+    pairs = [part for member, score in zip(members, scores) for part in (str(score), member)]
+    script = [("ZADD", "z", *pairs), ("ZRANGEBYLEX", "z", low, high, *limit),
+              ("ZREVRANGEBYLEX", "z", high, low, *limit), ("ZRANGE", "z", low, high, "BYLEX", "REV", *limit),
+              ("ZLEXCOUNT", "z", low, high), ("ZRANGESTORE", "d", "z", low, high, "BYLEX"),
+              ("ZRANGE", "d", "0", "-1"), ("ZRANGESTORE", "d", "z", high, low, "BYLEX", "REV"),
+              ("ZRANGE", "d", "0", "-1"), ("ZREMRANGEBYLEX", "z", low, high), ("ZRANGE", "z", "0", "-1")]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)

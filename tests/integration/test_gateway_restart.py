@@ -30,10 +30,10 @@ def directory() -> Iterator[str]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _serve(directory: str, http_port: int, resp_port: int) -> ServerProcess:
+def _serve(directory: str, http_port: int, resp_port: int, *persistence: str) -> ServerProcess:
     server = start_fanout("serve", "--http-port", str(http_port), "--resp-port", str(resp_port),
                           "--token-secret", SECRET, "--channel", "chat:*=presence,history:1000",
-                          "--dir", directory, "--save", "3600 1", "--node-ttl", "30")
+                          "--dir", directory, *(persistence or ("--save", "3600 1")), "--node-ttl", "30")
     server.extra_ports["resp"] = resp_port
     return server
 
@@ -115,5 +115,25 @@ async def test_sigkill_restart_from_the_last_snapshot_has_no_ghosts(directory: s
     again = _serve(directory, http_port, resp_port)
     try:
         await _after_restart(again, last)  # checks presence: only the new reader
+    finally:
+        again.stop()
+
+
+async def test_sigkill_with_an_aof_always_keeps_every_acknowledged_publish(directory: str) -> None:
+    """No snapshot at all: the AOF (appendfsync always) has every publish the gateway
+    acknowledged, so history recovers across a SIGKILL, and presence has no ghosts."""
+    http_port, resp_port = free_port(), free_port()
+    aof = ("--save", "", "--appendonly", "yes", "--appendfsync", "always")
+    server = _serve(directory, http_port, resp_port, *aof)
+    reader, last = await _before_restart(server)  # each publish acknowledged after its fsync
+    server.process.kill()
+    server.process.wait()
+    await reader.close()
+    again = _serve(directory, http_port, resp_port, *aof)
+    try:
+        await _after_restart(again, last)
+        with RespClient(resp_port) as client:
+            # the new node's keys only (its heartbeat and its connections' set)
+            assert len({key.split(b":")[1] for key in client.call("KEYS", "node:*")}) == 1
     finally:
         again.stop()

@@ -10,23 +10,18 @@ the interpreter still runs scripts afterwards.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from tests.support.servers import ServerProcess, free_port, start_fanout
+from tests.support.servers import ServerProcess
 from tests.support.ws import connect
 
 
 @pytest.fixture(scope="module")
-def serve() -> Iterator[ServerProcess]:
-    resp_port = free_port()
-    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port))
-    server.extra_ports["resp"] = resp_port
-    yield server
-    server.stop()
+def serve(embedded_serve: ServerProcess) -> ServerProcess:
+    return embedded_serve
 
 
 def _rss_kib(pid: int) -> int:
