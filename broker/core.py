@@ -197,6 +197,9 @@ class Stats:
 
 # execute's slow path answered already (queued in MULTI, or refused): see pending_reply.
 _QUEUED_OR_REFUSED: Any = _Sentinel("QUEUED_OR_REFUSED")
+# Commands whose confirmations CLIENT REPLY OFF|SKIP does not silence.
+_SUBSCRIPTION_COMMANDS = frozenset({"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
+                                    "sunsubscribe"})
 # Commands run at once even inside MULTI (the rest is queued).
 _NOT_QUEUED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 
@@ -417,7 +420,12 @@ class Broker:
             if self.ready_keys:
                 self.serve_blocked()
             if client.reply_mode:
-                return self._reply_mode(client, reply)
+                muted = self._reply_mode(client, reply)
+                # (P|S)SUBSCRIBE confirmations are pushed whatever CLIENT REPLY says, as in
+                # Redis (they are how a subscriber learns it is subscribed)
+                if cmd is not None and cmd.name in _SUBSCRIPTION_COMMANDS and type(reply) is Replies:
+                    return reply
+                return muted
             return reply
         finally:
             client.refresh_special()
@@ -667,7 +675,10 @@ class Broker:
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
-                        reply = exc
+                        # A key that got data but now holds another type (a MULTI pushed,
+                        # deleted and set it) serves nobody: Redis checks the type before
+                        # serving, so its waiters stay blocked.
+                        reply = None if exc.message.startswith("WRONGTYPE") else exc
                     if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:

@@ -46,6 +46,10 @@ def stream_of(channel: str) -> str:
     return history_keys(channel.encode())[0].decode()
 
 
+def meta_of(channel: str) -> str:
+    return history_keys(channel.encode())[1].decode()
+
+
 async def resp_publish(client: aioredis.Redis, channel: str, data: Any, maxlen: int) -> int:
     """Publish into a history channel over RESP, as a backend service would."""
     payload = orjson.dumps(data)
@@ -149,11 +153,10 @@ async def test_trimming_by_the_history_cap_is_visible_to_the_group(server, backp
     await client.aclose()
 
 
-async def test_a_group_made_before_the_first_message_is_remade_at_0_and_misses_nothing(server, backplane):
-    """The first message of a channel (or of a new epoch, after its history expired)
-    replaces the stream, and with it the group: a blocked reader gets -NOGROUP (the
-    stream is back, without the group, when it is served), and a group made again
-    at 0 reads from the epoch's first message."""
+async def test_a_group_made_before_the_first_message_keeps_every_message(server, backplane):
+    """A backend may make its group (XGROUP CREATE ... MKSTREAM) before the channel's
+    first message: the first message starts the history's epoch on that stream, so
+    the group stays and a reader blocked on it gets the messages."""
     channel = "chat:early"
     stream = stream_of(channel)
     client = backplane.client(server)
@@ -164,13 +167,28 @@ async def test_a_group_made_before_the_first_message_is_remade_at_0_and_misses_n
         if (await client.info("clients"))["blocked_clients"] == 1:
             break
     sent = await publish_all_ways(server, client, channel, 2)
-    with pytest.raises(ResponseError) as released:
-        await pending_read
-    assert str(released.value) == "NOGROUP the consumer group this client was blocked on no longer exists"
+    first = (await pending_read)[0][1]
+    rest = (await client.xreadgroup("backend", "r", {stream: ">"}) or [[None, []]])[0][1]
+    assert decoded(first + rest) == sent
+    assert (await client.xpending(stream, "backend"))["pending"] == len(sent)
+    await client.aclose()
+    await reader.aclose()
+
+
+async def test_a_group_on_a_stream_of_an_old_epoch_is_remade_at_0_and_misses_nothing(server, backplane):
+    """When the history starts a new epoch over a stream that held an older one's
+    messages, the stream (and its group) is replaced: XGROUP CREATE ... 0 MKSTREAM
+    on NOGROUP reads from the new epoch's first message."""
+    channel = "chat:epochs"
+    stream = stream_of(channel)
+    client = backplane.client(server)
+    await publish_all_ways(server, client, channel, 1)
+    await client.xgroup_create(stream, "backend", id="$")
+    await client.delete(meta_of(channel))  # the history's epoch is gone (as when its TTL passes)
+    sent = await publish_all_ways(server, client, channel, 1)
     with pytest.raises(ResponseError, match="NOGROUP"):
         await client.xreadgroup("backend", "r", {stream: ">"})
     await client.xgroup_create(stream, "backend", id="0", mkstream=True)
     got = (await client.xreadgroup("backend", "r", {stream: ">"}))[0][1]
     assert decoded(got) == sent
     await client.aclose()
-    await reader.aclose()
