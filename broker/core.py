@@ -185,7 +185,8 @@ class Stats:
     pubsub_deliveries: int = 0
     # Messages published by clients (PUBLISH, SPUBLISH, the gateway's history and
     # plain publishes, scripts' PUBLISH), not keyspace notifications or presence
-    # events: the gateway's "messages in" with the embedded broker (not in INFO).
+    # events: the gateway's "messages in" with the embedded broker. In INFO stats as
+    # fanout_client_publishes; CONFIG RESETSTAT leaves it (a Prometheus counter).
     client_publishes: int = 0
     net_input_bytes: int = 0
     net_output_bytes: int = 0
