@@ -456,6 +456,9 @@ class Broker:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
             if not client.authenticated and "noauth" not in cmd.flags:
                 raise CommandError("NOAUTH Authentication required.")
+            if client.multi is not None and "no_multi" in cmd.flags:
+                # SAVE, SHUTDOWN: refused, and the transaction is flagged (EXECABORT)
+                raise CommandError("ERR Command not allowed inside a transaction")
             if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "

@@ -64,3 +64,10 @@ def test_client_unblock(redis_server, fanout_broker) -> None:
             return replies
 
     assert run(fanout_broker.port) == run(redis_server.port)
+
+
+def test_save_and_shutdown_are_refused_inside_multi(redis_server, fanout_broker) -> None:
+    """Issue 20: SAVE and SHUTDOWN are flagged no_multi; inside MULTI they are refused
+    and the transaction aborts (Redis's "MULTI with SHUTDOWN" stopped our broker)."""
+    script = [("MULTI",), ("SET", "k", "v"), ("SHUTDOWN",), ("SAVE",), ("EXEC",), ("GET", "k"), ("PING",)]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)
