@@ -269,7 +269,11 @@ def client_kill(client: Client, argv: list[bytes]) -> object:
             if client_id_value <= 0:
                 raise CommandError("ERR client-id should be greater than 0")
             filters.append((option, value))
-        elif option in (b"ADDR", b"LADDR", b"USER", b"TYPE", b"MAXAGE"):
+        elif option == b"TYPE":
+            if value.lower() not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):
+                raise CommandError(f"ERR Unknown client type '{value.decode('utf-8', 'replace')}'")
+            filters.append((option, value))
+        elif option in (b"ADDR", b"LADDR", b"USER", b"MAXAGE"):
             filters.append((option, value))
         else:
             raise CommandError(SYNTAX)

@@ -71,3 +71,11 @@ def test_save_and_shutdown_are_refused_inside_multi(redis_server, fanout_broker)
     and the transaction aborts (Redis's "MULTI with SHUTDOWN" stopped our broker)."""
     script = [("MULTI",), ("SET", "k", "v"), ("SHUTDOWN",), ("SAVE",), ("EXEC",), ("GET", "k"), ("PING",)]
     assert_same_replies(redis_server.port, fanout_broker.port, script)
+
+
+def test_client_kill_type(redis_server, fanout_broker) -> None:
+    script = [("CLIENT", "KILL", "TYPE", "bogus"), ("CLIENT", "KILL", "TYPE", "master"),
+              ("CLIENT", "KILL", "TYPE", "replica"), ("CLIENT", "KILL", "TYPE", "slave"),
+              ("CLIENT", "KILL", "TYPE", "pubsub"), ("CLIENT", "KILL", "TYPE", "PubSub", "SKIPME", "yes"),
+              ("PING",)]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)
