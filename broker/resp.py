@@ -347,7 +347,7 @@ class RequestParser:
     """
 
     __slots__ = ("_reader", "_buf", "_args", "_count", "_bulk", "_held", "max_bulk_len", "query_limit", "guest",
-                 "split_min")
+                 "split_min", "raw")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, query_limit: int = QUERY_BUFFER_LIMIT) -> None:
         self._reader = hiredis.Reader()
@@ -367,6 +367,11 @@ class RequestParser:
         self.guest = False
         # Reads shorter than this that cut a request go to the exact parser whole.
         self.split_min = 4096
+        # The bytes the last ``feed`` read, when its requests are exactly them and
+        # they are canonical RESP (what ``encode_command`` would write for each
+        # argv: no leading zeros in counts or lengths), else None: the AOF can
+        # append them as read instead of encoding each request again.
+        self.raw: bytes | None = None
 
     @property
     def holds_data(self) -> bool:
@@ -375,8 +380,9 @@ class RequestParser:
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         """The requests ``data`` completes; raise ProtocolError on bytes Redis refuses."""
+        self.raw = None
         if self._args is None and not self._buf and not self.guest:
-            whole = self._read_whole(data)
+            whole = self._read_whole(data, True)
             if whole is not None:
                 return whole
         if self.guest or len(data) < self.split_min:
@@ -402,9 +408,10 @@ class RequestParser:
             error.before = requests + error.before
             raise
 
-    def _read_whole(self, data: bytes) -> list[list[bytes]] | None:
+    def _read_whole(self, data: bytes, keep_raw: bool = False) -> list[list[bytes]] | None:
         """The requests in ``data``, read by hiredis, if ``data`` is whole requests that
-        hiredis reads as Redis does; else None (and nothing is kept)."""
+        hiredis reads as Redis does; else None (and nothing is kept). With
+        ``keep_raw``, ``raw`` is set to ``data`` when it is canonical RESP too."""
         if not (data[:1] == b"*" and data[-1:] == b"\n" and len(data) <= self.max_bulk_len):
             return None
         shape = data.translate(_SHAPE)
@@ -427,6 +434,14 @@ class RequestParser:
             count = len(requests)
             if (not reader.has_data() and count == data.count(b"\n*") + 1
                     and (count == 1 or set(map(type, requests)) == _LISTS) and all(requests)):
+                # Canonical: hiredis refuses leading zeros in counts and lengths
+                # ("Bad bulk string length") and signs are refused above ("#+"), as
+                # Redis's string2ll does. Checked again here, cheaply, in case a
+                # hiredis reads "$03" one day: a "*0" or a "$0" not followed by CRLF
+                # (in a payload too, which only costs the raw copy).
+                if (keep_raw and type(requests[0]) is list and data.find(b"*0") < 0
+                        and (data.find(b"$0") < 0 or data.count(b"$0") == data.count(b"$0\r\n"))):
+                    self.raw = data
                 return requests
         self._reader = hiredis.Reader()  # what it holds, the exact parser reads again
         return None

@@ -452,7 +452,9 @@ class AppendOnlyFile:
                     append(chunk)
                     size += len(chunk)
                     selected = db
-                if len(argv) == 3:
+                if argv.__class__ is bytes:  # requests as the client sent them
+                    chunk = argv
+                elif len(argv) == 3:
                     a, b, c = argv
                     chunk = _THREE % (len(a), a, len(b), b, len(c), c)
                 else:
@@ -475,6 +477,7 @@ class AppendOnlyFile:
 
     def flush(self, force: bool = False) -> bool:
         """``flushAppendOnlyFile``: True when the buffer is written (and synced if always)."""
+        self.broker.propagator.drain()  # records of a running pipeline (BGREWRITEAOF in it)
         if self.fd < 0:
             return False
         self._encode()
