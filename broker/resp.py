@@ -245,6 +245,7 @@ QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
 # the exact parser.
 _SHAPE = bytes.maketrans(b"\n$0123456789+-:_,#(=~|%>", b"##" + b"0" * 10 + b"+" * 12)
 _LISTS = {list}
+_FEED_CHUNK = 1 << 16
 _INLINE_ESCAPES = {
     ord("n"): b"\n",
     ord("r"): b"\r",
@@ -318,6 +319,32 @@ def split_inline(line: bytes) -> list[bytes]:
                     current.append(c)
             i += 1
         args.append(bytes(current))
+
+
+def _read_chunked(reader: Any, data: bytes) -> list[Any]:
+    """Every reply hiredis reads in ``data``, fed 64 KiB at a time: hiredis moves what
+    it has not read yet to the front of its buffer after each reply, which over one
+    large feed (an AOF of many MB) is quadratic."""
+    replies: list[Any] = []
+    append = replies.append
+    size = len(data)
+    for offset in range(0, size, _FEED_CHUNK):
+        reader.feed(data, offset, min(_FEED_CHUNK, size - offset))
+        reply = reader.gets()
+        while reply is not False:
+            append(reply)
+            reply = reader.gets()
+    return replies
+
+
+def parse_whole(data: bytes) -> list[list[bytes]] | None:
+    """``data`` as whole multibulk requests, read by hiredis in one pass, when it is
+    that and hiredis reads it as Redis does (RequestParser's fast road); else None
+    (inline commands, annotations, a cut request, anything unusual: read it exactly).
+
+    For bulk reads such as an AOF's commands.
+    """
+    return RequestParser(max_bulk_len=max(len(data), 1))._read_whole(data)
 
 
 class RequestParser:
@@ -419,12 +446,15 @@ class RequestParser:
             return None
         reader = self._reader
         try:
-            reader.feed(data)
-            requests = []
-            request = reader.gets()
-            while request is not False:
-                requests.append(request)
+            if len(data) > _FEED_CHUNK:
+                requests = _read_chunked(reader, data)
+            else:
+                reader.feed(data)
+                requests = []
                 request = reader.gets()
+                while request is not False:
+                    requests.append(request)
+                    request = reader.gets()
         except Exception:  # noqa: BLE001 - hiredis's errors, or a map with a list for a key (TypeError)
             pass
         else:
@@ -434,13 +464,10 @@ class RequestParser:
             count = len(requests)
             if (not reader.has_data() and count == data.count(b"\n*") + 1
                     and (count == 1 or set(map(type, requests)) == _LISTS) and all(requests)):
-                # Canonical: hiredis refuses leading zeros in counts and lengths
-                # ("Bad bulk string length") and signs are refused above ("#+"), as
-                # Redis's string2ll does. Checked again here, cheaply, in case a
-                # hiredis reads "$03" one day: a "*0" or a "$0" not followed by CRLF
-                # (in a payload too, which only costs the raw copy).
-                if (keep_raw and type(requests[0]) is list and data.find(b"*0") < 0
-                        and (data.find(b"$0") < 0 or data.count(b"$0") == data.count(b"$0\r\n"))):
+                # Canonical RESP, as encode_command writes it: hiredis refuses leading
+                # zeros in counts and lengths ("Bad bulk string length"; so does the
+                # exact parser, as Redis's string2ll) and signs are refused above.
+                if keep_raw:
                     self.raw = data
                 return requests
         self._reader = hiredis.Reader()  # what it holds, the exact parser reads again

@@ -243,14 +243,18 @@ def test_a_pipeline_with_a_rewrite_a_refusal_or_a_select_hands_on_argvs_in_order
 
 
 def test_the_parser_offers_a_read_as_raw_only_when_it_is_canonical_resp():
-    from broker.resp import RequestParser
+    from broker.resp import ProtocolError, RequestParser
 
     parser = RequestParser()
     canonical = _resp(b"SET", b"k", b"v") + _resp(b"SET", b"k2", b"")
     assert parser.feed(canonical) == [[b"SET", b"k", b"v"], [b"SET", b"k2", b""]] and parser.raw == canonical
     assert parser.feed(b"SET k v\r\n") == [[b"SET", b"k", b"v"]] and parser.raw is None  # inline
-    # "$0" not followed by CRLF (here in a payload): not offered, whatever it is
-    assert parser.feed(_resp(b"SET", b"k", b"$0x")) == [[b"SET", b"k", b"$0x"]] and parser.raw is None
+    # what is not canonical is refused (leading zeros, signs), as Redis refuses it,
+    # so nothing that ran can be copied in another form than encode_command's
+    for bad in (b"*3\r\n$03\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", b"*03\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+                b"*3\r\n$+3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"):
+        with pytest.raises(ProtocolError):
+            RequestParser().feed(bad)
     # a request cut by the read: neither part is offered
     head, tail = canonical[:10], canonical[10:]
     assert parser.feed(head) == [] and parser.raw is None
