@@ -65,6 +65,10 @@ class Blocked:
         timeout_ms: relative timeout; 0 waits forever.
         retry: re-run the command; returns the reply, or None to keep waiting.
         timeout_reply: the reply when the timeout elapses.
+        scan_all: a waiter that cannot be served does not stop the others behind
+            it (XREAD/XREADGROUP: each waits for its own id or group, as Redis's
+            serveClientsBlockedOnStreamKey walks every client); lists and sorted
+            sets stop at the first, since an empty value serves nobody.
     """
 
     keys: list[bytes]
@@ -72,6 +76,7 @@ class Blocked:
     retry: Callable[[], Reply]
     timeout_reply: Reply
     db: int = 0
+    scan_all: bool = False
     # the blocking command as the client sent it (recorded in its non-blocking form)
     argv: list[bytes] = field(default_factory=list)
     # CLIENT PAUSE: the command held until the pause ends (see broker/pause.py)
@@ -192,6 +197,9 @@ class Stats:
 
 # execute's slow path answered already (queued in MULTI, or refused): see pending_reply.
 _QUEUED_OR_REFUSED: Any = _Sentinel("QUEUED_OR_REFUSED")
+# Commands whose confirmations CLIENT REPLY OFF|SKIP does not silence.
+_SUBSCRIPTION_COMMANDS = frozenset({"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
+                                    "sunsubscribe"})
 # Commands run at once even inside MULTI (the rest is queued).
 _NOT_QUEUED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 
@@ -223,6 +231,7 @@ class Broker:
         # (db, key) -> clients blocked on it, oldest first
         self.blocked: dict[tuple[int, bytes], deque[Client]] = {}
         self.ready_keys: list[tuple[int, bytes]] = []
+        self.serving_key = b""
         self.commands = COMMANDS
         # True while a shell runs a batch of pipelined requests read together: they
         # share one reading of the clock (set by the shell in now_ms), as Redis
@@ -434,7 +443,12 @@ class Broker:
             if self.ready_keys:
                 self.serve_blocked()
             if client.reply_mode:
-                return self._reply_mode(client, reply)
+                muted = self._reply_mode(client, reply)
+                # (P|S)SUBSCRIBE confirmations are pushed whatever CLIENT REPLY says, as in
+                # Redis (they are how a subscriber learns it is subscribed)
+                if cmd is not None and cmd.name in _SUBSCRIPTION_COMMANDS and type(reply) is Replies:
+                    return reply
+                return muted
             return reply
         finally:
             client.refresh_special()
@@ -669,6 +683,9 @@ class Broker:
             ready, self.ready_keys = self.ready_keys, []
             for entry in dict.fromkeys(ready):
                 waiting = self.blocked.get(entry)
+                # the key a retry is serving (XREADGROUP answers for that key only)
+                self.serving_key = entry[1]
+                skipped: list[Client] = []
                 while waiting:
                     client = waiting[0]
                     blocked = client.blocked
@@ -681,15 +698,25 @@ class Broker:
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
-                        reply = exc
+                        # A key that got data but now holds another type (a MULTI pushed,
+                        # deleted and set it) serves nobody: Redis checks the type before
+                        # serving, so its waiters stay blocked.
+                        reply = None if exc.message.startswith("WRONGTYPE") else exc
                     if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:
                             self._propagate(client, cmd, blocked.argv, reply, changes)
                     client.db = previous_db
                     if reply is None:
-                        break
+                        if not blocked.scan_all:
+                            break
+                        # set aside, still waiting, so the ones behind it get their turn
+                        skipped.append(waiting.popleft())
+                        continue
                     self.unblock(client, reply)
+                if skipped:
+                    waiting = self.blocked.setdefault(entry, deque())
+                    waiting.extendleft(reversed(skipped))
                 if entry in self.blocked and not self.blocked[entry]:
                     del self.blocked[entry]
 

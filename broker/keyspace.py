@@ -30,6 +30,7 @@ from typing import Any, Iterator, Protocol
 
 from broker.notify import NotifyClass
 from broker.resp import CommandError
+from broker.stream import Stream
 
 __all__ = ["Host", "Keyspace", "WRONGTYPE", "type_name"]
 
@@ -153,12 +154,16 @@ class Keyspace:
 
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Create or overwrite ``key`` (``setKey``); drops its TTL unless ``keep_ttl``."""
-        if key not in self.data:
+        old = self.data.get(key)
+        if old is None:
             self.add(key, value)
         else:
             self.data[key] = value
             if not keep_ttl and self.expires:
                 self.expires.pop(key, None)
+            if type(old) is Stream:
+                # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbSetValue)
+                self.host.signal_ready(self.index, key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite the value of an existing key in place, keeping its TTL."""
@@ -166,12 +171,15 @@ class Keyspace:
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key`` with no notification (the caller emits its own event)."""
-        if key in self.data:
-            del self.data[key]
-            if self.expires:
-                self.expires.pop(key, None)
-            return True
-        return False
+        value = self.data.pop(key, None)
+        if value is None:
+            return False
+        if self.expires:
+            self.expires.pop(key, None)
+        if type(value) is Stream:
+            # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbGenericDelete)
+            self.host.signal_ready(self.index, key)
+        return True
 
     def delete_if_empty(self, key: bytes, value: Any) -> None:
         """Remove a container left empty by a command, with the ``del`` event."""
@@ -195,6 +203,13 @@ class Keyspace:
     def flush(self) -> list[Any]:
         """Empty the keyspace at once; returns the old containers, for the caller to
         free lazily (``broker.lazyfree``: freeing 1M keys here stalled for seconds)."""
+        # XREADGROUP clients blocked on a stream that goes are released, as Redis's
+        # scanDatabaseForDeletedStreams: only keys someone waits on are looked at.
+        blocked = getattr(self.host, "blocked", None)
+        if blocked:
+            for index, key in list(blocked):
+                if index == self.index and type(self.data.get(key)) is Stream:
+                    self.host.signal_ready(index, key)
         old = [self.data, self.expires, self._deadlines]
         self.data, self.expires, self._deadlines = {}, {}, []
         return old

@@ -3,20 +3,49 @@
 Deallocating a million keys takes Python seconds, and the event loop would stall
 for all of it (every client waits). FLUSHALL swaps in empty dicts at once (the
 keyspace is empty when it replies, as in Redis) and hands the old containers here;
-the server frees ``free(budget)`` items per event-loop iteration. A value that is
-itself a big dict, set or list is queued too, so a 1M-field hash does not stall
-either; other values (sorted sets, streams) are freed whole.
+the server frees ``free(budget)`` items per event-loop iteration.
+
+A value that is itself big is queued too, broken into the containers that hold
+its items: a hash, set or list itself; a sorted set's member dict and its score
+order; a stream's id and field lists. So no value, whatever its type, is freed
+in one go unless it is small. A small value freed in place costs its size
+against the slice's budget, so one slice frees at most ``budget + SMALL`` items
+(see ``free``).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
-__all__ = ["LazyFree"]
+from sortedcontainers import SortedList
+
+from broker.stream import Stream
+from broker.zset import ZSet
+
+__all__ = ["LazyFree", "SMALL"]
 
 # Containers at most this big are freed at once (costs well under a millisecond).
 SMALL = 4096
+
+
+def _parts(value: Any) -> tuple[Any, ...]:
+    """The containers holding ``value``'s items (empty for a scalar)."""
+    if isinstance(value, (dict, set, list, deque, SortedList)):
+        return (value,)
+    if isinstance(value, ZSet):
+        return (value.scores, value.order)
+    if isinstance(value, Stream):
+        return (value.ids, value.values)
+    return ()
+
+
+def _popper(container: Any) -> Callable[[], Any]:
+    """A call that removes one item of ``container`` and returns what it held."""
+    if isinstance(container, dict):
+        popitem = container.popitem
+        return lambda: popitem()[1]
+    return container.pop  # set, deque, list and SortedList: O(1) or O(log n) at the end
 
 
 class LazyFree:
@@ -26,31 +55,56 @@ class LazyFree:
         self.queue: deque[Any] = deque()
         # items still queued (INFO memory: lazyfree_pending_objects)
         self.pending = 0
+        # the most items one ``free`` call freed (the longest stall, in items)
+        self.max_slice = 0
 
-    def drop(self, container: Any) -> None:
-        """Forget ``container``: at once if it is small, else in later ``free`` calls."""
-        if isinstance(container, (dict, set, list, deque)) and len(container) > SMALL:
-            self.queue.append(container)
-            self.pending += len(container)
+    def drop(self, value: Any) -> int:
+        """Forget ``value``: its big containers are queued for later ``free`` calls.
+
+        Returns:
+            The items freed at once when the caller lets go of ``value`` (its
+            small containers' sizes, 0 for a scalar or what was all queued).
+        """
+        now = 0
+        for part in _parts(value):
+            size = len(part)
+            if size > SMALL:
+                self.queue.append(part)
+                self.pending += size
+            else:
+                now += size
+        return now
+
+    def drop_keyspace(self, containers: list[Any]) -> None:
+        """Forget what FLUSHALL / FLUSHDB swapped out (``Keyspace.flush``): as
+        ``drop``, but a small container is queued too when one of its values is
+        big (a keyspace of three keys can hold a 10M-member sorted set)."""
+        for container in containers:
+            if isinstance(container, dict) and 0 < len(container) <= SMALL and any(
+                    len(part) > SMALL for value in container.values() for part in _parts(value)):
+                self.queue.append(container)
+                self.pending += len(container)
+            else:
+                self.drop(container)
 
     def free(self, budget: int = 20_000) -> int:
-        """Free up to ``budget`` items (about 5-10 ms); returns how many are left."""
+        """Free about ``budget`` items (5-10 ms), at most ``budget + SMALL``; returns how many are left.
+
+        Each item removed from a queued container costs 1, plus the size of a
+        small container it held (freed with it); a big one it held is queued.
+        """
         queue = self.queue
-        while budget > 0 and queue:
+        spent = 0
+        drop = self.drop
+        while spent < budget and queue:
             container = queue[0]
-            count = min(budget, len(container))
-            if isinstance(container, dict):
-                popitem = container.popitem
-                for _ in range(count):
-                    self.drop(popitem()[1])
-            elif isinstance(container, (set, deque)):
-                pop = container.pop
-                for _ in range(count):
-                    self.drop(pop())
-            else:  # a list: its items are freed with the slice
-                del container[-count:]
-            self.pending -= count
-            budget -= count
+            pop = _popper(container)
+            taken = 0
+            while spent < budget and container:
+                spent += 1 + drop(pop())
+                taken += 1
+            self.pending -= taken
             if not container:
                 queue.popleft()
+        self.max_slice = max(self.max_slice, spent)
         return self.pending

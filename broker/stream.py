@@ -4,11 +4,18 @@ Ids and field lists sit in two parallel Python lists, so a range lookup is a
 bisect (O(log n)) and appends are O(1). Trimming from the head is O(trimmed) plus
 a list move; deleting from the middle (XDEL) is O(n), acceptable for the history
 use (append at the tail, trim at the head).
+
+``groups`` holds the consumer groups (``broker.stream_groups``, whose docstring
+describes the model): None until the first XGROUP CREATE, as Redis's ``cgroups``.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from broker.stream_groups import ConsumerGroup
 
 __all__ = ["Stream", "StreamId", "MAX_SEQ", "format_id"]
 
@@ -26,8 +33,10 @@ def format_id(stream_id: StreamId) -> bytes:
 
 class Stream:
     TYPE_NAME = b"stream"
+    # OBJECT ENCODING (keys.encoding_of reads it): Redis has one encoding for streams
+    encoding = b"stream"
 
-    __slots__ = ("ids", "values", "last_id", "entries_added", "max_deleted_id", "trimmed_in_node")
+    __slots__ = ("ids", "values", "last_id", "entries_added", "max_deleted_id", "trimmed_in_node", "groups")
 
     def __init__(self) -> None:
         self.ids: list[StreamId] = []
@@ -37,6 +46,8 @@ class Stream:
         self.max_deleted_id: StreamId = (0, 0)
         # entries removed from the current head node by exact trimming or XDEL
         self.trimmed_in_node = 0
+        # name -> group; None until a group is created (most streams have none)
+        self.groups: dict[bytes, ConsumerGroup] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -81,9 +92,14 @@ class Stream:
 
     def after(self, stream_id: StreamId, count: int | None = None) -> list[list[object]]:
         """Entries with id > ``stream_id`` (XREAD)."""
-        low = bisect_right(self.ids, stream_id)
-        stop = len(self.ids) if count is None else min(len(self.ids), low + count)
+        low, stop = self.span_after(stream_id, count or 0)
         return [[format_id(self.ids[i]), list(self.values[i])] for i in range(low, stop)]
+
+    def span_after(self, stream_id: StreamId, count: int = 0) -> tuple[int, int]:
+        """Index range of the entries with id > ``stream_id``, at most ``count`` (0: all)."""
+        low = bisect_right(self.ids, stream_id)
+        stop = len(self.ids) if not count else min(len(self.ids), low + count)
+        return low, stop
 
     def delete(self, stream_id: StreamId) -> bool:
         index = bisect_left(self.ids, stream_id)
@@ -123,6 +139,21 @@ class Stream:
         del self.values[:excess]
         self.trimmed_in_node = (self.trimmed_in_node + excess) % NODE_ENTRIES
         return excess
+
+    def entry(self, stream_id: StreamId) -> list[object] | None:
+        """The entry ``stream_id`` as an [id, [field, value, ...]] reply, None if absent."""
+        index = bisect_left(self.ids, stream_id)
+        if index < len(self.ids) and self.ids[index] == stream_id:
+            return [format_id(stream_id), list(self.values[index])]
+        return None
+
+    def contains(self, stream_id: StreamId) -> bool:
+        index = bisect_left(self.ids, stream_id)
+        return index < len(self.ids) and self.ids[index] == stream_id
+
+    def last_valid_id(self) -> StreamId:
+        """The id of the last entry still in the stream (``streamLastValidID``), 0-0 if empty."""
+        return self.ids[-1] if self.ids else (0, 0)
 
     def first_id(self) -> StreamId:
         return self.ids[0] if self.ids else (0, 0)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -28,7 +29,7 @@ from broker.resp import CommandError
 from gateway import history, http_api, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
-from gateway.connection import Connection, Counters, text_frame
+from gateway.connection import Connection, ConnectionState, Counters, text_frame
 from gateway.fanout import Hub, history_event
 from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.notify_flags import ensure_notify_flags
@@ -247,10 +248,12 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
             page = await history.read(state.backend, channel, options, now_ms(), limit=1, reverse=True)
             state.hub.note_floor(name, page.epoch.encode(), page.offset)
             return encode_reply(request.id, channel=channel, offset=page.offset, epoch=page.epoch)
-        page = await history.missed(state.backend, channel, options, now_ms(), *recover)
+        page = await history.missed(state.backend, channel, options, now_ms(), *recover,
+                                    batch_bytes=history.batch_bytes(state.backend, state.settings.max_buffer))
         state.hub.note_floor(name, page.epoch.encode(), page.offset)
     except BaseException:
         if connection.recovering is not None:
+            connection.release_held(name)
             connection.recovering.pop(name, None)
         if subscribed:  # all or nothing: the client was told it failed
             await state.hub.unsubscribe(connection, name)
@@ -259,35 +262,71 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
         raise
     connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
                                        offset=page.offset, epoch=page.epoch))
-    await _replay(connection, name, page, recover[0])
+    await _replay(state, connection, name, page, recover[0])
     return None
 
 
-async def _replay(connection: Connection, channel: bytes, page: history.HistoryPage, offset: int) -> None:
+async def _replay(state: GatewayState, connection: Connection, channel: bytes, page: history.HistoryPage,
+                  offset: int) -> None:
     """Send the missed messages, then the live ones held meanwhile that came after them.
 
     The missed ones are part of the reply (never skipped), but they are encoded
     and queued only while the connection's output is within its budget: a client
-    that does not read its recovery holds one budget of it, not all of it.
+    that does not read its recovery holds one budget of it, not all of it. Over
+    RESP the page is read a batch (about one budget) at a time, each batch once
+    the previous one is queued, so the node holds one batch of it too. Messages
+    that are gone by the time their batch is read (trimmed meanwhile, or the
+    history was lost) are announced as a gap.
     """
     epoch = page.epoch.encode()
     last = offset if page.complete else page.offset
-    for entry in page.entries:
-        if connection.queued_bytes + connection.transport_bytes > connection.max_buffer:
-            wait = getattr(connection.ws, "output_room", None)
-            if wait is not None and not await wait(connection):
+    name = channel.decode("utf-8", "replace")
+    batch = page.entries
+    while True:
+        for entry in batch:
+            if not await _output_room(connection):
                 return  # closed as a slow consumer
-        connection.send_frame(text_frame(history_event(channel, entry.offset, epoch, payload_json(entry.data))))
-        last = entry.offset
-    held = connection.recovering.get(channel) if connection.recovering is not None else None
-    if type(held) is not list:  # unsubscribed meanwhile
+            connection.send_frame(text_frame(history_event(channel, entry.offset, epoch, payload_json(entry.data))))
+            last = entry.offset
+        if not page.next_offset or connection.state is not ConnectionState.OPEN:
+            break
+        if not await _output_room(connection):
+            return
+        try:
+            batch = await history.more(state.backend, name, page)
+        except (BackendUnavailable, CommandError) as exc:
+            log.warning("recovery of %r stopped at offset %d: %s", name, page.next_offset, exc)
+            page.lost_from, page.next_offset = page.next_offset, 0
+            batch = []
+    if page.lost_from:
+        gap = {"from_offset": page.lost_from, "epoch": page.epoch}
+        connection.send_frame(text_frame(orjson.dumps({"channel": name, "gap": gap})))
+        last = page.lost_from - 1
+    held = connection.release_held(channel)
+    if held is None:  # unsubscribed meanwhile
         return
-    for held_offset, held_epoch, frame in held:
+    for held_offset, held_epoch, frame, *run in held:
+        if frame is None:  # held past the budget: skipped as send_event would skip them
+            for skipped in range(held_offset, held_offset + run[0]):
+                if held_epoch != epoch or skipped > last:
+                    connection.skip_event(channel, skipped)
+                    if held_epoch == epoch:
+                        last = skipped
+            continue
         if held_epoch != epoch or held_offset > last:
             connection.send_event(frame, channel, held_offset)
             if held_epoch == epoch:
                 last = held_offset
     connection.recovering[channel] = (epoch, last)  # type: ignore[index]
+
+
+async def _output_room(connection: Connection) -> bool:
+    """Wait while the connection's output is over its budget; False if it was closed meanwhile."""
+    if connection.queued_bytes + connection.transport_bytes > connection.max_buffer:
+        wait = getattr(connection.ws, "output_room", None)
+        if wait is not None and not await wait(connection):
+            return False
+    return True
 
 
 # ------------------------------------------------------------------- presence
@@ -518,7 +557,8 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
         options = state.channels.options(name)
         if not options.history:
             return None
-        return await history.missed(backend, name, options, now_ms(), offset, epoch.decode())
+        return await history.missed(backend, name, options, now_ms(), offset, epoch.decode(),
+                                    batch_bytes=history.batch_bytes(backend, settings.max_buffer))
 
     state.hub.fetch_missed = fetch_missed
     if hasattr(backend, "set_reconnect_handler"):

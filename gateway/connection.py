@@ -100,6 +100,7 @@ class Connection:
         "queue",
         "queued_bytes",
         "recovering",
+        "held_bytes",
         "refused",
         "slow_close_after",
         "state",
@@ -143,6 +144,8 @@ class Connection:
         # the missed ones are read, then (epoch, offset) of the last one sent, so
         # live events already replayed are not sent twice. None: none (the usual case).
         self.recovering: dict[bytes, Any] | None = None
+        # bytes of the live events held in ``recovering``: bounded by the output budget
+        self.held_bytes = 0
         # channel -> first offset skipped while over budget (history channels only)
         self.dropped_from: dict[bytes, int] | None = None
         # Presence channels this connection is in (its global id is "<node>-<id>").
@@ -213,7 +216,19 @@ class Connection:
         assert self.recovering is not None
         state = self.recovering[channel]
         if type(state) is list:
+            if self.held_bytes + len(frame) > self.max_buffer:
+                # The channel moves on faster than the client takes its missed messages:
+                # past the output budget only the offsets are kept (a run of skipped
+                # ones as one entry), and they are skipped, in order, on release, as
+                # send_event skips for a client over its budget.
+                last = state[-1] if state else None
+                if last is not None and last[2] is None and last[1] == epoch and last[0] + last[3] == offset:
+                    state[-1] = (last[0], epoch, None, last[3] + 1)
+                else:
+                    state.append((offset, epoch, None, 1))
+                return False
             state.append((offset, epoch, frame))
+            self.held_bytes += len(frame)
             return False
         if epoch == state[0] and offset <= state[1]:
             return False
@@ -221,6 +236,21 @@ class Connection:
         if not self.recovering:
             self.recovering = None
         return True
+
+    def release_held(self, channel: bytes) -> list[tuple[Any, ...]] | None:
+        """The live events held for ``channel`` (its recovery ended), no longer counted:
+        ``(offset, epoch, frame)``, or ``(first offset, epoch, None, count)`` for a run
+        skipped over the budget."""
+        held = self.recovering.get(channel) if self.recovering is not None else None
+        if type(held) is not list:
+            return None
+        self.held_bytes = max(0, self.held_bytes - sum(len(entry[2]) for entry in held if entry[2] is not None))
+        return held
+
+    def skip_event(self, channel: bytes, offset: int) -> None:
+        """Skip a channel event as if the client were over budget (a gap it is told of)."""
+        if self.state is ConnectionState.OPEN:
+            self._skip(channel, offset)
 
     def _skip(self, channel: bytes, offset: int = 0) -> None:
         if offset:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from broker.backend import Backend
+from gateway import history
 from gateway.connection import Connection, Counters, text_frame
 from gateway.protocol import encode_event, payload_json
 
@@ -191,20 +192,32 @@ class Hub:
             offset = last = 0
             epoch = page.epoch.encode()
             page = await self._missed(channel, 0, epoch)
-        held = self.catching_up.pop(channel, [])
         if page is not None and page.complete:
             current = page.epoch.encode()
-            for entry in page.entries:
-                self._deliver_history(channel, entry.offset, current, entry.data, None)
-                last = entry.offset
-            if page.entries:
-                epoch = current  # a floor read before the first message has epoch b""
+            batch = page.entries
+            while True:
+                for entry in batch:
+                    self._deliver_history(channel, entry.offset, current, entry.data, None)
+                    last = entry.offset
+                if batch:
+                    epoch = current  # a floor read before the first message has epoch b""
+                if not page.next_offset:
+                    break
+                # Over RESP the page comes a batch at a time (gateway.history.more):
+                # the node holds one batch, not the whole missed page.
+                batch = await self._more(channel, page)
+            if page.lost_from:  # gone while the batches were read: held ones may still follow it
+                self._announce_gap(channel, page.lost_from, current)
+                epoch, last = current, page.lost_from - 1
         else:  # lost for good (trimmed, or the history itself was lost): say so
             self._announce_gap(channel, offset + 1, epoch)
+        held = self.catching_up.pop(channel, [])
         for held_offset, held_epoch, payload in held:
             if held_epoch != epoch or held_offset > last:
                 self._deliver_history(channel, held_offset, held_epoch, payload, None)
                 epoch, last = held_epoch, held_offset
+        if page is not None and page.lost_from and epoch == page.epoch.encode():
+            last = max(last, page.offset)  # the ones announced lost are not fetched again
         if channel in self.channels and last != offset:
             self.positions[channel] = (epoch, last)
             self.floors.pop(channel, None)
@@ -216,6 +229,14 @@ class Hub:
         except Exception as exc:  # the gap is announced instead
             log.warning("could not read the history of %r to fill a gap: %s", channel, exc)
             return None
+
+    async def _more(self, channel: bytes, page: Any) -> list[Any]:
+        try:
+            return await history.more(self.backend, channel.decode("utf-8", "replace"), page)
+        except Exception as exc:  # the gap is announced instead
+            log.warning("could not read the history of %r to fill a gap: %s", channel, exc)
+            page.lost_from, page.next_offset = page.next_offset, 0
+            return []
 
     def _announce_gap(self, channel: bytes, from_offset: int, epoch: bytes) -> None:
         if channel not in self.channels:
@@ -313,6 +334,7 @@ class Hub:
         connection.channels.discard(channel)
         self.unwatch_presence(connection, channel)
         if connection.recovering is not None:
+            connection.release_held(channel)
             connection.recovering.pop(channel, None)
         if self._remove(self.channels, channel, connection):
             self.positions.pop(channel, None)

@@ -21,7 +21,8 @@ from broker.resp import CommandError
 from gateway.channels import ChannelOptions
 from gateway.protocol import payload_json
 
-__all__ = ["MAX_LIMIT", "Entry", "HistoryPage", "encode_messages", "encode_page", "missed", "read"]
+__all__ = ["MAX_LIMIT", "Entry", "HistoryPage", "batch_bytes", "encode_messages", "encode_page", "missed", "more",
+           "read"]
 
 MAX_LIMIT = 1000
 
@@ -42,6 +43,13 @@ class HistoryPage:
     complete: bool = True
     # for a read: cut short at the reply budget (the client asks again with since)
     truncated: bool = False
+    # for a recovery read in batches (``missed`` with ``batch_bytes``): the offset
+    # the next batch starts at (0: ``entries`` is all), the batch size in bytes,
+    # and, if a later batch found messages gone (trimmed meanwhile, or a new
+    # epoch), the first offset that could not be read
+    next_offset: int = 0
+    batch_bytes: int = 0
+    lost_from: int = 0
 
 
 def _entries(raw: list[Any] | None, oldest_ms: int) -> list[Entry]:
@@ -76,6 +84,24 @@ def _position(reply: list[Any]) -> tuple[int, str]:
 # average entry seen, so small messages still take one read and big ones are not
 # all held (60 MB for 1,000 x 60 KB) to be cut down to the budget.
 FIRST_BATCH = 100
+# The same over RESP, where each entry read is a copy (in-process entries are the
+# broker's own bytes): 16 x 64 KiB is about one default output budget.
+FIRST_REMOTE_BATCH = 16
+
+
+def batch_bytes(backend: Backend, budget: int) -> int | None:
+    """How many bytes of missed messages a recovery reads at a time from ``backend``.
+
+    None (all at once) in process: the entries are the broker's own bytes, so
+    reading them costs no memory, and the page cannot be trimmed away while a
+    slow client takes it. Over RESP every read is a copy: about one output
+    ``budget`` per batch, so a client that does not read holds one batch.
+    """
+    return None if getattr(backend, "in_process", False) else max(1, budget)
+
+
+def _first_batch(backend: Backend) -> int:
+    return FIRST_BATCH if getattr(backend, "in_process", False) else FIRST_REMOTE_BATCH
 
 
 async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, since: int | None = None,
@@ -112,7 +138,7 @@ async def _read_budgeted(backend: Backend, stream: bytes, meta: bytes, options: 
     high = b"+"
     page: HistoryPage | None = None
     total = 0
-    batch = min(limit, FIRST_BATCH)
+    batch = min(limit, _first_batch(backend))
     while True:
         read_cmd = ["XREVRANGE", stream, high, low] if reverse else ["XRANGE", stream, low, high]
         if page is None:
@@ -153,13 +179,20 @@ def _kept(entries: list[Entry], current: int, options: ChannelOptions) -> list[E
 
 
 async def missed(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, offset: int,
-                 epoch: str) -> HistoryPage:
-    """The messages after (offset, epoch); ``complete`` False if some are gone."""
+                 epoch: str, batch_bytes: int | None = None) -> HistoryPage:
+    """The messages after (offset, epoch); ``complete`` False if some are gone.
+
+    With ``batch_bytes``: only a first batch is read; ``next_offset`` says where
+    the rest starts (read it with ``more``, a batch of about ``batch_bytes`` at a
+    time, as the client takes them). ``complete`` then says the messages were
+    all there when the first batch was read.
+    """
     stream, meta = history_keys(channel.encode())
     # ``~`` trimming keeps up to a node (100 entries) more than the size asked for.
     cap = options.history_size + 200
+    count = cap if batch_bytes is None else min(cap, FIRST_REMOTE_BATCH)
     position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"],
-                                               ["XRANGE", stream, b"%d-0" % (offset + 1), "+", "COUNT", cap]])
+                                               ["XRANGE", stream, b"%d-0" % (offset + 1), "+", "COUNT", count]])
     current, current_epoch = _position(position)
     page = HistoryPage(current, current_epoch)
     if offset == 0 and epoch == "":
@@ -172,12 +205,48 @@ async def missed(backend: Backend, channel: str, options: ChannelOptions, now_ms
     page.entries = [entry for entry in _kept(_entries(raw, now_ms - options.history_ttl_ms), current, options)
                     if entry.offset <= current]
     # Offsets have no holes, so complete means: starts right after the client's
-    # offset and runs to the current one.
-    page.complete = (bool(page.entries) and page.entries[0].offset == offset + 1
-                     and len(page.entries) == current - offset)
+    # offset and runs to the current one (or, for a first batch, runs on without
+    # a hole: the stream is only ever trimmed from its head).
+    entries = page.entries
+    page.complete = bool(entries) and entries[0].offset == offset + 1 and entries[-1].offset == offset + len(entries)
+    if page.complete and entries[-1].offset < current:
+        if batch_bytes is None or len(raw) < count:
+            page.complete = False  # read whole, yet short of the current offset
+        else:
+            page.next_offset, page.batch_bytes = entries[-1].offset + 1, batch_bytes
     if not page.complete:
         page.entries = []
     return page
+
+
+async def more(backend: Backend, channel: str, page: HistoryPage) -> list[Entry]:
+    """The next batch of a recovery page read in batches (see ``missed``).
+
+    Returns the entries (oldest first, up to the page's offset) and advances
+    ``page.next_offset`` (0 once the page is all read). If the messages are no
+    longer there (trimmed while the client read slowly, or the history was lost:
+    a new epoch), returns [] with ``page.lost_from`` set to the first one missing.
+
+    Raises:
+        BackendUnavailable, CommandError: as the backend's calls.
+    """
+    start = page.next_offset
+    if not start:
+        return []
+    stream, meta = history_keys(channel.encode())
+    sizes = [len(entry.data) for entry in page.entries] or [1]
+    average = max(1, sum(sizes) // len(sizes))
+    count = max(1, min(page.offset - start + 1, page.batch_bytes // average + 1))
+    epoch, raw = await backend.transaction([["HGET", meta, "epoch"],
+                                            ["XRANGE", stream, b"%d-0" % start, b"%d-0" % page.offset, "COUNT", count]])
+    entries = _entries(raw, 0)
+    if (epoch or b"").decode("utf-8", "replace") != page.epoch or not entries or entries[0].offset != start \
+            or entries[-1].offset != start + len(entries) - 1:
+        page.next_offset, page.lost_from = 0, start
+        return []
+    page.next_offset = 0 if entries[-1].offset >= page.offset else entries[-1].offset + 1
+    page.entries = entries  # the batch in hand (also what the next one is sized by)
+    return entries
 
 
 def encode_messages(entries: list[Entry]) -> bytes:

@@ -148,6 +148,13 @@ def _data(value: Any) -> bytes:
         raise _HttpError(400, exc.code, exc.message) from None
 
 
+# A broadcast's idempotency key lives beside publish keys on each channel
+# (``once:{<ch>}:\x00broadcast:<key>``): a key given to /api/publish never
+# suppresses a broadcast, nor the reverse. A NUL cannot start a user's key that
+# means the same thing (keys are sent as JSON strings, and this prefix is ours).
+BROADCAST_KEY_PREFIX = b"\x00broadcast:"
+
+
 async def publish(request: web.Request) -> web.Response:
     """POST /api/publish {"channel": "...", "data": <any JSON>}"""
     try:
@@ -171,7 +178,15 @@ async def publish(request: web.Request) -> web.Response:
 
 
 async def broadcast(request: web.Request) -> web.Response:
-    """POST /api/broadcast {"channels": ["...", ...], "data": <any JSON>}"""
+    """POST /api/broadcast {"channels": ["...", ...], "data": <any JSON>[, "idempotency_key": "..."]}
+
+    With an ``idempotency_key``, the key covers the whole broadcast: each channel
+    is published through FANOUT.ONCE with the broadcast's own key (separate from
+    the same key on ``/api/publish``), so a repeat within the window publishes
+    nothing and answers ``"duplicate": true``, and the retry of a broadcast cut
+    short (504 after some channels) publishes only the channels that had not run
+    (``"duplicates"`` counts the ones suppressed).
+    """
     try:
         state, body = await _authorized_json(request)
         channels = body.get("channels")
@@ -181,15 +196,28 @@ async def broadcast(request: web.Request) -> web.Response:
         names = list(dict.fromkeys(_channel(name, "channels[]") for name in channels))
         data = _data(body["data"])
         try:
+            key = operations.idempotency_key(body.get("idempotency_key"))
+        except BadRequest as exc:
+            raise _HttpError(400, exc.code, exc.message) from None
+        if key is not None:
+            key = BROADCAST_KEY_PREFIX + key
+        duplicates = 0
+        try:
             for name in names:
-                await operations.publish(state, name.decode(), data)
+                position = await operations.publish(state, name.decode(), data, key)
+                duplicates += bool(position.get("duplicate"))
         except OutcomeUnknown as exc:
             raise _HttpError(504, "outcome_unknown", f"the broker did not answer: {exc}") from None
         except BackendUnavailable as exc:
             raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
         return exc.response
-    return _json({"ok": True, "channels": len(names)})
+    reply: dict[str, Any] = {"ok": True, "channels": len(names)}
+    if key is not None:
+        if duplicates == len(names):
+            reply["duplicate"] = True
+        reply["duplicates"] = duplicates
+    return _json(reply)
 
 
 async def channels(request: web.Request) -> web.Response:

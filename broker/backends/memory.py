@@ -53,6 +53,10 @@ class _InProcessClient(Client):
 class MemoryBackend:
     """See ``broker.backend.Backend``."""
 
+    # Replies are the broker's own objects, not copies (gateway.history reads a
+    # recovery's missed messages at once here, in batches over RESP).
+    in_process = True
+
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         # One client subscribes (RESP3-like: it may still run commands), one executes.

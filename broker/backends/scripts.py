@@ -49,8 +49,18 @@ local offset = redis.call('HINCRBY', KEYS[2], 'offset', 1)
 local epoch = false
 if offset ~= 1 then epoch = redis.call('HGET', KEYS[2], 'epoch') end
 if not epoch then
-  -- a new epoch starts a new stream
-  if offset == 1 then redis.call('DEL', KEYS[1]) end
+  -- a new epoch starts a new stream; one that never had an entry (consumer groups
+  -- made with MKSTREAM before the first message) is kept, with its groups
+  if offset == 1 then
+    local keep = false
+    if redis.call('TYPE', KEYS[1]).ok == 'stream' and redis.call('XLEN', KEYS[1]) == 0 then
+      local info = redis.call('XINFO', 'STREAM', KEYS[1])
+      for i = 1, #info, 2 do
+        if info[i] == 'last-generated-id' then keep = info[i + 1] == '0-0' end
+      end
+    end
+    if not keep then redis.call('DEL', KEYS[1]) end
+  end
   local now = redis.call('TIME')
   epoch = now[1] .. string.format('%06d', tonumber(now[2]))
   redis.call('HSET', KEYS[2], 'epoch', epoch)

@@ -80,7 +80,10 @@ def fanout_publish(client: Client, argv: list[bytes]) -> list[Any]:
     db.notify(_HASH, b"hincrby", meta_key)
     epoch = None if offset == 1 else meta.get(b"epoch")
     if epoch is None:
-        if offset == 1 and db.lookup(stream_key) is not None:  # a new epoch starts a new stream
+        old = db.lookup(stream_key) if offset == 1 else None
+        # A new epoch starts a new stream; a stream that never had an entry (consumer
+        # groups made with MKSTREAM before the first message) is kept, with its groups.
+        if old is not None and (type(old) is not Stream or len(old) or old.last_id != (0, 0)):
             db.delete(stream_key)
             db.notify(_GENERIC, b"del", stream_key)
         epoch = new_epoch(broker.clock())

@@ -8,6 +8,7 @@ from typing import Any
 from broker.commands.args import NOT_INTEGER, parse_int
 from broker.core import Blocked, Client
 from broker.resp import OK, CommandError
+from broker.stream import Stream
 from broker.table import command
 
 __all__: list[str] = []
@@ -60,11 +61,15 @@ def swapdb(client: Client, argv: list[bytes]) -> Any:
         if index in (first, second) and (key in one.data or key in two.data):
             for watcher in watchers:
                 watcher.watch_dirty = True
+    # scanDatabaseForDeletedStreams: a stream someone waits on that the swap takes
+    # away releases its XREADGROUP waiters ("-UNBLOCKED"), so note them before
+    streams_before = {(index, key) for index, key in broker.blocked
+                      if index in (first, second) and type(dbs[index].data.get(key)) is Stream}
     # the contents move, the clients stay in their db (and so do WATCH and blocked keys)
     one.swap_contents(two)
     broker.changes += 1  # recorded (AOF) though no key was modified in place
     # scanDatabaseForReadyKeys: a client waiting on a key its db now holds may go on
     for index, key in list(broker.blocked):
-        if index in (first, second) and key in dbs[index].data:
+        if index in (first, second) and (key in dbs[index].data or (index, key) in streams_before):
             broker.signal_ready(index, key)
     return OK

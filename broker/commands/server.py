@@ -34,8 +34,7 @@ def _flush_mode(argv: list[bytes]) -> None:
 def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
-    for container in client.db.flush():
-        client.broker.lazyfree.drop(container)
+    client.broker.lazyfree.drop_keyspace(client.db.flush())
     client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
     return OK
 
@@ -46,8 +45,7 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
-        for container in db.flush():
-            client.broker.lazyfree.drop(container)
+        client.broker.lazyfree.drop_keyspace(db.flush())
     client.broker.changes += 1  # recorded even when every db was empty, as Redis does
     # flushAllDataAndResetRDB: an old snapshot must not bring the data back
     client.broker.persistence.after_flushall()

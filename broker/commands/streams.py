@@ -1,6 +1,7 @@
 """Stream commands (XADD, XRANGE, XREAD ...), as redis-server 7.
 
-Values are ``broker.stream.Stream``. The gateway's channel history is built on
+Values are ``broker.stream.Stream``; the consumer-group commands are in
+``broker.commands.stream_groups``. The gateway's channel history is built on
 XADD ... MAXLEN ~ / XRANGE / XREVRANGE, so services can read it with plain Redis
 commands too.
 """
@@ -15,6 +16,7 @@ from broker.keyspace import Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError
 from broker.stream import MAX_SEQ, Stream, StreamId, format_id
+from broker.stream_groups import INVALID_ENTRIES_READ, lag, sorted_groups
 from broker.table import command, container, subcommand
 
 __all__: list[str] = []
@@ -28,7 +30,7 @@ def _stream(db: Keyspace, key: bytes) -> Stream | None:
     return db.get_typed(key, Stream)  # type: ignore[no-any-return]
 
 
-def _read_stream(db: Keyspace, key: bytes) -> Stream | None:
+def read_stream(db: Keyspace, key: bytes) -> Stream | None:
     """The lookup of a read command (``lookupKeyRead``): counts a hit or miss, keymiss on a miss."""
     return db.read_typed(key, Stream)  # type: ignore[no-any-return]
 
@@ -48,6 +50,13 @@ def parse_id(raw: bytes, missing_seq: int = 0, error: str = INVALID_ID) -> Strea
     return (ms, seq)
 
 
+def parse_strict_id(raw: bytes) -> StreamId:
+    """``streamParseStrictIDOrReply``: as ``parse_id`` but ``-`` and ``+`` are invalid."""
+    if raw == b"-" or raw == b"+":
+        raise CommandError(INVALID_ID)
+    return parse_id(raw)
+
+
 def _u64(text: bytes) -> int:
     if not text or not text.isdigit():
         raise ValueError(text)
@@ -57,7 +66,7 @@ def _u64(text: bytes) -> int:
     return value
 
 
-def _range_bound(raw: bytes, is_start: bool) -> tuple[StreamId, bool]:
+def range_bound(raw: bytes, is_start: bool) -> tuple[StreamId, bool]:
     """A range bound; returns (id, exclusive)."""
     exclusive = raw.startswith(b"(")
     if exclusive:
@@ -67,7 +76,7 @@ def _range_bound(raw: bytes, is_start: bool) -> tuple[StreamId, bool]:
     return parse_id(raw, 0 if is_start else MAX_SEQ), exclusive
 
 
-def _increment(stream_id: StreamId) -> StreamId | None:
+def increment_id(stream_id: StreamId) -> StreamId | None:
     ms, seq = stream_id
     if seq < MAX_SEQ:
         return (ms, seq + 1)
@@ -76,7 +85,7 @@ def _increment(stream_id: StreamId) -> StreamId | None:
     return None
 
 
-def _decrement(stream_id: StreamId) -> StreamId | None:
+def decrement_id(stream_id: StreamId) -> StreamId | None:
     ms, seq = stream_id
     if seq > 0:
         return (ms, seq - 1)
@@ -198,20 +207,20 @@ def _count_option(argv: list[bytes], index: int) -> int | None:
 
 def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
     first, second = (argv[3], argv[2]) if reverse else (argv[2], argv[3])
-    start, start_exclusive = _range_bound(first, True)
-    end, end_exclusive = _range_bound(second, False)
+    start, start_exclusive = range_bound(first, True)
+    end, end_exclusive = range_bound(second, False)
     if start_exclusive:
-        bumped = _increment(start)
+        bumped = increment_id(start)
         if bumped is None:
             raise CommandError("ERR invalid start ID for the interval")
         start = bumped
     if end_exclusive:
-        lowered = _decrement(end)
+        lowered = decrement_id(end)
         if lowered is None:
             raise CommandError("ERR invalid end ID for the interval")
         end = lowered
     count = _count_option(argv, 4)
-    stream = _read_stream(client.db, argv[1])
+    stream = read_stream(client.db, argv[1])
     if stream is None:
         return []
     if count == 0:  # only once the key is there: a missing one is an empty array
@@ -236,7 +245,7 @@ def xrevrange(client: Client, argv: list[bytes]) -> Any:
 # XLEN key
 @command("xlen", 2, "readonly fast", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xlen(client: Client, argv: list[bytes]) -> int:
-    stream = _read_stream(client.db, argv[1])
+    stream = read_stream(client.db, argv[1])
     return 0 if stream is None else len(stream)
 
 
@@ -282,72 +291,125 @@ def xtrim(client: Client, argv: list[bytes]) -> int:
     return removed
 
 
+class ReadArgs:
+    """The parsed options of XREAD / XREADGROUP (``xreadCommand``'s loop)."""
+
+    __slots__ = ("count", "block_ms", "noack", "group", "consumer", "keys", "ids")
+
+    def __init__(self) -> None:
+        self.count = 0  # 0: no COUNT (or COUNT <= 0)
+        self.block_ms: int | None = None
+        self.noack = False
+        self.group: bytes | None = None
+        self.consumer: bytes | None = None
+        self.keys: list[bytes] = []
+        self.ids: list[bytes] = []
+
+
+def parse_read_args(argv: list[bytes], group: bool) -> ReadArgs:
+    """Options of XREAD (``group`` False) or XREADGROUP, with Redis's errors in its order."""
+    args = ReadArgs()
+    streams_at = 0
+    i = 1
+    while i < len(argv):
+        more = len(argv) - i - 1
+        option = argv[i].upper()
+        if option == b"BLOCK" and more:
+            i += 1
+            block_ms = parse_int(argv[i], "ERR timeout is not an integer or out of range")
+            if block_ms < 0:
+                raise CommandError("ERR timeout is negative")
+            args.block_ms = block_ms
+        elif option == b"COUNT" and more:
+            i += 1
+            args.count = max(parse_int(argv[i]), 0)
+        elif option == b"STREAMS" and more:
+            streams_at = i + 1
+            if (len(argv) - streams_at) % 2:
+                raise CommandError("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' "
+                                   "must be specified.")
+            break
+        elif option == b"GROUP" and more >= 2:
+            if not group:
+                raise CommandError("ERR The GROUP option is only supported by XREADGROUP. You called XREAD "
+                                   "instead.")
+            args.group, args.consumer = argv[i + 1], argv[i + 2]
+            i += 2
+        elif option == b"NOACK":
+            if not group:
+                raise CommandError("ERR The NOACK option is only supported by XREADGROUP. You called XREAD "
+                                   "instead.")
+            args.noack = True
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    if not streams_at:
+        raise CommandError(SYNTAX)
+    if group and args.group is None:
+        raise CommandError("ERR Missing GROUP option for XREADGROUP")
+    half = (len(argv) - streams_at) // 2
+    args.keys = argv[streams_at:streams_at + half]
+    args.ids = argv[streams_at + half:]
+    return args
+
+
+# A client blocked without COUNT is served at most this many entries at once
+# (XREAD_BLOCKED_DEFAULT_COUNT), so a low id does not stall the server.
+BLOCKED_DEFAULT_COUNT = 1000
+
+
 # XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
 @command("xread", -4, "readonly blocking", group="stream", since="5.0.0")
 def xread(client: Client, argv: list[bytes]) -> Any:
-    count: int | None = None
-    block_ms: int | None = None
-    i = 1
-    while i < len(argv):
-        option = argv[i].upper()
-        if option == b"COUNT" and i + 1 < len(argv):
-            count = parse_int(argv[i + 1])
-            count = None if count <= 0 else count
-            i += 2
-        elif option == b"BLOCK" and i + 1 < len(argv):
-            block_ms = parse_int(argv[i + 1], "ERR timeout is not an integer or out of range")
-            if block_ms < 0:
-                raise CommandError("ERR timeout is negative")
-            i += 2
-        elif option == b"STREAMS":
-            i += 1
-            break
-        else:
-            raise CommandError(SYNTAX)
-    else:
-        raise CommandError(SYNTAX)
-    rest = argv[i:]
-    if not rest or len(rest) % 2:
-        raise CommandError("ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be "
-                           "specified.")
-    half = len(rest) // 2
-    keys, raw_ids = rest[:half], rest[half:]
+    args = parse_read_args(argv, group=False)
+    keys = args.keys
+    count = args.count
     db = client.db
     after: list[StreamId] = []
-    for key, raw in zip(keys, raw_ids):
+    for key, raw in zip(keys, args.ids):
         # Every key is looked up (and type-checked) here, then again to serve, as Redis does.
-        stream = _read_stream(db, key)
+        stream = read_stream(db, key)
         if raw == b"$":
             after.append(stream.last_id if stream is not None else (0, 0))
+        elif raw == b">":
+            raise CommandError("ERR The > ID can be specified only when calling XREADGROUP using the GROUP "
+                               "<group> <consumer> option.")
         else:
-            after.append(parse_id(raw))
-
-    def read() -> Any:
-        found: list[tuple[bytes, list[list[object]]]] = []
-        for key, last in zip(keys, after):
-            stream = _read_stream(client.db, key)
-            if stream is not None:
-                entries = stream.after(last, count)
-                if entries:
-                    found.append((key, entries))
-        if not found:
-            return None
+            after.append(parse_strict_id(raw))
+    found: list[tuple[bytes, list[list[object]]]] = []
+    for key, last in zip(keys, after):
+        stream = read_stream(db, key)
+        if stream is not None and len(stream) and stream.last_valid_id() > last:
+            found.append((key, stream.after(last, count)))
+    if found:
         if client.proto == 3:
             return {key: entries for key, entries in found}
         return [[key, entries] for key, entries in found]
+    if args.block_ms is None:
+        return NULL_ARRAY
+    blocked_count = count or BLOCKED_DEFAULT_COUNT
+    wanted = dict(zip(keys, after))
 
-    reply = read()
-    if reply is not None or block_ms is None:
-        return NULL_ARRAY if reply is None else reply
-    return Blocked(list(keys), block_ms, read, NULL_ARRAY)
+    def retry() -> Any:
+        # serveClientsBlockedOnStreamKey: the key that got data answers alone; a key
+        # that is gone or now of another type keeps an XREAD client waiting.
+        key = client.broker.serving_key
+        last = wanted.get(key)
+        stream = client.db.lookup(key)
+        if last is None or type(stream) is not Stream or not stream.last_id > last:
+            return None
+        entries = stream.after(last, blocked_count)
+        return {key: entries} if client.proto == 3 else [[key, entries]]
+
+    return Blocked(list(keys), args.block_ms, retry, NULL_ARRAY, scan_all=True)
 
 
 # XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]
 @command("xsetid", -3, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xsetid(client: Client, argv: list[bytes]) -> object:
-    new_last = parse_id(argv[2])
-    entries_added: int | None = None
-    max_deleted: StreamId | None = None
+    new_last = parse_strict_id(argv[2])
+    entries_added = -1
+    max_deleted: StreamId = (0, 0)
     i = 3
     while i < len(argv):
         option = argv[i].upper()
@@ -357,7 +419,7 @@ def xsetid(client: Client, argv: list[bytes]) -> object:
                 raise CommandError("ERR entries_added must be positive")
             i += 2
         elif option == b"MAXDELETEDID" and i + 1 < len(argv):
-            max_deleted = parse_id(argv[i + 1])
+            max_deleted = parse_strict_id(argv[i + 1])
             if new_last < max_deleted:
                 raise CommandError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
             i += 2
@@ -367,31 +429,49 @@ def xsetid(client: Client, argv: list[bytes]) -> object:
     stream = _stream(db, argv[1])
     if stream is None:
         raise CommandError("ERR no such key")
-    if entries_added is not None and len(stream) > entries_added:
-        raise CommandError("ERR The entries_added specified in XSETID is smaller than the target stream length")
-    if len(stream) and new_last < stream.last_id:
-        raise CommandError("ERR The ID specified in XSETID is smaller than the target stream top item")
+    if len(stream):
+        # against the last entry still there (streamLastValidID), not last_id
+        if new_last < stream.last_valid_id():
+            raise CommandError("ERR The ID specified in XSETID is smaller than the target stream top item")
+        if entries_added != -1 and len(stream) > entries_added:
+            raise CommandError("ERR The entries_added specified in XSETID is smaller than the target stream length")
     stream.last_id = new_last
-    if entries_added is not None:
+    if entries_added != -1:
         stream.entries_added = entries_added
-    if max_deleted is not None:
+    if max_deleted != (0, 0):
         stream.max_deleted_id = max_deleted
     db.notify(_STREAM, b"xsetid", argv[1])
     return OK
 
 
-_xinfo = container("xinfo", "", group="stream", since="5.0.0")
+XINFO = container("xinfo", "", group="stream", since="5.0.0")
 
 
-# XINFO STREAM key
-@subcommand(_xinfo, "stream", -3, "readonly", keys=(2, 2, 1))
+def subcommand_syntax(argv: list[bytes]) -> CommandError:
+    """``addReplySubcommandSyntaxError``."""
+    return CommandError("ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
+                        % (argv[1][:128].decode("utf-8", "replace"), argv[0].decode("utf-8", "replace").upper()))
+
+
+# XINFO STREAM key [FULL [COUNT count]]
+@subcommand(XINFO, "stream", -3, "readonly", keys=(2, 2, 1))
 def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
-    stream = _read_stream(client.db, argv[2])
+    options = argv[3:]
+    full = bool(options)
+    count = 10  # FULL's default, so a huge stream does not stall the server
+    if options:
+        if len(options) not in (1, 3) or options[0].lower() != b"full":
+            raise subcommand_syntax(argv)
+        if len(options) == 3:
+            if options[1].lower() != b"count":
+                raise subcommand_syntax(argv)
+            count = parse_int(options[2])
+            if count < 0:
+                count = 10
+    stream = read_stream(client.db, argv[2])
     if stream is None:
         raise CommandError("ERR no such key")
-    first = stream.range((0, 0), (_MAX_MS, MAX_SEQ), 1)
-    last = stream.range((0, 0), (_MAX_MS, MAX_SEQ), 1, reverse=True)
-    return {
+    info: dict[bytes, Any] = {
         b"length": len(stream),
         b"radix-tree-keys": (len(stream) + 99) // 100,
         b"radix-tree-nodes": (len(stream) + 99) // 100 + 1,
@@ -399,14 +479,54 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
         b"max-deleted-entry-id": format_id(stream.max_deleted_id),
         b"entries-added": stream.entries_added,
         b"recorded-first-entry-id": format_id(stream.first_id()),
-        b"groups": 0,
-        b"first-entry": first[0] if first else None,
-        b"last-entry": last[0] if last else None,
     }
+    if not full:
+        first = stream.range((0, 0), (_MAX_MS, MAX_SEQ), 1)
+        last = stream.range((0, 0), (_MAX_MS, MAX_SEQ), 1, reverse=True)
+        info[b"groups"] = len(stream.groups) if stream.groups else 0
+        info[b"first-entry"] = first[0] if first else None
+        info[b"last-entry"] = last[0] if last else None
+        return info
+    info[b"entries"] = stream.range((0, 0), (_MAX_MS, MAX_SEQ), count or None)
+    info[b"groups"] = _full_groups(stream, count)
+    return info
+
+
+def _full_groups(stream: Stream, count: int) -> list[dict[bytes, Any]]:
+    """The ``groups`` of XINFO STREAM FULL; ``count`` caps each PEL listing (0: all)."""
+    out: list[dict[bytes, Any]] = []
+    for name, group in sorted_groups(stream):
+        pending = []
+        for stream_id, nack in group.pel.items():
+            if count and len(pending) >= count:
+                break
+            pending.append([format_id(stream_id), nack.consumer.name, nack.delivery_time, nack.delivery_count])
+        consumers = []
+        for consumer in group.sorted_consumers():
+            own = []
+            for stream_id, nack in consumer.pel.items():
+                if count and len(own) >= count:
+                    break
+                own.append([format_id(stream_id), nack.delivery_time, nack.delivery_count])
+            consumers.append({b"name": consumer.name, b"seen-time": consumer.seen_time,
+                              b"pel-count": len(consumer.pel), b"pending": own})
+        out.append({
+            b"name": name,
+            b"last-delivered-id": format_id(group.last_id),
+            b"entries-read": None if group.entries_read == INVALID_ENTRIES_READ else group.entries_read,
+            b"lag": lag(stream, group),
+            b"pel-count": len(group.pel),
+            b"pending": pending,
+            b"consumers": consumers,
+        })
+    return out
 
 
 # XINFO HELP
-@subcommand(_xinfo, "help", 2, "loading stale")
+@subcommand(XINFO, "help", 2, "loading stale")
 def xinfo_help(client: Client, argv: list[bytes]) -> list[str]:
     return ["XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "STREAM <key>", "    Show information about the stream.", "HELP", "    Print this help."]
+            "CONSUMERS <key> <groupname>", "    Show consumers of <groupname>.",
+            "GROUPS <key>", "    Show the stream consumer groups.",
+            "STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream.",
+            "HELP", "    Prints this help."]

@@ -158,10 +158,11 @@ def set_(client: Client, argv: list[bytes]) -> object:
         if db.expires:
             db.lookup(key)
             db.set(key, argv[2])
-        elif key in db.data:
+        elif type(db.data.get(key)) is bytes:
             db.data[key] = argv[2]
         else:
-            db.add(key, argv[2])
+            # absent, or another type (a stream's blocked XREADGROUP readers must hear of it)
+            db.set(key, argv[2])
         db.notify(_STRING, b"set", key)
         return OK
     flags, raw_ttl = _parse_string_options(argv, 3, for_set=True)

@@ -391,7 +391,7 @@ class Sandbox:
         if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
             # t_stream.c refuses to block a script rather than answer at once
             raise _Raise(self.convert.error_table(
-                f"ERR {cmd.name} command is not allowed with BLOCK option from scripts"))
+                f"ERR {argv[0].decode('utf-8', 'replace')} command is not allowed with BLOCK option from scripts"))
 
     def _raise(self, message: bytes) -> None:
         raise _Raise(self.err(message))

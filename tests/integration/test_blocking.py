@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.resp_client import RespClient, encode_command
+from tests.support.resp_client import RespClient, client_flags, encode_command, wait_until
 
 
 @pytest.fixture(params=["redis-server", "fanout"])
@@ -83,3 +83,32 @@ def test_a_blocked_client_that_disconnects_is_forgotten(port):
     with RespClient(port) as pusher:
         assert pusher.call("RPUSH", "q", "kept") == 1
         assert pusher.call("LRANGE", "q", "0", "-1") == [b"kept"]
+
+
+@pytest.mark.parametrize("block, fill, wrong_type", [
+    (("BLPOP", "k", 0), ("LPUSH", "k", "x"), ("SET", "k", "v")),
+    (("BLMPOP", 0, 1, "k", "LEFT"), ("LPUSH", "k", "x"), ("SADD", "k", "v")),
+    (("XREAD", "BLOCK", 0, "STREAMS", "k", "$"), ("XADD", "k", "5-1", "f", "v"), ("SET", "k", "v")),
+    (("BZPOPMIN", "k", 0), ("ZADD", "k", 1, "a"), ("LPUSH", "k", "v")),
+])
+def test_a_multi_that_leaves_another_type_keeps_waiters_blocked(port, block, fill, wrong_type) -> None:
+    """Issue 20: MULTI; push; DEL; a value of another type; EXEC. The key got data but
+    holds the wrong type when the waiter is tried: Redis leaves it blocked (no
+    WRONGTYPE), and serves it once the right type arrives."""
+    with RespClient(port) as admin, RespClient(port) as waiter:
+        admin.call("FLUSHALL")
+        waiter_id = waiter.call("CLIENT", "ID")
+        waiter.send(*block)
+
+        def blocked() -> bool:
+            return b"b" in client_flags(admin, waiter_id)
+
+        wait_until(blocked, f"{block[0]} is blocked")
+        for command in (("MULTI",), fill, ("DEL", "k"), wrong_type):
+            admin.call(*command)
+        assert admin.call("EXEC")[0] is not None
+        assert blocked()  # checked on the server, after EXEC has served (or not) its keys
+        admin.call("DEL", "k")
+        admin.call(*fill)
+        reply = waiter.read()
+        assert isinstance(reply, list) and reply, reply

@@ -13,19 +13,15 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.support.resp_client import RespClient
+from tests.support.resp_client import RespClient, client_flags, wait_until
 from tests.support.servers import ServerProcess
 from tests.support.ws import connect
 
 Scenario = Callable[[int], list[Any]]
 
 
-def _wait_blocked(admin: RespClient, client_id: int, blocked: bool = True) -> None:
-    for _ in range(2000):
-        flags = admin.call("CLIENT", "LIST", "ID", client_id).split(b"flags=")[1].split(b" ")[0]
-        if (b"b" in flags) == blocked:
-            return
-    raise AssertionError(f"client {client_id} never became {'blocked' if blocked else 'free'}")
+def _wait_blocked(admin: RespClient, client_id: int) -> None:
+    wait_until(lambda: b"b" in client_flags(admin, client_id), f"client {client_id} is blocked")
 
 
 def _blocked_clients(admin: RespClient) -> int:

@@ -19,7 +19,7 @@ GETKEYS = [
     ("ZDIFF", "1", "a"), ("ZINTERCARD", "2", "a", "b", "LIMIT", "1"), ("SINTERCARD", "2", "a", "b"),
     ("LMPOP", "2", "a", "b", "LEFT"), ("BLMPOP", "0", "2", "a", "b", "LEFT"), ("ZMPOP", "1", "z", "MIN"),
     ("BZMPOP", "1", "2", "y", "z", "MAX"), ("XREAD", "COUNT", "1", "STREAMS", "a", "b", "0", "0"),
-    ("SORT", "k", "STORE", "d"), ("SORT", "k"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", ">"), ("SORT", "k", "STORE", "d"), ("SORT", "k"),
     ("SORT", "k", "STORE", "d1", "STORE", "d2"), ("GEORADIUS", "k", "1", "1", "1", "m", "STORE", "d"),
     ("GEORADIUSBYMEMBER", "k", "m", "1", "km", "STOREDIST", "d"), ("GEOSEARCHSTORE", "d", "s", "FROMMEMBER", "m",
                                                                   "BYRADIUS", "1", "m"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.differential import assert_same_replies
-from tests.support.resp_client import RespClient
+from tests.support.resp_client import RespClient, wait_until
 
 
 def _session(port: int, protocol: int) -> list:
@@ -98,4 +100,31 @@ def test_watch_is_invalidated_by_another_client(redis_server, fanout_broker):
             out += [a.call("WATCH", "balance"), a.call("MULTI"), a.call("SET", "balance", "1"),
                     a.call("EXEC"), a.call("GET", "balance")]
             return out
+    assert run(fanout_broker.port) == run(redis_server.port)
+
+
+def test_client_reply_off_or_skip_does_not_silence_subscription_confirmations(redis_server, fanout_broker) -> None:
+    """Issue 20 (three of Redis's pubsub tests hung on it): SUBSCRIBE's confirmations
+    are pushed whatever CLIENT REPLY says; other replies are silenced as asked."""
+    def run(port: int) -> list[Any]:
+        seen: list[Any] = []
+        for mode, channel in (("OFF", "a"), ("SKIP", "b")):
+            with RespClient(port) as subscriber, RespClient(port) as publisher:
+                subscriber_id = subscriber.call("CLIENT", "ID")
+                subscriber.send("CLIENT", "REPLY", mode)
+                subscriber.send("SUBSCRIBE", channel)
+                subscriber.send("PING")
+                subscriber.send("PSUBSCRIBE", channel + "*")
+                # until the server shows both subscriptions (bounded in time: the client's
+                # later packets wait for a delayed ACK, since nothing is answered)
+                wait_until(lambda: b" sub=1 psub=1 " in publisher.call("CLIENT", "LIST", "ID", subscriber_id),
+                           "both subscriptions show")
+                publisher.call("PUBLISH", channel, "end")
+                while True:
+                    message = subscriber.read()
+                    seen.append(message)
+                    if message[0] == b"pmessage":
+                        break
+        return seen
+
     assert run(fanout_broker.port) == run(redis_server.port)

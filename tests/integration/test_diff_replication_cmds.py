@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from tests.support.differential import assert_same_replies
-from tests.support.resp_client import RespClient
+from tests.support.resp_client import RespClient, client_flags, wait_until
 
 SCRIPT = [
     ("ROLE",), ("WAIT", 0, 0), ("WAIT", 0, 100), ("WAIT", -1, 0), ("WAIT", "x", 0), ("WAIT", 1, -1),
@@ -33,9 +33,7 @@ def test_swapdb_fails_watch_and_wakes_a_blocked_pop(redis_server, fanout_broker)
             waiter.send("BLPOP", "jobs", 0)        # also db 0
             # PING through the waiter's own connection would queue behind BLPOP; ask the
             # server instead until the waiter shows as blocked
-            for _ in range(1000):
-                if b"cmd=blpop" in admin.call("CLIENT", "LIST"):
-                    break
+            wait_until(lambda: b"cmd=blpop" in admin.call("CLIENT", "LIST"), "the BLPOP is blocked")
             popped: list[object] = []
             reader = threading.Thread(target=lambda: popped.append(waiter.read()))
             reader.start()
@@ -57,9 +55,7 @@ def test_client_unblock(redis_server, fanout_broker) -> None:
             for command, reason in ((("BLPOP", "q", 0), ()), (("XREAD", "BLOCK", 0, "STREAMS", "s", "$"), ("ERROR",)),
                                     (("WAIT", 1, 0), ("TIMEOUT",)), (("BZPOPMIN", "z", 0), ("error",))):
                 waiter.send(*command)
-                for _ in range(1000):  # until the server shows it blocked
-                    if b"flags=b" in admin.call("CLIENT", "LIST", "ID", waiter_id):
-                        break
+                wait_until(lambda: b"b" in client_flags(admin, waiter_id), f"{command[0]} is blocked")
                 replies.append(admin.call("CLIENT", "UNBLOCK", waiter_id, *reason))
                 replies.append(waiter.read())
             replies += [admin.call("CLIENT", "UNBLOCK", waiter_id, "SOMETIMES"),

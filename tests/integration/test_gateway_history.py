@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.backplane import Backplane
+from tests.support.http import http_publish
 from tests.support.servers import ServerProcess
 from tests.support.ws import WsClient, connect
 
@@ -25,10 +26,7 @@ def server(backplane: Backplane) -> Iterator[ServerProcess]:
     process.stop()
 
 
-async def _http_publish(http: aiohttp.ClientSession, port: int, channel: str, data: Any) -> dict[str, Any]:
-    async with http.post(f"http://127.0.0.1:{port}/api/publish", json={"channel": channel, "data": data}) as response:
-        assert response.status == 200
-        return await response.json()
+_http_publish = http_publish
 
 
 async def _events_until(client: WsClient, channel: str, offset: int) -> list[dict[str, Any]]:

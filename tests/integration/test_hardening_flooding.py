@@ -133,6 +133,8 @@ async def test_presence_toggles_are_rate_limited(server):
     accepted = sum(1 for text in texts if orjson.loads(text).get("ok"))
     assert 1000 <= accepted <= 1100  # the burst, and what refilled meanwhile
     # The watcher saw one join or leave per accepted toggle (plus the last leave), not 10,000.
+    # (Replies queued when the 1008 close came are discarded, so ``accepted`` can count
+    # a few less than the server took: the bound is what the rate limit lets in.)
     events = 0
     while True:
         try:
@@ -141,7 +143,7 @@ async def test_presence_toggles_are_rate_limited(server):
             break
         if event.get("join") or event.get("leave"):
             events += 1
-    assert events <= accepted + 1
+    assert events <= 1100 + 1
     assert delays.received == delays.sent and delays.p99_gap < BYSTANDER_P99, str(delays)
     assert delays.p99_round_trip < BYSTANDER_P99, str(delays)
     await watcher.close()

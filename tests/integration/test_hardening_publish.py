@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support.backplane import EMBEDDED, REDIS, Backplane
 from tests.support.servers import MS, ServerProcess, free_port, start_fanout, start_redis_server
 from tests.support.ws import WsClient, connect
 
@@ -98,3 +99,53 @@ async def test_websocket_publish_with_an_idempotency_key(stoppable):
     await client.request("publish", channel="news", data="end")
     assert (await client.event())["data"] == "end"  # the duplicate was not delivered
     await client.close()
+
+
+async def _broadcast(node: ServerProcess, channels: list[str], data: Any, **extra: Any) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{node.port}/api/broadcast",
+                             json={"channels": channels, "data": data, **extra}) as response:
+            return response.status, await response.json()
+
+
+@pytest.mark.backplanes(EMBEDDED, REDIS)
+async def test_broadcast_with_an_idempotency_key(backplane: Backplane):
+    # One key for the whole broadcast: a repeat publishes on no channel and says so;
+    # the retry of a broadcast that reached only some channels publishes the rest.
+    node = backplane.serve().capture()
+    try:
+        client = await connect(node.port)
+        for channel in ("news", "chat:b", "extra"):
+            assert (await client.request("subscribe", channel=channel))["ok"] is True
+        status, first = await _broadcast(node, ["news", "chat:b"], "one", idempotency_key="b1")
+        assert status == 200 and first == {"ok": True, "channels": 2, "duplicates": 0}
+        status, repeat = await _broadcast(node, ["news", "chat:b"], "one", idempotency_key="b1")
+        assert status == 200 and repeat == {"ok": True, "channels": 2, "duplicate": True, "duplicates": 2}
+        status, wider = await _broadcast(node, ["chat:b", "extra", "news"], "one", idempotency_key="b1")
+        assert status == 200 and wider == {"ok": True, "channels": 3, "duplicates": 2}
+        # Broadcast keys are their own: the same key on /api/publish is a new publish.
+        status, body = await _publish_on(node, "news", "own", idempotency_key="b1")
+        assert status == 200 and "duplicate" not in body
+        status, plain = await _broadcast(node, ["news"], "two")
+        assert status == 200 and plain == {"ok": True, "channels": 1}  # no key: no duplicate fields
+        status, bad = await _broadcast(node, ["news"], "x", idempotency_key=7)
+        assert status == 400 and bad["error"]["code"] == "bad_request" and "idempotency_key" in bad["error"]["message"]
+        await _broadcast(node, ["news", "chat:b", "extra"], "end")
+        seen: list[tuple[str, Any]] = []
+        while len([item for item in seen if item[1] == "end"]) < 3:
+            event = await client.event(timeout=30)
+            if "data" in event:
+                seen.append((event["channel"], event["data"]))
+        got = sorted(item for item in seen if item[1] != "end")
+        assert got == [("chat:b", "one"), ("extra", "one"), ("news", "one"), ("news", "own"), ("news", "two")]
+        await client.close()
+    finally:
+        node.stop()
+    assert "Traceback" not in node.log()
+
+
+async def _publish_on(node: ServerProcess, channel: str, data: Any, **extra: Any) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{node.port}/api/publish",
+                             json={"channel": channel, "data": data, **extra}) as response:
+            return response.status, await response.json()

@@ -7,8 +7,9 @@ broker and from redis-server can be compared with ``==``.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import hiredis
 
@@ -79,3 +80,20 @@ class RespClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` (a question to a server) until it holds, at most ``timeout``
+    seconds; fails naming ``what``. For states only the server can see (a client
+    blocked, a subscription registered), where there is no event to wait on."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+
+
+def client_flags(admin: "RespClient", client_id: int) -> bytes:
+    """The ``flags=`` field of one client's CLIENT LIST line (b"" if it is gone)."""
+    line = admin.call("CLIENT", "LIST", "ID", client_id)
+    return line.split(b"flags=", 1)[1].split(b" ", 1)[0] if b"flags=" in line else b""
+

@@ -137,3 +137,31 @@ async def test_a_message_larger_than_the_budget_reaches_an_idle_client():
     connection.send_event(b"y" * 500, b"room")  # budget 100, nothing pending
     connection.flush()
     assert transport.written == [b"y" * 500] and counters.dropped == 0
+
+
+async def test_live_events_held_during_recovery_are_bounded_by_the_budget():
+    """Issue 13 item 3: while missed messages are read, live ones are held; past the
+    output budget only their offsets are kept (one entry per run), to be skipped
+    in order on release, as events over the budget are skipped."""
+    connection, _, _, _ = make([0.0])
+    connection.recovering = {b"ch": []}
+    frame = text_frame(b"x" * 30)
+    for offset in range(1, 11):
+        assert connection.hold_or_pass(b"ch", offset, b"e", frame) is False
+    held = connection.recovering[b"ch"]
+    assert connection.held_bytes == 3 * len(frame) <= 100
+    assert held[:3] == [(1, b"e", frame), (2, b"e", frame), (3, b"e", frame)]
+    assert held[3:] == [(4, b"e", None, 7)]  # offsets 4-10: one run, no frames kept
+    assert connection.state is ConnectionState.OPEN
+    assert connection.release_held(b"ch") is held and connection.held_bytes == 0
+    connection.skip_event(b"ch", 4)
+    assert connection.dropped == {b"ch": 1} and connection.dropped_from == {b"ch": 4}
+
+
+async def test_released_held_events_are_no_longer_counted():
+    connection, _, _, _ = make([0.0])
+    connection.recovering = {b"ch": []}
+    frame = text_frame(b"x" * 30)
+    connection.hold_or_pass(b"ch", 1, b"e", frame)
+    assert connection.release_held(b"ch") == [(1, b"e", frame)] and connection.held_bytes == 0
+    assert connection.release_held(b"other") is None
