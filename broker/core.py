@@ -185,7 +185,8 @@ class Stats:
     pubsub_deliveries: int = 0
     # Messages published by clients (PUBLISH, SPUBLISH, the gateway's history and
     # plain publishes, scripts' PUBLISH), not keyspace notifications or presence
-    # events: the gateway's "messages in" with the embedded broker (not in INFO).
+    # events: the gateway's "messages in" with the embedded broker. In INFO stats as
+    # fanout_client_publishes; CONFIG RESETSTAT leaves it (a Prometheus counter).
     client_publishes: int = 0
     net_input_bytes: int = 0
     net_output_bytes: int = 0
@@ -197,6 +198,10 @@ class Stats:
 
 # execute's slow path answered already (queued in MULTI, or refused): see pending_reply.
 _QUEUED_OR_REFUSED: Any = _Sentinel("QUEUED_OR_REFUSED")
+# The type of the keys a blocking command waits on (its source), by class name.
+_SOURCE_TYPES = {name: "deque" for name in (b"blpop", b"brpop", b"blmove", b"brpoplpush", b"blmpop")}
+_SOURCE_TYPES.update({name: "ZSet" for name in (b"bzpopmin", b"bzpopmax", b"bzmpop")})
+_SOURCE_TYPES.update({name: "Stream" for name in (b"xread", b"xreadgroup")})
 # Commands whose confirmations CLIENT REPLY OFF|SKIP does not silence.
 _SUBSCRIPTION_COMMANDS = frozenset({"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe",
                                     "sunsubscribe"})
@@ -699,9 +704,10 @@ class Broker:
                         reply = blocked.retry()
                     except CommandError as exc:
                         # A key that got data but now holds another type (a MULTI pushed,
-                        # deleted and set it) serves nobody: Redis checks the type before
-                        # serving, so its waiters stay blocked.
-                        reply = None if exc.message.startswith("WRONGTYPE") else exc
+                        # deleted and set it) serves nobody: Redis checks the source's type
+                        # before serving, so its waiters stay blocked. A wrong destination
+                        # (BLMOVE's) is the waiter's error, as in Redis.
+                        reply = None if self._source_mistyped(exc, blocked, entry) else exc
                     if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:
@@ -719,6 +725,15 @@ class Broker:
                     waiting.extendleft(reversed(skipped))
                 if entry in self.blocked and not self.blocked[entry]:
                     del self.blocked[entry]
+
+    def _source_mistyped(self, exc: CommandError, blocked: Blocked, entry: tuple[int, bytes]) -> bool:
+        """A WRONGTYPE from retrying a waiter because the ready key itself (its source)
+        now holds a type that waiter does not read."""
+        if not exc.message.startswith("WRONGTYPE") or not blocked.argv:
+            return False
+        wanted = _SOURCE_TYPES.get(blocked.argv[0].lower())
+        value = self.dbs[entry[0]].data.get(entry[1])
+        return wanted is not None and value is not None and type(value).__name__ != wanted
 
     def unblock(self, client: Client, reply: Reply, resume: bool = True) -> None:
         """Take ``client`` out of every wait list; hand it ``reply`` if resuming."""

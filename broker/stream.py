@@ -122,11 +122,14 @@ class Stream:
         if excess <= 0:
             return 0
         if approximate:
-            # whole nodes only: what is left of the head node first, then full nodes
+            # whole nodes only: what is left of the head node first, then full nodes;
+            # when every entry is to go (MAXLEN ~ 0, a MINID past the last id) the last,
+            # partial node goes too, as Redis's streamTrim removes every node then
             head = NODE_ENTRIES - self.trimmed_in_node
-            if excess < head:
-                return 0
-            excess = head + (excess - head) // NODE_ENTRIES * NODE_ENTRIES
+            if excess < len(self.ids):
+                if excess < head:
+                    return 0
+                excess = head + (excess - head) // NODE_ENTRIES * NODE_ENTRIES
             if limit is not None and limit > 0:
                 excess = min(excess, max(0, limit // NODE_ENTRIES * NODE_ENTRIES)) if limit >= head else 0
         elif limit is not None and limit > 0:

@@ -480,10 +480,8 @@ class _GatewayCollector:
                                   "one per matching channel or pattern subscription",
                                   value=state.hub.received)
         broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
-        if broker is not None:
-            yield CounterMetricFamily("fanout_broker_publishes", "Messages published into the embedded broker "
-                                      "by any client (gateway, RESP PUBLISH/SPUBLISH, scripts)",
-                                      value=broker.stats.client_publishes)
+        if broker is not None:  # (a worker's is in the supervisor: ops.metrics adds it, node-wide)
+            yield ops.broker_publishes_metric(broker.stats.client_publishes)
         node = state.node
         if node is not None and node.workers > 1:
             yield GaugeMetricFamily("fanout_worker", "This worker's index (these metrics are this worker's)",
@@ -647,13 +645,45 @@ def forget_dead_nodes(broker: Any) -> None:
     broker.propagator.flush(wrap=False)
 
 
+async def start_embedded(resp_server: Any, host: str, port: int) -> int | None:
+    """Start the embedded broker's RESP server (which loads the AOF, when it is on),
+    load its snapshot (if any) and drop the dead nodes' heartbeats from it
+    (``forget_dead_nodes``).
+
+    Args:
+        resp_server: a broker.server.RespServer around the embedded broker.
+        host, port: as given, for the message when the port is taken.
+    Returns:
+        None when it serves; else the exit code, after printing why on stderr.
+    """
+    from broker.persistence.aof import AofLoadError
+    from broker.server import LoadFailed, load_snapshot
+    from gateway.cli import port_error
+
+    try:
+        await resp_server.start()  # loads the AOF, when it is on
+    except AofLoadError as exc:
+        print(f"fanout serve: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(port_error("RESP", host, port, exc), file=sys.stderr)
+        return 1
+    try:
+        await load_snapshot(resp_server.broker)
+    except LoadFailed as exc:
+        print(f"fanout: {exc}", file=sys.stderr, flush=True)
+        await resp_server.close()
+        return 1
+    forget_dead_nodes(resp_server.broker)
+    return None
+
+
 async def run_serve(args: argparse.Namespace) -> int:
     """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
     from broker.backends import create_backend
     from broker.core import Broker
     from broker.fdlimit import FdBudget
-    from broker.persistence.aof import AofLoadError
-    from broker.server import LoadFailed, RespServer, load_snapshot, tune_gc
+    from broker.server import RespServer, tune_gc
     from gateway.cli import (broker_config, configure_persistence, on_shutdown_command, persistence_words,
                              port_error, stop_on_signals)
 
@@ -678,21 +708,9 @@ async def run_serve(args: argparse.Namespace) -> int:
         # (expired node heartbeats are how dead nodes leave presence).
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None,
                                  fd_budget=fd_budget)
-        try:
-            await resp_server.start()
-        except AofLoadError as exc:
-            print(f"fanout serve: {exc}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
-            return 1
-        try:
-            await load_snapshot(broker)
-        except LoadFailed as exc:
-            print(f"fanout: {exc}", file=sys.stderr, flush=True)
-            await resp_server.close()
-            return 1
-        forget_dead_nodes(broker)
+        failed = await start_embedded(resp_server, args.host, args.resp_port)
+        if failed is not None:
+            return failed
     try:
         backend = create_backend(args.broker, broker, command_timeout=getattr(args, "broker_timeout", 5.0))
     except ValueError as exc:

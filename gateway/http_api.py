@@ -1,4 +1,4 @@
-"""The HTTP API: publish, broadcast, channels, presence, history, health and metrics (JSON).
+"""The HTTP API: publish, broadcast, channels, presence, history and metrics (JSON).
 
 Every /api route needs ``Authorization: apikey <K>`` when an API key is configured.
 Errors are ``{"error":{"code":...,"message":...}}`` with a 4xx status that says what
@@ -330,11 +330,6 @@ async def _unknown_api_route(request: web.Request) -> web.Response:
     return json_error(404, "not_found", f"no API route {request.method} {request.path}")
 
 
-async def healthz(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return _json({"ok": True, "connections": len(state.connections)})
-
-
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -344,10 +339,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
+    """The routes of this module. ``channels`` and ``metrics`` are served through
+    gateway.ops's routes of the same paths (which add the node-wide answer with
+    --workers), and /healthz is ops's alone, so none of the three is listed here."""
     return [
         web.post("/api/publish", publish),
         web.post("/api/broadcast", broadcast),
-        web.get("/api/channels", channels),
         web.get("/api/presence", presence),
         web.get("/api/presence_stats", presence_stats),
         web.get("/api/presence/{channel:.+}/stats", presence_stats),
@@ -355,6 +352,4 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/history/{channel:.+}", history_page),
         # Under /api/ nothing falls through to the static files: an unknown route is a JSON 404.
         web.route("*", "/api/{tail:.*}", _unknown_api_route),
-        web.get("/healthz", healthz),
-        web.get("/metrics", metrics),
     ]

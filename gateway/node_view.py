@@ -10,7 +10,9 @@ answer for themselves) and merges:
 - counts per channel, pattern or watched key are summed over the workers;
 - ``/metrics`` keeps each worker's samples with a ``worker="<i>"`` label (a sum of
   gauges such as ``fanout_channels`` would count a channel followed by two workers
-  twice; Prometheus sums the rest with ``sum by``).
+  twice; Prometheus sums the rest with ``sum by``); samples that are the node's
+  alone (``fanout_broker_publishes_total``, the supervisor's broker's count, read
+  with ``INFO stats``) follow unlabelled, once.
 
 The merge functions are pure (text or dicts in, text or dicts out).
 """
@@ -24,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["LOCAL_HEADER", "merge_counts", "merge_metrics", "socket_path", "worker_sockets", "fetch_all"]
+__all__ = ["LOCAL_HEADER", "broker_socket", "merge_counts", "merge_metrics", "socket_path", "worker_sockets", "fetch_all"]
 
 # Set on a sibling's request: answer for yourself, do not gather again.
 LOCAL_HEADER = "X-Fanout-Local"
@@ -32,6 +34,12 @@ LOCAL_HEADER = "X-Fanout-Local"
 FETCH_TIMEOUT = 1.0
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})?(\s.*)$")
+
+
+def broker_socket(directory: str) -> str:
+    """The supervisor's embedded broker's unix socket in ``directory``, which its
+    workers use as their broker (``--broker unix://<this>``)."""
+    return os.path.join(directory, "broker.sock")
 
 
 def socket_path(directory: str, index: int) -> str:

@@ -6,7 +6,9 @@ and the console's admin token.
   ``READY_TIMEOUT``, the broker is not loading, the node is not shutting down.
   503 with ``{"ready": false, "reason": ..., "message": ...}`` otherwise, so a load
   balancer stops sending traffic to a node that cannot publish.
-- ``GET /api/info``: version, uptime, node id, broker kind, auth mode, workers.
+- ``GET /api/info``: version, uptime, node id, broker kind, auth mode, workers, and
+  ``broker_publishes``: messages published into the node's embedded broker by any
+  client (the same count as /metrics' ``fanout_broker_publishes_total``).
 - ``GET /api/subscriptions``: subscribers per channel and per pattern, watchers
   per watched key (``/api/channels`` has the channels alone).
 - ``GET /api/disconnects``: the last ``RECENT_DISCONNECTS`` closed connections
@@ -21,6 +23,9 @@ With ``--workers N``, ``/healthz``, ``/metrics``, ``/api/channels`` and
 gathers its siblings' answers (gateway.node_view). ``/readyz``, ``/api/info`` and
 ``/api/disconnects`` are the answering worker's and say so (``"worker": i,
 "workers": N``): readiness is per process, and each process has its own broker link.
+The embedded broker lives in the supervisor, which serves no HTTP: its count of
+publishes (``fanout_broker_publishes_total``, ``broker_publishes``) is read from its
+``INFO stats`` by the worker that answers, once per request, and is the node's.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ import collections
 import logging
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from broker.backend import BackendUnavailable
 from broker.resp import CommandError
@@ -72,10 +80,70 @@ class NodeInfo:
         default_factory=lambda: collections.deque(maxlen=RECENT_DISCONNECTS))
 
     @property
+    def on_supervisor_broker(self) -> bool:
+        """A worker of ``--workers N`` on the supervisor's embedded broker (not on a
+        shared Redis the user gave with --broker)."""
+        return bool(self.worker_dir) and self.broker_url == "unix://" + node_view.broker_socket(self.worker_dir)
+
+    @property
     def broker_kind(self) -> str:
         """memory, redis, rediss, unix or cluster (never the address or password)."""
         scheme = self.broker_url.split("://", 1)[0] if "://" in self.broker_url else self.broker_url
         return {"redis+cluster": "cluster"}.get(scheme, scheme)
+
+
+def broker_publishes_metric(value: int) -> CounterMetricFamily:
+    """The ``fanout_broker_publishes_total`` family (for the app's collector and for
+    the node-wide part of a worker's /metrics)."""
+    return CounterMetricFamily("fanout_broker_publishes", "Messages published into the embedded broker by any "
+                               "client (gateway, RESP PUBLISH/SPUBLISH, scripts)", value=value)
+
+
+def info_field(text: str, name: str) -> str | None:
+    """The value of ``name`` in an INFO reply (``name:value`` lines), or None."""
+    prefix = name + ":"
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):].strip()
+    return None
+
+
+async def broker_publishes(state: GatewayState) -> int | None:
+    """Messages published into this node's embedded broker, from any client; None
+    when the node has none (a shared Redis counts every node's, and does not say).
+
+    In-process, the broker's own counter; a worker of ``--workers N`` asks the
+    supervisor's broker (``INFO stats``, field ``fanout_client_publishes``) over its
+    backend connection: one round trip per call, so call it once per scrape. None
+    too when the broker does not answer in ``READY_TIMEOUT`` (the scrape still answers).
+    """
+    broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
+    if broker is not None:
+        return int(broker.stats.client_publishes)
+    if state.node is None or not state.node.on_supervisor_broker:
+        return None
+    try:
+        reply = await asyncio.wait_for(state.backend.execute("INFO", "stats"), READY_TIMEOUT)
+    except (TimeoutError, BackendUnavailable, CommandError):
+        return None
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    value = info_field(text, "fanout_client_publishes")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _metrics_text(*families: Metric) -> bytes:
+    """Prometheus text of these families alone."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))  # type: ignore[arg-type]
+    return bytes(generate_latest(registry))
+
+
+class _Families:
+    def __init__(self, families: tuple[Metric, ...]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
 
 
 def note_disconnect(info: NodeInfo, connection_id: str, user: str, reason: str) -> None:
@@ -145,7 +213,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 # GET /metrics
 async def metrics(request: web.Request) -> web.Response:
-    """http_api's answer; with workers every worker's samples, labelled worker="<i>"."""
+    """http_api's answer; with workers every worker's samples, labelled worker="<i>",
+    then the node's own (``fanout_broker_publishes_total``) unlabelled."""
     local = await http_api.metrics(request)
     info = _node(request.app[STATE])
     if not _gathering(request, info) or local.status != 200 or not isinstance(local.body, bytes):
@@ -153,8 +222,12 @@ async def metrics(request: web.Request) -> web.Response:
     others = await _siblings(request, info, "/metrics")
     texts = {info.worker: local.body.decode(), **others}
     merged = node_view.merge_metrics({index: body for index, body in sorted(texts.items())
-                                      if isinstance(body, str)})
-    return web.Response(body=merged.encode(), headers={"Content-Type": local.headers["Content-Type"]})
+                                      if isinstance(body, str)}).encode()
+    # The node's own samples, once and unlabelled (each worker's would be the same count).
+    published = await broker_publishes(request.app[STATE])
+    if published is not None:
+        merged += _metrics_text(broker_publishes_metric(published))
+    return web.Response(body=merged, headers={"Content-Type": local.headers["Content-Type"]})
 
 
 # GET /api/channels[?pattern=glob]
@@ -218,6 +291,8 @@ async def server_info(request: web.Request) -> web.Response:
         "channels": len(hub.channels),
         "patterns": len(hub.patterns),
         "watches": hub.views.registry.watch_count if hub.views is not None else 0,
+        # The node's (with workers too: the supervisor's broker's); null on a shared Redis.
+        "broker_publishes": await broker_publishes(state),
         "shutting_down": state.shutting_down,
     })
 
@@ -297,9 +372,9 @@ async def console_token(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    """Registered before http_api's routes: its /api/ catch-all would take the new
-    ones, and /healthz, /metrics and /api/channels wrap (or, /healthz, replace)
-    http_api's so that with workers they answer for the node."""
+    """Registered before http_api's routes (its /api/ catch-all would take these).
+    /metrics and /api/channels wrap http_api's handlers, so that with workers they
+    answer for the node; http_api does not route those paths itself."""
     return [
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),

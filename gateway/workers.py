@@ -22,14 +22,20 @@ import socket
 import sys
 import tempfile
 import time
+from typing import TextIO
 
-__all__ = ["run_workers", "worker_argv"]
+from gateway.node_view import broker_socket
+
+__all__ = ["run_workers", "tag_line", "worker_argv"]
 
 log = logging.getLogger("fanout.workers")
 
 # A worker that dies sooner than this after starting is restarted after a pause
 # (a crash loop must not spin a core).
 RESTART_PAUSE = 1.0
+# Longest line relayed from a worker's output (asyncio's default of 64 KiB could be
+# passed by one log record with a large message); a longer one is dropped, noted.
+LINE_LIMIT = 1 << 20
 
 
 def worker_argv(argv: list[str], unix_path: str | None, http_port: int, index: int = 0,
@@ -66,6 +72,15 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+def tag_line(line: str, index: int) -> str:
+    """One line of worker ``index``'s output as the supervisor prints it: a JSON
+    object (``--log-format json``) stays one object, with ``"worker": index`` first;
+    any other line (text logs, facts, a traceback) gets a ``[worker index]`` prefix."""
+    if line.startswith("{") and line.endswith("}") and line != "{}":
+        return line[:1] + f'"worker":{index},' + line[1:]
+    return f"[worker {index}] {line}"
+
+
 class Worker:
     def __init__(self, index: int, argv: list[str]) -> None:
         self.index = index
@@ -77,28 +92,34 @@ class Worker:
     async def start(self) -> None:
         self.started = time.monotonic()
         self.ready.clear()
-        self.process = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE)
-        asyncio.ensure_future(self._forward(self.process))
+        # Both streams through us: the facts on stdout and the log records (and any
+        # traceback) on stderr each get the worker's tag, on our stdout and stderr.
+        self.process = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE,
+                                                            stderr=asyncio.subprocess.PIPE, limit=LINE_LIMIT)
+        assert self.process.stdout is not None and self.process.stderr is not None
+        asyncio.ensure_future(self._forward(self.process.stdout, sys.stdout))
+        asyncio.ensure_future(self._forward(self.process.stderr, sys.stderr))
 
-    async def _forward(self, process: asyncio.subprocess.Process) -> None:
-        """Relay the worker's output, prefixed; note when it listens."""
-        assert process.stdout is not None
-        async for raw in process.stdout:
+    async def _forward(self, stream: asyncio.StreamReader, out: TextIO) -> None:
+        """Relay one of the worker's streams, tagged; note when it listens."""
+        while True:
+            try:
+                raw = await stream.readline()
+            except ValueError:  # over LINE_LIMIT: asyncio dropped it; relaying must go on
+                raw = b"(a line over %d bytes was dropped)" % LINE_LIMIT
+            if not raw:
+                return
             line = raw.decode(errors="replace").rstrip()
-            if "HTTP on" in line:
+            if out is sys.stdout and "HTTP on" in line:
                 self.ready.set()
-            if line.startswith("{"):  # --log-format json: stays one JSON object, marked with the worker
-                print(line[:1] + f'"worker":{self.index},' + line[1:], flush=True)
-            else:
-                print(f"[worker {self.index}] {line}", flush=True)
+            print(tag_line(line, self.index), file=out, flush=True)
 
 
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.core import Broker
-    from broker.persistence.aof import AofLoadError
-    from broker.server import LoadFailed, RespServer, load_snapshot
-    from gateway.app import forget_dead_nodes
-    from gateway.cli import broker_config, configure_persistence, on_shutdown_command, port_error, stop_on_signals
+    from broker.server import RespServer
+    from gateway.app import start_embedded
+    from gateway.cli import broker_config, configure_persistence, on_shutdown_command, stop_on_signals
     from gateway.logs import fact
 
     stop = stop_on_signals()
@@ -109,7 +130,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     # --requirepass guards the RESP port.
     directory = tempfile.mkdtemp(prefix="fanout-")
     if args.broker.startswith("memory"):
-        unix_path = os.path.join(directory, "broker.sock")
+        unix_path = broker_socket(directory)
         broker = Broker(config=broker_config(args))
         problem = configure_persistence(broker, args)
         if problem:
@@ -117,21 +138,9 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
             return 2
         saved = on_shutdown_command(broker, stop)
         resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
-        try:
-            await resp_server.start()
-        except AofLoadError as exc:
-            print(f"fanout serve: {exc}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(port_error("RESP", args.host, args.resp_port, exc), file=sys.stderr)
-            return 1
-        try:
-            await load_snapshot(broker)
-        except LoadFailed as exc:
-            print(f"fanout: {exc}", file=sys.stderr, flush=True)
-            await resp_server.close()
-            return 1
-        forget_dead_nodes(broker)
+        failed = await start_embedded(resp_server, args.host, args.resp_port)
+        if failed is not None:
+            return failed
     http_port = args.http_port or _free_port(args.host)
     workers = [Worker(index, worker_argv(argv, unix_path, http_port, index, args.workers, directory))
                for index in range(1, args.workers + 1)]

@@ -84,18 +84,20 @@ def type_(client: Client, argv: list[bytes]) -> Simple:
 
 # ------------------------------------------------------------------ TTL
 
+_NO_OPTIONS = (False, False, False, False)
+
+
 def _expire_generic(client: Client, argv: list[bytes], base_ms: int, seconds: bool) -> int:
     """``expireGenericCommand``: options, then the time, then the key and NX/XX/GT/LT."""
-    nx, xx, gt, lt = parse_expire_option(argv, 3)
+    nx, xx, gt, lt = parse_expire_option(argv, 3) if len(argv) > 3 else _NO_OPTIONS
     when = parse_int(argv[2])
-    error = f"ERR invalid expire time in '{argv[0].decode('utf-8', 'replace').lower()}' command"
     if seconds:
         # C division truncates toward zero: LLONG_MIN / 1000 is -9223372036854775.
         if when > _INT64_MAX // 1000 or when < -(-_INT64_MIN // 1000):
-            raise CommandError(error)
+            raise CommandError(_invalid_expire(argv))
         when *= 1000
     if when > _INT64_MAX - base_ms:
-        raise CommandError(error)
+        raise CommandError(_invalid_expire(argv))
     when += base_ms
     db = client.db
     key = argv[1]
@@ -118,6 +120,11 @@ def _expire_generic(client: Client, argv: list[bytes], base_ms: int, seconds: bo
         db.set_expire(key, when)
         db.notify(_GENERIC, b"expire", key)
     return 1
+
+
+def _invalid_expire(argv: list[bytes]) -> str:
+    # built only on the error path: EXPIRE is hot (rate-limit scripts run it per request)
+    return f"ERR invalid expire time in '{argv[0].decode('utf-8', 'replace').lower()}' command"
 
 
 # EXPIRE key seconds [NX | XX | GT | LT]

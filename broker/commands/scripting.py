@@ -54,10 +54,17 @@ def _eval(client: Client, argv: list[bytes], ro: bool) -> Any:
 def _evalsha(client: Client, argv: list[bytes], ro: bool) -> Any:
     broker = client.broker
     scripts = (getattr(broker, "scripting", None) or scripting_of(broker)).eval
-    if len(argv[1]) != 40:
+    sha = argv[1]
+    if len(sha) != 40:
         raise CommandError(NOSCRIPT)
-    keys, args = _split(argv)
-    script = scripts.find(argv[1])
+    # _split's common case inline (a numkeys of 0-16 that the arguments cover): this
+    # runs for every EVALSHA
+    numkeys = _NUMKEYS.get(argv[2])
+    if numkeys is not None and numkeys <= len(argv) - 3:
+        keys, args = argv[3:3 + numkeys], argv[3 + numkeys:]
+    else:
+        keys, args = _split(argv)
+    script = scripts.by_raw.get(sha) or scripts.find(sha)
     if script is None:
         raise CommandError(NOSCRIPT)
     return scripts.run(client, script, keys, args, ro)

@@ -318,6 +318,10 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("pubsubshard_channels", len(broker.pubsub.shard_channels)),
             ("pubsub_messages", stats.pubsub_messages),
             ("pubsub_deliveries", stats.pubsub_deliveries),
+            # fanout's own (after Redis's): every message a client published (PUBLISH,
+            # SPUBLISH, scripts, the gateway), not notifications; how a gateway worker
+            # reports the embedded broker's "messages in" (gateway.ops).
+            ("fanout_client_publishes", stats.client_publishes),
             ("client_output_buffer_limit_disconnections", stats.client_output_limit_disconnections),
             ("acl_access_denied_auth", stats.acl_access_denied_auth),
         ],

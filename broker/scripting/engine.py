@@ -33,6 +33,7 @@ from broker.core import Blocked, Client, Replies
 from broker.resp import CommandError
 from broker.scripting.convert import LuaConverter
 from broker.scripting.prelude import PRELUDE
+from broker.scripting.tailcalls import untail
 
 if TYPE_CHECKING:
     from broker.core import Broker
@@ -54,8 +55,9 @@ _LRAND48_MAX = 2**31 - 1
 # KEYS+ARGV up to this many go to Lua as call arguments (fast); more as two tables
 # (Lua's C stack takes some thousands of arguments at most).
 _MAX_VARARGS = 200
-# What _command checks before running a command (bits of _resolve's result).
+# What redis.call checks before running a command (bits of _resolve's result).
 _CHECK_NOSCRIPT, _CHECK_READONLY, _CHECK_BLOCK = 2, 4, 8
+_INT64 = 2**63
 
 
 def version_num(version: str) -> int:
@@ -141,6 +143,9 @@ class Sandbox:
             libraries = _library_installer()
         if libraries is not None:
             libraries(lua)  # before the prelude locks the globals, as Redis loads them first
+        # command name as scripts spell it -> (handler, checks, min argc, max argc, command)
+        self._by_spelling: dict[bytes, tuple[Any, int, int, int, Any]] = {}
+        self._call, self._pcall = self._make_call()
         loader = lua.eval("loadstring")
         chunk = loader(PRELUDE.encode(), b"=fanout_scripting")
         py = lua.table_from({
@@ -155,8 +160,15 @@ class Sandbox:
         api = chunk(py, HOOK_COUNT)
         self.run_eval = api[b"run_eval"]
         self.run_function = api[b"run_function"]
+        # run_eval / run_function of fixed arity: [nkeys * FIXED + nargs] (see the prelude)
+        fixed = api[b"fixed"]
+        self.fixed_eval = [api[b"fixed_eval"][i + 1] for i in range(fixed * fixed)]
+        self.fixed_function = [api[b"fixed_function"][i + 1] for i in range(fixed * fixed)]
+        self._fixed = fixed
         self.run_load = api[b"run_load"]
         self._compile = api[b"compile"]
+        self._dump = api[b"dump"]
+        self._load_binary = api[b"load_binary"]
         self._rearm = api[b"rearm"]
         self._gc = api[b"gc"]
         self.set_load_mode = api[b"set_load_mode"]
@@ -166,8 +178,6 @@ class Sandbox:
         # FUNCTION LOAD in progress: when it started, and whether it was stopped
         self.load_started: float | None = None
         self.load_killed = False
-        # command name as scripts spell it -> command (as the core's _by_spelling)
-        self._by_spelling: dict[bytes, tuple[Any, int, int, int]] = {}
 
     # ------------------------------------------------------------ compiling
 
@@ -180,20 +190,41 @@ class Sandbox:
             raise CommandError("ERR Error compiling script (new function): not enough memory") from None
         if type(result) is tuple:
             raise _CompileError(result[1].decode("utf-8", "replace") if result[1] else "error")
-        return result
+        return self._untail(result, chunk_name)
+
+    def _untail(self, function: Any, chunk_name: bytes) -> Any:
+        """``function`` with its tail calls made plain calls (``tailcalls.untail``),
+        so `return cjson.decode(bad)` keeps the script's frame and its error the
+        `user_script:N:` prefix, as Redis's C libraries leave them; compiled once per
+        script. The function as it is when its bytecode cannot be patched."""
+        try:
+            patched = self._load_binary(untail(self._dump(function)), chunk_name)
+        except (ValueError, lua51.LuaError):
+            return function
+        if type(patched) is tuple or patched is None:
+            return function
+        return patched
 
     # ------------------------------------------------------------ running
 
-    def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any) -> Any:
+    def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any,
+                fixed: list[Any] | None = None) -> Any:
         """Run ``function`` through ``runner`` (run_eval / run_function) and
-        return the caller's reply (errors as CommandError values)."""
+        return the caller's reply (errors as CommandError values).
+
+        ``fixed``: ``runner``'s entry points of fixed arity (``fixed_eval`` /
+        ``fixed_function``), taken when the keys and arguments are few.
+        """
         client = self.client
         client.db = run.caller.db
         client.proto = 2
         self.run = run
+        nkeys, nargs, limit = len(keys), len(args), self._fixed
         try:
-            if len(keys) + len(args) <= _MAX_VARARGS:
-                outcome = runner(function, len(keys), *keys, *args)
+            if nkeys < limit and nargs < limit and fixed is not None:
+                outcome = fixed[nkeys * limit + nargs](function, *keys, *args)
+            elif nkeys + nargs <= _MAX_VARARGS:
+                outcome = runner(function, nkeys, *keys, *args)
             else:
                 outcome = runner(function, -1, self.lua.table_from(keys), self.lua.table_from(args))
         except lua51.LuaMemoryError:
@@ -203,23 +234,31 @@ class Sandbox:
         finally:
             self.run = None
         if run.killed:
+            # the hook fires every instruction since the stop: back to HOOK_COUNT
             self._rearm()
-        reply = self._reply(run, outcome)
-        self._runs += 1
-        if type(outcome) is tuple and outcome[0] == 3:
-            self.recover()
-        elif self._runs % 50 == 0:
+        self._runs = runs = self._runs + 1
+        kind = type(outcome)
+        if kind is not tuple:
+            # the script's own value, not a table, no error: the common case
+            if kind is int and -_INT64 <= outcome < _INT64 or kind is bytes:
+                reply = outcome
+            else:
+                reply = self.convert.to_reply(outcome, run.resp)
+        else:
+            reply = self._reply(run, outcome)
+            if outcome[0] == 3:
+                self.recover()
+                return reply
+        if runs % 50 == 0:
             # Redis's LUA_GC_CYCLE_PERIOD: a collection step every 50 scripts keeps
             # the collector's work spread out
             self._gc(50)
         return reply
 
-    def _reply(self, run: ScriptRun, outcome: Any) -> Any:
-        if type(outcome) is not tuple:
-            outcome = (outcome,)
+    def _reply(self, run: ScriptRun, outcome: tuple[Any, ...]) -> Any:
+        """The reply for an outcome tuple: (1, kind, parts...) a table,
+        (2, message, source, line) a Redis error, (3, text) any other error."""
         code = outcome[0]
-        if code == 0:
-            return self.convert.to_reply(outcome[1] if len(outcome) > 1 else None, run.resp)
         if code == 1:
             return self.convert.from_table(outcome[1:], run.resp)
         if run.killed:
@@ -295,57 +334,72 @@ class Sandbox:
 
     # ------------------------------------------------------------ redis.* callbacks
 
-    def _call(self, *args: Any) -> Any:
-        """redis.call: the reply; an error is raised into Lua (see ``_Raise``)."""
-        return self._command(args)
+    def _make_call(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """redis.call and redis.pcall (``scriptCall``).
 
-    def _pcall(self, *args: Any) -> Any:
-        """redis.pcall: the reply, or the error table."""
-        try:
-            return self._command(args)
-        except _Raise as failure:
-            return failure.table
+        Closures over what every call needs, not bound methods: Lua calls them once
+        per ``redis.call``, the hottest path of a script, so each attribute lookup
+        and Python frame saved here counts. redis.call raises an error into Lua as
+        ``_Raise``; redis.pcall returns the error table instead.
+        """
+        sandbox = self
+        broker = self.broker
+        by_spelling = self._by_spelling
+        stats = broker.stats
+        client = self.client
+        resolve = self._resolve
+
+        def call(*args: Any) -> Any:
+            run = sandbox.run
+            if run is None:
+                sandbox._fail(b"ERR redis.call/pcall can only be called inside a script invocation")
+            if not args:
+                sandbox._fail(b"ERR Please specify at least one argument for this redis lib call")
+            for arg in args:
+                if type(arg) is not bytes:
+                    argv = [_argument(arg) for arg in args]
+                    if None in argv:
+                        sandbox._fail(b"ERR Lua redis lib command arguments must be strings or integers")
+                    break
+            else:
+                argv = list(args)
+            entry = by_spelling.get(argv[0])
+            if entry is None:
+                entry = resolve(argv)
+            handler, checks, low, high, _ = entry
+            # a write in a script that may write is the one check that passes silently
+            if (checks and (checks != _CHECK_READONLY or run.read_only)) or not low <= len(argv) <= high:
+                sandbox._verify(run, entry, argv)  # type: ignore[arg-type]
+            # Broker.call without its bookkeeping of the caller's last command (the
+            # script client is never listed): the handler itself, counted in the stats.
+            stats.commands += 1
+            changes = broker.changes
+            try:
+                reply = handler(client, argv)
+            except CommandError as exc:
+                reply = exc
+            kind = type(reply)
+            if broker.propagating and broker.changes != changes and kind is not Blocked:
+                # effects replication: the command as it must replay, in the unit of the
+                # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
+                broker.propagator.record(client, entry[4], argv, reply)
+            if kind is bytes or kind is int:
+                return reply
+            return sandbox._to_lua(reply, kind, run)  # type: ignore[union-attr]
+
+        def pcall(*args: Any) -> Any:
+            try:
+                return call(*args)
+            except _Raise as failure:
+                return failure.table
+
+        return call, pcall
 
     def _fail(self, message: bytes) -> Any:
         raise _Raise(self.err(message))
 
-    def _command(self, args: tuple[Any, ...]) -> Any:
-        """Run one command for the script (``scriptCall``); raise _Raise on error."""
-        run = self.run
-        if run is None:
-            self._fail(b"ERR redis.call/pcall can only be called inside a script invocation")
-        if not args:
-            self._fail(b"ERR Please specify at least one argument for this redis lib call")
-        for arg in args:
-            if type(arg) is not bytes:
-                argv = [_argument(arg) for arg in args]
-                if None in argv:
-                    self._fail(b"ERR Lua redis lib command arguments must be strings or integers")
-                break
-        else:
-            argv = list(args)
-        entry = self._by_spelling.get(argv[0])
-        if entry is None:
-            entry = self._resolve(argv)
-        cmd, checks, low, high = entry
-        if checks or not low <= len(argv) <= high:
-            self._verify(run, cmd, argv, checks)  # type: ignore[arg-type]
-        # Broker.call without its bookkeeping of the caller's last command (the
-        # script client is never listed): the handler itself, counted in the stats.
-        broker = self.broker
-        broker.stats.commands += 1
-        changes = broker.changes
-        try:
-            reply = cmd.handler(self.client, argv)
-        except CommandError as exc:
-            reply = exc
-        kind = type(reply)
-        if broker.propagating and broker.changes != changes and kind is not Blocked:
-            # effects replication: the command as it must replay, in the unit of the
-            # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
-            broker.propagator.record(self.client, cmd, argv, reply)
-        if kind is bytes or kind is int:
-            return reply
+    def _to_lua(self, reply: Any, kind: type, run: ScriptRun) -> Any:
+        """A command's reply other than bytes or int, as redis.call returns it."""
         if kind is Blocked:
             # a script never blocks: the command answers as on a timeout (BLMPOP ...)
             reply = reply.timeout_reply
@@ -353,11 +407,11 @@ class Sandbox:
             reply = list(reply)
         if isinstance(reply, CommandError):
             raise _Raise(self.convert.error_table(reply.message))
-        return self.convert.to_lua(reply, run.resp)  # type: ignore[union-attr]
+        return self.convert.to_lua(reply, run.resp)
 
-    def _resolve(self, argv: list[bytes]) -> tuple[Any, int, int, int]:
-        """(command, checks) for a script's argv; remembered by spelling when the
-        command has no subcommands."""
+    def _resolve(self, argv: list[bytes]) -> tuple[Any, int, int, int, Any]:
+        """(handler, checks, min argc, max argc, command) for a script's argv;
+        remembered by spelling when the command has no subcommands."""
         head = argv[0]
         cmd = self.broker.commands.get(head.lower())
         container = cmd is not None and cmd.handler is None
@@ -375,12 +429,14 @@ class Sandbox:
         if cmd.name in ("xread", "xreadgroup"):
             checks |= _CHECK_BLOCK
         arity = cmd.arity
-        entry = (cmd, checks, arity if arity > 0 else -arity, arity if arity > 0 else 1 << 62)
+        entry = (cmd.handler, checks, arity if arity > 0 else -arity, arity if arity > 0 else 1 << 62, cmd)
         if not container and len(self._by_spelling) < 4096:
             self._by_spelling[head] = entry
         return entry
 
-    def _verify(self, run: ScriptRun, cmd: "Command", argv: list[bytes], checks: int) -> None:
+    def _verify(self, run: ScriptRun, entry: tuple[Any, int, int, int, "Command"], argv: list[bytes]) -> None:
+        """The checks of ``scriptCall`` past the common case; raise _Raise on a refusal."""
+        checks, cmd = entry[1], entry[4]
         arity = cmd.arity
         if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
             self._fail(b"ERR Wrong number of args calling Redis command from script")

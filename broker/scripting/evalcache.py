@@ -101,12 +101,13 @@ class EvalScripts:
 
     def run(self, client: "Client", script: Script, keys: list[bytes], args: list[bytes], ro: bool) -> Any:
         """``scriptPrepareForRun`` + ``luaCallFunction`` for an EVAL script."""
-        read_only = ro
         flags = script.flags
-        if flags is not None:
-            if "no-writes" not in flags and ro:
+        if flags is None:
+            read_only = ro
+        else:
+            if ro and "no-writes" not in flags:
                 raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
             read_only = ro or "no-writes" in flags
         sandbox = self.sandbox
-        run = ScriptRun(client, script.sha, read_only, sandbox.monotonic())
-        return sandbox.execute(run, sandbox.run_eval, script.function, keys, args)
+        return sandbox.execute(ScriptRun(client, script.sha, read_only, sandbox.monotonic()),
+                               sandbox.run_eval, script.function, keys, args, sandbox.fixed_eval)

@@ -276,7 +276,7 @@ class Functions:
         sandbox = self.sandbox
         run = ScriptRun(client, function.name, ro or "no-writes" in function.flags, sandbox.monotonic(),
                         flags=function.flags)
-        return sandbox.execute(run, sandbox.run_function, function.callback, keys, args)
+        return sandbox.execute(run, sandbox.run_function, function.callback, keys, args, sandbox.fixed_function)
 
 
 # ---------------------------------------------------------------- metadata

@@ -34,6 +34,7 @@ local type, error, select, tostring, tonumber, rawget, rawset = type, error, sel
 local setmetatable, getmetatable, unpack, next, xpcall, pcall = setmetatable, getmetatable, unpack, next, xpcall, pcall
 local loadstring, setfenv, floor, ceil, concat = loadstring, setfenv, math.floor, math.ceil, table.concat
 local collectgarbage = collectgarbage
+local dump = string.dump
 local unwrap = py.unwrap
 -- The locked view of the globals scripts get (its metatable is set at the end).
 -- Every function made below has it as environment, so getfenv(redis.call) does
@@ -56,6 +57,8 @@ local function err_table(message)
 end
 
 local handling = false
+-- True while a script (or a library's code at FUNCTION LOAD) runs: see nonexistent().
+local running = false
 
 -- __redis__err__handler: add where the error happened (the script's frame, not a
 -- C function's nor one of this prelude's).
@@ -255,6 +258,10 @@ rawset(G, '_G', globals)
 local function nonexistent(_, name)
   -- lupa looks up the global 'debug' from C around its calls into Lua: answer it
   -- nil (a lookup from C, not from a script) instead of raising where nothing catches.
+  -- Outside a script only lupa's own lookup (before every call from Python) can
+  -- get here: answer it without the getinfo below, which costs about as much as
+  -- the rest of entering a script.
+  if name == 'debug' and not running then return nil end
   if name == 'debug' then
     local caller = dbg.getinfo(2, 'S')
     if caller == nil or caller.what == 'C' then return nil end
@@ -333,29 +340,94 @@ local function outcome(ok, res)
   return 0, res
 end
 
+-- What run_eval / run_function return: the script's value itself when it is not a
+-- table and no error happened (one value, the commonest case: no tuple on the
+-- Python side), else outcome()'s codes.
+local function result(ok, res)
+  if ok and type(res) ~= 'table' then return res end
+  return outcome(ok, res)
+end
+
 -- KEYS and ARGV come as varargs after their count (one call from Python, no
 -- table built on the Python side), or as two tables when the count is -1.
+-- Two tables, not three: the keys' table is made of all the values and its tail
+-- moved to ARGV (its border stays at nkeys: the moved slots are nil).
 local function collect(nkeys, ...)
   if nkeys < 0 then return ... end
-  local all, keys, argv = {...}, {}, {}
-  for i = 1, nkeys do keys[i] = all[i] end
-  for i = nkeys + 1, select('#', ...) do argv[i - nkeys] = all[i] end
+  if nkeys == 0 then return {}, {...} end
+  local keys, argv = {...}, {}
+  local n = select('#', ...)
+  for i = nkeys + 1, n do
+    argv[i - nkeys] = keys[i]
+    keys[i] = nil
+  end
   return keys, argv
 end
 
-local function run_eval(f, nkeys, ...)
-  local keys, argv = collect(nkeys, ...)
-  rawset(G, 'KEYS', keys)
-  rawset(G, 'ARGV', argv)
+-- KEYS/ARGV exist in G from the first EVAL on (rawset: G refuses new globals);
+-- from then on a plain assignment replaces them, without two rawset calls.
+local have_keys = false
+local function eval_tables(f, keys, argv)
+  if have_keys then
+    G.KEYS, G.ARGV = keys, argv
+  else
+    rawset(G, 'KEYS', keys)
+    rawset(G, 'ARGV', argv)
+    have_keys = true
+  end
   handling = false
-  return outcome(xpcall(f, handler))
+  running = true
+  local ok, res = xpcall(f, handler)
+  running = false
+  return result(ok, res)
+end
+
+local function run_eval(f, nkeys, ...)
+  return eval_tables(f, collect(nkeys, ...))
+end
+
+-- A function's callback and arguments, kept here for the duration of the call so
+-- xpcall needs no closure made per call.
+local current_f, current_keys, current_argv
+local function call_current()
+  return current_f(current_keys, current_argv)
+end
+
+local function function_tables(f, keys, argv)
+  current_f, current_keys, current_argv = f, keys, argv
+  handling = false
+  running = true
+  local ok, res = xpcall(call_current, handler)
+  running = false
+  current_f, current_keys, current_argv = nil, nil, nil
+  return result(ok, res)
 end
 
 local function run_function(f, nkeys, ...)
-  local keys, argv = collect(nkeys, ...)
-  handling = false
-  return outcome(xpcall(function() return f(keys, argv) end, handler))
+  return function_tables(f, collect(nkeys, ...))
 end
+
+-- Entry points of fixed arity for few keys and arguments, the common calls:
+-- run(f, k1, a1) builds {k1}, {a1} with table constructors, no varargs to walk.
+-- Index nkeys * FIXED + nargs + 1; made with loadstring, named as this chunk so
+-- error locations skip them as they skip the rest of the prelude.
+local FIXED = 4
+local function fixed_entries(run)
+  local entries = {}
+  for nkeys = 0, FIXED - 1 do
+    for nargs = 0, FIXED - 1 do
+      local params, keys, args = {'f'}, {}, {}
+      for i = 1, nkeys do keys[i] = 'k' .. i; params[#params + 1] = keys[i] end
+      for i = 1, nargs do args[i] = 'a' .. i; params[#params + 1] = args[i] end
+      local source = 'local run = ... return function(' .. concat(params, ', ') .. ') return run(f, {' ..
+                     concat(keys, ', ') .. '}, {' .. concat(args, ', ') .. '}) end'
+      entries[nkeys * FIXED + nargs + 1] = loadstring(source, '=fanout_scripting')(run)
+    end
+  end
+  return entries
+end
+local fixed_eval = fixed_entries(eval_tables)
+local fixed_function = fixed_entries(function_tables)
 
 local function compile(body, name)
   local f, message = loadstring(body, name)
@@ -363,10 +435,19 @@ local function compile(body, name)
   return f
 end
 
+-- The compiled chunk's bytecode, and a chunk loaded back from patched bytecode
+-- (tailcalls.untail: see Sandbox.compile).
+local function load_binary(code, name)
+  return loadstring(code, name)
+end
+
 -- FUNCTION LOAD: run the library's code with the error handler; report as run_eval.
 local function run_load(f)
   handling = false
-  return outcome(xpcall(f, handler))
+  running = true
+  local ok, res = xpcall(f, handler)
+  running = false
+  return outcome(ok, res)
 end
 
 local function gc(step)
@@ -379,6 +460,8 @@ setfenv(0, globals)
 
 return {
   run_eval = run_eval, run_function = run_function, run_load = run_load, compile = compile,
+  dump = dump, load_binary = load_binary, fixed_eval = fixed_eval, fixed_function = fixed_function,
+  fixed = FIXED,
   classify = classify, rearm = rearm, gc = gc, set_load_mode = set_load_mode,
   table = function() return {} end,
   err = err_table,

@@ -12,7 +12,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import http_publish
+from tests.support.browser import http_publish, start_serve
 from tests.support.servers import ServerProcess
 
 PAGES = ["/index.html", "/chat.html?name=phone", "/dashboard.html", "/leaderboard.html", "/stats.html"]
@@ -65,6 +65,26 @@ def test_stats_page_counts_connections_and_deliveries(browser: Browser, page: Pa
     page.wait_for_function("statsPoints.some((point) => point.v > 0)", polling=50)
     page.wait_for_function("Number(/(\\d+) delivered/.exec(document.querySelector('#totals').textContent)[1]) >= 30")
     other.close()
+
+
+def test_stats_page_with_workers_counts_every_resp_publish_once(page: Page) -> None:
+    """With --workers 2 the broker is the supervisor's: the page's "messages in" is its
+    count (read by the worker that answers /metrics), not missing and not doubled."""
+    server = start_serve(None, None, "--workers", "2")
+    client = redis.Redis(port=server.extra_ports["resp"])
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/stats.html?every=200")
+        expect(page.locator("#state")).to_have_text("connected")
+        total = "() => Number(/^(\\d+) in/.exec(document.querySelector('#totals').textContent)?.[1] ?? -1)"
+        page.wait_for_function(f"({total})() >= 2")  # both workers announced themselves (PUBLISH fanout:nodes)
+        before = page.evaluate(total)
+        for value in range(25):
+            client.publish("metrics:load", json.dumps({"value": value}))
+        page.wait_for_function(f"({total})() === {before + 25}", polling=50)
+        expect(page.locator("#in-meaning")).to_contain_text("published into the embedded broker")
+    finally:
+        client.close()
+        server.stop()
 
 
 @pytest.mark.parametrize("path", PAGES)

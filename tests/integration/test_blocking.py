@@ -112,3 +112,19 @@ def test_a_multi_that_leaves_another_type_keeps_waiters_blocked(port, block, fil
         admin.call(*fill)
         reply = waiter.read()
         assert isinstance(reply, list) and reply, reply
+
+
+def test_a_wrong_destination_is_the_waiters_error_and_the_element_stays(port) -> None:
+    """BRPOPLPUSH/BLMOVE to a key of another type: when the source gets data the
+    waiter gets WRONGTYPE and the element stays in the source (Redis's
+    "BRPOPLPUSH with wrong destination type" and "... maintains order ... after failure")."""
+    with RespClient(port) as admin, RespClient(port) as waiter:
+        admin.call("FLUSHALL")
+        admin.call("SET", "dst", "string")
+        waiter_id = waiter.call("CLIENT", "ID")
+        waiter.send("BRPOPLPUSH", "src", "dst", 0)
+        wait_until(lambda: b"b" in client_flags(admin, waiter_id), "BRPOPLPUSH is blocked")
+        assert admin.call("RPUSH", "src", "a", "b", "c") == 3
+        reply = waiter.read()
+        assert str(reply).startswith("WRONGTYPE") or "WRONGTYPE" in repr(reply), reply
+        assert admin.call("LRANGE", "src", 0, -1) == [b"a", b"b", b"c"]

@@ -310,3 +310,28 @@ def test_functions_have_the_libraries_too(real: redis.Redis, our_broker: ServerP
         replies.append(client.fcall("packed", 0, 1023, '{"a":[1,2,{"b":null}]}'))
     assert replies[0] == replies[1]
     assert b'"n":255' in replies[0]
+
+
+# A library function's error from a tail call (`return cjson.decode(bad)`): Redis's C
+# libraries leave the script's frame, so the message starts `user_script:N:`; ours are
+# Lua, and the sandbox compiles scripts with their tail calls made plain calls
+# (broker/scripting/tailcalls.py) to keep that frame too.
+TAIL_ERRORS = [
+    "return cjson.decode('[')",
+    "\n\nreturn cjson.decode('{\"a\":')",
+    "local x = 1\nreturn bit.band({})",
+    "return struct.unpack('>i', 'ab')",
+    "local function f() return cjson.decode('nul') end\nreturn f()",
+]
+
+
+@pytest.mark.parametrize("script", TAIL_ERRORS)
+def test_library_errors_in_tail_position_name_the_script_line(real: redis.Redis, our_broker: ServerProcess,
+                                                              script: str) -> None:
+    messages = []
+    for client in (real, redis.Redis(port=our_broker.port)):
+        with pytest.raises(redis.ResponseError) as caught:
+            client.eval(script, 0)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "user_script:" in messages[0]

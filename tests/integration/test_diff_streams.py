@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.differential import assert_same_replies
@@ -73,3 +75,19 @@ def test_xread_block_is_woken_by_xadd(redis_server, fanout_broker, server):
                     break
         writer.call("XADD", "live", "2-1", "new", "2")
         assert reader.read() == [[b"live", [[b"2-1", [b"new", b"2"]]]]]
+
+
+def test_approximate_trims_that_take_every_entry(redis_server, fanout_broker) -> None:
+    """Issue 20: XTRIM/XADD with MAXLEN ~ 0, or a MINID past the last id, empty the
+    stream (every node goes, the partial last one too); short of that, whole nodes."""
+    fill = [("XADD", "s", f"{i}-1", "f", "v") for i in range(1, 251)]
+    script = [*fill, ("XTRIM", "s", "MAXLEN", "~", "0"), ("XLEN", "s"), *fill[:5], ("XLEN", "s"),
+              *[("XADD", "t", f"{i}-1", "f", "v") for i in range(1, 151)], ("XTRIM", "t", "MINID", "~", "999"),
+              ("XLEN", "t"), *[("XADD", "u", f"{i}-1", "f", "v") for i in range(1, 151)],
+              ("XTRIM", "u", "MAXLEN", "~", "10"), ("XLEN", "u"), ("XADD", "u", "MAXLEN", "~", "0", "*", "f", "v"),
+              ("XLEN", "u"), ("XTRIM", "u", "MAXLEN", "0"), ("XLEN", "u"), ("XINFO", "STREAM", "s")]
+
+    def normalize(command: Any, reply: Any) -> Any:
+        return "id" if command[0] == "XADD" and command[2] == "MAXLEN" else reply
+
+    assert_same_replies(redis_server.port, fanout_broker.port, script, normalize=normalize)

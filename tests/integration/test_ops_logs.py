@@ -163,3 +163,56 @@ async def test_a_slow_consumer_cut_is_logged_once_and_listed_in_disconnects():
         slow.close()
         await resp.aclose()
         server.stop()
+
+
+def _is_supervisors(line: str) -> bool:
+    """The supervisor's own lines: its start-up facts and its fanout.workers records."""
+    return line.startswith("fanout serve: ") or " fanout.workers: " in line
+
+
+async def test_every_line_of_a_worker_names_the_worker():
+    server = start_fanout("serve", "--workers", "2", "--http-port", "0", "--resp-port", "-1",
+                          "--log-level", "debug")
+    lines = Lines(server)
+    try:
+        client = await connect(server.port)
+        await client.request("subscribe", channel="tagged")
+        # The worker that takes /healthz asks its sibling for its part: both log the request.
+        assert await asyncio.to_thread(get_status, server.port, "/healthz") == 200
+        requests = lines.wait_for(r"DEBUG fanout\.gateway: HTTP GET /healthz -> 200", 2)
+        opened = lines.wait_for(r"DEBUG fanout\.gateway: connection [0-9a-f]{8}-\d+ opened")
+        await client.close()
+        # Log records come from the workers' stderr, facts from their stdout: all tagged.
+        assert {line[:len("[worker 1] ")] for line in requests} == {"[worker 1] ", "[worker 2] "}
+        assert re.match(r"^\[worker [12]\] \d{4}-", opened[0])
+        untagged = [line for line in lines.lines if not line.startswith(("[worker 1] ", "[worker 2] "))
+                    and not _is_supervisors(line)]
+        assert untagged == []
+        assert lines.wait_for(r"^\[worker [12]\] fanout serve: HTTP on ", 2)
+    finally:
+        server.stop()
+
+
+async def test_every_json_record_of_a_worker_has_its_worker_field():
+    server = start_fanout("serve", "--workers", "2", "--http-port", "0", "--resp-port", "-1",
+                          "--log-level", "debug", "--log-format", "json")
+    lines = Lines(server)
+    try:
+        assert await asyncio.to_thread(get_status, server.port, "/healthz") == 200
+        lines.wait_for(r'"message":"HTTP GET /healthz -> 200', 2)
+        server.stop()
+        lines.thread.join(10)
+        records = [json.loads(line) for line in lines.lines]  # every line is one JSON object
+        requests = [record for record in records if record["message"].startswith("HTTP GET /healthz -> 200")]
+        assert sorted(record["worker"] for record in requests) == [1, 2]  # from the workers' stderr
+        stopped = [record["worker"] for record in records if record["message"] == "fanout serve: stopped"
+                   and "worker" in record]
+        assert sorted(stopped) == [1, 2]  # from the workers' stdout
+        supervisor = {f"fanout serve: HTTP on http://127.0.0.1:{server.port} (2 workers)",
+                      "fanout serve: shutting down", "fanout serve: stopped"}
+        untagged = {record["message"] for record in records
+                    if "worker" not in record and record["logger"] != "fanout.workers"}
+        assert untagged == supervisor
+        assert all(record["worker"] in (1, 2) for record in records if "worker" in record)
+    finally:
+        server.stop()

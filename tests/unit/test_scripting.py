@@ -158,6 +158,12 @@ def test_runaway_script_is_stopped_past_the_threshold_by_the_injected_clock() ->
                                     "1000 ms)")
     sandbox.monotonic = lambda: 5.0  # a clock that stands still: no script runs "long"
     assert _eval(broker, client, "local n = 0 for i = 1, 1000000 do n = n + i end return n") == 500000500000
+    # the stop made the hook fire at every instruction; the next script is back to
+    # one runaway check (one clock reading) per HOOK_COUNT instructions
+    readings = []
+    sandbox.monotonic = lambda: readings.append(1) or 5.0
+    assert _eval(broker, client, "local n = 0 for i = 1, 100000 do n = n + 1 end return n") == 100000
+    assert 1 <= len(readings) <= 10, len(readings)
     sandbox.monotonic = clock
     broker.execute(client, [b"CONFIG", b"SET", b"lua-time-limit", b"0"])  # 0: never stopped
     assert broker.config.get("busy-reply-threshold") == "0"
