@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from broker.core import Broker  # noqa: E402
+from broker.fdlimit import FdBudget  # noqa: E402
 from broker.persistence.aof import AppendOnlyFile  # noqa: E402
 from broker.server import RespConnection, RespServer, tune_gc  # noqa: E402
 
@@ -81,6 +82,8 @@ def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = 
     server.aof.start()
     server.pubsub_hard_limit = server.pubsub_soft_limit = server.pubsub_soft_seconds = 0
     server.connections = set()
+    server.fd_budget = FdBudget()
+    server.fd_budget.register("resp", server.connections.__len__)
     server.loop = None  # type: ignore[assignment]
     connection = RespConnection(server)
     connection.connection_made(CountingTransport())  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
-from broker.propagate import FORCE_PROPAGATE, Propagator
+from broker.propagate import FORCE_PROPAGATE, Propagator, mark_recorded_as_sent
 from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
@@ -214,7 +214,7 @@ class Broker:
 
     def __init__(self, clock: Callable[[], float] = time.time, config: dict[str, str] | None = None,
                  version: str = "7.0.15") -> None:
-        load()
+        mark_recorded_as_sent(load().values())
         self.clock = clock
         self.version = version
         self.now_ms = self.clock_ms()
@@ -338,7 +338,8 @@ class Broker:
             return reply
         return self._execute_slow(client, argv, cmd)
 
-    def run_pipeline(self, client: Client, requests: list[list[bytes]], out: list[bytes]) -> int:
+    def run_pipeline(self, client: Client, requests: list[list[bytes]], out: list[bytes],
+                     raw: bytes | None = None) -> int:
         """Run requests a RESP client sent together; append each reply, encoded, to ``out``.
 
         What ``execute`` does for each request, with its fast path inlined (this loop
@@ -346,6 +347,14 @@ class Broker:
         commands of one event-loop iteration share its cached time), and the three
         commonest replies encoded in place. Pub/sub messages a command delivers to
         this client itself land in ``out`` through ``deliver`` in between, in order.
+
+        Writes recorded as sent (``Command.sent_argc``) are kept in the propagator's
+        ``sent`` list and handed on once at the end of the batch; when every request
+        was one of them, as the bytes the client sent (``raw``).
+
+        Args:
+            raw: ``requests`` as read, when the parser saw they are canonical RESP
+                (``RequestParser.raw``), else None.
 
         Returns:
             How many requests ran: fewer than all when one blocked the client (its
@@ -357,7 +366,10 @@ class Broker:
         append = out.append
         by_spelling = self._by_spelling
         stats = self.stats
+        propagator = self.propagator
+        sent = propagator.sent
         done = 0
+        recorded = 0  # requests recorded as sent, in ``sent``
         try:
             for argv in requests:
                 done += 1
@@ -372,11 +384,18 @@ class Broker:
                         reply = cmd.handler(client, argv)  # type: ignore[misc]
                     except CommandError as exc:
                         reply = exc
+                        changes = self.changes  # a refused command is not recorded
                     else:
                         if cmd.write:
                             self.dirty += 1
-                    if self.propagating and (self.changes != changes or self.propagator.pending):
-                        self._propagate(client, cmd, argv, reply, changes)
+                    if self.propagating and (self.changes != changes or propagator.pending):
+                        if len(argv) <= cmd.sent_argc and not propagator.pending and not self.call_depth:
+                            # recorded as sent (SET k v, HSET, LPUSH ...): kept for the
+                            # end of the batch, without a unit per command
+                            sent.append((client.db.index, argv))
+                            recorded += 1
+                        else:
+                            self._propagate(client, cmd, argv, reply, changes)
                     if type(reply) is Blocked:
                         reply = self._block(client, reply, argv)
                         if reply is BLOCKED:
@@ -406,6 +425,10 @@ class Broker:
                     append(encode(reply, client.proto))
         finally:
             self.batch_time = False
+            if sent:
+                # every request of the read recorded as sent, in order, nothing else
+                # in between: the sinks can take the bytes as the client sent them
+                propagator.drain(raw if recorded == len(requests) == len(sent) else None)
         return done
 
     def _execute_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:

@@ -34,7 +34,7 @@ and is not recorded itself). A write that changes no key but must be replayed
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from broker.resp import CommandError
 from broker.table import NESTING_COMMANDS
@@ -43,10 +43,12 @@ if TYPE_CHECKING:
     from broker.core import Client
     from broker.table import Command
 
-__all__ = ["EFFECTS_ONLY", "FORCE_PROPAGATE", "Op", "Propagator", "Sink", "encode_command"]
+__all__ = ["EFFECTS_ONLY", "FORCE_PROPAGATE", "Op", "Propagator", "Sink", "encode_command",
+           "mark_recorded_as_sent"]
 
-# (db index, argv)
-Op = tuple[int, list[bytes]]
+# (db index, argv), or (db index, bytes): requests already encoded as RESP, as a
+# client sent them (see Propagator.drain), all in that db
+Op = tuple[int, "list[bytes] | bytes"]
 Sink = Callable[[list[Op]], None]
 
 # Commands recorded only through the commands they run (Redis: the script caller
@@ -71,12 +73,34 @@ def encode_command(argv: list[bytes]) -> bytes:
 _THREE = b"*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
 
 
+def mark_recorded_as_sent(commands: Iterable["Command"]) -> None:
+    """Set each command's ``sent_argc``: up to how many arguments it is recorded as sent.
+
+    A top-level command with no rewrite (or, for SET, without options) is recorded
+    as its argv alone; the core's pipeline loop appends such records to
+    ``Propagator.sent`` itself, without a call into the propagator per command.
+    Containers, commands recorded through their effects and blocking commands
+    (their reply may be Blocked) always take ``Propagator.record``.
+    """
+    for cmd in commands:
+        if cmd.container is not None or cmd.handler is None or cmd.name in EFFECTS_ONLY or "blocking" in cmd.flags:
+            cmd.sent_argc = 0
+        elif cmd.name in _REWRITES:
+            cmd.sent_argc = _REWRITE_FROM_ARGC.get(cmd.name, 1) - 1  # SET k v: 3
+        else:
+            cmd.sent_argc = 1 << 62
+
+
 class Propagator:
     """Collects the records of the running command and hands whole units to sinks."""
 
     def __init__(self) -> None:
         # records of the current top-level command, in order
         self.pending: list[Op] = []
+        # single-record units of the running pipeline taken on the core's fast path
+        # (commands recorded as sent), handed on together by ``drain``: before any
+        # other unit, so the sinks see every record in order, and at the batch's end
+        self.sent: list[Op] = []
         self.sinks: list[Sink] = []
         # UNLINK instead of DEL for expired keys (lazyfree-lazy-expire)
         self.lazy_expire = False
@@ -103,6 +127,8 @@ class Propagator:
             return
         rewrite = _REWRITES.get(name if cmd.container is None else cmd.fullname)
         db = client.db.index
+        if self.sent:
+            self.drain()
         if rewrite is None or len(argv) < _REWRITE_FROM_ARGC.get(name, 0):
             unit = [(db, argv)]
             for sink in self.sinks:
@@ -127,12 +153,33 @@ class Propagator:
 
     def flush(self, wrap: bool = True) -> None:
         """End of a top-level command: hand its records to the sinks as one unit."""
+        if self.sent:
+            self.drain()
         ops = self.pending
         if not ops:
             return
         self.pending = []
         if len(ops) > 1 and wrap:
             ops = [(ops[0][0], _MULTI[1])] + ops + [(ops[-1][0], _EXEC[1])]
+        for sink in self.sinks:
+            sink(ops)
+
+
+    def drain(self, raw: bytes | None = None) -> None:
+        """Hand the fast path's records (``sent``) on, as one list of single-record units.
+
+        Args:
+            raw: the requests those records are, exactly as the client sent them, when
+                that is canonical RESP (``*<n>`` arrays of ``$<len>`` bulks, lengths
+                without leading zeros: what ``encode_command`` writes) and every request
+                of the read is in ``sent``: the sinks get those bytes instead of the
+                argvs to encode again.
+        """
+        sent = self.sent
+        if not sent:
+            return
+        ops = [(sent[0][0], raw)] if raw is not None else sent.copy()
+        sent.clear()
         for sink in self.sinks:
             sink(ops)
 

@@ -245,6 +245,7 @@ QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
 # the exact parser.
 _SHAPE = bytes.maketrans(b"\n$0123456789+-:_,#(=~|%>", b"##" + b"0" * 10 + b"+" * 12)
 _LISTS = {list}
+_FEED_CHUNK = 1 << 16
 _INLINE_ESCAPES = {
     ord("n"): b"\n",
     ord("r"): b"\r",
@@ -320,6 +321,32 @@ def split_inline(line: bytes) -> list[bytes]:
         args.append(bytes(current))
 
 
+def _read_chunked(reader: Any, data: bytes) -> list[Any]:
+    """Every reply hiredis reads in ``data``, fed 64 KiB at a time: hiredis moves what
+    it has not read yet to the front of its buffer after each reply, which over one
+    large feed (an AOF of many MB) is quadratic."""
+    replies: list[Any] = []
+    append = replies.append
+    size = len(data)
+    for offset in range(0, size, _FEED_CHUNK):
+        reader.feed(data, offset, min(_FEED_CHUNK, size - offset))
+        reply = reader.gets()
+        while reply is not False:
+            append(reply)
+            reply = reader.gets()
+    return replies
+
+
+def parse_whole(data: bytes) -> list[list[bytes]] | None:
+    """``data`` as whole multibulk requests, read by hiredis in one pass, when it is
+    that and hiredis reads it as Redis does (RequestParser's fast road); else None
+    (inline commands, annotations, a cut request, anything unusual: read it exactly).
+
+    For bulk reads such as an AOF's commands.
+    """
+    return RequestParser(max_bulk_len=max(len(data), 1))._read_whole(data)
+
+
 class RequestParser:
     """Incremental parser of client requests: ``feed(bytes) -> [argv, ...]``.
 
@@ -347,7 +374,7 @@ class RequestParser:
     """
 
     __slots__ = ("_reader", "_buf", "_args", "_count", "_bulk", "_held", "max_bulk_len", "query_limit", "guest",
-                 "split_min")
+                 "split_min", "raw")
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, query_limit: int = QUERY_BUFFER_LIMIT) -> None:
         self._reader = hiredis.Reader()
@@ -367,6 +394,11 @@ class RequestParser:
         self.guest = False
         # Reads shorter than this that cut a request go to the exact parser whole.
         self.split_min = 4096
+        # The bytes the last ``feed`` read, when its requests are exactly them and
+        # they are canonical RESP (what ``encode_command`` would write for each
+        # argv: no leading zeros in counts or lengths), else None: the AOF can
+        # append them as read instead of encoding each request again.
+        self.raw: bytes | None = None
 
     @property
     def holds_data(self) -> bool:
@@ -375,8 +407,9 @@ class RequestParser:
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         """The requests ``data`` completes; raise ProtocolError on bytes Redis refuses."""
+        self.raw = None
         if self._args is None and not self._buf and not self.guest:
-            whole = self._read_whole(data)
+            whole = self._read_whole(data, True)
             if whole is not None:
                 return whole
         if self.guest or len(data) < self.split_min:
@@ -402,9 +435,10 @@ class RequestParser:
             error.before = requests + error.before
             raise
 
-    def _read_whole(self, data: bytes) -> list[list[bytes]] | None:
+    def _read_whole(self, data: bytes, keep_raw: bool = False) -> list[list[bytes]] | None:
         """The requests in ``data``, read by hiredis, if ``data`` is whole requests that
-        hiredis reads as Redis does; else None (and nothing is kept)."""
+        hiredis reads as Redis does; else None (and nothing is kept). With
+        ``keep_raw``, ``raw`` is set to ``data`` when it is canonical RESP too."""
         if not (data[:1] == b"*" and data[-1:] == b"\n" and len(data) <= self.max_bulk_len):
             return None
         shape = data.translate(_SHAPE)
@@ -412,12 +446,15 @@ class RequestParser:
             return None
         reader = self._reader
         try:
-            reader.feed(data)
-            requests = []
-            request = reader.gets()
-            while request is not False:
-                requests.append(request)
+            if len(data) > _FEED_CHUNK:
+                requests = _read_chunked(reader, data)
+            else:
+                reader.feed(data)
+                requests = []
                 request = reader.gets()
+                while request is not False:
+                    requests.append(request)
+                    request = reader.gets()
         except Exception:  # noqa: BLE001 - hiredis's errors, or a map with a list for a key (TypeError)
             pass
         else:
@@ -427,6 +464,11 @@ class RequestParser:
             count = len(requests)
             if (not reader.has_data() and count == data.count(b"\n*") + 1
                     and (count == 1 or set(map(type, requests)) == _LISTS) and all(requests)):
+                # Canonical RESP, as encode_command writes it: hiredis refuses leading
+                # zeros in counts and lengths ("Bad bulk string length"; so does the
+                # exact parser, as Redis's string2ll) and signs are refused above.
+                if keep_raw:
+                    self.raw = data
                 return requests
         self._reader = hiredis.Reader()  # what it holds, the exact parser reads again
         return None

@@ -121,7 +121,7 @@ class RespConnection(Client, asyncio.Protocol):
                 self.pending.extend(requests)
                 return
             failures = self.auth_failures
-            done = self.broker.run_pipeline(self, requests, self.out)
+            done = self.broker.run_pipeline(self, requests, self.out, parser.raw)
             if self.blocked is None and not self.close_after_reply:
                 self._flush()  # the common case, without _run's frame
             else:

@@ -55,6 +55,9 @@ class Command:
     max_argc: int = -1
     # the "write" flag, read on every call: a success adds to the dirty counter
     write: bool = False
+    # recorded for the AOF exactly as sent when it has at most this many arguments
+    # (set by broker.propagate.mark_recorded_as_sent; 0: always through the propagator)
+    sent_argc: int = 0
 
     def __post_init__(self) -> None:
         self.write = "write" in self.flags

@@ -110,6 +110,8 @@ def _redis_loads(directory: Path) -> dict:  # type: ignore[type-arg]
     shutil.copytree(directory, copy)
     redis = start_redis_server("--appendonly", "yes", "--dir", str(copy), "--appenddirname", "appendonlydir")
     try:
+        # redis-server 7 listens before it loads (answering -LOADING meanwhile)
+        _wait(lambda: _info(redis.port).get("loading") == "0", "redis-server to load the AOF")
         return dump_dataset(redis.port)
     finally:
         redis.stop()
@@ -442,3 +444,77 @@ def test_clients_get_loading_while_a_large_aof_replays_then_the_data(tmp_path):
     finally:
         process.terminate()
         process.wait(30)
+
+
+def _pipeline(port: int, data: bytes, replies: int) -> list:  # type: ignore[type-arg]
+    """Send ``data`` in one write (one read on the server's side), read ``replies`` replies."""
+    with RespClient(port) as c:
+        c.send_raw(data)
+        return [c.read() for _ in range(replies)]
+
+
+def _canonical(*argv: bytes) -> bytes:
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in argv)
+
+
+def test_a_read_of_requests_recorded_as_sent_is_appended_byte_for_byte(tmp_path):
+    # The fast path (broker.propagate.Propagator.drain with raw): every request of the
+    # read is recorded unchanged, so the incr file gets the bytes as the client sent them.
+    server = _fanout(tmp_path, "--appendfsync", "always")
+    try:
+        sent = b"".join([_canonical(b"SET", b"k:%d" % i, b"v\r\n%d" % i) for i in range(20)]
+                        + [_canonical(b"HSET", b"h", b"f", b""), _canonical(b"RPUSH", b"l", b"a", b"b"),
+                           _canonical(b"INCR", b"n"), _canonical(b"SET", b"k:0", b"$0x")])
+        assert _pipeline(server.port, sent, 24)[-4:] == [1, 2, 1, b"OK"]
+        incr = _incr_file(tmp_path).read_bytes()
+        assert incr == _canonical(b"SELECT", b"0") + sent
+        before = dump_dataset(server.port)
+    finally:
+        server.stop(signal.SIGKILL)
+    check = _check_aof(tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert_same_dataset(before, _redis_loads(tmp_path))
+
+
+def test_inline_and_rewritten_requests_in_a_read_are_encoded_again(tmp_path):
+    # Inline commands, a rewrite (SET ... EX becomes SET ... PXAT) or a SELECT in the
+    # read: each record is encoded as RESP, SELECT where the db changes, never a raw copy.
+    server = _fanout(tmp_path, "--appendfsync", "always")
+    try:
+        assert _pipeline(server.port, b"SET a 1\r\nSET  b \"x y\"\r\nINCR  n\r\n", 3) == [b"OK", b"OK", 1]
+        mixed = (_canonical(b"SET", b"c", b"1") + _canonical(b"SELECT", b"2") + _canonical(b"SET", b"d", b"2")
+                 + _canonical(b"SET", b"e", b"3", b"EX", b"1000") + _canonical(b"SELECT", b"0")
+                 + _canonical(b"LPUSH", b"f", b"4"))
+        assert _pipeline(server.port, mixed, 6) == [b"OK", b"OK", b"OK", b"OK", b"OK", 1]
+        incr = _incr_file(tmp_path).read_bytes()
+        start = (_canonical(b"SELECT", b"0") + _canonical(b"SET", b"a", b"1") + _canonical(b"SET", b"b", b"x y")
+                 + _canonical(b"INCR", b"n") + _canonical(b"SET", b"c", b"1") + _canonical(b"SELECT", b"2")
+                 + _canonical(b"SET", b"d", b"2") + b"*5\r\n$3\r\nSET\r\n$1\r\ne\r\n$1\r\n3\r\n$4\r\nPXAT\r\n")
+        end = _canonical(b"SELECT", b"0") + _canonical(b"LPUSH", b"f", b"4")
+        assert incr.startswith(start) and incr.endswith(end), incr
+        before = dump_dataset(server.port)
+    finally:
+        server.stop(signal.SIGKILL)
+    check = _check_aof(tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert_same_dataset(before, _redis_loads(tmp_path))
+
+
+def test_bgrewriteaof_inside_a_pipeline_of_recorded_writes_counts_each_once(tmp_path):
+    # INCRs before BGREWRITEAOF in the same read are in the child's base; they must
+    # reach the old incr file before the switch, not the new one (replayed twice).
+    server = _fanout(tmp_path, "--appendfsync", "everysec")
+    try:
+        data = (_canonical(b"INCR", b"n") * 3 + _canonical(b"BGREWRITEAOF") + _canonical(b"INCR", b"n") * 2)
+        replies = _pipeline(server.port, data, 6)
+        assert replies[:3] == [1, 2, 3] and replies[4:] == [4, 5]
+        _wait(lambda: _info(server.port)["aof_rewrites"] == "1", "the rewrite to finish")
+    finally:
+        server.stop()
+    restarted = _fanout(tmp_path)
+    try:
+        with RespClient(restarted.port) as c:
+            assert c.call("GET", "n") == b"5"
+    finally:
+        restarted.stop()
+    assert _redis_loads(tmp_path)[(0, b"n")][1] == b"5"

@@ -202,3 +202,60 @@ def test_function_load_and_swapdb_are_recorded_though_they_change_no_key_in_plac
     run(broker, client, "FUNCTION", "LOAD", code)
     run(broker, client, "SWAPDB", "0", "1")
     assert [argv for _, argv in _ops(units)] == [[b"FUNCTION", b"LOAD", code.encode()], [b"SWAPDB", b"0", b"1"]]
+
+
+# ------------------------------------------------ the pipeline's fast path
+
+def _resp(*argv: bytes) -> bytes:
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in argv)
+
+
+def _pipeline(broker: Broker, client: FakeClient, *requests: list[bytes], raw: bytes | None = None) -> int:
+    return broker.run_pipeline(client, [list(argv) for argv in requests], [], raw)
+
+
+def test_a_pipeline_recorded_as_sent_is_handed_on_once_as_the_bytes_read(broker, client, units):
+    requests = [[b"SET", b"a", b"1"], [b"HSET", b"h", b"f", b"v"], [b"INCR", b"n"], [b"RPUSH", b"l", b"x"]]
+    raw = b"".join(_resp(*argv) for argv in requests)
+    _pipeline(broker, client, *requests)  # a spelling seen the first time takes the slow path
+    units.clear()
+    assert _pipeline(broker, client, *requests, raw=raw) == 4
+    assert units == [[(0, raw)]]
+    # without the bytes (an inline read, say): the argvs, still in one hand-off
+    units.clear()
+    _pipeline(broker, client, *requests)
+    assert units == [[(0, argv) for argv in requests]]
+
+
+def test_a_pipeline_with_a_rewrite_a_refusal_or_a_select_hands_on_argvs_in_order(broker, client, units, clock):
+    run(broker, client, "SET", "soon", "1", "PX", "10")
+    _pipeline(broker, client, [b"LPUSH", b"l", b"x"], [b"SELECT", b"0"], [b"GET", b"x"])  # spellings seen
+    units.clear()
+    clock.now += 1
+    requests = [[b"SET", b"a", b"1"], [b"GET", b"soon"], [b"LPUSH", b"a", b"x"], [b"SET", b"b", b"2", b"PX", b"500"],
+                [b"SELECT", b"3"], [b"SET", b"c", b"3"]]
+    raw = b"".join(_resp(*argv) for argv in requests)
+    _pipeline(broker, client, *requests, raw=raw)
+    deadline = b"%d" % (clock.now * 1000 + 500)
+    assert _ops(units) == [(0, [b"SET", b"a", b"1"]), (0, [b"DEL", b"soon"]),  # the lazy expiry, in its place
+                           (0, [b"SET", b"b", b"2", b"PXAT", deadline]), (3, [b"SET", b"c", b"3"])]
+    assert all(type(argv) is list for _, argv in _ops(units))  # the refused LPUSH is not recorded
+
+
+def test_the_parser_offers_a_read_as_raw_only_when_it_is_canonical_resp():
+    from broker.resp import ProtocolError, RequestParser
+
+    parser = RequestParser()
+    canonical = _resp(b"SET", b"k", b"v") + _resp(b"SET", b"k2", b"")
+    assert parser.feed(canonical) == [[b"SET", b"k", b"v"], [b"SET", b"k2", b""]] and parser.raw == canonical
+    assert parser.feed(b"SET k v\r\n") == [[b"SET", b"k", b"v"]] and parser.raw is None  # inline
+    # what is not canonical is refused (leading zeros, signs), as Redis refuses it,
+    # so nothing that ran can be copied in another form than encode_command's
+    for bad in (b"*3\r\n$03\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", b"*03\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+                b"*3\r\n$+3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"):
+        with pytest.raises(ProtocolError):
+            RequestParser().feed(bad)
+    # a request cut by the read: neither part is offered
+    head, tail = canonical[:10], canonical[10:]
+    assert parser.feed(head) == [] and parser.raw is None
+    assert parser.feed(tail) == [[b"SET", b"k", b"v"], [b"SET", b"k2", b""]] and parser.raw is None
