@@ -187,6 +187,7 @@ def pfdebug(client: Client, argv: list[bytes]) -> object:
         if sub == b"getreg":
             if hll.to_dense():
                 db.replace(key, hll.to_bytes())
+                client.broker.changes += 1  # an encoding change is recorded (Redis: dirty++)
             return list(hll.registers())
         if sub == b"decode":
             if hll.encoding != SPARSE:
@@ -198,6 +199,7 @@ def pfdebug(client: Client, argv: list[bytes]) -> object:
             converted = hll.to_dense()
             if converted:
                 db.replace(key, hll.to_bytes())
+                client.broker.changes += 1  # an encoding change is recorded (Redis: dirty++)
             return 1 if converted else 0
     except HllError:
         raise CommandError(INVALID) from None
