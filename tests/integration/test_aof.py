@@ -122,6 +122,13 @@ def _check_aof(directory: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+def _assert_redis_accepts(directory: Path, dataset: dict) -> None:  # type: ignore[type-arg]
+    """redis-check-aof accepts ``directory``'s AOF and redis-server loads ``dataset`` from it."""
+    check = _check_aof(directory)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert_same_dataset(dataset, _redis_loads(directory))
+
+
 @pytest.mark.parametrize("preamble", ["no", "yes"])
 def test_our_aof_restarts_us_and_redis_server_and_passes_redis_check_aof(tmp_path, preamble):
     server = _fanout(tmp_path, "--appendfsync", "always")
@@ -471,9 +478,7 @@ def test_a_read_of_requests_recorded_as_sent_is_appended_byte_for_byte(tmp_path)
         before = dump_dataset(server.port)
     finally:
         server.stop(signal.SIGKILL)
-    check = _check_aof(tmp_path)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert_same_dataset(before, _redis_loads(tmp_path))
+    _assert_redis_accepts(tmp_path, before)
 
 
 def test_inline_and_rewritten_requests_in_a_read_are_encoded_again(tmp_path):
@@ -495,9 +500,7 @@ def test_inline_and_rewritten_requests_in_a_read_are_encoded_again(tmp_path):
         before = dump_dataset(server.port)
     finally:
         server.stop(signal.SIGKILL)
-    check = _check_aof(tmp_path)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert_same_dataset(before, _redis_loads(tmp_path))
+    _assert_redis_accepts(tmp_path, before)
 
 
 def test_bgrewriteaof_inside_a_pipeline_of_recorded_writes_counts_each_once(tmp_path):
