@@ -18,6 +18,7 @@ from typing import Any, Callable
 from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
+from broker.monitor import Monitors
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
 from broker.propagate import FORCE_PROPAGATE, Propagator, mark_recorded_as_sent
@@ -25,6 +26,7 @@ from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
+from broker.tracking import ClientTracking, Tracking
 from broker.zset import set_listpack_limits
 
 __all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Stats"]
@@ -120,6 +122,8 @@ class Client:
         # CLIENT REPLY: 0 on, 1 off, 2 skip this reply, 3 skip this and the next
         self.reply_mode = 0
         self.blocked: Blocked | None = None
+        # CLIENT TRACKING's mode while on (broker.tracking), else None
+        self.tracking: ClientTracking | None = None
         # the answer of execute's slow path (QUEUED or an error)
         self.pending_reply: Any = None
         self.close_after_reply = False
@@ -131,8 +135,11 @@ class Client:
     def refresh_special(self) -> None:
         """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
         or CLIENT REPLY state (the slow path of execute calls it after each command)."""
+        # (a tracking client's reads must be remembered, and the invalidations its own
+        # writes cause written after its replies: both happen on the slow path)
         self.special = (self.multi is not None or not self.authenticated or self.reply_mode != 0
-                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels)))
+                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
+                        or self.tracking is not None)
 
     @property
     def subscriptions(self) -> int:
@@ -161,13 +168,16 @@ class Client:
         return 0
 
     def flags(self) -> str:
-        flags = ""
+        flags = "O" if self in self.broker.monitors.clients else ""
         if self.channels or self.patterns or self.shard_channels:
             flags += "P"
         if self.multi is not None:
             flags += "x"
         if self.blocked is not None:
             flags += "b"
+        tracking = self.tracking
+        if tracking is not None:
+            flags += "t" + ("R" if tracking.broken_redirect else "") + ("B" if tracking.bcast else "")
         if self.watch_dirty:
             flags += "d"
         return flags or "N"
@@ -259,6 +269,11 @@ class Broker:
         # write error (set_aof_error).
         self.gated = False
         self.pause = ClientPause(self)
+        # client-side caching (CLIENT TRACKING) and MONITOR
+        self.tracking = Tracking(self)
+        self.monitors = Monitors(self)
+        self.config.listeners.append(self._tracking_config_changed)
+        self._tracking_config_changed("tracking-table-max-keys", self.config.get("tracking-table-max-keys"))
         self.loading_refusal: str | None = None
         self.write_refusal: str | None = None
         self.aof_refusal: str | None = None
@@ -281,6 +296,9 @@ class Broker:
             return
         self.unsubscribe_all(client)
         self.unwatch(client)
+        if client.tracking is not None:
+            self.tracking.disable(client)
+        self.monitors.remove(client)
         self.pause.forget(client)
         self.unblock(client, None, resume=False)
 
@@ -437,6 +455,20 @@ class Broker:
         subscribed mode or with CLIENT REPLY OFF/SKIP."""
         if cmd is None:
             cmd = self._lookup(argv[0])
+        tracking = self.tracking
+        # the client whose command runs, for tracking's NOLOOP and pending invalidations
+        previous, tracking.current = tracking.current, client
+        try:
+            if tracking.clients:
+                tracking.limit()  # before each command, as Redis's processCommand
+            reply = self._dispatch_slow(client, argv, cmd)
+        finally:
+            tracking.current = previous
+        if client.tracking is not None or tracking.pending:
+            reply = self._after_tracked(client, cmd, reply)
+        return reply
+
+    def _dispatch_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
         try:
             reply = self._execute_checked(client, argv, cmd)
             if reply is _QUEUED_OR_REFUSED:
@@ -457,6 +489,23 @@ class Broker:
             return reply
         finally:
             client.refresh_special()
+
+    def _after_tracked(self, client: Client, cmd: Command | None, reply: Reply) -> Reply:
+        """After a tracking client's command: CLIENT CACHING lasts for one command (or
+        one MULTI), and the invalidations its command caused for itself follow its reply."""
+        if client.tracking is not None and client.multi is None and (cmd is None or cmd.name != "client"):
+            client.tracking.caching = False
+        if not self.tracking.pending:
+            return reply
+        pushes = self.tracking.take_pending(client)
+        if not pushes or reply is BLOCKED:
+            return reply
+        if reply is NO_REPLY:  # CLIENT REPLY OFF silences replies, not pushes
+            replies = Replies(pushes)
+        else:
+            replies = Replies(reply if type(reply) is Replies else [reply])
+            replies.extend(pushes)
+        return replies
 
     def _lookup(self, head: bytes) -> Command | None:
         """Find a command by name in any letter case; remember the spelling."""
@@ -488,7 +537,9 @@ class Broker:
                     "PING / QUIT / RESET are allowed in this context")
             if self.gated:
                 self._check_gate(cmd)
-                if self.pause.active and self.pause.holds(client, cmd):
+                if client in self.monitors.clients:
+                    self.monitors.refuse(cmd)  # a monitor is a replica: never paused either
+                elif self.pause.active and self.pause.holds(client, cmd):
                     return self.pause.postpone(client, argv)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
@@ -508,6 +559,9 @@ class Broker:
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
         changes = self.changes
+        monitors = self.monitors
+        if monitors.clients and "skip_monitor" in cmd.flags:
+            monitors.feed(client, argv)  # EVAL, FCALL: shown before their script's commands
         self.call_depth += 1
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
@@ -520,6 +574,10 @@ class Broker:
                     self.changes += 1
         finally:
             self.call_depth -= 1
+        if monitors.clients and monitors.shown(cmd):
+            monitors.feed(client, argv)
+        if client.tracking is not None and "readonly" in cmd.flags:
+            self.tracking.remember(client, cmd, argv)
         if self.propagating and (self.changes != changes or self.propagator.pending):
             self._propagate(client, cmd, argv, reply, changes)
         return reply
@@ -577,9 +635,10 @@ class Broker:
         self.refresh_gate()
 
     def refresh_gate(self) -> None:
-        """Send every command to the slow path while loading, refusing writes or paused."""
+        """Send every command to the slow path while loading, refusing writes, paused or
+        monitored (MONITOR shows commands from ``call``)."""
         self.gated = (self.loading_refusal is not None or self.write_refusal is not None
-                      or self.aof_refusal is not None or self.pause.active)
+                      or self.aof_refusal is not None or self.pause.active or bool(self.monitors.clients))
         if self.gated:
             self._by_spelling.clear()
 
@@ -703,6 +762,9 @@ class Broker:
                     previous_db = client.db
                     client.db = self.dbs[blocked.db]
                     changes = self.changes
+                    tracking = self.tracking
+                    # the waiter's command runs again: invalidations for it follow its reply
+                    previous_current, tracking.current, tracking.serving = tracking.current, client, True
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
@@ -711,6 +773,8 @@ class Broker:
                         # before serving, so its waiters stay blocked. A wrong destination
                         # (BLMOVE's) is the waiter's error, as in Redis.
                         reply = None if self._source_mistyped(exc, blocked, entry) else exc
+                    finally:
+                        tracking.current, tracking.serving = previous_current, False
                     if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:
@@ -723,6 +787,8 @@ class Broker:
                         skipped.append(waiting.popleft())
                         continue
                     self.unblock(client, reply)
+                    if tracking.pending:
+                        tracking.flush_pending(client)
                 if skipped:
                     waiting = self.blocked.setdefault(entry, deque())
                     waiting.extendleft(reversed(skipped))
@@ -776,6 +842,8 @@ class Broker:
         for db in self.dbs:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
+        if self.tracking.clients:
+            self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
         self.stats.expired_keys += expired
         if self.propagator.pending:
             self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
@@ -784,6 +852,10 @@ class Broker:
         return expired
 
     # ---------------------------------------------------------------- config
+
+    def _tracking_config_changed(self, name: str, value: str) -> None:
+        if name == "tracking-table-max-keys":
+            self.tracking.max_keys = int(value)
 
     def _config_changed(self, name: str, value: str) -> None:
         if name == "notify-keyspace-events":

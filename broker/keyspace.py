@@ -19,7 +19,7 @@ Either way the key is removed with an ``expired`` notification. Time comes from
 the owner (``Host.now_ms``), cached once per command like Redis's ``server.mstime``.
 
 Mutations report through ``notify(cls, event, key)``, which also invalidates
-WATCH, and ``signal_ready(key)`` wakes clients blocked on the key.
+WATCH and client-side caches (``broker.tracking``), and ``signal_ready(key)`` wakes clients blocked on the key.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class Host(Protocol):
     now_ms: int
     notify_flags: int
     changes: int
+    # broker.tracking.Tracking: invalidate_key(key) on each change while db.tracking
+    tracking: Any
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
 
@@ -80,6 +82,9 @@ class Keyspace:
         self._deadlines: list[tuple[int, bytes]] = []
         # key -> number of clients watching it (WATCH); empty almost always.
         self.watched: dict[bytes, int] = {}
+        # True while client-side caching may hold keys (broker.tracking): every
+        # change is then an invalidation.
+        self.tracking = False
 
     def __len__(self) -> int:
         return len(self.data)
@@ -193,6 +198,8 @@ class Keyspace:
         self.host.changes += 1
         if self.watched:
             self.host.touch_watched(self.index, key)
+        if self.tracking:
+            self.host.tracking.invalidate_key(key)
         if self.host.notify_flags:
             self.host.notify(cls, event, key, self.index)
 
@@ -258,6 +265,8 @@ class Keyspace:
         self.delete(key)
         if self.watched:
             self.host.touch_watched(self.index, key)
+        if self.tracking:
+            self.host.tracking.invalidate_removed(key)
         if self.host.notify_flags:
             self.host.notify(NotifyClass.EXPIRED, b"expired", key, self.index)
         self.host.key_expired(self.index, key)

@@ -322,6 +322,9 @@ class RespServer:
         self.pubsub_soft_seconds = 0
         broker.config.listeners.append(self._config_changed)
         self._config_changed("client-output-buffer-limit", broker.config.get("client-output-buffer-limit"))
+        # BCAST invalidations go out once per loop iteration, after its reads (Redis's
+        # beforeSleep): keys changed by several clients' commands share one message.
+        broker.tracking.wake = lambda: self.loop.call_soon(broker.tracking.broadcast)
 
     @property
     def addresses(self) -> list[str]:

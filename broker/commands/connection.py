@@ -45,6 +45,8 @@ def reset(client: Client, argv: list[bytes]) -> object:
     client.multi_error = False
     broker.unwatch(client)
     broker.unsubscribe_all(client)
+    broker.monitors.remove(client)
+    broker.tracking.disable(client)
     client.db = broker.dbs[0]
     client.proto = 2
     client.name = b""
@@ -203,13 +205,14 @@ def client_info_line(client: Client) -> str:
         f"sub={len(client.channels)} psub={len(client.patterns)} ssub={len(client.shard_channels)} "
         f"multi={-1 if client.multi is None else len(client.multi)} qbuf=0 qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem + 16384} events=r "
-        f"cmd={cmd} user=default redir=-1 resp={client.proto} "
+        f"cmd={cmd} user=default redir={-1 if client.tracking is None else client.tracking.redirect} "
+        f"resp={client.proto} "
         f"lib-name={client.lib_name.decode('utf-8', 'replace')} lib-ver={client.lib_ver.decode('utf-8', 'replace')}"
     )
 
 
 # CLIENT LIST [TYPE normal|master|replica|pubsub] [ID client-id ...]
-@subcommand(_client, "list", -2, "noscript loading stale")
+@subcommand(_client, "list", -2, "admin noscript loading stale")
 def client_list(client: Client, argv: list[bytes]) -> object:
     clients = list(client.broker.clients.values())
     if len(argv) > 2:

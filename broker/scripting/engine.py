@@ -92,6 +92,8 @@ class ScriptRun:
     killed: bool = False
     wrote: bool = False
     flags: frozenset[str] = frozenset()
+    # the KEYS the caller declared: what a tracking caller's read in the script tracks
+    keys: Any = ()
 
 
 class _Rand48:
@@ -219,6 +221,7 @@ class Sandbox:
         client.db = run.caller.db
         client.proto = 2
         self.run = run
+        run.keys = keys
         nkeys, nargs, limit = len(keys), len(args), self._fixed
         try:
             if nkeys < limit and nargs < limit and fixed is not None:
@@ -348,6 +351,8 @@ class Sandbox:
         stats = broker.stats
         client = self.client
         resolve = self._resolve
+        # MONITOR's clients (the dict itself, which lives as long as the broker)
+        monitoring = broker.monitors.clients
 
         def call(*args: Any) -> Any:
             run = sandbox.run
@@ -383,6 +388,8 @@ class Sandbox:
                 # effects replication: the command as it must replay, in the unit of the
                 # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
                 broker.propagator.record(client, entry[4], argv, reply)
+            if monitoring or run.caller.tracking is not None:
+                sandbox._observe(entry[4], argv, run)
             if kind is bytes or kind is int:
                 return reply
             return sandbox._to_lua(reply, kind, run)  # type: ignore[union-attr]
@@ -394,6 +401,15 @@ class Sandbox:
                 return failure.table
 
         return call, pcall
+
+    def _observe(self, cmd: "Command", argv: list[bytes], run: ScriptRun) -> None:
+        """After a script's command: MONITOR shows it (``[db lua]``), and a read makes
+        a tracking caller track the keys the script declared (Redis's call())."""
+        broker = self.broker
+        if broker.monitors.clients and broker.monitors.shown(cmd):
+            broker.monitors.feed(self.client, argv, script=True)
+        if run.caller.tracking is not None and "readonly" in cmd.flags and run.keys:
+            broker.tracking.remember_keys(run.caller, list(run.keys))
 
     def _fail(self, message: bytes) -> Any:
         raise _Raise(self.err(message))
