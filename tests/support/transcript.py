@@ -1,0 +1,171 @@
+"""Byte-exact transcripts of several connections, for differential tests of pushes.
+
+A script is a list of steps ``(name, argv)``: ``argv`` is sent on connection
+``name``, then every connection is synchronised (``PING <marker>``, allowed in
+every mode, MONITOR and RESP2 subscribed mode included; a connection under
+CLIENT REPLY OFF or in MULTI is read once it is on again or at EXEC) so what each received
+since the last step is read as raw bytes, in order: replies, RESP3 pushes,
+``__redis__:invalidate`` messages and MONITOR lines alike. Nothing is waited for
+by time: each server has sent a push before it answers the next command on that
+connection.
+
+What differs by nature between two servers is rewritten: client ids where they
+appear (as ``<name>``), MONITOR's timestamps and client addresses, and the lines
+MONITOR shows for the markers themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Sequence
+
+from tests.support.resp_client import encode_command
+
+__all__ = ["Session", "transcript"]
+
+Argv = Sequence[bytes | str | int]
+_MONITOR = re.compile(rb"\+\d+\.\d{6} \[(\d+) ([^\]]+)\] ")
+
+
+class Session:
+    """Named raw connections to one server."""
+
+    def __init__(self, port: int, names: Sequence[str], timeout: float = 10.0) -> None:
+        self.port = port
+        self.conns: dict[str, socket.socket] = {}
+        self.ids: dict[str, int] = {}
+        self.addrs: dict[bytes, str] = {}
+        self.buffers: dict[str, bytes] = {}
+        self.marker = 0
+        # connections under CLIENT REPLY OFF|SKIP or in MULTI
+        self.muted: set[str] = set()
+        for name in names:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            self.conns[name] = sock
+            host, local = sock.getsockname()[:2]
+            self.addrs[f"{host}:{local}".encode()] = name
+            self.buffers[name] = b""
+            self.ids[name] = int(self._call(name, ["CLIENT", "ID"])[1:-2])
+
+    def _call(self, name: str, argv: Argv) -> bytes:
+        self.conns[name].sendall(encode_command(*argv))
+        data = b""
+        while not data.endswith(b"\r\n"):
+            data += self.conns[name].recv(1 << 16)
+        return data
+
+    def step(self, name: str, argv: Argv) -> None:
+        argv = [self._substitute(arg) for arg in argv]
+        before = len(self.buffers[name])
+        if [str(arg).lower() for arg in argv[:2]] == ["client", "reply"]:
+            # no marker reply while muted: what it gets is read once it is on again
+            (self.muted.add if str(argv[2]).lower() != "on" else self.muted.discard)(name)
+        command = str(argv[0]).lower()
+        if command == "multi":
+            self.muted.add(name)  # a marker would be queued: read at EXEC
+        elif command in ("exec", "discard"):
+            self.muted.discard(name)
+        self.conns[name].sendall(encode_command(*argv))
+        self.sync(name)
+        if [str(arg).lower() for arg in argv[:2]] == ["client", "getredir"]:
+            # the reply is a bare client id: named here, where it cannot be a count
+            head, new = self.buffers[name][:before], self.buffers[name][before:]
+            for other, cid in self.ids.items():
+                if new.startswith(b":%d\r\n" % cid):
+                    new = b":<%s>\r\n" % other.encode() + new[len(b":%d\r\n" % cid):]
+            self.buffers[name] = head + new
+
+    def close_conn(self, name: str) -> None:
+        """Close one connection (a redirect client going away) and wait until the
+        server has noticed: CLIENT LIST on another connection no longer shows it."""
+        self.conns.pop(name).close()
+        other = next(iter(self.conns))
+        wanted = b"id=%d " % self.ids[name]
+        for _ in range(100_000):
+            self.conns[other].sendall(encode_command("CLIENT", "LIST"))
+            listing = self._read_reply(other)
+            if wanted not in listing:
+                return
+        raise AssertionError(f"server never saw {name} close")
+
+    def _read_reply(self, name: str) -> bytes:
+        # one bulk or verbatim reply (CLIENT LIST), read by its length
+        sock, data = self.conns[name], b""
+        while b"\r\n" not in data:
+            data += sock.recv(1 << 16)
+        header, rest = data.split(b"\r\n", 1)
+        size = int(header[1:])
+        while len(rest) < size + 2:
+            rest += sock.recv(1 << 16)
+        return rest[:size]
+
+    def sync(self, first: str) -> None:
+        """Read each connection up to the reply of a marker PING (``first`` first)."""
+        for name in [first] + [n for n in self.conns if n != first]:
+            if name in self.muted:
+                continue
+            self.marker += 1
+            marker = b"sync%d" % self.marker
+            sock = self.conns[name]
+            sock.sendall(encode_command("PING", marker))
+            data = b""
+            end = marker + b"\r\n"
+            while not data.endswith(end):
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    raise ConnectionError(f"{name} closed by the server")
+                data += chunk
+            # the marker's reply: a bulk, or RESP2 subscribed mode's [pong, marker]
+            data = data[: data.rindex(b"$%d\r\n%s" % (len(marker), end))]
+            if data.endswith(b"*2\r\n$4\r\npong\r\n"):
+                data = data[: -len(b"*2\r\n$4\r\npong\r\n")]
+            self.buffers[name] += data
+
+    def _substitute(self, arg: bytes | str | int) -> bytes | str | int:
+        if isinstance(arg, str) and arg.startswith("{") and arg.endswith("}") and arg[1:-1] in self.ids:
+            return str(self.ids[arg[1:-1]])
+        return arg
+
+    def take(self) -> dict[str, bytes]:
+        """What each connection received since the last take, normalised."""
+        out = {name: self._normalise(data) for name, data in self.buffers.items()}
+        self.buffers = {name: b"" for name in self.buffers}
+        return out
+
+    def _normalise(self, data: bytes) -> bytes:
+        def monitor(match: re.Match[bytes]) -> bytes:
+            source = match.group(2)
+            return b"+TIME [%s %s] " % (match.group(1), self.addrs.get(source, "?").encode()
+                                         if source != b"lua" else b"lua")
+        data = _MONITOR.sub(monitor, data)
+        # monitor lines of the markers themselves
+        data = re.sub(rb'\+TIME \[\d+ [^\]]+\] "PING" "sync\d+"\r\n', b"", data)
+        for name, cid in self.ids.items():
+            # where a client id appears (not any integer: counts may equal an id)
+            for context in (b"$8\r\nredirect\r\n:", b"$21\r\ntracking-redir-broken\r\n:", b"$2\r\nid\r\n:"):
+                data = data.replace(context + b"%d\r\n" % cid, context + b"<%s>\r\n" % name.encode())
+        return data
+
+    def close(self) -> None:
+        for sock in self.conns.values():
+            sock.close()
+
+
+def transcript(port: int, names: Sequence[str], script: Sequence[tuple[str, Argv]]) -> list[tuple[str, dict[str, bytes]]]:
+    """Run ``script`` on a fresh set of connections; per step, what each one got."""
+    session = Session(port, names)
+    try:
+        session.step(names[0], ["FLUSHALL"])
+        session.take()
+        steps = []
+        for name, argv in script:
+            if argv == ["<close>"]:
+                session.close_conn(name)
+                session.buffers.pop(name, None)
+            else:
+                session.step(name, argv)
+            steps.append((f"{name}: {' '.join(map(str, argv))}", session.take()))
+        return steps
+    finally:
+        session.close()
