@@ -464,8 +464,8 @@ class Broker:
             reply = self._dispatch_slow(client, argv, cmd)
         finally:
             tracking.current = previous
-        if client.tracking is not None or tracking.pending:
-            reply = self._after_tracked(client, cmd, reply)
+        if client.tracking is not None or tracking.pending or self.monitors.own:
+            reply = self._after_command(client, cmd, reply)
         return reply
 
     def _dispatch_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
@@ -490,14 +490,17 @@ class Broker:
         finally:
             client.refresh_special()
 
-    def _after_tracked(self, client: Client, cmd: Command | None, reply: Reply) -> Reply:
-        """After a tracking client's command: CLIENT CACHING lasts for one command (or
-        one MULTI), and the invalidations its command caused for itself follow its reply."""
+    def _after_command(self, client: Client, cmd: Command | None, reply: Reply) -> Reply:
+        """After a tracking or monitoring client's command: CLIENT CACHING lasts for one
+        command (or one MULTI); what its command caused for itself follows its reply:
+        the MONITOR line of it, then its invalidations."""
         if client.tracking is not None and client.multi is None and (cmd is None or cmd.name != "client"):
             client.tracking.caching = False
-        if not self.tracking.pending:
-            return reply
-        pushes = self.tracking.take_pending(client)
+        pushes: list[Any] = []
+        if self.monitors.own:
+            pushes, self.monitors.own = self.monitors.own, []
+        if self.tracking.pending:
+            pushes += self.tracking.take_pending(client)
         if not pushes or reply is BLOCKED:
             return reply
         if reply is NO_REPLY:  # CLIENT REPLY OFF silences replies, not pushes

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.pubsub import Message
-from broker.resp import CommandError
+from broker.resp import CommandError, Simple
 
 if TYPE_CHECKING:
     from broker.core import Broker, Client
@@ -42,6 +42,9 @@ REDACTED = b"(redacted)"
 # What a monitoring client may not run: commands that touch the keyspace (Redis
 # refuses them to any replica, and a monitor is one).
 _REFUSAL = "ERR Replica can't interact with the keyspace"
+# Redis's MAY_REPLICATE commands that the table does not flag so (PUBLISH propagates
+# to replicas; EVAL/EVALSHA/FCALL carry the flag in the table)
+_MAY_REPLICATE = frozenset({"publish", "spublish", "pfcount"})
 
 
 def arg_repr(arg: bytes) -> bytes:
@@ -67,6 +70,8 @@ class Monitors:
     def __init__(self, broker: "Broker") -> None:
         self.broker = broker
         self.clients: dict["Client", None] = {}
+        # lines of a monitor's own command, written after its reply (Broker._execute_slow)
+        self.own: list[Simple] = []
 
     def add(self, client: "Client") -> None:
         self.clients[client] = None
@@ -78,7 +83,7 @@ class Monitors:
 
     def refuse(self, cmd: "Command") -> None:
         """A monitoring client's command that would touch the keyspace is refused."""
-        if cmd.write or "readonly" in cmd.flags or "may_replicate" in cmd.flags:
+        if cmd.write or "readonly" in cmd.flags or "may_replicate" in cmd.flags or cmd.name in _MAY_REPLICATE:
             raise CommandError(_REFUSAL)
 
     def shown(self, cmd: "Command") -> bool:
@@ -97,7 +102,11 @@ class Monitors:
             b" ".join([arg_repr(arg) for arg in _redacted(argv)]))
         message = _Line(line)
         for monitor in list(self.clients):
-            monitor.deliver(message)
+            if monitor is client:
+                # its own command: the line follows the command's reply, as in Redis
+                self.own.append(Simple(line[1:-2].decode("ascii")))
+            else:
+                monitor.deliver(message)
 
     def _source(self, client: "Client", script: bool) -> bytes:
         if script:

@@ -2,12 +2,13 @@
 
 A script is a list of steps ``(name, argv)``: ``argv`` is sent on connection
 ``name``, then every connection is synchronised (``PING <marker>``, allowed in
-every mode, MONITOR and RESP2 subscribed mode included; a connection under
-CLIENT REPLY OFF or in MULTI is read once it is on again or at EXEC) so what each received
+every mode, MONITOR and RESP2 subscribed mode included) so what each received
 since the last step is read as raw bytes, in order: replies, RESP3 pushes,
 ``__redis__:invalidate`` messages and MONITOR lines alike. Nothing is waited for
 by time: each server has sent a push before it answers the next command on that
-connection.
+connection. In MULTI a connection's one-line answers are read instead of a marker
+(it would be queued); under CLIENT REPLY OFF, another connection's CLIENT LIST
+shows when it ran its command, and what it got is read once replies are on.
 
 What differs by nature between two servers is rewritten: client ids where they
 appear (as ``<name>``), MONITOR's timestamps and client addresses, and the lines
@@ -38,8 +39,13 @@ class Session:
         self.addrs: dict[bytes, str] = {}
         self.buffers: dict[str, bytes] = {}
         self.marker = 0
-        # connections under CLIENT REPLY OFF|SKIP or in MULTI
+        # bytes read past a marker's reply, for the next read
+        self.carried: dict[str, bytes] = {}
+        # connections under CLIENT REPLY OFF|SKIP, and in MULTI
         self.muted: set[str] = set()
+        self.queuing: set[str] = set()
+        # a connection outside the transcript, to look at the others
+        self.admin = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         for name in names:
             sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
             self.conns[name] = sock
@@ -62,36 +68,48 @@ class Session:
             # no marker reply while muted: what it gets is read once it is on again
             (self.muted.add if str(argv[2]).lower() != "on" else self.muted.discard)(name)
         command = str(argv[0]).lower()
+        queuing = name in self.queuing
         if command == "multi":
-            self.muted.add(name)  # a marker would be queued: read at EXEC
+            self.queuing.add(name)  # a marker would be queued
         elif command in ("exec", "discard"):
-            self.muted.discard(name)
+            self.queuing.discard(name)
         self.conns[name].sendall(encode_command(*argv))
+        if queuing or name in self.queuing:
+            # MULTI and what it queues answer one line each (+OK, +QUEUED, -ERR)
+            self.buffers[name] += self._line(name)
+            if command not in ("exec", "discard"):
+                return self.sync(name, skip=name)
+        elif name in self.muted:
+            self._confirm(name, command, str(argv[1]).lower() if len(argv) > 1 else "")
         self.sync(name)
-        if [str(arg).lower() for arg in argv[:2]] == ["client", "getredir"]:
+        if [str(arg).lower() for arg in argv[:2]] in (["client", "getredir"], ["client", "id"]):
             # the reply is a bare client id: named here, where it cannot be a count
+            # (the first line that is one; a monitor's lines may come before it)
             head, new = self.buffers[name][:before], self.buffers[name][before:]
-            for other, cid in self.ids.items():
-                if new.startswith(b":%d\r\n" % cid):
-                    new = b":<%s>\r\n" % other.encode() + new[len(b":%d\r\n" % cid):]
-            self.buffers[name] = head + new
+            lines = new.split(b"\r\n")
+            for index, line in enumerate(lines):
+                named = {b":%d" % cid: b":<%s>" % other.encode() for other, cid in self.ids.items()}
+                if line in named:
+                    lines[index] = named[line]
+                    break
+            self.buffers[name] = head + b"\r\n".join(lines)
 
     def close_conn(self, name: str) -> None:
         """Close one connection (a redirect client going away) and wait until the
         server has noticed: CLIENT LIST on another connection no longer shows it."""
         self.conns.pop(name).close()
-        other = next(iter(self.conns))
         wanted = b"id=%d " % self.ids[name]
         for _ in range(100_000):
-            self.conns[other].sendall(encode_command("CLIENT", "LIST"))
-            listing = self._read_reply(other)
+            self.admin.sendall(encode_command("CLIENT", "LIST"))
+            listing = self._read_bulk(self.admin)
             if wanted not in listing:
                 return
         raise AssertionError(f"server never saw {name} close")
 
-    def _read_reply(self, name: str) -> bytes:
+    @staticmethod
+    def _read_bulk(sock: socket.socket) -> bytes:
         # one bulk or verbatim reply (CLIENT LIST), read by its length
-        sock, data = self.conns[name], b""
+        data = b""
         while b"\r\n" not in data:
             data += sock.recv(1 << 16)
         header, rest = data.split(b"\r\n", 1)
@@ -100,24 +118,43 @@ class Session:
             rest += sock.recv(1 << 16)
         return rest[:size]
 
-    def sync(self, first: str) -> None:
+    def _line(self, name: str) -> bytes:
+        data = self.carried.pop(name, b"")
+        while b"\r\n" not in data:
+            data += self.conns[name].recv(1 << 16)
+        line, self.carried[name] = data.split(b"\r\n", 1)
+        return line + b"\r\n"
+
+    def _confirm(self, name: str, command: str, sub: str) -> None:
+        """A connection under CLIENT REPLY OFF answers nothing: wait until another
+        connection sees (CLIENT LIST's cmd=, hidden from MONITOR) that it ran ``command``."""
+        wanted = (b"cmd=%s " % command.encode(), b"cmd=%s|%s " % (command.encode(), sub.encode()))
+        for _ in range(100_000):
+            self.admin.sendall(encode_command("CLIENT", "LIST", "ID", self.ids[name]))
+            listing = self._read_bulk(self.admin)
+            if any(text in listing for text in wanted):
+                return
+        raise AssertionError(f"{name} never ran {command}")
+
+    def sync(self, first: str, skip: str = "") -> None:
         """Read each connection up to the reply of a marker PING (``first`` first)."""
         for name in [first] + [n for n in self.conns if n != first]:
-            if name in self.muted:
+            if name in self.muted or name in self.queuing or name == skip:
                 continue
             self.marker += 1
             marker = b"sync%d" % self.marker
             sock = self.conns[name]
             sock.sendall(encode_command("PING", marker))
-            data = b""
-            end = marker + b"\r\n"
-            while not data.endswith(end):
+            data = self.carried.pop(name, b"")
+            reply = b"$%d\r\n%s\r\n" % (len(marker), marker)
+            while reply not in data:
                 chunk = sock.recv(1 << 16)
                 if not chunk:
                     raise ConnectionError(f"{name} closed by the server")
                 data += chunk
+            # what came after the marker's reply (a monitor's line for its own PING)
+            data, self.carried[name] = data.split(reply, 1)
             # the marker's reply: a bulk, or RESP2 subscribed mode's [pong, marker]
-            data = data[: data.rindex(b"$%d\r\n%s" % (len(marker), end))]
             if data.endswith(b"*2\r\n$4\r\npong\r\n"):
                 data = data[: -len(b"*2\r\n$4\r\npong\r\n")]
             self.buffers[name] += data
@@ -148,7 +185,7 @@ class Session:
         return data
 
     def close(self) -> None:
-        for sock in self.conns.values():
+        for sock in [*self.conns.values(), self.admin]:
             sock.close()
 
 
