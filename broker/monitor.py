@@ -78,7 +78,8 @@ class Monitors:
         self.broker.refresh_gate()  # every command now takes the slow path, through call()
 
     def remove(self, client: "Client") -> None:
-        if self.clients.pop(client, None) is not None:
+        if client in self.clients:
+            del self.clients[client]
             self.broker.refresh_gate()
 
     def refuse(self, cmd: "Command") -> None:
