@@ -44,6 +44,11 @@ RESP3_DEFAULT = [
     ("a", ["INCR", "y"]),
     ("a", ["EXEC"]),                     # the pushes come after the whole EXEC reply
     ("a", ["GET", "x"]),
+    ("b", ["PFADD", "hll", "a", "b"]),
+    ("a", ["GET", "hll"]),
+    ("b", ["PFCOUNT", "hll"]),           # a read that stores the count in the value
+    ("a", ["XLEN", "st"]),
+    ("b", ["XGROUP", "CREATE", "st", "g", "$", "MKSTREAM"]),
     ("b", ["FLUSHALL"]),                 # -> a: >2 invalidate _
     ("a", ["GET", "x"]),
     ("a", ["FLUSHDB"]),                  # its own flush: +OK then the null push

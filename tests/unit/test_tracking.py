@@ -227,3 +227,15 @@ def test_errors_name_the_bad_combination() -> None:
         "ERR Prefix 'FO' overlaps with an existing prefix 'FOO'. Prefixes for a single client must not overlap.")
     assert error(run(broker, reader, "CLIENT", "TRACKING", "ON")).startswith(
         "ERR You can't switch BCAST mode on/off")
+
+
+def test_a_read_that_rewrites_the_value_invalidates_it() -> None:
+    """PFCOUNT stores the fresh count in the value (Redis's signalModifiedKey): a client
+    that cached the raw value must drop it; XGROUP CREATE MKSTREAM creates the key."""
+    broker, _, reader, writer = _setup()
+    run(broker, writer, "PFADD", "hll", "a", "b")
+    run(broker, reader, "CLIENT", "TRACKING", "ON")
+    run(broker, reader, "MGET", "hll", "stream")
+    assert run(broker, writer, "PFCOUNT", "hll") == 2
+    run(broker, writer, "XGROUP", "CREATE", "stream", "g", "$", "MKSTREAM")
+    assert _pushes(reader) == [_invalidate(b"hll"), _invalidate(b"stream")]
