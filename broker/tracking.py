@@ -128,6 +128,9 @@ class Tracking:
         self.current: Client | None = None
         # True while a blocked client's command is retried (it is inside its command)
         self.serving = False
+        # True while a script runs (with BCAST clients): its writes are the Lua
+        # client's, which no BCAST NOLOOP client is
+        self.scripting = False
         # keys (None: a flush) to invalidate for ``current`` once its command replied
         self.pending: list[bytes | None] = []
         # set by a shell: called once when BCAST keys wait, to run ``broadcast`` at the
@@ -224,7 +227,7 @@ class Tracking:
                 NOLOOP client is spared); False for an expiry or an eviction.
         """
         if bcast and self.prefixes:
-            self._remember_to_broadcast(key, self.current if by_command else None)
+            self._remember_to_broadcast(key, self.current if by_command and not self.scripting else None)
         ids = self.table.pop(key, None)
         if ids is None:
             return

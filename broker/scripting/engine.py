@@ -223,6 +223,12 @@ class Sandbox:
         self.run = run
         run.keys = keys
         nkeys, nargs, limit = len(keys), len(args), self._fixed
+        # BCAST NOLOOP spares a client its own writes, not its script's (Redis files
+        # them under the Lua client)
+        tracking = self.broker.tracking
+        bcast = bool(tracking.prefixes)
+        if bcast:
+            tracking.scripting = True
         try:
             if nkeys < limit and nargs < limit and fixed is not None:
                 outcome = fixed[nkeys * limit + nargs](function, *keys, *args)
@@ -236,6 +242,8 @@ class Sandbox:
             outcome = (3, str(exc).encode())
         finally:
             self.run = None
+            if bcast:
+                tracking.scripting = False
         if run.killed:
             # the hook fires every instruction since the stop: back to HOOK_COUNT
             self._rearm()

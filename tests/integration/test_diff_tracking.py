@@ -152,6 +152,7 @@ BCAST = [
     ("a", ["CLIENT", "TRACKING", "OFF"]),
     ("a", ["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "NOLOOP"]),
     ("a", ["SET", "user:3", "y"]),                   # NOLOOP: not told of its own change
+    ("a", ["EVAL", "redis.call('set', 'user:6', '1')", "0"]),  # ... but of its script's
     ("a", ["MSET", "user:4", "x", "user:5", "y"]),
     ("b", ["SET", "user:4", "z"]),
     ("b", ["FLUSHALL"]),                             # BCAST clients get the null too
