@@ -93,6 +93,8 @@ class Monitors:
 
     def feed(self, client: "Client", argv: list[bytes], script: bool = False) -> None:
         """One line for ``argv``, run by ``client`` (a script's command if ``script``)."""
+        if self.broker.loading_refusal is not None:
+            return  # what loading replays is not shown, as in Redis
         now = self.broker.clock()
         seconds = int(now)
         micros = int(round((now - seconds) * 1_000_000))
@@ -112,9 +114,9 @@ class Monitors:
     def _source(self, client: "Client", script: bool) -> bytes:
         if script:
             return b"lua"
-        unix = self.broker.config.get("unixsocket")
-        if unix and client.laddr == f"{unix}:0":
-            return b"unix:" + unix.encode()
+        if client.laddr.endswith(":0"):
+            # a unix socket's local address is "<path>:0" (a TCP port is never 0)
+            return b"unix:" + client.laddr[:-2].encode()
         return client.addr.encode()
 
 

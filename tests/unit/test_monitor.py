@@ -79,3 +79,13 @@ def test_every_command_takes_the_slow_path_only_while_monitored() -> None:
     run(broker, monitor, "MONITOR")
     broker.disconnect(monitor)
     assert not broker.gated
+
+
+def test_a_unix_socket_client_and_loading() -> None:
+    broker, monitor, client = _setup()
+    client.laddr = "/tmp/fanout.sock:0"
+    run(broker, client, "PING")
+    assert b"[0 unix:/tmp/fanout.sock] \"PING\"" in _lines(monitor)[0]
+    broker.set_gate("LOADING Redis is loading the dataset in memory", None)
+    broker.monitors.feed(client, [b"SET", b"replayed", b"1"])  # as an AOF load would
+    assert monitor.messages == []
