@@ -93,6 +93,8 @@ class Client:
     """
 
     _ids = itertools.count(1)
+    # connected through the unix socket (MONITOR shows it as unix:<path>)
+    unix = False
 
     def __init__(self, broker: "Broker", addr: str = "", laddr: str = "") -> None:
         self.broker = broker

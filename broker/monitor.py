@@ -114,9 +114,8 @@ class Monitors:
     def _source(self, client: "Client", script: bool) -> bytes:
         if script:
             return b"lua"
-        if client.laddr.endswith(":0"):
-            # a unix socket's local address is "<path>:0" (a TCP port is never 0)
-            return b"unix:" + client.laddr[:-2].encode()
+        if client.unix:
+            return b"unix:" + client.laddr[:-2].encode()  # laddr is "<path>:0"
         return client.addr.encode()
 
 

@@ -362,6 +362,7 @@ class RespServer:
 
     def _unix_connection(self) -> "RespConnection":
         connection = RespConnection(self)
+        connection.unix = True
         if self.unix_trusted:
             connection.authenticated = True
         return connection

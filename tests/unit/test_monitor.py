@@ -83,7 +83,7 @@ def test_every_command_takes_the_slow_path_only_while_monitored() -> None:
 
 def test_a_unix_socket_client_and_loading() -> None:
     broker, monitor, client = _setup()
-    client.laddr = "/tmp/fanout.sock:0"
+    client.laddr, client.unix = "/tmp/fanout.sock:0", True
     run(broker, client, "PING")
     assert b"[0 unix:/tmp/fanout.sock] \"PING\"" in _lines(monitor)[0]
     broker.set_gate("LOADING Redis is loading the dataset in memory", None)
