@@ -461,12 +461,13 @@ class Broker:
         # the client whose command runs, for tracking's NOLOOP and pending invalidations
         previous, tracking.current = tracking.current, client
         try:
-            if tracking.clients:
+            if tracking.max_keys and len(tracking.table) > tracking.max_keys:
                 tracking.limit()  # before each command, as Redis's processCommand
             reply = self._dispatch_slow(client, argv, cmd)
         finally:
             tracking.current = previous
-        if client.tracking is not None or tracking.pending or self.monitors.own:
+        state = client.tracking
+        if tracking.pending or self.monitors.own or (state is not None and state.caching):
             reply = self._after_command(client, cmd, reply)
         return reply
 

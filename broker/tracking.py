@@ -195,10 +195,13 @@ class Tracking:
     def remember(self, client: "Client", cmd: "Command", argv: list[bytes]) -> None:
         """After ``client``'s read command: remember its keys (``trackingRememberKeys``).
 
-        Called for readonly commands of a tracking client outside BCAST mode."""
-        if cmd.name in _SCRIPT_READS or "pubsub" in cmd.flags:
+        Called for readonly commands of a tracking client."""
+        if cmd.keys == (1, 1, 1) and not cmd.container:
+            keys = argv[1:2]  # GET, HGET, SMEMBERS ...: most reads, without keys_of's frame
+        elif cmd.name in _SCRIPT_READS or "pubsub" in cmd.flags:
             return
-        keys = keys_of(cmd, argv)
+        else:
+            keys = keys_of(cmd, argv)  # type: ignore[assignment]
         if keys:
             self.remember_keys(client, keys)
 

@@ -6,16 +6,17 @@ options exactly as Redis 7.0's ``clientCommand`` does, error texts included.
 
 from __future__ import annotations
 
+from broker.commands import connection  # noqa: F401  (registers the CLIENT container)
 from broker.commands.args import SYNTAX, parse_int
-from broker.commands.connection import _client
 from broker.core import Client, Replies
 from broker.resp import OK, CommandError
 from broker.scripting.convert import OrderedSet
-from broker.table import subcommand
+from broker.table import COMMANDS, subcommand
 
 __all__: list[str] = []
 
-_SWITCH = ("tracking for this client, and then re-enabling it with a different mode.")
+_SWITCH = "tracking for this client, and then re-enabling it with a different mode."
+_client = COMMANDS[b"client"]
 
 
 # CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
