@@ -723,9 +723,13 @@ class Broker:
         client.watched.clear()
         client.watch_dirty = False
 
-    def touch_watched(self, db: int, key: bytes) -> None:
+    def touch_watched(self, db: int, key: bytes, by_command: bool = True) -> None:
+        """``signalModifiedKey``: WATCHers of ``key`` fail their EXEC, client-side
+        caches of it are invalidated (``by_command`` False: it expired or was evicted)."""
         for client in self.watchers.get((db, key), ()):
             client.watch_dirty = True
+        if self.tracking.on:
+            self.tracking.invalidate_key(key, True, by_command)
 
     def touch_all_watched(self, db: int | None) -> None:
         """FLUSHDB/FLUSHALL: every watched key that existed is modified."""

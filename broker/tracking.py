@@ -34,6 +34,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from broker.keyspace import TRACKED
 from broker.keyspecs import keys_of
 from broker.pubsub import Message
 from broker.resp import Push
@@ -140,11 +141,9 @@ class Tracking:
         # Grows each time limit() could not get under the limit (Redis's
         # timeout_counter): the next try works harder.
         self._effort = 0
+        # Whether writes must reach invalidate_key: someone tracks, or keys remain.
+        self.on = False
 
-    @property
-    def active(self) -> bool:
-        """Whether writes must look at the table (someone tracks, or keys remain)."""
-        return bool(self.clients or self.table)
 
     # --------------------------------------------------------- turning on/off
 
@@ -185,10 +184,18 @@ class Tracking:
         client.refresh_special()
 
     def _refresh(self) -> None:
-        """Tell the keyspaces whether their writes must reach ``invalidate_key``."""
-        active = self.active
+        """Tell the keyspaces whether their writes must reach ``invalidate_key``: while
+        on, each holds ``TRACKED`` among its WATCHed keys, so its writes call
+        ``Broker.touch_watched`` (see keyspace.TRACKED)."""
+        on = bool(self.clients or self.table)
+        if on == self.on:
+            return
+        self.on = on
         for db in self.broker.dbs:
-            db.tracking = active
+            if on:
+                db.watched[TRACKED] = 1
+            else:
+                db.watched.pop(TRACKED, None)
 
     # ------------------------------------------------------------ remembering
 
@@ -320,8 +327,9 @@ class Tracking:
     def invalidate_removed(self, key: bytes) -> None:
         """A key went by itself, outside any command's doing (expired, evicted): what
         the eviction code calls for each key it evicts (Redis's signalModifiedKey with
-        no client)."""
-        self.invalidate_key(key, True, False)
+        no client; ``Broker.touch_watched(db, key, False)`` does WATCH and this)."""
+        if self.on:
+            self.invalidate_key(key, True, False)
 
     def _remember_to_broadcast(self, key: bytes, modifier: "Client | None") -> None:
         """``trackingRememberKeyToBroadcast``: file ``key`` under each prefix of it."""

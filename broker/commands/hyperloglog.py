@@ -101,8 +101,6 @@ def pfcount(client: Client, argv: list[bytes]) -> object:
     db.replace(key, hll.to_bytes())
     if db.watched:
         db.host.touch_watched(db.index, key)
-    if db.tracking:  # signalModifiedKey: a cached copy is stale too
-        db.host.tracking.invalidate_key(key)
     return count
 
 

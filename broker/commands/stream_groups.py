@@ -120,8 +120,6 @@ def _xgroup_run(client: Client, argv: list[bytes]) -> Any:
             db.add(key, stream)
             if db.watched:
                 db.host.touch_watched(db.index, key)
-            if db.tracking:  # signalModifiedKey: client-side caches too
-                db.host.tracking.invalidate_key(key)
         if stream.groups is None:
             stream.groups = {}
         if name in stream.groups:

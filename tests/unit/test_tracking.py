@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from broker.core import Broker, Replies
+from broker.keyspace import TRACKED
 from broker.resp import Push
 from tests.support.core import Clock, FakeClient, error, run
 
@@ -196,14 +197,18 @@ def test_the_table_is_kept_within_tracking_table_max_keys() -> None:
 
 def test_writes_look_at_the_table_only_while_tracking_matters() -> None:
     broker, _, reader, writer = _setup()
-    assert not any(db.tracking for db in broker.dbs)
+    assert not any(db.watched for db in broker.dbs)
     run(broker, reader, "CLIENT", "TRACKING", "ON")
-    assert all(db.tracking for db in broker.dbs) and reader.special
+    assert all(TRACKED in db.watched for db in broker.dbs) and reader.special
     run(broker, reader, "GET", "k")
     run(broker, reader, "CLIENT", "TRACKING", "OFF")
-    assert broker.dbs[0].tracking  # k stays until it changes, as in Redis
+    assert TRACKED in broker.dbs[0].watched  # k stays until it changes, as in Redis
+    run(broker, writer, "WATCH", "k")
     run(broker, writer, "SET", "k", "1")
-    assert not any(db.tracking for db in broker.dbs) and not reader.special
+    assert not any(TRACKED in db.watched for db in broker.dbs) and not reader.special
+    assert broker.dbs[0].watched == {b"k": 1}  # WATCH's own bookkeeping untouched
+    run(broker, writer, "UNWATCH")
+    assert not any(db.watched for db in broker.dbs)
 
 
 def test_reset_and_disconnect_turn_tracking_off() -> None:
