@@ -25,7 +25,8 @@ never interleaves a push with a reply. The table is bounded by
 
 Costs: remembering is O(keys of the command); invalidating a key is O(clients
 that read it) plus O(BCAST prefixes) when there are any; a write to a key no one
-tracks is one dict lookup, and none at all while nobody ever enabled tracking.
+tracks is one dict lookup, and nothing at all while no one tracks (writes reach
+``invalidate_key`` through WATCH's check: see ``keyspace.TRACKED``).
 """
 
 from __future__ import annotations
