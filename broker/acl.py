@@ -576,7 +576,9 @@ class User:
 
     def refresh(self) -> None:
         root = self.root
-        self.unrestricted = root.allcommands and root.allkeys and root.allchannels
+        # every command bit set counts, as +@all -x +x allows what +@all does
+        every = root.allcommands or len(root.allowed) == len(root.index.all)
+        self.unrestricted = every and root.allkeys and root.allchannels
 
     def apply(self, op: bytes, pubsub_all: bool) -> None:
         """ACLSetUser: one rule; raises AclError. ``pubsub_all``: acl-pubsub-default
@@ -654,6 +656,17 @@ class User:
             if result > relevant or (result == relevant and position > last):
                 relevant, last = result, position
         return relevant, last
+
+    def reads_any_key(self, cmd: "Command", argv: list[bytes]) -> bool:
+        """ACLUserCheckCmdWithUnrestrictedKeyAccess for reads: some selector allows the
+        command and reading every key (allkeys, ~* or %R~*): SORT's BY and GET patterns
+        may name any key."""
+        keys: list[list[tuple[int, int]]] = []
+        for selector in self.selectors:
+            if selector.check_command(cmd, argv, keys)[0] == OK and (
+                    selector.allkeys or any(p.pattern == b"*" and p.permissions & READ for p in selector.patterns)):
+                return True
+        return False
 
     def check_key(self, key: bytes, flags: int) -> bool:
         return any(selector.check_key(key, flags) for selector in self.selectors)
