@@ -83,6 +83,10 @@ def hash_password(password: bytes) -> str:
     return hashlib.sha256(password).hexdigest()
 
 
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
 def has_spaces(value: bytes) -> bool:
     """ACLStringHasSpaces: usernames and patterns may hold no whitespace or NUL."""
     return any(byte in _SPACES for byte in value)
@@ -792,6 +796,53 @@ class Acl:
             return None, staged
         existing.copy_from(staged)
         return before, existing
+
+    def load(self, text: bytes, shown: str) -> tuple[str | None, list[User]]:
+        """ACLLoadFromFile's parsing: ``text`` is an ACL file (``user <name> rules...``
+        lines). Returns (Redis's one-line errors, the replaced users): on an error
+        nothing changes; else the users are the file's (the default user, updated in
+        place, is the file's or a fresh default)."""
+        errors = ""
+        users: dict[bytes, User] = {}
+        for number, raw in enumerate(text.split(b"\n"), 1):
+            line = raw.strip(b" \t\r\n")
+            args = [arg for arg in line.split(b" ") if arg]
+            if not args:
+                continue
+            if args[0] != b"user" or len(args) < 2:
+                errors += f"{shown}:{number} should start with user keyword followed by the username. "
+                continue
+            name = args[1]
+            if has_spaces(name):
+                errors += f"'{shown}:{number}: username '{_text(name)}' contains invalid characters. "
+                continue
+            if name in users:
+                errors += f"WARNING: Duplicate user '{_text(name)}' found on line {number}. "
+                continue
+            user = users[name] = self.new_user(name)
+            rules, _ = merge_selectors(args[2:])
+            if rules is None:
+                errors += f"{shown}:{number}: Unmatched parenthesis in selector definition."
+                continue
+            syntax_error = False
+            for rule in rules:
+                rule = rule.strip(b"\t\r\n")
+                try:
+                    user.apply(rule, self.pubsub_all)
+                except AclError as exc:
+                    if exc.reason == "ENOENT":
+                        errors += f"{shown}:{number}: Error in applying operation '{_text(rule)}': {exc.message}. "
+                    elif not syntax_error:
+                        errors += f"{shown}:{number}: {exc.message}. "
+                        syntax_error = True
+        if errors:
+            return (errors + "WARNING: ACL errors detected, no change to the previously active ACL rules was "
+                    "performed"), []
+        default = users.pop(b"default", None) or self.create_default()
+        self.default.copy_from(default)
+        gone = [user for user in self.users.values() if user is not self.default]
+        self.users = {b"default": self.default, **users}
+        return None, gone
 
     def log_denied(self, reason: int, context: str, obj: bytes, username: bytes, now_ms: int,
                    client_info: str) -> None:

@@ -10,6 +10,7 @@ the gateway's in-process backend) decides how to write them.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -243,6 +244,18 @@ class Broker:
         for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries", "acl-pubsub-default",
                      "acllog-max-len"):
             self._config_changed(name, self.config.get(name))
+        aclfile = self.config.get("aclfile")
+        if aclfile:
+            # ACLLoadUsersAtStartup: a broken or missing file stops the start, as in Redis
+            try:
+                with open(os.path.join(self.config.get("dir"), aclfile), "rb") as source:
+                    text = source.read()
+            except OSError as exc:
+                raise ValueError(f"Aborting startup because of ACL errors: Error loading ACLs, opening file "
+                                 f"'{aclfile}': {exc.strerror}") from None
+            errors, _ = self.acl.load(text, aclfile)
+            if errors:
+                raise ValueError(f"Aborting startup because of ACL errors: {errors}")
         # (db, key) -> clients watching it
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         # (db, key) -> clients blocked on it, oldest first

@@ -7,8 +7,8 @@ import os
 import secrets
 from typing import Iterable
 
-from broker.acl import CATEGORIES, OK as ACL_OK, DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, AclError, \
-    Selector, User, has_spaces, merge_selectors, pubsub_violations
+from broker.acl import CATEGORIES, OK as ACL_OK, DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, Selector, User, \
+    has_spaces, pubsub_violations
 from broker.commands.args import parse_int
 from broker.core import Client
 from broker.resp import OK, CommandError
@@ -263,7 +263,7 @@ def _aclfile(client: Client) -> str:
     return os.path.join(client.broker.config.get("dir"), name)
 
 
-def load_file(acl: Acl, path: str, shown: str, killer: Client | None = None) -> str | None:
+def load_file(acl: Acl, path: str, shown: str, current: Client | None = None) -> str | None:
     """ACLLoadFromFile: replace every user by the file's, or change nothing and return
     the errors (Redis's one-line text). The users that existed before are gone with
     their connections (the default user is updated in place)."""
@@ -272,51 +272,11 @@ def load_file(acl: Acl, path: str, shown: str, killer: Client | None = None) -> 
             text = source.read()
     except OSError as exc:
         return f"Error loading ACLs, opening file '{shown}': {exc.strerror}"
-    errors = ""
-    users: dict[bytes, User] = {}
-    for number, raw in enumerate(text.split(b"\n"), 1):
-        line = raw.strip(b" \t\r\n")
-        if not line:
-            continue
-        args = [arg for arg in line.split(b" ") if arg]
-        if not args:
-            continue
-        if args[0] != b"user" or len(args) < 2:
-            errors += f"{shown}:{number} should start with user keyword followed by the username. "
-            continue
-        name = args[1]
-        if has_spaces(name):
-            errors += f"'{shown}:{number}: username '{_text(name)}' contains invalid characters. "
-            continue
-        if name in users:
-            errors += f"WARNING: Duplicate user '{_text(name)}' found on line {number}. "
-            continue
-        user = users[name] = acl.new_user(name)
-        rules, _ = merge_selectors(args[2:])
-        if rules is None:
-            errors += f"{shown}:{number}: Unmatched parenthesis in selector definition."
-            continue
-        syntax_error = False
-        for rule in rules:
-            rule = rule.strip(b"\t\r\n")
-            try:
-                user.apply(rule, acl.pubsub_all)
-            except AclError as exc:
-                if exc.reason == "ENOENT":
-                    errors += f"{shown}:{number}: Error in applying operation '{_text(rule)}': {exc.message}. "
-                elif not syntax_error:
-                    errors += f"{shown}:{number}: {exc.message}. "
-                    syntax_error = True
-    if errors:
-        return errors + "WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
-    default = users.pop(b"default", None) or acl.create_default()
-    acl.default.copy_from(default)
-    old = [user for name, user in acl.users.items() if user is not acl.default]
-    acl.users = {b"default": acl.default, **users}
-    if killer is not None:
-        for user in old:
-            kill_clients_of(killer, user)
-    return None
+    errors, gone = acl.load(text, shown)
+    if current is not None:
+        for user in gone:
+            kill_clients_of(current, user)
+    return errors
 
 
 # ACL HELP

@@ -364,3 +364,39 @@ def test_acl_pubsub_default(servers: tuple[int, int]) -> None:
         ("ACL", "GETUSER", "a"), ("CONFIG", "SET", "acl-pubsub-default", "resetchannels"),
         ("ACL", "SETUSER", "b"), ("ACL", "LIST"), ("CONFIG", "GET", "acl-pubsub-default"),
     ])
+
+
+def test_acl_save_and_load_with_an_aclfile(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Both servers started with an ACL file: SAVE writes what LIST shows, LOAD reads it
+    back (dropping users made since), a broken file changes nothing."""
+    results = []
+    for kind in ("redis", "fanout"):
+        directory = tmp_path_factory.mktemp(f"acl-{kind}")
+        (directory / "users.acl").write_text("user default on nopass ~* &* +@all\nuser saved on >pw ~k* +get\n")
+        if kind == "redis":
+            server = start_redis_server("--dir", str(directory), "--aclfile", "users.acl")
+        else:
+            server = start_fanout("broker", "--port", str(free_port()), "--dir", str(directory), "--aclfile",
+                                  "users.acl")
+        try:
+            with RespClient(server.port) as admin, RespClient(server.port) as saved:
+                seen: list[Any] = [admin.call("ACL", "LIST"), saved.call("AUTH", "saved", "pw"),
+                                   admin.call("ACL", "SETUSER", "extra", "on", "nopass", "+@all")]
+                seen.append(admin.call("ACL", "SAVE"))
+                seen.append((directory / "users.acl").read_text().splitlines())
+                (directory / "users.acl").write_text("user default on nopass ~* &* +@all\nuser other +bogus\n")
+                seen.append(admin.call("ACL", "LOAD"))
+                seen.append(admin.call("ACL", "USERS"))
+                (directory / "users.acl").write_text("user default on nopass ~* &* +@all\nuser saved on >pw2\n")
+                seen.append(admin.call("ACL", "LOAD"))
+                seen.append(admin.call("ACL", "LIST"))
+                # the connections of the users that were replaced are closed
+                wait_until(lambda: b"user=saved" not in admin.call("CLIENT", "LIST"), f"{kind} closed saved's")
+                results.append([_normalize(("ACL", "LIST"), item) if isinstance(item, list) else item
+                                for item in seen])
+        finally:
+            server.stop()
+    assert results[1] == results[0]
+    assert results[0][5] == RespError(
+        "ERR users.acl:2: Error in applying operation '+bogus': Unknown command or category name in ACL. "
+        "WARNING: ACL errors detected, no change to the previously active ACL rules was performed")
