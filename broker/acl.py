@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Protocol, TypeVar
 
 from broker.aclspecs import SPECS
 from broker.glob import glob_match
-from broker.keyspecs import MOVABLE
 
 if TYPE_CHECKING:
     from broker.table import Command
@@ -123,12 +122,11 @@ class CommandIndex:
         """ACLLookupCommand: ``get``, ``config|get`` (any letter case)."""
         return self.by_name.get(name.decode("utf-8", "replace").lower())
 
-    def names_with(self, names: Iterable[str], cmd: "Command") -> set[str]:
-        """``cmd`` and, for a container, its subcommands (ACLChangeSelectorPerm)."""
-        found = set(names)
-        found.add(cmd.fullname)
-        found.update(sub.fullname for sub in cmd.subcommands.values())
-        return found
+    def with_subcommands(self, name: str) -> set[str]:
+        """A command and, for a container, its subcommands (what ACLChangeSelectorPerm
+        changes together)."""
+        cmd = self.by_name[name]
+        return {name, *(sub.fullname for sub in cmd.subcommands.values())}
 
 
 def categories(cmd: "Command") -> tuple[str, ...]:
@@ -227,30 +225,41 @@ def _keys_from_specs(cmd: "Command", specs: tuple, argv: list[bytes]) -> list[tu
 
 
 def _keys_by_finder(cmd: "Command", argv: list[bytes]) -> list[tuple[int, int]]:
-    """The getkeys_proc functions that give flags: the keys keyspecs.keys_of finds,
-    with the access each implies."""
+    """The key finders of db.c for the commands whose specs are not enough (SORT's BY
+    and GET, SET's GET, BITFIELD's operations decide the access)."""
     name = cmd.name
-    if name == "set":
-        # SET ... GET reads the old value too (setGetKeys)
+    if name == "set":  # setGetKeys: SET ... GET reads the old value too
         reads = any(arg.lower() == b"get" for arg in argv[3:])
         return [(1, _ACCESS | _UPDATE if reads else _UPDATE)]
-    if name == "bitfield":
-        # only GET operations: a read (bitfieldGetKeys)
-        writes = any(arg.lower() in (b"set", b"incrby") for arg in argv[2:])
-        return [(1, _ACCESS | _UPDATE if writes else _ACCESS)]
-    if name == "migrate":
-        if len(argv) > 3 and argv[3]:
-            return [(3, _ACCESS | _DELETE)]
-        for i in range(6, len(argv)):
-            if argv[i].lower() == b"keys":
-                return [(j, _ACCESS | _DELETE) for j in range(i + 1, len(argv))]
-        return []
-    finder = MOVABLE.get(name)
-    positions = finder(argv) if finder is not None else None
-    if not positions:
-        return []
-    # SORT/SORT_RO: the source is read, a STORE target written (sortGetKeys)
-    return [(positions[0], _ACCESS)] + [(position, _UPDATE) for position in positions[1:]]
+    if name == "bitfield":  # bitfieldGetKeys: GET and OVERFLOW only is a read
+        i = 2
+        while i < len(argv):
+            left, arg = len(argv) - i - 1, argv[i].lower()
+            if arg == b"get" and left >= 2:
+                i += 3
+            elif arg == b"overflow" and left >= 1:
+                i += 2
+            else:
+                return [(1, _ACCESS | _UPDATE)]  # a write, or a syntax error: not read-only
+        return [(1, _ACCESS)]
+    if name == "sort_ro":
+        return [(1, _ACCESS)]
+    if name == "sort":  # sortGetKeys: the last STORE, skipping LIMIT/GET/BY arguments
+        found = [(1, _ACCESS)]
+        store = None
+        i = 2
+        while i < len(argv):
+            arg = argv[i].lower()
+            if arg in _SORT_SKIP:
+                i += _SORT_SKIP[arg]
+            elif arg == b"store" and i + 1 < len(argv):
+                store = i + 1
+            i += 1
+        return found + ([(store, _UPDATE)] if store is not None else [])
+    return []
+
+
+_SORT_SKIP = {b"limit": 2, b"get": 1, b"by": 1}
 
 
 def _has_keys(cmd: "Command") -> bool:
@@ -495,7 +504,7 @@ class Selector:
             fake.change_category(best, additive)
             for name in index.members[best]:
                 # the inverse on the copy, so the category is not counted again
-                names = index.names_with((), index.by_name[name])
+                names = index.with_subcommands(name)
                 if additive:
                     temp -= names
                 else:
@@ -626,7 +635,7 @@ class User:
             self.passwords.remove(hashed)
         elif op[:1] == b"(" and op[-1:] == b")":
             selector = Selector(self.root.index, False, pubsub_all)
-            for rule in split_args(op[1:-1]):
+            for rule in op[1:-1].split():
                 selector.apply(rule)
             self.selectors.append(selector)
         elif lower == b"clearselectors":
@@ -694,11 +703,6 @@ class User:
         for selector in self.selectors[1:]:
             text += f" ({selector.describe()})"
         return text
-
-
-def split_args(line: bytes) -> list[bytes]:
-    """sdssplitargs without quotes (selectors' rules are space separated)."""
-    return line.split()
 
 
 def merge_selectors(args: list[bytes]) -> tuple[list[bytes] | None, int]:
@@ -865,16 +869,27 @@ class Acl:
         return _REASONS.get(reason, "unknown")
 
 
-def pubsub_violations(new: User, original: User, clients: Iterable[object]) -> list[object]:
-    """ACLKillPubsubClientsIfNeeded: the clients of ``original`` (the user before a
-    change) whose subscriptions the user's new channel permissions (``new``) no
-    longer allow. Each client has ``user``, ``channels``, ``patterns``,
-    ``shard_channels``."""
-    if any(selector.allchannels for selector in new.selectors):
+class Subscriber(Protocol):
+    """What pubsub_violations reads of a client (broker.core.Client has it)."""
+
+    user: "User | None"
+    channels: dict[bytes, None]
+    patterns: dict[bytes, None]
+    shard_channels: dict[bytes, None]
+
+
+S = TypeVar("S", bound=Subscriber)
+
+
+def pubsub_violations(user: User, before: User, clients: Iterable[S]) -> list[S]:
+    """ACLKillPubsubClientsIfNeeded: the clients of ``user`` whose subscriptions its
+    new channel permissions no longer allow (``before``: a copy of the user as it was;
+    nobody when the new channels include all the old ones)."""
+    if any(selector.allchannels for selector in user.selectors):
         return []
-    upcoming = [channel for selector in new.selectors for channel in selector.channels]
+    upcoming = [channel for selector in user.selectors for channel in selector.channels]
     superset = True
-    for selector in original.selectors:
+    for selector in before.selectors:
         if selector.allchannels or any(channel not in upcoming for channel in selector.channels):
             superset = False
             break
@@ -882,13 +897,10 @@ def pubsub_violations(new: User, original: User, clients: Iterable[object]) -> l
         return []
     doomed = []
     for client in clients:
-        if getattr(client, "user", None) is not new:
+        if client.user is not user:
             continue
-        patterns = getattr(client, "patterns")
-        channels = list(getattr(client, "channels")) + list(getattr(client, "shard_channels"))
-        if not (patterns or channels):
-            continue
-        if any(not _channel_allowed(upcoming, pattern, True) for pattern in patterns) or \
+        channels = [*client.channels, *client.shard_channels]
+        if any(not _channel_allowed(upcoming, pattern, True) for pattern in client.patterns) or \
                 any(not _channel_allowed(upcoming, channel, False) for channel in channels):
             doomed.append(client)
     return doomed

@@ -104,7 +104,7 @@ def acl_setuser(client: Client, argv: list[bytes]) -> object:
             if other is client:
                 client.close_after_reply = True
             else:
-                other.kill("channel permissions revoked")  # type: ignore[attr-defined]
+                other.kill("channel permissions revoked")
     broker.acl_changed()
     return OK
 

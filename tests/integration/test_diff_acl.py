@@ -400,3 +400,36 @@ def test_acl_save_and_load_with_an_aclfile(tmp_path_factory: pytest.TempPathFact
     assert results[0][5] == RespError(
         "ERR users.acl:2: Error in applying operation '+bogus': Unknown command or category name in ACL. "
         "WARNING: ACL errors detected, no change to the previously active ACL rules was performed")
+
+
+# Commands whose keys sit in every way Redis's key specs describe (and the finders
+# behind SET ... GET, BITFIELD, SORT), asked for a user who may read r*, write w*, both rw*.
+DRYRUNS: list[Command] = [
+    ("GET", "r"), ("GET", "w"), ("SET", "w", "v"), ("SET", "r", "v"), ("SET", "rw", "v", "GET"),
+    ("SET", "w", "v", "GET"), ("MSET", "w1", "v", "w2", "v"), ("MSET", "w1", "v", "r2", "v"), ("MGET", "r1", "w"),
+    ("RENAME", "rw1", "w"), ("RENAME", "r1", "w"), ("COPY", "r", "w"), ("LMOVE", "rw", "w", "LEFT", "LEFT"),
+    ("ZUNIONSTORE", "w", 2, "r1", "r2"), ("ZUNIONSTORE", "w", 2, "r1", "w2"), ("ZUNION", 2, "r1", "r2"),
+    ("LMPOP", 2, "rw1", "rw2", "LEFT"), ("LMPOP", 2, "rw1", "r2", "LEFT"), ("BLMPOP", 0, 1, "rw1", "LEFT"),
+    ("XREAD", "COUNT", 1, "STREAMS", "r1", "r2", 0, 0), ("XREAD", "STREAMS", "r1", "w2", 0, 0),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "rw", ">"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "r", ">"),
+    ("XADD", "w", "*", "f", "v"), ("XINFO", "STREAM", "r"), ("XINFO", "STREAM", "w"), ("OBJECT", "ENCODING", "r"),
+    ("OBJECT", "ENCODING", "w"), ("MEMORY", "USAGE", "w"), ("EXISTS", "r", "w"), ("TOUCH", "w"), ("DEL", "r"),
+    ("UNLINK", "w"), ("EXPIRE", "w", 1), ("TTL", "r"), ("TYPE", "w"), ("STRLEN", "w"), ("HEXISTS", "w", "f"),
+    ("SINTERCARD", 2, "r", "w"), ("SMOVE", "rw", "w", "m"), ("GEORADIUS", "r", 0, 0, 1, "m", "STORE", "w"),
+    ("GEORADIUS", "r", 0, 0, 1, "m", "STOREDIST", "r2"), ("GEOSEARCHSTORE", "w", "r", "FROMLONLAT", 0, 0, "BYRADIUS",
+                                                         1, "m"),
+    ("EVAL", "", 1, "rw"), ("EVAL", "", 1, "r"), ("EVAL_RO", "", 1, "r"), ("EVAL", "", 0, "r"), ("FCALL", "f", 1, "w"),
+    ("SORT", "r", "LIMIT", 0, 1, "STORE", "w"), ("SORT", "r", "STORE", "r", "STORE", "w"),
+    ("SORT", "r", "GET", "STORE", "STORE", "w"), ("SORT_RO", "r"), ("SORT_RO", "w"),
+    ("BITFIELD", "r", "GET", "u8", 0), ("BITFIELD", "r", "OVERFLOW", "SAT", "GET", "u8", 0),
+    ("BITFIELD", "w", "SET", "u8", 0, 1), ("BITFIELD", "rw", "INCRBY", "u8", 0, 1), ("BITFIELD_RO", "r", "GET", "u8", 0),
+    ("BITOP", "AND", "w", "r1", "r2"), ("BITOP", "AND", "r", "r1"), ("PFMERGE", "rw", "r"), ("PFCOUNT", "r", "w"),
+    ("WATCH", "r", "w"), ("SUBSCRIBE", "c"), ("PUBLISH", "c", "m"), ("SSUBSCRIBE", "s1"), ("SPUBLISH", "s1", "m"),
+]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_dryrun_follows_key_specs_as_redis(servers: tuple[int, int], protocol: int) -> None:
+    script: list[Command] = [("ACL", "SETUSER", "ks", "+@all", "%R~r*", "%W~w*", "%RW~rw*", "&c", "&s*")]
+    script += [("ACL", "DRYRUN", "ks", *command) for command in DRYRUNS]
+    same(servers, script, protocol)
