@@ -19,11 +19,11 @@ LIST and GETUSER show, Redis's best-fit of categories), the log (``Acl.log_denie
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, TypeVar
 
 from broker.aclspecs import SPECS
-from broker.glob import glob_match
+from broker.glob import compile_glob, glob_match
 
 if TYPE_CHECKING:
     from broker.table import Command
@@ -117,6 +117,8 @@ class CommandIndex:
                 members[category].add(name)
         self.members = {name: frozenset(found) for name, found in members.items()}
         self.all = frozenset(self.by_name)
+        # what checking each command needs, worked out once (the check runs per command)
+        self.plans = {cmd: _Plan(cmd) for cmd in self.order}
 
     def lookup(self, name: bytes) -> "Command | None":
         """ACLLookupCommand: ``get``, ``config|get`` (any letter case)."""
@@ -127,6 +129,19 @@ class CommandIndex:
         changes together)."""
         cmd = self.by_name[name]
         return {name, *(sub.fullname for sub in cmd.subcommands.values())}
+
+
+class _Plan:
+    """How a command is checked: its full name, whether it bypasses the command bits
+    (no_auth: AUTH, HELLO), how to find its keys and its channels."""
+
+    __slots__ = ("name", "noauth", "keys", "channels")
+
+    def __init__(self, cmd: "Command") -> None:
+        self.name = cmd.fullname
+        self.noauth = "noauth" in cmd.flags
+        self.keys: Callable[[list[bytes]], list[tuple[int, int]]] | None = _key_finder(cmd)
+        self.channels = _CHANNELS.get(cmd.fullname)
 
 
 def categories(cmd: "Command") -> tuple[str, ...]:
@@ -262,18 +277,38 @@ def _keys_by_finder(cmd: "Command", argv: list[bytes]) -> list[tuple[int, int]]:
 _SORT_SKIP = {b"limit": 2, b"get": 1, b"by": 1}
 
 
-def _has_keys(cmd: "Command") -> bool:
-    """doesCommandHaveKeys: some key spec that is not NOT_KEY."""
+def _key_finder(cmd: "Command") -> Callable[[list[bytes]], list[tuple[int, int]]] | None:
+    """None when the command has no keys (doesCommandHaveKeys: no key spec but NOT_KEY
+    ones); else a function of argv: for one key spec at fixed positions (GET, SET k v
+    without options, HSET ...) the positions themselves, else command_keys."""
     spec = SPECS.get(cmd.fullname)
-    return spec is not None and any(not flags & _NOT_KEY for flags, _, _ in spec[1])
+    if spec is None or all(flags & _NOT_KEY for flags, _, _ in spec[1]):
+        return None
+    specs = spec[1]
+    if len(specs) == 1 and cmd.arity > 0:
+        flags, search, find = specs[0]
+        if search[0] == "index" and find[0] == "range" and find[1] >= 0 and not flags & (_INCOMPLETE | _VARIABLE):
+            first = search[1]
+            fixed = [(i, flags) for i in range(first, first + find[1] + 1, find[2])]
+            return lambda argv: fixed
+    return lambda argv: command_keys(cmd, argv)
 
 
 # ------------------------------------------------------------- selectors
+
+# The pattern permissions a key's access flags need (ACCESS reads; INSERT, DELETE, UPDATE write).
+_NEEDED = [(READ if flags & _ACCESS else 0) | (WRITE if flags & (_INSERT | _DELETE | _UPDATE) else 0)
+           for flags in range(16)]
+
 
 @dataclass(slots=True, eq=False)
 class KeyPattern:
     pattern: bytes
     permissions: int  # READ, WRITE or both
+    match: Callable[[bytes], bool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.match = compile_glob(self.pattern)
 
     def describe(self) -> str:
         prefix = "~" if self.permissions == _ALL else "%R~" if self.permissions == READ else "%W~"
@@ -440,20 +475,21 @@ class Selector:
                       keys: list[list[tuple[int, int]]]) -> tuple[int, int]:
         """ACLSelectorCheckCmd: (result, position of the refused key or channel).
         ``keys`` caches the command's keys across selectors (empty until found)."""
-        if not self.allcommands and "noauth" not in cmd.flags and cmd.fullname not in self.allowed:
-            allowed = self.firstargs.get(cmd.fullname)
+        plan = self.index.plans[cmd]
+        if not self.allcommands and not plan.noauth and plan.name not in self.allowed:
+            allowed = self.firstargs.get(plan.name)
             if len(argv) < 2 or not allowed:
                 return DENIED_CMD, 0
             first = argv[2 if cmd.container else 1].lower()
             if all(arg.lower() != first for arg in allowed):
                 return DENIED_CMD, 0
-        if not self.allkeys and _has_keys(cmd):
+        if not self.allkeys and plan.keys is not None:
             if not keys:
-                keys.append(command_keys(cmd, argv))
+                keys.append(plan.keys(argv))
             for position, flags in keys[0]:
                 if not self.check_key(argv[position], flags):
                     return DENIED_KEY, position
-        channels = _CHANNELS.get(cmd.fullname)
+        channels = plan.channels
         if not self.allchannels and channels is not None:
             start, count, pattern = channels
             stop = len(argv) if count == -1 else min(len(argv), start + count)
@@ -465,8 +501,11 @@ class Selector:
     def check_key(self, key: bytes, flags: int) -> bool:
         if self.allkeys:
             return True
-        needed = (READ if flags & _ACCESS else 0) | (WRITE if flags & (_INSERT | _DELETE | _UPDATE) else 0)
-        return any(p.permissions & needed == needed and glob_match(p.pattern, key) for p in self.patterns)
+        needed = _NEEDED[flags & 15]
+        for pattern in self.patterns:
+            if pattern.permissions & needed == needed and pattern.match(key):
+                return True
+        return False
 
     def check_channel(self, channel: bytes, is_pattern: bool) -> bool:
         """A channel is matched against the patterns; a PSUBSCRIBE pattern only
