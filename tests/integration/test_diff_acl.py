@@ -303,6 +303,9 @@ def test_scripts_check_acls_as_redis(servers: tuple[int, int], protocol: int) ->
         ("EVAL", "return redis.acl_check_cmd('hset', 'xx', 'f', 1)", 0),
         ("EVAL", "return redis.acl_check_cmd('nosuch', 'xx')", 0),
         ("EVAL", "return redis.acl_check_cmd('config', 'get', 'x')", 0),
+        ("FUNCTION", "LOAD", "REPLACE", "#!lua name=acl\nredis.register_function('touchy', "
+                                        "function(keys) return redis.call('set', keys[1], 1) end)"),
+        ("FCALL", "touchy", 1, "x2"), ("FCALL", "touchy", 1, "y2"),
         ("ACL", "WHOAMI"),
     ]), protocol)
     with RespClient(servers[0]) as redis, RespClient(servers[1]) as fanout:
