@@ -291,6 +291,8 @@ def _key_finder(cmd: "Command") -> Callable[[list[bytes]], list[tuple[int, int]]
             first = search[1]
             fixed = [(i, flags) for i in range(first, first + find[1] + 1, find[2])]
             return lambda argv: fixed
+    if any(flags & _VARIABLE for flags, _, _ in specs):
+        return lambda argv: _keys_by_finder(cmd, argv)
     return lambda argv: command_keys(cmd, argv)
 
 
@@ -319,7 +321,7 @@ class Selector:
     """One set of permissions (aclSelector): commands, keys, channels."""
 
     __slots__ = ("index", "root", "allkeys", "allchannels", "allcommands", "future", "allowed", "firstargs",
-                 "patterns", "channels")
+                 "patterns", "channels", "channel_matchers")
 
     def __init__(self, index: CommandIndex, root: bool, allchannels: bool) -> None:
         self.index = index
@@ -337,6 +339,8 @@ class Selector:
         self.firstargs: dict[str, list[bytes]] = {}
         self.patterns: list[KeyPattern] = []
         self.channels: list[bytes] = []
+        # the channels' globs, compiled once (PUBLISH and SUBSCRIBE match against them)
+        self.channel_matchers: list[Callable[[bytes], bool]] = []
 
     def copy(self) -> "Selector":
         other = Selector(self.index, self.root, self.allchannels)
@@ -345,6 +349,7 @@ class Selector:
         other.firstargs = {name: list(args) for name, args in self.firstargs.items()}
         other.patterns = [KeyPattern(p.pattern, p.permissions) for p in self.patterns]
         other.channels = list(self.channels)
+        other.channel_matchers = list(self.channel_matchers)
         return other
 
     # ----------------------------------------------------------- rules
@@ -361,9 +366,11 @@ class Selector:
         elif lower in (b"allchannels", b"&*"):
             self.allchannels = True
             self.channels.clear()
+            self.channel_matchers.clear()
         elif lower == b"resetchannels":
             self.allchannels = False
             self.channels.clear()
+            self.channel_matchers.clear()
         elif lower in (b"allcommands", b"+@all"):
             self.allowed = set(self.index.all)
             self.allcommands = self.future = True
@@ -381,6 +388,7 @@ class Selector:
                 raise AclError("EINVAL")
             if op[1:] not in self.channels:
                 self.channels.append(op[1:])
+                self.channel_matchers.append(compile_glob(op[1:]))
         elif op[:1] == b"+" and op[1:2] != b"@":
             self._allow(op[1:])
         elif op[:1] == b"-" and op[1:2] != b"@":
@@ -512,7 +520,12 @@ class Selector:
         literally (ACLCheckChannelAgainstList)."""
         if self.allchannels:
             return True
-        return _channel_allowed(self.channels, channel, is_pattern)
+        if is_pattern:
+            return channel in self.channels
+        for match in self.channel_matchers:
+            if match(channel):
+                return True
+        return False
 
     # ------------------------------------------------------- descriptions
 

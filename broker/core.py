@@ -237,7 +237,6 @@ class Broker:
         self.clients: dict[int, Client] = {}
         self.config = Config(config)
         self.notify_flags = 0
-        self.requirepass = ""
         # ACL users (broker/acl.py); the default one follows requirepass
         self.acl = Acl(CommandIndex(load().values()))
         self.config.listeners.append(self._config_changed)
@@ -693,8 +692,8 @@ class Broker:
         self.acl.log_denied(reason, context, obj, username, self.clock_ms(), client_info_line(caller))
 
     def acl_changed(self) -> None:
-        """After ACL SETUSER/DELUSER/LOAD or a requirepass change: clients of a user
-        that is no longer all-permissive take the checked path (see refresh_special)."""
+        """After ACL SETUSER/DELUSER/LOAD: clients of a user that is no longer
+        all-permissive take the checked path, and back (see refresh_special)."""
         for client in self.clients.values():
             client.refresh_special()
 
@@ -859,7 +858,6 @@ class Broker:
             self.notify_flags = int(flags)
         elif name == "requirepass":
             # ACLUpdateDefaultUserPassword: the default user's only password, or nopass
-            self.requirepass = value
             default = self.acl.default
             default.apply(b"resetpass", self.acl.pubsub_all)
             default.apply(b">" + value.encode() if value else b"nopass", self.acl.pubsub_all)
