@@ -12,8 +12,9 @@ default user the core never calls ``check`` at all (``User.unrestricted``), so A
 cost nothing until they are used.
 
 Layout: rule parsing (``Selector.apply``, ``User.apply``), the permission check
-(``Selector.check_command``, ``User.check``), descriptions (``describe``: what ACL
-LIST and GETUSER show, Redis's best-fit of categories), the log (``Acl.log_denied``).
+(``Selector.check_command``, ``User.check``; which arguments are keys is
+broker/aclkeys.py's), descriptions (``describe``: what ACL LIST and GETUSER show,
+Redis's best-fit of categories), the log (``Acl.log_denied``), ACL files (``Acl.load``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, TypeVar
 
+from broker.aclkeys import ACCESS, DELETE, INSERT, UPDATE, key_finder
 from broker.aclspecs import SPECS
 from broker.glob import compile_glob, glob_match
 
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from broker.table import Command
 
 __all__ = ["Acl", "AclError", "CATEGORIES", "categories", "CommandIndex", "DENIED_AUTH", "DENIED_CHANNEL", "DENIED_CMD",
-           "DENIED_KEY", "LogEntry", "OK", "Selector", "User", "hash_password"]
+           "DENIED_KEY", "LogEntry", "OK", "Selector", "User", "hash_password", "has_spaces", "pubsub_violations"]
 
 # The categories in Redis's order (ACL CAT lists them so, COMMAND INFO too).
 CATEGORIES = ("keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
@@ -42,9 +44,6 @@ OK, DENIED_CMD, DENIED_KEY, DENIED_AUTH, DENIED_CHANNEL = 0, 1, 2, 3, 4
 # Key pattern permissions: %R~ reads, %W~ writes, ~ both.
 READ, WRITE = 1, 2
 _ALL = READ | WRITE
-
-# Key-spec flags (broker/aclspecs.py) and what they need of a pattern (ACLSelectorCheckKey).
-_ACCESS, _INSERT, _DELETE, _UPDATE, _NOT_KEY, _INCOMPLETE, _VARIABLE = 1, 2, 4, 8, 16, 32, 64
 
 # getChannelsFromCommand's table: command -> (first channel, count or -1, is pattern).
 # Only publishing and subscribing are checked; unsubscribing never is.
@@ -140,7 +139,7 @@ class _Plan:
     def __init__(self, cmd: "Command") -> None:
         self.name = cmd.fullname
         self.noauth = "noauth" in cmd.flags
-        self.keys: Callable[[list[bytes]], list[tuple[int, int]]] | None = _key_finder(cmd)
+        self.keys: Callable[[list[bytes]], list[tuple[int, int]]] | None = key_finder(cmd)
         self.channels = _CHANNELS.get(cmd.fullname)
 
 
@@ -168,138 +167,10 @@ def categories(cmd: "Command") -> tuple[str, ...]:
     return tuple(name for name in CATEGORIES if name in found)
 
 
-# ------------------------------------------------------------------ keys
-
-def command_keys(cmd: "Command", argv: list[bytes]) -> list[tuple[int, int]]:
-    """(position, key-spec flags) of each key in ``argv``, as Redis's
-    getKeysFromCommandWithSpecs finds them: from the key specs when they are
-    reliable, else the command's own key finder (SORT, SET with GET, MIGRATE ...)."""
-    spec = SPECS.get(cmd.fullname)
-    if spec is None or not spec[1]:
-        return []
-    specs = spec[1]
-    if not any(flags & _VARIABLE for flags, _, _ in specs):
-        found = _keys_from_specs(cmd, specs, argv)
-        if found is not None:
-            return found
-    return _keys_by_finder(cmd, argv)
-
-
-def _keys_from_specs(cmd: "Command", specs: tuple, argv: list[bytes]) -> list[tuple[int, int]] | None:
-    """db.c getKeysUsingKeySpecs; None for an invalid or incomplete spec."""
-    argc = len(argv)
-    found: list[tuple[int, int]] = []
-    for flags, search, find in specs:
-        if flags & _NOT_KEY:
-            continue
-        if search[0] == "index":
-            first = search[1]
-        elif search[0] == "keyword":
-            keyword, start = search[1].encode().lower(), search[2]
-            first = 0
-            begin = start if start > 0 else argc + start
-            end = argc - 1 if start > 0 else 1
-            i = begin
-            while i != end and 1 <= i < argc:
-                if argv[i].lower() == keyword:
-                    first = i + 1
-                    break
-                i = i + 1 if begin <= end else i - 1
-            if not first:
-                continue
-        else:
-            return None
-        if find[0] == "range":
-            lastkey, step, limit = find[1], find[2], find[3]
-            if lastkey >= 0:
-                last = first + lastkey
-            elif not limit:
-                last = argc + lastkey
-            else:
-                last = first + ((argc - first) // limit + lastkey)
-        elif find[0] == "keynum":
-            index, firstkey, step = find[1], find[2], find[3]
-            if index >= argc or first + index >= argc:
-                return None
-            try:
-                numkeys = int(argv[first + index])
-            except ValueError:
-                return None
-            if numkeys < 0:
-                return None
-            first += firstkey
-            last = first + numkeys - 1
-        else:
-            return None
-        if last >= argc or last < first or first >= argc:
-            return None
-        found += [(i, flags) for i in range(first, last + 1, step)]
-        if flags & _INCOMPLETE:
-            return None
-    return found
-
-
-def _keys_by_finder(cmd: "Command", argv: list[bytes]) -> list[tuple[int, int]]:
-    """The key finders of db.c for the commands whose specs are not enough (SORT's BY
-    and GET, SET's GET, BITFIELD's operations decide the access)."""
-    name = cmd.name
-    if name == "set":  # setGetKeys: SET ... GET reads the old value too
-        reads = any(arg.lower() == b"get" for arg in argv[3:])
-        return [(1, _ACCESS | _UPDATE if reads else _UPDATE)]
-    if name == "bitfield":  # bitfieldGetKeys: GET and OVERFLOW only is a read
-        i = 2
-        while i < len(argv):
-            left, arg = len(argv) - i - 1, argv[i].lower()
-            if arg == b"get" and left >= 2:
-                i += 3
-            elif arg == b"overflow" and left >= 1:
-                i += 2
-            else:
-                return [(1, _ACCESS | _UPDATE)]  # a write, or a syntax error: not read-only
-        return [(1, _ACCESS)]
-    if name == "sort_ro":
-        return [(1, _ACCESS)]
-    if name == "sort":  # sortGetKeys: the last STORE, skipping LIMIT/GET/BY arguments
-        found = [(1, _ACCESS)]
-        store = None
-        i = 2
-        while i < len(argv):
-            arg = argv[i].lower()
-            if arg in _SORT_SKIP:
-                i += _SORT_SKIP[arg]
-            elif arg == b"store" and i + 1 < len(argv):
-                store = i + 1
-            i += 1
-        return found + ([(store, _UPDATE)] if store is not None else [])
-    return []
-
-
-_SORT_SKIP = {b"limit": 2, b"get": 1, b"by": 1}
-
-
-def _key_finder(cmd: "Command") -> Callable[[list[bytes]], list[tuple[int, int]]] | None:
-    """None when the command has no keys (doesCommandHaveKeys: no key spec but NOT_KEY
-    ones); else a function of argv: for one key spec at fixed positions (GET, SET k v
-    without options, HSET ...) the positions themselves, else command_keys."""
-    spec = SPECS.get(cmd.fullname)
-    if spec is None or all(flags & _NOT_KEY for flags, _, _ in spec[1]):
-        return None
-    specs = spec[1]
-    if len(specs) == 1 and cmd.arity > 0:
-        flags, search, find = specs[0]
-        if search[0] == "index" and find[0] == "range" and find[1] >= 0 and not flags & (_INCOMPLETE | _VARIABLE):
-            first = search[1]
-            fixed = [(i, flags) for i in range(first, first + find[1] + 1, find[2])]
-            return lambda argv: fixed
-    if any(flags & _VARIABLE for flags, _, _ in specs):
-        return lambda argv: _keys_by_finder(cmd, argv)
-    return lambda argv: command_keys(cmd, argv)
-
-
 # ------------------------------------------------------------- selectors
 
 # The pattern permissions a key's access flags need (ACCESS reads; INSERT, DELETE, UPDATE write).
-_NEEDED = [(READ if flags & _ACCESS else 0) | (WRITE if flags & (_INSERT | _DELETE | _UPDATE) else 0)
+_NEEDED = [(READ if flags & ACCESS else 0) | (WRITE if flags & (INSERT | DELETE | UPDATE) else 0)
            for flags in range(16)]
 
 

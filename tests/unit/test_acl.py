@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, OK, Acl, AclError, CommandIndex, User, \
-    command_keys, hash_password, merge_selectors
+    hash_password, merge_selectors
+from broker.aclkeys import command_keys
 from broker.core import Broker
 from broker.resp import OK as OK_REPLY
 from broker.table import load
