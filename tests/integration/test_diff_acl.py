@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any, Iterator, Sequence
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.differential import assert_same_replies
 from tests.support.resp_client import RespClient, RespError, wait_until
@@ -13,6 +15,7 @@ from tests.support.servers import ServerProcess, free_port, start_fanout, start_
 
 Command = Sequence[bytes | str | int | float]
 PROTOCOLS = [2, 3]
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(scope="module")
@@ -436,3 +439,45 @@ def test_dryrun_follows_key_specs_as_redis(servers: tuple[int, int], protocol: i
     script: list[Command] = [("ACL", "SETUSER", "ks", "+@all", "%R~r*", "%W~w*", "%RW~rw*", "&c", "&s*")]
     script += [("ACL", "DRYRUN", "ks", *command) for command in DRYRUNS]
     same(servers, script, protocol)
+
+
+# Randomised: users made of random rules (flags, passwords, commands that both servers
+# have, key and channel patterns, selectors), described and asked about random commands.
+_WORDS = st.sampled_from(["a", "ab", "b*", "*", "a?", "[ab]*", "x"])
+_PATTERNS = st.builds(lambda prefix, word: prefix + word, st.sampled_from(["~", "%R~", "%W~", "%RW~", "&"]), _WORDS)
+_COMMAND_RULES = st.builds(lambda sign, name: sign + name, st.sampled_from(["+", "-"]),
+                           st.sampled_from(["get", "set", "del", "lpush", "lrange", "publish", "subscribe", "hset",
+                                            "config|get", "select|0", "@all", "@read",
+                                            "@write", "@hash", "@list", "@pubsub"]))
+_RULE = st.one_of(_PATTERNS, _COMMAND_RULES,
+                  st.sampled_from(["on", "off", "nopass", "resetpass", ">pw", "<pw", "allkeys", "resetkeys",
+                                   "allchannels", "resetchannels", "clearselectors", "reset"]))
+_SELECTOR = st.lists(st.one_of(_PATTERNS, _COMMAND_RULES), min_size=1, max_size=4).map(
+    lambda rules: "(" + " ".join(rules) + ")")
+_ASKED = st.sampled_from([("get", "a"), ("get", "ab"), ("set", "b1", "v"), ("del", "a", "x"), ("lpush", "ab", "v"),
+                          ("lrange", "x", 0, 1), ("publish", "ab", "m"), ("subscribe", "a", "x"), ("hset", "b", "f", "v"),
+                          ("config", "get", "x"), ("client", "list"), ("select", 0), ("select", 1),
+                          ("psubscribe", "b*"), ("copy", "a", "b"), ("rename", "ab", "x")])
+
+
+@SETTINGS
+@given(rules=st.lists(st.one_of(_RULE, _SELECTOR), max_size=8), asked=st.lists(_ASKED, min_size=1, max_size=4))
+def test_random_rules_describe_and_decide_as_redis(servers: tuple[int, int], rules: list[str],
+                                                   asked: list[Command]) -> None:
+    script: list[Command] = [("ACL", "DELUSER", "r"), ("ACL", "SETUSER", "r", *rules)]
+    script += [("ACL", "DRYRUN", "r", *command) for command in asked]
+    same(servers, script)
+    # the description, but for the commands Redis has and we do not (LOLWUT, DEBUG ...)
+    with RespClient(servers[0]) as redis, RespClient(servers[1]) as fanout:
+        ours = set(fanout.call("COMMAND", "LIST"))
+        described = [_getuser(client.call("ACL", "GETUSER", "r")) for client in (redis, fanout)]
+    assert [_known(reply, ours) for reply in described] == [described[1]] * 2
+
+
+def _known(reply: Any, ours: set[bytes]) -> Any:
+    if isinstance(reply, bytes) and reply[:2] in (b"-@", b"+@"):
+        return b" ".join(token for token in reply.split(b" ")
+                         if token[1:2] == b"@" or token[1:].split(b"|")[0] in {name.split(b"|")[0] for name in ours})
+    if isinstance(reply, list):
+        return [_known(item, ours) for item in reply]
+    return reply
