@@ -224,7 +224,9 @@ class Sandbox:
         client = self.client
         client.db = run.caller.db
         client.proto = 2
-        user = run.caller.user
+        # the script's commands run as the caller's user (scriptCall), so that commands
+        # reading it themselves (SORT's BY/GET) answer for the caller
+        client.user = user = run.caller.user
         run.user = user if user is not None and not user.unrestricted else None
         self.run = run
         nkeys, nargs, limit = len(keys), len(args), self._fixed

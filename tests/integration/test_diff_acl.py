@@ -296,7 +296,7 @@ def test_multi_and_exec_check_acls_as_redis(servers: tuple[int, int], protocol: 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_scripts_check_acls_as_redis(servers: tuple[int, int], protocol: int) -> None:
-    same(servers, _auth_script(["+@scripting", "+set", "~x*"], [
+    same(servers, _auth_script(["+@scripting", "+set", "+sort", "~x*"], [
         ("EVAL", "return redis.call('set', KEYS[1], 1)", 1, "x1"),
         ("EVAL", "return redis.call('get', KEYS[1])", 1, "x1"),
         ("EVAL", "return redis.pcall('get', KEYS[1])", 1, "x1"),
@@ -309,6 +309,7 @@ def test_scripts_check_acls_as_redis(servers: tuple[int, int], protocol: int) ->
         ("FUNCTION", "LOAD", "REPLACE", "#!lua name=acl\nredis.register_function('touchy', "
                                         "function(keys) return redis.call('set', keys[1], 1) end)"),
         ("FCALL", "touchy", 1, "x2"), ("FCALL", "touchy", 1, "y2"),
+        ("EVAL", "return redis.pcall('sort', KEYS[1], 'by', 'w_*')", 1, "x3"),
         ("ACL", "WHOAMI"),
     ]), protocol)
     with RespClient(servers[0]) as redis, RespClient(servers[1]) as fanout:
