@@ -124,7 +124,7 @@ def load() -> dict[bytes, Command]:
     global _loaded
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
-            aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
+            acl, aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
             pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings, transactions, zsets)
         from broker.commands import monitor, tracking  # noqa: F401  (CLIENT TRACKING ..., MONITOR)
         _loaded = True
