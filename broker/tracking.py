@@ -145,7 +145,6 @@ class Tracking:
         # Whether writes must reach invalidate_key: someone tracks, or keys remain.
         self.on = False
 
-
     # --------------------------------------------------------- turning on/off
 
     def enable(self, client: "Client", redirect: int, bcast: bool, optin: bool, optout: bool,
@@ -255,9 +254,16 @@ class Tracking:
             if target is current and (self.broker.call_depth or self.serving):
                 self.pending.append(key)
             else:
-                self.send(target, b"*1\r\n$%d\r\n%s\r\n" % (len(key), key))
+                self.send(target, _one_key(key))
         if not self.table and not self.clients:
             self._refresh()
+
+    def invalidate_removed(self, key: bytes) -> None:
+        """A key went by itself, outside any command's doing (expired, evicted): what
+        the eviction code calls for each key it evicts (Redis's signalModifiedKey with
+        no client; ``Broker.touch_watched(db, key, False)`` does WATCH and this)."""
+        if self.on:
+            self.invalidate_key(key, True, False)
 
     def invalidate_all(self) -> None:
         """FLUSHDB/FLUSHALL (``trackingInvalidateKeysOnFlush``): every tracking client,
@@ -271,7 +277,7 @@ class Tracking:
                 if client is current:
                     self.pending.append(None)
                 else:
-                    self.send(client, _NULLS[3 if client.proto == 3 else 2])
+                    self.send(client, _null(client))
         self.table = {}
         self.total_items = 0
         self._refresh()
@@ -307,8 +313,7 @@ class Tracking:
         replies: list[Any] = []
         for key in pending:
             if client.tracking.redirect:
-                self.send(client, _NULLS[3 if client.proto == 3 else 2] if key is None
-                          else b"*1\r\n$%d\r\n%s\r\n" % (len(key), key))
+                self.send(client, _null(client) if key is None else _one_key(key))
             elif client.proto == 3:
                 replies.append(Push([b"invalidate", None if key is None else [key]]))
         return replies
@@ -320,17 +325,9 @@ class Tracking:
         if client.tracking is None or client.closed:
             return
         for key in pending:
-            self.send(client, _NULLS[3 if client.proto == 3 else 2] if key is None
-                      else b"*1\r\n$%d\r\n%s\r\n" % (len(key), key))
+            self.send(client, _null(client) if key is None else _one_key(key))
 
     # ------------------------------------------------------------------ BCAST
-
-    def invalidate_removed(self, key: bytes) -> None:
-        """A key went by itself, outside any command's doing (expired, evicted): what
-        the eviction code calls for each key it evicts (Redis's signalModifiedKey with
-        no client; ``Broker.touch_watched(db, key, False)`` does WATCH and this)."""
-        if self.on:
-            self.invalidate_key(key, True, False)
 
     def _remember_to_broadcast(self, key: bytes, modifier: "Client | None") -> None:
         """``trackingRememberKeyToBroadcast``: file ``key`` under each prefix of it."""
@@ -392,6 +389,14 @@ class Tracking:
         """INFO stats' tracking fields."""
         return [("tracking_total_keys", len(self.table)), ("tracking_total_items", self.total_items),
                 ("tracking_total_prefixes", len(self.prefixes))]
+
+
+def _one_key(key: bytes) -> bytes:
+    return b"*1\r\n$%d\r\n%s\r\n" % (len(key), key)
+
+
+def _null(client: "Client") -> bytes:
+    return _NULLS[3 if client.proto == 3 else 2]
 
 
 def _key_array(keys: list[bytes]) -> bytes:
