@@ -143,11 +143,13 @@ class Client:
         """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
         or CLIENT REPLY state (the slow path of execute calls it after each command)."""
         user = self.user
+        # nothing to check before running a command (then only tracking makes it special)
+        self.plain = not (self.multi is not None or not self.authenticated or self.reply_mode != 0
+                          or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
+                          or (user is not None and not user.unrestricted))
         # (a tracking client's reads must be remembered, and the invalidations its own
-        # writes cause written after its replies: both happen on the slow path)
-        self.special = (self.multi is not None or not self.authenticated or self.reply_mode != 0
-                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
-                        or (user is not None and not user.unrestricted) or self.tracking is not None)
+        # writes cause written after its replies: both happen off the fast path)
+        self.special = not self.plain or self.tracking is not None
 
     @property
     def subscriptions(self) -> int:
@@ -486,12 +488,27 @@ class Broker:
         try:
             if tracking.max_keys and len(tracking.table) > tracking.max_keys:
                 tracking.limit()  # before each command, as Redis's processCommand
-            reply = self._dispatch_slow(client, argv, cmd)
+            if client.plain and cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not self.gated:
+                reply = self._run_tracked(client, argv, cmd)
+            else:
+                reply = self._dispatch_slow(client, argv, cmd)
         finally:
             tracking.current = previous
         state = client.tracking
         if tracking.pending or self.monitors.own or (state is not None and state.caching):
             reply = self._after_command(client, cmd, reply)
+        return reply
+
+    def _run_tracked(self, client: Client, argv: list[bytes], cmd: Command) -> Reply:
+        """A tracking client's command that would take the fast path (nothing to check
+        first): through ``call``, which remembers the keys a read touched."""
+        reply = self.call(client, cmd, argv)
+        if type(reply) is Blocked:
+            reply = self._block(client, reply, argv)
+            if reply is BLOCKED:
+                return BLOCKED
+        if self.ready_keys:
+            self.serve_blocked()
         return reply
 
     def _dispatch_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
