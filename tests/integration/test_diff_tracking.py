@@ -63,6 +63,10 @@ RESP3_DEFAULT = [
     ("a", ["GET", "quiet"]),
     ("b", ["SET", "quiet", "1"]),        # pushes are sent whatever CLIENT REPLY says
     ("a", ["CLIENT", "REPLY", "ON"]),
+    ("b", ["RPUSH", "dst", "a"]),
+    ("a", ["LRANGE", "dst", "0", "-1"]),
+    ("a", ["<send>", "BLMOVE", "src", "dst", "LEFT", "LEFT", "0"]),
+    ("b", ["RPUSH", "src", "x"]),        # a is served: its reply, then the push for dst
     ("a", ["CLIENT", "TRACKING", "OFF"]),
     ("a", ["CLIENT", "TRACKINGINFO"]),
     ("a", ["CLIENT", "GETREDIR"]),

@@ -6,7 +6,9 @@ every mode, MONITOR and RESP2 subscribed mode included) so what each received
 since the last step is read as raw bytes, in order: replies, RESP3 pushes,
 ``__redis__:invalidate`` messages and MONITOR lines alike. Nothing is waited for
 by time: each server has sent a push before it answers the next command on that
-connection. In MULTI a connection's one-line answers are read instead of a marker
+connection. A step ``(name, ["<send>", *argv])`` sends a command that blocks and
+reads its answer with the next step's markers. In MULTI a connection's one-line
+answers are read instead of a marker
 (it would be queued); under CLIENT REPLY OFF, another connection's CLIENT LIST
 shows when it ran its command, and what it got is read once replies are on.
 
@@ -63,6 +65,12 @@ class Session:
 
     def step(self, name: str, argv: Argv) -> None:
         argv = [self._substitute(arg) for arg in argv]
+        if argv and argv[0] == "<send>":
+            # a command that blocks: sent, seen blocked (flag b), read with the next
+            # step's markers
+            self.conns[name].sendall(encode_command(*argv[1:]))
+            self._confirm(name, "", "", flag=b"b")
+            return self.sync(name, skip=name)
         before = len(self.buffers[name])
         if [str(arg).lower() for arg in argv[:2]] == ["client", "reply"]:
             # no marker reply while muted: what it gets is read once it is on again
@@ -125,16 +133,20 @@ class Session:
         line, self.carried[name] = data.split(b"\r\n", 1)
         return line + b"\r\n"
 
-    def _confirm(self, name: str, command: str, sub: str) -> None:
+    def _confirm(self, name: str, command: str, sub: str, flag: bytes = b"") -> None:
         """A connection under CLIENT REPLY OFF answers nothing: wait until another
-        connection sees (CLIENT LIST's cmd=, hidden from MONITOR) that it ran ``command``."""
+        connection sees (CLIENT LIST's cmd=, hidden from MONITOR) that it ran ``command``
+        (or, with ``flag``, that its flags= show it)."""
         wanted = (b"cmd=%s " % command.encode(), b"cmd=%s|%s " % (command.encode(), sub.encode()))
         for _ in range(100_000):
             self.admin.sendall(encode_command("CLIENT", "LIST", "ID", self.ids[name]))
             listing = self._read_bulk(self.admin)
-            if any(text in listing for text in wanted):
+            if flag:
+                if flag in listing.split(b" flags=", 1)[1].split(b" ", 1)[0]:
+                    return
+            elif any(text in listing for text in wanted):
                 return
-        raise AssertionError(f"{name} never ran {command}")
+        raise AssertionError(f"{name} never ran {command or 'into ' + flag.decode()}")
 
     def sync(self, first: str, skip: str = "") -> None:
         """Read each connection up to the reply of a marker PING (``first`` first)."""
