@@ -20,6 +20,7 @@ from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex
 from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
+from broker.monitor import Monitors
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
 from broker.propagate import FORCE_PROPAGATE, Propagator, mark_recorded_as_sent
@@ -27,6 +28,7 @@ from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
+from broker.tracking import ClientTracking, Tracking
 from broker.zset import set_listpack_limits
 
 __all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Stats"]
@@ -93,6 +95,8 @@ class Client:
     """
 
     _ids = itertools.count(1)
+    # connected through the unix socket (MONITOR shows it as unix:<path>)
+    unix = False
 
     def __init__(self, broker: "Broker", addr: str = "", laddr: str = "") -> None:
         self.broker = broker
@@ -125,6 +129,8 @@ class Client:
         # CLIENT REPLY: 0 on, 1 off, 2 skip this reply, 3 skip this and the next
         self.reply_mode = 0
         self.blocked: Blocked | None = None
+        # CLIENT TRACKING's mode while on (broker.tracking), else None
+        self.tracking: ClientTracking | None = None
         # the answer of execute's slow path (QUEUED or an error)
         self.pending_reply: Any = None
         self.close_after_reply = False
@@ -137,9 +143,13 @@ class Client:
         """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
         or CLIENT REPLY state (the slow path of execute calls it after each command)."""
         user = self.user
-        self.special = (self.multi is not None or not self.authenticated or self.reply_mode != 0
-                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
-                        or (user is not None and not user.unrestricted))
+        # nothing to check before running a command (then only tracking makes it special)
+        self.plain = not (self.multi is not None or not self.authenticated or self.reply_mode != 0
+                          or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
+                          or (user is not None and not user.unrestricted))
+        # (a tracking client's reads must be remembered, and the invalidations its own
+        # writes cause written after its replies: both happen off the fast path)
+        self.special = not self.plain or self.tracking is not None
 
     @property
     def subscriptions(self) -> int:
@@ -168,13 +178,16 @@ class Client:
         return 0
 
     def flags(self) -> str:
-        flags = ""
+        flags = "O" if self in self.broker.monitors.clients else ""
         if self.channels or self.patterns or self.shard_channels:
             flags += "P"
         if self.multi is not None:
             flags += "x"
         if self.blocked is not None:
             flags += "b"
+        tracking = self.tracking
+        if tracking is not None:
+            flags += "t" + ("R" if tracking.broken_redirect else "") + ("B" if tracking.bcast else "")
         if self.watch_dirty:
             flags += "d"
         return flags or "N"
@@ -283,6 +296,11 @@ class Broker:
         # write error (set_aof_error).
         self.gated = False
         self.pause = ClientPause(self)
+        # client-side caching (CLIENT TRACKING) and MONITOR
+        self.tracking = Tracking(self)
+        self.monitors = Monitors(self)
+        self.config.listeners.append(self._tracking_config_changed)
+        self._tracking_config_changed("tracking-table-max-keys", self.config.get("tracking-table-max-keys"))
         self.loading_refusal: str | None = None
         self.write_refusal: str | None = None
         self.aof_refusal: str | None = None
@@ -305,6 +323,9 @@ class Broker:
             return
         self.unsubscribe_all(client)
         self.unwatch(client)
+        if client.tracking is not None:
+            self.tracking.disable(client)
+        self.monitors.remove(client)
         self.pause.forget(client)
         self.unblock(client, None, resume=False)
 
@@ -461,6 +482,36 @@ class Broker:
         subscribed mode or with CLIENT REPLY OFF/SKIP."""
         if cmd is None:
             cmd = self._lookup(argv[0])
+        tracking = self.tracking
+        # the client whose command runs, for tracking's NOLOOP and pending invalidations
+        previous, tracking.current = tracking.current, client
+        try:
+            if tracking.max_keys and len(tracking.table) > tracking.max_keys:
+                tracking.limit()  # before each command, as Redis's processCommand
+            if client.plain and cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not self.gated:
+                reply = self._run_tracked(client, argv, cmd)
+            else:
+                reply = self._dispatch_slow(client, argv, cmd)
+        finally:
+            tracking.current = previous
+        state = client.tracking
+        if tracking.pending or self.monitors.own or (state is not None and state.caching):
+            reply = self._after_command(client, cmd, reply)
+        return reply
+
+    def _run_tracked(self, client: Client, argv: list[bytes], cmd: Command) -> Reply:
+        """A tracking client's command that would take the fast path (nothing to check
+        first): through ``call``, which remembers the keys a read touched."""
+        reply = self.call(client, cmd, argv)
+        if type(reply) is Blocked:
+            reply = self._block(client, reply, argv)
+            if reply is BLOCKED:
+                return BLOCKED
+        if self.ready_keys:
+            self.serve_blocked()
+        return reply
+
+    def _dispatch_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
         try:
             reply = self._execute_checked(client, argv, cmd)
             if reply is _QUEUED_OR_REFUSED:
@@ -481,6 +532,26 @@ class Broker:
             return reply
         finally:
             client.refresh_special()
+
+    def _after_command(self, client: Client, cmd: Command | None, reply: Reply) -> Reply:
+        """After a tracking or monitoring client's command: CLIENT CACHING lasts for one
+        command (or one MULTI); what its command caused for itself follows its reply:
+        the MONITOR line of it, then its invalidations."""
+        if client.tracking is not None and client.multi is None and (cmd is None or cmd.name != "client"):
+            client.tracking.caching = False
+        pushes: list[Any] = []
+        if self.monitors.own:
+            pushes, self.monitors.own = self.monitors.own, []
+        if self.tracking.pending:
+            pushes += self.tracking.take_pending(client)
+        if not pushes or reply is BLOCKED:
+            return reply
+        if reply is NO_REPLY:  # CLIENT REPLY OFF silences replies, not pushes
+            replies = Replies(pushes)
+        else:
+            replies = Replies(reply if type(reply) is Replies else [reply])
+            replies.extend(pushes)
+        return replies
 
     def _lookup(self, head: bytes) -> Command | None:
         """Find a command by name in any letter case; remember the spelling."""
@@ -521,7 +592,9 @@ class Broker:
                     "PING / QUIT / RESET are allowed in this context")
             if self.gated:
                 self._check_gate(cmd)
-                if self.pause.active and self.pause.holds(client, cmd):
+                if client in self.monitors.clients:
+                    self.monitors.refuse(cmd)  # a monitor is a replica: never paused either
+                elif self.pause.active and self.pause.holds(client, cmd):
                     return self.pause.postpone(client, argv)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
@@ -541,6 +614,9 @@ class Broker:
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
         changes = self.changes
+        monitors = self.monitors
+        if monitors.clients and "skip_monitor" in cmd.flags:
+            monitors.feed(client, argv)  # EVAL, FCALL: shown before their script's commands
         self.call_depth += 1
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
@@ -553,6 +629,10 @@ class Broker:
                     self.changes += 1
         finally:
             self.call_depth -= 1
+        if monitors.clients and monitors.shown(cmd):
+            monitors.feed(client, argv)
+        if client.tracking is not None and "readonly" in cmd.flags:
+            self.tracking.remember(client, cmd, argv)
         if self.propagating and (self.changes != changes or self.propagator.pending):
             self._propagate(client, cmd, argv, reply, changes)
         return reply
@@ -610,9 +690,10 @@ class Broker:
         self.refresh_gate()
 
     def refresh_gate(self) -> None:
-        """Send every command to the slow path while loading, refusing writes or paused."""
+        """Send every command to the slow path while loading, refusing writes, paused or
+        monitored (MONITOR shows commands from ``call``)."""
         self.gated = (self.loading_refusal is not None or self.write_refusal is not None
-                      or self.aof_refusal is not None or self.pause.active)
+                      or self.aof_refusal is not None or self.pause.active or bool(self.monitors.clients))
         if self.gated:
             self._by_spelling.clear()
 
@@ -723,9 +804,13 @@ class Broker:
         client.watched.clear()
         client.watch_dirty = False
 
-    def touch_watched(self, db: int, key: bytes) -> None:
+    def touch_watched(self, db: int, key: bytes, by_command: bool = True) -> None:
+        """``signalModifiedKey``: WATCHers of ``key`` fail their EXEC, client-side
+        caches of it are invalidated (``by_command`` False: it expired or was evicted)."""
         for client in self.watchers.get((db, key), ()):
             client.watch_dirty = True
+        if self.tracking.on:
+            self.tracking.invalidate_key(key, True, by_command)
 
     def touch_all_watched(self, db: int | None) -> None:
         """FLUSHDB/FLUSHALL: every watched key that existed is modified."""
@@ -768,6 +853,9 @@ class Broker:
                     previous_db = client.db
                     client.db = self.dbs[blocked.db]
                     changes = self.changes
+                    tracking = self.tracking
+                    # the waiter's command runs again: invalidations for it follow its reply
+                    previous_current, tracking.current, tracking.serving = tracking.current, client, True
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
@@ -776,6 +864,8 @@ class Broker:
                         # before serving, so its waiters stay blocked. A wrong destination
                         # (BLMOVE's) is the waiter's error, as in Redis.
                         reply = None if self._source_mistyped(exc, blocked, entry) else exc
+                    finally:
+                        tracking.current, tracking.serving = previous_current, False
                     if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:
@@ -788,6 +878,8 @@ class Broker:
                         skipped.append(waiting.popleft())
                         continue
                     self.unblock(client, reply)
+                    if tracking.pending:
+                        tracking.flush_pending(client)
                 if skipped:
                     waiting = self.blocked.setdefault(entry, deque())
                     waiting.extendleft(reversed(skipped))
@@ -841,6 +933,8 @@ class Broker:
         for db in self.dbs:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
+        if self.tracking.clients:
+            self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
         self.stats.expired_keys += expired
         if self.propagator.pending:
             self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
@@ -849,6 +943,10 @@ class Broker:
         return expired
 
     # ---------------------------------------------------------------- config
+
+    def _tracking_config_changed(self, name: str, value: str) -> None:
+        if name == "tracking-table-max-keys":
+            self.tracking.max_keys = int(value)
 
     def _config_changed(self, name: str, value: str) -> None:
         if name == "notify-keyspace-events":

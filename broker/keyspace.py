@@ -19,22 +19,27 @@ Either way the key is removed with an ``expired`` notification. Time comes from
 the owner (``Host.now_ms``), cached once per command like Redis's ``server.mstime``.
 
 Mutations report through ``notify(cls, event, key)``, which also invalidates
-WATCH, and ``signal_ready(key)`` wakes clients blocked on the key.
+WATCH and client-side caches (``Host.touch_watched``), and ``signal_ready(key)``
+wakes clients blocked on the key.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-from typing import Any, Iterator, Protocol
+from typing import Any, Final, Iterator, Protocol
 
 from broker.notify import NotifyClass
 from broker.resp import CommandError
 from broker.stream import Stream
 
-__all__ = ["Host", "Keyspace", "WRONGTYPE", "type_name"]
+__all__ = ["Host", "Keyspace", "TRACKED", "WRONGTYPE", "type_name"]
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+# In ``Keyspace.watched`` while client-side caching may hold keys (broker.tracking):
+# every change must then reach touch_watched, and the one check writes already do
+# for WATCH covers both, so a write costs nothing more while no one tracks.
+TRACKED: Final = object()
 
 
 class Host(Protocol):
@@ -46,7 +51,7 @@ class Host(Protocol):
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
 
-    def touch_watched(self, db: int, key: bytes) -> None: ...
+    def touch_watched(self, db: int, key: bytes, by_command: bool = True) -> None: ...
 
     def signal_ready(self, db: int, key: bytes) -> None: ...
 
@@ -78,8 +83,9 @@ class Keyspace:
         # (deadline, key) min-heap for the active expiry sweep; entries whose
         # deadline no longer matches ``expires`` are stale and skipped.
         self._deadlines: list[tuple[int, bytes]] = []
-        # key -> number of clients watching it (WATCH); empty almost always.
-        self.watched: dict[bytes, int] = {}
+        # key -> number of clients watching it (WATCH); empty almost always. It
+        # holds TRACKED too while client-side caching is on.
+        self.watched: dict[Any, int] = {}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -257,7 +263,7 @@ class Keyspace:
         # a deletion (Redis's deleteExpiredKeyAndPropagate).
         self.delete(key)
         if self.watched:
-            self.host.touch_watched(self.index, key)
+            self.host.touch_watched(self.index, key, False)  # not the command's doing
         if self.host.notify_flags:
             self.host.notify(NotifyClass.EXPIRED, b"expired", key, self.index)
         self.host.key_expired(self.index, key)

@@ -323,6 +323,9 @@ class RespServer:
         self.pubsub_soft_seconds = 0
         broker.config.listeners.append(self._config_changed)
         self._config_changed("client-output-buffer-limit", broker.config.get("client-output-buffer-limit"))
+        # BCAST invalidations go out once per loop iteration, after its reads (Redis's
+        # beforeSleep): keys changed by several clients' commands share one message.
+        broker.tracking.wake = lambda: self.loop.call_soon(broker.tracking.broadcast)
 
     @property
     def addresses(self) -> list[str]:
@@ -360,6 +363,7 @@ class RespServer:
 
     def _unix_connection(self) -> "RespConnection":
         connection = RespConnection(self)
+        connection.unix = True
         if self.unix_trusted:
             # the gateway's own workers: neither requirepass nor ACL rules are for them
             # (no user, as the in-process backend's clients)

@@ -46,6 +46,8 @@ def reset(client: Client, argv: list[bytes]) -> object:
     client.multi_error = False
     broker.unwatch(client)
     broker.unsubscribe_all(client)
+    broker.monitors.remove(client)
+    broker.tracking.disable(client)
     client.db = broker.dbs[0]
     client.proto = 2
     client.name = b""
@@ -216,7 +218,8 @@ def client_info_line(client: Client) -> str:
         f"sub={len(client.channels)} psub={len(client.patterns)} ssub={len(client.shard_channels)} "
         f"multi={-1 if client.multi is None else len(client.multi)} qbuf=0 qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem + 16384} events=r "
-        f"cmd={cmd} user={_username(client)} redir=-1 resp={client.proto} "
+        f"cmd={cmd} user={_username(client)} redir={-1 if client.tracking is None else client.tracking.redirect} "
+        f"resp={client.proto} "
         f"lib-name={client.lib_name.decode('utf-8', 'replace')} lib-ver={client.lib_ver.decode('utf-8', 'replace')}"
     )
 
@@ -398,6 +401,8 @@ def client_unpause(client: Client, argv: list[bytes]) -> object:
 def client_help(client: Client, argv: list[bytes]) -> list[str]:
     return [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)", "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME", "    Return the name of the current connection.",
         "ID", "    Return the ID of the current connection.",
         "INFO", "    Return information about the current client connection.",
@@ -406,5 +411,8 @@ def client_help(client: Client, argv: list[bytes]) -> list[str]:
         "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>", "    Set client meta attr.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
+        "TRACKINGINFO", "    Report tracking status for the current connection.",
         "HELP", "    Print this help.",
     ]

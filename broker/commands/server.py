@@ -37,6 +37,7 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
     client.broker.lazyfree.drop_keyspace(client.db.flush())
+    client.broker.tracking.invalidate_all()
     client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
     return OK
 
@@ -48,6 +49,7 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
         client.broker.lazyfree.drop_keyspace(db.flush())
+    client.broker.tracking.invalidate_all()
     client.broker.changes += 1  # recorded even when every db was empty, as Redis does
     # flushAllDataAndResetRDB: an old snapshot must not bring the data back
     client.broker.persistence.after_flushall()
@@ -303,7 +305,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxclients", broker.config.get("maxclients")),
             ("client_recent_max_input_buffer", 0), ("client_recent_max_output_buffer", 0),
             ("blocked_clients", sum(1 for c in clients if c.blocked is not None)),
-            ("tracking_clients", 0), ("clients_in_timeout_table", 0),
+            ("tracking_clients", broker.tracking.clients), ("clients_in_timeout_table", 0),
             ("pubsub_clients", sum(1 for c in clients if c.channels or c.patterns or c.shard_channels)),
             ("watching_clients", sum(1 for c in clients if c.watched)),
         ],
@@ -338,6 +340,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("acl_access_denied_cmd", stats.acl_access_denied_cmd),
             ("acl_access_denied_key", stats.acl_access_denied_key),
             ("acl_access_denied_channel", stats.acl_access_denied_channel),
+            *broker.tracking.info(),
         ],
         "replication": [
             ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),

@@ -98,6 +98,8 @@ class ScriptRun:
     flags: frozenset[str] = frozenset()
     # the caller's ACL user when it is not all-permissive: each call is checked
     user: Any = None
+    # the KEYS the caller declared: what a tracking caller's read in the script tracks
+    keys: Any = ()
 
 
 class _Rand48:
@@ -229,7 +231,14 @@ class Sandbox:
         client.user = user = run.caller.user
         run.user = user if user is not None and not user.unrestricted else None
         self.run = run
+        run.keys = keys
         nkeys, nargs, limit = len(keys), len(args), self._fixed
+        # BCAST NOLOOP spares a client its own writes, not its script's (Redis files
+        # them under the Lua client)
+        tracking = self.broker.tracking
+        bcast = bool(tracking.prefixes)
+        if bcast:
+            tracking.scripting = True
         try:
             if nkeys < limit and nargs < limit and fixed is not None:
                 outcome = fixed[nkeys * limit + nargs](function, *keys, *args)
@@ -243,6 +252,8 @@ class Sandbox:
             outcome = (3, str(exc).encode())
         finally:
             self.run = None
+            if bcast:
+                tracking.scripting = False
         if run.killed:
             # the hook fires every instruction since the stop: back to HOOK_COUNT
             self._rearm()
@@ -358,6 +369,8 @@ class Sandbox:
         stats = broker.stats
         client = self.client
         resolve = self._resolve
+        # MONITOR's clients (the dict itself, which lives as long as the broker)
+        monitoring = broker.monitors.clients
 
         def call(*args: Any) -> Any:
             run = sandbox.run
@@ -394,6 +407,8 @@ class Sandbox:
                 # effects replication: the command as it must replay, in the unit of the
                 # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
                 broker.propagator.record(client, entry[4], argv, reply)
+            if monitoring or run.caller.tracking is not None:
+                sandbox._observe(entry[4], argv, run)
             if kind is bytes or kind is int:
                 return reply
             return sandbox._to_lua(reply, kind, run)  # type: ignore[union-attr]
@@ -405,6 +420,15 @@ class Sandbox:
                 return failure.table
 
         return call, pcall
+
+    def _observe(self, cmd: "Command", argv: list[bytes], run: ScriptRun) -> None:
+        """After a script's command: MONITOR shows it (``[db lua]``), and a read makes
+        a tracking caller track the keys the script declared (Redis's call())."""
+        broker = self.broker
+        if broker.monitors.clients and broker.monitors.shown(cmd):
+            broker.monitors.feed(self.client, argv, script=True)
+        if run.caller.tracking is not None and "readonly" in cmd.flags and run.keys:
+            broker.tracking.remember_keys(run.caller, list(run.keys))
 
     def _fail(self, message: bytes) -> Any:
         raise _Raise(self.err(message))
