@@ -15,9 +15,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from broker.config import Config
+from broker.config import Config, parse_memory
+from broker.evict import EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
+from broker.memcost import MemoryAccount
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
 from broker.propagate import FORCE_PROPAGATE, Propagator, mark_recorded_as_sent
@@ -91,6 +93,9 @@ class Client:
     """
 
     _ids = itertools.count(1)
+    # Never refused with -OOM (the embedded gateway's own client: its heartbeats and
+    # presence must go on, as Redis obeys its master whatever its memory)
+    oom_exempt = False
 
     def __init__(self, broker: "Broker", addr: str = "", laddr: str = "") -> None:
         self.broker = broker
@@ -179,6 +184,7 @@ class Stats:
     connections: int = 0
     rejected_connections: int = 0
     expired_keys: int = 0
+    evicted_keys: int = 0
     keyspace_hits: int = 0
     keyspace_misses: int = 0
     pubsub_messages: int = 0
@@ -207,6 +213,11 @@ _SUBSCRIPTION_COMMANDS = frozenset({"subscribe", "unsubscribe", "psubscribe", "p
                                     "sunsubscribe"})
 # Commands run at once even inside MULTI (the rest is queued).
 _NOT_QUEUED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+# Commands a client in MULTI may still send when out of memory (processCommand).
+_OOM_IN_MULTI = frozenset({"exec", "discard", "quit", "reset"})
+# The configuration read by the memory limit (see _config_changed).
+_MEMORY_PARAMS = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity",
+                  "lfu-log-factor", "lfu-decay-time", "lazyfree-lazy-eviction")
 
 
 class Broker:
@@ -219,6 +230,8 @@ class Broker:
         self.version = version
         self.now_ms = self.clock_ms()
         self.started_ms = self.now_ms
+        # used_memory and its parts; the keyspaces add their keys' costs to it
+        self.memory = MemoryAccount()
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
         self.pubsub = PubSub()
         self.stats = Stats()
@@ -228,8 +241,15 @@ class Broker:
         self.config = Config(config)
         self.notify_flags = 0
         self.requirepass = ""
+        # maxmemory in bytes (0: no limit; the fast path reads it on every command),
+        # the evictor, and whether the last command started out of memory (scripts
+        # refuse their first deny-oom command then: server.pre_command_oom_state)
+        self.maxmemory = 0
+        self.evictor = Evictor(self)
+        self.lazy_eviction = False
+        self.pre_command_oom = False
         self.config.listeners.append(self._config_changed)
-        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries"):
+        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries", *_MEMORY_PARAMS):
             self._config_changed(name, self.config.get(name))
         # (db, key) -> clients watching it
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
@@ -321,6 +341,8 @@ class Broker:
             self.stats.commands += 1
             changes = self.changes
             try:
+                if self.maxmemory:
+                    self.check_memory(client, cmd, argv)
                 reply = cmd.handler(client, argv)
             except CommandError as exc:
                 reply = exc
@@ -381,6 +403,8 @@ class Broker:
                     stats.commands += 1
                     changes = self.changes
                     try:
+                        if self.maxmemory:
+                            self.check_memory(client, cmd, argv)
                         reply = cmd.handler(client, argv)  # type: ignore[misc]
                     except CommandError as exc:
                         reply = exc
@@ -482,6 +506,8 @@ class Broker:
             if client.multi is not None and "no_multi" in cmd.flags:
                 # SAVE, SHUTDOWN: refused, and the transaction is flagged (EXECABORT)
                 raise CommandError("ERR Command not allowed inside a transaction")
+            if self.maxmemory:
+                self.check_memory(client, cmd, argv)
             if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
@@ -562,6 +588,47 @@ class Broker:
                 client.reply_mode = 0
             return NO_REPLY
         return reply
+
+    # ---------------------------------------------------------------- memory
+
+    def check_memory(self, client: Client, cmd: Command, argv: list[bytes]) -> None:
+        """``processCommand``'s maxmemory part, before every command while maxmemory
+        is set: evict (``broker.evict``) if over the limit; if still over with
+        nothing to evict, refuse deny-oom commands, anything queued in MULTI, EXEC of
+        a transaction holding a deny-oom command, and scripts declaring writes.
+
+        Raises:
+            CommandError: -OOM (or -EXECABORT ... OOM for EXEC).
+        """
+        memory = self.memory
+        if memory.startup + memory.dataset + memory.clients <= self.maxmemory and not self.evictor.running:
+            self.pre_command_oom = False
+            return
+        if self.loading_refusal is not None:
+            return  # isSafeToPerformEvictions: not while loading
+        out = self.evictor.perform() == EVICT_FAIL
+        self.pre_command_oom = out
+        if not out or client.oom_exempt:
+            return
+        # getCommandFlags: a script's declared flags make EVAL/FCALL deny-oom or not
+        if "denyoom" in (cmd.flags if cmd.flags_of is None else cmd.flags_of(client, argv)):
+            raise CommandError(OOM)
+        if client.multi is not None:
+            if cmd.name not in _OOM_IN_MULTI:
+                raise CommandError(OOM)
+            if cmd.name == "exec" and any("denyoom" in queued.flags for queued, _ in client.multi):
+                # rejectCommand on EXEC: execCommandAbort discards the transaction
+                client.multi = None
+                client.multi_error = False
+                self.unwatch(client)
+                raise CommandError("EXECABORT Transaction discarded because of: " + OOM)
+
+    def refresh_memory(self) -> None:
+        """Re-measure what connections hold (their output buffers), for used_memory:
+        the cron calls it; INFO too."""
+        clients = self.clients
+        self.memory.clients = (len(clients) * MemoryAccount.CLIENT_OVERHEAD
+                               + sum(client.output_buffer_size() for client in clients.values()))
 
     # ------------------------------------------------------------------ gate
 
@@ -777,6 +844,10 @@ class Broker:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
         self.stats.expired_keys += expired
+        if self.maxmemory:
+            self.refresh_memory()
+            if self.evictor.running:  # evictionTimeProc: the last round ran out of time
+                self.evictor.perform()
         if self.propagator.pending:
             self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
         if self.ready_keys:
@@ -793,9 +864,31 @@ class Broker:
             self.notify_flags = int(flags)
         elif name == "requirepass":
             self.requirepass = value
+        elif name in _MEMORY_PARAMS:
+            self._memory_config_changed(name, value)
         elif name in ("zset-max-listpack-entries", "zset-max-listpack-value"):
             set_listpack_limits(int(self.config.get("zset-max-listpack-entries")),
                                 int(self.config.get("zset-max-listpack-value")))
+
+
+    def _memory_config_changed(self, name: str, value: str) -> None:
+        config = self.config
+        if name == "maxmemory":
+            self.maxmemory = parse_memory(value)  # start-up overrides are as written ("100mb")
+            if self.maxmemory:
+                self.refresh_memory()
+                # updateMaxmemory: over the new limit, eviction starts in the background
+                self.evictor.running = self.memory.used > self.maxmemory
+        elif name == "lazyfree-lazy-eviction":
+            self.lazy_eviction = value == "yes"
+        elif name in ("lfu-log-factor", "lfu-decay-time", "maxmemory-policy"):
+            lfu = "lfu" in config.get("maxmemory-policy")
+            factor, decay = int(config.get("lfu-log-factor")), int(config.get("lfu-decay-time"))
+            for db in self.dbs:
+                db.lfu, db.lfu_log_factor, db.lfu_decay_time = lfu, factor, decay
+        if name in ("maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"):
+            self.evictor.configure(config.get("maxmemory-policy"), int(config.get("maxmemory-samples")),
+                                   int(config.get("maxmemory-eviction-tenacity")))
 
 
 def _printable(value: bytes, limit: int) -> str:

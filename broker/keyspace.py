@@ -20,6 +20,17 @@ the owner (``Host.now_ms``), cached once per command like Redis's ``server.mstim
 
 Mutations report through ``notify(cls, event, key)``, which also invalidates
 WATCH, and ``signal_ready(key)`` wakes clients blocked on the key.
+
+Memory accounting (``broker.memcost``) follows every write: strings are costed
+where they are stored (``add``/``set``/``replace``, and the two fast paths of
+``broker.commands.strings`` that store directly), containers where a handler's
+in-place change is reported (``notify``); ``delete`` takes a key's cost back.
+The total is the broker's ``MemoryAccount.dataset``.
+
+Each key also has Redis's 24-bit ``lru`` field (``Keyspace.lru``), touched by
+``lookup`` like ``lookupKey``: in LRU mode the time of the last access in ms (the
+LRU clock, seconds, is derived from it), in LFU mode ``ldt << 8 | counter``
+(``broker.evict``). ``peek`` is ``lookup`` with ``LOOKUP_NOTOUCH``.
 """
 
 from __future__ import annotations
@@ -28,11 +39,16 @@ import heapq
 import random
 from typing import Any, Iterator, Protocol
 
+from broker.evict import LFU_INIT_VAL, lfu_touch
+from broker.lazyfree import Bookkeeping
+from broker.memcost import EXPIRE_COST, MemoryAccount, container_cost, element_cost, string_cost
 from broker.notify import NotifyClass
 from broker.resp import CommandError
 from broker.stream import Stream
 
 __all__ = ["Host", "Keyspace", "WRONGTYPE", "type_name"]
+
+_STRING = NotifyClass.STRING
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -43,6 +59,7 @@ class Host(Protocol):
     now_ms: int
     notify_flags: int
     changes: int
+    memory: MemoryAccount
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
 
@@ -80,6 +97,22 @@ class Keyspace:
         self._deadlines: list[tuple[int, bytes]] = []
         # key -> number of clients watching it (WATCH); empty almost always.
         self.watched: dict[bytes, int] = {}
+        # the account this db's costs are added to (shared by the 16 dbs)
+        self.account: MemoryAccount = host.memory
+        # container key -> its cost as counted in the account, and the sampled cost
+        # of one of its elements (strings are costed from their value: not here)
+        self.sizes: dict[bytes, int] = {}
+        self.elements: dict[bytes, int] = {}
+        # key -> Redis's lru field: last access in ms (LRU) or ldt << 8 | counter (LFU)
+        self.lru: dict[bytes, int] = {}
+        # set by the broker from maxmemory-policy (an LFU policy), lfu-log-factor
+        # and lfu-decay-time
+        self.lfu = False
+        self.lfu_log_factor = 10
+        self.lfu_decay_time = 1
+        # keys in order of creation, for eviction's random sampling (a dict has no
+        # random access): deleted keys stay as ghosts until compaction
+        self._order: list[bytes] = []
 
     def __len__(self) -> int:
         return len(self.data)
@@ -96,12 +129,43 @@ class Keyspace:
             if deadline is not None and deadline <= self.host.now_ms:
                 self._expire(key)
                 return None
+        if self.lfu:
+            self.lru[key] = lfu_touch(self.lru.get(key, LFU_INIT_VAL), self)
+        else:
+            self.lru[key] = self.host.now_ms
         return value
+
+    def peek(self, key: bytes) -> Any:
+        """``lookup`` without touching the key's access time (``LOOKUP_NOTOUCH``:
+        OBJECT, TYPE, EXISTS, TTL)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if self.expires:
+            deadline = self.expires.get(key)
+            if deadline is not None and deadline <= self.host.now_ms:
+                self._expire(key)
+                return None
+        return value
+
+    def touch(self, key: bytes) -> None:
+        """Update ``key``'s access time as ``lookup`` does (for fast paths that read
+        ``data`` directly)."""
+        if self.lfu:
+            self.lru[key] = lfu_touch(self.lru.get(key, LFU_INIT_VAL), self)
+        else:
+            self.lru[key] = self.host.now_ms
 
     def read(self, key: bytes) -> Any:
         """``lookupKeyRead``: ``lookup`` for a read command, which counts a keyspace
         hit or miss, and a miss emits ``keymiss`` (without touching WATCH)."""
         value = self.lookup(key)
+        self.host.count_read(self.index, key, value is not None)
+        return value
+
+    def read_notouch(self, key: bytes) -> Any:
+        """``read`` with ``LOOKUP_NOTOUCH`` (EXISTS, TYPE, TTL)."""
+        value = self.peek(key)
         self.host.count_read(self.index, key, value is not None)
         return value
 
@@ -147,8 +211,15 @@ class Keyspace:
     # ------------------------------------------------------------ mutations
 
     def add(self, key: bytes, value: Any) -> None:
-        """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``."""
+        """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``.
+
+        A string is costed here; a container when its first change is notified."""
         self.data[key] = value
+        self._order.append(key)
+        # a new object's lru field (createObject): now, or LFU_INIT_VAL now
+        self.lru[key] = self.host.now_ms if not self.lfu else (self.host.now_ms // 60000 & 65535) << 8 | LFU_INIT_VAL
+        if type(value) is bytes:
+            self.account.dataset += string_cost(key, value)
         if self.host.notify_flags:
             self.host.notify(NotifyClass.NEW, b"new", key, self.index)
 
@@ -159,23 +230,32 @@ class Keyspace:
             self.add(key, value)
         else:
             self.data[key] = value
-            if not keep_ttl and self.expires:
-                self.expires.pop(key, None)
+            self._uncount(key, old)
+            self._count(key, value)
+            if not self.lfu:  # a new object: now (LFU keeps the old field, as dbOverwrite)
+                self.lru[key] = self.host.now_ms
+            if not keep_ttl and self.expires and self.expires.pop(key, None) is not None:
+                self.account.dataset -= EXPIRE_COST
             if type(old) is Stream:
                 # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbSetValue)
                 self.host.signal_ready(self.index, key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite the value of an existing key in place, keeping its TTL."""
+        old = self.data[key]
         self.data[key] = value
+        self._uncount(key, old)
+        self._count(key, value)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key`` with no notification (the caller emits its own event)."""
         value = self.data.pop(key, None)
         if value is None:
             return False
-        if self.expires:
-            self.expires.pop(key, None)
+        self._uncount(key, value)
+        self.lru.pop(key, None)
+        if self.expires and self.expires.pop(key, None) is not None:
+            self.account.dataset -= EXPIRE_COST
         if type(value) is Stream:
             # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbGenericDelete)
             self.host.signal_ready(self.index, key)
@@ -188,13 +268,113 @@ class Keyspace:
             self.notify(NotifyClass.GENERIC, b"del", key)
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes) -> None:
-        """Record a modification: the change count (propagation), WATCH invalidation,
-        then the keyspace event."""
+        """Record a modification: the change count (propagation), the key's cost
+        (a container changed in place), WATCH invalidation, then the keyspace event."""
         self.host.changes += 1
+        if cls is not _STRING:  # strings are costed where they are stored
+            value = self.data.get(key)
+            if value is not None and type(value) is not bytes:
+                self._recount(key, value)
         if self.watched:
             self.host.touch_watched(self.index, key)
         if self.host.notify_flags:
             self.host.notify(cls, event, key, self.index)
+
+    # ---------------------------------------------------------- accounting
+
+    def _recount(self, key: bytes, value: Any) -> None:
+        """Re-cost a container after an in-place change: O(1) (see broker.memcost)."""
+        elements = self.elements
+        element = elements.get(key)
+        size = len(value)
+        if element is None or not size & (size - 1):  # first time, or length at a power of two
+            element = elements[key] = element_cost(value)
+        cost = container_cost(key, value, element)
+        old = self.sizes.get(key, 0)
+        if cost != old:
+            self.sizes[key] = cost
+            self.account.dataset += cost - old
+
+    def _count(self, key: bytes, value: Any) -> None:
+        if type(value) is bytes:
+            self.account.dataset += string_cost(key, value)
+        else:
+            self.elements.pop(key, None)
+            self._recount(key, value)
+
+    def _uncount(self, key: bytes, value: Any) -> None:
+        if type(value) is bytes:
+            self.account.dataset -= string_cost(key, value)
+        else:
+            self.account.dataset -= self.sizes.pop(key, 0)
+            self.elements.pop(key, None)
+
+    def cost(self) -> int:
+        """What this db's keys cost, computed afresh: O(n) (FLUSHDB, loads)."""
+        total = sum(self.sizes.values()) + EXPIRE_COST * len(self.expires)
+        for key, value in self.data.items():
+            if type(value) is bytes:
+                total += string_cost(key, value)
+        return total
+
+    def loaded(self) -> None:
+        """``data`` was filled in bulk after ``flush`` (an RDB load; TTLs through
+        ``set_expire``): count every key, with a fresh access time as Redis's loaded
+        objects get. O(n)."""
+        now = self.host.now_ms
+        fresh = (now // 60000 & 65535) << 8 | LFU_INIT_VAL if self.lfu else now
+        self.lru = dict.fromkeys(self.data, fresh)
+        self._order = list(self.data)
+        account = self.account
+        for key, value in self.data.items():
+            if type(value) is bytes:
+                account.dataset += string_cost(key, value)
+            else:
+                self._recount(key, value)
+
+    # ------------------------------------------------------------ sampling
+
+    def sample_keys(self, count: int) -> list[bytes]:
+        """Up to ``count`` live keys picked at random (``dictGetSomeKeys``), for
+        eviction. Ghosts (deleted keys) in the sampling list are skipped; the list
+        is rebuilt when they outnumber the live keys. Expired keys may be picked."""
+        order = self._order
+        data = self.data
+        if len(order) > 2 * len(data) + 64:
+            order = self._order = list(data)
+        picked: list[bytes] = []
+        if not order:
+            return picked
+        rand = random.randrange
+        size = len(order)
+        for _ in range(count * 4):
+            key = order[rand(size)]
+            if key in data:
+                picked.append(key)
+                if len(picked) == count:
+                    break
+        return picked
+
+    def sample_volatile(self, count: int) -> list[tuple[bytes, int]]:
+        """Up to ``count`` (key, deadline) of keys with a TTL, picked at random from
+        the deadline heap (stale entries skipped)."""
+        heap = self._deadlines
+        expires = self.expires
+        if len(heap) > 2 * len(expires) + 1024:
+            heap = self._deadlines = [(d, k) for k, d in expires.items()]
+            heapq.heapify(heap)
+        picked: list[tuple[bytes, int]] = []
+        if not heap:
+            return picked
+        rand = random.randrange
+        size = len(heap)
+        for _ in range(count * 4):
+            deadline, key = heap[rand(size)]
+            if expires.get(key) == deadline:
+                picked.append((key, deadline))
+                if len(picked) == count:
+                    break
+        return picked
 
     def signal_ready(self, key: bytes) -> None:
         """A list/zset/stream got data: clients blocked on it may proceed."""
@@ -210,8 +390,11 @@ class Keyspace:
             for index, key in list(blocked):
                 if index == self.index and type(self.data.get(key)) is Stream:
                     self.host.signal_ready(index, key)
-        old = [self.data, self.expires, self._deadlines]
+        self.account.dataset -= self.cost()
+        old = [self.data, self.expires, self._deadlines,
+               Bookkeeping([self.sizes, self.elements, self.lru, self._order])]
         self.data, self.expires, self._deadlines = {}, {}, []
+        self.sizes, self.elements, self.lru, self._order = {}, {}, {}, []
         return old
 
     def swap_contents(self, other: "Keyspace") -> None:
@@ -220,15 +403,24 @@ class Keyspace:
         self.data, other.data = other.data, self.data
         self.expires, other.expires = other.expires, self.expires
         self._deadlines, other._deadlines = other._deadlines, self._deadlines
+        self.sizes, other.sizes = other.sizes, self.sizes
+        self.elements, other.elements = other.elements, self.elements
+        self.lru, other.lru = other.lru, self.lru
+        self._order, other._order = other._order, self._order
 
     # ----------------------------------------------------------------- TTL
 
     def set_expire(self, key: bytes, deadline_ms: int) -> None:
+        if key not in self.expires:
+            self.account.dataset += EXPIRE_COST
         self.expires[key] = deadline_ms
         heapq.heappush(self._deadlines, (deadline_ms, key))
 
     def persist(self, key: bytes) -> bool:
-        return self.expires.pop(key, None) is not None
+        if self.expires.pop(key, None) is None:
+            return False
+        self.account.dataset -= EXPIRE_COST
+        return True
 
     def deadline(self, key: bytes) -> int | None:
         return self.expires.get(key) if self.expires else None

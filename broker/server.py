@@ -360,7 +360,9 @@ class RespServer:
     def _unix_connection(self) -> "RespConnection":
         connection = RespConnection(self)
         if self.unix_trusted:
+            # the workers' private socket: the gateway itself (see Client.oom_exempt)
             connection.authenticated = True
+            connection.oom_exempt = True
         return connection
 
     async def _expire_cycle(self) -> None:
@@ -371,9 +373,10 @@ class RespServer:
             persistence.cron()
             expired = self.broker.active_expire()
             # What FLUSHALL dropped is freed a slice per iteration (broker.lazyfree).
-            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.pending else 0
+            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.queue else 0
             # Like Redis's fast cycle: go again at once while there is a backlog.
-            await asyncio.sleep(0 if expired >= 2000 or freeing else EXPIRE_INTERVAL)
+            # An eviction round that ran out of time goes on at once (evictionTimeProc).
+            await asyncio.sleep(0 if expired >= 2000 or freeing or self.broker.evictor.running else EXPIRE_INTERVAL)
 
     async def close(self) -> None:
         if self._cron is not None:

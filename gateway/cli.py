@@ -230,6 +230,8 @@ def broker_config(args: argparse.Namespace) -> dict[str, str]:
     (immutable at runtime, so not among ``persistence_config``)."""
     config = {"requirepass": args.requirepass} if args.requirepass else {}
     config["appenddirname"] = args.appenddirname
+    config["maxmemory"] = str(args.maxmemory)
+    config["maxmemory-policy"] = args.maxmemory_policy
     return config
 
 

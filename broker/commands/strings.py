@@ -122,6 +122,10 @@ def get(client: Client, argv: list[bytes]) -> object:
     if value is None:
         client.broker.count_read(db.index, argv[1], False)
         return None
+    if db.lfu:
+        db.touch(argv[1])
+    else:
+        db.lru[argv[1]] = client.broker.now_ms  # lookupKey's touch, inline
     client.broker.stats.keyspace_hits += 1
     if type(value) is not bytes:
         raise CommandError(WRONGTYPE)
@@ -155,11 +159,18 @@ def set_(client: Client, argv: list[bytes]) -> object:
         # lookup runs so that a key whose TTL is up goes with ``expired`` before the
         # ``new``, and the TTL of the key is dropped.
         db = client.db
+        old = db.data.get(key)
         if db.expires:
             db.lookup(key)
             db.set(key, argv[2])
-        elif type(db.data.get(key)) is bytes:
+        elif type(old) is bytes:
+            # Keyspace.set inline: the value's cost and the new object's access time
             db.data[key] = argv[2]
+            db.account.dataset += len(argv[2]) - len(old)
+            if db.lfu:
+                db.touch(key)
+            else:
+                db.lru[key] = client.broker.now_ms
         else:
             # absent, or another type (a stream's blocked XREADGROUP readers must hear of it)
             db.set(key, argv[2])
@@ -287,7 +298,7 @@ def _incr_by(client: Client, key: bytes, increment: int) -> int:
         if not _INT64_MIN <= result <= _INT64_MAX:
             raise CommandError("ERR increment or decrement would overflow")
         # in place: the TTL stays
-        db.data[key] = _SMALL_BYTES[result] if 0 <= result < _SMALL else b"%d" % result
+        db.replace(key, _SMALL_BYTES[result] if 0 <= result < _SMALL else b"%d" % result)
     db.notify(_STRING, b"incrby", key)
     return result
 

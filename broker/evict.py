@@ -1,0 +1,259 @@
+"""``maxmemory`` eviction and the LRU/LFU rules, as Redis 7.0's ``evict.c`` (sans-I/O).
+
+Redis does not keep an exact LRU list: before a command, while used memory is
+over ``maxmemory``, it samples ``maxmemory-samples`` keys of each db into an
+eviction pool of 16 candidates ordered by score (idle time, 255 - LFU counter, or
+the TTL's nearness), and evicts the best candidate that still exists. This module
+does the same, with the sampling lists of ``Keyspace`` (``sample_keys``,
+``sample_volatile``) standing in for ``dictGetSomeKeys``.
+
+The per-key field is Redis's 24-bit ``lru``:
+
+- LRU policies (and ``noeviction``, ``*-random``, ``volatile-ttl``): the key's last
+  access time. Redis keeps the LRU clock (seconds, 24 bits); the keyspace keeps
+  milliseconds, from which ``OBJECT IDLETIME`` derives Redis's exact answer
+  (``lru_idle_seconds``) and the pool a finer idle time.
+- LFU policies: ``ldt << 8 | counter``, the last decrement time in minutes (16
+  bits) and a logarithmic counter (8 bits) that starts at ``LFU_INIT_VAL``, grows
+  with probability ``1 / ((counter - 5) * lfu-log-factor + 1)`` per access and
+  decays by one per ``lfu-decay-time`` minutes (``LFULogIncr``, ``LFUDecrAndReturn``).
+
+Keys for which ``Evictor.exempt`` is true are never evicted (the embedded
+gateway's heartbeats, presence and history: see ``gateway.app``); they still
+count in used memory.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from bisect import insort
+from typing import TYPE_CHECKING, Any, Callable
+
+from broker.notify import NotifyClass
+
+if TYPE_CHECKING:
+    from broker.core import Broker
+
+__all__ = ["EVICT_FAIL", "EVICT_OK", "EVICT_RUNNING", "Evictor", "LFU_INIT_VAL", "OOM", "lfu_decr",
+           "lfu_touch", "lru_idle_seconds"]
+
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
+LFU_INIT_VAL = 5
+LRU_CLOCK_MAX = (1 << 24) - 1
+EVPOOL_SIZE = 16
+EVICT_OK, EVICT_RUNNING, EVICT_FAIL = 0, 1, 2
+
+# maxmemory-policy -> (sampled from every key, not only keys with a TTL; score kind)
+_POLICIES: dict[str, tuple[bool, str]] = {
+    "volatile-lru": (False, "lru"), "volatile-lfu": (False, "lfu"), "volatile-random": (False, "random"),
+    "volatile-ttl": (False, "ttl"), "allkeys-lru": (True, "lru"), "allkeys-lfu": (True, "lfu"),
+    "allkeys-random": (True, "random"), "noeviction": (True, "none"),
+}
+
+
+# ----------------------------------------------------------------- LRU / LFU
+
+def lru_idle_seconds(last_access_ms: int, now_ms: int) -> int:
+    """``OBJECT IDLETIME``: ``estimateObjectIdleTime`` / 1000 on Redis's 24-bit LRU
+    clock of seconds, wrap-around included."""
+    clock = (now_ms // 1000) & LRU_CLOCK_MAX
+    field = (last_access_ms // 1000) & LRU_CLOCK_MAX
+    if clock >= field:
+        return clock - field
+    return clock + (LRU_CLOCK_MAX - field)
+
+
+def lfu_minutes(now_ms: int) -> int:
+    """``LFUGetTimeInMinutes``: unix time in minutes, 16 bits."""
+    return (now_ms // 60000) & 65535
+
+
+def lfu_decr(field: int, now_ms: int, decay_time: int) -> int:
+    """``LFUDecrAndReturn``: the counter after the decay periods elapsed since ``ldt``."""
+    ldt = (field >> 8) & 65535
+    counter = field & 255
+    if not decay_time:
+        return counter
+    now = lfu_minutes(now_ms)
+    elapsed = now - ldt if now >= ldt else 65535 - ldt + now
+    periods = elapsed // decay_time
+    if periods:
+        return 0 if periods > counter else counter - periods
+    return counter
+
+
+def lfu_log_incr(counter: int, log_factor: int) -> int:
+    """``LFULogIncr``: +1 with probability 1 / ((counter - LFU_INIT_VAL) * factor + 1)."""
+    if counter == 255:
+        return 255
+    base = counter - LFU_INIT_VAL
+    if base < 0:
+        base = 0
+    if random.random() < 1.0 / (base * log_factor + 1):
+        counter += 1
+    return counter
+
+
+def lfu_touch(field: int, db: Any) -> int:
+    """``updateLFU``: decay, then the logarithmic increment, stamped now."""
+    now = db.host.now_ms
+    counter = lfu_log_incr(lfu_decr(field, now, db.lfu_decay_time), db.lfu_log_factor)
+    return (lfu_minutes(now) << 8) | counter
+
+
+def eviction_time_limit_us(tenacity: int) -> float:
+    """``evictionTimeLimitUs``: how long one eviction round may run (tenacity 0..100)."""
+    if tenacity <= 10:
+        return 50.0 * tenacity
+    if tenacity < 100:
+        return 500.0 * math.pow(1.15, tenacity - 10.0)
+    return math.inf
+
+
+# ------------------------------------------------------------------ Evictor
+
+class Evictor:
+    """``performEvictions`` over a broker's dbs, with its pool and settings."""
+
+    def __init__(self, broker: "Broker") -> None:
+        self.broker = broker
+        self.policy = "noeviction"
+        self.allkeys = True
+        self.kind = "none"
+        self.samples = 5
+        self.time_limit_us = eviction_time_limit_us(10)
+        # (score, db, key) ascending, at most EVPOOL_SIZE (``EvictionPoolLRU``)
+        self.pool: list[tuple[int, int, bytes]] = []
+        # the random policies visit the dbs in turn (``next_db``)
+        self.next_db = 0
+        # an eviction round ran out of time with memory still over: the cron goes on
+        # (``startEvictionTimeProc``), commands are not refused meanwhile
+        self.running = False
+        # keys never evicted (set by an embedding gateway for its own keys)
+        self.exempt: Callable[[bytes], bool] | None = None
+
+    def configure(self, policy: str, samples: int, tenacity: int) -> None:
+        self.policy = policy
+        self.allkeys, self.kind = _POLICIES[policy]
+        self.samples = samples
+        self.time_limit_us = eviction_time_limit_us(tenacity)
+        self.pool.clear()
+
+    def perform(self) -> int:
+        """Evict until used memory is back under maxmemory, or the round's time is up.
+
+        Returns:
+            EVICT_OK (under the limit, or nothing to do now), EVICT_RUNNING (still
+            over, the cron continues) or EVICT_FAIL (over, and nothing can be
+            evicted: noeviction, or no candidate key).
+        """
+        broker = self.broker
+        account = broker.memory
+        tofree = account.used - broker.maxmemory
+        if tofree <= 0 or broker.loading_refusal is not None:
+            self.running = False
+            return EVICT_OK
+        if self.kind == "none":
+            return EVICT_FAIL
+        freed = 0
+        evicted = 0
+        started = time.perf_counter()
+        result = EVICT_OK
+        self.running = False
+        while freed < tofree:
+            picked = self._pick_random() if self.kind == "random" else self._pick_best()
+            if picked is None:
+                result = EVICT_FAIL
+                break
+            db, key = picked
+            before = account.dataset
+            self._evict(db, key)
+            freed += before - account.dataset
+            evicted += 1
+            if not evicted % 16 and (time.perf_counter() - started) * 1e6 > self.time_limit_us:
+                self.running = account.used > broker.maxmemory
+                result = EVICT_RUNNING if self.running else EVICT_OK
+                break
+        if broker.propagator.pending:
+            broker.propagator.flush(wrap=False)  # each DEL alone (propagate_no_multi)
+        return result
+
+    def _evict(self, db: Any, key: bytes) -> None:
+        broker = self.broker
+        db.delete(key)
+        broker.stats.evicted_keys += 1
+        if db.watched:  # signalModifiedKey
+            broker.touch_watched(db.index, key)
+        if broker.notify_flags:
+            broker.notify(NotifyClass.EVICTED, b"evicted", key, db.index)
+        if broker.propagating:
+            broker.propagator.deletion(db.index, key, lazy=broker.lazy_eviction)
+
+    def _pick_best(self) -> tuple[Any, bytes] | None:
+        """The LRU/LFU/TTL pick: populate the pool from every db, take its best live entry."""
+        pool = self.pool
+        dbs = self.broker.dbs
+        allkeys = self.allkeys
+        # Redis samples until it finds a key; rounds are bounded here because
+        # exempt keys and ghosts may fill whole samples (a miss is EVICT_FAIL).
+        for _ in range(16):
+            total = 0
+            for db in dbs:
+                keys = len(db.data) if allkeys else len(db.expires)
+                if keys:
+                    self._populate(db)
+                    total += keys
+            if not total:
+                return None
+            while pool:
+                _, index, key = pool.pop()
+                db = dbs[index]
+                if key in (db.data if allkeys else db.expires):
+                    return db, key
+                # a ghost (deleted since it was pooled): try the next
+        return None
+
+    def _populate(self, db: Any) -> None:
+        """``evictionPoolPopulate``: score ``maxmemory-samples`` keys of ``db`` into the pool."""
+        pool = self.pool
+        kind = self.kind
+        now = self.broker.now_ms
+        exempt = self.exempt
+        lru = db.lru
+        if self.allkeys:
+            sampled: list[tuple[bytes, int]] = [(key, 0) for key in db.sample_keys(self.samples)]
+        else:
+            sampled = db.sample_volatile(self.samples)
+        for key, deadline in sampled:
+            if exempt is not None and exempt(key):
+                continue
+            if kind == "lru":
+                score = now - lru.get(key, now)
+            elif kind == "lfu":
+                score = 255 - lfu_decr(lru.get(key, LFU_INIT_VAL), now, db.lfu_decay_time)
+            else:  # volatile-ttl: the sooner the better
+                score = -deadline
+            # full, and no better than the worst candidate: not taken (k == 0 in Redis)
+            if len(pool) == EVPOOL_SIZE and score <= pool[0][0]:
+                continue
+            insort(pool, (score, db.index, key))
+            if len(pool) > EVPOOL_SIZE:
+                del pool[0]
+
+    def _pick_random(self) -> tuple[Any, bytes] | None:
+        """allkeys-random / volatile-random: a random key of the next db that has one."""
+        dbs = self.broker.dbs
+        exempt = self.exempt
+        for _ in range(len(dbs)):
+            self.next_db = (self.next_db + 1) % len(dbs)
+            db = dbs[self.next_db]
+            if self.allkeys:
+                keys = db.sample_keys(self.samples) if db.data else []
+            else:
+                keys = [key for key, _ in db.sample_volatile(self.samples)] if db.expires else []
+            for key in keys:
+                if exempt is None or not exempt(key):
+                    return db, key
+        return None
