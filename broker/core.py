@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from broker.config import Config, parse_memory
-from broker.evict import EVICT_FAIL, OOM, Evictor
+from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
 from broker.memcost import MemoryAccount
@@ -875,17 +875,22 @@ class Broker:
         config = self.config
         if name == "maxmemory":
             self.maxmemory = parse_memory(value)  # start-up overrides are as written ("100mb")
+            self.evictor.refresh_sampling()
             if self.maxmemory:
                 self.refresh_memory()
                 # updateMaxmemory: over the new limit, eviction starts in the background
                 self.evictor.running = self.memory.used > self.maxmemory
         elif name == "lazyfree-lazy-eviction":
             self.lazy_eviction = value == "yes"
-        elif name in ("lfu-log-factor", "lfu-decay-time", "maxmemory-policy"):
-            lfu = "lfu" in config.get("maxmemory-policy")
+        if name in ("lfu-log-factor", "lfu-decay-time", "maxmemory-policy", "maxmemory"):
+            policy = config.get("maxmemory-policy")
+            access = ACCESS_LFU if "lfu" in policy else (
+                ACCESS_LRU if self.maxmemory or policy != "noeviction" else ACCESS_OFF)
             factor, decay = int(config.get("lfu-log-factor")), int(config.get("lfu-decay-time"))
             for db in self.dbs:
-                db.lfu, db.lfu_log_factor, db.lfu_decay_time = lfu, factor, decay
+                if db.access != access:
+                    db.set_access(access)
+                db.lfu_log_factor, db.lfu_decay_time = factor, decay
         if name in ("maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"):
             self.evictor.configure(config.get("maxmemory-policy"), int(config.get("maxmemory-samples")),
                                    int(config.get("maxmemory-eviction-tenacity")))

@@ -36,7 +36,7 @@ from broker.notify import NotifyClass
 if TYPE_CHECKING:
     from broker.core import Broker
 
-__all__ = ["EVICT_FAIL", "EVICT_OK", "EVICT_RUNNING", "Evictor", "LFU_INIT_VAL", "OOM", "lfu_decr",
+__all__ = ["ACCESS_LFU", "ACCESS_LRU", "ACCESS_OFF", "EVICT_FAIL", "EVICT_OK", "EVICT_RUNNING", "Evictor", "LFU_INIT_VAL", "OOM", "lfu_decr",
            "lfu_touch", "lru_idle_seconds"]
 
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
@@ -44,6 +44,8 @@ LFU_INIT_VAL = 5
 LRU_CLOCK_MAX = (1 << 24) - 1
 EVPOOL_SIZE = 16
 EVICT_OK, EVICT_RUNNING, EVICT_FAIL = 0, 1, 2
+# Keyspace.access: no access times kept, LRU fields, LFU fields
+ACCESS_OFF, ACCESS_LRU, ACCESS_LFU = 0, 1, 2
 
 # maxmemory-policy -> (sampled from every key, not only keys with a TTL; score kind)
 _POLICIES: dict[str, tuple[bool, str]] = {
@@ -131,8 +133,25 @@ class Evictor:
         # an eviction round ran out of time with memory still over: the cron goes on
         # (``startEvictionTimeProc``), commands are not refused meanwhile
         self.running = False
-        # keys never evicted (set by an embedding gateway for its own keys)
+        # keys never evicted (set by an embedding gateway for its own keys: set_exempt)
         self.exempt: Callable[[bytes], bool] | None = None
+
+    def set_exempt(self, exempt: Callable[[bytes], bool] | None) -> None:
+        """Never evict the keys ``exempt`` is true for; they are left out of the
+        keyspaces' sampling lists, so a sample is never wasted on them."""
+        self.exempt = exempt
+        for db in self.broker.dbs:
+            db.exempt = exempt
+        self.refresh_sampling()
+
+    def refresh_sampling(self) -> None:
+        """The keyspaces keep their sampling lists only while an allkeys-* policy
+        has a limit to enforce (appending each new key costs every write)."""
+        sampling = bool(self.broker.maxmemory) and self.allkeys and self.kind != "none"
+        for db in self.broker.dbs:
+            if sampling != db.sampling or sampling:
+                db.sampling = sampling
+                db._order = db.evictable_keys() if sampling else []
 
     def configure(self, policy: str, samples: int, tenacity: int) -> None:
         self.policy = policy
@@ -140,6 +159,7 @@ class Evictor:
         self.samples = samples
         self.time_limit_us = eviction_time_limit_us(tenacity)
         self.pool.clear()
+        self.refresh_sampling()
 
     def perform(self) -> int:
         """Evict until used memory is back under maxmemory, or the round's time is up.
@@ -220,19 +240,20 @@ class Evictor:
         pool = self.pool
         kind = self.kind
         now = self.broker.now_ms
-        exempt = self.exempt
-        lru = db.lru
-        if self.allkeys:
+        field = db.access_field
+        if self.allkeys:  # (exempt keys are not in the sampling list)
+            exempt = None
             sampled: list[tuple[bytes, int]] = [(key, 0) for key in db.sample_keys(self.samples)]
         else:
+            exempt = self.exempt
             sampled = db.sample_volatile(self.samples)
         for key, deadline in sampled:
             if exempt is not None and exempt(key):
                 continue
             if kind == "lru":
-                score = now - lru.get(key, now)
+                score = now - field(key)
             elif kind == "lfu":
-                score = 255 - lfu_decr(lru.get(key, LFU_INIT_VAL), now, db.lfu_decay_time)
+                score = 255 - lfu_decr(field(key), now, db.lfu_decay_time)
             else:  # volatile-ttl: the sooner the better
                 score = -deadline
             # full, and no better than the worst candidate: not taken (k == 0 in Redis)
@@ -254,6 +275,6 @@ class Evictor:
             else:
                 keys = [key for key, _ in db.sample_volatile(self.samples)] if db.expires else []
             for key in keys:
-                if exempt is None or not exempt(key):
+                if self.allkeys or exempt is None or not exempt(key):
                     return db, key
         return None

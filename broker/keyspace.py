@@ -24,24 +24,28 @@ WATCH, and ``signal_ready(key)`` wakes clients blocked on the key.
 Memory accounting (``broker.memcost``) follows every write: strings are costed
 where they are stored (``add``/``set``/``replace``, and the two fast paths of
 ``broker.commands.strings`` that store directly), containers where a handler's
-in-place change is reported (``notify``); ``delete`` takes a key's cost back.
+in-place change is reported (``notify``, 1 change in 16 after the first);
+``delete`` takes a key's cost back.
 The total is the broker's ``MemoryAccount.dataset``.
 
-Each key also has Redis's 24-bit ``lru`` field (``Keyspace.lru``), touched by
-``lookup`` like ``lookupKey``: in LRU mode the time of the last access in ms (the
-LRU clock, seconds, is derived from it), in LFU mode ``ldt << 8 | counter``
-(``broker.evict``). ``peek`` is ``lookup`` with ``LOOKUP_NOTOUCH``.
+While a memory limit or an eviction policy is set (``access``), each key also has
+Redis's 24-bit ``lru`` field (``Keyspace.lru``), touched by ``lookup`` like
+``lookupKey``: in LRU mode the time of the last access in ms (the LRU clock,
+seconds, is derived from it), in LFU mode ``ldt << 8 | counter`` (``broker.evict``).
+``peek`` is ``lookup`` with ``LOOKUP_NOTOUCH``.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
-from broker.evict import LFU_INIT_VAL, lfu_touch
+from broker.evict import ACCESS_LRU, ACCESS_OFF, LFU_INIT_VAL, lfu_touch
 from broker.lazyfree import Bookkeeping
-from broker.memcost import EXPIRE_COST, MemoryAccount, container_cost, element_cost, string_cost
+from broker.memcost import CONTAINER_BASE as _CONTAINER_BASE
+from broker.memcost import EXPIRE_COST, MemoryAccount, element_cost, string_cost
+from broker.memcost import STRING_BASE as _STRING_BASE
 from broker.notify import NotifyClass
 from broker.resp import CommandError
 from broker.stream import Stream
@@ -103,16 +107,25 @@ class Keyspace:
         # of one of its elements (strings are costed from their value: not here)
         self.sizes: dict[bytes, int] = {}
         self.elements: dict[bytes, int] = {}
-        # key -> Redis's lru field: last access in ms (LRU) or ldt << 8 | counter (LFU)
+        # key -> Redis's lru field: last access in ms (LRU) or ldt << 8 | counter (LFU).
+        # Kept only while ``access`` is on: updating a second table on every lookup
+        # costs a cache miss (~150 ns with 100k keys), too much for the default
+        # configuration, which never evicts (see README, "Memory limit").
         self.lru: dict[bytes, int] = {}
-        # set by the broker from maxmemory-policy (an LFU policy), lfu-log-factor
-        # and lfu-decay-time
-        self.lfu = False
+        # ACCESS_OFF, ACCESS_LRU or ACCESS_LFU (set by the broker from maxmemory and
+        # maxmemory-policy), since when (keys not touched since count from then),
+        # lfu-log-factor and lfu-decay-time
+        self.access = ACCESS_OFF
+        self.access_since_ms = 0
         self.lfu_log_factor = 10
         self.lfu_decay_time = 1
         # keys in order of creation, for eviction's random sampling (a dict has no
-        # random access): deleted keys stay as ghosts until compaction
+        # random access): deleted keys stay as ghosts until compaction; keys the
+        # evictor must never take (``exempt``: the embedded gateway's) are left out
+        # (kept only while an allkeys-* policy has a limit to enforce: ``sampling``)
         self._order: list[bytes] = []
+        self.sampling = False
+        self.exempt: Callable[[bytes], bool] | None = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -129,10 +142,8 @@ class Keyspace:
             if deadline is not None and deadline <= self.host.now_ms:
                 self._expire(key)
                 return None
-        if self.lfu:
-            self.lru[key] = lfu_touch(self.lru.get(key, LFU_INIT_VAL), self)
-        else:
-            self.lru[key] = self.host.now_ms
+        if self.access:
+            self.touch(key)
         return value
 
     def peek(self, key: bytes) -> Any:
@@ -151,10 +162,28 @@ class Keyspace:
     def touch(self, key: bytes) -> None:
         """Update ``key``'s access time as ``lookup`` does (for fast paths that read
         ``data`` directly)."""
-        if self.lfu:
-            self.lru[key] = lfu_touch(self.lru.get(key, LFU_INIT_VAL), self)
-        else:
+        access = self.access
+        if access == ACCESS_LRU:
             self.lru[key] = self.host.now_ms
+        elif access:
+            self.lru[key] = lfu_touch(self.access_field(key), self)
+
+    def access_field(self, key: bytes) -> int:
+        """``key``'s lru field; a key not touched since access tracking began counts
+        as touched then (a new object's field at that time)."""
+        field = self.lru.get(key)
+        if field is not None:
+            return field
+        since = self.access_since_ms
+        return since if self.access == ACCESS_LRU else (since // 60000 & 65535) << 8 | LFU_INIT_VAL
+
+    def set_access(self, access: int) -> None:
+        """Start, switch or stop access tracking (a switch between LRU and LFU keeps
+        the fields, reinterpreted, as Redis does)."""
+        if not access or not self.access:
+            self.lru = {}
+            self.access_since_ms = self.host.now_ms
+        self.access = access
 
     def read(self, key: bytes) -> Any:
         """``lookupKeyRead``: ``lookup`` for a read command, which counts a keyspace
@@ -215,12 +244,15 @@ class Keyspace:
 
         A string is costed here; a container when its first change is notified."""
         self.data[key] = value
-        self._order.append(key)
-        # a new object's lru field (createObject): now, or LFU_INIT_VAL now
-        self.lru[key] = self.host.now_ms if not self.lfu else (self.host.now_ms // 60000 & 65535) << 8 | LFU_INIT_VAL
+        if self.sampling and (self.exempt is None or not self.exempt(key)):
+            self._order.append(key)
+        host = self.host
+        if self.access:  # a new object's lru field (createObject): now, or LFU_INIT_VAL now
+            self.lru[key] = host.now_ms if self.access == ACCESS_LRU else (
+                (host.now_ms // 60000 & 65535) << 8 | LFU_INIT_VAL)
         if type(value) is bytes:
-            self.account.dataset += string_cost(key, value)
-        if self.host.notify_flags:
+            self.account.dataset += _STRING_BASE + len(key) + len(value)  # string_cost, inline
+        if host.notify_flags:
             self.host.notify(NotifyClass.NEW, b"new", key, self.index)
 
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
@@ -232,7 +264,7 @@ class Keyspace:
             self.data[key] = value
             self._uncount(key, old)
             self._count(key, value)
-            if not self.lfu:  # a new object: now (LFU keeps the old field, as dbOverwrite)
+            if self.access == ACCESS_LRU:  # a new object: now (LFU keeps the field, as dbOverwrite)
                 self.lru[key] = self.host.now_ms
             if not keep_ttl and self.expires and self.expires.pop(key, None) is not None:
                 self.account.dataset -= EXPIRE_COST
@@ -244,8 +276,11 @@ class Keyspace:
         """Overwrite the value of an existing key in place, keeping its TTL."""
         old = self.data[key]
         self.data[key] = value
-        self._uncount(key, old)
-        self._count(key, value)
+        if type(old) is bytes and type(value) is bytes:  # the common case, inline
+            self.account.dataset += len(value) - len(old)
+        else:
+            self._uncount(key, old)
+            self._count(key, value)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key`` with no notification (the caller emits its own event)."""
@@ -270,8 +305,13 @@ class Keyspace:
     def notify(self, cls: NotifyClass, event: bytes, key: bytes) -> None:
         """Record a modification: the change count (propagation), the key's cost
         (a container changed in place), WATCH invalidation, then the keyspace event."""
-        self.host.changes += 1
-        if cls is not _STRING:  # strings are costed where they are stored
+        host = self.host
+        host.changes += 1
+        # Strings are costed where they are stored. A container is re-costed at its
+        # first change, then at one change in 16 (by the change counter): re-costing
+        # at each HSET/LPUSH/ZADD cost them 25% of their time; its cost so lags by a
+        # few changes, and delete takes back exactly what was counted (no drift).
+        if cls is not _STRING and (not host.changes & 15 or key not in self.sizes):
             value = self.data.get(key)
             if value is not None and type(value) is not bytes:
                 self._recount(key, value)
@@ -289,7 +329,7 @@ class Keyspace:
         size = len(value)
         if element is None or not size & (size - 1):  # first time, or length at a power of two
             element = elements[key] = element_cost(value)
-        cost = container_cost(key, value, element)
+        cost = _CONTAINER_BASE + len(key) + size * element  # container_cost, inline
         old = self.sizes.get(key, 0)
         if cost != old:
             self.sizes[key] = cost
@@ -319,12 +359,11 @@ class Keyspace:
 
     def loaded(self) -> None:
         """``data`` was filled in bulk after ``flush`` (an RDB load; TTLs through
-        ``set_expire``): count every key, with a fresh access time as Redis's loaded
-        objects get. O(n)."""
-        now = self.host.now_ms
-        fresh = (now // 60000 & 65535) << 8 | LFU_INIT_VAL if self.lfu else now
-        self.lru = dict.fromkeys(self.data, fresh)
-        self._order = list(self.data)
+        ``set_expire``): count every key; each counts as accessed now, as Redis's
+        loaded objects do. O(n)."""
+        self.lru = {}
+        self.access_since_ms = self.host.now_ms
+        self._order = self.evictable_keys() if self.sampling else []
         account = self.account
         for key, value in self.data.items():
             if type(value) is bytes:
@@ -341,7 +380,7 @@ class Keyspace:
         order = self._order
         data = self.data
         if len(order) > 2 * len(data) + 64:
-            order = self._order = list(data)
+            order = self._order = self.evictable_keys()
         picked: list[bytes] = []
         if not order:
             return picked
@@ -354,6 +393,11 @@ class Keyspace:
                 if len(picked) == count:
                     break
         return picked
+
+    def evictable_keys(self) -> list[bytes]:
+        """The sampling list afresh: every key but the exempt ones. O(n)."""
+        exempt = self.exempt
+        return list(self.data) if exempt is None else [key for key in self.data if not exempt(key)]
 
     def sample_volatile(self, count: int) -> list[tuple[bytes, int]]:
         """Up to ``count`` (key, deadline) of keys with a TTL, picked at random from

@@ -10,11 +10,11 @@ README, "Memory accounting").
 
 - A string costs exactly what its two ``bytes`` objects and table slots cost:
   ``string_cost`` is arithmetic on two lengths, no call.
-- A container (hash, set, list, sorted set, stream) costs its table
-  (``sys.getsizeof``, O(1)) plus its length times the cost of one element. The
-  element is sampled (the first, or the newest stream entry) when the key is first
+- A container (hash, set, list, sorted set, stream) costs its length times the
+  cost of one element, its share of the table included. The element is sampled (the first, or the newest stream entry) when the key is first
   costed and again whenever its length reaches a power of two, so re-costing after
-  an in-place change is O(1). It is an approximation: a container whose elements
+  an in-place change is O(1); ``Keyspace.notify`` re-costs at a container's first
+  change and then at one change in 16. It is an approximation: a container whose elements
   vary a lot in size, or whose old elements grow (HSET of a longer value into an
   existing field) is off until its length next doubles.
 - A TTL adds ``EXPIRE_COST``: its ``expires`` slot, the deadline ``int`` and the
@@ -30,7 +30,8 @@ from typing import Any
 from broker.stream import Stream
 from broker.zset import ZSet
 
-__all__ = ["EXPIRE_COST", "KEY_OVERHEAD", "MemoryAccount", "container_cost", "element_cost", "string_cost"]
+__all__ = ["CONTAINER_BASE", "EXPIRE_COST", "KEY_OVERHEAD", "MemoryAccount", "STRING_BASE", "element_cost",
+           "string_cost"]
 
 # A key's share of the keyspace's tables: its ``data`` and ``lru`` dict entries
 # (hash, key, value: 24 bytes each, at dicts' 1/2..2/3 load: ~48), a slot in the
@@ -39,11 +40,16 @@ KEY_OVERHEAD = 112
 # bytes object header (33, ob_sval's terminating NUL included) rounded with the
 # average pymalloc padding (7.5), for the key's and the value's objects
 _BYTES_HEADER = 41
-_STRING_BASE = KEY_OVERHEAD + 2 * _BYTES_HEADER
-# expires entry (~48), the deadline int (32) and the heap's (deadline, key) tuple (64) + slot
-EXPIRE_COST = 152
-# a container key also has entries in Keyspace.sizes and Keyspace.elements (int values)
-_CONTAINER_BASE = KEY_OVERHEAD + _BYTES_HEADER + 2 * (48 + 32)
+STRING_BASE = KEY_OVERHEAD + 2 * _BYTES_HEADER
+# expires entry (~48), the deadline int (32), the heap's (deadline, key) tuple (64), its slot,
+# and the heap's stale entries until compaction (calibrated: 200k keys with EX)
+EXPIRE_COST = 224
+# a container key: its name, the container object's own header (a dict's, a
+# ZSet's two structures ...), its entries in Keyspace.sizes and Keyspace.elements
+CONTAINER_BASE = KEY_OVERHEAD + _BYTES_HEADER + 200 + 2 * (48 + 32)
+# per element of a dict (24-byte entry at ~3/4 of 2/3 load, and its index) and of a set
+_DICT_SLOT = 40
+_SET_SLOT = 36
 _getsizeof = sys.getsizeof
 
 
@@ -54,45 +60,32 @@ def _obj(size: int) -> int:
 
 def string_cost(key: bytes, value: bytes) -> int:
     """Cost of a string key (``value`` is the stored ``bytes``)."""
-    return _STRING_BASE + len(key) + len(value)
+    return STRING_BASE + len(key) + len(value)
 
 
 def element_cost(value: Any) -> int:
-    """Bytes one element of a container adds beyond its table, from one sample."""
+    """Bytes one element of a container costs, its share of the table included
+    (tables at their average load: CPython grows them by doubling), from one sample."""
     kind = type(value)
     if not value:
         return 0
-    if kind is dict:  # field and value objects
+    if kind is dict:  # field and value objects; an entry (24 bytes) and index slots
         field, item = next(iter(value.items()))
-        return _obj(_getsizeof(field)) + _obj(_getsizeof(item))
-    if kind is set:
-        return _obj(_getsizeof(next(iter(value))))
-    if kind is deque:  # the item (deque blocks are in getsizeof)
-        return _obj(_getsizeof(value[0]))
+        return _obj(_getsizeof(field)) + _obj(_getsizeof(item)) + _DICT_SLOT
+    if kind is set:  # the member; an entry (16 bytes) at sets' lower load
+        return _obj(_getsizeof(next(iter(value)))) + _SET_SLOT
+    if kind is deque:  # the item; a pointer in a 64-slot block
+        return _obj(_getsizeof(value[0])) + 9
     if kind is ZSet:
-        # the member in ``scores`` with its float (24 -> 32), and again as the
-        # order key (9 bytes longer) in the SortedList (a slot and its index share)
+        # the member and its float in ``scores``, the order key (the member and 9
+        # bytes) in the SortedList with its slot and index share
         member = next(iter(value.scores))
-        return 2 * _obj(_getsizeof(member)) + 16 + 32 + 16
+        return 2 * _obj(_getsizeof(member)) + _DICT_SLOT + 24 + 12
     if kind is Stream:
-        # the id tuple of two ints (64 + 2 * 32), list slots (2 * 8), the field list
+        # the id tuple of two ints (64 + 2 * 32), two list slots, the field list
         fields = value.values[-1]
-        return 128 + 16 + _obj(_getsizeof(fields)) + sum(_obj(_getsizeof(item)) for item in fields)
-    return 0
-
-
-def container_cost(key: bytes, value: Any, element: int) -> int:
-    """Cost of a container key, given the sampled cost of one element."""
-    kind = type(value)
-    if kind is dict or kind is set or kind is deque:
-        table = _getsizeof(value)
-    elif kind is ZSet:
-        table = _getsizeof(value.scores) + 8 * len(value)  # + the SortedList's slots
-    elif kind is Stream:
-        table = _getsizeof(value.ids) + _getsizeof(value.values)
-    else:
-        table = _getsizeof(value)
-    return _CONTAINER_BASE + len(key) + table + len(value) * element
+        return 128 + 18 + _obj(_getsizeof(fields)) + sum(_obj(_getsizeof(item)) for item in fields)
+    return _obj(_getsizeof(value)) // max(len(value), 1)
 
 
 class MemoryAccount:

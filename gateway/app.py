@@ -696,7 +696,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     embedded = args.broker.startswith("memory")
     broker = Broker(config=broker_config(args)) if embedded else None
     if broker is not None:
-        broker.evictor.exempt = is_gateway_key
+        broker.evictor.set_exempt(is_gateway_key)
         problem = configure_persistence(broker, args)
         if problem:
             print(f"fanout: {problem}", file=sys.stderr)

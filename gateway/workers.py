@@ -133,7 +133,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     if args.broker.startswith("memory"):
         unix_path = broker_socket(directory)
         broker = Broker(config=broker_config(args))
-        broker.evictor.exempt = is_gateway_key
+        broker.evictor.set_exempt(is_gateway_key)
         problem = configure_persistence(broker, args)
         if problem:
             print(f"fanout: {problem}", file=sys.stderr)

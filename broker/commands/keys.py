@@ -18,7 +18,7 @@ from broker.commands.args import SYNTAX, parse_expire_option, parse_int
 from broker.commands.scan import parse_scan_args
 from broker.config import Config
 from broker.core import Client
-from broker.evict import LFU_INIT_VAL, lfu_decr, lru_idle_seconds
+from broker.evict import lfu_decr, lru_idle_seconds
 from broker.glob import compile_glob, glob_match
 from broker.keyspace import Keyspace, type_name
 from broker.notify import NotifyClass
@@ -471,8 +471,11 @@ def object_idletime(client: Client, argv: list[bytes]) -> int | None:
         raise CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please "
                            "note that when switching between policies at runtime LRU and LFU data "
                            "will take some time to adjust.")
-    now = client.broker.now_ms
-    return lru_idle_seconds(client.db.lru.get(argv[2], now), now)
+    # With no limit and noeviction no access times are kept: keys read as just used
+    # (README, "Memory limit"). An LRU policy or a maxmemory starts the clock.
+    if not client.db.access:
+        return 0
+    return lru_idle_seconds(client.db.access_field(argv[2]), client.broker.now_ms)
 
 
 # OBJECT FREQ key
@@ -486,7 +489,7 @@ def object_freq(client: Client, argv: list[bytes]) -> int | None:
                            "tracked. Please note that when switching between policies at runtime "
                            "LRU and LFU data will take some time to adjust.")
     db = client.db
-    return lfu_decr(db.lru.get(argv[2], LFU_INIT_VAL), client.broker.now_ms, db.lfu_decay_time)
+    return lfu_decr(db.access_field(argv[2]), client.broker.now_ms, db.lfu_decay_time)
 
 
 # OBJECT HELP
