@@ -214,19 +214,16 @@ class Evictor:
     def _pick_best(self) -> tuple[Any, bytes] | None:
         """The LRU/LFU/TTL pick: populate the pool from every db, take its best live entry."""
         pool = self.pool
-        dbs = self.broker.dbs
         allkeys = self.allkeys
+        dbs = self.broker.dbs
         # Redis samples until it finds a key; rounds are bounded here because
         # exempt keys and ghosts may fill whole samples (a miss is EVICT_FAIL).
         for _ in range(16):
-            total = 0
-            for db in dbs:
-                keys = len(db.data) if allkeys else len(db.expires)
-                if keys:
-                    self._populate(db)
-                    total += keys
-            if not total:
+            full = [db for db in dbs if (db.data if allkeys else db.expires)]
+            if not full:
                 return None
+            for db in full:
+                self._populate(db)
             while pool:
                 _, index, key = pool.pop()
                 db = dbs[index]
@@ -240,20 +237,25 @@ class Evictor:
         pool = self.pool
         kind = self.kind
         now = self.broker.now_ms
-        field = db.access_field
+        if kind == "lru" and self.allkeys:
+            self._populate_allkeys_lru(db, now)
+            return
         if self.allkeys:  # (exempt keys are not in the sampling list)
             exempt = None
-            sampled: list[tuple[bytes, int]] = [(key, 0) for key in db.sample_keys(self.samples)]
+            keys = db.sample_keys(self.samples)
+            sampled: list[tuple[bytes, int]] = list(zip(keys, keys))
         else:
             exempt = self.exempt
             sampled = db.sample_volatile(self.samples)
+        lru = db.lru.get
+        since = db.access_field(b"")  # what an untouched key's field reads as
         for key, deadline in sampled:
             if exempt is not None and exempt(key):
                 continue
             if kind == "lru":
-                score = now - field(key)
+                score = now - lru(key, since)
             elif kind == "lfu":
-                score = 255 - lfu_decr(field(key), now, db.lfu_decay_time)
+                score = 255 - lfu_decr(lru(key, since), now, db.lfu_decay_time)
             else:  # volatile-ttl: the sooner the better
                 score = -deadline
             # full, and no better than the worst candidate: not taken (k == 0 in Redis)
@@ -262,6 +264,33 @@ class Evictor:
             insort(pool, (score, db.index, key))
             if len(pool) > EVPOOL_SIZE:
                 del pool[0]
+
+    def _populate_allkeys_lru(self, db: Any, now: int) -> None:
+        """``_populate`` for allkeys-lru, the common cache setting, in one pass:
+        sampling, scoring and the pool's bound (each Python step here is a visible
+        part of a SET that evicts)."""
+        pool = self.pool
+        order = db.sample_list()
+        if not order:
+            return
+        data = db.data
+        lru = db.lru.get
+        since = db.access_field(b"")
+        rand = random.random
+        size = len(order)
+        wanted = self.samples
+        for _ in range(wanted * 3):
+            key = order[int(rand() * size)]
+            if key in data:
+                score = now - lru(key, since)
+                if len(pool) < EVPOOL_SIZE:
+                    insort(pool, (score, db.index, key))
+                elif score > pool[0][0]:
+                    insort(pool, (score, db.index, key))
+                    del pool[0]
+                wanted -= 1
+                if not wanted:
+                    break
 
     def _pick_random(self) -> tuple[Any, bytes] | None:
         """allkeys-random / volatile-random: a random key of the next db that has one."""
