@@ -242,8 +242,7 @@ class Evictor:
             return
         if self.allkeys:  # (exempt keys are not in the sampling list)
             exempt = None
-            keys = db.sample_keys(self.samples)
-            sampled: list[tuple[bytes, int]] = list(zip(keys, keys))
+            sampled: list[tuple[bytes, int]] = [(key, 0) for key in db.sample_keys(self.samples)]
         else:
             exempt = self.exempt
             sampled = db.sample_volatile(self.samples)

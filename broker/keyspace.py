@@ -41,7 +41,7 @@ import heapq
 import random
 from typing import Any, Callable, Iterator, Protocol
 
-from broker.evict import ACCESS_LRU, ACCESS_OFF, LFU_INIT_VAL, lfu_touch
+from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, LFU_INIT_VAL, lfu_touch
 from broker.lazyfree import Bookkeeping
 from broker.memcost import CONTAINER_BASE as _CONTAINER_BASE
 from broker.memcost import EXPIRE_COST, MemoryAccount, element_cost, string_cost
@@ -177,6 +177,14 @@ class Keyspace:
         since = self.access_since_ms
         return since if self.access == ACCESS_LRU else (since // 60000 & 65535) << 8 | LFU_INIT_VAL
 
+    def set_access_field(self, key: bytes, idle_seconds: int, freq: int) -> None:
+        """RESTORE ... IDLETIME / FREQ (``objectSetLRUOrLFU``): the one that fits the
+        policy is applied, the other ignored; -1 for none."""
+        if self.access == ACCESS_LFU and freq >= 0:
+            self.lru[key] = (self.host.now_ms // 60000 & 65535) << 8 | freq
+        elif self.access == ACCESS_LRU and idle_seconds >= 0:
+            self.lru[key] = self.host.now_ms - idle_seconds * 1000
+
     def set_access(self, access: int) -> None:
         """Start, switch or stop access tracking (a switch between LRU and LFU keeps
         the fields, reinterpreted, as Redis does)."""
@@ -288,7 +296,8 @@ class Keyspace:
         if value is None:
             return False
         self._uncount(key, value)
-        self.lru.pop(key, None)
+        if self.access:
+            self.lru.pop(key, None)
         if self.expires and self.expires.pop(key, None) is not None:
             self.account.dataset -= EXPIRE_COST
         if type(value) is Stream:

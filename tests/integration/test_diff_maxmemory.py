@@ -105,6 +105,24 @@ def test_object_freq_and_idletime_follow_the_policy(servers: tuple[int, int]) ->
     assert replies[6] == 5 and replies[10] == 8
 
 
+def test_restore_sets_the_field_of_the_policy(servers: tuple[int, int]) -> None:
+    outcomes = []
+    for port in servers:
+        with RespClient(port) as client:
+            client.call("FLUSHALL")
+            client.call("SET", "k", "v")
+            payload = client.call("DUMP", "k")
+            seen = [client.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"),
+                    client.call("RESTORE", "f", "0", payload, "FREQ", "42"), client.call("OBJECT", "FREQ", "f"),
+                    client.call("RESTORE", "i", "0", payload, "IDLETIME", "30"), client.call("OBJECT", "FREQ", "i"),
+                    client.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"),
+                    client.call("RESTORE", "j", "0", payload, "IDLETIME", "30"),
+                    client.call("OBJECT", "IDLETIME", "j")]
+            outcomes.append(seen)
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[0][2] == 42 and outcomes[0][4] == 5 and outcomes[0][7] == 30
+
+
 # ------------------------------------------------------------- eviction in kind
 
 def _used_memory(client: RespClient) -> int:
