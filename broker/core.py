@@ -850,6 +850,7 @@ class Broker:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
         self.stats.expired_keys += expired
+        self.memory.used  # noqa: B018 (reading it keeps used_memory_peak, as serverCron does)
         if self.maxmemory:
             self.refresh_memory()
             if self.evictor.running:  # evictionTimeProc: the last round ran out of time
