@@ -28,7 +28,10 @@ from __future__ import annotations
 import math
 import random
 import time
+from array import array as _array
 from bisect import insort
+from operator import itemgetter as _itemgetter
+from os import urandom as _urandom
 from typing import TYPE_CHECKING, Any, Callable
 
 from broker.notify import NotifyClass
@@ -171,21 +174,28 @@ class Evictor:
         """
         broker = self.broker
         account = broker.memory
-        tofree = account.used - broker.maxmemory
+        tofree = account.startup + account.dataset + account.clients - broker.maxmemory
         if tofree <= 0 or broker.loading_refusal is not None:
             self.running = False
             return EVICT_OK
         if self.kind == "none":
             return EVICT_FAIL
+        # Redis frees exactly down to the limit, so with every write over it every
+        # write runs a round; a round here frees 1/1024 of maxmemory more (16 kB of
+        # 16 MB), so it serves the next few dozen writes: the round's fixed Python
+        # cost (this call, the db scan, the clock) is spread over them.
+        needed = tofree
+        tofree += broker.maxmemory >> 10
         freed = 0
         evicted = 0
         started = time.perf_counter()
         result = EVICT_OK
         self.running = False
+        dbs = [db for db in broker.dbs if db.data]
         while freed < tofree:
-            picked = self._pick_random() if self.kind == "random" else self._pick_best()
+            picked = self._pick_random() if self.kind == "random" else self._pick_best(dbs)
             if picked is None:
-                result = EVICT_FAIL
+                result = EVICT_FAIL if freed < needed else EVICT_OK
                 break
             db, key = picked
             before = account.dataset
@@ -211,19 +221,25 @@ class Evictor:
         if broker.propagating:
             broker.propagator.deletion(db.index, key, lazy=broker.lazy_eviction)
 
-    def _pick_best(self) -> tuple[Any, bytes] | None:
-        """The LRU/LFU/TTL pick: populate the pool from every db, take its best live entry."""
+    def _pick_best(self, dbs: list[Any]) -> tuple[Any, bytes] | None:
+        """The LRU/LFU/TTL pick: populate the pool from every db that has keys
+        (``dbs``: only they can), take the pool's best live entry."""
         pool = self.pool
         allkeys = self.allkeys
-        dbs = self.broker.dbs
         # Redis samples until it finds a key; rounds are bounded here because
         # exempt keys and ghosts may fill whole samples (a miss is EVICT_FAIL).
+        bulk = allkeys and self.kind == "lru"
         for _ in range(16):
             full = [db for db in dbs if (db.data if allkeys else db.expires)]
             if not full:
                 return None
-            for db in full:
-                self._populate(db)
+            if not bulk:
+                for db in full:
+                    self._populate(db)
+            elif not pool:
+                now = self.broker.now_ms
+                for db in full:
+                    self._populate_allkeys_lru(db, now)
             while pool:
                 _, index, key = pool.pop()
                 db = dbs[index]
@@ -265,31 +281,26 @@ class Evictor:
                 del pool[0]
 
     def _populate_allkeys_lru(self, db: Any, now: int) -> None:
-        """``_populate`` for allkeys-lru, the common cache setting, in one pass:
-        sampling, scoring and the pool's bound (each Python step here is a visible
-        part of a SET that evicts)."""
-        pool = self.pool
+        """allkeys-lru, the common cache setting, in bulk: when the pool is empty,
+        ``maxmemory-samples`` keys per pool entry are sampled at once and the pool
+        keeps the 16 idlest (as 16 rounds of Redis's populate-then-pick would, with
+        the same samples per eviction); the next 16 evictions take from it. One
+        round of Python per key sampled was most of a SET that evicts."""
         order = db.sample_list()
         if not order:
             return
+        size = len(order)
+        count = self.samples * EVPOOL_SIZE
+        keys = _itemgetter(*[i % size for i in _array("I", _urandom(4 * count))])(order)
         data = db.data
         lru = db.lru.get
         since = db.access_field(b"")
-        rand = random.random
-        size = len(order)
-        wanted = self.samples
-        for _ in range(wanted * 3):
-            key = order[int(rand() * size)]
-            if key in data:
-                score = now - lru(key, since)
-                if len(pool) < EVPOOL_SIZE:
-                    insort(pool, (score, db.index, key))
-                elif score > pool[0][0]:
-                    insort(pool, (score, db.index, key))
-                    del pool[0]
-                wanted -= 1
-                if not wanted:
-                    break
+        index = db.index
+        scored = [(now - lru(key, since), index, key) for key in keys if key in data]
+        pool = self.pool
+        pool += scored
+        pool.sort()
+        del pool[:-EVPOOL_SIZE]
 
     def _pick_random(self) -> tuple[Any, bytes] | None:
         """allkeys-random / volatile-random: a random key of the next db that has one."""
