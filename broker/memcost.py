@@ -67,7 +67,7 @@ def element_cost(value: Any) -> int:
     """Bytes one element of a container costs, its share of the table included
     (tables at their average load: CPython grows them by doubling), from one sample."""
     kind = type(value)
-    if not value:
+    if not len(value):  # (an empty stream is still true: Stream.__bool__)
         return 0
     if kind is dict:  # field and value objects; an entry (24 bytes) and index slots
         field, item = next(iter(value.items()))
