@@ -12,6 +12,7 @@
    as many keys as redis-server did, which compares the policies alone.
 
 Usage: python bench/maxmemory.py [--requests 300000] [--rounds 3] [--maxmemory 16mb] [--ops 300000]
+       [--zipf-maxmemory 4mb] [--only set|zipf]
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--maxmemory", default="16mb")
     parser.add_argument("--ops", type=int, default=300_000)
+    # small enough that redis-server evicts too: 200k keys, ~60k distinct ones drawn
+    parser.add_argument("--zipf-maxmemory", default="4mb")
     parser.add_argument("--only", choices=["set", "zipf"])
     args = parser.parse_args()
     pin_load()
@@ -161,8 +164,8 @@ def main() -> None:
         print(f"Pipelined SET at maxmemory {args.maxmemory} under allkeys-lru (every write evicts):")
         set_throughput(args.requests, args.rounds, maxmemory)
     if args.only != "set":
-        print(f"Zipf (s=1.0, 200k keys) cache-aside hit rate at maxmemory {args.maxmemory}:")
-        zipf_hit_rates(args.ops, maxmemory)
+        print(f"Zipf (s=1.0, 200k keys) cache-aside hit rate at maxmemory {args.zipf_maxmemory}:")
+        zipf_hit_rates(args.ops, _parse_size(args.zipf_maxmemory))
 
 
 if __name__ == "__main__":
