@@ -22,8 +22,8 @@ Mutations report through ``notify(cls, event, key)``, which also invalidates
 WATCH, and ``signal_ready(key)`` wakes clients blocked on the key.
 
 Memory accounting (``broker.memcost``) follows every write: strings are costed
-where they are stored (``add``/``set``/``replace``, and the two fast paths of
-``broker.commands.strings`` that store directly), containers where a handler's
+where they are stored (``add``/``set``/``replace``, and the fast paths of SET
+and INCR in ``broker.commands.strings``, which store directly), containers where a handler's
 in-place change is reported (``notify``, 1 change in 16 after the first);
 ``delete`` takes a key's cost back.
 The total is the broker's ``MemoryAccount.dataset``.

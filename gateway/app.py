@@ -33,8 +33,8 @@ from gateway.connection import Connection, ConnectionState, Counters, text_frame
 from gateway.fanout import Hub, history_event
 from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.notify_flags import ensure_notify_flags
-from gateway.own_keys import is_gateway_key
 from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
+from gateway.own_keys import is_gateway_key
 from gateway.protocol import (
     BadRequest,
     Request,
