@@ -883,6 +883,7 @@ class Broker:
         if name == "maxmemory":
             self.maxmemory = parse_memory(value)  # start-up overrides are as written ("100mb")
             self.evictor.refresh_sampling()
+            self.pre_command_oom = False  # (what it was at the last command: not now)
             if self.maxmemory:
                 self.refresh_memory()
                 # updateMaxmemory: over the new limit, eviction starts in the background

@@ -447,7 +447,7 @@ class Sandbox:
             self._fail(b"ERR This Redis command is not allowed from script")
         if checks & _CHECK_READONLY and run.read_only:
             self._fail(b"ERR Write commands are not allowed from read-only scripts.")
-        if self.broker.pre_command_oom and "allow-oom" not in run.flags:
+        if self.broker.pre_command_oom and self.broker.maxmemory and "allow-oom" not in run.flags:
             # scriptVerifyOOM: refused only before the script's first write, since
             # it cannot be stopped half-way after that
             if not run.wrote and "denyoom" in cmd.flags:
