@@ -5,7 +5,11 @@ over ``maxmemory``, it samples ``maxmemory-samples`` keys of each db into an
 eviction pool of 16 candidates ordered by score (idle time, 255 - LFU counter, or
 the TTL's nearness), and evicts the best candidate that still exists. This module
 does the same, with the sampling lists of ``Keyspace`` (``sample_keys``,
-``sample_volatile``) standing in for ``dictGetSomeKeys``.
+``sample_volatile``) standing in for ``dictGetSomeKeys``. Two departures, for
+Python's sake, neither visible in replies: a round frees 1/1024 of maxmemory past
+the limit (so it serves the next few dozen writes), and allkeys-lru refills an
+empty pool from ``maxmemory-samples`` x 16 keys at once, keeping the 16 idlest
+(the same samples per evicted key as Redis's populate-then-pick).
 
 The per-key field is Redis's 24-bit ``lru``:
 
@@ -253,9 +257,6 @@ class Evictor:
         pool = self.pool
         kind = self.kind
         now = self.broker.now_ms
-        if kind == "lru" and self.allkeys:
-            self._populate_allkeys_lru(db, now)
-            return
         if self.allkeys:  # (exempt keys are not in the sampling list)
             exempt = None
             sampled: list[tuple[bytes, int]] = [(key, 0) for key in db.sample_keys(self.samples)]
