@@ -196,6 +196,11 @@ class Evictor:
         result = EVICT_OK
         self.running = False
         dbs = [db for db in broker.dbs if db.data]
+        if self.allkeys and self.kind == "lru":
+            result = self._perform_allkeys_lru(dbs, needed, tofree, started)
+            if broker.propagator.pending:
+                broker.propagator.flush(wrap=False)
+            return result
         while freed < tofree:
             picked = self._pick_random() if self.kind == "random" else self._pick_best(dbs)
             if picked is None:
@@ -214,6 +219,39 @@ class Evictor:
             broker.propagator.flush(wrap=False)  # each DEL alone (propagate_no_multi)
         return result
 
+    def _perform_allkeys_lru(self, dbs: list[Any], needed: int, tofree: int, started: float) -> int:
+        """``perform``'s loop for allkeys-lru with ``_pick_best`` inline: the pool is
+        refilled in bulk when empty and popped from its idlest end, each live entry
+        evicted (each call saved here is a visible part of a SET that evicts)."""
+        broker = self.broker
+        account = broker.memory
+        all_dbs = broker.dbs
+        pool = self.pool
+        now = broker.now_ms
+        freed = evicted = refills = 0
+        while freed < tofree:
+            if not pool:
+                full = [db for db in dbs if db.data]
+                if not full or refills == 16:  # no key, or samples of ghosts only
+                    return EVICT_FAIL if freed < needed else EVICT_OK
+                for db in full:
+                    self._populate_allkeys_lru(db, now)
+                refills += 1
+                continue
+            _, index, key = pool.pop()
+            db = all_dbs[index]
+            if key not in db.data:
+                continue  # a ghost (deleted since it was pooled)
+            refills = 0
+            before = account.dataset
+            self._evict(db, key)
+            freed += before - account.dataset
+            evicted += 1
+            if not evicted & 15 and (time.perf_counter() - started) * 1e6 > self.time_limit_us:
+                self.running = account.used > broker.maxmemory
+                return EVICT_RUNNING if self.running else EVICT_OK
+        return EVICT_OK
+
     def _evict(self, db: Any, key: bytes) -> None:
         broker = self.broker
         db.delete(key)
@@ -226,24 +264,19 @@ class Evictor:
             broker.propagator.deletion(db.index, key, lazy=broker.lazy_eviction)
 
     def _pick_best(self, dbs: list[Any]) -> tuple[Any, bytes] | None:
-        """The LRU/LFU/TTL pick: populate the pool from every db that has keys
-        (``dbs``: only they can), take the pool's best live entry."""
+        """The LFU/TTL and volatile-lru pick (allkeys-lru: ``_perform_allkeys_lru``):
+        populate the pool from every db that has keys (``dbs``: only they can), take
+        the pool's best live entry."""
         pool = self.pool
         allkeys = self.allkeys
         # Redis samples until it finds a key; rounds are bounded here because
         # exempt keys and ghosts may fill whole samples (a miss is EVICT_FAIL).
-        bulk = allkeys and self.kind == "lru"
         for _ in range(16):
             full = [db for db in dbs if (db.data if allkeys else db.expires)]
             if not full:
                 return None
-            if not bulk:
-                for db in full:
-                    self._populate(db)
-            elif not pool:
-                now = self.broker.now_ms
-                for db in full:
-                    self._populate_allkeys_lru(db, now)
+            for db in full:
+                self._populate(db)
             while pool:
                 _, index, key = pool.pop()
                 db = dbs[index]

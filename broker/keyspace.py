@@ -295,7 +295,10 @@ class Keyspace:
         value = self.data.pop(key, None)
         if value is None:
             return False
-        self._uncount(key, value)
+        if type(value) is bytes:  # _uncount inline (DEL, and every eviction)
+            self.account.dataset -= _STRING_BASE + len(key) + len(value)
+        else:
+            self._uncount(key, value)
         if self.access:
             self.lru.pop(key, None)
         if self.expires and self.expires.pop(key, None) is not None:
