@@ -1,5 +1,6 @@
 """--maxmemory and --maxmemory-policy on ``fanout broker`` and ``fanout serve``, as
-flags and FANOUT_* variables (issue 18)."""
+flags and FANOUT_* variables, and ``--workers`` under a full noeviction limit
+(issue 18)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.resp_client import RespClient
+from tests.support.resp_client import RespClient, RespError
 from tests.support.servers import free_port, start_fanout
+from tests.support.ws import connect
 
 
 def test_broker_flags_set_the_limit(tmp_path: Path) -> None:
@@ -50,3 +52,29 @@ def test_a_bad_policy_is_refused_in_one_line() -> None:
                             env={k: v for k, v in os.environ.items() if not k.startswith("FANOUT_")})
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "--maxmemory-policy" in result.stderr and "allkeys-lru" in result.stderr
+
+
+async def test_workers_keep_presence_when_services_are_refused(tmp_path: Path) -> None:
+    """--workers 2 under noeviction, full: the services' writes get -OOM, the
+    workers' own writes (presence, over the private socket) still go through."""
+    resp_port = free_port()
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", str(resp_port), "--workers", "2",
+                          "--maxmemory", "4mb", "--save", "", "--dir", str(tmp_path))
+    try:
+        with RespClient(resp_port) as client:
+            replies = []
+            for i in range(10_000):
+                client.send("SET", f"cache:{i}", "x" * 500)
+            for _ in range(10_000):
+                replies.append(client.read())
+            assert isinstance(replies[-1], RespError) and replies[-1].message.startswith("OOM")
+            ws = await connect(server.port)
+            reply = await ws.request("subscribe", channel="chat:full", presence=True)
+            assert reply["ok"] is True, reply
+            present = await ws.request("presence", channel="chat:full")
+            assert present["ok"] is True and present["users"], present
+            assert client.call("EXISTS", "presence:{chat:full}") == 1
+            assert isinstance(client.call("SET", "one-more", "x"), RespError)
+            await ws.close()
+    finally:
+        server.stop()
