@@ -270,7 +270,10 @@ def _rename(client: Client, argv: list[bytes], nx: bool) -> Any:
         if nx:
             return 0
         db.delete(dst)
+    field = db.lru.get(src)  # the object keeps its LRU/LFU field (Redis moves the robj)
     _add_with_ttl(db, dst, value, deadline)
+    if field is not None:
+        db.lru[dst] = field
     db.delete(src)
     db.notify(_GENERIC, b"rename_from", src)
     db.notify(_GENERIC, b"rename_to", dst)
@@ -313,7 +316,10 @@ def move(client: Client, argv: list[bytes]) -> int:
     deadline = src.deadline(key)
     if dst.lookup(key) is not None:
         return 0
+    field = src.lru.get(key)  # the object keeps its LRU/LFU field (Redis moves the robj)
     _add_with_ttl(dst, key, value, deadline)
+    if field is not None:
+        dst.lru[key] = field
     src.delete(key)
     src.notify(_GENERIC, b"move_from", key)
     dst.notify(_GENERIC, b"move_to", key)

@@ -98,6 +98,9 @@ def test_object_freq_and_idletime_follow_the_policy(servers: tuple[int, int]) ->
         ("OBJECT", "FREQ", "f"), ("TYPE", "f"), ("EXISTS", "f"), ("TTL", "f"), ("OBJECT", "FREQ", "f"),
         ("SET", "f", "w"), ("OBJECT", "FREQ", "f"), ("TOUCH", "f"), ("OBJECT", "FREQ", "f"),
         ("OBJECT", "IDLETIME", "f"), ("OBJECT", "FREQ", "nokey"),
+        ("RENAME", "f", "f2"), ("OBJECT", "FREQ", "f2"), ("MOVE", "f2", "3"), ("SELECT", "3"),
+        ("OBJECT", "FREQ", "f2"), ("COPY", "f2", "f3"), ("OBJECT", "FREQ", "f3"), ("OBJECT", "FREQ", "f2"),
+        ("SELECT", "0"),
         ("CONFIG", "SET", "maxmemory-policy", "volatile-lru"), ("SET", "g", "v"), ("GET", "g"),
         ("OBJECT", "IDLETIME", "g"),
     ]
