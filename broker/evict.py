@@ -326,11 +326,11 @@ class Evictor:
         size = len(order)
         count = self.samples * EVPOOL_SIZE
         keys = _itemgetter(*[i % size for i in _array("I", _urandom(4 * count))])(order)
-        data = db.data
         lru = db.lru.get
-        since = db.access_field(b"")
         index = db.index
-        scored = [(now - lru(key, since), index, key) for key in keys if key in data]
+        # every live key has a field while tracking is on: one probe tells a ghost
+        # (a deleted key) and gives the idle time (each probe is a cache miss)
+        scored = [(now - field, index, key) for key in keys if (field := lru(key)) is not None]
         pool = self.pool
         pool += scored
         pool.sort()

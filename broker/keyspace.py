@@ -169,8 +169,8 @@ class Keyspace:
             self.lru[key] = lfu_touch(self.access_field(key), self)
 
     def access_field(self, key: bytes) -> int:
-        """``key``'s lru field; a key not touched since access tracking began counts
-        as touched then (a new object's field at that time)."""
+        """``key``'s lru field; a key without one (none, while tracking is on: see
+        ``set_access``) counts as touched when tracking began."""
         field = self.lru.get(key)
         if field is not None:
             return field
@@ -189,8 +189,11 @@ class Keyspace:
         """Start, switch or stop access tracking (a switch between LRU and LFU keeps
         the fields, reinterpreted, as Redis does)."""
         if not access or not self.access:
-            self.lru = {}
             self.access_since_ms = self.host.now_ms
+            self.access = access
+            # every live key has a field while tracking is on (so a sampled key
+            # without one is a ghost): the existing keys count as touched now
+            self.lru = dict.fromkeys(self.data, self.access_field(b"")) if access else {}
         self.access = access
 
     def read(self, key: bytes) -> Any:
@@ -373,8 +376,8 @@ class Keyspace:
         """``data`` was filled in bulk after ``flush`` (an RDB load; TTLs through
         ``set_expire``): count every key; each counts as accessed now, as Redis's
         loaded objects do. O(n)."""
-        self.lru = {}
         self.access_since_ms = self.host.now_ms
+        self.lru = dict.fromkeys(self.data, self.access_field(b"")) if self.access else {}
         self._order = self.evictable_keys() if self.sampling else []
         account = self.account
         for key, value in self.data.items():
