@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex, User
-from broker.config import Config
+from broker.config import Config, parse_memory
+from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
+from broker.memcost import MemoryAccount
 from broker.monitor import Monitors
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
@@ -97,6 +99,9 @@ class Client:
     _ids = itertools.count(1)
     # connected through the unix socket (MONITOR shows it as unix:<path>)
     unix = False
+    # Never refused with -OOM (the embedded gateway's own client: its heartbeats and
+    # presence must go on, as Redis obeys its master whatever its memory)
+    oom_exempt = False
 
     def __init__(self, broker: "Broker", addr: str = "", laddr: str = "") -> None:
         self.broker = broker
@@ -199,6 +204,7 @@ class Stats:
     connections: int = 0
     rejected_connections: int = 0
     expired_keys: int = 0
+    evicted_keys: int = 0
     keyspace_hits: int = 0
     keyspace_misses: int = 0
     pubsub_messages: int = 0
@@ -230,6 +236,11 @@ _SUBSCRIPTION_COMMANDS = frozenset({"subscribe", "unsubscribe", "psubscribe", "p
                                     "sunsubscribe"})
 # Commands run at once even inside MULTI (the rest is queued).
 _NOT_QUEUED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+# Commands a client in MULTI may still send when out of memory (processCommand).
+_OOM_IN_MULTI = frozenset({"exec", "discard", "quit", "reset"})
+# The configuration read by the memory limit (see _config_changed).
+_MEMORY_PARAMS = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity",
+                  "lfu-log-factor", "lfu-decay-time", "lazyfree-lazy-eviction")
 
 
 class Broker:
@@ -242,6 +253,8 @@ class Broker:
         self.version = version
         self.now_ms = self.clock_ms()
         self.started_ms = self.now_ms
+        # used_memory and its parts; the keyspaces add their keys' costs to it
+        self.memory = MemoryAccount()
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
         self.pubsub = PubSub()
         self.stats = Stats()
@@ -252,9 +265,16 @@ class Broker:
         self.notify_flags = 0
         # ACL users (broker/acl.py); the default one follows requirepass
         self.acl = Acl(CommandIndex(load().values()))
+        # maxmemory in bytes (0: no limit; the fast path reads it on every command),
+        # the evictor, and whether the last command started out of memory (scripts
+        # refuse their first deny-oom command then: server.pre_command_oom_state)
+        self.maxmemory = 0
+        self.evictor = Evictor(self)
+        self.lazy_eviction = False
+        self.pre_command_oom = False
         self.config.listeners.append(self._config_changed)
         for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries", "acl-pubsub-default",
-                     "acllog-max-len"):
+                     "acllog-max-len", *_MEMORY_PARAMS):
             self._config_changed(name, self.config.get(name))
         aclfile = self.config.get("aclfile")
         if aclfile:
@@ -365,13 +385,16 @@ class Broker:
             client.last_command_ms = now
             self.stats.commands += 1
             changes = self.changes
-            try:
-                reply = cmd.handler(client, argv)
-            except CommandError as exc:
-                reply = exc
+            if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+                reply = refusal
             else:
-                if cmd.write:
-                    self.dirty += 1
+                try:
+                    reply = cmd.handler(client, argv)
+                except CommandError as exc:
+                    reply = exc
+                else:
+                    if cmd.write:
+                        self.dirty += 1
             if self.propagating and (self.changes != changes or self.propagator.pending):
                 self._propagate(client, cmd, argv, reply, changes)
             if type(reply) is Blocked:
@@ -425,14 +448,17 @@ class Broker:
                     client.last_command_ms = now
                     stats.commands += 1
                     changes = self.changes
-                    try:
-                        reply = cmd.handler(client, argv)  # type: ignore[misc]
-                    except CommandError as exc:
-                        reply = exc
-                        changes = self.changes  # a refused command is not recorded
+                    if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+                        reply = refusal  # -OOM (returned, not raised: see check_memory)
                     else:
-                        if cmd.write:
-                            self.dirty += 1
+                        try:
+                            reply = cmd.handler(client, argv)  # type: ignore[misc]
+                        except CommandError as exc:
+                            reply = exc
+                            changes = self.changes  # a refused command is not recorded
+                        else:
+                            if cmd.write:
+                                self.dirty += 1
                     if self.propagating and (self.changes != changes or propagator.pending):
                         if len(argv) <= cmd.sent_argc and not propagator.pending and not self.call_depth:
                             # recorded as sent (SET k v, HSET, LPUSH ...): kept for the
@@ -586,6 +612,8 @@ class Broker:
                     self.acl_denied(client, cmd, argv, result, position,
                                     "multi" if client.multi is not None else "toplevel")
                     raise CommandError(_NOPERM[result].format(cmd.fullname))
+            if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+                raise refusal
             if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
@@ -675,6 +703,51 @@ class Broker:
                 client.reply_mode = 0
             return NO_REPLY
         return reply
+
+    # ---------------------------------------------------------------- memory
+
+    def check_memory(self, client: Client, cmd: Command, argv: list[bytes]) -> CommandError | None:
+        """``processCommand``'s maxmemory part, before every command while maxmemory
+        is set: evict (``broker.evict``) if over the limit; if still over with
+        nothing to evict, refuse deny-oom commands, anything queued in MULTI, EXEC of
+        a transaction holding a deny-oom command, and scripts declaring writes.
+
+        Returns:
+            The refusal (-OOM, or -EXECABORT ... OOM for EXEC), or None. Returned,
+            not raised, on the fast paths: a raised error's traceback holds the
+            frame that holds the reply, a cycle that kept every refused request's
+            arguments alive until the cyclic GC ran (60 MB over 27k refused 1 kB SETs).
+        """
+        memory = self.memory
+        if memory.startup + memory.dataset + memory.clients <= self.maxmemory and not self.evictor.running:
+            self.pre_command_oom = False
+            return None
+        if self.loading_refusal is not None:
+            return None  # isSafeToPerformEvictions: not while loading
+        out = self.evictor.perform() == EVICT_FAIL
+        self.pre_command_oom = out
+        if not out or client.oom_exempt:
+            return None
+        # getCommandFlags: a script's declared flags make EVAL/FCALL deny-oom or not
+        if "denyoom" in (cmd.flags if cmd.flags_of is None else cmd.flags_of(client, argv)):
+            return CommandError(OOM)
+        if client.multi is not None:
+            if cmd.name not in _OOM_IN_MULTI:
+                return CommandError(OOM)
+            if cmd.name == "exec" and any("denyoom" in queued.flags for queued, _ in client.multi):
+                # rejectCommand on EXEC: execCommandAbort discards the transaction
+                client.multi = None
+                client.multi_error = False
+                self.unwatch(client)
+                return CommandError("EXECABORT Transaction discarded because of: " + OOM)
+        return None
+
+    def refresh_memory(self) -> None:
+        """Re-measure what connections hold (their output buffers), for used_memory:
+        the cron calls it; INFO too."""
+        clients = self.clients
+        self.memory.clients = (len(clients) * MemoryAccount.CLIENT_OVERHEAD
+                               + sum(client.output_buffer_size() for client in clients.values()))
 
     # ------------------------------------------------------------------ gate
 
@@ -936,6 +1009,11 @@ class Broker:
         if self.tracking.clients:
             self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
         self.stats.expired_keys += expired
+        self.memory.used  # noqa: B018 (reading it keeps used_memory_peak, as serverCron does)
+        if self.maxmemory:
+            self.refresh_memory()
+            if self.evictor.running:  # evictionTimeProc: the last round ran out of time
+                self.evictor.perform()
         if self.propagator.pending:
             self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
         if self.ready_keys:
@@ -964,9 +1042,37 @@ class Broker:
         elif name == "acllog-max-len":
             # as Redis, a shorter limit trims the log at its next entry, not now
             self.acl.log_max = int(value)
+        elif name in _MEMORY_PARAMS:
+            self._memory_config_changed(name, value)
         elif name in ("zset-max-listpack-entries", "zset-max-listpack-value"):
             set_listpack_limits(int(self.config.get("zset-max-listpack-entries")),
                                 int(self.config.get("zset-max-listpack-value")))
+
+
+    def _memory_config_changed(self, name: str, value: str) -> None:
+        config = self.config
+        if name == "maxmemory":
+            self.maxmemory = parse_memory(value)  # start-up overrides are as written ("100mb")
+            self.evictor.refresh_sampling()
+            self.pre_command_oom = False  # (what it was at the last command: not now)
+            if self.maxmemory:
+                self.refresh_memory()
+                # updateMaxmemory: over the new limit, eviction starts in the background
+                self.evictor.running = self.memory.used > self.maxmemory
+        elif name == "lazyfree-lazy-eviction":
+            self.lazy_eviction = value == "yes"
+        if name in ("lfu-log-factor", "lfu-decay-time", "maxmemory-policy", "maxmemory"):
+            policy = config.get("maxmemory-policy")
+            access = ACCESS_LFU if "lfu" in policy else (
+                ACCESS_LRU if self.maxmemory or policy != "noeviction" else ACCESS_OFF)
+            factor, decay = int(config.get("lfu-log-factor")), int(config.get("lfu-decay-time"))
+            for db in self.dbs:
+                if db.access != access:
+                    db.set_access(access)
+                db.lfu_log_factor, db.lfu_decay_time = factor, decay
+        if name in ("maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"):
+            self.evictor.configure(config.get("maxmemory-policy"), int(config.get("maxmemory-samples")),
+                                   int(config.get("maxmemory-eviction-tenacity")))
 
 
 def _printable(value: bytes, limit: int) -> str:

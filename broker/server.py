@@ -366,9 +366,10 @@ class RespServer:
         connection.unix = True
         if self.unix_trusted:
             # the gateway's own workers: neither requirepass nor ACL rules are for them
-            # (no user, as the in-process backend's clients)
+            # (no user, as the in-process backend's clients), nor -OOM (Client.oom_exempt)
             connection.authenticated = True
             connection.user = None
+            connection.oom_exempt = True
             connection.refresh_special()
         return connection
 
@@ -380,9 +381,10 @@ class RespServer:
             persistence.cron()
             expired = self.broker.active_expire()
             # What FLUSHALL dropped is freed a slice per iteration (broker.lazyfree).
-            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.pending else 0
+            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.queue else 0
             # Like Redis's fast cycle: go again at once while there is a backlog.
-            await asyncio.sleep(0 if expired >= 2000 or freeing else EXPIRE_INTERVAL)
+            # An eviction round that ran out of time goes on at once (evictionTimeProc).
+            await asyncio.sleep(0 if expired >= 2000 or freeing or self.broker.evictor.running else EXPIRE_INTERVAL)
 
     async def close(self) -> None:
         if self._cron is not None:

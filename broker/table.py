@@ -58,6 +58,9 @@ class Command:
     # recorded for the AOF exactly as sent when it has at most this many arguments
     # (set by broker.propagate.mark_recorded_as_sent; 0: always through the propagator)
     sent_argc: int = 0
+    # flags that depend on the arguments (Redis's getCommandFlags: a script's declared
+    # flags for EVAL/FCALL, set by broker.commands.scripting); None: ``flags``
+    flags_of: Callable[["Client", list[bytes]], frozenset[str]] | None = None
 
     def __post_init__(self) -> None:
         self.write = "write" in self.flags

@@ -234,6 +234,8 @@ def broker_config(args: argparse.Namespace) -> dict[str, str]:
         config["aclfile"] = args.aclfile
         config["dir"] = args.dir
     config["appenddirname"] = args.appenddirname
+    config["maxmemory"] = str(args.maxmemory)
+    config["maxmemory-policy"] = args.maxmemory_policy
     return config
 
 

@@ -31,8 +31,10 @@ def _arg(value: bytes | str | int | float) -> bytes:
 class _InProcessClient(Client):
     """A broker client whose pub/sub messages go straight to the handler."""
 
-    # The gateway in this very process is never held by CLIENT PAUSE (see broker/pause.py).
+    # The gateway in this very process is never held by CLIENT PAUSE (see broker/pause.py),
+    # nor refused with -OOM (see gateway/own_keys.py).
     pause_exempt = True
+    oom_exempt = True
 
     def __init__(self, broker: Broker, name: bytes) -> None:
         super().__init__(broker, addr="in-process:0", laddr="in-process:0")

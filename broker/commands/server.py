@@ -99,7 +99,9 @@ def config_set(client: Client, argv: list[bytes]) -> object:
 @subcommand(_config, "resetstat", 2, "admin noscript loading stale")
 def config_resetstat(client: Client, argv: list[bytes]) -> object:
     stats = client.broker.stats
-    for name in ("commands", "rejected_connections", "expired_keys", "keyspace_hits", "keyspace_misses",
+    client.broker.memory.peak = 0  # resetServerStats: stat_peak_memory
+    for name in ("commands", "rejected_connections", "expired_keys", "evicted_keys", "keyspace_hits",
+                 "keyspace_misses",
                  "pubsub_messages", "pubsub_deliveries", "client_output_limit_disconnections"):
         setattr(stats, name, 0)
     return OK
@@ -277,6 +279,31 @@ def aof_info(broker: Any) -> list[tuple[str, object]]:
     return aof.info_fields()  # type: ignore[no-any-return]
 
 
+def memory_info(broker: Any, rss: int) -> list[tuple[str, object]]:
+    """INFO memory: used_memory is the broker's own account (``broker.memcost``),
+    not the interpreter's RSS (see README, "Memory accounting")."""
+    broker.refresh_memory()
+    memory = broker.memory
+    used = memory.used
+    peak = memory.peak
+    maxmemory = broker.maxmemory
+    overhead = memory.startup + memory.clients
+    return [
+        ("used_memory", used), ("used_memory_human", _human(used)), ("used_memory_rss", rss),
+        ("used_memory_rss_human", _human(rss)), ("used_memory_peak", peak),
+        ("used_memory_peak_human", _human(peak)), ("used_memory_peak_perc", f"{100.0 * used / peak:.2f}%"),
+        ("used_memory_overhead", overhead), ("used_memory_startup", memory.startup),
+        ("used_memory_dataset", memory.dataset),
+        ("used_memory_dataset_perc", f"{100.0 * memory.dataset / max(used - memory.startup, 1):.2f}%"),
+        ("maxmemory", maxmemory), ("maxmemory_human", _human(maxmemory)),
+        ("maxmemory_policy", broker.config.get("maxmemory-policy")),
+        ("mem_fragmentation_ratio", f"{rss / used:.2f}"), ("mem_fragmentation_bytes", rss - used),
+        ("mem_not_counted_for_evict", 0), ("mem_clients_normal", memory.clients),
+        ("mem_allocator", "pymalloc"),
+        ("lazyfree_pending_objects", broker.lazyfree.pending),
+    ]
+
+
 def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
     broker = client.broker
     now = broker.clock_ms()
@@ -309,14 +336,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("pubsub_clients", sum(1 for c in clients if c.channels or c.patterns or c.shard_channels)),
             ("watching_clients", sum(1 for c in clients if c.watched)),
         ],
-        "memory": [
-            ("used_memory", rss), ("used_memory_human", _human(rss)), ("used_memory_rss", rss),
-            ("used_memory_rss_human", _human(rss)), ("used_memory_peak", usage.ru_maxrss * 1024),
-            ("maxmemory", broker.config.get("maxmemory")),
-            ("maxmemory_policy", broker.config.get("maxmemory-policy")),
-            ("mem_allocator", "pymalloc"),
-            ("lazyfree_pending_objects", broker.lazyfree.pending),
-        ],
+        "memory": memory_info(broker, rss),
         "persistence": [*broker.persistence.info(), *aof_info(broker)],
         "stats": [
             ("total_connections_received", stats.connections),
@@ -324,7 +344,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("total_net_input_bytes", stats.net_input_bytes),
             ("total_net_output_bytes", stats.net_output_bytes),
             ("rejected_connections", stats.rejected_connections),
-            ("expired_keys", stats.expired_keys), ("evicted_keys", 0),
+            ("expired_keys", stats.expired_keys), ("evicted_keys", stats.evicted_keys),
             ("keyspace_hits", stats.keyspace_hits), ("keyspace_misses", stats.keyspace_misses),
             ("pubsub_channels", len(broker.pubsub.channels)),
             ("pubsub_patterns", len(broker.pubsub.patterns)),

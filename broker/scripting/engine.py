@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import lupa.lua51 as lua51
 
 from broker.core import Blocked, Client, Replies
+from broker.evict import OOM
 from broker.resp import CommandError
 from broker.scripting.convert import LuaConverter
 from broker.scripting.prelude import PRELUDE
@@ -391,8 +392,9 @@ class Sandbox:
                 entry = resolve(argv)
             handler, checks, low, high, _ = entry
             # a write in a script that may write is the one check that passes silently
-            if (checks and (checks != _CHECK_READONLY or run.read_only)) or not low <= len(argv) <= high \
-                    or run.user is not None:
+            # (unless the script started out of memory: scriptVerifyOOM; or its user is restricted)
+            if (checks and (checks != _CHECK_READONLY or run.read_only or broker.pre_command_oom)) \
+                    or not low <= len(argv) <= high or run.user is not None:
                 sandbox._verify(run, entry, argv)  # type: ignore[arg-type]
             # Broker.call without its bookkeeping of the caller's last command (the
             # script client is never listed): the handler itself, counted in the stats.
@@ -485,6 +487,13 @@ class Sandbox:
                 self._fail(b"ERR The user executing the script " + _ACL_REASONS[result])
         if checks & _CHECK_READONLY and run.read_only:
             self._fail(b"ERR Write commands are not allowed from read-only scripts.")
+        if self.broker.pre_command_oom and self.broker.maxmemory and "allow-oom" not in run.flags:
+            # scriptVerifyOOM: refused only before the script's first write, since
+            # it cannot be stopped half-way after that
+            if not run.wrote and "denyoom" in cmd.flags:
+                self._fail(OOM.encode())
+            if "write" in cmd.flags:
+                run.wrote = True
         if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
             # t_stream.c refuses to block a script rather than answer at once
             raise _Raise(self.convert.error_table(
