@@ -528,6 +528,8 @@ class Broker:
     def _run_tracked(self, client: Client, argv: list[bytes], cmd: Command) -> Reply:
         """A tracking client's command that would take the fast path (nothing to check
         first): through ``call``, which remembers the keys a read touched."""
+        if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+            return refusal  # as on the fast path
         reply = self.call(client, cmd, argv)
         if type(reply) is Blocked:
             reply = self._block(client, reply, argv)
