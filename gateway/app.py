@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +22,6 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend, BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
@@ -46,6 +45,7 @@ from gateway.ratelimit import TokenBucket
 from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.watch import LiveViews, handle_watch, watch_count
 from gateway.logs import fact
+from gateway.metrics import GatewayCollector
 from gateway.node_view import socket_path
 from gateway.wsserver import FrontProtocol, run_heartbeats
 from presence.tracker import PresenceTracker
@@ -457,55 +457,6 @@ async def _enable_expired_events(backend: Backend) -> None:
     await ensure_notify_flags(backend, "Ex", "presence cleanup of dead nodes")
 
 
-# ------------------------------------------------------------------- metrics
-
-class _GatewayCollector:
-    """Exposes the hub's plain counters in the Prometheus format at scrape time."""
-
-    def __init__(self, state: GatewayState) -> None:
-        self.state = state
-
-    def collect(self) -> Iterator[Any]:
-        state = self.state
-        counters = state.counters
-        yield GaugeMetricFamily("fanout_connections", "Open websocket connections", value=len(state.connections))
-        yield GaugeMetricFamily("fanout_subscriptions", "Channel and pattern subscriptions of connections",
-                                value=state.hub.subscription_count)
-        yield GaugeMetricFamily("fanout_channels", "Channels with local subscribers",
-                                value=len(state.hub.channels))
-        yield GaugeMetricFamily("fanout_patterns", "Patterns with local subscribers (psubscribe)",
-                                value=len(state.hub.patterns))
-        yield CounterMetricFamily("fanout_messages_received", "Messages from the broker that reached local "
-                                  "subscribers, from any publisher (websocket, HTTP, RESP, scripts, other nodes); "
-                                  "one per matching channel or pattern subscription",
-                                  value=state.hub.received)
-        broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
-        if broker is not None:  # (a worker's is in the supervisor: ops.metrics adds it, node-wide)
-            yield ops.broker_publishes_metric(broker.stats.client_publishes)
-        node = state.node
-        if node is not None and node.workers > 1:
-            yield GaugeMetricFamily("fanout_worker", "This worker's index (these metrics are this worker's)",
-                                    value=node.worker)
-        yield CounterMetricFamily("fanout_connections_opened", "Websocket connections accepted",
-                                  value=counters.connections_total)
-        yield CounterMetricFamily("fanout_messages_in", "Messages published through this gateway (websocket "
-                                  "and HTTP API)",
-                                  value=counters.messages_in)
-        yield CounterMetricFamily("fanout_messages_out", "Events delivered to connections",
-                                  value=counters.deliveries)
-        yield CounterMetricFamily("fanout_messages_dropped", "Events skipped for slow connections",
-                                  value=counters.dropped)
-        disconnects = CounterMetricFamily("fanout_disconnects", "Closed connections by reason",
-                                          labels=["reason"])
-        for reason, count in sorted(counters.disconnects.items()):
-            disconnects.add_metric([reason], count)
-        yield disconnects
-        rejected = CounterMetricFamily("fanout_rejected_connections", "Refused websocket upgrades by reason",
-                                       labels=["reason"])
-        for reason, count in sorted(counters.rejected.items()):
-            rejected.add_metric([reason], count)
-        yield rejected
-
 
 # ----------------------------------------------------------------------- app
 
@@ -544,7 +495,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          hub=Hub(backend, counters), counters=counters, registry=registry,
                          channels=ChannelPolicy(settings.channel), node_id=node_id,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
-    registry.register(_GatewayCollector(state))  # type: ignore[arg-type]
+    registry.register(GatewayCollector(state))  # type: ignore[arg-type]
     registry.register(LiveViews(state.hub, settings))
     app = web.Application(client_max_size=settings.max_message_size + 1,
                           middlewares=[_log_requests, http_api.json_errors])
