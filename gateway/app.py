@@ -25,13 +25,12 @@ from prometheus_client import CollectorRegistry
 
 from broker.backend import Backend, BackendUnavailable, OutcomeUnknown
 from broker.resp import CommandError
-from gateway import history, http_api, ops
+from gateway import history, http_api, node, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelOptions, ChannelPolicy
 from gateway.connection import Connection, ConnectionState, Counters, text_frame
 from gateway.fanout import Hub, history_event
 from gateway.httpguard import HttpGuard, QuietBadRequests
-from gateway.notify_flags import ensure_notify_flags
 from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
 from gateway.protocol import (
     BadRequest,
@@ -70,7 +69,7 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
     if log.isEnabledFor(logging.DEBUG):
-        log.debug("connection %s (%s): %s %s", conn_id(state, connection), connection.identity.user, request.op,
+        log.debug("connection %s (%s): %s %s", node.conn_id(state, connection), connection.identity.user, request.op,
                   request.target or "")
     if not _allow_request(state, connection, request):
         return
@@ -79,7 +78,7 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         if reply is not None:
             connection.send_reply(reply)
     except BadRequest as exc:
-        log.debug("connection %s: %s %s refused: %s", conn_id(state, connection), request.op,
+        log.debug("connection %s: %s %s refused: %s", node.conn_id(state, connection), request.op,
                   request.target or "", exc.code)
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
     except OutcomeUnknown as exc:
@@ -134,7 +133,7 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         if not await hub.unsubscribe(connection, target.encode()):
             raise BadRequest("not_subscribed", f"not subscribed to channel {target!r}")
         if connection.presence is not None and target in connection.presence:
-            await _leave(state, connection, target)
+            await node.leave(state, connection, target)
         return encode_reply(request.id, channel=target)
     if op == "punsubscribe":
         if not await hub.punsubscribe(connection, target.encode()):
@@ -241,7 +240,7 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
         if mode:
             state.hub.watch_presence(connection, name, "connections" if mode == "connections" else "users")
         if options.presence:
-            await _join(state, connection, channel)
+            await node.join(state, connection, channel)
         if not options.history:
             return encode_reply(request.id, channel=channel)
         if recover is None:
@@ -331,132 +330,6 @@ async def _output_room(connection: Connection) -> bool:
 
 # ------------------------------------------------------------------- presence
 
-def conn_id(state: GatewayState, connection: Connection) -> str:
-    return f"{state.node_id}-{connection.id}"
-
-
-async def _join(state: GatewayState, connection: Connection, channel: str) -> None:
-    identity = connection.identity
-    now = now_ms()
-    if connection.presence is None:
-        connection.presence = set()
-        await state.tracker.connect(conn_id(state, connection), identity.user, identity.info, now)
-    await state.tracker.join(channel, conn_id(state, connection), identity.user, identity.info, now)
-    connection.presence.add(channel)
-
-
-async def _leave(state: GatewayState, connection: Connection, channel: str) -> None:
-    assert connection.presence is not None
-    connection.presence.discard(channel)
-    await state.tracker.leave(channel, conn_id(state, connection), connection.identity.user)
-
-
-async def drop_connection(state: GatewayState, connection: Connection) -> None:
-    """A connection closed (or its ping timed out): unsubscribe, leave presence."""
-    reason = connection.close_reason or getattr(connection.ws, "reason", "") or "closed"
-    node = state.node
-    if node is not None:
-        ops.note_disconnect(node, conn_id(state, connection), connection.identity.user, reason)
-    if reason == "slow_consumer":
-        log.info("closed slow consumer %s (%s): over its output budget of %d bytes for %gs",
-                 conn_id(state, connection), connection.identity.user, state.settings.max_buffer,
-                 state.settings.slow_close_after)
-    else:
-        log.debug("connection %s (%s) closed: %s", conn_id(state, connection), connection.identity.user, reason)
-    await state.hub.drop(connection)
-    if connection.presence is not None:
-        try:
-            await state.tracker.disconnect(conn_id(state, connection))
-        except BackendUnavailable:
-            log.warning("presence of connection %s not removed yet: the broker is unavailable",
-                        conn_id(state, connection))
-            state.pending_leaves.add(conn_id(state, connection))
-
-
-async def on_backplane_reconnect(state: GatewayState) -> None:
-    """The broker link came back (maybe a restarted broker that lost everything):
-    heartbeat, put this node's connections back in presence, remove the ones that
-    closed meanwhile, and fill the history gaps of the channels followed here."""
-    log.warning("broker connection restored: re-registering presence and filling history gaps")
-    tracker = state.tracker
-    await _enable_expired_events(state.backend)
-    await tracker.heartbeat(now_ms())
-    for connection in list(state.connections):
-        if connection.presence:
-            identity = connection.identity
-            await tracker.connect(conn_id(state, connection), identity.user, identity.info, now_ms())
-            for channel in list(connection.presence):
-                await tracker.join(channel, conn_id(state, connection), identity.user, identity.info, now_ms())
-    for conn in list(state.pending_leaves):
-        await tracker.disconnect(conn)
-        state.pending_leaves.discard(conn)
-    if state.hub.views is not None:
-        await state.hub.views.restore()
-    await state.hub.check_positions()
-
-
-async def run_presence_upkeep(state: GatewayState) -> None:
-    """Heartbeat this node; remove the connections of nodes whose heartbeat expired.
-
-    Dead nodes are noticed through the broker's ``expired`` keyspace notification
-    (no polling); orphans left while no node was up are swept once at start.
-    """
-    tracker = state.tracker
-    ttl = state.settings.node_ttl
-
-    def on_expired(channel: bytes, key: bytes) -> None:
-        if key.startswith(b"node:") and key.count(b":") == 1 and key != f"node:{state.node_id}".encode():
-            asyncio.ensure_future(_cleanup_node(state, key[len(b"node:"):].decode()))
-
-    def on_node(channel: bytes, message: bytes) -> None:
-        event, _, node = message.decode("utf-8", "replace").partition(" ")
-        if node != state.node_id and event in ("joined", "left"):
-            log.info("node %s %s", node, event)
-
-    await _enable_expired_events(state.backend)
-    await state.hub.listen(b"__keyevent@0__:expired", on_expired)
-    await state.hub.listen(NODES_CHANNEL, on_node)
-    await state.backend.publish(NODES_CHANNEL, f"joined {state.node_id}".encode())
-    await tracker.heartbeat(now_ms())
-    await tracker.cleanup_orphans()
-    while True:
-        await asyncio.sleep(ttl / 3)
-        try:
-            await _upkeep(state)
-        except BackendUnavailable:
-            log.warning("node heartbeat failed: the broker is unavailable")
-        except Exception as exc:  # e.g. a key of ours overwritten: the next round tries again
-            log.warning("node upkeep failed: %s", " ".join(str(exc).split())[:200])
-
-
-async def _upkeep(state: GatewayState) -> None:
-    """One heartbeat, and the checks that notice an administrator's actions: a
-    FLUSHALL took this node's keys (its heartbeat key was gone: put everything back,
-    as after a reconnect); notification flags were removed (put them back)."""
-    if not await state.tracker.heartbeat(now_ms()):
-        log.warning("this node's heartbeat key was gone (FLUSHALL or lost broker data): re-registering")
-        await on_backplane_reconnect(state)
-        return
-    await ensure_notify_flags(state.backend, "Ex", "presence cleanup of dead nodes", restore=True)
-    if state.hub.views is not None:
-        await state.hub.views.check_notifications()
-
-
-# Nodes say when they join and leave here, so the others can log it (a node that dies
-# says nothing: its heartbeat expires, see on_expired).
-NODES_CHANNEL = b"fanout:nodes"
-
-
-async def _cleanup_node(state: GatewayState, node_id: str) -> None:
-    left = await state.tracker.cleanup_node(node_id)
-    log.info("node %s stopped sending heartbeats: removed it from presence (%d leaves)", node_id, left)
-
-
-async def _enable_expired_events(backend: Backend) -> None:
-    """Keyevent notifications of expired keys (E and x): how dead nodes are noticed."""
-    await ensure_notify_flags(backend, "Ex", "presence cleanup of dead nodes")
-
-
 
 # ----------------------------------------------------------------------- app
 
@@ -511,22 +384,14 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
 
     state.hub.fetch_missed = fetch_missed
     if hasattr(backend, "set_reconnect_handler"):
-        backend.set_reconnect_handler(lambda: on_backplane_reconnect(state))
+        backend.set_reconnect_handler(lambda: node.on_backplane_reconnect(state))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await backend.start()
-        upkeep = asyncio.ensure_future(run_presence_upkeep(state))
-        yield
-        upkeep.cancel()
-        try:
-            await backend.publish(NODES_CHANNEL, f"left {state.node_id}".encode())
-            await state.tracker.stop()
-        except BackendUnavailable:
-            pass
-        await backend.close()
+        async for _ in node.lifetime(state):
+            yield
 
     async def on_shutdown(app: web.Application) -> None:
-        await shutdown_connections(state)
+        await node.shutdown_connections(state)
 
     app.cleanup_ctx.append(lifecycle)
     app.on_response_prepare.append(_log_response)
@@ -538,17 +403,6 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
     if WEB_ROOT.is_dir():
         app.router.add_static("/", WEB_ROOT, show_index=False)
     return app
-
-
-async def shutdown_connections(state: GatewayState) -> None:
-    """Close every websocket with 1001 (going away), within the shutdown deadline."""
-    state.shutting_down = True
-    connections = list(state.connections)
-    for connection in connections:
-        connection.close_reason = "server_shutdown"
-    if connections:
-        await asyncio.wait([asyncio.ensure_future(c.close(1001, "server shutting down", "server_shutdown"))
-                            for c in connections], timeout=state.settings.shutdown_timeout)
 
 
 def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
@@ -744,7 +598,7 @@ async def run_serve(args: argparse.Namespace) -> int:
         os.unlink(socket_path(state.node.worker_dir, state.node.worker))
     heartbeats.cancel()
     # Close websockets (1001) before aiohttp drops the remaining connections.
-    await shutdown_connections(state)
+    await node.shutdown_connections(state)
     await runner.cleanup()
     if broker is not None and not saved:
         broker.persistence.save_on_shutdown()  # SIGTERM/SIGINT: as Redis, when a schedule is set

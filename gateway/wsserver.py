@@ -29,6 +29,7 @@ from websockets.server import ServerProtocol
 from gateway.auth import AuthError
 from gateway.connection import Connection, ConnectionState
 from gateway.httpguard import HttpGuard
+from gateway.node import drop_connection
 from gateway.state import GatewayState
 
 __all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
@@ -446,7 +447,6 @@ class WebsocketProtocol(asyncio.Protocol):
         state = self.state
         state.connections.discard(connection)
         state.counters.disconnect(connection.close_reason or self.reason)
-        from gateway.app import drop_connection
         asyncio.ensure_future(drop_connection(state, connection))
 
 
