@@ -30,6 +30,7 @@ from gateway.auth import AuthError
 from gateway.connection import Connection, ConnectionState
 from gateway.httpguard import HttpGuard
 from gateway.node import drop_connection
+from gateway.session import handle_message
 from gateway.state import GatewayState
 
 __all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
@@ -368,7 +369,6 @@ class WebsocketProtocol(asyncio.Protocol):
     async def _handle(self) -> None:
         """Handle the backlog in order: yielding every few requests, and making no
         reply while the connection's output is over its budget."""
-        from gateway.app import handle_message
         handled = 0
         try:
             while self.backlog:

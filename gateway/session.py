@@ -1,0 +1,291 @@
+"""The websocket session: one client's ops, as a table (the way ``broker.table`` has commands).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from broker.backend import BackendUnavailable, OutcomeUnknown
+from broker.resp import CommandError
+from gateway import history, node
+from gateway.channels import ChannelOptions
+from gateway.connection import Connection, ConnectionState, text_frame
+from gateway.fanout import history_event
+from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
+from gateway.protocol import BadRequest, Request, encode_error, encode_reply, parse_request, payload_json
+from gateway.ratelimit import TokenBucket
+from gateway.state import GatewayState
+from gateway.watch import handle_watch, watch_count
+
+__all__ = ["handle_message"]
+
+log = logging.getLogger("fanout.gateway")
+
+
+async def handle_message(state: GatewayState, connection: Connection, text: str) -> None:
+    try:
+        request = parse_request(text)
+    except BadRequest as exc:
+        connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
+        return
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("connection %s (%s): %s %s", node.conn_id(state, connection), connection.identity.user, request.op,
+                  request.target or "")
+    if not _allow_request(state, connection, request):
+        return
+    try:
+        reply = await _dispatch(state, connection, request)
+        if reply is not None:
+            connection.send_reply(reply)
+    except BadRequest as exc:
+        log.debug("connection %s: %s %s refused: %s", node.conn_id(state, connection), request.op,
+                  request.target or "", exc.code)
+        connection.send_reply(encode_error(request.id, exc.code, exc.message))
+    except OutcomeUnknown as exc:
+        connection.send_reply(encode_error(request.id, "outcome_unknown", f"the broker did not answer: {exc}"))
+    except BackendUnavailable as exc:
+        connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
+    except CommandError as exc:  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
+        log.warning("broker error for op %r: %s", request.op, exc.message)
+        connection.send_reply(encode_error(request.id, "broker_error", f"the broker refused: {exc.message}"))
+    except Exception:
+        log.exception("error while handling op %r", request.op)
+        connection.send_reply(encode_error(request.id, "internal_error", f"op {request.op!r} failed on the server"))
+
+
+def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
+    """Every op takes a token of the connection's request bucket: pings, presence
+    toggles and history reads cost the server as much as publishes.
+
+    Refusals take tokens of a second bucket of the same size and rate: a client
+    that keeps sending at more than twice the rate (it ignores ``rate_limited``)
+    empties it and is closed with 1008, instead of costing a refusal per request.
+    """
+    if connection.op_bucket is None:
+        rate, burst = state.settings.op_rate, state.settings.op_burst
+        connection.op_bucket = TokenBucket(rate, burst)
+        connection.refused = TokenBucket(rate, burst)
+    bucket = connection.op_bucket
+    if bucket.allow():
+        return True
+    if not connection.refused.allow():
+        connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
+        return False
+    connection.send_reply(encode_error(request.id, "rate_limited", f"request rate limit of {bucket.rate:g}/s "
+                                       f"exceeded; retry in {bucket.retry_after():.3f}s"))
+    return False
+
+
+async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    op, target = request.op, request.target
+    identity = connection.identity
+    hub = state.hub
+    if op == "subscribe":
+        return await _subscribe(state, connection, request)
+    if op == "psubscribe":
+        _check_subscribe(state, connection, "pattern", target)
+        try:
+            await hub.psubscribe(connection, target.encode())
+        except CommandError as exc:  # a Redis Cluster backplane: sharded pub/sub has no patterns
+            raise BadRequest("bad_request", str(exc).removeprefix("ERR ")) from None
+        return encode_reply(request.id, pattern=target)
+    if op == "unsubscribe":
+        if not await hub.unsubscribe(connection, target.encode()):
+            raise BadRequest("not_subscribed", f"not subscribed to channel {target!r}")
+        if connection.presence is not None and target in connection.presence:
+            await node.leave(state, connection, target)
+        return encode_reply(request.id, channel=target)
+    if op == "punsubscribe":
+        if not await hub.punsubscribe(connection, target.encode()):
+            raise BadRequest("not_subscribed", f"not subscribed to pattern {target!r}")
+        return encode_reply(request.id, pattern=target)
+    if op == "publish":
+        if not identity.can_publish(target):
+            raise BadRequest("forbidden", f"not allowed to publish on channel {target!r}")
+        bucket = connection.publish_bucket
+        if bucket is None:  # made on the first publish: most connections only listen
+            bucket = connection.publish_bucket = TokenBucket(state.settings.publish_rate,
+                                                             state.settings.publish_burst)
+        if not bucket.allow():
+            raise BadRequest("rate_limited", f"publish rate limit of {bucket.rate:g}/s exceeded; "
+                             f"retry in {bucket.retry_after():.3f}s")
+        key = idempotency_key((request.options or {}).get("idempotency_key"))
+        position = await publish(state, target, request.data_json, key)
+        return encode_reply(request.id, channel=target, **position)
+    if op == "presence" or op == "presence_stats":
+        _check_enabled(state, connection, target, "presence")
+        if op == "presence":
+            return encode_reply(request.id, channel=target, users=await state.tracker.present(target))
+        return encode_reply(request.id, channel=target, **await state.tracker.stats(target))
+    if op == "history":
+        options = _check_enabled(state, connection, target, "history")
+        since, limit, reverse = history_query((request.options or {}).get("since"),
+                                              (request.options or {}).get("limit", 100),
+                                              (request.options or {}).get("reverse", False))
+        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse,
+                                  max_bytes=state.settings.max_buffer)
+        head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
+        return history.encode_page({**head, "channel": target}, page)
+    if op == "watch" or op == "unwatch":
+        return await handle_watch(hub, connection, request)
+    if op == "ping":
+        return encode_reply(request.id, pong=True)
+    raise BadRequest("unknown_op", f"unknown op {op!r}")  # parse_request already refuses these
+
+
+def _check_subscribe(state: GatewayState, connection: Connection, kind: str, target: str) -> None:
+    identity = connection.identity
+    # A pattern must stay inside the token's channels: every channel it can match
+    # has to be allowed, not just the pattern's own name.
+    if not (identity.can_psubscribe(target) if kind == "pattern" else identity.can_subscribe(target)):
+        raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
+    if len(connection.channels) + len(connection.patterns) + watch_count(state.hub, connection) \
+            >= state.settings.max_subscriptions:
+        raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
+                         f"per connection reached; cannot subscribe to {kind} {target!r}")
+
+
+def _check_enabled(state: GatewayState, connection: Connection, channel: str, feature: str) -> ChannelOptions:
+    if not connection.identity.can_subscribe(channel):
+        raise BadRequest("forbidden", f"not allowed to read the {feature} of channel {channel!r}")
+    options = state.channels.options(channel)
+    if not (options.presence if feature == "presence" else options.history):
+        raise BadRequest("not_enabled", f"{feature} is not enabled on channel {channel!r} "
+                         "(see the server's channel rules)")
+    return options
+
+
+def _recover_option(value: Any) -> tuple[int, str]:
+    if not isinstance(value, dict) or type(value.get("offset")) is not int or value["offset"] < 0 \
+            or not isinstance(value.get("epoch"), str):
+        raise BadRequest("bad_request", "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
+    if value["offset"] > MAX_OFFSET:
+        raise BadRequest("bad_request", f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
+    return value["offset"], value["epoch"]
+
+
+async def _subscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    channel = request.target
+    name = channel.encode()
+    if name not in connection.channels:  # subscribing again is a no-op, even at the limit
+        _check_subscribe(state, connection, "channel", channel)
+    extra = request.options or {}
+    options = state.channels.options(channel)
+    mode = extra.get("presence", False)
+    if mode is None:
+        mode = False
+    if not (mode is True or mode is False or mode == "connections"):
+        raise BadRequest("bad_request", "'presence' must be true, false or \"connections\"")
+    if mode and not options.presence:
+        raise BadRequest("not_enabled", f"presence is not enabled on channel {channel!r} "
+                         "(see the server's channel rules)")
+    recover = None
+    if extra.get("recover") is not None:
+        if not options.history:
+            raise BadRequest("not_enabled", f"history is not enabled on channel {channel!r}, "
+                             "so there is nothing to recover from")
+        recover = _recover_option(extra["recover"])
+    if name in connection.channels:  # already subscribed: a no-op, like Redis
+        if options.history:
+            page = await history.read(state.backend, channel, options, now_ms(), limit=1, reverse=True)
+            return encode_reply(request.id, channel=channel, offset=page.offset, epoch=page.epoch)
+        return encode_reply(request.id, channel=channel)
+    if recover is not None:
+        if connection.recovering is None:
+            connection.recovering = {}
+        connection.recovering[name] = []  # hold live events until the missed ones are out
+    subscribed = False
+    try:
+        subscribed = await state.hub.subscribe(connection, name)
+        if mode:
+            state.hub.watch_presence(connection, name, "connections" if mode == "connections" else "users")
+        if options.presence:
+            await node.join(state, connection, channel)
+        if not options.history:
+            return encode_reply(request.id, channel=channel)
+        if recover is None:
+            page = await history.read(state.backend, channel, options, now_ms(), limit=1, reverse=True)
+            state.hub.note_floor(name, page.epoch.encode(), page.offset)
+            return encode_reply(request.id, channel=channel, offset=page.offset, epoch=page.epoch)
+        page = await history.missed(state.backend, channel, options, now_ms(), *recover,
+                                    batch_bytes=history.batch_bytes(state.backend, state.settings.max_buffer))
+        state.hub.note_floor(name, page.epoch.encode(), page.offset)
+    except BaseException:
+        if connection.recovering is not None:
+            connection.release_held(name)
+            connection.recovering.pop(name, None)
+        if subscribed:  # all or nothing: the client was told it failed
+            await state.hub.unsubscribe(connection, name)
+            if connection.presence is not None and channel in connection.presence:
+                connection.presence.discard(channel)
+        raise
+    connection.send_reply(encode_reply(request.id, channel=channel, recovered=page.complete,
+                                       offset=page.offset, epoch=page.epoch))
+    await _replay(state, connection, name, page, recover[0])
+    return None
+
+
+async def _replay(state: GatewayState, connection: Connection, channel: bytes, page: history.HistoryPage,
+                  offset: int) -> None:
+    """Send the missed messages, then the live ones held meanwhile that came after them.
+
+    The missed ones are part of the reply (never skipped), but they are encoded
+    and queued only while the connection's output is within its budget: a client
+    that does not read its recovery holds one budget of it, not all of it. Over
+    RESP the page is read a batch (about one budget) at a time, each batch once
+    the previous one is queued, so the node holds one batch of it too. Messages
+    that are gone by the time their batch is read (trimmed meanwhile, or the
+    history was lost) are announced as a gap.
+    """
+    epoch = page.epoch.encode()
+    last = offset if page.complete else page.offset
+    name = channel.decode("utf-8", "replace")
+    batch = page.entries
+    while True:
+        for entry in batch:
+            if not await _output_room(connection):
+                return  # closed as a slow consumer
+            connection.send_frame(text_frame(history_event(channel, entry.offset, epoch, payload_json(entry.data))))
+            last = entry.offset
+        if not page.next_offset or connection.state is not ConnectionState.OPEN:
+            break
+        if not await _output_room(connection):
+            return
+        try:
+            batch = await history.more(state.backend, name, page)
+        except (BackendUnavailable, CommandError) as exc:
+            log.warning("recovery of %r stopped at offset %d: %s", name, page.next_offset, exc)
+            page.lost_from, page.next_offset = page.next_offset, 0
+            batch = []
+    if page.lost_from:
+        gap = {"from_offset": page.lost_from, "epoch": page.epoch}
+        connection.send_frame(text_frame(orjson.dumps({"channel": name, "gap": gap})))
+        last = page.lost_from - 1
+    held = connection.release_held(channel)
+    if held is None:  # unsubscribed meanwhile
+        return
+    for held_offset, held_epoch, frame, *run in held:
+        if frame is None:  # held past the budget: skipped as send_event would skip them
+            for skipped in range(held_offset, held_offset + run[0]):
+                if held_epoch != epoch or skipped > last:
+                    connection.skip_event(channel, skipped)
+                    if held_epoch == epoch:
+                        last = skipped
+            continue
+        if held_epoch != epoch or held_offset > last:
+            connection.send_event(frame, channel, held_offset)
+            if held_epoch == epoch:
+                last = held_offset
+    connection.recovering[channel] = (epoch, last)  # type: ignore[index]
+
+
+async def _output_room(connection: Connection) -> bool:
+    """Wait while the connection's output is over its budget; False if it was closed meanwhile."""
+    if connection.queued_bytes + connection.transport_bytes > connection.max_buffer:
+        wait = getattr(connection.ws, "output_room", None)
+        if wait is not None and not await wait(connection):
+            return False
+    return True
