@@ -118,8 +118,7 @@ class Worker:
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     from broker.core import Broker
     from broker.server import RespServer
-    from gateway.app import start_embedded
-    from gateway.cli import broker_config, configure_persistence, on_shutdown_command, stop_on_signals
+    from gateway.serve import broker_config, configure_persistence, on_shutdown_command, start_embedded, stop_on_signals
     from gateway.logs import fact
 
     stop = stop_on_signals()
