@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,10 +30,11 @@ from gateway.channels import ChannelPolicy
 from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.logs import fact
 from gateway.node_view import socket_path
-from gateway.state import STATE, GatewaySettings
+from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.wsserver import FrontProtocol, run_heartbeats
 
-__all__ = ["port_error", "run_broker", "run_serve", "start_embedded", "stop_on_signals"]
+__all__ = ["EmbeddedBroker", "StartFailed", "port_error", "run_broker", "run_serve", "start_embedded_broker",
+           "stop_on_signals"]
 
 log = logging.getLogger("fanout.gateway")
 
@@ -81,80 +84,169 @@ def forget_dead_nodes(broker: Any) -> None:
     broker.propagator.flush(wrap=False)
 
 
-async def start_embedded(resp_server: Any, host: str, port: int) -> int | None:
-    """Start the embedded broker's RESP server (which loads the AOF, when it is on),
-    load its snapshot (if any) and drop the dead nodes' heartbeats from it
-    (``forget_dead_nodes``).
+class StartFailed(Exception):
+    """The node cannot start; the message says why (printed on stderr), ``code`` is the exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class EmbeddedBroker:
+    """The in-process broker and the RESP server around it."""
+
+    server: Any  # broker.server.RespServer (imported lazily: a worker on a unix:// broker never loads the core)
+    # [True] once a SHUTDOWN command stopped the process: it has saved already.
+    saved: list[bool]
+
+    @property
+    def broker(self) -> Any:
+        return self.server.broker
+
+    async def close(self) -> None:
+        """Save as Redis does on SIGTERM/SIGINT (when a schedule is set, and SHUTDOWN did
+        not save already), then close the RESP server."""
+        if not self.saved:
+            self.broker.persistence.save_on_shutdown()
+        await self.server.close()
+
+
+async def start_embedded_broker(args: argparse.Namespace, port: int, stop: asyncio.Event, *,
+                                unix_path: str | None = None, unix_trusted: bool = False,
+                                fd_budget: Any = None, for_gateway: bool = True,
+                                listening: Callable[[Any], None] | None = None) -> EmbeddedBroker:
+    """The embedded broker of ``fanout serve`` (one process or ``--workers N``) and of
+    ``fanout broker``: configured from the flags, SHUTDOWN wired to ``stop``, its RESP
+    server started (which loads the AOF, when it is on), then its snapshot loaded.
 
     Args:
-        resp_server: a broker.server.RespServer around the embedded broker.
-        host, port: as given, for the message when the port is taken.
-    Returns:
-        None when it serves; else the exit code, after printing why on stderr.
+        port: the RESP port (-1: none; the server still runs the broker's active
+            expiry cycle, and expired node heartbeats are how dead nodes leave presence).
+        unix_path, unix_trusted, fd_budget: as ``RespServer`` takes them.
+        for_gateway: drop the dead nodes' heartbeats from the loaded snapshot
+            (``forget_dead_nodes``); not for ``fanout broker``, which may be the
+            shared backplane of nodes still alive.
+        listening: called with the server once it listens, before the snapshot loads.
+    Raises:
+        StartFailed: a refused persistence flag (exit code 2), a port in use, an
+            AOF or snapshot that cannot be loaded (1).
     """
+    from broker.core import Broker
     from broker.persistence.aof import AofLoadError
-    from broker.server import LoadFailed, load_snapshot
+    from broker.server import LoadFailed, RespServer, load_snapshot
 
+    broker = Broker(config=broker_config(args))
+    problem = configure_persistence(broker, args)
+    if problem:
+        raise StartFailed(f"fanout: {problem}", 2)
+    saved = on_shutdown_command(broker, stop)
+    server = RespServer(broker, args.host, port, unix_path=unix_path, unix_trusted=unix_trusted,
+                        fd_budget=fd_budget)
     try:
-        await resp_server.start()  # loads the AOF, when it is on
+        await server.start()  # loads the AOF, when it is on
     except AofLoadError as exc:
-        print(f"fanout serve: {exc}", file=sys.stderr)
-        return 1
+        raise StartFailed(f"fanout {args.command}: {exc}") from None
     except OSError as exc:
-        print(port_error("RESP", host, port, exc), file=sys.stderr)
-        return 1
+        raise StartFailed(port_error("RESP", args.host, port, exc)) from None
+    if listening is not None:
+        listening(server)
     try:
-        await load_snapshot(resp_server.broker)
+        await load_snapshot(broker)
     except LoadFailed as exc:
-        print(f"fanout: {exc}", file=sys.stderr, flush=True)
-        await resp_server.close()
-        return 1
-    forget_dead_nodes(resp_server.broker)
-    return None
+        await server.close()
+        raise StartFailed(f"fanout: {exc}") from None
+    if for_gateway:
+        forget_dead_nodes(broker)
+    return EmbeddedBroker(server, saved)
 
 
 async def run_serve(args: argparse.Namespace) -> int:
-    """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM."""
-    from broker.backends import create_backend
-    from broker.core import Broker
+    """``fanout serve``: embedded broker + RESP port + gateway; stops on SIGINT/SIGTERM.
+
+    Returns:
+        The exit code: 0 after a clean stop, 1 when a port or the broker cannot be
+        used, 2 for a refused setting (each printed on stderr).
+    """
     from broker.fdlimit import FdBudget
-    from broker.server import RespServer, tune_gc
+    from broker.server import tune_gc
+
+    settings = settings_from_args(args)
+    try:
+        ChannelPolicy(settings.channel)
+    except ValueError as exc:
+        print(f"fanout: {exc}", file=sys.stderr)
+        return 2
+    stop = stop_on_signals()
+    fd_budget = FdBudget()  # the HTTP and RESP ports share the descriptors fairly
+    embedded: EmbeddedBroker | None = None
+    try:
+        if args.broker.startswith("memory"):
+            embedded = await start_embedded_broker(args, args.resp_port, stop, unix_path=args.unix_socket or None,
+                                                   fd_budget=fd_budget)
+        node_server = await _start_node(args, settings, embedded, fd_budget)
+    except StartFailed as exc:
+        print(exc, file=sys.stderr, flush=True)
+        if embedded is not None:
+            await embedded.server.close()  # not saved: it never served
+        return exc.code
+    _announce(args, node_server, embedded)
+    # Full collections over many connections otherwise show up as latency spikes
+    # of tens of milliseconds (p99 28 ms -> 1 ms at 1,000 connections).
+    tune_gc()
+    await stop.wait()
+    fact("fanout serve: shutting down")
+    await node_server.close()
+    if embedded is not None:
+        await embedded.close()
+    fact("fanout serve: stopped")
+    return 0
+
+
+@dataclass
+class _NodeServer:
+    """The gateway's listeners: the HTTP port, and a worker's private socket."""
+
+    state: GatewayState
+    runner: web.AppRunner
+    http_server: asyncio.Server
+    private: asyncio.Server | None
+    heartbeats: asyncio.Future[None]
+
+    async def close(self) -> None:
+        state = self.state
+        state.shutting_down = True  # /readyz says so from here on
+        self.http_server.close()
+        if self.private is not None:
+            assert state.node is not None
+            self.private.close()
+            os.unlink(socket_path(state.node.worker_dir, state.node.worker))
+        self.heartbeats.cancel()
+        # Close websockets (1001) before aiohttp drops the remaining connections.
+        await node.shutdown_connections(state)
+        await self.runner.cleanup()
+
+
+async def _start_node(args: argparse.Namespace, settings: GatewaySettings, embedded: EmbeddedBroker | None,
+                      fd_budget: Any) -> _NodeServer:
+    """The backend, the app and its HTTP port (and a worker's private socket).
+
+    Raises:
+        StartFailed: a bad --broker URL (2), a broker that cannot be reached or an
+            HTTP port in use (1).
+    """
+    from broker.backends import create_backend
 
     try:
-        ChannelPolicy(settings_from_args(args).channel)
+        backend = create_backend(args.broker, embedded.broker if embedded is not None else None,
+                                 command_timeout=args.broker_timeout)
     except ValueError as exc:
-        print(f"fanout: {exc}", file=sys.stderr)
-        return 2
-    embedded = args.broker.startswith("memory")
-    broker = Broker(config=broker_config(args)) if embedded else None
-    if broker is not None:
-        problem = configure_persistence(broker, args)
-        if problem:
-            print(f"fanout: {problem}", file=sys.stderr)
-            return 2
-    stop = stop_on_signals()
-    saved = on_shutdown_command(broker, stop) if broker is not None else []
-    resp_server = None
-    fd_budget = FdBudget()  # the HTTP and RESP ports share the descriptors fairly
-    if broker is not None:
-        # Also with --resp-port -1: the server runs the broker's active expiry cycle
-        # (expired node heartbeats are how dead nodes leave presence).
-        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=args.unix_socket or None,
-                                 fd_budget=fd_budget)
-        failed = await start_embedded(resp_server, args.host, args.resp_port)
-        if failed is not None:
-            return failed
-    try:
-        backend = create_backend(args.broker, broker, command_timeout=getattr(args, "broker_timeout", 5.0))
-    except ValueError as exc:
-        print(f"fanout: {exc}", file=sys.stderr)
-        return 2
+        raise StartFailed(f"fanout: {exc}", 2) from None
     origins = [origin.strip() for origin in (args.allowed_origins or "").split(",") if origin.strip()]
     auth = Authenticator(args.token_secret, args.api_key, origins)
     if not args.token_secret and args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("no --token-secret: anyone who can reach %s may subscribe and publish anywhere", args.host)
-    app = build_app(backend, settings_from_args(args), auth)
-    settings = settings_from_args(args)
+    app = build_app(backend, settings, auth)
     # keepalive_timeout: an idle kept-alive connection holds a descriptor like a
     # half-sent request does, so it gets no longer than a request head would.
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
@@ -164,15 +256,10 @@ async def run_serve(args: argparse.Namespace) -> int:
     try:
         await runner.setup()
     except (BackendUnavailable, OSError) as exc:
-        print(f"fanout: cannot reach the broker at {args.broker}: {exc}", file=sys.stderr)
-        if resp_server is not None:
-            await resp_server.close()
-        return 1
+        raise StartFailed(f"fanout: cannot reach the broker at {args.broker}: {exc}") from None
     state = app[STATE]
-    state.node = ops.NodeInfo(version=version(), broker_url=args.broker,
-                              worker=int(getattr(args, "worker_index", 0) or 0),
-                              workers=int(getattr(args, "worker_count", 0) or 1),
-                              worker_dir=getattr(args, "worker_dir", "") or "")
+    state.node = ops.NodeInfo(version=version(), broker_url=args.broker, worker=args.worker_index,
+                              workers=args.worker_count or 1, worker_dir=args.worker_dir)
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
@@ -182,13 +269,10 @@ async def run_serve(args: argparse.Namespace) -> int:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
         http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory, guard), args.host,
                                                args.http_port, reuse_address=True, backlog=4096,
-                                               reuse_port=bool(getattr(args, "reuse_port", False)))
+                                               reuse_port=args.reuse_port)
     except OSError as exc:
-        print(port_error("HTTP", args.host, args.http_port, exc), file=sys.stderr)
         await runner.cleanup()
-        if resp_server is not None:
-            await resp_server.close()
-        return 1
+        raise StartFailed(port_error("HTTP", args.host, args.http_port, exc)) from None
     private = None
     if state.node.worker_dir:  # siblings ask this worker here for its part of node-wide answers
         private_path = socket_path(state.node.worker_dir, state.node.worker)
@@ -196,43 +280,29 @@ async def run_serve(args: argparse.Namespace) -> int:
             os.unlink(private_path)  # left by this worker's previous life
         private = await loop.create_unix_server(http_factory, private_path)
     heartbeats = asyncio.ensure_future(run_heartbeats(state))
-    for sock in http_server.sockets:
+    return _NodeServer(state, runner, http_server, private, heartbeats)
+
+
+def _announce(args: argparse.Namespace, node_server: _NodeServer, embedded: EmbeddedBroker | None) -> None:
+    """The start-up lines (facts): where it listens, the broker, persistence, auth."""
+    state = node_server.state
+    assert state.node is not None
+    for sock in node_server.http_server.sockets:
         host, port = sock.getsockname()[:2]
         fact(f"fanout serve: HTTP on http://{host}:{port}", http=f"{host}:{port}")
-    if resp_server is not None:
-        for address in resp_server.addresses:
+    if embedded is not None:
+        for address in embedded.server.addresses:
             fact(f"fanout serve: RESP on {address}", resp=address)
-    if broker is None:
-        fact(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})",
-             broker=_redacted(args.broker), node=state.node_id)
-    else:
         fact(f"fanout serve: broker embedded, in memory (node {state.node_id})", broker="memory://",
              node=state.node_id)
         fact(f"fanout serve: persistence {persistence_words(args)}", save=args.save,
              rdb=os.path.join(args.dir, args.dbfilename))
+    else:
+        fact(f"fanout serve: broker {_redacted(args.broker)} (node {state.node_id})",
+             broker=_redacted(args.broker), node=state.node_id)
     fact(f"fanout serve: auth {_auth_words(args)}", auth=ops.auth_mode(state))
     fact(f"fanout serve: version {state.node.version}, log level {args.log_level}, "
          f"console at /console.html, readiness at /readyz", version=state.node.version)
-    # Full collections over many connections otherwise show up as latency spikes
-    # of tens of milliseconds (p99 28 ms -> 1 ms at 1,000 connections).
-    tune_gc()
-    await stop.wait()
-    fact("fanout serve: shutting down")
-    state.shutting_down = True  # /readyz says so from here on
-    http_server.close()
-    if private is not None:
-        private.close()
-        os.unlink(socket_path(state.node.worker_dir, state.node.worker))
-    heartbeats.cancel()
-    # Close websockets (1001) before aiohttp drops the remaining connections.
-    await node.shutdown_connections(state)
-    await runner.cleanup()
-    if broker is not None and not saved:
-        broker.persistence.save_on_shutdown()  # SIGTERM/SIGINT: as Redis, when a schedule is set
-    if resp_server is not None:
-        await resp_server.close()
-    fact("fanout serve: stopped")
-    return 0
 
 
 def port_error(what: str, host: str, port: int, exc: OSError) -> str:
@@ -251,40 +321,23 @@ def stop_on_signals() -> asyncio.Event:
 
 
 async def run_broker(args: argparse.Namespace) -> int:
-    from broker.core import Broker
-    from broker.persistence.aof import AofLoadError
-    from broker.server import LoadFailed, RespServer, load_snapshot
+    """``fanout broker``: the RESP broker alone; stops on SIGINT/SIGTERM or SHUTDOWN."""
 
-    broker = Broker(config=broker_config(args))
-    problem = configure_persistence(broker, args)
-    if problem:
-        print(f"fanout: {problem}", file=sys.stderr)
-        return 2
+    def listening(server: Any) -> None:
+        for address in server.addresses:
+            fact(f"fanout broker: RESP on {address}", resp=address)
+        fact(f"fanout broker: persistence {persistence_words(args)}", save=args.save,
+             rdb=os.path.join(args.dir, args.dbfilename))
+
     stop = stop_on_signals()
-    saved = on_shutdown_command(broker, stop)
-    server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
     try:
-        await server.start()
-    except AofLoadError as exc:
-        print(f"fanout broker: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(port_error("RESP", args.host, args.port, exc), file=sys.stderr)
-        return 1
-    for address in server.addresses:
-        fact(f"fanout broker: RESP on {address}", resp=address)
-    fact(f"fanout broker: persistence {persistence_words(args)}", save=args.save,
-         rdb=os.path.join(args.dir, args.dbfilename))
-    try:
-        await load_snapshot(broker)
-    except LoadFailed as exc:
-        print(f"fanout: {exc}", file=sys.stderr, flush=True)
-        await server.close()
-        return 1
+        embedded = await start_embedded_broker(args, args.port, stop, unix_path=args.unix_socket or None,
+                                               for_gateway=False, listening=listening)
+    except StartFailed as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return exc.code
     await stop.wait()
-    if not saved:
-        broker.persistence.save_on_shutdown()
-    await server.close()
+    await embedded.close()
     fact("fanout broker: stopped")
     return 0
 
