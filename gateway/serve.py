@@ -30,6 +30,7 @@ from gateway.channels import ChannelPolicy
 from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.logs import fact
 from gateway.node_view import socket_path
+from gateway.options import SETTINGS, Kind
 from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.wsserver import FrontProtocol, run_heartbeats
 
@@ -40,12 +41,14 @@ log = logging.getLogger("fanout.gateway")
 
 
 def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
-    settings = GatewaySettings()
-    for name in vars(settings):
-        value = getattr(args, name, None)
-        if value is not None:
-            setattr(settings, name, type(getattr(settings, name))(value))
-    return settings
+    """The settings the flags give (``gateway.options.SETTINGS``, each parsed by its option)."""
+    values: dict[str, Any] = {}
+    for option in SETTINGS:
+        value = getattr(args, option.dest)
+        if value is None:  # --channel not given: GatewaySettings' rules
+            continue
+        values[option.dest] = tuple(value) if option.kind is Kind.LIST else value
+    return GatewaySettings(**values)
 
 
 def _auth_words(args: argparse.Namespace) -> str:

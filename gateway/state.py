@@ -40,7 +40,7 @@ class GatewaySettings:
     publish_burst: float = 200.0
     # Requests of any op per second per connection (token bucket) and the burst
     # allowed (a page may subscribe to max_subscriptions channels at once). A client
-    # that keeps sending at over twice the rate is closed with 1008 (gateway.app).
+    # that keeps sending at over twice the rate is closed with 1008 (gateway.session).
     op_rate: float = 200.0
     op_burst: float = 1000.0
     # HTTP port: seconds to send a request head / a request body (408 after), and
