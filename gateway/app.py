@@ -24,7 +24,8 @@ from gateway.channels import ChannelPolicy
 from gateway.connection import Counters
 from gateway.fanout import Hub
 from gateway.operations import now_ms
-from gateway.state import STATE, GatewaySettings, GatewayState
+from gateway.settings import GatewaySettings
+from gateway.state import STATE, GatewayState
 from gateway.watch import LiveViews
 from gateway.metrics import GatewayCollector
 from presence.tracker import PresenceTracker

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.state import GatewaySettings
+from gateway.settings import GatewaySettings
 
 __all__ = ["Kind", "Option", "OPTIONS", "OptionError", "SETTINGS", "options_for", "parse_size", "check_file_keys"]
 

@@ -31,7 +31,8 @@ from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.logs import fact
 from gateway.node_view import socket_path
 from gateway.options import SETTINGS, Kind
-from gateway.state import STATE, GatewaySettings, GatewayState
+from gateway.settings import GatewaySettings
+from gateway.state import STATE, GatewayState
 from gateway.wsserver import FrontProtocol, run_heartbeats
 
 __all__ = ["EmbeddedBroker", "StartFailed", "port_error", "run_broker", "run_serve", "start_embedded_broker",

@@ -29,7 +29,7 @@ from gateway.views import View, ViewError, ViewRegistry, parse_view
 if TYPE_CHECKING:
     from gateway.connection import Connection
     from gateway.fanout import Hub
-    from gateway.state import GatewaySettings
+    from gateway.settings import GatewaySettings
 
 __all__ = ["NOTIFY_CLASSES", "LiveViews", "handle_watch", "watch_count"]
 

@@ -9,7 +9,7 @@ import pytest
 from gateway import cli
 from gateway.options import OPTIONS, SETTINGS, Kind, OptionError, check_file_keys, parse_size
 from gateway.serve import settings_from_args
-from gateway.state import GatewaySettings
+from gateway.settings import GatewaySettings
 
 BY_NAME = {option.name: option for option in OPTIONS}
 
