@@ -31,10 +31,8 @@ publishes (``fanout_broker_publishes_total``, ``broker_publishes``) is read from
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,49 +45,17 @@ from broker.backend import BackendUnavailable
 from broker.resp import CommandError
 from gateway import http_api, node_view
 from gateway.auth import AuthError, issue_token
-from gateway.state import STATE, GatewayState
+from gateway.state import RECENT_DISCONNECTS, STATE, GatewayState, NodeInfo
 
-__all__ = ["NodeInfo", "READY_TIMEOUT", "RECENT_DISCONNECTS", "note_disconnect", "routes"]
+__all__ = ["READY_TIMEOUT", "note_disconnect", "routes"]
 
 log = logging.getLogger("fanout.gateway")
 
 # A PING slower than this means the backplane cannot carry traffic now (a stopped
 # or overloaded Redis): readiness fails rather than hang the load balancer's check.
 READY_TIMEOUT = 1.0
-# Disconnects kept for /api/disconnects and the console (bounded: a storm of
-# closes must not grow memory).
-RECENT_DISCONNECTS = 100
 # Lifetime of the console's admin token: long enough for a session, short if it leaks.
 CONSOLE_TOKEN_TTL = 3600
-
-
-@dataclass
-class NodeInfo:
-    """What /api/info reports; set once by ``fanout serve``."""
-
-    version: str = "unknown"
-    broker_url: str = "memory://"
-    worker: int = 0
-    workers: int = 1
-    # The supervisor's directory of worker sockets (gateway.node_view); "" when not a worker.
-    worker_dir: str = ""
-    started: float = field(default_factory=time.time)
-    started_monotonic: float = field(default_factory=time.monotonic)
-    # (time, connection id, user, reason), newest last.
-    disconnects: collections.deque[dict[str, Any]] = field(
-        default_factory=lambda: collections.deque(maxlen=RECENT_DISCONNECTS))
-
-    @property
-    def on_supervisor_broker(self) -> bool:
-        """A worker of ``--workers N`` on the supervisor's embedded broker (not on a
-        shared Redis the user gave with --broker)."""
-        return bool(self.worker_dir) and self.broker_url == "unix://" + node_view.broker_socket(self.worker_dir)
-
-    @property
-    def broker_kind(self) -> str:
-        """memory, redis, rediss, unix or cluster (never the address or password)."""
-        scheme = self.broker_url.split("://", 1)[0] if "://" in self.broker_url else self.broker_url
-        return {"redis+cluster": "cluster"}.get(scheme, scheme)
 
 
 def broker_publishes_metric(value: int) -> CounterMetricFamily:

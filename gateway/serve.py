@@ -32,7 +32,7 @@ from gateway.logs import fact
 from gateway.node_view import socket_path
 from gateway.options import SETTINGS, Kind
 from gateway.settings import GatewaySettings
-from gateway.state import STATE, GatewayState
+from gateway.state import STATE, GatewayState, NodeInfo
 from gateway.wsserver import FrontProtocol, run_heartbeats
 
 __all__ = ["EmbeddedBroker", "StartFailed", "port_error", "run_broker", "run_serve", "start_embedded_broker",
@@ -262,7 +262,7 @@ async def _start_node(args: argparse.Namespace, settings: GatewaySettings, embed
     except (BackendUnavailable, OSError) as exc:
         raise StartFailed(f"fanout: cannot reach the broker at {args.broker}: {exc}") from None
     state = app[STATE]
-    state.node = ops.NodeInfo(version=version(), broker_url=args.broker, worker=args.worker_index,
+    state.node = NodeInfo(version=version(), broker_url=args.broker, worker=args.worker_index,
                               workers=args.worker_count or 1, worker_dir=args.worker_dir)
     http_factory = runner.server
     assert http_factory is not None
