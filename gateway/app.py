@@ -22,7 +22,7 @@ from gateway import history, http_api, node, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelPolicy
 from gateway.connection import Counters
-from gateway.fanout import Hub
+from gateway.fanout import Hub, MissedReader
 from gateway.operations import now_ms
 from gateway.settings import GatewaySettings
 from gateway.state import STATE, GatewayState
@@ -70,31 +70,40 @@ async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(WEB_ROOT / "index.html")
 
 
+def missed_reader(backend: Backend, channels: ChannelPolicy, max_buffer: int) -> MissedReader:
+    """The hub's way to read what it missed of a channel (``Hub.fetch_missed``):
+    the history after (offset, epoch), in batches of about one output budget."""
+
+    async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage | None:
+        name = channel.decode("utf-8", "replace")
+        options = channels.options(name)
+        if not options.history:
+            return None
+        return await history.missed(backend, name, options, now_ms(), offset, epoch.decode(),
+                                    batch_bytes=history.batch_bytes(backend, max_buffer))
+
+    return fetch_missed
+
+
 def build_app(backend: Backend, settings: GatewaySettings | None = None,
               auth: Authenticator | None = None) -> web.Application:
+    """The app of one gateway node over ``backend``: its state (``app[STATE]``), the
+    node's lifetime as a cleanup context, and the routes."""
     settings = settings or GatewaySettings()
     counters = Counters()
     registry = CollectorRegistry(auto_describe=True)
     node_id = secrets.token_hex(4)
-    state = GatewayState(settings=settings, backend=backend, auth=auth or Authenticator(),
-                         hub=Hub(backend, counters), counters=counters, registry=registry,
-                         channels=ChannelPolicy(settings.channel), node_id=node_id,
-                         tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)))
+    channels = ChannelPolicy(settings.channel)
+    hub = Hub(backend, counters, fetch_missed=missed_reader(backend, channels, settings.max_buffer))
+    state = GatewayState(settings=settings, backend=backend, auth=auth or Authenticator(), hub=hub,
+                         counters=counters, registry=registry, channels=channels, node_id=node_id,
+                         tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)),
+                         views=LiveViews(hub, settings))
     registry.register(GatewayCollector(state))  # type: ignore[arg-type]
-    registry.register(LiveViews(state.hub, settings))
+    registry.register(state.views)
     app = web.Application(client_max_size=settings.max_message_size + 1,
                           middlewares=[_log_requests, http_api.json_errors])
     app[STATE] = state
-
-    async def fetch_missed(channel: bytes, offset: int, epoch: bytes) -> history.HistoryPage | None:
-        name = channel.decode("utf-8", "replace")
-        options = state.channels.options(name)
-        if not options.history:
-            return None
-        return await history.missed(backend, name, options, now_ms(), offset, epoch.decode(),
-                                    batch_bytes=history.batch_bytes(backend, settings.max_buffer))
-
-    state.hub.fetch_missed = fetch_missed
     if hasattr(backend, "set_reconnect_handler"):
         backend.set_reconnect_handler(lambda: node.on_backplane_reconnect(state))
 

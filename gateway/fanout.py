@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -26,9 +26,6 @@ from broker.backend import Backend
 from gateway import history
 from gateway.connection import Connection, Counters, text_frame
 from gateway.protocol import encode_event, payload_json
-
-if TYPE_CHECKING:
-    from gateway.watch import LiveViews
 
 __all__ = ["Hub", "PresenceMode", "history_event"]
 
@@ -47,8 +44,13 @@ def history_event(channel: bytes, offset: int, epoch: bytes, data_json: bytes, p
     return head + b',"offset":%d,"epoch":"%s","data":' % (offset, epoch) + data_json + b"}"
 
 
+# How the hub reads what it missed of a history channel: (channel, offset, epoch)
+# -> the page after that position, None for a channel without history.
+MissedReader = Callable[[bytes, int, bytes], Awaitable[Any]]
+
+
 class Hub:
-    def __init__(self, backend: Backend, counters: Counters) -> None:
+    def __init__(self, backend: Backend, counters: Counters, fetch_missed: MissedReader | None = None) -> None:
         self.backend = backend
         self.counters = counters
         self.channels: dict[bytes, dict[Connection, None]] = {}
@@ -57,15 +59,13 @@ class Hub:
         self.presence_watchers: dict[bytes, dict[Connection, PresenceMode]] = {}
         self.listeners: dict[bytes, Callable[[bytes, bytes], None]] = {}
         # History channels: (epoch, offset) of the last message delivered, messages
-        # held while a gap is filled, and how to read the gap (set by the app).
+        # held while a gap is filled, and how to read the gap.
         self.positions: dict[bytes, tuple[bytes, int]] = {}
         # Before a channel's first message here: its (epoch, offset) when it was
         # subscribed, so messages missed before that first one are noticed too.
         self.floors: dict[bytes, tuple[bytes, int]] = {}
         self.catching_up: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
-        self.fetch_missed: Callable[[bytes, int, bytes], Awaitable[Any]] | None = None
-        # Live views of keys (gateway.watch): watch/unwatch ops, dropped with the connection.
-        self.views: LiveViews | None = None
+        self.fetch_missed = fetch_missed
         # Messages from the broker that reached local subscribers, whoever published
         # them (websocket, HTTP, RESP, scripts, other nodes): one per matching
         # channel or pattern subscription. Presence events are not counted.
@@ -357,8 +357,6 @@ class Hub:
             await self.unsubscribe(connection, channel)
         for pattern in list(connection.patterns):
             await self.punsubscribe(connection, pattern)
-        if self.views is not None:
-            await self.views.drop(connection)
 
     @staticmethod
     def _remove(registry: dict[bytes, dict[Connection, None]], name: bytes, connection: Connection) -> bool:

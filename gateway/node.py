@@ -78,6 +78,7 @@ async def drop_connection(state: GatewayState, connection: Connection) -> None:
     else:
         log.debug("connection %s (%s) closed: %s", conn_id(state, connection), connection.identity.user, reason)
     await state.hub.drop(connection)
+    await state.views.drop(connection)
     if connection.presence is not None:
         try:
             await state.tracker.disconnect(conn_id(state, connection))
@@ -104,8 +105,7 @@ async def on_backplane_reconnect(state: GatewayState) -> None:
     for conn in list(state.pending_leaves):
         await tracker.disconnect(conn)
         state.pending_leaves.discard(conn)
-    if state.hub.views is not None:
-        await state.hub.views.restore()
+    await state.views.restore()
     await state.hub.check_positions()
 
 
@@ -152,8 +152,7 @@ async def _upkeep(state: GatewayState) -> None:
         await on_backplane_reconnect(state)
         return
     await ensure_notify_flags(state.backend, "Ex", "presence cleanup of dead nodes", restore=True)
-    if state.hub.views is not None:
-        await state.hub.views.check_notifications()
+    await state.views.check_notifications()
 
 
 # Nodes say when they join and leave here, so the others can log it (a node that dies

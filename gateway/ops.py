@@ -256,7 +256,7 @@ async def server_info(request: web.Request) -> web.Response:
         "connections": len(state.connections),
         "channels": len(hub.channels),
         "patterns": len(hub.patterns),
-        "watches": hub.views.registry.watch_count if hub.views is not None else 0,
+        "watches": state.views.registry.watch_count,
         # The node's (with workers too: the supervisor's broker's); null on a shared Redis.
         "broker_publishes": await broker_publishes(state),
         "shutting_down": state.shutting_down,
@@ -267,10 +267,9 @@ def subscription_counts(state: GatewayState) -> dict[str, dict[str, int]]:
     """Local subscribers per channel and per pattern, watchers per watched key."""
     hub = state.hub
     watches: dict[str, int] = {}
-    if hub.views is not None:
-        for view in hub.views.registry.views.values():
-            key = view.key.decode("utf-8", "replace")
-            watches[key] = watches.get(key, 0) + len(view.watchers)
+    for view in state.views.registry.views.values():
+        key = view.key.decode("utf-8", "replace")
+        watches[key] = watches.get(key, 0) + len(view.watchers)
     return {"channels": hub.channel_counts(),
             "patterns": {name.decode("utf-8", "replace"): len(subscribers)
                          for name, subscribers in hub.patterns.items()},

@@ -18,7 +18,6 @@ from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_m
 from gateway.protocol import BadRequest, Request, encode_error, encode_reply, parse_request, payload_json
 from gateway.ratelimit import TokenBucket
 from gateway.state import GatewayState
-from gateway.watch import handle_watch, watch_count
 
 __all__ = ["handle_message"]
 
@@ -130,7 +129,7 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
         return history.encode_page({**head, "channel": target}, page)
     if op == "watch" or op == "unwatch":
-        return await handle_watch(hub, connection, request)
+        return await state.views.handle(connection, request)
     if op == "ping":
         return encode_reply(request.id, pong=True)
     raise BadRequest("unknown_op", f"unknown op {op!r}")  # parse_request already refuses these
@@ -142,7 +141,7 @@ def _check_subscribe(state: GatewayState, connection: Connection, kind: str, tar
     # has to be allowed, not just the pattern's own name.
     if not (identity.can_psubscribe(target) if kind == "pattern" else identity.can_subscribe(target)):
         raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
-    if len(connection.channels) + len(connection.patterns) + watch_count(state.hub, connection) \
+    if len(connection.channels) + len(connection.patterns) + state.views.registry.count(connection) \
             >= state.settings.max_subscriptions:
         raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
                          f"per connection reached; cannot subscribe to {kind} {target!r}")

@@ -19,6 +19,7 @@ from gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
+    from gateway.watch import LiveViews
     from presence.tracker import PresenceTracker
 
 __all__ = ["STATE", "GatewaySettings", "GatewayState", "NodeInfo", "PATTERN_QUERY_RATE", "PATTERN_QUERY_BURST",
@@ -73,6 +74,8 @@ class GatewayState:
     registry: Any
     channels: ChannelPolicy
     tracker: PresenceTracker
+    # Live views of keys (ops watch / unwatch), dropped with the connection.
+    views: LiveViews
     node_id: str
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False

@@ -31,26 +31,15 @@ if TYPE_CHECKING:
     from gateway.fanout import Hub
     from gateway.settings import GatewaySettings
 
-__all__ = ["NOTIFY_CLASSES", "LiveViews", "handle_watch", "watch_count"]
+__all__ = ["NOTIFY_CLASSES", "LiveViews"]
 
 log = logging.getLogger("fanout.gateway")
 
 # K: keyspace channels; g: DEL/RENAME/...; $ l h z: the types views read; x e: expired, evicted.
 NOTIFY_CLASSES = "Kg$lhzxe"
-async def handle_watch(hub: Hub, connection: Connection, request: Request) -> bytes:
-    """The ``watch`` and ``unwatch`` ops (``_dispatch`` in gateway.app)."""
-    if hub.views is None:
-        raise BadRequest("unknown_op", f"op {request.op!r} is not enabled on this gateway")
-    return await hub.views.handle(connection, request)
-
-
-def watch_count(hub: Hub, connection: Connection) -> int:
-    """Watches of ``connection`` (they count toward max_subscriptions)."""
-    return hub.views.registry.count(connection) if hub.views is not None else 0
-
-
 class LiveViews:
-    """Watches of all connections of one gateway; registers itself as ``hub.views``."""
+    """Watches of all connections of one gateway (``GatewayState.views``), kept fresh
+    through the hub's listeners of keyspace channels."""
 
     def __init__(self, hub: Hub, settings: GatewaySettings) -> None:
         self.hub = hub
@@ -70,7 +59,6 @@ class LiveViews:
         # latest frame goes again each interval until it gets through, so a client that
         # catches up does not keep a stale value until the key changes again.
         self._stale: dict[View, dict[Connection, None]] = {}
-        hub.views = self
 
     # ------------------------------------------------------------- hub hooks
 
