@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from broker.backend import Backend
-from gateway import history, http_api, node, ops
+from gateway import errors, history, http_api, node, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelPolicy
 from gateway.connection import Counters
@@ -40,7 +40,7 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 async def websocket_endpoint(request: web.Request) -> web.StreamResponse:
     """``/ws`` without a websocket upgrade (upgrades never reach aiohttp: see wsserver)."""
-    return http_api.json_error(400, "bad_request", "expected a websocket upgrade (Upgrade: websocket)")
+    return http_api.json_error(400, errors.BAD_REQUEST, "expected a websocket upgrade (Upgrade: websocket)")
 
 
 # ----------------------------------------------------------------------- app

@@ -43,7 +43,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 
 from broker.backend import BackendUnavailable
 from broker.resp import CommandError
-from gateway import http_api, node_view
+from gateway import errors, http_api, node_view
 from gateway.auth import AuthError, issue_token
 from gateway.state import RECENT_DISCONNECTS, STATE, GatewayState, NodeInfo
 
@@ -328,7 +328,7 @@ async def console_token(request: web.Request) -> web.Response:
     if not state.auth.token_secret:  # open mode: the websocket takes no token
         return _json({"token": None, "mode": "open"})
     if not state.auth.api_key:
-        return _json({"error": {"code": "forbidden", "message": "the console needs --api-key when "
+        return _json({"error": {"code": errors.FORBIDDEN, "message": "the console needs --api-key when "
                                 "--token-secret is set (an admin token must not be free for the asking)"}},
                      403)
     token = issue_token(state.auth.token_secret, f"console:{state.node_id}", ttl_seconds=CONSOLE_TOKEN_TTL,

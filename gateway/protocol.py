@@ -32,6 +32,8 @@ from typing import Any
 
 import orjson
 
+from gateway import errors
+
 __all__ = [
     "MAX_CHANNEL_LENGTH",
     "BadRequest",
@@ -92,34 +94,34 @@ def parse_request(text: str | bytes) -> Request:
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest("bad_request", f"invalid JSON: {exc}") from None
+        raise BadRequest(errors.BAD_REQUEST, f"invalid JSON: {exc}") from None
     if not isinstance(message, dict):
-        raise BadRequest("bad_request", f"a message must be a JSON object, got {type(message).__name__}")
+        raise BadRequest(errors.BAD_REQUEST, f"a message must be a JSON object, got {type(message).__name__}")
     request_id = message.get("id")
     if request_id is not None and not isinstance(request_id, (int, float, str)) or isinstance(request_id, bool):
-        raise BadRequest("bad_request", "'id' must be a number or a string", None)
+        raise BadRequest(errors.BAD_REQUEST, "'id' must be a number or a string", None)
     op = message.get("op")
     if op is None:
-        raise BadRequest("bad_request", "missing field 'op'", request_id)
+        raise BadRequest(errors.BAD_REQUEST, "missing field 'op'", request_id)
     if not isinstance(op, str):
-        raise BadRequest("bad_request", f"'op' must be a string, got {_type(op)}", request_id)
+        raise BadRequest(errors.BAD_REQUEST, f"'op' must be a string, got {_type(op)}", request_id)
     if op not in _OPS:
-        raise BadRequest("unknown_op", f"unknown op {op!r}; expected one of: {', '.join(_OPS)}", request_id)
+        raise BadRequest(errors.UNKNOWN_OP, f"unknown op {op!r}; expected one of: {', '.join(_OPS)}", request_id)
     request = Request(op=op, id=request_id)
     field = _OPS[op]
     if field is not None:
         value = message.get(field)
         if value is None:
-            raise BadRequest("bad_request", f"missing field '{field}' for op '{op}'", request_id)
+            raise BadRequest(errors.BAD_REQUEST, f"missing field '{field}' for op '{op}'", request_id)
         if not isinstance(value, str):
-            raise BadRequest("bad_request", f"'{field}' must be a string, got {_type(value)}", request_id)
+            raise BadRequest(errors.BAD_REQUEST, f"'{field}' must be a string, got {_type(value)}", request_id)
         if not value or len(value) > MAX_CHANNEL_LENGTH:
-            raise BadRequest("bad_request", f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long",
+            raise BadRequest(errors.BAD_REQUEST, f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long",
                              request_id)
         request.target = value
     if op == "publish":
         if "data" not in message:
-            raise BadRequest("bad_request", "missing field 'data' for op 'publish'", request_id)
+            raise BadRequest(errors.BAD_REQUEST, "missing field 'data' for op 'publish'", request_id)
         request.data = message["data"]
         try:
             request.data_json = encode_data(request.data)
@@ -140,7 +142,7 @@ def encode_data(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise BadRequest("bad_request", f"'data' cannot be published: {exc}") from None
+        raise BadRequest(errors.BAD_REQUEST, f"'data' cannot be published: {exc}") from None
 
 
 def _type(value: Any) -> str:

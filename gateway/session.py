@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from broker.backend import BackendUnavailable, OutcomeUnknown
+from broker.backend import BackendUnavailable
 from broker.resp import CommandError
-from gateway import history, node
+from gateway import errors, history, node
 from gateway.channels import ChannelOptions
 from gateway.connection import Connection, ConnectionState, text_frame
 from gateway.fanout import history_event
@@ -43,16 +43,15 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         log.debug("connection %s: %s %s refused: %s", node.conn_id(state, connection), request.op,
                   request.target or "", exc.code)
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
-    except OutcomeUnknown as exc:
-        connection.send_reply(encode_error(request.id, "outcome_unknown", f"the broker did not answer: {exc}"))
-    except BackendUnavailable as exc:
-        connection.send_reply(encode_error(request.id, "unavailable", f"the broker is unavailable: {exc}"))
-    except CommandError as exc:  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
-        log.warning("broker error for op %r: %s", request.op, exc.message)
-        connection.send_reply(encode_error(request.id, "broker_error", f"the broker refused: {exc.message}"))
+    except (BackendUnavailable, CommandError) as exc:
+        answer = errors.failure(exc)
+        assert answer is not None
+        if isinstance(exc, CommandError):  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
+            log.warning("broker error for op %r: %s", request.op, exc.message)
+        connection.send_reply(encode_error(request.id, answer.code, answer.message))
     except Exception:
         log.exception("error while handling op %r", request.op)
-        connection.send_reply(encode_error(request.id, "internal_error", f"op {request.op!r} failed on the server"))
+        connection.send_reply(encode_error(request.id, errors.INTERNAL_ERROR, f"op {request.op!r} failed on the server"))
 
 
 def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
@@ -73,7 +72,7 @@ def _allow_request(state: GatewayState, connection: Connection, request: Request
     if not connection.refused.allow():
         connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
         return False
-    connection.send_reply(encode_error(request.id, "rate_limited", f"request rate limit of {bucket.rate:g}/s "
+    connection.send_reply(encode_error(request.id, errors.RATE_LIMITED, f"request rate limit of {bucket.rate:g}/s "
                                        f"exceeded; retry in {bucket.retry_after():.3f}s"))
     return False
 
@@ -89,27 +88,27 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         try:
             await hub.psubscribe(connection, target.encode())
         except CommandError as exc:  # a Redis Cluster backplane: sharded pub/sub has no patterns
-            raise BadRequest("bad_request", str(exc).removeprefix("ERR ")) from None
+            raise BadRequest(errors.BAD_REQUEST, str(exc).removeprefix("ERR ")) from None
         return encode_reply(request.id, pattern=target)
     if op == "unsubscribe":
         if not await hub.unsubscribe(connection, target.encode()):
-            raise BadRequest("not_subscribed", f"not subscribed to channel {target!r}")
+            raise BadRequest(errors.NOT_SUBSCRIBED, f"not subscribed to channel {target!r}")
         if connection.presence is not None and target in connection.presence:
             await node.leave(state, connection, target)
         return encode_reply(request.id, channel=target)
     if op == "punsubscribe":
         if not await hub.punsubscribe(connection, target.encode()):
-            raise BadRequest("not_subscribed", f"not subscribed to pattern {target!r}")
+            raise BadRequest(errors.NOT_SUBSCRIBED, f"not subscribed to pattern {target!r}")
         return encode_reply(request.id, pattern=target)
     if op == "publish":
         if not identity.can_publish(target):
-            raise BadRequest("forbidden", f"not allowed to publish on channel {target!r}")
+            raise BadRequest(errors.FORBIDDEN, f"not allowed to publish on channel {target!r}")
         bucket = connection.publish_bucket
         if bucket is None:  # made on the first publish: most connections only listen
             bucket = connection.publish_bucket = TokenBucket(state.settings.publish_rate,
                                                              state.settings.publish_burst)
         if not bucket.allow():
-            raise BadRequest("rate_limited", f"publish rate limit of {bucket.rate:g}/s exceeded; "
+            raise BadRequest(errors.RATE_LIMITED, f"publish rate limit of {bucket.rate:g}/s exceeded; "
                              f"retry in {bucket.retry_after():.3f}s")
         key = idempotency_key((request.options or {}).get("idempotency_key"))
         position = await publish(state, target, request.data_json, key)
@@ -132,7 +131,7 @@ async def _dispatch(state: GatewayState, connection: Connection, request: Reques
         return await state.views.handle(connection, request)
     if op == "ping":
         return encode_reply(request.id, pong=True)
-    raise BadRequest("unknown_op", f"unknown op {op!r}")  # parse_request already refuses these
+    raise BadRequest(errors.UNKNOWN_OP, f"unknown op {op!r}")  # parse_request already refuses these
 
 
 def _check_subscribe(state: GatewayState, connection: Connection, kind: str, target: str) -> None:
@@ -140,19 +139,19 @@ def _check_subscribe(state: GatewayState, connection: Connection, kind: str, tar
     # A pattern must stay inside the token's channels: every channel it can match
     # has to be allowed, not just the pattern's own name.
     if not (identity.can_psubscribe(target) if kind == "pattern" else identity.can_subscribe(target)):
-        raise BadRequest("forbidden", f"not allowed to subscribe to {kind} {target!r}")
+        raise BadRequest(errors.FORBIDDEN, f"not allowed to subscribe to {kind} {target!r}")
     if len(connection.channels) + len(connection.patterns) + state.views.registry.count(connection) \
             >= state.settings.max_subscriptions:
-        raise BadRequest("limit_exceeded", f"subscription limit of {state.settings.max_subscriptions} "
+        raise BadRequest(errors.LIMIT_EXCEEDED, f"subscription limit of {state.settings.max_subscriptions} "
                          f"per connection reached; cannot subscribe to {kind} {target!r}")
 
 
 def _check_enabled(state: GatewayState, connection: Connection, channel: str, feature: str) -> ChannelOptions:
     if not connection.identity.can_subscribe(channel):
-        raise BadRequest("forbidden", f"not allowed to read the {feature} of channel {channel!r}")
+        raise BadRequest(errors.FORBIDDEN, f"not allowed to read the {feature} of channel {channel!r}")
     options = state.channels.options(channel)
     if not (options.presence if feature == "presence" else options.history):
-        raise BadRequest("not_enabled", f"{feature} is not enabled on channel {channel!r} "
+        raise BadRequest(errors.NOT_ENABLED, f"{feature} is not enabled on channel {channel!r} "
                          "(see the server's channel rules)")
     return options
 
@@ -160,9 +159,9 @@ def _check_enabled(state: GatewayState, connection: Connection, channel: str, fe
 def _recover_option(value: Any) -> tuple[int, str]:
     if not isinstance(value, dict) or type(value.get("offset")) is not int or value["offset"] < 0 \
             or not isinstance(value.get("epoch"), str):
-        raise BadRequest("bad_request", "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
+        raise BadRequest(errors.BAD_REQUEST, "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
     if value["offset"] > MAX_OFFSET:
-        raise BadRequest("bad_request", f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
+        raise BadRequest(errors.BAD_REQUEST, f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
     return value["offset"], value["epoch"]
 
 
@@ -177,14 +176,14 @@ async def _subscribe(state: GatewayState, connection: Connection, request: Reque
     if mode is None:
         mode = False
     if not (mode is True or mode is False or mode == "connections"):
-        raise BadRequest("bad_request", "'presence' must be true, false or \"connections\"")
+        raise BadRequest(errors.BAD_REQUEST, "'presence' must be true, false or \"connections\"")
     if mode and not options.presence:
-        raise BadRequest("not_enabled", f"presence is not enabled on channel {channel!r} "
+        raise BadRequest(errors.NOT_ENABLED, f"presence is not enabled on channel {channel!r} "
                          "(see the server's channel rules)")
     recover = None
     if extra.get("recover") is not None:
         if not options.history:
-            raise BadRequest("not_enabled", f"history is not enabled on channel {channel!r}, "
+            raise BadRequest(errors.NOT_ENABLED, f"history is not enabled on channel {channel!r}, "
                              "so there is nothing to recover from")
         recover = _recover_option(extra["recover"])
     if name in connection.channels:  # already subscribed: a no-op, like Redis

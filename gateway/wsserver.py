@@ -26,10 +26,12 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from gateway import errors
 from gateway.auth import AuthError
 from gateway.connection import Connection, ConnectionState
 from gateway.httpguard import HttpGuard
 from gateway.node import drop_connection
+from gateway.protocol import encode_error
 from gateway.session import handle_message
 from gateway.state import GatewayState
 
@@ -284,11 +286,11 @@ class WebsocketProtocol(asyncio.Protocol):
         if self.protocol.handshake_exc is not None:
             return None  # accept() answers a malformed handshake with its own 400
         if state.shutting_down:
-            return _json_response(503, "Service Unavailable", "shutting_down", "the server is shutting down")
+            return _json_response(503, "Service Unavailable", errors.SHUTTING_DOWN, "the server is shutting down")
         origin = request.headers.get("Origin")
         if not state.auth.origin_allowed(origin):
             state.counters.reject("origin")
-            return _json_response(403, "Forbidden", "forbidden", f"origin {origin!r} is not allowed")
+            return _json_response(403, "Forbidden", errors.FORBIDDEN, f"origin {origin!r} is not allowed")
         query = parse_qs(urlsplit(request.path).query)
         token = query.get("token", [None])[0]
         try:
@@ -298,7 +300,7 @@ class WebsocketProtocol(asyncio.Protocol):
             return _json_response(401, "Unauthorized", exc.code, exc.message)
         if len(state.connections) >= state.settings.max_connections:
             state.counters.reject("max_connections")
-            return _json_response(503, "Service Unavailable", "too_many_connections",
+            return _json_response(503, "Service Unavailable", errors.TOO_MANY_CONNECTIONS,
                                   f"the server is at its limit of {state.settings.max_connections} connections")
         request.__dict__["_fanout_identity"] = identity
         return None
@@ -340,8 +342,7 @@ class WebsocketProtocol(asyncio.Protocol):
         else:
             return
         if binary:
-            from gateway.protocol import encode_error
-            connection.send_reply(encode_error(None, "bad_request",
+            connection.send_reply(encode_error(None, errors.BAD_REQUEST,
                                                "binary frames are not supported: send JSON text frames"))
             return
         try:
