@@ -1,9 +1,23 @@
 """The websocket session: one client's ops, as a table (the way ``broker.table`` has commands).
+
+``OPS`` (at the end) maps each op to its handler and the fields its requests must
+carry; ``gateway.protocol.parse_request`` validates a message against it, so an
+op is declared in that one place. ``handle_message`` is the whole path of one
+text frame: parse, the connection's request rate limit, the handler, and the
+reply or error reply (a failure of the broker link becomes its error code through
+``gateway.errors.failure``, as in the HTTP API).
+
+Handlers take ``(state, connection, request)`` and return the reply's bytes, or
+None when they sent it themselves (``subscribe`` with ``recover``: the reply, then
+the missed messages, then the live ones held meanwhile, in that order). Presence
+joins and leaves are ``gateway.node``'s; watch and unwatch are ``gateway.watch``'s.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -15,18 +29,18 @@ from gateway.channels import ChannelOptions
 from gateway.connection import Connection, ConnectionState, text_frame
 from gateway.fanout import history_event
 from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
-from gateway.protocol import BadRequest, Request, encode_error, encode_reply, parse_request, payload_json
+from gateway.protocol import BadRequest, Fields, Request, encode_error, encode_reply, parse_request, payload_json
 from gateway.ratelimit import TokenBucket
 from gateway.state import GatewayState
 
-__all__ = ["handle_message"]
+__all__ = ["OPS", "Op", "REQUIRED", "handle_message", "parse"]
 
 log = logging.getLogger("fanout.gateway")
 
 
 async def handle_message(state: GatewayState, connection: Connection, text: str) -> None:
     try:
-        request = parse_request(text)
+        request = parse(text)
     except BadRequest as exc:
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
@@ -36,7 +50,7 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     if not _allow_request(state, connection, request):
         return
     try:
-        reply = await _dispatch(state, connection, request)
+        reply = await OPS[request.op].handler(state, connection, request)
         if reply is not None:
             connection.send_reply(reply)
     except BadRequest as exc:
@@ -77,61 +91,92 @@ def _allow_request(state: GatewayState, connection: Connection, request: Request
     return False
 
 
-async def _dispatch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
-    op, target = request.op, request.target
-    identity = connection.identity
-    hub = state.hub
-    if op == "subscribe":
-        return await _subscribe(state, connection, request)
-    if op == "psubscribe":
-        _check_subscribe(state, connection, "pattern", target)
-        try:
-            await hub.psubscribe(connection, target.encode())
-        except CommandError as exc:  # a Redis Cluster backplane: sharded pub/sub has no patterns
-            raise BadRequest(errors.BAD_REQUEST, str(exc).removeprefix("ERR ")) from None
-        return encode_reply(request.id, pattern=target)
-    if op == "unsubscribe":
-        if not await hub.unsubscribe(connection, target.encode()):
-            raise BadRequest(errors.NOT_SUBSCRIBED, f"not subscribed to channel {target!r}")
-        if connection.presence is not None and target in connection.presence:
-            await node.leave(state, connection, target)
-        return encode_reply(request.id, channel=target)
-    if op == "punsubscribe":
-        if not await hub.punsubscribe(connection, target.encode()):
-            raise BadRequest(errors.NOT_SUBSCRIBED, f"not subscribed to pattern {target!r}")
-        return encode_reply(request.id, pattern=target)
-    if op == "publish":
-        if not identity.can_publish(target):
-            raise BadRequest(errors.FORBIDDEN, f"not allowed to publish on channel {target!r}")
-        bucket = connection.publish_bucket
-        if bucket is None:  # made on the first publish: most connections only listen
-            bucket = connection.publish_bucket = TokenBucket(state.settings.publish_rate,
-                                                             state.settings.publish_burst)
-        if not bucket.allow():
-            raise BadRequest(errors.RATE_LIMITED, f"publish rate limit of {bucket.rate:g}/s exceeded; "
-                             f"retry in {bucket.retry_after():.3f}s")
-        key = idempotency_key((request.options or {}).get("idempotency_key"))
-        position = await publish(state, target, request.data_json, key)
-        return encode_reply(request.id, channel=target, **position)
-    if op == "presence" or op == "presence_stats":
-        _check_enabled(state, connection, target, "presence")
-        if op == "presence":
-            return encode_reply(request.id, channel=target, users=await state.tracker.present(target))
-        return encode_reply(request.id, channel=target, **await state.tracker.stats(target))
-    if op == "history":
-        options = _check_enabled(state, connection, target, "history")
-        since, limit, reverse = history_query((request.options or {}).get("since"),
-                                              (request.options or {}).get("limit", 100),
-                                              (request.options or {}).get("reverse", False))
-        page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse,
-                                  max_bytes=state.settings.max_buffer)
-        head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
-        return history.encode_page({**head, "channel": target}, page)
-    if op == "watch" or op == "unwatch":
-        return await state.views.handle(connection, request)
-    if op == "ping":
-        return encode_reply(request.id, pong=True)
-    raise BadRequest(errors.UNKNOWN_OP, f"unknown op {op!r}")  # parse_request already refuses these
+# ------------------------------------------------------------------ ops
+# Each handler validates the request's options, does the op and returns the reply
+# (None when it sent the reply itself); it raises BadRequest to refuse.
+
+
+# {"op":"psubscribe","pattern":P}
+async def psubscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    target = request.target
+    _check_subscribe(state, connection, "pattern", target)
+    try:
+        await state.hub.psubscribe(connection, target.encode())
+    except CommandError as exc:  # a Redis Cluster backplane: sharded pub/sub has no patterns
+        raise BadRequest(errors.BAD_REQUEST, str(exc).removeprefix("ERR ")) from None
+    return encode_reply(request.id, pattern=target)
+
+
+# {"op":"unsubscribe","channel":C}
+async def unsubscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    target = request.target
+    if not await state.hub.unsubscribe(connection, target.encode()):
+        raise BadRequest(errors.NOT_SUBSCRIBED, f"not subscribed to channel {target!r}")
+    if connection.presence is not None and target in connection.presence:
+        await node.leave(state, connection, target)
+    return encode_reply(request.id, channel=target)
+
+
+# {"op":"punsubscribe","pattern":P}
+async def punsubscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    target = request.target
+    if not await state.hub.punsubscribe(connection, target.encode()):
+        raise BadRequest(errors.NOT_SUBSCRIBED, f"not subscribed to pattern {target!r}")
+    return encode_reply(request.id, pattern=target)
+
+
+# {"op":"publish","channel":C,"data":<any JSON>[,"idempotency_key":K]}
+async def publish_op(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    target = request.target
+    if not connection.identity.can_publish(target):
+        raise BadRequest(errors.FORBIDDEN, f"not allowed to publish on channel {target!r}")
+    bucket = connection.publish_bucket
+    if bucket is None:  # made on the first publish: most connections only listen
+        bucket = connection.publish_bucket = TokenBucket(state.settings.publish_rate,
+                                                         state.settings.publish_burst)
+    if not bucket.allow():
+        raise BadRequest(errors.RATE_LIMITED, f"publish rate limit of {bucket.rate:g}/s exceeded; "
+                         f"retry in {bucket.retry_after():.3f}s")
+    key = idempotency_key((request.options or {}).get("idempotency_key"))
+    position = await publish(state, target, request.data_json, key)
+    return encode_reply(request.id, channel=target, **position)
+
+
+# {"op":"presence","channel":C}
+async def presence(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    target = request.target
+    _check_enabled(state, connection, target, "presence")
+    return encode_reply(request.id, channel=target, users=await state.tracker.present(target))
+
+
+# {"op":"presence_stats","channel":C}
+async def presence_stats(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    target = request.target
+    _check_enabled(state, connection, target, "presence")
+    return encode_reply(request.id, channel=target, **await state.tracker.stats(target))
+
+
+# {"op":"history","channel":C[,"since":N][,"limit":N][,"reverse":B]}
+async def history_op(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    target = request.target
+    options = _check_enabled(state, connection, target, "history")
+    since, limit, reverse = history_query((request.options or {}).get("since"),
+                                          (request.options or {}).get("limit", 100),
+                                          (request.options or {}).get("reverse", False))
+    page = await history.read(state.backend, target, options, now_ms(), since, limit, reverse,
+                              max_bytes=state.settings.max_buffer)
+    head: dict[str, Any] = {"id": request.id, "ok": True} if request.id is not None else {"ok": True}
+    return history.encode_page({**head, "channel": target}, page)
+
+
+# {"op":"watch","key":K,"view":{...}} and {"op":"unwatch","watch":W}: gateway.watch
+async def watch(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    return await state.views.handle(connection, request)
+
+
+# {"op":"ping"}
+async def ping(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    return encode_reply(request.id, pong=True)
 
 
 def _check_subscribe(state: GatewayState, connection: Connection, kind: str, target: str) -> None:
@@ -165,7 +210,8 @@ def _recover_option(value: Any) -> tuple[int, str]:
     return value["offset"], value["epoch"]
 
 
-async def _subscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+# {"op":"subscribe","channel":C[,"presence":true|"connections"][,"recover":{"offset":N,"epoch":E}]}
+async def subscribe(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
     channel = request.target
     name = channel.encode()
     if name not in connection.channels:  # subscribing again is a no-op, even at the limit
@@ -287,3 +333,40 @@ async def _output_room(connection: Connection) -> bool:
         if wait is not None and not await wait(connection):
             return False
     return True
+
+
+# ---------------------------------------------------------------- the table
+
+Handler = Callable[[GatewayState, Connection, Request], Awaitable["bytes | None"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One websocket op: its handler, and the fields a request of it must carry."""
+
+    handler: Handler
+    fields: Fields
+
+
+# op -> handler and required fields: the one place an op is declared (its order is
+# the order the unknown_op error lists them in).
+OPS: dict[str, Op] = {
+    "subscribe": Op(subscribe, Fields("channel")),
+    "psubscribe": Op(psubscribe, Fields("pattern")),
+    "unsubscribe": Op(unsubscribe, Fields("channel")),
+    "punsubscribe": Op(punsubscribe, Fields("pattern")),
+    "publish": Op(publish_op, Fields("channel", data=True)),
+    "presence": Op(presence, Fields("channel")),
+    "presence_stats": Op(presence_stats, Fields("channel")),
+    "history": Op(history_op, Fields("channel")),
+    "ping": Op(ping, Fields()),
+    "watch": Op(watch, Fields("key")),
+    "unwatch": Op(watch, Fields("watch")),
+}
+# What gateway.protocol checks of each op's requests.
+REQUIRED: dict[str, Fields] = {name: op.fields for name, op in OPS.items()}
+
+
+def parse(text: str | bytes) -> Request:
+    """One client message, validated against the op table (see ``protocol.parse_request``)."""
+    return parse_request(text, REQUIRED)
