@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from broker.backend import Backend
+from broker.backend import Backend, Reconnecting
 from gateway import errors, history, http_api, node, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelPolicy
@@ -104,7 +104,7 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
     app = web.Application(client_max_size=settings.max_message_size + 1,
                           middlewares=[_log_requests, http_api.json_errors])
     app[STATE] = state
-    if hasattr(backend, "set_reconnect_handler"):
+    if isinstance(backend, Reconnecting):
         backend.set_reconnect_handler(lambda: node.on_backplane_reconnect(state))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from broker.backend import InProcess
 from gateway import ops
 from gateway.state import GatewayState
 
@@ -38,9 +39,9 @@ class GatewayCollector:
                                   "subscribers, from any publisher (websocket, HTTP, RESP, scripts, other nodes); "
                                   "one per matching channel or pattern subscription",
                                   value=state.hub.received)
-        broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
-        if broker is not None:  # (a worker's is in the supervisor: ops.metrics adds it, node-wide)
-            yield ops.broker_publishes_metric(broker.stats.client_publishes)
+        backend = state.backend
+        if isinstance(backend, InProcess):  # (a worker's broker is in the supervisor: ops.metrics adds it)
+            yield ops.broker_publishes_metric(backend.broker.stats.client_publishes)
         node = state.node
         if node is not None and node.workers > 1:
             yield GaugeMetricFamily("fanout_worker", "This worker's index (these metrics are this worker's)",

@@ -41,7 +41,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from broker.backend import BackendUnavailable
+from broker.backend import BackendUnavailable, InProcess
 from broker.resp import CommandError
 from gateway import errors, http_api, node_view
 from gateway.auth import AuthError, issue_token
@@ -83,9 +83,8 @@ async def broker_publishes(state: GatewayState) -> int | None:
     backend connection: one round trip per call, so call it once per scrape. None
     too when the broker does not answer in ``READY_TIMEOUT`` (the scrape still answers).
     """
-    broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
-    if broker is not None:
-        return int(broker.stats.client_publishes)
+    if isinstance(state.backend, InProcess):  # the embedded broker, in this process
+        return int(state.backend.broker.stats.client_publishes)
     if state.node is None or not state.node.on_supervisor_broker:
         return None
     try:
