@@ -19,7 +19,6 @@ from tests.support.backends import Collector, unique
 from tests.support.servers import ServerProcess
 
 
-
 @pytest.fixture(params=["memory", "redis-server", "fanout-broker"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
