@@ -67,7 +67,7 @@ async def leave(state: GatewayState, connection: Connection, channel: str) -> No
 
 async def drop_connection(state: GatewayState, connection: Connection) -> None:
     """A connection closed (or its ping timed out): unsubscribe, leave presence."""
-    reason = connection.close_reason or getattr(connection.ws, "reason", "") or "closed"
+    reason = connection.close_reason or connection.ws.reason or "closed"
     node = state.node
     if node is not None:
         ops.note_disconnect(node, conn_id(state, connection), connection.identity.user, reason)

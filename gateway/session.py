@@ -78,8 +78,8 @@ def _allow_request(state: GatewayState, connection: Connection, request: Request
     """
     if connection.op_bucket is None:
         rate, burst = state.settings.op_rate, state.settings.op_burst
-        connection.op_bucket = TokenBucket(rate, burst)
-        connection.refused = TokenBucket(rate, burst)
+        connection.op_bucket = TokenBucket(rate, burst, connection.clock)
+        connection.refused = TokenBucket(rate, burst, connection.clock)
     bucket = connection.op_bucket
     if bucket.allow():
         return True
@@ -133,7 +133,7 @@ async def publish_op(state: GatewayState, connection: Connection, request: Reque
     bucket = connection.publish_bucket
     if bucket is None:  # made on the first publish: most connections only listen
         bucket = connection.publish_bucket = TokenBucket(state.settings.publish_rate,
-                                                         state.settings.publish_burst)
+                                                         state.settings.publish_burst, connection.clock)
     if not bucket.allow():
         raise BadRequest(errors.RATE_LIMITED, f"publish rate limit of {bucket.rate:g}/s exceeded; "
                          f"retry in {bucket.retry_after():.3f}s")
@@ -329,8 +329,7 @@ async def _replay(state: GatewayState, connection: Connection, channel: bytes, p
 async def _output_room(connection: Connection) -> bool:
     """Wait while the connection's output is over its budget; False if it was closed meanwhile."""
     if connection.queued_bytes + connection.transport_bytes > connection.max_buffer:
-        wait = getattr(connection.ws, "output_room", None)
-        if wait is not None and not await wait(connection):
+        if not await connection.ws.output_room(connection):
             return False
     return True
 

@@ -274,7 +274,7 @@ class WebsocketProtocol(asyncio.Protocol):
         _cap_send_buffer(self.transport, state.settings.max_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
-        connection = Connection(self, self.transport, identity, state.counters,  # type: ignore[arg-type]
+        connection = Connection(self, self.transport, identity, state.counters,
                                 state.settings.max_buffer, state.settings.slow_close_after)
         self.connection = connection
         state.connections.add(connection)
