@@ -65,7 +65,8 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
         connection.send_reply(encode_error(request.id, answer.code, answer.message))
     except Exception:
         log.exception("error while handling op %r", request.op)
-        connection.send_reply(encode_error(request.id, errors.INTERNAL_ERROR, f"op {request.op!r} failed on the server"))
+        connection.send_reply(encode_error(request.id, errors.INTERNAL_ERROR,
+                                           f"op {request.op!r} failed on the server"))
 
 
 def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
@@ -206,7 +207,8 @@ def _recover_option(value: Any) -> tuple[int, str]:
             or not isinstance(value.get("epoch"), str):
         raise BadRequest(errors.BAD_REQUEST, "'recover' must be {\"offset\": <integer >= 0>, \"epoch\": <string>}")
     if value["offset"] > MAX_OFFSET:
-        raise BadRequest(errors.BAD_REQUEST, f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
+        raise BadRequest(errors.BAD_REQUEST,
+                         f"'recover' offset {value['offset']} is over the largest offset, {MAX_OFFSET}")
     return value["offset"], value["epoch"]
 
 
