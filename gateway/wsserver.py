@@ -27,7 +27,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from gateway import errors
-from gateway.auth import AuthError
+from gateway.auth import AuthError, Identity
 from gateway.connection import Connection, ConnectionState
 from gateway.httpguard import HttpGuard
 from gateway.node import drop_connection
@@ -262,15 +262,15 @@ class WebsocketProtocol(asyncio.Protocol):
 
     def _handshake(self, request: Request) -> None:
         state = self.state
-        response = self._refusal(request)
-        if response is None:
-            response = self.protocol.accept(request)
+        admitted = self._admit(request)
+        response = admitted if isinstance(admitted, Response) else self.protocol.accept(request)
         self.protocol.send_response(response)
         if response.status_code != 101:
             self._write_pending()
             self.transport.close()
             return
-        identity = request.__dict__.pop("_fanout_identity")
+        assert isinstance(admitted, Identity)  # 101: accept() took an admitted upgrade
+        identity = admitted
         _cap_send_buffer(self.transport, state.settings.max_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
@@ -281,10 +281,12 @@ class WebsocketProtocol(asyncio.Protocol):
         state.counters.connections_total += 1
         log.debug("connection %s-%d opened: user %s", state.node_id, connection.id, identity.user)
 
-    def _refusal(self, request: Request) -> Response | None:
+    def _admit(self, request: Request) -> Identity | Response | None:
+        """Who this upgrade is (the token's identity), or the refusal to answer it
+        with; None for a malformed handshake, which accept() answers with its own 400."""
         state = self.state
         if self.protocol.handshake_exc is not None:
-            return None  # accept() answers a malformed handshake with its own 400
+            return None
         if state.shutting_down:
             return _json_response(503, "Service Unavailable", errors.SHUTTING_DOWN, "the server is shutting down")
         origin = request.headers.get("Origin")
@@ -302,8 +304,7 @@ class WebsocketProtocol(asyncio.Protocol):
             state.counters.reject("max_connections")
             return _json_response(503, "Service Unavailable", errors.TOO_MANY_CONNECTIONS,
                                   f"the server is at its limit of {state.settings.max_connections} connections")
-        request.__dict__["_fanout_identity"] = identity
-        return None
+        return identity
 
     # --------------------------------------------------------------- frames
 
