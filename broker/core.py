@@ -10,11 +10,13 @@ the gateway's in-process backend) decides how to write them.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex, User
 from broker.config import Config
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
@@ -103,7 +105,10 @@ class Client:
         self.lib_ver = b""
         self.proto = 2
         self.db: Keyspace = broker.dbs[0]
-        self.authenticated = not broker.requirepass
+        # the ACL user (None: an internal client that may run anything, as Redis's
+        # clients without a user); authenticated at once when it needs no password
+        self.user: User | None = broker.acl.default
+        self.authenticated = broker.acl.default_open()
         # Wrong passwords given on this connection: the shell slows the next try.
         self.auth_failures = 0
         self.created_ms = broker.clock_ms()
@@ -132,8 +137,10 @@ class Client:
     def refresh_special(self) -> None:
         """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
         or CLIENT REPLY state (the slow path of execute calls it after each command)."""
+        user = self.user
         self.special = (self.multi is not None or not self.authenticated or self.reply_mode != 0
-                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels)))
+                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
+                        or (user is not None and not user.unrestricted))
 
     @property
     def subscriptions(self) -> int:
@@ -192,8 +199,11 @@ class Stats:
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     client_output_limit_disconnections: int = 0
-    # AUTH / HELLO AUTH with a wrong password (Redis 7.2's INFO name)
+    # AUTH / HELLO AUTH with a wrong password, and commands ACLs refused (Redis 7.2's INFO names)
     acl_access_denied_auth: int = 0
+    acl_access_denied_cmd: int = 0
+    acl_access_denied_key: int = 0
+    acl_access_denied_channel: int = 0
     per_command: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -228,10 +238,24 @@ class Broker:
         self.clients: dict[int, Client] = {}
         self.config = Config(config)
         self.notify_flags = 0
-        self.requirepass = ""
+        # ACL users (broker/acl.py); the default one follows requirepass
+        self.acl = Acl(CommandIndex(load().values()))
         self.config.listeners.append(self._config_changed)
-        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries"):
+        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries", "acl-pubsub-default",
+                     "acllog-max-len"):
             self._config_changed(name, self.config.get(name))
+        aclfile = self.config.get("aclfile")
+        if aclfile:
+            # ACLLoadUsersAtStartup: a broken or missing file stops the start, as in Redis
+            try:
+                with open(os.path.join(self.config.get("dir"), aclfile), "rb") as source:
+                    text = source.read()
+            except OSError as exc:
+                raise ValueError(f"Aborting startup because of ACL errors: Error loading ACLs, opening file "
+                                 f"'{aclfile}': {exc.strerror}") from None
+            errors, _ = self.acl.load(text, aclfile)
+            if errors:
+                raise ValueError(f"Aborting startup because of ACL errors: {errors}")
         # (db, key) -> clients watching it
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         # (db, key) -> clients blocked on it, oldest first
@@ -481,11 +505,20 @@ class Broker:
             arity = cmd.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
-            if not client.authenticated and "noauth" not in cmd.flags:
+            if not client.authenticated and "noauth" not in cmd.flags and not self.acl.default_open():
                 raise CommandError("NOAUTH Authentication required.")
             if client.multi is not None and "no_multi" in cmd.flags:
                 # SAVE, SHUTDOWN: refused, and the transaction is flagged (EXECABORT)
                 raise CommandError("ERR Command not allowed inside a transaction")
+            user = client.user
+            if user is not None and not user.unrestricted:
+                result, position = user.check(cmd, argv)
+                if result:
+                    # the log's client line names the refused command, as Redis's lastcmd
+                    client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
+                    self.acl_denied(client, cmd, argv, result, position,
+                                    "multi" if client.multi is not None else "toplevel")
+                    raise CommandError(_NOPERM[result].format(cmd.fullname))
             if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
@@ -635,6 +668,38 @@ class Broker:
         receivers = pubsub.publish(channel, data)
         stats.pubsub_deliveries += receivers
         return receivers
+
+    # ------------------------------------------------------------------ ACL
+
+    def acl_denied(self, client: Client, cmd: Command | None, argv: list[bytes], reason: int, position: int,
+                   context: str, username: bytes | None = None) -> None:
+        """Count a refusal in INFO stats and the ACL LOG (addACLLogEntry): the object is
+        the command, the refused key or channel, or for AUTH the command as sent."""
+        from broker.commands.connection import client_info_line  # the commands import the core
+        stats = self.stats
+        if reason == DENIED_CMD:
+            stats.acl_access_denied_cmd += 1
+            obj = cmd.fullname.encode() if cmd is not None else argv[0]
+        elif reason == DENIED_KEY:
+            stats.acl_access_denied_key += 1
+            obj = argv[position]
+        elif reason == DENIED_CHANNEL:
+            stats.acl_access_denied_channel += 1
+            obj = argv[position]
+        else:
+            stats.acl_access_denied_auth += 1
+            obj = argv[0]
+        if username is None:
+            username = client.user.name if client.user is not None else b""
+        # a script's command is logged with its caller's connection (CLIENT_SCRIPT)
+        caller = getattr(client, "caller", None) or client
+        self.acl.log_denied(reason, context, obj, username, self.clock_ms(), client_info_line(caller))
+
+    def acl_changed(self) -> None:
+        """After ACL SETUSER/DELUSER/LOAD: clients of a user that is no longer
+        all-permissive take the checked path, and back (see refresh_special)."""
+        for client in self.clients.values():
+            client.refresh_special()
 
     # ---------------------------------------------------------------- WATCH
 
@@ -796,7 +861,15 @@ class Broker:
             # a plain int: IntFlag's own & is a slow Python-level call
             self.notify_flags = int(flags)
         elif name == "requirepass":
-            self.requirepass = value
+            # ACLUpdateDefaultUserPassword: the default user's only password, or nopass
+            default = self.acl.default
+            default.apply(b"resetpass", self.acl.pubsub_all)
+            default.apply(b">" + value.encode() if value else b"nopass", self.acl.pubsub_all)
+        elif name == "acl-pubsub-default":
+            self.acl.pubsub_all = value == "allchannels"
+        elif name == "acllog-max-len":
+            # as Redis, a shorter limit trims the log at its next entry, not now
+            self.acl.log_max = int(value)
         elif name in ("zset-max-listpack-entries", "zset-max-listpack-value"):
             set_listpack_limits(int(self.config.get("zset-max-listpack-entries")),
                                 int(self.config.get("zset-max-listpack-value")))
@@ -814,3 +887,10 @@ def _unknown_command(argv: list[bytes]) -> str:
         args += "'%s' " % _printable(arg, 128 - len(args))
     return f"ERR unknown command '{_printable(argv[0], 128)}', with args beginning with: {args}"
 
+
+# processCommand's refusals by ACL result (the command's full name goes in {}).
+_NOPERM = {
+    DENIED_CMD: "NOPERM this user has no permissions to run the '{}' command",
+    DENIED_KEY: "NOPERM this user has no permissions to access one of the keys used as arguments",
+    DENIED_CHANNEL: "NOPERM this user has no permissions to access one of the channels used as arguments",
+}

@@ -111,7 +111,8 @@ class RespConnection(Client, asyncio.Protocol):
         while True:
             # Until AUTH the parser has Redis's lower limits and returns one request at
             # a time, since each may be the AUTH that lifts them for the rest.
-            parser.guest = not self.authenticated
+            # (authRequired: not while the default user needs no password and is on)
+            parser.guest = not self.authenticated and not self.broker.acl.default_open()
             try:
                 requests = parser.feed(data)
             except ProtocolError as exc:
@@ -360,7 +361,11 @@ class RespServer:
     def _unix_connection(self) -> "RespConnection":
         connection = RespConnection(self)
         if self.unix_trusted:
+            # the gateway's own workers: neither requirepass nor ACL rules are for them
+            # (no user, as the in-process backend's clients)
             connection.authenticated = True
+            connection.user = None
+            connection.refresh_special()
         return connection
 
     async def _expire_cycle(self) -> None:

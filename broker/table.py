@@ -119,7 +119,7 @@ def load() -> dict[bytes, Command]:
     global _loaded
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
-            aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
+            acl, aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
             pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings, transactions, zsets)
         _loaded = True
     return COMMANDS

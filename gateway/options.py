@@ -191,6 +191,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("config", Kind.STR, "", "TOML file with settings, keys named as the flags", BOTH, metavar="FILE"),
     Option("host", Kind.STR, "127.0.0.1", "address to bind", BOTH),
     Option("requirepass", Kind.STR, "", "password required on the RESP port", BOTH, metavar="P"),
+    Option("aclfile", Kind.STR, "", "ACL users file, loaded at start (ACL LOAD / ACL SAVE read and write it)", BOTH,
+           metavar="PATH"),
     Option("log-level", Kind.CHOICE, "info", "log verbosity", BOTH, choices=("debug", "info", "warning", "error")),
     Option("log-format", Kind.CHOICE, "text", "log lines as text or as one JSON object per line", BOTH,
            choices=("text", "json")),

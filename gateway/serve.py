@@ -133,14 +133,17 @@ async def start_embedded_broker(args: argparse.Namespace, port: int, stop: async
             shared backplane of nodes still alive.
         listening: called with the server once it listens, before the snapshot loads.
     Raises:
-        StartFailed: a refused persistence flag (exit code 2), a port in use, an
-            AOF or snapshot that cannot be loaded (1).
+        StartFailed: a refused persistence flag (exit code 2), an unreadable
+            --aclfile, a port in use, an AOF or snapshot that cannot be loaded (1).
     """
     from broker.core import Broker
     from broker.persistence.aof import AofLoadError
     from broker.server import LoadFailed, RespServer, load_snapshot
 
-    broker = Broker(config=broker_config(args))
+    try:
+        broker = Broker(config=broker_config(args))
+    except ValueError as exc:  # an unreadable --aclfile
+        raise StartFailed(str(exc)) from None
     problem = configure_persistence(broker, args)
     if problem:
         raise StartFailed(f"fanout: {problem}", 2)
@@ -391,5 +394,9 @@ def broker_config(args: argparse.Namespace) -> dict[str, str]:
     """The embedded broker's start-up CONFIG values: requirepass, and appenddirname
     (immutable at runtime, so not among ``persistence_config``)."""
     config = {"requirepass": args.requirepass} if args.requirepass else {}
+    if args.aclfile:
+        # relative to --dir, as Redis reads it after changing into its dir
+        config["aclfile"] = args.aclfile
+        config["dir"] = args.dir
     config["appenddirname"] = args.appenddirname
     return config

@@ -38,8 +38,10 @@ class _InProcessClient(Client):
         super().__init__(broker, addr="in-process:0", laddr="in-process:0")
         self.name = name
         self.handler: MessageHandler | None = None
-        # The gateway in the same process: requirepass guards the RESP port, not it.
+        # The gateway in the same process: requirepass and ACLs guard the RESP port, not
+        # it (no user, as Redis's internal clients: it may run anything).
         self.authenticated = True
+        self.user = None
         self.refresh_special()  # so its commands take the core's fast path at once
 
     def deliver(self, message: Message) -> None:

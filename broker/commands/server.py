@@ -11,7 +11,9 @@ from typing import Any
 from broker.commands.args import SYNTAX
 from broker.core import Client
 from broker.glob import glob_match
-from broker.keyspecs import MOVABLE, acl_categories, keys_of
+from broker.acl import categories
+from broker.commands.acl import OrderedSet
+from broker.keyspecs import MOVABLE, keys_of
 from broker.resp import OK, CommandError, Simple, Verbatim
 from broker.table import COMMANDS, Command, command, container, subcommand
 
@@ -134,7 +136,8 @@ def _flags(cmd: Command) -> list[Simple]:
 def _command_entry(cmd: Command) -> list[object]:
     first, last, step = cmd.keys
     return [cmd.fullname.encode(), cmd.arity, _flags(cmd), first, last, step,
-            [Simple("@" + cmd.group)], [], [], [_command_entry(sub) for sub in cmd.subcommands.values()]]
+            OrderedSet(Simple("@" + name) for name in categories(cmd)), [], [],
+            [_command_entry(sub) for sub in cmd.subcommands.values()]]
 
 
 def _doc(cmd: Command) -> dict[bytes, object]:
@@ -171,7 +174,7 @@ def _command_list(argv: list[bytes]) -> list[bytes]:
         return []  # no modules are loaded
     if kind == b"aclcat":
         category = value.lower().decode("utf-8", "replace")
-        return [cmd.fullname.encode() for cmd in _all_commands() if category in acl_categories(cmd)]
+        return [cmd.fullname.encode() for cmd in _all_commands() if category in categories(cmd)]
     if kind == b"pattern":
         return [name for name in names if glob_match(value.lower(), name)]
     raise CommandError(SYNTAX)
@@ -199,6 +202,13 @@ def _getkeys(args: list[bytes]) -> list[bytes]:
 
 
 # COMMAND
+def _by_fullname(name: bytes) -> Command | None:
+    """A command or, as ``container|sub``, a subcommand (lookupCommandBySds)."""
+    base, _, sub = name.lower().partition(b"|")
+    cmd = COMMANDS.get(base)
+    return cmd.subcommands.get(sub) if cmd is not None and sub else cmd
+
+
 @command("command", -1, "loading stale", group="server", since="2.8.13")
 def command_(client: Client, argv: list[bytes]) -> object:
     if len(argv) == 1:
@@ -208,7 +218,8 @@ def command_(client: Client, argv: list[bytes]) -> object:
         return len(COMMANDS)
     if sub == b"info":
         names = argv[2:] or list(COMMANDS)
-        return [_command_entry(COMMANDS[name.lower()]) if name.lower() in COMMANDS else None for name in names]
+        found = [_by_fullname(name) for name in names]
+        return [_command_entry(cmd) if cmd is not None else None for cmd in found]
     if sub == b"docs":
         names = argv[2:] or list(COMMANDS)
         return {name.lower(): _doc(COMMANDS[name.lower()]) for name in names if name.lower() in COMMANDS}
@@ -324,6 +335,9 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("fanout_client_publishes", stats.client_publishes),
             ("client_output_buffer_limit_disconnections", stats.client_output_limit_disconnections),
             ("acl_access_denied_auth", stats.acl_access_denied_auth),
+            ("acl_access_denied_cmd", stats.acl_access_denied_cmd),
+            ("acl_access_denied_key", stats.acl_access_denied_key),
+            ("acl_access_denied_channel", stats.acl_access_denied_channel),
         ],
         "replication": [
             ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),

@@ -57,6 +57,10 @@ _LRAND48_MAX = 2**31 - 1
 _MAX_VARARGS = 200
 # What redis.call checks before running a command (bits of _resolve's result).
 _CHECK_NOSCRIPT, _CHECK_READONLY, _CHECK_BLOCK = 2, 4, 8
+# getAclErrorMessage, by ACL result (broker.acl's DENIED_CMD, DENIED_KEY, DENIED_CHANNEL)
+_ACL_REASONS = {1: b"can't run this command or subcommand",
+                2: b"can't access at least one of the keys mentioned in the command arguments",
+                4: b"can't publish to the channel mentioned in the command"}
 _INT64 = 2**63
 
 
@@ -92,6 +96,8 @@ class ScriptRun:
     killed: bool = False
     wrote: bool = False
     flags: frozenset[str] = frozenset()
+    # the caller's ACL user when it is not all-permissive: each call is checked
+    user: Any = None
 
 
 class _Rand48:
@@ -218,6 +224,10 @@ class Sandbox:
         client = self.client
         client.db = run.caller.db
         client.proto = 2
+        # the script's commands run as the caller's user (scriptCall), so that commands
+        # reading it themselves (SORT's BY/GET) answer for the caller
+        client.user = user = run.caller.user
+        run.user = user if user is not None and not user.unrestricted else None
         self.run = run
         nkeys, nargs, limit = len(keys), len(args), self._fixed
         try:
@@ -368,7 +378,8 @@ class Sandbox:
                 entry = resolve(argv)
             handler, checks, low, high, _ = entry
             # a write in a script that may write is the one check that passes silently
-            if (checks and (checks != _CHECK_READONLY or run.read_only)) or not low <= len(argv) <= high:
+            if (checks and (checks != _CHECK_READONLY or run.read_only)) or not low <= len(argv) <= high \
+                    or run.user is not None:
                 sandbox._verify(run, entry, argv)  # type: ignore[arg-type]
             # Broker.call without its bookkeeping of the caller's last command (the
             # script client is never listed): the handler itself, counted in the stats.
@@ -442,6 +453,12 @@ class Sandbox:
             self._fail(b"ERR Wrong number of args calling Redis command from script")
         if checks & _CHECK_NOSCRIPT:
             self._fail(b"ERR This Redis command is not allowed from script")
+        if run.user is not None:
+            result, position = run.user.check(cmd, argv)
+            if result:
+                # scriptVerifyACL: logged with the caller, in the "lua" context
+                self.broker.acl_denied(run.caller, cmd, argv, result, position, "lua")
+                self._fail(b"ERR The user executing the script " + _ACL_REASONS[result])
         if checks & _CHECK_READONLY and run.read_only:
             self._fail(b"ERR Write commands are not allowed from read-only scripts.")
         if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
@@ -495,9 +512,15 @@ class Sandbox:
             self._raise(b"ERR redis.acl_check_cmd can only be called inside a script invocation")
         if not args:
             self._raise(b"ERR Please specify at least one argument for this redis lib call")
-        if type(args[0]) is not bytes or self.broker.commands.get(args[0].lower()) is None:
+        argv = [_argument(arg) for arg in args]
+        cmd = self.broker.commands.get(argv[0].lower()) if argv[0] is not None else None
+        if cmd is not None and cmd.handler is None:
+            cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) > 1 and argv[1] is not None else None
+        if cmd is None or None in argv:
             self._raise(b"ERR Invalid command passed to redis.acl_check_cmd()")
-        return True  # no ACLs here: the default user may run everything
+        assert self.run is not None and cmd is not None
+        user = self.run.caller.user
+        return user is None or user.check(cmd, argv)[0] == 0
 
     def _register_function(self, *args: Any) -> Any:
         if self.register_function is None:
