@@ -39,6 +39,8 @@ log = logging.getLogger("fanout.gateway")
 
 
 async def handle_message(state: GatewayState, connection: Connection, text: str) -> None:
+    """One text frame of ``connection``: its reply or error reply is queued on it
+    (never raised: one bad request must not cost the connection)."""
     try:
         request = parse(text)
     except BadRequest as exc:
