@@ -25,11 +25,14 @@ Contract:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence, runtime_checkable
 
-__all__ = ["Backend", "MessageHandler", "BackendUnavailable", "OutcomeUnknown"]
+__all__ = ["Backend", "BackendUnavailable", "InProcess", "MessageHandler", "OutcomeUnknown", "ReconnectHandler",
+           "Reconnecting"]
 
 MessageHandler = Callable[[bytes, bytes, "bytes | None"], None]
+# Called after the backend reconnected; may return an awaitable (then awaited).
+ReconnectHandler = Callable[[], "Awaitable[None] | None"]
 
 
 class BackendUnavailable(Exception):
@@ -47,25 +50,48 @@ class OutcomeUnknown(BackendUnavailable):
 
 
 class Backend(Protocol):
-    async def start(self) -> None: ...
+    """The broker as the gateway and presence use it (the contract is the module's docstring)."""
 
-    async def close(self) -> None: ...
+    async def start(self) -> None:
+        """Connect (RESP) or attach (in-process); raises BackendUnavailable if it cannot."""
+        ...
 
-    def set_handler(self, handler: MessageHandler) -> None: ...
+    async def close(self) -> None:
+        """Release every connection and subscription; the backend is not used after."""
+        ...
 
-    async def publish(self, channel: bytes, data: bytes) -> int: ...
+    def set_handler(self, handler: MessageHandler) -> None:
+        """Where every subscribed message goes: ``handler(channel, data, pattern)``."""
+        ...
 
-    async def subscribe(self, channel: bytes) -> None: ...
+    async def publish(self, channel: bytes, data: bytes) -> int:
+        """PUBLISH: the number of subscribers it reached (on this broker)."""
+        ...
 
-    async def unsubscribe(self, channel: bytes) -> None: ...
+    async def subscribe(self, channel: bytes) -> None:
+        """Follow a channel; idempotent (the caller counts its own subscribers)."""
+        ...
 
-    async def psubscribe(self, pattern: bytes) -> None: ...
+    async def unsubscribe(self, channel: bytes) -> None:
+        """Stop following a channel; a channel not followed is a no-op."""
+        ...
 
-    async def punsubscribe(self, pattern: bytes) -> None: ...
+    async def psubscribe(self, pattern: bytes) -> None:
+        """Follow a glob pattern; idempotent. CommandError where patterns are not
+        supported (a Redis Cluster backplane: sharded pub/sub has none)."""
+        ...
 
-    async def execute(self, *argv: bytes | str | int | float) -> Any: ...
+    async def punsubscribe(self, pattern: bytes) -> None:
+        """Stop following a pattern; a pattern not followed is a no-op."""
+        ...
 
-    async def transaction(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[Any]: ...
+    async def execute(self, *argv: bytes | str | int | float) -> Any:
+        """Any Redis command: its reply as Python values; a Redis error raises CommandError."""
+        ...
+
+    async def transaction(self, commands: Sequence[Sequence[bytes | str | int | float]]) -> list[Any]:
+        """MULTI/EXEC of ``commands``: their replies in order (an error reply in its place)."""
+        ...
 
     async def history_publish(self, channel: bytes, data: bytes, maxlen: int, ttl_ms: int) -> tuple[int, str]:
         """Append to the channel's history and publish with the offset: (offset, epoch)."""
@@ -80,9 +106,32 @@ class Backend(Protocol):
         ...
 
     async def presence_join(self, channel: bytes, conn: str, user: str, meta: bytes) -> tuple[bool, bool]:
-        """(added, first connection of the user)"""
+        """FANOUT.JOIN: (added, first connection of the user)"""
         ...
 
     async def presence_leave(self, channel: bytes, conn: str, user: str) -> tuple[bool, bool]:
-        """(removed, last connection of the user)"""
+        """FANOUT.LEAVE: (removed, last connection of the user)"""
         ...
+
+
+# ----------------------------------------------------------- optional capabilities
+# Checked with isinstance, not hasattr: a capability is a small Protocol of its own.
+
+
+@runtime_checkable
+class Reconnecting(Protocol):
+    """A backend whose link can drop and come back (RESP): after each reconnect and
+    resubscribe (not the first connect) it calls the handler, sync or async, so the
+    gateway can put back what a restarted broker lost."""
+
+    def set_reconnect_handler(self, handler: ReconnectHandler | None) -> None:
+        """Run ``handler()`` after each reconnect; None: nothing."""
+        ...
+
+
+@runtime_checkable
+class InProcess(Protocol):
+    """A backend over a broker in this very process (``MemoryBackend``): replies are
+    the broker's own objects, read at once; ``broker`` is that ``broker.core.Broker``."""
+
+    broker: Any

@@ -1,7 +1,7 @@
 """CONFIG GET/SET parameters: names, defaults, validation (sans-I/O).
 
-Values are kept as the strings CONFIG GET returns; typed views are derived by the
-broker when a value changes (``Config.on_change``).
+Values are kept as the strings CONFIG GET returns; typed views are derived by
+whoever acts on a value, told of each change through ``Config.listeners``.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ Reply = Any
 NUM_DBS = 16
 # Wire form of the small integer replies (counts, 0/1 flags, counters), made once:
 # formatting one costs more than the rest of a short command's reply path.
+# 4096: counts and flags are nearly always small; larger ones are formatted as needed.
 _INT_WIRE = [b":%d\r\n" % i for i in range(4096)]
 
 
@@ -586,6 +587,9 @@ class Broker:
         name = head.lower() if type(head) is bytes else str(head).lower().encode()
         cmd = COMMANDS.get(name)
         # While gated, every command takes the slow path, where the gate is checked.
+        # Capped: a client sending names in ever new letter cases (hSeT, HsEt ...) must
+        # not grow the cache without bound; 4096 spellings hold every command as real
+        # clients write them.
         if cmd is not None and len(self._by_spelling) < 4096 and not self.gated:
             self._by_spelling[head] = cmd
         return cmd
@@ -901,7 +905,7 @@ class Broker:
             self.ready_keys.append((db, key))
 
     def _block(self, client: Client, blocked: Blocked, argv: list[bytes]) -> Reply:
-        if blocked.postponed is None and (client.multi is not None or getattr(client, "in_exec", False)):
+        if blocked.postponed is None and client.multi is not None:
             return blocked.timeout_reply
         blocked.db = client.db.index
         blocked.argv = argv
@@ -1089,8 +1093,6 @@ def _unknown_command(argv: list[bytes]) -> str:
         args += "'%s' " % _printable(arg, 128 - len(args))
     return f"ERR unknown command '{_printable(argv[0], 128)}', with args beginning with: {args}"
 
-
-SIMPLE_RESET = Simple("RESET")
 
 # processCommand's refusals by ACL result (the command's full name goes in {}).
 _NOPERM = {

@@ -488,6 +488,8 @@ class RequestParser:
                 if args is None:
                     if requests and (guest or until_boundary):
                         break
+                    # 42 is "*": a multibulk request; anything else is an inline one (Redis's
+                    # processInputBuffer). Indexing bytes gives an int: no slice to build.
                     if buf[pos] != 42:
                         newline = buf.find(b"\n", pos)
                         if newline >= 0 and buf.find(0, pos, newline) >= 0:

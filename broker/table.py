@@ -73,11 +73,6 @@ class Command:
     def fullname(self) -> str:
         return f"{self.container}|{self.name}" if self.container else self.name
 
-    # Flags checked on every call are kept as attributes-by-property on purpose
-    # of readability; the core caches what it needs per call.
-    def has(self, flag: str) -> bool:
-        return flag in self.flags
-
 
 COMMANDS: dict[bytes, Command] = {}
 

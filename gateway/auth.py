@@ -32,6 +32,7 @@ import jwt
 
 from broker.glob import glob_match
 from broker.globinclusion import includes
+from gateway import errors
 
 __all__ = ["AuthError", "Authenticator", "Identity", "issue_token", "MAX_NAME_LENGTH"]
 
@@ -86,7 +87,7 @@ def _patterns(claims: dict[str, Any], name: str, missing: tuple[str, ...] | None
         return missing
     value = claims[name]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise AuthError("invalid_token", f"claim '{name}' must be a list of channel patterns")
+        raise AuthError(errors.INVALID_TOKEN, f"claim '{name}' must be a list of channel patterns")
     return tuple(value)
 
 
@@ -120,22 +121,22 @@ class Authenticator:
                 user = f"guest:{name}" if name else "anon-" + secrets.token_hex(4)
                 return Identity(user=user, info={"name": name} if name else None,
                                 publish=None if not self.token_secret else ())
-            raise AuthError("unauthorized", "a token is required: connect with ?token=<JWT>")
+            raise AuthError(errors.UNAUTHORIZED, "a token is required: connect with ?token=<JWT>")
         if not self.token_secret:
-            raise AuthError("invalid_token", "tokens are not enabled on this server (no token secret)")
+            raise AuthError(errors.INVALID_TOKEN, "tokens are not enabled on this server (no token secret)")
         try:
             claims = jwt.decode(token, self.token_secret, algorithms=["HS256"],
                                 options={"require": ["sub"]})
         except jwt.ExpiredSignatureError:
-            raise AuthError("token_expired", "the token has expired") from None
+            raise AuthError(errors.TOKEN_EXPIRED, "the token has expired") from None
         except jwt.InvalidSignatureError:
-            raise AuthError("invalid_token", "the token signature does not match") from None
+            raise AuthError(errors.INVALID_TOKEN, "the token signature does not match") from None
         except jwt.MissingRequiredClaimError:
-            raise AuthError("invalid_token", "the token has no 'sub' claim") from None
+            raise AuthError(errors.INVALID_TOKEN, "the token has no 'sub' claim") from None
         except jwt.PyJWTError as exc:
-            raise AuthError("invalid_token", f"the token is not valid: {exc}") from None
+            raise AuthError(errors.INVALID_TOKEN, f"the token is not valid: {exc}") from None
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-            raise AuthError("invalid_token", "claim 'sub' must be a non-empty string")
+            raise AuthError(errors.INVALID_TOKEN, "claim 'sub' must be a non-empty string")
         return Identity(user=claims["sub"], info=claims.get("info"),
                         subscribe=_patterns(claims, "subscribe", None),
                         publish=_patterns(claims, "publish", ()))
@@ -145,10 +146,10 @@ class Authenticator:
         if not self.api_key:
             return
         if not authorization:
-            raise AuthError("unauthorized", "missing Authorization header: send 'Authorization: apikey <key>'")
+            raise AuthError(errors.UNAUTHORIZED, "missing Authorization header: send 'Authorization: apikey <key>'")
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "apikey" or not hmac.compare_digest(value.strip().encode(), self.api_key.encode()):
-            raise AuthError("unauthorized", "invalid API key")
+            raise AuthError(errors.UNAUTHORIZED, "invalid API key")
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Empty allow-list: any Origin. No Origin header (not a browser): allowed."""

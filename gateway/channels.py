@@ -100,8 +100,3 @@ class ChannelPolicy:
                 self._cache.clear()
             self._cache[channel] = options
         return options
-
-    def describe(self) -> list[dict[str, object]]:
-        return [{"pattern": rule.pattern, "presence": rule.options.presence,
-                 "history_size": rule.options.history_size, "history_ttl": rule.options.history_ttl}
-                for rule in self.rules]

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import os
-import signal
 import sys
 import tomllib
-from pathlib import Path
 from typing import Any
 
+from gateway import version
 from gateway.options import Kind, Option, OptionError, check_file_keys, options_for
 
 __all__ = ["build_parser", "main", "version"]
@@ -31,20 +29,6 @@ _DESCRIPTIONS = {
     "demo-feed": "Feed the dashboard and leaderboard demos over RESP, as a backend service would "
                  "(metrics:* publishes, the dashboard:status hash, the leaderboard:demo sorted set).",
 }
-
-
-def version() -> str:
-    """The installed distribution's version, else pyproject.toml's (a source checkout)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("fanout")
-    except metadata.PackageNotFoundError:
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-        try:
-            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"
 
 
 def _typed(option: Option) -> Any:
@@ -100,12 +84,6 @@ class _Parser(argparse.ArgumentParser):
             name, _, rest = message[len("argument "):].partition(": ")
             message = f"{name.split('/')[0]} {rest}"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def persistence_config(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """The CONFIG parameters the persistence flags set (validated by ``Config.set_many``)."""
-    return [("dir", args.dir), ("dbfilename", args.dbfilename), ("save", args.save),
-            ("appendonly", args.appendonly), ("appendfsync", args.appendfsync)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -225,20 +203,6 @@ def _apply_env_and_file(parser: argparse.ArgumentParser, args: argparse.Namespac
         subparser.error(str(exc))
 
 
-def broker_config(args: argparse.Namespace) -> dict[str, str]:
-    """The embedded broker's start-up CONFIG values: requirepass, and appenddirname
-    (immutable at runtime, so not among ``persistence_config``)."""
-    config = {"requirepass": args.requirepass} if args.requirepass else {}
-    if args.aclfile:
-        # relative to --dir, as Redis reads it after changing into its dir
-        config["aclfile"] = args.aclfile
-        config["dir"] = args.dir
-    config["appenddirname"] = args.appenddirname
-    config["maxmemory"] = str(args.maxmemory)
-    config["maxmemory-policy"] = args.maxmemory_policy
-    return config
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -252,17 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     from gateway import logs
     logs.configure(args.log_level, args.log_format)
     from broker.server import install_uvloop
+    from gateway import serve
     install_uvloop()
     try:
         if args.command == "broker":
-            return asyncio.run(_run_broker(args))
+            return asyncio.run(serve.run_broker(args))
         if args.parent_pid:
             from gateway.workers import die_with_parent
             die_with_parent(args.parent_pid)
         if args.workers > 1:
             from gateway.workers import run_workers
             return asyncio.run(run_workers(args, argv))
-        return asyncio.run(_run_serve(args))
+        return asyncio.run(serve.run_serve(args))
     except KeyboardInterrupt:
         return 0
 
@@ -278,106 +243,6 @@ def _print_token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
     print(issue_token(args.token_secret, args.sub, ttl_seconds=args.ttl, info=info, subscribe=args.subscribe,
                       publish=args.publish))
     return 0
-
-
-def port_error(what: str, host: str, port: int, exc: OSError) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return f"fanout: cannot listen for {what} on {host}:{port}: the port is already in use"
-    return f"fanout: cannot listen for {what} on {host}:{port}: {exc.strerror or exc}"
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event set on SIGINT or SIGTERM; install it before saying we listen."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
-async def _run_broker(args: argparse.Namespace) -> int:
-    from broker.core import Broker
-    from broker.persistence.aof import AofLoadError
-    from broker.server import LoadFailed, RespServer, load_snapshot
-
-    try:
-        broker = Broker(config=broker_config(args))
-    except ValueError as exc:  # an unreadable --aclfile
-        print(exc, file=sys.stderr)
-        return 1
-    problem = configure_persistence(broker, args)
-    if problem:
-        print(f"fanout: {problem}", file=sys.stderr)
-        return 2
-    stop = stop_on_signals()
-    saved = on_shutdown_command(broker, stop)
-    server = RespServer(broker, args.host, args.port, unix_path=args.unix_socket or None)
-    try:
-        await server.start()
-    except AofLoadError as exc:
-        print(f"fanout broker: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(port_error("RESP", args.host, args.port, exc), file=sys.stderr)
-        return 1
-    from gateway.logs import fact
-    for address in server.addresses:
-        fact(f"fanout broker: RESP on {address}", resp=address)
-    fact(f"fanout broker: persistence {persistence_words(args)}", save=args.save,
-         rdb=os.path.join(args.dir, args.dbfilename))
-    try:
-        await load_snapshot(broker)
-    except LoadFailed as exc:
-        print(f"fanout: {exc}", file=sys.stderr, flush=True)
-        await server.close()
-        return 1
-    await stop.wait()
-    if not saved:
-        broker.persistence.save_on_shutdown()
-    await server.close()
-    fact("fanout broker: stopped")
-    return 0
-
-
-def persistence_words(args: argparse.Namespace) -> str:
-    """The embedded broker's persistence in words, for the start-up line."""
-    path = os.path.join(args.dir, args.dbfilename)
-    aof = ""
-    if args.appendonly == "yes":
-        aof = f"; AOF in {os.path.join(args.dir, args.appenddirname)} (appendfsync {args.appendfsync})"
-    if not args.save.strip():
-        return f"off: no snapshots (--save \"\"); SAVE and BGSAVE still write {path}{aof}"
-    return f"RDB snapshots to {path} (save {args.save}; and on shutdown){aof}"
-
-
-def configure_persistence(broker: Any, args: argparse.Namespace) -> str | None:
-    """Apply --dir/--dbfilename/--save to ``broker``; the problem, if one is refused."""
-    from broker.resp import CommandError
-
-    try:
-        broker.config.set_many(persistence_config(args))
-    except CommandError as exc:
-        return exc.message.removeprefix("ERR ")
-    return None
-
-
-def on_shutdown_command(broker: Any, stop: asyncio.Event) -> list[bool]:
-    """Let SHUTDOWN stop the process; the list becomes [True] once it did (it has
-    saved already, so the exit path must not save again)."""
-    done: list[bool] = []
-
-    def shutdown() -> None:
-        done.append(True)
-        stop.set()
-
-    broker.on_shutdown = shutdown
-    return done
-
-
-async def _run_serve(args: argparse.Namespace) -> int:
-    from gateway.app import run_serve
-
-    return await run_serve(args)
 
 
 if __name__ == "__main__":

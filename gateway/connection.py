@@ -22,16 +22,13 @@ import enum
 import itertools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from gateway.auth import Identity
 
-if TYPE_CHECKING:
-    from aiohttp import web
-
-__all__ = ["Connection", "ConnectionState", "Counters", "text_frame"]
+__all__ = ["Connection", "ConnectionState", "Counters", "Socket", "text_frame"]
 
 _ids = itertools.count(1)
 # How often a connection that is skipping messages checks whether it caught up.
@@ -74,6 +71,21 @@ class Counters:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
 
 
+class Socket(Protocol):
+    """The websocket end of a connection (``gateway.wsserver.WebsocketProtocol``)."""
+
+    # Why it closed, when the connection did not say (close_reason): "client_closed" ...
+    reason: str
+
+    async def close(self, code: int, message: bytes) -> None:
+        """The closing handshake, bounded in time."""
+        ...
+
+    async def output_room(self, connection: Connection) -> bool:
+        """Wait until the output is within its budget; False if the connection closed meanwhile."""
+        ...
+
+
 class Connection:
     """A subscribed browser (or any websocket client)."""
 
@@ -109,7 +121,7 @@ class Connection:
         "ws",
     )
 
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, identity: Identity,
+    def __init__(self, ws: Socket, transport: asyncio.Transport, identity: Identity,
                  counters: Counters, max_buffer: int = 1 << 20, slow_close_after: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.id = next(_ids)
@@ -136,7 +148,7 @@ class Connection:
         self.loop = asyncio.get_running_loop()
         self.close_reason = ""
         self.publish_bucket: Any = None
-        # Every request takes a token (gateway.app.handle_message), every refusal one
+        # Every request takes a token (gateway.session.handle_message), every refusal one
         # of ``refused``: both made on the first request.
         self.op_bucket: Any = None
         self.refused: Any = None

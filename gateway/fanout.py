@@ -18,22 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from broker.backend import Backend
+from broker.channel_keys import ENVELOPE_MARK, HistoryEnvelope, PresenceEnvelope, parse_envelope
 from gateway import history
 from gateway.connection import Connection, Counters, text_frame
 from gateway.protocol import encode_event, payload_json
 
-if TYPE_CHECKING:
-    from gateway.watch import LiveViews
-
 __all__ = ["Hub", "PresenceMode", "history_event"]
 
 log = logging.getLogger("fanout.gateway")
-ENVELOPE = 0x1E
 # Presence event subscriptions: per-user join/leave, or one per connection.
 PresenceMode = str
 USERS, CONNECTIONS = "users", "connections"
@@ -47,8 +44,13 @@ def history_event(channel: bytes, offset: int, epoch: bytes, data_json: bytes, p
     return head + b',"offset":%d,"epoch":"%s","data":' % (offset, epoch) + data_json + b"}"
 
 
+# How the hub reads what it missed of a history channel: (channel, offset, epoch)
+# -> the page after that position, None for a channel without history.
+MissedReader = Callable[[bytes, int, bytes], Awaitable[Any]]
+
+
 class Hub:
-    def __init__(self, backend: Backend, counters: Counters) -> None:
+    def __init__(self, backend: Backend, counters: Counters, fetch_missed: MissedReader | None = None) -> None:
         self.backend = backend
         self.counters = counters
         self.channels: dict[bytes, dict[Connection, None]] = {}
@@ -57,15 +59,13 @@ class Hub:
         self.presence_watchers: dict[bytes, dict[Connection, PresenceMode]] = {}
         self.listeners: dict[bytes, Callable[[bytes, bytes], None]] = {}
         # History channels: (epoch, offset) of the last message delivered, messages
-        # held while a gap is filled, and how to read the gap (set by the app).
+        # held while a gap is filled, and how to read the gap.
         self.positions: dict[bytes, tuple[bytes, int]] = {}
         # Before a channel's first message here: its (epoch, offset) when it was
         # subscribed, so messages missed before that first one are noticed too.
         self.floors: dict[bytes, tuple[bytes, int]] = {}
         self.catching_up: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
-        self.fetch_missed: Callable[[bytes, int, bytes], Awaitable[Any]] | None = None
-        # Live views of keys (gateway.watch): watch/unwatch ops, dropped with the connection.
-        self.views: LiveViews | None = None
+        self.fetch_missed = fetch_missed
         # Messages from the broker that reached local subscribers, whoever published
         # them (websocket, HTTP, RESP, scripts, other nodes): one per matching
         # channel or pattern subscription. Presence events are not counted.
@@ -76,7 +76,7 @@ class Hub:
 
     def on_message(self, channel: bytes, data: bytes, pattern: bytes | None) -> None:
         """Backend handler: one message for the local subscribers of a channel or pattern."""
-        if data[:1] == b"\x1e":
+        if data[:1] == ENVELOPE_MARK:
             self._on_envelope(channel, data, pattern)
             return
         subscribers = self.channels.get(channel) if pattern is None else self.patterns.get(pattern)
@@ -91,18 +91,14 @@ class Hub:
         self.counters.deliveries += len(subscribers)
 
     def _on_envelope(self, channel: bytes, data: bytes, pattern: bytes | None) -> None:
-        kind = data[1:2]
-        if kind == b"h":
-            try:
-                offset_text, epoch, payload = data[2:].split(b":", 2)
-                offset = int(offset_text)
-            except ValueError:
-                return  # not ours after all: a malformed envelope is dropped, not delivered half-parsed
+        envelope = parse_envelope(data)  # None: malformed, dropped rather than delivered half-parsed
+        if isinstance(envelope, HistoryEnvelope):
+            offset, epoch, payload = envelope
             if pattern is None and not self._in_sequence(channel, offset, epoch, payload):
                 return
             self._deliver_history(channel, offset, epoch, payload, pattern)
-        elif kind == b"p" and pattern is None:
-            self._deliver_presence(channel, data)
+        elif isinstance(envelope, PresenceEnvelope) and pattern is None:
+            self._deliver_presence(channel, envelope)
 
     def _deliver_history(self, channel: bytes, offset: int, epoch: bytes, payload: bytes,
                          pattern: bytes | None) -> None:
@@ -248,14 +244,14 @@ class Hub:
         for connection in list(self.channels[channel]):
             connection.send_frame(frame)
 
-    def _deliver_presence(self, channel: bytes, data: bytes) -> None:
+    def _deliver_presence(self, channel: bytes, envelope: PresenceEnvelope) -> None:
         watchers = self.presence_watchers.get(channel)
         if not watchers:
             return
-        kind = "join" if data[2:3] == b"j" else "leave"
-        user_level = data[3:4] == b"1"
+        kind = "join" if envelope.join else "leave"
+        user_level = envelope.edge  # per-user watchers hear of a user's first join and last leave only
         try:
-            meta = orjson.loads(data[4:])
+            meta = orjson.loads(envelope.meta)
             who = {"user": meta["user"], "info": meta.get("info")}
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
@@ -357,8 +353,6 @@ class Hub:
             await self.unsubscribe(connection, channel)
         for pattern in list(connection.patterns):
             await self.punsubscribe(connection, pattern)
-        if self.views is not None:
-            await self.views.drop(connection)
 
     @staticmethod
     def _remove(registry: dict[bytes, dict[Connection, None]], name: bytes, connection: Connection) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from broker.backend import Backend
+from broker.backend import Backend, InProcess
 from broker.channel_keys import history_keys
 from broker.resp import CommandError
 from gateway.channels import ChannelOptions
@@ -97,11 +97,11 @@ def batch_bytes(backend: Backend, budget: int) -> int | None:
     slow client takes it. Over RESP every read is a copy: about one output
     ``budget`` per batch, so a client that does not read holds one batch.
     """
-    return None if getattr(backend, "in_process", False) else max(1, budget)
+    return None if isinstance(backend, InProcess) else max(1, budget)
 
 
 def _first_batch(backend: Backend) -> int:
-    return FIRST_BATCH if getattr(backend, "in_process", False) else FIRST_REMOTE_BATCH
+    return FIRST_BATCH if isinstance(backend, InProcess) else FIRST_REMOTE_BATCH
 
 
 async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: int, since: int | None = None,

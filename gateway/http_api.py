@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
-from broker.backend import BackendUnavailable, OutcomeUnknown
+from broker.backend import BackendUnavailable
 from broker.resp import CommandError
 from broker.glob import compile_glob
-from gateway import history, operations
+from gateway import errors, history, operations
 from gateway.auth import AuthError
 from gateway.protocol import MAX_CHANNEL_LENGTH, BadRequest, encode_data
 from gateway.state import STATE, GatewayState
@@ -28,7 +28,7 @@ __all__ = ["json_error", "json_errors", "routes"]
 log = logging.getLogger("fanout.gateway")
 
 
-_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_STATUS_CODES = {404: errors.NOT_FOUND, 405: errors.METHOD_NOT_ALLOWED, 413: errors.TOO_LARGE}
 
 
 @web.middleware
@@ -40,25 +40,29 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/api/"):
             raise
-        return json_error(exc.status, _STATUS_CODES.get(exc.status, "http_error"),
+        return json_error(exc.status, _STATUS_CODES.get(exc.status, errors.HTTP_ERROR),
                           f"{exc.reason}: {request.method} {request.path}")
-    except OutcomeUnknown as exc:
-        return json_error(504, "outcome_unknown", f"the broker did not answer: {exc}")
     except BackendUnavailable as exc:
-        return json_error(503, "unavailable", f"the broker is unavailable: {exc}")
+        return json_error(*_failure(exc))
     except ConnectionError:  # the client went away mid-request: nobody to answer, nothing to log
-        return json_error(400, "bad_request", "the connection was lost")
+        return json_error(400, errors.BAD_REQUEST, "the connection was lost")
     except CommandError as exc:
         log.warning("broker error for %s %s: %s", request.method, request.path, exc.message)
-        return json_error(500, "broker_error", f"the broker refused: {exc.message}")
+        return json_error(*_failure(exc))
     except Exception:
         log.exception("error while handling %s %s", request.method, request.path)
-        return json_error(500, "internal_error", f"{request.method} {request.path} failed on the server")
+        return json_error(500, errors.INTERNAL_ERROR, f"{request.method} {request.path} failed on the server")
     if response.status >= 400 and request.path.startswith("/api/") and response.content_type != "application/json":
         # e.g. the static files' 404 for a path under /api/ that no route takes
-        return json_error(response.status, _STATUS_CODES.get(response.status, "http_error"),
+        return json_error(response.status, _STATUS_CODES.get(response.status, errors.HTTP_ERROR),
                           f"{response.reason}: {request.method} {request.path}")
     return response
+
+
+def _failure(exc: BackendUnavailable | CommandError) -> errors.Failure:
+    answer = errors.failure(exc)
+    assert answer is not None  # failure() answers every BackendUnavailable and CommandError
+    return answer
 
 
 def json_error(status: int, code: str, message: str) -> web.Response:
@@ -105,12 +109,12 @@ async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
         raise _HttpError(401, exc.code, exc.message) from None
     refusal = _cross_site(request, state)
     if refusal is not None:
-        raise _HttpError(403, "forbidden", f"{refusal} may not publish; allow it with --allowed-origins")
+        raise _HttpError(403, errors.FORBIDDEN, f"{refusal} may not publish; allow it with --allowed-origins")
     if request.content_type != "application/json":
-        raise _HttpError(415, "unsupported_media_type", "the body must be JSON sent with "
+        raise _HttpError(415, errors.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON sent with "
                          f"Content-Type: application/json, not {request.content_type!r}", close=True)
     limit = state.settings.max_message_size
-    too_large = _HttpError(413, "too_large", f"the body is over the limit of {limit} bytes", close=True)
+    too_large = _HttpError(413, errors.TOO_LARGE, f"the body is over the limit of {limit} bytes", close=True)
     if request.content_length is not None and request.content_length > limit:
         raise too_large  # from the header: the body is never read
     try:
@@ -118,26 +122,26 @@ async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
     except TimeoutError:
-        raise _HttpError(408, "timeout", "the request body did not arrive within "
+        raise _HttpError(408, errors.TIMEOUT, "the request body did not arrive within "
                          f"{state.settings.http_body_timeout:g}s", close=True) from None
     if len(raw) > limit:
         raise too_large
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise _HttpError(400, "bad_request", f"invalid JSON: {exc}") from None
+        raise _HttpError(400, errors.BAD_REQUEST, f"invalid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise _HttpError(400, "bad_request", "the body must be a JSON object")
+        raise _HttpError(400, errors.BAD_REQUEST, "the body must be a JSON object")
     if "data" not in body:
-        raise _HttpError(400, "bad_request", "missing field 'data'")
+        raise _HttpError(400, errors.BAD_REQUEST, "missing field 'data'")
     return state, body
 
 
 def _channel(value: Any, field: str) -> bytes:
     if not isinstance(value, str):
-        raise _HttpError(400, "bad_request", f"'{field}' must be a string")
+        raise _HttpError(400, errors.BAD_REQUEST, f"'{field}' must be a string")
     if not value or len(value) > MAX_CHANNEL_LENGTH:
-        raise _HttpError(400, "bad_request", f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long")
+        raise _HttpError(400, errors.BAD_REQUEST, f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long")
     return value.encode()
 
 
@@ -160,7 +164,7 @@ async def publish(request: web.Request) -> web.Response:
     try:
         state, body = await _authorized_json(request)
         if "channel" not in body:
-            raise _HttpError(400, "bad_request", "missing field 'channel'")
+            raise _HttpError(400, errors.BAD_REQUEST, "missing field 'channel'")
         channel = _channel(body["channel"], "channel")
         try:
             key = operations.idempotency_key(body.get("idempotency_key"))
@@ -168,10 +172,8 @@ async def publish(request: web.Request) -> web.Response:
             raise _HttpError(400, exc.code, exc.message) from None
         try:
             position = await operations.publish(state, channel.decode(), _data(body["data"]), key)
-        except OutcomeUnknown as exc:
-            raise _HttpError(504, "outcome_unknown", f"the broker did not answer: {exc}") from None
         except BackendUnavailable as exc:
-            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+            raise _HttpError(*_failure(exc)) from None
     except _HttpError as exc:
         return exc.response
     return _json({"ok": True, **position})
@@ -191,7 +193,7 @@ async def broadcast(request: web.Request) -> web.Response:
         state, body = await _authorized_json(request)
         channels = body.get("channels")
         if not isinstance(channels, list) or not channels:
-            raise _HttpError(400, "bad_request", "'channels' must be a non-empty list of strings")
+            raise _HttpError(400, errors.BAD_REQUEST, "'channels' must be a non-empty list of strings")
         # A channel named twice gets the message once.
         names = list(dict.fromkeys(_channel(name, "channels[]") for name in channels))
         data = _data(body["data"])
@@ -206,10 +208,8 @@ async def broadcast(request: web.Request) -> web.Response:
             for name in names:
                 position = await operations.publish(state, name.decode(), data, key)
                 duplicates += bool(position.get("duplicate"))
-        except OutcomeUnknown as exc:
-            raise _HttpError(504, "outcome_unknown", f"the broker did not answer: {exc}") from None
         except BackendUnavailable as exc:
-            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+            raise _HttpError(*_failure(exc)) from None
     except _HttpError as exc:
         return exc.response
     reply: dict[str, Any] = {"ok": True, "channels": len(names)}
@@ -231,10 +231,10 @@ async def channels(request: web.Request) -> web.Response:
     pattern = request.query.get("pattern")
     if pattern is not None:
         if len(pattern.encode()) > MAX_CHANNEL_LENGTH:
-            return json_error(400, "bad_request", f"pattern is longer than {MAX_CHANNEL_LENGTH} bytes")
+            return json_error(400, errors.BAD_REQUEST, f"pattern is longer than {MAX_CHANNEL_LENGTH} bytes")
         bucket = state.pattern_queries
         if not bucket.allow():
-            response = json_error(429, "rate_limited", f"pattern queries are limited to {bucket.rate:g}/s "
+            response = json_error(429, errors.RATE_LIMITED, f"pattern queries are limited to {bucket.rate:g}/s "
                                   f"per node; retry in {bucket.retry_after():.3f}s")
             response.headers["Retry-After"] = str(max(1, round(bucket.retry_after())))
             return response
@@ -251,11 +251,11 @@ def _enabled_channel(request: web.Request, feature: str) -> tuple[GatewayState, 
         raise _HttpError(401, exc.code, exc.message) from None
     channel = request.match_info.get("channel") or request.query.get("channel")
     if channel is None:
-        raise _HttpError(400, "bad_request", "missing query parameter 'channel'")
+        raise _HttpError(400, errors.BAD_REQUEST, "missing query parameter 'channel'")
     _channel(channel, "channel")
     options = state.channels.options(channel)
     if not (options.presence if feature == "presence" else options.history):
-        raise _HttpError(404, "not_enabled", f"{feature} is not enabled on channel {channel!r} "
+        raise _HttpError(404, errors.NOT_ENABLED, f"{feature} is not enabled on channel {channel!r} "
                          "(see the server's channel rules)")
     return state, channel, options
 
@@ -275,7 +275,7 @@ async def presence(request: web.Request, stats: bool = False) -> web.Response:
             else:
                 body = {"channel": channel, "users": await state.tracker.present(channel)}
         except BackendUnavailable as exc:
-            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+            raise _HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
         return exc.response
     return _json(body)
@@ -292,7 +292,7 @@ def _query_int(request: web.Request, name: str, default: int | None) -> int | No
     try:
         return int(raw)
     except ValueError:
-        raise _HttpError(400, "bad_request", f"'{name}' must be an integer, got {raw!r}") from None
+        raise _HttpError(400, errors.BAD_REQUEST, f"'{name}' must be an integer, got {raw!r}") from None
 
 
 async def history_page(request: web.Request) -> web.Response:
@@ -301,7 +301,7 @@ async def history_page(request: web.Request) -> web.Response:
         state, channel, options = _enabled_channel(request, "history")
         flag = request.query.get("reverse", "0").lower()
         if flag not in ("0", "1", "true", "false"):
-            raise _HttpError(400, "bad_request", f"'reverse' must be 0, 1, true or false, got {flag!r}")
+            raise _HttpError(400, errors.BAD_REQUEST, f"'reverse' must be 0, 1, true or false, got {flag!r}")
         reverse = flag in ("1", "true")
         try:
             since, limit, reverse = operations.history_query(_query_int(request, "since", None),
@@ -312,7 +312,7 @@ async def history_page(request: web.Request) -> web.Response:
             page = await history.read(state.backend, channel, options, operations.now_ms(), since, limit,
                                       reverse, max_bytes=state.settings.max_buffer)
         except BackendUnavailable as exc:
-            raise _HttpError(503, "unavailable", f"the broker is unavailable: {exc}") from None
+            raise _HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
     except _HttpError as exc:
         return exc.response
     return web.Response(body=history.encode_page({"channel": channel}, page), content_type="application/json")
@@ -325,9 +325,9 @@ async def _unknown_api_route(request: web.Request) -> web.Response:
         if resource is not here and resource.canonical.startswith("/api/"):
             _, allowed = await resource.resolve(request)
             if allowed:
-                return json_error(405, "method_not_allowed",
+                return json_error(405, errors.METHOD_NOT_ALLOWED,
                                   f"{request.path} takes {', '.join(sorted(allowed))}, not {request.method}")
-    return json_error(404, "not_found", f"no API route {request.method} {request.path}")
+    return json_error(404, errors.NOT_FOUND, f"no API route {request.method} {request.path}")
 
 
 async def metrics(request: web.Request) -> web.Response:

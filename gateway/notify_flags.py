@@ -11,7 +11,7 @@ import asyncio
 import logging
 import weakref
 
-from broker.backend import Backend
+from broker.backend import Backend, InProcess
 from broker.resp import CommandError
 
 __all__ = ["ensure_notify_flags", "merged_notify_flags"]
@@ -53,7 +53,7 @@ async def ensure_notify_flags(backend: Backend, needed: str, why: str, restore: 
                                 "(for %s)", current, merged, why)
                 else:
                     # A shared Redis's configuration changed: worth saying; the embedded broker's is ours.
-                    level = logging.DEBUG if getattr(backend, "broker", None) is not None else logging.INFO
+                    level = logging.DEBUG if isinstance(backend, InProcess) else logging.INFO
                     log.log(level, "set the broker's notify-keyspace-events from %r to %r (for %s)", current,
                             merged, why)
                 return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway import history
+from gateway import errors, history
 from gateway.protocol import BadRequest
 from gateway.state import GatewayState
 
@@ -29,7 +29,7 @@ def idempotency_key(value: Any) -> bytes | None:
     if value is None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY:
-        raise BadRequest("bad_request", f"'idempotency_key' must be a string of 1 to {MAX_IDEMPOTENCY_KEY} "
+        raise BadRequest(errors.BAD_REQUEST, f"'idempotency_key' must be a string of 1 to {MAX_IDEMPOTENCY_KEY} "
                          "characters")
     return value.encode()
 
@@ -68,11 +68,11 @@ async def publish(state: GatewayState, channel: str, data_json: bytes, key: byte
 def history_query(since: Any, limit: Any, reverse: Any) -> tuple[int | None, int, bool]:
     """Validate history paging; BadRequest names the field that is wrong."""
     if since is not None and (type(since) is not int or since < 0):
-        raise BadRequest("bad_request", "'since' must be an offset (an integer >= 0)")
+        raise BadRequest(errors.BAD_REQUEST, "'since' must be an offset (an integer >= 0)")
     if since is not None and since > MAX_OFFSET:
-        raise BadRequest("bad_request", f"'since' {since} is over the largest offset, {MAX_OFFSET}")
+        raise BadRequest(errors.BAD_REQUEST, f"'since' {since} is over the largest offset, {MAX_OFFSET}")
     if type(limit) is not int or not 1 <= limit <= history.MAX_LIMIT:
-        raise BadRequest("bad_request", f"'limit' must be an integer from 1 to {history.MAX_LIMIT}")
+        raise BadRequest(errors.BAD_REQUEST, f"'limit' must be an integer from 1 to {history.MAX_LIMIT}")
     if type(reverse) is not bool:
-        raise BadRequest("bad_request", "'reverse' must be true or false")
+        raise BadRequest(errors.BAD_REQUEST, "'reverse' must be true or false")
     return since, limit, reverse

@@ -31,10 +31,8 @@ publishes (``fanout_broker_publishes_total``, ``broker_publishes``) is read from
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,53 +41,21 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from broker.backend import BackendUnavailable
+from broker.backend import BackendUnavailable, InProcess
 from broker.resp import CommandError
-from gateway import http_api, node_view
+from gateway import errors, http_api, node_view
 from gateway.auth import AuthError, issue_token
-from gateway.state import STATE, GatewayState
+from gateway.state import RECENT_DISCONNECTS, STATE, GatewayState, NodeInfo
 
-__all__ = ["NodeInfo", "READY_TIMEOUT", "RECENT_DISCONNECTS", "note_disconnect", "routes"]
+__all__ = ["READY_TIMEOUT", "note_disconnect", "routes"]
 
 log = logging.getLogger("fanout.gateway")
 
 # A PING slower than this means the backplane cannot carry traffic now (a stopped
 # or overloaded Redis): readiness fails rather than hang the load balancer's check.
 READY_TIMEOUT = 1.0
-# Disconnects kept for /api/disconnects and the console (bounded: a storm of
-# closes must not grow memory).
-RECENT_DISCONNECTS = 100
 # Lifetime of the console's admin token: long enough for a session, short if it leaks.
 CONSOLE_TOKEN_TTL = 3600
-
-
-@dataclass
-class NodeInfo:
-    """What /api/info reports; set once by ``fanout serve``."""
-
-    version: str = "unknown"
-    broker_url: str = "memory://"
-    worker: int = 0
-    workers: int = 1
-    # The supervisor's directory of worker sockets (gateway.node_view); "" when not a worker.
-    worker_dir: str = ""
-    started: float = field(default_factory=time.time)
-    started_monotonic: float = field(default_factory=time.monotonic)
-    # (time, connection id, user, reason), newest last.
-    disconnects: collections.deque[dict[str, Any]] = field(
-        default_factory=lambda: collections.deque(maxlen=RECENT_DISCONNECTS))
-
-    @property
-    def on_supervisor_broker(self) -> bool:
-        """A worker of ``--workers N`` on the supervisor's embedded broker (not on a
-        shared Redis the user gave with --broker)."""
-        return bool(self.worker_dir) and self.broker_url == "unix://" + node_view.broker_socket(self.worker_dir)
-
-    @property
-    def broker_kind(self) -> str:
-        """memory, redis, rediss, unix or cluster (never the address or password)."""
-        scheme = self.broker_url.split("://", 1)[0] if "://" in self.broker_url else self.broker_url
-        return {"redis+cluster": "cluster"}.get(scheme, scheme)
 
 
 def broker_publishes_metric(value: int) -> CounterMetricFamily:
@@ -117,9 +83,8 @@ async def broker_publishes(state: GatewayState) -> int | None:
     backend connection: one round trip per call, so call it once per scrape. None
     too when the broker does not answer in ``READY_TIMEOUT`` (the scrape still answers).
     """
-    broker = getattr(state.backend, "broker", None)  # the embedded broker, in this process
-    if broker is not None:
-        return int(broker.stats.client_publishes)
+    if isinstance(state.backend, InProcess):  # the embedded broker, in this process
+        return int(state.backend.broker.stats.client_publishes)
     if state.node is None or not state.node.on_supervisor_broker:
         return None
     try:
@@ -290,7 +255,7 @@ async def server_info(request: web.Request) -> web.Response:
         "connections": len(state.connections),
         "channels": len(hub.channels),
         "patterns": len(hub.patterns),
-        "watches": hub.views.registry.watch_count if hub.views is not None else 0,
+        "watches": state.views.registry.watch_count,
         # The node's (with workers too: the supervisor's broker's); null on a shared Redis.
         "broker_publishes": await broker_publishes(state),
         "shutting_down": state.shutting_down,
@@ -301,10 +266,9 @@ def subscription_counts(state: GatewayState) -> dict[str, dict[str, int]]:
     """Local subscribers per channel and per pattern, watchers per watched key."""
     hub = state.hub
     watches: dict[str, int] = {}
-    if hub.views is not None:
-        for view in hub.views.registry.views.values():
-            key = view.key.decode("utf-8", "replace")
-            watches[key] = watches.get(key, 0) + len(view.watchers)
+    for view in state.views.registry.views.values():
+        key = view.key.decode("utf-8", "replace")
+        watches[key] = watches.get(key, 0) + len(view.watchers)
     return {"channels": hub.channel_counts(),
             "patterns": {name.decode("utf-8", "replace"): len(subscribers)
                          for name, subscribers in hub.patterns.items()},
@@ -363,7 +327,7 @@ async def console_token(request: web.Request) -> web.Response:
     if not state.auth.token_secret:  # open mode: the websocket takes no token
         return _json({"token": None, "mode": "open"})
     if not state.auth.api_key:
-        return _json({"error": {"code": "forbidden", "message": "the console needs --api-key when "
+        return _json({"error": {"code": errors.FORBIDDEN, "message": "the console needs --api-key when "
                                 "--token-secret is set (an admin token must not be free for the asking)"}},
                      403)
     token = issue_token(state.auth.token_secret, f"console:{state.node_id}", ttl_seconds=CONSOLE_TOKEN_TTL,

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.state import GatewaySettings
+from gateway.settings import GatewaySettings
 
-__all__ = ["Kind", "Option", "OPTIONS", "OptionError", "options_for", "parse_size", "check_file_keys"]
+__all__ = ["Kind", "Option", "OPTIONS", "OptionError", "SETTINGS", "options_for", "parse_size", "check_file_keys"]
 
 
 class OptionError(ValueError):
@@ -77,6 +77,9 @@ class Option:
     metavar: str | None = None
     # Hidden options are set by fanout itself (a worker's command line), never by env or file.
     hidden: bool = False
+    # A field of GatewaySettings (same name): its default is the field's, and
+    # gateway.serve.settings_from_args copies the parsed value into it.
+    setting: bool = False
 
     @property
     def dest(self) -> str:
@@ -178,7 +181,7 @@ class Option:
 def _setting(name: str, kind: Kind, help: str, **extra: Any) -> Option:
     """An option whose default is GatewaySettings' (the one place it is written)."""
     default = {f.name: f.default for f in dataclasses.fields(GatewaySettings)}[name.replace("-", "_")]
-    return Option(name, kind, default, help, **extra)
+    return Option(name, kind, default, help, setting=True, **extra)
 
 
 BOTH = ("serve", "broker")
@@ -254,8 +257,10 @@ OPTIONS: tuple[Option, ...] = (
            "then answers 504 outcome_unknown", above=0, metavar="SECONDS"),
     _setting("ping-interval", Kind.DURATION, "websocket ping interval; a late pong closes the connection",
              above=0, metavar="SECONDS"),
+    # Default None, not GatewaySettings' rules: argparse appends a repeated flag to its default.
     Option("channel", Kind.LIST, None, "presence and history per channel pattern, first match wins, "
-           "repeatable: 'chat:*=presence,history:1000,ttl:600' (default: that one rule)", metavar="RULE"),
+           "repeatable: 'chat:*=presence,history:1000,ttl:600' (default: that one rule)", metavar="RULE",
+           setting=True),
     _setting("node-ttl", Kind.DURATION, "heartbeat TTL: a dead node's connections leave presence after this",
              above=0, metavar="SECONDS"),
     _setting("shutdown-timeout", Kind.DURATION, "how long shutdown waits for connections to close",
@@ -268,6 +273,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("worker-count", Kind.INT, 0, "", hidden=True),      # of how many
     Option("worker-dir", Kind.STR, "", "", hidden=True),       # where the workers' private sockets are
 )
+
+
+# The options that are GatewaySettings' fields.
+SETTINGS: tuple[Option, ...] = tuple(option for option in OPTIONS if option.setting)
 
 
 def options_for(command: str) -> list[Option]:

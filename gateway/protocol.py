@@ -14,6 +14,9 @@ Client -> server (each may carry an ``"id"``, echoed in the reply)::
     {"op":"watch","key":"leaderboard:demo","view":{"type":"zset_top","n":10}}   (gateway.watch)
     {"op":"unwatch","watch":"v1"}
 
+Each op's handler and required fields are declared once, in the op table
+``gateway.session.OPS``; ``parse_request`` validates a message against it.
+
 ``subscribe`` options: ``"presence": true | "connections"`` (join/leave events per
 user or per connection) and ``"recover": {"offset": N, "epoch": "E"}``.
 
@@ -27,14 +30,18 @@ a pattern subscription, ``"offset"`` and ``"epoch"`` on channels with history),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from gateway import errors
+
 __all__ = [
     "MAX_CHANNEL_LENGTH",
     "BadRequest",
+    "Fields",
     "Request",
     "encode_error",
     "encode_event",
@@ -45,20 +52,14 @@ __all__ = [
 
 MAX_CHANNEL_LENGTH = 1024
 
-# op -> (required field, its JSON type name)
-_OPS: dict[str, str | None] = {
-    "subscribe": "channel",
-    "psubscribe": "pattern",
-    "unsubscribe": "channel",
-    "punsubscribe": "pattern",
-    "publish": "channel",
-    "presence": "channel",
-    "presence_stats": "channel",
-    "history": "channel",
-    "ping": None,
-    "watch": "key",
-    "unwatch": "watch",
-}
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """What a client message of one op must carry (gateway.session's op table says it per op)."""
+
+    # The string field naming the op's channel, pattern, key or watch (Request.target), if any.
+    target: str | None = None
+    # A "data" field (any JSON), kept as its encoded text (Request.data_json).
+    data: bool = False
 
 
 class BadRequest(Exception):
@@ -83,8 +84,8 @@ class Request:
     options: dict[str, Any] | None = None
 
 
-def parse_request(text: str | bytes) -> Request:
-    """Validate one client message.
+def parse_request(text: str | bytes, ops: Mapping[str, Fields]) -> Request:
+    """Validate one client message against ``ops`` (op name -> the fields it needs).
 
     Raises:
         BadRequest: invalid JSON, not an object, unknown op, missing or mistyped field.
@@ -92,34 +93,35 @@ def parse_request(text: str | bytes) -> Request:
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest("bad_request", f"invalid JSON: {exc}") from None
+        raise BadRequest(errors.BAD_REQUEST, f"invalid JSON: {exc}") from None
     if not isinstance(message, dict):
-        raise BadRequest("bad_request", f"a message must be a JSON object, got {type(message).__name__}")
+        raise BadRequest(errors.BAD_REQUEST, f"a message must be a JSON object, got {type(message).__name__}")
     request_id = message.get("id")
     if request_id is not None and not isinstance(request_id, (int, float, str)) or isinstance(request_id, bool):
-        raise BadRequest("bad_request", "'id' must be a number or a string", None)
+        raise BadRequest(errors.BAD_REQUEST, "'id' must be a number or a string", None)
     op = message.get("op")
     if op is None:
-        raise BadRequest("bad_request", "missing field 'op'", request_id)
+        raise BadRequest(errors.BAD_REQUEST, "missing field 'op'", request_id)
     if not isinstance(op, str):
-        raise BadRequest("bad_request", f"'op' must be a string, got {_type(op)}", request_id)
-    if op not in _OPS:
-        raise BadRequest("unknown_op", f"unknown op {op!r}; expected one of: {', '.join(_OPS)}", request_id)
+        raise BadRequest(errors.BAD_REQUEST, f"'op' must be a string, got {_type(op)}", request_id)
+    required = ops.get(op)
+    if required is None:
+        raise BadRequest(errors.UNKNOWN_OP, f"unknown op {op!r}; expected one of: {', '.join(ops)}", request_id)
     request = Request(op=op, id=request_id)
-    field = _OPS[op]
+    field = required.target
     if field is not None:
         value = message.get(field)
         if value is None:
-            raise BadRequest("bad_request", f"missing field '{field}' for op '{op}'", request_id)
+            raise BadRequest(errors.BAD_REQUEST, f"missing field '{field}' for op '{op}'", request_id)
         if not isinstance(value, str):
-            raise BadRequest("bad_request", f"'{field}' must be a string, got {_type(value)}", request_id)
+            raise BadRequest(errors.BAD_REQUEST, f"'{field}' must be a string, got {_type(value)}", request_id)
         if not value or len(value) > MAX_CHANNEL_LENGTH:
-            raise BadRequest("bad_request", f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long",
+            raise BadRequest(errors.BAD_REQUEST, f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long",
                              request_id)
         request.target = value
-    if op == "publish":
+    if required.data:
         if "data" not in message:
-            raise BadRequest("bad_request", "missing field 'data' for op 'publish'", request_id)
+            raise BadRequest(errors.BAD_REQUEST, f"missing field 'data' for op '{op}'", request_id)
         request.data = message["data"]
         try:
             request.data_json = encode_data(request.data)
@@ -140,7 +142,7 @@ def encode_data(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise BadRequest("bad_request", f"'data' cannot be published: {exc}") from None
+        raise BadRequest(errors.BAD_REQUEST, f"'data' cannot be published: {exc}") from None
 
 
 def _type(value: Any) -> str:

@@ -1,7 +1,9 @@
-"""The gateway's typed application state and settings."""
+"""The gateway's typed application state (``GatewayState``, reached as ``app[STATE]``)."""
 
 from __future__ import annotations
 
+import collections
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -9,57 +11,57 @@ from aiohttp import web
 
 from broker.backend import Backend
 from gateway.auth import Authenticator
-from gateway.channels import DEFAULT_RULES, ChannelPolicy
+from gateway.channels import ChannelPolicy
 from gateway.connection import Connection, Counters
+from gateway.node_view import broker_socket
 from gateway.ratelimit import TokenBucket
+from gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:
     from gateway.fanout import Hub
-    from gateway.ops import NodeInfo
+    from gateway.watch import LiveViews
     from presence.tracker import PresenceTracker
 
-__all__ = ["STATE", "GatewaySettings", "GatewayState", "PATTERN_QUERY_RATE", "PATTERN_QUERY_BURST"]
+__all__ = ["STATE", "GatewaySettings", "GatewayState", "NodeInfo", "PATTERN_QUERY_RATE", "PATTERN_QUERY_BURST",
+           "RECENT_DISCONNECTS"]
 
 # Pattern queries of /api/channels per second per node, and the burst allowed.
 PATTERN_QUERY_RATE = 50.0
 PATTERN_QUERY_BURST = 100.0
 
 
+# Disconnects kept for /api/disconnects and the console (bounded: a storm of
+# closes must not grow memory).
+RECENT_DISCONNECTS = 100
+
+
 @dataclass
-class GatewaySettings:
-    # Largest websocket message / HTTP body accepted, in bytes.
-    max_message_size: int = 64 * 1024
-    # Output budget per connection (queued + in the socket buffer), in bytes.
-    max_buffer: int = 1 << 20
-    # How long a connection may stay over its budget before it is closed.
-    slow_close_after: float = 5.0
-    max_subscriptions: int = 1000
-    max_connections: int = 100_000
-    # Publishes per second per connection (token bucket), and the burst allowed.
-    publish_rate: float = 100.0
-    publish_burst: float = 200.0
-    # Requests of any op per second per connection (token bucket) and the burst
-    # allowed (a page may subscribe to max_subscriptions channels at once). A client
-    # that keeps sending at over twice the rate is closed with 1008 (gateway.app).
-    op_rate: float = 200.0
-    op_burst: float = 1000.0
-    # HTTP port: seconds to send a request head / a request body (408 after), and
-    # connections that may wait to send a head (past it the longest waiting goes).
-    http_header_timeout: float = 10.0
-    http_body_timeout: float = 10.0
-    max_pending_requests: int = 1024
-    # A publish with an idempotency_key is not repeated within this many seconds.
-    idempotency_window: float = 300.0
-    # Websocket ping interval; a connection whose pong is late by half of it is closed.
-    ping_interval: float = 20.0
-    # How long shutdown waits for connections to close.
-    shutdown_timeout: float = 5.0
-    # Presence and history per channel pattern (gateway.channels), first match wins.
-    channel: tuple[str, ...] = DEFAULT_RULES
-    # TTL of a node's heartbeat key: its connections leave presence this long after it dies.
-    node_ttl: float = 15.0
-    # Least time between two computations (and pushes) of one live view.
-    watch_interval: float = 0.05
+class NodeInfo:
+    """What /api/info reports; set once by ``fanout serve``."""
+
+    version: str = "unknown"
+    broker_url: str = "memory://"
+    worker: int = 0
+    workers: int = 1
+    # The supervisor's directory of worker sockets (gateway.node_view); "" when not a worker.
+    worker_dir: str = ""
+    started: float = field(default_factory=time.time)
+    started_monotonic: float = field(default_factory=time.monotonic)
+    # (time, connection id, user, reason), newest last.
+    disconnects: collections.deque[dict[str, Any]] = field(
+        default_factory=lambda: collections.deque(maxlen=RECENT_DISCONNECTS))
+
+    @property
+    def on_supervisor_broker(self) -> bool:
+        """A worker of ``--workers N`` on the supervisor's embedded broker (not on a
+        shared Redis the user gave with --broker)."""
+        return bool(self.worker_dir) and self.broker_url == "unix://" + broker_socket(self.worker_dir)
+
+    @property
+    def broker_kind(self) -> str:
+        """memory, redis, rediss, unix or cluster (never the address or password)."""
+        scheme = self.broker_url.split("://", 1)[0] if "://" in self.broker_url else self.broker_url
+        return {"redis+cluster": "cluster"}.get(scheme, scheme)
 
 
 @dataclass
@@ -72,6 +74,8 @@ class GatewayState:
     registry: Any
     channels: ChannelPolicy
     tracker: PresenceTracker
+    # Live views of keys (ops watch / unwatch), dropped with the connection.
+    views: LiveViews
     node_id: str
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False

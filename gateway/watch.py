@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from broker.backend import Backend
 from broker.resp import CommandError
+from gateway import errors
 from gateway.notify_flags import ensure_notify_flags
 from gateway.protocol import BadRequest, Request, encode_reply
 from gateway.views import View, ViewError, ViewRegistry, parse_view
@@ -29,28 +30,17 @@ from gateway.views import View, ViewError, ViewRegistry, parse_view
 if TYPE_CHECKING:
     from gateway.connection import Connection
     from gateway.fanout import Hub
-    from gateway.state import GatewaySettings
+    from gateway.settings import GatewaySettings
 
-__all__ = ["NOTIFY_CLASSES", "LiveViews", "handle_watch", "watch_count"]
+__all__ = ["NOTIFY_CLASSES", "LiveViews"]
 
 log = logging.getLogger("fanout.gateway")
 
 # K: keyspace channels; g: DEL/RENAME/...; $ l h z: the types views read; x e: expired, evicted.
 NOTIFY_CLASSES = "Kg$lhzxe"
-async def handle_watch(hub: Hub, connection: Connection, request: Request) -> bytes:
-    """The ``watch`` and ``unwatch`` ops (``_dispatch`` in gateway.app)."""
-    if hub.views is None:
-        raise BadRequest("unknown_op", f"op {request.op!r} is not enabled on this gateway")
-    return await hub.views.handle(connection, request)
-
-
-def watch_count(hub: Hub, connection: Connection) -> int:
-    """Watches of ``connection`` (they count toward max_subscriptions)."""
-    return hub.views.registry.count(connection) if hub.views is not None else 0
-
-
 class LiveViews:
-    """Watches of all connections of one gateway; registers itself as ``hub.views``."""
+    """Watches of all connections of one gateway (``GatewayState.views``), kept fresh
+    through the hub's listeners of keyspace channels."""
 
     def __init__(self, hub: Hub, settings: GatewaySettings) -> None:
         self.hub = hub
@@ -70,7 +60,6 @@ class LiveViews:
         # latest frame goes again each interval until it gets through, so a client that
         # catches up does not keep a stale value until the key changes again.
         self._stale: dict[View, dict[Connection, None]] = {}
-        hub.views = self
 
     # ------------------------------------------------------------- hub hooks
 
@@ -116,17 +105,17 @@ class LiveViews:
         key = request.target
         options = request.options or {}
         if not connection.identity.can_subscribe(key):
-            raise BadRequest("forbidden", f"not allowed to watch key {key!r}")
+            raise BadRequest(errors.FORBIDDEN, f"not allowed to watch key {key!r}")
         try:
             spec = parse_view(options.get("view"))
         except ViewError as exc:
-            raise BadRequest("bad_request", str(exc)) from None
+            raise BadRequest(errors.BAD_REQUEST, str(exc)) from None
         key_bytes = key.encode()
         existing = self.registry.views.get((key_bytes, spec))
         if existing is None or connection not in existing.watchers:
             used = len(connection.channels) + len(connection.patterns) + self.registry.count(connection)
             if used >= self.settings.max_subscriptions:
-                raise BadRequest("limit_exceeded", f"subscription limit of {self.settings.max_subscriptions} "
+                raise BadRequest(errors.LIMIT_EXCEEDED, f"subscription limit of {self.settings.max_subscriptions} "
                                  f"per connection reached (watches count); cannot watch key {key!r}")
         view, new_channel = self.registry.watch(connection, key_bytes, spec)
         try:
@@ -138,14 +127,14 @@ class LiveViews:
             raise
         value = self.registry.ready(view, connection)
         if value is None:  # the connection closed meanwhile: nobody reads this reply
-            raise BadRequest("not_subscribed", f"watch of key {key!r} ended before it started")
+            raise BadRequest(errors.NOT_SUBSCRIBED, f"watch of key {key!r} ended before it started")
         return encode_reply(request.id, key=key, watch=view.id)[:-1] + b',"value":' + value + b"}"
 
     async def _unwatch(self, connection: Connection, request: Request) -> bytes:
         watch_id = request.target
         found, channel = self.registry.unwatch(connection, watch_id)
         if not found:
-            raise BadRequest("not_subscribed", f"no watch {watch_id!r} on this connection")
+            raise BadRequest(errors.NOT_SUBSCRIBED, f"no watch {watch_id!r} on this connection")
         if channel is not None:
             await self._release(channel)
         return encode_reply(request.id, watch=watch_id)
@@ -213,7 +202,7 @@ class LiveViews:
             return view.spec.encode(await self.backend.execute(*view.spec.command(view.key)))
         except CommandError as exc:
             if str(exc).startswith("WRONGTYPE"):
-                raise BadRequest("bad_request", f"key {view.key.decode('utf-8', 'replace')!r} holds another "
+                raise BadRequest(errors.BAD_REQUEST, f"key {view.key.decode('utf-8', 'replace')!r} holds another "
                                  f"type than a {view.spec.type} view reads") from None
             raise
 

@@ -25,7 +25,6 @@ import time
 from typing import TextIO
 
 from gateway.node_view import broker_socket
-from gateway.own_keys import is_gateway_key
 
 __all__ = ["run_workers", "tag_line", "worker_argv"]
 
@@ -117,32 +116,24 @@ class Worker:
 
 
 async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
-    from broker.core import Broker
-    from broker.server import RespServer
-    from gateway.app import start_embedded
-    from gateway.cli import broker_config, configure_persistence, on_shutdown_command, stop_on_signals
     from gateway.logs import fact
+    from gateway.serve import EmbeddedBroker, StartFailed, start_embedded_broker, stop_on_signals
 
     stop = stop_on_signals()
-    unix_path = resp_server = None
-    saved: list[bool] = []
+    unix_path = None
+    embedded: EmbeddedBroker | None = None
     # The workers' sockets (the broker's, and each worker's own HTTP one) are in a
     # directory only this user can enter (mkdtemp: 0700), so they need no password;
     # --requirepass guards the RESP port.
     directory = tempfile.mkdtemp(prefix="fanout-")
     if args.broker.startswith("memory"):
         unix_path = broker_socket(directory)
-        broker = Broker(config=broker_config(args))
-        broker.evictor.set_exempt(is_gateway_key)
-        problem = configure_persistence(broker, args)
-        if problem:
-            print(f"fanout: {problem}", file=sys.stderr)
-            return 2
-        saved = on_shutdown_command(broker, stop)
-        resp_server = RespServer(broker, args.host, args.resp_port, unix_path=unix_path, unix_trusted=True)
-        failed = await start_embedded(resp_server, args.host, args.resp_port)
-        if failed is not None:
-            return failed
+        try:
+            embedded = await start_embedded_broker(args, args.resp_port, stop, unix_path=unix_path,
+                                                   unix_trusted=True)
+        except StartFailed as exc:
+            print(exc, file=sys.stderr, flush=True)
+            return exc.code
     http_port = args.http_port or _free_port(args.host)
     workers = [Worker(index, worker_argv(argv, unix_path, http_port, index, args.workers, directory))
                for index in range(1, args.workers + 1)]
@@ -154,22 +145,21 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     if ready not in done:
         print("fanout: a worker exited before listening (see its output above)", file=sys.stderr)
         await _stop_workers(workers, args.shutdown_timeout)
-        if resp_server is not None:
-            await resp_server.close()
+        if embedded is not None:
+            await embedded.server.close()  # not saved: it never served
         return 1
     fact(f"fanout serve: HTTP on http://{args.host}:{http_port} ({args.workers} workers)",
          http=f"{args.host}:{http_port}", workers=args.workers)
-    if resp_server is not None and args.resp_port >= 0:
-        fact(f"fanout serve: RESP on {args.host}:{resp_server.port}", resp=f"{args.host}:{resp_server.port}")
+    if embedded is not None and args.resp_port >= 0:
+        port = embedded.server.port
+        fact(f"fanout serve: RESP on {args.host}:{port}", resp=f"{args.host}:{port}")
     supervisor = asyncio.ensure_future(_supervise(workers))
     await stop.wait()
     fact("fanout serve: shutting down")
     supervisor.cancel()
     await _stop_workers(workers, args.shutdown_timeout)
-    if resp_server is not None:
-        if not saved:
-            resp_server.broker.persistence.save_on_shutdown()
-        await resp_server.close()
+    if embedded is not None:
+        await embedded.close()
     for leftover in glob.glob(os.path.join(directory, "worker-*.sock")):  # of workers that were killed
         os.unlink(leftover)
     if not os.listdir(directory):

@@ -26,9 +26,13 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from gateway.auth import AuthError
+from gateway import errors
+from gateway.auth import AuthError, Identity
 from gateway.connection import Connection, ConnectionState
 from gateway.httpguard import HttpGuard
+from gateway.node import drop_connection
+from gateway.protocol import encode_error
+from gateway.session import handle_message
 from gateway.state import GatewayState
 
 __all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
@@ -258,35 +262,37 @@ class WebsocketProtocol(asyncio.Protocol):
 
     def _handshake(self, request: Request) -> None:
         state = self.state
-        response = self._refusal(request)
-        if response is None:
-            response = self.protocol.accept(request)
+        admitted = self._admit(request)
+        response = admitted if isinstance(admitted, Response) else self.protocol.accept(request)
         self.protocol.send_response(response)
         if response.status_code != 101:
             self._write_pending()
             self.transport.close()
             return
-        identity = request.__dict__.pop("_fanout_identity")
+        assert isinstance(admitted, Identity)  # 101: accept() took an admitted upgrade
+        identity = admitted
         _cap_send_buffer(self.transport, state.settings.max_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
-        connection = Connection(self, self.transport, identity, state.counters,  # type: ignore[arg-type]
+        connection = Connection(self, self.transport, identity, state.counters,
                                 state.settings.max_buffer, state.settings.slow_close_after)
         self.connection = connection
         state.connections.add(connection)
         state.counters.connections_total += 1
         log.debug("connection %s-%d opened: user %s", state.node_id, connection.id, identity.user)
 
-    def _refusal(self, request: Request) -> Response | None:
+    def _admit(self, request: Request) -> Identity | Response | None:
+        """Who this upgrade is (the token's identity), or the refusal to answer it
+        with; None for a malformed handshake, which accept() answers with its own 400."""
         state = self.state
         if self.protocol.handshake_exc is not None:
-            return None  # accept() answers a malformed handshake with its own 400
+            return None
         if state.shutting_down:
-            return _json_response(503, "Service Unavailable", "shutting_down", "the server is shutting down")
+            return _json_response(503, "Service Unavailable", errors.SHUTTING_DOWN, "the server is shutting down")
         origin = request.headers.get("Origin")
         if not state.auth.origin_allowed(origin):
             state.counters.reject("origin")
-            return _json_response(403, "Forbidden", "forbidden", f"origin {origin!r} is not allowed")
+            return _json_response(403, "Forbidden", errors.FORBIDDEN, f"origin {origin!r} is not allowed")
         query = parse_qs(urlsplit(request.path).query)
         token = query.get("token", [None])[0]
         try:
@@ -296,10 +302,9 @@ class WebsocketProtocol(asyncio.Protocol):
             return _json_response(401, "Unauthorized", exc.code, exc.message)
         if len(state.connections) >= state.settings.max_connections:
             state.counters.reject("max_connections")
-            return _json_response(503, "Service Unavailable", "too_many_connections",
+            return _json_response(503, "Service Unavailable", errors.TOO_MANY_CONNECTIONS,
                                   f"the server is at its limit of {state.settings.max_connections} connections")
-        request.__dict__["_fanout_identity"] = identity
-        return None
+        return identity
 
     # --------------------------------------------------------------- frames
 
@@ -338,8 +343,7 @@ class WebsocketProtocol(asyncio.Protocol):
         else:
             return
         if binary:
-            from gateway.protocol import encode_error
-            connection.send_reply(encode_error(None, "bad_request",
+            connection.send_reply(encode_error(None, errors.BAD_REQUEST,
                                                "binary frames are not supported: send JSON text frames"))
             return
         try:
@@ -367,7 +371,6 @@ class WebsocketProtocol(asyncio.Protocol):
     async def _handle(self) -> None:
         """Handle the backlog in order: yielding every few requests, and making no
         reply while the connection's output is over its budget."""
-        from gateway.app import handle_message
         handled = 0
         try:
             while self.backlog:
@@ -446,7 +449,6 @@ class WebsocketProtocol(asyncio.Protocol):
         state = self.state
         state.connections.discard(connection)
         state.counters.disconnect(connection.close_reason or self.reason)
-        from gateway.app import drop_connection
         asyncio.ensure_future(drop_connection(state, connection))
 
 

@@ -11,9 +11,9 @@ server releases a reply, after the fsync.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from broker.backend import MessageHandler
+from broker.backend import Backend, InProcess, MessageHandler
 from broker.channel_keys import once_key
 from broker.core import BLOCKED, NO_REPLY, Broker, Client, Replies
 from broker.pubsub import Message
@@ -55,11 +55,9 @@ class _InProcessClient(Client):
 
 
 class MemoryBackend:
-    """See ``broker.backend.Backend``."""
-
-    # Replies are the broker's own objects, not copies (gateway.history reads a
-    # recovery's missed messages at once here, in batches over RESP).
-    in_process = True
+    """See ``broker.backend.Backend``; also ``broker.backend.InProcess``: replies are
+    the broker's own objects, not copies (gateway.history reads a recovery's missed
+    messages at once here, in batches over RESP)."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -157,3 +155,11 @@ class MemoryBackend:
         if type(reply) is Replies:
             return list(reply)
         return reply
+
+
+if TYPE_CHECKING:
+    def _implements_backend(backend: MemoryBackend) -> Backend:
+        return backend  # mypy checks MemoryBackend against the Backend protocol here
+
+    def _in_process(backend: MemoryBackend) -> InProcess:
+        return backend  # and against the InProcess capability

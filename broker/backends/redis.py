@@ -32,7 +32,7 @@ import asyncio
 import inspect
 import logging
 import random
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from urllib.parse import urlparse
 
 from redis.asyncio import ConnectionPool
@@ -40,7 +40,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from broker.backend import Backend, BackendUnavailable, MessageHandler
+from broker.backend import Backend, BackendUnavailable, MessageHandler, ReconnectHandler, Reconnecting
 from broker.backends import scripts
 from broker.backends.cluster import ClusterCommands
 from broker.backends.command_link import CommandLink
@@ -52,7 +52,6 @@ __all__ = ["RedisBackend", "ReconnectHandler", "backoff_delays"]
 
 log = logging.getLogger("fanout.backend")
 
-ReconnectHandler = Callable[[], "Awaitable[None] | None"]
 Arg = bytes | str | int | float
 
 CLUSTER_SCHEME = "redis+cluster"
@@ -460,3 +459,6 @@ class RedisBackend:
 if TYPE_CHECKING:
     def _implements_backend(backend: RedisBackend) -> Backend:
         return backend  # mypy checks RedisBackend against the Backend protocol here
+
+    def _reconnects(backend: RedisBackend) -> Reconnecting:
+        return backend  # and against the Reconnecting capability

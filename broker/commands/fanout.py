@@ -23,10 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from broker.channel_keys import (
-    HISTORY_PREFIX,
-    JOIN_PREFIX,
-    LEAVE_PREFIX,
+    history_envelope,
     history_keys,
+    presence_envelope,
     presence_keys,
 )
 from broker.commands.args import parse_int
@@ -107,7 +106,7 @@ def fanout_publish(client: Client, argv: list[bytes]) -> list[Any]:
         db.set_expire(key, deadline)
         db.notify(_GENERIC, b"expire", key)
     broker.stats.client_publishes += 1
-    broker.publish(channel, HISTORY_PREFIX + b"%d:%s:" % (offset, epoch) + data)
+    broker.publish(channel, history_envelope(offset, epoch, data))
     return [offset, epoch]
 
 
@@ -120,7 +119,7 @@ def fanout_join(client: Client, argv: list[bytes]) -> list[int]:
     if _run(client, b"hset", members, conn, meta) == 0:
         return [0, 0]
     first = 1 if _run(client, b"hincrby", users, user, b"1") == 1 else 0
-    client.broker.publish(channel, JOIN_PREFIX + (b"1" if first else b"0") + meta)
+    client.broker.publish(channel, presence_envelope(True, bool(first), meta))
     return [1, first]
 
 
@@ -138,7 +137,7 @@ def fanout_leave(client: Client, argv: list[bytes]) -> list[int]:
     if _run(client, b"hincrby", users, user, b"-1") <= 0:
         _run(client, b"hdel", users, user)
         last = 1
-    client.broker.publish(channel, LEAVE_PREFIX + (b"1" if last else b"0") + meta)
+    client.broker.publish(channel, presence_envelope(False, bool(last), meta))
     return [1, last]
 
 

@@ -41,7 +41,7 @@ def bgsave(client: Client, argv: list[bytes]) -> object:
     snapshots = client.broker.persistence
     if snapshots.has_child():
         raise CommandError("ERR Background save already in progress")
-    if client.multi is not None or getattr(client, "in_exec", False):
+    if client.multi is not None:
         snapshots.scheduled = True
         return Simple("Background saving scheduled")
     if not snapshots.bgsave():

@@ -66,6 +66,8 @@ def unsubscribe(client: Client, argv: list[bytes]) -> Replies:
     names = argv[1:] or list(client.channels)
     replies = Replies()
     for channel in names:
+        # The dict's values are None: pop gives None for a subscribed channel and the
+        # default 0 for one that was not, in one lookup instead of "in" then "del".
         if client.channels.pop(channel, 0) is None:
             registry.unsubscribe(client, channel)
         replies.append(Push([b"unsubscribe", channel, _count(client)]))
@@ -81,7 +83,7 @@ def punsubscribe(client: Client, argv: list[bytes]) -> Replies:
     names = argv[1:] or list(client.patterns)
     replies = Replies()
     for pattern in names:
-        if client.patterns.pop(pattern, 0) is None:
+        if client.patterns.pop(pattern, 0) is None:  # None: it was subscribed (see UNSUBSCRIBE)
             registry.punsubscribe(client, pattern)
         replies.append(Push([b"punsubscribe", pattern, _count(client)]))
     if not replies:
@@ -97,7 +99,7 @@ def sunsubscribe(client: Client, argv: list[bytes]) -> Replies:
     names = argv[1:] or list(client.shard_channels)
     replies = Replies()
     for channel in names:
-        if client.shard_channels.pop(channel, 0) is None:
+        if client.shard_channels.pop(channel, 0) is None:  # None: it was subscribed (see UNSUBSCRIBE)
             registry.sunsubscribe(client, channel)
         replies.append(Push([b"sunsubscribe", channel, len(client.shard_channels)]))
     if not replies:

@@ -13,9 +13,9 @@ from fractions import Fraction
 from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
-from broker.commands.hashes import _Overflow, _round_long_double, format_long_double, parse_long_double
 from broker.core import Client
 from broker.keyspace import WRONGTYPE, Keyspace
+from broker.longdouble import Overflow, format_long_double, parse_long_double, round_long_double
 from broker.notify import NotifyClass
 from broker.resp import OK, CommandError
 from broker.table import command
@@ -348,8 +348,8 @@ def incrbyfloat(client: Client, argv: list[bytes]) -> object:
     if isinstance(current, float) or isinstance(increment, float):
         raise CommandError("ERR increment would produce NaN or Infinity")
     try:
-        result = _round_long_double(current + increment)
-    except _Overflow:
+        result = round_long_double(current + increment)
+    except Overflow:
         raise CommandError("ERR increment would produce NaN or Infinity") from None
     text = format_long_double(result)
     if old is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
+import redis
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, start_serve
@@ -46,6 +47,14 @@ def server() -> Iterator[ServerProcess]:
     process = start_serve()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def resp(server: ServerProcess) -> Iterator[redis.Redis]:
+    """redis-py on the server's RESP port, replies decoded to str."""
+    client = redis.Redis(port=server.extra_ports["resp"], decode_responses=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,6 @@ def proxy(server: ServerProcess) -> Iterator[TcpProxy]:
     proxy.close()
 
 
-@pytest.fixture
-def resp(server: ServerProcess) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=server.extra_ports["resp"])
-    yield client
-    client.close()
-
-
 def _connect(page: Page, url: str, **options: Any) -> None:
     """Create ``window.client`` and record its states and received events in page globals."""
     page.evaluate("""async ([url, options]) => {
@@ -85,7 +78,7 @@ def test_publish_and_subscribe_round_trip_over_websocket_and_resp(lib: Page, ser
     assert lib.evaluate("states") == ["connecting", "connected"]
     lib.evaluate("client.unsubscribe('lib:rt')")
     lib.wait_for_function("!client.channels.has('lib:rt')")
-    assert resp.pubsub_numsub("lib:rt") == [(b"lib:rt", 0)]
+    assert resp.pubsub_numsub("lib:rt") == [("lib:rt", 0)]
 
 
 def test_requests_reject_with_the_servers_code_and_message(lib: Page, server: ServerProcess) -> None:

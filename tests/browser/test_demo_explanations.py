@@ -5,7 +5,6 @@ message box on a phone screen, and the stats page's counts."""
 
 from __future__ import annotations
 
-import time
 from typing import Iterator
 
 import pytest

@@ -6,7 +6,6 @@ Backend writes come over RESP with redis-py (as a service would) and over the HT
 from __future__ import annotations
 
 import json
-from typing import Iterator
 
 import pytest
 import redis
@@ -16,13 +15,6 @@ from tests.support.browser import http_publish, start_serve
 from tests.support.servers import ServerProcess
 
 PAGES = ["/index.html", "/chat.html?name=phone", "/dashboard.html", "/leaderboard.html", "/stats.html"]
-
-
-@pytest.fixture
-def resp(server: ServerProcess) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=server.extra_ports["resp"], decode_responses=True)
-    yield client
-    client.close()
 
 
 def test_dashboard_shows_metrics_published_over_resp_and_http(

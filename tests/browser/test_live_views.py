@@ -7,20 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from typing import Iterator
 
-import pytest
 import redis
 from playwright.sync_api import Page, expect
 
 from tests.support.servers import ServerProcess
-
-
-@pytest.fixture
-def resp(server: ServerProcess) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=server.extra_ports["resp"], decode_responses=True)
-    yield client
-    client.close()
 
 
 def _names(page: Page) -> list[str]:

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import pytest
 import redis
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.servers import ServerProcess
-
-
-@pytest.fixture
-def resp(server: ServerProcess) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=server.extra_ports["resp"], decode_responses=True)
-    yield client
-    client.close()
 
 
 @pytest.mark.parametrize("width", [320, 640])

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from typing import Iterator
 
-import pytest
 import redis
 from playwright.sync_api import Page
 
 from tests.support.proxy import TcpProxy
 from tests.support.servers import ServerProcess
-
-
-@pytest.fixture
-def resp(server: ServerProcess) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=server.extra_ports["resp"], decode_responses=True)
-    yield client
-    client.close()
 
 
 def _server_watches(server: ServerProcess) -> int:

@@ -40,16 +40,18 @@ def _node(url: str, *extra: str) -> ServerProcess:
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[ServerProcess]:
+def backplane() -> Iterator[ServerProcess]:
+    """This module's own redis-server (not the session's ``redis_server``): nodes come
+    and go on it, and their presence sweeps must not meet other modules' keys."""
     server = start_redis_server()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def nodes(redis_server: ServerProcess) -> Iterator[list[ServerProcess]]:
+def nodes(backplane: ServerProcess) -> Iterator[list[ServerProcess]]:
     """Nodes A, B and C on the module's redis-server."""
-    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    url = f"redis://127.0.0.1:{backplane.port}/0"
     started = [_node(url) for _ in range(3)]
     yield started
     for node in started:
@@ -95,12 +97,12 @@ async def _wait_output(node: ServerProcess, pattern: str, timeout: float = 20.0)
     await asyncio.wait_for(asyncio.to_thread(read), timeout)
 
 
-async def test_a_browser_on_one_node_receives_what_is_published_on_any_other_or_into_redis(nodes, redis_server):
+async def test_a_browser_on_one_node_receives_what_is_published_on_any_other_or_into_redis(nodes, backplane):
     a, b, c = nodes
     browsers = [await _subscribed(a, f"reader{n}", "news:cross") for n in range(3)]
     for node in (b, c):  # one subscriber elsewhere, so every node follows the channel
         await _subscribed(node, "elsewhere", "news:cross")
-    redis = aioredis.Redis(port=redis_server.port)
+    redis = aioredis.Redis(port=backplane.port)
     # One backplane subscription per node, however many browsers it serves.
     assert (await redis.pubsub_numsub("news:cross"))[0][1] == 3
     publisher = await _client(b, "bob")
@@ -195,10 +197,10 @@ async def test_presence_is_cluster_wide(nodes):
         await watcher.close()
 
 
-async def test_a_killed_node_s_connections_leave_within_the_heartbeat_ttl(nodes, redis_server):
+async def test_a_killed_node_s_connections_leave_within_the_heartbeat_ttl(nodes, backplane):
     a, b, _ = nodes
     channel = "chat:doomed"
-    doomed_node = _node(f"redis://127.0.0.1:{redis_server.port}/0")
+    doomed_node = _node(f"redis://127.0.0.1:{backplane.port}/0")
     try:
         watchers = await _watchers([a, b], channel)
         victims = [await _subscribed(doomed_node, user, channel) for user in ("dora", "dan")]
@@ -284,12 +286,12 @@ async def test_a_backplane_restart_loses_nothing_within_history(durable_redis):
             restarted.stop()
 
 
-async def test_a_node_cut_off_from_redis_catches_up_from_history_and_rejoins_presence(nodes, redis_server):
+async def test_a_node_cut_off_from_redis_catches_up_from_history_and_rejoins_presence(nodes, backplane):
     _, b, _ = nodes
-    proxy = TcpProxy(redis_server.port)  # node A's only way to Redis
+    proxy = TcpProxy(backplane.port)  # node A's only way to Redis
     a = _node(f"redis://127.0.0.1:{proxy.port}/0")
     channel = "chat:cut"
-    redis = aioredis.Redis(port=redis_server.port)
+    redis = aioredis.Redis(port=backplane.port)
     try:
         watcher = await _subscribed(b, "walt", channel, presence=True)
         assert _presence_event(await watcher.event()) == ("join", "walt")

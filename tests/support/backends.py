@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
-__all__ = ["Collector", "WAIT"]
+__all__ = ["Collector", "WAIT", "unique"]
 
 # Upper bound for one awaited event; tests never sleep, they wait for the event itself.
 WAIT = 10.0
 
 Message = tuple[bytes, bytes, "bytes | None"]
+
+_names = itertools.count()
+
+
+def unique(prefix: str) -> bytes:
+    """Names no other test uses: the servers are shared by the whole session."""
+    return f"{prefix}:contract:{next(_names)}".encode()
 
 
 class Collector:

@@ -8,6 +8,7 @@ from broker.core import Broker
 from broker.resp import OK, CommandError
 from gateway.connection import Counters
 from gateway.fanout import Hub
+from tests.support.gateway import FakeConnection
 
 
 async def test_handler_gets_channel_and_pattern_messages_and_commands_work():
@@ -38,17 +39,6 @@ async def test_in_process_clients_skip_requirepass_and_take_the_fast_path():
     await backend.close()
 
 
-class FakeConnection:
-    def __init__(self) -> None:
-        self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
-        self.frames: list[bytes] = []
-        self.recovering = None
-
-    def send_event(self, frame: bytes, channel: bytes, offset: int = 0) -> None:
-        self.frames.append(frame)
-
-
 async def test_hub_holds_one_upstream_subscription_per_channel_and_encodes_once():
     broker = Broker()
     backend = MemoryBackend(broker)
@@ -59,7 +49,7 @@ async def test_hub_holds_one_upstream_subscription_per_channel_and_encodes_once(
         await hub.subscribe(connection, b"room")  # type: ignore[arg-type]
     assert broker.pubsub.numsub(b"room") == 1
     broker.publish(b"room", b'{"n":1}')
-    frames = [c.frames[0] for c in connections]
+    frames = [c.raw[0] for c in connections]
     assert all(frame is frames[0] for frame in frames)  # the very same bytes object
     for connection in connections[:2]:
         await hub.unsubscribe(connection, b"room")  # type: ignore[arg-type]

@@ -6,40 +6,7 @@ import orjson
 
 from gateway.auth import Identity
 from gateway.connection import Connection, ConnectionState, Counters, text_frame
-
-
-class FakeTransport:
-    """Holds written bytes as 'unsent' until the test drains it."""
-
-    def __init__(self) -> None:
-        self.buffered = 0
-        self.written: list[bytes] = []
-        self.aborted = False
-        self.changed = asyncio.Event()
-
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
-        self.buffered += len(data)
-        self.changed.set()
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def is_closing(self) -> bool:
-        return self.aborted
-
-    def abort(self) -> None:
-        self.aborted = True
-
-
-class FakeWs:
-    def __init__(self) -> None:
-        self.closed_with: tuple[int, bytes] | None = None
-        self.changed = asyncio.Event()
-
-    async def close(self, code: int, message: bytes) -> None:
-        self.closed_with = (code, message)
-        self.changed.set()
+from tests.support.gateway import FakeTransport, FakeWs
 
 
 def make(now: list[float]) -> tuple[Connection, FakeTransport, FakeWs, Counters]:

@@ -3,7 +3,8 @@
 import orjson
 import pytest
 
-from gateway.protocol import BadRequest, encode_error, encode_event, encode_reply, parse_request, payload_json
+from gateway.protocol import BadRequest, encode_error, encode_event, encode_reply, payload_json
+from gateway.session import parse as parse_request
 
 
 def test_parse_each_op():

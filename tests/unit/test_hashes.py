@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 
-from broker.commands.hashes import format_long_double, parse_long_double
+from broker.longdouble import format_long_double, parse_long_double
 from broker.core import Broker
 from broker.resp import NULL_ARRAY, OK, encode
 from tests.support.core import Clock, FakeClient, error, events, run

@@ -6,30 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-import orjson
-
 from broker.backends.memory import MemoryBackend
 from broker.core import Broker
 from gateway import history
 from gateway.channels import ChannelOptions
 from gateway.connection import Counters
 from gateway.fanout import Hub
+from tests.support.gateway import FakeConnection
 
 OPTIONS = ChannelOptions(history_size=100)
-
-
-class FakeConnection:
-    def __init__(self) -> None:
-        self.channels: set[bytes] = set()
-        self.patterns: set[bytes] = set()
-        self.recovering = None
-        self.frames: list[dict] = []
-
-    def send_event(self, frame: bytes, channel: bytes, offset: int = 0) -> None:
-        self.frames.append(orjson.loads(frame[frame.index(b"{"):]))
-
-    def send_frame(self, frame: bytes) -> None:
-        self.frames.append(orjson.loads(frame[frame.index(b"{"):]))
 
 
 async def _setup(complete: bool = True) -> tuple[Hub, MemoryBackend, FakeConnection]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from gateway.options import OPTIONS, OptionError, check_file_keys, parse_size
+from gateway import cli
+from gateway.options import OPTIONS, SETTINGS, Kind, OptionError, check_file_keys, parse_size
+from gateway.serve import settings_from_args
+from gateway.settings import GatewaySettings
 
 BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -103,3 +108,21 @@ def test_a_flag_added_outside_the_table_still_gets_its_env_and_toml_key(tmp_path
     assert args.save_seconds == 9
     with pytest.raises(SystemExit):
         cli._apply_env_and_file(parser, parser.parse_args(argv), argv, environ={"FANOUT_SAVE_SECONDS": "x"})
+
+
+def test_every_gateway_setting_is_one_option_with_its_default():
+    """GatewaySettings' fields and the table's settings are the same names, and each
+    option's default is the field's (written once, in gateway/state.py)."""
+    fields = {field.name: field.default for field in dataclasses.fields(GatewaySettings)}
+    assert sorted(option.dest for option in SETTINGS) == sorted(fields)
+    for option in SETTINGS:
+        if option.kind is not Kind.LIST:  # --channel: None, so argparse's append starts empty
+            assert option.default == fields[option.dest], option.name
+
+
+def test_settings_from_the_command_line():
+    parser = cli.build_parser()
+    assert settings_from_args(parser.parse_args(["serve"])) == GatewaySettings()
+    settings = settings_from_args(parser.parse_args(["serve", "--max-buffer", "64kb", "--op-rate", "5",
+                                                     "--channel", "a:*=presence", "--channel", "b:*=history"]))
+    assert settings == GatewaySettings(max_buffer=65536, op_rate=5.0, channel=("a:*=presence", "b:*=history"))

@@ -1,0 +1,155 @@
+"""The project's imports: no cycles, and the layers' direction (issue #16, STYLE.md §2).
+
+Every ``import`` and ``from ... import`` of broker/, gateway/ and presence/ is read
+from the source (function-local ones too: a cycle hidden in a function is still a
+cycle), and the module graph must have no cycle. Imports under ``if TYPE_CHECKING:``
+name types only and never run; they count in gateway/ and presence/, which have
+none, and not in broker/.
+
+One cycle is known and allowed, by name: the command modules register themselves
+in ``broker.table`` when ``broker.table.load()`` imports them, and they (and the
+modules they use) import ``broker.core`` for ``Client`` and friends, while
+``broker.core`` imports ``broker.table``. Those back edges are left out; any other
+cycle fails.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("broker", "gateway", "presence")
+# The modules that import broker.core / broker.table back, through the table (see above).
+REGISTERED = ("broker.commands.", "broker.scripting", "broker.persistence.", "broker.pause", "broker.propagate",
+              "broker.keyspecs")
+
+
+def _modules(root: Path) -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _type_only(tree: ast.Module) -> set[int]:
+    """ids of the nodes under ``if TYPE_CHECKING:``."""
+    nodes: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            nodes.update(id(child) for statement in node.body for child in ast.walk(statement))
+    return nodes
+
+
+def _graph(with_type_only: bool, root: Path = ROOT) -> dict[str, set[str]]:
+    modules = _modules(root)
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        skip = set() if with_type_only else _type_only(tree)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(filter(None, (resolve(alias.name) for alias in node.names)))
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                for alias in node.names:  # "from gateway import node" imports the module gateway.node
+                    target = resolve(f"{base}.{alias.name}") if f"{base}.{alias.name}" in modules else resolve(base)
+                    if target:
+                        targets.add(target)
+        targets.discard(name)
+        graph[name] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def _without_the_tables_back_edges(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {module: targets - {"broker.core", "broker.table"} if module.startswith(REGISTERED) else targets
+            for module, targets in graph.items()}
+
+
+def test_no_import_cycles():
+    assert _cycles(_without_the_tables_back_edges(_graph(with_type_only=False))) == []
+
+
+def test_no_import_cycles_in_the_gateway_and_presence_even_for_types():
+    graph = _graph(with_type_only=True)
+    ours = {module: {target for target in targets if not target.startswith("broker")}
+            for module, targets in graph.items() if not module.startswith("broker")}
+    assert _cycles(ours) == []
+
+
+def test_the_broker_never_imports_the_gateway_or_presence():
+    graph = _graph(with_type_only=True)
+    wrong = {module: sorted(target for target in targets if target.startswith(("gateway", "presence")))
+             for module, targets in graph.items() if module.startswith("broker")}
+    assert {module: targets for module, targets in wrong.items() if targets} == {}
+
+
+def test_presence_never_imports_the_gateway():
+    graph = _graph(with_type_only=True)
+    assert {module: sorted(targets) for module, targets in graph.items()
+            if module.startswith("presence") and any(t.startswith("gateway") for t in targets)} == {}
+
+
+def test_the_check_finds_a_cycle_hidden_in_a_function(tmp_path):
+    """The walker itself: a function-local import back is a cycle (as wsserver <-> app
+    was); a relative import resolves; a type-only import counts only when asked."""
+    package = tmp_path / "gateway"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from gateway import b\n")
+    (package / "b.py").write_text("def f():\n    from .a import x\n")
+    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gateway.d import D\n")
+    (package / "d.py").write_text("import gateway.c\n")
+    assert _cycles(_graph(with_type_only=False, root=tmp_path)) == [["gateway.a", "gateway.b"]]
+    assert _cycles(_graph(with_type_only=True, root=tmp_path)) == [["gateway.a", "gateway.b"],
+                                                                    ["gateway.c", "gateway.d"]]
