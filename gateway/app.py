@@ -47,6 +47,7 @@ from gateway.state import STATE, GatewaySettings, GatewayState
 from gateway.watch import LiveViews, handle_watch, watch_count
 from gateway.logs import fact
 from gateway.node_view import socket_path
+from gateway.fast_http import FastHttp
 from gateway.wsserver import FrontProtocol, run_heartbeats
 from presence.tracker import PresenceTracker
 
@@ -744,11 +745,13 @@ async def run_serve(args: argparse.Namespace) -> int:
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
+    fast = FastHttp(state, http_factory)  # POST /api/publish without aiohttp; the rest handed to it
     guard = HttpGuard(settings.http_header_timeout, settings.max_pending_requests, fd_budget,
-                      lambda: len(http_factory.connections) + len(state.connections))  # type: ignore[attr-defined]
+                      lambda: len(http_factory.connections) + len(state.connections)  # type: ignore[attr-defined]
+                      + len(fast.connections))
     try:
         # Websocket upgrades are served by wsserver; everything else by aiohttp.
-        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory, guard), args.host,
+        http_server = await loop.create_server(lambda: FrontProtocol(state, fast, guard), args.host,
                                                args.http_port, reuse_address=True, backlog=4096,
                                                reuse_port=bool(getattr(args, "reuse_port", False)))
     except OSError as exc:
@@ -788,6 +791,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     fact("fanout serve: shutting down")
     state.shutting_down = True  # /readyz says so from here on
     http_server.close()
+    fast.close()
     if private is not None:
         private.close()
         os.unlink(socket_path(state.node.worker_dir, state.node.worker))
