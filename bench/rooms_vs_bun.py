@@ -199,6 +199,103 @@ async def saturate(port: int, channels: list[str], seconds: float, connections: 
     return published / elapsed
 
 
+def client_frame(payload: bytes) -> bytes:
+    """A masked client text frame; the all-zero mask leaves the payload as it is (the
+    RFC wants a masking key, any value; the benchmark's own is fixed)."""
+    length = len(payload)
+    header = b"\x81" + (bytes((0x80 | length,)) if length < 126 else b"\xfe" + length.to_bytes(2, "big"))
+    return header + b"\0\0\0\0" + payload
+
+
+class Frames(asyncio.Protocol):
+    """A websocket client reduced to counting the server's text frames (after the handshake)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.opened = False
+        self.frames = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        if not self.opened:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            self.opened, buffer = True, buffer[end + 4:]
+            self.frames -= 1  # the 101 counts as the first answer
+        at, done = 0, 1 if self.frames < 0 else 0
+        while len(buffer) - at >= 2:
+            length, start = buffer[at + 1] & 0x7F, at + 2
+            if length == 126:
+                length, start = int.from_bytes(buffer[at + 2:at + 4], "big"), at + 4
+            elif length == 127:
+                length, start = int.from_bytes(buffer[at + 2:at + 10], "big"), at + 10
+            if len(buffer) < start + length:
+                break
+            done += buffer[at] & 0x0F == 1
+            at = start + length
+        self.buffer = buffer[at:]
+        self.frames += done
+        if done and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def wait(self, frames: int) -> None:
+        while self.frames < frames:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await asyncio.wait_for(self.waiter, 60)
+
+
+async def ws_saturate(kind: str, port: int, rooms: list[str], seconds: float, inflight: int) -> float:
+    """The chat path: one publishing websocket in each of ``rooms`` (an 11th member),
+    each keeping ``inflight`` publishes to its own room unanswered; a publish is
+    answered by the publisher's own copy. Returns publishes/s."""
+    links = []
+    for room in rooms:
+        _, link = await asyncio.get_running_loop().create_connection(Frames, "127.0.0.1", port)
+        query = f"?room={room}" if kind in ("bun", "node") else ""
+        assert link.transport is not None
+        link.transport.write(f"GET /ws{query} HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                             .encode())
+        if kind in ("bun", "node"):
+            await link.wait(0)
+        else:
+            link.transport.write(client_frame(orjson.dumps({"op": "subscribe", "channel": room, "id": 1})))
+            await link.wait(1)  # the 101 and the subscribe reply
+        link.frames = 0
+        links.append((room, link))
+
+    def frame(room: str) -> bytes:
+        payload = _payload(room, 0)
+        return client_frame(orjson.dumps({"op": "publish", **payload} if kind not in ("bun", "node") else payload))
+
+    async def drive(room: str, link: Frames, deadline: float) -> int:
+        assert link.transport is not None
+        link.transport.write(b"".join(frame(room) for _ in range(inflight)))
+        sent = inflight
+        while time.monotonic() < deadline:
+            await link.wait(link.frames + 1)
+            more = link.frames + inflight - sent
+            link.transport.write(b"".join(frame(room) for _ in range(more)))
+            sent += more
+        await link.wait(sent)
+        return sent
+
+    started = time.monotonic()
+    published = sum(await asyncio.gather(*(drive(room, link, started + seconds) for room, link in links)))
+    elapsed = time.monotonic() - started
+    for _, link in links:
+        assert link.transport is not None
+        link.transport.close()
+    return published / elapsed
+
+
 async def paced(port: int, channels: list[str], rate: float, seconds: float) -> None:
     """Open loop: ``rate`` HTTP publishes/s, sent every millisecond as they fall due."""
     link = await _connect(port, False)
@@ -254,19 +351,23 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
             steps = [("http", {})]
             steps += [("batch", {"batch": args.batch})] if kind == "fanout" else []  # (base may predate batches)
             steps += [("resp", {"resp": True})] if kind in ("fanout", "base") else []
+            steps += [("ws", {})] if rooms else []
             for label, extra in steps:
                 for gen in gens:
                     gen.command("reset")
                 started, cpu = time.monotonic(), cpu_seconds(process.pid)
                 target = resp_port if label == "resp" else port
                 inflight = 1 if label == "batch" else args.inflight  # a batch is many publishes already
-                result[f"{label}_publishes"] = await saturate(target, channels, args.seconds, args.publishers,
-                                                              inflight, **extra)  # type: ignore[arg-type]
+                if label == "ws":
+                    result["ws_publishes"] = await ws_saturate(kind, port, channels[:args.ws_publishers], args.seconds,
+                                                               2)
+                else:
+                    result[f"{label}_publishes"] = await saturate(target, channels, args.seconds, args.publishers,
+                                                                  inflight, **extra)  # type: ignore[arg-type]
                 await asyncio.sleep(0.3)  # the last deliveries land
                 result[label] = delivered(time.monotonic() - started)
-                if label == "http":
-                    result["http_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (result[label] * (
-                        time.monotonic() - started))
+                result[f"{label}_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (result[label] * (
+                    time.monotonic() - started))
             rate = args.rooms_rate if rooms else args.latency_rate
             for gen in gens:
                 gen.command("reset")
@@ -289,7 +390,12 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
         ("http_publishes", "HTTP publishes/s", "higher"),
         ("batch", "deliveries/s, batch publish", "higher"),
         ("resp", "deliveries/s, RESP publish", "higher"),
+        ("ws", "deliveries/s, websocket publish", "higher"),
+        ("ws_publishes", "websocket publishes/s", "higher"),
         ("http_cpu", "server CPU us/delivery, HTTP", "lower"),
+        ("batch_cpu", "server CPU us/delivery, batch", "lower"),
+        ("resp_cpu", "server CPU us/delivery, RESP", "lower"),
+        ("ws_cpu", "server CPU us/delivery, ws", "lower"),
         ("p50", "p50 ms @ fixed rate (HTTP)", "lower"),
         ("p99", "p99 ms @ fixed rate (HTTP)", "lower"),
         ("memory", "bytes per idle connection", "lower"),
@@ -300,27 +406,33 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=["rooms", "one:1000", "one:10000"],
-                        help="rooms (10,000 connections in rooms of 10) and one:C (C connections, one channel)")
+                        help="rooms[:C] (C connections, default 10,000, in rooms of 10) and one:C (C connections, "
+                             "one channel)")
     parser.add_argument("--servers", nargs="+", default=list(SERVERS), choices=SERVERS + ("base",))
     parser.add_argument("--base", type=Path, help="another fanout checkout, run as server 'base' (before/after)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each measurement")
     parser.add_argument("--publishers", type=int, default=4, help="HTTP/RESP publisher connections")
     parser.add_argument("--inflight", type=int, default=8, help="unanswered publishes per publisher connection")
+    parser.add_argument("--ws-publishers", type=int, default=100,
+                        help="rooms shape: publishing websockets, one in each of the first rooms")
     parser.add_argument("--batch", type=int, default=50, help="messages per batch publish (fanout)")
     parser.add_argument("--rooms-rate", type=float, default=60_000, help="deliveries/s for the rooms latency run")
     parser.add_argument("--latency-rate", type=float, default=100_000,
                         help="deliveries/s for the one-channel latency run")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
-    parser.add_argument("--quick", action="store_true", help="rooms and one:1000, 3 rounds of 2 s (< 3 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="rooms:2000 and one:1000, fanout and bun, 3 rounds of 1 s steps (< 3 min)")
     args = parser.parse_args()
     if args.base:
         BASE.append(args.base)
         if "base" not in args.servers:
             args.servers.append("base")
     if args.quick:
-        args.shapes, args.seconds = ["rooms", "one:1000"], 2.0
-    shapes = [("rooms", 10_000) if s == "rooms" else ("one", int(s.split(":")[1])) for s in args.shapes]
+        args.shapes, args.seconds = ["rooms:2000", "one:1000"], 1.0
+        args.servers = ["fanout", "bun"] + (["base"] if args.base else [])
+        args.ws_publishers = 20
+    shapes = [(name, int(size or 10_000)) for name, _, size in (shape.partition(":") for shape in args.shapes)]
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if taskset(LOAD_CORE):
