@@ -42,6 +42,11 @@ log = logging.getLogger("fanout.gateway")
 ROUTE = b"/api/publish"
 # Longest request head looked for before aiohttp is left to answer it (as wsserver.MAX_HEAD).
 MAX_HEAD = 16 * 1024
+# Unanswered input held per connection: past it the connection is not read until
+# the requests in it are answered (backpressure, as the websocket side does).
+MAX_INPUT = 1 << 20
+# Requests answered back to back before the connection lets the others have the loop.
+YIELD_EVERY = 16
 _REASONS = {200: "OK", 500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
 # Headers that send a request to aiohttp (which answers them as it always has).
 _HANDED_OVER = frozenset((b"transfer-encoding", b"expect", b"upgrade", b"origin", b"sec-fetch-site"))
@@ -92,7 +97,7 @@ class FastHttpProtocol(asyncio.Protocol):
     """One HTTP connection while its requests are publishes; then aiohttp's."""
 
     __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "headers", "keep_alive", "odd", "out", "parser", "pos",
-                 "reading", "server", "timer", "transport", "url", "waiting")
+                 "reading", "server", "timer", "transport", "url", "waiting", "writing_paused")
 
     def __init__(self, server: FastHttp) -> None:
         self.server = server
@@ -110,6 +115,7 @@ class FastHttpProtocol(asyncio.Protocol):
         self.closing = False
         self.eof = False
         self.reading = True
+        self.writing_paused = False
         # One timer for whatever the connection waits for ("idle", "head", "body").
         self.waiting = ""
         self.deadline = 0.0
@@ -123,6 +129,8 @@ class FastHttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer = self.buffer + data if self.buffer else data
+        if len(self.buffer) - self.pos > MAX_INPUT:
+            self._set_reading(False)
         if not self.busy:
             self.busy = True
             asyncio.ensure_future(self._serve())
@@ -134,10 +142,12 @@ class FastHttpProtocol(asyncio.Protocol):
         return True  # keep the write side open: requests read before the EOF are still answered
 
     def pause_writing(self) -> None:
+        self.writing_paused = True
         self._set_reading(False)
 
     def resume_writing(self) -> None:
-        self._set_reading(True)
+        self.writing_paused = False
+        self._set_reading(len(self.buffer) - self.pos <= MAX_INPUT)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
@@ -165,13 +175,20 @@ class FastHttpProtocol(asyncio.Protocol):
     # -------------------------------------------------------------- requests
 
     async def _serve(self) -> None:
+        answered = 0
         try:
             while not self.closing and self.transport is not None and not self.transport.is_closing():
+                if answered == YIELD_EVERY:
+                    answered = 0
+                    self._flush()
+                    await asyncio.sleep(0)  # publishes that need no I/O never yield
+                    continue  # the connection may have closed meanwhile
                 request = self._next()
                 if request is None:
                     break
                 messages, batch, keep_alive = request
                 await self._answer(messages, batch, keep_alive)
+                answered += 1
                 if not keep_alive:
                     self.closing = True
         except Exception:  # a bug must not leave the connection hanging
@@ -182,6 +199,8 @@ class FastHttpProtocol(asyncio.Protocol):
             self._flush()
             if self.closing or self.eof:
                 self._close()
+            elif not self.writing_paused:
+                self._set_reading(True)
 
     def _next(self) -> tuple[list[http_api.Message], bool, bool] | None:
         """The next complete publish in the buffer, checked; None when waiting for
@@ -307,6 +326,11 @@ class FastHttpProtocol(asyncio.Protocol):
         """Wait for input: "idle" (closed quietly at the deadline), "head" or
         "body" (answered 408). A head's deadline runs from the end of the
         previous request, as the idle one; a body's from its head."""
+        if self.pos:  # what was answered leaves the buffer (a pipelining client may never empty it)
+            self.buffer = self.buffer[self.pos:]
+            if self.body_at >= 0:
+                self.body_at -= self.pos
+            self.pos = 0
         if what != self.waiting and not (what == "head" and self.waiting == "idle"):
             self.deadline = asyncio.get_running_loop().time() + timeout
         self.waiting = what

@@ -218,3 +218,17 @@ async def test_a_batch_the_broker_does_not_take_says_how_many_were_published():
         node.stop()
         redis.stop()
     assert "Traceback" not in node.log()
+
+
+async def test_a_long_pipeline_sent_in_pieces_is_answered_in_order(server):
+    client = await subscribed(server.port, "long")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    stream = b"".join(request({"channel": "long", "data": n}) for n in range(300))
+    for at in range(0, len(stream), 1000):  # pieces that cut requests anywhere
+        writer.write(stream[at:at + 1000])
+        await writer.drain()
+    answers = [await read_response(reader) for _ in range(300)]
+    assert [(status, body) for status, _, body in answers] == [(200, {"ok": True})] * 300
+    assert [(await client.event())["data"] for _ in range(300)] == list(range(300))
+    writer.close()
+    await client.close()
