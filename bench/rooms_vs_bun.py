@@ -417,7 +417,8 @@ def main() -> None:
     parser.add_argument("--ws-publishers", type=int, default=100,
                         help="rooms shape: publishing websockets, one in each of the first rooms")
     parser.add_argument("--batch", type=int, default=50, help="messages per batch publish (fanout)")
-    parser.add_argument("--rooms-rate", type=float, default=60_000, help="deliveries/s for the rooms latency run")
+    parser.add_argument("--rooms-rate", type=float, default=20_000,
+                        help="deliveries/s for the rooms latency run (about half of Bun's saturation here)")
     parser.add_argument("--latency-rate", type=float, default=100_000,
                         help="deliveries/s for the one-channel latency run")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
