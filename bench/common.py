@@ -47,10 +47,10 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
-def start_ours() -> tuple[subprocess.Popen[bytes], int]:
+def start_ours(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(taskset(SERVER_CORE) + [sys.executable, "-m", "gateway.cli", "broker", "--port",
-                                                      str(port), "--log-level", "warning", "--save", ""],
+                                                      str(port), "--log-level", "warning", "--save", "", *flags],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return process, port
@@ -72,10 +72,10 @@ def pin_load() -> None:
         os.sched_setaffinity(0, {int(LOAD_CORE)})
 
 
-def start_redis() -> tuple[subprocess.Popen[bytes], int]:
+def start_redis(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(taskset(SERVER_CORE) + ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                                      "--save", "", "--appendonly", "no"],
+                                                      "--save", "", "--appendonly", "no", *flags],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return process, port

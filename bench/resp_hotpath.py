@@ -13,7 +13,12 @@ With ``--appendfsync everysec|always`` the connection's server has an append-onl
 file (in a temporary directory) and the AOF's end-of-iteration write (and fsync)
 runs after each read, as the event loop would run it: the AOF's CPU cost per request.
 
-Usage: python bench/resp_hotpath.py [--batches 20000] [--pipeline 16] [--repeat 5] [--appendfsync P] [TEST ...]
+With ``--acl "RULES"`` the connection is logged in as an ACL user with those rules
+(``"+@all ~key:* ~counter:* ~my* &bench:*"``): the cost of checking each command,
+which the default all-permissive user never pays.
+
+Usage: python bench/resp_hotpath.py [--batches 20000] [--pipeline 16] [--repeat 5] [--appendfsync P]
+       [--acl RULES] [TEST ...]
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def encode_request(template: list[bytes], rng: random.Random) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
 
-def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "") -> float:
+def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "", acl: str = "") -> float:
     """Median microseconds per request over ``repeat`` timed passes."""
     directory = tempfile.mkdtemp(prefix="hotpath-aof-")
     config = {"dir": directory, "appendonly": "yes", "appendfsync": appendfsync} if appendfsync else {}
@@ -87,6 +92,10 @@ def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = 
     server.loop = None  # type: ignore[assignment]
     connection = RespConnection(server)
     connection.connection_made(CountingTransport())  # type: ignore[arg-type]
+    if acl:
+        broker.execute(connection, [b"ACL", b"SETUSER", b"bench", b"on", b"nopass", *acl.encode().split()])
+        broker.execute(connection, [b"AUTH", b"bench", b"any"])
+        connection.refresh_special()
     rng = random.Random(1)
     reads = [b"".join(encode_request(TESTS[name], rng) for _ in range(pipeline)) for _ in range(1024)]
     received = connection.data_received
@@ -119,9 +128,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--appendfsync", choices=["everysec", "always", "no"], default="",
                         help="with an append-only file (default: none)")
+    parser.add_argument("--acl", default="", metavar="RULES", help="run as an ACL user with these rules")
     args = parser.parse_args()
     for name in args.tests:
-        us = run(name.upper(), args.batches, args.pipeline, args.repeat, args.appendfsync)
+        us = run(name.upper(), args.batches, args.pipeline, args.repeat, args.appendfsync, args.acl)
         print(f"  {name.upper():<8} {us:6.3f} us/request  ({1e6 / us:>10,.0f} requests/s of Python)", flush=True)
 
 

@@ -10,14 +10,19 @@ the gateway's in-process backend) decides how to write them.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from broker.config import Config
+from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex, User
+from broker.config import Config, parse_memory
+from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
+from broker.memcost import MemoryAccount
+from broker.monitor import Monitors
 from broker.notify import NotifyClass, flags_from_string
 from broker.pause import ClientPause
 from broker.propagate import FORCE_PROPAGATE, Propagator, mark_recorded_as_sent
@@ -25,6 +30,7 @@ from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.table import COMMANDS, Command, load
+from broker.tracking import ClientTracking, Tracking
 from broker.zset import set_listpack_limits
 
 __all__ = ["Blocked", "BLOCKED", "Broker", "Client", "NO_REPLY", "Replies", "Stats"]
@@ -91,6 +97,11 @@ class Client:
     """
 
     _ids = itertools.count(1)
+    # connected through the unix socket (MONITOR shows it as unix:<path>)
+    unix = False
+    # Never refused with -OOM (the embedded gateway's own client: its heartbeats and
+    # presence must go on, as Redis obeys its master whatever its memory)
+    oom_exempt = False
 
     def __init__(self, broker: "Broker", addr: str = "", laddr: str = "") -> None:
         self.broker = broker
@@ -102,7 +113,10 @@ class Client:
         self.lib_ver = b""
         self.proto = 2
         self.db: Keyspace = broker.dbs[0]
-        self.authenticated = not broker.requirepass
+        # the ACL user (None: an internal client that may run anything, as Redis's
+        # clients without a user); authenticated at once when it needs no password
+        self.user: User | None = broker.acl.default
+        self.authenticated = broker.acl.default_open()
         # Wrong passwords given on this connection: the shell slows the next try.
         self.auth_failures = 0
         self.created_ms = broker.clock_ms()
@@ -120,6 +134,8 @@ class Client:
         # CLIENT REPLY: 0 on, 1 off, 2 skip this reply, 3 skip this and the next
         self.reply_mode = 0
         self.blocked: Blocked | None = None
+        # CLIENT TRACKING's mode while on (broker.tracking), else None
+        self.tracking: ClientTracking | None = None
         # the answer of execute's slow path (QUEUED or an error)
         self.pending_reply: Any = None
         self.close_after_reply = False
@@ -131,8 +147,14 @@ class Client:
     def refresh_special(self) -> None:
         """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
         or CLIENT REPLY state (the slow path of execute calls it after each command)."""
-        self.special = (self.multi is not None or not self.authenticated or self.reply_mode != 0
-                        or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels)))
+        user = self.user
+        # nothing to check before running a command (then only tracking makes it special)
+        self.plain = not (self.multi is not None or not self.authenticated or self.reply_mode != 0
+                          or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
+                          or (user is not None and not user.unrestricted))
+        # (a tracking client's reads must be remembered, and the invalidations its own
+        # writes cause written after its replies: both happen off the fast path)
+        self.special = not self.plain or self.tracking is not None
 
     @property
     def subscriptions(self) -> int:
@@ -161,13 +183,16 @@ class Client:
         return 0
 
     def flags(self) -> str:
-        flags = ""
+        flags = "O" if self in self.broker.monitors.clients else ""
         if self.channels or self.patterns or self.shard_channels:
             flags += "P"
         if self.multi is not None:
             flags += "x"
         if self.blocked is not None:
             flags += "b"
+        tracking = self.tracking
+        if tracking is not None:
+            flags += "t" + ("R" if tracking.broken_redirect else "") + ("B" if tracking.bcast else "")
         if self.watch_dirty:
             flags += "d"
         return flags or "N"
@@ -179,6 +204,7 @@ class Stats:
     connections: int = 0
     rejected_connections: int = 0
     expired_keys: int = 0
+    evicted_keys: int = 0
     keyspace_hits: int = 0
     keyspace_misses: int = 0
     pubsub_messages: int = 0
@@ -191,8 +217,11 @@ class Stats:
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     client_output_limit_disconnections: int = 0
-    # AUTH / HELLO AUTH with a wrong password (Redis 7.2's INFO name)
+    # AUTH / HELLO AUTH with a wrong password, and commands ACLs refused (Redis 7.2's INFO names)
     acl_access_denied_auth: int = 0
+    acl_access_denied_cmd: int = 0
+    acl_access_denied_key: int = 0
+    acl_access_denied_channel: int = 0
     per_command: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -207,6 +236,11 @@ _SUBSCRIPTION_COMMANDS = frozenset({"subscribe", "unsubscribe", "psubscribe", "p
                                     "sunsubscribe"})
 # Commands run at once even inside MULTI (the rest is queued).
 _NOT_QUEUED = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+# Commands a client in MULTI may still send when out of memory (processCommand).
+_OOM_IN_MULTI = frozenset({"exec", "discard", "quit", "reset"})
+# The configuration read by the memory limit (see _config_changed).
+_MEMORY_PARAMS = ("maxmemory", "maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity",
+                  "lfu-log-factor", "lfu-decay-time", "lazyfree-lazy-eviction")
 
 
 class Broker:
@@ -219,6 +253,8 @@ class Broker:
         self.version = version
         self.now_ms = self.clock_ms()
         self.started_ms = self.now_ms
+        # used_memory and its parts; the keyspaces add their keys' costs to it
+        self.memory = MemoryAccount()
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
         self.pubsub = PubSub()
         self.stats = Stats()
@@ -227,10 +263,31 @@ class Broker:
         self.clients: dict[int, Client] = {}
         self.config = Config(config)
         self.notify_flags = 0
-        self.requirepass = ""
+        # ACL users (broker/acl.py); the default one follows requirepass
+        self.acl = Acl(CommandIndex(load().values()))
+        # maxmemory in bytes (0: no limit; the fast path reads it on every command),
+        # the evictor, and whether the last command started out of memory (scripts
+        # refuse their first deny-oom command then: server.pre_command_oom_state)
+        self.maxmemory = 0
+        self.evictor = Evictor(self)
+        self.lazy_eviction = False
+        self.pre_command_oom = False
         self.config.listeners.append(self._config_changed)
-        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries"):
+        for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries", "acl-pubsub-default",
+                     "acllog-max-len", *_MEMORY_PARAMS):
             self._config_changed(name, self.config.get(name))
+        aclfile = self.config.get("aclfile")
+        if aclfile:
+            # ACLLoadUsersAtStartup: a broken or missing file stops the start, as in Redis
+            try:
+                with open(os.path.join(self.config.get("dir"), aclfile), "rb") as source:
+                    text = source.read()
+            except OSError as exc:
+                raise ValueError(f"Aborting startup because of ACL errors: Error loading ACLs, opening file "
+                                 f"'{aclfile}': {exc.strerror}") from None
+            errors, _ = self.acl.load(text, aclfile)
+            if errors:
+                raise ValueError(f"Aborting startup because of ACL errors: {errors}")
         # (db, key) -> clients watching it
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         # (db, key) -> clients blocked on it, oldest first
@@ -259,6 +316,11 @@ class Broker:
         # write error (set_aof_error).
         self.gated = False
         self.pause = ClientPause(self)
+        # client-side caching (CLIENT TRACKING) and MONITOR
+        self.tracking = Tracking(self)
+        self.monitors = Monitors(self)
+        self.config.listeners.append(self._tracking_config_changed)
+        self._tracking_config_changed("tracking-table-max-keys", self.config.get("tracking-table-max-keys"))
         self.loading_refusal: str | None = None
         self.write_refusal: str | None = None
         self.aof_refusal: str | None = None
@@ -281,6 +343,9 @@ class Broker:
             return
         self.unsubscribe_all(client)
         self.unwatch(client)
+        if client.tracking is not None:
+            self.tracking.disable(client)
+        self.monitors.remove(client)
         self.pause.forget(client)
         self.unblock(client, None, resume=False)
 
@@ -320,13 +385,16 @@ class Broker:
             client.last_command_ms = now
             self.stats.commands += 1
             changes = self.changes
-            try:
-                reply = cmd.handler(client, argv)
-            except CommandError as exc:
-                reply = exc
+            if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+                reply = refusal
             else:
-                if cmd.write:
-                    self.dirty += 1
+                try:
+                    reply = cmd.handler(client, argv)
+                except CommandError as exc:
+                    reply = exc
+                else:
+                    if cmd.write:
+                        self.dirty += 1
             if self.propagating and (self.changes != changes or self.propagator.pending):
                 self._propagate(client, cmd, argv, reply, changes)
             if type(reply) is Blocked:
@@ -380,14 +448,17 @@ class Broker:
                     client.last_command_ms = now
                     stats.commands += 1
                     changes = self.changes
-                    try:
-                        reply = cmd.handler(client, argv)  # type: ignore[misc]
-                    except CommandError as exc:
-                        reply = exc
-                        changes = self.changes  # a refused command is not recorded
+                    if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+                        reply = refusal  # -OOM (returned, not raised: see check_memory)
                     else:
-                        if cmd.write:
-                            self.dirty += 1
+                        try:
+                            reply = cmd.handler(client, argv)  # type: ignore[misc]
+                        except CommandError as exc:
+                            reply = exc
+                            changes = self.changes  # a refused command is not recorded
+                        else:
+                            if cmd.write:
+                                self.dirty += 1
                     if self.propagating and (self.changes != changes or propagator.pending):
                         if len(argv) <= cmd.sent_argc and not propagator.pending and not self.call_depth:
                             # recorded as sent (SET k v, HSET, LPUSH ...): kept for the
@@ -437,6 +508,38 @@ class Broker:
         subscribed mode or with CLIENT REPLY OFF/SKIP."""
         if cmd is None:
             cmd = self._lookup(argv[0])
+        tracking = self.tracking
+        # the client whose command runs, for tracking's NOLOOP and pending invalidations
+        previous, tracking.current = tracking.current, client
+        try:
+            if tracking.max_keys and len(tracking.table) > tracking.max_keys:
+                tracking.limit()  # before each command, as Redis's processCommand
+            if client.plain and cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not self.gated:
+                reply = self._run_tracked(client, argv, cmd)
+            else:
+                reply = self._dispatch_slow(client, argv, cmd)
+        finally:
+            tracking.current = previous
+        state = client.tracking
+        if tracking.pending or self.monitors.own or (state is not None and state.caching):
+            reply = self._after_command(client, cmd, reply)
+        return reply
+
+    def _run_tracked(self, client: Client, argv: list[bytes], cmd: Command) -> Reply:
+        """A tracking client's command that would take the fast path (nothing to check
+        first): through ``call``, which remembers the keys a read touched."""
+        if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+            return refusal  # as on the fast path
+        reply = self.call(client, cmd, argv)
+        if type(reply) is Blocked:
+            reply = self._block(client, reply, argv)
+            if reply is BLOCKED:
+                return BLOCKED
+        if self.ready_keys:
+            self.serve_blocked()
+        return reply
+
+    def _dispatch_slow(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
         try:
             reply = self._execute_checked(client, argv, cmd)
             if reply is _QUEUED_OR_REFUSED:
@@ -458,6 +561,26 @@ class Broker:
         finally:
             client.refresh_special()
 
+    def _after_command(self, client: Client, cmd: Command | None, reply: Reply) -> Reply:
+        """After a tracking or monitoring client's command: CLIENT CACHING lasts for one
+        command (or one MULTI); what its command caused for itself follows its reply:
+        the MONITOR line of it, then its invalidations."""
+        if client.tracking is not None and client.multi is None and (cmd is None or cmd.name != "client"):
+            client.tracking.caching = False
+        pushes: list[Any] = []
+        if self.monitors.own:
+            pushes, self.monitors.own = self.monitors.own, []
+        if self.tracking.pending:
+            pushes += self.tracking.take_pending(client)
+        if not pushes or reply is BLOCKED:
+            return reply
+        if reply is NO_REPLY:  # CLIENT REPLY OFF silences replies, not pushes
+            replies = Replies(pushes)
+        else:
+            replies = Replies(reply if type(reply) is Replies else [reply])
+            replies.extend(pushes)
+        return replies
+
     def _lookup(self, head: bytes) -> Command | None:
         """Find a command by name in any letter case; remember the spelling."""
         name = head.lower() if type(head) is bytes else str(head).lower().encode()
@@ -477,18 +600,31 @@ class Broker:
             arity = cmd.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
-            if not client.authenticated and "noauth" not in cmd.flags:
+            if not client.authenticated and "noauth" not in cmd.flags and not self.acl.default_open():
                 raise CommandError("NOAUTH Authentication required.")
             if client.multi is not None and "no_multi" in cmd.flags:
                 # SAVE, SHUTDOWN: refused, and the transaction is flagged (EXECABORT)
                 raise CommandError("ERR Command not allowed inside a transaction")
+            user = client.user
+            if user is not None and not user.unrestricted:
+                result, position = user.check(cmd, argv)
+                if result:
+                    # the log's client line names the refused command, as Redis's lastcmd
+                    client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
+                    self.acl_denied(client, cmd, argv, result, position,
+                                    "multi" if client.multi is not None else "toplevel")
+                    raise CommandError(_NOPERM[result].format(cmd.fullname))
+            if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+                raise refusal
             if client.proto == 2 and client.in_subscribed_mode and "subscribed" not in cmd.flags:
                 raise CommandError(
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                     "PING / QUIT / RESET are allowed in this context")
             if self.gated:
                 self._check_gate(cmd)
-                if self.pause.active and self.pause.holds(client, cmd):
+                if client in self.monitors.clients:
+                    self.monitors.refuse(cmd)  # a monitor is a replica: never paused either
+                elif self.pause.active and self.pause.holds(client, cmd):
                     return self.pause.postpone(client, argv)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
@@ -508,6 +644,9 @@ class Broker:
         client.last_command_ms = self.now_ms
         self.stats.commands += 1
         changes = self.changes
+        monitors = self.monitors
+        if monitors.clients and "skip_monitor" in cmd.flags:
+            monitors.feed(client, argv)  # EVAL, FCALL: shown before their script's commands
         self.call_depth += 1
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
@@ -520,6 +659,10 @@ class Broker:
                     self.changes += 1
         finally:
             self.call_depth -= 1
+        if monitors.clients and monitors.shown(cmd):
+            monitors.feed(client, argv)
+        if client.tracking is not None and "readonly" in cmd.flags:
+            self.tracking.remember(client, cmd, argv)
         if self.propagating and (self.changes != changes or self.propagator.pending):
             self._propagate(client, cmd, argv, reply, changes)
         return reply
@@ -563,6 +706,51 @@ class Broker:
             return NO_REPLY
         return reply
 
+    # ---------------------------------------------------------------- memory
+
+    def check_memory(self, client: Client, cmd: Command, argv: list[bytes]) -> CommandError | None:
+        """``processCommand``'s maxmemory part, before every command while maxmemory
+        is set: evict (``broker.evict``) if over the limit; if still over with
+        nothing to evict, refuse deny-oom commands, anything queued in MULTI, EXEC of
+        a transaction holding a deny-oom command, and scripts declaring writes.
+
+        Returns:
+            The refusal (-OOM, or -EXECABORT ... OOM for EXEC), or None. Returned,
+            not raised, on the fast paths: a raised error's traceback holds the
+            frame that holds the reply, a cycle that kept every refused request's
+            arguments alive until the cyclic GC ran (60 MB over 27k refused 1 kB SETs).
+        """
+        memory = self.memory
+        if memory.startup + memory.dataset + memory.clients <= self.maxmemory and not self.evictor.running:
+            self.pre_command_oom = False
+            return None
+        if self.loading_refusal is not None:
+            return None  # isSafeToPerformEvictions: not while loading
+        out = self.evictor.perform() == EVICT_FAIL
+        self.pre_command_oom = out
+        if not out or client.oom_exempt:
+            return None
+        # getCommandFlags: a script's declared flags make EVAL/FCALL deny-oom or not
+        if "denyoom" in (cmd.flags if cmd.flags_of is None else cmd.flags_of(client, argv)):
+            return CommandError(OOM)
+        if client.multi is not None:
+            if cmd.name not in _OOM_IN_MULTI:
+                return CommandError(OOM)
+            if cmd.name == "exec" and any("denyoom" in queued.flags for queued, _ in client.multi):
+                # rejectCommand on EXEC: execCommandAbort discards the transaction
+                client.multi = None
+                client.multi_error = False
+                self.unwatch(client)
+                return CommandError("EXECABORT Transaction discarded because of: " + OOM)
+        return None
+
+    def refresh_memory(self) -> None:
+        """Re-measure what connections hold (their output buffers), for used_memory:
+        the cron calls it; INFO too."""
+        clients = self.clients
+        self.memory.clients = (len(clients) * MemoryAccount.CLIENT_OVERHEAD
+                               + sum(client.output_buffer_size() for client in clients.values()))
+
     # ------------------------------------------------------------------ gate
 
     def set_gate(self, loading: str | None, write_error: str | None) -> None:
@@ -577,9 +765,10 @@ class Broker:
         self.refresh_gate()
 
     def refresh_gate(self) -> None:
-        """Send every command to the slow path while loading, refusing writes or paused."""
+        """Send every command to the slow path while loading, refusing writes, paused or
+        monitored (MONITOR shows commands from ``call``)."""
         self.gated = (self.loading_refusal is not None or self.write_refusal is not None
-                      or self.aof_refusal is not None or self.pause.active)
+                      or self.aof_refusal is not None or self.pause.active or bool(self.monitors.clients))
         if self.gated:
             self._by_spelling.clear()
 
@@ -632,6 +821,38 @@ class Broker:
         stats.pubsub_deliveries += receivers
         return receivers
 
+    # ------------------------------------------------------------------ ACL
+
+    def acl_denied(self, client: Client, cmd: Command | None, argv: list[bytes], reason: int, position: int,
+                   context: str, username: bytes | None = None) -> None:
+        """Count a refusal in INFO stats and the ACL LOG (addACLLogEntry): the object is
+        the command, the refused key or channel, or for AUTH the command as sent."""
+        from broker.commands.connection import client_info_line  # the commands import the core
+        stats = self.stats
+        if reason == DENIED_CMD:
+            stats.acl_access_denied_cmd += 1
+            obj = cmd.fullname.encode() if cmd is not None else argv[0]
+        elif reason == DENIED_KEY:
+            stats.acl_access_denied_key += 1
+            obj = argv[position]
+        elif reason == DENIED_CHANNEL:
+            stats.acl_access_denied_channel += 1
+            obj = argv[position]
+        else:
+            stats.acl_access_denied_auth += 1
+            obj = argv[0]
+        if username is None:
+            username = client.user.name if client.user is not None else b""
+        # a script's command is logged with its caller's connection (CLIENT_SCRIPT)
+        caller = getattr(client, "caller", None) or client
+        self.acl.log_denied(reason, context, obj, username, self.clock_ms(), client_info_line(caller))
+
+    def acl_changed(self) -> None:
+        """After ACL SETUSER/DELUSER/LOAD: clients of a user that is no longer
+        all-permissive take the checked path, and back (see refresh_special)."""
+        for client in self.clients.values():
+            client.refresh_special()
+
     # ---------------------------------------------------------------- WATCH
 
     def watch(self, client: Client, key: bytes) -> None:
@@ -658,9 +879,13 @@ class Broker:
         client.watched.clear()
         client.watch_dirty = False
 
-    def touch_watched(self, db: int, key: bytes) -> None:
+    def touch_watched(self, db: int, key: bytes, by_command: bool = True) -> None:
+        """``signalModifiedKey``: WATCHers of ``key`` fail their EXEC, client-side
+        caches of it are invalidated (``by_command`` False: it expired or was evicted)."""
         for client in self.watchers.get((db, key), ()):
             client.watch_dirty = True
+        if self.tracking.on:
+            self.tracking.invalidate_key(key, True, by_command)
 
     def touch_all_watched(self, db: int | None) -> None:
         """FLUSHDB/FLUSHALL: every watched key that existed is modified."""
@@ -703,6 +928,9 @@ class Broker:
                     previous_db = client.db
                     client.db = self.dbs[blocked.db]
                     changes = self.changes
+                    tracking = self.tracking
+                    # the waiter's command runs again: invalidations for it follow its reply
+                    previous_current, tracking.current, tracking.serving = tracking.current, client, True
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
@@ -711,6 +939,8 @@ class Broker:
                         # before serving, so its waiters stay blocked. A wrong destination
                         # (BLMOVE's) is the waiter's error, as in Redis.
                         reply = None if self._source_mistyped(exc, blocked, entry) else exc
+                    finally:
+                        tracking.current, tracking.serving = previous_current, False
                     if self.propagating and reply is not None and (self.changes != changes or self.propagator.pending):
                         cmd = self._lookup(blocked.argv[0])
                         if cmd is not None:
@@ -723,6 +953,8 @@ class Broker:
                         skipped.append(waiting.popleft())
                         continue
                     self.unblock(client, reply)
+                    if tracking.pending:
+                        tracking.flush_pending(client)
                 if skipped:
                     waiting = self.blocked.setdefault(entry, deque())
                     waiting.extendleft(reversed(skipped))
@@ -776,7 +1008,14 @@ class Broker:
         for db in self.dbs:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
+        if self.tracking.clients:
+            self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
         self.stats.expired_keys += expired
+        self.memory.used  # noqa: B018 (reading it keeps used_memory_peak, as serverCron does)
+        if self.maxmemory:
+            self.refresh_memory()
+            if self.evictor.running:  # evictionTimeProc: the last round ran out of time
+                self.evictor.perform()
         if self.propagator.pending:
             self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
         if self.ready_keys:
@@ -785,6 +1024,10 @@ class Broker:
 
     # ---------------------------------------------------------------- config
 
+    def _tracking_config_changed(self, name: str, value: str) -> None:
+        if name == "tracking-table-max-keys":
+            self.tracking.max_keys = int(value)
+
     def _config_changed(self, name: str, value: str) -> None:
         if name == "notify-keyspace-events":
             flags = flags_from_string(value)
@@ -792,10 +1035,46 @@ class Broker:
             # a plain int: IntFlag's own & is a slow Python-level call
             self.notify_flags = int(flags)
         elif name == "requirepass":
-            self.requirepass = value
+            # ACLUpdateDefaultUserPassword: the default user's only password, or nopass
+            default = self.acl.default
+            default.apply(b"resetpass", self.acl.pubsub_all)
+            default.apply(b">" + value.encode() if value else b"nopass", self.acl.pubsub_all)
+        elif name == "acl-pubsub-default":
+            self.acl.pubsub_all = value == "allchannels"
+        elif name == "acllog-max-len":
+            # as Redis, a shorter limit trims the log at its next entry, not now
+            self.acl.log_max = int(value)
+        elif name in _MEMORY_PARAMS:
+            self._memory_config_changed(name, value)
         elif name in ("zset-max-listpack-entries", "zset-max-listpack-value"):
             set_listpack_limits(int(self.config.get("zset-max-listpack-entries")),
                                 int(self.config.get("zset-max-listpack-value")))
+
+
+    def _memory_config_changed(self, name: str, value: str) -> None:
+        config = self.config
+        if name == "maxmemory":
+            self.maxmemory = parse_memory(value)  # start-up overrides are as written ("100mb")
+            self.evictor.refresh_sampling()
+            self.pre_command_oom = False  # (what it was at the last command: not now)
+            if self.maxmemory:
+                self.refresh_memory()
+                # updateMaxmemory: over the new limit, eviction starts in the background
+                self.evictor.running = self.memory.used > self.maxmemory
+        elif name == "lazyfree-lazy-eviction":
+            self.lazy_eviction = value == "yes"
+        if name in ("lfu-log-factor", "lfu-decay-time", "maxmemory-policy", "maxmemory"):
+            policy = config.get("maxmemory-policy")
+            access = ACCESS_LFU if "lfu" in policy else (
+                ACCESS_LRU if self.maxmemory or policy != "noeviction" else ACCESS_OFF)
+            factor, decay = int(config.get("lfu-log-factor")), int(config.get("lfu-decay-time"))
+            for db in self.dbs:
+                if db.access != access:
+                    db.set_access(access)
+                db.lfu_log_factor, db.lfu_decay_time = factor, decay
+        if name in ("maxmemory-policy", "maxmemory-samples", "maxmemory-eviction-tenacity"):
+            self.evictor.configure(config.get("maxmemory-policy"), int(config.get("maxmemory-samples")),
+                                   int(config.get("maxmemory-eviction-tenacity")))
 
 
 def _printable(value: bytes, limit: int) -> str:
@@ -812,3 +1091,10 @@ def _unknown_command(argv: list[bytes]) -> str:
 
 
 SIMPLE_RESET = Simple("RESET")
+
+# processCommand's refusals by ACL result (the command's full name goes in {}).
+_NOPERM = {
+    DENIED_CMD: "NOPERM this user has no permissions to run the '{}' command",
+    DENIED_KEY: "NOPERM this user has no permissions to access one of the keys used as arguments",
+    DENIED_CHANNEL: "NOPERM this user has no permissions to access one of the channels used as arguments",
+}

@@ -19,22 +19,47 @@ Either way the key is removed with an ``expired`` notification. Time comes from
 the owner (``Host.now_ms``), cached once per command like Redis's ``server.mstime``.
 
 Mutations report through ``notify(cls, event, key)``, which also invalidates
-WATCH, and ``signal_ready(key)`` wakes clients blocked on the key.
+WATCH and client-side caches (``Host.touch_watched``), and ``signal_ready(key)``
+wakes clients blocked on the key.
+
+Memory accounting (``broker.memcost``) follows every write: strings are costed
+where they are stored (``add``/``set``/``replace``, and the fast paths of SET
+and INCR in ``broker.commands.strings``, which store directly), containers where a handler's
+in-place change is reported (``notify``, 1 change in 16 after the first);
+``delete`` takes a key's cost back.
+The total is the broker's ``MemoryAccount.dataset``.
+
+While a memory limit or an eviction policy is set (``access``), each key also has
+Redis's 24-bit ``lru`` field (``Keyspace.lru``), touched by ``lookup`` like
+``lookupKey``: in LRU mode the time of the last access in ms (the LRU clock,
+seconds, is derived from it), in LFU mode ``ldt << 8 | counter`` (``broker.evict``).
+``peek`` is ``lookup`` with ``LOOKUP_NOTOUCH``.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Final, Iterator, Protocol
 
+from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, LFU_INIT_VAL, lfu_touch
+from broker.lazyfree import Bookkeeping
+from broker.memcost import CONTAINER_BASE as _CONTAINER_BASE
+from broker.memcost import EXPIRE_COST, MemoryAccount, element_cost, string_cost
+from broker.memcost import STRING_BASE as _STRING_BASE
 from broker.notify import NotifyClass
 from broker.resp import CommandError
 from broker.stream import Stream
 
-__all__ = ["Host", "Keyspace", "WRONGTYPE", "type_name"]
+__all__ = ["Host", "Keyspace", "TRACKED", "WRONGTYPE", "type_name"]
+
+_STRING = NotifyClass.STRING
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+# In ``Keyspace.watched`` while client-side caching may hold keys (broker.tracking):
+# every change must then reach touch_watched, and the one check writes already do
+# for WATCH covers both, so a write costs nothing more while no one tracks.
+TRACKED: Final = object()
 
 
 class Host(Protocol):
@@ -43,10 +68,11 @@ class Host(Protocol):
     now_ms: int
     notify_flags: int
     changes: int
+    memory: MemoryAccount
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes, db: int) -> None: ...
 
-    def touch_watched(self, db: int, key: bytes) -> None: ...
+    def touch_watched(self, db: int, key: bytes, by_command: bool = True) -> None: ...
 
     def signal_ready(self, db: int, key: bytes) -> None: ...
 
@@ -78,8 +104,34 @@ class Keyspace:
         # (deadline, key) min-heap for the active expiry sweep; entries whose
         # deadline no longer matches ``expires`` are stale and skipped.
         self._deadlines: list[tuple[int, bytes]] = []
-        # key -> number of clients watching it (WATCH); empty almost always.
-        self.watched: dict[bytes, int] = {}
+        # key -> number of clients watching it (WATCH); empty almost always. It
+        # holds TRACKED too while client-side caching is on.
+        self.watched: dict[Any, int] = {}
+        # the account this db's costs are added to (shared by the 16 dbs)
+        self.account: MemoryAccount = host.memory
+        # container key -> its cost as counted in the account, and the sampled cost
+        # of one of its elements (strings are costed from their value: not here)
+        self.sizes: dict[bytes, int] = {}
+        self.elements: dict[bytes, int] = {}
+        # key -> Redis's lru field: last access in ms (LRU) or ldt << 8 | counter (LFU).
+        # Kept only while ``access`` is on: updating a second table on every lookup
+        # costs a cache miss (~150 ns with 100k keys), too much for the default
+        # configuration, which never evicts (see README, "Memory limit").
+        self.lru: dict[bytes, int] = {}
+        # ACCESS_OFF, ACCESS_LRU or ACCESS_LFU (set by the broker from maxmemory and
+        # maxmemory-policy), since when (keys not touched since count from then),
+        # lfu-log-factor and lfu-decay-time
+        self.access = ACCESS_OFF
+        self.access_since_ms = 0
+        self.lfu_log_factor = 10
+        self.lfu_decay_time = 1
+        # keys in order of creation, for eviction's random sampling (a dict has no
+        # random access): deleted keys stay as ghosts until compaction; keys the
+        # evictor must never take (``exempt``: the embedded gateway's) are left out
+        # (kept only while an allkeys-* policy has a limit to enforce: ``sampling``)
+        self._order: list[bytes] = []
+        self.sampling = False
+        self.exempt: Callable[[bytes], bool] | None = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -96,12 +148,70 @@ class Keyspace:
             if deadline is not None and deadline <= self.host.now_ms:
                 self._expire(key)
                 return None
+        if self.access:
+            self.touch(key)
         return value
+
+    def peek(self, key: bytes) -> Any:
+        """``lookup`` without touching the key's access time (``LOOKUP_NOTOUCH``:
+        OBJECT, TYPE, EXISTS, TTL)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if self.expires:
+            deadline = self.expires.get(key)
+            if deadline is not None and deadline <= self.host.now_ms:
+                self._expire(key)
+                return None
+        return value
+
+    def touch(self, key: bytes) -> None:
+        """Update ``key``'s access time as ``lookup`` does (for fast paths that read
+        ``data`` directly)."""
+        access = self.access
+        if access == ACCESS_LRU:
+            self.lru[key] = self.host.now_ms
+        elif access:
+            self.lru[key] = lfu_touch(self.access_field(key), self)
+
+    def access_field(self, key: bytes) -> int:
+        """``key``'s lru field; a key without one (none, while tracking is on: see
+        ``set_access``) counts as touched when tracking began."""
+        field = self.lru.get(key)
+        if field is not None:
+            return field
+        since = self.access_since_ms
+        return since if self.access == ACCESS_LRU else (since // 60000 & 65535) << 8 | LFU_INIT_VAL
+
+    def set_access_field(self, key: bytes, idle_seconds: int, freq: int) -> None:
+        """RESTORE ... IDLETIME / FREQ (``objectSetLRUOrLFU``): the one that fits the
+        policy is applied, the other ignored; -1 for none."""
+        if self.access == ACCESS_LFU and freq >= 0:
+            self.lru[key] = (self.host.now_ms // 60000 & 65535) << 8 | freq
+        elif self.access == ACCESS_LRU and idle_seconds >= 0:
+            self.lru[key] = self.host.now_ms - idle_seconds * 1000
+
+    def set_access(self, access: int) -> None:
+        """Start, switch or stop access tracking (a switch between LRU and LFU keeps
+        the fields, reinterpreted, as Redis does)."""
+        if not access or not self.access:
+            self.access_since_ms = self.host.now_ms
+            self.access = access
+            # every live key has a field while tracking is on (so a sampled key
+            # without one is a ghost): the existing keys count as touched now
+            self.lru = dict.fromkeys(self.data, self.access_field(b"")) if access else {}
+        self.access = access
 
     def read(self, key: bytes) -> Any:
         """``lookupKeyRead``: ``lookup`` for a read command, which counts a keyspace
         hit or miss, and a miss emits ``keymiss`` (without touching WATCH)."""
         value = self.lookup(key)
+        self.host.count_read(self.index, key, value is not None)
+        return value
+
+    def read_notouch(self, key: bytes) -> Any:
+        """``read`` with ``LOOKUP_NOTOUCH`` (EXISTS, TYPE, TTL)."""
+        value = self.peek(key)
         self.host.count_read(self.index, key, value is not None)
         return value
 
@@ -147,9 +257,19 @@ class Keyspace:
     # ------------------------------------------------------------ mutations
 
     def add(self, key: bytes, value: Any) -> None:
-        """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``."""
+        """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``.
+
+        A string is costed here; a container when its first change is notified."""
         self.data[key] = value
-        if self.host.notify_flags:
+        if self.sampling and (self.exempt is None or not self.exempt(key)):
+            self._order.append(key)
+        host = self.host
+        if self.access:  # a new object's lru field (createObject): now, or LFU_INIT_VAL now
+            self.lru[key] = host.now_ms if self.access == ACCESS_LRU else (
+                (host.now_ms // 60000 & 65535) << 8 | LFU_INIT_VAL)
+        if type(value) is bytes:
+            self.account.dataset += _STRING_BASE + len(key) + len(value)  # string_cost, inline
+        if host.notify_flags:
             self.host.notify(NotifyClass.NEW, b"new", key, self.index)
 
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
@@ -159,23 +279,39 @@ class Keyspace:
             self.add(key, value)
         else:
             self.data[key] = value
-            if not keep_ttl and self.expires:
-                self.expires.pop(key, None)
+            self._uncount(key, old)
+            self._count(key, value)
+            if self.access == ACCESS_LRU:  # a new object: now (LFU keeps the field, as dbOverwrite)
+                self.lru[key] = self.host.now_ms
+            if not keep_ttl and self.expires and self.expires.pop(key, None) is not None:
+                self.account.dataset -= EXPIRE_COST
             if type(old) is Stream:
                 # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbSetValue)
                 self.host.signal_ready(self.index, key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite the value of an existing key in place, keeping its TTL."""
+        old = self.data[key]
         self.data[key] = value
+        if type(old) is bytes and type(value) is bytes:  # the common case, inline
+            self.account.dataset += len(value) - len(old)
+        else:
+            self._uncount(key, old)
+            self._count(key, value)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key`` with no notification (the caller emits its own event)."""
         value = self.data.pop(key, None)
         if value is None:
             return False
-        if self.expires:
-            self.expires.pop(key, None)
+        if type(value) is bytes:  # _uncount inline (DEL, and every eviction)
+            self.account.dataset -= _STRING_BASE + len(key) + len(value)
+        else:
+            self._uncount(key, value)
+        if self.access:
+            self.lru.pop(key, None)
+        if self.expires and self.expires.pop(key, None) is not None:
+            self.account.dataset -= EXPIRE_COST
         if type(value) is Stream:
             # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbGenericDelete)
             self.host.signal_ready(self.index, key)
@@ -188,13 +324,124 @@ class Keyspace:
             self.notify(NotifyClass.GENERIC, b"del", key)
 
     def notify(self, cls: NotifyClass, event: bytes, key: bytes) -> None:
-        """Record a modification: the change count (propagation), WATCH invalidation,
-        then the keyspace event."""
-        self.host.changes += 1
+        """Record a modification: the change count (propagation), the key's cost
+        (a container changed in place), WATCH invalidation, then the keyspace event."""
+        host = self.host
+        host.changes += 1
+        # Strings are costed where they are stored. A container is re-costed at its
+        # first change, then at one change in 16 (by the change counter): re-costing
+        # at each HSET/LPUSH/ZADD cost them 25% of their time; its cost so lags by a
+        # few changes, and delete takes back exactly what was counted (no drift).
+        if cls is not _STRING and (not host.changes & 15 or key not in self.sizes):
+            value = self.data.get(key)
+            if value is not None and type(value) is not bytes:
+                self._recount(key, value)
         if self.watched:
             self.host.touch_watched(self.index, key)
         if self.host.notify_flags:
             self.host.notify(cls, event, key, self.index)
+
+    # ---------------------------------------------------------- accounting
+
+    def _recount(self, key: bytes, value: Any) -> None:
+        """Re-cost a container after an in-place change: O(1) (see broker.memcost)."""
+        elements = self.elements
+        element = elements.get(key)
+        size = len(value)
+        if element is None or not size & (size - 1):  # first time, or length at a power of two
+            element = elements[key] = element_cost(value)
+        cost = _CONTAINER_BASE + len(key) + size * element  # container_cost, inline
+        old = self.sizes.get(key, 0)
+        if cost != old:
+            self.sizes[key] = cost
+            self.account.dataset += cost - old
+
+    def _count(self, key: bytes, value: Any) -> None:
+        if type(value) is bytes:
+            self.account.dataset += string_cost(key, value)
+        else:
+            self.elements.pop(key, None)
+            self._recount(key, value)
+
+    def _uncount(self, key: bytes, value: Any) -> None:
+        if type(value) is bytes:
+            self.account.dataset -= string_cost(key, value)
+        else:
+            self.account.dataset -= self.sizes.pop(key, 0)
+            self.elements.pop(key, None)
+
+    def cost(self) -> int:
+        """What this db's keys cost, computed afresh: O(n) (FLUSHDB, loads)."""
+        total = sum(self.sizes.values()) + EXPIRE_COST * len(self.expires)
+        for key, value in self.data.items():
+            if type(value) is bytes:
+                total += string_cost(key, value)
+        return total
+
+    def loaded(self) -> None:
+        """``data`` was filled in bulk after ``flush`` (an RDB load; TTLs through
+        ``set_expire``): count every key; each counts as accessed now, as Redis's
+        loaded objects do. O(n)."""
+        self.access_since_ms = self.host.now_ms
+        self.lru = dict.fromkeys(self.data, self.access_field(b"")) if self.access else {}
+        self._order = self.evictable_keys() if self.sampling else []
+        account = self.account
+        for key, value in self.data.items():
+            if type(value) is bytes:
+                account.dataset += string_cost(key, value)
+            else:
+                self._recount(key, value)
+
+    # ------------------------------------------------------------ sampling
+
+    def sample_keys(self, count: int) -> list[bytes]:
+        """Up to ``count`` live keys picked at random (``dictGetSomeKeys``), for
+        eviction. Ghosts (deleted keys) in the sampling list are skipped; the list
+        is rebuilt when they outnumber the live keys. Expired keys may be picked."""
+        order = self.sample_list()
+        data = self.data
+        if not order:
+            return []
+        # random() and a comprehension: random.randrange per key was most of an eviction
+        rand = random.random
+        size = len(order)
+        picked = [key for key in [order[int(rand() * size)] for _ in range(count * 2)] if key in data]
+        if len(picked) < count:
+            picked += [key for key in [order[int(rand() * size)] for _ in range(count * 4)] if key in data]
+        return picked[:count]
+
+    def sample_list(self) -> list[bytes]:
+        """The sampling list, rebuilt (at C speed) once ghosts pass a third of it."""
+        order = self._order
+        if len(order) > len(self.data) + (len(self.data) >> 1) + 64:
+            order = self._order = self.evictable_keys()
+        return order
+
+    def evictable_keys(self) -> list[bytes]:
+        """The sampling list afresh: every key but the exempt ones. O(n)."""
+        exempt = self.exempt
+        return list(self.data) if exempt is None else [key for key in self.data if not exempt(key)]
+
+    def sample_volatile(self, count: int) -> list[tuple[bytes, int]]:
+        """Up to ``count`` (key, deadline) of keys with a TTL, picked at random from
+        the deadline heap (stale entries skipped)."""
+        heap = self._deadlines
+        expires = self.expires
+        if len(heap) > 2 * len(expires) + 1024:
+            heap = self._deadlines = [(d, k) for k, d in expires.items()]
+            heapq.heapify(heap)
+        picked: list[tuple[bytes, int]] = []
+        if not heap:
+            return picked
+        rand = random.randrange
+        size = len(heap)
+        for _ in range(count * 4):
+            deadline, key = heap[rand(size)]
+            if expires.get(key) == deadline:
+                picked.append((key, deadline))
+                if len(picked) == count:
+                    break
+        return picked
 
     def signal_ready(self, key: bytes) -> None:
         """A list/zset/stream got data: clients blocked on it may proceed."""
@@ -210,8 +457,11 @@ class Keyspace:
             for index, key in list(blocked):
                 if index == self.index and type(self.data.get(key)) is Stream:
                     self.host.signal_ready(index, key)
-        old = [self.data, self.expires, self._deadlines]
+        self.account.dataset -= self.cost()
+        old = [self.data, self.expires, self._deadlines,
+               Bookkeeping([self.sizes, self.elements, self.lru, self._order])]
         self.data, self.expires, self._deadlines = {}, {}, []
+        self.sizes, self.elements, self.lru, self._order = {}, {}, {}, []
         return old
 
     def swap_contents(self, other: "Keyspace") -> None:
@@ -220,15 +470,24 @@ class Keyspace:
         self.data, other.data = other.data, self.data
         self.expires, other.expires = other.expires, self.expires
         self._deadlines, other._deadlines = other._deadlines, self._deadlines
+        self.sizes, other.sizes = other.sizes, self.sizes
+        self.elements, other.elements = other.elements, self.elements
+        self.lru, other.lru = other.lru, self.lru
+        self._order, other._order = other._order, self._order
 
     # ----------------------------------------------------------------- TTL
 
     def set_expire(self, key: bytes, deadline_ms: int) -> None:
+        if key not in self.expires:
+            self.account.dataset += EXPIRE_COST
         self.expires[key] = deadline_ms
         heapq.heappush(self._deadlines, (deadline_ms, key))
 
     def persist(self, key: bytes) -> bool:
-        return self.expires.pop(key, None) is not None
+        if self.expires.pop(key, None) is None:
+            return False
+        self.account.dataset -= EXPIRE_COST
+        return True
 
     def deadline(self, key: bytes) -> int | None:
         return self.expires.get(key) if self.expires else None
@@ -257,7 +516,7 @@ class Keyspace:
         # a deletion (Redis's deleteExpiredKeyAndPropagate).
         self.delete(key)
         if self.watched:
-            self.host.touch_watched(self.index, key)
+            self.host.touch_watched(self.index, key, False)  # not the command's doing
         if self.host.notify_flags:
             self.host.notify(NotifyClass.EXPIRED, b"expired", key, self.index)
         self.host.key_expired(self.index, key)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from broker.table import Command
 
-__all__ = ["ACL_CATEGORIES", "acl_categories", "keys_of", "MOVABLE"]
+__all__ = ["keys_of", "MOVABLE"]
 
 
 def _numkeys_at(count_index: int, first_index: int, before: int = 0):  # type: ignore[no-untyped-def]
@@ -83,34 +83,3 @@ def keys_of(cmd: "Command", argv: list[bytes]) -> list[bytes] | None:
         return []
     end = len(argv) + last if last < 0 else last
     return argv[first:end + 1:step or 1]
-
-
-# ACL categories (Redis's @read, @write, ...) of a command, from its group and flags.
-ACL_CATEGORIES = ("keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
-                  "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous",
-                  "connection", "transaction", "scripting")
-_GROUP_CATEGORY = {"string": "string", "list": "list", "hash": "hash", "set": "set", "sorted-set": "sortedset",
-                   "stream": "stream", "bitmap": "bitmap", "hyperloglog": "hyperloglog", "geo": "geo",
-                   "pubsub": "pubsub", "scripting": "scripting", "transactions": "transaction",
-                   "connection": "connection", "generic": "keyspace"}
-
-
-def acl_categories(cmd: "Command") -> list[str]:
-    """The ACL categories Redis would give ``cmd`` (derived: the data type or group,
-    read/write, fast/slow, blocking, admin and dangerous)."""
-    if cmd.handler is None:
-        return []  # a container (XINFO, CONFIG): its subcommands have the categories
-    found: list[str] = []
-    group = _GROUP_CATEGORY.get(cmd.group)
-    if group:
-        found.append(group)
-    if cmd.write:
-        found.append("write")
-    elif "readonly" in cmd.flags:
-        found.append("read")
-    if "admin" in cmd.flags:
-        found += ["admin", "dangerous"]
-    if "blocking" in cmd.flags:
-        found.append("blocking")
-    found.append("fast" if "fast" in cmd.flags else "slow")
-    return found

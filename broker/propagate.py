@@ -147,9 +147,10 @@ class Propagator:
         """Record ``argv`` as if a command ran it (``alsoPropagate``)."""
         self.pending.append((db, argv))
 
-    def deletion(self, db: int, key: bytes) -> None:
-        """A key expired or was evicted (``propagateDeletion``)."""
-        self.pending.append((db, [b"UNLINK" if self.lazy_expire else b"DEL", key]))
+    def deletion(self, db: int, key: bytes, lazy: bool | None = None) -> None:
+        """A key expired or was evicted (``propagateDeletion``): UNLINK when freed
+        lazily (``lazy``: lazyfree-lazy-eviction; lazyfree-lazy-expire by default)."""
+        self.pending.append((db, [b"UNLINK" if (self.lazy_expire if lazy is None else lazy) else b"DEL", key]))
 
     def flush(self, wrap: bool = True) -> None:
         """End of a top-level command: hand its records to the sinks as one unit."""

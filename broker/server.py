@@ -111,7 +111,8 @@ class RespConnection(Client, asyncio.Protocol):
         while True:
             # Until AUTH the parser has Redis's lower limits and returns one request at
             # a time, since each may be the AUTH that lifts them for the rest.
-            parser.guest = not self.authenticated
+            # (authRequired: not while the default user needs no password and is on)
+            parser.guest = not self.authenticated and not self.broker.acl.default_open()
             try:
                 requests = parser.feed(data)
             except ProtocolError as exc:
@@ -322,6 +323,9 @@ class RespServer:
         self.pubsub_soft_seconds = 0
         broker.config.listeners.append(self._config_changed)
         self._config_changed("client-output-buffer-limit", broker.config.get("client-output-buffer-limit"))
+        # BCAST invalidations go out once per loop iteration, after its reads (Redis's
+        # beforeSleep): keys changed by several clients' commands share one message.
+        broker.tracking.wake = lambda: self.loop.call_soon(broker.tracking.broadcast)
 
     @property
     def addresses(self) -> list[str]:
@@ -359,8 +363,14 @@ class RespServer:
 
     def _unix_connection(self) -> "RespConnection":
         connection = RespConnection(self)
+        connection.unix = True
         if self.unix_trusted:
+            # the gateway's own workers: neither requirepass nor ACL rules are for them
+            # (no user, as the in-process backend's clients), nor -OOM (Client.oom_exempt)
             connection.authenticated = True
+            connection.user = None
+            connection.oom_exempt = True
+            connection.refresh_special()
         return connection
 
     async def _expire_cycle(self) -> None:
@@ -371,9 +381,10 @@ class RespServer:
             persistence.cron()
             expired = self.broker.active_expire()
             # What FLUSHALL dropped is freed a slice per iteration (broker.lazyfree).
-            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.pending else 0
+            freeing = self.broker.lazyfree.free() if self.broker.lazyfree.queue else 0
             # Like Redis's fast cycle: go again at once while there is a backlog.
-            await asyncio.sleep(0 if expired >= 2000 or freeing else EXPIRE_INTERVAL)
+            # An eviction round that ran out of time goes on at once (evictionTimeProc).
+            await asyncio.sleep(0 if expired >= 2000 or freeing or self.broker.evictor.running else EXPIRE_INTERVAL)
 
     async def close(self) -> None:
         if self._cron is not None:

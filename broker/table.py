@@ -58,6 +58,9 @@ class Command:
     # recorded for the AOF exactly as sent when it has at most this many arguments
     # (set by broker.propagate.mark_recorded_as_sent; 0: always through the propagator)
     sent_argc: int = 0
+    # flags that depend on the arguments (Redis's getCommandFlags: a script's declared
+    # flags for EVAL/FCALL, set by broker.commands.scripting); None: ``flags``
+    flags_of: Callable[["Client", list[bytes]], frozenset[str]] | None = None
 
     def __post_init__(self) -> None:
         self.write = "write" in self.flags
@@ -124,7 +127,8 @@ def load() -> dict[bytes, Command]:
     global _loaded
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
-            aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
+            acl, aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
             pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings, transactions, zsets)
+        from broker.commands import monitor, tracking  # noqa: F401  (CLIENT TRACKING ..., MONITOR)
         _loaded = True
     return COMMANDS

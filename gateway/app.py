@@ -34,6 +34,7 @@ from gateway.fanout import Hub, history_event
 from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.notify_flags import ensure_notify_flags
 from gateway.operations import MAX_OFFSET, history_query, idempotency_key, now_ms, publish
+from gateway.own_keys import is_gateway_key
 from gateway.protocol import (
     BadRequest,
     Request,
@@ -696,6 +697,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     embedded = args.broker.startswith("memory")
     broker = Broker(config=broker_config(args)) if embedded else None
     if broker is not None:
+        broker.evictor.set_exempt(is_gateway_key)
         problem = configure_persistence(broker, args)
         if problem:
             print(f"fanout: {problem}", file=sys.stderr)

@@ -229,7 +229,13 @@ def broker_config(args: argparse.Namespace) -> dict[str, str]:
     """The embedded broker's start-up CONFIG values: requirepass, and appenddirname
     (immutable at runtime, so not among ``persistence_config``)."""
     config = {"requirepass": args.requirepass} if args.requirepass else {}
+    if args.aclfile:
+        # relative to --dir, as Redis reads it after changing into its dir
+        config["aclfile"] = args.aclfile
+        config["dir"] = args.dir
     config["appenddirname"] = args.appenddirname
+    config["maxmemory"] = str(args.maxmemory)
+    config["maxmemory-policy"] = args.maxmemory_policy
     return config
 
 
@@ -294,7 +300,11 @@ async def _run_broker(args: argparse.Namespace) -> int:
     from broker.persistence.aof import AofLoadError
     from broker.server import LoadFailed, RespServer, load_snapshot
 
-    broker = Broker(config=broker_config(args))
+    try:
+        broker = Broker(config=broker_config(args))
+    except ValueError as exc:  # an unreadable --aclfile
+        print(exc, file=sys.stderr)
+        return 1
     problem = configure_persistence(broker, args)
     if problem:
         print(f"fanout: {problem}", file=sys.stderr)

@@ -188,6 +188,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("config", Kind.STR, "", "TOML file with settings, keys named as the flags", BOTH, metavar="FILE"),
     Option("host", Kind.STR, "127.0.0.1", "address to bind", BOTH),
     Option("requirepass", Kind.STR, "", "password required on the RESP port", BOTH, metavar="P"),
+    Option("aclfile", Kind.STR, "", "ACL users file, loaded at start (ACL LOAD / ACL SAVE read and write it)", BOTH,
+           metavar="PATH"),
     Option("log-level", Kind.CHOICE, "info", "log verbosity", BOTH, choices=("debug", "info", "warning", "error")),
     Option("log-format", Kind.CHOICE, "text", "log lines as text or as one JSON object per line", BOTH,
            choices=("text", "json")),
@@ -206,6 +208,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("appendfsync", Kind.CHOICE, "everysec", "when the AOF is fsynced: before each reply, once a second, "
            "or by the OS", BOTH, choices=("always", "everysec", "no")),
     Option("appenddirname", Kind.STR, "appendonlydir", "the AOF's directory inside --dir", BOTH, metavar="NAME"),
+    # A memory limit with Redis's eviction policies (README "Memory limit"); the
+    # gateway's own keys are never evicted (gateway/own_keys.py).
+    Option("maxmemory", Kind.SIZE, 0, "memory limit of the broker's dataset, e.g. 100mb (0: none)", BOTH,
+           metavar="BYTES"),
+    Option("maxmemory-policy", Kind.CHOICE, "noeviction", "what goes when maxmemory is reached", BOTH,
+           choices=("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
+                    "volatile-lfu", "volatile-random", "volatile-ttl")),
     Option("http-port", Kind.PORT, 8080, "HTTP and websocket port (0: any free port)"),
     Option("resp-port", Kind.PORT, 6380, "RESP port of the embedded broker (-1: do not listen)", minimum=-1),
     Option("broker", Kind.STR, "memory://", "memory:// (embedded) or redis://host:port/db, a shared backplane",

@@ -25,6 +25,7 @@ import time
 from typing import TextIO
 
 from gateway.node_view import broker_socket
+from gateway.own_keys import is_gateway_key
 
 __all__ = ["run_workers", "tag_line", "worker_argv"]
 
@@ -132,6 +133,7 @@ async def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     if args.broker.startswith("memory"):
         unix_path = broker_socket(directory)
         broker = Broker(config=broker_config(args))
+        broker.evictor.set_exempt(is_gateway_key)
         problem = configure_persistence(broker, args)
         if problem:
             print(f"fanout: {problem}", file=sys.stderr)

@@ -31,15 +31,19 @@ def _arg(value: bytes | str | int | float) -> bytes:
 class _InProcessClient(Client):
     """A broker client whose pub/sub messages go straight to the handler."""
 
-    # The gateway in this very process is never held by CLIENT PAUSE (see broker/pause.py).
+    # The gateway in this very process is never held by CLIENT PAUSE (see broker/pause.py),
+    # nor refused with -OOM (see gateway/own_keys.py).
     pause_exempt = True
+    oom_exempt = True
 
     def __init__(self, broker: Broker, name: bytes) -> None:
         super().__init__(broker, addr="in-process:0", laddr="in-process:0")
         self.name = name
         self.handler: MessageHandler | None = None
-        # The gateway in the same process: requirepass guards the RESP port, not it.
+        # The gateway in the same process: requirepass and ACLs guard the RESP port, not
+        # it (no user, as Redis's internal clients: it may run anything).
         self.authenticated = True
+        self.user = None
         self.refresh_special()  # so its commands take the core's fast path at once
 
     def deliver(self, message: Message) -> None:

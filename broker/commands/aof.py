@@ -10,7 +10,7 @@ __all__: list[str] = []
 
 
 # BGREWRITEAOF
-@command("bgrewriteaof", 1, "noscript no_async_loading", group="server", since="1.0.0",
+@command("bgrewriteaof", 1, "admin noscript no_async_loading", group="server", since="1.0.0",
          summary="Asynchronously rewrites the append-only file to disk.")
 def bgrewriteaof(client: Client, argv: list[bytes]) -> object:
     aof = client.broker.aof

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from broker.acl import DENIED_AUTH
 from broker.commands.args import NOT_INTEGER, SYNTAX, parse_int
 from broker.pause import ALL, WRITE
 from broker.core import Client
@@ -45,11 +46,16 @@ def reset(client: Client, argv: list[bytes]) -> object:
     client.multi_error = False
     broker.unwatch(client)
     broker.unsubscribe_all(client)
+    broker.monitors.remove(client)
+    broker.tracking.disable(client)
     client.db = broker.dbs[0]
     client.proto = 2
     client.name = b""
     client.reply_mode = 0
-    client.authenticated = not broker.requirepass
+    # clientSetDefaultAuth: back to the default user (an internal client keeps its none)
+    if client.user is not None:
+        client.user = broker.acl.default
+        client.authenticated = broker.acl.default_open()
     return _RESET
 
 
@@ -68,21 +74,25 @@ def select(client: Client, argv: list[bytes]) -> object:
 def auth(client: Client, argv: list[bytes]) -> object:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
-    _authenticate(client, argv[1] if len(argv) == 3 else b"default", argv[-1], hello=False)
-    return OK
-
-
-def _authenticate(client: Client, username: bytes, password: bytes, hello: bool) -> None:
-    required = client.broker.requirepass
-    if not required and len(password) >= 0 and username == b"default" and not hello:
+    if len(argv) == 2 and client.broker.acl.default.nopass:
         raise CommandError(
             "ERR AUTH <password> called without any password configured for the default user. "
             "Are you sure your configuration is correct?")
-    if username != b"default" or (required and password != required.encode()):
+    _authenticate(client, argv, argv[1] if len(argv) == 3 else b"default", argv[-1])
+    return OK
+
+
+def _authenticate(client: Client, argv: list[bytes], username: bytes, password: bytes) -> None:
+    """ACLAuthenticateUser: become ``username``, or count and log the failure."""
+    broker = client.broker
+    user = broker.acl.users.get(username)
+    if user is None or not user.check_password(password):
         client.auth_failures += 1  # the server shell delays this client's next request
-        client.broker.stats.acl_access_denied_auth += 1
+        broker.acl_denied(client, None, argv, DENIED_AUTH, 0, "multi" if client.multi is not None else "toplevel",
+                          username=username)
         raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
     client.authenticated = True
+    client.user = user
 
 
 # HELLO [protover [AUTH username password] [SETNAME clientname]]
@@ -103,7 +113,7 @@ def hello(client: Client, argv: list[bytes]) -> object:
         option = argv[i].upper()
         remaining = len(argv) - i - 1
         if option == b"AUTH" and remaining >= 2:
-            _authenticate(client, argv[i + 1], argv[i + 2], hello=True)
+            _authenticate(client, argv, argv[i + 1], argv[i + 2])
             i += 3
         elif option == b"SETNAME" and remaining >= 1:
             name = argv[i + 1]
@@ -113,7 +123,7 @@ def hello(client: Client, argv: list[bytes]) -> object:
             raise CommandError(f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'")
     if not client.authenticated:
         raise CommandError("NOAUTH HELLO must be called with the client already authenticated, otherwise "
-                           "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                           "the HELLO AUTH <user> <pass> option can be used to authenticate the "
                            "client and select the RESP protocol version at the same time")
     if name is not None:
         client.name = name
@@ -190,6 +200,11 @@ def client_reply(client: Client, argv: list[bytes]) -> object:
     return None
 
 
+def _username(client: Client) -> str:
+    # Redis shows "(superuser)" for a client without a user; ours are the gateway's own
+    return client.user.name.decode("utf-8", "replace") if client.user is not None else "default"
+
+
 def client_info_line(client: Client) -> str:
     """One CLIENT LIST line (without the newline), Redis 7.2 field order."""
     broker = client.broker
@@ -203,13 +218,14 @@ def client_info_line(client: Client) -> str:
         f"sub={len(client.channels)} psub={len(client.patterns)} ssub={len(client.shard_channels)} "
         f"multi={-1 if client.multi is None else len(client.multi)} qbuf=0 qbuf-free=0 argv-mem=0 "
         f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem + 16384} events=r "
-        f"cmd={cmd} user=default redir=-1 resp={client.proto} "
+        f"cmd={cmd} user={_username(client)} redir={-1 if client.tracking is None else client.tracking.redirect} "
+        f"resp={client.proto} "
         f"lib-name={client.lib_name.decode('utf-8', 'replace')} lib-ver={client.lib_ver.decode('utf-8', 'replace')}"
     )
 
 
 # CLIENT LIST [TYPE normal|master|replica|pubsub] [ID client-id ...]
-@subcommand(_client, "list", -2, "noscript loading stale")
+@subcommand(_client, "list", -2, "admin noscript loading stale")
 def client_list(client: Client, argv: list[bytes]) -> object:
     clients = list(client.broker.clients.values())
     if len(argv) > 2:
@@ -273,7 +289,11 @@ def client_kill(client: Client, argv: list[bytes]) -> object:
             if value.lower() not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):
                 raise CommandError(f"ERR Unknown client type '{value.decode('utf-8', 'replace')}'")
             filters.append((option, value))
-        elif option in (b"ADDR", b"LADDR", b"USER", b"MAXAGE"):
+        elif option == b"USER":
+            if value not in broker.acl.users:
+                raise CommandError(f"ERR No such user '{value.decode('utf-8', 'replace')}'")
+            filters.append((option, value))
+        elif option in (b"ADDR", b"LADDR", b"MAXAGE"):
             filters.append((option, value))
         else:
             raise CommandError(SYNTAX)
@@ -295,7 +315,7 @@ def _filter_matches(other: Client, option: bytes, value: bytes) -> bool:
     if option == b"LADDR":
         return other.laddr == value.decode("utf-8", "replace")
     if option == b"USER":
-        return value == b"default"
+        return other.user is not None and other.user is other.broker.acl.users.get(value)
     if option == b"TYPE":
         pubsub = bool(other.channels or other.patterns or other.shard_channels)
         return {b"pubsub": pubsub, b"normal": not pubsub}.get(value.lower(), False)
@@ -381,6 +401,8 @@ def client_unpause(client: Client, argv: list[bytes]) -> object:
 def client_help(client: Client, argv: list[bytes]) -> list[str]:
     return [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CACHING (YES|NO)", "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
         "GETNAME", "    Return the name of the current connection.",
         "ID", "    Return the ID of the current connection.",
         "INFO", "    Return information about the current client connection.",
@@ -389,5 +411,8 @@ def client_help(client: Client, argv: list[bytes]) -> list[str]:
         "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
         "SETINFO <option> <value>", "    Set client meta attr.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
+        "TRACKINGINFO", "    Report tracking status for the current connection.",
         "HELP", "    Print this help.",
     ]

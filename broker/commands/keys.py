@@ -18,6 +18,7 @@ from broker.commands.args import SYNTAX, parse_expire_option, parse_int
 from broker.commands.scan import parse_scan_args
 from broker.config import Config
 from broker.core import Client
+from broker.evict import lfu_decr, lru_idle_seconds
 from broker.glob import compile_glob, glob_match
 from broker.keyspace import Keyspace, type_name
 from broker.notify import NotifyClass
@@ -65,20 +66,20 @@ def unlink(client: Client, argv: list[bytes]) -> int:
 # EXISTS key [key ...]
 @command("exists", -2, "readonly fast", keys=(1, -1, 1), group="generic")
 def exists(client: Client, argv: list[bytes]) -> int:
-    return sum(1 for key in argv[1:] if client.db.read(key) is not None)
+    return sum(1 for key in argv[1:] if client.db.read_notouch(key) is not None)
 
 
 # TOUCH key [key ...]
 @command("touch", -2, "readonly fast", keys=(1, -1, 1), group="generic", since="3.2.1")
 def touch(client: Client, argv: list[bytes]) -> int:
-    # No access time is kept (no LRU eviction), so touching only counts.
+    # a read lookup: it counts and updates the access time (LRU/LFU)
     return sum(1 for key in argv[1:] if client.db.read(key) is not None)
 
 
 # TYPE key
 @command("type", 2, "readonly fast", keys=(1, 1, 1), group="generic")
 def type_(client: Client, argv: list[bytes]) -> Simple:
-    value = client.db.read(argv[1])
+    value = client.db.read_notouch(argv[1])
     return Simple("none" if value is None else type_name(value).decode())
 
 
@@ -153,7 +154,7 @@ def pexpireat(client: Client, argv: list[bytes]) -> int:
 
 def _ttl_generic(client: Client, key: bytes, in_ms: bool, absolute: bool) -> int:
     """``ttlGenericCommand``: -2 missing, -1 no TTL; seconds are rounded to nearest."""
-    if client.db.read(key) is None:
+    if client.db.read_notouch(key) is None:
         return -2
     deadline = client.db.deadline(key)
     if deadline is None:
@@ -269,7 +270,10 @@ def _rename(client: Client, argv: list[bytes], nx: bool) -> Any:
         if nx:
             return 0
         db.delete(dst)
+    field = db.lru.get(src)  # the object keeps its LRU/LFU field (Redis moves the robj)
     _add_with_ttl(db, dst, value, deadline)
+    if field is not None:
+        db.lru[dst] = field
     db.delete(src)
     db.notify(_GENERIC, b"rename_from", src)
     db.notify(_GENERIC, b"rename_to", dst)
@@ -312,7 +316,10 @@ def move(client: Client, argv: list[bytes]) -> int:
     deadline = src.deadline(key)
     if dst.lookup(key) is not None:
         return 0
+    field = src.lru.get(key)  # the object keeps its LRU/LFU field (Redis moves the robj)
     _add_with_ttl(dst, key, value, deadline)
+    if field is not None:
+        dst.lru[key] = field
     src.delete(key)
     src.notify(_GENERIC, b"move_from", key)
     dst.notify(_GENERIC, b"move_to", key)
@@ -429,8 +436,9 @@ def encoding_of(value: Any, config: Config | None = None) -> bytes:
 
 
 def _object_lookup(client: Client, key: bytes) -> Any:
-    # OBJECT looks up without a keymiss event (LOOKUP_NONOTIFY) but counts stats.
-    value = client.db.lookup(key)
+    # OBJECT looks up without a keymiss event nor touching the key
+    # (LOOKUP_NOTOUCH|LOOKUP_NONOTIFY) but counts stats.
+    value = client.db.peek(key)
     stats = client.broker.stats
     if value is None:
         stats.keyspace_misses += 1
@@ -469,8 +477,11 @@ def object_idletime(client: Client, argv: list[bytes]) -> int | None:
         raise CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please "
                            "note that when switching between policies at runtime LRU and LFU data "
                            "will take some time to adjust.")
-    # Access times are not tracked (no LRU eviction here): every key reads as just used.
-    return 0
+    # With no limit and noeviction no access times are kept: keys read as just used
+    # (README, "Memory limit"). An LRU policy or a maxmemory starts the clock.
+    if not client.db.access:
+        return 0
+    return lru_idle_seconds(client.db.access_field(argv[2]), client.broker.now_ms)
 
 
 # OBJECT FREQ key
@@ -483,7 +494,8 @@ def object_freq(client: Client, argv: list[bytes]) -> int | None:
         raise CommandError("ERR An LFU maxmemory policy is not selected, access frequency not "
                            "tracked. Please note that when switching between policies at runtime "
                            "LRU and LFU data will take some time to adjust.")
-    return 0
+    db = client.db
+    return lfu_decr(db.access_field(argv[2]), client.broker.now_ms, db.lfu_decay_time)
 
 
 # OBJECT HELP

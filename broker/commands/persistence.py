@@ -147,5 +147,6 @@ def restore(client: Client, argv: list[bytes]) -> Any:
             db.notify(NotifyClass.GENERIC, b"del", key)
         return OK
     _add_with_ttl(db, key, value, ttl or None)
+    db.set_access_field(key, idle, freq)
     db.notify(NotifyClass.GENERIC, b"restore", key)
     return OK

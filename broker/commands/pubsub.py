@@ -123,17 +123,18 @@ def spublish(client: Client, argv: list[bytes]) -> int:
     return broker.pubsub.spublish(argv[1], argv[2])
 
 
-_pubsub = container("pubsub", "pubsub loading stale", group="pubsub", since="2.8.0")
+# PUBSUB HELP has none of the subcommands' "pubsub" flag (not @pubsub), as in Redis
+_pubsub = container("pubsub", "loading stale", group="pubsub", since="2.8.0")
 
 
 # PUBSUB CHANNELS [pattern]
-@subcommand(_pubsub, "channels", -2)
+@subcommand(_pubsub, "channels", -2, "pubsub")
 def pubsub_channels(client: Client, argv: list[bytes]) -> list[bytes]:
     return _matching(list(client.broker.pubsub.channels), argv)
 
 
 # PUBSUB SHARDCHANNELS [pattern]
-@subcommand(_pubsub, "shardchannels", -2, since="7.0.0")
+@subcommand(_pubsub, "shardchannels", -2, "pubsub", since="7.0.0")
 def pubsub_shardchannels(client: Client, argv: list[bytes]) -> list[bytes]:
     return _matching(list(client.broker.pubsub.shard_channels), argv)
 
@@ -149,7 +150,7 @@ def _matching(names: list[bytes], argv: list[bytes]) -> list[bytes]:
 
 
 # PUBSUB NUMSUB [channel ...]
-@subcommand(_pubsub, "numsub", -2)
+@subcommand(_pubsub, "numsub", -2, "pubsub")
 def pubsub_numsub(client: Client, argv: list[bytes]) -> list[object]:
     reply: list[object] = []
     for channel in argv[2:]:
@@ -158,7 +159,7 @@ def pubsub_numsub(client: Client, argv: list[bytes]) -> list[object]:
 
 
 # PUBSUB SHARDNUMSUB [shardchannel ...]
-@subcommand(_pubsub, "shardnumsub", -2, since="7.0.0")
+@subcommand(_pubsub, "shardnumsub", -2, "pubsub", since="7.0.0")
 def pubsub_shardnumsub(client: Client, argv: list[bytes]) -> list[object]:
     reply: list[object] = []
     for channel in argv[2:]:
@@ -167,7 +168,7 @@ def pubsub_shardnumsub(client: Client, argv: list[bytes]) -> list[object]:
 
 
 # PUBSUB NUMPAT
-@subcommand(_pubsub, "numpat", 2)
+@subcommand(_pubsub, "numpat", 2, "pubsub")
 def pubsub_numpat(client: Client, argv: list[bytes]) -> int:
     return client.broker.pubsub.numpat()
 

@@ -9,14 +9,15 @@ meanwhile. SCRIPT KILL / FUNCTION KILL therefore never find a script running
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from broker.commands.args import parse_int
 from broker.core import Client
 from broker.resp import OK, CommandError, Simple
 from broker.scripting import scripting_of
-from broker.scripting.evalcache import NOSCRIPT
-from broker.table import command, container, subcommand
+from broker.scripting.evalcache import NOSCRIPT, parse_shebang
+from broker.table import COMMANDS, command, container, subcommand
 
 __all__: list[str] = []
 
@@ -95,6 +96,43 @@ def evalsha(client: Client, argv: list[bytes]) -> Any:
          since="7.0.0")
 def evalsha_ro(client: Client, argv: list[bytes]) -> Any:
     return _evalsha(client, argv, True)
+
+
+def _script_command_flags(client: Client, argv: list[bytes]) -> frozenset[str]:
+    """``evalGetCommandFlags`` / ``fcallGetCommandFlags``: a script that declares
+    flags (a shebang, or any function) gets the command flags they imply
+    (``scriptFlagsToCmdFlags``: deny-oom unless allow-oom or no-writes); a script
+    without a shebang, or one not found, keeps the command's own."""
+    name = argv[0].lower()
+    base = COMMANDS[name].flags
+    scripting = scripting_of(client.broker)
+    declared: frozenset[str] | None
+    if name in (b"fcall", b"fcall_ro"):
+        function = scripting.functions.find(argv[1])
+        if function is None:
+            return base
+        declared = function.flags
+    elif name in (b"evalsha", b"evalsha_ro"):
+        script = scripting.eval.find(argv[1]) if len(argv[1]) == 40 else None
+        if script is None:
+            return base
+        declared = script.flags
+    else:
+        script = scripting.eval.scripts.get(hashlib.sha1(argv[1]).hexdigest())
+        try:
+            declared = script.flags if script is not None else parse_shebang(argv[1])[0]
+        except CommandError:
+            return base
+    if declared is None:
+        return base
+    flags = set(base) - {"stale", "denyoom", "write"}
+    if not declared & {"allow-oom", "no-writes"}:
+        flags.add("denyoom")
+    if "no-writes" not in declared:
+        flags.add("write")
+    if "allow-stale" in declared:
+        flags.add("stale")
+    return frozenset(flags)
 
 
 # ------------------------------------------------------------------ SCRIPT
@@ -334,3 +372,7 @@ def function_kill(client: Client, argv: list[bytes]) -> object:
 @subcommand(_function, "help", 2, "loading stale")
 def function_help(client: Client, argv: list[bytes]) -> list[Any]:
     return [Simple(line) for line in _FUNCTION_HELP]
+
+
+for _name in (b"eval", b"eval_ro", b"evalsha", b"evalsha_ro", b"fcall", b"fcall_ro"):
+    COMMANDS[_name].flags_of = _script_command_flags

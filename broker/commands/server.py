@@ -11,7 +11,9 @@ from typing import Any
 from broker.commands.args import SYNTAX
 from broker.core import Client
 from broker.glob import glob_match
-from broker.keyspecs import MOVABLE, acl_categories, keys_of
+from broker.acl import categories
+from broker.commands.acl import OrderedSet
+from broker.keyspecs import MOVABLE, keys_of
 from broker.resp import OK, CommandError, Simple, Verbatim
 from broker.table import COMMANDS, Command, command, container, subcommand
 
@@ -35,6 +37,7 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
     client.broker.lazyfree.drop_keyspace(client.db.flush())
+    client.broker.tracking.invalidate_all()
     client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
     return OK
 
@@ -46,6 +49,7 @@ def flushall(client: Client, argv: list[bytes]) -> object:
     client.broker.touch_all_watched(None)
     for db in client.broker.dbs:
         client.broker.lazyfree.drop_keyspace(db.flush())
+    client.broker.tracking.invalidate_all()
     client.broker.changes += 1  # recorded even when every db was empty, as Redis does
     # flushAllDataAndResetRDB: an old snapshot must not bring the data back
     client.broker.persistence.after_flushall()
@@ -95,7 +99,9 @@ def config_set(client: Client, argv: list[bytes]) -> object:
 @subcommand(_config, "resetstat", 2, "admin noscript loading stale")
 def config_resetstat(client: Client, argv: list[bytes]) -> object:
     stats = client.broker.stats
-    for name in ("commands", "rejected_connections", "expired_keys", "keyspace_hits", "keyspace_misses",
+    client.broker.memory.peak = 0  # resetServerStats: stat_peak_memory
+    for name in ("commands", "rejected_connections", "expired_keys", "evicted_keys", "keyspace_hits",
+                 "keyspace_misses",
                  "pubsub_messages", "pubsub_deliveries", "client_output_limit_disconnections"):
         setattr(stats, name, 0)
     return OK
@@ -134,7 +140,8 @@ def _flags(cmd: Command) -> list[Simple]:
 def _command_entry(cmd: Command) -> list[object]:
     first, last, step = cmd.keys
     return [cmd.fullname.encode(), cmd.arity, _flags(cmd), first, last, step,
-            [Simple("@" + cmd.group)], [], [], [_command_entry(sub) for sub in cmd.subcommands.values()]]
+            OrderedSet(Simple("@" + name) for name in categories(cmd)), [], [],
+            [_command_entry(sub) for sub in cmd.subcommands.values()]]
 
 
 def _doc(cmd: Command) -> dict[bytes, object]:
@@ -171,7 +178,7 @@ def _command_list(argv: list[bytes]) -> list[bytes]:
         return []  # no modules are loaded
     if kind == b"aclcat":
         category = value.lower().decode("utf-8", "replace")
-        return [cmd.fullname.encode() for cmd in _all_commands() if category in acl_categories(cmd)]
+        return [cmd.fullname.encode() for cmd in _all_commands() if category in categories(cmd)]
     if kind == b"pattern":
         return [name for name in names if glob_match(value.lower(), name)]
     raise CommandError(SYNTAX)
@@ -199,6 +206,13 @@ def _getkeys(args: list[bytes]) -> list[bytes]:
 
 
 # COMMAND
+def _by_fullname(name: bytes) -> Command | None:
+    """A command or, as ``container|sub``, a subcommand (lookupCommandBySds)."""
+    base, _, sub = name.lower().partition(b"|")
+    cmd = COMMANDS.get(base)
+    return cmd.subcommands.get(sub) if cmd is not None and sub else cmd
+
+
 @command("command", -1, "loading stale", group="server", since="2.8.13")
 def command_(client: Client, argv: list[bytes]) -> object:
     if len(argv) == 1:
@@ -208,7 +222,8 @@ def command_(client: Client, argv: list[bytes]) -> object:
         return len(COMMANDS)
     if sub == b"info":
         names = argv[2:] or list(COMMANDS)
-        return [_command_entry(COMMANDS[name.lower()]) if name.lower() in COMMANDS else None for name in names]
+        found = [_by_fullname(name) for name in names]
+        return [_command_entry(cmd) if cmd is not None else None for cmd in found]
     if sub == b"docs":
         names = argv[2:] or list(COMMANDS)
         return {name.lower(): _doc(COMMANDS[name.lower()]) for name in names if name.lower() in COMMANDS}
@@ -264,6 +279,31 @@ def aof_info(broker: Any) -> list[tuple[str, object]]:
     return aof.info_fields()  # type: ignore[no-any-return]
 
 
+def memory_info(broker: Any, rss: int) -> list[tuple[str, object]]:
+    """INFO memory: used_memory is the broker's own account (``broker.memcost``),
+    not the interpreter's RSS (see README, "Memory accounting")."""
+    broker.refresh_memory()
+    memory = broker.memory
+    used = memory.used
+    peak = memory.peak
+    maxmemory = broker.maxmemory
+    overhead = memory.startup + memory.clients
+    return [
+        ("used_memory", used), ("used_memory_human", _human(used)), ("used_memory_rss", rss),
+        ("used_memory_rss_human", _human(rss)), ("used_memory_peak", peak),
+        ("used_memory_peak_human", _human(peak)), ("used_memory_peak_perc", f"{100.0 * used / peak:.2f}%"),
+        ("used_memory_overhead", overhead), ("used_memory_startup", memory.startup),
+        ("used_memory_dataset", memory.dataset),
+        ("used_memory_dataset_perc", f"{100.0 * memory.dataset / max(used - memory.startup, 1):.2f}%"),
+        ("maxmemory", maxmemory), ("maxmemory_human", _human(maxmemory)),
+        ("maxmemory_policy", broker.config.get("maxmemory-policy")),
+        ("mem_fragmentation_ratio", f"{rss / used:.2f}"), ("mem_fragmentation_bytes", rss - used),
+        ("mem_not_counted_for_evict", 0), ("mem_clients_normal", memory.clients),
+        ("mem_allocator", "pymalloc"),
+        ("lazyfree_pending_objects", broker.lazyfree.pending),
+    ]
+
+
 def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
     broker = client.broker
     now = broker.clock_ms()
@@ -292,18 +332,11 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("maxclients", broker.config.get("maxclients")),
             ("client_recent_max_input_buffer", 0), ("client_recent_max_output_buffer", 0),
             ("blocked_clients", sum(1 for c in clients if c.blocked is not None)),
-            ("tracking_clients", 0), ("clients_in_timeout_table", 0),
+            ("tracking_clients", broker.tracking.clients), ("clients_in_timeout_table", 0),
             ("pubsub_clients", sum(1 for c in clients if c.channels or c.patterns or c.shard_channels)),
             ("watching_clients", sum(1 for c in clients if c.watched)),
         ],
-        "memory": [
-            ("used_memory", rss), ("used_memory_human", _human(rss)), ("used_memory_rss", rss),
-            ("used_memory_rss_human", _human(rss)), ("used_memory_peak", usage.ru_maxrss * 1024),
-            ("maxmemory", broker.config.get("maxmemory")),
-            ("maxmemory_policy", broker.config.get("maxmemory-policy")),
-            ("mem_allocator", "pymalloc"),
-            ("lazyfree_pending_objects", broker.lazyfree.pending),
-        ],
+        "memory": memory_info(broker, rss),
         "persistence": [*broker.persistence.info(), *aof_info(broker)],
         "stats": [
             ("total_connections_received", stats.connections),
@@ -311,7 +344,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("total_net_input_bytes", stats.net_input_bytes),
             ("total_net_output_bytes", stats.net_output_bytes),
             ("rejected_connections", stats.rejected_connections),
-            ("expired_keys", stats.expired_keys), ("evicted_keys", 0),
+            ("expired_keys", stats.expired_keys), ("evicted_keys", stats.evicted_keys),
             ("keyspace_hits", stats.keyspace_hits), ("keyspace_misses", stats.keyspace_misses),
             ("pubsub_channels", len(broker.pubsub.channels)),
             ("pubsub_patterns", len(broker.pubsub.patterns)),
@@ -324,6 +357,10 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("fanout_client_publishes", stats.client_publishes),
             ("client_output_buffer_limit_disconnections", stats.client_output_limit_disconnections),
             ("acl_access_denied_auth", stats.acl_access_denied_auth),
+            ("acl_access_denied_cmd", stats.acl_access_denied_cmd),
+            ("acl_access_denied_key", stats.acl_access_denied_key),
+            ("acl_access_denied_channel", stats.acl_access_denied_channel),
+            *broker.tracking.info(),
         ],
         "replication": [
             ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),

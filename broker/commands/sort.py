@@ -36,6 +36,16 @@ _GENERIC = NotifyClass.GENERIC
 _WHITESPACE = b" \t\n\v\f\r"
 
 
+def _reads_any_key(client: Client, argv: list[bytes]) -> bool:
+    """BY and GET patterns name keys the ACLs never see: a user needs read access to
+    every key to use them (sort.c user_has_full_key_access)."""
+    user = client.user
+    if user is None or user.unrestricted:
+        return True
+    cmd = client.broker.commands[argv[0].lower()]
+    return user.reads_any_key(cmd, argv)
+
+
 # SORT key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC]
 #   [ALPHA] [STORE destination]
 @command("sort", -2, "write denyoom", keys=(1, 1, 1), group="generic")
@@ -117,8 +127,12 @@ def _sort(client: Client, argv: list[bytes], read_only: bool) -> Any:
             sort_by = argv[index + 1]
             if b"*" not in sort_by:
                 dont_sort = True
+            elif not _reads_any_key(client, argv):
+                raise CommandError("ERR BY option of SORT denied due to insufficient ACL permissions.")
             index += 1
         elif option == b"get" and left >= 1:
+            if not _reads_any_key(client, argv):
+                raise CommandError("ERR GET option of SORT denied due to insufficient ACL permissions.")
             gets.append(argv[index + 1])
             index += 1
         else:

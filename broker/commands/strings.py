@@ -122,6 +122,8 @@ def get(client: Client, argv: list[bytes]) -> object:
     if value is None:
         client.broker.count_read(db.index, argv[1], False)
         return None
+    if db.access:
+        db.touch(argv[1])  # lookupKey's touch
     client.broker.stats.keyspace_hits += 1
     if type(value) is not bytes:
         raise CommandError(WRONGTYPE)
@@ -155,11 +157,16 @@ def set_(client: Client, argv: list[bytes]) -> object:
         # lookup runs so that a key whose TTL is up goes with ``expired`` before the
         # ``new``, and the TTL of the key is dropped.
         db = client.db
+        old = db.data.get(key)
         if db.expires:
             db.lookup(key)
             db.set(key, argv[2])
-        elif type(db.data.get(key)) is bytes:
+        elif type(old) is bytes:
+            # Keyspace.set inline: the value's cost and the new object's access time
             db.data[key] = argv[2]
+            db.account.dataset += len(argv[2]) - len(old)
+            if db.access:
+                db.touch(key)
         else:
             # absent, or another type (a stream's blocked XREADGROUP readers must hear of it)
             db.set(key, argv[2])
@@ -286,8 +293,9 @@ def _incr_by(client: Client, key: bytes, increment: int) -> int:
         result = (parse_int(old) if current is None else current) + increment
         if not _INT64_MIN <= result <= _INT64_MAX:
             raise CommandError("ERR increment or decrement would overflow")
-        # in place: the TTL stays
-        db.data[key] = _SMALL_BYTES[result] if 0 <= result < _SMALL else b"%d" % result
+        # in place: the TTL stays (Keyspace.replace inline: this is INCR's hot path)
+        new = db.data[key] = _SMALL_BYTES[result] if 0 <= result < _SMALL else b"%d" % result
+        db.account.dataset += len(new) - len(old)
     db.notify(_STRING, b"incrby", key)
     return result
 

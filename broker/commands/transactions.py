@@ -14,6 +14,10 @@ from broker.table import command
 
 __all__: list[str] = []
 
+# execCommand's reasons, by ACL result (broker.acl's DENIED_CMD, DENIED_KEY, DENIED_CHANNEL)
+_CHANGED = {1: "no permission to execute the command or subcommand", 2: "no permission to touch the specified keys",
+            4: "no permission to access one of the channels used as arguments"}
+
 
 # MULTI
 @command("multi", 1, "noscript loading stale fast allow_busy", group="transactions")
@@ -42,6 +46,16 @@ def exec_(client: Client, argv: list[bytes]) -> object:
     broker.unwatch(client)
     replies: list[object] = []
     for cmd, args in queued:
+        user = client.user
+        if user is not None and not user.unrestricted:
+            # ACLs are checked again: they may have changed since the command was queued
+            result, position = user.check(cmd, args)
+            if result:
+                broker.acl_denied(client, cmd, args, result, position, "multi")
+                replies.append(CommandError(
+                    "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC "
+                    "call. This command is no longer allowed for the following reason: " + _CHANGED[result]))
+                continue
         reply = broker.call(client, cmd, args)
         if type(reply) is Blocked:
             reply = reply.timeout_reply

@@ -886,6 +886,7 @@ def load_rdb(broker: Any, data: bytes | BinaryIO, *, skip_expired: bool = True,
     for keyspace, new_data, new_expires in zip(broker.dbs, dbs, expires):
         keyspace.flush()
         keyspace.data.update(new_data)
+        keyspace.loaded()
         for key, deadline in new_expires.items():
             keyspace.set_expire(key, deadline)
     return report

@@ -290,6 +290,7 @@ class Snapshots:
         for keyspace, data, deadlines in zip(self.broker.dbs, dbs, expires):
             keyspace.flush()
             keyspace.data.update(data)
+            keyspace.loaded()
             for key, deadline in deadlines.items():
                 keyspace.set_expire(key, deadline)
         self.last_load_keys_loaded = report.keys

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import lupa.lua51 as lua51
 
 from broker.core import Blocked, Client, Replies
+from broker.evict import OOM
 from broker.resp import CommandError
 from broker.scripting.convert import LuaConverter
 from broker.scripting.prelude import PRELUDE
@@ -57,6 +58,10 @@ _LRAND48_MAX = 2**31 - 1
 _MAX_VARARGS = 200
 # What redis.call checks before running a command (bits of _resolve's result).
 _CHECK_NOSCRIPT, _CHECK_READONLY, _CHECK_BLOCK = 2, 4, 8
+# getAclErrorMessage, by ACL result (broker.acl's DENIED_CMD, DENIED_KEY, DENIED_CHANNEL)
+_ACL_REASONS = {1: b"can't run this command or subcommand",
+                2: b"can't access at least one of the keys mentioned in the command arguments",
+                4: b"can't publish to the channel mentioned in the command"}
 _INT64 = 2**63
 
 
@@ -92,6 +97,10 @@ class ScriptRun:
     killed: bool = False
     wrote: bool = False
     flags: frozenset[str] = frozenset()
+    # the caller's ACL user when it is not all-permissive: each call is checked
+    user: Any = None
+    # the KEYS the caller declared: what a tracking caller's read in the script tracks
+    keys: Any = ()
 
 
 class _Rand48:
@@ -218,8 +227,19 @@ class Sandbox:
         client = self.client
         client.db = run.caller.db
         client.proto = 2
+        # the script's commands run as the caller's user (scriptCall), so that commands
+        # reading it themselves (SORT's BY/GET) answer for the caller
+        client.user = user = run.caller.user
+        run.user = user if user is not None and not user.unrestricted else None
         self.run = run
+        run.keys = keys
         nkeys, nargs, limit = len(keys), len(args), self._fixed
+        # BCAST NOLOOP spares a client its own writes, not its script's (Redis files
+        # them under the Lua client)
+        tracking = self.broker.tracking
+        bcast = bool(tracking.prefixes)
+        if bcast:
+            tracking.scripting = True
         try:
             if nkeys < limit and nargs < limit and fixed is not None:
                 outcome = fixed[nkeys * limit + nargs](function, *keys, *args)
@@ -233,6 +253,8 @@ class Sandbox:
             outcome = (3, str(exc).encode())
         finally:
             self.run = None
+            if bcast:
+                tracking.scripting = False
         if run.killed:
             # the hook fires every instruction since the stop: back to HOOK_COUNT
             self._rearm()
@@ -348,6 +370,8 @@ class Sandbox:
         stats = broker.stats
         client = self.client
         resolve = self._resolve
+        # MONITOR's clients (the dict itself, which lives as long as the broker)
+        monitoring = broker.monitors.clients
 
         def call(*args: Any) -> Any:
             run = sandbox.run
@@ -368,7 +392,9 @@ class Sandbox:
                 entry = resolve(argv)
             handler, checks, low, high, _ = entry
             # a write in a script that may write is the one check that passes silently
-            if (checks and (checks != _CHECK_READONLY or run.read_only)) or not low <= len(argv) <= high:
+            # (unless the script started out of memory: scriptVerifyOOM; or its user is restricted)
+            if (checks and (checks != _CHECK_READONLY or run.read_only or broker.pre_command_oom)) \
+                    or not low <= len(argv) <= high or run.user is not None:
                 sandbox._verify(run, entry, argv)  # type: ignore[arg-type]
             # Broker.call without its bookkeeping of the caller's last command (the
             # script client is never listed): the handler itself, counted in the stats.
@@ -383,6 +409,8 @@ class Sandbox:
                 # effects replication: the command as it must replay, in the unit of the
                 # script's caller (EVAL/FCALL hand the unit on, wrapped in MULTI/EXEC)
                 broker.propagator.record(client, entry[4], argv, reply)
+            if monitoring or run.caller.tracking is not None:
+                sandbox._observe(entry[4], argv, run)
             if kind is bytes or kind is int:
                 return reply
             return sandbox._to_lua(reply, kind, run)  # type: ignore[union-attr]
@@ -394,6 +422,15 @@ class Sandbox:
                 return failure.table
 
         return call, pcall
+
+    def _observe(self, cmd: "Command", argv: list[bytes], run: ScriptRun) -> None:
+        """After a script's command: MONITOR shows it (``[db lua]``), and a read makes
+        a tracking caller track the keys the script declared (Redis's call())."""
+        broker = self.broker
+        if broker.monitors.clients and broker.monitors.shown(cmd):
+            broker.monitors.feed(self.client, argv, script=True)
+        if run.caller.tracking is not None and "readonly" in cmd.flags and run.keys:
+            broker.tracking.remember_keys(run.caller, list(run.keys))
 
     def _fail(self, message: bytes) -> Any:
         raise _Raise(self.err(message))
@@ -442,8 +479,21 @@ class Sandbox:
             self._fail(b"ERR Wrong number of args calling Redis command from script")
         if checks & _CHECK_NOSCRIPT:
             self._fail(b"ERR This Redis command is not allowed from script")
+        if run.user is not None:
+            result, position = run.user.check(cmd, argv)
+            if result:
+                # scriptVerifyACL: logged with the caller, in the "lua" context
+                self.broker.acl_denied(run.caller, cmd, argv, result, position, "lua")
+                self._fail(b"ERR The user executing the script " + _ACL_REASONS[result])
         if checks & _CHECK_READONLY and run.read_only:
             self._fail(b"ERR Write commands are not allowed from read-only scripts.")
+        if self.broker.pre_command_oom and self.broker.maxmemory and "allow-oom" not in run.flags:
+            # scriptVerifyOOM: refused only before the script's first write, since
+            # it cannot be stopped half-way after that
+            if not run.wrote and "denyoom" in cmd.flags:
+                self._fail(OOM.encode())
+            if "write" in cmd.flags:
+                run.wrote = True
         if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
             # t_stream.c refuses to block a script rather than answer at once
             raise _Raise(self.convert.error_table(
@@ -495,9 +545,15 @@ class Sandbox:
             self._raise(b"ERR redis.acl_check_cmd can only be called inside a script invocation")
         if not args:
             self._raise(b"ERR Please specify at least one argument for this redis lib call")
-        if type(args[0]) is not bytes or self.broker.commands.get(args[0].lower()) is None:
+        argv = [_argument(arg) for arg in args]
+        cmd = self.broker.commands.get(argv[0].lower()) if argv[0] is not None else None
+        if cmd is not None and cmd.handler is None:
+            cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) > 1 and argv[1] is not None else None
+        if cmd is None or None in argv:
             self._raise(b"ERR Invalid command passed to redis.acl_check_cmd()")
-        return True  # no ACLs here: the default user may run everything
+        assert self.run is not None and cmd is not None
+        user = self.run.caller.user
+        return user is None or user.check(cmd, argv)[0] == 0
 
     def _register_function(self, *args: Any) -> Any:
         if self.register_function is None:

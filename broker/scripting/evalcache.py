@@ -109,5 +109,6 @@ class EvalScripts:
                 raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
             read_only = ro or "no-writes" in flags
         sandbox = self.sandbox
-        return sandbox.execute(ScriptRun(client, script.sha, read_only, sandbox.monotonic()),
+        return sandbox.execute(ScriptRun(client, script.sha, read_only, sandbox.monotonic(),
+                                         flags=flags or frozenset()),
                                sandbox.run_eval, script.function, keys, args, sandbox.fixed_eval)
