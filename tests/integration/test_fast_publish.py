@@ -232,3 +232,26 @@ async def test_a_long_pipeline_sent_in_pieces_is_answered_in_order(server):
     assert [(await client.event())["data"] for _ in range(300)] == list(range(300))
     writer.close()
     await client.close()
+
+
+async def test_a_connection_that_starts_with_another_route_is_aiohttps_throughout(server):
+    client = await subscribed(server.port, "other")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + request({"channel": "other", "data": 1}))
+    (status, _, health), (published, headers, body) = [await read_response(reader) for _ in range(2)]
+    assert (status, health["status"], published, body) == (200, "alive", 200, {"ok": True})
+    assert b"aiohttp" in headers[b"server"]  # handed over with the connection
+    assert (await client.event())["data"] == 1
+    writer.close()
+    await client.close()
+
+
+async def test_a_kept_alive_publish_connection_does_not_hold_up_shutdown():
+    node = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1").capture()
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+    writer.write(request({"channel": "bye", "data": 1}))
+    assert (await read_response(reader))[0] == 200
+    assert node.stop(signal.SIGTERM) == 0  # (bounded: stop() waits with a timeout)
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    assert "Traceback" not in node.log()
