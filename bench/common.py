@@ -92,10 +92,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 class LoadGen:
     """A ``bench/loadgen.py`` process (picows connections) driven line by line over stdin/stdout."""
 
-    def __init__(self, url: str, count: int, mode: str = "fanout", pin: bool = True) -> None:
+    def __init__(self, url: str, count: int, mode: str = "fanout", pin: bool = True, rooms: int = 0,
+                 offset: int = 0) -> None:
         self.process = subprocess.Popen(
             (taskset(LOAD_CORE) if pin else []) + [sys.executable, str(ROOT / "bench" / "loadgen.py"), url,
-                                                   str(count), mode],
+                                                   str(count), mode, str(rooms), str(offset)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     def wait_ready(self) -> None:
         assert self.process.stdout is not None

@@ -5,7 +5,10 @@ stdin: ``reset`` (zero the counters), ``report`` (print a JSON line: deliveries,
 latency samples in ms, CPU seconds used), ``quit``. Prints ``ready N`` once every
 connection is subscribed.
 
-Usage: ``loadgen.py URL N MODE`` with MODE ``fanout`` (sends a subscribe op) or ``bare``.
+Usage: ``loadgen.py URL N MODE [ROOMS OFFSET]`` with MODE ``fanout`` (sends a subscribe op),
+``bare`` (every connection gets everything) or ``peer`` (a rooms peer of bench/peers: the room
+is in the URL, ``?room=R``). With ROOMS > 0, connection i (counting from OFFSET across the
+load generators) is in room ``room-<i % ROOMS>``; else every connection is on ``bench``.
 """
 
 from __future__ import annotations
@@ -30,15 +33,17 @@ class Stats:
 
 
 class Listener(WSListener):  # type: ignore[misc]
-    def __init__(self, stats: Stats, timed: bool, mode: str, ready: asyncio.Future[None]) -> None:
+    def __init__(self, stats: Stats, timed: bool, mode: str, ready: asyncio.Future[None],
+                 channel: str = "bench") -> None:
         self.stats = stats
+        self.channel = channel
         self.timed = timed
         self.mode = mode
         self.ready = ready
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         if self.mode == "fanout":
-            transport.send(WSMsgType.TEXT, b'{"op":"subscribe","channel":"bench","id":1}')
+            transport.send(WSMsgType.TEXT, orjson.dumps({"op": "subscribe", "channel": self.channel, "id": 1}))
         elif not self.ready.done():
             self.ready.set_result(None)
 
@@ -57,13 +62,14 @@ class Listener(WSListener):  # type: ignore[misc]
             transport.disconnect()
 
 
-def _factory(stats: Stats, timed: bool, mode: str, ready: asyncio.Future[None]) -> Callable[[], Listener]:
+def _factory(stats: Stats, timed: bool, mode: str, ready: asyncio.Future[None],
+             channel: str) -> Callable[[], Listener]:
     # No parameters, not even defaulted ones: picows first calls a factory with
     # (request, response) and only falls back to () on a TypeError.
-    return lambda: Listener(stats, timed, mode, ready)
+    return lambda: Listener(stats, timed, mode, ready, channel)
 
 
-async def main(url: str, count: int, mode: str) -> None:
+async def main(url: str, count: int, mode: str, rooms: int = 0, offset: int = 0) -> None:
     stats = Stats()
     loop = asyncio.get_running_loop()
     transports = []
@@ -73,8 +79,10 @@ async def main(url: str, count: int, mode: str) -> None:
         for index in range(start, min(count, start + 250)):
             ready: asyncio.Future[None] = loop.create_future()
             futures.append(ready)
-            batch.append(ws_connect(_factory(stats, index < TIMED_CONNECTIONS, mode, ready), url,
-                                    websocket_handshake_timeout=30))
+            channel = f"room-{(offset + index) % rooms}" if rooms else "bench"
+            target = f"{url}?room={channel}" if mode == "peer" else url
+            batch.append(ws_connect(_factory(stats, offset + index < TIMED_CONNECTIONS, mode, ready, channel),
+                                    target, websocket_handshake_timeout=30))
         transports += [transport for transport, _ in await asyncio.gather(*batch)]
         await asyncio.gather(*futures)
     print(f"ready {count}", flush=True)
@@ -101,4 +109,4 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *map(int, sys.argv[4:6])))

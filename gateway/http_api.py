@@ -23,7 +23,7 @@ from gateway.auth import AuthError
 from gateway.protocol import MAX_CHANNEL_LENGTH, BadRequest, encode_data
 from gateway.state import STATE, GatewayState
 
-__all__ = ["json_error", "json_errors", "routes"]
+__all__ = ["HttpError", "error_body", "json_error", "json_errors", "publish_all", "publish_messages", "routes"]
 
 log = logging.getLogger("fanout.gateway")
 
@@ -65,19 +65,24 @@ def _failure(exc: BackendUnavailable | CommandError) -> errors.Failure:
     return answer
 
 
-def json_error(status: int, code: str, message: str) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps({"error": {"code": code, "message": message}}),
-                        content_type="application/json")
+def json_error(status: int, code: str, message: str, **fields: Any) -> web.Response:
+    return web.Response(status=status, body=error_body(code, message, **fields), content_type="application/json")
+
+
+def error_body(code: str, message: str, **fields: Any) -> bytes:
+    """An API error's JSON: ``{"error": {"code", "message"}}`` and any ``fields`` beside ``error``."""
+    return orjson.dumps({"error": {"code": code, "message": message}, **fields})
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, close: bool = False) -> None:
+class HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str, close: bool = False, **fields: Any) -> None:
         super().__init__(message)
-        self.response = json_error(status, code, message)
+        self.status, self.code, self.fields = status, code, fields
+        self.response = json_error(status, code, message, **fields)
         if close:  # the body was not (all) read: the connection cannot carry another request
             self.response.force_close()
 
@@ -101,20 +106,20 @@ def _cross_site(request: web.Request, state: GatewayState) -> str | None:
     return None
 
 
-async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
+async def _authorized_json(request: web.Request, require_data: bool = True) -> tuple[GatewayState, Any]:
     state = request.app[STATE]
     try:
         state.auth.check_api_key(request.headers.get("Authorization"))
     except AuthError as exc:
-        raise _HttpError(401, exc.code, exc.message) from None
+        raise HttpError(401, exc.code, exc.message) from None
     refusal = _cross_site(request, state)
     if refusal is not None:
-        raise _HttpError(403, errors.FORBIDDEN, f"{refusal} may not publish; allow it with --allowed-origins")
+        raise HttpError(403, errors.FORBIDDEN, f"{refusal} may not publish; allow it with --allowed-origins")
     if request.content_type != "application/json":
-        raise _HttpError(415, errors.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON sent with "
+        raise HttpError(415, errors.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON sent with "
                          f"Content-Type: application/json, not {request.content_type!r}", close=True)
     limit = state.settings.max_message_size
-    too_large = _HttpError(413, errors.TOO_LARGE, f"the body is over the limit of {limit} bytes", close=True)
+    too_large = HttpError(413, errors.TOO_LARGE, f"the body is over the limit of {limit} bytes", close=True)
     if request.content_length is not None and request.content_length > limit:
         raise too_large  # from the header: the body is never read
     try:
@@ -122,26 +127,26 @@ async def _authorized_json(request: web.Request) -> tuple[GatewayState, Any]:
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
     except TimeoutError:
-        raise _HttpError(408, errors.TIMEOUT, "the request body did not arrive within "
+        raise HttpError(408, errors.TIMEOUT, "the request body did not arrive within "
                          f"{state.settings.http_body_timeout:g}s", close=True) from None
     if len(raw) > limit:
         raise too_large
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise _HttpError(400, errors.BAD_REQUEST, f"invalid JSON: {exc}") from None
+        raise HttpError(400, errors.BAD_REQUEST, f"invalid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise _HttpError(400, errors.BAD_REQUEST, "the body must be a JSON object")
-    if "data" not in body:
-        raise _HttpError(400, errors.BAD_REQUEST, "missing field 'data'")
+        raise HttpError(400, errors.BAD_REQUEST, "the body must be a JSON object")
+    if require_data and "data" not in body:
+        raise HttpError(400, errors.BAD_REQUEST, "missing field 'data'")
     return state, body
 
 
 def _channel(value: Any, field: str) -> bytes:
     if not isinstance(value, str):
-        raise _HttpError(400, errors.BAD_REQUEST, f"'{field}' must be a string")
+        raise HttpError(400, errors.BAD_REQUEST, f"'{field}' must be a string")
     if not value or len(value) > MAX_CHANNEL_LENGTH:
-        raise _HttpError(400, errors.BAD_REQUEST, f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long")
+        raise HttpError(400, errors.BAD_REQUEST, f"'{field}' must be 1 to {MAX_CHANNEL_LENGTH} characters long")
     return value.encode()
 
 
@@ -149,7 +154,7 @@ def _data(value: Any) -> bytes:
     try:
         return encode_data(value)
     except BadRequest as exc:
-        raise _HttpError(400, exc.code, exc.message) from None
+        raise HttpError(400, exc.code, exc.message) from None
 
 
 # A broadcast's idempotency key lives beside publish keys on each channel
@@ -159,24 +164,67 @@ def _data(value: Any) -> bytes:
 BROADCAST_KEY_PREFIX = b"\x00broadcast:"
 
 
-async def publish(request: web.Request) -> web.Response:
-    """POST /api/publish {"channel": "...", "data": <any JSON>}"""
+# Messages one batch publish may carry (the body limit bounds their bytes).
+MAX_BATCH = 1000
+
+Message = tuple[str, bytes, "bytes | None"]
+
+
+def publish_messages(body: dict[str, Any]) -> list[Message]:
+    """The (channel, data JSON, idempotency key) of a publish body, checked before
+    any is published: ``{"channel", "data"[, "idempotency_key"]}`` or a batch,
+    ``{"messages": [{"channel", "data"[, "idempotency_key"]}, ...]}``."""
+    if "messages" not in body:
+        return [_message(body, "")]
+    items = body["messages"]
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise HttpError(400, errors.BAD_REQUEST, f"'messages' must be a list of 1 to {MAX_BATCH} objects")
+    extra = sorted(set(body) - {"messages"})
+    if extra:
+        raise HttpError(400, errors.BAD_REQUEST, f"a batch has only 'messages', not {extra[0]!r}")
+    messages = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise HttpError(400, errors.BAD_REQUEST, f"'messages[{index}]' must be an object")
+        messages.append(_message(item, f"messages[{index}]."))
+    return messages
+
+
+def _message(fields: dict[str, Any], where: str) -> Message:
+    for name in ("data", "channel"):
+        if name not in fields:
+            raise HttpError(400, errors.BAD_REQUEST, f"missing field '{where}{name}'")
+    channel = _channel(fields["channel"], where + "channel")
     try:
-        state, body = await _authorized_json(request)
-        if "channel" not in body:
-            raise _HttpError(400, errors.BAD_REQUEST, "missing field 'channel'")
-        channel = _channel(body["channel"], "channel")
+        key = operations.idempotency_key(fields.get("idempotency_key"))
+    except BadRequest as exc:
+        raise HttpError(400, exc.code, exc.message.replace("'idempotency_key'", f"'{where}idempotency_key'")) from None
+    return channel.decode(), _data(fields["data"]), key
+
+
+async def publish_all(state: GatewayState, messages: list[Message], batch: bool) -> dict[str, Any]:
+    """Publish in order; the reply body. A batch stops at the first message the
+    broker does not take: its 503/504 says how many were ``published`` before it."""
+    results = []
+    for channel, data, key in messages:
         try:
-            key = operations.idempotency_key(body.get("idempotency_key"))
-        except BadRequest as exc:
-            raise _HttpError(400, exc.code, exc.message) from None
-        try:
-            position = await operations.publish(state, channel.decode(), _data(body["data"]), key)
+            results.append(await operations.publish(state, channel, data, key))
         except BackendUnavailable as exc:
-            raise _HttpError(*_failure(exc)) from None
-    except _HttpError as exc:
+            extra = {"published": len(results)} if batch else {}
+            raise HttpError(*_failure(exc), **extra) from None
+    return {"ok": True, "results": results} if batch else {"ok": True, **results[0]}
+
+
+async def publish(request: web.Request) -> web.Response:
+    """POST /api/publish {"channel": "...", "data": <any JSON>[, "idempotency_key": "..."]}
+    or a batch: {"messages": [{"channel": ..., "data": ...}, ...]}"""
+    try:
+        state, body = await _authorized_json(request, require_data=False)
+        messages = publish_messages(body)
+        reply = await publish_all(state, messages, "messages" in body)
+    except HttpError as exc:
         return exc.response
-    return _json({"ok": True, **position})
+    return _json(reply)
 
 
 async def broadcast(request: web.Request) -> web.Response:
@@ -193,14 +241,14 @@ async def broadcast(request: web.Request) -> web.Response:
         state, body = await _authorized_json(request)
         channels = body.get("channels")
         if not isinstance(channels, list) or not channels:
-            raise _HttpError(400, errors.BAD_REQUEST, "'channels' must be a non-empty list of strings")
+            raise HttpError(400, errors.BAD_REQUEST, "'channels' must be a non-empty list of strings")
         # A channel named twice gets the message once.
         names = list(dict.fromkeys(_channel(name, "channels[]") for name in channels))
         data = _data(body["data"])
         try:
             key = operations.idempotency_key(body.get("idempotency_key"))
         except BadRequest as exc:
-            raise _HttpError(400, exc.code, exc.message) from None
+            raise HttpError(400, exc.code, exc.message) from None
         if key is not None:
             key = BROADCAST_KEY_PREFIX + key
         duplicates = 0
@@ -209,8 +257,8 @@ async def broadcast(request: web.Request) -> web.Response:
                 position = await operations.publish(state, name.decode(), data, key)
                 duplicates += bool(position.get("duplicate"))
         except BackendUnavailable as exc:
-            raise _HttpError(*_failure(exc)) from None
-    except _HttpError as exc:
+            raise HttpError(*_failure(exc)) from None
+    except HttpError as exc:
         return exc.response
     reply: dict[str, Any] = {"ok": True, "channels": len(names)}
     if key is not None:
@@ -248,14 +296,14 @@ def _enabled_channel(request: web.Request, feature: str) -> tuple[GatewayState, 
     try:
         state.auth.check_api_key(request.headers.get("Authorization"))
     except AuthError as exc:
-        raise _HttpError(401, exc.code, exc.message) from None
+        raise HttpError(401, exc.code, exc.message) from None
     channel = request.match_info.get("channel") or request.query.get("channel")
     if channel is None:
-        raise _HttpError(400, errors.BAD_REQUEST, "missing query parameter 'channel'")
+        raise HttpError(400, errors.BAD_REQUEST, "missing query parameter 'channel'")
     _channel(channel, "channel")
     options = state.channels.options(channel)
     if not (options.presence if feature == "presence" else options.history):
-        raise _HttpError(404, errors.NOT_ENABLED, f"{feature} is not enabled on channel {channel!r} "
+        raise HttpError(404, errors.NOT_ENABLED, f"{feature} is not enabled on channel {channel!r} "
                          "(see the server's channel rules)")
     return state, channel, options
 
@@ -275,8 +323,8 @@ async def presence(request: web.Request, stats: bool = False) -> web.Response:
             else:
                 body = {"channel": channel, "users": await state.tracker.present(channel)}
         except BackendUnavailable as exc:
-            raise _HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
-    except _HttpError as exc:
+            raise HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
+    except HttpError as exc:
         return exc.response
     return _json(body)
 
@@ -292,7 +340,7 @@ def _query_int(request: web.Request, name: str, default: int | None) -> int | No
     try:
         return int(raw)
     except ValueError:
-        raise _HttpError(400, errors.BAD_REQUEST, f"'{name}' must be an integer, got {raw!r}") from None
+        raise HttpError(400, errors.BAD_REQUEST, f"'{name}' must be an integer, got {raw!r}") from None
 
 
 async def history_page(request: web.Request) -> web.Response:
@@ -301,19 +349,19 @@ async def history_page(request: web.Request) -> web.Response:
         state, channel, options = _enabled_channel(request, "history")
         flag = request.query.get("reverse", "0").lower()
         if flag not in ("0", "1", "true", "false"):
-            raise _HttpError(400, errors.BAD_REQUEST, f"'reverse' must be 0, 1, true or false, got {flag!r}")
+            raise HttpError(400, errors.BAD_REQUEST, f"'reverse' must be 0, 1, true or false, got {flag!r}")
         reverse = flag in ("1", "true")
         try:
             since, limit, reverse = operations.history_query(_query_int(request, "since", None),
                                                   _query_int(request, "limit", 100), reverse)
         except BadRequest as exc:
-            raise _HttpError(400, exc.code, exc.message) from None
+            raise HttpError(400, exc.code, exc.message) from None
         try:
             page = await history.read(state.backend, channel, options, operations.now_ms(), since, limit,
                                       reverse, max_bytes=state.settings.max_buffer)
         except BackendUnavailable as exc:
-            raise _HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
-    except _HttpError as exc:
+            raise HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
+    except HttpError as exc:
         return exc.response
     return web.Response(body=history.encode_page({"channel": channel}, page), content_type="application/json")
 

@@ -27,6 +27,7 @@ from gateway import node, ops, version
 from gateway.app import build_app
 from gateway.auth import Authenticator
 from gateway.channels import ChannelPolicy
+from gateway.fast_http import FastHttp
 from gateway.httpguard import HttpGuard, QuietBadRequests
 from gateway.logs import fact
 from gateway.node_view import socket_path
@@ -220,6 +221,7 @@ class _NodeServer:
     state: GatewayState
     runner: web.AppRunner
     http_server: asyncio.Server
+    fast: FastHttp
     private: asyncio.Server | None
     heartbeats: asyncio.Future[None]
 
@@ -227,6 +229,7 @@ class _NodeServer:
         state = self.state
         state.shutting_down = True  # /readyz says so from here on
         self.http_server.close()
+        self.fast.close()
         if self.private is not None:
             assert state.node is not None
             self.private.close()
@@ -273,11 +276,14 @@ async def _start_node(args: argparse.Namespace, settings: GatewaySettings, embed
     http_factory = runner.server
     assert http_factory is not None
     loop = asyncio.get_running_loop()
+    fast = FastHttp(state, http_factory)  # POST /api/publish without aiohttp; the rest handed to it
     guard = HttpGuard(settings.http_header_timeout, settings.max_pending_requests, fd_budget,
-                      lambda: len(http_factory.connections) + len(state.connections))  # type: ignore[attr-defined]
+                      lambda: len(http_factory.connections) + len(state.connections)  # type: ignore[attr-defined]
+                      + len(fast.connections))
     try:
-        # Websocket upgrades are served by wsserver; everything else by aiohttp.
-        http_server = await loop.create_server(lambda: FrontProtocol(state, http_factory, guard), args.host,
+        # Websocket upgrades are served by wsserver, POST /api/publish by fast_http,
+        # everything else by aiohttp.
+        http_server = await loop.create_server(lambda: FrontProtocol(state, fast, guard), args.host,
                                                args.http_port, reuse_address=True, backlog=4096,
                                                reuse_port=args.reuse_port)
     except OSError as exc:
@@ -290,7 +296,7 @@ async def _start_node(args: argparse.Namespace, settings: GatewaySettings, embed
             os.unlink(private_path)  # left by this worker's previous life
         private = await loop.create_unix_server(http_factory, private_path)
     heartbeats = asyncio.ensure_future(run_heartbeats(state))
-    return _NodeServer(state, runner, http_server, private, heartbeats)
+    return _NodeServer(state, runner, http_server, fast, private, heartbeats)
 
 
 def _announce(args: argparse.Namespace, node_server: _NodeServer, embedded: EmbeddedBroker | None) -> None:

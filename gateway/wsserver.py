@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +32,7 @@ from gateway.httpguard import HttpGuard
 from gateway.node import drop_connection
 from gateway.protocol import encode_error
 from gateway.session import handle_message
+from gateway.wsmemory import forget_handshake
 from gateway.state import GatewayState
 
 __all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
@@ -160,7 +160,8 @@ class WebsocketProtocol(asyncio.Protocol):
         self.fragments: list[bytes] | None = None
         # A request being handled (async): later ones wait in the backlog, in order.
         self.busy = False
-        self.backlog: deque[str] = deque()
+        # A list, not a deque: an empty deque is 760 bytes, a list 56 (and it holds at most MAX_BACKLOG).
+        self.backlog: list[str] = []
         self.closed: asyncio.Future[None] | None = None
         self.awaiting_pong = False
         self.reason = "connection_lost"
@@ -271,6 +272,7 @@ class WebsocketProtocol(asyncio.Protocol):
             return
         assert isinstance(admitted, Identity)  # 101: accept() took an admitted upgrade
         identity = admitted
+        forget_handshake(self.protocol)
         _cap_send_buffer(self.transport, state.settings.max_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
@@ -386,7 +388,7 @@ class WebsocketProtocol(asyncio.Protocol):
                         break
                     continue
                 handled += 1
-                await handle_message(self.state, connection, self.backlog.popleft())
+                await handle_message(self.state, connection, self.backlog.pop(0))
                 if self.pending or not self.reading:
                     self._schedule_pump()  # the backlog has room again
         except Exception:  # one bad request must not kill the connection silently

@@ -1,0 +1,257 @@
+"""Issue 15: POST /api/publish served by gateway.fast_http (httptools), kept-alive and
+pipelined, batches of messages in one request, and every other request on such a
+connection still answered by aiohttp as before, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.support.servers import MS, ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.ws import WsClient, connect
+
+HEADER_TIMEOUT = 1000 * MS
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    process = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1", "--publish-rate", "100000",
+                           "--publish-burst", "100000", "--http-header-timeout", f"{HEADER_TIMEOUT:g}",
+                           "--http-body-timeout", f"{HEADER_TIMEOUT:g}").capture()
+    yield process
+    process.stop()
+    assert "Traceback" not in process.log()
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[ServerProcess]:
+    process = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1", "--api-key", "k1").capture()
+    yield process
+    process.stop()
+    assert "Traceback" not in process.log()
+
+
+def request(body: Any, *headers: bytes, path: bytes = b"/api/publish") -> bytes:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + b"".join(header + b"\r\n" for header in headers)
+            + b"Content-Length: " + str(len(raw)).encode() + b"\r\n\r\n" + raw)
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, bytes], Any]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if b":" in line:
+            name, value = line.split(b":", 1)
+            headers[name.strip().lower()] = value.strip()
+    body = await asyncio.wait_for(reader.readexactly(int(headers[b"content-length"])), 10)
+    return int(lines[0].split()[1]), headers, orjson.loads(body)
+
+
+async def subscribed(port: int, *channels: str) -> WsClient:
+    client = await connect(port)
+    for channel in channels:
+        assert (await client.request("subscribe", channel=channel))["ok"] is True
+    return client
+
+
+async def test_pipelined_publishes_and_other_routes_are_answered_in_order(server):
+    client = await subscribed(server.port, "pipe")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    pipeline = [request({"channel": "pipe", "data": n}) for n in range(20)]
+    pipeline.insert(10, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # aiohttp's, mid-pipeline
+    pipeline.append(request({"channel": "pipe", "data": "after"}))
+    writer.write(b"".join(pipeline))
+    answers = [await read_response(reader) for _ in range(len(pipeline))]
+    assert [status for status, _, _ in answers] == [200] * len(pipeline)
+    assert answers[10][2]["status"] == "alive"
+    assert [body for _, _, body in answers[:10] + answers[11:]] == [{"ok": True}] * 21
+    assert [(await client.event())["data"] for _ in range(21)] == [*range(20), "after"]
+    writer.close()
+    await client.close()
+
+
+async def test_a_request_split_anywhere_is_served_and_the_connection_kept(server):
+    client = await subscribed(server.port, "split")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    for n in range(3):
+        raw = request({"channel": "split", "data": n})
+        for cut in (5, len(raw) - 30, len(raw) - 1):  # in the head, at the body, before its last byte
+            writer.write(raw[:cut])
+            await writer.drain()
+            await asyncio.sleep(20 * MS)  # so the server reads the parts one by one
+            writer.write(raw[cut:])
+            status, headers, body = await read_response(reader)
+            assert (status, body) == (200, {"ok": True}) and b"connection" not in headers
+    assert [(await client.event())["data"] for _ in range(9)] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    writer.close()
+    await client.close()
+
+
+async def test_connection_close_and_idle_keep_alive(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(request({"channel": "c", "data": 1}, b"Connection: close"))
+    status, headers, _ = await read_response(reader)
+    assert (status, headers[b"connection"]) == (200, b"close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    # A kept-alive connection left idle is closed quietly after the header timeout.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(request({"channel": "c", "data": 1}))
+    assert (await read_response(reader))[0] == 200
+    assert await asyncio.wait_for(reader.read(), HEADER_TIMEOUT * 5) == b""
+    writer.close()
+    # A second head that stops half-way is answered 408, as a first one is.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(request({"channel": "c", "data": 1}) + b"POST /api/publish HTTP/1.1\r\nHost: x\r\n")
+    assert (await read_response(reader))[0] == 200
+    status, _, body = await read_response(reader)
+    assert (status, body["error"]["code"]) == (408, "timeout")
+    writer.close()
+
+
+async def test_refusals_on_a_kept_alive_connection_are_aiohttps(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(request({"channel": "r", "data": 1})
+                 + request(b'{"channel":"r","data":', )  # invalid JSON
+                 + request({"channel": "r"})
+                 + request({"channel": "r", "data": 1}, b"Origin: http://evil.example")
+                 + request({"channel": "", "data": 1}))
+    answers = [await read_response(reader) for _ in range(5)]
+    assert [(status, body.get("error", {}).get("code")) for status, _, body in answers] == [
+        (200, None), (400, "bad_request"), (400, "bad_request"), (403, "forbidden"), (400, "bad_request")]
+    assert answers[2][2]["error"]["message"] == "missing field 'data'"
+    writer.close()
+
+
+async def test_the_api_key_is_checked(keyed):
+    reader, writer = await asyncio.open_connection("127.0.0.1", keyed.port)
+    writer.write(request({"channel": "k", "data": 1}, b"Authorization: apikey k1")
+                 + request({"channel": "k", "data": 2}, b"Authorization: apikey nope"))
+    answers = [await read_response(reader) for _ in range(2)]
+    assert [status for status, _, _ in answers] == [200, 401]
+    writer.close()
+
+
+async def test_a_batch_publishes_every_message_in_order(server):
+    client = await subscribed(server.port, "b1", "b2", "chat:b")
+    async with aiohttp.ClientSession() as http:
+        batch = {"messages": [{"channel": "b1", "data": 1}, {"channel": "b2", "data": {"x": [2]}},
+                              {"channel": "chat:b", "data": "kept"}, {"channel": "b1", "data": 3}]}
+        async with http.post(f"http://127.0.0.1:{server.port}/api/publish", json=batch) as response:
+            assert response.status == 200
+            reply = await response.json()
+    assert reply["ok"] is True and reply["results"][:2] == [{}, {}] and reply["results"][3] == {}
+    assert reply["results"][2]["offset"] == 1 and reply["results"][2]["epoch"]  # chat:* keeps history
+    events = [await client.event() for _ in range(4)]
+    assert [(e["channel"], e["data"]) for e in events] == [("b1", 1), ("b2", {"x": [2]}), ("chat:b", "kept"),
+                                                           ("b1", 3)]
+    await client.close()
+
+
+@pytest.mark.parametrize(("batch", "message"), [
+    ({"messages": [{"channel": "v", "data": 1}, {"channel": "v"}]}, "missing field 'messages[1].data'"),
+    ({"messages": [{"channel": "v", "data": 1}, {"data": 1}]}, "missing field 'messages[1].channel'"),
+    ({"messages": [{"channel": "v", "data": 1}, {"channel": 5, "data": 1}]}, "'messages[1].channel' must be a string"),
+    ({"messages": [{"channel": "v", "data": 1}, "x"]}, "'messages[1]' must be an object"),
+    ({"messages": []}, "'messages' must be a list of 1 to 1000 objects"),
+    ({"messages": [{"channel": "v", "data": 1}] * 1001}, "'messages' must be a list of 1 to 1000 objects"),
+    ({"messages": [{"channel": "v", "data": 1}], "channel": "v"}, "a batch has only 'messages', not 'channel'"),
+    ({"messages": [{"channel": "v", "data": 1, "idempotency_key": ""}]}, "'messages[0].idempotency_key' must be"),
+])
+async def test_a_batch_with_one_bad_message_publishes_none(server, batch, message):
+    client = await subscribed(server.port, "v")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{server.port}/api/publish", json=batch) as response:
+            assert response.status == 400
+            error = (await response.json())["error"]
+        assert error["code"] == "bad_request" and error["message"].startswith(message), error
+        async with http.post(f"http://127.0.0.1:{server.port}/api/publish", json={"channel": "v", "data": "end"}):
+            pass
+    assert (await client.event())["data"] == "end"  # nothing of the refused batch came first
+    await client.close()
+
+
+async def test_a_batch_with_idempotency_keys_is_retried_safely(server):
+    client = await subscribed(server.port, "chat:once")
+    batch = {"messages": [{"channel": "chat:once", "data": n, "idempotency_key": f"k{n}"} for n in range(3)]}
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{server.port}/api/publish"
+        async with http.post(url, json=batch) as response:
+            first = await response.json()
+        async with http.post(url, json=batch) as response:
+            second = await response.json()
+        async with http.post(url, json={"channel": "chat:once", "data": "end"}):
+            pass
+    assert [r.get("duplicate") for r in first["results"]] == [None] * 3
+    assert [r["duplicate"] for r in second["results"]] == [True] * 3
+    assert [r["offset"] for r in second["results"]] == [r["offset"] for r in first["results"]]
+    assert [(await client.event())["data"] for _ in range(4)] == [0, 1, 2, "end"]
+    await client.close()
+
+
+async def test_a_batch_the_broker_does_not_take_says_how_many_were_published():
+    redis = start_redis_server()
+    node = start_fanout("serve", "--http-port", str(free_port()), "--broker", f"redis://127.0.0.1:{redis.port}/0",
+                        "--resp-port", "-1", "--broker-timeout", "1").capture()
+    try:
+        redis.process.send_signal(signal.SIGSTOP)
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+        batch = {"messages": [{"channel": "s", "data": n} for n in range(3)]}
+        writer.write(request(batch))  # the first waits for the stopped broker: 504
+        status, _, body = await read_response(reader)
+        assert (status, body["error"]["code"], body["published"]) == (504, "outcome_unknown", 0), body
+        writer.write(request(batch))  # the link is down now: not sent at all
+        status, _, body = await read_response(reader)
+        assert (status, body["error"]["code"], body["published"]) == (503, "unavailable", 0), body
+        writer.close()
+    finally:
+        redis.process.send_signal(signal.SIGCONT)
+        node.stop()
+        redis.stop()
+    assert "Traceback" not in node.log()
+
+
+async def test_a_long_pipeline_sent_in_pieces_is_answered_in_order(server):
+    client = await subscribed(server.port, "long")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    stream = b"".join(request({"channel": "long", "data": n}) for n in range(300))
+    for at in range(0, len(stream), 1000):  # pieces that cut requests anywhere
+        writer.write(stream[at:at + 1000])
+        await writer.drain()
+    answers = [await read_response(reader) for _ in range(300)]
+    assert [(status, body) for status, _, body in answers] == [(200, {"ok": True})] * 300
+    assert [(await client.event())["data"] for _ in range(300)] == list(range(300))
+    writer.close()
+    await client.close()
+
+
+async def test_a_connection_that_starts_with_another_route_is_aiohttps_throughout(server):
+    client = await subscribed(server.port, "other")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + request({"channel": "other", "data": 1}))
+    (status, _, health), (published, headers, body) = [await read_response(reader) for _ in range(2)]
+    assert (status, health["status"], published, body) == (200, "alive", 200, {"ok": True})
+    assert b"aiohttp" in headers[b"server"]  # handed over with the connection
+    assert (await client.event())["data"] == 1
+    writer.close()
+    await client.close()
+
+
+async def test_a_kept_alive_publish_connection_does_not_hold_up_shutdown():
+    node = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1").capture()
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+    writer.write(request({"channel": "bye", "data": 1}))
+    assert (await read_response(reader))[0] == 200
+    assert node.stop(signal.SIGTERM) == 0  # (bounded: stop() waits with a timeout)
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    assert "Traceback" not in node.log()
