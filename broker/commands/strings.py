@@ -404,8 +404,13 @@ def setrange(client: Client, argv: list[bytes]) -> object:
         if not patch:
             return len(old)
         _check_length(client, offset, len(patch))
-        padded = old + bytes(offset - len(old)) if offset > len(old) else old
-        db.replace(key, padded[:offset] + patch + padded[offset + len(patch):])
+        # One copy of the value, however long (slices of a memoryview copy nothing):
+        # a patch into a 512 MB string must not build three 512 MB temporaries.
+        view = memoryview(old)
+        if offset > len(old):
+            db.replace(key, b"".join((view, bytes(offset - len(old)), patch)))
+        else:
+            db.replace(key, b"".join((view[:offset], patch, view[offset + len(patch):])))
     db.notify(_STRING, b"setrange", key)
     return len(db.data[key])
 
