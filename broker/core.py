@@ -29,6 +29,7 @@ from broker.propagate import FORCE_PROPAGATE, Propagator, mark_recorded_as_sent
 from broker.persistence.snapshot import Snapshots
 from broker.pubsub import Message, PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
+from broker.results import BLOCKED, NO_REPLY, Blocked, Replies, _Sentinel
 from broker.table import COMMANDS, Command, load
 from broker.tracking import ClientTracking, Tracking
 from broker.zset import set_listpack_limits
@@ -41,53 +42,6 @@ NUM_DBS = 16
 # formatting one costs more than the rest of a short command's reply path.
 # 4096: counts and flags are nearly always small; larger ones are formatted as needed.
 _INT_WIRE = [b":%d\r\n" % i for i in range(4096)]
-
-
-class Replies(list):  # type: ignore[type-arg]
-    """Several top-level replies to one command (SUBSCRIBE a b c answers thrice)."""
-
-
-class _Sentinel:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-# execute() result: the client is now blocked; its reply comes later via resume().
-BLOCKED: Any = _Sentinel("BLOCKED")
-# execute() result: nothing is to be written (CLIENT REPLY OFF/SKIP).
-NO_REPLY: Any = _Sentinel("NO_REPLY")
-
-
-@dataclass(slots=True, eq=False)
-class Blocked:
-    """Returned by a blocking command's handler when it has to wait.
-
-    Attributes:
-        keys: keys whose readiness may unblock the client.
-        timeout_ms: relative timeout; 0 waits forever.
-        retry: re-run the command; returns the reply, or None to keep waiting.
-        timeout_reply: the reply when the timeout elapses.
-        scan_all: a waiter that cannot be served does not stop the others behind
-            it (XREAD/XREADGROUP: each waits for its own id or group, as Redis's
-            serveClientsBlockedOnStreamKey walks every client); lists and sorted
-            sets stop at the first, since an empty value serves nobody.
-    """
-
-    keys: list[bytes]
-    timeout_ms: int
-    retry: Callable[[], Reply]
-    timeout_reply: Reply
-    db: int = 0
-    scan_all: bool = False
-    # the blocking command as the client sent it (recorded in its non-blocking form)
-    argv: list[bytes] = field(default_factory=list)
-    # CLIENT PAUSE: the command held until the pause ends (see broker/pause.py)
-    postponed: list[bytes] | None = None
 
 
 class Client:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from broker.results import BLOCKED, NO_REPLY, Blocked
+
 if TYPE_CHECKING:
-    from broker.core import Blocked, Broker, Client
+    from broker.core import Broker, Client
     from broker.table import Command
 
 __all__ = ["ClientPause", "OFF", "WRITE", "ALL"]
@@ -73,7 +75,6 @@ class ClientPause:
         return self.kind == ALL or (self.kind == WRITE and may_replicate(cmd, client))
 
     def postpone(self, client: "Client", argv: list[bytes]) -> "Blocked":
-        from broker.core import Blocked
         self.postponed.append(client)
         # The timer wakes the client when the pause runs out (timeout_blocked checks it).
         wait = max(self.end_ms - self.broker.now_ms + 1, 1)
@@ -85,7 +86,6 @@ class ClientPause:
 
     def _release(self) -> None:
         """Run the postponed commands in the order they came (each may block again)."""
-        from broker.core import BLOCKED, NO_REPLY
         waiting, self.postponed = self.postponed, []
         for client in waiting:
             blocked = client.blocked

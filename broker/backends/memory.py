@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from broker.backend import Backend, InProcess, MessageHandler
 from broker.channel_keys import once_key
-from broker.core import BLOCKED, NO_REPLY, Broker, Client, Replies
+from broker.core import Broker, Client
 from broker.pubsub import Message
 from broker.resp import CommandError
+from broker.results import BLOCKED, NO_REPLY, Replies
 
 __all__ = ["MemoryBackend"]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from broker.core import NO_REPLY, Client
+from broker.core import Client
 from broker.resp import OK, CommandError
+from broker.results import NO_REPLY
 from broker.table import command
 
 __all__: list[str] = []

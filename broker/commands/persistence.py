@@ -11,10 +11,11 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.keys import _add_with_ttl
-from broker.core import NO_REPLY, Client
+from broker.core import Client
 from broker.notify import NotifyClass
 from broker.persistence.rdb import DumpError, RdbError, dump_value, load_value
 from broker.resp import OK, CommandError, Simple
+from broker.results import NO_REPLY
 from broker.table import command
 
 __all__: list[str] = []

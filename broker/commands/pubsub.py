@@ -7,9 +7,10 @@ channel + pattern subscriptions (shard channels are counted on their own).
 
 from __future__ import annotations
 
-from broker.core import Client, Replies
+from broker.core import Client
 from broker.glob import compile_glob
 from broker.resp import Push
+from broker.results import Replies
 from broker.table import command, container, subcommand
 
 __all__: list[str] = []

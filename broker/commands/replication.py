@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from broker.commands.args import NOT_INTEGER, parse_int
-from broker.core import Blocked, Client
+from broker.core import Client
 from broker.resp import OK, CommandError
+from broker.results import Blocked
 from broker.stream import Stream
 from broker.table import command
 

@@ -20,10 +20,11 @@ from broker.commands.args import SYNTAX, parse_int
 from broker.commands.streams import (
     BLOCKED_DEFAULT_COUNT, XINFO, decrement_id, increment_id, parse_id, parse_read_args, parse_strict_id, range_bound,
     read_stream, subcommand_syntax)
-from broker.core import Blocked, Client
+from broker.core import Client
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError
+from broker.results import Blocked
 from broker.stream import MAX_SEQ, Stream, StreamId, format_id
 from broker.stream_groups import INVALID_ENTRIES_READ, Consumer, ConsumerGroup, Nack, estimate_distance, lag
 from broker.table import command, container, subcommand

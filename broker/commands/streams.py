@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
-from broker.core import Blocked, Client
+from broker.core import Client
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError
+from broker.results import Blocked
 from broker.stream import MAX_SEQ, Stream, StreamId, format_id
 from broker.stream_groups import INVALID_ENTRIES_READ, lag, sorted_groups
 from broker.table import command, container, subcommand

@@ -8,8 +8,9 @@ with a null reply.
 
 from __future__ import annotations
 
-from broker.core import Blocked, Client, Replies
+from broker.core import Client
 from broker.resp import NULL_ARRAY, OK, CommandError
+from broker.results import Blocked, Replies
 from broker.table import command
 
 __all__: list[str] = []

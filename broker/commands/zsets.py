@@ -16,11 +16,12 @@ from typing import Any, Callable
 
 from broker.commands.args import NOT_INTEGER, SYNTAX, parse_int, parse_timeout
 from broker.commands.scan import parse_scan_args, scan_page
-from broker.core import Blocked, Client
+from broker.core import Client
 from broker.glob import glob_match
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, CommandError, format_double
+from broker.results import Blocked
 from broker.table import command
 from broker.zset import MAX_MEMBER, LexRange, ScoreRange, ZSet
 

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import lupa.lua51 as lua51
 
-from broker.core import Blocked, Client, Replies
+from broker.core import Client
 from broker.evict import OOM
 from broker.resp import CommandError
+from broker.results import Blocked, Replies
 from broker.scripting.convert import LuaConverter
 from broker.scripting.prelude import PRELUDE
 from broker.scripting.tailcalls import untail
