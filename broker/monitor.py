@@ -26,7 +26,8 @@ from broker.pubsub import Message
 from broker.resp import CommandError, Simple
 
 if TYPE_CHECKING:
-    from broker.core import Broker, Client
+    from broker.client import Client
+    from broker.core import Broker
     from broker.table import Command
 
 __all__ = ["Monitors", "arg_repr"]

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from broker.results import BLOCKED, NO_REPLY, Blocked
 
 if TYPE_CHECKING:
-    from broker.core import Broker, Client
+    from broker.client import Client
+    from broker.core import Broker
     from broker.table import Command
 
 __all__ = ["ClientPause", "OFF", "WRITE", "ALL"]

@@ -40,7 +40,7 @@ from broker.resp import CommandError
 from broker.table import NESTING_COMMANDS
 
 if TYPE_CHECKING:
-    from broker.core import Client
+    from broker.client import Client
     from broker.table import Command
 
 __all__ = ["EFFECTS_ONLY", "FORCE_PROPAGATE", "Op", "Propagator", "Sink", "encode_command",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from broker.core import Client
+    from broker.client import Client
 
 __all__ = ["Command", "COMMANDS", "STATE_COMMANDS", "command", "subcommand", "load"]
 

@@ -41,7 +41,8 @@ from broker.pubsub import Message
 from broker.resp import Push
 
 if TYPE_CHECKING:
-    from broker.core import Broker, Client
+    from broker.client import Client
+    from broker.core import Broker
     from broker.table import Command
 
 __all__ = ["ClientTracking", "INVALIDATE_CHANNEL", "Invalidation", "Tracking"]

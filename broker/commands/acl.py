@@ -10,7 +10,7 @@ from typing import Iterable
 from broker.acl import CATEGORIES, OK as ACL_OK, DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, Selector, User, \
     has_spaces, pubsub_violations
 from broker.commands.args import parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.resp import OK, CommandError
 from broker.table import container, subcommand
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.core import Client
+from broker.client import Client
 from broker.resp import CommandError, Simple
 from broker.table import command
 

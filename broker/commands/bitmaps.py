@@ -14,7 +14,7 @@ bitmap cost C speed per byte.
 from __future__ import annotations
 
 from broker.commands.args import SYNTAX, parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.keyspace import WRONGTYPE
 from broker.notify import NotifyClass
 from broker.resp import CommandError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from broker.acl import DENIED_AUTH
 from broker.commands.args import NOT_INTEGER, SYNTAX, parse_int
 from broker.pause import ALL, WRITE
-from broker.core import Client
+from broker.client import Client
 from broker.resp import OK, PONG, CommandError, Simple, Verbatim
 from broker.table import command, container, subcommand
 

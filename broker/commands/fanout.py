@@ -29,7 +29,7 @@ from broker.channel_keys import (
     presence_keys,
 )
 from broker.commands.args import parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.notify import NotifyClass
 from broker.resp import CommandError
 from broker.stream import Stream

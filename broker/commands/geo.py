@@ -11,7 +11,7 @@ from typing import Any
 from broker import geo
 from broker.commands.args import SYNTAX, parse_float, parse_int
 from broker.commands.zsets import _store, _zadd
-from broker.core import Client
+from broker.client import Client
 from broker.longdouble import format_long_double
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, CommandError, DoubleText

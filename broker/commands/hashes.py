@@ -16,7 +16,7 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.scan import parse_scan_args, scan_page
-from broker.core import Client
+from broker.client import Client
 from broker.glob import glob_match
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.longdouble import Overflow, format_long_double, parse_long_double, round_long_double

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from broker.core import Client
+from broker.client import Client
 import math
 
 from broker.hyperloglog import (DENSE, REGISTERS, SPARSE, Hll, HllError, count_registers, pack_dense, pattern,

@@ -17,7 +17,7 @@ from typing import Any
 from broker.commands.args import SYNTAX, parse_expire_option, parse_int
 from broker.commands.scan import parse_scan_args
 from broker.config import Config
-from broker.core import Client
+from broker.client import Client
 from broker.evict import lfu_decr, lru_idle_seconds
 from broker.glob import compile_glob, glob_match
 from broker.keyspace import Keyspace, type_name

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.resp import CommandError
 from broker.table import command
 

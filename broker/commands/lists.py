@@ -12,7 +12,7 @@ from itertools import islice
 from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int, parse_timeout
-from broker.core import Client
+from broker.client import Client
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError

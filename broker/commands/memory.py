@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.server import rss_bytes
-from broker.core import Client
+from broker.client import Client
 from broker.resp import OK, CommandError, Simple
 from broker.stream import Stream
 from broker.table import container, subcommand

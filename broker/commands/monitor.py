@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.core import Client
+from broker.client import Client
 from broker.resp import OK, CommandError
 from broker.results import NO_REPLY
 from broker.table import command

@@ -11,7 +11,7 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.keys import _add_with_ttl
-from broker.core import Client
+from broker.client import Client
 from broker.notify import NotifyClass
 from broker.persistence.rdb import DumpError, RdbError, dump_value, load_value
 from broker.resp import OK, CommandError, Simple

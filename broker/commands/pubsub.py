@@ -7,7 +7,7 @@ channel + pattern subscriptions (shard channels are counted on their own).
 
 from __future__ import annotations
 
-from broker.core import Client
+from broker.client import Client
 from broker.glob import compile_glob
 from broker.resp import Push
 from broker.results import Replies

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.commands.args import NOT_INTEGER, parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.resp import OK, CommandError
 from broker.results import Blocked
 from broker.stream import Stream

@@ -13,7 +13,7 @@ import hashlib
 from typing import Any
 
 from broker.commands.args import parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.resp import OK, CommandError, Simple
 from broker.scripting import scripting_of
 from broker.scripting.evalcache import NOSCRIPT, parse_shebang

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from broker.commands.args import SYNTAX
-from broker.core import Client
+from broker.client import Client
 from broker.glob import glob_match
 from broker.acl import categories
 from broker.commands.acl import OrderedSet

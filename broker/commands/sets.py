@@ -17,7 +17,7 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.scan import parse_scan_args, scan_page
-from broker.core import Client
+from broker.client import Client
 from broker.glob import glob_match
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.zsets import _MANTISSA_DIGITS, _mantissa, _strtod
-from broker.core import Client
+from broker.client import Client
 from broker.geo import partial_sort
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass

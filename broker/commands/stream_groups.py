@@ -20,7 +20,7 @@ from broker.commands.args import SYNTAX, parse_int
 from broker.commands.streams import (
     BLOCKED_DEFAULT_COUNT, XINFO, decrement_id, increment_id, parse_id, parse_read_args, parse_strict_id, range_bound,
     read_stream, subcommand_syntax)
-from broker.core import Client
+from broker.client import Client
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.longdouble import Overflow, format_long_double, parse_long_double, round_long_double
 from broker.notify import NotifyClass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from broker.commands import connection  # noqa: F401  (registers the CLIENT container)
 from broker.commands.args import SYNTAX, parse_int
-from broker.core import Client
+from broker.client import Client
 from broker.resp import OK, CommandError
 from broker.results import Replies
 from broker.scripting.convert import OrderedSet

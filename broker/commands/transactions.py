@@ -8,7 +8,7 @@ with a null reply.
 
 from __future__ import annotations
 
-from broker.core import Client
+from broker.client import Client
 from broker.resp import NULL_ARRAY, OK, CommandError
 from broker.results import Blocked, Replies
 from broker.table import command

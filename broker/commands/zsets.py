@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from broker.commands.args import NOT_INTEGER, SYNTAX, parse_int, parse_timeout
 from broker.commands.scan import parse_scan_args, scan_page
-from broker.core import Client
+from broker.client import Client
 from broker.glob import glob_match
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass

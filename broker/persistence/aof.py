@@ -82,7 +82,7 @@ def _rdb_loader() -> Callable[..., Any] | None:
 
 
 def _replay_client(broker: "Broker") -> Any:
-    from broker.core import Client
+    from broker.client import Client
 
     class ReplayClient(Client):
         def deliver(self, message: Any) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import lupa.lua51 as lua51
 
-from broker.core import Client
+from broker.client import Client
 from broker.evict import OOM
 from broker.resp import CommandError
 from broker.results import Blocked, Replies

@@ -15,7 +15,7 @@ from broker.resp import CommandError
 from broker.scripting.engine import Sandbox, ScriptRun, _CompileError
 
 if TYPE_CHECKING:
-    from broker.core import Client
+    from broker.client import Client
 
 __all__ = ["EvalScripts", "Script", "parse_shebang", "SCRIPT_FLAGS", "NOSCRIPT"]
 

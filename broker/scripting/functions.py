@@ -29,7 +29,7 @@ from broker.scripting.engine import Sandbox, ScriptRun, _CompileError, _lua_tost
 from broker.scripting.evalcache import SCRIPT_FLAGS
 
 if TYPE_CHECKING:
-    from broker.core import Client
+    from broker.client import Client
 
 __all__ = ["Functions", "Library", "Function", "dump_payload", "parse_payload", "crc64"]
 

@@ -1,0 +1,133 @@
+"""The connection as the core sees it: ``Client`` (sans-I/O; shells subclass it).
+
+A runtime leaf, below the core and the command modules: every handler takes a
+``Client``, and the scripting engine subclasses it (``ScriptClient``), so none of
+them has to import ``broker.core`` for it. The core reaches it through
+``client.broker``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from broker.results import Blocked, Reply
+
+if TYPE_CHECKING:
+    from broker.acl import User
+    from broker.core import Broker
+    from broker.keyspace import Keyspace
+    from broker.pubsub import Message
+    from broker.table import Command
+    from broker.tracking import ClientTracking
+
+__all__ = ["Client"]
+
+
+class Client:
+    """Per-connection state the core needs; shells subclass it for I/O.
+
+    Subclasses implement ``deliver`` (pub/sub message), ``resume`` (late reply of
+    a blocked command) and ``kill`` (CLIENT KILL, output limits).
+    """
+
+    _ids = itertools.count(1)
+    # connected through the unix socket (MONITOR shows it as unix:<path>)
+    unix = False
+    # Never refused with -OOM (the embedded gateway's own client: its heartbeats and
+    # presence must go on, as Redis obeys its master whatever its memory)
+    oom_exempt = False
+
+    def __init__(self, broker: "Broker", addr: str = "", laddr: str = "") -> None:
+        self.broker = broker
+        self.id = next(Client._ids)
+        self.addr = addr
+        self.laddr = laddr
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.proto = 2
+        self.db: Keyspace = broker.dbs[0]
+        # the ACL user (None: an internal client that may run anything, as Redis's
+        # clients without a user); authenticated at once when it needs no password
+        self.user: User | None = broker.acl.default
+        self.authenticated = broker.acl.default_open()
+        # Wrong passwords given on this connection: the shell slows the next try.
+        self.auth_failures = 0
+        self.created_ms = broker.clock_ms()
+        self.last_command_ms = self.created_ms
+        self.last_command = b"NULL"
+        # pub/sub subscriptions of this client, in subscription order
+        self.channels: dict[bytes, None] = {}
+        self.patterns: dict[bytes, None] = {}
+        self.shard_channels: dict[bytes, None] = {}
+        # MULTI queue (None outside a transaction) and whether it must abort
+        self.multi: list[tuple[Command, list[bytes]]] | None = None
+        self.multi_error = False
+        self.watched: set[tuple[int, bytes]] = set()
+        self.watch_dirty = False
+        # CLIENT REPLY: 0 on, 1 off, 2 skip this reply, 3 skip this and the next
+        self.reply_mode = 0
+        self.blocked: Blocked | None = None
+        # CLIENT TRACKING's mode while on (broker.tracking), else None
+        self.tracking: ClientTracking | None = None
+        # the answer of execute's slow path (QUEUED or an error)
+        self.pending_reply: Any = None
+        self.close_after_reply = False
+        self.closed = False
+        # True when execute must take its slow path for this client: see refresh_special.
+        self.special = False
+        self.refresh_special()
+
+    def refresh_special(self) -> None:
+        """Recompute ``special`` after a change of MULTI, auth, protocol, subscriptions
+        or CLIENT REPLY state (the slow path of execute calls it after each command)."""
+        user = self.user
+        # nothing to check before running a command (then only tracking makes it special)
+        self.plain = not (self.multi is not None or not self.authenticated or self.reply_mode != 0
+                          or (self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels))
+                          or (user is not None and not user.unrestricted))
+        # (a tracking client's reads must be remembered, and the invalidations its own
+        # writes cause written after its replies: both happen off the fast path)
+        self.special = not self.plain or self.tracking is not None
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
+
+    @property
+    def in_subscribed_mode(self) -> bool:
+        return self.proto == 2 and bool(self.channels or self.patterns or self.shard_channels)
+
+    # ------------------------------------------------------- shell callbacks
+
+    def deliver(self, message: Message) -> None:
+        """A pub/sub message for this client."""
+        raise NotImplementedError
+
+    def resume(self, reply: Reply) -> None:
+        """The late reply of the command this client was blocked on."""
+        raise NotImplementedError
+
+    def kill(self, reason: str) -> None:
+        """Close this client's connection (CLIENT KILL, output buffer limit)."""
+        self.closed = True
+
+    def output_buffer_size(self) -> int:
+        """Bytes waiting to be written to this client (for CLIENT LIST, limits)."""
+        return 0
+
+    def flags(self) -> str:
+        flags = "O" if self in self.broker.monitors.clients else ""
+        if self.channels or self.patterns or self.shard_channels:
+            flags += "P"
+        if self.multi is not None:
+            flags += "x"
+        if self.blocked is not None:
+            flags += "b"
+        tracking = self.tracking
+        if tracking is not None:
+            flags += "t" + ("R" if tracking.broken_redirect else "") + ("B" if tracking.bcast else "")
+        if self.watch_dirty:
+            flags += "d"
+        return flags or "N"
