@@ -1,9 +1,10 @@
-"""The connection as the core sees it: ``Client`` (sans-I/O; shells subclass it).
+"""The connection as the core sees it: ``Client`` (sans-I/O; shells subclass it),
+and ``client_info_line``, its CLIENT LIST line (which the ACL LOG also writes).
 
 A runtime leaf, below the core and the command modules: every handler takes a
 ``Client``, and the scripting engine subclasses it (``ScriptClient``), so none of
-them has to import ``broker.core`` for it. The core reaches it through
-``client.broker``.
+them has to import ``broker.core`` for it. A client reaches the core through
+``client.broker``, never by import (``Broker`` is named for types only).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from broker.table import Command
     from broker.tracking import ClientTracking
 
-__all__ = ["Client"]
+__all__ = ["Client", "client_info_line"]
 
 
 class Client:
@@ -131,3 +132,27 @@ class Client:
         if self.watch_dirty:
             flags += "d"
         return flags or "N"
+
+
+def _username(client: Client) -> str:
+    # Redis shows "(superuser)" for a client without a user; ours are the gateway's own
+    return client.user.name.decode("utf-8", "replace") if client.user is not None else "default"
+
+
+def client_info_line(client: Client) -> str:
+    """One CLIENT LIST line (without the newline), Redis 7.2 field order."""
+    broker = client.broker
+    now = broker.now_ms
+    cmd = client.last_command.lower().decode("utf-8", "replace")
+    omem = client.output_buffer_size()
+    return (
+        f"id={client.id} addr={client.addr} laddr={client.laddr} fd={getattr(client, 'fd', -1)} "
+        f"name={client.name.decode('utf-8', 'replace')} age={(now - client.created_ms) // 1000} "
+        f"idle={(now - client.last_command_ms) // 1000} flags={client.flags()} db={client.db.index} "
+        f"sub={len(client.channels)} psub={len(client.patterns)} ssub={len(client.shard_channels)} "
+        f"multi={-1 if client.multi is None else len(client.multi)} qbuf=0 qbuf-free=0 argv-mem=0 "
+        f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem + 16384} events=r "
+        f"cmd={cmd} user={_username(client)} redir={-1 if client.tracking is None else client.tracking.redirect} "
+        f"resp={client.proto} "
+        f"lib-name={client.lib_name.decode('utf-8', 'replace')} lib-ver={client.lib_ver.decode('utf-8', 'replace')}"
+    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex
-from broker.client import Client
+from broker.client import Client, client_info_line
 from broker.config import Config, parse_memory
 from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
@@ -676,7 +676,6 @@ class Broker:
                    context: str, username: bytes | None = None) -> None:
         """Count a refusal in INFO stats and the ACL LOG (addACLLogEntry): the object is
         the command, the refused key or channel, or for AUTH the command as sent."""
-        from broker.commands.connection import client_info_line  # the commands import the core
         stats = self.stats
         if reason == DENIED_CMD:
             stats.acl_access_denied_cmd += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from broker.acl import DENIED_AUTH
 from broker.commands.args import NOT_INTEGER, SYNTAX, parse_int
 from broker.pause import ALL, WRITE
-from broker.client import Client
+from broker.client import Client, client_info_line
 from broker.resp import OK, PONG, CommandError, Simple, Verbatim
 from broker.table import command, container, subcommand
 
@@ -198,30 +198,6 @@ def client_reply(client: Client, argv: list[bytes]) -> object:
     else:
         raise CommandError(SYNTAX)
     return None
-
-
-def _username(client: Client) -> str:
-    # Redis shows "(superuser)" for a client without a user; ours are the gateway's own
-    return client.user.name.decode("utf-8", "replace") if client.user is not None else "default"
-
-
-def client_info_line(client: Client) -> str:
-    """One CLIENT LIST line (without the newline), Redis 7.2 field order."""
-    broker = client.broker
-    now = broker.now_ms
-    cmd = client.last_command.lower().decode("utf-8", "replace")
-    omem = client.output_buffer_size()
-    return (
-        f"id={client.id} addr={client.addr} laddr={client.laddr} fd={getattr(client, 'fd', -1)} "
-        f"name={client.name.decode('utf-8', 'replace')} age={(now - client.created_ms) // 1000} "
-        f"idle={(now - client.last_command_ms) // 1000} flags={client.flags()} db={client.db.index} "
-        f"sub={len(client.channels)} psub={len(client.patterns)} ssub={len(client.shard_channels)} "
-        f"multi={-1 if client.multi is None else len(client.multi)} qbuf=0 qbuf-free=0 argv-mem=0 "
-        f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem + 16384} events=r "
-        f"cmd={cmd} user={_username(client)} redir={-1 if client.tracking is None else client.tracking.redirect} "
-        f"resp={client.proto} "
-        f"lib-name={client.lib_name.decode('utf-8', 'replace')} lib-ver={client.lib_ver.decode('utf-8', 'replace')}"
-    )
 
 
 # CLIENT LIST [TYPE normal|master|replica|pubsub] [ID client-id ...]
