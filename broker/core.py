@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex
 from broker.client import Client, client_info_line
+from broker.commands import load
 from broker.config import Config, parse_memory
 from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
@@ -30,7 +31,7 @@ from broker.persistence.snapshot import Snapshots
 from broker.pubsub import PubSub
 from broker.resp import QUEUED, CommandError, Simple, encode
 from broker.results import BLOCKED, NO_REPLY, Blocked, Replies, _Sentinel
-from broker.table import COMMANDS, Command, load
+from broker.table import COMMANDS, Command
 from broker.tracking import Tracking
 from broker.zset import set_listpack_limits
 

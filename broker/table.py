@@ -1,7 +1,8 @@
 """The command table: the one place a command is registered.
 
 Handlers live in ``broker/commands/<group>.py`` and register themselves with the
-``command`` decorator; ``load()`` imports every group once. Arity follows Redis:
+``command`` decorator; ``broker.commands.load()`` imports every group once (this
+module imports none of them: they import it). Arity follows Redis:
 a positive arity is the exact argc, a negative one the minimum (``-3``: 3 or more,
 the command name included). Container commands (CLIENT, CONFIG, PUBSUB, ...)
 register their subcommands with ``subcommand``.
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from broker.client import Client
 
-__all__ = ["Command", "COMMANDS", "STATE_COMMANDS", "command", "subcommand", "load"]
+__all__ = ["Command", "COMMANDS", "STATE_COMMANDS", "command", "subcommand"]
 
 Handler = Callable[["Client", list[bytes]], Any]
 
@@ -112,18 +113,3 @@ def subcommand(parent: Command, name: str, arity: int, flags: str = "",
             parent.group, summary, complexity, since, container=parent.name)
         return handler
     return register
-
-
-_loaded = False
-
-
-def load() -> dict[bytes, Command]:
-    """Import every command group (idempotent) and return the table."""
-    global _loaded
-    if not _loaded:
-        from broker.commands import (  # noqa: F401  (imported for registration)
-            acl, aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
-            pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings, transactions, zsets)
-        from broker.commands import monitor, tracking  # noqa: F401  (CLIENT TRACKING ..., MONITOR)
-        _loaded = True
-    return COMMANDS

@@ -8,9 +8,9 @@ import pytest
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, OK, Acl, AclError, CommandIndex, User, \
     hash_password, merge_selectors
 from broker.aclkeys import command_keys
+from broker.commands import load
 from broker.core import Broker
 from broker.resp import OK as OK_REPLY
-from broker.table import load
 from tests.support.core import FakeClient, error, run
 
 
