@@ -6,11 +6,10 @@ cycle), and the module graph must have no cycle. Imports under ``if TYPE_CHECKIN
 name types only and never run; they count in gateway/ and presence/, which have
 none, and not in broker/.
 
-One cycle is known and allowed, by name: the command modules register themselves
-in ``broker.table`` when ``broker.table.load()`` imports them, and they (and the
-modules they use) import ``broker.core`` for ``Client`` and friends, while
-``broker.core`` imports ``broker.table``. Those back edges are left out; any other
-cycle fails.
+No cycle is allowed, not even by name: the command modules import ``broker.table``
+(to register), ``broker.client`` (``Client``) and ``broker.results`` (``Blocked``,
+``Replies`` ...), none of which imports them or the core; the core runs
+``broker.commands.load()``, which imports them.
 """
 
 from __future__ import annotations
@@ -20,9 +19,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("broker", "gateway", "presence")
-# The modules that import broker.core / broker.table back, through the table (see above).
-REGISTERED = ("broker.commands.", "broker.scripting", "broker.persistence.", "broker.pause", "broker.propagate",
-              "broker.keyspecs")
 
 
 def _modules(root: Path) -> dict[str, Path]:
@@ -111,13 +107,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _without_the_tables_back_edges(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    return {module: targets - {"broker.core", "broker.table"} if module.startswith(REGISTERED) else targets
-            for module, targets in graph.items()}
-
-
 def test_no_import_cycles():
-    assert _cycles(_without_the_tables_back_edges(_graph(with_type_only=False))) == []
+    assert _cycles(_graph(with_type_only=False)) == []
 
 
 def test_no_import_cycles_in_the_gateway_and_presence_even_for_types():
