@@ -14,21 +14,17 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING
 
+from broker.stream_id import MAX_SEQ, StreamId, format_id
+
 if TYPE_CHECKING:
     from broker.stream_groups import ConsumerGroup
 
 __all__ = ["Stream", "StreamId", "MAX_SEQ", "format_id"]
 
-StreamId = tuple[int, int]
-MAX_SEQ = 2**64 - 1
 # Redis stores entries in radix-tree nodes of stream-node-max-entries (100) each;
 # "~" trimming only removes whole nodes. Fresh, append-only streams fill nodes in
 # order, so removing whole multiples of this from the head gives the same lengths.
 NODE_ENTRIES = 100
-
-
-def format_id(stream_id: StreamId) -> bytes:
-    return b"%d-%d" % stream_id
 
 
 class Stream:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from bisect import bisect_left, bisect_right
 
 
-from broker.stream import MAX_SEQ, StreamId
+from broker.stream_id import MAX_SEQ, StreamId
 
 if TYPE_CHECKING:
     from broker.stream import Stream
