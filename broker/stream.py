@@ -7,19 +7,21 @@ use (append at the tail, trim at the head).
 
 ``groups`` holds the consumer groups (``broker.stream_groups``, whose docstring
 describes the model): None until the first XGROUP CREATE, as Redis's ``cgroups``.
+What reads a stream's bookkeeping for its groups (``lag``, ``estimate_distance``,
+``range_has_tombstones``, ``sorted_groups``) is here, at the end: the groups'
+module knows ids (``broker.stream_id``), never the stream that holds them.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING
-
+from broker.stream_groups import INVALID_ENTRIES_READ, ConsumerGroup
 from broker.stream_id import MAX_SEQ, StreamId, format_id
 
-if TYPE_CHECKING:
-    from broker.stream_groups import ConsumerGroup
+__all__ = ["Stream", "StreamId", "MAX_SEQ", "estimate_distance", "format_id", "lag", "range_has_tombstones",
+           "sorted_groups"]
 
-__all__ = ["Stream", "StreamId", "MAX_SEQ", "format_id"]
+_MAX_ID: StreamId = (2**64 - 1, MAX_SEQ)
 
 # Redis stores entries in radix-tree nodes of stream-node-max-entries (100) each;
 # "~" trimming only removes whole nodes. Fresh, append-only streams fill nodes in
@@ -156,3 +158,62 @@ class Stream:
 
     def first_id(self) -> StreamId:
         return self.ids[0] if self.ids else (0, 0)
+
+
+def sorted_groups(stream: Stream) -> list[tuple[bytes, ConsumerGroup]]:
+    """The stream's groups in Redis's order (rax: by name as raw bytes)."""
+    groups = stream.groups
+    if not groups:
+        return []
+    return sorted(groups.items())
+
+
+# ------------------------------------------------------------------- lag
+
+
+def range_has_tombstones(stream: Stream, start: StreamId | None, end: StreamId | None = None) -> bool:
+    """``streamRangeHasTombstones``: can an XDEL'd id lie in [start, end]?"""
+    deleted = stream.max_deleted_id
+    if not len(stream) or deleted == (0, 0):
+        return False
+    if stream.first_id() > deleted:
+        return False
+    low = start if start is not None else (0, 0)
+    high = end if end is not None else _MAX_ID
+    return low <= deleted <= high
+
+
+def estimate_distance(stream: Stream, stream_id: StreamId) -> int:
+    """``streamEstimateDistanceFromFirstEverEntry``: the read counter of ``stream_id``.
+
+    Returns:
+        The number of entries ever added up to ``stream_id``, or -1 when it cannot
+        be known (an id inside a stream that has tombstones, or in the future).
+    """
+    if not stream.entries_added:
+        return 0
+    if not len(stream) and stream_id <= stream.last_id:
+        return stream.entries_added
+    if stream_id == stream.last_id:
+        return stream.entries_added
+    if stream_id > stream.last_id:
+        return INVALID_ENTRIES_READ
+    first = stream.first_id()
+    if stream.max_deleted_id == (0, 0) or stream.max_deleted_id < first:
+        if stream_id < first:
+            return stream.entries_added - len(stream)
+        if stream_id == first:
+            return stream.entries_added - len(stream) + 1
+    return INVALID_ENTRIES_READ
+
+
+def lag(stream: Stream, group: ConsumerGroup) -> int | None:
+    """``streamReplyWithCGLag``: entries not yet delivered to the group, None if unknown."""
+    if not stream.entries_added:
+        return 0
+    if group.entries_read != INVALID_ENTRIES_READ and not range_has_tombstones(stream, group.last_id):
+        return stream.entries_added - group.entries_read
+    entries_read = estimate_distance(stream, group.last_id)
+    if entries_read != INVALID_ENTRIES_READ:
+        return stream.entries_added - entries_read
+    return None

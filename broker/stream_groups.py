@@ -5,7 +5,7 @@ The data model (the RDB writer serializes exactly these fields, in this order;
 
 - ``Stream.groups``: ``dict[bytes, ConsumerGroup] | None`` (None until the first
   XGROUP CREATE, as Redis's ``s->cgroups`` rax is NULL). Redis lists groups in rax
-  order, i.e. by name as raw bytes: use ``sorted_groups(stream)``.
+  order, i.e. by name as raw bytes: use ``broker.stream.sorted_groups(stream)``.
 - ``ConsumerGroup`` (``streamCG``):
   - ``last_id``: ``StreamId``, the last id delivered to the group (not acked);
   - ``entries_read``: ``int``, the group's logical read counter, ``-1``
@@ -28,26 +28,23 @@ Times are passed in as ``now`` (milliseconds), never read from a clock here.
 
 The stream-side bookkeeping of 7.0 that lag needs lives on ``Stream``:
 ``entries_added``, ``max_deleted_id`` (raised by XDEL and XSETID only: trimming
-does not move it, as in Redis), ``first_id()`` and ``last_id``.
+does not move it, as in Redis), ``first_id()`` and ``last_id``; ``lag`` and
+``estimate_distance``, which read it, are in ``broker.stream`` (a stream holds its
+groups, so this module never names ``Stream``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from bisect import bisect_left, bisect_right
 
 
-from broker.stream_id import MAX_SEQ, StreamId
+from broker.stream_id import StreamId
 
-if TYPE_CHECKING:
-    from broker.stream import Stream
-
-__all__ = ["Consumer", "ConsumerGroup", "INVALID_ENTRIES_READ", "Nack", "Pel", "estimate_distance", "lag",
-           "range_has_tombstones", "sorted_groups"]
+__all__ = ["Consumer", "ConsumerGroup", "INVALID_ENTRIES_READ", "Nack", "Pel"]
 
 INVALID_ENTRIES_READ = -1
-_MAX_ID: StreamId = (2**64 - 1, MAX_SEQ)
 
 
 class Nack:
@@ -251,62 +248,3 @@ class ConsumerGroup:
     def pending_from(self, start: StreamId) -> Iterator[StreamId]:
         """Pending ids >= ``start``, ascending."""
         return self.pel.irange(minimum=start)
-
-
-def sorted_groups(stream: Stream) -> list[tuple[bytes, ConsumerGroup]]:
-    """The stream's groups in Redis's order (rax: by name as raw bytes)."""
-    groups = stream.groups
-    if not groups:
-        return []
-    return sorted(groups.items())
-
-
-# ------------------------------------------------------------------- lag
-
-
-def range_has_tombstones(stream: Stream, start: StreamId | None, end: StreamId | None = None) -> bool:
-    """``streamRangeHasTombstones``: can an XDEL'd id lie in [start, end]?"""
-    deleted = stream.max_deleted_id
-    if not len(stream) or deleted == (0, 0):
-        return False
-    if stream.first_id() > deleted:
-        return False
-    low = start if start is not None else (0, 0)
-    high = end if end is not None else _MAX_ID
-    return low <= deleted <= high
-
-
-def estimate_distance(stream: Stream, stream_id: StreamId) -> int:
-    """``streamEstimateDistanceFromFirstEverEntry``: the read counter of ``stream_id``.
-
-    Returns:
-        The number of entries ever added up to ``stream_id``, or -1 when it cannot
-        be known (an id inside a stream that has tombstones, or in the future).
-    """
-    if not stream.entries_added:
-        return 0
-    if not len(stream) and stream_id <= stream.last_id:
-        return stream.entries_added
-    if stream_id == stream.last_id:
-        return stream.entries_added
-    if stream_id > stream.last_id:
-        return INVALID_ENTRIES_READ
-    first = stream.first_id()
-    if stream.max_deleted_id == (0, 0) or stream.max_deleted_id < first:
-        if stream_id < first:
-            return stream.entries_added - len(stream)
-        if stream_id == first:
-            return stream.entries_added - len(stream) + 1
-    return INVALID_ENTRIES_READ
-
-
-def lag(stream: Stream, group: ConsumerGroup) -> int | None:
-    """``streamReplyWithCGLag``: entries not yet delivered to the group, None if unknown."""
-    if not stream.entries_added:
-        return 0
-    if group.entries_read != INVALID_ENTRIES_READ and not range_has_tombstones(stream, group.last_id):
-        return stream.entries_added - group.entries_read
-    entries_read = estimate_distance(stream, group.last_id)
-    if entries_read != INVALID_ENTRIES_READ:
-        return stream.entries_added - entries_read
-    return None

@@ -25,8 +25,8 @@ from broker.keyspace import WRONGTYPE, Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError
 from broker.results import Blocked
-from broker.stream import MAX_SEQ, Stream, StreamId, format_id
-from broker.stream_groups import INVALID_ENTRIES_READ, Consumer, ConsumerGroup, Nack, estimate_distance, lag
+from broker.stream import MAX_SEQ, Stream, StreamId, estimate_distance, format_id, lag
+from broker.stream_groups import INVALID_ENTRIES_READ, Consumer, ConsumerGroup, Nack
 from broker.table import command, container, subcommand
 
 __all__: list[str] = []

@@ -16,8 +16,8 @@ from broker.keyspace import Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError
 from broker.results import Blocked
-from broker.stream import MAX_SEQ, Stream, StreamId, format_id
-from broker.stream_groups import INVALID_ENTRIES_READ, lag, sorted_groups
+from broker.stream import MAX_SEQ, Stream, StreamId, format_id, lag, sorted_groups
+from broker.stream_groups import INVALID_ENTRIES_READ
 from broker.table import command, container, subcommand
 
 __all__: list[str] = []

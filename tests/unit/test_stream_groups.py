@@ -7,8 +7,8 @@ from typing import Any
 
 from broker.core import BLOCKED, Broker
 from broker.resp import NULL_ARRAY
-from broker.stream import Stream
-from broker.stream_groups import INVALID_ENTRIES_READ, ConsumerGroup, Nack, Pel, estimate_distance, lag
+from broker.stream import Stream, estimate_distance, lag
+from broker.stream_groups import INVALID_ENTRIES_READ, ConsumerGroup, Nack, Pel
 from tests.support.core import Clock, FakeClient, error, events, run
 
 
