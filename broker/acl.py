@@ -793,7 +793,7 @@ class Acl:
 
 
 class Subscriber(Protocol):
-    """What pubsub_violations reads of a client (broker.core.Client has it)."""
+    """What pubsub_violations reads of a client (broker.client.Client has it)."""
 
     user: "User | None"
     channels: dict[bytes, None]
