@@ -15,6 +15,7 @@ module knows ids (``broker.stream_id``), never the stream that holds them.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+
 from broker.stream_groups import INVALID_ENTRIES_READ, ConsumerGroup
 from broker.stream_id import MAX_SEQ, StreamId, format_id
 
