@@ -38,6 +38,7 @@ from typing import Any, BinaryIO, Iterable
 from broker.persistence import intset, listpack, lzf, ziplist, zipmap
 from broker.persistence.crc64 import crc64
 from broker.stream import Stream, estimate_distance
+from broker.stream_groups import ConsumerGroup, Nack
 from broker.zset import ZSet
 
 __all__ = [
@@ -617,11 +618,6 @@ def _read_stream(reader: _Reader, rdb_type: int, key: bytes) -> Stream:
 
 def _read_groups(reader: _Reader, rdb_type: int, key: bytes, stream: Stream, count: int) -> None:
     """The consumer groups of a stream into ``broker.stream_groups``'s model."""
-    try:
-        from broker.stream_groups import ConsumerGroup, Nack
-    except ImportError:
-        raise reader.fail(f"key {key!r} is a stream with {count} consumer group(s), which this fanout "
-                          "build cannot load yet") from None
     groups: dict[bytes, Any] = {}
     for _ in range(count):
         start = reader.pos

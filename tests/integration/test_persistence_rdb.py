@@ -494,15 +494,7 @@ def test_corrupt_snapshot_refuses_to_start_naming_the_offset(directory: str, dam
 # ------------------------------------------------------------------ consumer groups
 
 
-def _groups_supported() -> bool:
-    try:
-        import broker.stream_groups  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def test_stream_consumer_groups_round_trip_or_are_refused_naming_the_key(directory: str) -> None:
+def test_stream_consumer_groups_round_trip_with_redis_server(directory: str) -> None:
     """A redis-server snapshot of a stream with groups, PELs and consumers: loaded
     into fanout with everything XINFO STREAM FULL shows, saved back and loaded by
     redis-server equal again; a build without consumer groups refuses it, naming
@@ -523,13 +515,6 @@ def test_stream_consumer_groups_round_trip_or_are_refused_naming_the_key(directo
             full = client.call("XINFO", "STREAM", "jobs", "FULL")
     finally:
         _stop(redis)
-    if not _groups_supported():
-        result = subprocess.run(
-            [__import__("sys").executable, "-m", "gateway.cli", "broker", "--port", str(free_port()),
-             "--dir", directory, "--save", ""], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 1
-        assert "key b'jobs' is a stream with 2 consumer group(s)" in result.stderr, result.stderr
-        return
     fanout = start_fanout_on(directory, "--save", "")
     try:
         with RespClient(fanout.port) as client:
