@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 __all__ = [
     "LAT_MIN", "LAT_MAX", "LONG_MIN", "LONG_MAX", "STEP_MAX", "Shape", "areas_by_shape", "decode_score",
-    "distance", "encode_score", "fixed4", "geohash_string", "partial_sort", "within",
+    "distance", "encode_score", "fixed4", "geohash_string", "partial_sort", "points_within", "within",
 ]
 
 LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
@@ -123,6 +123,15 @@ def _to_uint64(value: float) -> int:
         return (converted ^ (1 << 63)) & _U64
     converted = int(value) if value >= -(2.0**63) else 1 << 63
     return converted & _U64
+
+
+# Deinterleaving by table, for the search loop (one decode per member scanned):
+# _DEINTERLEAVE[v] holds the even bits of the 16-bit chunk v packed in bits 0-7 and
+# its odd bits in bits 32-39, so four lookups of a 64-bit hash, shifted by 8 per
+# chunk and OR-ed, give the latitude cell (low 32 bits) and longitude cell (high 32
+# bits): what _squash(bits) and _squash(bits >> 1) give, without 12 mask steps each.
+_BYTE_PAIRS = [_squash(v) | _squash(v >> 1) << 32 for v in range(256)]
+_DEINTERLEAVE = [_BYTE_PAIRS[v & 0xFF] | _BYTE_PAIRS[v >> 8] << 4 for v in range(1 << 16)]
 
 
 def _move_x(bits: int, step: int, d: int) -> int:
@@ -299,6 +308,69 @@ def within(shape: Shape, x: float, y: float) -> float | None:
     if distance(x, y, shape.x, y) > shape.width * shape.conversion / 2:
         return None
     return distance(shape.x, shape.y, x, y)
+
+
+def points_within(shape: Shape, keys: Iterable[bytes], prefix: int, scores: dict[bytes, float],
+                  found: list[list[Any]], limit: int) -> None:
+    """``geoGetPointsInRange`` for one cell: append ``[meters, score, member, x, y]``
+    of each member (sorted-set order key ``key[prefix:]``) within ``shape``, stopping
+    once ``found`` holds ``limit`` (0: no limit).
+
+    ``decode_score`` + ``within`` inlined, the same double operations in the same
+    order (the centre's radians and cosine computed once): this loop runs for every
+    member of the scanned cells, where function calls would be most of its cost.
+    """
+    table = _DEINTERLEAVE
+    lat_min, lat_scale = LAT_MIN, LAT_MAX - LAT_MIN
+    long_min, long_scale = LONG_MIN, LONG_MAX - LONG_MIN
+    cells = float(1 << STEP_MAX)
+    d_r, earth = D_R, EARTH_RADIUS_IN_METERS
+    sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
+    cx, cy = shape.x, shape.y
+    lon1r, lat1r = cx * d_r, cy * d_r
+    cos1 = cos(lat1r)
+    circle = shape.kind == CIRCLE
+    radius = shape.radius * shape.conversion
+    half_height = shape.height * shape.conversion / 2
+    half_width = shape.width * shape.conversion / 2
+    append = found.append
+    for key in keys:
+        member = key[prefix:]
+        score = scores[member]
+        bits = int(score) if 0.0 <= score < 9.2e18 else _to_uint64(score)
+        t = (table[bits & 0xFFFF] | table[bits >> 16 & 0xFFFF] << 8 | table[bits >> 32 & 0xFFFF] << 16
+             | table[bits >> 48] << 24)
+        ilato, ilono = t & 0xFFFFFFFF, t >> 32
+        # the centre of the cell: (its lower edge + its upper edge) / 2, as _center
+        x = ((long_min + (ilono * 1.0 / cells) * long_scale)
+             + (long_min + ((ilono + 1) * 1.0 / cells) * long_scale)) / 2
+        if x > LONG_MAX:
+            x = LONG_MAX
+        elif x < long_min:
+            x = long_min
+        y = ((lat_min + (ilato * 1.0 / cells) * lat_scale)
+             + (lat_min + ((ilato + 1) * 1.0 / cells) * lat_scale)) / 2
+        if y > LAT_MAX:
+            y = LAT_MAX
+        elif y < lat_min:
+            y = lat_min
+        if circle:
+            v = sin((x * d_r - lon1r) / 2)
+            if v == 0.0:
+                meters = earth * abs(y * d_r - lat1r)
+            else:
+                lat2r = y * d_r
+                u = sin((lat2r - lat1r) / 2)
+                meters = 2.0 * earth * asin(sqrt(u * u + cos1 * cos(lat2r) * v * v))
+            if meters > radius:
+                continue
+        else:
+            if lat_distance(y, cy) > half_height or distance(x, y, cx, y) > half_width:
+                continue
+            meters = distance(cx, cy, x, y)
+        append([meters, score, member, x, y])
+        if limit and len(found) >= limit:
+            return
 
 
 # ------------------------------------------------------------- replies

@@ -30,7 +30,7 @@ import re
 from bisect import bisect_right
 
 __all__ = [
-    "DENSE", "SPARSE", "HllError", "Hll", "count_registers", "estimate", "murmurhash64a", "pattern", "registers_max",
+    "DENSE", "SPARSE", "HllError", "Hll", "count_registers", "estimate", "murmurhash64a", "murmurhash64a_many", "pattern", "registers_max",
 ]
 
 P = 14
@@ -72,6 +72,57 @@ def murmurhash64a(data: bytes, seed: int = _SEED) -> int:
     h = (h * _M) & _U64
     h ^= h >> 47
     return h
+
+
+_LANE_BYTES = 16  # a 64-bit hash in a 128-bit lane: a lane's product never reaches the next
+
+
+def _lanes_of(data: bytes, length: int, count: int, start: int, size: int) -> int:
+    """Bytes ``start .. start + size`` of each of the ``count`` elements of ``length``
+    bytes joined in ``data``, as one integer of little-endian 128-bit lanes."""
+    lanes = bytearray(_LANE_BYTES * count)
+    for b in range(size):
+        lanes[b::_LANE_BYTES] = data[start + b::length]
+    return int.from_bytes(lanes, "little")
+
+
+def murmurhash64a_many(elements: list[bytes], seed: int = _SEED) -> list[int]:
+    """``murmurhash64a`` of each element, the elements of one length hashed together.
+
+    MurmurHash64A is multiplications mod 2^64, shifts and XORs of 64-bit words: done
+    on one big integer holding a word of every element in its own 128-bit lane
+    (masked back to 64 bits after each step, so no lane spills into the next), each
+    step is one C-speed big-integer operation for all elements (PFADD with many
+    elements), where the loop of ``murmurhash64a`` costs microseconds per element.
+    """
+    hashes = [0] * len(elements)
+    groups: dict[int, list[int]] = {}
+    for position, element in enumerate(elements):
+        groups.setdefault(len(element), []).append(position)
+    m = _M
+    for length, positions in groups.items():
+        count = len(positions)
+        if count < 4:
+            for position in positions:
+                hashes[position] = murmurhash64a(elements[position], seed)
+            continue
+        data = b"".join([elements[position] for position in positions])
+        mask = int.from_bytes((b"\xff" * 8 + bytes(8)) * count, "little")
+        h = ((seed ^ (length * m)) & _U64) * int.from_bytes((b"\x01" + bytes(15)) * count, "little")
+        tail = length - (length & 7)
+        for start in range(0, tail, 8):
+            k = _lanes_of(data, length, count, start, 8) * m & mask
+            k = ((k ^ k >> 47) & mask) * m & mask
+            h = (h ^ k) * m & mask
+        if length & 7:
+            h = (h ^ _lanes_of(data, length, count, tail, length & 7)) * m & mask
+        h = (h ^ h >> 47) & mask
+        h = h * m & mask
+        h ^= h >> 47
+        words = memoryview(h.to_bytes(_LANE_BYTES * count + 8, "little")).cast("Q")
+        for position, value in zip(positions, words[0:2 * count:2]):
+            hashes[position] = value
+    return hashes
 
 
 def pattern(element: bytes) -> tuple[int, int]:
@@ -435,6 +486,16 @@ class Hll:
         """``hllAdd``: True if a register changed."""
         index, run = pattern(element)
         return self.set(index, run, sparse_max_bytes)
+
+    def add_many(self, elements: list[bytes], sparse_max_bytes: int) -> int:
+        """``hllAdd`` of each element in order; how many changed a register."""
+        updated = 0
+        for hashed in murmurhash64a_many(elements):
+            index = hashed & (REGISTERS - 1)
+            hashed = (hashed >> P) | (1 << Q)
+            if self.set(index, (hashed & -hashed).bit_length(), sparse_max_bytes):
+                updated += 1
+        return updated
 
     def set(self, index: int, count: int, sparse_max_bytes: int) -> bool:
         if self.dense is not None:

@@ -16,7 +16,7 @@ from broker.longdouble import format_long_double
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, CommandError, DoubleText
 from broker.table import command
-from broker.zset import ScoreRange, ZSet
+from broker.zset import PREFIX, ScoreRange, ZSet
 
 __all__: list[str] = []
 
@@ -292,13 +292,8 @@ def _search(client: Client, argv: list[bytes], source_index: int, flags: int) ->
             break
         low, high = geo.cell_scores(bits, step)
         first, end = zset.score_bounds(ScoreRange(float(low), float(high), False, True))
-        for member, score in zset.slice(first, end):
-            x, y = geo.decode_score(score)
-            meters = geo.within(shape, x, y)
-            if meters is not None:
-                found.append([meters, score, member, x, y])
-            if found and limit and len(found) >= limit:
-                break
+        if end > first:
+            geo.points_within(shape, zset.order.islice(first, end), PREFIX, zset.scores, found, limit)
     if not found and store_key is None:
         return []
     returned = len(found) if not count or len(found) < count else count

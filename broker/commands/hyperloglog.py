@@ -53,9 +53,10 @@ def pfadd(client: Client, argv: list[bytes]) -> object:
         hll = Hll.load(_hll_value(value))
     limit = _sparse_max(client)
     try:
-        for element in argv[2:]:
-            if hll.add(element, limit):
-                updated += 1
+        if len(argv) > 3:
+            updated += hll.add_many(argv[2:], limit)
+        elif len(argv) == 3 and hll.add(argv[2], limit):
+            updated += 1
     except HllError:
         raise CommandError(INVALID) from None
     if updated:
