@@ -331,6 +331,7 @@ def points_within(shape: Shape, keys: Iterable[bytes], prefix: int, scores: dict
     cos1 = cos(lat1r)
     circle = shape.kind == CIRCLE
     radius = shape.radius * shape.conversion
+    lat_limit = radius * (1 + 1e-9)
     half_height = shape.height * shape.conversion / 2
     half_width = shape.width * shape.conversion / 2
     append = found.append
@@ -355,11 +356,16 @@ def points_within(shape: Shape, keys: Iterable[bytes], prefix: int, scores: dict
         elif y < lat_min:
             y = lat_min
         if circle:
+            lat2r = y * d_r
+            # the great-circle distance is at least the latitude distance
+            # (asin(sqrt(u*u + ...)) >= asin(|u|)), so beyond the radius by more than
+            # rounding the point is out without the trigonometry
+            if earth * abs(lat2r - lat1r) > lat_limit:
+                continue
             v = sin((x * d_r - lon1r) / 2)
             if v == 0.0:
                 meters = earth * abs(y * d_r - lat1r)
             else:
-                lat2r = y * d_r
                 u = sin((lat2r - lat1r) / 2)
                 meters = 2.0 * earth * asin(sqrt(u * u + cos1 * cos(lat2r) * v * v))
             if meters > radius:

@@ -96,9 +96,13 @@ def murmurhash64a_many(elements: list[bytes], seed: int = _SEED) -> list[int]:
     elements), where the loop of ``murmurhash64a`` costs microseconds per element.
     """
     hashes = [0] * len(elements)
+    lengths = set(map(len, elements))
     groups: dict[int, list[int]] = {}
-    for position, element in enumerate(elements):
-        groups.setdefault(len(element), []).append(position)
+    if len(lengths) == 1:
+        groups[lengths.pop()] = list(range(len(elements)))  # the usual case: ids of one format
+    else:
+        for position, element in enumerate(elements):
+            groups.setdefault(len(element), []).append(position)
     m = _M
     for length, positions in groups.items():
         count = len(positions)
@@ -490,7 +494,30 @@ class Hll:
     def add_many(self, elements: list[bytes], sparse_max_bytes: int) -> int:
         """``hllAdd`` of each element in order; how many changed a register."""
         updated = 0
-        for hashed in murmurhash64a_many(elements):
+        hashes = murmurhash64a_many(elements)
+        dense = self.dense
+        if dense is not None:
+            # hllDenseSet inlined: this loop runs once per element
+            histogram = self.histogram
+            size = len(dense)
+            for hashed in hashes:
+                index = hashed & (REGISTERS - 1)
+                hashed = (hashed >> P) | (1 << Q)
+                count = (hashed & -hashed).bit_length()
+                byte, shift = index * 6 >> 3, index * 6 & 7
+                low = dense[byte]
+                high = dense[byte + 1] if byte + 1 < size else 0
+                old = ((low >> shift) | (high << (8 - shift))) & 63
+                if count > old:
+                    dense[byte] = (low & ~(63 << shift) | count << shift) & 0xFF
+                    if shift > 2:
+                        dense[byte + 1] = (high & ~(63 >> (8 - shift)) | count >> (8 - shift)) & 0xFF
+                    if histogram is not None:
+                        histogram[old] -= 1
+                        histogram[count] += 1
+                    updated += 1
+            return updated
+        for hashed in hashes:
             index = hashed & (REGISTERS - 1)
             hashed = (hashed >> P) | (1 << Q)
             if self.set(index, (hashed & -hashed).bit_length(), sparse_max_bytes):
