@@ -101,11 +101,22 @@ def _center(area: Area) -> tuple[float, float]:
     return x, y
 
 
+_SPREAD = [_spread(v) for v in range(256)]
+
+
 def encode_score(longitude: float, latitude: float) -> int:
-    """GEOADD's score: the 52-bit geohash of a valid pair."""
-    bits = encode(longitude, latitude, STEP_MAX)
-    assert bits is not None
-    return bits
+    """GEOADD's score: the 52-bit geohash of a valid pair (``encode`` at step 26 over
+    the WGS84 ranges, the same double operations; bits spread by table)."""
+    if longitude > LONG_MAX or longitude < LONG_MIN or latitude > LAT_MAX or latitude < LAT_MIN:
+        raise ValueError("longitude,latitude out of range")
+    lat_offset = (latitude - LAT_MIN) / (LAT_MAX - LAT_MIN) * 67108864.0  # 2^26
+    long_offset = (longitude - LONG_MIN) / (LONG_MAX - LONG_MIN) * 67108864.0
+    lat, lon = int(lat_offset), int(long_offset)
+    spread = _SPREAD
+    return (spread[lat & 0xFF] | spread[lat >> 8 & 0xFF] << 16 | spread[lat >> 16 & 0xFF] << 32
+            | spread[lat >> 24 & 0xFF] << 48
+            | (spread[lon & 0xFF] | spread[lon >> 8 & 0xFF] << 16 | spread[lon >> 16 & 0xFF] << 32
+               | spread[lon >> 24 & 0xFF] << 48) << 1)
 
 
 def decode_score(score: float) -> tuple[float, float]:

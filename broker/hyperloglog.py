@@ -30,7 +30,7 @@ import re
 from bisect import bisect_right
 
 __all__ = [
-    "DENSE", "SPARSE", "HllError", "Hll", "count_registers", "estimate", "murmurhash64a", "murmurhash64a_many", "pattern", "registers_max",
+    "DENSE", "SPARSE", "HllError", "Hll", "count_registers", "dense_add", "estimate", "murmurhash64a", "murmurhash64a_many", "pattern", "registers_max",
 ]
 
 P = 14
@@ -201,6 +201,40 @@ def _parse_sparse(stream: bytes) -> tuple[list[bytes], list[int]]:
 _Cached = tuple[bytes, list[bytes], list[int], int, "list[int] | None"]
 _CACHE: dict[int, _Cached] = {}
 _CACHE_SIZE = 256
+
+
+def dense_add(value: bytes, element: bytes) -> bytes | None:
+    """``hllAdd`` of one element to a valid dense value: the new value, or None when
+    no register changed (then nothing was copied: the 12 KB value is only read).
+
+    The common PFADD (one element into a big HLL) without building an ``Hll``; a
+    histogram known for ``value`` moves to the new value, updated.
+    """
+    hashed = murmurhash64a(element)
+    index = hashed & (REGISTERS - 1)
+    hashed = (hashed >> P) | (1 << Q)
+    count = (hashed & -hashed).bit_length()
+    byte, shift = HEADER_SIZE + (index * 6 >> 3), index * 6 & 7
+    low = value[byte]
+    high = value[byte + 1] if byte + 1 < DENSE_SIZE else 0
+    old = ((low >> shift) | (high << (8 - shift))) & 63
+    if count <= old:
+        return None
+    registers = bytearray(value)
+    registers[byte] = (low & ~(63 << shift) | count << shift) & 0xFF
+    if shift > 2:
+        registers[byte + 1] = (high & ~(63 >> (8 - shift)) | count >> (8 - shift)) & 0xFF
+    registers[15] |= 0x80  # the cached cardinality is stale
+    new = bytes(registers)
+    cached = _CACHE.pop(id(value), None)
+    if cached is not None and cached[0] is value and cached[4] is not None:
+        histogram = cached[4]
+        histogram[old] -= 1
+        histogram[count] += 1
+        if len(_CACHE) >= _CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]
+        _CACHE[id(new)] = (new, [], [], 0, histogram)
+    return new
 
 
 # ------------------------------------------------------------ dense registers
