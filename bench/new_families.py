@@ -175,7 +175,7 @@ def main() -> None:
             for mode, mode_args in MODES:
                 if args.mode and not mode.startswith(args.mode):
                     continue
-                requests = max(1000, int(args.requests * share * (4 if "-P" in mode_args else 1)))
+                requests = max(200, int(args.requests * share * (4 if "-P" in mode_args else 1)))
                 rate: dict[str, list[float]] = {"ours": [], "redis": []}
                 cpu: dict[str, list[float]] = {"ours": [], "redis": []}
                 for _ in range(args.rounds):

@@ -366,25 +366,36 @@ def points_within(shape: Shape, keys: Iterable[bytes], prefix: int, scores: dict
             y = LAT_MAX
         elif y < lat_min:
             y = lat_min
+        lat2r = y * d_r
+        lon2r = x * d_r
         if circle:
-            lat2r = y * d_r
             # the great-circle distance is at least the latitude distance
             # (asin(sqrt(u*u + ...)) >= asin(|u|)), so beyond the radius by more than
             # rounding the point is out without the trigonometry
             if earth * abs(lat2r - lat1r) > lat_limit:
                 continue
-            v = sin((x * d_r - lon1r) / 2)
-            if v == 0.0:
-                meters = earth * abs(y * d_r - lat1r)
-            else:
-                u = sin((lat2r - lat1r) / 2)
-                meters = 2.0 * earth * asin(sqrt(u * u + cos1 * cos(lat2r) * v * v))
-            if meters > radius:
-                continue
         else:
-            if lat_distance(y, cy) > half_height or distance(x, y, cx, y) > half_width:
+            # lat_distance(y, cy), then distance(x, y, cx, y): the width at the
+            # point's latitude
+            if earth * abs(lat1r - lat2r) > half_height:
                 continue
-            meters = distance(cx, cy, x, y)
+            v = sin((lon1r - lon2r) / 2)
+            if v != 0.0:
+                u = sin((lat2r - lat2r) / 2)
+                cos2 = cos(lat2r)
+                if 2.0 * earth * asin(sqrt(u * u + cos2 * cos2 * v * v)) > half_width:
+                    continue
+            elif earth * abs(lat2r - lat2r) > half_width:
+                continue
+        # distance(cx, cy, x, y)
+        v = sin((lon2r - lon1r) / 2)
+        if v == 0.0:
+            meters = earth * abs(lat2r - lat1r)
+        else:
+            u = sin((lat2r - lat1r) / 2)
+            meters = 2.0 * earth * asin(sqrt(u * u + cos1 * cos(lat2r) * v * v))
+        if circle and meters > radius:
+            continue
         append([meters, score, member, x, y])
         if limit and len(found) >= limit:
             return
