@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 __all__ = [
-    "LAT_MIN", "LAT_MAX", "LONG_MIN", "LONG_MAX", "STEP_MAX", "Shape", "areas_by_shape", "decode_score",
-    "distance", "encode_score", "fixed4", "geohash_string", "partial_sort", "points_within", "within",
+    "LAT_MIN", "LAT_MAX", "LONG_MIN", "LONG_MAX", "STEP_MAX", "Shape", "areas_by_shape", "cell_ranges", "decode_score",
+    "distance", "encode_score", "fixed4", "geohash_string", "partial_sort", "points_within", "prune_bounds", "within",
 ]
 
 LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
@@ -319,6 +319,82 @@ def within(shape: Shape, x: float, y: float) -> float | None:
     if distance(x, y, shape.x, y) > shape.width * shape.conversion / 2:
         return None
     return distance(shape.x, shape.y, x, y)
+
+
+def prune_bounds(shape: Shape) -> tuple[float, float, float, float] | None:
+    """Degrees (lat_low, lat_high, centre longitude, longitude half-width) outside
+    which no point can be within ``shape`` whatever rounding does; None when the
+    shape is too large or too near a pole to bound this way.
+
+    A point farther than the radius in latitude alone is out (the great-circle
+    distance is at least R * dlat), and one farther in longitude than
+    2 asin(sin(r / 2R) / cos(max |lat|)) too (the haversine term of the longitude
+    alone); BYBOX's checks bound the same way with half its height and width. Both
+    get 1% and an absolute margin, far above the doubles' rounding.
+    """
+    earth = EARTH_RADIUS_IN_METERS
+    if shape.kind == CIRCLE:
+        lat_meters = lon_meters = shape.radius * shape.conversion
+    else:
+        lat_meters, lon_meters = shape.height * shape.conversion / 2, shape.width * shape.conversion / 2
+    dlat = _rad_deg(lat_meters / earth) * 1.01 + 1e-9
+    if dlat > 10 or abs(shape.y) + dlat >= 84:
+        return None
+    low, high = shape.y - dlat, shape.y + dlat
+    cos_min = math.cos(_deg_rad(max(abs(low), abs(high))))
+    ratio = math.sin(lon_meters / earth / 2) / cos_min
+    if ratio >= 0.5:
+        return None
+    dlon = _rad_deg(2 * math.asin(ratio)) * 1.01 + 1e-9
+    return low, high, shape.x, dlon
+
+
+def cell_ranges(bits: int, step: int, bounds: tuple[float, float, float, float] | None,
+                depth: int = 2) -> list[tuple[int, int]]:
+    """[min, max) score ranges of the parts of a cell a search must scan, ascending.
+
+    The cell is cut into 4^depth sub-cells; those entirely outside ``bounds`` (from
+    ``prune_bounds``) hold no point of the shape and are left out, which leaves the
+    points Redis would find in the order it finds them (score order) while decoding
+    far fewer. Without bounds, or at the finest step, the whole cell.
+    """
+    depth = min(depth, STEP_MAX - step)
+    if bounds is None or depth <= 0:
+        return [cell_scores(bits, step)]
+    low, high, centre, dlon = bounds
+    sub_step = step + depth
+    side = 1 << depth
+    lat_cell = (LAT_MAX - LAT_MIN) / (1 << sub_step)
+    lon_cell = (LONG_MAX - LONG_MIN) / (1 << sub_step)
+    lat_first, lon_first = _squash(bits) << depth, _squash(bits >> 1) << depth
+    rows = [a for a in range(side)
+            if LAT_MIN + (lat_first + a + 1) * lat_cell >= low and LAT_MIN + (lat_first + a) * lat_cell <= high]
+    if not rows:
+        return []
+    columns = []
+    for b in range(side):
+        west = LONG_MIN + (lon_first + b) * lon_cell
+        east = west + lon_cell
+        if west <= centre <= east:
+            columns.append(b)
+        elif min((west - centre) % 360.0, (centre - east) % 360.0) <= dlon:
+            columns.append(b)
+    if not columns:
+        return []
+    if len(rows) == side and len(columns) == side:
+        return [cell_scores(bits, step)]
+    codes = sorted(_spread(a) | _spread(b) << 1 for a in rows for b in columns)
+    shift = 52 - sub_step * 2
+    base = bits << (depth * 2)
+    ranges: list[tuple[int, int]] = []
+    start = previous = codes[0]
+    for code in codes[1:]:
+        if code != previous + 1:
+            ranges.append(((base + start) << shift, (base + previous + 1) << shift))
+            start = code
+        previous = code
+    ranges.append(((base + start) << shift, (base + previous + 1) << shift))
+    return ranges
 
 
 def points_within(shape: Shape, keys: Iterable[bytes], prefix: int, scores: dict[bytes, float],

@@ -232,7 +232,12 @@ def _sort(client: Client, argv: list[bytes], read_only: bool) -> Any:
             # a stable sort by key gives the stable merge sort's order with sortCompare
             # (reverse=True keeps equal keys in their order, as the negated compare does)
             # at C speed, where cmp_to_key called Python once per comparison
-            key = itemgetter(1) if distinct else _sort_key(alpha, sort_by is not None, store_key is not None)
+            if distinct:
+                key: Callable[[list[Any]], Any] = itemgetter(1)
+            elif alpha and sort_by is None and b"\0" not in b"".join([item[0] for item in vector]):
+                key = itemgetter(0)  # no NUL: strcoll's order is the bytes' order
+            else:
+                key = _sort_key(alpha, sort_by is not None, store_key is not None)
             vector.sort(key=key, reverse=desc)
     if conversion_error:
         raise CommandError("ERR One or more scores can't be converted into double")
