@@ -187,7 +187,9 @@ def _sort(client: Client, argv: list[bytes], read_only: bool) -> Any:
         elements = list(value.scores if type(value) is ZSet else value)
         lengths = list(map(len, elements))
         if elements and b"".join(elements).isdigit() and min(lengths) > 0 and max(lengths) < 300:
-            weights: list[float | None] = list(map(float, elements))
+            # int() then float(): the same double (an integer's float() is correctly
+            # rounded, as strtod is) at less than half the cost of float(bytes)
+            weights: list[float | None] = list(map(float, map(int, elements)))
         else:
             weights = [float(element) if element.isdigit() and len(element) < 300 else _weight(element)
                        for element in elements]
