@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 __all__ = [
-    "LAT_MIN", "LAT_MAX", "LONG_MIN", "LONG_MAX", "STEP_MAX", "Shape", "areas_by_shape", "decode_score",
-    "distance", "encode_score", "fixed4", "geohash_string", "partial_sort", "within",
+    "LAT_MIN", "LAT_MAX", "LONG_MIN", "LONG_MAX", "STEP_MAX", "Shape", "areas_by_shape", "cell_ranges", "decode_score",
+    "distance", "encode_score", "fixed4", "geohash_string", "partial_sort", "points_within", "prune_bounds", "within",
 ]
 
 LAT_MIN, LAT_MAX = -85.05112878, 85.05112878
@@ -101,11 +101,22 @@ def _center(area: Area) -> tuple[float, float]:
     return x, y
 
 
+_SPREAD = [_spread(v) for v in range(256)]
+
+
 def encode_score(longitude: float, latitude: float) -> int:
-    """GEOADD's score: the 52-bit geohash of a valid pair."""
-    bits = encode(longitude, latitude, STEP_MAX)
-    assert bits is not None
-    return bits
+    """GEOADD's score: the 52-bit geohash of a valid pair (``encode`` at step 26 over
+    the WGS84 ranges, the same double operations; bits spread by table)."""
+    if longitude > LONG_MAX or longitude < LONG_MIN or latitude > LAT_MAX or latitude < LAT_MIN:
+        raise ValueError("longitude,latitude out of range")
+    lat_offset = (latitude - LAT_MIN) / (LAT_MAX - LAT_MIN) * 67108864.0  # 2^26
+    long_offset = (longitude - LONG_MIN) / (LONG_MAX - LONG_MIN) * 67108864.0
+    lat, lon = int(lat_offset), int(long_offset)
+    spread = _SPREAD
+    return (spread[lat & 0xFF] | spread[lat >> 8 & 0xFF] << 16 | spread[lat >> 16 & 0xFF] << 32
+            | spread[lat >> 24 & 0xFF] << 48
+            | (spread[lon & 0xFF] | spread[lon >> 8 & 0xFF] << 16 | spread[lon >> 16 & 0xFF] << 32
+               | spread[lon >> 24 & 0xFF] << 48) << 1)
 
 
 def decode_score(score: float) -> tuple[float, float]:
@@ -123,6 +134,15 @@ def _to_uint64(value: float) -> int:
         return (converted ^ (1 << 63)) & _U64
     converted = int(value) if value >= -(2.0**63) else 1 << 63
     return converted & _U64
+
+
+# Deinterleaving by table, for the search loop (one decode per member scanned):
+# _DEINTERLEAVE[v] holds the even bits of the 16-bit chunk v packed in bits 0-7 and
+# its odd bits in bits 32-39, so four lookups of a 64-bit hash, shifted by 8 per
+# chunk and OR-ed, give the latitude cell (low 32 bits) and longitude cell (high 32
+# bits): what _squash(bits) and _squash(bits >> 1) give, without 12 mask steps each.
+_BYTE_PAIRS = [_squash(v) | _squash(v >> 1) << 32 for v in range(256)]
+_DEINTERLEAVE = [_BYTE_PAIRS[v & 0xFF] | _BYTE_PAIRS[v >> 8] << 4 for v in range(1 << 16)]
 
 
 def _move_x(bits: int, step: int, d: int) -> int:
@@ -299,6 +319,162 @@ def within(shape: Shape, x: float, y: float) -> float | None:
     if distance(x, y, shape.x, y) > shape.width * shape.conversion / 2:
         return None
     return distance(shape.x, shape.y, x, y)
+
+
+def prune_bounds(shape: Shape) -> tuple[float, float, float, float] | None:
+    """Degrees (lat_low, lat_high, centre longitude, longitude half-width) outside
+    which no point can be within ``shape`` whatever rounding does; None when the
+    shape is too large or too near a pole to bound this way.
+
+    A point farther than the radius in latitude alone is out (the great-circle
+    distance is at least R * dlat), and one farther in longitude than
+    2 asin(sin(r / 2R) / cos(max |lat|)) too (the haversine term of the longitude
+    alone); BYBOX's checks bound the same way with half its height and width. Both
+    get 1% and an absolute margin, far above the doubles' rounding.
+    """
+    earth = EARTH_RADIUS_IN_METERS
+    if shape.kind == CIRCLE:
+        lat_meters = lon_meters = shape.radius * shape.conversion
+    else:
+        lat_meters, lon_meters = shape.height * shape.conversion / 2, shape.width * shape.conversion / 2
+    dlat = _rad_deg(lat_meters / earth) * 1.01 + 1e-9
+    if dlat > 10 or abs(shape.y) + dlat >= 84:
+        return None
+    low, high = shape.y - dlat, shape.y + dlat
+    cos_min = math.cos(_deg_rad(max(abs(low), abs(high))))
+    ratio = math.sin(lon_meters / earth / 2) / cos_min
+    if ratio >= 0.5:
+        return None
+    dlon = _rad_deg(2 * math.asin(ratio)) * 1.01 + 1e-9
+    return low, high, shape.x, dlon
+
+
+def cell_ranges(bits: int, step: int, bounds: tuple[float, float, float, float] | None,
+                depth: int = 2) -> list[tuple[int, int]]:
+    """[min, max) score ranges of the parts of a cell a search must scan, ascending.
+
+    The cell is cut into 4^depth sub-cells; those entirely outside ``bounds`` (from
+    ``prune_bounds``) hold no point of the shape and are left out, which leaves the
+    points Redis would find in the order it finds them (score order) while decoding
+    far fewer. Without bounds, or at the finest step, the whole cell.
+    """
+    depth = min(depth, STEP_MAX - step)
+    if bounds is None or depth <= 0:
+        return [cell_scores(bits, step)]
+    low, high, centre, dlon = bounds
+    sub_step = step + depth
+    side = 1 << depth
+    lat_cell = (LAT_MAX - LAT_MIN) / (1 << sub_step)
+    lon_cell = (LONG_MAX - LONG_MIN) / (1 << sub_step)
+    lat_first, lon_first = _squash(bits) << depth, _squash(bits >> 1) << depth
+    rows = [a for a in range(side)
+            if LAT_MIN + (lat_first + a + 1) * lat_cell >= low and LAT_MIN + (lat_first + a) * lat_cell <= high]
+    if not rows:
+        return []
+    columns = []
+    for b in range(side):
+        west = LONG_MIN + (lon_first + b) * lon_cell
+        east = west + lon_cell
+        if west <= centre <= east:
+            columns.append(b)
+        elif min((west - centre) % 360.0, (centre - east) % 360.0) <= dlon:
+            columns.append(b)
+    if not columns:
+        return []
+    if len(rows) == side and len(columns) == side:
+        return [cell_scores(bits, step)]
+    codes = sorted(_spread(a) | _spread(b) << 1 for a in rows for b in columns)
+    shift = 52 - sub_step * 2
+    base = bits << (depth * 2)
+    ranges: list[tuple[int, int]] = []
+    start = previous = codes[0]
+    for code in codes[1:]:
+        if code != previous + 1:
+            ranges.append(((base + start) << shift, (base + previous + 1) << shift))
+            start = code
+        previous = code
+    ranges.append(((base + start) << shift, (base + previous + 1) << shift))
+    return ranges
+
+
+def points_within(shape: Shape, keys: Iterable[bytes], prefix: int, scores: dict[bytes, float],
+                  found: list[list[Any]], limit: int) -> None:
+    """``geoGetPointsInRange`` for one cell: append ``[meters, score, member, x, y]``
+    of each member (sorted-set order key ``key[prefix:]``) within ``shape``, stopping
+    once ``found`` holds ``limit`` (0: no limit).
+
+    ``decode_score`` + ``within`` inlined, the same double operations in the same
+    order (the centre's radians and cosine computed once): this loop runs for every
+    member of the scanned cells, where function calls would be most of its cost.
+    """
+    table = _DEINTERLEAVE
+    lat_min, lat_scale = LAT_MIN, LAT_MAX - LAT_MIN
+    long_min, long_scale = LONG_MIN, LONG_MAX - LONG_MIN
+    cells = float(1 << STEP_MAX)
+    d_r, earth = D_R, EARTH_RADIUS_IN_METERS
+    sin, cos, asin, sqrt = math.sin, math.cos, math.asin, math.sqrt
+    cx, cy = shape.x, shape.y
+    lon1r, lat1r = cx * d_r, cy * d_r
+    cos1 = cos(lat1r)
+    circle = shape.kind == CIRCLE
+    radius = shape.radius * shape.conversion
+    lat_limit = radius * (1 + 1e-9)
+    half_height = shape.height * shape.conversion / 2
+    half_width = shape.width * shape.conversion / 2
+    append = found.append
+    for key in keys:
+        member = key[prefix:]
+        score = scores[member]
+        bits = int(score) if 0.0 <= score < 9.2e18 else _to_uint64(score)
+        t = (table[bits & 0xFFFF] | table[bits >> 16 & 0xFFFF] << 8 | table[bits >> 32 & 0xFFFF] << 16
+             | table[bits >> 48] << 24)
+        ilato, ilono = t & 0xFFFFFFFF, t >> 32
+        # the centre of the cell: (its lower edge + its upper edge) / 2, as _center
+        x = ((long_min + (ilono * 1.0 / cells) * long_scale)
+             + (long_min + ((ilono + 1) * 1.0 / cells) * long_scale)) / 2
+        if x > LONG_MAX:
+            x = LONG_MAX
+        elif x < long_min:
+            x = long_min
+        y = ((lat_min + (ilato * 1.0 / cells) * lat_scale)
+             + (lat_min + ((ilato + 1) * 1.0 / cells) * lat_scale)) / 2
+        if y > LAT_MAX:
+            y = LAT_MAX
+        elif y < lat_min:
+            y = lat_min
+        lat2r = y * d_r
+        lon2r = x * d_r
+        if circle:
+            # the great-circle distance is at least the latitude distance
+            # (asin(sqrt(u*u + ...)) >= asin(|u|)), so beyond the radius by more than
+            # rounding the point is out without the trigonometry
+            if earth * abs(lat2r - lat1r) > lat_limit:
+                continue
+        else:
+            # lat_distance(y, cy), then distance(x, y, cx, y): the width at the
+            # point's latitude
+            if earth * abs(lat1r - lat2r) > half_height:
+                continue
+            v = sin((lon1r - lon2r) / 2)
+            if v != 0.0:
+                u = sin((lat2r - lat2r) / 2)
+                cos2 = cos(lat2r)
+                if 2.0 * earth * asin(sqrt(u * u + cos2 * cos2 * v * v)) > half_width:
+                    continue
+            elif earth * abs(lat2r - lat2r) > half_width:
+                continue
+        # distance(cx, cy, x, y)
+        v = sin((lon2r - lon1r) / 2)
+        if v == 0.0:
+            meters = earth * abs(lat2r - lat1r)
+        else:
+            u = sin((lat2r - lat1r) / 2)
+            meters = 2.0 * earth * asin(sqrt(u * u + cos1 * cos(lat2r) * v * v))
+        if circle and meters > radius:
+            continue
+        append([meters, score, member, x, y])
+        if limit and len(found) >= limit:
+            return
 
 
 # ------------------------------------------------------------- replies

@@ -30,6 +30,7 @@ BAD_TYPE = ("ERR Invalid bitfield type. Use something like i16 u8. Note that u64
             "but i64 is.")
 _U64 = (1 << 64) - 1
 _WRAP, _SAT, _FAIL = 0, 1, 2
+_SMALL_OFFSETS = 8 * 1024 * 1024
 
 
 # ------------------------------------------------------------------ helpers
@@ -135,11 +136,32 @@ def _wrap_i64(value: int) -> int:
 # SETBIT key offset value
 @command("setbit", 4, "write denyoom", keys=(1, 1, 1), group="bitmap", since="2.2.0")
 def setbit(client: Client, argv: list[bytes]) -> object:
-    offset = _bit_offset(client, argv[2])
-    on = parse_int(argv[3], BAD_BIT)
+    raw = argv[2]
+    # plain digits below 2^23 bits are within every allowed proto-max-bulk-len (1 MB
+    # at least): no config lookup for the usual offset
+    if raw.isdigit() and len(raw) < 8 and (raw[0] != 48 or len(raw) == 1) and int(raw) < _SMALL_OFFSETS:
+        offset = int(raw)
+    else:
+        offset = _bit_offset(client, raw)
+    bit = argv[3]
+    on = 1 if bit == b"1" else 0 if bit == b"0" else parse_int(bit, BAD_BIT)
     if on & ~1:
         raise CommandError(BAD_BIT)
     key = argv[1]
+    db = client.db
+    value = db.lookup(key)
+    byte = offset >> 3
+    if type(value) is bytes and byte < len(value):
+        # the usual case, a bit inside the string: no copy unless the bit changes
+        mask = 1 << (7 - (offset & 7))
+        current = value[byte]
+        was = 1 if current & mask else 0
+        if was != on:
+            buffer = bytearray(value)
+            buffer[byte] = current ^ mask
+            db.replace(key, bytes(buffer))
+            db.notify(_STRING, b"setbit", key)
+        return was
     buffer, dirty = _string_for_write(client, key, offset)
     byte, mask = offset >> 3, 1 << (7 - (offset & 7))
     was = 1 if buffer[byte] & mask else 0

@@ -16,7 +16,7 @@ from broker.longdouble import format_long_double
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, CommandError, DoubleText
 from broker.table import command
-from broker.zset import ScoreRange, ZSet
+from broker.zset import PREFIX, ScoreRange, ZSet
 
 __all__: list[str] = []
 
@@ -287,18 +287,15 @@ def _search(client: Client, argv: list[bytes], source_index: int, flags: int) ->
     # (distance, score, member, x, y) of every member in the shape, cell by cell
     found: list[list[Any]] = []
     limit = count if any_ else 0
-    for bits, step in geo.areas_by_shape(shape):
-        if found and limit and len(found) >= limit:
-            break
-        low, high = geo.cell_scores(bits, step)
-        first, end = zset.score_bounds(ScoreRange(float(low), float(high), False, True))
-        for member, score in zset.slice(first, end):
-            x, y = geo.decode_score(score)
-            meters = geo.within(shape, x, y)
-            if meters is not None:
-                found.append([meters, score, member, x, y])
+    areas = geo.areas_by_shape(shape)
+    bounds = geo.prune_bounds(shape)
+    for bits, step in areas:
+        for low, high in geo.cell_ranges(bits, step, bounds):
             if found and limit and len(found) >= limit:
                 break
+            first, end = zset.score_bounds(ScoreRange(float(low), float(high), False, True))
+            if end > first:
+                geo.points_within(shape, zset.order.islice(first, end), PREFIX, zset.scores, found, limit)
     if not found and store_key is None:
         return []
     returned = len(found) if not count or len(found) < count else count

@@ -12,8 +12,8 @@ import random
 from broker.client import Client
 import math
 
-from broker.hyperloglog import (DENSE, REGISTERS, SPARSE, Hll, HllError, count_registers, pack_dense, pattern,
-                               registers_max, unpack_dense)
+from broker.hyperloglog import (DENSE, DENSE_SIZE, REGISTERS, SPARSE, Hll, HllError, count_registers, dense_add,
+                               pack_dense, pattern, registers_max, unpack_dense)
 from broker.keyspace import WRONGTYPE
 from broker.notify import NotifyClass
 from broker.resp import OK, CommandError, Simple
@@ -44,6 +44,16 @@ def _sparse_max(client: Client) -> int:
 def pfadd(client: Client, argv: list[bytes]) -> object:
     db, key = client.db, argv[1]
     value = db.lookup(key)
+    if len(argv) == 3 and type(value) is bytes and len(value) == DENSE_SIZE and value[4] == DENSE \
+            and value[:4] == b"HYLL":
+        # one element into a dense HLL, the usual PFADD: no Hll object, no copy
+        # unless the register grows
+        new = dense_add(value, argv[2])
+        if new is None:
+            return 0
+        db.replace(key, new)
+        db.notify(_STRING, b"pfadd", key)
+        return 1
     updated = 0
     if value is None:
         hll = Hll.new()
@@ -53,9 +63,10 @@ def pfadd(client: Client, argv: list[bytes]) -> object:
         hll = Hll.load(_hll_value(value))
     limit = _sparse_max(client)
     try:
-        for element in argv[2:]:
-            if hll.add(element, limit):
-                updated += 1
+        if len(argv) > 3:
+            updated += hll.add_many(argv[2:], limit)
+        elif len(argv) == 3 and hll.add(argv[2], limit):
+            updated += 1
     except HllError:
         raise CommandError(INVALID) from None
     if updated:

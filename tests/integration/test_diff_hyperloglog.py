@@ -210,3 +210,20 @@ def test_sparse_neighbourhoods(redis_server, fanout_broker, ops, count, shift, l
 
 
 _ELEMENTS = {count: _element_for_count(count) for count in range(1, 7)}
+
+
+# PFADD of many elements hashes the elements of one length together (128-bit lanes
+# of one integer): elements of a few lengths, many of each, binary, into a sparse
+# and into a dense HLL, must leave the bytes Redis leaves.
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(elements=st.lists(st.one_of(st.binary(max_size=3), st.binary(min_size=7, max_size=9),
+                                   st.binary(min_size=14, max_size=17), st.binary(min_size=30, max_size=33)),
+                         min_size=1, max_size=120),
+       dense=st.booleans())
+def test_pfadd_of_many_elements(redis_server, fanout_broker, elements, dense) -> None:
+    script: list[tuple[Any, ...]] = [("DEL", "k")]
+    if dense:
+        script += [("PFADD", "k", *[b"d%d" % i for i in range(4000)]), ("PFDEBUG", "ENCODING", "k")]
+    script += [("PFADD", "k", *elements), ("GET", "k"), ("PFCOUNT", "k"), ("PFADD", "k", *elements)]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)

@@ -113,3 +113,37 @@ def test_sort_by_nosort_of_a_set_inside_a_script_is_sorted(redis_server, fanout_
               ("EVAL", "return redis.call('SORT', KEYS[1], 'BY', 'nosort')", 1, "s"),
               ("EVAL", "return redis.call('SORT', KEYS[1], 'BY', 'nosort', 'DESC', 'LIMIT', 1, 2)", 1, "s")]
     assert_same_replies(redis_server.port, fanout_broker.port, script)
+
+
+# SORT without BY reads the weights in one pass (plain digits by float()) and sorts
+# by the float alone when the weights are distinct: numbers written several ways
+# (leading zeros, equal values, signs, exponents, a zset's members), a non-number
+# among them, every option that reaches that path.
+NUMBER_TEXT = st.one_of(st.integers(0, 10**6).map(str), st.integers(0, 999).map(lambda n: f"00{n}"),
+                        st.integers(2**53 - 5, 10**40).map(str),
+                        st.integers(-10**6, 10**6).map(str), st.sampled_from(["1e3", "1.5", "-0", "0", "inf", " 5"]))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(elements=st.lists(NUMBER_TEXT, min_size=1, max_size=300), desc=st.sampled_from([(), ("DESC",)]),
+       limit=st.one_of(st.just(()), st.tuples(st.just("LIMIT"), st.integers(0, 50), st.integers(-1, 50))),
+       bad=st.booleans())
+def test_numeric_sorts_of_many_elements(redis_server, fanout_broker, elements, desc, limit, bad) -> None:
+    values = [*elements, "x1"] if bad else elements
+    script: list[tuple[Any, ...]] = [("DEL", "l", "z"), ("RPUSH", "l", *values),
+                                     ("SORT", "l", *limit, *desc), ("SORT", "l", *limit, *desc, "STORE", "d"),
+                                     ("LRANGE", "d", 0, -1),
+                                     ("ZADD", "z", *[part for i, v in enumerate(values) for part in (i, v)]),
+                                     ("SORT", "z", *limit, *desc)]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(elements=st.lists(st.one_of(st.integers(0, 10**40), st.integers(2**53 - 3, 2**53 + 3)).map(str),
+                         min_size=1, max_size=100))
+def test_sorts_of_long_plain_digits(redis_server, fanout_broker, elements) -> None:
+    """All plain digits (the one-pass int -> float path), past 2^53 where doubles round."""
+    script: list[tuple[Any, ...]] = [("DEL", "l"), ("RPUSH", "l", *elements), ("SORT", "l"), ("SORT", "l", "DESC")]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)
