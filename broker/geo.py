@@ -324,7 +324,7 @@ def within(shape: Shape, x: float, y: float) -> float | None:
 def prune_bounds(shape: Shape) -> tuple[float, float, float, float] | None:
     """Degrees (lat_low, lat_high, centre longitude, longitude half-width) outside
     which no point can be within ``shape`` whatever rounding does; None when the
-    shape is too large or too near a pole to bound this way.
+    shape is too large or too near a pole or the antimeridian to bound this way.
 
     A point farther than the radius in latitude alone is out (the great-circle
     distance is at least R * dlat), and one farther in longitude than
@@ -346,6 +346,10 @@ def prune_bounds(shape: Shape) -> tuple[float, float, float, float] | None:
     if ratio >= 0.5:
         return None
     dlon = _rad_deg(2 * math.asin(ratio)) * 1.01 + 1e-9
+    if abs(shape.x) + dlon >= 179.5:
+        # Near the antimeridian: a point at longitude 180 has a geohash one past the last
+        # cell (Redis's encoding overflows there), which no sub-cell bound describes.
+        return None
     return low, high, shape.x, dlon
 
 

@@ -173,6 +173,20 @@ def test_random_geo_searches(redis_server, fanout_broker, centre, seed, spread, 
     assert_same_replies(redis_server.port, fanout_broker.port, script)
 
 
+def test_points_on_the_antimeridian_are_found_by_small_searches(redis_server, fanout_broker) -> None:
+    """Longitude 180 encodes one past the last geohash cell (Redis's overflow): a small
+    search around such a point must still find it (the sub-cell pruning once missed it)."""
+    script: list[tuple[str, ...]] = [("GEOADD", "g", "180", "-10.2", "east", "-180", "-10.2", "west",
+                                      "179.99999", "-10.2", "near", "180", "85.05", "corner")]
+    for member in ("east", "west", "near", "corner"):
+        script += [("GEOSEARCH", "g", "FROMMEMBER", member, "BYBOX", "0.5", "0.75", "ft", "ASC"),
+                   ("GEOSEARCH", "g", "FROMMEMBER", member, "BYRADIUS", "2", "m", "ASC"),
+                   ("GEOSEARCH", "g", "FROMMEMBER", member, "BYRADIUS", "5", "km", "ASC", "WITHDIST")]
+    script += [("GEOSEARCH", "g", "FROMLONLAT", "180", "-10.2", "BYRADIUS", "1", "m"),
+               ("GEOSEARCH", "g", "FROMLONLAT", "-180", "-10.2", "BYBOX", "3", "3", "m")]
+    assert_same_replies(redis_server.port, fanout_broker.port, script)
+
+
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(levels=st.lists(st.integers(1, 25), min_size=2, max_size=6), count=st.integers(1, 90),
