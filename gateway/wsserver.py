@@ -30,8 +30,8 @@ from gateway.auth import AuthError, Identity
 from gateway.connection import Connection, ConnectionState
 from gateway.httpguard import HttpGuard
 from gateway.node import drop_connection
-from gateway.protocol import encode_error
-from gateway.session import handle_message
+from gateway.protocol import BadRequest, encode_error
+from gateway.session import Sent, handle_request, parse, publish_now, publish_reply
 from gateway.wsmemory import forget_handshake
 from gateway.state import GatewayState
 
@@ -372,13 +372,24 @@ class WebsocketProtocol(asyncio.Protocol):
 
     async def _handle(self) -> None:
         """Handle the backlog in order: yielding every few requests, and making no
-        reply while the connection's output is over its budget."""
+        reply while the connection's output is over its budget.
+
+        Plain publishes over a pipelining backend are sent without waiting for the
+        replies of the ones before them (``session.publish_now``); their replies
+        go out, in order, before any other request is handled and whenever the
+        backlog runs dry, so every reply keeps its request's place."""
         handled = 0
+        state = self.state
+        # Publishes sent whose replies are not out yet, oldest first.
+        sent: list[Sent] = []
         try:
-            while self.backlog:
+            while self.backlog or sent:
                 connection = self.connection
                 if connection is None or connection.state is not ConnectionState.OPEN:
                     break
+                if not self.backlog or len(sent) >= MAX_BACKLOG:
+                    await self._reply_sent(connection, sent)
+                    continue
                 if handled and handled % YIELD_EVERY == 0:
                     handled = 0
                     await asyncio.sleep(0)  # others' turn: requests that need no I/O never yield
@@ -388,15 +399,43 @@ class WebsocketProtocol(asyncio.Protocol):
                         break
                     continue
                 handled += 1
-                await handle_message(self.state, connection, self.backlog.pop(0))
+                text = self.backlog.pop(0)
                 if self.pending or not self.reading:
                     self._schedule_pump()  # the backlog has room again
+                try:
+                    request = parse(text)
+                except BadRequest as exc:
+                    await self._reply_sent(connection, sent)
+                    connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
+                    continue
+                started = publish_now(state, connection, request)
+                if started is not None:
+                    sent.append(started)
+                    continue
+                await self._reply_sent(connection, sent)
+                await handle_request(state, connection, request)
         except Exception:  # one bad request must not kill the connection silently
             log.exception("error while handling a websocket message")
         finally:
             self.busy = False
             if self.connection is None or self.connection.state is not ConnectionState.OPEN:
                 self.backlog.clear()
+
+    async def _reply_sent(self, connection: Connection, sent: list[Sent]) -> None:
+        """Wait for the replies of the publishes sent, and queue them in order."""
+        state = self.state
+        for started in sent:
+            future = started.future
+            if future is not None and not future.done():
+                try:
+                    await asyncio.wait((future,))  # (not ``await future``: cancelling us must not cancel it)
+                except asyncio.CancelledError:
+                    sent.clear()
+                    raise
+            reply = publish_reply(state, started)
+            if reply:
+                connection.send_reply(reply)
+        sent.clear()
 
     def _write_pending(self) -> None:
         for data in self.protocol.data_to_send():
