@@ -32,6 +32,7 @@ from gateway.httpguard import HttpGuard
 from gateway.node import drop_connection
 from gateway.protocol import BadRequest, encode_error
 from gateway.session import Sent, handle_request, parse, publish_now, publish_reply
+from gateway.upgrade import Upgrade, accept_response, parse_upgrade
 from gateway.wsmemory import forget_handshake
 from gateway.state import GatewayState
 
@@ -96,6 +97,14 @@ class FrontProtocol(asyncio.Protocol):
         target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
                 and any(line.startswith(b"upgrade: websocket") for line in lines[1:])):
+            upgrade = parse_upgrade(self.buffer[:end]) if end >= 0 else None
+            if upgrade is not None:  # the usual upgrade: answered here, frames follow
+                websocket = WebsocketProtocol(self.state, self.transport, opened=True)
+                self.transport.set_protocol(websocket)
+                rest, self.buffer = self.buffer[end + 4:], b""
+                if websocket.open_handshake(upgrade) and rest:
+                    websocket.data_received(rest)
+                return
             protocol: asyncio.Protocol = WebsocketProtocol(self.state, self.transport)
         else:
             protocol = self.http_factory()
@@ -152,10 +161,12 @@ class WebsocketProtocol(asyncio.Protocol):
         "writing_paused",
     )
 
-    def __init__(self, state: GatewayState, transport: asyncio.Transport) -> None:
+    def __init__(self, state: GatewayState, transport: asyncio.Transport, opened: bool = False) -> None:
         self.state = state
         self.transport = transport
-        self.protocol = ServerProtocol(max_size=state.settings.max_message_size)
+        # ``opened``: the handshake is ours (open_handshake); the library reads frames only.
+        self.protocol = ServerProtocol(max_size=state.settings.max_message_size,
+                                       state=State.OPEN if opened else State.CONNECTING)
         self.connection: Connection | None = None
         self.fragments: list[bytes] | None = None
         # A request being handled (async): later ones wait in the backlog, in order.
@@ -262,8 +273,9 @@ class WebsocketProtocol(asyncio.Protocol):
     # ------------------------------------------------------------ handshake
 
     def _handshake(self, request: Request) -> None:
-        state = self.state
-        admitted = self._admit(request)
+        """An upgrade the library parsed (one ``parse_upgrade`` left to it)."""
+        admitted = None if self.protocol.handshake_exc is not None else \
+            self._admit(request.path, request.headers.get("Origin"))
         response = admitted if isinstance(admitted, Response) else self.protocol.accept(request)
         self.protocol.send_response(response)
         if response.status_code != 101:
@@ -271,8 +283,24 @@ class WebsocketProtocol(asyncio.Protocol):
             self.transport.close()
             return
         assert isinstance(admitted, Identity)  # 101: accept() took an admitted upgrade
-        identity = admitted
         forget_handshake(self.protocol)
+        self._opened(admitted)
+
+    def open_handshake(self, upgrade: Upgrade) -> bool:
+        """Answer an upgrade ``gateway.upgrade`` parsed: the 101 and the connection, or
+        the refusal (then the transport is closed). True if the connection is open."""
+        admitted = self._admit(upgrade.path, upgrade.origin)
+        if isinstance(admitted, Response):
+            self.transport.write(admitted.serialize())
+            self.transport.close()
+            return False
+        self.transport.write(accept_response(upgrade.key))
+        self._opened(admitted)
+        return True
+
+    def _opened(self, identity: Identity) -> None:
+        """The 101 is out: the connection's output limits and its ``Connection``."""
+        state = self.state
         _cap_send_buffer(self.transport, state.settings.max_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
@@ -283,19 +311,16 @@ class WebsocketProtocol(asyncio.Protocol):
         state.counters.connections_total += 1
         log.debug("connection %s-%d opened: user %s", state.node_id, connection.id, identity.user)
 
-    def _admit(self, request: Request) -> Identity | Response | None:
-        """Who this upgrade is (the token's identity), or the refusal to answer it
-        with; None for a malformed handshake, which accept() answers with its own 400."""
+    def _admit(self, path: str, origin: str | None) -> Identity | Response:
+        """Who this upgrade of ``path`` is (the token's identity), or the refusal to answer it with."""
         state = self.state
-        if self.protocol.handshake_exc is not None:
-            return None
         if state.shutting_down:
             return _json_response(503, "Service Unavailable", errors.SHUTTING_DOWN, "the server is shutting down")
-        origin = request.headers.get("Origin")
         if not state.auth.origin_allowed(origin):
             state.counters.reject("origin")
             return _json_response(403, "Forbidden", errors.FORBIDDEN, f"origin {origin!r} is not allowed")
-        query = parse_qs(urlsplit(request.path).query)
+        # "/ws" alone (no token, no name) is the common case of open mode: no query to parse.
+        query = parse_qs(urlsplit(path).query) if "?" in path else {}
         token = query.get("token", [None])[0]
         try:
             identity = state.auth.authenticate(token, query.get("name", [None])[0])
