@@ -141,6 +141,7 @@ class WebsocketProtocol(asyncio.Protocol):
     """One websocket connection: handshake checks, incoming frames, close."""
 
     __slots__ = (
+        "arrived",
         "awaiting_pong",
         "backlog",
         "busy",
@@ -171,6 +172,9 @@ class WebsocketProtocol(asyncio.Protocol):
         self.fragments: list[bytes] | None = None
         # A request being handled (async): later ones wait in the backlog, in order.
         self.busy = False
+        # Set while the handler waits for a publish's reply with nothing else to do:
+        # a new request wakes it (see _handle).
+        self.arrived: asyncio.Future[None] | None = None
         # A list, not a deque: an empty deque is 760 bytes, a list 56 (and it holds at most MAX_BACKLOG).
         self.backlog: list[str] = []
         self.closed: asyncio.Future[None] | None = None
@@ -382,6 +386,8 @@ class WebsocketProtocol(asyncio.Protocol):
             self._fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text frame")
             return
         self.backlog.append(text)
+        if self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
         if not self.busy:
             self.busy = True
             asyncio.ensure_future(self._handle())
@@ -412,8 +418,20 @@ class WebsocketProtocol(asyncio.Protocol):
                 connection = self.connection
                 if connection is None or connection.state is not ConnectionState.OPEN:
                     break
-                if not self.backlog or len(sent) >= MAX_BACKLOG:
+                if len(sent) >= MAX_BACKLOG:
                     await self._reply_sent(connection, sent)
+                    continue
+                if not self.backlog:
+                    # Wait for the oldest reply, or for more requests (a burst may come
+                    # in several reads): those are sent meanwhile, behind the others.
+                    oldest = sent[0].future
+                    if oldest is not None and not oldest.done():
+                        self.arrived = asyncio.get_running_loop().create_future()
+                        try:
+                            await asyncio.wait((oldest, self.arrived), return_when=asyncio.FIRST_COMPLETED)
+                        finally:
+                            self.arrived = None
+                    self._reply_done(connection, sent)
                     continue
                 if handled and handled % YIELD_EVERY == 0:
                     handled = 0
@@ -445,6 +463,18 @@ class WebsocketProtocol(asyncio.Protocol):
             self.busy = False
             if self.connection is None or self.connection.state is not ConnectionState.OPEN:
                 self.backlog.clear()
+
+    def _reply_done(self, connection: Connection, sent: list[Sent]) -> None:
+        """Queue the replies of the oldest publishes sent whose replies are in, in order."""
+        done = 0
+        for started in sent:
+            if started.future is not None and not started.future.done():
+                break
+            reply = publish_reply(self.state, started)
+            if reply:
+                connection.send_reply(reply)
+            done += 1
+        del sent[:done]
 
     async def _reply_sent(self, connection: Connection, sent: list[Sent]) -> None:
         """Wait for the replies of the publishes sent, and queue them in order."""
