@@ -9,6 +9,9 @@ and waits for its own copy of each batch's last message (closed loop, as in
 - server CPU seconds per million deliveries, summed over ALL server processes
   (fanout nodes, the workers and their broker process, redis-server), from
   /proc: the cost that decides how far a machine goes, whatever core it lands on;
+  also without the CPU the idle connections take (measured for --idle-seconds
+  before publishing starts: heartbeats, timers), which otherwise weighs more the
+  slower the load generators run;
 - backplane messages per publish per node: a PUBLISH sent straight into the
   backplane during the run reports how many subscriber connections got it (one
   per node, however many browsers each node serves), with ``PUBSUB NUMSUB``;
@@ -208,6 +211,12 @@ def run(config: str, args: argparse.Namespace) -> dict[str, float]:
         time.sleep(0.5)  # let that message reach every connection before counting starts
         for gen in gens:
             gen.command("reset")
+        # What the open connections cost with nothing published (heartbeats, timers):
+        # part of every configuration's CPU per delivery, the larger the slower the
+        # load generators are, so it is reported and also taken out.
+        idle_before, idle_started = servers.cpu(), time.monotonic()
+        time.sleep(args.idle_seconds)
+        idle_cores = (servers.cpu() - idle_before) / (time.monotonic() - idle_started)
         bytes_before = redis_bytes_out(servers) if servers.is_redis else 0
         cpu_before = servers.cpu()
         started = time.monotonic()
@@ -218,11 +227,14 @@ def run(config: str, args: argparse.Namespace) -> dict[str, float]:
         delivered = sum(orjson.loads(gen.command("report"))["deliveries"] for gen in gens)
         row = {"delivered/s": delivered / elapsed, "publishes/s": published / elapsed,
                "cpu per M": cpu / delivered * 1e6 if delivered else float("nan"),
+               "idle cores": idle_cores,
+               "busy cpu per M": (cpu - idle_cores * elapsed) / delivered * 1e6 if delivered else float("nan"),
                "server cores": cpu / elapsed, "numsub": numsub, "receivers": receivers,
                "per node": receivers / servers.nodes,
                "redis bytes/publish": bytes_out / published if published else 0.0}
         print(f"  {config}: {row['delivered/s']:,.0f} deliveries/s, {row['publishes/s']:,.0f} publishes/s, "
-              f"{row['cpu per M']:.2f} server CPU s per million deliveries ({row['server cores']:.2f} cores), "
+              f"{row['cpu per M']:.2f} server CPU s per million deliveries ({row['server cores']:.2f} cores; "
+              f"{row['busy cpu per M']:.2f} without the {idle_cores:.3f} cores of the idle connections), "
               f"backplane: NUMSUB {numsub}, one PUBLISH reached {receivers} subscriber connection(s) "
               f"= {row['per node']:.0f} per node"
               + (f", redis-server sent {row['redis bytes/publish']:.0f} bytes per publish" if servers.is_redis
@@ -242,6 +254,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--publishers", type=int, default=4, help="publishing connections, each a closed loop")
     parser.add_argument("--only", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    parser.add_argument("--idle-seconds", type=float, default=3.0,
+                        help="how long the idle connections' CPU is measured before each run")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -249,18 +263,19 @@ def main() -> None:
           f"{args.seconds:g} s per configuration", flush=True)
     rows = {config: run(config, args) for config in args.only}
     print()
-    print(f"{'configuration':<12} {'deliveries/s':>13} {'CPU s / M deliv.':>17} {'server cores':>13} "
-          f"{'backplane msgs / publish / node':>32}")
+    print(f"{'configuration':<12} {'deliveries/s':>13} {'CPU s / M deliv.':>17} {'without idle':>13} "
+          f"{'idle cores':>11} {'server cores':>13} {'backplane msgs / publish / node':>32}")
     for config, row in rows.items():
-        print(f"{config:<12} {row['delivered/s']:>13,.0f} {row['cpu per M']:>17.2f} {row['server cores']:>13.2f} "
-              f"{row['per node']:>32.0f}")
+        print(f"{config:<12} {row['delivered/s']:>13,.0f} {row['cpu per M']:>17.2f} {row['busy cpu per M']:>13.2f} "
+              f"{row['idle cores']:>11.3f} {row['server cores']:>13.2f} {row['per node']:>32.0f}")
     base = rows.get("embedded")
     if base:
         print()
         for config, row in rows.items():
             if config != "embedded":
                 print(f"{config} vs embedded: deliveries/s x{row['delivered/s'] / base['delivered/s']:.2f}, "
-                      f"CPU per delivery x{row['cpu per M'] / base['cpu per M']:.2f}")
+                      f"CPU per delivery x{row['cpu per M'] / base['cpu per M']:.2f} "
+                      f"(without idle x{row['busy cpu per M'] / base['busy cpu per M']:.2f})")
     if "redis" in rows and "workers 2" in rows:
         a, b = rows["workers 2"], rows["redis"]
         print(f"workers 2 vs redis: deliveries/s x{a['delivered/s'] / b['delivered/s']:.2f}, "

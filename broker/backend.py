@@ -25,10 +25,11 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable, Protocol, Sequence, runtime_checkable
 
-__all__ = ["Backend", "BackendUnavailable", "InProcess", "MessageHandler", "OutcomeUnknown", "ReconnectHandler",
-           "Reconnecting"]
+__all__ = ["Backend", "BackendUnavailable", "InProcess", "MessageHandler", "OutcomeUnknown", "Pipelining",
+           "ReconnectHandler", "Reconnecting"]
 
 MessageHandler = Callable[[bytes, bytes, "bytes | None"], None]
 # Called after the backend reconnected; may return an awaitable (then awaited).
@@ -135,3 +136,29 @@ class InProcess(Protocol):
     the broker's own objects, read at once; ``broker`` is that ``broker.core.Broker``."""
 
     broker: Any
+
+
+@runtime_checkable
+class Pipelining(Protocol):
+    """A backend that can send a publish without waiting for the replies of the
+    ones before it (RESP on one connection: the server runs them in order and
+    answers in order). One websocket connection's publishes then go out together
+    (many in one write, their messages back in one read) instead of one per
+    round trip. An in-process backend has no round trip to save and lacks it."""
+
+    @property
+    def pipelined(self) -> bool:
+        """False when publish_nowait cannot be used (a Redis Cluster: redis-py
+        routes each call on its own, so two calls could overtake each other)."""
+        ...
+
+    def publish_nowait(self, channel: bytes, data: bytes) -> asyncio.Future[Any]:
+        """Send PUBLISH now, in order with every call made before it; the future of
+        its reply: the receiver count, or a ``CommandError`` value for an error
+        reply. The future fails with ``BackendUnavailable`` / ``OutcomeUnknown``
+        where ``publish`` would raise them.
+
+        Raises:
+            BackendUnavailable: the link is down; nothing was sent.
+        """
+        ...

@@ -11,10 +11,16 @@ Handlers take ``(state, connection, request)`` and return the reply's bytes, or
 None when they sent it themselves (``subscribe`` with ``recover``: the reply, then
 the missed messages, then the live ones held meanwhile, in that order). Presence
 joins and leaves are ``gateway.node``'s; watch and unwatch are ``gateway.watch``'s.
+
+Over a pipelining backend (RESP: ``--workers``, ``--broker redis://``) a plain
+publish does not wait for the replies before it: ``publish_now`` sends it at once
+and ``publish_reply`` answers it when its reply is in; the websocket shell
+(``gateway.wsserver``) sends every reply in request order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,7 +39,7 @@ from gateway.protocol import BadRequest, Fields, Request, encode_error, encode_r
 from gateway.ratelimit import TokenBucket
 from gateway.state import GatewayState
 
-__all__ = ["OPS", "Op", "REQUIRED", "handle_message", "parse"]
+__all__ = ["OPS", "Op", "REQUIRED", "Sent", "handle_message", "handle_request", "parse", "publish_now", "publish_reply"]
 
 log = logging.getLogger("fanout.gateway")
 
@@ -46,10 +52,16 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
     except BadRequest as exc:
         connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
         return
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("connection %s (%s): %s %s", node.conn_id(state, connection), connection.identity.user, request.op,
-                  request.target or "")
-    if not _allow_request(state, connection, request):
+    await handle_request(state, connection, request)
+
+
+async def handle_request(state: GatewayState, connection: Connection, request: Request) -> None:
+    """``handle_message`` from a parsed request on."""
+    _log_request(state, connection, request)
+    refusal = _refusal(state, connection, request)
+    if refusal is not None:
+        if refusal:
+            connection.send_reply(refusal)
         return
     try:
         reply = await OPS[request.op].handler(state, connection, request)
@@ -60,21 +72,33 @@ async def handle_message(state: GatewayState, connection: Connection, text: str)
                   request.target or "", exc.code)
         connection.send_reply(encode_error(request.id, exc.code, exc.message))
     except (BackendUnavailable, CommandError) as exc:
-        answer = errors.failure(exc)
-        assert answer is not None
-        if isinstance(exc, CommandError):  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
-            log.warning("broker error for op %r: %s", request.op, exc.message)
-        connection.send_reply(encode_error(request.id, answer.code, answer.message))
+        connection.send_reply(_failure_reply(request, exc))
     except Exception:
         log.exception("error while handling op %r", request.op)
         connection.send_reply(encode_error(request.id, errors.INTERNAL_ERROR,
                                            f"op {request.op!r} failed on the server"))
 
 
-def _allow_request(state: GatewayState, connection: Connection, request: Request) -> bool:
-    """Every op takes a token of the connection's request bucket: pings, presence
-    toggles and history reads cost the server as much as publishes.
+def _log_request(state: GatewayState, connection: Connection, request: Request) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("connection %s (%s): %s %s", node.conn_id(state, connection), connection.identity.user, request.op,
+                  request.target or "")
 
+
+def _failure_reply(request: Request, exc: BackendUnavailable | CommandError) -> bytes:
+    answer = errors.failure(exc)
+    assert answer is not None
+    if isinstance(exc, CommandError):  # e.g. WRONGTYPE: a key the gateway uses was overwritten over RESP
+        log.warning("broker error for op %r: %s", request.op, exc.message)
+    return encode_error(request.id, answer.code, answer.message)
+
+
+def _refusal(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
+    """None: the request may run. Else the reply refusing it (b"": none, the
+    connection is being closed instead).
+
+    Every op takes a token of the connection's request bucket: pings, presence
+    toggles and history reads cost the server as much as publishes.
     Refusals take tokens of a second bucket of the same size and rate: a client
     that keeps sending at more than twice the rate (it ignores ``rate_limited``)
     empties it and is closed with 1008, instead of costing a refusal per request.
@@ -85,13 +109,80 @@ def _allow_request(state: GatewayState, connection: Connection, request: Request
         connection.refused = TokenBucket(rate, burst, connection.clock)
     bucket = connection.op_bucket
     if bucket.allow():
-        return True
+        return None
     if not connection.refused.allow():
         connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
-        return False
-    connection.send_reply(encode_error(request.id, errors.RATE_LIMITED, f"request rate limit of {bucket.rate:g}/s "
-                                       f"exceeded; retry in {bucket.retry_after():.3f}s"))
-    return False
+        return b""
+    return encode_error(request.id, errors.RATE_LIMITED, f"request rate limit of {bucket.rate:g}/s "
+                        f"exceeded; retry in {bucket.retry_after():.3f}s")
+
+
+# ------------------------------------------------------- pipelined publishes
+
+
+class Sent:
+    """A publish sent ahead of the replies to the requests before it
+    (``publish_now``); ``publish_reply`` makes its reply once ``future`` is done.
+    ``reply``: the answer when there was nothing to send (a refusal)."""
+
+    __slots__ = ("future", "reply", "request")
+
+    def __init__(self, request: Request, future: asyncio.Future[Any] | None, reply: bytes = b"") -> None:
+        self.request = request
+        self.future = future
+        self.reply = reply
+
+
+def publish_now(state: GatewayState, connection: Connection, request: Request) -> Sent | None:
+    """A plain publish (no history, no idempotency key) on a pipelining backend
+    (``broker.backend.Pipelining``): checked and sent at once, without waiting for
+    the replies of the connection's earlier publishes, whose replies the caller
+    sends first, in order. A client's burst of publishes then costs one write to
+    the broker and comes back as one read of messages, delivered to each socket in
+    one write, as in one process, rather than one round trip (and one write per
+    socket) per message.
+
+    None, with nothing done: any other request; ``handle_request`` it (after the
+    replies of what was sent before it).
+    """
+    backend = state.pipeline
+    if backend is None or request.op != "publish":
+        return None
+    options = request.options
+    if options is not None and options.get("idempotency_key") is not None:
+        return None
+    target = request.target
+    if state.channels.options(target).history:
+        return None
+    _log_request(state, connection, request)
+    refusal = _refusal(state, connection, request)
+    if refusal is not None:
+        return Sent(request, None, refusal)
+    try:
+        _check_publish(state, connection, target)
+        return Sent(request, backend.publish_nowait(target.encode(), request.data_json))
+    except BadRequest as exc:
+        log.debug("connection %s: publish %s refused: %s", node.conn_id(state, connection), target, exc.code)
+        return Sent(request, None, encode_error(request.id, exc.code, exc.message))
+    except BackendUnavailable as exc:
+        return Sent(request, None, _failure_reply(request, exc))
+
+
+def publish_reply(state: GatewayState, sent: Sent) -> bytes:
+    """The reply to a ``publish_now`` once its future is done (b"": none)."""
+    future, request = sent.future, sent.request
+    if future is None:
+        return sent.reply
+    try:
+        result = future.result()
+    except BackendUnavailable as exc:
+        return _failure_reply(request, exc)
+    except BaseException:  # cancelled (the loop is closing): nobody is waiting for it
+        return b""
+    if isinstance(result, CommandError):
+        return _failure_reply(request, result)
+    state.counters.messages_in += 1
+    return encode_reply(request.id, channel=request.target)
 
 
 # ------------------------------------------------------------------ ops
@@ -131,6 +222,14 @@ async def punsubscribe(state: GatewayState, connection: Connection, request: Req
 # {"op":"publish","channel":C,"data":<any JSON>[,"idempotency_key":K]}
 async def publish_op(state: GatewayState, connection: Connection, request: Request) -> bytes | None:
     target = request.target
+    _check_publish(state, connection, target)
+    key = idempotency_key((request.options or {}).get("idempotency_key"))
+    position = await publish(state, target, request.data_json, key)
+    return encode_reply(request.id, channel=target, **position)
+
+
+def _check_publish(state: GatewayState, connection: Connection, target: str) -> None:
+    """The token allows publishing on ``target`` and the publish rate has room (a token taken)."""
     if not connection.identity.can_publish(target):
         raise BadRequest(errors.FORBIDDEN, f"not allowed to publish on channel {target!r}")
     bucket = connection.publish_bucket
@@ -140,9 +239,6 @@ async def publish_op(state: GatewayState, connection: Connection, request: Reque
     if not bucket.allow():
         raise BadRequest(errors.RATE_LIMITED, f"publish rate limit of {bucket.rate:g}/s exceeded; "
                          f"retry in {bucket.retry_after():.3f}s")
-    key = idempotency_key((request.options or {}).get("idempotency_key"))
-    position = await publish(state, target, request.data_json, key)
-    return encode_reply(request.id, channel=target, **position)
 
 
 # {"op":"presence","channel":C}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from broker.backend import Backend
+from broker.backend import Backend, Pipelining
 from gateway.auth import Authenticator
 from gateway.channels import ChannelPolicy
 from gateway.connection import Connection, Counters
@@ -77,6 +77,8 @@ class GatewayState:
     # Live views of keys (ops watch / unwatch), dropped with the connection.
     views: LiveViews
     node_id: str
+    # The backend again when it pipelines publishes (gateway.session.publish_now), else None.
+    pipeline: Pipelining | None = None
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
     # Connections that closed while the broker was unreachable: removed from

@@ -30,8 +30,9 @@ from gateway.auth import AuthError, Identity
 from gateway.connection import Connection, ConnectionState
 from gateway.httpguard import HttpGuard
 from gateway.node import drop_connection
-from gateway.protocol import encode_error
-from gateway.session import handle_message
+from gateway.protocol import BadRequest, encode_error
+from gateway.session import Sent, handle_request, parse, publish_now, publish_reply
+from gateway.upgrade import Upgrade, accept_response, parse_upgrade
 from gateway.wsmemory import forget_handshake
 from gateway.state import GatewayState
 
@@ -96,6 +97,14 @@ class FrontProtocol(asyncio.Protocol):
         target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
                 and any(line.startswith(b"upgrade: websocket") for line in lines[1:])):
+            upgrade = parse_upgrade(self.buffer[:end]) if end >= 0 else None
+            if upgrade is not None:  # the usual upgrade: answered here, frames follow
+                websocket = WebsocketProtocol(self.state, self.transport, opened=True)
+                self.transport.set_protocol(websocket)
+                rest, self.buffer = self.buffer[end + 4:], b""
+                if websocket.open_handshake(upgrade) and rest:
+                    websocket.data_received(rest)
+                return
             protocol: asyncio.Protocol = WebsocketProtocol(self.state, self.transport)
         else:
             protocol = self.http_factory()
@@ -132,6 +141,7 @@ class WebsocketProtocol(asyncio.Protocol):
     """One websocket connection: handshake checks, incoming frames, close."""
 
     __slots__ = (
+        "arrived",
         "awaiting_pong",
         "backlog",
         "busy",
@@ -152,14 +162,19 @@ class WebsocketProtocol(asyncio.Protocol):
         "writing_paused",
     )
 
-    def __init__(self, state: GatewayState, transport: asyncio.Transport) -> None:
+    def __init__(self, state: GatewayState, transport: asyncio.Transport, opened: bool = False) -> None:
         self.state = state
         self.transport = transport
-        self.protocol = ServerProtocol(max_size=state.settings.max_message_size)
+        # ``opened``: the handshake is ours (open_handshake); the library reads frames only.
+        self.protocol = ServerProtocol(max_size=state.settings.max_message_size,
+                                       state=State.OPEN if opened else State.CONNECTING)
         self.connection: Connection | None = None
         self.fragments: list[bytes] | None = None
         # A request being handled (async): later ones wait in the backlog, in order.
         self.busy = False
+        # Set while the handler waits for a publish's reply with nothing else to do:
+        # a new request wakes it (see _handle).
+        self.arrived: asyncio.Future[None] | None = None
         # A list, not a deque: an empty deque is 760 bytes, a list 56 (and it holds at most MAX_BACKLOG).
         self.backlog: list[str] = []
         self.closed: asyncio.Future[None] | None = None
@@ -262,8 +277,9 @@ class WebsocketProtocol(asyncio.Protocol):
     # ------------------------------------------------------------ handshake
 
     def _handshake(self, request: Request) -> None:
-        state = self.state
-        admitted = self._admit(request)
+        """An upgrade the library parsed (one ``parse_upgrade`` left to it)."""
+        admitted = None if self.protocol.handshake_exc is not None else \
+            self._admit(request.path, request.headers.get("Origin"))
         response = admitted if isinstance(admitted, Response) else self.protocol.accept(request)
         self.protocol.send_response(response)
         if response.status_code != 101:
@@ -271,8 +287,24 @@ class WebsocketProtocol(asyncio.Protocol):
             self.transport.close()
             return
         assert isinstance(admitted, Identity)  # 101: accept() took an admitted upgrade
-        identity = admitted
         forget_handshake(self.protocol)
+        self._opened(admitted)
+
+    def open_handshake(self, upgrade: Upgrade) -> bool:
+        """Answer an upgrade ``gateway.upgrade`` parsed: the 101 and the connection, or
+        the refusal (then the transport is closed). True if the connection is open."""
+        admitted = self._admit(upgrade.path, upgrade.origin)
+        if isinstance(admitted, Response):
+            self.transport.write(admitted.serialize())
+            self.transport.close()
+            return False
+        self.transport.write(accept_response(upgrade.key))
+        self._opened(admitted)
+        return True
+
+    def _opened(self, identity: Identity) -> None:
+        """The 101 is out: the connection's output limits and its ``Connection``."""
+        state = self.state
         _cap_send_buffer(self.transport, state.settings.max_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
@@ -283,19 +315,16 @@ class WebsocketProtocol(asyncio.Protocol):
         state.counters.connections_total += 1
         log.debug("connection %s-%d opened: user %s", state.node_id, connection.id, identity.user)
 
-    def _admit(self, request: Request) -> Identity | Response | None:
-        """Who this upgrade is (the token's identity), or the refusal to answer it
-        with; None for a malformed handshake, which accept() answers with its own 400."""
+    def _admit(self, path: str, origin: str | None) -> Identity | Response:
+        """Who this upgrade of ``path`` is (the token's identity), or the refusal to answer it with."""
         state = self.state
-        if self.protocol.handshake_exc is not None:
-            return None
         if state.shutting_down:
             return _json_response(503, "Service Unavailable", errors.SHUTTING_DOWN, "the server is shutting down")
-        origin = request.headers.get("Origin")
         if not state.auth.origin_allowed(origin):
             state.counters.reject("origin")
             return _json_response(403, "Forbidden", errors.FORBIDDEN, f"origin {origin!r} is not allowed")
-        query = parse_qs(urlsplit(request.path).query)
+        # "/ws" alone (no token, no name) is the common case of open mode: no query to parse.
+        query = parse_qs(urlsplit(path).query) if "?" in path else {}
         token = query.get("token", [None])[0]
         try:
             identity = state.auth.authenticate(token, query.get("name", [None])[0])
@@ -357,6 +386,8 @@ class WebsocketProtocol(asyncio.Protocol):
             self._fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text frame")
             return
         self.backlog.append(text)
+        if self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
         if not self.busy:
             self.busy = True
             asyncio.ensure_future(self._handle())
@@ -372,13 +403,36 @@ class WebsocketProtocol(asyncio.Protocol):
 
     async def _handle(self) -> None:
         """Handle the backlog in order: yielding every few requests, and making no
-        reply while the connection's output is over its budget."""
+        reply while the connection's output is over its budget.
+
+        Plain publishes over a pipelining backend are sent without waiting for the
+        replies of the ones before them (``session.publish_now``); their replies
+        go out, in order, before any other request is handled and whenever the
+        backlog runs dry, so every reply keeps its request's place."""
         handled = 0
+        state = self.state
+        # Publishes sent whose replies are not out yet, oldest first.
+        sent: list[Sent] = []
         try:
-            while self.backlog:
+            while self.backlog or sent:
                 connection = self.connection
                 if connection is None or connection.state is not ConnectionState.OPEN:
                     break
+                if len(sent) >= MAX_BACKLOG:
+                    await self._reply_sent(connection, sent)
+                    continue
+                if not self.backlog:
+                    # Wait for the oldest reply, or for more requests (a burst may come
+                    # in several reads): those are sent meanwhile, behind the others.
+                    oldest = sent[0].future
+                    if oldest is not None and not oldest.done():
+                        self.arrived = asyncio.get_running_loop().create_future()
+                        try:
+                            await asyncio.wait((oldest, self.arrived), return_when=asyncio.FIRST_COMPLETED)
+                        finally:
+                            self.arrived = None
+                    self._reply_done(connection, sent)
+                    continue
                 if handled and handled % YIELD_EVERY == 0:
                     handled = 0
                     await asyncio.sleep(0)  # others' turn: requests that need no I/O never yield
@@ -388,15 +442,55 @@ class WebsocketProtocol(asyncio.Protocol):
                         break
                     continue
                 handled += 1
-                await handle_message(self.state, connection, self.backlog.pop(0))
+                text = self.backlog.pop(0)
                 if self.pending or not self.reading:
                     self._schedule_pump()  # the backlog has room again
+                try:
+                    request = parse(text)
+                except BadRequest as exc:
+                    await self._reply_sent(connection, sent)
+                    connection.send_reply(encode_error(exc.request_id, exc.code, exc.message))
+                    continue
+                started = publish_now(state, connection, request)
+                if started is not None:
+                    sent.append(started)
+                    continue
+                await self._reply_sent(connection, sent)
+                await handle_request(state, connection, request)
         except Exception:  # one bad request must not kill the connection silently
             log.exception("error while handling a websocket message")
         finally:
             self.busy = False
             if self.connection is None or self.connection.state is not ConnectionState.OPEN:
                 self.backlog.clear()
+
+    def _reply_done(self, connection: Connection, sent: list[Sent]) -> None:
+        """Queue the replies of the oldest publishes sent whose replies are in, in order."""
+        done = 0
+        for started in sent:
+            if started.future is not None and not started.future.done():
+                break
+            reply = publish_reply(self.state, started)
+            if reply:
+                connection.send_reply(reply)
+            done += 1
+        del sent[:done]
+
+    async def _reply_sent(self, connection: Connection, sent: list[Sent]) -> None:
+        """Wait for the replies of the publishes sent, and queue them in order."""
+        state = self.state
+        for started in sent:
+            future = started.future
+            if future is not None and not future.done():
+                try:
+                    await asyncio.wait((future,))  # (not ``await future``: cancelling us must not cancel it)
+                except asyncio.CancelledError:
+                    sent.clear()
+                    raise
+            reply = publish_reply(state, started)
+            if reply:
+                connection.send_reply(reply)
+        sent.clear()
 
     def _write_pending(self) -> None:
         for data in self.protocol.data_to_send():

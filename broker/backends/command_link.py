@@ -116,6 +116,17 @@ class CommandLink(RespLink):
             raise reply
         return reply
 
+    def send(self, *argv: Arg) -> asyncio.Future[Any]:
+        """``call`` without the wait: the command is queued now, in order with every
+        call before it, and written with them at the end of the loop iteration. The
+        future's result is the raw reply (a ``CommandError`` value for an error reply).
+
+        Raises:
+            BackendUnavailable: the link is down (nothing was queued).
+        """
+        _check(argv)
+        return self._send([pack_command(argv)])[0]
+
     async def transaction(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """MULTI, the commands, EXEC in one write; EXEC's replies (errors in place).
 

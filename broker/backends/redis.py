@@ -40,7 +40,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from broker.backend import Backend, BackendUnavailable, MessageHandler, ReconnectHandler, Reconnecting
+from broker.backend import Backend, BackendUnavailable, MessageHandler, Pipelining, ReconnectHandler, Reconnecting
 from broker.backends import scripts
 from broker.backends.cluster import ClusterCommands
 from broker.backends.command_link import CommandLink
@@ -182,6 +182,15 @@ class RedisBackend:
     async def publish(self, channel: bytes, data: bytes) -> int:
         reply: int = await self._command(self._publish_verb, channel, data)
         return reply
+
+    @property
+    def pipelined(self) -> bool:
+        """See Pipelining: one command connection to one server (not a cluster)."""
+        return self._cluster is None
+
+    def publish_nowait(self, channel: bytes, data: bytes) -> asyncio.Future[Any]:
+        """See Pipelining.publish_nowait (single server only: ``pipelined``)."""
+        return self._command_link().send(self._publish_verb, channel, data)
 
     async def subscribe(self, channel: bytes) -> None:
         await self._add(self._channels, b"SUBSCRIBE", channel)
@@ -462,3 +471,6 @@ if TYPE_CHECKING:
 
     def _reconnects(backend: RedisBackend) -> Reconnecting:
         return backend  # and against the Reconnecting capability
+
+    def _pipelines(backend: RedisBackend) -> Pipelining:
+        return backend  # and the Pipelining one

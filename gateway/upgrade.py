@@ -1,0 +1,103 @@
+"""The websocket opening handshake of a plain, well-formed upgrade, without the library.
+
+``websockets``' sans-I/O ``ServerProtocol`` parses the request with a generator
+per line, builds ``Headers`` and a ``Response`` and formats a date: most of a
+connect's CPU after the socket calls. Browsers and client libraries send one
+shape of request, which ``parse_upgrade`` reads in one pass; ``accept_response``
+is the 101 for it (RFC 6455 4.2.2). Anything it is not sure of (a duplicate
+header, a subprotocol offer, a request body, a header the library would refuse)
+gets None, and the library handles that request as before, with its own errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import hashlib
+import re
+import time
+from typing import NamedTuple
+
+__all__ = ["Upgrade", "accept_response", "parse_upgrade"]
+
+# RFC 6455 1.3: the server appends this GUID to Sec-WebSocket-Key, SHA-1, base64.
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# The library's bounds (websockets.http11 MAX_NUM_HEADERS, MAX_LINE_LENGTH).
+MAX_HEADERS = 128
+MAX_LINE = 8192
+# name ":" OWS value OWS, with the library's character sets (RFC 9110 5.1, 5.5).
+_HEADER = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*")
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-z]+")
+_ASCII_TARGET = re.compile(rb"[\x21-\x7e]+")
+# Headers that must not repeat here (the library refuses a second key or version;
+# Origin is checked against --allowed-origins as one value).
+_SINGLE = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"upgrade", b"origin"})
+# Headers whose presence sends the request to the library: a body, or a
+# subprotocol offer (its header syntax is the library's to check).
+_LIBRARY = frozenset({b"transfer-encoding", b"content-length", b"sec-websocket-protocol"})
+
+
+class Upgrade(NamedTuple):
+    """What the gateway needs of an upgrade request."""
+
+    path: str
+    origin: str | None
+    # Sec-WebSocket-Key as sent (checked: base64 of 16 bytes).
+    key: bytes
+
+
+def parse_upgrade(head: bytes) -> Upgrade | None:
+    """The upgrade in a request head (up to, not including, the blank line); None
+    when it is not a plain, valid websocket upgrade (the library then decides)."""
+    lines = head.split(b"\r\n")
+    request_line = lines[0]
+    parts = request_line.split(b" ")
+    if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1" or len(request_line) > MAX_LINE \
+            or not _ASCII_TARGET.fullmatch(parts[1]) or len(lines) > MAX_HEADERS + 1:
+        return None
+    headers: dict[bytes, bytes] = {}
+    connection = b""
+    for line in lines[1:]:
+        match = _HEADER.fullmatch(line)
+        if match is None or len(line) > MAX_LINE:
+            return None
+        name, value = match.group(1).lower(), match.group(2)
+        if name in _LIBRARY or (name in _SINGLE and name in headers):
+            return None
+        if name == b"connection":
+            connection += b"," + value
+        else:
+            headers[name] = value
+    tokens = [token.strip().lower() for token in connection.split(b",")]
+    if b"upgrade" not in tokens or not all(_TOKEN.fullmatch(token) for token in tokens if token):
+        return None
+    if headers.get(b"upgrade", b"").lower() != b"websocket" or headers.get(b"sec-websocket-version") != b"13":
+        return None
+    key = headers.get(b"sec-websocket-key", b"")
+    try:
+        if len(base64.b64decode(key, validate=True)) != 16:
+            return None
+    except binascii.Error:
+        return None
+    origin = headers.get(b"origin")
+    return Upgrade(parts[1].decode("ascii"), origin.decode("latin-1") if origin is not None else None, key)
+
+
+_date: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    # Formatted once per second, not per connect (a connect storm shares it).
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, email.utils.formatdate(now, usegmt=True).encode())
+    return _date[1]
+
+
+def accept_response(key: bytes) -> bytes:
+    """The 101 answering Sec-WebSocket-Key ``key``: the headers the library sends."""
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    return (b"HTTP/1.1 101 Switching Protocols\r\nDate: " + _http_date()
+            + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")

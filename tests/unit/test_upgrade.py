@@ -1,0 +1,98 @@
+"""gateway.upgrade: the lean opening handshake, checked against the websockets library.
+
+Every request it takes, the library accepts with the same 101 (but the Date);
+everything it leaves (None) goes to the library as before.
+"""
+
+from __future__ import annotations
+
+import pytest
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from gateway.upgrade import Upgrade, accept_response, parse_upgrade
+
+KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+PLAIN = (b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         b"Sec-WebSocket-Key: " + KEY + b"\r\nSec-WebSocket-Version: 13")
+
+
+def library_response(head: bytes) -> bytes:
+    """The library's answer to a request head, Date line removed."""
+    protocol = ServerProtocol()
+    protocol.receive_data(head + b"\r\n\r\n")
+    [request] = protocol.events_received()
+    response = protocol.accept(request)
+    protocol.send_response(response)
+    return _without_date(b"".join(protocol.data_to_send()))
+
+
+def _without_date(response: bytes) -> bytes:
+    return b"\r\n".join(line for line in response.split(b"\r\n") if not line.startswith(b"Date: "))
+
+
+@pytest.mark.parametrize("head", [
+    PLAIN,
+    PLAIN + b"\r\nOrigin: https://app.example",
+    b"GET /ws?token=a.b.c&name=Al HTTP/1.1\r\nhost: x\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n"
+    b"sec-websocket-key: " + KEY + b"\r\nsec-websocket-version: 13\r\n"
+    b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nUser-Agent: Mozilla/5.0 (X11)",
+    PLAIN + b"\r\nConnection: keep-alive",  # a second Connection header adds its tokens
+])
+def test_an_upgrade_it_takes_gets_the_library_s_101(head: bytes) -> None:
+    upgrade = parse_upgrade(head)
+    assert upgrade is not None
+    assert _without_date(accept_response(upgrade.key)) == library_response(head)
+    assert accept_response(upgrade.key).startswith(b"HTTP/1.1 101 Switching Protocols\r\nDate: ")
+
+
+def test_path_and_origin_are_what_the_library_reads() -> None:
+    upgrade = parse_upgrade(PLAIN.replace(b"/ws", b"/ws?token=t") + b"\r\nOrigin: https://app.example")
+    assert upgrade == Upgrade("/ws?token=t", "https://app.example", KEY)
+    protocol = ServerProtocol()
+    protocol.receive_data(PLAIN.replace(b"/ws", b"/ws?token=t") + b"\r\nOrigin: https://app.example\r\n\r\n")
+    [request] = protocol.events_received()
+    assert (request.path, request.headers.get("Origin")) == (upgrade.path, upgrade.origin)
+    assert parse_upgrade(PLAIN) == Upgrade("/ws", None, KEY)
+
+
+@pytest.mark.parametrize("head", [
+    PLAIN.replace(b"HTTP/1.1", b"HTTP/1.0"),
+    PLAIN.replace(b"GET", b"POST"),
+    PLAIN.replace(b"Version: 13", b"Version: 8"),
+    PLAIN.replace(b"Connection: Upgrade", b"Connection: keep-alive"),
+    PLAIN.replace(b"Connection: Upgrade", b"Connection: Upgrade;x"),
+    PLAIN.replace(b"Upgrade: websocket", b"Upgrade: websocket, h2c"),
+    PLAIN.replace(KEY, b"dGhlIHNhbXBsZQ=="),  # 11 bytes, not 16
+    PLAIN.replace(KEY, b"not base64!"),
+    PLAIN + b"\r\nSec-WebSocket-Key: " + KEY,
+    PLAIN + b"\r\nOrigin: https://a\r\nOrigin: https://b",
+    PLAIN + b"\r\nSec-WebSocket-Protocol: chat",
+    PLAIN + b"\r\nContent-Length: 5",
+    PLAIN + b"\r\nTransfer-Encoding: chunked",
+    PLAIN + b"\r\nX-Bad: a\x01b",
+    PLAIN + b"\r\n folded continuation",
+    PLAIN + b"\r\nno colon here",
+    PLAIN.replace(b"/ws", b"/w\xc3\xa9"),
+    PLAIN.replace(b"Sec-WebSocket-Version: 13", b"X: y"),
+    PLAIN + b"".join(b"\r\nX-%d: y" % n for n in range(128)),
+])
+def test_anything_unusual_is_left_to_the_library(head: bytes) -> None:
+    assert parse_upgrade(head) is None
+
+
+def test_what_it_leaves_the_library_refuses_or_accepts_on_its_own() -> None:
+    # Left to the library does not mean refused: a subprotocol offer is accepted there.
+    head = PLAIN + b"\r\nSec-WebSocket-Protocol: chat"
+    assert parse_upgrade(head) is None
+    assert library_response(head).startswith(b"HTTP/1.1 101 ")
+    assert not library_response(PLAIN + b"\r\nSec-WebSocket-Key: " + KEY).startswith(b"HTTP/1.1 101 ")
+
+
+def test_an_opened_protocol_reads_frames_at_once() -> None:
+    # What the gateway builds after its own 101: the library parses frames only.
+    protocol = ServerProtocol(state=State.OPEN)
+    masked = bytes([0x81, 0x82, 1, 2, 3, 4, ord("h") ^ 1, ord("i") ^ 2])
+    protocol.receive_data(masked)
+    [frame] = protocol.events_received()
+    assert frame.data == b"hi"
