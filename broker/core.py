@@ -599,8 +599,8 @@ class Broker:
         try:
             if cmd is None:
                 raise CommandError(_unknown_command(argv))
-            if cmd.handler is None:
-                cmd = self._subcommand(cmd, argv)
+            if cmd.subcommands and (cmd.handler is None or len(argv) > 1):
+                cmd = self._subcommand(cmd, argv)  # (COMMAND runs alone too: it has a handler)
             arity = cmd.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
