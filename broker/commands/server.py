@@ -101,7 +101,8 @@ def config_set(client: Client, argv: list[bytes]) -> object:
 def config_resetstat(client: Client, argv: list[bytes]) -> object:
     stats = client.broker.stats
     client.broker.memory.peak = 0  # resetServerStats: stat_peak_memory
-    for name in ("commands", "rejected_connections", "expired_keys", "evicted_keys", "keyspace_hits",
+    client.broker.cmdstats.reset()  # commandstats, errorstats, latencystats, total_error_replies
+    for name in ("rejected_connections", "expired_keys", "evicted_keys", "keyspace_hits",
                  "keyspace_misses",
                  "pubsub_messages", "pubsub_deliveries", "client_output_limit_disconnections"):
         setattr(stats, name, 0)
@@ -422,7 +423,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
         "persistence": [*broker.persistence.info(), *aof_info(broker)],
         "stats": [
             ("total_connections_received", stats.connections),
-            ("total_commands_processed", stats.commands),
+            ("total_commands_processed", broker.cmdstats.total_calls()),
             ("total_net_input_bytes", stats.net_input_bytes),
             ("total_net_output_bytes", stats.net_output_bytes),
             ("rejected_connections", stats.rejected_connections),
@@ -443,6 +444,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("acl_access_denied_key", stats.acl_access_denied_key),
             ("acl_access_denied_channel", stats.acl_access_denied_channel),
             *broker.tracking.info(),
+            ("unexpected_error_replies", 0), ("total_error_replies", broker.cmdstats.error_replies),
         ],
         "replication": [
             ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
@@ -458,6 +460,10 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("used_cpu_user_main_thread", f"{usage.ru_utime:.6f}"),
         ],
         "modules": [],
+        # worked out only when asked for (not in the default sections): see info()
+        "commandstats": broker.cmdstats.commandstats,  # type: ignore[dict-item]
+        "errorstats": broker.cmdstats.errorstats,  # type: ignore[dict-item]
+        "latencystats": broker.cmdstats.latencystats,  # type: ignore[dict-item]
         # one node, no cluster: what redis-py's and other clients' set-up code reads
         "cluster": [("cluster_enabled", 0)],
         "keyspace": [
@@ -485,5 +491,6 @@ def info(client: Client, argv: list[bytes]) -> object:
         if lines:
             lines.append("")
         lines.append("# " + name.capitalize())
-        lines += [f"{field}:{value}" for field, value in sections[name]]
+        fields = sections[name]
+        lines += [f"{field}:{value}" for field, value in (fields() if callable(fields) else fields)]
     return Verbatim("\r\n".join(lines) + ("\r\n" if lines else ""))
