@@ -169,6 +169,10 @@ class CommandStats:
             if share >= self.slow_ns:
                 self._log(client, cmd, argv, share, now_s)
 
+    def unblocked(self, client: "Client", cmd: "Command", argv: list[bytes], elapsed_ns: int, now_s: int) -> None:
+        """A blocked command served (updateStatsOnUnblock): its time, without a call more."""
+        self.one(client, cmd, argv, elapsed_ns, now_s)
+
     def _log(self, client: "Client", cmd: "Command", argv: list[bytes], elapsed_ns: int, now_s: int) -> None:
         """call()'s latency sample and slowlogPushCurrentCommand."""
         self.latency.add_if_needed("fast-command" if cmd.fast else "command", elapsed_ns // 1_000_000, now_s)

@@ -267,6 +267,11 @@ class Broker:
         # (command, argv) that ``call`` ran during a batch of run_pipeline: they share
         # the batch's time with the fast path's commands
         self.batch_ran: list[tuple[Command, list[bytes]]] = []
+        # blocked clients served during a batch: (client, command, argv, ns), accounted
+        # after the batch's own commands (Redis logs them once unblocked: after the writer)
+        self.batch_unblocked: list[tuple[Client, Command, list[bytes], int]] = []
+        # the error ``call`` caught last (told apart from one a handler returned)
+        self._last_error: CommandError | None = None
         # What FLUSHALL/FLUSHDB dropped, freed by the server a slice per loop iteration.
         self.lazyfree = LazyFree()
         self.clients: dict[int, Client] = {}
@@ -539,6 +544,10 @@ class Broker:
                 self.cmdstats.batch(client, first if first is not None else others[0][0],  # type: ignore[index]
                                     0 if first is None else done - slow - (len(others) - len(ran) if others else 0),
                                     requests[:done], others, elapsed, now // 1000)
+            if self.batch_unblocked:
+                for entry in self.batch_unblocked:
+                    self.cmdstats.unblocked(*entry, now // 1000)
+                self.batch_unblocked = []
             if sent:
                 # every request of the read recorded as sent, in order, nothing else
                 # in between: the sinks can take the bytes as the client sent them
@@ -704,7 +713,7 @@ class Broker:
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
         except CommandError as exc:
-            reply = exc
+            reply = self._last_error = exc
             self.cmdstats.error(cmd, exc.message, False)
         else:
             if cmd.write:
@@ -713,6 +722,10 @@ class Broker:
                     self.changes += 1
         finally:
             self.call_depth -= 1
+        if type(reply) is CommandError and reply is not self._last_error:
+            # an error answered, not raised: a script's returned error (redis.pcall's),
+            # counted already where it happened; the script's call failed all the same
+            cmd.failed_calls += 1
         cmd.calls += 1  # once run (INFO does not count itself, as in Redis)
         if not batch:
             self.cmdstats.one(client, cmd, argv, perf_counter_ns() - start, self.now_ms // 1000)
@@ -988,6 +1001,7 @@ class Broker:
                     tracking = self.tracking
                     # the waiter's command runs again: invalidations for it follow its reply
                     previous_current, tracking.current, tracking.serving = tracking.current, client, True
+                    started = perf_counter_ns()
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
@@ -1009,6 +1023,14 @@ class Broker:
                         # set aside, still waiting, so the ones behind it get their turn
                         skipped.append(waiting.popleft())
                         continue
+                    waiter = self._lookup(blocked.argv[0]) if blocked.argv else None
+                    if waiter is not None:
+                        # updateStatsOnUnblock: its time, its slow log entry, once served
+                        entry = (client, waiter, blocked.argv, perf_counter_ns() - started)
+                        if self.batch_time:
+                            self.batch_unblocked.append(entry)
+                        else:
+                            self.cmdstats.unblocked(*entry, self.now_ms // 1000)
                     self.unblock(client, reply)
                     if tracking.pending:
                         tracking.flush_pending(client)
@@ -1062,9 +1084,14 @@ class Broker:
         if self.pause.active:
             self.pause.check(self.now_ms)
         expired = 0
+        # the latency monitor's "expire-cycle" event (only timed while it is on)
+        started = perf_counter_ns() if self.cmdstats.latency.threshold else 0
         for db in self.dbs:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
+        if started:
+            self.cmdstats.latency.add_if_needed("expire-cycle", (perf_counter_ns() - started) // 1_000_000,
+                                                self.now_ms // 1000)
         if self.tracking.clients:
             self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
         self.stats.expired_keys += expired

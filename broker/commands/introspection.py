@@ -28,7 +28,7 @@ def _syntax(argv: list[bytes]) -> CommandError:
 def _help(name: str, lines: list[str]) -> list[str]:
     """addReplyHelp: the header, the lines, then HELP."""
     return [f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines, "HELP",
-            "    Print this help."]
+            "    Prints this help."]
 
 
 # ------------------------------------------------------------------ SLOWLOG
@@ -187,6 +187,7 @@ def module_list(client: Client, argv: list[bytes]) -> list[object]:
 @subcommand(_module, "load", -3, "admin noscript no_async_loading")
 @subcommand(_module, "loadex", -3, "admin noscript no_async_loading", since="7.0.0")
 def module_load(client: Client, argv: list[bytes]) -> object:
+    _module_allowed(client)
     # Redis modules are C shared objects written against redis-server's own module API:
     # this broker cannot host them, so it says so rather than Redis's "check the logs"
     raise CommandError("ERR Error loading the extension. fanout's broker does not load Redis modules "
@@ -196,7 +197,19 @@ def module_load(client: Client, argv: list[bytes]) -> object:
 # MODULE UNLOAD name
 @subcommand(_module, "unload", 3, "admin noscript no_async_loading")
 def module_unload(client: Client, argv: list[bytes]) -> object:
+    _module_allowed(client)
     raise CommandError("ERR Error unloading module: no such module with that name")
+
+
+def _module_allowed(client: Client) -> None:
+    """Redis 7.0 refuses MODULE LOAD/UNLOAD unless enable-module-command allows it
+    (a protected command; the setting is fixed at start-up), with these words."""
+    setting = client.broker.config.get("enable-module-command")
+    if setting == "yes" or (setting == "local" and (client.unix or client.addr.startswith("127.0.0.1:"))):
+        return
+    raise CommandError("ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", "
+                       "you can run it from a local connection, otherwise you need to set this option in the "
+                       "configuration file, and then restart the server.")
 
 
 # MODULE HELP

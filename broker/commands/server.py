@@ -321,7 +321,7 @@ def command_help(client: Client, argv: list[bytes]) -> list[str]:
             "GETKEYSANDFLAGS <full-command>",
             "    Return the keys and the access flags from a full Redis command.",
             "HELP",
-            "    Print this help."]
+            "    Prints this help."]
 
 
 # bare COMMAND takes the fast path; with arguments, the slow path picks the subcommand
