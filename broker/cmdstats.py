@@ -120,6 +120,16 @@ class CommandStats:
         if elapsed_ns >= self.slow_ns:
             self._log(client, cmd, argv, elapsed_ns, now_s)
 
+    def slow_batch(self, client: "Client", first: "Command", count: int, requests: list[list[bytes]],
+                   elapsed_ns: int, now_s: int) -> None:
+        """A batch of ``count`` runs of one command that reached a threshold (its time
+        and histogram are counted already): the slow log and the latency monitor."""
+        argvs = requests if len(requests) == 1 else [argv for argv in requests if _is(first, argv)][:count]
+        if len(argvs) == 1:
+            self._log(client, first, argvs[0], elapsed_ns, now_s)
+            return
+        self._log_shares([(first, argv) for argv in argvs], elapsed_ns, client, now_s, already_counted=True)
+
     def batch(self, client: "Client", first: "Command", count: int, requests: list[list[bytes]],
               others: list[tuple["Command", list[bytes]]] | None, elapsed_ns: int, now_s: int) -> None:
         """Share ``elapsed_ns`` out among the commands of a batch: ``count`` runs of

@@ -232,3 +232,22 @@ def test_every_command_of_ours_is_described() -> None:
         assert cmd.fullname in described, cmd.fullname
         for sub in cmd.subcommands.values():
             assert sub.fullname in described, sub.fullname
+
+
+def test_a_served_blocked_command_is_logged_after_the_command_that_served_it() -> None:
+    """Redis logs BLPOP once unblocked (updateStatsOnUnblock): after the MULTI's LPUSH."""
+    class Waiter(Client):
+        replies: list[Any] = []
+
+        def resume(self, reply: Any) -> None:
+            self.replies.append(reply)
+
+    broker, client = _broker(**{"slowlog-log-slower-than": "0"})
+    waiter = Waiter(broker, addr="127.0.0.1:6000")
+    broker.connect(waiter)
+    broker.run_pipeline(waiter, [[b"BLPOP", b"l", b"0"]], [])
+    for argv in ([b"MULTI"], [b"LPUSH", b"l", b"foo"], [b"SLOWLOG", b"RESET"], [b"EXEC"]):
+        _run(broker, client, *argv)
+    assert Waiter.replies == [[b"l", b"foo"]]
+    assert broker.cmdstats.slowlog.get(1)[0][3] == [b"BLPOP", b"l", b"0"]
+    assert broker.cmdstats.slowlog.get(1)[0][4] == b"127.0.0.1:6000"
