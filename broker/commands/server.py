@@ -180,10 +180,16 @@ def _command_list(argv: list[bytes]) -> list[bytes]:
         return []  # no modules are loaded
     if kind == b"aclcat":
         category = value.lower().decode("utf-8", "replace")
-        return [cmd.fullname.encode() for cmd in _all_commands() if category in categories(cmd)]
+        return [cmd.fullname.encode() for cmd in _all_commands() if category in _categories(cmd)]
     if kind == b"pattern":
         return [name for name in names if glob_match(value.lower(), name)]
     raise CommandError(SYNTAX)
+
+
+def _categories(cmd: Command) -> list[str]:
+    """A command's ACL categories as COMMAND INFO shows them (Redis's, from its JSON)."""
+    found = commandinfo.entry(cmd)
+    return found["acl"] if found is not None else categories(cmd)  # type: ignore[no-any-return]
 
 
 def _getkeys(args: list[bytes]) -> list[bytes]:

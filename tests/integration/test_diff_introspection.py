@@ -101,6 +101,16 @@ def test_command_getkeysandflags(redis_server, fanout_broker) -> None:
     assert_same_replies(redis_server.port, fanout_broker.port, script, protocol=3)
 
 
+def test_command_list_filterby_aclcat_is_redis_s(redis_server, fanout_broker) -> None:
+    """Every category, for the commands both servers have (Redis's categories, from its JSON)."""
+    with RespClient(redis_server.port) as redis, RespClient(fanout_broker.port) as ours:
+        have = set(ours.call("COMMAND", "LIST")) & set(redis.call("COMMAND", "LIST"))
+        for category in redis.call("ACL", "CAT"):
+            want = set(redis.call("COMMAND", "LIST", "FILTERBY", "ACLCAT", category)) & have
+            got = set(ours.call("COMMAND", "LIST", "FILTERBY", "ACLCAT", category)) & have
+            assert got == want, (category, got ^ want)
+
+
 def test_command_help_and_arity(redis_server, fanout_broker) -> None:
     script = [("COMMAND", "HELP"), ("COMMAND", "COUNT", "x"), ("COMMAND", "NOSUCH"), ("COMMAND", "GETKEYS"),
               ("COMMAND", "GETKEYS", "GET"), ("COMMAND", "INFO"), ("COMMAND", "LIST", "FILTERBY", "MODULE", "m")]
