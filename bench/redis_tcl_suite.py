@@ -94,7 +94,7 @@ def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
         argv = [sys.executable, "-m", "gateway.cli", "broker", "--port", str(port), "--log-level", "warning",
                 "--save", ""]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
+    wait_port(port, 60.0)  # a Python server takes long to start on a loaded machine
     wait_pong(port)
     return process, port
 

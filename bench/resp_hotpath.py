@@ -17,8 +17,12 @@ With ``--acl "RULES"`` the connection is logged in as an ACL user with those rul
 (``"+@all ~key:* ~counter:* ~my* &bench:*"``): the cost of checking each command,
 which the default all-permissive user never pays.
 
+With ``--config NAME=VALUE`` (repeatable) the broker starts with that parameter, e.g.
+``--config slowlog-log-slower-than=-1``: under valgrind a batch takes long enough to
+reach the slow log's 10 ms, which on a real run only a slow command does.
+
 Usage: python bench/resp_hotpath.py [--batches 20000] [--pipeline 16] [--repeat 5] [--appendfsync P]
-       [--acl RULES] [TEST ...]
+       [--acl RULES] [--config NAME=VALUE ...] [TEST ...]
 """
 
 from __future__ import annotations
@@ -76,10 +80,12 @@ def encode_request(template: list[bytes], rng: random.Random) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
 
-def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "", acl: str = "") -> float:
+def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "", acl: str = "",
+        settings: dict[str, str] | None = None) -> float:
     """Median microseconds per request over ``repeat`` timed passes."""
     directory = tempfile.mkdtemp(prefix="hotpath-aof-")
     config = {"dir": directory, "appendonly": "yes", "appendfsync": appendfsync} if appendfsync else {}
+    config.update(settings or {})
     broker = Broker(config=config)
     server = RespServer.__new__(RespServer)
     server.broker = broker
@@ -129,9 +135,12 @@ def main() -> None:
     parser.add_argument("--appendfsync", choices=["everysec", "always", "no"], default="",
                         help="with an append-only file (default: none)")
     parser.add_argument("--acl", default="", metavar="RULES", help="run as an ACL user with these rules")
+    parser.add_argument("--config", action="append", default=[], metavar="NAME=VALUE",
+                        help="start the broker with this parameter (repeatable)")
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.config)
     for name in args.tests:
-        us = run(name.upper(), args.batches, args.pipeline, args.repeat, args.appendfsync, args.acl)
+        us = run(name.upper(), args.batches, args.pipeline, args.repeat, args.appendfsync, args.acl, settings)
         print(f"  {name.upper():<8} {us:6.3f} us/request  ({1e6 / us:>10,.0f} requests/s of Python)", flush=True)
 
 

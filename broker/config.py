@@ -6,6 +6,7 @@ whoever acts on a value, told of each change through ``Config.listeners``.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Callable
 
@@ -97,6 +98,31 @@ def _check_dbfilename(value: str) -> str | None:
 
 
 # name -> (default, validator, aliases)
+def _percentiles(value: str) -> list[float] | None:
+    """setConfigLatencyTrackingInfoPercentilesOutputOption's parse (None: not numbers)."""
+    words = value.split()
+    try:
+        found = [float(word) for word in words]
+    except ValueError:
+        return None
+    return None if any(math.isnan(number) for number in found) else found
+
+
+def _check_percentiles(value: str) -> str | None:
+    found = _percentiles(value)
+    if found is None:
+        return "Invalid latency-tracking-info-percentiles parameters"
+    if any(number > 100.0 or number < 0.0 for number in found):
+        return "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+    return None
+
+
+def render_percentile(number: float) -> str:
+    """``%f`` then trimDoubleString: 50.0 -> "50", 99.9 -> "99.9"."""
+    text = "%f" % number
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "notify-keyspace-events": ("", _check_events),
     "requirepass": ("", _any),
@@ -148,6 +174,8 @@ _PARAMETERS: dict[str, tuple[str, Callable[[str], str | None]]] = {
     "lua-max-memory": ("268435456", _check_int("lua-max-memory", 0, 2**63 - 1)),
     "slowlog-log-slower-than": ("10000", _check_int("slowlog-log-slower-than", -1, 2**63 - 1)),
     "slowlog-max-len": ("128", _check_int("slowlog-max-len", 0, 2**63 - 1)),
+    # INFO latencystats' percentiles (broker/cmdstats.py); Redis renders each as %f trimmed
+    "latency-tracking-info-percentiles": ("50 99 99.9", _check_percentiles),
     "cluster-enabled": ("no", _yes_no),
     "hll-sparse-max-bytes": ("3000", _check_int("hll-sparse-max-bytes", 0, 2**63 - 1)),
 }
@@ -284,6 +312,8 @@ class Config:
                 value = str(min(max(int(value), 1), 500))
             elif name == "dir":
                 value = os.path.abspath(value)
+            elif name == "latency-tracking-info-percentiles":
+                value = " ".join(render_percentile(number) for number in _percentiles(value) or [])
             elif name == "save":
                 value = " ".join(value.split())
             elif name in ("proto-max-bulk-len", "maxmemory", "client-query-buffer-limit", "hll-sparse-max-bytes",

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from time import perf_counter_ns, time_ns
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex
 from broker.client import Client, client_info_line
+from broker.cmdstats import CommandStats
 from broker.commands import load
 from broker.config import Config, parse_memory
 from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
@@ -47,7 +49,7 @@ _INT_WIRE = [b":%d\r\n" % i for i in range(4096)]
 
 @dataclass(slots=True)
 class Stats:
-    commands: int = 0
+    # (commands processed: the sum of the command table's counts, see broker/cmdstats.py)
     connections: int = 0
     rejected_connections: int = 0
     expired_keys: int = 0
@@ -69,7 +71,6 @@ class Stats:
     acl_access_denied_cmd: int = 0
     acl_access_denied_key: int = 0
     acl_access_denied_channel: int = 0
-    per_command: dict[str, list[int]] = field(default_factory=dict)
 
 
 # execute's slow path answered already (queued in MULTI, or refused): see pending_reply.
@@ -97,6 +98,9 @@ class Broker:
                  version: str = "7.0.15") -> None:
         mark_recorded_as_sent(load().values())
         self.clock = clock
+        # the system's clock: run_pipeline reads it once per batch for both the batch's
+        # time (now_ms) and its duration (see there)
+        self._system_clock = clock is time.time
         self.version = version
         self.now_ms = self.clock_ms()
         self.started_ms = self.now_ms
@@ -105,6 +109,18 @@ class Broker:
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
         self.pubsub = PubSub()
         self.stats = Stats()
+        # INFO commandstats/errorstats/latencystats, SLOWLOG, LATENCY (broker/cmdstats.py);
+        # the counters are on the command table, which this broker starts afresh
+        self.cmdstats = CommandStats(COMMANDS)
+        self.cmdstats.reset()
+        # (command, argv) that ``call`` ran during a batch of run_pipeline: they share
+        # the batch's time with the fast path's commands
+        self.batch_ran: list[tuple[Command, list[bytes]]] = []
+        # blocked clients served during a batch: (client, command, argv, ns), accounted
+        # after the batch's own commands (Redis logs them once unblocked: after the writer)
+        self.batch_unblocked: list[tuple[Client, Command, list[bytes], int]] = []
+        # the error ``call`` caught last (told apart from one a handler returned)
+        self._last_error: CommandError | None = None
         # What FLUSHALL/FLUSHDB dropped, freed by the server a slice per loop iteration.
         self.lazyfree = LazyFree()
         self.clients: dict[int, Client] = {}
@@ -120,6 +136,10 @@ class Broker:
         self.lazy_eviction = False
         self.pre_command_oom = False
         self.config.listeners.append(self._config_changed)
+        self.config.listeners.append(self.cmdstats.configure)
+        for name in ("slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "latency-tracking",
+                     "latency-tracking-info-percentiles"):
+            self.cmdstats.configure(name, self.config.get(name))
         for name in ("notify-keyspace-events", "requirepass", "zset-max-listpack-entries", "acl-pubsub-default",
                      "acllog-max-len", *_MEMORY_PARAMS):
             self._config_changed(name, self.config.get(name))
@@ -230,18 +250,23 @@ class Broker:
         if cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not client.special:
             client.last_command = head
             client.last_command_ms = now
-            self.stats.commands += 1
             changes = self.changes
             if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
                 reply = refusal
+                self.cmdstats.error(cmd, refusal.message, True)
             else:
                 try:
                     reply = cmd.handler(client, argv)
                 except CommandError as exc:
                     reply = exc
+                    self.cmdstats.error(cmd, exc.message, False)
                 else:
                     if cmd.write:
                         self.dirty += 1
+                # counted once run, as Redis's call() counts (INFO does not see itself);
+                # not timed: the in-process callers (the embedded gateway) run one command
+                # per call, and a clock reading costs what a short command does
+                cmd.calls += 1
             if self.propagating and (self.changes != changes or self.propagator.pending):
                 self._propagate(client, cmd, argv, reply, changes)
             if type(reply) is Blocked:
@@ -276,15 +301,24 @@ class Broker:
             reply comes later through ``resume``) or asked for the connection to
             close (QUIT, CLIENT KILL of itself).
         """
-        self.now_ms = now = int(self.clock() * 1000)
+        # The batch is timed as a whole (see broker/cmdstats.py), with the wall clock as
+        # Redis times commands where it has no cheap monotonic clock (call(): ustime()),
+        # so the reading that gives the batch its time starts its timing too: one clock
+        # reading more per batch, at its end (a reading costs about what a GET does).
+        start = time_ns()
+        self.now_ms = now = start // 1_000_000 if self._system_clock else int(self.clock() * 1000)
         self.batch_time = True
         append = out.append
         by_spelling = self._by_spelling
-        stats = self.stats
         propagator = self.propagator
         sent = propagator.sent
         done = 0
         recorded = 0  # requests recorded as sent, in ``sent``
+        # the batch's first fast-path command, and the fast-path ones that were another
+        # (None until there is one: a batch is nearly always one command repeated)
+        first: Command | None = None
+        others: list[tuple[Command, list[bytes]]] | None = None
+        slow = 0  # requests that took the slow path (their commands are in batch_ran)
         try:
             for argv in requests:
                 done += 1
@@ -293,19 +327,28 @@ class Broker:
                 if cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not client.special:
                     client.last_command = head
                     client.last_command_ms = now
-                    stats.commands += 1
+                    if cmd is not first:
+                        if first is None:
+                            first = cmd
+                        elif others is None:
+                            others = [(cmd, argv)]
+                        else:
+                            others.append((cmd, argv))
                     changes = self.changes
                     if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
                         reply = refusal  # -OOM (returned, not raised: see check_memory)
+                        self.cmdstats.error(cmd, refusal.message, True)
                     else:
                         try:
                             reply = cmd.handler(client, argv)  # type: ignore[misc]
                         except CommandError as exc:
                             reply = exc
                             changes = self.changes  # a refused command is not recorded
+                            self.cmdstats.error(cmd, exc.message, False)
                         else:
                             if cmd.write:
                                 self.dirty += 1
+                        cmd.calls += 1  # once run, as Redis's call() counts
                     if self.propagating and (self.changes != changes or propagator.pending):
                         if len(argv) <= cmd.sent_argc and not propagator.pending and not self.call_depth:
                             # recorded as sent (SET k v, HSET, LPUSH ...): kept for the
@@ -321,6 +364,7 @@ class Broker:
                     if self.ready_keys:
                         self.serve_blocked()
                 else:
+                    slow += 1
                     reply = self._execute_slow(client, argv, cmd)
                     if reply is BLOCKED or client.close_after_reply:
                         if reply is not BLOCKED and reply is not NO_REPLY:
@@ -343,6 +387,36 @@ class Broker:
                     append(encode(reply, client.proto))
         finally:
             self.batch_time = False
+            elapsed = time_ns() - start
+            if elapsed < 0:
+                elapsed = 0  # the wall clock was set back during the batch
+            ran = self.batch_ran
+            cmdstats = self.cmdstats
+            if others is None and not ran:
+                if first is not None:
+                    # one command, maybe repeated (nearly every batch): CommandStats.batch's
+                    # common case inlined, since it runs for every read
+                    count = done - slow
+                    first.ns += elapsed
+                    if cmdstats.tracking:
+                        histogram = first.histogram
+                        if histogram is None:
+                            histogram = first.histogram = [0] * 31
+                        bucket = (elapsed // count if count > 1 else elapsed).bit_length()
+                        histogram[bucket if bucket < 30 else 30] += count
+                    if elapsed >= cmdstats.slow_ns:
+                        cmdstats.slow_batch(client, first, count, requests[:done], elapsed, now // 1000)
+            else:
+                if ran:
+                    self.batch_ran = []
+                    others = ran if others is None else others + ran
+                cmdstats.batch(client, first if first is not None else others[0][0],  # type: ignore[index]
+                               0 if first is None else done - slow - (len(others) - len(ran) if others else 0),
+                               requests[:done], others, elapsed, now // 1000)
+            if self.batch_unblocked:
+                for served in self.batch_unblocked:
+                    cmdstats.unblocked(*served, now // 1000)
+                self.batch_unblocked = []
             if sent:
                 # every request of the read recorded as sent, in order, nothing else
                 # in between: the sinks can take the bytes as the client sent them
@@ -442,11 +516,13 @@ class Broker:
 
     def _execute_checked(self, client: Client, argv: list[bytes], cmd: Command | None) -> Reply:
         """The slow path of execute: errors, subcommands, AUTH, subscribed mode, MULTI."""
+        resolved: Command | None = None  # the command a refusal counts against (rejected_calls)
         try:
             if cmd is None:
                 raise CommandError(_unknown_command(argv))
-            if cmd.handler is None:
-                cmd = self._subcommand(cmd, argv)
+            if cmd.subcommands and (cmd.handler is None or len(argv) > 1):
+                cmd = self._subcommand(cmd, argv)  # (COMMAND runs alone too: it has a handler)
+            resolved = cmd
             arity = cmd.arity
             if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
                 raise CommandError(f"ERR wrong number of arguments for '{cmd.fullname}' command")
@@ -483,6 +559,7 @@ class Broker:
         except CommandError as exc:
             if client.multi is not None:
                 client.multi_error = True
+            self.cmdstats.error(resolved, exc.message, True)
             client.pending_reply = self._reply_mode(client, exc)
             return _QUEUED_OR_REFUSED
         return self.call(client, cmd, argv)
@@ -492,16 +569,21 @@ class Broker:
         # CLIENT LIST shows "cmd=client|list" for subcommands, like Redis 7
         client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
         client.last_command_ms = self.now_ms
-        self.stats.commands += 1
         changes = self.changes
         monitors = self.monitors
         if monitors.clients and "skip_monitor" in cmd.flags:
             monitors.feed(client, argv)  # EVAL, FCALL: shown before their script's commands
+        batch = self.batch_time
+        if batch:
+            self.batch_ran.append((cmd, argv))  # timed with its batch (run_pipeline)
+        else:
+            start = perf_counter_ns()
         self.call_depth += 1
         try:
             reply = cmd.handler(client, argv)  # type: ignore[misc]
         except CommandError as exc:
-            reply = exc
+            reply = self._last_error = exc
+            self.cmdstats.error(cmd, exc.message, False)
         else:
             if cmd.write:
                 self.dirty += 1
@@ -509,6 +591,13 @@ class Broker:
                     self.changes += 1
         finally:
             self.call_depth -= 1
+        if type(reply) is CommandError and reply is not self._last_error:
+            # an error answered, not raised: a script's returned error (redis.pcall's),
+            # counted already where it happened; the script's call failed all the same
+            cmd.failed_calls += 1
+        cmd.calls += 1  # once run (INFO does not count itself, as in Redis)
+        if not batch:
+            self.cmdstats.one(client, cmd, argv, perf_counter_ns() - start, self.now_ms // 1000)
         if monitors.clients and monitors.shown(cmd):
             monitors.feed(client, argv)
         if client.tracking is not None and "readonly" in cmd.flags:
@@ -780,6 +869,7 @@ class Broker:
                     tracking = self.tracking
                     # the waiter's command runs again: invalidations for it follow its reply
                     previous_current, tracking.current, tracking.serving = tracking.current, client, True
+                    started = perf_counter_ns()
                     try:
                         reply = blocked.retry()
                     except CommandError as exc:
@@ -801,6 +891,14 @@ class Broker:
                         # set aside, still waiting, so the ones behind it get their turn
                         skipped.append(waiting.popleft())
                         continue
+                    waiter = self._lookup(blocked.argv[0]) if blocked.argv else None
+                    if waiter is not None:
+                        # updateStatsOnUnblock: its time, its slow log entry, once served
+                        served = (client, waiter, blocked.argv, perf_counter_ns() - started)
+                        if self.batch_time:
+                            self.batch_unblocked.append(served)
+                        else:
+                            self.cmdstats.unblocked(*served, self.now_ms // 1000)
                     self.unblock(client, reply)
                     if tracking.pending:
                         tracking.flush_pending(client)
@@ -854,9 +952,14 @@ class Broker:
         if self.pause.active:
             self.pause.check(self.now_ms)
         expired = 0
+        # the latency monitor's "expire-cycle" event (only timed while it is on)
+        started = perf_counter_ns() if self.cmdstats.latency.threshold else 0
         for db in self.dbs:
             if db.expires:
                 expired += db.expire_due(self.now_ms, limit)
+        if started:
+            self.cmdstats.latency.add_if_needed("expire-cycle", (perf_counter_ns() - started) // 1_000_000,
+                                                self.now_ms // 1000)
         if self.tracking.clients:
             self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
         self.stats.expired_keys += expired

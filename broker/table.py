@@ -62,9 +62,24 @@ class Command:
     # flags that depend on the arguments (Redis's getCommandFlags: a script's declared
     # flags for EVAL/FCALL, set by broker.commands.scripting); None: ``flags``
     flags_of: Callable[["Client", list[bytes]], frozenset[str]] | None = None
+    # INFO commandstats, LATENCY HISTOGRAM (Redis keeps them on its command structs too):
+    # counting is one attribute increment on the command the core already holds. The
+    # table is the process's, so these are the process's broker's (Broker() resets them).
+    calls: int = 0
+    # time spent in the command, in nanoseconds (see broker/cmdstats.py for how it is
+    # measured: one clock reading per batch of pipelined requests)
+    ns: int = 0
+    rejected_calls: int = 0
+    failed_calls: int = 0
+    # latency-tracking: samples by power of two of nanoseconds (bucket b holds
+    # durations below 2**b), None until the first sample
+    histogram: list[int] | None = None
+    # Redis's "fast" flag, read when a batch's time is shared out (broker/cmdstats.py)
+    fast: bool = False
 
     def __post_init__(self) -> None:
         self.write = "write" in self.flags
+        self.fast = "fast" in self.flags
         if self.handler is not None and (self.container or self.name not in STATE_COMMANDS) \
                 and self.name not in NESTING_COMMANDS:
             self.min_argc = self.arity if self.arity > 0 else -self.arity

@@ -27,5 +27,6 @@ def load() -> dict[bytes, Command]:
             acl, aof, bitmaps, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory, persistence,
             pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings, transactions, zsets)
         from broker.commands import monitor, tracking  # noqa: F401  (CLIENT TRACKING ..., MONITOR)
+        from broker.commands import introspection  # noqa: F401  (SLOWLOG, LATENCY, MODULE, LOLWUT)
         _loaded = True
     return COMMANDS

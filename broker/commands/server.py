@@ -13,6 +13,7 @@ from broker.client import Client
 from broker.glob import glob_match
 from broker.acl import categories
 from broker.commands.acl import OrderedSet
+from broker import commandinfo
 from broker.keyspecs import MOVABLE, keys_of
 from broker.resp import OK, CommandError, Simple, Verbatim
 from broker.table import COMMANDS, Command, command, container, subcommand
@@ -100,7 +101,8 @@ def config_set(client: Client, argv: list[bytes]) -> object:
 def config_resetstat(client: Client, argv: list[bytes]) -> object:
     stats = client.broker.stats
     client.broker.memory.peak = 0  # resetServerStats: stat_peak_memory
-    for name in ("commands", "rejected_connections", "expired_keys", "evicted_keys", "keyspace_hits",
+    client.broker.cmdstats.reset()  # commandstats, errorstats, latencystats, total_error_replies
+    for name in ("rejected_connections", "expired_keys", "evicted_keys", "keyspace_hits",
                  "keyspace_misses",
                  "pubsub_messages", "pubsub_deliveries", "client_output_limit_disconnections"):
         setattr(stats, name, 0)
@@ -178,10 +180,16 @@ def _command_list(argv: list[bytes]) -> list[bytes]:
         return []  # no modules are loaded
     if kind == b"aclcat":
         category = value.lower().decode("utf-8", "replace")
-        return [cmd.fullname.encode() for cmd in _all_commands() if category in categories(cmd)]
+        return [cmd.fullname.encode() for cmd in _all_commands() if category in _categories(cmd)]
     if kind == b"pattern":
         return [name for name in names if glob_match(value.lower(), name)]
     raise CommandError(SYNTAX)
+
+
+def _categories(cmd: Command) -> list[str]:
+    """A command's ACL categories as COMMAND INFO shows them (Redis's, from its JSON)."""
+    found = commandinfo.entry(cmd)
+    return found["acl"] if found is not None else categories(cmd)  # type: ignore[no-any-return]
 
 
 def _getkeys(args: list[bytes]) -> list[bytes]:
@@ -189,7 +197,7 @@ def _getkeys(args: list[bytes]) -> list[bytes]:
     target = COMMANDS.get(args[0].lower())
     if target is None:
         raise CommandError("ERR Invalid command specified")
-    if target.handler is None and len(args) > 1:
+    if target.subcommands and len(args) > 1:
         target = target.subcommands.get(args[1].lower(), target)
     arity = target.arity
     if (arity > 0 and len(args) != arity) or len(args) < -arity:
@@ -205,7 +213,6 @@ def _getkeys(args: list[bytes]) -> list[bytes]:
     return keys
 
 
-# COMMAND
 def _by_fullname(name: bytes) -> Command | None:
     """A command or, as ``container|sub``, a subcommand (lookupCommandBySds)."""
     base, _, sub = name.lower().partition(b"|")
@@ -213,36 +220,118 @@ def _by_fullname(name: bytes) -> Command | None:
     return cmd.subcommands.get(sub) if cmd is not None and sub else cmd
 
 
+# COMMAND: every command's COMMAND INFO entry
 @command("command", -1, "loading stale", group="server", since="2.8.13")
 def command_(client: Client, argv: list[bytes]) -> object:
-    if len(argv) == 1:
-        return [_command_entry(cmd) for cmd in COMMANDS.values()]
-    sub = argv[1].lower()
-    if sub == b"count" and len(argv) == 2:
-        return len(COMMANDS)
-    if sub == b"info":
-        names = argv[2:] or list(COMMANDS)
-        found = [_by_fullname(name) for name in names]
-        return [_command_entry(cmd) if cmd is not None else None for cmd in found]
-    if sub == b"docs":
-        names = argv[2:] or list(COMMANDS)
-        return {name.lower(): _doc(COMMANDS[name.lower()]) for name in names if name.lower() in COMMANDS}
-    if sub == b"list":
-        return _command_list(argv)
-    if sub == b"getkeys":
-        if len(argv) < 4:
-            raise CommandError("ERR wrong number of arguments for 'command|getkeys' command")
-        return _getkeys(argv[2:])
-    if sub == b"help":
-        return ["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "(no subcommand)", "    Return details about all Redis commands.",
-                "COUNT", "    Return the total number of commands in this Redis server.",
-                "LIST", "    Return a list of all commands in this Redis server.",
-                "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
-                "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.",
-                "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
-                "HELP", "    Print this help."]
-    raise CommandError(f"ERR unknown subcommand '{argv[1].decode('utf-8', 'replace')}'. Try COMMAND HELP.")
+    if len(argv) > 1:
+        # reached with arguments only from callers that do not resolve subcommands
+        # (scripts' redis.call): the core's own dispatch runs the subcommand directly
+        sub = _command.subcommands.get(argv[1].lower())
+        if sub is None:
+            raise CommandError(f"ERR unknown subcommand '{argv[1].decode('utf-8', 'replace')[:128]}'. "
+                               "Try COMMAND HELP.")
+        if (sub.arity > 0 and len(argv) != sub.arity) or len(argv) < -sub.arity:
+            raise CommandError(f"ERR wrong number of arguments for '{sub.fullname}' command")
+        return sub.handler(client, argv)  # type: ignore[misc]
+    return [commandinfo.info(cmd, _command_entry) for cmd in COMMANDS.values()]
+
+
+_command = COMMANDS[b"command"]
+
+
+def _command_sub(name: str, arity: int, since: str = "7.0.0"):  # type: ignore[no-untyped-def]
+    """A COMMAND subcommand: COMMAND itself runs without one, so it is a command with
+    subcommands rather than a container (the core picks the subcommand when there
+    are arguments: see Broker._execute_checked)."""
+    return subcommand(_command, name, arity, "loading stale", since=since)
+
+
+# COMMAND COUNT
+@_command_sub("count", 2, since="2.8.13")
+def command_count(client: Client, argv: list[bytes]) -> int:
+    return len(COMMANDS)
+
+
+# COMMAND INFO [command-name ...]
+@_command_sub("info", -2, since="2.8.13")
+def command_info(client: Client, argv: list[bytes]) -> list[object]:
+    found = [_by_fullname(name) for name in argv[2:]] if len(argv) > 2 else list(COMMANDS.values())
+    return [commandinfo.info(cmd, _command_entry) if cmd is not None else None for cmd in found]
+
+
+# COMMAND DOCS [command-name ...]
+@_command_sub("docs", -2)
+def command_docs(client: Client, argv: list[bytes]) -> dict[bytes, object]:
+    if len(argv) == 2:
+        return {cmd.fullname.encode(): commandinfo.docs(cmd, _doc) for cmd in COMMANDS.values()}
+    reply: dict[bytes, object] = {}
+    for name in argv[2:]:
+        cmd = _by_fullname(name)
+        if cmd is not None:
+            reply[cmd.fullname.encode()] = commandinfo.docs(cmd, _doc)
+    return reply
+
+
+# COMMAND LIST [FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]
+@_command_sub("list", -2)
+def command_list(client: Client, argv: list[bytes]) -> list[bytes]:
+    return _command_list(argv)
+
+
+def _getkeys_target(args: list[bytes]) -> Command:
+    target = COMMANDS.get(args[0].lower())
+    if target is None:
+        raise CommandError("ERR Invalid command specified")
+    if target.subcommands and len(args) > 1:
+        target = target.subcommands.get(args[1].lower(), target)
+    return target
+
+
+# COMMAND GETKEYS command [arg ...]
+@_command_sub("getkeys", -4, since="2.8.13")
+def command_getkeys(client: Client, argv: list[bytes]) -> list[bytes]:
+    return _getkeys(argv[2:])
+
+
+# COMMAND GETKEYSANDFLAGS command [arg ...]
+@_command_sub("getkeysandflags", -4)
+def command_getkeysandflags(client: Client, argv: list[bytes]) -> list[list[object]]:
+    keys = _getkeys(argv[2:])
+    target = _getkeys_target(argv[2:])
+    flags = commandinfo.key_flags(target, argv[2:], len(keys))
+    if flags is None:
+        flags = [["RW" if target.write else "RO", "access"]] * len(keys)
+    return [[key, commandinfo.SetReply(Simple(flag) for flag in key_flags)] for key, key_flags in zip(keys, flags)]
+
+
+# COMMAND HELP
+@_command_sub("help", 2, since="5.0.0")
+def command_help(client: Client, argv: list[bytes]) -> list[str]:
+    return ["COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+            "HELP",
+            "    Prints this help."]
+
+
+# bare COMMAND takes the fast path; with arguments, the slow path picks the subcommand
+_command.max_argc = 1
 
 
 # -------------------------------------------------------------------- INFO
@@ -340,7 +429,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
         "persistence": [*broker.persistence.info(), *aof_info(broker)],
         "stats": [
             ("total_connections_received", stats.connections),
-            ("total_commands_processed", stats.commands),
+            ("total_commands_processed", broker.cmdstats.total_calls()),
             ("total_net_input_bytes", stats.net_input_bytes),
             ("total_net_output_bytes", stats.net_output_bytes),
             ("rejected_connections", stats.rejected_connections),
@@ -361,6 +450,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("acl_access_denied_key", stats.acl_access_denied_key),
             ("acl_access_denied_channel", stats.acl_access_denied_channel),
             *broker.tracking.info(),
+            ("unexpected_error_replies", 0), ("total_error_replies", broker.cmdstats.error_replies),
         ],
         "replication": [
             ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
@@ -376,6 +466,10 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("used_cpu_user_main_thread", f"{usage.ru_utime:.6f}"),
         ],
         "modules": [],
+        # worked out only when asked for (not in the default sections): see info()
+        "commandstats": broker.cmdstats.commandstats,  # type: ignore[dict-item]
+        "errorstats": broker.cmdstats.errorstats,  # type: ignore[dict-item]
+        "latencystats": broker.cmdstats.latencystats,  # type: ignore[dict-item]
         # one node, no cluster: what redis-py's and other clients' set-up code reads
         "cluster": [("cluster_enabled", 0)],
         "keyspace": [
@@ -403,5 +497,6 @@ def info(client: Client, argv: list[bytes]) -> object:
         if lines:
             lines.append("")
         lines.append("# " + name.capitalize())
-        lines += [f"{field}:{value}" for field, value in sections[name]]
+        fields = sections[name]
+        lines += [f"{field}:{value}" for field, value in (fields() if callable(fields) else fields)]
     return Verbatim("\r\n".join(lines) + ("\r\n" if lines else ""))

@@ -368,7 +368,6 @@ class Sandbox:
         sandbox = self
         broker = self.broker
         by_spelling = self._by_spelling
-        stats = broker.stats
         client = self.client
         resolve = self._resolve
         # MONITOR's clients (the dict itself, which lives as long as the broker)
@@ -398,13 +397,15 @@ class Sandbox:
                     or not low <= len(argv) <= high or run.user is not None:
                 sandbox._verify(run, entry, argv)  # type: ignore[arg-type]
             # Broker.call without its bookkeeping of the caller's last command (the
-            # script client is never listed): the handler itself, counted in the stats.
-            stats.commands += 1
+            # script client is never listed): the handler itself, counted in the stats
+            # (timed with the script's caller: see broker/cmdstats.py).
+            entry[4].calls += 1
             changes = broker.changes
             try:
                 reply = handler(client, argv)
             except CommandError as exc:
                 reply = exc
+                broker.cmdstats.error(entry[4], exc.message, False)
             kind = type(reply)
             if broker.propagating and broker.changes != changes and kind is not Blocked:
                 # effects replication: the command as it must replay, in the unit of the
