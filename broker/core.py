@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex, User
 from broker.config import Config, parse_memory
+from broker.dirty import set_dirty_counts
 from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
@@ -250,6 +251,7 @@ class Broker:
     def __init__(self, clock: Callable[[], float] = time.time, config: dict[str, str] | None = None,
                  version: str = "7.0.15") -> None:
         mark_recorded_as_sent(load().values())
+        set_dirty_counts(load().values())
         self.clock = clock
         self.version = version
         self.now_ms = self.clock_ms()
@@ -303,7 +305,8 @@ class Broker:
         # command name as clients spell it (b"SET", b"set") -> command, to skip lower()
         self._by_spelling: dict[bytes, Command] = {}
         # Changes since the last successful save (Redis's server.dirty): one per
-        # successful call of a command flagged "write".
+        # successful call of a command flagged "write" that changed data (``changes``
+        # moved), plus what handlers add where Redis counts elements (HSET's fields ...).
         self.dirty = 0
         # Modifications of the data (bumped by Keyspace.notify, FLUSHALL ...): a command
         # that moved it is recorded by the propagator (AOF, later replication) when
@@ -394,8 +397,10 @@ class Broker:
                 except CommandError as exc:
                     reply = exc
                 else:
-                    if cmd.write:
-                        self.dirty += 1
+                    # Redis's server.dirty moves only when a write changed data (a DEL
+                    # of a missing key, a SETBIT to the same bit: no change)
+                    if cmd.write and self.changes != changes:
+                        self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
             if self.propagating and (self.changes != changes or self.propagator.pending):
                 self._propagate(client, cmd, argv, reply, changes)
             if type(reply) is Blocked:
@@ -458,8 +463,8 @@ class Broker:
                             reply = exc
                             changes = self.changes  # a refused command is not recorded
                         else:
-                            if cmd.write:
-                                self.dirty += 1
+                            if cmd.write and self.changes != changes:  # (see execute)
+                                self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
                     if self.propagating and (self.changes != changes or propagator.pending):
                         if len(argv) <= cmd.sent_argc and not propagator.pending and not self.call_depth:
                             # recorded as sent (SET k v, HSET, LPUSH ...): kept for the
@@ -628,7 +633,7 @@ class Broker:
                 self._check_gate(cmd)
                 if client in self.monitors.clients:
                     self.monitors.refuse(cmd)  # a monitor is a replica: never paused either
-                elif self.pause.active and self.pause.holds(client, cmd):
+                elif self.pause.active and self.pause.holds(client, cmd, argv):
                     return self.pause.postpone(client, argv)
             if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
                 client.multi.append((cmd, argv))
@@ -658,9 +663,10 @@ class Broker:
             reply = exc
         else:
             if cmd.write:
-                self.dirty += 1
                 if cmd.container is not None and cmd.fullname in FORCE_PROPAGATE:
                     self.changes += 1
+                if self.changes != changes:  # (see execute)
+                    self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
         finally:
             self.call_depth -= 1
         if monitors.clients and monitors.shown(cmd):

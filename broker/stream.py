@@ -60,7 +60,13 @@ class Stream:
         """The id ``*`` (or ``ms-*``) gets; None if it cannot be above the last id."""
         last_ms, last_seq = self.last_id
         if ms is None:
-            ms = max(now_ms, last_ms)
+            # streamNextID: the clock if it is past the last id, else the last id's
+            # successor, which after sequence 2^64-1 is the next millisecond
+            if now_ms > last_ms:
+                return (now_ms, 0)
+            if last_seq == MAX_SEQ:
+                return (last_ms + 1, 0) if last_ms < MAX_SEQ else None
+            return (last_ms, last_seq + 1)
         if ms == last_ms:
             if last_seq == MAX_SEQ:
                 return None

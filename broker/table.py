@@ -61,6 +61,9 @@ class Command:
     # flags that depend on the arguments (Redis's getCommandFlags: a script's declared
     # flags for EVAL/FCALL, set by broker.commands.scripting); None: ``flags``
     flags_of: Callable[["Client", list[bytes]], frozenset[str]] | None = None
+    # what a successful change adds to the dirty counter, when not 1 (HSET's pairs,
+    # DEL's keys: set by broker.dirty); None: 1
+    dirty_of: Callable[[list[bytes], Any], int] | None = None
 
     def __post_init__(self) -> None:
         self.write = "write" in self.flags

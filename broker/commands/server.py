@@ -36,6 +36,7 @@ def _flush_mode(argv: list[bytes]) -> None:
 def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
+    client.broker.dirty += len(client.db)  # emptyData's count (broker.dirty)
     client.broker.lazyfree.drop_keyspace(client.db.flush())
     client.broker.tracking.invalidate_all()
     client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
@@ -47,6 +48,8 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
 def flushall(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(None)
+    # emptyData's count, before the save below resets the counter (broker.dirty)
+    client.broker.dirty += sum(len(db) for db in client.broker.dbs)
     for db in client.broker.dbs:
         client.broker.lazyfree.drop_keyspace(db.flush())
     client.broker.tracking.invalidate_all()

@@ -172,6 +172,9 @@ def xadd(client: Client, argv: list[bytes]) -> Any:
     if stream is None and nomkstream:
         return None
     current = stream if stream is not None else Stream()
+    if current.last_id == (_MAX_MS, MAX_SEQ):
+        # checked before the id, as xaddCommand does
+        raise CommandError("ERR The stream has exhausted the last possible ID, unable to add more items")
     if explicit is not None:
         if explicit <= current.last_id:
             raise CommandError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
