@@ -131,6 +131,10 @@ class Keyspace:
         # (kept only while an allkeys-* policy has a limit to enforce: ``sampling``)
         self._order: list[bytes] = []
         self.sampling = False
+        # key -> (value, encoding): values that keep an encoding their contents no
+        # longer imply (a shrunk hash still "hashtable", a SETRANGE'd "1234" still
+        # "raw"), valid while the key holds that very object (broker.encoding)
+        self.encodings: dict[bytes, tuple[Any, bytes]] = {}
         self.exempt: Callable[[bytes], bool] | None = None
 
     def __len__(self) -> int:
@@ -312,6 +316,8 @@ class Keyspace:
             self.lru.pop(key, None)
         if self.expires and self.expires.pop(key, None) is not None:
             self.account.dataset -= EXPIRE_COST
+        if self.encodings:
+            self.encodings.pop(key, None)
         if type(value) is Stream:
             # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbGenericDelete)
             self.host.signal_ready(self.index, key)
@@ -460,7 +466,7 @@ class Keyspace:
         self.account.dataset -= self.cost()
         old = [self.data, self.expires, self._deadlines,
                Bookkeeping([self.sizes, self.elements, self.lru, self._order])]
-        self.data, self.expires, self._deadlines = {}, {}, []
+        self.data, self.expires, self._deadlines, self.encodings = {}, {}, [], {}
         self.sizes, self.elements, self.lru, self._order = {}, {}, {}, []
         return old
 
@@ -474,6 +480,7 @@ class Keyspace:
         self.elements, other.elements = other.elements, self.elements
         self.lru, other.lru = other.lru, self.lru
         self._order, other._order = other._order, self._order
+        self.encodings, other.encodings = other.encodings, self.encodings
 
     # ----------------------------------------------------------------- TTL
 
