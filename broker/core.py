@@ -691,9 +691,21 @@ class Broker:
             propagator.flush()
 
     def key_expired(self, db: int, key: bytes) -> None:
-        """A key expired (lazily or in the active cycle): recorded as its deletion."""
+        """A key expired (lazily or in the active cycle): counted (INFO expired_keys),
+        recorded as its deletion."""
+        self.stats.expired_keys += 1
         if self.propagating:
             self.propagator.deletion(db, key)
+
+    def expiry_held(self) -> bool:
+        """While clients are paused (CLIENT PAUSE, WRITE or ALL), keys past their TTL
+        read as gone but are not deleted, actively or lazily, as Redis's
+        ``checkClientPauseTimeoutAndReturnIfPaused``: a deletion is a write."""
+        pause = self.pause
+        if not pause.active:
+            return False
+        pause.check(self.now_ms)
+        return pause.active
 
     def _subcommand(self, cmd: Command, argv: list[bytes]) -> Command:
         if len(argv) < 2:
@@ -1012,15 +1024,13 @@ class Broker:
     def active_expire(self, limit: int = 2000) -> int:
         """One active expiry cycle over all dbs; returns how many keys expired."""
         self.now_ms = self.clock_ms()
-        if self.pause.active:
-            self.pause.check(self.now_ms)
         expired = 0
-        for db in self.dbs:
-            if db.expires:
-                expired += db.expire_due(self.now_ms, limit)
+        if not self.expiry_held():
+            for db in self.dbs:
+                if db.expires:
+                    expired += db.expire_due(self.now_ms, limit)  # (counted by key_expired)
         if self.tracking.clients:
             self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
-        self.stats.expired_keys += expired
         self.memory.used  # noqa: B018 (reading it keeps used_memory_peak, as serverCron does)
         if self.maxmemory:
             self.refresh_memory()

@@ -78,6 +78,8 @@ class Host(Protocol):
 
     def key_expired(self, db: int, key: bytes) -> None: ...
 
+    def expiry_held(self) -> bool: ...
+
     def count_read(self, db: int, key: bytes, hit: bool) -> None: ...
 
 
@@ -150,7 +152,8 @@ class Keyspace:
         if self.expires:
             deadline = self.expires.get(key)
             if deadline is not None and deadline <= self.host.now_ms:
-                self._expire(key)
+                if not self.host.expiry_held():
+                    self._expire(key)
                 return None
         if self.access:
             self.touch(key)
@@ -165,7 +168,8 @@ class Keyspace:
         if self.expires:
             deadline = self.expires.get(key)
             if deadline is not None and deadline <= self.host.now_ms:
-                self._expire(key)
+                if not self.host.expiry_held():
+                    self._expire(key)
                 return None
         return value
 
@@ -264,6 +268,10 @@ class Keyspace:
         """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``.
 
         A string is costed here; a container when its first change is notified."""
+        if self.expires and key in self.expires:
+            # a key expired while a pause holds expiry (reads see it gone): the new
+            # value replaces it, with no TTL of its own
+            self.delete(key)
         self.data[key] = value
         if self.sampling and (self.exempt is None or not self.exempt(key)):
             self._order.append(key)
