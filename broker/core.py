@@ -635,7 +635,8 @@ class Broker:
                     self.monitors.refuse(cmd)  # a monitor is a replica: never paused either
                 elif self.pause.active and self.pause.holds(client, cmd, argv):
                     return self.pause.postpone(client, argv)
-            if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
+            # (by full name: SLOWLOG RESET or CLIENT ... subcommands are queued as any other)
+            if client.multi is not None and (cmd.container is not None or cmd.name.encode() not in _NOT_QUEUED):
                 client.multi.append((cmd, argv))
                 client.pending_reply = self._reply_mode(client, QUEUED)
                 return _QUEUED_OR_REFUSED
@@ -756,7 +757,7 @@ class Broker:
         if "denyoom" in (cmd.flags if cmd.flags_of is None else cmd.flags_of(client, argv)):
             return CommandError(OOM)
         if client.multi is not None:
-            if cmd.name not in _OOM_IN_MULTI:
+            if cmd.container is not None or cmd.name not in _OOM_IN_MULTI:
                 return CommandError(OOM)
             if cmd.name == "exec" and any("denyoom" in queued.flags for queued, _ in client.multi):
                 # rejectCommand on EXEC: execCommandAbort discards the transaction
