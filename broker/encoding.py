@@ -15,7 +15,7 @@ alive). Sorted sets carry their own ``encoding`` (``broker.zset``).
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
     from broker.config import Config
@@ -28,7 +28,6 @@ _EMBSTR_LIMIT = 44
 # the defaults of hash-max-listpack-entries/-value in Redis 7.0's config.c
 _HASH_LISTPACK_ENTRIES, _HASH_LISTPACK_VALUE = 512, 64
 _INTSET_ENTRIES = 512
-_BIG = (b"hashtable", b"raw")
 
 
 def as_long(value: bytes) -> int | None:
@@ -73,18 +72,33 @@ def encoding_of(value: Any, config: "Config | None" = None, db: "Keyspace | None
     return getattr(value, "encoding", b"listpack")  # type: ignore[no-any-return]
 
 
-def keep_converted(db: "Keyspace", key: bytes, value: Any) -> None:
-    """Before a hash or set loses elements: if it is in its big encoding now, it
-    stays there (Redis converts listpack/intset -> hashtable, never back).
+def keep_converted(db: "Keyspace", key: bytes, value: Any, leaving: Iterable[bytes], gone: int = 0) -> None:
+    """Before ``leaving`` (members or fields) go from a hash or set: if it is in its
+    big encoding now, it stays there (Redis converts listpack/intset -> hashtable,
+    never back).
 
-    O(1) once remembered or past the entry limit; else one scan of the (small) value.
+    O(len(leaving)): what makes a value big now is its length or an element that
+    does not fit (a non-integer member, a long field or value); removing elements
+    that fit changes neither, so only the leaving ones need a look. ``gone``: that
+    many of them (SPOP's) have left the set already.
     """
-    kept = db.encodings.get(key)
-    if kept is not None and kept[0] is value:
-        return
-    encoding = encoding_of(value, getattr(db.host, "config", None))
-    if encoding in _BIG:
-        db.encodings[key] = (value, encoding)
+    encodings = db.encodings
+    if encodings:
+        kept = encodings.get(key)
+        if kept is not None and kept[0] is value:
+            return
+    config = getattr(db.host, "config", None)
+    if type(value) is set:
+        limit = int(config.get("set-max-intset-entries")) if config else _INTSET_ENTRIES
+        big = len(value) + gone > limit or any(
+            (gone or member in value) and as_long(member) is None for member in leaving)
+    else:
+        limit = int(config.get("hash-max-listpack-entries")) if config else _HASH_LISTPACK_ENTRIES
+        longest = int(config.get("hash-max-listpack-value")) if config else _HASH_LISTPACK_VALUE
+        big = len(value) > limit or any(
+            field in value and (len(field) > longest or len(value[field]) > longest) for field in leaving)
+    if big:
+        encodings[key] = (value, b"hashtable")
 
 
 def mark_raw(db: "Keyspace", key: bytes, value: bytes) -> None:

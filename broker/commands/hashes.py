@@ -121,7 +121,7 @@ def hdel(client: Client, argv: list[bytes]) -> Any:
     hash_ = _get(db, argv[1])
     if hash_ is None:
         return 0
-    keep_converted(db, argv[1], hash_)
+    keep_converted(db, argv[1], hash_, argv[2:])
     deleted = 0
     for field in argv[2:]:
         if hash_.pop(field, None) is not None:

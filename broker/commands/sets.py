@@ -149,7 +149,7 @@ def srem(client: Client, argv: list[bytes]) -> Any:
     members = _get(db, argv[1])
     if members is None:
         return 0
-    keep_converted(db, argv[1], members)
+    keep_converted(db, argv[1], members, argv[2:])
     before = len(members)
     members.difference_update(argv[2:])
     removed = before - len(members)
@@ -175,7 +175,7 @@ def smove(client: Client, argv: list[bytes]) -> Any:
         return 1 if member in source else 0
     if member not in source:
         return 0
-    keep_converted(db, source_key, source)
+    keep_converted(db, source_key, source, (member,))
     source.discard(member)
     # Redis order: srem, del (source emptied), new (destination created), sadd.
     _removed(db, source_key, source, b"srem")
@@ -199,7 +199,6 @@ def spop(client: Client, argv: list[bytes]) -> Any:
     members = _get(db, argv[1])
     if members is None:
         return None
-    keep_converted(db, argv[1], members)
     if len(members) <= _FAIR_PICK_LIMIT:
         member = random.choice(tuple(members))
         members.discard(member)
@@ -208,6 +207,7 @@ def spop(client: Client, argv: list[bytes]) -> Any:
         # per-process hash seed, so this is arbitrary, if not uniform (Redis's
         # own pick is not uniform either).
         member = members.pop()
+    keep_converted(db, argv[1], members, (member,), gone=1)
     _removed(db, argv[1], members, b"spop")
     return member
 
@@ -222,8 +222,8 @@ def _spop_count(db: Keyspace, key: bytes, count: int) -> set[bytes]:
         db.notify(_GENERIC, b"del", key)
         return members
     popped = set(random.sample(tuple(members), count))
-    keep_converted(db, key, members)
     members -= popped
+    keep_converted(db, key, members, popped, gone=len(popped))
     db.notify(_SET, b"spop", key)
     return popped
 

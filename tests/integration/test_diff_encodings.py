@@ -40,6 +40,10 @@ SCRIPTS: dict[str, list[tuple[Any, ...]]] = {
         ("CONFIG", "SET", "set-max-intset-entries", 3), ("SADD", "big", 1, 2, 3, 4), ("SREM", "big", 4),
         ("OBJECT", "ENCODING", "big"), ("CONFIG", "SET", "set-max-intset-entries", 512),
         ("SADD", "p", 1, "b"), ("SPOP", "p", 5), ("SADD", "p", 1), ("OBJECT", "ENCODING", "p"),
+        # whichever members SPOP takes, the set stays hashtable (the strings may be gone)
+        *[step for n in range(6) for step in (
+            ("SADD", f"r{n}", 1, 2, 3, "a", "b"), ("SPOP", f"r{n}", 2), ("OBJECT", "ENCODING", f"r{n}"),
+            ("SADD", f"o{n}", 1, "a"), ("SPOP", f"o{n}"), ("OBJECT", "ENCODING", f"o{n}"))],
     ],
     "hashes_stay_hashtable": [
         ("HSET", "h", "a", _LONG, "b", "c"), ("HDEL", "h", "a"), ("OBJECT", "ENCODING", "h"),
