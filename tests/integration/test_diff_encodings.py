@@ -58,4 +58,11 @@ SCRIPTS: dict[str, list[tuple[Any, ...]]] = {
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_encodings_as_redis(redis_server: Any, fanout_broker: Any, name: str) -> None:
-    assert_same_replies(redis_server.port, fanout_broker.port, SCRIPTS[name])
+    assert_same_replies(redis_server.port, fanout_broker.port, SCRIPTS[name], normalize=_which_is_random)
+
+
+def _which_is_random(command: Any, reply: Any) -> Any:
+    # what SPOP takes is random; how many it took is not
+    if command[0] == "SPOP":
+        return len(reply) if isinstance(reply, list) else reply is not None
+    return reply
