@@ -14,6 +14,7 @@ from broker.glob import glob_match
 from broker.acl import categories
 from broker.commands.acl import OrderedSet
 from broker.keyspecs import MOVABLE, keys_of
+from broker.config_params import HIDDEN
 from broker.resp import OK, CommandError, Simple, Verbatim
 from broker.table import COMMANDS, Command, command, container, subcommand
 
@@ -79,11 +80,18 @@ def config_get(client: Client, argv: list[bytes]) -> dict[bytes, bytes]:
     reply: dict[bytes, bytes] = {}
     for raw in argv[2:]:
         pattern = raw.lower()
+        if not any(char in pattern for char in b"[*?"):
+            # configGetCommand: an exact name (hidden ones too) is answered under the
+            # name as given, in its letter case
+            name = pattern.decode("utf-8", "replace")
+            if name in config.values or name in config.names():
+                reply[raw] = config.get(name).encode()
+            elif pattern == b"replica-output-buffer-limit" or pattern == b"slave-output-buffer-limit":
+                reply[pattern] = config.get("client-output-buffer-limit").encode()
+            continue
         for name in config.names():
-            if glob_match(pattern, name.encode()):
+            if name not in HIDDEN and glob_match(pattern, name.encode()):
                 reply[name.encode()] = config.get(name).encode()
-        if pattern == b"replica-output-buffer-limit" or pattern == b"slave-output-buffer-limit":
-            reply[pattern] = config.get("client-output-buffer-limit").encode()
     return reply
 
 
