@@ -637,6 +637,9 @@ class Broker:
                     return self.pause.postpone(client, argv)
             # (by full name: SLOWLOG RESET or CLIENT ... subcommands are queued as any other)
             if client.multi is not None and (cmd.container is not None or cmd.name.encode() not in _NOT_QUEUED):
+                # CLIENT LIST's cmd= names the command queued last (processCommand sets lastcmd)
+                client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
+                client.last_command_ms = self.now_ms
                 client.multi.append((cmd, argv))
                 client.pending_reply = self._reply_mode(client, QUEUED)
                 return _QUEUED_OR_REFUSED

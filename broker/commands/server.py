@@ -360,6 +360,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("pubsub_channels", len(broker.pubsub.channels)),
             ("pubsub_patterns", len(broker.pubsub.patterns)),
             ("pubsubshard_channels", len(broker.pubsub.shard_channels)),
+            ("migrate_cached_sockets", 0),  # no MIGRATE: never a cached connection
             ("pubsub_messages", stats.pubsub_messages),
             ("pubsub_deliveries", stats.pubsub_deliveries),
             # fanout's own (after Redis's): every message a client published (PUBLISH,
