@@ -104,7 +104,9 @@ def keep_converted(db: "Keyspace", key: bytes, value: Any, leaving: Iterable[byt
 def mark_raw(db: "Keyspace", key: bytes, value: bytes) -> None:
     """A string just changed in place (SETRANGE, APPEND, SETBIT, BITFIELD): ``raw``.
 
-    Not for values of 0 or 1 byte: CPython shares those objects, so a later SET of
-    the same byte would find the mark (they read as they would if freshly set)."""
-    if len(value) > 1:
+    Only strings that would read as ``int`` or ``embstr`` need the mark (longer ones
+    are ``raw`` anyway, and a mark must not keep a big value alive after a SET
+    replaced it); not values of 0 or 1 byte: CPython shares those objects, so a
+    later SET of the same byte would find the mark."""
+    if 1 < len(value) <= _EMBSTR_LIMIT:
         db.encodings[key] = (value, b"raw")

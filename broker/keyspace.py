@@ -293,6 +293,8 @@ class Keyspace:
             self.data[key] = value
             self._uncount(key, old)
             self._count(key, value)
+            if self.encodings:  # (a mark of the old value must not keep it alive)
+                self.encodings.pop(key, None)
             if self.access == ACCESS_LRU:  # a new object: now (LFU keeps the field, as dbOverwrite)
                 self.lru[key] = self.host.now_ms
             if not keep_ttl and self.expires and self.expires.pop(key, None) is not None:
@@ -310,6 +312,8 @@ class Keyspace:
         else:
             self._uncount(key, old)
             self._count(key, value)
+            if self.encodings:
+                self.encodings.pop(key, None)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key`` with no notification (the caller emits its own event)."""
