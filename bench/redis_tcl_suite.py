@@ -94,7 +94,7 @@ def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
         argv = [sys.executable, "-m", "gateway.cli", "broker", "--port", str(port), "--log-level", "warning",
                 "--save", ""]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port, 60.0)  # a Python server takes long to start on a loaded machine
+    wait_port(port, timeout=90.0)  # a loaded machine (load average 30) needs more than 15 s
     wait_pong(port)
     return process, port
 

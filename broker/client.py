@@ -139,19 +139,51 @@ def _username(client: Client) -> str:
     return client.user.name.decode("utf-8", "replace") if client.user is not None else "default"
 
 
-def client_info_line(client: Client) -> str:
-    """One CLIENT LIST line (without the newline), Redis 7.2 field order."""
+# What Redis's query buffer of a client holds once it has read a request: one
+# PROTO_IOBUF_LEN (16 kB) read, in jemalloc's 20 kB size class (qbuf + qbuf-free);
+# the cron gives it back after 2 s idle (clientsCronResizeQueryBuffer).
+_QUERY_BUFFER = 20474
+_QUERY_BUFFER_IDLE_MS = 2000
+
+
+def _request_size(argv: list[bytes]) -> int:
+    """The request as RESP: ``*<argc>\r\n`` and ``$<len>\r\n<arg>\r\n`` per argument."""
+    return len(b"%d" % len(argv)) + 3 + sum(len(arg) + len(b"%d" % len(arg)) + 5 for arg in argv)
+
+
+def client_info_line(client: Client, argv: list[bytes] | None = None) -> str:
+    """One CLIENT LIST line (without the newline), Redis 7.2 field order.
+
+    Args:
+        argv: the command being run, when ``client`` is the one running it: its
+            query buffer and argv hold that request (``qbuf``, ``argv-mem``), as
+            Redis's do while the command executes; other clients' are empty.
+    """
     broker = client.broker
     now = broker.now_ms
     cmd = client.last_command.lower().decode("utf-8", "replace")
     omem = client.output_buffer_size()
+    idle_ms = now - client.last_command_ms
+    if argv is not None:
+        qbuf, argv_mem = _request_size(argv), sum(map(len, argv))
+        qbuf_free = max(_QUERY_BUFFER - qbuf, 0)
+    else:
+        # read from before (not a client that never sent anything), not yet idle long
+        qbuf = argv_mem = 0
+        sent = client.last_command != b"NULL"
+        qbuf_free = _QUERY_BUFFER if sent and idle_ms <= _QUERY_BUFFER_IDLE_MS else 0
+    # mstate.argv_len_sums: each queued command's arguments and argv pointers
+    multi_mem = 0 if client.multi is None else sum(
+        sum(map(len, queued)) + 8 * len(queued) for _, queued in client.multi)
+    tot_mem = omem + qbuf + qbuf_free + argv_mem + multi_mem + 16384
     return (
         f"id={client.id} addr={client.addr} laddr={client.laddr} fd={getattr(client, 'fd', -1)} "
         f"name={client.name.decode('utf-8', 'replace')} age={(now - client.created_ms) // 1000} "
-        f"idle={(now - client.last_command_ms) // 1000} flags={client.flags()} db={client.db.index} "
+        f"idle={idle_ms // 1000} flags={client.flags()} db={client.db.index} "
         f"sub={len(client.channels)} psub={len(client.patterns)} ssub={len(client.shard_channels)} "
-        f"multi={-1 if client.multi is None else len(client.multi)} qbuf=0 qbuf-free=0 argv-mem=0 "
-        f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={omem + 16384} events=r "
+        f"multi={-1 if client.multi is None else len(client.multi)} qbuf={qbuf} qbuf-free={qbuf_free} "
+        f"argv-mem={argv_mem} multi-mem={multi_mem} rbs=16384 rbp=0 obl=0 oll=0 omem={omem} tot-mem={tot_mem} "
+        f"events=r "
         f"cmd={cmd} user={_username(client)} redir={-1 if client.tracking is None else client.tracking.redirect} "
         f"resp={client.proto} "
         f"lib-name={client.lib_name.decode('utf-8', 'replace')} lib-ver={client.lib_ver.decode('utf-8', 'replace')}"

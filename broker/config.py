@@ -14,7 +14,12 @@ from broker import config_params
 from broker.notify import flags_from_string, flags_to_string
 from broker.resp import CommandError
 
-__all__ = ["Config", "parse_memory", "save_points"]
+__all__ = ["Config", "ConfigApplyError", "parse_memory", "save_points"]
+
+
+class ConfigApplyError(Exception):
+    """Raised by a listener that cannot apply a value (a port already taken): CONFIG
+    SET then puts every parameter of the call back, as Redis's apply step does."""
 
 
 def parse_memory(text: str) -> int | None:
@@ -197,7 +202,7 @@ _TLS = {"tls-port", "tls-session-cache-size", "tls-session-cache-timeout", "tls-
 # Parameters whose value Redis raises on CONFIG SET (CONFIG_REPL_BACKLOG_MIN_SIZE).
 _AT_LEAST = {"repl-backlog-size": 16384}
 # Redis refuses to change these at runtime.
-_IMMUTABLE = {"databases", "cluster-enabled", "port", "bind", "appenddirname", "appendfilename"}
+_IMMUTABLE = {"databases", "cluster-enabled", "appenddirname", "appendfilename"}
 
 
 class Config:
@@ -259,7 +264,7 @@ class Config:
                 if problem is not None:
                     raise CommandError(
                         f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - {problem}")
-                resolved.append((name, rendered))
+                resolved.append((name, rendered, raw_name))
                 continue
             if generic is not None and (generic[7] or generic[8]):
                 raise CommandError(
@@ -286,8 +291,28 @@ class Config:
                 problem = _PARAMETERS[name][1](value)
             if problem is not None:
                 raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{raw_name}') - {problem}")
-            resolved.append((name, value))
-        for name, value in resolved:
+            resolved.append((name, value, raw_name))
+        before = dict(self.values)
+        applied: list[str] = []
+        try:
+            self._apply(resolved, applied)
+        except ConfigApplyError as exc:
+            # restore_backup: every value of this call back, told to the listeners again
+            failed = applied[-1] if applied else ""
+            self.values = before
+            for name in dict.fromkeys(applied):
+                for listener in self.listeners:
+                    try:
+                        listener(name, before[name])
+                    except ConfigApplyError:
+                        pass  # (what was there before applied once: nothing better to do)
+            raw = next((raw_name for name, _, raw_name in resolved if name == failed), failed)
+            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{raw}') - {exc}") from None
+
+    def _apply(self, resolved: list[tuple[str, str, str]], applied: list[str]) -> None:
+        """Store each value and tell the listeners; ``applied`` names each as it goes."""
+        for name, value, _ in resolved:
+            applied.append(name)
             if name not in _PARAMETERS:
                 if name in _AT_LEAST:
                     # what the apply function of Redis's table raises the value to
@@ -322,6 +347,7 @@ class Config:
             elif _PARAMETERS[name][1] is _yes_no or name == "appendfsync":
                 value = value.lower()
             for target in (name, _TWINS[name]) if name in _TWINS else (name,):
+                applied.append(target)
                 self.values[target] = value
                 for listener in self.listeners:
                     listener(target, value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BY_NAME", "PARAMETERS", "Parameter", "check_and_render"]
+__all__ = ["BY_NAME", "HIDDEN", "PARAMETERS", "Parameter", "check_and_render"]
 
 # (name, kind, default, low, high, choices, alias, immutable, protected)
 # kind: bool | enum | string | special | int | memory (units accepted, rendered in
@@ -194,6 +194,18 @@ PARAMETERS: tuple[Parameter, ...] = (
     ('replicaof', 'special', '', None, None, None, 'slaveof', True, False),
     ('latency-tracking-info-percentiles', 'special', '50 99 99.9', None, None, None, None, False, False),
 )
+
+# HIDDEN_CONFIG parameters (debugging knobs of Redis's own tests): CONFIG GET returns
+# them when named exactly, never for a pattern; accepted and kept, nothing else.
+_HIDDEN_PARAMETERS: tuple[Parameter, ...] = (
+    ('use-exit-on-panic', 'bool', 'no', None, None, None, None, False, False),
+    ('rdb-key-save-delay', 'int', '0', -2147483648, 2147483647, None, None, False, False),
+    ('key-load-delay', 'int', '0', -2147483648, 2147483647, None, None, False, False),
+    ('watchdog-period', 'int', '0', 0, 2147483647, None, None, False, False),
+    ('loading-process-events-interval-bytes', 'int', '2097152', 1024, 2147483647, None, None, False, False),
+)
+HIDDEN = frozenset(parameter[0] for parameter in _HIDDEN_PARAMETERS)
+PARAMETERS += _HIDDEN_PARAMETERS
 
 
 # ------------------------------------------------------------ checks and rendering

@@ -21,6 +21,7 @@ from broker.client import Client, client_info_line
 from broker.cmdstats import CommandStats
 from broker.commands import load
 from broker.config import Config, parse_memory
+from broker.dirty import set_dirty_counts
 from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
@@ -97,6 +98,7 @@ class Broker:
     def __init__(self, clock: Callable[[], float] = time.time, config: dict[str, str] | None = None,
                  version: str = "7.0.15") -> None:
         mark_recorded_as_sent(load().values())
+        set_dirty_counts(load().values())
         self.clock = clock
         # the system's clock: run_pipeline reads it once per batch for both the batch's
         # time (now_ms) and its duration (see there)
@@ -169,7 +171,8 @@ class Broker:
         # command name as clients spell it (b"SET", b"set") -> command, to skip lower()
         self._by_spelling: dict[bytes, Command] = {}
         # Changes since the last successful save (Redis's server.dirty): one per
-        # successful call of a command flagged "write".
+        # successful call of a command flagged "write" that changed data (``changes``
+        # moved), plus what handlers add where Redis counts elements (HSET's fields ...).
         self.dirty = 0
         # Modifications of the data (bumped by Keyspace.notify, FLUSHALL ...): a command
         # that moved it is recorded by the propagator (AOF, later replication) when
@@ -261,8 +264,10 @@ class Broker:
                     reply = exc
                     self.cmdstats.error(cmd, exc.message, False)
                 else:
-                    if cmd.write:
-                        self.dirty += 1
+                    # Redis's server.dirty moves only when a write changed data (a DEL
+                    # of a missing key, a SETBIT to the same bit: no change)
+                    if cmd.write and self.changes != changes:
+                        self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
                 # counted once run, as Redis's call() counts (INFO does not see itself);
                 # not timed: the in-process callers (the embedded gateway) run one command
                 # per call, and a clock reading costs what a short command does
@@ -346,8 +351,8 @@ class Broker:
                             changes = self.changes  # a refused command is not recorded
                             self.cmdstats.error(cmd, exc.message, False)
                         else:
-                            if cmd.write:
-                                self.dirty += 1
+                            if cmd.write and self.changes != changes:  # (see execute)
+                                self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
                         cmd.calls += 1  # once run, as Redis's call() counts
                     if self.propagating and (self.changes != changes or propagator.pending):
                         if len(argv) <= cmd.sent_argc and not propagator.pending and not self.call_depth:
@@ -550,9 +555,13 @@ class Broker:
                 self._check_gate(cmd)
                 if client in self.monitors.clients:
                     self.monitors.refuse(cmd)  # a monitor is a replica: never paused either
-                elif self.pause.active and self.pause.holds(client, cmd):
+                elif self.pause.active and self.pause.holds(client, cmd, argv):
                     return self.pause.postpone(client, argv)
-            if client.multi is not None and cmd.name.encode() not in _NOT_QUEUED:
+            # (by full name: SLOWLOG RESET or CLIENT ... subcommands are queued as any other)
+            if client.multi is not None and (cmd.container is not None or cmd.name.encode() not in _NOT_QUEUED):
+                # CLIENT LIST's cmd= names the command queued last (processCommand sets lastcmd)
+                client.last_command = cmd.fullname.encode() if cmd.container else argv[0]
+                client.last_command_ms = self.now_ms
                 client.multi.append((cmd, argv))
                 client.pending_reply = self._reply_mode(client, QUEUED)
                 return _QUEUED_OR_REFUSED
@@ -586,9 +595,10 @@ class Broker:
             self.cmdstats.error(cmd, exc.message, False)
         else:
             if cmd.write:
-                self.dirty += 1
                 if cmd.container is not None and cmd.fullname in FORCE_PROPAGATE:
                     self.changes += 1
+                if self.changes != changes:  # (see execute)
+                    self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
         finally:
             self.call_depth -= 1
         if type(reply) is CommandError and reply is not self._last_error:
@@ -620,9 +630,21 @@ class Broker:
             propagator.flush()
 
     def key_expired(self, db: int, key: bytes) -> None:
-        """A key expired (lazily or in the active cycle): recorded as its deletion."""
+        """A key expired (lazily or in the active cycle): counted (INFO expired_keys),
+        recorded as its deletion."""
+        self.stats.expired_keys += 1
         if self.propagating:
             self.propagator.deletion(db, key)
+
+    def expiry_held(self) -> bool:
+        """While clients are paused (CLIENT PAUSE, WRITE or ALL), keys past their TTL
+        read as gone but are not deleted, actively or lazily, as Redis's
+        ``checkClientPauseTimeoutAndReturnIfPaused``: a deletion is a write."""
+        pause = self.pause
+        if not pause.active:
+            return False
+        pause.check(self.now_ms)
+        return pause.active
 
     def _subcommand(self, cmd: Command, argv: list[bytes]) -> Command:
         if len(argv) < 2:
@@ -673,7 +695,7 @@ class Broker:
         if "denyoom" in (cmd.flags if cmd.flags_of is None else cmd.flags_of(client, argv)):
             return CommandError(OOM)
         if client.multi is not None:
-            if cmd.name not in _OOM_IN_MULTI:
+            if cmd.container is not None or cmd.name not in _OOM_IN_MULTI:
                 return CommandError(OOM)
             if cmd.name == "exec" and any("denyoom" in queued.flags for queued, _ in client.multi):
                 # rejectCommand on EXEC: execCommandAbort discards the transaction
@@ -949,20 +971,18 @@ class Broker:
     def active_expire(self, limit: int = 2000) -> int:
         """One active expiry cycle over all dbs; returns how many keys expired."""
         self.now_ms = self.clock_ms()
-        if self.pause.active:
-            self.pause.check(self.now_ms)
         expired = 0
         # the latency monitor's "expire-cycle" event (only timed while it is on)
         started = perf_counter_ns() if self.cmdstats.latency.threshold else 0
-        for db in self.dbs:
-            if db.expires:
-                expired += db.expire_due(self.now_ms, limit)
+        if not self.expiry_held():
+            for db in self.dbs:
+                if db.expires:
+                    expired += db.expire_due(self.now_ms, limit)  # (counted by key_expired)
         if started:
             self.cmdstats.latency.add_if_needed("expire-cycle", (perf_counter_ns() - started) // 1_000_000,
                                                 self.now_ms // 1000)
         if self.tracking.clients:
             self.tracking.limit()  # serverCron's part: a lowered limit applies without commands
-        self.stats.expired_keys += expired
         self.memory.used  # noqa: B018 (reading it keeps used_memory_peak, as serverCron does)
         if self.maxmemory:
             self.refresh_memory()

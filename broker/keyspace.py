@@ -78,6 +78,8 @@ class Host(Protocol):
 
     def key_expired(self, db: int, key: bytes) -> None: ...
 
+    def expiry_held(self) -> bool: ...
+
     def count_read(self, db: int, key: bytes, hit: bool) -> None: ...
 
 
@@ -131,6 +133,10 @@ class Keyspace:
         # (kept only while an allkeys-* policy has a limit to enforce: ``sampling``)
         self._order: list[bytes] = []
         self.sampling = False
+        # key -> (value, encoding): values that keep an encoding their contents no
+        # longer imply (a shrunk hash still "hashtable", a SETRANGE'd "1234" still
+        # "raw"), valid while the key holds that very object (broker.encoding)
+        self.encodings: dict[bytes, tuple[Any, bytes]] = {}
         self.exempt: Callable[[bytes], bool] | None = None
 
     def __len__(self) -> int:
@@ -146,7 +152,8 @@ class Keyspace:
         if self.expires:
             deadline = self.expires.get(key)
             if deadline is not None and deadline <= self.host.now_ms:
-                self._expire(key)
+                if not self.host.expiry_held():
+                    self._expire(key)
                 return None
         if self.access:
             self.touch(key)
@@ -161,7 +168,8 @@ class Keyspace:
         if self.expires:
             deadline = self.expires.get(key)
             if deadline is not None and deadline <= self.host.now_ms:
-                self._expire(key)
+                if not self.host.expiry_held():
+                    self._expire(key)
                 return None
         return value
 
@@ -260,6 +268,10 @@ class Keyspace:
         """Create ``key`` (it must be absent): emits ``new``, like Redis ``dbAdd``.
 
         A string is costed here; a container when its first change is notified."""
+        if self.expires and key in self.expires:
+            # a key expired while a pause holds expiry (reads see it gone): the new
+            # value replaces it, with no TTL of its own
+            self.delete(key)
         self.data[key] = value
         if self.sampling and (self.exempt is None or not self.exempt(key)):
             self._order.append(key)
@@ -281,6 +293,8 @@ class Keyspace:
             self.data[key] = value
             self._uncount(key, old)
             self._count(key, value)
+            if self.encodings:  # (a mark of the old value must not keep it alive)
+                self.encodings.pop(key, None)
             if self.access == ACCESS_LRU:  # a new object: now (LFU keeps the field, as dbOverwrite)
                 self.lru[key] = self.host.now_ms
             if not keep_ttl and self.expires and self.expires.pop(key, None) is not None:
@@ -298,6 +312,8 @@ class Keyspace:
         else:
             self._uncount(key, old)
             self._count(key, value)
+            if self.encodings:
+                self.encodings.pop(key, None)
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key`` with no notification (the caller emits its own event)."""
@@ -312,6 +328,8 @@ class Keyspace:
             self.lru.pop(key, None)
         if self.expires and self.expires.pop(key, None) is not None:
             self.account.dataset -= EXPIRE_COST
+        if self.encodings:
+            self.encodings.pop(key, None)
         if type(value) is Stream:
             # XREADGROUP clients blocked on it get "-UNBLOCKED" (Redis's dbGenericDelete)
             self.host.signal_ready(self.index, key)
@@ -460,7 +478,7 @@ class Keyspace:
         self.account.dataset -= self.cost()
         old = [self.data, self.expires, self._deadlines,
                Bookkeeping([self.sizes, self.elements, self.lru, self._order])]
-        self.data, self.expires, self._deadlines = {}, {}, []
+        self.data, self.expires, self._deadlines, self.encodings = {}, {}, [], {}
         self.sizes, self.elements, self.lru, self._order = {}, {}, {}, []
         return old
 
@@ -474,6 +492,7 @@ class Keyspace:
         self.elements, other.elements = other.elements, self.elements
         self.lru, other.lru = other.lru, self.lru
         self._order, other._order = other._order, self._order
+        self.encodings, other.encodings = other.encodings, self.encodings
 
     # ----------------------------------------------------------------- TTL
 

@@ -26,11 +26,18 @@ OFF, WRITE, ALL = 0, 1, 2
 _MAY_REPLICATE = frozenset({"eval", "evalsha", "fcall", "pfcount", "publish", "spublish"})
 
 
-def may_replicate(cmd: "Command", client: "Client") -> bool:
+def may_replicate(cmd: "Command", client: "Client", argv: list[bytes]) -> bool:
+    """Whether Redis's processCommand sees ``cmd`` as write or may-replicate: a script
+    that declares flags (a shebang, a function) writes only without ``no-writes``
+    (scriptFlagsToCmdFlags drops may-replicate then); EXEC as its queued commands."""
+    if cmd.flags_of is not None:
+        flags = cmd.flags_of(client, argv)
+        if flags is not cmd.flags:  # declared: they say whether it writes
+            return "write" in flags
     if cmd.write or cmd.name in _MAY_REPLICATE:
         return True
     if cmd.name == "exec" and client.multi:
-        return any(queued.write or queued.name in _MAY_REPLICATE for queued, _ in client.multi)
+        return any(may_replicate(queued, client, queued_argv) for queued, queued_argv in client.multi)
     return False
 
 
@@ -68,12 +75,12 @@ class ClientPause:
         if self.active and self.end_ms < now_ms:
             self.unpause()
 
-    def holds(self, client: "Client", cmd: "Command") -> bool:
+    def holds(self, client: "Client", cmd: "Command", argv: list[bytes]) -> bool:
         """Whether ``cmd`` from ``client`` must wait (checked on the slow path only)."""
         if getattr(client, "pause_exempt", False):
             return False
         self.check(self.broker.now_ms)
-        return self.kind == ALL or (self.kind == WRITE and may_replicate(cmd, client))
+        return self.kind == ALL or (self.kind == WRITE and may_replicate(cmd, client, argv))
 
     def postpone(self, client: "Client", argv: list[bytes]) -> "Blocked":
         self.postponed.append(client)

@@ -21,14 +21,16 @@ Limits, as Redis has them:
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
+import socket
 import time
 from collections import deque
 from typing import Any
 
-from broker.config import output_limits
+from broker.config import ConfigApplyError, output_limits
 from broker.core import Broker, Client
 from broker.fdlimit import FdBudget
 from broker.persistence.aof import AppendOnlyFile
@@ -315,6 +317,8 @@ class RespServer:
         self.fd_budget = fd_budget or FdBudget()
         self.fd_budget.register("resp", self.connections.__len__)
         self.servers: list[asyncio.AbstractServer] = []
+        # the TCP listeners among them (CONFIG SET port / bind replaces them)
+        self.tcp_servers: list[asyncio.AbstractServer] = []
         self._cron: asyncio.Task[None] | None = None
         # the append-only file (off unless appendonly yes); loaded by start()
         self.aof = broker.aof if broker.aof is not None else AppendOnlyFile(broker)
@@ -344,8 +348,12 @@ class RespServer:
             server = await self.loop.create_server(
                 lambda: RespConnection(self), self.host, self.port, reuse_address=True, backlog=1024)
             self.servers.append(server)
+            self.tcp_servers.append(server)
             self.port = server.sockets[0].getsockname()[1]
             self.broker.port = self.port  # type: ignore[attr-defined]
+            # CONFIG GET port / bind: where this server listens (CONFIG SET moves it)
+            self.broker.config.values["port"] = str(self.port)
+            self.broker.config.values["bind"] = self.host
         if self.unix_path:
             if os.path.exists(self.unix_path):
                 os.unlink(self.unix_path)
@@ -401,7 +409,9 @@ class RespServer:
         self.aof.close()
 
     def _config_changed(self, name: str, value: str) -> None:
-        if name == "client-output-buffer-limit":
+        if name in ("port", "bind"):
+            self._rebind(name, value)
+        elif name == "client-output-buffer-limit":
             hard, soft, seconds = output_limits(value, "pubsub")
             self.pubsub_hard_limit, self.pubsub_soft_limit, self.pubsub_soft_seconds = hard, soft, seconds
         elif name == "proto-max-bulk-len":
@@ -410,6 +420,80 @@ class RespServer:
         elif name == "client-query-buffer-limit":
             for connection in self.connections:
                 connection.parser.query_limit = int(value)
+
+
+    def _rebind(self, name: str, value: str) -> None:
+        """CONFIG SET port / bind (Redis's updatePort / applyBind): listen on the new
+        address first, then close the old listeners; connections already open stay.
+        Port 0 closes the TCP listeners. Raises ConfigApplyError, listening where it
+        did, when an address cannot be bound (CONFIG SET then puts the values back).
+        """
+        port, host = (int(value), self.host) if name == "port" else (self.port, value)
+        if (port, host) == (self.port, self.host) and (self.tcp_servers or port <= 0):
+            return  # unchanged: Redis applies only what changed
+        sockets: list[socket.socket] = []
+        if port > 0:
+            try:
+                sockets = listen_sockets(host.split(), port)
+            except OSError as exc:
+                log.warning("CONFIG SET %s %s: cannot listen: %s", name, value, exc)
+                raise ConfigApplyError("Unable to listen on this port. Check server logs." if name == "port"
+                                       else "Failed to bind to specified addresses.") from None
+        for server in self.tcp_servers:
+            server.close()
+            self.servers.remove(server)
+        self.tcp_servers = []
+        self.port, self.host = port, host
+        self.broker.port = port  # type: ignore[attr-defined]
+        for sock in sockets:
+            self.loop.create_task(self._serve_socket(sock))
+
+    async def _serve_socket(self, sock: socket.socket) -> None:
+        server = await self.loop.create_server(lambda: RespConnection(self), sock=sock, backlog=1024)
+        self.servers.append(server)
+        self.tcp_servers.append(server)
+
+
+# Errors of an optional ("-" prefixed) bind address that only skip it (listenToPort)
+_SKIPPABLE = {errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT, errno.ENOPROTOOPT, errno.ESOCKTNOSUPPORT,
+              errno.EAFNOSUPPORT}
+
+
+def listen_sockets(addresses: list[str], port: int) -> list[socket.socket]:
+    """Listening sockets on ``port`` of each address, as Redis's ``bind``: ``*`` every
+    IPv4 address, ``::*`` every IPv6 one, ``-`` before an address makes it optional;
+    none given: ``* -::*``. All or nothing: OSError closes what was opened."""
+    opened: list[socket.socket] = []
+    try:
+        for address in addresses or ["*", "-::*"]:
+            optional = address.startswith("-")
+            address = address.lstrip("-")
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            host = "" if address in ("*", "::*") else address
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as exc:
+                if optional and exc.errno in _SKIPPABLE:
+                    continue
+                raise
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((host, port))
+                sock.listen(1024)
+                sock.setblocking(False)
+            except OSError as exc:
+                sock.close()
+                if optional and exc.errno in _SKIPPABLE:
+                    continue
+                raise
+            opened.append(sock)
+    except OSError:
+        for sock in opened:
+            sock.close()
+        raise
+    return opened
 
 
 class LoadFailed(Exception):

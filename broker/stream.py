@@ -24,10 +24,80 @@ __all__ = ["Stream", "StreamId", "MAX_SEQ", "estimate_distance", "format_id", "l
 
 _MAX_ID: StreamId = (2**64 - 1, MAX_SEQ)
 
-# Redis stores entries in radix-tree nodes of stream-node-max-entries (100) each;
-# "~" trimming only removes whole nodes. Fresh, append-only streams fill nodes in
-# order, so removing whole multiples of this from the head gives the same lengths.
+# Redis's defaults of stream-node-max-entries / stream-node-max-bytes, and the
+# listpack size cap (STREAM_LISTPACK_MAX_SIZE) a node never passes
 NODE_ENTRIES = 100
+NODE_BYTES = 4096
+_LISTPACK_MAX = 1 << 30
+_U64 = 1 << 64
+
+
+# ------------------------------------------------------------ listpack sizes
+# What lpBytes would say of a node, computed as Redis appends to it: each element
+# is its encoding, its data and a back-length (listpack.c lpEncodeBacklen).
+
+def _backlen(size: int) -> int:
+    return 1 if size <= 127 else 2 if size < 16383 else 3 if size < 2097151 else 4 if size < 268435455 else 5
+
+
+def _int_size(value: int) -> int:
+    """An integer element (7-bit, 13, 16, 24, 32 or 64-bit encoding), back-length included."""
+    if 0 <= value <= 127:
+        return 2
+    if -4096 <= value <= 4095:
+        return 3
+    if -32768 <= value <= 32767:
+        return 4
+    if -8388608 <= value <= 8388607:
+        return 5
+    if -2147483648 <= value <= 2147483647:
+        return 6
+    return 10
+
+
+def _delta_size(a: int, b: int) -> int:
+    # lpAppendInteger(a - b) with uint64 arithmetic read as int64
+    delta = (a - b) % _U64
+    return _int_size(delta - _U64 if delta >= 1 << 63 else delta)
+
+
+def _str_size(text: bytes) -> int:
+    """A string element: stored as an integer when it reads as one (lpStringToInt64)."""
+    size = len(text)
+    if size <= 20 and text and text[0] in _INTISH:
+        try:
+            number = int(text)
+        except ValueError:
+            number = None
+        if number is not None and b"%d" % number == text and -(1 << 63) <= number < 1 << 63:
+            return _int_size(number)
+    if size < 64:
+        return size + 2
+    element = size + (2 if size < 4096 else 5)
+    return element + _backlen(element)
+
+
+_INTISH = frozenset(b"-0123456789")
+
+
+class _Node:
+    """One radix-tree node of Redis's stream: a listpack of entries, some of them
+    only marked deleted (they still count towards stream-node-max-entries)."""
+
+    __slots__ = ("live", "deleted", "fixed", "master", "fields", "last")
+
+    def __init__(self, master: StreamId, fields: tuple[bytes, ...]) -> None:
+        self.live = 0
+        self.deleted = 0
+        # lpBytes without the live/deleted counters (their size varies with them)
+        self.fixed = 7 + _int_size(len(fields)) + sum(map(_str_size, fields)) + 2
+        self.master = master
+        self.fields = fields
+        # the id of the last entry appended, deleted or not (MINID trimming reads it)
+        self.last = master
+
+    def bytes(self) -> int:
+        return self.fixed + _int_size(self.live) + _int_size(self.deleted)
 
 
 class Stream:
@@ -35,7 +105,7 @@ class Stream:
     # OBJECT ENCODING (keys.encoding_of reads it): Redis has one encoding for streams
     encoding = b"stream"
 
-    __slots__ = ("ids", "values", "last_id", "entries_added", "max_deleted_id", "trimmed_in_node", "groups")
+    __slots__ = ("ids", "values", "last_id", "entries_added", "max_deleted_id", "nodes", "groups")
 
     def __init__(self) -> None:
         self.ids: list[StreamId] = []
@@ -43,8 +113,9 @@ class Stream:
         self.last_id: StreamId = (0, 0)
         self.entries_added = 0
         self.max_deleted_id: StreamId = (0, 0)
-        # entries removed from the current head node by exact trimming or XDEL
-        self.trimmed_in_node = 0
+        # Redis's radix-tree nodes, head first: each covers the next ``live`` entries
+        # of ``ids``; None until needed (a loaded stream gets them as appends made them)
+        self.nodes: list[_Node] | None = []
         # name -> group; None until a group is created (most streams have none)
         self.groups: dict[bytes, ConsumerGroup] | None = None
 
@@ -59,7 +130,13 @@ class Stream:
         """The id ``*`` (or ``ms-*``) gets; None if it cannot be above the last id."""
         last_ms, last_seq = self.last_id
         if ms is None:
-            ms = max(now_ms, last_ms)
+            # streamNextID: the clock if it is past the last id, else the last id's
+            # successor, which after sequence 2^64-1 is the next millisecond
+            if now_ms > last_ms:
+                return (now_ms, 0)
+            if last_seq == MAX_SEQ:
+                return (last_ms + 1, 0) if last_ms < MAX_SEQ else None
+            return (last_ms, last_seq + 1)
         if ms == last_ms:
             if last_seq == MAX_SEQ:
                 return None
@@ -68,11 +145,57 @@ class Stream:
             return None
         return (ms, 0)
 
-    def append(self, stream_id: StreamId, fields: list[bytes]) -> None:
+    def append(self, stream_id: StreamId, fields: list[bytes], max_bytes: int = NODE_BYTES,
+               max_entries: int = NODE_ENTRIES) -> None:
+        """Add an entry at the tail, in the tail node or a new one as streamAppendItem
+        decides (stream-node-max-bytes / stream-node-max-entries, 0: no limit)."""
+        nodes = self.nodes
+        if nodes is None or (not nodes and self.ids):
+            nodes = self._rebuild_nodes(max_bytes, max_entries)
+        node = nodes[-1] if nodes else None
+        names = tuple(fields[0::2])
+        if node is not None:
+            if max_bytes <= 0 or max_bytes > _LISTPACK_MAX:
+                max_bytes = _LISTPACK_MAX
+            if node.bytes() + sum(map(len, fields)) >= max_bytes or (
+                    max_entries and node.live + node.deleted >= max_entries):
+                node = None
+        if node is None:
+            node = _Node(stream_id, names)
+            nodes.append(node)
+        same = names == node.fields
+        master = node.master
+        size = 2 + _delta_size(stream_id[0], master[0]) + _delta_size(stream_id[1], master[1])
+        if same:
+            size += sum(map(_str_size, fields[1::2])) + _int_size(len(names) + 3)
+        else:
+            size += _int_size(len(names)) + sum(map(_str_size, fields)) + _int_size(2 * len(names) + 4)
+        node.fixed += size
+        node.live += 1
+        node.last = stream_id
         self.ids.append(stream_id)
         self.values.append(fields)
         self.last_id = stream_id
         self.entries_added += 1
+
+    def node_list(self) -> list[_Node]:
+        """The nodes, made first for entries that came without them (see append)."""
+        nodes = self.nodes
+        if nodes is None or (not nodes and self.ids):
+            nodes = self._rebuild_nodes(NODE_BYTES, NODE_ENTRIES)
+        return nodes
+
+    def _rebuild_nodes(self, max_bytes: int, max_entries: int) -> list[_Node]:
+        """Nodes for entries that came without them (an RDB load): as appending
+        them one by one would have made them. O(n)."""
+        ids, values = self.ids, self.values
+        last_id, added = self.last_id, self.entries_added
+        self.ids, self.values, self.nodes = [], [], []
+        for stream_id, fields in zip(ids, values):
+            self.append(stream_id, fields, max_bytes, max_entries)
+        self.last_id, self.entries_added = last_id, added
+        assert self.nodes is not None
+        return self.nodes
 
     def range(self, start: StreamId, end: StreamId, count: int | None = None,
               reverse: bool = False) -> list[list[object]]:
@@ -101,10 +224,23 @@ class Stream:
         return low, stop
 
     def delete(self, stream_id: StreamId) -> bool:
+        """XDEL of one id: the entry is marked deleted in its node; a node left with
+        no live entry goes (streamIteratorRemoveEntry)."""
         index = bisect_left(self.ids, stream_id)
         if index < len(self.ids) and self.ids[index] == stream_id:
             del self.ids[index]
             del self.values[index]
+            if self.nodes:
+                nodes = self.nodes
+                covered = 0
+                for position, node in enumerate(nodes):
+                    covered += node.live
+                    if index < covered:
+                        node.live -= 1
+                        node.deleted += 1
+                        if not node.live:
+                            del nodes[position]
+                        break
             if stream_id > self.max_deleted_id:
                 self.max_deleted_id = stream_id
             return True
@@ -112,35 +248,52 @@ class Stream:
 
     def trim(self, maxlen: int | None = None, minid: StreamId | None = None, approximate: bool = False,
              limit: int | None = None) -> int:
-        """Remove entries from the head; returns how many were removed."""
-        if maxlen is not None:
-            excess = len(self.ids) - maxlen
-        else:
-            assert minid is not None
-            excess = bisect_left(self.ids, minid)
-        if excess <= 0:
-            return 0
-        if approximate:
-            # whole nodes only: what is left of the head node first, then full nodes;
-            # when every entry is to go (MAXLEN ~ 0, a MINID past the last id) the last,
-            # partial node goes too, as Redis's streamTrim removes every node then
-            head = NODE_ENTRIES - self.trimmed_in_node
-            if excess < len(self.ids):
-                if excess < head:
-                    return 0
-                excess = head + (excess - head) // NODE_ENTRIES * NODE_ENTRIES
-            if limit is not None and limit > 0:
-                excess = min(excess, max(0, limit // NODE_ENTRIES * NODE_ENTRIES)) if limit >= head else 0
-        elif limit is not None and limit > 0:
-            excess = min(excess, limit)
-        if excess <= 0:
-            return 0
-        # Trimming leaves max_deleted_id alone: only XDEL (and XSETID) move Redis's
-        # max_deleted_entry_id (t_stream.c), which XINFO and an RDB file show.
-        del self.ids[:excess]
-        del self.values[:excess]
-        self.trimmed_in_node = (self.trimmed_in_node + excess) % NODE_ENTRIES
-        return excess
+        """Remove entries from the head as streamTrim does; returns how many went.
+
+        Whole nodes go while the stream stays at or above ``maxlen`` (or while their
+        last id is below ``minid``); then, unless ``approximate``, entries of the
+        next node are marked deleted one by one. ``limit`` (0 or None: none) caps
+        the entries removed, whole nodes only.
+        """
+        nodes = self.node_list()
+        ids = self.ids
+        removed = 0  # from the head of ids
+        drop = 0  # whole nodes
+        length = len(ids)
+        for node in nodes:
+            if maxlen is not None and length - removed <= maxlen:
+                break
+            entries = node.live
+            if limit and removed + entries > limit:
+                break
+            if maxlen is not None:
+                whole = length - removed - entries >= maxlen
+            else:
+                assert minid is not None
+                whole = node.last < minid
+            if whole:
+                removed += entries
+                drop += 1
+                continue
+            if approximate:
+                break
+            if maxlen is not None:
+                within = min(entries, length - removed - maxlen)
+            else:
+                within = bisect_left(ids, minid, removed, removed + entries) - removed
+            if within > 0:
+                node.live -= within
+                node.deleted += within
+                removed += within
+            break
+        if drop:
+            del nodes[:drop]
+        if removed:
+            # Trimming leaves max_deleted_id alone: only XDEL (and XSETID) move Redis's
+            # max_deleted_entry_id (t_stream.c), which XINFO and an RDB file show.
+            del ids[:removed]
+            del self.values[:removed]
+        return removed
 
     def entry(self, stream_id: StreamId) -> list[object] | None:
         """The entry ``stream_id`` as an [id, [field, value, ...]] reply, None if absent."""

@@ -62,6 +62,9 @@ class Command:
     # flags that depend on the arguments (Redis's getCommandFlags: a script's declared
     # flags for EVAL/FCALL, set by broker.commands.scripting); None: ``flags``
     flags_of: Callable[["Client", list[bytes]], frozenset[str]] | None = None
+    # what a successful change adds to the dirty counter, when not 1 (HSET's pairs,
+    # DEL's keys: set by broker.dirty); None: 1
+    dirty_of: Callable[[list[bytes], Any], int] | None = None
     # INFO commandstats, LATENCY HISTOGRAM (Redis keeps them on its command structs too):
     # counting is one attribute increment on the command the core already holds. The
     # table is the process's, so these are the process's broker's (Broker() resets them).

@@ -226,13 +226,13 @@ def client_list(client: Client, argv: list[bytes]) -> object:
             clients = [c for c in clients if c.id in wanted]
         else:
             raise CommandError(SYNTAX)
-    return Verbatim("".join(client_info_line(c) + "\n" for c in clients))
+    return Verbatim("".join(client_info_line(c, argv if c is client else None) + "\n" for c in clients))
 
 
 # CLIENT INFO
 @subcommand(_client, "info", 2, "noscript loading stale", since="6.2.0")
 def client_info(client: Client, argv: list[bytes]) -> object:
-    return Verbatim(client_info_line(client) + "\n")
+    return Verbatim(client_info_line(client, argv) + "\n")
 
 
 # CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [TYPE type] [USER u] [SKIPME yes|no]

@@ -17,6 +17,7 @@ from typing import Any
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.scan import parse_scan_args, scan_page
 from broker.client import Client
+from broker.encoding import keep_converted
 from broker.glob import glob_match
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.longdouble import Overflow, format_long_double, parse_long_double, round_long_double
@@ -120,6 +121,7 @@ def hdel(client: Client, argv: list[bytes]) -> Any:
     hash_ = _get(db, argv[1])
     if hash_ is None:
         return 0
+    keep_converted(db, argv[1], hash_, argv[2:])
     deleted = 0
     for field in argv[2:]:
         if hash_.pop(field, None) is not None:

@@ -18,6 +18,8 @@ from broker.commands.args import SYNTAX, parse_expire_option, parse_int
 from broker.commands.scan import parse_scan_args
 from broker.config import Config
 from broker.client import Client
+from broker.encoding import as_long as _as_long
+from broker.encoding import encoding_of
 from broker.evict import lfu_decr, lru_idle_seconds
 from broker.glob import compile_glob, glob_match
 from broker.keyspace import Keyspace, type_name
@@ -271,10 +273,13 @@ def _rename(client: Client, argv: list[bytes], nx: bool) -> Any:
             return 0
         db.delete(dst)
     field = db.lru.get(src)  # the object keeps its LRU/LFU field (Redis moves the robj)
+    kept = db.encodings.get(src)  # and its encoding
     _add_with_ttl(db, dst, value, deadline)
     if field is not None:
         db.lru[dst] = field
     db.delete(src)
+    if kept is not None:
+        db.encodings[dst] = kept
     db.notify(_GENERIC, b"rename_from", src)
     db.notify(_GENERIC, b"rename_to", dst)
     return 1 if nx else OK
@@ -317,10 +322,13 @@ def move(client: Client, argv: list[bytes]) -> int:
     if dst.lookup(key) is not None:
         return 0
     field = src.lru.get(key)  # the object keeps its LRU/LFU field (Redis moves the robj)
+    kept = src.encodings.get(key)  # and its encoding
     _add_with_ttl(dst, key, value, deadline)
     if field is not None:
         dst.lru[key] = field
     src.delete(key)
+    if kept is not None:
+        dst.encodings[key] = kept
     src.notify(_GENERIC, b"move_from", key)
     dst.notify(_GENERIC, b"move_to", key)
     return 1
@@ -362,7 +370,11 @@ def copy_(client: Client, argv: list[bytes]) -> int:
         if not replace:
             return 0
         dst.delete(new_key)
-    _add_with_ttl(dst, new_key, _duplicate(value), deadline)
+    duplicate = _duplicate(value)
+    _add_with_ttl(dst, new_key, duplicate, deadline)
+    kept = src.encodings.get(key)
+    if kept is not None and kept[0] is value:  # dupXXXObject keeps the encoding
+        dst.encodings[new_key] = (duplicate, kept[1])
     dst.notify(_GENERIC, b"copy_to", new_key)
     return 1
 
@@ -391,48 +403,6 @@ _OBJECT_HELP = [
 # Redis shares the objects of small integers; their refcount reads as INT_MAX.
 _SHARED_INTEGERS = 10000
 _SHARED_REFCOUNT = 2**31 - 1
-_EMBSTR_LIMIT = 44
-# the defaults of hash-max-listpack-entries/-value in Redis 7.0's config.c
-_HASH_LISTPACK_ENTRIES, _HASH_LISTPACK_VALUE = 512, 64
-_INTSET_ENTRIES = 512
-
-
-def _as_long(value: bytes) -> int | None:
-    """``string2l``: the integer a string encodes exactly, else None."""
-    if not value or len(value) > 20:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    if b"%d" % number != value or not _INT64_MIN <= number <= _INT64_MAX:
-        return None
-    return number
-
-
-def encoding_of(value: Any, config: Config | None = None) -> bytes:
-    """OBJECT ENCODING, best effort: what redis-server 7.0 would pick for this value
-    if it had been built in one go under ``config``'s ``*-max-listpack-*`` and
-    ``set-max-intset-entries`` (Redis never converts back, so a shrunk hash or set
-    may read differently there; a sorted set does keep its conversion)."""
-    kind = type(value)
-    if kind is bytes:
-        if _as_long(value) is not None:
-            return b"int"
-        return b"embstr" if len(value) <= _EMBSTR_LIMIT else b"raw"
-    if kind is dict:
-        entries = int(config.get("hash-max-listpack-entries")) if config else _HASH_LISTPACK_ENTRIES
-        longest = int(config.get("hash-max-listpack-value")) if config else _HASH_LISTPACK_VALUE
-        small = len(value) <= entries and all(
-            len(field) <= longest and len(item) <= longest for field, item in value.items())
-        return b"listpack" if small else b"hashtable"
-    if kind is set:
-        entries = int(config.get("set-max-intset-entries")) if config else _INTSET_ENTRIES
-        small = len(value) <= entries and all(_as_long(member) is not None for member in value)
-        return b"intset" if small else b"hashtable"
-    if kind is deque:
-        return b"quicklist"
-    return getattr(value, "encoding", b"listpack")  # type: ignore[no-any-return]
 
 
 def _object_lookup(client: Client, key: bytes) -> Any:
@@ -451,7 +421,7 @@ def _object_lookup(client: Client, key: bytes) -> Any:
 @subcommand(_object, "encoding", 3, "readonly", keys=(2, 2, 1))
 def object_encoding(client: Client, argv: list[bytes]) -> bytes | None:
     value = _object_lookup(client, argv[2])
-    return None if value is None else encoding_of(value, client.broker.config)
+    return None if value is None else encoding_of(value, client.broker.config, client.db, argv[2])
 
 
 # OBJECT REFCOUNT key

@@ -1,5 +1,5 @@
-"""What a standalone master answers about replication and databases: WAIT, ROLE
-and SWAPDB, as redis-server 7.0 with no replicas (``replication.c``, ``db.c``)."""
+"""What a standalone master answers about replication and databases: WAIT, ROLE,
+REPLICAOF and SWAPDB, as redis-server 7.0 with no replicas (``replication.c``, ``db.c``)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,31 @@ def wait(client: Client, argv: list[bytes]) -> Any:
 @command("role", 1, "noscript loading stale fast", group="server", since="2.8.12")
 def role(client: Client, argv: list[bytes]) -> Any:
     return [b"master", 0, []]
+
+
+def _replicaof(client: Client, argv: list[bytes]) -> Any:
+    """``replicaofCommand``: NO ONE keeps (or makes) this node a master, which it
+    always is: OK. Following another server is not something this broker does:
+    its port is checked as Redis checks it, then the request is refused."""
+    if argv[1].lower() == b"no" and argv[2].lower() == b"one":
+        return OK
+    port = parse_int(argv[2], "ERR Invalid master port")
+    if not 0 <= port <= 65535:
+        raise CommandError("ERR Invalid master port")
+    raise CommandError("ERR this broker is a standalone master: it cannot replicate another server "
+                       "(REPLICAOF NO ONE is accepted)")
+
+
+# REPLICAOF host port | NO ONE
+@command("replicaof", 3, "admin noscript stale no_async_loading", group="server", since="5.0.0")
+def replicaof(client: Client, argv: list[bytes]) -> Any:
+    return _replicaof(client, argv)
+
+
+# SLAVEOF host port | NO ONE
+@command("slaveof", 3, "admin noscript stale no_async_loading", group="server", since="1.0.0")
+def slaveof(client: Client, argv: list[bytes]) -> Any:
+    return _replicaof(client, argv)
 
 
 def _db_index(raw: bytes, error: str) -> int:

@@ -15,6 +15,7 @@ from broker.acl import categories
 from broker.commands.acl import OrderedSet
 from broker import commandinfo
 from broker.keyspecs import MOVABLE, keys_of
+from broker.config_params import HIDDEN
 from broker.resp import OK, CommandError, Simple, Verbatim
 from broker.table import COMMANDS, Command, command, container, subcommand
 
@@ -37,6 +38,7 @@ def _flush_mode(argv: list[bytes]) -> None:
 def flushdb(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(client.db.index)
+    client.broker.dirty += len(client.db)  # emptyData's count (broker.dirty)
     client.broker.lazyfree.drop_keyspace(client.db.flush())
     client.broker.tracking.invalidate_all()
     client.broker.changes += 1  # recorded even when the db was empty, as Redis forces it
@@ -48,6 +50,8 @@ def flushdb(client: Client, argv: list[bytes]) -> object:
 def flushall(client: Client, argv: list[bytes]) -> object:
     _flush_mode(argv)
     client.broker.touch_all_watched(None)
+    # emptyData's count, before the save below resets the counter (broker.dirty)
+    client.broker.dirty += sum(len(db) for db in client.broker.dbs)
     for db in client.broker.dbs:
         client.broker.lazyfree.drop_keyspace(db.flush())
     client.broker.tracking.invalidate_all()
@@ -77,11 +81,18 @@ def config_get(client: Client, argv: list[bytes]) -> dict[bytes, bytes]:
     reply: dict[bytes, bytes] = {}
     for raw in argv[2:]:
         pattern = raw.lower()
+        if not any(char in pattern for char in b"[*?"):
+            # configGetCommand: an exact name (hidden ones too) is answered under the
+            # name as given, in its letter case
+            name = pattern.decode("utf-8", "replace")
+            if name in config.values or name in config.names():
+                reply[raw] = config.get(name).encode()
+            elif pattern == b"replica-output-buffer-limit" or pattern == b"slave-output-buffer-limit":
+                reply[pattern] = config.get("client-output-buffer-limit").encode()
+            continue
         for name in config.names():
-            if glob_match(pattern, name.encode()):
+            if name not in HIDDEN and glob_match(pattern, name.encode()):
                 reply[name.encode()] = config.get(name).encode()
-        if pattern == b"replica-output-buffer-limit" or pattern == b"slave-output-buffer-limit":
-            reply[pattern] = config.get("client-output-buffer-limit").encode()
     return reply
 
 
@@ -438,6 +449,7 @@ def info_sections(client: Client) -> dict[str, list[tuple[str, object]]]:
             ("pubsub_channels", len(broker.pubsub.channels)),
             ("pubsub_patterns", len(broker.pubsub.patterns)),
             ("pubsubshard_channels", len(broker.pubsub.shard_channels)),
+            ("migrate_cached_sockets", 0),  # no MIGRATE: never a cached connection
             ("pubsub_messages", stats.pubsub_messages),
             ("pubsub_deliveries", stats.pubsub_deliveries),
             # fanout's own (after Redis's): every message a client published (PUBLISH,

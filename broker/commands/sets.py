@@ -18,6 +18,7 @@ from typing import Any
 from broker.commands.args import SYNTAX, parse_int
 from broker.commands.scan import parse_scan_args, scan_page
 from broker.client import Client
+from broker.encoding import keep_converted
 from broker.glob import glob_match
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass
@@ -148,6 +149,7 @@ def srem(client: Client, argv: list[bytes]) -> Any:
     members = _get(db, argv[1])
     if members is None:
         return 0
+    keep_converted(db, argv[1], members, argv[2:])
     before = len(members)
     members.difference_update(argv[2:])
     removed = before - len(members)
@@ -173,6 +175,7 @@ def smove(client: Client, argv: list[bytes]) -> Any:
         return 1 if member in source else 0
     if member not in source:
         return 0
+    keep_converted(db, source_key, source, (member,))
     source.discard(member)
     # Redis order: srem, del (source emptied), new (destination created), sadd.
     _removed(db, source_key, source, b"srem")
@@ -204,6 +207,7 @@ def spop(client: Client, argv: list[bytes]) -> Any:
         # per-process hash seed, so this is arbitrary, if not uniform (Redis's
         # own pick is not uniform either).
         member = members.pop()
+    keep_converted(db, argv[1], members, (member,), gone=1)
     _removed(db, argv[1], members, b"spop")
     return member
 
@@ -219,6 +223,7 @@ def _spop_count(db: Keyspace, key: bytes, count: int) -> set[bytes]:
         return members
     popped = set(random.sample(tuple(members), count))
     members -= popped
+    keep_converted(db, key, members, popped, gone=len(popped))
     db.notify(_SET, b"spop", key)
     return popped
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.client import Client
+from broker.config import parse_memory
 from broker.keyspace import Keyspace
 from broker.notify import NotifyClass
 from broker.resp import NULL_ARRAY, OK, CommandError
@@ -105,74 +106,106 @@ class _Trim:
         self.limit: int | None = None
 
 
-def _parse_trim(argv: list[bytes], i: int, trim: _Trim) -> int:
-    """Parse MAXLEN|MINID [=|~] threshold [LIMIT n] at argv[i]; return the next index."""
-    option = argv[i].upper()
-    if i + 1 >= len(argv):
-        raise CommandError(SYNTAX)
-    i += 1
-    if argv[i] in (b"=", b"~"):
-        trim.approximate = argv[i] == b"~"
-        i += 1
-        if i >= len(argv):
+def _parse_add_or_trim(client: Client, argv: list[bytes], xadd: bool, trim: _Trim) -> tuple[int, bool]:
+    """``streamParseAddOrTrimArgsOrReply``: the options of XADD / XTRIM, in Redis's
+    order of checks and wordings.
+
+    Returns:
+        The index of XADD's id (``len(argv)`` if none came) and NOMKSTREAM.
+    """
+    nomkstream = False
+    limit_given = False
+    strategy = False
+    i = 2
+    while i < len(argv):
+        more = len(argv) - 1 - i
+        raw = argv[i]
+        option = raw.lower()
+        if xadd and raw == b"*":
+            break
+        if option in (b"maxlen", b"minid") and more:
+            if strategy:
+                raise CommandError("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
+            trim.approximate = False
+            following = argv[i + 1]
+            if more >= 2 and following in (b"~", b"="):
+                trim.approximate = following == b"~"
+                i += 1
+            if option == b"maxlen":
+                maxlen = parse_int(argv[i + 1])
+                if maxlen < 0:
+                    raise CommandError("ERR The MAXLEN argument must be >= 0.")
+                trim.maxlen = maxlen
+            else:
+                trim.minid = parse_strict_id(argv[i + 1])
+            strategy = True
+            i += 2
+        elif option == b"limit" and more:
+            limit = parse_int(argv[i + 1])
+            if limit < 0:
+                raise CommandError("ERR The LIMIT argument must be >= 0.")
+            trim.limit = limit
+            limit_given = True
+            i += 2
+        elif xadd and option == b"nomkstream":
+            nomkstream = True
+            i += 1
+        elif xadd:
+            break  # the id (parsed by the caller)
+        else:
             raise CommandError(SYNTAX)
-    if option == b"MAXLEN":
-        maxlen = parse_int(argv[i])
-        if maxlen < 0:
-            raise CommandError("ERR The MAXLEN argument must be >= 0.")
-        trim.maxlen = maxlen
+    if trim.limit and not strategy:
+        raise CommandError("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
+    if not xadd and not strategy:
+        raise CommandError("ERR syntax error, XTRIM must be called with a trimming strategy")
+    if limit_given:
+        if not trim.approximate:
+            raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    elif trim.approximate:
+        # at most 100 nodes' worth of work, as Redis caps "~" without LIMIT
+        trim.limit = min(max(100 * _node_limits(client)[1], 0) or 10000, 1000000)
     else:
-        trim.minid = parse_id(argv[i])
-    return i + 1
+        trim.limit = 0  # exact trimming is never limited
+    return i, nomkstream
+
+
+def _node_limits(client: Client) -> tuple[int, int]:
+    """stream-node-max-bytes and stream-node-max-entries (0: no limit)."""
+    config = client.broker.config
+    return parse_memory(config.get("stream-node-max-bytes")), int(config.get("stream-node-max-entries"))
 
 
 # XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]
 @command("xadd", -5, "write denyoom fast", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xadd(client: Client, argv: list[bytes]) -> Any:
-    nomkstream = False
     trim = _Trim()
-    i = 2
-    while i < len(argv):
-        option = argv[i].upper()
-        if option == b"NOMKSTREAM":
-            nomkstream = True
-            i += 1
-        elif option in (b"MAXLEN", b"MINID") and trim.maxlen is None and trim.minid is None:
-            i = _parse_trim(argv, i, trim)
-        elif option == b"LIMIT" and i + 1 < len(argv):
-            limit = parse_int(argv[i + 1])
-            if limit < 0:
-                raise CommandError("ERR The LIMIT argument must be >= 0.")
-            trim.limit = limit
-            i += 2
-        else:
-            break
-    if trim.limit is not None and not trim.approximate:
-        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
-    if i >= len(argv):
-        raise CommandError(SYNTAX)
-    raw_id = argv[i]
-    fields = argv[i + 1:]
-    if not fields or len(fields) % 2:
-        raise CommandError("ERR wrong number of arguments for 'xadd' command")
+    i, nomkstream = _parse_add_or_trim(client, argv, True, trim)
+    raw_id = argv[i] if i < len(argv) else b"*"
     explicit: StreamId | None = None
     auto_seq_ms: int | None = None
     if raw_id != b"*":
+        # streamParseStrictIDOrReply, during the options' loop: before the arity check
         if raw_id.endswith(b"-*"):
             try:
                 auto_seq_ms = _u64(raw_id[:-2])
             except ValueError:
                 raise CommandError(INVALID_ID) from None
         else:
-            explicit = parse_id(raw_id)
-            if explicit == (0, 0):
-                raise CommandError("ERR The ID specified in XADD must be greater than 0-0")
+            explicit = parse_strict_id(raw_id)
+    fields = argv[i + 1:]
+    if len(fields) < 2 or len(fields) % 2:
+        raise CommandError("ERR wrong number of arguments for 'xadd' command")
+    if explicit == (0, 0):
+        raise CommandError("ERR The ID specified in XADD must be greater than 0-0")
     db = client.db
     key = argv[1]
     stream = _stream(db, key)
     if stream is None and nomkstream:
         return None
     current = stream if stream is not None else Stream()
+    if current.last_id == (_MAX_MS, MAX_SEQ):
+        # checked before the id, as xaddCommand does
+        raise CommandError("ERR The stream has exhausted the last possible ID, unable to add more items")
     if explicit is not None:
         if explicit <= current.last_id:
             raise CommandError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
@@ -188,7 +221,7 @@ def xadd(client: Client, argv: list[bytes]) -> Any:
     if stream is None:
         stream = current
         db.add(key, stream)
-    stream.append(new_id, list(fields))
+    stream.append(new_id, list(fields), *_node_limits(client))
     db.notify(_STREAM, b"xadd", key)
     if trim.maxlen is not None or trim.minid is not None:
         if stream.trim(trim.maxlen, trim.minid, trim.approximate, trim.limit):
@@ -268,20 +301,7 @@ def xdel(client: Client, argv: list[bytes]) -> int:
 @command("xtrim", -4, "write", keys=(1, 1, 1), group="stream", since="5.0.0")
 def xtrim(client: Client, argv: list[bytes]) -> int:
     trim = _Trim()
-    if argv[2].upper() not in (b"MAXLEN", b"MINID"):
-        raise CommandError(SYNTAX)
-    i = _parse_trim(argv, 2, trim)
-    while i < len(argv):
-        if argv[i].upper() == b"LIMIT" and i + 1 < len(argv):
-            limit = parse_int(argv[i + 1])
-            if limit < 0:
-                raise CommandError("ERR The LIMIT argument must be >= 0.")
-            trim.limit = limit
-            i += 2
-        else:
-            raise CommandError(SYNTAX)
-    if trim.limit is not None and not trim.approximate:
-        raise CommandError("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    _parse_add_or_trim(client, argv, False, trim)
     db = client.db
     stream = _stream(db, argv[1])
     if stream is None:
@@ -474,8 +494,9 @@ def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
         raise CommandError("ERR no such key")
     info: dict[bytes, Any] = {
         b"length": len(stream),
-        b"radix-tree-keys": (len(stream) + 99) // 100,
-        b"radix-tree-nodes": (len(stream) + 99) // 100 + 1,
+        b"radix-tree-keys": len(stream.node_list()),
+        # (the rax's inner nodes are not modelled: an estimate)
+        b"radix-tree-nodes": len(stream.node_list()) + 1,
         b"last-generated-id": format_id(stream.last_id),
         b"max-deleted-entry-id": format_id(stream.max_deleted_id),
         b"entries-added": stream.entries_added,

@@ -14,6 +14,7 @@ from typing import Any
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.client import Client
+from broker.encoding import mark_raw
 from broker.keyspace import WRONGTYPE, Keyspace
 from broker.longdouble import Overflow, format_long_double, parse_long_double, round_long_double
 from broker.notify import NotifyClass
@@ -375,6 +376,8 @@ def append(client: Client, argv: list[bytes]) -> object:
         _check_length(client, len(old), len(tail))
         db.replace(key, old + tail)
         length = len(old) + len(tail)
+        if tail:  # appended to in place: raw (an empty tail leaves the very same object)
+            mark_raw(db, key, db.data[key])
     db.notify(_STRING, b"append", key)
     return length
 
@@ -411,8 +414,10 @@ def setrange(client: Client, argv: list[bytes]) -> object:
             db.replace(key, b"".join((view, bytes(offset - len(old)), patch)))
         else:
             db.replace(key, b"".join((view[:offset], patch, view[offset + len(patch):])))
+    value = db.data[key]
+    mark_raw(db, key, value)  # written in place: raw whatever it reads as
     db.notify(_STRING, b"setrange", key)
-    return len(db.data[key])
+    return len(value)
 
 
 # GETRANGE key start end

@@ -255,6 +255,9 @@ def _zadd(client: Client, argv: list[bytes], start: int, incr: bool) -> Any:
             added += 1
             processed += 1
     _zadd_done(db, key, incr, added, updated)
+    if added + updated > 1:
+        # zaddGenericCommand's dirty += added + updated (the core adds the first one)
+        client.broker.dirty += added + updated - 1
     if incr:
         return score if processed else None
     return added + updated if ch else added

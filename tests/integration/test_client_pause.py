@@ -87,6 +87,52 @@ def all_pause_holds_reads_too(port: int) -> list[Any]:
         return out
 
 
+def _expired_keys(admin: RespClient) -> int:
+    info = admin.call("INFO", "stats").decode()
+    return int(info.split("expired_keys:")[1].split()[0])
+
+
+def pause_holds_expiry(port: int) -> list[Any]:
+    """The Tcl test "Test both active and passive expires are skipped during client
+    pause": keys past their TTL read as gone, but are deleted only after the pause."""
+    with RespClient(port) as admin:
+        admin.call("FLUSHALL")
+        before = _expired_keys(admin)
+        out: list[Any] = [admin.call("MULTI"), admin.call("SET", "foo", "bar", "PX", 10),
+                          admin.call("SET", "bar", "foo", "PX", 10), admin.call("CLIENT", "PAUSE", 100000, "WRITE"),
+                          admin.call("EXEC")]
+        wait_until(lambda: admin.call("GET", "foo") is None and admin.call("GET", "bar") is None, "keys read as expired")
+        out += [_expired_keys(admin) - before, admin.call("DBSIZE"), admin.call("EXISTS", "foo", "bar")]
+        out += [admin.call("CLIENT", "UNPAUSE"), admin.call("GET", "foo"), admin.call("GET", "bar"),
+                _expired_keys(admin) - before, admin.call("DBSIZE")]
+        return out
+
+
+_NO_WRITES = "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1]) .. ' read'"
+_LIBRARY = ("#!lua name=pausetest\nredis.register_function{function_name='ro', "
+            "callback=function() return 'hello' end, flags={'no-writes'}}")
+
+
+def read_only_scripts_pass_a_write_pause(port: int) -> list[Any]:
+    """The Tcl tests "Test RO scripts are not blocked by pause RO" and its MULTI twin:
+    a script that declares no-writes is no write; one without flags may write."""
+    with RespClient(port) as admin, RespClient(port) as other:
+        admin.call("FLUSHALL")
+        admin.call("SET", "x", "y")
+        out: list[Any] = [admin.call("FUNCTION", "LOAD", "REPLACE", _LIBRARY)]
+        sha = admin.call("SCRIPT", "LOAD", "#!lua flags=no-writes\nreturn 2")
+        other_id = other.call("CLIENT", "ID")
+        out.append(admin.call("CLIENT", "PAUSE", 100000, "WRITE"))
+        out += [other.call("EVAL", _NO_WRITES, 1, "x"), other.call("EVAL_RO", "return redis.call('GET', KEYS[1])", 1, "x"),
+                other.call("EVALSHA", sha, 0), other.call("FCALL", "ro", 0),
+                other.call("MULTI"), other.call("EVAL", _NO_WRITES, 1, "x"), other.call("FCALL", "ro", 0),
+                other.call("EXEC")]
+        other.send("EVAL", "return redis.call('GET', KEYS[1])", 1, "x")  # no flags: may write
+        _wait_blocked(admin, other_id)
+        out += [admin.call("CLIENT", "UNPAUSE"), other.read(), admin.call("FUNCTION", "DELETE", "pausetest")]
+        return out
+
+
 def errors(port: int) -> list[Any]:
     with RespClient(port) as admin:
         return [admin.call(*command) for command in (
@@ -96,7 +142,8 @@ def errors(port: int) -> list[Any]:
 
 
 @pytest.mark.parametrize("scenario", [write_pause_holds_writes_only, multi_exec_under_pause,
-                                      pause_ends_by_itself_and_keeps_order, all_pause_holds_reads_too, errors])
+                                      pause_ends_by_itself_and_keeps_order, all_pause_holds_reads_too,
+                                      pause_holds_expiry, read_only_scripts_pass_a_write_pause, errors])
 def test_client_pause_as_redis(redis_server, fanout_broker, scenario: Scenario) -> None:
     assert scenario(fanout_broker.port) == scenario(redis_server.port)
 

@@ -25,6 +25,8 @@ NOT_TOUCHED = DIFFERENT_BY_SET_UP | {"requirepass", "masterauth", "masteruser", 
                                      "notify-keyspace-events", "client-output-buffer-limit", "oom-score-adj",
                                      "oom-score-adj-values", "shutdown-timeout", "busy-reply-threshold",
                                      "lua-time-limit", "lazyfree-lazy-user-flush",
+                                     # a hidden knob that arms redis-server's SIGALRM watchdog
+                                     "watchdog-period",
                                      # fanout lets CONFIG SET change it (Redis: at start-up only)
                                      "rdbchecksum"}
 
@@ -110,3 +112,19 @@ def test_encoding_thresholds_change_what_object_encoding_reports(redis_server, f
         ("ZADD", "z3", "1", "a"), ("OBJECT", "ENCODING", "z3"),
     ]
     assert_same_replies(redis_server.port, fanout_broker.port, script)
+
+
+def test_hidden_parameters_answer_only_by_exact_name(redis_server, fanout_broker) -> None:
+    """HIDDEN_CONFIG parameters (the Tcl test "CONFIG GET hidden configs"); an exact
+    name is answered as spelled."""
+    script: list[tuple[Any, ...]] = [
+        ("CONFIG", "GET", "key-load-delay"), ("CONFIG", "GET", "KEY-LOAD-Delay"), ("CONFIG", "GET", "key-load-*"),
+        ("CONFIG", "SET", "key-load-delay", 5), ("CONFIG", "GET", "key-load-delay"),
+        ("CONFIG", "SET", "key-load-delay", 0), ("CONFIG", "GET", "use-exit-on-panic"), ("CONFIG", "GET", "*panic*"),
+        ("CONFIG", "GET", "rdb-key-save-delay"), ("CONFIG", "GET", "loading-process-events-interval-bytes"),
+        ("CONFIG", "SET", "loading-process-events-interval-bytes", 10), ("CONFIG", "GET", "watchdog-period", "*delay*"),
+        ("CONFIG", "GET", "Hash-Max-Ziplist-Entries"), ("CONFIG", "GET", "no-such-parameter"),
+    ]
+    assert_same_replies(redis_server.port, fanout_broker.port, script, normalize=_as_dict)
+    assert b"key-load-delay" not in _config(fanout_broker.port)
+

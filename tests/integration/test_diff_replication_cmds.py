@@ -1,4 +1,4 @@
-"""WAIT, ROLE and SWAPDB against a real redis-server (a master with no replicas)."""
+"""WAIT, ROLE, REPLICAOF NO ONE and SWAPDB against a real redis-server (a master with no replicas)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ SCRIPT = [
     ("SWAPDB", 0, 0), ("SWAPDB", 0, 16), ("SWAPDB", -1, 0), ("SWAPDB", "x", 0), ("SWAPDB", 0, "y"),
     ("SWAPDB", 4294967296, 0), ("SWAPDB", 0, 2147483648), ("DBSIZE",), ("SWAPDB", 1, 0), ("DBSIZE",),
     ("KEYS", "*"), ("ROLE", "x"), ("SWAPDB", 1),
+    ("REPLICAOF", "NO", "ONE"), ("replicaof", "no", "one"), ("SLAVEOF", "NO", "ONE"), ("ROLE",),
+    ("REPLICAOF", "NO"), ("REPLICAOF", "localhost", "port"), ("REPLICAOF", "localhost", 70000),
+    ("REPLICAOF", "localhost", -1), ("MULTI",), ("REPLICAOF", "NO", "ONE"), ("EXEC",),
 ]
 
 
