@@ -122,8 +122,10 @@ def get(client: Client, argv: list[bytes]) -> object:
     if value is None:
         client.broker.count_read(db.index, argv[1], False)
         return None
-    if db.access:
-        db.touch(argv[1])  # lookupKey's touch
+    if not db.access:  # lookupKey's touch (ACCESS_CLOCK inline: Keyspace.touch)
+        db.lru[argv[1]] = db.host.lru_clock
+    else:
+        db.touch(argv[1])
     client.broker.stats.keyspace_hits += 1
     if type(value) is not bytes:
         raise CommandError(WRONGTYPE)
@@ -165,7 +167,9 @@ def set_(client: Client, argv: list[bytes]) -> object:
             # Keyspace.set inline: the value's cost and the new object's access time
             db.data[key] = argv[2]
             db.account.dataset += len(argv[2]) - len(old)
-            if db.access:
+            if not db.access:  # (ACCESS_CLOCK inline: Keyspace.touch)
+                db.lru[key] = db.host.lru_clock
+            else:  # (LFU: the lookup's touch; dbOverwrite keeps the field)
                 db.touch(key)
         else:
             # absent, or another type (a stream's blocked XREADGROUP readers must hear of it)

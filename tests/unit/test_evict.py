@@ -138,8 +138,8 @@ def test_idletime_follows_the_lru_clock_and_notouch_lookups(broker: Broker, clie
                                                             clock: Clock) -> None:
     run(broker, client, "SET", "old", "v")
     clock.now += 100
-    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")  # access times from now on
-    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 0
+    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")  # the fields stay
+    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 100
     run(broker, client, "SET", "k", "v")
     clock.now += 10
     assert run(broker, client, "OBJECT", "IDLETIME", "k") == 10
@@ -157,15 +157,50 @@ def test_idletime_follows_the_lru_clock_and_notouch_lookups(broker: Broker, clie
     run(broker, client, "HSET", "h", "g", "v")  # a write lookup touches too
     assert run(broker, client, "OBJECT", "IDLETIME", "k") == 5  # seconds of the clock, as Redis
     assert run(broker, client, "OBJECT", "IDLETIME", "h") == 0
-    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 18
+    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 118
 
 
-def test_no_access_times_without_limit_or_policy(broker: Broker, client: FakeClient, clock: Clock) -> None:
+@pytest.mark.parametrize("maxmemory", ["0", "100mb"])
+def test_idletime_is_exact_by_default_on_the_lru_clock_of_seconds(broker: Broker, client: FakeClient,
+                                                                   clock: Clock, maxmemory: str) -> None:
+    # no limit and noeviction (or a limit without an LRU policy): the coarse clock
+    run(broker, client, "CONFIG", "SET", "maxmemory", maxmemory)
+    clock.now = 1_700_000_000.9
     run(broker, client, "SET", "k", "v")
+    run(broker, client, "SET", "n", "1")
+    run(broker, client, "HSET", "h", "f", "v")
+    clock.now += 0.2  # the next second of the LRU clock, 0.2 s later: idle 1, as Redis's
+    assert run(broker, client, "OBJECT", "IDLETIME", "k") == 1
+    clock.now += 9
+    for argv in (("TYPE", "k"), ("EXISTS", "k"), ("TTL", "k"), ("OBJECT", "ENCODING", "k")):
+        run(broker, client, *argv)  # LOOKUP_NOTOUCH
+    assert run(broker, client, "OBJECT", "IDLETIME", "k") == 10
     run(broker, client, "GET", "k")
-    clock.now += 10
-    assert run(broker, client, "OBJECT", "IDLETIME", "k") == 0
-    assert not broker.dbs[0].lru
+    run(broker, client, "INCR", "n")
+    run(broker, client, "HGET", "h", "f")
+    assert [run(broker, client, "OBJECT", "IDLETIME", key) for key in ("k", "n", "h")] == [0, 0, 0]
+    clock.now += 4
+    run(broker, client, "SET", "k", "w")  # the fast path's overwrite
+    assert [run(broker, client, "OBJECT", "IDLETIME", key) for key in ("k", "n", "h")] == [0, 4, 4]
+    # every key touched in one second shares one int: the table holds no int per key
+    db = broker.dbs[0]
+    run(broker, client, "SET", "n", "2")
+    assert db.lru[b"k"] is db.lru[b"n"] is broker.lru_clock
+    run(broker, client, "DEL", "k")
+    assert b"k" not in db.lru
+
+
+def test_switching_between_lru_and_lfu_reinterprets_the_fields_as_redis(broker: Broker, client: FakeClient,
+                                                                         clock: Clock) -> None:
+    clock.now = 1_700_000_123.0
+    run(broker, client, "SET", "k", "v")
+    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+    clock_field = 1_700_000_123 & ((1 << 24) - 1)  # Redis's lru bits: the LRU clock, read as ldt << 8 | counter
+    assert broker.dbs[0].lru[b"k"] == clock_field
+    assert run(broker, client, "OBJECT", "FREQ", "k") == lfu_decr(clock_field, broker.now_ms, 1)
+    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    # and back: those 24 bits as an LRU clock value, the idle time Redis's estimate gives
+    assert run(broker, client, "OBJECT", "IDLETIME", "k") == lru_idle_seconds(clock_field * 1000, broker.now_ms)
 
 
 def test_lru_clock_wraps_at_24_bits() -> None:
