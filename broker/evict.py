@@ -259,19 +259,19 @@ class Evictor:
                 refills += 1
                 continue
             key = batch.pop()
-            value = data.get(key)
+            value = data.pop(key, None)
             if value is None:
                 continue  # a ghost (deleted since it was sampled)
             refills = 0
             evicted += 1
             if plain and type(value) is bytes and not (expires and key in expires):
-                # Keyspace.delete inline
-                del data[key]
+                # the rest of Keyspace.delete, inline
                 lru.pop(key, None)
                 cost = _STRING_BASE + len(key) + len(value)
                 account.dataset -= cost
                 freed += cost
             else:
+                data[key] = value  # back for the full delete (at the end of the dict: it goes now)
                 before = account.dataset
                 self._evict(db, key)
                 freed += before - account.dataset

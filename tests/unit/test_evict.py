@@ -305,6 +305,38 @@ def test_volatile_ttl_evicts_the_nearest_deadlines_first(broker: Broker, client:
     assert len(gone) >= 30 and sum(key.startswith("late") for key in gone) <= 3
 
 
+@pytest.mark.parametrize("listening", [False, True])
+def test_allkeys_lru_inline_eviction_keeps_the_account_and_tells_listeners(broker: Broker, client: FakeClient,
+                                                                           clock: Clock, listening: bool) -> None:
+    # plain strings nobody hears of go inline; hashes, TTL keys, and every key while
+    # someone listens (events, WATCH) take Keyspace.delete: both leave no drift
+    random.seed(7)
+    listener = FakeClient(broker)
+    watcher = FakeClient(broker)
+    if listening:
+        run(broker, client, "CONFIG", "SET", "notify-keyspace-events", "Ee")
+        run(broker, listener, "SUBSCRIBE", "__keyevent@0__:evicted")
+        run(broker, watcher, "WATCH", "s3")
+    limit(broker, client, "allkeys-lru", headroom=300 * 300)
+    for i in range(3000):
+        clock.now += 0.001
+        if i % 5 == 0:
+            run(broker, client, "HSET", f"h{i}", "f", "v" * 50)
+        elif i % 7 == 0:
+            run(broker, client, "SET", f"t{i}", "x" * 100, "EX", "1000")
+        else:
+            run(broker, client, "SET", f"s{i}", "x" * 100)
+    db = broker.dbs[0]
+    assert broker.stats.evicted_keys > 2000
+    assert broker.memory.dataset == db.cost() and set(db.lru) == set(db.data)
+    assert len(db.data) + broker.stats.evicted_keys == 3000
+    evicted = [m.data for m in listener.messages if m.channel == b"__keyevent@0__:evicted"]
+    assert len(evicted) == (broker.stats.evicted_keys if listening else 0)
+    if listening:
+        run(broker, watcher, "MULTI")
+        assert run(broker, watcher, "EXEC") is NULL_ARRAY  # s3 was evicted: the transaction aborts
+
+
 def test_evicted_keys_are_announced_counted_and_watched(broker: Broker, client: FakeClient) -> None:
     random.seed(4)
     run(broker, client, "CONFIG", "SET", "notify-keyspace-events", "Ee")
