@@ -337,6 +337,24 @@ def test_allkeys_lru_inline_eviction_keeps_the_account_and_tells_listeners(broke
         assert run(broker, watcher, "EXEC") is NULL_ARRAY  # s3 was evicted: the transaction aborts
 
 
+def test_allkeys_lru_over_several_dbs_takes_the_idlest_of_each(broker: Broker, client: FakeClient,
+                                                               clock: Clock) -> None:
+    # two dbs with keys: the pool of (idle, db, key) across them, as Redis's
+    random.seed(9)
+    for index in ("0", "1"):
+        run(broker, client, "SELECT", index)
+        fill(broker, client, 200, f"old{index}-")
+    clock.now += 100
+    limit(broker, client, "allkeys-lru")
+    for i in range(200):
+        run(broker, client, "SELECT", str(i % 2))
+        run(broker, client, "SET", f"new{i}", "x" * 100)
+    assert broker.stats.evicted_keys >= 150 and broker.memory.used <= broker.maxmemory + 400
+    survivors = [key for db in broker.dbs[:2] for key in db.data]
+    assert sum(key.startswith(b"new") for key in survivors) >= 190  # the old ones went first
+    assert all(len(db.data) < 300 for db in broker.dbs[:2])
+
+
 def test_evicted_keys_are_announced_counted_and_watched(broker: Broker, client: FakeClient) -> None:
     random.seed(4)
     run(broker, client, "CONFIG", "SET", "notify-keyspace-events", "Ee")
