@@ -354,7 +354,7 @@ class Evictor:
         rest sorted by their lru field: all at C speed. Per key sampled what is left
         is the memory it touches; a round of Python per key (random indices
         included) was most of a SET that evicts."""
-        order = db.sample_list()
+        order = db.sample_list(tight=True)
         size = len(order)
         if not size:
             return

@@ -423,13 +423,14 @@ class Keyspace:
             picked += [key for key in [order[int(rand() * size)] for _ in range(count * 4)] if key in data]
         return picked[:count]
 
-    def sample_list(self) -> list[bytes]:
-        """The sampling list, rebuilt once ghosts pass an eighth of the keys (at C
-        speed: ~5 ns a key, less than the sampled ghosts cost, a cache miss each),
-        or half of them with exempt keys (a Python call per key)."""
+    def sample_list(self, tight: bool = False) -> list[bytes]:
+        """The sampling list, rebuilt once ghosts pass half of the keys, or an
+        eighth when ``tight`` (allkeys-lru's bulk sampling: at C speed a rebuild is
+        ~5 ns a key, less than the sampled ghosts cost, a cache miss each) unless
+        there are exempt keys (a Python call per key)."""
         order = self._order
         data = self.data
-        if len(order) > len(data) + (len(data) >> (3 if self.exempt is None else 1)) + 64:
+        if len(order) > len(data) + (len(data) >> (3 if tight and self.exempt is None else 1)) + 64:
             order = self._order = self.evictable_keys()
         return order
 
