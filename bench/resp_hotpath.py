@@ -83,7 +83,8 @@ def encode_request(template: list[bytes], rng: random.Random, keyspace: int = 10
 
 
 def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "", acl: str = "",
-        maxmemory: str = "", policy: str = "allkeys-lru", keyspace: int = 100_000, fresh: bool = False, fresh_reads: int = 0, samples: int = 5) -> float:
+        maxmemory: str = "", policy: str = "allkeys-lru", keyspace: int = 100_000, fresh: bool = False,
+        fresh_reads: int = 0, samples: int = 5) -> float:
     """Median microseconds per request over ``repeat`` timed passes."""
     directory = tempfile.mkdtemp(prefix="hotpath-aof-")
     config = {"dir": directory, "appendonly": "yes", "appendfsync": appendfsync} if appendfsync else {}

@@ -126,7 +126,8 @@ def test_idletime_is_real_by_default(servers: tuple[int, int]) -> None:
             for argv in (("TYPE", "left"), ("EXISTS", "left"), ("TTL", "left"), ("OBJECT", "ENCODING", "left"),
                          ("GET", "read"), ("TOUCH", "touched"), ("SET", "written", "w"), ("HGET", "h", "f")):
                 client.call(*argv)
-            seen.append({key: client.call("OBJECT", "IDLETIME", key) for key in ("left", "read", "touched", "written", "h")})
+            keys = ("left", "read", "touched", "written", "h")
+            seen.append({key: client.call("OBJECT", "IDLETIME", key) for key in keys})
     finally:
         for client in clients:
             client.close()
