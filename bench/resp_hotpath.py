@@ -13,6 +13,12 @@ With ``--appendfsync everysec|always`` the connection's server has an append-onl
 file (in a temporary directory) and the AOF's end-of-iteration write (and fsync)
 runs after each read, as the event loop would run it: the AOF's CPU cost per request.
 
+With ``--maxmemory SIZE [--policy P]`` the broker has that limit (filled past it
+during the warm-up, so that every SET evicts), and ``--fresh`` makes every timed
+read a new one (new keys drawn from ``--keyspace``, 10M for "every write is a new
+key"), as ``bench/maxmemory.py``'s pipelined SET at the limit: the cost of an
+evicting SET against a new-key SET without a limit, in-process.
+
 With ``--acl "RULES"`` the connection is logged in as an ACL user with those rules
 (``"+@all ~key:* ~counter:* ~my* &bench:*"``): the cost of checking each command,
 which the default all-permissive user never pays.
@@ -22,7 +28,8 @@ With ``--config NAME=VALUE`` (repeatable) the broker starts with that parameter,
 reach the slow log's 10 ms, which on a real run only a slow command does.
 
 Usage: python bench/resp_hotpath.py [--batches 20000] [--pipeline 16] [--repeat 5] [--appendfsync P]
-       [--acl RULES] [--config NAME=VALUE ...] [TEST ...]
+       [--acl RULES] [--config NAME=VALUE ...] [--maxmemory SIZE] [--policy P] [--keyspace N]
+       [--fresh [--fresh-reads N]] [TEST ...]
 """
 
 from __future__ import annotations
@@ -75,16 +82,19 @@ class CountingTransport:
         pass
 
 
-def encode_request(template: list[bytes], rng: random.Random) -> bytes:
-    args = [arg.replace(b"__rand_int__", b"%012d" % rng.randrange(100_000)) for arg in template]
+def encode_request(template: list[bytes], rng: random.Random, keyspace: int = 100_000) -> bytes:
+    args = [arg.replace(b"__rand_int__", b"%012d" % rng.randrange(keyspace)) for arg in template]
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
 
 def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "", acl: str = "",
-        settings: dict[str, str] | None = None) -> float:
+        settings: dict[str, str] | None = None, maxmemory: str = "", policy: str = "allkeys-lru",
+        keyspace: int = 100_000, fresh: bool = False, fresh_reads: int = 0, samples: int = 5) -> float:
     """Median microseconds per request over ``repeat`` timed passes."""
     directory = tempfile.mkdtemp(prefix="hotpath-aof-")
     config = {"dir": directory, "appendonly": "yes", "appendfsync": appendfsync} if appendfsync else {}
+    if maxmemory:
+        config.update({"maxmemory": maxmemory, "maxmemory-policy": policy, "maxmemory-samples": str(samples)})
     config.update(settings or {})
     broker = Broker(config=config)
     server = RespServer.__new__(RespServer)
@@ -103,7 +113,10 @@ def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = 
         broker.execute(connection, [b"AUTH", b"bench", b"any"])
         connection.refresh_special()
     rng = random.Random(1)
-    reads = [b"".join(encode_request(TESTS[name], rng) for _ in range(pipeline)) for _ in range(1024)]
+    def new_read() -> bytes:
+        return b"".join(encode_request(TESTS[name], rng, keyspace) for _ in range(pipeline))
+
+    reads = [new_read() for _ in range(1024)]
     received = connection.data_received
     aof = server.aof
     if appendfsync:
@@ -114,11 +127,21 @@ def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = 
         feed = received
     for data in reads:  # warm up (and fill the keyspace a little)
         feed(data)
+    for _ in range(100_000):  # with a limit: past it, so that every write evicts
+        if not maxmemory or broker.stats.evicted_keys:
+            break
+        feed(new_read())
+    # (generated before the timed passes; under callgrind give two runs the same
+    # --fresh-reads, so that generating them cancels out of the difference)
+    timed = [new_read() for _ in range(max(batches * repeat, fresh_reads))] if fresh else None
     tune_gc()  # as the server does once listening
     samples = []
-    for _ in range(repeat):
+    for round_ in range(repeat):
         start = time.process_time()
-        for i in range(batches):
+        if timed is not None:
+            for data in timed[round_ * batches:(round_ + 1) * batches]:
+                feed(data)
+        for i in range(0 if timed is not None else batches):
             feed(reads[i & 1023])
         samples.append((time.process_time() - start) / (batches * pipeline) * 1e6)
     aof.close()
@@ -137,10 +160,17 @@ def main() -> None:
     parser.add_argument("--acl", default="", metavar="RULES", help="run as an ACL user with these rules")
     parser.add_argument("--config", action="append", default=[], metavar="NAME=VALUE",
                         help="start the broker with this parameter (repeatable)")
+    parser.add_argument("--maxmemory", default="", metavar="SIZE", help="with this limit, filled past it first")
+    parser.add_argument("--policy", default="allkeys-lru", help="maxmemory-policy with --maxmemory")
+    parser.add_argument("--keyspace", type=int, default=100_000, help="keys drawn from this many")
+    parser.add_argument("--fresh", action="store_true", help="every timed read new (new keys), none repeated")
+    parser.add_argument("--samples", type=int, default=5, help="maxmemory-samples with --maxmemory")
+    parser.add_argument("--fresh-reads", type=int, default=0, help="generate at least this many fresh reads")
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.config)
     for name in args.tests:
-        us = run(name.upper(), args.batches, args.pipeline, args.repeat, args.appendfsync, args.acl, settings)
+        us = run(name.upper(), args.batches, args.pipeline, args.repeat, args.appendfsync, args.acl, settings,
+                 args.maxmemory, args.policy, args.keyspace, args.fresh, args.fresh_reads, args.samples)
         print(f"  {name.upper():<8} {us:6.3f} us/request  ({1e6 / us:>10,.0f} requests/s of Python)", flush=True)
 
 

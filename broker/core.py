@@ -13,7 +13,7 @@ import os
 import time
 from collections import deque
 from time import perf_counter_ns, time_ns
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from broker.acl import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, Acl, CommandIndex
@@ -22,7 +22,7 @@ from broker.cmdstats import CommandStats
 from broker.commands import load
 from broker.config import Config, parse_memory
 from broker.dirty import set_dirty_counts
-from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, EVICT_FAIL, OOM, Evictor
+from broker.evict import ACCESS_CLOCK, ACCESS_LFU, ACCESS_LRU, EVICT_FAIL, OOM, Evictor
 from broker.keyspace import Keyspace
 from broker.lazyfree import LazyFree
 from broker.memcost import MemoryAccount
@@ -106,6 +106,12 @@ class Broker:
         self.version = version
         self.now_ms = self.clock_ms()
         self.started_ms = self.now_ms
+        # Redis's LRU clock (LRU_CLOCK, 1 s resolution) as ms rounded down to the
+        # second, the one int object that every key touched in that second is stamped
+        # with (Keyspace.touch, ACCESS_CLOCK); replaced only when the second changes,
+        # tested by one comparison per command (per batch when pipelined)
+        self.lru_clock = self.now_ms - self.now_ms % 1000
+        self.lru_clock_next = self.lru_clock + 1000
         # used_memory and its parts; the keyspaces add their keys' costs to it
         self.memory = MemoryAccount()
         self.dbs = [Keyspace(self, i) for i in range(NUM_DBS)]
@@ -134,6 +140,12 @@ class Broker:
         # the evictor, and whether the last command started out of memory (scripts
         # refuse their first deny-oom command then: server.pre_command_oom_state)
         self.maxmemory = 0
+        # the dataset size up to which a command needs no check_memory call: the
+        # limit less start-up and clients, or -1 while eviction runs on or the last
+        # command was out of memory (so the next one calls it); kept by
+        # update_memory_budget. Most writes at the limit are under it (a round frees
+        # ahead: broker.evict), and a call per write was a tenth of a SET's cost.
+        self.memory_budget = -1
         self.evictor = Evictor(self)
         self.lazy_eviction = False
         self.pre_command_oom = False
@@ -201,6 +213,13 @@ class Broker:
     def clock_ms(self) -> int:
         return int(self.clock() * 1000)
 
+    def tick_lru_clock(self, now: int) -> None:
+        """A new second of the LRU clock (also after the clock went back)."""
+        clock = now - now % 1000
+        if clock != self.lru_clock:
+            self.lru_clock = clock
+            self.lru_clock_next = clock + 1000
+
     # ------------------------------------------------------------- clients
 
     def connect(self, client: Client) -> None:
@@ -248,13 +267,16 @@ class Broker:
             now = self.now_ms
         else:
             self.now_ms = now = int(self.clock() * 1000)
+            if now >= self.lru_clock_next:
+                self.tick_lru_clock(now)
         head = argv[0]
         cmd = self._by_spelling.get(head)
         if cmd is not None and cmd.min_argc <= len(argv) <= cmd.max_argc and not client.special:
             client.last_command = head
             client.last_command_ms = now
             changes = self.changes
-            if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+            if self.maxmemory and self.memory.dataset > self.memory_budget \
+                    and (refusal := self.check_memory(client, cmd, argv)) is not None:
                 reply = refusal
                 self.cmdstats.error(cmd, refusal.message, True)
             else:
@@ -315,6 +337,9 @@ class Broker:
         self.batch_time = True
         append = out.append
         by_spelling = self._by_spelling
+        if now >= self.lru_clock_next:
+            self.tick_lru_clock(now)
+        memory = self.memory
         propagator = self.propagator
         sent = propagator.sent
         done = 0
@@ -340,7 +365,8 @@ class Broker:
                         else:
                             others.append((cmd, argv))
                     changes = self.changes
-                    if self.maxmemory and (refusal := self.check_memory(client, cmd, argv)) is not None:
+                    if self.maxmemory and memory.dataset > self.memory_budget \
+                            and (refusal := self.check_memory(client, cmd, argv)) is not None:
                         reply = refusal  # -OOM (returned, not raised: see check_memory)
                         self.cmdstats.error(cmd, refusal.message, True)
                     else:
@@ -684,11 +710,13 @@ class Broker:
         memory = self.memory
         if memory.startup + memory.dataset + memory.clients <= self.maxmemory and not self.evictor.running:
             self.pre_command_oom = False
+            self.update_memory_budget()
             return None
         if self.loading_refusal is not None:
             return None  # isSafeToPerformEvictions: not while loading
         out = self.evictor.perform() == EVICT_FAIL
         self.pre_command_oom = out
+        self.update_memory_budget()
         if not out or client.oom_exempt:
             return None
         # getCommandFlags: a script's declared flags make EVAL/FCALL deny-oom or not
@@ -711,6 +739,16 @@ class Broker:
         clients = self.clients
         self.memory.clients = (len(clients) * MemoryAccount.CLIENT_OVERHEAD
                                + sum(client.output_buffer_size() for client in clients.values()))
+        self.update_memory_budget()
+
+    def update_memory_budget(self) -> None:
+        """``memory_budget`` after a change of the limit, the clients' share, the
+        eviction state or the out-of-memory state."""
+        memory = self.memory
+        if self.evictor.running or self.pre_command_oom or not self.maxmemory:
+            self.memory_budget = -1
+        else:
+            self.memory_budget = self.maxmemory - memory.startup - memory.clients
 
     # ------------------------------------------------------------------ gate
 
@@ -971,6 +1009,7 @@ class Broker:
     def active_expire(self, limit: int = 2000) -> int:
         """One active expiry cycle over all dbs; returns how many keys expired."""
         self.now_ms = self.clock_ms()
+        self.tick_lru_clock(self.now_ms)  # (the cron's updateCachedTime: a clock that went back too)
         expired = 0
         # the latency monitor's "expire-cycle" event (only timed while it is on)
         started = perf_counter_ns() if self.cmdstats.latency.threshold else 0
@@ -988,6 +1027,7 @@ class Broker:
             self.refresh_memory()
             if self.evictor.running:  # evictionTimeProc: the last round ran out of time
                 self.evictor.perform()
+                self.update_memory_budget()
         if self.propagator.pending:
             self.propagator.flush(wrap=False)  # each deletion alone, as Redis's active expiry
         if self.ready_keys:
@@ -1033,12 +1073,14 @@ class Broker:
                 self.refresh_memory()
                 # updateMaxmemory: over the new limit, eviction starts in the background
                 self.evictor.running = self.memory.used > self.maxmemory
+            self.update_memory_budget()
         elif name == "lazyfree-lazy-eviction":
             self.lazy_eviction = value == "yes"
         if name in ("lfu-log-factor", "lfu-decay-time", "maxmemory-policy", "maxmemory"):
             policy = config.get("maxmemory-policy")
+            # ms access times only where the pool ranks by them (finer than Redis's seconds)
             access = ACCESS_LFU if "lfu" in policy else (
-                ACCESS_LRU if self.maxmemory or policy != "noeviction" else ACCESS_OFF)
+                ACCESS_LRU if self.maxmemory and policy in ("allkeys-lru", "volatile-lru") else ACCESS_CLOCK)
             factor, decay = int(config.get("lfu-log-factor")), int(config.get("lfu-decay-time"))
             for db in self.dbs:
                 if db.access != access:

@@ -11,12 +11,15 @@ the limit (so it serves the next few dozen writes), and allkeys-lru refills an
 empty pool from ``maxmemory-samples`` x 16 keys at once, keeping the 16 idlest
 (the same samples per evicted key as Redis's populate-then-pick).
 
-The per-key field is Redis's 24-bit ``lru``:
+The per-key field is Redis's 24-bit ``lru``, kept for every key in every
+configuration (``OBJECT IDLETIME`` is exact by default, as in Redis):
 
 - LRU policies (and ``noeviction``, ``*-random``, ``volatile-ttl``): the key's last
   access time. Redis keeps the LRU clock (seconds, 24 bits); the keyspace keeps
   milliseconds, from which ``OBJECT IDLETIME`` derives Redis's exact answer
-  (``lru_idle_seconds``) and the pool a finer idle time.
+  (``lru_idle_seconds``): rounded down to the second of the broker's LRU clock
+  (``ACCESS_CLOCK``), or exact while an LRU policy has a limit to enforce
+  (``ACCESS_LRU``), so that the pool ranks finer than Redis's seconds.
 - LFU policies: ``ldt << 8 | counter``, the last decrement time in minutes (16
   bits) and a logarithmic counter (8 bits) that starts at ``LFU_INIT_VAL``, grows
   with probability ``1 / ((counter - 5) * lfu-log-factor + 1)`` per access and
@@ -32,18 +35,17 @@ from __future__ import annotations
 import math
 import random
 import time
-from array import array as _array
 from bisect import insort
-from operator import itemgetter as _itemgetter
-from os import urandom as _urandom
+from random import random as _random
 from typing import TYPE_CHECKING, Any, Callable
 
+from broker.memcost import STRING_BASE as _STRING_BASE
 from broker.notify import NotifyClass
 
 if TYPE_CHECKING:
     from broker.core import Broker
 
-__all__ = ["ACCESS_LFU", "ACCESS_LRU", "ACCESS_OFF", "EVICT_FAIL", "EVICT_OK", "EVICT_RUNNING", "Evictor", "LFU_INIT_VAL", "OOM", "lfu_decr",
+__all__ = ["ACCESS_CLOCK", "ACCESS_LFU", "ACCESS_LRU", "EVICT_FAIL", "EVICT_OK", "EVICT_RUNNING", "Evictor", "LFU_INIT_VAL", "OOM", "lfu_decr",
            "lfu_touch", "lru_idle_seconds"]
 
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
@@ -51,8 +53,13 @@ LFU_INIT_VAL = 5
 LRU_CLOCK_MAX = (1 << 24) - 1
 EVPOOL_SIZE = 16
 EVICT_OK, EVICT_RUNNING, EVICT_FAIL = 0, 1, 2
-# Keyspace.access: no access times kept, LRU fields, LFU fields
-ACCESS_OFF, ACCESS_LRU, ACCESS_LFU = 0, 1, 2
+_EVICTED_CLASS = int(NotifyClass.EVICTED)
+# Keyspace.access: what the lru field holds. ACCESS_CLOCK (the default): the last
+# access on the LRU clock, whole seconds as Redis's LRU_CLOCK (a ms value rounded
+# down, one shared int per second: no int object per key); ACCESS_LRU (an LRU policy
+# with a limit, so the pool ranks finer): the last access in ms; ACCESS_LFU.
+# ACCESS_CLOCK is 0 so that the hot paths test it with a plain ``if not access``.
+ACCESS_CLOCK, ACCESS_LRU, ACCESS_LFU = 0, 1, 2
 
 # maxmemory-policy -> (sampled from every key, not only keys with a TTL; score kind)
 _POLICIES: dict[str, tuple[bool, str]] = {
@@ -135,6 +142,9 @@ class Evictor:
         self.time_limit_us = eviction_time_limit_us(10)
         # (score, db, key) ascending, at most EVPOOL_SIZE (``EvictionPoolLRU``)
         self.pool: list[tuple[int, int, bytes]] = []
+        # allkeys-lru with one db: keys to evict, the idlest last, and their db
+        self.batch: list[bytes] = []
+        self.batch_db: Any = None
         # the random policies visit the dbs in turn (``next_db``)
         self.next_db = 0
         # an eviction round ran out of time with memory still over: the cron goes on
@@ -166,6 +176,7 @@ class Evictor:
         self.samples = samples
         self.time_limit_us = eviction_time_limit_us(tenacity)
         self.pool.clear()
+        self.batch.clear()
         self.refresh_sampling()
 
     def perform(self) -> int:
@@ -196,8 +207,8 @@ class Evictor:
         result = EVICT_OK
         self.running = False
         dbs = [db for db in broker.dbs if db.data]
-        if self.allkeys and self.kind == "lru":
-            result = self._perform_allkeys_lru(dbs, needed, tofree, started)
+        if self.allkeys and self.kind == "lru" and len(dbs) == 1:
+            result = self._perform_allkeys_lru(dbs[0], needed, tofree, started)
             if broker.propagator.pending:
                 broker.propagator.flush(wrap=False)
             return result
@@ -215,47 +226,65 @@ class Evictor:
                 self.running = account.used > broker.maxmemory
                 result = EVICT_RUNNING if self.running else EVICT_OK
                 break
+        broker.stats.evicted_keys += evicted
         if broker.propagator.pending:
             broker.propagator.flush(wrap=False)  # each DEL alone (propagate_no_multi)
         return result
 
-    def _perform_allkeys_lru(self, dbs: list[Any], needed: int, tofree: int, started: float) -> int:
-        """``perform``'s loop for allkeys-lru with ``_pick_best`` inline: the pool is
-        refilled in bulk when empty and popped from its idlest end, each live entry
-        evicted (each call saved here is a visible part of a SET that evicts)."""
+    def _perform_allkeys_lru(self, db: Any, needed: int, tofree: int, started: float) -> int:
+        """``perform``'s loop for allkeys-lru with one db holding keys (the common
+        cache): the 16 idlest of ``maxmemory-samples`` x 16 sampled keys are taken
+        at once (``_sample_idlest``) and evicted in turn, each live one; a plain
+        string nobody hears of (no WATCH or tracking on the db, no ``evicted``
+        events, no AOF) is deleted inline. Each call and attribute saved here is a
+        visible part of a SET that evicts."""
         broker = self.broker
         account = broker.memory
-        all_dbs = broker.dbs
-        pool = self.pool
-        now = broker.now_ms
+        batch = self.batch
+        if self.batch_db is not db:
+            batch.clear()
+            self.batch_db = db
+        data = db.data
+        lru = db.lru
+        expires = db.expires
+        plain = not db.watched and not broker.notify_flags & _EVICTED_CLASS and not broker.propagating
         freed = evicted = refills = 0
+        result = EVICT_OK
         while freed < tofree:
-            if not pool:
-                full = [db for db in dbs if db.data]
-                if not full or refills == 16:  # no key, or samples of ghosts only
-                    return EVICT_FAIL if freed < needed else EVICT_OK
-                for db in full:
-                    self._populate_allkeys_lru(db, now)
+            if not batch:
+                if not data or refills == 16:  # no key, or samples of ghosts only
+                    result = EVICT_FAIL if freed < needed else EVICT_OK
+                    break
+                self._sample_idlest(db, batch)
                 refills += 1
                 continue
-            _, index, key = pool.pop()
-            db = all_dbs[index]
-            if key not in db.data:
-                continue  # a ghost (deleted since it was pooled)
+            key = batch.pop()
+            value = data.pop(key, None)
+            if value is None:
+                continue  # a ghost (deleted since it was sampled)
             refills = 0
-            before = account.dataset
-            self._evict(db, key)
-            freed += before - account.dataset
             evicted += 1
+            if plain and type(value) is bytes and not (expires and key in expires):
+                # the rest of Keyspace.delete, inline
+                lru.pop(key, None)
+                cost = _STRING_BASE + len(key) + len(value)
+                account.dataset -= cost
+                freed += cost
+            else:
+                data[key] = value  # back for the full delete (at the end of the dict: it goes now)
+                before = account.dataset
+                self._evict(db, key)
+                freed += before - account.dataset
             if not evicted & 15 and (time.perf_counter() - started) * 1e6 > self.time_limit_us:
                 self.running = account.used > broker.maxmemory
-                return EVICT_RUNNING if self.running else EVICT_OK
-        return EVICT_OK
+                result = EVICT_RUNNING if self.running else EVICT_OK
+                break
+        broker.stats.evicted_keys += evicted
+        return result
 
     def _evict(self, db: Any, key: bytes) -> None:
         broker = self.broker
         db.delete(key)
-        broker.stats.evicted_keys += 1
         if db.watched:  # signalModifiedKey
             broker.touch_watched(db.index, key, False)  # not the command's doing: BCAST NOLOOP hears it too
         if broker.notify_flags:
@@ -314,27 +343,31 @@ class Evictor:
             if len(pool) > EVPOOL_SIZE:
                 del pool[0]
 
-    def _populate_allkeys_lru(self, db: Any, now: int) -> None:
-        """allkeys-lru, the common cache setting, in bulk: when the pool is empty,
-        ``maxmemory-samples`` keys per pool entry are sampled at once and the pool
-        keeps the 16 idlest (as 16 rounds of Redis's populate-then-pick would, with
-        the same samples per eviction); the next 16 evictions take from it. One
-        round of Python per key sampled was most of a SET that evicts."""
-        order = db.sample_list()
-        if not order:
-            return
+    def _sample_idlest(self, db: Any, batch: list[bytes]) -> None:
+        """Fill ``batch`` with the 16 idlest of ``maxmemory-samples`` x 16 keys of
+        ``db``, the idlest last (for ``pop``): what 16 rounds of Redis's
+        populate-then-pick would evict, with the same samples per evicted key.
+
+        The keys are one strided slice of the sampling list from a random offset
+        (every key equally likely; spread evenly over the list, where Redis walks
+        a few runs of hash buckets), then ghosts are dropped by ``filter`` and the
+        rest sorted by their lru field: all at C speed. Per key sampled what is left
+        is the memory it touches; a round of Python per key (random indices
+        included) was most of a SET that evicts."""
+        order = db.sample_list(tight=True)
         size = len(order)
+        if not size:
+            return
         count = self.samples * EVPOOL_SIZE
-        keys = _itemgetter(*[i % size for i in _array("I", _urandom(4 * count))])(order)
-        lru = db.lru.get
-        index = db.index
-        # every live key has a field while tracking is on: one probe tells a ghost
-        # (a deleted key) and gives the idle time (each probe is a cache miss)
-        scored = [(now - field, index, key) for key in keys if (field := lru(key)) is not None]
-        pool = self.pool
-        pool += scored
-        pool.sort()
-        del pool[:-EVPOOL_SIZE]
+        if size > count:
+            stride = size // count
+            # the last of ``count`` keys in the list: every key may be taken
+            start = int(_random() * (size - stride * (count - 1)))
+            order = order[start:start + stride * count:stride]
+        lru = db.lru
+        # every live key has a field: one probe tells a ghost (a deleted key)
+        idlest = sorted(filter(lru.__contains__, order), key=lru.__getitem__)
+        batch += idlest[EVPOOL_SIZE - 1::-1]
 
     def _pick_random(self) -> tuple[Any, bytes] | None:
         """allkeys-random / volatile-random: a random key of the next db that has one."""

@@ -29,11 +29,11 @@ in-place change is reported (``notify``, 1 change in 16 after the first);
 ``delete`` takes a key's cost back.
 The total is the broker's ``MemoryAccount.dataset``.
 
-While a memory limit or an eviction policy is set (``access``), each key also has
-Redis's 24-bit ``lru`` field (``Keyspace.lru``), touched by ``lookup`` like
-``lookupKey``: in LRU mode the time of the last access in ms (the LRU clock,
-seconds, is derived from it), in LFU mode ``ldt << 8 | counter`` (``broker.evict``).
-``peek`` is ``lookup`` with ``LOOKUP_NOTOUCH``.
+Each key also has Redis's 24-bit ``lru`` field (``Keyspace.lru``), touched by
+``lookup`` like ``lookupKey``: under LRU the time of the last access in ms (by
+default rounded down to the broker's LRU clock second, ``Host.lru_clock``; exact
+while an LRU policy has a limit), in LFU mode ``ldt << 8 | counter``
+(``broker.evict``). ``peek`` is ``lookup`` with ``LOOKUP_NOTOUCH``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import heapq
 import random
 from typing import Any, Callable, Final, Iterator, Protocol
 
-from broker.evict import ACCESS_LFU, ACCESS_LRU, ACCESS_OFF, LFU_INIT_VAL, lfu_touch
+from broker.evict import ACCESS_CLOCK, ACCESS_LFU, ACCESS_LRU, LFU_INIT_VAL, LRU_CLOCK_MAX, lfu_touch, lru_idle_seconds
 from broker.lazyfree import Bookkeeping
 from broker.memcost import CONTAINER_BASE as _CONTAINER_BASE
 from broker.memcost import EXPIRE_COST, MemoryAccount, element_cost, string_cost
@@ -66,6 +66,8 @@ class Host(Protocol):
     """What a keyspace needs from its owner (the Broker)."""
 
     now_ms: int
+    # the LRU clock: now_ms rounded down to the second, one object per second
+    lru_clock: int
     notify_flags: int
     changes: int
     memory: MemoryAccount
@@ -115,16 +117,16 @@ class Keyspace:
         # of one of its elements (strings are costed from their value: not here)
         self.sizes: dict[bytes, int] = {}
         self.elements: dict[bytes, int] = {}
-        # key -> Redis's lru field: last access in ms (LRU) or ldt << 8 | counter (LFU).
-        # Kept only while ``access`` is on: updating a second table on every lookup
-        # costs a cache miss (~150 ns with 100k keys), too much for the default
-        # configuration, which never evicts (see README, "Memory limit").
+        # key -> Redis's lru field: last access in ms (LRU) or ldt << 8 | counter (LFU),
+        # for every live key (so a sampled key without one is a ghost). By default the
+        # value is the host's ``lru_clock`` object, shared by every key touched in the
+        # same second: the table costs its dict slots only, no int per key.
         self.lru: dict[bytes, int] = {}
-        # ACCESS_OFF, ACCESS_LRU or ACCESS_LFU (set by the broker from maxmemory and
-        # maxmemory-policy), since when (keys not touched since count from then),
+        # ACCESS_CLOCK, ACCESS_LRU or ACCESS_LFU (set by the broker from maxmemory and
+        # maxmemory-policy), since when (keys without a field count from then),
         # lfu-log-factor and lfu-decay-time
-        self.access = ACCESS_OFF
-        self.access_since_ms = 0
+        self.access = ACCESS_CLOCK
+        self.access_since_ms = host.now_ms
         self.lfu_log_factor = 10
         self.lfu_decay_time = 1
         # keys in order of creation, for eviction's random sampling (a dict has no
@@ -155,7 +157,9 @@ class Keyspace:
                 if not self.host.expiry_held():
                     self._expire(key)
                 return None
-        if self.access:
+        if not self.access:  # ACCESS_CLOCK, inline (touch): every lookup pays it
+            self.lru[key] = self.host.lru_clock
+        else:
             self.touch(key)
         return value
 
@@ -177,37 +181,44 @@ class Keyspace:
         """Update ``key``'s access time as ``lookup`` does (for fast paths that read
         ``data`` directly)."""
         access = self.access
-        if access == ACCESS_LRU:
+        if access == ACCESS_CLOCK:
+            self.lru[key] = self.host.lru_clock
+        elif access == ACCESS_LRU:
             self.lru[key] = self.host.now_ms
-        elif access:
+        else:
             self.lru[key] = lfu_touch(self.access_field(key), self)
 
     def access_field(self, key: bytes) -> int:
-        """``key``'s lru field; a key without one (none, while tracking is on: see
-        ``set_access``) counts as touched when tracking began."""
+        """``key``'s lru field; a key without one (none should be: every creation
+        stamps one) counts as touched at ``access_since_ms``."""
         field = self.lru.get(key)
         if field is not None:
             return field
         since = self.access_since_ms
-        return since if self.access == ACCESS_LRU else (since // 60000 & 65535) << 8 | LFU_INIT_VAL
+        return since if self.access != ACCESS_LFU else (since // 60000 & 65535) << 8 | LFU_INIT_VAL
 
     def set_access_field(self, key: bytes, idle_seconds: int, freq: int) -> None:
         """RESTORE ... IDLETIME / FREQ (``objectSetLRUOrLFU``): the one that fits the
         policy is applied, the other ignored; -1 for none."""
-        if self.access == ACCESS_LFU and freq >= 0:
-            self.lru[key] = (self.host.now_ms // 60000 & 65535) << 8 | freq
-        elif self.access == ACCESS_LRU and idle_seconds >= 0:
+        if self.access == ACCESS_LFU:
+            if freq >= 0:
+                self.lru[key] = (self.host.now_ms // 60000 & 65535) << 8 | freq
+        elif idle_seconds >= 0:
             self.lru[key] = self.host.now_ms - idle_seconds * 1000
 
     def set_access(self, access: int) -> None:
-        """Start, switch or stop access tracking (a switch between LRU and LFU keeps
-        the fields, reinterpreted, as Redis does)."""
-        if not access or not self.access:
-            self.access_since_ms = self.host.now_ms
-            self.access = access
-            # every live key has a field while tracking is on (so a sampled key
-            # without one is a ghost): the existing keys count as touched now
-            self.lru = dict.fromkeys(self.data, self.access_field(b"")) if access else {}
+        """Switch what the lru fields hold. Between the two LRU kinds (both ms) the
+        fields stay; between LRU and LFU they are reinterpreted as Redis, which keeps
+        its 24 bits, reads them: the LRU clock's seconds as ``ldt << 8 | counter``,
+        or those bits as an LRU clock value (converted to the ms that give Redis's
+        idle time). O(n) on a switch to or from LFU."""
+        now = self.host.now_ms
+        if (access == ACCESS_LFU) != (self.access == ACCESS_LFU):
+            if access == ACCESS_LFU:
+                self.lru = {key: (field // 1000) & LRU_CLOCK_MAX for key, field in self.lru.items()}
+            else:
+                self.lru = {key: now - lru_idle_seconds(field * 1000, now) * 1000
+                            for key, field in self.lru.items()}
         self.access = access
 
     def read(self, key: bytes) -> Any:
@@ -276,8 +287,11 @@ class Keyspace:
         if self.sampling and (self.exempt is None or not self.exempt(key)):
             self._order.append(key)
         host = self.host
-        if self.access:  # a new object's lru field (createObject): now, or LFU_INIT_VAL now
-            self.lru[key] = host.now_ms if self.access == ACCESS_LRU else (
+        access = self.access  # a new object's lru field (createObject): now, or LFU_INIT_VAL now
+        if not access:
+            self.lru[key] = host.lru_clock
+        else:
+            self.lru[key] = host.now_ms if access == ACCESS_LRU else (
                 (host.now_ms // 60000 & 65535) << 8 | LFU_INIT_VAL)
         if type(value) is bytes:
             self.account.dataset += _STRING_BASE + len(key) + len(value)  # string_cost, inline
@@ -295,8 +309,8 @@ class Keyspace:
             self._count(key, value)
             if self.encodings:  # (a mark of the old value must not keep it alive)
                 self.encodings.pop(key, None)
-            if self.access == ACCESS_LRU:  # a new object: now (LFU keeps the field, as dbOverwrite)
-                self.lru[key] = self.host.now_ms
+            if self.access != ACCESS_LFU:  # a new object: now (LFU keeps the field, as dbOverwrite)
+                self.touch(key)
             if not keep_ttl and self.expires and self.expires.pop(key, None) is not None:
                 self.account.dataset -= EXPIRE_COST
             if type(old) is Stream:
@@ -324,8 +338,7 @@ class Keyspace:
             self.account.dataset -= _STRING_BASE + len(key) + len(value)
         else:
             self._uncount(key, value)
-        if self.access:
-            self.lru.pop(key, None)
+        self.lru.pop(key, None)
         if self.expires and self.expires.pop(key, None) is not None:
             self.account.dataset -= EXPIRE_COST
         if self.encodings:
@@ -401,7 +414,7 @@ class Keyspace:
         ``set_expire``): count every key; each counts as accessed now, as Redis's
         loaded objects do. O(n)."""
         self.access_since_ms = self.host.now_ms
-        self.lru = dict.fromkeys(self.data, self.access_field(b"")) if self.access else {}
+        self.lru = dict.fromkeys(self.data, self.access_field(b"") if self.access else self.host.lru_clock)
         self._order = self.evictable_keys() if self.sampling else []
         account = self.account
         for key, value in self.data.items():
@@ -428,10 +441,14 @@ class Keyspace:
             picked += [key for key in [order[int(rand() * size)] for _ in range(count * 4)] if key in data]
         return picked[:count]
 
-    def sample_list(self) -> list[bytes]:
-        """The sampling list, rebuilt (at C speed) once ghosts pass a third of it."""
+    def sample_list(self, tight: bool = False) -> list[bytes]:
+        """The sampling list, rebuilt once ghosts pass half of the keys, or an
+        eighth when ``tight`` (allkeys-lru's bulk sampling: at C speed a rebuild is
+        ~5 ns a key, less than the sampled ghosts cost, a cache miss each) unless
+        there are exempt keys (a Python call per key)."""
         order = self._order
-        if len(order) > len(self.data) + (len(self.data) >> 1) + 64:
+        data = self.data
+        if len(order) > len(data) + (len(data) >> (3 if tight and self.exempt is None else 1)) + 64:
             order = self._order = self.evictable_keys()
         return order
 

@@ -447,10 +447,6 @@ def object_idletime(client: Client, argv: list[bytes]) -> int | None:
         raise CommandError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please "
                            "note that when switching between policies at runtime LRU and LFU data "
                            "will take some time to adjust.")
-    # With no limit and noeviction no access times are kept: keys read as just used
-    # (README, "Memory limit"). An LRU policy or a maxmemory starts the clock.
-    if not client.db.access:
-        return 0
     return lru_idle_seconds(client.db.access_field(argv[2]), client.broker.now_ms)
 
 

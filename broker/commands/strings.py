@@ -117,14 +117,18 @@ def _parse_string_options(argv: list[bytes], start: int, for_set: bool) -> tuple
 @command("get", 2, "readonly fast", keys=(1, 1, 1), group="string")
 def get(client: Client, argv: list[bytes]) -> object:
     db = client.db
-    value = db.data.get(argv[1])
+    key = argv[1]
+    value = db.data.get(key)
     if value is not None and db.expires:
-        value = db.lookup(argv[1])  # expires it if its time is up
+        value = db.lookup(key)  # expires it if its time is up
     if value is None:
-        client.broker.count_read(db.index, argv[1], False)
+        client.broker.count_read(db.index, key, False)
         return None
-    if db.access:
-        db.touch(argv[1])  # lookupKey's touch
+    host = db.host
+    if not db.access:  # lookupKey's touch (ACCESS_CLOCK inline: Keyspace.touch)
+        db.lru[key] = host.lru_clock
+    else:
+        db.touch(key)
     client.broker.stats.keyspace_hits += 1
     if type(value) is not bytes:
         raise CommandError(WRONGTYPE)
@@ -158,19 +162,32 @@ def set_(client: Client, argv: list[bytes]) -> object:
         # lookup runs so that a key whose TTL is up goes with ``expired`` before the
         # ``new``, and the TTL of the key is dropped.
         db = client.db
-        old = db.data.get(key)
+        data = db.data
+        value = argv[2]
+        old = data.get(key)
         if db.expires:
             db.lookup(key)
-            db.set(key, argv[2])
+            db.set(key, value)
         elif type(old) is bytes:
             # Keyspace.set inline: the value's cost and the new object's access time
-            db.data[key] = argv[2]
-            db.account.dataset += len(argv[2]) - len(old)
-            if db.access:
+            data[key] = value
+            db.account.dataset += len(value) - len(old)
+            if not db.access:  # (ACCESS_CLOCK inline: Keyspace.touch)
+                db.lru[key] = db.host.lru_clock
+            else:  # (LFU: the lookup's touch; dbOverwrite keeps the field)
                 db.touch(key)
+            # Keyspace.notify inline for a string (no container to re-cost): this
+            # overwrite is the commonest write, and the call was ~4% of it
+            host = db.host
+            host.changes += 1
+            if db.watched:
+                host.touch_watched(db.index, key)
+            if host.notify_flags:
+                host.notify(_STRING, b"set", key, db.index)
+            return OK
         else:
             # absent, or another type (a stream's blocked XREADGROUP readers must hear of it)
-            db.set(key, argv[2])
+            db.set(key, value)
         db.notify(_STRING, b"set", key)
         return OK
     flags, raw_ttl = _parse_string_options(argv, 3, for_set=True)

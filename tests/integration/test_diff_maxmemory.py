@@ -4,6 +4,7 @@ costs: each server's limit is set from its own used_memory)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -106,6 +107,33 @@ def test_object_freq_and_idletime_follow_the_policy(servers: tuple[int, int]) ->
     ]
     replies = assert_same_replies(*servers, script)
     assert replies[6] == 5 and replies[10] == 8
+
+
+def test_idletime_is_real_by_default(servers: tuple[int, int]) -> None:
+    """With no limit and noeviction, as Redis's introspection-2 tests: an idle key
+    reads its idle seconds (TYPE, EXISTS, TTL, OBJECT leave it), a read or TOUCH
+    brings it back to 0. The idle time is real time, so bounds, not exact values."""
+    clients = [RespClient(port) for port in servers]
+    try:
+        for client in clients:
+            client.call("FLUSHALL")
+            for key in ("read", "touched", "left", "written"):
+                client.call("SET", key, "v")
+            client.call("HSET", "h", "f", "v")
+        time.sleep(2.1)  # the stimulus itself (Redis's test waits 3 s): both servers idle at once
+        seen = []
+        for client in clients:
+            for argv in (("TYPE", "left"), ("EXISTS", "left"), ("TTL", "left"), ("OBJECT", "ENCODING", "left"),
+                         ("GET", "read"), ("TOUCH", "touched"), ("SET", "written", "w"), ("HGET", "h", "f")):
+                client.call(*argv)
+            keys = ("left", "read", "touched", "written", "h")
+            seen.append({key: client.call("OBJECT", "IDLETIME", key) for key in keys})
+    finally:
+        for client in clients:
+            client.close()
+    for idle in seen:
+        assert 2 <= idle["left"] <= 4, seen
+        assert all(idle[key] <= 1 for key in ("read", "touched", "written", "h")), seen
 
 
 def test_restore_sets_the_field_of_the_policy(servers: tuple[int, int]) -> None:

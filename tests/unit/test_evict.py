@@ -138,8 +138,8 @@ def test_idletime_follows_the_lru_clock_and_notouch_lookups(broker: Broker, clie
                                                             clock: Clock) -> None:
     run(broker, client, "SET", "old", "v")
     clock.now += 100
-    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")  # access times from now on
-    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 0
+    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")  # the fields stay
+    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 100
     run(broker, client, "SET", "k", "v")
     clock.now += 10
     assert run(broker, client, "OBJECT", "IDLETIME", "k") == 10
@@ -157,15 +157,50 @@ def test_idletime_follows_the_lru_clock_and_notouch_lookups(broker: Broker, clie
     run(broker, client, "HSET", "h", "g", "v")  # a write lookup touches too
     assert run(broker, client, "OBJECT", "IDLETIME", "k") == 5  # seconds of the clock, as Redis
     assert run(broker, client, "OBJECT", "IDLETIME", "h") == 0
-    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 18
+    assert run(broker, client, "OBJECT", "IDLETIME", "old") == 118
 
 
-def test_no_access_times_without_limit_or_policy(broker: Broker, client: FakeClient, clock: Clock) -> None:
+@pytest.mark.parametrize("maxmemory", ["0", "100mb"])
+def test_idletime_is_exact_by_default_on_the_lru_clock_of_seconds(broker: Broker, client: FakeClient,
+                                                                   clock: Clock, maxmemory: str) -> None:
+    # no limit and noeviction (or a limit without an LRU policy): the coarse clock
+    run(broker, client, "CONFIG", "SET", "maxmemory", maxmemory)
+    clock.now = 1_700_000_000.9
     run(broker, client, "SET", "k", "v")
+    run(broker, client, "SET", "n", "1")
+    run(broker, client, "HSET", "h", "f", "v")
+    clock.now += 0.2  # the next second of the LRU clock, 0.2 s later: idle 1, as Redis's
+    assert run(broker, client, "OBJECT", "IDLETIME", "k") == 1
+    clock.now += 9
+    for argv in (("TYPE", "k"), ("EXISTS", "k"), ("TTL", "k"), ("OBJECT", "ENCODING", "k")):
+        run(broker, client, *argv)  # LOOKUP_NOTOUCH
+    assert run(broker, client, "OBJECT", "IDLETIME", "k") == 10
     run(broker, client, "GET", "k")
-    clock.now += 10
-    assert run(broker, client, "OBJECT", "IDLETIME", "k") == 0
-    assert not broker.dbs[0].lru
+    run(broker, client, "INCR", "n")
+    run(broker, client, "HGET", "h", "f")
+    assert [run(broker, client, "OBJECT", "IDLETIME", key) for key in ("k", "n", "h")] == [0, 0, 0]
+    clock.now += 4
+    run(broker, client, "SET", "k", "w")  # the fast path's overwrite
+    assert [run(broker, client, "OBJECT", "IDLETIME", key) for key in ("k", "n", "h")] == [0, 4, 4]
+    # every key touched in one second shares one int: the table holds no int per key
+    db = broker.dbs[0]
+    run(broker, client, "SET", "n", "2")
+    assert db.lru[b"k"] is db.lru[b"n"] is broker.lru_clock
+    run(broker, client, "DEL", "k")
+    assert b"k" not in db.lru
+
+
+def test_switching_between_lru_and_lfu_reinterprets_the_fields_as_redis(broker: Broker, client: FakeClient,
+                                                                         clock: Clock) -> None:
+    clock.now = 1_700_000_123.0
+    run(broker, client, "SET", "k", "v")
+    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+    clock_field = 1_700_000_123 & ((1 << 24) - 1)  # Redis's lru bits: the LRU clock, read as ldt << 8 | counter
+    assert broker.dbs[0].lru[b"k"] == clock_field
+    assert run(broker, client, "OBJECT", "FREQ", "k") == lfu_decr(clock_field, broker.now_ms, 1)
+    run(broker, client, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    # and back: those 24 bits as an LRU clock value, the idle time Redis's estimate gives
+    assert run(broker, client, "OBJECT", "IDLETIME", "k") == lru_idle_seconds(clock_field * 1000, broker.now_ms)
 
 
 def test_lru_clock_wraps_at_24_bits() -> None:
@@ -268,6 +303,56 @@ def test_volatile_ttl_evicts_the_nearest_deadlines_first(broker: Broker, client:
     gone = [key for key in [f"soon{i}" for i in range(100)] + [f"late{i}" for i in range(100)]
             if not run(broker, client, "EXISTS", key)]
     assert len(gone) >= 30 and sum(key.startswith("late") for key in gone) <= 3
+
+
+@pytest.mark.parametrize("listening", [False, True])
+def test_allkeys_lru_inline_eviction_keeps_the_account_and_tells_listeners(broker: Broker, client: FakeClient,
+                                                                           clock: Clock, listening: bool) -> None:
+    # plain strings nobody hears of go inline; hashes, TTL keys, and every key while
+    # someone listens (events, WATCH) take Keyspace.delete: both leave no drift
+    random.seed(7)
+    listener = FakeClient(broker)
+    watcher = FakeClient(broker)
+    if listening:
+        run(broker, client, "CONFIG", "SET", "notify-keyspace-events", "Ee")
+        run(broker, listener, "SUBSCRIBE", "__keyevent@0__:evicted")
+        run(broker, watcher, "WATCH", "s3")
+    limit(broker, client, "allkeys-lru", headroom=300 * 300)
+    for i in range(3000):
+        clock.now += 0.001
+        if i % 5 == 0:
+            run(broker, client, "HSET", f"h{i}", "f", "v" * 50)
+        elif i % 7 == 0:
+            run(broker, client, "SET", f"t{i}", "x" * 100, "EX", "1000")
+        else:
+            run(broker, client, "SET", f"s{i}", "x" * 100)
+    db = broker.dbs[0]
+    assert broker.stats.evicted_keys > 2000
+    assert broker.memory.dataset == db.cost() and set(db.lru) == set(db.data)
+    assert len(db.data) + broker.stats.evicted_keys == 3000
+    evicted = [m.data for m in listener.messages if m.channel == b"__keyevent@0__:evicted"]
+    assert len(evicted) == (broker.stats.evicted_keys if listening else 0)
+    if listening:
+        run(broker, watcher, "MULTI")
+        assert run(broker, watcher, "EXEC") is NULL_ARRAY  # s3 was evicted: the transaction aborts
+
+
+def test_allkeys_lru_over_several_dbs_takes_the_idlest_of_each(broker: Broker, client: FakeClient,
+                                                               clock: Clock) -> None:
+    # two dbs with keys: the pool of (idle, db, key) across them, as Redis's
+    random.seed(9)
+    for index in ("0", "1"):
+        run(broker, client, "SELECT", index)
+        fill(broker, client, 200, f"old{index}-")
+    clock.now += 100
+    limit(broker, client, "allkeys-lru")
+    for i in range(200):
+        run(broker, client, "SELECT", str(i % 2))
+        run(broker, client, "SET", f"new{i}", "x" * 100)
+    assert broker.stats.evicted_keys >= 150 and broker.memory.used <= broker.maxmemory + 400
+    survivors = [key for db in broker.dbs[:2] for key in db.data]
+    assert sum(key.startswith(b"new") for key in survivors) >= 190  # the old ones went first
+    assert all(len(db.data) < 300 for db in broker.dbs[:2])
 
 
 def test_evicted_keys_are_announced_counted_and_watched(broker: Broker, client: FakeClient) -> None:
