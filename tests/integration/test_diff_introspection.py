@@ -224,8 +224,8 @@ def test_latency_subcommands(redis_server, fanout_broker) -> None:
 
 
 def test_latency_histogram(redis_server, fanout_broker) -> None:
-    script = [("CONFIG", "RESETSTAT"), ("SET", "a", "b"), ("SET", "c", "d"), ("GET", "a"), ("CLIENT", "ID"),
-              ("LATENCY", "HISTOGRAM", "set", "client", "nosuch"), ("LATENCY", "HISTOGRAM", "client|id", "get"),
+    script = [("CONFIG", "RESETSTAT"), ("SET", "a", "b"), ("SET", "c", "d"), ("GET", "a"), ("CLIENT", "GETNAME"),
+              ("LATENCY", "HISTOGRAM", "set", "client", "nosuch"), ("LATENCY", "HISTOGRAM", "client|getname", "get"),
               ("LATENCY", "HISTOGRAM")]
 
     def normalize(command: Any, reply: Any) -> Any:
