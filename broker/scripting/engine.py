@@ -131,11 +131,13 @@ class Sandbox:
         monotonic: clock for the runaway check (seconds).
         libraries: installs cjson/cmsgpack/bit/struct globals; None: try
             ``broker.scripting.libs.install``.
+        for_functions: the interpreter of FUNCTION libraries (what getmetatable(_G)
+            shows differs from EVAL's).
     """
 
     def __init__(self, broker: "Broker", script_client: "ScriptClient",
                  monotonic: Callable[[], float] = time.monotonic,
-                 libraries: Callable[[Any], None] | None = None) -> None:
+                 libraries: Callable[[Any], None] | None = None, for_functions: bool = False) -> None:
         self.broker = broker
         self.client = script_client
         self.monotonic = monotonic
@@ -160,13 +162,14 @@ class Sandbox:
         py = lua.table_from({
             b"check": self._check, b"killed": self._killed_error,
             b"call": self._call, b"pcall": self._pcall, b"unwrap": _unwrap, b"setresp": self._setresp,
+            b"call_table": self._call_table, b"pcall_table": self._pcall_table,
             b"log": self._log, b"set_repl": self._set_repl, b"sha1hex": self._sha1hex,
             b"acl_check_cmd": self._acl_check_cmd,
             b"rand": self.rand.random, b"srand": self.rand.seed,
             b"register_function": self._register_function,
             b"version": broker.version.encode(), b"version_num": version_num(broker.version),
         })
-        api = chunk(py, HOOK_COUNT)
+        api = chunk(py, HOOK_COUNT, for_functions)
         self.run_eval = api[b"run_eval"]
         self.run_function = api[b"run_function"]
         # run_eval / run_function of fixed arity: [nkeys * FIXED + nargs] (see the prelude)
@@ -180,6 +183,7 @@ class Sandbox:
         self._load_binary = api[b"load_binary"]
         self._rearm = api[b"rearm"]
         self._gc = api[b"gc"]
+        self._memory = api[b"memory"]
         self.set_load_mode = api[b"set_load_mode"]
         self.err = api[b"err"]
         self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table)
@@ -187,6 +191,11 @@ class Sandbox:
         # FUNCTION LOAD in progress: when it started, and whether it was stopped
         self.load_started: float | None = None
         self.load_killed = False
+
+    def memory_used(self) -> int:
+        """Bytes the interpreter holds (Lua's ``collectgarbage('count')``, as Redis's
+        ``lua_gc(LUA_GCCOUNT)``)."""
+        return int(self._memory() * 1024)
 
     # ------------------------------------------------------------ compiling
 
@@ -265,7 +274,7 @@ class Sandbox:
             if kind is int and -_INT64 <= outcome < _INT64 or kind is bytes:
                 reply = outcome
             else:
-                reply = self.convert.to_reply(outcome, run.resp)
+                reply = self.convert.to_reply(outcome, run.resp, run.caller.proto)
         else:
             reply = self._reply(run, outcome)
             if outcome[0] == 3:
@@ -282,7 +291,7 @@ class Sandbox:
         (2, message, source, line) a Redis error, (3, text) any other error."""
         code = outcome[0]
         if code == 1:
-            return self.convert.from_table(outcome[1:], run.resp)
+            return self.convert.from_table(outcome[1:], run.resp, run.caller.proto)
         if run.killed:
             return CommandError(self._kill_message(run))
         if code == 2:
@@ -404,6 +413,11 @@ class Sandbox:
                 reply = handler(client, argv)
             except CommandError as exc:
                 reply = exc
+            else:
+                if entry[4].write:
+                    # a script's writes are changes since the last save (Redis's call()
+                    # adds each command's dirty, the script's included)
+                    broker.dirty += 1
             kind = type(reply)
             if broker.propagating and broker.changes != changes and kind is not Blocked:
                 # effects replication: the command as it must replay, in the unit of the
@@ -422,6 +436,13 @@ class Sandbox:
                 return failure.table
 
         return call, pcall
+
+    def _call_table(self, table: Any, count: int) -> Any:
+        """redis.call of more arguments than lupa passes one by one (see the prelude)."""
+        return self._call(*[table[i] for i in range(1, count + 1)])
+
+    def _pcall_table(self, table: Any, count: int) -> Any:
+        return self._pcall(*[table[i] for i in range(1, count + 1)])
 
     def _observe(self, cmd: "Command", argv: list[bytes], run: ScriptRun) -> None:
         """After a script's command: MONITOR shows it (``[db lua]``), and a read makes

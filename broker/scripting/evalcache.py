@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from broker.resp import CommandError
+from broker.resp import CommandError, ProtocolError, split_inline
 from broker.scripting.engine import Sandbox, ScriptRun, _CompileError
 
 if TYPE_CHECKING:
@@ -44,7 +44,11 @@ def parse_shebang(body: bytes) -> tuple[frozenset[str] | None, int]:
     end = body.find(b"\n")
     if end < 0:
         raise CommandError("ERR Invalid script shebang")
-    parts = body[:end].decode("utf-8", "replace").split()
+    try:
+        # sdssplitargs, as Redis splits it: quotes and escapes work (flags="no-writes")
+        parts = [part.decode("utf-8", "replace") for part in split_inline(body[:end])]
+    except ProtocolError:
+        parts = []
     if not parts:
         raise CommandError("ERR Invalid engine in script shebang")
     if parts[0] != "#!lua":
@@ -53,7 +57,8 @@ def parse_shebang(body: bytes) -> tuple[frozenset[str] | None, int]:
     for part in parts[1:]:
         if not part.startswith("flags="):
             raise CommandError(f"ERR Unknown lua shebang option: {part}")
-        for flag in part[6:].split(","):
+        # sdssplitlen: "flags=" alone names no flag
+        for flag in part[6:].split(",") if part[6:] else ():
             if flag not in SCRIPT_FLAGS:
                 raise CommandError(f"ERR Unexpected flag in script shebang: {flag}")
             flags.add(flag)
