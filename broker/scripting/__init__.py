@@ -35,7 +35,7 @@ class Scripting:
         self.broker = broker
         self.client = ScriptClient(broker)
         self.eval: "EvalScripts" = EvalScripts(Sandbox(broker, self.client))
-        self.functions: "Functions" = Functions(Sandbox(broker, self.client, for_functions=True))
+        self.functions: "Functions" = Functions(Sandbox(broker, self.client))
         broker.config.listeners.append(self._config_changed)
 
     def _config_changed(self, name: str, value: str) -> None:

@@ -131,13 +131,11 @@ class Sandbox:
         monotonic: clock for the runaway check (seconds).
         libraries: installs cjson/cmsgpack/bit/struct globals; None: try
             ``broker.scripting.libs.install``.
-        for_functions: the interpreter of FUNCTION libraries (what getmetatable(_G)
-            shows differs from EVAL's).
     """
 
     def __init__(self, broker: "Broker", script_client: "ScriptClient",
                  monotonic: Callable[[], float] = time.monotonic,
-                 libraries: Callable[[Any], None] | None = None, for_functions: bool = False) -> None:
+                 libraries: Callable[[Any], None] | None = None) -> None:
         self.broker = broker
         self.client = script_client
         self.monotonic = monotonic
@@ -169,7 +167,7 @@ class Sandbox:
             b"register_function": self._register_function,
             b"version": broker.version.encode(), b"version_num": version_num(broker.version),
         })
-        api = chunk(py, HOOK_COUNT, for_functions)
+        api = chunk(py, HOOK_COUNT)
         self.run_eval = api[b"run_eval"]
         self.run_function = api[b"run_function"]
         # run_eval / run_function of fixed arity: [nkeys * FIXED + nargs] (see the prelude)

@@ -27,7 +27,7 @@ __all__ = ["PRELUDE", "API_SOURCE"]
 API_SOURCE = "=fanout_scripting"
 
 PRELUDE = r"""
-local py, hook_count, for_functions = ...
+local py, hook_count = ...
 local G = _G
 local dbg = debug
 local type, error, select, tostring, tonumber, rawget, rawset = type, error, select, tostring, tonumber, rawget, rawset
@@ -329,10 +329,10 @@ local function nonexistent(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
 end
 setmetatable(G, {__index = nonexistent, __newindex = readonly, __metatable = false})
--- What getmetatable(_G) gives, read-only as Redis protects the globals' metatable:
--- EVAL's holds the function that raises on a nonexistent global; a function's the
--- globals it reads through (GLOBALS_API in function_lua.c).
-globals_meta.__metatable = lock({__index = for_functions and lock(G) or nonexistent})
+-- What getmetatable(_G) gives (to scripts and functions alike), read-only as Redis
+-- protects the globals' metatable: its __index, the function that raises on a
+-- nonexistent global.
+globals_meta.__metatable = lock({__index = nonexistent})
 
 -- What a library's code sees while FUNCTION LOAD runs it (LIBRARY_API in function_lua.c):
 -- redis.register_function, redis.log and the version fields, nothing else.
