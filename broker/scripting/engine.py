@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import lupa.lua51 as lua51
@@ -78,7 +77,6 @@ def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("not accessible from Lua")
 
 
-@dataclass(slots=True, eq=False)
 class ScriptRun:
     """One running script (``scriptRunCtx``).
 
@@ -89,18 +87,25 @@ class ScriptRun:
         allow_oom / ...: script flags kept for what a later check may need.
     """
 
-    caller: "Client"
-    name: str
-    read_only: bool
-    started: float
-    resp: int = 2
-    killed: bool = False
-    wrote: bool = False
-    flags: frozenset[str] = frozenset()
-    # the caller's ACL user when it is not all-permissive: each call is checked
-    user: Any = None
-    # the KEYS the caller declared: what a tracking caller's read in the script tracks
-    keys: Any = ()
+    # A plain class with positional arguments, not a dataclass: one is made per
+    # EVALSHA, and the generated __init__'s keyword defaults cost more than the rest
+    # of setting one up.
+    __slots__ = ("caller", "name", "read_only", "started", "resp", "killed", "wrote", "flags", "user", "keys")
+
+    def __init__(self, caller: "Client", name: str, read_only: bool, started: float,
+                 flags: frozenset[str] = frozenset()) -> None:
+        self.caller = caller
+        self.name = name
+        self.read_only = read_only
+        self.started = started
+        self.flags = flags
+        self.resp = 2
+        self.killed = False
+        self.wrote = False
+        # the caller's ACL user when it is not all-permissive: each call is checked
+        self.user: Any = None
+        # the KEYS the caller declared: what a tracking caller's read in the script tracks
+        self.keys: Any = ()
 
 
 class _Rand48:
@@ -144,6 +149,7 @@ class Sandbox:
         # Function libraries register here while FUNCTION LOAD runs their code.
         self.register_function: Callable[..., Any] | None = None
         self.max_memory = _config_int(broker, "lua-max-memory")
+        self._tracking = broker.tracking
         lua = lua51.LuaRuntime(encoding=None, register_eval=False, register_builtins=False,
                                unpack_returned_tuples=True, attribute_filter=_deny_attributes,
                                max_memory=self.max_memory or None)
@@ -243,7 +249,7 @@ class Sandbox:
         nkeys, nargs, limit = len(keys), len(args), self._fixed
         # BCAST NOLOOP spares a client its own writes, not its script's (Redis files
         # them under the Lua client)
-        tracking = self.broker.tracking
+        tracking = self._tracking
         bcast = bool(tracking.prefixes)
         if bcast:
             tracking.scripting = True

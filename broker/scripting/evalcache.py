@@ -31,6 +31,17 @@ class Script:
     function: Any
     # None: no shebang (compatibility mode: flags come from the commands run)
     flags: frozenset[str] | None
+    # what EVAL/EVALSHA's run needs, worked out once: the flags as a set, whether a
+    # plain EVAL of it is read-only (flags=no-writes), whether *_RO may run it
+    run_flags: frozenset[str] = frozenset()
+    read_only: bool = False
+    ro_allowed: bool = True
+
+    def __post_init__(self) -> None:
+        flags = self.flags
+        self.run_flags = flags or frozenset()
+        self.read_only = flags is not None and "no-writes" in flags
+        self.ro_allowed = flags is None or "no-writes" in flags
 
 
 def parse_shebang(body: bytes) -> tuple[frozenset[str] | None, int]:
@@ -106,14 +117,9 @@ class EvalScripts:
 
     def run(self, client: "Client", script: Script, keys: list[bytes], args: list[bytes], ro: bool) -> Any:
         """``scriptPrepareForRun`` + ``luaCallFunction`` for an EVAL script."""
-        flags = script.flags
-        if flags is None:
-            read_only = ro
-        else:
-            if ro and "no-writes" not in flags:
-                raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
-            read_only = ro or "no-writes" in flags
+        if ro and not script.ro_allowed:
+            raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
         sandbox = self.sandbox
-        return sandbox.execute(ScriptRun(client, script.sha, read_only, sandbox.monotonic(),
-                                         flags=flags or frozenset()),
+        return sandbox.execute(ScriptRun(client, script.sha, ro or script.read_only, sandbox.monotonic(),
+                                         script.run_flags),
                                sandbox.run_eval, script.function, keys, args, sandbox.fixed_eval)
