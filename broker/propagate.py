@@ -24,10 +24,10 @@ later replication) add SELECT where the db changes. A sink gets every unit as a 
 of ``(db, argv)`` and decides when to write it (the AOF once per event-loop
 iteration).
 
-Contract for commands that run other commands (scripts): run them through
-``Broker.call`` (depth > 0, each is recorded) and list the outer command in
-``broker.table.NESTING_COMMANDS`` (it takes the slow path, which counts the depth,
-and is not recorded itself). A write that changes no key but must be replayed
+Contract for commands that run other commands (scripts): record each command they
+run (``Propagator.record``, as ``broker.scripting.engine``'s redis.call does) and
+list the outer command in ``broker.table.NESTING_COMMANDS`` (it is not recorded
+itself; its records are handed on as one unit once it returns at depth 0). A write that changes no key but must be replayed
 (FUNCTION LOAD/DELETE/FLUSH) bumps ``broker.changes`` (Redis's
 ``forceCommandPropagation``).
 """

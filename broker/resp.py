@@ -24,6 +24,7 @@ CommandError           error ``-``             error ``-``
 Push                   array                   push ``>``
 Verbatim               bulk string             verbatim ``=`` (``txt:``, or its ``fmt``)
 BigNumber              bulk string             big number ``(``
+Encoded                its bytes as they are   its bytes as they are
 =====================  ======================  =========================
 """
 
@@ -38,6 +39,7 @@ import hiredis
 __all__ = [
     "CommandError",
     "DoubleText",
+    "Encoded",
     "NULL_ARRAY",
     "OK",
     "QUEUED",
@@ -118,6 +120,12 @@ class BigNumber(bytes):
 class DoubleText(bytes):
     """A double already written as text (GEOPOS's coordinates): ``,text`` in RESP3,
     a bulk string in RESP2."""
+
+
+class Encoded(bytes):
+    """A reply already in wire form, written as it is. Made for the client's protocol
+    by whoever returns it: a script's reply nested deeper than recursive encoding
+    goes (``broker.scripting.convert``)."""
 
 
 class _NullArray:
@@ -208,6 +216,8 @@ def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
         out.append(b"(%s\r\n" % reply if proto == 3 else b"$%d\r\n%s\r\n" % (len(reply), reply))
     elif isinstance(reply, int):
         out.append(b":%d\r\n" % int(reply))
+    elif isinstance(reply, Encoded):
+        out.append(reply)
     else:
         raise TypeError(f"cannot encode reply of type {kind.__name__}")
 

@@ -30,9 +30,9 @@ STATE_COMMANDS = frozenset({
 })
 
 
-# Commands that run other commands through Broker.call (scripts). They never take the
-# core's fast path either: the propagation hook records their inner commands as one
-# unit (MULTI/EXEC), which needs call's nesting depth around them.
+# Commands that run other commands (scripts). Not recorded themselves: the commands
+# they run are, as one unit (MULTI/EXEC), which the core hands on when the outer
+# command ends (its depth back at 0), on the fast path as on the slow one.
 NESTING_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 
@@ -83,8 +83,7 @@ class Command:
     def __post_init__(self) -> None:
         self.write = "write" in self.flags
         self.fast = "fast" in self.flags
-        if self.handler is not None and (self.container or self.name not in STATE_COMMANDS) \
-                and self.name not in NESTING_COMMANDS:
+        if self.handler is not None and (self.container or self.name not in STATE_COMMANDS):
             self.min_argc = self.arity if self.arity > 0 else -self.arity
             self.max_argc = self.arity if self.arity > 0 else 1 << 62
 

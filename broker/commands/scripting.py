@@ -307,7 +307,12 @@ def function_delete(client: Client, argv: list[bytes]) -> object:
 # FUNCTION FLUSH [ASYNC|SYNC]
 @subcommand(_function, "flush", -2, "write noscript")
 def function_flush(client: Client, argv: list[bytes]) -> object:
-    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"sync", b"async")):
+    if len(argv) > 3:
+        # addReplySubcommandSyntaxError: the subcommand as sent, the command upper-cased
+        raise CommandError(f"ERR unknown subcommand or wrong number of arguments for "
+                           f"'{argv[1][:128].decode('utf-8', 'replace')}'. "
+                           f"Try {argv[0].decode('utf-8', 'replace').upper()} HELP.")
+    if len(argv) == 3 and argv[2].lower() not in (b"sync", b"async"):
         raise CommandError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
     scripting_of(client.broker).functions.flush()
     return OK

@@ -17,6 +17,7 @@ from broker import commandinfo
 from broker.keyspecs import MOVABLE, keys_of
 from broker.config_params import HIDDEN
 from broker.resp import OK, CommandError, Simple, Verbatim
+from broker.scripting import memory_info as scripting_memory_info
 from broker.table import COMMANDS, Command, command, container, subcommand
 
 __all__: list[str] = []
@@ -395,6 +396,7 @@ def memory_info(broker: Any, rss: int) -> list[tuple[str, object]]:
         ("used_memory_overhead", overhead), ("used_memory_startup", memory.startup),
         ("used_memory_dataset", memory.dataset),
         ("used_memory_dataset_perc", f"{100.0 * memory.dataset / max(used - memory.startup, 1):.2f}%"),
+        *scripting_memory_info(broker),
         ("maxmemory", maxmemory), ("maxmemory_human", _human(maxmemory)),
         ("maxmemory_policy", broker.config.get("maxmemory-policy")),
         ("mem_fragmentation_ratio", f"{rss / used:.2f}"), ("mem_fragmentation_bytes", rss - used),

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from broker.scripting.evalcache import EvalScripts
     from broker.scripting.functions import Functions
 
-__all__ = ["Scripting", "scripting_of"]
+__all__ = ["Scripting", "scripting_of", "memory_info"]
 
 
 class Scripting:
@@ -51,3 +51,51 @@ def scripting_of(broker: "Broker") -> Scripting:
         state = Scripting(broker)
         broker.scripting = state  # type: ignore[attr-defined]
     return state  # type: ignore[no-any-return]
+
+
+def memory_info(broker: "Broker") -> list[tuple[str, object]]:
+    """INFO memory's scripting fields, in Redis 7.0's order.
+
+    The Lua figures are each interpreter's own count (``collectgarbage('count')``);
+    the caches' are the scripts' and libraries' code plus a per-entry overhead of the
+    size Redis counts (its dict entry and SHA string), an estimate, not a measure of
+    Python's objects. A broker that never ran a script reports 0 (no interpreter).
+    """
+    state: Any = getattr(broker, "scripting", None)
+    if state is None:
+        vm_eval = vm_functions = scripts_eval = functions_mem = cached = functions = libraries = 0
+    else:
+        vm_eval = state.eval.sandbox.memory_used()
+        vm_functions = state.functions.sandbox.memory_used()
+        scripts = state.eval.scripts
+        cached = len(scripts)
+        scripts_eval = sum(len(script.body) + _SCRIPT_ENTRY for script in scripts.values())
+        functions = len(state.functions.functions)
+        libraries = len(state.functions.libraries)
+        functions_mem = sum(len(library.code) + _LIBRARY_ENTRY + _FUNCTION_ENTRY * len(library.functions)
+                            for library in state.functions.libraries.values())
+    return [
+        ("used_memory_lua", vm_eval), ("used_memory_vm_eval", vm_eval),
+        ("used_memory_lua_human", _human(vm_eval)), ("used_memory_scripts_eval", scripts_eval),
+        ("number_of_cached_scripts", cached), ("number_of_functions", functions),
+        ("number_of_libraries", libraries), ("used_memory_vm_functions", vm_functions),
+        ("used_memory_vm_total", vm_eval + vm_functions),
+        ("used_memory_vm_total_human", _human(vm_eval + vm_functions)),
+        ("used_memory_functions", functions_mem), ("used_memory_scripts", scripts_eval + functions_mem),
+        ("used_memory_scripts_human", _human(scripts_eval + functions_mem)),
+    ]
+
+
+# What Redis counts per cached script beyond its body (dict entry, SHA sds, robj), per
+# library and per function (their structs and names): the estimate memory_info adds.
+_SCRIPT_ENTRY = 104
+_LIBRARY_ENTRY = 96
+_FUNCTION_ENTRY = 88
+
+
+def _human(value: int) -> str:
+    """bytesToHuman: 1023B, 1.00K, 251.00K, 1.50M ..."""
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if value >= size:
+            return f"{value / size:.2f}{unit}"
+    return f"{value}B"

@@ -24,6 +24,13 @@ Out of Lua (``luaReplyToRedisReply``): string -> bulk, number -> integer
 (``#t`` after setresp(3)), false -> nil (``#f`` after setresp(3)), a table ->
 error / status / double / big number / verbatim / map / set / array up to the
 first nil, anything else -> nil.
+
+Redis converts a returned table on the Lua stack, which holds at most
+``LUAI_MAXCSTACK`` (8000) slots, checking for 4 free ones before each value:
+a table nested that deep (or one that holds itself) becomes arrays down to
+"-ERR reached lua stack limit" in place of each value past the limit. The
+conversion here counts the slots Redis would use, and past ``_DEEP`` slots it
+writes the rest straight to wire bytes without recursion (an ``Encoded`` reply).
 """
 
 from __future__ import annotations
@@ -31,11 +38,22 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from broker.resp import NULL_ARRAY, BigNumber, CommandError, DoubleText, Simple, Verbatim, format_double
+from broker.resp import (NULL_ARRAY, BigNumber, CommandError, DoubleText, Encoded, Simple, Verbatim, encode,
+                         format_double)
 
 __all__ = ["LuaConverter", "OrderedSet", "error_message", "lua_number_to_int"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# luaReplyToRedisReply's stack: the slots in use when the script's value is converted
+# (error handler, value), LUAI_MAXCSTACK, and the free slots checked before each value.
+# A value inside an array sits 1 slot above its table, a map's key 4, its value 3, a
+# set's member 3 (the table, key, value and copy of the key that lua_next leaves).
+_TOP_SLOTS, _STACK_LIMIT, _STACK_NEEDS = 2, 8000, 4
+_STACK_ERROR = "ERR reached lua stack limit"
+_STACK_ERROR_WIRE = b"-" + _STACK_ERROR.encode() + b"\r\n"
+# Past this many slots (at most as many tables deep, 3 Python frames each) the
+# conversion goes on without recursion.
+_DEEP = 200
 
 
 def lua_number_to_int(value: int | float) -> int:
@@ -135,8 +153,15 @@ class LuaConverter:
 
     # ------------------------------------------------------------ out of Lua
 
-    def to_reply(self, value: Any, resp: int) -> Any:
-        """A Lua value (returned by a script) as the broker's reply value."""
+    def to_reply(self, value: Any, resp: int, proto: int = 2, slots: int = _TOP_SLOTS) -> Any:
+        """A Lua value (returned by a script) as the broker's reply value.
+
+        Args:
+            resp: the RESP version the script chose (redis.setresp).
+            proto: the caller's protocol, for a reply nested deep enough to be
+                written as wire bytes here.
+            slots: Lua stack slots Redis would hold while converting this value.
+        """
         kind = type(value)
         if kind is bytes:
             return value
@@ -149,17 +174,23 @@ class LuaConverter:
         if value is None:
             return None
         if self.is_table(value):
-            return self.from_table(self.classify(value), resp)
+            if slots + _STACK_NEEDS > _STACK_LIMIT:
+                return CommandError(_STACK_ERROR)
+            return self.from_table(self.classify(value), resp, proto, slots)
         return None
 
-    def from_table(self, parts: Any, resp: int) -> Any:
-        """The reply for a classified table: ``(kind, part, ...)`` from the prelude."""
+    def from_table(self, parts: Any, resp: int, proto: int = 2, slots: int = _TOP_SLOTS) -> Any:
+        """The reply for a classified table: ``(kind, part, ...)`` from the prelude,
+        converted at ``slots`` (see ``to_reply``)."""
         if type(parts) is not tuple:
             parts = (parts,)
+        if slots > _DEEP:
+            return Encoded(self._encode_deep(parts, resp, proto, slots))
         kind = parts[0]
         convert = self.to_reply
         if kind == b"a":
-            return [convert(item, resp) for item in parts[1:]]
+            inner = slots + 1
+            return [convert(item, resp, proto, inner) for item in parts[1:]]
         if kind == b"e":
             return CommandError(_text(parts[1]))
         if kind == b"o":
@@ -172,21 +203,63 @@ class LuaConverter:
             text = Verbatim(_text(parts[2]))
             text.fmt = _text(parts[1])[:3].ljust(3)
             return text
+        key_at, value_at = slots + 4, slots + 3
         if kind == b"m":
             items = parts[1:]
-            return {_hashable(convert(items[i], resp)): convert(items[i + 1], resp) for i in range(0, len(items), 2)}
+            return {_key(convert(items[i], resp, proto, key_at), proto): convert(items[i + 1], resp, proto, value_at)
+                    for i in range(0, len(items), 2)}
         if kind == b"s":
-            return OrderedSet(convert(item, resp) for item in parts[1:])
+            return OrderedSet(convert(item, resp, proto, value_at) for item in parts[1:])
         if kind == b"A":
             table, size = parts[1], parts[2]
-            return [convert(table[i], resp) for i in range(1, size + 1)]
+            return [convert(table[i], resp, proto, slots + 1) for i in range(1, size + 1)]
         if kind == b"M":
             table, size = parts[1], parts[2]
-            return {_hashable(convert(table[i], resp)): convert(table[i + 1], resp) for i in range(1, size + 1, 2)}
+            return {_key(convert(table[i], resp, proto, key_at), proto): convert(table[i + 1], resp, proto, value_at)
+                    for i in range(1, size + 1, 2)}
         if kind == b"S":
             table, size = parts[1], parts[2]
-            return OrderedSet(convert(table[i], resp) for i in range(1, size + 1))
+            return OrderedSet(convert(table[i], resp, proto, value_at) for i in range(1, size + 1))
         raise ValueError(f"unknown table kind {kind!r}")
+
+    def _encode_deep(self, parts: Any, resp: int, proto: int, slots: int) -> bytes:
+        """``from_table`` without recursion: the classified table's reply as wire bytes
+        for ``proto``, with Redis's stack limit (a work stack of values still to write,
+        each with the slots it is converted at)."""
+        out: list[bytes] = []
+        # (is it classified parts already, the parts or a Lua value, slots)
+        work: list[tuple[bool, Any, int]] = [(True, parts, slots)]
+        while work:
+            classified, item, at = work.pop()
+            if not classified:
+                if at + _STACK_NEEDS > _STACK_LIMIT:
+                    out.append(_STACK_ERROR_WIRE)
+                    continue
+                if not self.is_table(item):
+                    out.append(encode(self.to_reply(item, resp), proto))
+                    continue
+                item = self.classify(item)
+                if type(item) is not tuple:
+                    item = (item,)
+            kind = item[0]
+            if kind in (b"a", b"A"):
+                values = item[1:] if kind == b"a" else [item[1][i] for i in range(1, item[2] + 1)]
+                out.append(b"*%d\r\n" % len(values))
+                work.extend((False, value, at + 1) for value in reversed(values))
+            elif kind in (b"m", b"M"):
+                flat = item[1:] if kind == b"m" else [item[1][i] for i in range(1, item[2] + 1)]
+                pairs = len(flat) // 2
+                out.append(b"%%%d\r\n" % pairs if proto == 3 else b"*%d\r\n" % (2 * pairs))
+                for i in range(len(flat) - 2, -1, -2):
+                    work.append((False, flat[i + 1], at + 3))
+                    work.append((False, flat[i], at + 4))
+            elif kind in (b"s", b"S"):
+                members = item[1:] if kind == b"s" else [item[1][i] for i in range(1, item[2] + 1)]
+                out.append(b"~%d\r\n" % len(members) if proto == 3 else b"*%d\r\n" % len(members))
+                work.extend((False, member, at + 3) for member in reversed(members))
+            else:  # error, status, double, big number, verbatim: no nesting
+                out.append(encode(self.from_table(item, resp), proto))
+        return b"".join(out)
 
 
 class OrderedSet(frozenset):  # type: ignore[type-arg]
@@ -201,6 +274,23 @@ class OrderedSet(frozenset):  # type: ignore[type-arg]
 
     def __iter__(self) -> Any:
         return iter(self.ordered)
+
+
+class _TableKey(Encoded):
+    """A map key that is a table (or an error), encoded: its bytes hash, and each key
+    stays its own entry (two tables may convert alike; Redis writes both)."""
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def _key(value: Any, proto: int) -> Any:
+    """A converted map key as a dict key: tables and errors as their wire bytes."""
+    if isinstance(value, (list, dict, frozenset, CommandError, Encoded)):
+        return _TableKey(encode(value, proto))
+    return value
 
 
 def _hashable(value: Any) -> Any:

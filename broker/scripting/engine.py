@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import lupa.lua51 as lua51
@@ -79,7 +78,6 @@ def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("not accessible from Lua")
 
 
-@dataclass(slots=True, eq=False)
 class ScriptRun:
     """One running script (``scriptRunCtx``).
 
@@ -90,18 +88,25 @@ class ScriptRun:
         allow_oom / ...: script flags kept for what a later check may need.
     """
 
-    caller: "Client"
-    name: str
-    read_only: bool
-    started: float
-    resp: int = 2
-    killed: bool = False
-    wrote: bool = False
-    flags: frozenset[str] = frozenset()
-    # the caller's ACL user when it is not all-permissive: each call is checked
-    user: Any = None
-    # the KEYS the caller declared: what a tracking caller's read in the script tracks
-    keys: Any = ()
+    # A plain class with positional arguments, not a dataclass: one is made per
+    # EVALSHA, and the generated __init__'s keyword defaults cost more than the rest
+    # of setting one up.
+    __slots__ = ("caller", "name", "read_only", "started", "resp", "killed", "wrote", "flags", "user", "keys")
+
+    def __init__(self, caller: "Client", name: str, read_only: bool, started: float,
+                 flags: frozenset[str] = frozenset()) -> None:
+        self.caller = caller
+        self.name = name
+        self.read_only = read_only
+        self.started = started
+        self.flags = flags
+        self.resp = 2
+        self.killed = False
+        self.wrote = False
+        # the caller's ACL user when it is not all-permissive: each call is checked
+        self.user: Any = None
+        # the KEYS the caller declared: what a tracking caller's read in the script tracks
+        self.keys: Any = ()
 
 
 class _Rand48:
@@ -145,6 +150,7 @@ class Sandbox:
         # Function libraries register here while FUNCTION LOAD runs their code.
         self.register_function: Callable[..., Any] | None = None
         self.max_memory = _config_int(broker, "lua-max-memory")
+        self._tracking = broker.tracking
         lua = lua51.LuaRuntime(encoding=None, register_eval=False, register_builtins=False,
                                unpack_returned_tuples=True, attribute_filter=_deny_attributes,
                                max_memory=self.max_memory or None)
@@ -161,6 +167,7 @@ class Sandbox:
         py = lua.table_from({
             b"check": self._check, b"killed": self._killed_error,
             b"call": self._call, b"pcall": self._pcall, b"unwrap": _unwrap, b"setresp": self._setresp,
+            b"call_table": self._call_table, b"pcall_table": self._pcall_table,
             b"log": self._log, b"set_repl": self._set_repl, b"sha1hex": self._sha1hex,
             b"acl_check_cmd": self._acl_check_cmd,
             b"rand": self.rand.random, b"srand": self.rand.seed,
@@ -181,6 +188,7 @@ class Sandbox:
         self._load_binary = api[b"load_binary"]
         self._rearm = api[b"rearm"]
         self._gc = api[b"gc"]
+        self._memory = api[b"memory"]
         self.set_load_mode = api[b"set_load_mode"]
         self.err = api[b"err"]
         self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table)
@@ -188,6 +196,11 @@ class Sandbox:
         # FUNCTION LOAD in progress: when it started, and whether it was stopped
         self.load_started: float | None = None
         self.load_killed = False
+
+    def memory_used(self) -> int:
+        """Bytes the interpreter holds (Lua's ``collectgarbage('count')``, as Redis's
+        ``lua_gc(LUA_GCCOUNT)``)."""
+        return int(self._memory() * 1024)
 
     # ------------------------------------------------------------ compiling
 
@@ -237,7 +250,7 @@ class Sandbox:
         nkeys, nargs, limit = len(keys), len(args), self._fixed
         # BCAST NOLOOP spares a client its own writes, not its script's (Redis files
         # them under the Lua client)
-        tracking = self.broker.tracking
+        tracking = self._tracking
         bcast = bool(tracking.prefixes)
         if bcast:
             tracking.scripting = True
@@ -266,7 +279,7 @@ class Sandbox:
             if kind is int and -_INT64 <= outcome < _INT64 or kind is bytes:
                 reply = outcome
             else:
-                reply = self.convert.to_reply(outcome, run.resp)
+                reply = self.convert.to_reply(outcome, run.resp, run.caller.proto)
         else:
             reply = self._reply(run, outcome)
             if outcome[0] == 3:
@@ -283,7 +296,7 @@ class Sandbox:
         (2, message, source, line) a Redis error, (3, text) any other error."""
         code = outcome[0]
         if code == 1:
-            return self.convert.from_table(outcome[1:], run.resp)
+            return self.convert.from_table(outcome[1:], run.resp, run.caller.proto)
         if run.killed:
             return CommandError(self._kill_message(run))
         if code == 2:
@@ -406,6 +419,12 @@ class Sandbox:
             except CommandError as exc:
                 reply = exc
                 broker.cmdstats.error(entry[4], exc.message, False)
+            else:
+                command = entry[4]
+                if command.write and broker.changes != changes:
+                    # a script's writes are changes since the last save (Redis's call()
+                    # adds each command's dirty, the script's included; as broker.dirty)
+                    broker.dirty += 1 if command.dirty_of is None else command.dirty_of(argv, reply)
             kind = type(reply)
             if broker.propagating and broker.changes != changes and kind is not Blocked:
                 # effects replication: the command as it must replay, in the unit of the
@@ -424,6 +443,13 @@ class Sandbox:
                 return failure.table
 
         return call, pcall
+
+    def _call_table(self, table: Any, count: int) -> Any:
+        """redis.call of more arguments than lupa passes one by one (see the prelude)."""
+        return self._call(*[table[i] for i in range(1, count + 1)])
+
+    def _pcall_table(self, table: Any, count: int) -> Any:
+        return self._pcall(*[table[i] for i in range(1, count + 1)])
 
     def _observe(self, cmd: "Command", argv: list[bytes], run: ScriptRun) -> None:
         """After a script's command: MONITOR shows it (``[db lua]``), and a read makes

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from broker.resp import CommandError
+from broker.resp import CommandError, ProtocolError, split_inline
 from broker.scripting.engine import Sandbox, ScriptRun, _CompileError
 
 if TYPE_CHECKING:
@@ -31,6 +31,17 @@ class Script:
     function: Any
     # None: no shebang (compatibility mode: flags come from the commands run)
     flags: frozenset[str] | None
+    # what EVAL/EVALSHA's run needs, worked out once: the flags as a set, whether a
+    # plain EVAL of it is read-only (flags=no-writes), whether *_RO may run it
+    run_flags: frozenset[str] = frozenset()
+    read_only: bool = False
+    ro_allowed: bool = True
+
+    def __post_init__(self) -> None:
+        flags = self.flags
+        self.run_flags = flags or frozenset()
+        self.read_only = flags is not None and "no-writes" in flags
+        self.ro_allowed = flags is None or "no-writes" in flags
 
 
 def parse_shebang(body: bytes) -> tuple[frozenset[str] | None, int]:
@@ -44,7 +55,11 @@ def parse_shebang(body: bytes) -> tuple[frozenset[str] | None, int]:
     end = body.find(b"\n")
     if end < 0:
         raise CommandError("ERR Invalid script shebang")
-    parts = body[:end].decode("utf-8", "replace").split()
+    try:
+        # sdssplitargs, as Redis splits it: quotes and escapes work (flags="no-writes")
+        parts = [part.decode("utf-8", "replace") for part in split_inline(body[:end])]
+    except ProtocolError:
+        parts = []
     if not parts:
         raise CommandError("ERR Invalid engine in script shebang")
     if parts[0] != "#!lua":
@@ -53,7 +68,8 @@ def parse_shebang(body: bytes) -> tuple[frozenset[str] | None, int]:
     for part in parts[1:]:
         if not part.startswith("flags="):
             raise CommandError(f"ERR Unknown lua shebang option: {part}")
-        for flag in part[6:].split(","):
+        # sdssplitlen: "flags=" alone names no flag
+        for flag in part[6:].split(",") if part[6:] else ():
             if flag not in SCRIPT_FLAGS:
                 raise CommandError(f"ERR Unexpected flag in script shebang: {flag}")
             flags.add(flag)
@@ -101,14 +117,9 @@ class EvalScripts:
 
     def run(self, client: "Client", script: Script, keys: list[bytes], args: list[bytes], ro: bool) -> Any:
         """``scriptPrepareForRun`` + ``luaCallFunction`` for an EVAL script."""
-        flags = script.flags
-        if flags is None:
-            read_only = ro
-        else:
-            if ro and "no-writes" not in flags:
-                raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
-            read_only = ro or "no-writes" in flags
+        if ro and not script.ro_allowed:
+            raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
         sandbox = self.sandbox
-        return sandbox.execute(ScriptRun(client, script.sha, read_only, sandbox.monotonic(),
-                                         flags=flags or frozenset()),
+        return sandbox.execute(ScriptRun(client, script.sha, ro or script.read_only, sandbox.monotonic(),
+                                         script.run_flags),
                                sandbox.run_eval, script.function, keys, args, sandbox.fixed_eval)

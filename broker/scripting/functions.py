@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import lupa.lua51 as lua51
 
 from broker.glob import glob_match
-from broker.resp import CommandError, Simple
+from broker.resp import CommandError, ProtocolError, Simple, split_inline
 from broker.scripting.convert import OrderedSet
 from broker.scripting.engine import Sandbox, ScriptRun, _CompileError, _lua_tostring
 from broker.scripting.evalcache import SCRIPT_FLAGS
@@ -288,7 +288,11 @@ def _metadata(code: bytes) -> tuple[str, bytes]:
     end = code.find(b"\n")
     if end < 0:
         raise CommandError("ERR Invalid library metadata")
-    parts = code[:end].decode("utf-8", "replace").split()
+    try:
+        # sdssplitargs, as Redis splits it: name="foo" is the name foo
+        parts = [part.decode("utf-8", "replace") for part in split_inline(code[:end])]
+    except ProtocolError:
+        parts = []
     if not parts:
         raise CommandError("ERR Invalid library metadata")
     engine = parts[0][2:]

@@ -34,7 +34,8 @@ local type, error, select, tostring, tonumber, rawget, rawset = type, error, sel
 local setmetatable, getmetatable, unpack, next, xpcall, pcall = setmetatable, getmetatable, unpack, next, xpcall, pcall
 local loadstring, setfenv, floor, ceil, concat = loadstring, setfenv, math.floor, math.ceil, table.concat
 local collectgarbage = collectgarbage
-local dump = string.dump
+local dump, byte, gsub = string.dump, string.byte, string.gsub
+local load = load
 local unwrap = py.unwrap
 -- The locked view of the globals scripts get (its metatable is set at the end).
 -- Every function made below has it as environment, so getfenv(redis.call) does
@@ -112,8 +113,26 @@ local redis = {}
 -- script's frame (no tail call) and an error points at the script's line, as in
 -- Redis. redis.call raises by raising a Python exception that carries the error
 -- table; `unwrap` turns the Lua error object lupa makes of it back into the table.
-redis.call = py.call
-redis.pcall = py.pcall
+--
+-- lupa hands a Python callable at most 7997 arguments (it checks the Lua stack for
+-- its own two slots), where Redis's C redis.call takes all the stack holds
+-- (LUAI_MAXCSTACK: `redis.call('lpush', 'l', unpack(t))` of 7999 values): past
+-- MAX_DIRECT they go to Python as one table. (A Lua function now, so a script's
+-- `return redis.call(...)` would be a tail call; the script's compiled tail calls are
+-- plain calls, tailcalls.untail, so its frame stays. The parentheses keep this
+-- frame for the error handler to skip.)
+local pycall, pypcall, call_table, pcall_table = py.call, py.pcall, py.call_table, py.pcall_table
+local MAX_DIRECT = 7900
+redis.call = function(...)
+  local n = select('#', ...)
+  if n < MAX_DIRECT then return (pycall(...)) end
+  return (call_table({...}, n))
+end
+redis.pcall = function(...)
+  local n = select('#', ...)
+  if n < MAX_DIRECT then return (pypcall(...)) end
+  return (pcall_table({...}, n))
+end
 
 -- These raise from Python (C functions to Lua, so `return redis.setresp(4)` keeps
 -- the script's line in the error, as Redis's C functions do).
@@ -157,9 +176,6 @@ redis.acl_check_cmd = py.acl_check_cmd
 redis.REDIS_VERSION = py.version
 redis.REDIS_VERSION_NUM = py.version_num
 
--- Only FUNCTION LOAD offers it (functions.py sets the library being loaded).
-redis.register_function = py.register_function
-
 G.redis = redis
 
 -- pcall turns a Redis error table into its message, as luaRedisPcall does.
@@ -177,6 +193,50 @@ local function pcall_result(ok, ...)
 end
 G.pcall = function(...)
   return pcall_result(pcall(...))
+end
+
+-- ------------------------------------------------------------ no precompiled chunks
+
+-- Redis's Lua parses every chunk as text (its f_parser has no undump: bytecode can
+-- break the VM), so a precompiled chunk fails as text fails at its first byte, ESC.
+-- The message is Lua's own for that chunk name: the one of a chunk '\1', reworded.
+local function binary_refusal(name)
+  local _, message = loadstring('\1', name)
+  return (gsub(message, "char%(1%)'$", "char(27)'"))
+end
+local function is_binary(s)
+  return type(s) == 'string' and byte(s, 1) == 27
+end
+-- luaL_checktype's error, located at the script's call as the C function's would be.
+local function bad_argument(fname, expected, argc, value)
+  local got = argc == 0 and 'no value' or type(value)
+  error("bad argument #1 to '" .. fname .. "' (" .. expected .. " expected, got " .. got .. ")", 3)
+end
+G.loadstring = function(...)
+  local s, name = ...
+  local kind = type(s)
+  if kind ~= 'string' and kind ~= 'number' then bad_argument('loadstring', 'string', select('#', ...), s) end
+  if is_binary(s) then return nil, binary_refusal(name or s) end
+  return loadstring(s, name)
+end
+G.load = function(...)
+  local reader, name = ...
+  if type(reader) ~= 'function' then bad_argument('load', 'function', select('#', ...), reader) end
+  local first, binary = true, false
+  local function read()
+    local piece = reader()
+    if first then
+      first = false
+      if is_binary(piece) then
+        binary = true
+        return nil
+      end
+    end
+    return piece
+  end
+  local f, message = load(read, name)
+  if binary then return nil, binary_refusal(name or '=(load)') end
+  return f, message
 end
 
 -- ------------------------------------------------------------ math.random (redisLrand48)
@@ -251,7 +311,7 @@ local string_meta = getmetatable('')
 string_meta.__index = rawget(G, 'string')
 string_meta.__metatable = lock(string_meta)
 
-local globals_meta = {__index = G, __newindex = readonly, __metatable = false}
+local globals_meta = {__index = G, __newindex = readonly}
 setmetatable(globals, globals_meta)
 protected[globals] = true
 rawset(G, '_G', globals)
@@ -269,10 +329,16 @@ local function nonexistent(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
 end
 setmetatable(G, {__index = nonexistent, __newindex = readonly, __metatable = false})
+-- What getmetatable(_G) gives (to scripts and functions alike), read-only as Redis
+-- protects the globals' metatable: its __index, the function that raises on a
+-- nonexistent global.
+globals_meta.__metatable = lock({__index = nonexistent})
 
 -- What a library's code sees while FUNCTION LOAD runs it (LIBRARY_API in function_lua.c):
 -- redis.register_function, redis.log and the version fields, nothing else.
-local load_redis = {register_function = redis.register_function, log = redis.log,
+-- (register_function only here: a called function or an EVAL script finds it nil,
+-- "attempt to call field 'register_function' (a nil value)", as in Redis.)
+local load_redis = {register_function = py.register_function, log = redis.log,
                     LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
                     REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM}
 setmetatable(load_redis, {__index = nonexistent, __newindex = readonly, __metatable = false})
@@ -430,6 +496,7 @@ local fixed_eval = fixed_entries(eval_tables)
 local fixed_function = fixed_entries(function_tables)
 
 local function compile(body, name)
+  if is_binary(body) then return nil, binary_refusal(name) end
   local f, message = loadstring(body, name)
   if f == nil then return nil, message end
   return f
@@ -463,6 +530,7 @@ return {
   dump = dump, load_binary = load_binary, fixed_eval = fixed_eval, fixed_function = fixed_function,
   fixed = FIXED,
   classify = classify, rearm = rearm, gc = gc, set_load_mode = set_load_mode,
+  memory = function() return collectgarbage('count') end,
   table = function() return {} end,
   err = err_table,
 }

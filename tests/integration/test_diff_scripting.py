@@ -424,3 +424,153 @@ def _lua(statements: list[tuple[str, tuple[str, ...]]], resp: int) -> str:
 def test_generated_scripts_match_redis(clients: dict[str, RawClient], statements: list[Any], resp: int) -> None:
     script = _lua(statements, resp)
     _same(clients, [("EVAL", script, 0), ("DBSIZE",)])
+
+
+# ---------------------------------------------------------------- issue 12: what Redis's Tcl suite found
+
+def test_globals_metatable_and_registering_outside_function_load(clients: dict[str, RawClient]) -> None:
+    """Regression (issue 12, unit/scripting "Try trick global protection 2", unit/functions
+    "register function inside a function"): getmetatable(_G) is a read-only table, and
+    redis.register_function exists only while FUNCTION LOAD runs a library."""
+    lib = ("#!lua name=meta\n"
+           "redis.register_function('mt', function() local mt = getmetatable(_G) "
+           "return {type(mt), type(mt.__index), type(mt.__index.redis)} end)\n"
+           "redis.register_function('trick', function() getmetatable(_G).__index.redis = 1 end)\n"
+           "redis.register_function('inner', function() redis.register_function('f2', function() return 2 end) end)\n")
+    _same(clients, [
+        ("EVAL", "local g = getmetatable(_G); g.__index = {}", 0),
+        ("EVAL", "local g = getmetatable(_G); return {type(g), type(g.__index), type(g.__newindex)}", 0),
+        ("EVAL", "return getmetatable(_G).__index(_G, 'x')", 0),
+        ("EVAL", "setmetatable(getmetatable(_G), {})", 0),
+        ("EVAL", "return type(redis.register_function)", 0),
+        ("EVAL", "redis.register_function('f', function() end)", 0),
+        ("FUNCTION", "LOAD", lib), ("FCALL", "mt", 0), ("FCALL", "trick", 0), ("FCALL", "inner", 0),
+    ])
+
+
+def test_precompiled_chunks_are_refused(clients: dict[str, RawClient]) -> None:
+    """Regression (issue 12, "Binary code loading failed"): Redis parses every chunk as
+    text, so bytecode fails at its first byte, ESC, wherever it is loaded from."""
+    dumped = "string.dump(function() return 1 end)"
+    _same(clients, [
+        ("EVAL", f"return loadstring({dumped})()", 0),
+        ("EVAL", f"local f, e = loadstring({dumped}); return {{tostring(f), e}}", 0),
+        ("EVAL", f"local f, e = loadstring({dumped}, 'named'); return {{tostring(f), e}}", 0),
+        ("EVAL", "local f, e = loadstring('\\27Lua'); return {tostring(f), e}", 0),
+        ("EVAL", f"local n = 0; return {{tostring(select(2, load(function() n = n + 1; "
+                 f"if n == 1 then return {dumped} end end)))}}", 0),
+        ("EVAL", "local n = 0; return load(function() n = n + 1; if n == 1 then return 'return 7' end end)()", 0),
+        ("EVAL", "return {loadstring('return 5')()}", 0), ("EVAL", "return {loadstring('x x')}", 0),
+        ("EVAL", "return loadstring()", 0), ("EVAL", "return loadstring({})", 0), ("EVAL", "return load(nil)", 0),
+        ("EVAL", "\x1bLuaQ", 0),
+    ])
+
+
+def test_cluster_commands_answer_as_without_cluster_support(clients: dict[str, RawClient]) -> None:
+    """Regression (issue 12, "CLUSTER RESET can not be invoke from within a script")."""
+    _same(clients, [
+        ("CLUSTER", "INFO"), ("CLUSTER", "RESET", "HARD"), ("CLUSTER", "HELP"), ("CLUSTER", "KEYSLOT", "k"),
+        ("CLUSTER", "KEYSLOT"), ("CLUSTER", "NOSUCH"), ("CLUSTER",), ("CLUSTER", "SLOTS"), ("CLUSTER", "MYID"),
+        ("READONLY",), ("READWRITE",), ("ASKING",), ("READONLY", "x"),
+        ("EVAL", "return redis.call('cluster', 'reset', 'hard')", 0),
+        ("EVAL", "return redis.pcall('cluster', 'reset')", 0),
+        ("EVAL", "return redis.call('cluster', 'info')", 0), ("EVAL", "return redis.pcall('readonly')", 0),
+    ])
+
+
+def test_lua_stack_sized_arguments_and_self_referencing_replies(clients: dict[str, RawClient]) -> None:
+    """Regression (issue 12, "Script check unpack with massive arguments", "Script return
+    recursive object"): redis.call takes what the Lua stack holds, and a reply nested
+    past it ends in "reached lua stack limit" at the same depth, in both protocols."""
+    lib = ("#!lua name=rec\n"
+           "redis.register_function('rec', function() local a = {}; a[1] = {a}; return a end)\n")
+    _same(clients, [
+        ("EVAL", "local a = {} for i = 1, 7999 do a[i] = i end return redis.call('lpush', 'big', unpack(a))", 0),
+        ("EVAL", "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.pcall('rpush', 'big', unpack(a))", 0),
+        ("LLEN", "big"), ("LRANGE", "big", 0, 2),
+        ("EVAL", "local a = {} for i = 1, 8000 do a[i] = 1 end return redis.call('lpush', 'big', unpack(a))", 0),
+        ("EVAL", "local a = {} for i = 1, 300 do a = {a, i} end return a", 0),
+    ])
+    deep = [
+        ("EVAL", "local a = {}; local b = {a}; a[1] = b; return a", 0),
+        ("EVAL", "local a = {}; a.map = {x = a}; return a", 0),
+        ("EVAL", "local a = {}; a.map = {}; a.map[a] = 1; return a", 0),
+        ("EVAL", "local a = {}; a.set = {}; a.set[a] = true; return a", 0),
+        ("EVAL", "local a = {1, 2, {ok = 'x'}, {err = 'y'}}; a[5] = a; return a", 0),
+        ("FCALL", "rec", 0),
+    ]
+    for proto in (2, 3):
+        redis, ours = clients[f"redis{proto}"], clients[f"fanout{proto}"]
+        for client in (redis, ours):
+            _fresh(client)
+            client.call("FUNCTION", "LOAD", lib)
+        for command in deep:
+            want, got = _reply_nested_past_hiredis(redis, command), _reply_nested_past_hiredis(ours, command)
+            assert b"-ERR reached lua stack limit\r\n" in want and len(want) > 10_000
+            assert got == want, f"RESP{proto} {command!r}: {len(got)} bytes, redis-server's {len(want)}"
+        # map keys that are tables (each its own key, even when alike), which hiredis cannot read in RESP3
+        for command in [("EVAL", "return {map = {[{1}] = 1, [{1}] = 2}}", 0),
+                        ("EVAL", "return {map = {[{err = 'k'}] = 1, [{map = {a = 1}}] = 2}}", 0)]:
+            assert _reply_nested_past_hiredis(ours, command) == _reply_nested_past_hiredis(redis, command), command
+
+
+def _reply_nested_past_hiredis(client: RawClient, command: Sequence[Any]) -> bytes:
+    """The raw reply to ``command``, one hiredis cannot read (nested past its depth, maps
+    with array keys): the command then a PING, read up to the PONG (the reply itself
+    holds no simple string)."""
+    client.sock.sendall(encode_command(*command) + encode_command("PING"))
+    data = b""
+    while not data.endswith(b"+PONG\r\n"):
+        chunk = client.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data[:-len(b"+PONG\r\n")]
+
+
+def test_function_flush_arguments_and_quoted_shebang_values(clients: dict[str, RawClient]) -> None:
+    """Regression (issue 12, "test function wrong argument", "function test name with
+    quotes"): shebang lines are split as sdssplitargs splits them."""
+    _same(clients, [
+        ("FUNCTION", "FLUSH", "bad_arg"), ("FUNCTION", "FLUSH", "sync", "extra_arg"),
+        ("FUNCTION", "LOAD", "#!lua name=\"foo\"\nredis.register_function('foo', function() return 1 end)"),
+        ("FCALL", "foo", 0), ("FUNCTION", "LIST", "LIBRARYNAME", "foo"),
+        ("FUNCTION", "LOAD", "#!lua name='b a'\nredis.register_function('ba', function() return 1 end)"),
+        ("FUNCTION", "LOAD", "#!lua name=\"unbalanced\nredis.register_function('u', function() return 1 end)"),
+        ("EVAL", "#!lua flags=\nreturn 1", 0),
+        ("EVAL", "#!lua flags=\"no-writes\"\nreturn redis.call('set', 's', 'x')", 0),
+        ("EVAL", "#!lua \"flags=no-writes\nreturn 1", 0),
+    ])
+
+
+def _info_fields(client: RawClient, section: str) -> dict[bytes, bytes]:
+    reader = hiredis.Reader()
+    reader.feed(client.call("INFO", section))
+    text = reader.gets()
+    return dict(line.split(b":", 1) for line in text.split(b"\r\n") if b":" in line)
+
+
+def test_info_counts_cached_scripts_and_functions_and_script_writes_count_as_changes(
+        clients: dict[str, RawClient]) -> None:
+    """Regression (issue 12, "SCRIPTING FLUSH ASYNC"): INFO memory's scripting fields;
+    a script's writes add to rdb_changes_since_last_save as the same commands would."""
+    counts = {}
+    for name in ("redis2", "fanout2"):
+        client = clients[name]
+        _fresh(client)
+        for j in range(5):
+            client.call("SCRIPT", "LOAD", f"return {j}")
+        client.call("FUNCTION", "LOAD", "#!lua name=l1\nredis.register_function('a', function() return 1 end)\n"
+                                        "redis.register_function('b', function() return 1 end)")
+        memory = _info_fields(client, "memory")
+        fields = [memory[key] for key in (b"number_of_cached_scripts", b"number_of_functions",
+                                          b"number_of_libraries")]
+        assert int(memory[b"used_memory_vm_eval"]) > 0 and memory[b"used_memory_lua"] == memory[b"used_memory_vm_eval"]
+        client.call("SCRIPT", "FLUSH", "ASYNC")
+        fields.append(_info_fields(client, "memory")[b"number_of_cached_scripts"])
+        before = int(_info_fields(client, "persistence")[b"rdb_changes_since_last_save"])
+        client.call("EVAL", "redis.call('set', KEYS[1], 'v'); redis.call('incr', KEYS[2]); "
+                            "redis.call('get', KEYS[1]); return redis.pcall('incr', KEYS[1])", 2, "w1", "w2")
+        after = int(_info_fields(client, "persistence")[b"rdb_changes_since_last_save"])
+        counts[name] = (fields, after - before)
+    assert counts["fanout2"] == counts["redis2"] == ([b"5", b"2", b"1", b"0"], 2)

@@ -1,0 +1,138 @@
+"""Python+Lua cost of one EVALSHA in the RESP server's loop, in-process (no sockets).
+
+``resp_hotpath.py``'s method for scripts: the bytes ``redis-benchmark`` sends for
+``EVALSHA <sha> 1 <key> <arg>`` (random key suffixes as with ``-r 100000``) fed
+to a ``RespConnection`` whose transport only counts, one request per read
+(unpipelined) or ``--pipeline`` per read. Scripts:
+
+- ``ret1``: ``return 1`` (entering and leaving a script, nothing else);
+- ``incr``: ``return redis.call('INCR', KEYS[1])`` (one redis.call);
+- ``ratelimit``: bench/scripting.py's INCR + EXPIRE of a new key;
+- ``lock``: redis-py's lock release (GET, compare, no DEL: another owner's lock).
+
+Under callgrind the instruction count per request is the stable figure: run it
+twice with different ``--batches`` and divide the difference (``--callgrind``
+does that: it runs itself twice under valgrind and prints Ir per request).
+
+Usage: python bench/scripting_hotpath.py [--batches 20000] [--pipeline 1] [--repeat 5] [SCRIPT ...]
+       python bench/scripting_hotpath.py --callgrind [--pipeline 1] [SCRIPT ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from resp_hotpath import CountingTransport, encode_request  # noqa: E402
+
+from broker.core import Broker  # noqa: E402
+from broker.fdlimit import FdBudget  # noqa: E402
+from broker.persistence.aof import AppendOnlyFile  # noqa: E402
+from broker.server import RespConnection, RespServer, tune_gc  # noqa: E402
+
+RATE_LIMIT = b"""local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n"""
+# redis-py's Lock.LUA_RELEASE_SCRIPT
+LOCK_RELEASE = b"""
+        local token = redis.call('get', KEYS[1])
+        if not token or token ~= ARGV[1] then
+            return 0
+        end
+        redis.call('del', KEYS[1])
+        return 1
+    """
+
+# name -> (script body, key template, argument)
+SCRIPTS: dict[str, tuple[bytes, bytes, bytes]] = {
+    "ret1": (b"return 1", b"key:__rand_int__", b"x"),
+    "incr": (b"return redis.call('INCR', KEYS[1])", b"counter:__rand_int__", b"x"),
+    "ratelimit": (RATE_LIMIT, b"ratelimit:__rand_int__", b"60"),
+    "lock": (LOCK_RELEASE, b"lock:bench", b"not-the-owner"),
+}
+
+
+def run(name: str, batches: int, pipeline: int, repeat: int) -> float:
+    """Median CPU microseconds per request over ``repeat`` timed passes."""
+    body, key, arg = SCRIPTS[name]
+    broker = Broker(config={})
+    server = RespServer.__new__(RespServer)
+    server.broker = broker
+    server.aof = AppendOnlyFile(broker)
+    server.aof.start()
+    server.pubsub_hard_limit = server.pubsub_soft_limit = server.pubsub_soft_seconds = 0
+    server.connections = set()
+    server.fd_budget = FdBudget()
+    server.fd_budget.register("resp", server.connections.__len__)
+    server.loop = None  # type: ignore[assignment]
+    connection = RespConnection(server)
+    connection.connection_made(CountingTransport())  # type: ignore[arg-type]
+    broker.execute(connection, [b"SCRIPT", b"LOAD", body])
+    broker.execute(connection, [b"SET", b"lock:bench", b"owner-token"])
+    sha = hashlib.sha1(body).hexdigest().encode()
+    template = [b"EVALSHA", sha, b"1", key, arg]
+    rng = random.Random(1)
+    reads = [b"".join(encode_request(template, rng) for _ in range(pipeline)) for _ in range(1024)]
+    feed = connection.data_received
+    for data in reads:  # warm up
+        feed(data)
+    tune_gc()
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        for i in range(batches):
+            feed(reads[i & 1023])
+        samples.append((time.process_time() - start) / (batches * pipeline) * 1e6)
+    server.aof.close()
+    return statistics.median(samples)
+
+
+def callgrind(name: str, pipeline: int, low: int, high: int) -> float:
+    """Instructions per request: (Ir at ``high`` batches - Ir at ``low``) / requests between."""
+    counts = []
+    for batches in (low, high):
+        with tempfile.TemporaryDirectory() as directory:
+            out = os.path.join(directory, "callgrind.out")
+            result = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__,
+                 "--batches", str(batches), "--pipeline", str(pipeline), "--repeat", "1", name],
+                capture_output=True, text=True, timeout=3600)
+            match = re.search(r"Collected : (\d+)", result.stderr)
+            if match is None:
+                raise RuntimeError(f"no callgrind total: {result.stderr[-2000:]}")
+            counts.append(int(match.group(1)))
+    return (counts[1] - counts[0]) / ((high - low) * pipeline)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scripts", nargs="*", default=list(SCRIPTS), help=f"of {sorted(SCRIPTS)}")
+    parser.add_argument("--batches", type=int, default=20_000)
+    parser.add_argument("--pipeline", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--callgrind", action="store_true", help="instructions per request under callgrind")
+    args = parser.parse_args()
+    for name in args.scripts:
+        if args.callgrind:
+            low, high = (200, 1200) if args.pipeline == 1 else (20, 120)
+            ir = callgrind(name, args.pipeline, low, high)
+            print(f"  {name:<10} -P {args.pipeline:<3} {ir / 1000:7.1f}k instructions/request", flush=True)
+        else:
+            us = run(name, args.batches, args.pipeline, args.repeat)
+            print(f"  {name:<10} -P {args.pipeline:<3} {us:6.3f} us/request", flush=True)
+
+
+if __name__ == "__main__":
+    main()
