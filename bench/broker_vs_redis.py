@@ -19,10 +19,9 @@ import argparse
 import csv
 import io
 import os
-import statistics
 import subprocess
 
-from common import LOAD_CORE, start_ours, start_redis, stop, taskset
+from common import LOAD_CORE, Row, alternate_rounds, print_ratio_table, start_ours, start_redis, stop, taskset
 
 TESTS: list[tuple[str, list[str]]] = [
     ("PING", ["-t", "ping_mbulk"]),
@@ -66,7 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     ours, our_port = start_ours()
     redis, redis_port = start_redis()
-    results = []
+    results: list[Row] = []
+    servers = [("ours", our_port, ours.pid), ("redis", redis_port, redis.pid)]
     try:
         for name, test_args in TESTS:
             if args.only and name not in args.only:
@@ -75,27 +75,13 @@ def main() -> None:
                 if args.mode and not mode.startswith(args.mode):
                     continue
                 requests = args.requests * (4 if "-P" in mode_args else 1)
-                rate: dict[str, list[float]] = {"ours": [], "redis": []}
-                cpu: dict[str, list[float]] = {"ours": [], "redis": []}
-                for _ in range(args.rounds):
-                    for who, port, pid in (("ours", our_port, ours.pid), ("redis", redis_port, redis.pid)):
-                        ops, us = run_benchmark(port, pid, mode_args + test_args, requests)
-                        rate[who].append(ops)
-                        cpu[who].append(us)
-                a, b = statistics.median(rate["ours"]), statistics.median(rate["redis"])
-                ca, cb = statistics.median(cpu["ours"]), statistics.median(cpu["redis"])
-                results.append((name, mode, a, b, ca, cb))
-                print(f"  {name:<8} {mode:<18} fanout {a:>12,.0f}/s  redis-server {b:>12,.0f}/s  "
-                      f"ratio {a / b:.2f}  cpu/request {ca:.2f} vs {cb:.2f} us  cpu ratio {cb / ca:.2f}",
-                      flush=True)
+                results.append(alternate_rounds(
+                    name, mode, args.rounds, servers,
+                    lambda port, pid: run_benchmark(port, pid, mode_args + test_args, requests)))
     finally:
         stop(ours)
         stop(redis)
-    print()
-    print("| command | mode | fanout broker ops/s | redis-server ops/s | ratio | cpu µs/request fanout / redis | cpu ratio |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, mode, a, b, ca, cb in results:
-        print(f"| {name} | {mode} | {a:,.0f} | {b:,.0f} | {a / b:.2f} | {ca:.2f} / {cb:.2f} | {cb / ca:.2f} |")
+    print_ratio_table(results)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -116,3 +117,39 @@ class LoadGen:
         except (BrokenPipeError, OSError):
             pass
         self.process.wait(timeout=30)
+
+
+# One row of an ours-vs-redis-server table: (command, mode, ours ops/s, redis ops/s,
+# ours CPU µs/request, redis CPU µs/request), medians over alternating rounds.
+Row = tuple[str, str, float, float, float, float]
+
+
+def alternate_rounds(name: str, mode: str, rounds: int, servers: list[tuple[str, int, int]],
+                     measure: Callable[[int, int], tuple[float, float]]) -> Row:
+    """``measure(port, pid)`` -> (ops/s, CPU µs per request) for each server in turn,
+    ``rounds`` times (ours and redis-server alternate, so drift hits both), printed
+    as a line with the ratios and returned as medians. ``servers`` is
+    [("ours", port, pid), ("redis", port, pid)]."""
+    import statistics
+
+    rate: dict[str, list[float]] = {"ours": [], "redis": []}
+    cpu: dict[str, list[float]] = {"ours": [], "redis": []}
+    for _ in range(rounds):
+        for who, port, pid in servers:
+            ops, us = measure(port, pid)
+            rate[who].append(ops)
+            cpu[who].append(us)
+    a, b = statistics.median(rate["ours"]), statistics.median(rate["redis"])
+    ca, cb = statistics.median(cpu["ours"]), statistics.median(cpu["redis"])
+    print(f"  {name:<20} {mode:<18} fanout {a:>12,.0f}/s  redis-server {b:>12,.0f}/s  "
+          f"ratio {a / b:.2f}  cpu/request {ca:.2f} vs {cb:.2f} us  cpu ratio {cb / ca:.2f}", flush=True)
+    return name, mode, a, b, ca, cb
+
+
+def print_ratio_table(results: list[Row]) -> None:
+    """The rows of ``alternate_rounds`` as the Markdown table bench/README quotes."""
+    print()
+    print("| command | mode | fanout broker ops/s | redis-server ops/s | ratio | cpu µs/request fanout / redis | cpu ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, mode, a, b, ca, cb in results:
+        print(f"| {name} | {mode} | {a:,.0f} | {b:,.0f} | {a / b:.2f} | {ca:.2f} / {cb:.2f} | {cb / ca:.2f} |")

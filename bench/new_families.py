@@ -33,12 +33,12 @@ import io
 import random
 import selectors
 import socket
-import statistics
 import subprocess
 import time
 
 from broker_vs_redis import cpu_seconds
-from common import LOAD_CORE, pin_load, start_ours, start_redis, stop, taskset
+from common import (LOAD_CORE, Row, alternate_rounds, pin_load, print_ratio_table, start_ours, start_redis, stop,
+                    taskset)
 
 GEO_MEMBERS = 10_000
 SORT_ELEMENTS = 1_000
@@ -164,7 +164,8 @@ def main() -> None:
     pin_load()  # the SETBIT client runs in this process
     ours, our_port = start_ours()
     redis, redis_port = start_redis()
-    results = []
+    results: list[Row] = []
+    servers = [("ours", our_port, ours.pid), ("redis", redis_port, redis.pid)]
     try:
         payload = dataset()
         load(our_port, payload)
@@ -176,31 +177,17 @@ def main() -> None:
                 if args.mode and not mode.startswith(args.mode):
                     continue
                 requests = max(200, int(args.requests * share * (4 if "-P" in mode_args else 1)))
-                rate: dict[str, list[float]] = {"ours": [], "redis": []}
-                cpu: dict[str, list[float]] = {"ours": [], "redis": []}
-                for _ in range(args.rounds):
-                    for who, port, pid in (("ours", our_port, ours.pid), ("redis", redis_port, redis.pid)):
-                        if name == "SETBIT":
-                            ops, us = closed_loop(port, pid, setbit_requests(keyspace), requests,
-                                                  16 if "-P" in mode_args else 1)
-                        else:
-                            ops, us = run_benchmark(port, pid, mode_args + test_args, requests, keyspace)
-                        rate[who].append(ops)
-                        cpu[who].append(us)
-                a, b = statistics.median(rate["ours"]), statistics.median(rate["redis"])
-                ca, cb = statistics.median(cpu["ours"]), statistics.median(cpu["redis"])
-                results.append((name, mode, a, b, ca, cb))
-                print(f"  {name:<20} {mode:<18} fanout {a:>10,.0f}/s  redis-server {b:>10,.0f}/s  "
-                      f"ratio {a / b:.2f}  cpu/request {ca:.2f} vs {cb:.2f} us  cpu ratio {cb / ca:.2f}",
-                      flush=True)
+                def measure(port: int, pid: int) -> tuple[float, float]:
+                    if name == "SETBIT":
+                        return closed_loop(port, pid, setbit_requests(keyspace), requests,
+                                           16 if "-P" in mode_args else 1)
+                    return run_benchmark(port, pid, mode_args + test_args, requests, keyspace)
+
+                results.append(alternate_rounds(name, mode, args.rounds, servers, measure))
     finally:
         stop(ours)
         stop(redis)
-    print()
-    print("| command | mode | fanout broker ops/s | redis-server ops/s | ratio | cpu µs/request fanout / redis | cpu ratio |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, mode, a, b, ca, cb in results:
-        print(f"| {name} | {mode} | {a:,.0f} | {b:,.0f} | {a / b:.2f} | {ca:.2f} / {cb:.2f} | {cb / ca:.2f} |")
+    print_ratio_table(results)
 
 
 if __name__ == "__main__":
