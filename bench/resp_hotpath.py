@@ -87,15 +87,10 @@ def encode_request(template: list[bytes], rng: random.Random, keyspace: int = 10
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
 
-def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "", acl: str = "",
-        settings: dict[str, str] | None = None, maxmemory: str = "", policy: str = "allkeys-lru",
-        keyspace: int = 100_000, fresh: bool = False, fresh_reads: int = 0, samples: int = 5) -> float:
-    """Median microseconds per request over ``repeat`` timed passes."""
-    directory = tempfile.mkdtemp(prefix="hotpath-aof-")
-    config = {"dir": directory, "appendonly": "yes", "appendfsync": appendfsync} if appendfsync else {}
-    if maxmemory:
-        config.update({"maxmemory": maxmemory, "maxmemory-policy": policy, "maxmemory-samples": str(samples)})
-    config.update(settings or {})
+
+def in_process_connection(config: dict[str, str]) -> tuple[Broker, RespConnection]:
+    """A broker and one RESP connection to it on a counting transport: the server's
+    request cycle (parse, execute, encode) with no socket and no event loop."""
     broker = Broker(config=config)
     server = RespServer.__new__(RespServer)
     server.broker = broker
@@ -108,6 +103,19 @@ def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = 
     server.loop = None  # type: ignore[assignment]
     connection = RespConnection(server)
     connection.connection_made(CountingTransport())  # type: ignore[arg-type]
+    return broker, connection
+
+
+def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = "", acl: str = "",
+        settings: dict[str, str] | None = None, maxmemory: str = "", policy: str = "allkeys-lru",
+        keyspace: int = 100_000, fresh: bool = False, fresh_reads: int = 0, samples: int = 5) -> float:
+    """Median microseconds per request over ``repeat`` timed passes."""
+    directory = tempfile.mkdtemp(prefix="hotpath-aof-")
+    config = {"dir": directory, "appendonly": "yes", "appendfsync": appendfsync} if appendfsync else {}
+    if maxmemory:
+        config.update({"maxmemory": maxmemory, "maxmemory-policy": policy, "maxmemory-samples": str(samples)})
+    config.update(settings or {})
+    broker, connection = in_process_connection(config)
     if acl:
         broker.execute(connection, [b"ACL", b"SETUSER", b"bench", b"on", b"nopass", *acl.encode().split()])
         broker.execute(connection, [b"AUTH", b"bench", b"any"])
@@ -118,7 +126,7 @@ def run(name: str, batches: int, pipeline: int, repeat: int, appendfsync: str = 
 
     reads = [new_read() for _ in range(1024)]
     received = connection.data_received
-    aof = server.aof
+    aof = connection.server.aof
     if appendfsync:
         def feed(data: bytes) -> None:
             received(data)

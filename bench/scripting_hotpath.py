@@ -35,12 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from resp_hotpath import CountingTransport, encode_request  # noqa: E402
+from resp_hotpath import encode_request, in_process_connection  # noqa: E402
 
-from broker.core import Broker  # noqa: E402
-from broker.fdlimit import FdBudget  # noqa: E402
-from broker.persistence.aof import AppendOnlyFile  # noqa: E402
-from broker.server import RespConnection, RespServer, tune_gc  # noqa: E402
+from broker.server import tune_gc  # noqa: E402
 
 RATE_LIMIT = b"""local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -67,18 +64,7 @@ SCRIPTS: dict[str, tuple[bytes, bytes, bytes]] = {
 def run(name: str, batches: int, pipeline: int, repeat: int) -> float:
     """Median CPU microseconds per request over ``repeat`` timed passes."""
     body, key, arg = SCRIPTS[name]
-    broker = Broker(config={})
-    server = RespServer.__new__(RespServer)
-    server.broker = broker
-    server.aof = AppendOnlyFile(broker)
-    server.aof.start()
-    server.pubsub_hard_limit = server.pubsub_soft_limit = server.pubsub_soft_seconds = 0
-    server.connections = set()
-    server.fd_budget = FdBudget()
-    server.fd_budget.register("resp", server.connections.__len__)
-    server.loop = None  # type: ignore[assignment]
-    connection = RespConnection(server)
-    connection.connection_made(CountingTransport())  # type: ignore[arg-type]
+    broker, connection = in_process_connection({})
     broker.execute(connection, [b"SCRIPT", b"LOAD", body])
     broker.execute(connection, [b"SET", b"lock:bench", b"owner-token"])
     sha = hashlib.sha1(body).hexdigest().encode()
@@ -95,7 +81,7 @@ def run(name: str, batches: int, pipeline: int, repeat: int) -> float:
         for i in range(batches):
             feed(reads[i & 1023])
         samples.append((time.process_time() - start) / (batches * pipeline) * 1e6)
-    server.aof.close()
+    connection.server.aof.close()
     return statistics.median(samples)
 
 
