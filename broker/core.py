@@ -290,6 +290,8 @@ class Broker:
                     # of a missing key, a SETBIT to the same bit: no change)
                     if cmd.write and self.changes != changes:
                         self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
+                    elif type(reply) is CommandError:
+                        cmd.failed_calls += 1  # a script's returned error (see call)
                 # counted once run, as Redis's call() counts (INFO does not see itself);
                 # not timed: the in-process callers (the embedded gateway) run one command
                 # per call, and a clock reading costs what a short command does
@@ -379,6 +381,8 @@ class Broker:
                         else:
                             if cmd.write and self.changes != changes:  # (see execute)
                                 self.dirty += 1 if cmd.dirty_of is None else cmd.dirty_of(argv, reply)
+                            elif type(reply) is CommandError:
+                                cmd.failed_calls += 1  # a script's returned error (see call)
                         cmd.calls += 1  # once run, as Redis's call() counts
                     if self.propagating and (self.changes != changes or propagator.pending):
                         if len(argv) <= cmd.sent_argc and not propagator.pending and not self.call_depth:
