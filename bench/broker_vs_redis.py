@@ -42,9 +42,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_benchmark(port: int, pid: int, args: list[str], requests: int) -> tuple[float, float]:
-    """(requests per second, server CPU microseconds per request)."""
-    command = taskset(LOAD_CORE) + ["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", "100000",
+def run_benchmark(port: int, pid: int, args: list[str], requests: int,
+                  keyspace: int = 100_000) -> tuple[float, float]:
+    """(requests per second, server CPU microseconds per request); ``__rand_int__``
+    drawn from ``keyspace`` values."""
+    command = taskset(LOAD_CORE) + ["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", str(keyspace),
                                     "--csv", *args]
     cpu_before = cpu_seconds(pid)
     output = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout

@@ -28,17 +28,14 @@ Usage: python bench/new_families.py [--requests 20000] [--rounds 3] [--only SETB
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import random
 import selectors
 import socket
 import subprocess
 import time
 
-from broker_vs_redis import cpu_seconds
-from common import (LOAD_CORE, Row, alternate_rounds, pin_load, print_ratio_table, start_ours, start_redis, stop,
-                    taskset)
+from broker_vs_redis import cpu_seconds, run_benchmark
+from common import Row, alternate_rounds, pin_load, print_ratio_table, start_ours, start_redis, stop
 
 GEO_MEMBERS = 10_000
 SORT_ELEMENTS = 1_000
@@ -138,19 +135,6 @@ def closed_loop(port: int, pid: int, requests: list[bytes], total: int, depth: i
 def setbit_requests(keyspace: int, count: int = 8192) -> list[bytes]:
     rng = random.Random(1)
     return [_resp("SETBIT", "bits", str(rng.randrange(keyspace)), str(rng.randrange(2))) for _ in range(count)]
-
-
-def run_benchmark(port: int, pid: int, args: list[str], requests: int, keyspace: int) -> tuple[float, float]:
-    """(requests per second, server CPU microseconds per request)."""
-    command = taskset(LOAD_CORE) + ["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", str(keyspace),
-                                    "--csv", *args]
-    cpu_before = cpu_seconds(pid)
-    output = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
-    cpu = cpu_seconds(pid) - cpu_before
-    rows = [row for row in csv.reader(io.StringIO(output)) if row and row[0] != "test"]
-    if not rows:
-        raise RuntimeError(f"redis-benchmark printed nothing usable: {output!r}")
-    return float(rows[-1][1]), cpu * 1e6 / requests
 
 
 def main() -> None:
