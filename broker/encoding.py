@@ -17,30 +17,19 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable
 
+# ``string2l``: the integer a string encodes exactly, else None (the listpack reader's)
+from broker.persistence.listpack import as_int as as_long
+
 if TYPE_CHECKING:
     from broker.config import Config
     from broker.keyspace import Keyspace
 
 __all__ = ["as_long", "encoding_of", "keep_converted", "mark_raw"]
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EMBSTR_LIMIT = 44
 # the defaults of hash-max-listpack-entries/-value in Redis 7.0's config.c
 _HASH_LISTPACK_ENTRIES, _HASH_LISTPACK_VALUE = 512, 64
 _INTSET_ENTRIES = 512
-
-
-def as_long(value: bytes) -> int | None:
-    """``string2l``: the integer a string encodes exactly, else None."""
-    if not value or len(value) > 20:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    if b"%d" % number != value or not _INT64_MIN <= number <= _INT64_MAX:
-        return None
-    return number
 
 
 def encoding_of(value: Any, config: "Config | None" = None, db: "Keyspace | None" = None,

@@ -1,6 +1,6 @@
 """Generate broker/aclspecs.py from Redis 7.0.15's src/commands/*.json.
 
-Usage: python scripts/gen_acl_specs.py [GIT_DIR] > broker/aclspecs.py
+Usage: python scripts/gen_acl_specs.py GIT_DIR > broker/aclspecs.py
 
 Takes, per command and subcommand, the ACL categories Redis declares in its JSON
 (``acl_categories``; the implicit ones such as @write or @fast are derived from our
@@ -45,7 +45,9 @@ def _spec(spec: dict) -> tuple:
 
 
 def main() -> None:
-    git_dir = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/redis+redis/repo"
+    if len(sys.argv) != 2:
+        sys.exit(f"usage: python {sys.argv[0]} GIT_DIR  (a bare clone of github.com/redis/redis)")
+    git_dir = sys.argv[1]
     names = _git(git_dir, "ls-tree", "--name-only", f"{TAG}:src/commands").split()
     table: dict[str, tuple] = {}
     for name in names:

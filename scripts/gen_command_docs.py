@@ -1,9 +1,8 @@
 """Generate broker/command_docs.json from Redis's src/commands/*.json.
 
-Usage: python scripts/gen_command_docs.py [GIT_DIR] > broker/command_docs.json
+Usage: python scripts/gen_command_docs.py GIT_DIR > broker/command_docs.json
 
-GIT_DIR is a (bare) clone of github.com/redis/redis (default: the mirror at
-/work/.mirror/redis+redis/repo); commands come from tag 7.0.15, the few 7.2
+GIT_DIR is a (bare) clone of github.com/redis/redis; commands come from tag 7.0.15, the few 7.2
 additions fanout implements (``client|no-touch``, ``client|setinfo``) from 7.2.4,
 and fanout's own FANOUT.* commands from ``FANOUT`` below. Run it again after a
 command is added to the broker's table or the tag changes; the broker reads the
@@ -229,7 +228,9 @@ def _load(git_dir: str) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    git_dir = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/redis+redis/repo"
+    if len(sys.argv) != 2:
+        sys.exit(f"usage: python {sys.argv[0]} GIT_DIR  (a bare clone of github.com/redis/redis)")
+    git_dir = sys.argv[1]
     bodies = _load(git_dir)
     table: dict[str, Any] = {}
     for full in sorted(bodies):
