@@ -52,6 +52,21 @@ class HistoryPage:
     lost_from: int = 0
 
 
+async def _transaction(backend: Backend, commands: list[list[Any]]) -> list[Any]:
+    """The replies of ``commands`` run as one transaction.
+
+    Raises:
+        CommandError: the first error reply among them (WRONGTYPE when something
+            overwrote the channel's stream or meta hash with another type): a broker
+            error for the client, not a crash of the gateway reading a reply.
+    """
+    replies = await backend.transaction(commands)
+    for reply in replies:
+        if isinstance(reply, CommandError):
+            raise reply
+    return replies
+
+
 def _entries(raw: list[Any] | None, oldest_ms: int) -> list[Entry]:
     entries = []
     for entry_id, fields in raw or ():
@@ -120,14 +135,14 @@ async def read(backend: Backend, channel: str, options: ChannelOptions, now_ms: 
     if max_bytes is None:
         start = b"-" if since is None else b"%d-0" % (since + 1)
         read_cmd = ["XREVRANGE", stream, "+", start] if reverse or newest else ["XRANGE", stream, start, "+"]
-        position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
+        position, raw = await _transaction(backend, [["HMGET", meta, "offset", "epoch"], [*read_cmd, "COUNT", limit]])
         offset, epoch = _position(position)
         entries = _kept(_entries(raw, now_ms - options.history_ttl_ms), offset, options)
         if newest:
             entries.reverse()
         return HistoryPage(offset, epoch, entries)
     if newest:  # the same messages, read forward from the oldest of them
-        offset, _ = _position((await backend.transaction([["HMGET", meta, "offset", "epoch"]]))[0])
+        offset, _ = _position((await _transaction(backend, [["HMGET", meta, "offset", "epoch"]]))[0])
         since = max(0, offset - limit)
     return await _read_budgeted(backend, stream, meta, options, now_ms, since, limit, reverse, max_bytes)
 
@@ -142,11 +157,11 @@ async def _read_budgeted(backend: Backend, stream: bytes, meta: bytes, options: 
     while True:
         read_cmd = ["XREVRANGE", stream, high, low] if reverse else ["XRANGE", stream, low, high]
         if page is None:
-            position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"],
+            position, raw = await _transaction(backend, [["HMGET", meta, "offset", "epoch"],
                                                        [*read_cmd, "COUNT", batch]])
             page = HistoryPage(*_position(position))
         else:
-            (raw,) = await backend.transaction([[*read_cmd, "COUNT", batch]])
+            (raw,) = await _transaction(backend, [[*read_cmd, "COUNT", batch]])
         entries = _entries(raw, now_ms - options.history_ttl_ms)
         for entry in _kept(entries, page.offset, options):
             if entry.offset > page.offset:  # published after the page's position was read
@@ -191,7 +206,7 @@ async def missed(backend: Backend, channel: str, options: ChannelOptions, now_ms
     # ``~`` trimming keeps up to a node (100 entries) more than the size asked for.
     cap = options.history_size + 200
     count = cap if batch_bytes is None else min(cap, FIRST_REMOTE_BATCH)
-    position, raw = await backend.transaction([["HMGET", meta, "offset", "epoch"],
+    position, raw = await _transaction(backend, [["HMGET", meta, "offset", "epoch"],
                                                ["XRANGE", stream, b"%d-0" % (offset + 1), "+", "COUNT", count]])
     current, current_epoch = _position(position)
     page = HistoryPage(current, current_epoch)
@@ -237,7 +252,7 @@ async def more(backend: Backend, channel: str, page: HistoryPage) -> list[Entry]
     sizes = [len(entry.data) for entry in page.entries] or [1]
     average = max(1, sum(sizes) // len(sizes))
     count = max(1, min(page.offset - start + 1, page.batch_bytes // average + 1))
-    epoch, raw = await backend.transaction([["HGET", meta, "epoch"],
+    epoch, raw = await _transaction(backend, [["HGET", meta, "epoch"],
                                             ["XRANGE", stream, b"%d-0" % start, b"%d-0" % page.offset, "COUNT", count]])
     entries = _entries(raw, 0)
     if (epoch or b"").decode("utf-8", "replace") != page.epoch or not entries or entries[0].offset != start \

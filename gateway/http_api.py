@@ -322,8 +322,8 @@ async def presence(request: web.Request, stats: bool = False) -> web.Response:
                 body = {"channel": channel, **await state.tracker.stats(channel)}
             else:
                 body = {"channel": channel, "users": await state.tracker.present(channel)}
-        except BackendUnavailable as exc:
-            raise HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
+        except BackendUnavailable as exc:  # 504 outcome_unknown on a timeout, as the websocket ops
+            raise HttpError(*_failure(exc)) from None
     except HttpError as exc:
         return exc.response
     return _json(body)
@@ -359,8 +359,8 @@ async def history_page(request: web.Request) -> web.Response:
         try:
             page = await history.read(state.backend, channel, options, operations.now_ms(), since, limit,
                                       reverse, max_bytes=state.settings.max_buffer)
-        except BackendUnavailable as exc:
-            raise HttpError(503, errors.UNAVAILABLE, f"the broker is unavailable: {exc}") from None
+        except BackendUnavailable as exc:  # 504 outcome_unknown on a timeout, as the websocket ops
+            raise HttpError(*_failure(exc)) from None
     except HttpError as exc:
         return exc.response
     return web.Response(body=history.encode_page({"channel": channel}, page), content_type="application/json")

@@ -199,6 +199,35 @@ async def test_history_reads_agree_over_websocket_http_and_xrange(server):
     await client.close()
 
 
+async def test_a_history_stream_overwritten_with_another_type_is_a_broker_error(server):
+    # Someone SETs over a channel's stream: reads answer broker_error with Redis's
+    # WRONGTYPE (was internal_error, a TypeError reading the reply), the node goes on.
+    channel = "chat:overwritten"
+    client = await connect(server.port)
+    await client.request("publish", channel=channel, data=1)
+    redis = aioredis.Redis(port=server.extra_ports["resp"])
+    await redis.set(f"history:{{{channel}}}", "not a stream")
+    wrongtype = "the broker refused: WRONGTYPE Operation against a key holding the wrong kind of value"
+    for request in ({"limit": 5}, {"since": 0}, {"limit": 5, "reverse": True}):
+        reply = await client.request("history", channel=channel, **request)
+        assert reply["error"] == {"code": "broker_error", "message": wrongtype}, (request, reply)
+    recover = await client.request("subscribe", channel=channel, recover={"offset": 0, "epoch": ""})
+    assert recover["error"]["code"] == "broker_error", recover
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{server.port}/api/history/{channel}") as response:
+            assert response.status == 500
+            assert (await response.json())["error"] == {"code": "broker_error", "message": wrongtype}
+    await redis.delete(f"history:{{{channel}}}:meta")
+    await redis.hset(f"history:{{{channel}}}:meta", "offset", "banana")
+    reply = await client.request("history", channel=channel, limit=5)
+    assert reply["error"]["code"] == "broker_error" and "corrupt offset" in reply["error"]["message"], reply
+    await redis.delete(f"history:{{{channel}}}", f"history:{{{channel}}}:meta")
+    await redis.aclose()
+    assert (await client.request("publish", channel=channel, data=2))["offset"] == 1  # a new history
+    assert [m["data"] for m in (await client.request("history", channel=channel))["messages"]] == [2]
+    await client.close()
+
+
 async def test_history_errors_are_clear(server):
     client = await connect(server.port)
     reply = await client.request("history", channel="plain:none")

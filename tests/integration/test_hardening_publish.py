@@ -83,6 +83,34 @@ async def test_a_503_is_never_delivered_and_a_504_is_retried_safely(stoppable):
     await subscriber.close()
 
 
+async def _get(node: ServerProcess, path: str) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{node.port}{path}") as response:
+            return response.status, await response.json()
+
+
+async def test_http_reads_say_504_when_the_broker_does_not_answer(stoppable):
+    # As the websocket ops and publish do: 504 outcome_unknown for a request sent
+    # without an answer, 503 unavailable for one not sent (was 503 for both).
+    redis, node = stoppable
+    assert (await _publish(node, "before"))[0] == 200
+    redis.process.send_signal(signal.SIGSTOP)
+    status, body = await _get(node, "/api/history/chat:stop")
+    assert (status, body["error"]["code"]) == (504, "outcome_unknown"), body
+    for path in ("/api/presence/chat:stop", "/api/presence/chat:stop/stats", "/api/history/chat:stop"):
+        status, body = await _get(node, path)  # the link is down now: not sent
+        assert (status, body["error"]["code"]) == (503, "unavailable"), (path, body)
+    redis.process.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while "broker connection restored" not in node.log():
+        assert time.monotonic() < deadline, "the node did not reconnect"
+        await asyncio.sleep(20 * MS)  # polling the node's log
+    status, page = await _get(node, "/api/history/chat:stop")
+    assert status == 200 and [m["data"] for m in page["messages"]] == ["before"], page
+    status, body = await _get(node, "/api/presence/chat:stop")
+    assert status == 200 and body["users"] == {}, body
+
+
 async def test_websocket_publish_with_an_idempotency_key(stoppable):
     _, node = stoppable
     client = await connect(node.port)
