@@ -19,10 +19,30 @@ __all__ = ["free_port", "ServerProcess", "start_redis_server", "start_fanout", "
 MS = 0.001 * float(os.environ.get("FANOUT_TEST_TIME_SCALE", "1"))
 
 
+# Ports are handed out below Linux's ephemeral range (32768-60999), so a client
+# socket's local port never takes one between free_port() and the server's bind, and
+# each pytest-xdist worker ("gw0", "gw1", ...) counts through a slice of its own, so
+# two workers never pick the same port.
+_PORT_SLICE = 2000
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_PORT_FIRST = 12000 + (_WORKER % 10) * _PORT_SLICE
+_next_port = _PORT_FIRST + (os.getpid() % _PORT_SLICE)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, from this worker's slice; none is given out
+    twice until the slice wraps (2,000 ports: a whole run uses far fewer)."""
+    global _next_port
+    for _ in range(_PORT_SLICE):
+        port = _next_port
+        _next_port = _PORT_FIRST + (port + 1 - _PORT_FIRST) % _PORT_SLICE
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or in TIME_WAIT): the next one
+        return port
+    raise RuntimeError(f"no free loopback port in {_PORT_FIRST}-{_PORT_FIRST + _PORT_SLICE - 1}")
 
 
 @dataclass
