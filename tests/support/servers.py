@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -98,15 +99,27 @@ def _wait_port(port: int, process: subprocess.Popen[str], name: str, timeout: fl
     raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout}s")
 
 
+_PRIVATE_DIR: list[str] = []
+
+
+def _private_dir() -> str:
+    if not _PRIVATE_DIR:
+        _PRIVATE_DIR.append(tempfile.mkdtemp(prefix="redis-tests-"))
+    return _PRIVATE_DIR[0]
+
+
 def start_redis_server(*extra: str, port: int | None = None) -> ServerProcess:
     """A real redis-server on a free loopback port (or ``port``, to restart one), no persistence."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: the test command installs it (scripts/test)")
     port = port or free_port()
+    # A private --dir (a flag in ``extra`` comes later and wins): a redis-server
+    # loads any dump.rdb in its directory at start, so one left in the worktree
+    # would seed every test's server.
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--daemonize", "no", "--loglevel", "warning", *extra],
+         "--daemonize", "no", "--loglevel", "warning", "--dir", _private_dir(), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait_port(port, process, "redis-server")
     return ServerProcess("redis-server", process, port)
