@@ -119,7 +119,8 @@ def test_workers_do_not_outlive_a_killed_supervisor(workers):
         except ProcessLookupError:
             continue
         try:
-            readable, _, _ = select.select([handle], [], [], 10)
+            # a bound, not a wait: its --shutdown-timeout (5 s) and a margin for a loaded machine
+            readable, _, _ = select.select([handle], [], [], 30)
         finally:
             os.close(handle)
         assert readable, f"worker {pid} outlived its supervisor"
