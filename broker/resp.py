@@ -158,6 +158,31 @@ def format_double(value: float) -> bytes:
     return b"%.17g" % value
 
 
+# A list of plain bytes (LRANGE, SMEMBERS, SORT ...) of at least this many is encoded
+# as one join of "\r\n$<len>\r\n" headers (from a table, by length) and the
+# elements: about half the cost of formatting each element, and slower below this.
+_JOINED_MIN = 16
+_BULK_HEADS = [b"\r\n$%d\r\n" % size for size in range(4096)]
+_JUST_BYTES = {bytes}
+
+
+def _join_bulks(items: list[Any] | tuple[Any, ...], out: list[bytes]) -> bool:
+    """Append the bulk strings of ``items`` to ``out`` if all are exactly bytes (not
+    DoubleText, Encoded ...) shorter than the table; False (nothing appended) if not."""
+    if set(map(type, items)) != _JUST_BYTES:
+        return False
+    pieces = [b""] * (2 * len(items))
+    try:
+        pieces[::2] = map(_BULK_HEADS.__getitem__, map(len, items))
+    except IndexError:
+        return False  # an element of 4 KB or more: the loop below
+    pieces[1::2] = items
+    pieces[0] = pieces[0][2:]  # the first head has no line end before it
+    out.append(b"".join(pieces))
+    out.append(b"\r\n")
+    return True
+
+
 def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
     kind = type(reply)
     if kind is bytes:
@@ -173,6 +198,8 @@ def _encode_into(reply: Reply, proto: int, out: list[bytes]) -> None:
             out.append(b">%d\r\n" % len(reply))
         else:
             out.append(b"*%d\r\n" % len(reply))
+        if len(reply) >= _JOINED_MIN and _join_bulks(reply, out):
+            return
         for item in reply:
             # bulk strings inline: a call per element was most of a long reply's
             # cost (SORT, LRANGE, SMEMBERS of 1,000 elements)

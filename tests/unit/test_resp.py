@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.resp import (NULL_ARRAY, OK, CommandError, ProtocolError, Push, QueryBufferFull, RequestParser,
+from broker.resp import (NULL_ARRAY, OK, BigNumber, CommandError, DoubleText, Encoded, ProtocolError, Push,
+                         QueryBufferFull, RequestParser,
                          Verbatim, encode, format_double, split_inline)
 
 
@@ -249,3 +250,32 @@ def test_a_request_held_past_the_query_buffer_limit_is_refused():
         for _ in range(100):
             parser.feed(b"x" * 10000)
             assert parser.holds_data
+
+
+def _reference_bulks(items: list[bytes]) -> bytes:
+    return b"*%d\r\n" % len(items) + b"".join(b"$%d\r\n%s\r\n" % (len(item), item) for item in items)
+
+
+_ELEMENT = st.one_of(st.binary(max_size=40), st.binary(min_size=4090, max_size=4100))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ELEMENT, max_size=40), st.sampled_from([2, 3]))
+def test_a_long_list_of_bulks_encodes_as_element_by_element(items, proto):
+    # Lists of 16 or more plain bytes take one join of table headers; elements of
+    # 4 KB or more (past the table) and short lists take the per-element loop.
+    assert encode(items, proto) == _reference_bulks(items)
+    assert encode(tuple(items), proto) == _reference_bulks(items)
+    assert encode([items, items], proto) == b"*2\r\n" + _reference_bulks(items) * 2
+
+
+@given(st.lists(st.binary(max_size=8), min_size=16, max_size=30), st.integers(0, 15))
+def test_a_long_list_with_one_typed_element_keeps_its_type(items, index):
+    # DoubleText, BigNumber and Encoded are bytes subclasses with their own encodings
+    for typed, resp3 in ((DoubleText(b"1.5"), b",1.5\r\n"), (BigNumber(b"12"), b"(12\r\n"),
+                         (Encoded(b":7\r\n"), b":7\r\n"), (None, b"_\r\n"), (5, b":5\r\n")):
+        mixed = list(items)
+        mixed[index] = typed
+        expected = b"*%d\r\n" % len(mixed) + b"".join(
+            resp3 if i == index else b"$%d\r\n%s\r\n" % (len(item), item) for i, item in enumerate(mixed))
+        assert encode(mixed, 3) == expected
