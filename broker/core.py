@@ -956,6 +956,10 @@ class Broker:
                         skipped.append(waiting.popleft())
                         continue
                     waiter = self._lookup(blocked.argv[0]) if blocked.argv else None
+                    if type(reply) is CommandError:
+                        # the waiter's error reply (-NOGROUP, -UNBLOCKED): errorstats and its
+                        # command's failed_calls, as updateStatsOnUnblock counts it
+                        self.cmdstats.error(waiter, reply.message, False)
                     if waiter is not None:
                         # updateStatsOnUnblock: its time, its slow log entry, once served
                         served = (client, waiter, blocked.argv, perf_counter_ns() - started)
