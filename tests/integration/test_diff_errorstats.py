@@ -72,6 +72,36 @@ def test_script_error_counts_as_redis(redis_server: Any, fanout_broker: Any, nam
     assert actual == expected
 
 
+OOM_SCRIPTS = [
+    ("oom_raised", "return redis.call('set','x','y')"),
+    ("oom_pcall_swallowed", "local t = redis.pcall('set','x','y') return t['err']"),
+    ("oom_pcall_returned", "return redis.pcall('set','x','y')"),
+]
+
+
+def _oom_script_stats(port: int, script: str) -> tuple[Any, dict[str, Any]]:
+    """The Tcl test "Consistent eval error reporting": scriptVerifyOOM's refusal is
+    counted once, as the refused command's rejected call."""
+    with RespClient(port) as client:
+        client.call("FLUSHALL")
+        client.call("CONFIG", "RESETSTAT")
+        client.call("CONFIG", "SET", "maxmemory", 1)
+        try:
+            reply = client.call("EVAL", script, 1, "x")
+        finally:
+            client.call("CONFIG", "SET", "maxmemory", 0)
+        stats = _stats(client)
+        stats.pop("cmdstat_config|set")
+        return reply, stats
+
+
+@pytest.mark.parametrize("name,script", OOM_SCRIPTS, ids=[name for name, _ in OOM_SCRIPTS])
+def test_script_oom_refusal_counts_as_redis(redis_server: Any, fanout_broker: Any, name: str, script: str) -> None:
+    expected = _oom_script_stats(redis_server.port, script)
+    actual = _oom_script_stats(fanout_broker.port, script)
+    assert actual == expected
+
+
 def _blocked_nogroup_stats(port: int) -> tuple[Any, dict[str, Any]]:
     """The Tcl test "XGROUP DESTROY should unblock XREADGROUP with -NOGROUP"."""
     with RespClient(port) as admin, RespClient(port) as waiter:
