@@ -417,7 +417,7 @@ class Sandbox:
             handler, checks, low, high, _ = entry
             # a write in a script that may write is the one check that passes silently
             # (unless the script started out of memory: scriptVerifyOOM; or its user is restricted)
-            if (checks and (checks != _CHECK_READONLY or run.read_only or broker.pre_command_oom)) \
+            if (checks and (checks != _CHECK_READONLY or run.read_only or broker.pre_command_oom or broker.gated)) \
                     or not low <= len(argv) <= high or run.user is not None:
                 sandbox._verify(run, entry, argv)  # type: ignore[arg-type]
             # Broker.call without its bookkeeping of the caller's last command (the
@@ -532,6 +532,9 @@ class Sandbox:
                 self._refuse(cmd, b"ERR The user executing the script " + _ACL_REASONS[result])
         if checks & _CHECK_READONLY and run.read_only:
             self._refuse(cmd, b"ERR Write commands are not allowed from read-only scripts.")
+        if self.broker.replicas_refusal is not None and "write" in cmd.flags and not run.wrote:
+            # scriptVerifyWriteCommandAllow: a script without flags learns it at its first write
+            self._refuse(cmd, self.broker.replicas_refusal.encode())
         if self.broker.pre_command_oom and self.broker.maxmemory and "allow-oom" not in run.flags:
             # scriptVerifyOOM: refused only before the script's first write, since
             # it cannot be stopped half-way after that
