@@ -95,11 +95,11 @@ def start_server(kind: str) -> tuple[subprocess.Popen[bytes], int]:
                 "--save", ""]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, timeout=90.0)  # a loaded machine (load average 30) needs more than 15 s
-    wait_pong(port)
+    wait_pong(port)  # (-LOADING while the broker starts up: as long on a loaded machine)
     return process, port
 
 
-def wait_pong(port: int, timeout: float = 15.0) -> None:
+def wait_pong(port: int, timeout: float = 90.0) -> None:
     """Wait until the server answers PING with +PONG (not -LOADING): the harness's first command must succeed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from broker.table import Command
     from broker.tracking import ClientTracking
 
-__all__ = ["Client", "client_info_line"]
+__all__ = ["BIG_READ", "Client", "client_info_line", "note_big_read"]
 
 
 class Client:
@@ -35,6 +35,10 @@ class Client:
     _ids = itertools.count(1)
     # connected through the unix socket (MONITOR shows it as unix:<path>)
     unix = False
+    # A read past PROTO_RESIZE_THRESHOLD: the query buffer it grew (bytes) and when
+    # (see note_big_read); class attributes until a client has one
+    big_query_buffer = 0
+    big_query_buffer_ms = 0
     # Never refused with -OOM (the embedded gateway's own client: its heartbeats and
     # presence must go on, as Redis obeys its master whatever its memory)
     oom_exempt = False
@@ -144,6 +148,22 @@ def _username(client: Client) -> str:
 # the cron gives it back after 2 s idle (clientsCronResizeQueryBuffer).
 _QUERY_BUFFER = 20474
 _QUERY_BUFFER_IDLE_MS = 2000
+# PROTO_RESIZE_THRESHOLD: a query buffer larger than this is trimmed by the cron
+BIG_READ = 32 * 1024
+# clientsCron visits each client every 100 ms (hz 10, few clients): the visit after
+# the big read sees it as the peak and keeps the buffer, the next one (peak reset,
+# only smaller reads since) trims it back to what the next read refills
+_QUERY_BUFFER_TRIM_MS = 200
+
+
+def note_big_read(client: Client, size: int, now_ms: int) -> None:
+    """The shell read ``size`` > BIG_READ bytes at once: Redis's query buffer grew to
+    hold them (a big bulk is read into a buffer of its own length), and stays that
+    large until clientsCronResizeQueryBuffer trims it."""
+    if now_ms - client.big_query_buffer_ms >= _QUERY_BUFFER_TRIM_MS:
+        client.big_query_buffer = 0
+    client.big_query_buffer = max(client.big_query_buffer, size)
+    client.big_query_buffer_ms = now_ms
 
 
 def _request_size(argv: list[bytes]) -> int:
@@ -172,6 +192,8 @@ def client_info_line(client: Client, argv: list[bytes] | None = None) -> str:
         qbuf = argv_mem = 0
         sent = client.last_command != b"NULL"
         qbuf_free = _QUERY_BUFFER if sent and idle_ms <= _QUERY_BUFFER_IDLE_MS else 0
+        if qbuf_free and now - client.big_query_buffer_ms < _QUERY_BUFFER_TRIM_MS:
+            qbuf_free = max(qbuf_free, client.big_query_buffer)
     # mstate.argv_len_sums: each queued command's arguments and argv pointers
     multi_mem = 0 if client.multi is None else sum(
         sum(map(len, queued)) + 8 * len(queued) for _, queued in client.multi)

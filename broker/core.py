@@ -206,6 +206,9 @@ class Broker:
         self.loading_refusal: str | None = None
         self.write_refusal: str | None = None
         self.aof_refusal: str | None = None
+        # -NOREPLICAS while min-replicas-to-write asks for replicas (this node has none)
+        self.replicas_refusal: str | None = None
+        self._replicas_config_changed()
         self.persistence = Snapshots(self, clock)
         # the append-only file (broker.persistence.aof.AppendOnlyFile) once a shell attaches one
         self.aof: Any = None
@@ -582,7 +585,7 @@ class Broker:
                     f"ERR Can't execute '{cmd.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                     "PING / QUIT / RESET are allowed in this context")
             if self.gated:
-                self._check_gate(cmd)
+                self._check_gate(client, cmd, argv)
                 if client in self.monitors.clients:
                     self.monitors.refuse(cmd)  # a monitor is a replica: never paused either
                 elif self.pause.active and self.pause.holds(client, cmd, argv):
@@ -771,7 +774,8 @@ class Broker:
         """Send every command to the slow path while loading, refusing writes, paused or
         monitored (MONITOR shows commands from ``call``)."""
         self.gated = (self.loading_refusal is not None or self.write_refusal is not None
-                      or self.aof_refusal is not None or self.pause.active or bool(self.monitors.clients))
+                      or self.aof_refusal is not None or self.replicas_refusal is not None
+                      or self.pause.active or bool(self.monitors.clients))
         if self.gated:
             self._by_spelling.clear()
 
@@ -781,12 +785,18 @@ class Broker:
         self.aof_refusal = message
         self.set_gate(self.loading_refusal, self.write_refusal)
 
-    def _check_gate(self, cmd: Command) -> None:
+    def _check_gate(self, client: Client, cmd: Command, argv: list[bytes]) -> None:
         if self.loading_refusal is not None and "loading" not in cmd.flags:
             raise CommandError(self.loading_refusal)
         refusal = self.write_refusal or self.aof_refusal
         if refusal is not None and (cmd.write or cmd.name == "ping"):
             raise CommandError(refusal)
+        if self.replicas_refusal is not None and (
+                "write" in (cmd.flags if cmd.flags_of is None else cmd.flags_of(client, argv))
+                or (cmd.name == "exec" and client.multi is not None and any(queued.write for queued, _ in client.multi))):
+            # processCommand's is_write_command: a script declaring no no-writes, an
+            # EXEC of queued writes
+            raise CommandError(self.replicas_refusal)
 
     # ------------------------------------------------------- notifications
 
@@ -956,6 +966,10 @@ class Broker:
                         skipped.append(waiting.popleft())
                         continue
                     waiter = self._lookup(blocked.argv[0]) if blocked.argv else None
+                    if type(reply) is CommandError:
+                        # the waiter's error reply (-NOGROUP, -UNBLOCKED): errorstats and its
+                        # command's failed_calls, as updateStatsOnUnblock counts it
+                        self.cmdstats.error(waiter, reply.message, False)
                     if waiter is not None:
                         # updateStatsOnUnblock: its time, its slow log entry, once served
                         served = (client, waiter, blocked.argv, perf_counter_ns() - started)
@@ -1065,6 +1079,16 @@ class Broker:
         elif name in ("zset-max-listpack-entries", "zset-max-listpack-value"):
             set_listpack_limits(int(self.config.get("zset-max-listpack-entries")),
                                 int(self.config.get("zset-max-listpack-value")))
+        elif name in ("min-replicas-to-write", "min-replicas-max-lag"):
+            self._replicas_config_changed()
+
+    def _replicas_config_changed(self) -> None:
+        """checkGoodReplicasStatus: with min-replicas-to-write and -max-lag both set, a
+        master needs that many good replicas to take writes; this node never has one."""
+        wanted = int(self.config.get("min-replicas-to-write")) and int(self.config.get("min-replicas-max-lag"))
+        self.replicas_refusal = "NOREPLICAS Not enough good replicas to write." if wanted else None
+        if hasattr(self, "pause"):  # (not during __init__: refresh_gate reads the pause)
+            self.refresh_gate()
 
 
     def _memory_config_changed(self, name: str, value: str) -> None:

@@ -62,7 +62,7 @@ DIRTY_COUNTS: dict[str, Callable[[list[bytes], Any], int]] = {
     "zrem": _reply, "zpopmin": _zpopped, "zpopmax": _zpopped, "zremrangebyscore": _reply, "zremrangebyrank": _reply, "zremrangebylex": _reply,
     "del": _reply, "unlink": _reply, "mset": _pairs, "msetnx": _pairs,
     "xdel": _reply, "xtrim": _reply,
-    "flushall": _counted_by_handler, "flushdb": _counted_by_handler,
+    "flushall": _counted_by_handler, "flushdb": _counted_by_handler, "migrate": _counted_by_handler,
 }
 
 

@@ -95,7 +95,9 @@ def mark_raw(db: "Keyspace", key: bytes, value: bytes) -> None:
 
     Only strings that would read as ``int`` or ``embstr`` need the mark (longer ones
     are ``raw`` anyway, and a mark must not keep a big value alive after a SET
-    replaced it); not values of 0 or 1 byte: CPython shares those objects, so a
-    later SET of the same byte would find the mark."""
-    if 1 < len(value) <= _EMBSTR_LIMIT:
+    replaced it). CPython shares the objects of 0 or 1 byte, so every overwrite of a
+    string drops its key's mark (Keyspace.set, and SET's fast path) rather than
+    rely on the new value being another object; not the empty string, which no
+    write in place leaves (APPEND of "" to a new key is embstr in Redis)."""
+    if 0 < len(value) <= _EMBSTR_LIMIT:
         db.encodings[key] = (value, b"raw")

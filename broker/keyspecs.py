@@ -57,6 +57,14 @@ def _store_option(*names: bytes, skip_first: int = 2):  # type: ignore[no-untype
     return keys
 
 
+def _migrate_keys(argv: list[bytes]) -> list[int] | None:
+    """migrateGetKeys: the keys after KEYS (among the options), else the key argument."""
+    for index in range(6, len(argv)):
+        if argv[index].lower() == b"keys" and not argv[3]:
+            return list(range(index + 1, len(argv)))
+    return [3]
+
+
 MOVABLE = {
     "eval": _numkeys_at(2, 3), "evalsha": _numkeys_at(2, 3), "eval_ro": _numkeys_at(2, 3),
     "evalsha_ro": _numkeys_at(2, 3), "fcall": _numkeys_at(2, 3), "fcall_ro": _numkeys_at(2, 3),
@@ -68,6 +76,7 @@ MOVABLE = {
     "xread": _streams, "xreadgroup": _streams,
     "sort": _store_option(b"store"), "georadius": _store_option(b"store", b"storedist", skip_first=6),
     "georadiusbymember": _store_option(b"store", b"storedist", skip_first=5),
+    "migrate": _migrate_keys,
 }
 
 

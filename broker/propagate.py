@@ -219,6 +219,17 @@ def _deadline_or_del(client: "Client", key: bytes, alive: list[bytes]) -> list[l
     return [alive[:-1] + [_ms(deadline)]]
 
 
+@_rewrites("migrate")
+def _migrate(client: "Client", argv: list[bytes], reply: Any) -> list[list[bytes]]:
+    """MIGRATE as DEL of the keys it moved (those gone now; COPY changes nothing)."""
+    keys = [argv[3]]
+    for index in range(6, len(argv)):
+        if argv[index].lower() == b"keys" and not argv[3]:
+            keys = argv[index + 1:]
+            break
+    return [[b"DEL", *[key for key in keys if key not in client.db.data]]]
+
+
 @_rewrites("expire", "pexpire", "expireat", "pexpireat")
 def _expire(client: "Client", argv: list[bytes], reply: Any) -> list[list[bytes]]:
     return _deadline_or_del(client, argv[1], [b"PEXPIREAT", argv[1], b""])

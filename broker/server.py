@@ -31,6 +31,7 @@ from collections import deque
 from typing import Any
 
 from broker.config import ConfigApplyError, output_limits
+from broker.client import BIG_READ, note_big_read
 from broker.core import Broker, Client
 from broker.fdlimit import FdBudget
 from broker.persistence.aof import AppendOnlyFile
@@ -108,7 +109,10 @@ class RespConnection(Client, asyncio.Protocol):
         if self.auth_timer is not None:
             self.held += data
             return
-        self.broker.stats.net_input_bytes += len(data)
+        size = len(data)
+        self.broker.stats.net_input_bytes += size
+        if size > BIG_READ:
+            note_big_read(self, size, self.broker.clock_ms())  # CLIENT LIST's qbuf-free
         parser = self.parser
         while True:
             # Until AUTH the parser has Redis's lower limits and returns one request at

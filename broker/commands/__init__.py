@@ -25,7 +25,7 @@ def load() -> dict[bytes, Command]:
     if not _loaded:
         from broker.commands import (  # noqa: F401  (imported for registration)
             acl, aof, bitmaps, cluster, connection, fanout, geo, hashes, hyperloglog, keys, lcs, lists, memory,
-            persistence, pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings,
+            migrate, persistence, pubsub, replication, scripting, server, sets, sort, stream_groups, streams, strings,
             transactions, zsets)
         from broker.commands import monitor, tracking  # noqa: F401  (CLIENT TRACKING ..., MONITOR)
         from broker.commands import introspection  # noqa: F401  (SLOWLOG, LATENCY, MODULE, LOLWUT)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from broker.commands.args import SYNTAX, parse_int
 from broker.client import Client
+from broker.encoding import mark_raw
 from broker.keyspace import WRONGTYPE
 from broker.notify import NotifyClass
 from broker.resp import CommandError
@@ -74,6 +75,12 @@ def _string_for_write(client: Client, key: bytes, max_bit: int) -> tuple[bytearr
 
 def _store(client: Client, key: bytes, buffer: bytearray) -> None:
     client.db.replace(key, bytes(buffer))
+
+
+def _raw(client: Client, key: bytes) -> None:
+    """After a SETBIT or a writing BITFIELD, changed or not: ``raw``, as
+    lookupStringForBitCommand's dbUnshareStringValue leaves the string."""
+    mark_raw(client.db, key, client.db.data[key])
 
 
 def _in_bits(unit: bytes) -> bool:
@@ -161,6 +168,7 @@ def setbit(client: Client, argv: list[bytes]) -> object:
             buffer[byte] = current ^ mask
             db.replace(key, bytes(buffer))
             db.notify(_STRING, b"setbit", key)
+        mark_raw(db, key, db.data[key])
         return was
     buffer, dirty = _string_for_write(client, key, offset)
     byte, mask = offset >> 3, 1 << (7 - (offset & 7))
@@ -169,6 +177,7 @@ def setbit(client: Client, argv: list[bytes]) -> object:
         buffer[byte] = (buffer[byte] & ~mask) | (mask if on else 0)
         _store(client, key, buffer)
         client.db.notify(_STRING, b"setbit", key)
+    _raw(client, key)
     return was
 
 
@@ -354,6 +363,7 @@ def _bitfield(client: Client, argv: list[bytes], read_only: bool) -> object:
         if dirty or old != new:
             changes += 1
     _store(client, key, buffer)
+    _raw(client, key)
     if changes:
         client.db.notify(_STRING, b"setbit", key)
     return replies

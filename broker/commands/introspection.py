@@ -335,6 +335,68 @@ def _lolwut5(client: Client, args: list[bytes]) -> str:
             + client.broker.version + "\n")
 
 
+# renderCanvas's colours (foreground and background) for lolwut6's four grays
+_GRAYS = ("0;30;40m", "0;90;100m", "0;37;47m", "0;97;107m")
+
+
+def _skyscraper(pixels: list[bytearray], width: int, xoff: int, wide: int, high: int, windows: bool,
+                color: int, rand: random.Random) -> None:
+    """generateSkyscraper: windows two cells wide, one tall, of the other two grays."""
+    starty = len(pixels) - 1
+    endy = starty - high + 1
+    for y in range(starty, endy - 1, -1):
+        if y < 0:
+            break  # (lwDrawPixel would drop every pixel above the canvas)
+        row = pixels[y]
+        for x in range(xoff, xoff + wide):
+            if y == endy and (x <= xoff + 1 or x >= xoff + wide - 2):
+                continue  # the roof is four pixels less wide
+            shade = color
+            if windows and xoff + 1 < x < xoff + wide - 2 and endy + 1 < y < starty - 1:
+                relx, rely = x - (xoff + 1), y - (endy + 1)
+                if relx // 2 % 2 and rely % 2:
+                    shade = 1 + rand.getrandbits(31) % 2
+                    while shade == color:
+                        shade = 1 + rand.getrandbits(31) % 2
+                    if relx % 2:
+                        shade = row[x - 1] if 0 < x <= width else 0
+            if 0 <= x < width:
+                row[x] = shade
+
+
+def _lolwut6(client: Client, args: list[bytes]) -> str:
+    """lolwut6Command: a city skyline, as the parallax backgrounds of 8 bit games."""
+    cols = min(max(parse_int(args[0]), 1), 1000) if args else 80
+    rows = min(max(parse_int(args[1]), 1), 1000) if len(args) > 1 else 20
+    rand = random.Random()
+
+    def r() -> int:  # C's rand(): 31 random bits
+        return rand.getrandbits(31)
+
+    pixels = [bytearray([3]) * cols for _ in range(rows)]
+    # the background without windows in both grays, the lighter behind
+    for color in (2, 1):
+        offset = -10
+        while offset < cols:
+            offset += r() % 8
+            wide = 10 + r() % 9
+            high = rows // 2 + (r() % rows // 2 if color == 2 else r() % rows // 3)
+            _skyscraper(pixels, cols, offset, wide, high, False, color, rand)
+            offset += wide // 2 if color == 2 else wide + 1
+    offset = -10
+    while offset < cols:
+        offset += r() % 8
+        wide = 5 + r() % 14
+        if wide % 4:
+            wide += wide % 3
+        high = rows // 3 + r() % rows // 2
+        _skyscraper(pixels, cols, offset, wide, high, True, 0, rand)
+        offset += wide + 5
+    canvas = "\n".join("".join(f"\033[{_GRAYS[shade]} \033[0m" for shade in row) for row in pixels)
+    return (canvas + "\nDedicated to the 8 bit game developers of past and present.\n"
+            "Original 8 bit image from Plaguemon by hikikomori. Redis ver. " + client.broker.version + "\n")
+
+
 # LOLWUT [VERSION version] [arg ...]
 @command("lolwut", -1, "readonly fast", group="server", since="5.0.0")
 def lolwut(client: Client, argv: list[bytes]) -> object:
@@ -345,5 +407,6 @@ def lolwut(client: Client, argv: list[bytes]) -> object:
         args = argv[3:]
     if (version.startswith("5.") and not version.startswith("5.9")) or version.startswith("4.9"):
         return Verbatim(_lolwut5(client, args))
-    # (VERSION 6, Redis's random skyline, is not drawn: the plain line answers instead)
+    if (version.startswith("6.") and not version.startswith("6.9")) or version.startswith("5.9"):
+        return Verbatim(_lolwut6(client, args))
     return Verbatim("Redis ver. " + client.broker.version + "\n")

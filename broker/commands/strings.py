@@ -172,6 +172,8 @@ def set_(client: Client, argv: list[bytes]) -> object:
             # Keyspace.set inline: the value's cost and the new object's access time
             data[key] = value
             db.account.dataset += len(value) - len(old)
+            if db.encodings:  # a new object: no raw mark (the same 1-byte one may come back)
+                db.encodings.pop(key, None)
             if not db.access:  # (ACCESS_CLOCK inline: Keyspace.touch)
                 db.lru[key] = db.host.lru_clock
             else:  # (LFU: the lookup's touch; dbOverwrite keeps the field)

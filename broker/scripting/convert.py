@@ -90,10 +90,12 @@ class LuaConverter:
     """
 
     def __init__(self, table_from: Callable[..., Any], classify: Callable[..., Any],
-                 is_table: Callable[[Any], bool]) -> None:
+                 is_table: Callable[[Any], bool], on_error: Callable[[str], None] | None = None) -> None:
         self.table_from = table_from
         self.classify = classify
         self.is_table = is_table
+        # called with each error a script replies that is not counted in errorstats yet
+        self.on_error = on_error
 
     # ------------------------------------------------------------ into Lua
 
@@ -148,8 +150,9 @@ class LuaConverter:
         raise TypeError(f"no Lua form for a reply of type {kind.__name__}")
 
     def error_table(self, line: str) -> Any:
-        """``{err='CODE message'}`` for a command's error line."""
-        return self.table_from({b"err": error_message(line).encode()})
+        """``{err='CODE message'}`` for a command's error line, marked as counted in
+        errorstats already (redisProtocolToLuaType_Error)."""
+        return self.table_from({b"err": error_message(line).encode(), b"ignore_error_stats_update": True})
 
     # ------------------------------------------------------------ out of Lua
 
@@ -192,7 +195,10 @@ class LuaConverter:
             inner = slots + 1
             return [convert(item, resp, proto, inner) for item in parts[1:]]
         if kind == b"e":
-            return CommandError(_text(parts[1]))
+            text = _text(parts[1])
+            if self.on_error is not None and not (len(parts) > 2 and parts[2] is True):
+                self.on_error(text)  # luaReplyToRedisReply: counted unless flagged
+            return CommandError(text)
         if kind == b"o":
             return Simple(_text(parts[1]).replace("\r", " ").replace("\n", " "))
         if kind == b"d":

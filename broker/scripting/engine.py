@@ -191,7 +191,7 @@ class Sandbox:
         self._memory = api[b"memory"]
         self.set_load_mode = api[b"set_load_mode"]
         self.err = api[b"err"]
-        self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table)
+        self.convert = LuaConverter(lua.table_from, api[b"classify"], _is_table, self._count_error)
         self._runs = 0
         # FUNCTION LOAD in progress: when it started, and whether it was stopped
         self.load_started: float | None = None
@@ -298,19 +298,30 @@ class Sandbox:
         if code == 1:
             return self.convert.from_table(outcome[1:], run.resp, run.caller.proto)
         if run.killed:
-            return CommandError(self._kill_message(run))
+            return self._uncounted(CommandError(self._kill_message(run)))
         if code == 2:
-            message, source, line = (list(outcome[1:]) + [None, None, None])[:3]
+            message, source, line, counted = (list(outcome[1:]) + [None, None, None, None])[:4]
             text = _text(message) if message is not None else "ERR unknown error"
             if source is not None and line is not None:
                 text += f" script: {run.name}, on {_text(source)}:{_text(line)}."
-            return CommandError(text)
+            error = CommandError(text)
+            # a command's error raised by redis.call is in errorstats already
+            return error if counted is True else self._uncounted(error)
         detail = _text(outcome[1]) if len(outcome) > 1 else "execution failure"
         if "not enough memory" in detail:
-            return CommandError(
+            return self._uncounted(CommandError(
                 f"ERR Error running script {run.name}, not enough memory: the script needed more than "
-                f"lua-max-memory ({self.max_memory} bytes)")
-        return CommandError(f"ERR Error running script {run.name}, {detail[:100]}")
+                f"lua-max-memory ({self.max_memory} bytes)"))
+        return self._uncounted(CommandError(f"ERR Error running script {run.name}, {detail[:100]}"))
+
+    def _count_error(self, message: str) -> None:
+        """An error the script replies that no command counted: INFO errorstats and
+        total_error_replies (the caller's failed_calls is Broker.call's)."""
+        self.broker.cmdstats.error(None, message, False)
+
+    def _uncounted(self, error: CommandError) -> CommandError:
+        self._count_error(error.message)
+        return error
 
     def recover(self) -> None:
         """A full collection, with the memory cap lifted meanwhile (after a script hit
@@ -406,7 +417,7 @@ class Sandbox:
             handler, checks, low, high, _ = entry
             # a write in a script that may write is the one check that passes silently
             # (unless the script started out of memory: scriptVerifyOOM; or its user is restricted)
-            if (checks and (checks != _CHECK_READONLY or run.read_only or broker.pre_command_oom)) \
+            if (checks and (checks != _CHECK_READONLY or run.read_only or broker.pre_command_oom or broker.gated)) \
                     or not low <= len(argv) <= high or run.user is not None:
                 sandbox._verify(run, entry, argv)  # type: ignore[arg-type]
             # Broker.call without its bookkeeping of the caller's last command (the
@@ -463,6 +474,12 @@ class Sandbox:
     def _fail(self, message: bytes) -> Any:
         raise _Raise(self.err(message))
 
+    def _refuse(self, cmd: "Command | None", message: bytes) -> Any:
+        """scriptCall's refusal: counted at once (errorstats, and ``cmd``'s
+        rejected_calls), so the script's reply of it is not counted again."""
+        self.broker.cmdstats.error(cmd, message.decode("utf-8", "replace"), True)
+        raise _Raise(self.err(message, True))
+
     def _to_lua(self, reply: Any, kind: type, run: ScriptRun) -> Any:
         """A command's reply other than bytes or int, as redis.call returns it."""
         if kind is Blocked:
@@ -483,7 +500,7 @@ class Sandbox:
         if container and len(argv) > 1:
             cmd = cmd.subcommands.get(argv[1].lower())  # type: ignore[union-attr]
         if cmd is None:
-            self._fail(b"ERR Unknown Redis command called from script")
+            self._refuse(None, b"ERR Unknown Redis command called from script")
         assert cmd is not None
         checks = 0
         flags = cmd.flags
@@ -504,28 +521,34 @@ class Sandbox:
         checks, cmd = entry[1], entry[4]
         arity = cmd.arity
         if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-            self._fail(b"ERR Wrong number of args calling Redis command from script")
+            self._refuse(cmd, b"ERR Wrong number of args calling Redis command from script")
         if checks & _CHECK_NOSCRIPT:
-            self._fail(b"ERR This Redis command is not allowed from script")
+            self._refuse(cmd, b"ERR This Redis command is not allowed from script")
         if run.user is not None:
             result, position = run.user.check(cmd, argv)
             if result:
                 # scriptVerifyACL: logged with the caller, in the "lua" context
                 self.broker.acl_denied(run.caller, cmd, argv, result, position, "lua")
-                self._fail(b"ERR The user executing the script " + _ACL_REASONS[result])
+                self._refuse(cmd, b"ERR The user executing the script " + _ACL_REASONS[result])
         if checks & _CHECK_READONLY and run.read_only:
-            self._fail(b"ERR Write commands are not allowed from read-only scripts.")
+            self._refuse(cmd, b"ERR Write commands are not allowed from read-only scripts.")
+        if self.broker.replicas_refusal is not None and "write" in cmd.flags and not run.wrote:
+            # scriptVerifyWriteCommandAllow: a script without flags learns it at its first write
+            self._refuse(cmd, self.broker.replicas_refusal.encode())
         if self.broker.pre_command_oom and self.broker.maxmemory and "allow-oom" not in run.flags:
             # scriptVerifyOOM: refused only before the script's first write, since
             # it cannot be stopped half-way after that
             if not run.wrote and "denyoom" in cmd.flags:
-                self._fail(OOM.encode())
+                self._refuse(cmd, OOM.encode())
             if "write" in cmd.flags:
                 run.wrote = True
         if checks & _CHECK_BLOCK and any(arg.lower() == b"block" for arg in argv[1:]):
             # t_stream.c refuses to block a script rather than answer at once
-            raise _Raise(self.convert.error_table(
-                f"ERR {argv[0].decode('utf-8', 'replace')} command is not allowed with BLOCK option from scripts"))
+            # (the command's own error: it ran and failed)
+            message = f"ERR {argv[0].decode('utf-8', 'replace')} command is not allowed with BLOCK option from scripts"
+            cmd.calls += 1
+            self.broker.cmdstats.error(cmd, message, False)
+            raise _Raise(self.convert.error_table(message))
 
     def _raise(self, message: bytes) -> None:
         raise _Raise(self.err(message))

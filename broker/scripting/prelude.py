@@ -52,8 +52,11 @@ end
 -- ------------------------------------------------------------ errors
 
 -- {err='CODE message'} as luaPushErrorBuff builds it: a leading '-' means the
--- first word is the code; otherwise the code is ERR.
-local function err_table(message)
+-- first word is the code; otherwise the code is ERR. ``counted``: the error is in
+-- INFO errorstats already (a command's error, or scriptCall's refusal), so the
+-- script's reply of it is not counted again (ignore_error_stats_update).
+local function err_table(message, counted)
+  if counted then return {err = message, ignore_error_stats_update = true} end
   return {err = message}
 end
 
@@ -356,7 +359,7 @@ end
 local MAX_UNPACK = 4000
 local function classify(t)
   local v = rawget(t, 'err')
-  if type(v) == 'string' then return 'e', v end
+  if type(v) == 'string' then return 'e', v, rawget(t, 'ignore_error_stats_update') end
   v = rawget(t, 'ok')
   if type(v) == 'string' then return 'o', v end
   v = rawget(t, 'double')
@@ -394,11 +397,12 @@ local function classify(t)
   return 'A', t, n
 end
 
--- A script's outcome: (0, value) | (1, kind, parts...) | (2, message, source, line) | (3, text)
+-- A script's outcome: (0, value) | (1, kind, parts...) | (2, message, source, line, counted) | (3, text)
 local function outcome(ok, res)
   if not ok then
     if type(res) == 'table' then
-      return 2, rawget(res, 'err'), rawget(res, 'source'), rawget(res, 'line')
+      return 2, rawget(res, 'err'), rawget(res, 'source'), rawget(res, 'line'),
+             rawget(res, 'ignore_error_stats_update')
     end
     return 3, tostring(res)
   end
