@@ -113,7 +113,9 @@ class EvalScripts:
     def flush(self) -> None:
         self.scripts.clear()
         self.by_raw.clear()
-        self.sandbox.recover()
+        # a new interpreter, as Redis's (the Tcl suite's "reset Lua VM"): what scripts
+        # loaded (libraries) or left behind goes with the old one
+        self.sandbox = self.sandbox.renewed()
 
     def run(self, client: "Client", script: Script, keys: list[bytes], args: list[bytes], ro: bool) -> Any:
         """``scriptPrepareForRun`` + ``luaCallFunction`` for an EVAL script."""
