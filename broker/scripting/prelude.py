@@ -369,14 +369,14 @@ library = function(name)
 end
 
 local function nonexistent(t, name)
-  -- a library not loaded yet (G itself missed: not FUNCTION LOAD's globals)
-  if t == G and lib_builders[name] ~= nil then return library(name) end
   -- lupa looks up the global 'debug' from C around its calls into Lua: answer it
   -- nil (a lookup from C, not from a script) instead of raising where nothing catches.
   -- Outside a script only lupa's own lookup (before every call from Python) can
-  -- get here: answer it without the getinfo below, which costs about as much as
-  -- the rest of entering a script.
+  -- get here: answer it first, without the getinfo below, which costs about as much
+  -- as the rest of entering a script.
   if name == 'debug' and not running then return nil end
+  -- a library not loaded yet (G itself missed: not FUNCTION LOAD's globals)
+  if t == G and lib_builders[name] ~= nil then return library(name) end
   if name == 'debug' then
     local caller = dbg.getinfo(2, 'S')
     if caller == nil or caller.what == 'C' then return nil end
