@@ -201,6 +201,11 @@ class Sandbox:
         # FUNCTION LOAD in progress: when it started, and whether it was stopped
         self.load_started: float | None = None
         self.load_killed = False
+        # what setting up left behind (the prelude's main chunk and source, tables
+        # made on the way): collected now, so used_memory_lua starts at what the
+        # interpreter holds
+        del chunk, loader, py, api
+        self._gc()
 
     def renewed(self) -> "Sandbox":
         """A fresh interpreter set up as this one (SCRIPT FLUSH: Redis's
