@@ -184,8 +184,8 @@ class Sandbox:
         self.run_function = api[b"run_function"]
         # run_eval / run_function of fixed arity: [nkeys * FIXED + nargs] (see the prelude)
         fixed = api[b"fixed"]
-        self.fixed_eval = [api[b"fixed_eval"][i + 1] for i in range(fixed * fixed)]
-        self.fixed_function = [api[b"fixed_function"][i + 1] for i in range(fixed * fixed)]
+        self.fixed_eval = _FixedEntries(api[b"fixed_entry"], b"eval", fixed)
+        self.fixed_function = _FixedEntries(api[b"fixed_entry"], b"function", fixed)
         self._fixed = fixed
         self.run_load = api[b"run_load"]
         self._compile = api[b"compile"]
@@ -249,7 +249,7 @@ class Sandbox:
     # ------------------------------------------------------------ running
 
     def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any,
-                fixed: list[Any] | None = None) -> Any:
+                fixed: dict[int, Any] | None = None) -> Any:
         """Run ``function`` through ``runner`` (run_eval / run_function) and
         return the caller's reply (errors as CommandError values).
 
@@ -609,6 +609,22 @@ class Sandbox:
         if type(result) is tuple:
             raise _Raise(result[0])
         return result
+
+
+class _FixedEntries(dict[int, Any]):
+    """The prelude's entry points of fixed arity by ``nkeys * FIXED + nargs``, each
+    made when first asked for (``__missing__``: the lookup of one made already is a
+    plain dict lookup)."""
+
+    def __init__(self, make: Any, kind: bytes, fixed: int) -> None:
+        super().__init__()
+        self._make = make
+        self._kind = kind
+        self._fixed = fixed
+
+    def __missing__(self, index: int) -> Any:
+        entry = self[index] = self._make(self._kind, *divmod(index, self._fixed))
+        return entry
 
 
 class _Raise(Exception):

@@ -530,25 +530,19 @@ end
 
 -- Entry points of fixed arity for few keys and arguments, the common calls:
 -- run(f, k1, a1) builds {k1}, {a1} with table constructors, no varargs to walk.
--- Index nkeys * FIXED + nargs + 1; made with loadstring, named as this chunk so
--- error locations skip them as they skip the rest of the prelude.
+-- Made with loadstring when an arity is first used (each costs the heap about
+-- 400 bytes, and an interpreter uses few of the FIXED * FIXED), named as this chunk
+-- so error locations skip them as they skip the rest of the prelude.
 local FIXED = 4
-local function fixed_entries(run)
-  local entries = {}
-  for nkeys = 0, FIXED - 1 do
-    for nargs = 0, FIXED - 1 do
-      local params, keys, args = {'f'}, {}, {}
-      for i = 1, nkeys do keys[i] = 'k' .. i; params[#params + 1] = keys[i] end
-      for i = 1, nargs do args[i] = 'a' .. i; params[#params + 1] = args[i] end
-      local source = 'local run = ... return function(' .. concat(params, ', ') .. ') return run(f, {' ..
-                     concat(keys, ', ') .. '}, {' .. concat(args, ', ') .. '}) end'
-      entries[nkeys * FIXED + nargs + 1] = loadstring(source, '=fanout_scripting')(run)
-    end
-  end
-  return entries
+local runners = {eval = eval_tables, ['function'] = function_tables}
+local function fixed_entry(kind, nkeys, nargs)
+  local params, keys, args = {'f'}, {}, {}
+  for i = 1, nkeys do keys[i] = 'k' .. i; params[#params + 1] = keys[i] end
+  for i = 1, nargs do args[i] = 'a' .. i; params[#params + 1] = args[i] end
+  local source = 'local run = ... return function(' .. concat(params, ', ') .. ') return run(f, {' ..
+                 concat(keys, ', ') .. '}, {' .. concat(args, ', ') .. '}) end'
+  return loadstring(source, '=fanout_scripting')(runners[kind])
 end
-local fixed_eval = fixed_entries(eval_tables)
-local fixed_function = fixed_entries(function_tables)
 
 local function compile(body, name)
   if is_binary(body) then return nil, binary_refusal(name) end
@@ -582,8 +576,7 @@ setfenv(0, globals)
 
 return {
   run_eval = run_eval, run_function = run_function, run_load = run_load, compile = compile,
-  dump = dump, load_binary = load_binary, fixed_eval = fixed_eval, fixed_function = fixed_function,
-  fixed = FIXED,
+  dump = dump, load_binary = load_binary, fixed_entry = fixed_entry, fixed = FIXED,
   classify = classify, rearm = rearm, gc = gc, set_load_mode = set_load_mode,
   memory = function() return collectgarbage('count') end,
   table = function() return {} end,
