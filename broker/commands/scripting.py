@@ -16,7 +16,8 @@ from broker.commands.args import parse_int
 from broker.client import Client
 from broker.resp import OK, CommandError, Simple
 from broker.scripting import scripting_of
-from broker.scripting.evalcache import NOSCRIPT, parse_shebang
+from broker.scripting.engine import ScriptRun
+from broker.scripting.evalcache import NOSCRIPT, RO_WRITE_SCRIPT, parse_shebang
 from broker.table import COMMANDS, command, container, subcommand
 
 __all__: list[str] = []
@@ -68,7 +69,13 @@ def _evalsha(client: Client, argv: list[bytes], ro: bool) -> Any:
     script = scripts.by_raw.get(sha) or scripts.find(sha)
     if script is None:
         raise CommandError(NOSCRIPT)
-    return scripts.run(client, script, keys, args, ro)
+    # EvalScripts.run inline (one Python frame less on every EVALSHA)
+    if ro and not script.ro_allowed:
+        raise CommandError(RO_WRITE_SCRIPT)
+    sandbox = scripts.sandbox
+    return sandbox.execute(ScriptRun(client, script.sha, ro or script.read_only, sandbox.monotonic(),
+                                     script.run_flags),
+                           sandbox.run_eval, script.function, keys, args, sandbox.fixed_eval)
 
 
 # EVAL script numkeys [key ...] [arg ...]

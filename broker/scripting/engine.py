@@ -135,8 +135,9 @@ class Sandbox:
         broker: the broker whose commands ``redis.call`` runs.
         script_client: the client scripts' commands run as.
         monotonic: clock for the runaway check (seconds).
-        libraries: installs cjson/cmsgpack/bit/struct globals; None: try
-            ``broker.scripting.libs.install``.
+        libraries: installs cjson/cmsgpack/bit/struct globals at once; None: the
+            prelude loads each from ``broker.scripting.libs`` when a script first
+            reads its global.
     """
 
     def __init__(self, broker: "Broker", script_client: "ScriptClient",
@@ -145,6 +146,7 @@ class Sandbox:
         self.broker = broker
         self.client = script_client
         self.monotonic = monotonic
+        self._libraries = libraries
         self.run: ScriptRun | None = None
         self.rand = _Rand48()
         # Function libraries register here while FUNCTION LOAD runs their code.
@@ -155,10 +157,11 @@ class Sandbox:
                                unpack_returned_tuples=True, attribute_filter=_deny_attributes,
                                max_memory=self.max_memory or None)
         self.lua = lua
-        if libraries is None:
-            libraries = _library_installer()
+        # cjson/struct/cmsgpack/bit: loaded by the prelude on first use (lazy), or
+        # installed now by the given installer, before the prelude locks the globals
+        lazy = _lazy_libraries(lua) if libraries is None else None
         if libraries is not None:
-            libraries(lua)  # before the prelude locks the globals, as Redis loads them first
+            libraries(lua)
         # command name as scripts spell it -> (handler, checks, min argc, max argc, command)
         self._by_spelling: dict[bytes, tuple[Any, int, int, int, Any]] = {}
         self._call, self._pcall = self._make_call()
@@ -174,13 +177,15 @@ class Sandbox:
             b"register_function": self._register_function,
             b"version": broker.version.encode(), b"version_num": version_num(broker.version),
         })
+        if lazy is not None:
+            py[b"library_source"], py[b"library_host"] = lazy
         api = chunk(py, HOOK_COUNT)
         self.run_eval = api[b"run_eval"]
         self.run_function = api[b"run_function"]
         # run_eval / run_function of fixed arity: [nkeys * FIXED + nargs] (see the prelude)
         fixed = api[b"fixed"]
-        self.fixed_eval = [api[b"fixed_eval"][i + 1] for i in range(fixed * fixed)]
-        self.fixed_function = [api[b"fixed_function"][i + 1] for i in range(fixed * fixed)]
+        self.fixed_eval = _FixedEntries(api[b"fixed_entry"], b"eval", fixed)
+        self.fixed_function = _FixedEntries(api[b"fixed_entry"], b"function", fixed)
         self._fixed = fixed
         self.run_load = api[b"run_load"]
         self._compile = api[b"compile"]
@@ -196,6 +201,19 @@ class Sandbox:
         # FUNCTION LOAD in progress: when it started, and whether it was stopped
         self.load_started: float | None = None
         self.load_killed = False
+        # what setting up left behind (the prelude's main chunk and source, tables
+        # made on the way): collected now, so used_memory_lua starts at what the
+        # interpreter holds
+        del chunk, loader, py, api
+        self._gc()
+
+    def renewed(self) -> "Sandbox":
+        """A fresh interpreter set up as this one (SCRIPT FLUSH: Redis's
+        ``scriptingReset`` makes a new Lua state, libraries not loaded yet), the
+        PRNG's sequence going on (Redis's is the server's, not the state's)."""
+        fresh = Sandbox(self.broker, self.client, self.monotonic, self._libraries)
+        fresh.rand.state = self.rand.state
+        return fresh
 
     def memory_used(self) -> int:
         """Bytes the interpreter holds (Lua's ``collectgarbage('count')``, as Redis's
@@ -231,7 +249,7 @@ class Sandbox:
     # ------------------------------------------------------------ running
 
     def execute(self, run: ScriptRun, runner: Any, function: Any, keys: Any, args: Any,
-                fixed: list[Any] | None = None) -> Any:
+                fixed: dict[int, Any] | None = None) -> Any:
         """Run ``function`` through ``runner`` (run_eval / run_function) and
         return the caller's reply (errors as CommandError values).
 
@@ -616,6 +634,22 @@ class Sandbox:
         return result
 
 
+class _FixedEntries(dict[int, Any]):
+    """The prelude's entry points of fixed arity by ``nkeys * FIXED + nargs``, each
+    made when first asked for (``__missing__``: the lookup of one made already is a
+    plain dict lookup)."""
+
+    def __init__(self, make: Any, kind: bytes, fixed: int) -> None:
+        super().__init__()
+        self._make = make
+        self._kind = kind
+        self._fixed = fixed
+
+    def __missing__(self, index: int) -> Any:
+        entry = self[index] = self._make(self._kind, *divmod(index, self._fixed))
+        return entry
+
+
 class _Raise(Exception):
     """Raised by a Python callable to raise a Lua error whose value is ``table``:
     lupa hands Lua the exception as a userdata, which the prelude unwraps."""
@@ -700,14 +734,15 @@ def _config_int(broker: "Broker", name: str) -> int:
         return 0
 
 
-def _library_installer() -> Callable[[Any], None] | None:
-    """``broker.scripting.libs.install`` (cjson, cmsgpack, bit, struct) when present."""
+def _lazy_libraries(lua: Any) -> tuple[Callable[[bytes], bytes], Any] | None:
+    """What the prelude loads cjson/cmsgpack/bit/struct with on first use: the
+    files' source (``broker.scripting.libs.source``) and their host functions;
+    None when the libraries are not there."""
     try:
         from broker.scripting import libs  # noqa: PLC0415  (optional, written separately)
     except ImportError:
         return None
-    install: Callable[[Any], None] = libs.install
-    return install
+    return libs.source, libs.host(lua)
 
 
 class ScriptClient(Client):

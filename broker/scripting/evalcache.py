@@ -17,9 +17,10 @@ from broker.scripting.engine import Sandbox, ScriptRun, _CompileError
 if TYPE_CHECKING:
     from broker.client import Client
 
-__all__ = ["EvalScripts", "Script", "parse_shebang", "SCRIPT_FLAGS", "NOSCRIPT"]
+__all__ = ["EvalScripts", "Script", "parse_shebang", "SCRIPT_FLAGS", "NOSCRIPT", "RO_WRITE_SCRIPT"]
 
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+RO_WRITE_SCRIPT = "ERR Can not execute a script with write flag using *_ro command."
 # Flags a "#!lua flags=..." line (or a function's flags table) may name.
 SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
 
@@ -113,12 +114,15 @@ class EvalScripts:
     def flush(self) -> None:
         self.scripts.clear()
         self.by_raw.clear()
-        self.sandbox.recover()
+        # a new interpreter, as Redis's (the Tcl suite's "reset Lua VM"): what scripts
+        # loaded (libraries) or left behind goes with the old one
+        self.sandbox = self.sandbox.renewed()
 
     def run(self, client: "Client", script: Script, keys: list[bytes], args: list[bytes], ro: bool) -> Any:
-        """``scriptPrepareForRun`` + ``luaCallFunction`` for an EVAL script."""
+        """``scriptPrepareForRun`` + ``luaCallFunction`` for an EVAL script (EVALSHA
+        does the same inline: broker/commands/scripting.py)."""
         if ro and not script.ro_allowed:
-            raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
+            raise CommandError(RO_WRITE_SCRIPT)
         sandbox = self.sandbox
         return sandbox.execute(ScriptRun(client, script.sha, ro or script.read_only, sandbox.monotonic(),
                                          script.run_flags),

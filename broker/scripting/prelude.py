@@ -318,13 +318,68 @@ local globals_meta = {__index = G, __newindex = readonly}
 setmetatable(globals, globals_meta)
 protected[globals] = true
 rawset(G, '_G', globals)
-local function nonexistent(_, name)
+
+-- ------------------------------------------------------------ libraries, on first use
+
+-- Redis's cjson, struct, cmsgpack and bit are C and cost its interpreter nothing
+-- until used; ours are Lua code (broker/scripting/libs), about 90 KB of the heap
+-- once loaded. So each is loaded the first time a script reads its global (a read
+-- that misses G), and stays: the same files, arguments and locked table as when
+-- they were loaded before this prelude. While a library's chunk runs, G holds the
+-- values it had then (debug, the unwrapped pcall/rawset/...): what the library
+-- captures in its locals is what it captured when loaded first. Nothing but the
+-- library's own code runs meanwhile.
+local lib_source, lib_host = py.library_source, py.library_host
+local lib_originals = {debug = dbg, pcall = pcall, loadstring = loadstring, load = load, rawset = rawset,
+                       setmetatable = setmetatable, setfenv = setfenv}
+local lib_parts = {}
+local function run_library(file, ...)
+  local chunk = loadstring(lib_source(file), '=fanout_scripting')
+  setfenv(chunk, G)
+  local saved = {}
+  for name, value in next, lib_originals do
+    saved[name] = rawget(G, name)
+    rawset(G, name, value)
+  end
+  local ok, a, b = pcall(chunk, ...)
+  for name in next, lib_originals do rawset(G, name, saved[name]) end
+  if not ok then error(a, 0) end
+  return a, b
+end
+local library
+local lib_builders = {
+  bit = function(S)
+    local b, uand = run_library('bit.lua', S)
+    lib_parts.uand = uand
+    return b
+  end,
+  struct = function(S)
+    if lib_parts.uand == nil then library('bit') end
+    return run_library('struct.lua', S, lib_host, lib_parts.uand)
+  end,
+  cmsgpack = function(S) return run_library('cmsgpack.lua', S, lib_host) end,
+  cjson = function(S) return run_library('cjson.lua', S) end,
+}
+if lib_source == nil then lib_builders = {} end
+-- The locked table of the library `name`, loading it (and what it needs) first.
+library = function(name)
+  local t = rawget(G, name)
+  if t ~= nil then return t end
+  if lib_parts.support == nil then lib_parts.support = run_library('support.lua') end
+  t = lock(lib_builders[name](lib_parts.support))
+  rawset(G, name, t)
+  return t
+end
+
+local function nonexistent(t, name)
   -- lupa looks up the global 'debug' from C around its calls into Lua: answer it
   -- nil (a lookup from C, not from a script) instead of raising where nothing catches.
   -- Outside a script only lupa's own lookup (before every call from Python) can
-  -- get here: answer it without the getinfo below, which costs about as much as
-  -- the rest of entering a script.
+  -- get here: answer it first, without the getinfo below, which costs about as much
+  -- as the rest of entering a script.
   if name == 'debug' and not running then return nil end
+  -- a library not loaded yet (G itself missed: not FUNCTION LOAD's globals)
+  if t == G and lib_builders[name] ~= nil then return library(name) end
   if name == 'debug' then
     local caller = dbg.getinfo(2, 'S')
     if caller == nil or caller.what == 'C' then return nil end
@@ -479,25 +534,19 @@ end
 
 -- Entry points of fixed arity for few keys and arguments, the common calls:
 -- run(f, k1, a1) builds {k1}, {a1} with table constructors, no varargs to walk.
--- Index nkeys * FIXED + nargs + 1; made with loadstring, named as this chunk so
--- error locations skip them as they skip the rest of the prelude.
+-- Made with loadstring when an arity is first used (each costs the heap about
+-- 400 bytes, and an interpreter uses few of the FIXED * FIXED), named as this chunk
+-- so error locations skip them as they skip the rest of the prelude.
 local FIXED = 4
-local function fixed_entries(run)
-  local entries = {}
-  for nkeys = 0, FIXED - 1 do
-    for nargs = 0, FIXED - 1 do
-      local params, keys, args = {'f'}, {}, {}
-      for i = 1, nkeys do keys[i] = 'k' .. i; params[#params + 1] = keys[i] end
-      for i = 1, nargs do args[i] = 'a' .. i; params[#params + 1] = args[i] end
-      local source = 'local run = ... return function(' .. concat(params, ', ') .. ') return run(f, {' ..
-                     concat(keys, ', ') .. '}, {' .. concat(args, ', ') .. '}) end'
-      entries[nkeys * FIXED + nargs + 1] = loadstring(source, '=fanout_scripting')(run)
-    end
-  end
-  return entries
+local runners = {eval = eval_tables, ['function'] = function_tables}
+local function fixed_entry(kind, nkeys, nargs)
+  local params, keys, args = {'f'}, {}, {}
+  for i = 1, nkeys do keys[i] = 'k' .. i; params[#params + 1] = keys[i] end
+  for i = 1, nargs do args[i] = 'a' .. i; params[#params + 1] = args[i] end
+  local source = 'local run = ... return function(' .. concat(params, ', ') .. ') return run(f, {' ..
+                 concat(keys, ', ') .. '}, {' .. concat(args, ', ') .. '}) end'
+  return loadstring(source, '=fanout_scripting')(runners[kind])
 end
-local fixed_eval = fixed_entries(eval_tables)
-local fixed_function = fixed_entries(function_tables)
 
 local function compile(body, name)
   if is_binary(body) then return nil, binary_refusal(name) end
@@ -531,8 +580,7 @@ setfenv(0, globals)
 
 return {
   run_eval = run_eval, run_function = run_function, run_load = run_load, compile = compile,
-  dump = dump, load_binary = load_binary, fixed_eval = fixed_eval, fixed_function = fixed_function,
-  fixed = FIXED,
+  dump = dump, load_binary = load_binary, fixed_entry = fixed_entry, fixed = FIXED,
   classify = classify, rearm = rearm, gc = gc, set_load_mode = set_load_mode,
   memory = function() return collectgarbage('count') end,
   table = function() return {} end,

@@ -574,3 +574,65 @@ def test_info_counts_cached_scripts_and_functions_and_script_writes_count_as_cha
         after = int(_info_fields(client, "persistence")[b"rdb_changes_since_last_save"])
         counts[name] = (fields, after - before)
     assert counts["fanout2"] == counts["redis2"] == ([b"5", b"2", b"1", b"0"], 2)
+
+
+# ---------------------------------------------------------------- libraries on first use
+
+def test_libraries_loaded_on_first_use_answer_as_loaded_at_start(clients: dict[str, RawClient]) -> None:
+    """cjson/struct/cmsgpack/bit are loaded when a script first reads their global (our
+    libraries are Lua code; Redis's, C, cost nothing unused): the first read may be
+    in a pcall, a function, a write attempt, struct before bit (struct uses bit's
+    code), after SCRIPT FLUSH (a new interpreter); FUNCTION LOAD's code finds none."""
+    first_touches = [
+        ("EVAL", "return {type(cjson), type(struct), type(cmsgpack), type(bit)}", 0),
+        ("EVAL", "cjson.encode = nil", 0),
+        ("EVAL", "return {pcall(cjson.decode, '{')}", 0),
+        ("EVAL", "return struct.pack('>I2', 258)", 0),
+        ("EVAL", "return bit.tohex(bit.band(0xff, 0x0f))", 0),
+        ("EVAL", "return cmsgpack.unpack(cmsgpack.pack({1, 'a', {2}}))", 0),
+        ("EVAL", "return cjson.decode('[1,\"x\"') ", 0),
+        ("EVAL", "return {pcall(function() return struct.unpack('>I', 'ab') end)}", 0),
+        ("EVAL", "bit = 1", 0),
+        ("EVAL", "return rawequal(cjson, cjson)", 0),
+    ]
+    for touch in first_touches:
+        _same(clients, [touch, ("SCRIPT", "FLUSH"), touch])
+    _same(clients, [
+        ("FUNCTION", "LOAD", "#!lua name=lib1\nredis.register_function('j', function(k, a) "
+                             "return cjson.encode({a[1], struct.size('>I')}) end)"),
+        ("FCALL", "j", 0, "x"),
+        ("FUNCTION", "LOAD", "#!lua name=lib2\nlocal e = cjson.encode\n"
+                             "redis.register_function('k', function() return 1 end)"),
+        ("FUNCTION", "LOAD", "#!lua name=lib3\nlocal ok = pcall(function() return bit end)\n"
+                             "redis.register_function('m', function() return ok end)"),
+        ("FCALL", "m", 0),
+    ])
+
+
+def test_used_memory_lua_stays_low_after_many_scripts(clients: dict[str, RawClient]) -> None:
+    """Regression (issue 12, unit/scripting "EVAL does not leak in the Lua stack"):
+    right after SCRIPT FLUSH, and after it and 10,000 scripts that use no library,
+    used_memory_lua is below 100 KB on both servers."""
+    for name in ("redis2", "fanout2"):
+        client = clients[name]
+        _fresh(client)
+        client.call("EVAL", "return cjson.encode({1})", 0)  # a library loaded before the flush
+        client.call("SCRIPT", "FLUSH")
+        # the new interpreter, before it ran anything (the Tcl test's functions round
+        # runs its scripts as FCALLs: the EVAL interpreter stays as SCRIPT FLUSH left it)
+        fresh = int(_info_fields(client, "memory")[b"used_memory_lua"])
+        assert fresh < 100 * 1024, (name, fresh)
+        client.call("SET", "x", "0")
+        script = "return redis.call('incr', KEYS[1])"
+        batch = b"".join(encode_command("EVAL", script, 1, "x") for _ in range(500))
+        for _ in range(20):
+            client.sock.sendall(batch)
+            reader = hiredis.Reader()
+            replies = 0
+            while replies < 500:
+                reader.feed(client.sock.recv(1 << 16))
+                while reader.gets() is not False:
+                    replies += 1
+        assert client.call("GET", "x") == b"$5\r\n10000\r\n"
+        used = int(_info_fields(client, "memory")[b"used_memory_lua"])
+        assert used < 100 * 1024, (name, used)

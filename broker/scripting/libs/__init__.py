@@ -23,7 +23,7 @@ from typing import Any
 from broker.scripting.libs import floats
 from broker.scripting.prelude import API_SOURCE
 
-__all__ = ["install", "LIBRARIES"]
+__all__ = ["install", "LIBRARIES", "source", "host"]
 
 # Globals install() sets, in the order Redis loads them (script_lua.c luaLoadLibraries).
 LIBRARIES = ("cjson", "struct", "cmsgpack", "bit")
@@ -34,6 +34,17 @@ def _source(name: str) -> bytes:
     return resources.files(__package__).joinpath(name).read_bytes()
 
 
+def source(name: bytes) -> bytes:
+    """A library file's Lua code (``b"cjson.lua"`` ...): what the sandbox's prelude
+    loads the first time a script reads the library's global (see ``prelude``)."""
+    return _source(name.decode())
+
+
+def host(lua: Any) -> Any:
+    """The Lua table of host functions struct.lua and cmsgpack.lua take (``floats``)."""
+    return lua.table_from({b"pack": floats.pack, b"unpack": floats.unpack, b"msgpack": floats.msgpack})
+
+
 def _run(lua: Any, name: str, *args: Any) -> Any:
     # The engine's error handler skips frames of this chunk name when it looks for
     # the script line an error came from; a library frame is never that line.
@@ -42,7 +53,9 @@ def _run(lua: Any, name: str, *args: Any) -> Any:
 
 
 def install(lua: Any) -> None:
-    """Set the globals ``cjson``, ``struct``, ``cmsgpack`` and ``bit`` in ``lua``.
+    """Set the globals ``cjson``, ``struct``, ``cmsgpack`` and ``bit`` in ``lua`` at
+    once (a bare runtime, as the library tests use; the script sandbox loads each
+    on first use instead, with the same files and arguments: see ``prelude``).
 
     Call it before the sandbox hides ``debug`` and freezes the globals: the
     libraries keep a reference to ``debug.getinfo`` (for lauxlib's "bad argument #1
@@ -55,12 +68,12 @@ def install(lua: Any) -> None:
         None.
     """
     support = _run(lua, "support.lua")
-    host = lua.table_from({b"pack": floats.pack, b"unpack": floats.unpack, b"msgpack": floats.msgpack})
+    floats_ = host(lua)
     bit, uand = _run(lua, "bit.lua", support)
     libs = {
         b"bit": bit,
-        b"struct": _run(lua, "struct.lua", support, host, uand),
-        b"cmsgpack": _run(lua, "cmsgpack.lua", support, host),
+        b"struct": _run(lua, "struct.lua", support, floats_, uand),
+        b"cmsgpack": _run(lua, "cmsgpack.lua", support, floats_),
         b"cjson": _run(lua, "cjson.lua", support),
     }
     g = lua.globals()
