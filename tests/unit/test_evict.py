@@ -337,6 +337,37 @@ def test_allkeys_lru_inline_eviction_keeps_the_account_and_tells_listeners(broke
         assert run(broker, watcher, "EXEC") is NULL_ARRAY  # s3 was evicted: the transaction aborts
 
 
+def test_allkeys_lru_batch_eviction_skips_ghosts_and_drops_sticky_encodings(broker: Broker, client: FakeClient,
+                                                                         clock: Clock) -> None:
+    # a whole batch of plain strings goes at once (_evict_plain_batch); keys deleted
+    # after they were sampled (ghosts in the pending batch) are skipped, and a key's
+    # kept encoding (SETRANGE'd "raw") goes with it
+    random.seed(11)
+    for i in range(400):
+        run(broker, client, "SET", f"old{i}", "1234")
+        if i % 3 == 0:
+            run(broker, client, "SETRANGE", f"old{i}", "0", "5")  # "5234", still "raw"
+    clock.now += 10
+    limit(broker, client, "allkeys-lru", headroom=100 * 100)
+    db = broker.dbs[0]
+    watcher = FakeClient(broker)
+    deleted = 0
+    for i in range(1500):
+        clock.now += 0.001
+        # while a WATCH is on, keys go one by one and a round may leave part of its
+        # batch; keys of it deleted then are ghosts when the batch goes at once
+        run(broker, watcher, "WATCH" if i % 100 < 50 else "UNWATCH", *(["w"] if i % 100 < 50 else []))
+        run(broker, client, "SET", f"new{i}", "x" * 20)
+        for key in broker.evictor.batch[:2] if i % 100 == 49 else []:
+            deleted += run(broker, client, "DEL", key)
+    assert broker.stats.evicted_keys > 400 and deleted > 0
+    assert broker.memory.dataset == db.cost() and set(db.lru) == set(db.data)
+    assert set(db.encodings) <= set(db.data)
+    assert len(db.data) + broker.stats.evicted_keys + deleted == 1900
+    assert sum(key.startswith(b"old") for key in db.data) < 10, sum(key.startswith(b"old") for key in db.data)
+    assert broker.memory.used <= broker.maxmemory
+
+
 def test_allkeys_lru_over_several_dbs_takes_the_idlest_of_each(broker: Broker, client: FakeClient,
                                                                clock: Clock) -> None:
     # two dbs with keys: the pool of (idle, db, key) across them, as Redis's
