@@ -102,11 +102,12 @@ class FrontProtocol(asyncio.Protocol):
         if self.guard is not None:
             self.guard.done(self.transport)
         head = self.buffer[:end].lower() if end >= 0 else b""
-        lines = head.splitlines()
-        first_line = lines[0] if lines else b""
+        # The first line (bytes.splitlines ends lines at CR or LF), and whether a
+        # later line starts with "upgrade: websocket", without splitting the head.
+        first_line = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
         target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
-                and any(line.startswith(b"upgrade: websocket") for line in lines[1:])):
+                and (b"\nupgrade: websocket" in head or b"\rupgrade: websocket" in head)):
             upgrade = parse_upgrade(self.buffer[:end]) if end >= 0 else None
             if upgrade is not None:  # the usual upgrade: answered here, frames follow
                 websocket = WebsocketProtocol(self.state, self.transport, opened=True)
