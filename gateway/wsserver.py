@@ -41,7 +41,7 @@ try:  # the library's C unmasking (its pure-Python fallback otherwise)
 except ImportError:  # pragma: no cover
     from websockets.utils import apply_mask
 
-__all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
+__all__ = ["FrontProtocol", "WebsocketProtocol", "cap_send_buffer", "run_heartbeats"]
 
 log = logging.getLogger("fanout.gateway")
 # The library logs every handshake at INFO; with thousands of connections that is noise.
@@ -130,15 +130,17 @@ class FrontProtocol(asyncio.Protocol):
             self.guard.done(self.transport)
 
 
-def _cap_send_buffer(transport: asyncio.Transport, max_buffer: int) -> None:
+def cap_send_buffer(sock: Any, max_buffer: int) -> None:
     """Keep the kernel's send buffer near the output budget: left to autotuning it
-    grows to megabytes that the budget cannot see (the kernel doubles the value)."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, max(4096, min(max_buffer // 2, 256 * 1024)))
-        except OSError:
-            pass
+    grows to megabytes that the budget cannot see (the kernel doubles the value).
+
+    Set on the listening socket: accepted sockets inherit it (Linux copies the
+    listener's buffer sizes and locks), so a connect makes no ``setsockopt`` call
+    of its own. The HTTP API's connections get the same cap."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, max(4096, min(max_buffer // 2, 256 * 1024)))
+    except OSError:
+        pass
 
 
 def _json_response(status: int, reason: str, code: str, message: str) -> Response:
@@ -370,7 +372,7 @@ class WebsocketProtocol(asyncio.Protocol):
     def _opened(self, identity: Identity) -> None:
         """The 101 is out: the connection's output limits and its ``Connection``."""
         state = self.state
-        _cap_send_buffer(self.transport, state.settings.max_buffer)
+        # (the kernel's send buffer is capped on the listening socket: cap_send_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
         connection = Connection(self, self.transport, identity, state.counters,

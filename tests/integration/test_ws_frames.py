@@ -6,6 +6,9 @@ both give what the library alone gave. Real sockets, raw frames.
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import orjson
@@ -125,6 +128,23 @@ async def test_pongs_keep_a_connection_alive_across_pings(backplane: Backplane):
             client.writer.write(client_frame(PONG, payload))
             opcode, payload = await asyncio.wait_for(read_frame(client.reader), 10)
         assert orjson.loads(payload)["id"] == 1
+        client.abort()
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read the server's socket")
+async def test_a_connection_s_kernel_send_buffer_is_capped_near_the_output_budget(backplane: Backplane):
+    # Set on the listening socket and inherited: --max-buffer 64k asks for 32k, which Linux doubles.
+    server = backplane.serve("--max-buffer", "65536", resp=False)
+    try:
+        client = await silent_client(server.port)
+        client.writer.write(_ping(1))
+        assert await _replies(client.reader, 1) == [1]
+        listing = subprocess.run(["ss", "-tmnH", "state", "established", f"( sport = :{server.port} )"],
+                                 capture_output=True, text=True, check=True).stdout
+        sizes = [int(size) for size in re.findall(r"\btb(\d+)", listing)]
+        assert sizes == [65536], listing
         client.abort()
     finally:
         server.stop()
