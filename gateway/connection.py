@@ -191,7 +191,7 @@ class Connection:
         self.close_reason = ""
         self.publish_bucket: Any = None
         # Every request takes a token (gateway.session.handle_message), every refusal one
-        # of ``refused``: both made on the first request.
+        # of ``refused``: made on the first request and the first refusal.
         self.op_bucket: Any = None
         self.refused: Any = None
         # History channels being recovered: channel -> held live events (list) while

@@ -31,15 +31,22 @@ def error_response(status: int, reason: str, code: str, message: str) -> bytes:
 
 
 class HttpGuard:
-    """Connections of the HTTP port that have not sent a complete request head yet."""
+    """Connections of the HTTP port that have not sent a complete request head yet.
+
+    One timer for all of them, not one each: every connection gets the same
+    ``header_timeout``, so the order they came in is the order of their deadlines,
+    and the timer is due at the oldest one's (a connect storm no longer makes and
+    cancels a timer per connection)."""
 
     def __init__(self, header_timeout: float, max_pending: int, budget: FdBudget | None = None,
                  open_connections: Callable[[], int] | None = None) -> None:
         self.header_timeout = header_timeout
         self.max_pending = max_pending
         self.budget = budget
-        # transport -> its head timer, oldest first (dicts keep insertion order)
-        self.waiting: dict[asyncio.Transport, asyncio.TimerHandle] = {}
+        # transport -> its deadline (loop time), oldest first (dicts keep insertion order)
+        self.waiting: dict[asyncio.Transport, float] = {}
+        # Due at the oldest deadline (or earlier: it then sets itself for the next one).
+        self.timer: asyncio.TimerHandle | None = None
         if budget is not None:
             others = open_connections or (lambda: 0)
             budget.register("http", lambda: len(self.waiting) + others())
@@ -55,15 +62,27 @@ class HttpGuard:
             oldest = next(iter(self.waiting))
             self._time_out(oldest, f"over {self.max_pending} connections were waiting to send a request")
         loop = asyncio.get_running_loop()
-        self.waiting[transport] = loop.call_later(self.header_timeout, self._time_out, transport,
-                                                  f"no complete request head within {self.header_timeout:g}s")
+        deadline = loop.time() + self.header_timeout
+        self.waiting[transport] = deadline
+        if self.timer is None:
+            self.timer = loop.call_at(deadline, self._expire)
         return True
 
     def done(self, transport: asyncio.Transport) -> None:
         """The head arrived (or the connection closed)."""
-        timer = self.waiting.pop(transport, None)
-        if timer is not None:
-            timer.cancel()
+        self.waiting.pop(transport, None)
+
+    def _expire(self) -> None:
+        """Time out every connection past its deadline; be due at the next one."""
+        self.timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self.waiting:
+            transport, deadline = next(iter(self.waiting.items()))
+            if deadline - now > 0.001:  # (a timer may fire up to a millisecond early)
+                self.timer = loop.call_at(deadline, self._expire)
+                return
+            self._time_out(transport, f"no complete request head within {self.header_timeout:g}s")
 
     def _time_out(self, transport: asyncio.Transport, message: str) -> None:
         self.done(transport)

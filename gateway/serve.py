@@ -35,7 +35,7 @@ from gateway.options import SETTINGS, Kind
 from gateway.own_keys import is_gateway_key
 from gateway.settings import GatewaySettings
 from gateway.state import STATE, GatewayState, NodeInfo
-from gateway.wsserver import FrontProtocol, run_heartbeats
+from gateway.wsserver import FrontProtocol, cap_send_buffer, run_heartbeats
 
 __all__ = ["EmbeddedBroker", "StartFailed", "port_error", "run_broker", "run_serve", "start_embedded_broker",
            "stop_on_signals"]
@@ -289,6 +289,8 @@ async def _start_node(args: argparse.Namespace, settings: GatewaySettings, embed
     except OSError as exc:
         await runner.cleanup()
         raise StartFailed(port_error("HTTP", args.host, args.http_port, exc)) from None
+    for sock in http_server.sockets:  # inherited by every accepted connection
+        cap_send_buffer(sock, settings.max_buffer)
     private = None
     if state.node.worker_dir:  # siblings ask this worker here for its part of node-wide answers
         private_path = socket_path(state.node.worker_dir, state.node.worker)

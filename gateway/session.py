@@ -103,13 +103,14 @@ def _refusal(state: GatewayState, connection: Connection, request: Request) -> b
     that keeps sending at more than twice the rate (it ignores ``rate_limited``)
     empties it and is closed with 1008, instead of costing a refusal per request.
     """
-    if connection.op_bucket is None:
-        rate, burst = state.settings.op_rate, state.settings.op_burst
-        connection.op_bucket = TokenBucket(rate, burst, connection.clock)
-        connection.refused = TokenBucket(rate, burst, connection.clock)
     bucket = connection.op_bucket
+    if bucket is None:
+        bucket = connection.op_bucket = TokenBucket(state.settings.op_rate, state.settings.op_burst,
+                                                    connection.clock)
     if bucket.allow():
         return None
+    if connection.refused is None:  # made full at the first refusal, as it would be by then
+        connection.refused = TokenBucket(bucket.rate, bucket.burst, connection.clock)
     if not connection.refused.allow():
         connection.close_soon(1008, f"request rate limit of {bucket.rate:g}/s exceeded", reason="rate_limited")
         return b""

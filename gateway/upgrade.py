@@ -12,7 +12,6 @@ gets None, and the library handles that request as before, with its own errors.
 from __future__ import annotations
 
 import base64
-import binascii
 import email.utils
 import hashlib
 import re
@@ -26,10 +25,18 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # The library's bounds (websockets.http11 MAX_NUM_HEADERS, MAX_LINE_LENGTH).
 MAX_HEADERS = 128
 MAX_LINE = 8192
-# name ":" OWS value OWS, with the library's character sets (RFC 9110 5.1, 5.5).
-_HEADER = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*")
+# name ":" OWS value OWS CRLF, with the library's character sets (RFC 9110 5.1, 5.5):
+# the header block is checked whole by one match, then read by one findall (each
+# match is one line: a value holds no CR or LF); the OWS is stripped from each value.
+_NAME = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+_VALUE = rb"[\t\x20-\x7e\x80-\xff]*"
+_HEADER = re.compile(rb"(" + _NAME + rb"):(" + _VALUE + rb")\r\n")
+_HEADERS = re.compile(rb"(?:" + _NAME + rb":" + _VALUE + rb"\r\n)*")
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-z]+")
 _ASCII_TARGET = re.compile(rb"[\x21-\x7e]+")
+# Sec-WebSocket-Key: base64 of 16 bytes (what ``base64.b64decode(key, validate=True)``
+# takes and decodes to 16 bytes: 22 digits and the padding).
+_KEY = re.compile(rb"[A-Za-z0-9+/]{22}==")
 # Headers that must not repeat here (the library refuses a second key or version;
 # Origin is checked against --allowed-origins as one value).
 _SINGLE = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"upgrade", b"origin"})
@@ -50,19 +57,23 @@ class Upgrade(NamedTuple):
 def parse_upgrade(head: bytes) -> Upgrade | None:
     """The upgrade in a request head (up to, not including, the blank line); None
     when it is not a plain, valid websocket upgrade (the library then decides)."""
-    lines = head.split(b"\r\n")
-    request_line = lines[0]
+    end = head.find(b"\r\n")
+    if end < 0:
+        return None
+    request_line, block = head[:end], head[end + 2:] + b"\r\n"
     parts = request_line.split(b" ")
     if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1" or len(request_line) > MAX_LINE \
-            or not _ASCII_TARGET.fullmatch(parts[1]) or len(lines) > MAX_HEADERS + 1:
+            or not _ASCII_TARGET.fullmatch(parts[1]) or _HEADERS.fullmatch(block) is None:
+        return None
+    if len(block) > MAX_LINE and any(len(line) > MAX_LINE for line in block.split(b"\r\n")):
+        return None
+    pairs = _HEADER.findall(block)
+    if len(pairs) > MAX_HEADERS:
         return None
     headers: dict[bytes, bytes] = {}
     connection = b""
-    for line in lines[1:]:
-        match = _HEADER.fullmatch(line)
-        if match is None or len(line) > MAX_LINE:
-            return None
-        name, value = match.group(1).lower(), match.group(2)
+    for name, value in pairs:
+        name, value = name.lower(), value.strip(b"\t ")
         if name in _LIBRARY or (name in _SINGLE and name in headers):
             return None
         if name == b"connection":
@@ -75,10 +86,7 @@ def parse_upgrade(head: bytes) -> Upgrade | None:
     if headers.get(b"upgrade", b"").lower() != b"websocket" or headers.get(b"sec-websocket-version") != b"13":
         return None
     key = headers.get(b"sec-websocket-key", b"")
-    try:
-        if len(base64.b64decode(key, validate=True)) != 16:
-            return None
-    except binascii.Error:
+    if _KEY.fullmatch(key) is None:
         return None
     origin = headers.get(b"origin")
     return Upgrade(parts[1].decode("ascii"), origin.decode("latin-1") if origin is not None else None, key)

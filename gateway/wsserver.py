@@ -36,7 +36,12 @@ from gateway.upgrade import Upgrade, accept_response, parse_upgrade
 from gateway.wsmemory import forget_handshake
 from gateway.state import GatewayState
 
-__all__ = ["FrontProtocol", "WebsocketProtocol", "run_heartbeats"]
+try:  # the library's C unmasking (its pure-Python fallback otherwise)
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover
+    from websockets.utils import apply_mask
+
+__all__ = ["FrontProtocol", "WebsocketProtocol", "cap_send_buffer", "run_heartbeats"]
 
 log = logging.getLogger("fanout.gateway")
 # The library logs every handshake at INFO; with thousands of connections that is noise.
@@ -57,6 +62,11 @@ MAX_FRAGMENTS = 1024
 MAX_BACKLOG = 64
 # Requests handled back to back before the handler yields to the event loop.
 YIELD_EVERY = 16
+# First bytes of the frames a connection's own parser takes (``_fast_frames``):
+# FIN + text, FIN + pong (RFC 6455 5.2; no RSV bit: no extension is negotiated).
+FIN_TEXT, FIN_PONG = 0x81, 0x8A
+# An unmasked empty ping (what the library's ``send_ping(b"")`` writes).
+PING_FRAME = b"\x89\x00"
 
 
 class FrontProtocol(asyncio.Protocol):
@@ -92,11 +102,12 @@ class FrontProtocol(asyncio.Protocol):
         if self.guard is not None:
             self.guard.done(self.transport)
         head = self.buffer[:end].lower() if end >= 0 else b""
-        lines = head.splitlines()
-        first_line = lines[0] if lines else b""
+        # The first line (bytes.splitlines ends lines at CR or LF), and whether a
+        # later line starts with "upgrade: websocket", without splitting the head.
+        first_line = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
         target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
-                and any(line.startswith(b"upgrade: websocket") for line in lines[1:])):
+                and (b"\nupgrade: websocket" in head or b"\rupgrade: websocket" in head)):
             upgrade = parse_upgrade(self.buffer[:end]) if end >= 0 else None
             if upgrade is not None:  # the usual upgrade: answered here, frames follow
                 websocket = WebsocketProtocol(self.state, self.transport, opened=True)
@@ -119,15 +130,17 @@ class FrontProtocol(asyncio.Protocol):
             self.guard.done(self.transport)
 
 
-def _cap_send_buffer(transport: asyncio.Transport, max_buffer: int) -> None:
+def cap_send_buffer(sock: Any, max_buffer: int) -> None:
     """Keep the kernel's send buffer near the output budget: left to autotuning it
-    grows to megabytes that the budget cannot see (the kernel doubles the value)."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, max(4096, min(max_buffer // 2, 256 * 1024)))
-        except OSError:
-            pass
+    grows to megabytes that the budget cannot see (the kernel doubles the value).
+
+    Set on the listening socket: accepted sockets inherit it (Linux copies the
+    listener's buffer sizes and locks), so a connect makes no ``setsockopt`` call
+    of its own. The HTTP API's connections get the same cap."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, max(4096, min(max_buffer // 2, 256 * 1024)))
+    except OSError:
+        pass
 
 
 def _json_response(status: int, reason: str, code: str, message: str) -> Response:
@@ -138,7 +151,17 @@ def _json_response(status: int, reason: str, code: str, message: str) -> Respons
 
 
 class WebsocketProtocol(asyncio.Protocol):
-    """One websocket connection: handshake checks, incoming frames, close."""
+    """One websocket connection: handshake checks, incoming frames, close.
+
+    A connection whose handshake was ours (``open_handshake``) has no library
+    protocol until it needs one: complete, masked text and pong frames (what
+    clients send) are parsed here (``_fast_frames``); the first other frame (a
+    close, a ping, a fragment, one over the size limit, a partial frame), a close
+    we start, or the end of the stream creates the library's ``ServerProtocol``
+    (``_library``), in the OPEN state at a frame boundary, which takes every byte
+    from then on. Most connections never make one: it is the largest
+    per-connection object and a third of a connect's CPU.
+    """
 
     __slots__ = (
         "arrived",
@@ -165,9 +188,10 @@ class WebsocketProtocol(asyncio.Protocol):
     def __init__(self, state: GatewayState, transport: asyncio.Transport, opened: bool = False) -> None:
         self.state = state
         self.transport = transport
-        # ``opened``: the handshake is ours (open_handshake); the library reads frames only.
-        self.protocol = ServerProtocol(max_size=state.settings.max_message_size,
-                                       state=State.OPEN if opened else State.CONNECTING)
+        # ``opened``: the handshake is ours (open_handshake); the library, if it is
+        # ever needed, reads frames only (see _library).
+        self.protocol: ServerProtocol | None = None if opened else \
+            ServerProtocol(max_size=state.settings.max_message_size, state=State.CONNECTING)
         self.connection: Connection | None = None
         self.fragments: list[bytes] | None = None
         # A request being handled (async): later ones wait in the backlog, in order.
@@ -236,8 +260,50 @@ class WebsocketProtocol(asyncio.Protocol):
         else:
             self.transport.pause_reading()
 
-    def _receive(self, data: bytes) -> None:
+    def _library(self) -> ServerProtocol:
+        """The library's protocol, made (OPEN, at a frame boundary) on first need."""
         protocol = self.protocol
+        if protocol is None:
+            protocol = self.protocol = ServerProtocol(max_size=self.state.settings.max_message_size,
+                                                      state=State.OPEN)
+        return protocol
+
+    def _fast_frames(self, data: bytes) -> int:
+        """Parse the complete, masked, final text and pong frames at the start of
+        ``data`` (the ones the library would take as they are); how many bytes they
+        were. Stops at anything else, which the library then parses."""
+        position, size = 0, len(data)
+        limit = self.state.settings.max_message_size
+        while size - position >= 6 and self.protocol is None:
+            first, second = data[position], data[position + 1]
+            if (first != FIN_TEXT and first != FIN_PONG) or not second & 0x80:
+                break  # another opcode or a fragment (or RSV bits), or unmasked (the library fails it)
+            length, start = second & 0x7F, position + 6
+            if length == 126:
+                if first != FIN_TEXT or size - position < 8:
+                    break  # control frames have at most 125 bytes (the library fails it)
+                length, start = int.from_bytes(data[position + 2:position + 4], "big"), position + 8
+            elif length == 127:
+                break
+            end = start + length
+            if end > size or length > limit:
+                break
+            payload = apply_mask(data[start:end], data[start - 4:start])
+            position = end
+            if first == FIN_PONG:
+                self.awaiting_pong = False
+            else:
+                self._text(payload, False)
+        return position
+
+    def _receive(self, data: bytes) -> None:
+        if self.protocol is None:
+            done = self._fast_frames(data)
+            if done == len(data):
+                self._write_pending()
+                return
+            data = data[done:]
+        protocol = self._library()
         protocol.receive_data(data)
         for event in protocol.events_received():
             if isinstance(event, Request):
@@ -278,6 +344,7 @@ class WebsocketProtocol(asyncio.Protocol):
 
     def _handshake(self, request: Request) -> None:
         """An upgrade the library parsed (one ``parse_upgrade`` left to it)."""
+        assert self.protocol is not None  # made in the CONNECTING state for its handshake
         admitted = None if self.protocol.handshake_exc is not None else \
             self._admit(request.path, request.headers.get("Origin"))
         response = admitted if isinstance(admitted, Response) else self.protocol.accept(request)
@@ -305,7 +372,7 @@ class WebsocketProtocol(asyncio.Protocol):
     def _opened(self, identity: Identity) -> None:
         """The 101 is out: the connection's output limits and its ``Connection``."""
         state = self.state
-        _cap_send_buffer(self.transport, state.settings.max_buffer)
+        # (the kernel's send buffer is capped on the listening socket: cap_send_buffer)
         # pause_writing() then means: over the output budget (see output_room).
         self.transport.set_write_buffer_limits(high=state.settings.max_buffer)
         connection = Connection(self, self.transport, identity, state.counters,
@@ -373,6 +440,13 @@ class WebsocketProtocol(asyncio.Protocol):
             return
         else:
             return
+        self._text(payload, binary)
+
+    def _text(self, payload: bytes, binary: bool) -> None:
+        """A whole message: into the backlog as a request, or refused."""
+        connection = self.connection
+        if connection is None:
+            return
         if binary:
             connection.send_reply(encode_error(None, errors.BAD_REQUEST,
                                                "binary frames are not supported: send JSON text frames"))
@@ -397,7 +471,7 @@ class WebsocketProtocol(asyncio.Protocol):
         if self.connection is not None:
             self.connection.close_reason = "protocol_error"
         self.reason = "protocol_error"
-        self.protocol.fail(code, reason)
+        self._library().fail(code, reason)
         self.backlog.clear()
         self.pending, self.pending_at = b"", 0
 
@@ -493,6 +567,8 @@ class WebsocketProtocol(asyncio.Protocol):
         sent.clear()
 
     def _write_pending(self) -> None:
+        if self.protocol is None:
+            return  # nothing but frames of our own parser: no output
         for data in self.protocol.data_to_send():
             if data:
                 if not self.transport.is_closing():
@@ -506,10 +582,11 @@ class WebsocketProtocol(asyncio.Protocol):
 
     async def close(self, code: int = 1000, message: bytes = b"") -> None:
         """Closing handshake, bounded by 2 s (``Connection`` calls it)."""
-        if self.protocol.state is State.OPEN:
+        protocol = self._library()
+        if protocol.state is State.OPEN:
             if self.connection is not None:
                 self.connection.flush()
-            self.protocol.send_close(code, message.decode("utf-8", "replace"))
+            protocol.send_close(code, message.decode("utf-8", "replace"))
             self._write_pending()
         if self.closed is None:
             self.closed = asyncio.get_running_loop().create_future()
@@ -520,12 +597,21 @@ class WebsocketProtocol(asyncio.Protocol):
                 self.transport.abort()
 
     def ping(self) -> None:
-        if self.protocol.state is State.OPEN:
+        if self.protocol is None:  # open, and no library protocol to ask
+            self.awaiting_pong = True
+            if not self.transport.is_closing():
+                self.transport.write(PING_FRAME)
+        elif self.protocol.state is State.OPEN:
             self.awaiting_pong = True
             self.protocol.send_ping(b"")
             self._write_pending()
 
     def eof_received(self) -> bool | None:
+        if self.protocol is None:
+            # The end of the stream at a frame boundary: what the library does then
+            # (fail with 1006, which sends no close frame, and close the transport).
+            self.transport.close()
+            return None
         self.protocol.receive_eof()
         self._write_pending()
         return None
@@ -538,8 +624,9 @@ class WebsocketProtocol(asyncio.Protocol):
         if connection is None:
             return
         self.connection = None
-        if self.protocol.close_rcvd is not None and self.protocol.close_rcvd.code == 1009 \
-                or (self.protocol.close_sent is not None and self.protocol.close_sent.code == 1009):
+        protocol = self.protocol
+        if protocol is not None and (protocol.close_rcvd is not None and protocol.close_rcvd.code == 1009
+                                     or (protocol.close_sent is not None and protocol.close_sent.code == 1009)):
             self.reason = "message_too_big"
         connection.state = ConnectionState.CLOSED
         state = self.state

@@ -38,6 +38,9 @@ def _without_date(response: bytes) -> bytes:
     b"sec-websocket-key: " + KEY + b"\r\nsec-websocket-version: 13\r\n"
     b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nUser-Agent: Mozilla/5.0 (X11)",
     PLAIN + b"\r\nConnection: keep-alive",  # a second Connection header adds its tokens
+    PLAIN + b"\r\nX-Spaces: \t a b \t\r\nX-Empty:\r\nX-8bit: caf\xc3\xa9",
+    PLAIN + b"\r\nX-Long: " + b"y" * 8000 + b"\r\nX-Other: " + b"z" * 8000,  # long, each line under 8,192
+    PLAIN + b"".join(b"\r\nX-%d: y" % n for n in range(123)),  # 128 headers: the most it takes
 ])
 def test_an_upgrade_it_takes_gets_the_library_s_101(head: bytes) -> None:
     upgrade = parse_upgrade(head)
@@ -76,6 +79,12 @@ def test_path_and_origin_are_what_the_library_reads() -> None:
     PLAIN.replace(b"/ws", b"/w\xc3\xa9"),
     PLAIN.replace(b"Sec-WebSocket-Version: 13", b"X: y"),
     PLAIN + b"".join(b"\r\nX-%d: y" % n for n in range(128)),
+    PLAIN + b"\r\nX-Long: " + b"y" * 8192,  # a line over the library's 8,192 bytes
+    PLAIN.replace(KEY, KEY[:-2] + b"A="),  # 17 bytes
+    PLAIN.replace(KEY, KEY[:-2]),  # no padding
+    PLAIN.replace(KEY, KEY + b"=="),
+    PLAIN + b"\r\nX-Tab:\tok\r\nX-Bad: a\rb",  # a bare CR in a value
+    b"GET /ws HTTP/1.1",  # no header at all
 ])
 def test_anything_unusual_is_left_to_the_library(head: bytes) -> None:
     assert parse_upgrade(head) is None

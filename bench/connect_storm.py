@@ -1,0 +1,246 @@
+"""Connect + subscribe storms against ``fanout serve``: server CPU per connect, memory per idle connection.
+
+A bounded client loop (raw sockets, uvloop, --concurrency connects in flight) opens
+--connections websockets, each sending the upgrade, then a subscribe once the 101 is
+in, and counting the connect done at the subscribe reply; the connections stay open
+(idle, subscribed) until all are done, then close. Per round and tree:
+- connects/s (the client on the load core bounds it, as it does every server's);
+- server CPU µs per connect + subscribe, and per close (from /proc);
+- bytes per idle subscribed connection (RSS delta / N).
+Rooms as in bench/rooms_vs_bun.py (connection i in ``room-<i % rooms>``). ``--base DIR``
+runs another checkout beside this one, alternating round by round (before/after).
+
+``--callgrind``: one server under ``valgrind --tool=callgrind`` with instrumentation
+off until --warmup connects are made, then instruction counts of --connections connects
++ subscribes alone (and of their closes, in a second file): per connect, stable under load.
+
+Usage: python bench/connect_storm.py [--connections 5000] [--rounds 3] [--base DIR] [--callgrind]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import LOAD_CORE, ROOT, SERVER_CORE, free_port, stop, taskset, wait_port  # noqa: E402
+
+SERVE_FLAGS = ["--resp-port", "-1", "--max-connections", "1000000", "--log-level", "warning", "--save", ""]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def client_frame(payload: bytes) -> bytes:
+    """A masked text frame (clients must mask, RFC 6455 5.3); the zero mask keeps it cheap."""
+    assert len(payload) < 126
+    return b"\x81" + bytes((0x80 | len(payload),)) + b"\x00\x00\x00\x00" + payload
+
+
+def upgrade_request(port: int, index: int) -> bytes:
+    key = base64.b64encode(index.to_bytes(16, "big"))
+    return (b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (port, key))
+
+
+class Client(asyncio.Protocol):
+    """One connection: upgrade, subscribe once the 101 is in, done at the subscribe reply."""
+
+    def __init__(self, request: bytes, subscribe: bytes, done: asyncio.Future[None]) -> None:
+        self.request, self.subscribe, self.done = request, subscribe, done
+        self.buffer = b""
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.done.done():
+            if data[:1] == b"\x89":  # a ping: answer it (masked pong, empty)
+                self.transport.write(b"\x8a\x80\x00\x00\x00\x00")
+            return
+        self.buffer += data
+        if not self.upgraded:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buffer.startswith(b"HTTP/1.1 101"):
+                self.done.set_exception(RuntimeError(self.buffer[:200].decode("latin-1")))
+                return
+            self.upgraded = True
+            self.buffer = self.buffer[end + 4:]
+            self.transport.write(self.subscribe)
+        if len(self.buffer) >= 2 and self.buffer[0] == 0x81:
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError("closed before the subscribe reply"))
+
+
+async def storm(port: int, count: int, concurrency: int, rooms: int, first: int = 0) -> list[asyncio.Transport]:
+    """Open ``count`` subscribed connections, ``concurrency`` connects in flight at a time."""
+    loop = asyncio.get_running_loop()
+    transports: list[asyncio.Transport] = []
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with slots:
+            done: asyncio.Future[None] = loop.create_future()
+            channel = f"room-{index % rooms}" if rooms else "bench"
+            subscribe = client_frame(orjson.dumps({"op": "subscribe", "channel": channel, "id": 1}))
+            transport, _ = await loop.create_connection(
+                lambda: Client(upgrade_request(port, index), subscribe, done), "127.0.0.1", port)
+            await done
+            transports.append(transport)
+
+    await asyncio.gather(*(one(first + index) for index in range(count)))
+    return transports
+
+
+async def close_all(transports: list[asyncio.Transport]) -> None:
+    for transport in transports:
+        transport.close()
+    await asyncio.sleep(0)
+
+
+def wait_idle(pid: int, seconds: float = 0.3, timeout: float = 30.0) -> None:
+    """Until the server's CPU stops moving (its closes handled)."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(seconds)
+        now = cpu_seconds(pid)
+        if now - last < 0.02:
+            return
+        last = now
+
+
+def start(tree: Path, prefix: list[str], *flags: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(taskset(SERVER_CORE) + prefix + [sys.executable, "-m", "gateway.cli", "serve",
+                               "--http-port", str(port), *SERVE_FLAGS, *flags], cwd=tree, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    wait_port(port, 120)
+    return process, port
+
+
+def round_one(tree: Path, args: argparse.Namespace) -> dict[str, float]:
+    process, port = start(tree, [])
+    try:
+        asyncio.run(storm(port, 50, 10, args.rooms, first=10**6))  # warm-up (imports, first-use caches)
+        wait_idle(process.pid)
+        base, cpu = rss_kb(process.pid), cpu_seconds(process.pid)
+        started = time.monotonic()
+
+        async def run() -> tuple[float, float, float, float]:
+            transports = await storm(port, args.connections, args.concurrency, args.rooms)
+            elapsed = time.monotonic() - started
+            connect_cpu = cpu_seconds(process.pid) - cpu
+            memory = (rss_kb(process.pid) - base) * 1024
+            before_close = cpu_seconds(process.pid)
+            await close_all(transports)
+            return elapsed, connect_cpu, memory, before_close
+
+        elapsed, connect_cpu, memory, before_close = asyncio.run(run())
+        wait_idle(process.pid)
+        close_cpu = cpu_seconds(process.pid) - before_close
+        n = args.connections
+        return {"connects/s": n / elapsed, "server CPU us per connect+subscribe": connect_cpu * 1e6 / n,
+                "server CPU us per close": close_cpu * 1e6 / n, "bytes per idle connection": memory / n}
+    finally:
+        stop(process)
+
+
+def callgrind(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/callgrind.%p"]
+    # No heartbeats while counting: under valgrind the storm takes minutes, and the
+    # pings of the connections already open would be counted, more the slower it runs.
+    process, port = start(ROOT, prefix, "--ping-interval", "86400")
+    control = ["callgrind_control"]
+    try:
+        asyncio.run(storm(port, args.warmup, 10, args.rooms, first=10**6))
+        subprocess.run(control + ["-i", "on", str(process.pid)], check=True, stdout=subprocess.DEVNULL)
+
+        async def run() -> list[asyncio.Transport]:
+            return await storm(port, args.connections, args.concurrency, args.rooms)
+
+        loop = asyncio.new_event_loop()
+        transports = loop.run_until_complete(run())
+        subprocess.run(control + ["-d", "connects", str(process.pid)], check=True, stdout=subprocess.DEVNULL)
+        loop.run_until_complete(close_all(transports))
+        wait_idle(process.pid, 1.0, 300)
+        subprocess.run(control + ["-d", "closes", str(process.pid)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(control + ["-i", "off", str(process.pid)], check=True, stdout=subprocess.DEVNULL)
+        loop.close()
+    finally:
+        stop(process)
+    for path in sorted(out.glob(f"callgrind.{process.pid}*")):
+        text = path.read_text(errors="replace")
+        trigger = next((line for line in text.splitlines() if line.startswith("desc: Trigger")), "")
+        totals = next((line for line in text.splitlines() if line.startswith(("summary:", "totals:"))), "")
+        if "connects" in trigger or "closes" in trigger:
+            total = int(totals.split()[1])
+            print(f"{path}: {trigger.split(':', 2)[-1].strip()}: {total / args.connections:,.0f} instructions each")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=50, help="connects in flight")
+    parser.add_argument("--rooms", type=int, default=0, help="0: every connection on one channel")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base", type=Path, help="another checkout, run beside this one round by round")
+    parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--warmup", type=int, default=100, help="--callgrind: connects before counting")
+    parser.add_argument("--out", default="/tmp/connect-callgrind", help="--callgrind: output directory")
+    args = parser.parse_args()
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {int(LOAD_CORE)})
+    if args.callgrind:
+        callgrind(args)
+        return
+    trees = [("this", ROOT)] + ([("base", args.base.resolve())] if args.base else [])
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in trees}
+    for number in range(args.rounds):
+        for name, tree in trees if number % 2 == 0 else trees[::-1]:
+            result = round_one(tree, args)
+            results[name].append(result)
+            print(f"round {number + 1} {name}: " + ", ".join(f"{k} {v:,.1f}" for k, v in result.items())
+                  + f" (load {os.getloadavg()[0]:.1f})", flush=True)
+    print(f"\nmedians of {args.rounds} rounds, {args.connections} connections:")
+    for metric in results["this"][0]:
+        row = {name: statistics.median(r[metric] for r in rows) for name, rows in results.items()}
+        ratio = f"  {row['this'] / row['base']:.2f}x" if "base" in row and row["base"] else ""
+        print(f"  {metric:<40}" + "".join(f" {name} {value:>10,.1f}" for name, value in row.items()) + ratio)
+
+
+if __name__ == "__main__":
+    main()
