@@ -72,6 +72,9 @@ class Hub:
         # them (websocket, HTTP, RESP, scripts, other nodes): one per matching
         # channel or pattern subscription. Presence events are not counted.
         self.received = 0
+        # The loop's flusher (gateway.connection.batcher), once known: asking the
+        # loop for it costs a microsecond, once per message.
+        self._batcher: Any = None
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
@@ -88,14 +91,20 @@ class Hub:
             return
         self.received += 1
         frame = text_frame(encode_event(channel, payload_json(data), pattern))
+        flusher = self._batcher or self._flusher()
         if pattern is None:
             # Queued with the channel's next messages of this loop iteration, if it
             # has more (one channel, many publishes: one append per subscriber).
-            batcher().batch(channel, subscribers, frame)
+            flusher.batch(channel, subscribers, frame)
         else:
-            batcher().settle()
+            flusher.settle()
             send_to_all(list(subscribers), frame, channel)
         self.counters.deliveries += len(subscribers)
+
+    def _flusher(self) -> Any:
+        if self._batcher is None:
+            self._batcher = batcher()
+        return self._batcher
 
     def _on_envelope(self, channel: bytes, data: bytes, pattern: bytes | None) -> None:
         envelope = parse_envelope(data)  # None: malformed, dropped rather than delivered half-parsed
@@ -298,7 +307,7 @@ class Hub:
         """Add a subscription; False if it already existed."""
         if channel in connection.channels:
             return False
-        batcher().settle()  # what was published before the subscribe is not its
+        self._flusher().settle()  # what was published before the subscribe is not its
         subscribers = self.channels.get(channel)
         connection.channels.add(channel)
         if subscribers is None:
@@ -316,7 +325,7 @@ class Hub:
     async def psubscribe(self, connection: Connection, pattern: bytes) -> bool:
         if pattern in connection.patterns:
             return False
-        batcher().settle()
+        self._flusher().settle()
         subscribers = self.patterns.get(pattern)
         if not connection.patterns:
             connection.patterns = set()  # connections start with a shared empty frozenset
@@ -336,7 +345,7 @@ class Hub:
     async def unsubscribe(self, connection: Connection, channel: bytes) -> bool:
         if channel not in connection.channels:
             return False
-        batcher().settle()  # what was published before the unsubscribe is still its
+        self._flusher().settle()  # what was published before the unsubscribe is still its
         connection.channels.discard(channel)
         self.unwatch_presence(connection, channel)
         if connection.recovering is not None:
@@ -352,7 +361,7 @@ class Hub:
     async def punsubscribe(self, connection: Connection, pattern: bytes) -> bool:
         if pattern not in connection.patterns:
             return False
-        batcher().settle()
+        self._flusher().settle()
         connection.patterns.discard(pattern)
         if self._remove(self.patterns, pattern, connection):
             await self.backend.punsubscribe(pattern)
