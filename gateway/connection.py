@@ -69,7 +69,10 @@ class _Flusher:
 
     def run(self) -> None:
         if self.frames:
-            self.settle()
+            try:
+                self.settle()
+            except Exception:  # (a bug) the connections with queued output are still flushed
+                log.exception("error while queueing a channel's messages")
         self.scheduled = False
         pending, self.pending = self.pending, []
         for connection in pending:
@@ -308,17 +311,19 @@ class Connection:
         if self.flusher.frames:
             self.flusher.settle()
         self.flush_scheduled = False
-        if not self.queue:
+        queue = self.queue
+        if not queue:
             return
-        if self.state is not _OPEN or self.transport.is_closing():
-            self.queue.clear()
+        transport = self.transport
+        if self.state is not _OPEN or transport.is_closing():
+            queue.clear()
             self.queued_bytes = 0
             return
-        data = self.queue[0] if len(self.queue) == 1 else b"".join(self.queue)
-        self.queue.clear()
+        data = queue[0] if len(queue) == 1 else b"".join(queue)
+        queue.clear()
         self.queued_bytes = 0
-        self.transport.write(data)
-        self.transport_bytes = self.transport.get_write_buffer_size()
+        transport.write(data)
+        self.transport_bytes = transport.get_write_buffer_size()
 
     def hold_or_pass(self, channel: bytes, offset: int, epoch: bytes, frame: bytes) -> bool:
         """For a channel in ``recovering``: hold the live event while missed ones are
