@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, free_port  # noqa: E402
+from common import ROOT, SERVER_CORE, free_port, pin_load, taskset  # noqa: E402
 from rooms_vs_bun import client_frame, http_request  # noqa: E402
 
 UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -119,7 +119,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="callgrind-publish-"))
     out.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    wrap = [] if args.attach else ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+    wrap = taskset(SERVER_CORE) if args.attach else ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                                    f"--callgrind-out-file={out}/callgrind.out"]
     server = subprocess.Popen(
         [*wrap, sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--resp-port", "-1",
@@ -140,6 +140,7 @@ def main() -> None:
         publish(publisher, requests(2 * rooms), args.inflight)  # warm-up: every channel once, not counted
         time.sleep(2)
         if args.attach:
+            pin_load()
             profiler = subprocess.Popen([*args.attach.split(), str(server.pid)])
             time.sleep(1)
             started, (user, system) = time.monotonic(), cpu_times(server.pid)
