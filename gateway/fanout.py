@@ -4,7 +4,9 @@ The hub holds ONE upstream (backend) subscription per channel and per pattern,
 reference-counted by the local connections subscribed to it. A message from the
 backend is turned into one JSON event and one websocket frame, and the same
 bytes are queued to every subscribed connection: O(subscribers) appends, no
-per-connection encoding.
+per-connection encoding. Consecutive messages of one channel within a loop
+iteration (many publishes to one busy channel) are joined and queued together:
+one append per subscriber for the run (``gateway.connection._Flusher.batch``).
 
 Messages the gateway itself wrote through FANOUT.PUBLISH / FANOUT.JOIN / FANOUT.LEAVE
 arrive in an envelope (``broker.commands.fanout``): history messages carry their
@@ -25,7 +27,7 @@ import orjson
 from broker.backend import Backend
 from broker.channel_keys import ENVELOPE_MARK, HistoryEnvelope, PresenceEnvelope, parse_envelope
 from gateway import history
-from gateway.connection import Connection, Counters, text_frame
+from gateway.connection import Connection, Counters, batcher, send_to_all, text_frame
 from gateway.protocol import encode_event, payload_json
 
 __all__ = ["Hub", "PresenceMode", "history_event"]
@@ -70,6 +72,9 @@ class Hub:
         # them (websocket, HTTP, RESP, scripts, other nodes): one per matching
         # channel or pattern subscription. Presence events are not counted.
         self.received = 0
+        # The loop's flusher (gateway.connection.batcher), once known: asking the
+        # loop for it costs a microsecond, once per message.
+        self._batcher: Any = None
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
@@ -86,9 +91,20 @@ class Hub:
             return
         self.received += 1
         frame = text_frame(encode_event(channel, payload_json(data), pattern))
-        for connection in list(subscribers):
-            connection.send_event(frame, channel)
+        flusher = self._batcher or self._flusher()
+        if pattern is None:
+            # Queued with the channel's next messages of this loop iteration, if it
+            # has more (one channel, many publishes: one append per subscriber).
+            flusher.batch(channel, subscribers, frame)
+        else:
+            flusher.settle()
+            send_to_all(list(subscribers), frame, channel)
         self.counters.deliveries += len(subscribers)
+
+    def _flusher(self) -> Any:
+        if self._batcher is None:
+            self._batcher = batcher()
+        return self._batcher
 
     def _on_envelope(self, channel: bytes, data: bytes, pattern: bytes | None) -> None:
         envelope = parse_envelope(data)  # None: malformed, dropped rather than delivered half-parsed
@@ -291,6 +307,7 @@ class Hub:
         """Add a subscription; False if it already existed."""
         if channel in connection.channels:
             return False
+        self._flusher().settle()  # what was published before the subscribe is not its
         subscribers = self.channels.get(channel)
         connection.channels.add(channel)
         if subscribers is None:
@@ -308,6 +325,7 @@ class Hub:
     async def psubscribe(self, connection: Connection, pattern: bytes) -> bool:
         if pattern in connection.patterns:
             return False
+        self._flusher().settle()
         subscribers = self.patterns.get(pattern)
         if not connection.patterns:
             connection.patterns = set()  # connections start with a shared empty frozenset
@@ -327,6 +345,7 @@ class Hub:
     async def unsubscribe(self, connection: Connection, channel: bytes) -> bool:
         if channel not in connection.channels:
             return False
+        self._flusher().settle()  # what was published before the unsubscribe is still its
         connection.channels.discard(channel)
         self.unwatch_presence(connection, channel)
         if connection.recovering is not None:
@@ -342,6 +361,7 @@ class Hub:
     async def punsubscribe(self, connection: Connection, pattern: bytes) -> bool:
         if pattern not in connection.patterns:
             return False
+        self._flusher().settle()
         connection.patterns.discard(pattern)
         if self._remove(self.patterns, pattern, connection):
             await self.backend.punsubscribe(pattern)

@@ -29,6 +29,7 @@ from typing import Any
 import httptools
 import orjson
 
+from broker.backends.memory import MemoryBackend
 from broker.resp import CommandError
 from gateway import errors, http_api
 from gateway.auth import AuthError
@@ -83,6 +84,11 @@ class FastHttp:
         self.state = state
         self.http_factory = http_factory
         self.connections: set[FastHttpProtocol] = set()
+        # The broker in this process publishes without awaiting anything: plain
+        # publishes are then answered in data_received, with no task per read.
+        backend = state.backend
+        self.publish_now: Callable[[bytes, bytes], int] | None = (
+            backend.publish_now if isinstance(backend, MemoryBackend) else None)
 
     def __call__(self) -> FastHttpProtocol:
         return FastHttpProtocol(self)
@@ -132,8 +138,7 @@ class FastHttpProtocol(asyncio.Protocol):
         if len(self.buffer) - self.pos > MAX_INPUT:
             self._set_reading(False)
         if not self.busy:
-            self.busy = True
-            asyncio.ensure_future(self._serve())
+            self._serve_now()
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -174,8 +179,38 @@ class FastHttpProtocol(asyncio.Protocol):
 
     # -------------------------------------------------------------- requests
 
-    async def _serve(self) -> None:
+    def _serve_now(self) -> None:
+        """Answer the requests read so far that need no waiting (plain publishes to
+        the broker in this process), up to YIELD_EVERY; from the first that does
+        (or the YIELD_EVERY-th) on, the ``_serve`` task takes over."""
+        if self.server.publish_now is None:  # not in this process: every request is awaited
+            self.busy = True
+            asyncio.ensure_future(self._serve())
+            return
         answered = 0
+        try:
+            while not self.closing and self.transport is not None and not self.transport.is_closing():
+                if answered == YIELD_EVERY:
+                    self.busy = True
+                    asyncio.ensure_future(self._serve(answered=answered))
+                    return
+                request = self._next()
+                if request is None:
+                    break
+                if not self._answer_now(*request):
+                    self.busy = True
+                    asyncio.ensure_future(self._serve(request, answered))
+                    return
+                answered += 1
+                if not request[2]:
+                    self.closing = True
+        except Exception:  # a bug must not leave the connection hanging
+            log.exception("error while serving POST %s", ROUTE.decode())
+            self.closing = True
+        self._done()
+
+    async def _serve(self, request: tuple[list[http_api.Message], bool, bool] | None = None,
+                     answered: int = 0) -> None:
         try:
             while not self.closing and self.transport is not None and not self.transport.is_closing():
                 if answered == YIELD_EVERY:
@@ -183,10 +218,12 @@ class FastHttpProtocol(asyncio.Protocol):
                     self._flush()
                     await asyncio.sleep(0)  # publishes that need no I/O never yield
                     continue  # the connection may have closed meanwhile
-                request = self._next()
                 if request is None:
-                    break
+                    request = self._next()
+                    if request is None:
+                        break
                 messages, batch, keep_alive = request
+                request = None
                 await self._answer(messages, batch, keep_alive)
                 answered += 1
                 if not keep_alive:
@@ -195,12 +232,16 @@ class FastHttpProtocol(asyncio.Protocol):
             log.exception("error while serving POST %s", ROUTE.decode())
             self.closing = True
         finally:
-            self.busy = False
-            self._flush()
-            if self.closing or self.eof:
-                self._close()
-            elif not self.writing_paused:
-                self._set_reading(True)
+            self._done()
+
+    def _done(self) -> None:
+        """Nothing more to answer for now: out with the answers; close or read on."""
+        self.busy = False
+        self._flush()
+        if self.closing or self.eof:
+            self._close()
+        elif not self.writing_paused:
+            self._set_reading(True)
 
     def _next(self) -> tuple[list[http_api.Message], bool, bool] | None:
         """The next complete publish in the buffer, checked; None when waiting for
@@ -263,6 +304,35 @@ class FastHttpProtocol(asyncio.Protocol):
             state.auth.check_api_key(authorization.decode("latin-1") if authorization is not None else None)
         except AuthError:
             return False
+        return True
+
+    def _answer_now(self, messages: list[http_api.Message], batch: bool, keep_alive: bool) -> bool:
+        """Answer a publish of plain messages (no history, no idempotency key) to
+        the broker in this process at once; False, with nothing done, for any
+        other (``_answer`` awaits it)."""
+        state = self.server.state
+        options = state.channels.options
+        for channel, _, key in messages:
+            if key is not None or options(channel).history:
+                return False
+        publish = self.server.publish_now
+        assert publish is not None
+        status = 200
+        try:
+            for channel, data, _ in messages:
+                publish(channel.encode(), data)
+                state.counters.messages_in += 1
+            body = orjson.dumps({"ok": True, "results": [{}] * len(messages)} if batch else {"ok": True})
+        except CommandError as exc:  # (as _answer)
+            log.warning("broker error for POST %s: %s", ROUTE.decode(), exc.message)
+            status, code, message = errors.failure(exc)  # type: ignore[misc]
+            body = http_api.error_body(code, message)
+        except Exception:
+            log.exception("error while handling POST %s", ROUTE.decode())
+            status, body = 500, http_api.error_body(errors.INTERNAL_ERROR, f"POST {ROUTE.decode()} failed on the server")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("HTTP POST %s -> %d (%d messages)", ROUTE.decode(), status, len(messages))
+        self.out.append(response(status, body, close=not keep_alive or self.closing))
         return True
 
     async def _answer(self, messages: list[http_api.Message], batch: bool, keep_alive: bool) -> None:

@@ -43,6 +43,8 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["FrontProtocol", "WebsocketProtocol", "cap_send_buffer", "run_heartbeats"]
 
+# (a global: an enum member read through its class costs a metaclass __getattr__ call per request)
+_OPEN = ConnectionState.OPEN
 log = logging.getLogger("fanout.gateway")
 # The library logs every handshake at INFO; with thousands of connections that is noise.
 logging.getLogger("websockets").setLevel(logging.WARNING)
@@ -490,7 +492,7 @@ class WebsocketProtocol(asyncio.Protocol):
         try:
             while self.backlog or sent:
                 connection = self.connection
-                if connection is None or connection.state is not ConnectionState.OPEN:
+                if connection is None or connection.state is not _OPEN:
                     break
                 if len(sent) >= MAX_BACKLOG:
                     await self._reply_sent(connection, sent)
@@ -535,7 +537,7 @@ class WebsocketProtocol(asyncio.Protocol):
             log.exception("error while handling a websocket message")
         finally:
             self.busy = False
-            if self.connection is None or self.connection.state is not ConnectionState.OPEN:
+            if self.connection is None or self.connection.state is not _OPEN:
                 self.backlog.clear()
 
     def _reply_done(self, connection: Connection, sent: list[Sent]) -> None:

@@ -220,6 +220,31 @@ async def test_a_batch_the_broker_does_not_take_says_how_many_were_published():
     assert "Traceback" not in node.log()
 
 
+async def test_a_pipeline_mixing_answers_made_at_once_and_awaited_ones_keeps_order(server):
+    """Plain publishes are answered as they are read (no task); history channels,
+    idempotency keys and other routes are awaited: one write of all of them still
+    gets its answers, and the subscriber its events, in request order."""
+    client = await subscribed(server.port, "mix", "chat:mix")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    pipeline = [request({"channel": "mix", "data": 0}),
+                request({"channel": "chat:mix", "data": 1}),  # history: awaited
+                request({"channel": "mix", "data": 2}),
+                request({"channel": "mix", "data": 3, "idempotency_key": "k"}),  # awaited
+                request({"messages": [{"channel": "mix", "data": 4}, {"channel": "mix", "data": 5}]}),
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"]  # aiohttp's from here on
+    pipeline += [request({"channel": "mix", "data": 6 + n}) for n in range(20)]
+    writer.write(b"".join(pipeline))
+    answers = [await read_response(reader) for _ in range(len(pipeline))]
+    assert [status for status, _, _ in answers] == [200] * len(pipeline)
+    bodies = [body for _, _, body in answers]
+    assert bodies[0] == bodies[2] == bodies[3] == {"ok": True}
+    assert bodies[1]["offset"] == 1 and bodies[4] == {"ok": True, "results": [{}, {}]}
+    assert bodies[5]["status"] == "alive" and bodies[6:] == [{"ok": True}] * 20
+    assert [(await client.event())["data"] for _ in range(26)] == list(range(26))
+    writer.close()
+    await client.close()
+
+
 async def test_a_long_pipeline_sent_in_pieces_is_answered_in_order(server):
     client = await subscribed(server.port, "long")
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

@@ -1,5 +1,6 @@
 """MemoryBackend and the hub's reference-counted upstream subscriptions (no sockets)."""
 
+import asyncio
 
 import pytest
 
@@ -49,6 +50,7 @@ async def test_hub_holds_one_upstream_subscription_per_channel_and_encodes_once(
         await hub.subscribe(connection, b"room")  # type: ignore[arg-type]
     assert broker.pubsub.numsub(b"room") == 1
     broker.publish(b"room", b'{"n":1}')
+    await asyncio.sleep(0)  # handed over at the end of the loop iteration (the channel batch)
     frames = [c.raw[0] for c in connections]
     assert all(frame is frames[0] for frame in frames)  # the very same bytes object
     for connection in connections[:2]:

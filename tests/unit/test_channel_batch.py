@@ -1,0 +1,104 @@
+"""The hub's channel batch (issue 15): consecutive messages of one channel in a loop
+iteration are queued to its subscribers together, and every connection still gets
+exactly what it would get one message at a time, in the same order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from broker.backends.memory import MemoryBackend
+from broker.core import Broker
+from gateway.auth import Identity
+from gateway.connection import Connection, Counters, text_frame
+from gateway.fanout import Hub
+from tests.support.gateway import FakeTransport, FakeWs, decode_frames
+
+
+async def setup(*budgets: int) -> tuple[Broker, Hub, list[Connection], list[FakeTransport], Counters]:
+    broker = Broker()
+    backend = MemoryBackend(broker)
+    await backend.start()
+    counters = Counters()
+    hub = Hub(backend, counters)
+    identity = Identity("u", None, ("*",), ("*",))
+    transports = [FakeTransport() for _ in budgets]
+    connections = [Connection(FakeWs(), transport, identity, counters, max_buffer=budget)  # type: ignore[arg-type]
+                   for transport, budget in zip(transports, budgets)]
+    return broker, hub, connections, transports, counters
+
+
+def received(transport: FakeTransport) -> list[tuple[str, object]]:
+    return [(frame.get("channel"), frame.get("data", frame.get("gap"))) for frame in
+            decode_frames(b"".join(transport.written))]
+
+
+async def test_a_run_of_one_channel_is_one_write_per_subscriber_in_order():
+    broker, hub, connections, transports, counters = await setup(1 << 20, 1 << 20)
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    for n in range(5):
+        broker.publish(b"a", b"%d" % n)
+    await asyncio.sleep(0)  # the iteration's flush
+    for transport in transports:
+        assert len(transport.written) == 1
+        assert received(transport) == [("a", n) for n in range(5)]
+    assert counters.deliveries == 10 and hub.received == 5
+
+
+async def test_interleaved_channels_keep_publish_order():
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    both, only_a = connections
+    await hub.subscribe(both, b"a")
+    await hub.subscribe(both, b"b")
+    await hub.subscribe(only_a, b"a")
+    await hub.psubscribe(both, b"p*")
+    for channel, data in ((b"a", b"1"), (b"a", b"2"), (b"b", b"3"), (b"pa", b"4"), (b"a", b"5")):
+        broker.publish(channel, data)
+    await asyncio.sleep(0)
+    assert received(transports[0]) == [("a", 1), ("a", 2), ("b", 3), ("pa", 4), ("a", 5)]
+    assert received(transports[1]) == [("a", 1), ("a", 2), ("a", 5)]
+
+
+async def test_replies_and_other_frames_come_after_what_was_published_before_them():
+    broker, hub, connections, transports, _ = await setup(1 << 20)
+    connection = connections[0]
+    await hub.subscribe(connection, b"a")
+    broker.publish(b"a", b"1")
+    connection.send_reply(orjson.dumps({"id": 7, "ok": True}))
+    broker.publish(b"a", b"2")
+    connection.flush()  # (a close flushes at once, not at the end of the iteration)
+    frames = decode_frames(b"".join(transports[0].written))
+    assert frames == [{"channel": "a", "data": 1}, {"id": 7, "ok": True}, {"channel": "a", "data": 2}]
+
+
+async def test_a_subscription_change_mid_run_splits_it():
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    early, late = connections
+    await hub.subscribe(early, b"a")
+    broker.publish(b"a", b"1")
+    await hub.subscribe(late, b"a")  # after 1, before 2
+    broker.publish(b"a", b"2")
+    await hub.unsubscribe(early, b"a")  # after 2, before 3
+    broker.publish(b"a", b"3")
+    await asyncio.sleep(0)
+    assert received(transports[0]) == [("a", 1), ("a", 2)]
+    assert received(transports[1]) == [("a", 2), ("a", 3)]
+
+
+async def test_the_budget_skips_a_run_message_by_message():
+    frame_size = len(text_frame(b'{"channel":"a","data":"xxxxxxxxxxxxxxxxxxxx"}'))
+    broker, hub, connections, transports, counters = await setup(1 << 20, 2 * frame_size)
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    for _ in range(5):
+        broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+    await asyncio.sleep(0)
+    assert len(received(transports[0])) == 5
+    assert len(received(transports[1])) == 2  # what fits; the other 3 skipped and counted
+    assert counters.dropped == 3 and connections[1].dropped == {b"a": 3}
+    transports[1].buffered = 0  # the client read it all
+    broker.publish(b"a", b"6")
+    await asyncio.sleep(0)
+    assert received(transports[1])[2:] == [("a", {"dropped": 3}), ("a", 6)]
