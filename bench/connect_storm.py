@@ -26,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -215,7 +216,8 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="another checkout, run beside this one round by round")
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--warmup", type=int, default=100, help="--callgrind: connects before counting")
-    parser.add_argument("--out", default="/tmp/connect-callgrind", help="--callgrind: output directory")
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "connect-callgrind"),
+                        help="--callgrind: output directory")
     args = parser.parse_args()
     try:
         import uvloop
