@@ -367,7 +367,8 @@ class FastHttpProtocol(asyncio.Protocol):
             body = http_api.error_body(code, message)
         except Exception:
             log.exception("error while handling POST %s", ROUTE.decode())
-            status, body = 500, http_api.error_body(errors.INTERNAL_ERROR, f"POST {ROUTE.decode()} failed on the server")
+            status, body = 500, http_api.error_body(errors.INTERNAL_ERROR,
+                                                    f"POST {ROUTE.decode()} failed on the server")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("HTTP POST %s -> %d (%d messages)", ROUTE.decode(), status, len(messages))
         self.out.append(response(status, body, close=not keep_alive or self.closing))
