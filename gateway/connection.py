@@ -451,7 +451,8 @@ class Connection:
         await self._close(code, message)
 
 
-def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes, parts: list[bytes] | None = None) -> None:
+def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
+                parts: list[bytes] | None = None) -> None:
     """``send_event(frame, channel)`` to each of ``connections`` (a channel's
     subscribers), with its common case (open, within budget, nothing skipped
     before) done here rather than by a call per connection: at 10,000

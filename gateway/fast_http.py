@@ -55,10 +55,13 @@ _KEPT = frozenset((b"content-length", b"content-type", b"authorization", b"conne
 
 
 class _Date:
-    """The ``Date`` header's value, formatted once a second."""
+    """The ``Date`` header's value, formatted once a second; and the common
+    answer (a plain publish's 200 ``{"ok":true}``, kept alive), made once a second."""
 
     second = 0
     value = b""
+    ok_second = 0
+    ok = b""
 
     @classmethod
     def now(cls) -> bytes:
@@ -66,6 +69,16 @@ class _Date:
         if second != cls.second:
             cls.second, cls.value = second, formatdate(second, usegmt=True).encode()
         return cls.value
+
+    @classmethod
+    def ok_response(cls) -> bytes:
+        second = int(time.time())
+        if second != cls.ok_second:
+            cls.ok_second, cls.ok = second, response(200, _OK)
+        return cls.ok
+
+
+_OK = orjson.dumps({"ok": True})
 
 
 def response(status: int, body: bytes, close: bool = False) -> bytes:
@@ -318,21 +331,27 @@ class FastHttpProtocol(asyncio.Protocol):
         publish = self.server.publish_now
         assert publish is not None
         status = 200
+        close = not keep_alive or self.closing
         try:
             for channel, data, _ in messages:
                 publish(channel.encode(), data)
                 state.counters.messages_in += 1
-            body = orjson.dumps({"ok": True, "results": [{}] * len(messages)} if batch else {"ok": True})
+            if batch:
+                answer = response(200, orjson.dumps({"ok": True, "results": [{}] * len(messages)}), close)
+            else:
+                answer = response(200, _OK, True) if close else _Date.ok_response()
         except CommandError as exc:  # (as _answer)
             log.warning("broker error for POST %s: %s", ROUTE.decode(), exc.message)
             status, code, message = errors.failure(exc)  # type: ignore[misc]
-            body = http_api.error_body(code, message)
+            answer = response(status, http_api.error_body(code, message), close)
         except Exception:
             log.exception("error while handling POST %s", ROUTE.decode())
-            status, body = 500, http_api.error_body(errors.INTERNAL_ERROR, f"POST {ROUTE.decode()} failed on the server")
+            status = 500
+            answer = response(status, http_api.error_body(errors.INTERNAL_ERROR,
+                                                          f"POST {ROUTE.decode()} failed on the server"), close)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("HTTP POST %s -> %d (%d messages)", ROUTE.decode(), status, len(messages))
-        self.out.append(response(status, body, close=not keep_alive or self.closing))
+        self.out.append(answer)
         return True
 
     async def _answer(self, messages: list[http_api.Message], batch: bool, keep_alive: bool) -> None:
@@ -348,7 +367,8 @@ class FastHttpProtocol(asyncio.Protocol):
             body = http_api.error_body(code, message)
         except Exception:
             log.exception("error while handling POST %s", ROUTE.decode())
-            status, body = 500, http_api.error_body(errors.INTERNAL_ERROR, f"POST {ROUTE.decode()} failed on the server")
+            status, body = 500, http_api.error_body(errors.INTERNAL_ERROR,
+                                                    f"POST {ROUTE.decode()} failed on the server")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("HTTP POST %s -> %d (%d messages)", ROUTE.decode(), status, len(messages))
         self.out.append(response(status, body, close=not keep_alive or self.closing))
