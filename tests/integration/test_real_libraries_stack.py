@@ -1,13 +1,16 @@
-"""RQ job queues and rate limiters (Python's `limits`, Node's rate-limiter-flexible),
-run as their docs use them, against
-redis-server and our broker alike (the same outcomes on both).
+"""The Redis-backed stack a team brings, run as the libraries' docs use it, against
+redis-server and our broker alike (the same outcomes on both): RQ job queues, rate
+limiters (Python's `limits`, Node's rate-limiter-flexible) and Express sessions
+(connect-redis).
 
 RQ: jobs enqueued from here, run by a real `rq worker --burst` process (it forks a
 work horse per job), results, a failing job in the failed registry, a dependent job
 held until its parent finished, scheduled jobs moved in by the worker's scheduler.
 `limits`: its fixed-window, moving-window (a Lua script) and sliding-window counter
 strategies on the Redis storage. rate-limiter-flexible: `RateLimiterRedis` on ioredis
-(tests/js/rate_limiter.mjs).
+(tests/js/rate_limiter.mjs). connect-redis: express-session's store on node-redis behind
+a Node http server, a visitor's session kept across requests by its cookie
+(tests/js/express_sessions.mjs).
 """
 
 from __future__ import annotations
@@ -162,3 +165,14 @@ def test_rate_limiter_flexible_on_ioredis(server):
     assert (report["other"], report["penalised"], report["rewarded"]) == (3, 2, 4)
     assert report["consumedUser1"] == 8 and report["blockedMs"] and report["blockedRefused"]
     assert report["deleted"] is True and report["afterDelete"] == 4
+
+
+def test_express_sessions_in_connect_redis(server):
+    # express-session with connect-redis's RedisStore on node-redis, as its docs set it up
+    js = Path(__file__).resolve().parents[1] / "js"
+    done = subprocess.run(["node", str(js / "express_sessions.mjs"), str(server.port)],
+                          capture_output=True, text=True, timeout=120, cwd=js)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "views": [1, 2, 3], "stranger": 1, "storedViews": 3, "ttlOk": True, "idsHasSid": True,
+        "length": 2, "afterLogout": 0}
