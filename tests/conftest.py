@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from tests.support.backplane import CLUSTER, EMBEDDED, REDIS, WORKERS, Backplane
 from tests.support.cluster import RedisCluster, start_redis_cluster
@@ -51,6 +52,28 @@ def fanout_broker() -> Iterator[ServerProcess]:
     server = start_fanout("broker", "--port", str(free_port()))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module", params=["redis-server", "fanout"])
+def either_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A fresh redis-server, then a fresh ``fanout broker``, per module: the module's
+    tests run on both and must come out the same (its FLUSHALL or SCRIPT FLUSH touch
+    no other module's server)."""
+    if request.param == "redis-server":
+        server = start_redis_server()
+    else:
+        server = start_fanout("broker", "--port", str(free_port()))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def either_client(either_server: ServerProcess) -> Iterator[redis.Redis]:
+    """A redis-py client of ``either_server``, emptied first."""
+    client = redis.Redis(port=either_server.port)
+    client.flushall()
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="module")

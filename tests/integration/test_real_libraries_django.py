@@ -10,11 +10,9 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
-import pytest
 
-from tests.support.servers import ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.servers import ServerProcess
 
 SCRIPT = textwrap.dedent('''
     import json, sys, time
@@ -82,18 +80,8 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture(scope="module", params=["redis-server", "fanout"])
-def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    if request.param == "redis-server":
-        process = start_redis_server()
-    else:
-        process = start_fanout("broker", "--port", str(free_port()))
-    yield process
-    process.stop()
-
-
-def _run(server: ServerProcess, backend: str) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, f"redis://127.0.0.1:{server.port}/1", backend],
+def _run(either_server: ServerProcess, backend: str) -> dict[str, object]:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, f"redis://127.0.0.1:{either_server.port}/1", backend],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -107,11 +95,11 @@ COMMON = {
 }
 
 
-def test_django_redis_cache_sessions_and_lock(server):
-    out = _run(server, "django_redis.cache.RedisCache")
+def test_django_redis_cache_sessions_and_lock(either_server):
+    out = _run(either_server, "django_redis.cache.RedisCache")
     assert out == {**COMMON, "ttl": True, "persist": True, "keys": 30, "delete_pattern": 11, "left": 19,
                    "lock_held": True, "lock_free": True}
 
 
-def test_djangos_own_redis_cache_and_sessions(server):
-    assert _run(server, "django.core.cache.backends.redis.RedisCache") == COMMON
+def test_djangos_own_redis_cache_and_sessions(either_server):
+    assert _run(either_server, "django.core.cache.backends.redis.RedisCache") == COMMON

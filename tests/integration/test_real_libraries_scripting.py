@@ -11,36 +11,21 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from redis.exceptions import LockError, LockNotOwnedError
 
-from tests.support.servers import ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "tests" / "js"
 
 
-@pytest.fixture(scope="module", params=["redis-server", "fanout"])
-def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    """A fresh server per module and kind: SCRIPT FLUSH here must not touch others."""
-    if request.param == "redis-server":
-        process = start_redis_server()
-    else:
-        process = start_fanout("broker", "--port", str(free_port()))
-    yield process
-    process.stop()
-
-
 @pytest.fixture()
-def r(server: ServerProcess) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=server.port)
-    client.flushall()
-    yield client
-    client.close()
+def r(either_client: redis.Redis) -> redis.Redis:
+    return either_client  # the short name the tests below use
 
 
 # ---------------------------------------------------------------- redis-py Lock
@@ -91,14 +76,14 @@ def test_lock_context_manager(r: redis.Redis) -> None:
     assert r.exists("resource") == 0
 
 
-def test_lock_blocking_waiter_gets_it_after_release(r: redis.Redis, server: ServerProcess) -> None:
+def test_lock_blocking_waiter_gets_it_after_release(r: redis.Redis, either_server: ServerProcess) -> None:
     holder = r.lock("resource", timeout=30)
     assert holder.acquire(blocking=False)
     waiting = threading.Event()
     outcome: dict[str, object] = {}
 
     def wait_for_lock() -> None:
-        client = redis.Redis(port=server.port)
+        client = redis.Redis(port=either_server.port)
         waiter = client.lock("resource", timeout=30, sleep=0.01)
         outcome["held_when_tried"] = not waiter.acquire(blocking=False)
         waiting.set()
@@ -164,15 +149,15 @@ TASKS = textwrap.dedent("""
 """)
 
 
-def test_celery_worker_round_trip(server: ServerProcess, tmp_path: Path) -> None:
+def test_celery_worker_round_trip(either_server: ServerProcess, tmp_path: Path) -> None:
     (tmp_path / "roundtrip.py").write_text(TASKS)
-    url = f"redis://127.0.0.1:{server.port}/0"
+    url = f"redis://127.0.0.1:{either_server.port}/0"
     env = {**os.environ, "CELERY_TEST_URL": url,
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "roundtrip", "worker", "--pool=solo",
          "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-         "--without-heartbeat", "-n", f"roundtrip-{server.port}@localhost"],
+         "--without-heartbeat", "-n", f"roundtrip-{either_server.port}@localhost"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         sys.path.insert(0, str(tmp_path))
@@ -196,8 +181,8 @@ def test_celery_worker_round_trip(server: ServerProcess, tmp_path: Path) -> None
 
 # ---------------------------------------------------------------- BullMQ
 
-def test_bullmq_queue_and_worker_complete_jobs(server: ServerProcess) -> None:
-    done = subprocess.run(["node", str(JS / "bullmq_roundtrip.mjs"), str(server.port), "5"],
+def test_bullmq_queue_and_worker_complete_jobs(either_server: ServerProcess) -> None:
+    done = subprocess.run(["node", str(JS / "bullmq_roundtrip.mjs"), str(either_server.port), "5"],
                           capture_output=True, text=True, timeout=120, cwd=JS)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,13 +1,16 @@
-"""RQ job queues and rate limiters (Python's `limits`, Node's rate-limiter-flexible),
-run as their docs use them, against
-redis-server and our broker alike (the same outcomes on both).
+"""The Redis-backed stack a team brings, run as the libraries' docs use it, against
+redis-server and our broker alike (the same outcomes on both): RQ job queues, rate
+limiters (Python's `limits`, Node's rate-limiter-flexible) and Express sessions
+(connect-redis).
 
 RQ: jobs enqueued from here, run by a real `rq worker --burst` process (it forks a
 work horse per job), results, a failing job in the failed registry, a dependent job
 held until its parent finished, scheduled jobs moved in by the worker's scheduler.
 `limits`: its fixed-window, moving-window (a Lua script) and sliding-window counter
 strategies on the Redis storage. rate-limiter-flexible: `RateLimiterRedis` on ioredis
-(tests/js/rate_limiter.mjs).
+(tests/js/rate_limiter.mjs). connect-redis: express-session's store on node-redis behind
+a Node http either_server, a visitor's session kept across requests by its cookie
+(tests/js/express_sessions.mjs).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from tests.support.servers import ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.servers import ServerProcess
 
 JOBS = '''\
 import json
@@ -50,24 +53,6 @@ def pid():
 '''
 
 
-@pytest.fixture(scope="module", params=["redis-server", "fanout"])
-def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    if request.param == "redis-server":
-        process = start_redis_server()
-    else:
-        process = start_fanout("broker", "--port", str(free_port()))
-    yield process
-    process.stop()
-
-
-@pytest.fixture()
-def r(server: ServerProcess) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=server.port)
-    client.flushall()
-    yield client
-    client.close()
-
-
 @pytest.fixture()
 def jobs_module(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "rqjobs.py").write_text(JOBS)
@@ -77,18 +62,22 @@ def jobs_module(tmp_path: Path) -> Iterator[Path]:
     sys.modules.pop("rqjobs", None)
 
 
-def _burst(server: ServerProcess, directory: Path, *flags: str) -> str:
+def _burst(either_server: ServerProcess, directory: Path, *flags: str) -> str:
     """One `rq worker --burst` run to completion: it works the queue until empty."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(directory), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url",
-                           f"redis://127.0.0.1:{server.port}/0", *flags, "default"],
+                           f"redis://127.0.0.1:{either_server.port}/0", *flags, "default"],
                           cwd=directory, env=env, capture_output=True, text=True, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     return output
 
 
-def test_rq_worker_runs_jobs_records_failures_and_holds_dependents(r, server, jobs_module):
+@pytest.fixture()
+def r(either_client: redis.Redis) -> redis.Redis:
+    return either_client  # the short name the tests below use
+
+def test_rq_worker_runs_jobs_records_failures_and_holds_dependents(r, either_server, jobs_module):
     import rqjobs  # type: ignore[import-not-found]
 
     queue = Queue(connection=r)
@@ -97,7 +86,7 @@ def test_rq_worker_runs_jobs_records_failures_and_holds_dependents(r, server, jo
     parent = queue.enqueue(rqjobs.pid)
     child = queue.enqueue(rqjobs.add, 1, 2, depends_on=parent)
     assert child.get_status() == JobStatus.DEFERRED and len(queue) == 12
-    output = _burst(server, jobs_module)
+    output = _burst(either_server, jobs_module)
     for job in (*sums, parent, child):
         job.refresh()
     assert [job.return_value() for job in sums] == [n + 10 for n in range(10)], output
@@ -114,7 +103,7 @@ def test_rq_worker_runs_jobs_records_failures_and_holds_dependents(r, server, jo
     assert not r.exists(f"rq:job:{sums[0].id}")
 
 
-def test_rq_scheduler_moves_due_jobs_into_the_queue(r, server, jobs_module):
+def test_rq_scheduler_moves_due_jobs_into_the_queue(r, either_server, jobs_module):
     import rqjobs  # type: ignore[import-not-found]
 
     queue = Queue(connection=r)
@@ -122,7 +111,7 @@ def test_rq_scheduler_moves_due_jobs_into_the_queue(r, server, jobs_module):
     later = queue.enqueue_in(timedelta(hours=1), rqjobs.add, 4, 5)
     registry = ScheduledJobRegistry(queue=queue)
     assert sorted(registry.get_job_ids()) == sorted([due.id, later.id]) and len(queue) == 0
-    _burst(server, jobs_module, "--with-scheduler")
+    _burst(either_server, jobs_module, "--with-scheduler")
     due.refresh()
     later.refresh()
     assert due.get_status() == JobStatus.FINISHED and due.return_value() == 5
@@ -131,8 +120,8 @@ def test_rq_scheduler_moves_due_jobs_into_the_queue(r, server, jobs_module):
 
 @pytest.mark.parametrize("strategy", [FixedWindowRateLimiter, MovingWindowRateLimiter,
                                       SlidingWindowCounterRateLimiter])
-def test_limits_rate_limiter_allows_the_limit_then_refuses(r, server, strategy):
-    storage = RedisStorage(f"redis://127.0.0.1:{server.port}/0")
+def test_limits_rate_limiter_allows_the_limit_then_refuses(r, either_server, strategy):
+    storage = RedisStorage(f"redis://127.0.0.1:{either_server.port}/0")
     limiter = strategy(storage)
     five_a_minute = parse("5/minute")
     assert limiter.test(five_a_minute, "user", "1")
@@ -150,10 +139,10 @@ def test_limits_rate_limiter_allows_the_limit_then_refuses(r, server, strategy):
     assert storage.check()
 
 
-def test_rate_limiter_flexible_on_ioredis(server):
+def test_rate_limiter_flexible_on_ioredis(either_server):
     # Node's rate-limiter-flexible (RateLimiterRedis: a Lua script per consume)
     js = Path(__file__).resolve().parents[1] / "js"
-    done = subprocess.run(["node", str(js / "rate_limiter.mjs"), str(server.port)],
+    done = subprocess.run(["node", str(js / "rate_limiter.mjs"), str(either_server.port)],
                           capture_output=True, text=True, timeout=120, cwd=js)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -162,3 +151,14 @@ def test_rate_limiter_flexible_on_ioredis(server):
     assert (report["other"], report["penalised"], report["rewarded"]) == (3, 2, 4)
     assert report["consumedUser1"] == 8 and report["blockedMs"] and report["blockedRefused"]
     assert report["deleted"] is True and report["afterDelete"] == 4
+
+
+def test_express_sessions_in_connect_redis(either_server):
+    # express-session with connect-redis's RedisStore on node-redis, as its docs set it up
+    js = Path(__file__).resolve().parents[1] / "js"
+    done = subprocess.run(["node", str(js / "express_sessions.mjs"), str(either_server.port)],
+                          capture_output=True, text=True, timeout=120, cwd=js)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "views": [1, 2, 3], "stranger": 1, "storedViews": 3, "ttlOk": True, "idsHasSid": True,
+        "length": 2, "afterLogout": 0}
