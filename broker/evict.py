@@ -9,9 +9,7 @@ does the same, with the sampling lists of ``Keyspace`` (``sample_keys``,
 Python's sake, neither visible in replies: a round frees 1/1024 of maxmemory past
 the limit (so it serves the next few dozen writes), and allkeys-lru refills an
 empty pool from ``maxmemory-samples`` x 16 keys at once, keeping the 16 idlest
-(the same samples per evicted key as Redis's populate-then-pick), and evicts
-those 16 together when nobody hears of evictions (so up to 15 keys more than
-the round's target go).
+(the same samples per evicted key as Redis's populate-then-pick).
 
 The per-key field is Redis's 24-bit ``lru``, kept for every key in every
 configuration (``OBJECT IDLETIME`` is exact by default, as in Redis):
@@ -176,19 +174,6 @@ def _evict_plain_batch(db: Any, batch: list[bytes]) -> tuple[int, int]:
     return count, cost
 
 
-def _drop_sampled(full: list[bytes], picked: list[bytes], keys: list[bytes], start: int, stride: int) -> None:
-    """Take ``keys`` (some of ``picked``, the slice ``full[start::stride]``) out of
-    the sampling list ``full``, each hole filled from its tail (order does not
-    matter for sampling), in calls at C speed: no Python step per key."""
-    at = {start + index * stride for index in map(picked.index, keys)}  # (a key twice: one slot)
-    size = len(full)
-    tail = range(size - len(at), size)
-    holes = sorted(at.difference(tail))  # victims outside the tail, filled by the tail's others
-    kept = sorted(set(tail).difference(at))
-    deque(map(full.__setitem__, holes, map(full.__getitem__, kept)), 0)
-    del full[size - len(at):]
-
-
 # ------------------------------------------------------------------ Evictor
 
 class Evictor:
@@ -316,7 +301,7 @@ class Evictor:
                 if not data or refills == 16:  # no key, or samples of ghosts only
                     result = EVICT_FAIL if freed < needed else EVICT_OK
                     break
-                self._sample_idlest(db, batch, remove=plain)
+                self._sample_idlest(db, batch)
                 refills += 1
                 continue
             if plain:
@@ -402,42 +387,31 @@ class Evictor:
             if len(pool) > EVPOOL_SIZE:
                 del pool[0]
 
-    def _sample_idlest(self, db: Any, batch: list[bytes], remove: bool = False) -> None:
+    def _sample_idlest(self, db: Any, batch: list[bytes]) -> None:
         """Fill ``batch`` with the 16 idlest of ``maxmemory-samples`` x 16 keys of
         ``db``, the idlest last (for ``pop``): what 16 rounds of Redis's
         populate-then-pick would evict, with the same samples per evicted key.
 
         The keys are one strided slice of the sampling list from a random offset
         (every key equally likely; spread evenly over the list, where Redis walks
-        a few runs of hash buckets), sorted by their lru field: all at C speed. Per
-        key sampled what is left is the memory it touches; a round of Python per
-        key (random indices included) was most of a SET that evicts.
-
-        With ``remove`` (the caller evicts the batch at once) the 16 leave the
-        sampling list now (``_drop_sampled``), so that evictions leave no ghosts:
-        the sort then needs one probe per key, and the list no rebuild."""
-        order = full = db.sample_list(tight=True)
+        a few runs of hash buckets), then ghosts are dropped by ``filter`` and the
+        rest sorted by their lru field: all at C speed. Per key sampled what is left
+        is the memory it touches; a round of Python per key (random indices
+        included) was most of a SET that evicts."""
+        order = db.sample_list(tight=True)
         size = len(order)
         if not size:
             return
         count = self.samples * EVPOOL_SIZE
-        start, stride = 0, 1
         if size > count:
             stride = size // count
             # the last of ``count`` keys in the list: every key may be taken
             start = int(_random() * (size - stride * (count - 1)))
             order = order[start:start + stride * count:stride]
         lru = db.lru
-        try:
-            idlest = sorted(order, key=lru.__getitem__)
-        except KeyError:
-            # ghosts (deleted keys): every live key has a field, one probe tells
-            idlest = sorted(filter(lru.__contains__, order), key=lru.__getitem__)
-        idlest = idlest[EVPOOL_SIZE - 1::-1]
-        if remove and idlest:
-            _drop_sampled(full, order, idlest, start, stride)
-        batch += idlest
-
+        # every live key has a field: one probe tells a ghost (a deleted key)
+        idlest = sorted(filter(lru.__contains__, order), key=lru.__getitem__)
+        batch += idlest[EVPOOL_SIZE - 1::-1]
 
     def _pick_random(self) -> tuple[Any, bytes] | None:
         """allkeys-random / volatile-random: a random key of the next db that has one."""

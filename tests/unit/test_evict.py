@@ -8,7 +8,7 @@ import random
 import pytest
 
 from broker.core import Broker
-from broker.evict import OOM, _drop_sampled, lfu_decr, lru_idle_seconds
+from broker.evict import OOM, lfu_decr, lru_idle_seconds
 from broker.memcost import EXPIRE_COST, string_cost
 from broker.resp import NULL_ARRAY, OK
 from tests.support.core import Clock, FakeClient, error, run
@@ -330,7 +330,6 @@ def test_allkeys_lru_inline_eviction_keeps_the_account_and_tells_listeners(broke
     assert broker.stats.evicted_keys > 2000
     assert broker.memory.dataset == db.cost() and set(db.lru) == set(db.data)
     assert len(db.data) + broker.stats.evicted_keys == 3000
-    assert set(db.data) <= set(db.sample_list())  # none lost from the sampling list
     evicted = [m.data for m in listener.messages if m.channel == b"__keyevent@0__:evicted"]
     assert len(evicted) == (broker.stats.evicted_keys if listening else 0)
     if listening:
@@ -364,40 +363,9 @@ def test_allkeys_lru_batch_eviction_skips_ghosts_and_drops_sticky_encodings(brok
     assert broker.stats.evicted_keys > 400 and deleted > 0
     assert broker.memory.dataset == db.cost() and set(db.lru) == set(db.data)
     assert set(db.encodings) <= set(db.data)
-    # the batches left the sampling list as they went, and every live key is in it
-    assert set(db.data) <= set(db.sample_list())
     assert len(db.data) + broker.stats.evicted_keys + deleted == 1900
     assert sum(key.startswith(b"old") for key in db.data) < 10, sum(key.startswith(b"old") for key in db.data)
     assert broker.memory.used <= broker.maxmemory
-
-
-def test_drop_sampled_takes_exactly_the_victims_out_of_the_sampling_list() -> None:
-    # victims anywhere (in the tail too), a key sampled twice: the others all stay
-    rng = random.Random(3)
-    for size in (1, 5, 17, 80, 81, 400, 1000):
-        for _ in range(30):
-            full = [b"k%d" % i for i in range(size)]
-            stride = max(1, size // 80)
-            start = rng.randrange(size - stride * (min(size, 80) - 1)) if size > 80 else 0
-            picked = full[start:start + stride * 80:stride]
-            keys = rng.sample(picked, min(16, len(picked)))
-            keys += keys[:1]  # twice: one slot
-            before = list(full)
-            _drop_sampled(full, picked, keys, start, stride)
-            assert sorted(full) == sorted(set(before) - set(keys))
-
-
-def test_allkeys_lru_plain_eviction_leaves_no_ghosts_to_rebuild(broker: Broker, client: FakeClient,
-                                                                clock: Clock) -> None:
-    random.seed(12)
-    fill(broker, client, 500, "old")
-    limit(broker, client, "allkeys-lru")
-    db = broker.dbs[0]
-    for i in range(2000):
-        clock.now += 0.001
-        run(broker, client, "SET", f"new{i}", "x" * 100)
-    assert broker.stats.evicted_keys > 1500
-    assert sorted(db.sample_list()) == sorted(db.data)  # each batch left as it went: no ghost
 
 
 def test_allkeys_lru_over_several_dbs_takes_the_idlest_of_each(broker: Broker, client: FakeClient,
