@@ -9,7 +9,9 @@ does the same, with the sampling lists of ``Keyspace`` (``sample_keys``,
 Python's sake, neither visible in replies: a round frees 1/1024 of maxmemory past
 the limit (so it serves the next few dozen writes), and allkeys-lru refills an
 empty pool from ``maxmemory-samples`` x 16 keys at once, keeping the 16 idlest
-(the same samples per evicted key as Redis's populate-then-pick).
+(the same samples per evicted key as Redis's populate-then-pick), and evicts
+those 16 together when nobody hears of evictions (so up to 15 keys more than
+the round's target go).
 
 The per-key field is Redis's 24-bit ``lru``, kept for every key in every
 configuration (``OBJECT IDLETIME`` is exact by default, as in Redis):

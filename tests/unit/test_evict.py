@@ -363,8 +363,10 @@ def test_allkeys_lru_batch_eviction_skips_ghosts_and_drops_sticky_encodings(brok
     assert broker.stats.evicted_keys > 400 and deleted > 0
     assert broker.memory.dataset == db.cost() and set(db.lru) == set(db.data)
     assert set(db.encodings) <= set(db.data)
+    assert set(db.data) <= set(db.sample_list())  # none lost from the sampling list
     assert len(db.data) + broker.stats.evicted_keys + deleted == 1900
-    assert sum(key.startswith(b"old") for key in db.data) < 10, sum(key.startswith(b"old") for key in db.data)
+    # the idlest went first (sampled, so a few old keys may be left)
+    assert sum(key.startswith(b"old") for key in db.data) < 10
     assert broker.memory.used <= broker.maxmemory
 
 
