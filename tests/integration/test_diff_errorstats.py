@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.resp_client import RespClient, wait_until
+from tests.support.resp_client import RespClient, error_stats, wait_until
 
 # (name, script): each runs as EVAL <script> 0 with key "s" holding a non-integer
 SCRIPTS = [
@@ -41,20 +41,6 @@ SCRIPTS = [
 ]
 
 
-def _stats(client: RespClient) -> dict[str, Any]:
-    """The error counters and every command's calls/rejected/failed (INFO itself left out)."""
-    out: dict[str, Any] = {}
-    for section in ("stats", "errorstats", "commandstats"):
-        for line in client.call("INFO", section).decode().splitlines():
-            if line.startswith("total_error_replies:") or line.startswith("errorstat_"):
-                key, value = line.split(":", 1)
-                out[key] = value
-            elif line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
-                key, value = line.split(":", 1)
-                fields = dict(part.split("=", 1) for part in value.split(","))
-                out[key] = (fields["calls"], fields["rejected_calls"], fields["failed_calls"])
-    return out
-
 
 def _script_stats(port: int, script: str) -> tuple[Any, dict[str, Any]]:
     with RespClient(port) as client:
@@ -62,7 +48,7 @@ def _script_stats(port: int, script: str) -> tuple[Any, dict[str, Any]]:
         client.call("SET", "s", "not a number")
         client.call("CONFIG", "RESETSTAT")
         reply = client.call("EVAL", script, 0)
-        return reply, _stats(client)
+        return reply, error_stats(client)
 
 
 @pytest.mark.parametrize("name,script", SCRIPTS, ids=[name for name, _ in SCRIPTS])
@@ -90,7 +76,7 @@ def _oom_script_stats(port: int, script: str) -> tuple[Any, dict[str, Any]]:
             reply = client.call("EVAL", script, 1, "x")
         finally:
             client.call("CONFIG", "SET", "maxmemory", 0)
-        stats = _stats(client)
+        stats = error_stats(client)
         stats.pop("cmdstat_config|set")
         return reply, stats
 
@@ -112,7 +98,7 @@ def _blocked_nogroup_stats(port: int) -> tuple[Any, dict[str, Any]]:
         wait_until(lambda: b"blocked_clients:1" in admin.call("INFO", "clients"), "the reader is blocked")
         admin.call("XGROUP", "DESTROY", "mystream", "mygroup")
         reply = waiter.read()
-        return reply, _stats(admin)
+        return reply, error_stats(admin)
 
 
 def test_failed_blocked_command_counts_as_redis(redis_server: Any, fanout_broker: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.resp_client import RespClient
+from tests.support.resp_client import RespClient, error_stats
 
 STEPS: list[tuple[Any, ...]] = [
     ("SET", "x", "some value"), ("CONFIG", "SET", "min-replicas-to-write", 1),
@@ -26,19 +26,6 @@ STEPS: list[tuple[Any, ...]] = [
 ]
 
 
-def _stats(client: RespClient) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for section in ("errorstats", "commandstats"):
-        for line in client.call("INFO", section).decode().splitlines():
-            if line.startswith("errorstat_"):
-                key, value = line.split(":", 1)
-                out[key] = value
-            elif line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
-                key, value = line.split(":", 1)
-                fields = dict(part.split("=", 1) for part in value.split(","))
-                out[key] = (fields["calls"], fields["rejected_calls"], fields["failed_calls"])
-    return out
-
 
 def _run(port: int) -> tuple[list[Any], dict[str, Any]]:
     with RespClient(port) as client:
@@ -49,7 +36,7 @@ def _run(port: int) -> tuple[list[Any], dict[str, Any]]:
         finally:
             client.call("CONFIG", "SET", "min-replicas-to-write", 0)
             client.call("CONFIG", "SET", "min-replicas-max-lag", 10)
-        return replies, _stats(client)
+        return replies, error_stats(client)
 
 
 def test_min_replicas_refusals_as_redis(redis_server: Any, fanout_broker: Any) -> None:

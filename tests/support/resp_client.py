@@ -97,3 +97,19 @@ def client_flags(admin: "RespClient", client_id: int) -> bytes:
     line = admin.call("CLIENT", "LIST", "ID", client_id)
     return line.split(b"flags=", 1)[1].split(b" ", 1)[0] if b"flags=" in line else b""
 
+
+def error_stats(client: RespClient) -> dict[str, Any]:
+    """INFO's error counters (total_error_replies, errorstat_*) and every command's
+    (calls, rejected_calls, failed_calls) but INFO's own: what differential tests of
+    error counting compare."""
+    out: dict[str, Any] = {}
+    for section in ("stats", "errorstats", "commandstats"):
+        for line in client.call("INFO", section).decode().splitlines():
+            if line.startswith("total_error_replies:") or line.startswith("errorstat_"):
+                key, value = line.split(":", 1)
+                out[key] = value
+            elif line.startswith("cmdstat_") and not line.startswith("cmdstat_info:"):
+                key, value = line.split(":", 1)
+                fields = dict(part.split("=", 1) for part in value.split(","))
+                out[key] = (fields["calls"], fields["rejected_calls"], fields["failed_calls"])
+    return out
