@@ -1,4 +1,4 @@
-"""Connect + subscribe storms against ``fanout serve`` (and Bun): connects/s, server CPU per connect, memory per idle connection.
+"""Connect + subscribe storms against `fanout serve` and Bun: connects/s, server CPU per connect, memory per connection.
 
 Clients (--client): ``bun`` (default; bench/peers/connect_client.js under the npm ``bun``
 binary that bench/rooms_vs_bun.py installs into its cache: raw sockets, fast enough that
@@ -284,7 +284,8 @@ def main() -> None:
           f"{args.client} client x{args.clients} (load {os.getloadavg()[0]:.1f}); ratios this / the others:")
     for metric in results["this"][0]:
         row = {name: statistics.median(r[metric] for r in rows) for name, rows in results.items()}
-        ratio = "".join(f"  /{name} {row['this'] / value:.2f}x" for name, value in row.items() if name != "this" and value)
+        ratio = "".join(f"  /{name} {row['this'] / value:.2f}x"
+                        for name, value in row.items() if name != "this" and value)
         print(f"  {metric:<40}" + "".join(f" {name} {value:>10,.1f}" for name, value in row.items()) + ratio)
 
 
