@@ -249,7 +249,9 @@ def callgrind(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=50, help="connects in flight (over all clients)")
+    parser.add_argument("--concurrency", type=int,
+                        help="connects in flight, over all clients (500; 50 for --client python and --callgrind: "
+                             "on loaded cores fewer leave client and server waiting for each other's turn)")
     parser.add_argument("--client", choices=("bun", "node", "python"), default="bun")
     parser.add_argument("--clients", type=int, default=1, help="client processes (bun, node)")
     parser.add_argument("--peers", nargs="*", choices=PEERS, default=[], help="peer servers run beside fanout")
@@ -261,6 +263,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "connect-callgrind"),
                         help="--callgrind: output directory")
     args = parser.parse_args()
+    if args.concurrency is None:
+        args.concurrency = 50 if args.client == "python" or args.callgrind else 500
     try:
         import uvloop
         uvloop.install()

@@ -457,7 +457,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--storm", type=int, default=5000,
                         help="connects of the Bun-client connect storm at the end of each run (0: none)")
-    parser.add_argument("--storm-inflight", type=int, default=100, help="connects in flight in that storm")
+    parser.add_argument("--storm-inflight", type=int, default=500, help="connects in flight in that storm")
     parser.add_argument("--quick", action="store_true",
                         help="rooms:2000 and one:1000, fanout and bun, 3 rounds of 1 s steps (< 3 min)")
     args = parser.parse_args()
