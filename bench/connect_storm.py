@@ -14,6 +14,8 @@ Per round and server:
 - server CPU µs per connect + subscribe, and per close (from /proc), and connects per
   server CPU-second (1e6 / µs: the rate of a server with its core to itself);
 - the clients' CPU µs per connect and CPU % (below the server's µs: they are not the bound);
+- how busy each core was (/proc/stat: every task, and the softirq work of loopback TCP
+  that neither process's CPU time includes): a server core near 100 % is the bound;
 - bytes per idle subscribed connection (RSS delta / N).
 Rooms as in bench/rooms_vs_bun.py (connection i in ``room-<i % rooms>``). ``--base DIR``
 runs another checkout beside this one, ``--peers bun`` Bun's server
@@ -55,6 +57,27 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def core_times() -> dict[str, tuple[int, int]]:
+    """Per core: (busy, total) jiffies from /proc/stat; busy counts every process and
+    the kernel's softirq work (loopback TCP), which no process's own CPU time shows."""
+    cores = {}
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *fields = line.split()
+                values = [int(field) for field in fields[:8]]
+                cores[name[3:]] = (sum(values) - values[3] - values[4], sum(values))
+    return cores
+
+
+def busy_percent(before: dict[str, tuple[int, int]], core: str) -> float:
+    after = core_times()
+    if core not in before or core not in after:
+        return float("nan")
+    busy, total = (a - b for a, b in zip(after[core], before[core]))
+    return busy * 100 / total if total else float("nan")
 
 
 def rss_kb(pid: int) -> int:
@@ -170,6 +193,7 @@ def round_one(name: str, tree: Path, args: argparse.Namespace) -> dict[str, floa
     process, port = start_peer(name) if name in PEERS else start(tree, [])
     clients: StormClients | None = None
     client_cpu = float("nan")  # (not measured for the in-process python client)
+    server_core = load_core = float("nan")
     try:
         asyncio.run(storm(port, 50, 10, args.rooms, first=10**6))  # warm-up (imports, first-use caches)
         wait_idle(process.pid)
@@ -177,20 +201,23 @@ def round_one(name: str, tree: Path, args: argparse.Namespace) -> dict[str, floa
         if args.client != "python":
             runtime = bun_runtime() if args.client == "bun" else "node"
             clients = StormClients(runtime, port, n, args.concurrency, args.rooms, args.clients)
-            base, cpu = rss_kb(process.pid), cpu_seconds(process.pid)
+            base, cpu, cores = rss_kb(process.pid), cpu_seconds(process.pid), core_times()
             elapsed = clients.storm()
+            server_core, load_core = busy_percent(cores, SERVER_CORE), busy_percent(cores, LOAD_CORE)
             connect_cpu = cpu_seconds(process.pid) - cpu
             memory = (rss_kb(process.pid) - base) * 1024
             before_close = cpu_seconds(process.pid)
             client_cpu = clients.storm_cpu
             clients.close()
         else:
-            base, cpu = rss_kb(process.pid), cpu_seconds(process.pid)
+            base, cpu, cores = rss_kb(process.pid), cpu_seconds(process.pid), core_times()
             started = time.monotonic()
 
             async def run() -> tuple[float, float, float, float]:
+                nonlocal server_core, load_core
                 transports = await storm(port, n, args.concurrency, args.rooms)
                 elapsed = time.monotonic() - started
+                server_core, load_core = busy_percent(cores, SERVER_CORE), busy_percent(cores, LOAD_CORE)
                 connect_cpu = cpu_seconds(process.pid) - cpu
                 memory = (rss_kb(process.pid) - base) * 1024
                 before_close = cpu_seconds(process.pid)
@@ -205,6 +232,7 @@ def round_one(name: str, tree: Path, args: argparse.Namespace) -> dict[str, floa
                 "server CPU % while connecting": connect_cpu * 100 / elapsed,
                 "client CPU us per connect": client_cpu * 1e6 / n,
                 "client CPU % while connecting": client_cpu * 100 / elapsed,
+                "server core busy % (all tasks, softirq)": server_core, "load core busy %": load_core,
                 "server CPU us per close": close_cpu * 1e6 / n, "bytes per idle connection": memory / n}
     finally:
         if clients is not None:
