@@ -11,7 +11,10 @@ Per shape and server:
 - p50/p99 publish-to-receive latency at a fixed rate of deliveries/s (--rooms-rate for
   rooms, --latency-rate for one channel), HTTP publishes;
 - memory per idle subscribed connection (RSS delta / C) and connections/s while the
-  load generators connect (their own speed bounds this figure, for every server alike).
+  load generators connect (their own speed bounds this figure, for every server alike);
+- connects/s and server CPU per connect of a storm of --storm connects + subscribes from
+  the raw-socket Bun client of bench/connect_storm.py, made at the end of each run beside
+  the C idle connections (the server, not that client, bounds it).
 Peers: ``bench/peers/bun_rooms.js`` (Bun's ``server.publish``; the npm package ``bun``,
 whose binary comes from the registry, installed once into a cache directory) and
 ``bench/peers/node_rooms.js`` (node ``ws`` with a Map of rooms). Servers run on core 0,
@@ -39,6 +42,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import LOAD_CORE, ROOT, SERVER_CORE, LoadGen, free_port, taskset, wait_port  # noqa: E402
+from connect_clients import StormClients  # noqa: E402
 
 CACHE = Path(os.environ.get("FANOUT_BENCH_CACHE", Path.home() / ".cache" / "fanout-bench" / "peers"))
 SERVERS = ("fanout", "bun", "node")
@@ -393,6 +397,17 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
             result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
 
         asyncio.run(measure())
+        if args.storm:
+            # Connects/s from the raw-socket Bun client (bench/connect_clients.py), beside the
+            # load generators' connections: the picows clients above bound their own figure.
+            clients = StormClients(tools["bun"][0], port, args.storm, args.storm_inflight, rooms, first=connections)
+            try:
+                cpu = cpu_seconds(process.pid)
+                result["storm_rate"] = args.storm / clients.storm()
+                result["storm_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / args.storm
+                clients.close()
+            finally:
+                clients.kill()
     finally:
         for gen in gens:
             gen.quit()
@@ -416,7 +431,9 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
         ("p99", "p99 ms @ fixed rate (HTTP)", "lower"),
         ("memory", "bytes per idle connection", "lower"),
         ("connect_rate", "connections/s (load-bound)", "higher"),
-        ("connect_cpu", "server CPU us per connect+sub", "lower"))
+        ("connect_cpu", "server CPU us per connect+sub", "lower"),
+        ("storm_rate", "connects/s, Bun client storm", "higher"),
+        ("storm_cpu", "server CPU us/connect, storm", "lower"))
 
 
 def main() -> None:
@@ -438,6 +455,9 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=100_000,
                         help="deliveries/s for the one-channel latency run")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--storm", type=int, default=5000,
+                        help="connects of the Bun-client connect storm at the end of each run (0: none)")
+    parser.add_argument("--storm-inflight", type=int, default=500, help="connects in flight in that storm")
     parser.add_argument("--quick", action="store_true",
                         help="rooms:2000 and one:1000, fanout and bun, 3 rounds of 1 s steps (< 3 min)")
     args = parser.parse_args()
@@ -454,7 +474,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if taskset(LOAD_CORE):
         os.sched_setaffinity(0, {int(LOAD_CORE)})
-    tools = peer_tools() if set(args.servers) - {"fanout", "base"} else {}
+    tools = peer_tools() if set(args.servers) - {"fanout", "base"} or args.storm else {}
     results: dict[tuple[str, int], dict[str, list[dict[str, float]]]] = {}
     begun = time.monotonic()
     for round_index in range(args.rounds):

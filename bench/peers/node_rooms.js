@@ -1,6 +1,7 @@
 // The node `ws` peer for bench/rooms_vs_bun.py: node's http server and the `ws` library with a
 // Map of rooms (the usual hand-rolled chat server). Same API as bun_rooms.js: /ws?room=R,
-// POST /api/publish {"channel": R, "data": ...}, and a websocket's message published to its room.
+// POST /api/publish {"channel": R, "data": ...}, and a websocket's message published to its room,
+// except {"op": "subscribe", "channel": R, "id": I}: the socket joins R, answered as fanout answers.
 // Usage: node node_rooms.js PORT (NODE_PATH must reach the `ws` package).
 const http = require("http");
 const { WebSocketServer } = require("ws");
@@ -31,17 +32,30 @@ server.on("upgrade", (req, socket, head) => {
   const url = new URL(req.url, "http://x");
   if (url.pathname !== "/ws") return socket.destroy();
   wss.handleUpgrade(req, socket, head, (ws) => {
-    const room = url.searchParams.get("room") || "bench";
-    if (!rooms.has(room)) rooms.set(room, new Set());
-    rooms.get(room).add(ws);
+    const joined = new Set();
+    const join = (room) => {
+      if (!rooms.has(room)) rooms.set(room, new Set());
+      rooms.get(room).add(ws);
+      joined.add(room);
+    };
+    const room = url.searchParams.get("room");
+    if (room) join(room);
     ws.on("message", (data) => {
       const text = data.toString();
-      publish(JSON.parse(text).channel, text);
+      const body = JSON.parse(text);
+      if (body.op === "subscribe") {
+        join(body.channel);
+        ws.send(JSON.stringify({ op: "subscribed", channel: body.channel, id: body.id }));
+        return;
+      }
+      publish(body.channel, text);
     });
     ws.on("close", () => {
-      const members = rooms.get(room);
-      members.delete(ws);
-      if (!members.size) rooms.delete(room);
+      for (const name of joined) {
+        const members = rooms.get(name);
+        members.delete(ws);
+        if (!members.size) rooms.delete(name);
+      }
     });
   });
 });
