@@ -21,7 +21,6 @@ Usage: python bench/client_tracking.py [--requests 100000] [--rounds 3]
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import statistics
 import sys
@@ -29,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import pin_load, start_ours, start_redis, stop
+from common import cpu_seconds, pin_load, start_ours, start_redis, stop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,12 +36,6 @@ from tests.support.resp_client import encode_command  # noqa: E402
 
 KEYS = 10_000
 PIPELINE = 16
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _connect(port: int) -> socket.socket:

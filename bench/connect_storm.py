@@ -46,17 +46,11 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LOAD_CORE, ROOT, SERVER_CORE, free_port, stop, taskset, wait_port  # noqa: E402
+from common import LOAD_CORE, ROOT, SERVER_CORE, cpu_seconds, free_port, rss_kb, stop, taskset, wait_port  # noqa: E402
 from connect_clients import StormClients, bun_runtime  # noqa: E402
 
 PEERS = ("bun", "node")
 SERVE_FLAGS = ["--resp-port", "-1", "--max-connections", "1000000", "--log-level", "warning", "--save", ""]
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def core_times() -> dict[str, tuple[int, int]]:
@@ -78,11 +72,6 @@ def busy_percent(before: dict[str, tuple[int, int]], core: str) -> float:
         return float("nan")
     busy, total = (a - b for a, b in zip(after[core], before[core]))
     return busy * 100 / total if total else float("nan")
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 def client_frame(payload: bytes) -> bytes:

@@ -31,7 +31,7 @@ import orjson
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LoadGen  # noqa: E402
+from common import LoadGen, cpu_seconds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -49,12 +49,6 @@ def rss_kb(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def taskset(core: str) -> list[str]:

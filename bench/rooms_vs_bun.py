@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LOAD_CORE, ROOT, SERVER_CORE, LoadGen, free_port, taskset, wait_port  # noqa: E402
+from common import LOAD_CORE, ROOT, SERVER_CORE, LoadGen, cpu_seconds, free_port, rss_kb, taskset, wait_port  # noqa: E402
 from connect_clients import StormClients  # noqa: E402
 
 CACHE = Path(os.environ.get("FANOUT_BENCH_CACHE", Path.home() / ".cache" / "fanout-bench" / "peers"))
@@ -88,17 +87,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 # --------------------------------------------------------------- publishers

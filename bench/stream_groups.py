@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import socket
 import statistics
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 import hiredis
 
-from common import pin_load, start_ours, start_redis, stop
+from common import cpu_seconds, pin_load, start_ours, start_redis, stop
 
 CONSUMERS = 4
 PIPELINE = 16
@@ -109,12 +108,6 @@ def consumer(port: int, name: str, mode: str) -> None:
         else:
             for entry_id in ids:
                 conn.call("XACK", "jobs", "workers", entry_id)
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def group_done(admin: Conn, entries: int) -> bool:
