@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -133,7 +132,6 @@ async def test_pongs_keep_a_connection_alive_across_pings(backplane: Backplane):
         server.stop()
 
 
-@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to read the server's socket")
 async def test_a_connection_s_kernel_send_buffer_is_capped_near_the_output_budget(backplane: Backplane):
     # Set on the listening socket and inherited: --max-buffer 64k asks for 32k, which Linux doubles.
     server = backplane.serve("--max-buffer", "65536", resp=False)
