@@ -60,7 +60,12 @@ async def publish(state: GatewayState, channel: str, data_json: bytes, key: byte
                                                             options.history_ttl_ms)
         state.counters.messages_in += 1
         return {"offset": offset, "epoch": epoch}
-    await state.backend.publish(channel.encode(), data_json)
+    hub = state.hub
+    hub.json_data = data_json  # (JSON text: the hub need not parse it again; see Hub.json_data)
+    try:
+        await state.backend.publish(channel.encode(), data_json)
+    finally:
+        hub.json_data = None
     state.counters.messages_in += 1
     return {}
 
