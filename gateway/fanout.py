@@ -36,6 +36,7 @@ log = logging.getLogger("fanout.gateway")
 
 # Channels whose event start (Hub._heads) is kept; past it the cache starts over.
 HEADS_LIMIT = 4096
+
 # Presence event subscriptions: per-user join/leave, or one per connection.
 PresenceMode = str
 USERS, CONNECTIONS = "users", "connections"
@@ -79,7 +80,7 @@ class Hub:
         # loop for it costs a microsecond, once per message.
         self._batcher: Any = None
         # The data of the publish in progress when its publisher made it with
-        # orjson here (gateway.fast_http): the broker hands the same object to
+        # orjson here (gateway.fast_http, gateway.operations.publish): the broker hands the same object to
         # on_message, which then skips payload_json's re-parse (``is``, not ``==``:
         # only that very object is known to be JSON).
         self.json_data: bytes | None = None

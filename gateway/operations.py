@@ -36,6 +36,7 @@ def idempotency_key(value: Any) -> bytes | None:
 
 async def publish(state: GatewayState, channel: str, data_json: bytes, key: bytes | None = None) -> dict[str, Any]:
     """Publish (through history when the channel keeps it); the reply's position fields.
+    ``data_json`` is JSON text (``protocol.encode_data``'s): the hub delivers it unchecked.
 
     With an idempotency ``key``: not published again if a publish with that key on
     this channel ran within ``idempotency_window`` (the reply then has
