@@ -52,9 +52,12 @@ class _Flusher:
     still gets everything in the order it happened.
     """
 
-    __slots__ = ("channel", "frames", "pending", "scheduled", "subscribers")
+    __slots__ = ("channel", "frames", "loop", "pending", "scheduled", "subscribers")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Weakly: the loop is the key of the flusher's entry in _flushers. Known
+        # here, not asked for: get_running_loop() makes a getpid() system call.
+        self.loop = weakref.ref(loop)
         self.pending: list[Connection] = []
         self.scheduled = False
         self.channel = b""
@@ -65,7 +68,7 @@ class _Flusher:
         self.pending.append(connection)
         if not self.scheduled:
             self.scheduled = True
-            asyncio.get_running_loop().call_soon(self.run)
+            self._call_soon()
 
     def run(self) -> None:
         if self.frames:
@@ -85,7 +88,12 @@ class _Flusher:
         """After ``pending`` was appended to directly (see send_to_all)."""
         if self.pending and not self.scheduled:
             self.scheduled = True
-            asyncio.get_running_loop().call_soon(self.run)
+            self._call_soon()
+
+    def _call_soon(self) -> None:
+        loop = self.loop()
+        assert loop is not None  # (a flusher is used on its loop only)
+        loop.call_soon(self.run)
 
     def batch(self, channel: bytes, subscribers: Collection[Connection], frame: bytes) -> None:
         """A message for every one of ``subscribers`` (a channel's, the hub's own
@@ -98,7 +106,7 @@ class _Flusher:
         self.channel, self.subscribers, self.frames = channel, subscribers, [frame]
         if not self.scheduled:
             self.scheduled = True
-            asyncio.get_running_loop().call_soon(self.run)
+            self._call_soon()
 
     def settle(self) -> None:
         """Queue the channel batch now (a no-op without one)."""
@@ -120,7 +128,7 @@ def batcher() -> _Flusher:
 def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
     flusher = _flushers.get(loop)
     if flusher is None:
-        flusher = _flushers[loop] = _Flusher()  # (no reference to the loop: it is the weak key)
+        flusher = _flushers[loop] = _Flusher(loop)
     return flusher
 
 

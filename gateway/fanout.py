@@ -33,6 +33,10 @@ from gateway.protocol import encode_event, payload_json
 __all__ = ["Hub", "PresenceMode", "history_event"]
 
 log = logging.getLogger("fanout.gateway")
+
+# Channels whose event start (Hub._heads) is kept; past it the cache starts over.
+HEADS_LIMIT = 4096
+
 # Presence event subscriptions: per-user join/leave, or one per connection.
 PresenceMode = str
 USERS, CONNECTIONS = "users", "connections"
@@ -75,6 +79,15 @@ class Hub:
         # The loop's flusher (gateway.connection.batcher), once known: asking the
         # loop for it costs a microsecond, once per message.
         self._batcher: Any = None
+        # The data of the publish in progress when its publisher made it with
+        # orjson here (gateway.fast_http, gateway.operations.publish): the broker hands the same object to
+        # on_message, which then skips payload_json's re-parse (``is``, not ``==``:
+        # only that very object is known to be JSON).
+        self.json_data: bytes | None = None
+        # channel -> b'{"channel":"<name>"' (the event's start, made once per
+        # channel rather than once per message; cleared when it grows past
+        # HEADS_LIMIT, as gateway.channels caches options).
+        self._heads: dict[bytes, bytes] = {}
         backend.set_handler(self.on_message)
 
     # ------------------------------------------------------------ delivery
@@ -90,16 +103,25 @@ class Hub:
         if not subscribers:
             return
         self.received += 1
-        frame = text_frame(encode_event(channel, payload_json(data), pattern))
+        data_json = data if data is self.json_data else payload_json(data)
         flusher = self._batcher or self._flusher()
         if pattern is None:
+            head = self._heads.get(channel) or self._head(channel)
             # Queued with the channel's next messages of this loop iteration, if it
             # has more (one channel, many publishes: one append per subscriber).
-            flusher.batch(channel, subscribers, frame)
+            flusher.batch(channel, subscribers, text_frame(head + b',"data":' + data_json + b"}"))
         else:
             flusher.settle()
-            send_to_all(list(subscribers), frame, channel)
+            send_to_all(list(subscribers), text_frame(encode_event(channel, data_json, pattern)), channel)
         self.counters.deliveries += len(subscribers)
+
+    def _head(self, channel: bytes) -> bytes:
+        """``encode_event``'s start for a channel's messages, cached."""
+        heads = self._heads
+        if len(heads) >= HEADS_LIMIT:
+            heads.clear()
+        head = heads[channel] = encode_event(channel, b"")[:-len(b',"data":}')]
+        return head
 
     def _flusher(self) -> Any:
         if self._batcher is None:

@@ -46,6 +46,10 @@ MAX_HEAD = 16 * 1024
 # Unanswered input held per connection: past it the connection is not read until
 # the requests in it are answered (backpressure, as the websocket side does).
 MAX_INPUT = 1 << 20
+# Request heads FastHttp.heads keeps (past it the cache starts over), and the
+# longest kept: at most 256 KB.
+HEADS_LIMIT = 256
+MAX_CACHED_HEAD = 1024
 # Requests answered back to back before the connection lets the others have the loop.
 YIELD_EVERY = 16
 _REASONS = {200: "OK", 500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -97,6 +101,12 @@ class FastHttp:
         self.state = state
         self.http_factory = http_factory
         self.connections: set[FastHttpProtocol] = set()
+        # Request head -> what llhttp made of it (headers, keep-alive, whether it
+        # is POST /api/publish over HTTP/1.1): a publisher sends the same few heads
+        # over and over (they differ by Content-Length), and llhttp with its
+        # Python callbacks was a tenth of a publish's instructions. The checks
+        # of the head (type, length, API key) still run on every request.
+        self.heads: dict[bytes, tuple[dict[bytes, bytes], bool, bool]] = {}
         # The broker in this process publishes without awaiting anything: plain
         # publishes are then answered in data_received, with no task per read.
         backend = state.backend
@@ -115,8 +125,8 @@ class FastHttp:
 class FastHttpProtocol(asyncio.Protocol):
     """One HTTP connection while its requests are publishes; then aiohttp's."""
 
-    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "headers", "keep_alive", "odd", "out", "parser", "pos",
-                 "reading", "server", "timer", "transport", "url", "waiting", "writing_paused")
+    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "fed", "headers", "keep_alive", "loop", "odd", "out",
+                 "parser", "pos", "reading", "server", "timer", "transport", "url", "waiting", "writing_paused")
 
     def __init__(self, server: FastHttp) -> None:
         self.server = server
@@ -128,6 +138,7 @@ class FastHttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers: dict[bytes, bytes] = {}
         self.odd = False  # a header that makes aiohttp answer the request
+        self.fed = False  # the current request's head went through the parser (not FastHttp.heads)
         self.keep_alive = True
         self.out: list[bytes] = []
         self.busy = False
@@ -144,6 +155,7 @@ class FastHttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.loop = asyncio.get_running_loop()  # (once: each call is a getpid() system call)
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -279,7 +291,8 @@ class FastHttpProtocol(asyncio.Protocol):
             return None
         body = buffer[self.body_at:body_end]
         try:
-            self.parser.feed_data(body)
+            if self.fed:  # (a head from FastHttp.heads was not: llhttp waits for a head)
+                self.parser.feed_data(body)
             parsed = orjson.loads(body)
             if not isinstance(parsed, dict):
                 raise ValueError("not an object")
@@ -297,15 +310,26 @@ class FastHttpProtocol(asyncio.Protocol):
 
     def _head(self, head: bytes) -> bool:
         """Parse a request head; whether it is one served here."""
-        self.url, self.headers, self.odd = b"", {}, False
-        try:
-            self.parser.feed_data(head)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-            return False
-        headers = self.headers
-        self.keep_alive = self.parser.should_keep_alive()  # (llhttp forgets it once the body is read)
-        if (self.odd or self.url != ROUTE or self.parser.get_method() != b"POST"
-                or self.parser.get_http_version() != "1.1"):
+        heads = self.server.heads
+        parsed = heads.get(head)
+        self.fed = parsed is None
+        if parsed is None:
+            self.url, self.headers, self.odd = b"", {}, False
+            try:
+                self.parser.feed_data(head)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+                return False
+            parser = self.parser
+            # (keep-alive read now: llhttp forgets it once the body is read)
+            parsed = (self.headers, parser.should_keep_alive(), not self.odd and self.url == ROUTE
+                      and parser.get_method() == b"POST" and parser.get_http_version() == "1.1")
+            if parsed[2] and len(head) <= MAX_CACHED_HEAD:  # (only ours: others go to aiohttp anyway)
+                if len(heads) >= HEADS_LIMIT:
+                    heads.clear()
+                heads[head] = parsed
+        headers, self.keep_alive, route = parsed
+        self.headers = headers
+        if not route:
             return False
         length = headers.get(b"content-length")
         kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
@@ -332,8 +356,10 @@ class FastHttpProtocol(asyncio.Protocol):
         assert publish is not None
         status = 200
         close = not keep_alive or self.closing
+        hub = state.hub
         try:
             for channel, data, _ in messages:
+                hub.json_data = data  # (orjson made it: the hub need not parse it again)
                 publish(channel.encode(), data)
                 state.counters.messages_in += 1
             if batch:
@@ -349,6 +375,8 @@ class FastHttpProtocol(asyncio.Protocol):
             status = 500
             answer = response(status, http_api.error_body(errors.INTERNAL_ERROR,
                                                           f"POST {ROUTE.decode()} failed on the server"), close)
+        finally:
+            hub.json_data = None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("HTTP POST %s -> %d (%d messages)", ROUTE.decode(), status, len(messages))
         self.out.append(answer)
@@ -423,16 +451,16 @@ class FastHttpProtocol(asyncio.Protocol):
                 self.body_at -= self.pos
             self.pos = 0
         if what != self.waiting and not (what == "head" and self.waiting == "idle"):
-            self.deadline = asyncio.get_running_loop().time() + timeout
+            self.deadline = self.loop.time() + timeout
         self.waiting = what
         if self.timer is None:
-            self.timer = asyncio.get_running_loop().call_at(self.deadline, self._timed_out)
+            self.timer = self.loop.call_at(self.deadline, self._timed_out)
 
     def _timed_out(self) -> None:
         self.timer = None
         if self.busy or not self.waiting or self.transport is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         if loop.time() < self.deadline:
             self.timer = loop.call_at(self.deadline, self._timed_out)
             return

@@ -194,12 +194,13 @@ def _message(fields: dict[str, Any], where: str) -> Message:
     for name in ("data", "channel"):
         if name not in fields:
             raise HttpError(400, errors.BAD_REQUEST, f"missing field '{where}{name}'")
-    channel = _channel(fields["channel"], where + "channel")
+    channel = fields["channel"]
+    _channel(channel, where + "channel")  # (checked; the str is what is kept, as it decodes back to itself)
     try:
         key = operations.idempotency_key(fields.get("idempotency_key"))
     except BadRequest as exc:
         raise HttpError(400, exc.code, exc.message.replace("'idempotency_key'", f"'{where}idempotency_key'")) from None
-    return channel.decode(), _data(fields["data"]), key
+    return channel, _data(fields["data"]), key
 
 
 async def publish_all(state: GatewayState, messages: list[Message], batch: bool) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def idempotency_key(value: Any) -> bytes | None:
 
 async def publish(state: GatewayState, channel: str, data_json: bytes, key: bytes | None = None) -> dict[str, Any]:
     """Publish (through history when the channel keeps it); the reply's position fields.
+    ``data_json`` is JSON text (``protocol.encode_data``'s): the hub delivers it unchecked.
 
     With an idempotency ``key``: not published again if a publish with that key on
     this channel ran within ``idempotency_window`` (the reply then has
@@ -60,7 +61,12 @@ async def publish(state: GatewayState, channel: str, data_json: bytes, key: byte
                                                             options.history_ttl_ms)
         state.counters.messages_in += 1
         return {"offset": offset, "epoch": epoch}
-    await state.backend.publish(channel.encode(), data_json)
+    hub = state.hub
+    hub.json_data = data_json  # (JSON text: the hub need not parse it again; see Hub.json_data)
+    try:
+        await state.backend.publish(channel.encode(), data_json)
+    finally:
+        hub.json_data = None
     state.counters.messages_in += 1
     return {}
 

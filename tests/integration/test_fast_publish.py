@@ -280,3 +280,34 @@ async def test_a_kept_alive_publish_connection_does_not_hold_up_shutdown():
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
     assert "Traceback" not in node.log()
+
+
+async def test_a_head_seen_before_still_gets_every_check(server, keyed):
+    """FastHttp.heads: the same head bytes (same Content-Length) again, on new
+    connections and pipelined, with a good body, a bad body, Connection: close."""
+    client = await subscribed(server.port, "hc")
+    good, bad = request({"channel": "hc", "data": 1}), request(b'{"channel":"hc","data":}}')
+    assert len(good) == len(bad)  # the same head
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(good + good + bad)
+        answers = [await read_response(reader) for _ in range(3)]
+        assert [status for status, _, _ in answers] == [200, 200, 400]
+        writer.close()
+    assert [(await client.event())["data"] for _ in range(4)] == [1, 1, 1, 1]
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(request({"channel": "hc", "data": 2}, b"Connection: close"))
+        status, headers, _ = await read_response(reader)
+        assert (status, headers[b"connection"]) == (200, b"close")
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+    await client.close()
+    # The API key is checked on every request, whether its head was seen or not.
+    statuses = []
+    for key in (b"k1", b"k2", b"k1", b"k2"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", keyed.port)
+        writer.write(request({"channel": "k", "data": 1}, b"Authorization: apikey " + key))
+        statuses.append((await read_response(reader))[0])
+        writer.close()
+    assert statuses == [200, 401, 200, 401]
