@@ -85,6 +85,11 @@ def test_path_and_origin_are_what_the_library_reads() -> None:
     PLAIN.replace(KEY, KEY + b"=="),
     PLAIN + b"\r\nX-Tab:\tok\r\nX-Bad: a\rb",  # a bare CR in a value
     b"GET /ws HTTP/1.1",  # no header at all
+    # A bad line between good ones (the matches of the good lines do not cover it).
+    PLAIN.replace(b"\r\n", b"\r\nno colon here\r\n", 2),
+    PLAIN + b"\r\nX-A: 1\nX-B: 2",  # a bare LF
+    PLAIN + b"\r\n\r\nX-After: blank",  # an empty line inside the head
+    PLAIN.replace(b"\r\n", b"\r\n\x00", 1),  # a NUL before a good header line
 ])
 def test_anything_unusual_is_left_to_the_library(head: bytes) -> None:
     assert parse_upgrade(head) is None
