@@ -18,9 +18,8 @@ __all__ = ["FdBudget"]
 # Descriptors the process holds besides client sockets (listeners, the event loop's
 # epoll, log files, backplane links, sockets being accepted and refused).
 BASE = 64
-# Admits between two reads of the limit (a getrlimit system call each): a limit
-# lowered at run time counts within this many connections, and every refusal reads
-# it afresh, so a raised one never refuses a connection.
+# Admits between two checks at most (a getrlimit system call and the ports' counts):
+# a limit lowered at run time counts within this many connections.
 REFRESH = 64
 
 
@@ -35,8 +34,10 @@ class FdBudget:
     def __init__(self, limit: Callable[[], int] = _soft_limit) -> None:
         self.limit = limit
         self.counts: dict[str, Callable[[], int]] = {}
-        self.usable = 0  # from the limit last read
-        self.until_refresh = 0  # admits left before the limit is read again
+        # Admits left that need no check: each admit adds at most one connection, so
+        # after a check finds ``spare`` descriptors below the usable ones, that many
+        # admits (up to REFRESH) are certain to be admitted.
+        self.unchecked = 0
 
     def register(self, port: str, count: Callable[[], int]) -> None:
         self.counts[port] = count
@@ -46,21 +47,19 @@ class FdBudget:
 
         Returns True while the process is more than a reserve (1/32 of the limit,
         at least 16) below its limit, or while the port holds less than an equal
-        share of the usable descriptors. The limit is read again every ``REFRESH``
-        admits and before any refusal, so a limit changed at run time counts soon.
+        share of the usable descriptors. The limit and the counts are read when
+        the process may be near the limit, and every ``REFRESH`` admits besides,
+        so a limit changed at run time counts soon.
         """
-        self.until_refresh -= 1
-        if self.until_refresh < 0:
-            self._read_limit()
-        used = sum(count() for count in self.counts.values())
-        if used < self.usable:
+        self.unchecked -= 1
+        if self.unchecked >= 0:
             return True
-        self._read_limit()  # refusing: with the limit as it is now
-        if used < self.usable:
-            return True
-        return self.counts[port]() < self.usable // max(1, len(self.counts))
-
-    def _read_limit(self) -> None:
         limit = self.limit()
-        self.usable = limit - max(16, limit // 32) - BASE
-        self.until_refresh = REFRESH
+        usable = limit - max(16, limit // 32) - BASE
+        used = 0
+        for count in self.counts.values():
+            used += count()
+        if used < usable:
+            self.unchecked = min(REFRESH, usable - used) - 1  # this admit is one of them
+            return True
+        return self.counts[port]() < usable // max(1, len(self.counts))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from broker.fdlimit import BASE, REFRESH, FdBudget
 
 
@@ -52,12 +54,26 @@ def test_a_raised_limit_is_read_before_refusing() -> None:
 
 
 def test_the_decisions_are_the_ones_of_a_fresh_read() -> None:
-    # Differential: the cached budget against one reading the limit on every admit.
-    limit, http, resp = Limit(1024), [0], [0]
-    fds = budget(limit, http, resp)
+    # Differential: connections admitted and closed at random up to the limit and
+    # back, the cached budget against the rule evaluated afresh on every admit.
+    rng = random.Random(15)
+    limit = Limit(1024)
+    counts = {"http": [0], "resp": [0]}
+    fds = budget(limit, counts["http"], counts["resp"])
     usable = 1024 - 32 - BASE
-    for h, r in [(0, 0), (usable - 1, 0), (usable, 0), (usable // 2, usable // 2), (usable, usable), (0, usable)]:
-        http[0], resp[0] = h, r
-        for port, own in (("http", h), ("resp", r)):
-            expected = h + r < usable or own < usable // 2
-            assert fds.admit(port) is expected, (h, r, port)
+    refused = 0
+    for step in range(20000):
+        port = rng.choice(("http", "http", "resp"))
+        if rng.random() < (0.3 if step % 4000 < 2000 else 0.7):  # filling, then draining
+            own = counts[port]
+            if own[0]:
+                own[0] -= 1
+            continue
+        total = counts["http"][0] + counts["resp"][0]
+        expected = total < usable or counts[port][0] < usable // 2
+        assert fds.admit(port) is expected, (step, port, counts)
+        if expected:
+            counts[port][0] += 1
+        else:
+            refused += 1
+    assert refused  # the run reached the limit
