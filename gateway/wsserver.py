@@ -105,11 +105,13 @@ class FrontProtocol(asyncio.Protocol):
             self.guard.done(self.transport)
         head = self.buffer[:end].lower() if end >= 0 else b""
         # The first line (bytes.splitlines ends lines at CR or LF), and whether a
-        # later line starts with "upgrade: websocket", without splitting the head.
+        # later line starts with "upgrade: websocket", without splitting the head
+        # (find, not ``in``: bytes.__contains__ tries the operand as an int first, a
+        # TypeError raised and dropped each time).
         first_line = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
         target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
-                and (b"\nupgrade: websocket" in head or b"\rupgrade: websocket" in head)):
+                and (head.find(b"\nupgrade: websocket") >= 0 or head.find(b"\rupgrade: websocket") >= 0)):
             upgrade = parse_upgrade(self.buffer[:end]) if end >= 0 else None
             if upgrade is not None:  # the usual upgrade: answered here, frames follow
                 websocket = WebsocketProtocol(self.state, self.transport, opened=True)
@@ -467,7 +469,9 @@ class WebsocketProtocol(asyncio.Protocol):
             self.arrived.set_result(None)
         if not self.busy:
             self.busy = True
-            asyncio.ensure_future(self._handle())
+            # create_task, not ensure_future: that asks isfuture() first, a failed
+            # hasattr (an AttributeError raised and dropped) per request.
+            asyncio.get_running_loop().create_task(self._handle())
 
     def _fail(self, code: int, reason: str) -> None:
         """Close for a protocol violation (the library sends the close frame)."""
@@ -635,7 +639,7 @@ class WebsocketProtocol(asyncio.Protocol):
         state = self.state
         state.connections.discard(connection)
         state.counters.disconnect(connection.close_reason or self.reason)
-        asyncio.ensure_future(drop_connection(state, connection))
+        asyncio.get_running_loop().create_task(drop_connection(state, connection))
 
 
 async def run_heartbeats(state: GatewayState, step: float = 0.05) -> None:
