@@ -26,12 +26,12 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_HEADERS = 128
 MAX_LINE = 8192
 # name ":" OWS value OWS CRLF, with the library's character sets (RFC 9110 5.1, 5.5):
-# the header block is read by one findall (each match is one line: a value holds no
-# CR or LF) and is well formed when the matches cover it whole; the OWS is stripped
-# from each value.
+# the header block is read by one findall of matches that start a line (each is one
+# whole line: a value holds no CR or LF), so it is well formed when there are as many
+# matches as lines; the OWS is stripped from each value.
 _NAME = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
 _VALUE = rb"[\t\x20-\x7e\x80-\xff]*"
-_HEADER = re.compile(rb"(" + _NAME + rb"):(" + _VALUE + rb")\r\n")
+_HEADER = re.compile(rb"^(" + _NAME + rb"):(" + _VALUE + rb")\r\n", re.MULTILINE)
 _TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-z]+")
 _ASCII_TARGET = re.compile(rb"[\x21-\x7e]+")
 # Sec-WebSocket-Key: base64 of 16 bytes (what ``base64.b64decode(key, validate=True)``
@@ -68,10 +68,9 @@ def parse_upgrade(head: bytes) -> Upgrade | None:
     if len(block) > MAX_LINE and any(len(line) > MAX_LINE for line in block.split(b"\r\n")):
         return None
     pairs = _HEADER.findall(block)
-    # Matches never overlap, so lengths adding up to the block's mean they tile it:
-    # every line is a header line (what a fullmatch of the lines' repetition checked).
-    covered = sum(len(name) + len(value) for name, value in pairs) + 3 * len(pairs)  # ":" and CRLF
-    if len(pairs) > MAX_HEADERS or covered != len(block):
+    # A line holds at most one match (at its start) and every line ends in LF: as
+    # many matches as LFs means every line is a header line.
+    if len(pairs) > MAX_HEADERS or len(pairs) != block.count(b"\n"):
         return None
     headers: dict[bytes, bytes] = {}
     connection = b""

@@ -6,6 +6,9 @@ everything it leaves (None) goes to the library as before.
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -110,3 +113,19 @@ def test_an_opened_protocol_reads_frames_at_once() -> None:
     protocol.receive_data(masked)
     [frame] = protocol.events_received()
     assert frame.data == b"hi"
+
+
+# The header block's syntax as a fullmatch of its lines' repetition (what the parser
+# checked before it counted matches against lines instead).
+_BLOCK = re.compile(rb"(?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+_LINES = [b"X-A: 1", b"X-B:", b" folded", b"no colon", b"X-C: a\rb", b"X-D: a\nX-E: b", b"\x00X-F: y",
+          b"", b"X-G:\tz ", b"bad name: v", b"X-H: \xff", b"\nX-I: j", b"X-J: k\n"]
+
+
+def test_the_header_lines_are_checked_as_a_fullmatch_of_them_would() -> None:
+    rng = random.Random(15)
+    for _ in range(3000):
+        extra = b"\r\n".join(rng.choice(_LINES) for _ in range(rng.randint(1, 4)))
+        head = PLAIN + b"\r\n" + extra
+        block = head[head.index(b"\r\n") + 2:] + b"\r\n"
+        assert (parse_upgrade(head) is not None) == (_BLOCK.fullmatch(block) is not None), extra
