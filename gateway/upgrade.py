@@ -82,9 +82,10 @@ def parse_upgrade(head: bytes) -> Upgrade | None:
             connection += b"," + value
         else:
             headers[name] = value
-    tokens = [token.strip().lower() for token in connection.split(b",")]
-    if b"upgrade" not in tokens or not all(_TOKEN.fullmatch(token) for token in tokens if token):
-        return None
+    if connection.lower() != b",upgrade":  # (the usual "Connection: Upgrade" is valid as it is)
+        tokens = [token.strip().lower() for token in connection.split(b",")]
+        if b"upgrade" not in tokens or not all(_TOKEN.fullmatch(token) for token in tokens if token):
+            return None
     if headers.get(b"upgrade", b"").lower() != b"websocket" or headers.get(b"sec-websocket-version") != b"13":
         return None
     key = headers.get(b"sec-websocket-key", b"")

@@ -41,6 +41,8 @@ def _without_date(response: bytes) -> bytes:
     b"sec-websocket-key: " + KEY + b"\r\nsec-websocket-version: 13\r\n"
     b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nUser-Agent: Mozilla/5.0 (X11)",
     PLAIN + b"\r\nConnection: keep-alive",  # a second Connection header adds its tokens
+    PLAIN.replace(b"Connection: Upgrade", b"Connection: UPGRADE"),
+    PLAIN.replace(b"Connection: Upgrade", b"Connection:\tupgrade "),
     PLAIN + b"\r\nX-Spaces: \t a b \t\r\nX-Empty:\r\nX-8bit: caf\xc3\xa9",
     PLAIN + b"\r\nX-Long: " + b"y" * 8000 + b"\r\nX-Other: " + b"z" * 8000,  # long, each line under 8,192
     PLAIN + b"".join(b"\r\nX-%d: y" % n for n in range(123)),  # 128 headers: the most it takes
