@@ -244,7 +244,8 @@ class Connection:
         self.patterns: set[bytes] = _NO_PATTERNS  # type: ignore[assignment]
         self.queue: list[bytes] = []
         self.queued_bytes = 0
-        # Transport buffer size at the last flush: an upper bound until the next one.
+        # Transport buffer size at the last flush: an upper bound until the next one
+        # (a channel run written at the flush adds its size: see send_to_all).
         self.transport_bytes = 0
         self.flush_scheduled = False
         # channel -> messages skipped since the client fell behind
@@ -486,17 +487,26 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
         # whatever clears ``dropped`` clears it)
         if type(connection) is Connection and connection.state is _OPEN and not connection.dropped:
             queued = connection.queued_bytes
-            if queued + connection.transport_bytes + size <= connection.max_buffer:
-                if write and not queued:
-                    transport = connection.transport
+            if write and not queued:
+                transport = connection.transport
+                held = connection.transport_bytes + size
+                if held > connection.max_buffer:  # (the estimate may be stale, as in send_event)
+                    connection.transport_bytes = transport.get_write_buffer_size()
+                    held = connection.transport_bytes + size
+                if held <= connection.max_buffer:
                     if transport.is_closing():
                         continue  # as flush(): nothing is written to a closing transport
                     try:
                         transport.write(frame)
-                        connection.transport_bytes = transport.get_write_buffer_size()
                     except Exception:  # one broken transport must not keep the others from theirs
                         log.exception("error while writing to connection %d", connection.id)
+                        continue
+                    # An upper bound (what the transport held, plus this), not asked of
+                    # the transport per write: every check against the budget asks it
+                    # again before it refuses anything (send_event, _check_drain, flush).
+                    connection.transport_bytes = held
                     continue
+            elif queued + connection.transport_bytes + size <= connection.max_buffer:
                 connection.queue.append(frame)
                 connection.queued_bytes = queued + size
                 if not connection.flush_scheduled:

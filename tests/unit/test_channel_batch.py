@@ -151,3 +151,17 @@ async def test_a_closing_or_broken_transport_does_not_keep_the_others_from_their
     await asyncio.sleep(0)
     assert transports[0].written == [] and broken.written == []
     assert received(transports[2]) == [("a", 1), ("a", 2)]
+
+
+async def test_a_client_that_read_its_output_is_not_refused_on_a_stale_estimate():
+    frame_size = len(text_frame(b'{"channel":"a","data":"xxxxxxxxxxxxxxxxxxxx"}'))
+    broker, hub, connections, transports, counters = await setup(2 * frame_size)
+    await hub.subscribe(connections[0], b"a")
+    for _ in range(2):
+        broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+    await asyncio.sleep(0)
+    transports[0].buffered = 0  # the client read it all; the connection's estimate still says 2 frames
+    broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+    await asyncio.sleep(0)
+    assert len(received(transports[0])) == 3 and counters.dropped == 0
+    assert connections[0].transport_bytes == frame_size
