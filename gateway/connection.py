@@ -490,10 +490,7 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
             if write and not queued:
                 transport = connection.transport
                 held = connection.transport_bytes + size
-                if held > connection.max_buffer:  # (the estimate may be stale, as in send_event)
-                    connection.transport_bytes = transport.get_write_buffer_size()
-                    held = connection.transport_bytes + size
-                if held <= connection.max_buffer:
+                if held <= connection.max_buffer or (held := _refresh(connection) + size) <= connection.max_buffer:
                     if transport.is_closing():
                         continue  # as flush(): nothing is written to a closing transport
                     try:
@@ -523,3 +520,11 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
                 connection.send_event(part, channel)
     if flusher is not None:
         flusher.schedule()
+
+
+
+def _refresh(connection: Connection) -> int:
+    """The transport's size asked again (the connection's figure may be stale, as
+    in send_event)."""
+    connection.transport_bytes = connection.transport.get_write_buffer_size()
+    return connection.transport_bytes
