@@ -73,7 +73,7 @@ class _Flusher:
     def run(self) -> None:
         if self.frames:
             try:
-                self.settle()
+                self.settle(write=True)
             except Exception:  # (a bug) the connections with queued output are still flushed
                 log.exception("error while queueing a channel's messages")
         self.scheduled = False
@@ -108,13 +108,16 @@ class _Flusher:
             self.scheduled = True
             self._call_soon()
 
-    def settle(self) -> None:
-        """Queue the channel batch now (a no-op without one)."""
+    def settle(self, write: bool = False) -> None:
+        """Queue the channel batch now (a no-op without one); ``write``: at the
+        iteration's flush, where a subscriber with nothing queued is written to
+        at once (see send_to_all)."""
         frames = self.frames
         if not frames:
             return
         subscribers, self.frames, self.subscribers = self.subscribers, [], ()
-        send_to_all(list(subscribers), frames[0] if len(frames) == 1 else b"".join(frames), self.channel, frames)
+        send_to_all(list(subscribers), frames[0] if len(frames) == 1 else b"".join(frames), self.channel, frames,
+                    write)
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
@@ -241,7 +244,8 @@ class Connection:
         self.patterns: set[bytes] = _NO_PATTERNS  # type: ignore[assignment]
         self.queue: list[bytes] = []
         self.queued_bytes = 0
-        # Transport buffer size at the last flush: an upper bound until the next one.
+        # Transport buffer size at the last flush: an upper bound until the next one
+        # (a channel run written at the flush adds its size: see send_to_all).
         self.transport_bytes = 0
         self.flush_scheduled = False
         # channel -> messages skipped since the client fell behind
@@ -460,7 +464,7 @@ class Connection:
 
 
 def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
-                parts: list[bytes] | None = None) -> None:
+                parts: list[bytes] | None = None, write: bool = False) -> None:
     """``send_event(frame, channel)`` to each of ``connections`` (a channel's
     subscribers), with its common case (open, within budget, nothing skipped
     before) done here rather than by a call per connection: at 10,000
@@ -469,26 +473,58 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
     ``parts``: the events ``frame`` joins (a channel batch); a connection that
     cannot take them all at once gets them one ``send_event`` each, so the budget
     skips and counts them one by one, as if they had come one at a time.
+
+    ``write``: called by the flusher at the end of the loop iteration (nothing
+    else can be queued to these connections before their flush), so a connection
+    with nothing queued gets ``frame`` written now, as its flush would write it,
+    without being queued, listed as pending and flushed in a second loop.
     """
     size = len(frame)
     flusher: _Flusher | None = None
     pending: list[Connection] = []
     for connection in connections:
-        if (type(connection) is Connection and connection.state is _OPEN and not connection.dropped
-                and connection.queued_bytes + connection.transport_bytes + size <= connection.max_buffer):
-            connection.over_budget_since = None
-            connection.queue.append(frame)
-            connection.queued_bytes += size
-            if not connection.flush_scheduled:
-                connection.flush_scheduled = True
-                if flusher is None:
-                    flusher = connection.flusher
-                    pending = flusher.pending
-                pending.append(connection)
-        elif parts is None:
+        # (not dropped: then over_budget_since is None too; _skip sets both and
+        # whatever clears ``dropped`` clears it)
+        if type(connection) is Connection and connection.state is _OPEN and not connection.dropped:
+            queued = connection.queued_bytes
+            if write and not queued:
+                transport = connection.transport
+                held = connection.transport_bytes + size
+                if held <= connection.max_buffer or (held := _refresh(connection) + size) <= connection.max_buffer:
+                    if transport.is_closing():
+                        continue  # as flush(): nothing is written to a closing transport
+                    try:
+                        transport.write(frame)
+                    except Exception:  # one broken transport must not keep the others from theirs
+                        log.exception("error while writing to connection %d", connection.id)
+                        continue
+                    # An upper bound (what the transport held, plus this), not asked of
+                    # the transport per write: every check against the budget asks it
+                    # again before it refuses anything (send_event, _check_drain, flush).
+                    connection.transport_bytes = held
+                    continue
+            elif queued + connection.transport_bytes + size <= connection.max_buffer:
+                connection.queue.append(frame)
+                connection.queued_bytes = queued + size
+                if not connection.flush_scheduled:
+                    connection.flush_scheduled = True
+                    if flusher is None:
+                        flusher = connection.flusher
+                        pending = flusher.pending
+                    pending.append(connection)
+                continue
+        if parts is None:
             connection.send_event(frame, channel)
         else:
             for part in parts:
                 connection.send_event(part, channel)
     if flusher is not None:
         flusher.schedule()
+
+
+
+def _refresh(connection: Connection) -> int:
+    """The transport's size asked again (the connection's figure may be stale, as
+    in send_event)."""
+    connection.transport_bytes = connection.transport.get_write_buffer_size()
+    return connection.transport_bytes

@@ -102,3 +102,66 @@ async def test_the_budget_skips_a_run_message_by_message():
     broker.publish(b"a", b"6")
     await asyncio.sleep(0)
     assert received(transports[1])[2:] == [("a", {"dropped": 3}), ("a", 6)]
+
+
+class BrokenTransport(FakeTransport):
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("the handler is closed")
+
+
+async def test_at_the_flush_queued_output_goes_first_in_one_write_and_idle_ones_are_written_at_once():
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    busy, idle = connections
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    busy.send_reply(orjson.dumps({"id": 1, "ok": True}))  # queued before the run
+    for n in range(3):
+        broker.publish(b"a", b"%d" % n)
+    await asyncio.sleep(0)
+    assert len(transports[0].written) == 1 and len(transports[1].written) == 1
+    assert decode_frames(transports[0].written[0]) == [{"id": 1, "ok": True}] + [
+        {"channel": "a", "data": n} for n in range(3)]
+    assert received(transports[1]) == [("a", n) for n in range(3)]
+    assert busy.queued_bytes == idle.queued_bytes == 0 and not busy.queue and not idle.queue
+    assert not busy.flush_scheduled and not idle.flush_scheduled
+    assert idle.transport_bytes == transports[1].buffered  # the budget sees what was written
+
+
+async def test_a_run_written_at_the_flush_counts_against_the_budget_of_the_next():
+    frame_size = len(text_frame(b'{"channel":"a","data":"xxxxxxxxxxxxxxxxxxxx"}'))
+    broker, hub, connections, transports, counters = await setup(2 * frame_size)
+    await hub.subscribe(connections[0], b"a")
+    for _ in range(2):
+        broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+    await asyncio.sleep(0)
+    broker.publish(b"a", b'"' + b"x" * 20 + b'"')  # the client has read nothing
+    await asyncio.sleep(0)
+    assert len(received(transports[0])) == 2
+    assert counters.dropped == 1 and connections[0].dropped == {b"a": 1}
+
+
+async def test_a_closing_or_broken_transport_does_not_keep_the_others_from_their_run():
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20, 1 << 20)
+    connections[1].transport = broken = BrokenTransport()  # type: ignore[assignment]
+    transports[0].abort()
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    broker.publish(b"a", b"1")
+    broker.publish(b"a", b"2")
+    await asyncio.sleep(0)
+    assert transports[0].written == [] and broken.written == []
+    assert received(transports[2]) == [("a", 1), ("a", 2)]
+
+
+async def test_a_client_that_read_its_output_is_not_refused_on_a_stale_estimate():
+    frame_size = len(text_frame(b'{"channel":"a","data":"xxxxxxxxxxxxxxxxxxxx"}'))
+    broker, hub, connections, transports, counters = await setup(2 * frame_size)
+    await hub.subscribe(connections[0], b"a")
+    for _ in range(2):
+        broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+    await asyncio.sleep(0)
+    transports[0].buffered = 0  # the client read it all; the connection's estimate still says 2 frames
+    broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+    await asyncio.sleep(0)
+    assert len(received(transports[0])) == 3 and counters.dropped == 0
+    assert connections[0].transport_bytes == frame_size
