@@ -5,6 +5,7 @@ exactly what it would get one message at a time, in the same order."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 
@@ -127,14 +128,23 @@ async def test_at_the_flush_queued_output_goes_first_in_one_write_and_idle_ones_
     assert idle.transport_bytes == transports[1].buffered  # the budget sees what was written
 
 
-async def test_a_run_written_at_the_flush_counts_against_the_budget_of_the_next():
+_X20 = b'"' + b"x" * 20 + b'"'
+
+
+async def _budget_of_two_frames_filled() -> tuple[Any, ...]:
+    """One subscriber of "a" whose output budget is two frames, both written (unread)."""
     frame_size = len(text_frame(b'{"channel":"a","data":"xxxxxxxxxxxxxxxxxxxx"}'))
     broker, hub, connections, transports, counters = await setup(2 * frame_size)
     await hub.subscribe(connections[0], b"a")
     for _ in range(2):
-        broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+        broker.publish(b"a", _X20)
     await asyncio.sleep(0)
-    broker.publish(b"a", b'"' + b"x" * 20 + b'"')  # the client has read nothing
+    return frame_size, broker, connections, transports, counters
+
+
+async def test_a_run_written_at_the_flush_counts_against_the_budget_of_the_next():
+    _, broker, connections, transports, counters = await _budget_of_two_frames_filled()
+    broker.publish(b"a", _X20)  # the client has read nothing
     await asyncio.sleep(0)
     assert len(received(transports[0])) == 2
     assert counters.dropped == 1 and connections[0].dropped == {b"a": 1}
@@ -154,14 +164,9 @@ async def test_a_closing_or_broken_transport_does_not_keep_the_others_from_their
 
 
 async def test_a_client_that_read_its_output_is_not_refused_on_a_stale_estimate():
-    frame_size = len(text_frame(b'{"channel":"a","data":"xxxxxxxxxxxxxxxxxxxx"}'))
-    broker, hub, connections, transports, counters = await setup(2 * frame_size)
-    await hub.subscribe(connections[0], b"a")
-    for _ in range(2):
-        broker.publish(b"a", b'"' + b"x" * 20 + b'"')
-    await asyncio.sleep(0)
+    frame_size, broker, connections, transports, counters = await _budget_of_two_frames_filled()
     transports[0].buffered = 0  # the client read it all; the connection's estimate still says 2 frames
-    broker.publish(b"a", b'"' + b"x" * 20 + b'"')
+    broker.publish(b"a", _X20)
     await asyncio.sleep(0)
     assert len(received(transports[0])) == 3 and counters.dropped == 0
     assert connections[0].transport_bytes == frame_size
