@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from broker.backend import Backend, Pipelining, Reconnecting
+from broker.backend import Backend, InProcess, Pipelining, Reconnecting
 from gateway import errors, history, http_api, node, ops
 from gateway.auth import Authenticator
 from gateway.channels import ChannelPolicy
@@ -99,7 +99,8 @@ def build_app(backend: Backend, settings: GatewaySettings | None = None,
                          counters=counters, registry=registry, channels=channels, node_id=node_id,
                          tracker=PresenceTracker(backend, node_id, int(settings.node_ttl * 1000)),
                          views=LiveViews(hub, settings),
-                         pipeline=backend if isinstance(backend, Pipelining) and backend.pipelined else None)
+                         pipeline=backend if isinstance(backend, Pipelining) and backend.pipelined else None,
+                         in_process=isinstance(backend, InProcess))
     registry.register(GatewayCollector(state))  # type: ignore[arg-type]
     registry.register(state.views)
     app = web.Application(client_max_size=settings.max_message_size + 1,

@@ -79,6 +79,11 @@ class GatewayState:
     node_id: str
     # The backend again when it pipelines publishes (gateway.session.publish_now), else None.
     pipeline: Pipelining | None = None
+    # The backend is the broker in this very process (``broker.backend.InProcess``):
+    # nothing a request awaits needs a task of its own (no redis-py client reading
+    # ``asyncio.current_task()``), so gateway.wsserver starts a request's handling
+    # inline, making a task only if it ever has to wait.
+    in_process: bool = False
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
     # Connections that closed while the broker was unreachable: removed from

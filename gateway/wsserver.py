@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -185,6 +185,7 @@ class WebsocketProtocol(asyncio.Protocol):
         "pump_scheduled",
         "reading",
         "reason",
+        "start_inline",
         "state",
         "transport",
         "writing_paused",
@@ -201,6 +202,9 @@ class WebsocketProtocol(asyncio.Protocol):
         self.fragments: list[bytes] | None = None
         # A request being handled (async): later ones wait in the backlog, in order.
         self.busy = False
+        # A request arrived while not busy, over the in-process broker: handled
+        # inline once the read is parsed (_handle_inline).
+        self.start_inline = False
         # Set while the handler waits for a publish's reply with nothing else to do:
         # a new request wakes it (see _handle).
         self.arrived: asyncio.Future[None] | None = None
@@ -306,16 +310,22 @@ class WebsocketProtocol(asyncio.Protocol):
             done = self._fast_frames(data)
             if done == len(data):
                 self._write_pending()
+                if self.start_inline:
+                    self._handle_inline()
                 return
             data = data[done:]
         protocol = self._library()
         protocol.receive_data(data)
-        for event in protocol.events_received():
-            if isinstance(event, Request):
-                self._handshake(event)
-            elif self.reason != "protocol_error":  # nothing after a close we started (e.g. 1007)
-                self._frame(event)
-        self._write_pending()
+        try:
+            for event in protocol.events_received():
+                if isinstance(event, Request):
+                    self._handshake(event)
+                elif self.reason != "protocol_error":  # nothing after a close we started (e.g. 1007)
+                    self._frame(event)
+            self._write_pending()
+        finally:  # (a request taken must be handled: busy is set)
+            if self.start_inline:
+                self._handle_inline()
 
     # ----------------------------------------------------------- output flow
 
@@ -469,9 +479,30 @@ class WebsocketProtocol(asyncio.Protocol):
             self.arrived.set_result(None)
         if not self.busy:
             self.busy = True
-            # create_task, not ensure_future: that asks isfuture() first, a failed
-            # hasattr (an AttributeError raised and dropped) per request.
-            asyncio.get_running_loop().create_task(self._handle())
+            if self.state.in_process:
+                self.start_inline = True  # at the end of this read's parsing (_receive)
+            else:
+                # create_task, not ensure_future: that asks isfuture() first, a failed
+                # hasattr (an AttributeError raised and dropped) per request.
+                asyncio.get_running_loop().create_task(self._handle())
+
+    def _handle_inline(self) -> None:
+        """Run ``_handle`` here, not in a task of its own, until it first has to
+        wait; a task takes it from there (``_resumed``). Over the in-process broker
+        (``GatewayState.in_process``) a subscribe or publish never waits, and a task
+        (made, named, registered, stepped in the next iteration) was ~15k of a
+        connect + subscribe's ~220k instructions. Not over RESP: code run outside a
+        task breaks what needs ``asyncio.current_task()`` (redis-py's
+        ``asyncio.timeout``). Called once the read's frames are all parsed, so the
+        backlog is handled as the task would (YIELD_EVERY requests, then a yield,
+        which is where the task takes over)."""
+        self.start_inline = False
+        coroutine = self._handle()
+        try:
+            waiting_on = coroutine.send(None)
+        except StopIteration:
+            return
+        asyncio.get_running_loop().create_task(_resumed(coroutine, waiting_on))
 
     def _fail(self, code: int, reason: str) -> None:
         """Close for a protocol violation (the library sends the close frame)."""
@@ -640,6 +671,38 @@ class WebsocketProtocol(asyncio.Protocol):
         state.connections.discard(connection)
         state.counters.disconnect(connection.close_reason or self.reason)
         asyncio.get_running_loop().create_task(drop_connection(state, connection))
+
+
+class _Resumed:
+    """The rest of a coroutine run by hand until it first yielded ``waiting_on``
+    (``WebsocketProtocol._handle_inline``), awaited by the task that takes it over:
+    it yields what the coroutine yields, so the task waits on the same futures, and
+    passes the task's wake-ups (a value, or an exception such as a cancellation)
+    back in, as if the task had run the coroutine from its start."""
+
+    __slots__ = ("coroutine", "waiting_on")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, None, None]:
+        coroutine, waiting_on = self.coroutine, self.waiting_on
+        while True:
+            try:
+                yield waiting_on
+            except BaseException as exc:  # noqa: BLE001 - thrown in by the task: the coroutine's to handle
+                step, value = coroutine.throw, exc
+            else:
+                step, value = coroutine.send, None
+            try:
+                waiting_on = step(value)  # type: ignore[operator]
+            except StopIteration:
+                return
+
+
+async def _resumed(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    await _Resumed(coroutine, waiting_on)
 
 
 async def run_heartbeats(state: GatewayState, step: float = 0.05) -> None:
