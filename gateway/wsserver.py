@@ -112,7 +112,7 @@ class FrontProtocol(asyncio.Protocol):
         target = first_line.split(b" ")[1] if first_line.count(b" ") >= 2 else b""
         if (first_line.startswith(b"get ") and target.split(b"?", 1)[0] == b"/ws"
                 and (head.find(b"\nupgrade: websocket") >= 0 or head.find(b"\rupgrade: websocket") >= 0)):
-            upgrade = parse_upgrade(self.buffer[:end]) if end >= 0 else None
+            upgrade = parse_upgrade(self.buffer[:end], head) if end >= 0 else None
             if upgrade is not None:  # the usual upgrade: answered here, frames follow
                 websocket = WebsocketProtocol(self.state, self.transport, opened=True)
                 self.transport.set_protocol(websocket)

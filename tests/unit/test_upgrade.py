@@ -6,6 +6,7 @@ everything it leaves (None) goes to the library as before.
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 
@@ -131,3 +132,37 @@ def test_the_header_lines_are_checked_as_a_fullmatch_of_them_would() -> None:
         head = PLAIN + b"\r\n" + extra
         block = head[head.index(b"\r\n") + 2:] + b"\r\n"
         assert (parse_upgrade(head) is not None) == (_BLOCK.fullmatch(block) is not None), extra
+
+
+def test_a_head_whose_shape_was_seen_gets_what_a_fresh_parse_gets(monkeypatch):
+    # The shapes' cache against the parse without it: heads of a few shapes (so most
+    # are seen before) with random targets, keys and whitespace around the key.
+    from gateway import upgrade
+
+    upgrade._shapes.clear()
+    fresh = upgrade._parse
+    parsed: list[bytes] = []
+
+    def counting(head: bytes) -> Upgrade | None:
+        parsed.append(head)
+        return fresh(head)
+
+    monkeypatch.setattr(upgrade, "_parse", counting)
+    rng = random.Random(16)
+    lines = _LINES + [b"Origin: https://app.example", b"Sec-WebSocket-Key: " + KEY, b"sec-websocket-key:AAAAAAAAAAAAAAAAAAAAAA==",
+                      b"Connection: keep-alive", b"Sec-WebSocket-Protocol: chat"]
+    extras = [b"".join(b"\r\n" + rng.choice(lines) for _ in range(rng.randint(0, 3))) for _ in range(12)]
+    targets = [b"/ws", b"/ws?token=a.b.c&name=Al", b"/ws?x=%20#", b"/w\xc3\xa9", b"/ws?" + b"y" * 8200, b"/a b"]
+    keys = [base64.b64encode(rng.randbytes(16)) for _ in range(8)] + [b"dGhlIHNhbXBsZQ==", b"not base64!", KEY + b"==",
+                                                                      KEY[:-2] + b"A=", b""]
+    spaces = [b"", b" ", b"\t", b"  \t"]
+    for _ in range(3000):
+        key = rng.choice(keys)
+        head = (b"GET " + rng.choice(targets) + b" HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key:" + rng.choice(spaces) + key + rng.choice(spaces)
+                + b"\r\nSec-WebSocket-Version: 13" + rng.choice(extras))
+        expected = fresh(head)
+        assert parse_upgrade(head) == expected, head
+        assert parse_upgrade(head, head.lower()) == expected, head
+    assert len(parsed) < 5000  # of the 6,000 parses asked for, over 1,000 were answered by their shape
+    assert 0 < len(upgrade._shapes) <= upgrade.MAX_SHAPES
