@@ -128,10 +128,21 @@ def batcher() -> _Flusher:
     return _flusher(asyncio.get_running_loop())
 
 
+# The flusher asked for last: a process runs one loop at a time, so each connect
+# finds it here, not through WeakKeyDictionary.get (a Python call and a weakref made
+# per lookup). It refers to its loop weakly, as _flushers does.
+_last: _Flusher | None = None
+
+
 def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    global _last
+    last = _last
+    if last is not None and last.loop() is loop:
+        return last
     flusher = _flushers.get(loop)
     if flusher is None:
         flusher = _flushers[loop] = _Flusher(loop)
+    _last = flusher
     return flusher
 
 
@@ -256,7 +267,8 @@ class Connection:
         self.close_reason = ""
         self.publish_bucket: Any = None
         # Every request takes a token (gateway.session.handle_message), every refusal one
-        # of ``refused``: made on the first request and the first refusal.
+        # of ``refused``: made on the second request (until then the first one's time:
+        # see session._refusal) and the first refusal.
         self.op_bucket: Any = None
         self.refused: Any = None
         # History channels being recovered: channel -> held live events (list) while
