@@ -104,9 +104,19 @@ def _refusal(state: GatewayState, connection: Connection, request: Request) -> b
     empties it and is closed with 1008, instead of costing a refusal per request.
     """
     bucket = connection.op_bucket
-    if bucket is None:
-        bucket = connection.op_bucket = TokenBucket(state.settings.op_rate, state.settings.op_burst,
-                                                    connection.clock)
+    if not isinstance(bucket, TokenBucket):
+        settings = state.settings
+        if bucket is None and settings.op_burst >= 1:
+            # The first request takes a token of a full bucket: allowed. The bucket is
+            # made at a second request, as it would be then: burst - 1 tokens at the
+            # first request's time (kept here meanwhile), refilled since. Most
+            # connections make one request (a subscribe), so most never make one.
+            connection.op_bucket = connection.clock()
+            return None
+        first = bucket
+        bucket = connection.op_bucket = TokenBucket(settings.op_rate, settings.op_burst, connection.clock)
+        if first is not None:
+            bucket.tokens = min(bucket.burst, bucket.burst - 1 + (bucket.updated - first) * bucket.rate)
     if bucket.allow():
         return None
     if connection.refused is None:  # made full at the first refusal, as it would be by then

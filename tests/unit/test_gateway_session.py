@@ -11,6 +11,7 @@ and the gateway reads them against its own).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,8 @@ from gateway import node, session
 from gateway.app import build_app
 from gateway.auth import Identity
 from gateway.connection import Connection
+from gateway.protocol import Request
+from gateway.ratelimit import TokenBucket
 from gateway.settings import GatewaySettings
 from gateway.state import STATE, GatewayState
 from tests.support.core import Clock
@@ -344,3 +347,26 @@ async def test_a_dropped_connection_leaves_presence_and_its_subscriptions(state,
     await node.drop_connection(state, alice.connection)
     assert (await bob.request(op="presence_stats", channel="chat:d"))["users"] == 1
     assert state.hub.channel_counts() == {"chat:d": 1}
+
+
+async def test_the_request_bucket_made_at_the_second_request_decides_as_one_made_at_the_first(clock):
+    # The first request of a connection takes its token without a bucket; the one made
+    # later must decide every request as a bucket made at the first would.
+    rng = random.Random(15)
+    for burst, rate in ((1.0, 1.0), (3.0, 0.5), (2.5, 4.0), (0.5, 2.0), (50.0, 100.0)):
+        state = await _start(clock, GatewaySettings(op_rate=rate, op_burst=burst))
+        for _ in range(20):
+            connection = Client(state, clock).connection
+            reference = None
+            for _ in range(rng.randint(1, 12)):
+                clock.now += rng.choice((0.0, 0.001, 0.1, 0.3, 1.0, 5.0))
+                if reference is None:
+                    reference = TokenBucket(rate, burst, clock)
+                refusal = session._refusal(state, connection, Request(op="ping", id=1))
+                reference._refill()
+                edge = abs(reference.tokens - 1.0) < 1e-9  # (where float rounding may decide either way)
+                expected = reference.allow()
+                if not edge:
+                    assert (refusal is None) == expected, (burst, rate)
+                if refusal == b"":
+                    break  # closed for ignoring the limit
