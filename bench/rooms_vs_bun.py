@@ -42,11 +42,14 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import LOAD_CORE, ROOT, SERVER_CORE, LoadGen, cpu_seconds, free_port, rss_kb, taskset, wait_port  # noqa: E402
 from connect_clients import StormClients  # noqa: E402
+from latency import NoSamples, merge_samples, percentile, timing_stride  # noqa: E402
 
 CACHE = Path(os.environ.get("FANOUT_BENCH_CACHE", Path.home() / ".cache" / "fanout-bench" / "peers"))
 SERVERS = ("fanout", "bun", "node")
 # --base DIR: another fanout checkout run as server "base" beside the others (before/after).
 BASE: list[Path] = []
+# The latency steps that failed (server, shape: the cause), printed with the medians.
+failures: list[str] = []
 
 
 # ------------------------------------------------------------------ servers
@@ -288,8 +291,9 @@ async def ws_saturate(kind: str, port: int, rooms: list[str], seconds: float, in
     return published / elapsed
 
 
-async def paced(port: int, channels: list[str], rate: float, seconds: float) -> None:
-    """Open loop: ``rate`` HTTP publishes/s, sent every millisecond as they fall due."""
+async def paced(port: int, channels: list[str], rate: float, seconds: float) -> int:
+    """Open loop: ``rate`` HTTP publishes/s, sent every millisecond as they fall due;
+    returns how many were sent (every one answered, or an error)."""
     link = await _connect(port, False)
     assert link.transport is not None
     rotation = count()
@@ -306,25 +310,36 @@ async def paced(port: int, channels: list[str], rate: float, seconds: float) -> 
     while link.answered < sent and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     link.transport.close()
+    if link.answered < sent:
+        raise NoSamples(f"{sent - link.answered} of {sent} paced publishes unanswered 10 s after the last")
+    return sent
 
 
 # ------------------------------------------------------------------ a round
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+def counted(gens: list[LoadGen]) -> int:
+    return sum(orjson.loads(gen.command("count"))["deliveries"] for gen in gens)
 
 
 async def quiet(gens: list[LoadGen], timeout: float = 30.0) -> None:
-    """Until the load generators have received nothing for 0.5 s (or ``timeout``)."""
+    """Until the load generators have received nothing for 0.5 s; NoSamples after ``timeout``
+    (a latency step behind that backlog would time its drain)."""
     deadline = time.monotonic() + timeout
     last = -1
     while time.monotonic() < deadline:
-        now = sum(orjson.loads(gen.command("report"))["deliveries"] for gen in gens)
+        now = counted(gens)
         if now == last:
             return
         last = now
         await asyncio.sleep(0.5)
+    raise NoSamples(f"the saturation steps' deliveries still arriving {timeout:g} s after them")
+
+
+async def arrived(gens: list[LoadGen], expected: int, timeout: float = 10.0) -> None:
+    """Until the load generators have counted ``expected`` deliveries (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while counted(gens) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
@@ -373,16 +388,25 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
                 result[f"{label}_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (result[label] * (
                     time.monotonic() - started))
             rate = args.rooms_rate if rooms else args.latency_rate
-            # What the saturation steps left in the servers' and sockets' buffers is
-            # read first: measured behind that backlog, every latency was the time
-            # to drain it (a uniform ~2 s for the fastest server, some rounds).
-            await quiet(gens)
-            for gen in gens:
-                gen.command("reset")
-            await paced(port, channels, rate / (connections // len(channels)), args.seconds)
-            await asyncio.sleep(0.5)
-            latencies = [value for gen in gens for value in orjson.loads(gen.command("report"))["latencies"]]
-            result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
+            members = connections // len(channels)
+            try:
+                # What the saturation steps left in the servers' and sockets' buffers is
+                # read first: measured behind that backlog, every latency was the time
+                # to drain it (a uniform ~2 s for the fastest server, some rounds).
+                await quiet(gens)
+                stride = timing_stride(rate, args.seconds)
+                for gen in gens:
+                    gen.command(f"time {stride}")
+                sent = await paced(port, channels, rate / members, args.seconds)
+                await arrived(gens, sent * members)
+                latencies = merge_samples([orjson.loads(gen.command("report")) for gen in gens], sent * members)
+                result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
+                result["samples"] = len(latencies)
+            except NoSamples as error:
+                # Named, not a nan: the round's other figures stand, its latency is missing.
+                print(f"  {kind} {name} C={connections}: latency step at {rate:,.0f} deliveries/s failed: {error}",
+                      flush=True)
+                failures.append(f"{kind} {name} C={connections}: {error}")
 
         asyncio.run(measure())
         if args.storm:
@@ -417,6 +441,7 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
         ("ws_cpu", "server CPU us/delivery, ws", "lower"),
         ("p50", "p50 ms @ fixed rate (HTTP)", "lower"),
         ("p99", "p99 ms @ fixed rate (HTTP)", "lower"),
+        ("samples", "latency samples", "higher"),
         ("memory", "bytes per idle connection", "lower"),
         ("connect_rate", "connections/s (load-bound)", "higher"),
         ("connect_cpu", "server CPU us per connect+sub", "lower"),
@@ -478,14 +503,20 @@ def main() -> None:
     for shape, by_kind in results.items():
         label = f"{shape[0]} {shape[1]}"
         for key, text, better in ROWS:
-            medians = {kind: statistics.median(r[key] for r in runs) for kind, runs in by_kind.items()
-                       if all(key in r for r in runs)}
+            # A failed latency step leaves its round out of that row's median (said below).
+            medians = {kind: statistics.median(r[key] for r in runs if key in r) for kind, runs in by_kind.items()
+                       if any(key in r for r in runs)}
             if "fanout" not in medians:
                 continue
             cells = " ".join(f"{medians[kind]:>10,.1f}" if kind in medians else f"{'-':>10}" for kind in args.servers)
             ratios = "".join(f" {medians['fanout'] / medians[kind]:>8.2f}x" if medians.get(kind) else f" {'-':>9}"
                              for kind in peers)
-            print(f"{label:<12} {text:<30} {cells}{ratios}  ({better} is better)")
+            short = [f"{kind} {sum(key in r for r in runs)} of {len(runs)}" for kind, runs in by_kind.items()
+                     if kind in medians and not all(key in r for r in runs)]
+            print(f"{label:<12} {text:<30} {cells}{ratios}  ({better} is better)"
+                  + (f" (rounds measured: {', '.join(short)})" if short else ""))
+    for failure in failures:
+        print(f"latency step failed: {failure}")
 
 
 if __name__ == "__main__":
