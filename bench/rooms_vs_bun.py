@@ -9,7 +9,10 @@ Per shape and server:
   also with batch publishes (``{"messages": [...]}``, --batch per request) and RESP
   ``PUBLISH`` (pipelined);
 - p50/p99 publish-to-receive latency at a fixed rate of deliveries/s (--rooms-rate for
-  rooms, --latency-rate for one channel), HTTP publishes;
+  rooms, --latency-rate for one channel), HTTP publishes, measured first (on the fresh
+  connections, before the saturation steps' backlog) over every message of a spread
+  sample of the connections (~30,000 samples, bench/latency.py); a step that timed
+  nothing or lost deliveries is printed as a failure with its cause, not a nan;
 - memory per idle subscribed connection (RSS delta / C) and connections/s while the
   load generators connect (their own speed bounds this figure, for every server alike);
 - connects/s and server CPU per connect of a storm of --storm connects + subscribes from
@@ -34,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from itertools import count
 from pathlib import Path
 
@@ -317,6 +321,19 @@ async def paced(port: int, channels: list[str], rate: float, seconds: float) -> 
 
 # ------------------------------------------------------------------ a round
 
+def losses(port: int) -> dict[str, int]:
+    """fanout's /metrics counts of events skipped for connections over their output budget
+    ("dropped") and of closed connections by reason."""
+    found = {"dropped": 0}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("fanout_messages_dropped_total "):
+                found["dropped"] = int(float(line.split()[1]))
+            elif line.startswith("fanout_disconnects_total{"):
+                found[line[line.index('"') + 1:line.rindex('"')]] = int(float(line.split()[-1]))
+    return found
+
+
 def counted(gens: list[LoadGen]) -> int:
     return sum(orjson.loads(gen.command("count"))["deliveries"] for gen in gens)
 
@@ -366,7 +383,39 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
         def delivered(step: float) -> float:
             return sum(orjson.loads(gen.command("report"))["deliveries"] for gen in gens) / step
 
+        async def latency_step() -> None:
+            """p50/p99 at the fixed rate, first, on the connections just made: after the
+            saturation steps their backlog (seconds deep at 10,000 connections: each may
+            hold up to its 1 MiB budget) was still draining, or fanout's heartbeat had
+            closed the connections that could not answer its ping through it for 10 s
+            (``ping_timeout``), the first 20 (the only timed ones) among them some rounds:
+            no samples, a nan."""
+            rate = args.rooms_rate if rooms else args.latency_rate
+            members = connections // len(channels)
+            ours = kind in ("fanout", "base")
+            before = losses(port) if ours else {}
+            try:
+                await quiet(gens)
+                stride = timing_stride(rate, args.seconds)
+                for gen in gens:
+                    gen.command(f"time {stride}")
+                sent = await paced(port, channels, rate / members, args.seconds)
+                await arrived(gens, sent * members)
+                latencies = merge_samples([orjson.loads(gen.command("report")) for gen in gens], sent * members)
+                result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
+                result["samples"] = len(latencies)
+            except NoSamples as error:
+                if ours:  # what the server counted: events skipped over a budget, closes by reason
+                    error = NoSamples(f"{error}; before the step the server's /metrics counted {before}, after it "
+                                      f"{losses(port)} (dropped: events skipped over a connection's output budget; "
+                                      "the rest: connections closed, by reason)")
+                # Named, not a nan: the round's other figures stand, its latency is missing.
+                print(f"  {kind} {name} C={connections}: latency step at {rate:,.0f} deliveries/s failed: {error}",
+                      flush=True)
+                failures.append(f"{kind} {name} C={connections}: {error}")
+
         async def measure() -> None:
+            await latency_step()
             steps = [("http", {})]
             steps += [("batch", {"batch": args.batch})] if kind == "fanout" else []  # (base may predate batches)
             steps += [("resp", {"resp": True})] if kind in ("fanout", "base") else []
@@ -387,26 +436,9 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
                 result[label] = delivered(time.monotonic() - started)
                 result[f"{label}_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (result[label] * (
                     time.monotonic() - started))
-            rate = args.rooms_rate if rooms else args.latency_rate
-            members = connections // len(channels)
-            try:
-                # What the saturation steps left in the servers' and sockets' buffers is
-                # read first: measured behind that backlog, every latency was the time
-                # to drain it (a uniform ~2 s for the fastest server, some rounds).
-                await quiet(gens)
-                stride = timing_stride(rate, args.seconds)
-                for gen in gens:
-                    gen.command(f"time {stride}")
-                sent = await paced(port, channels, rate / members, args.seconds)
-                await arrived(gens, sent * members)
-                latencies = merge_samples([orjson.loads(gen.command("report")) for gen in gens], sent * members)
-                result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
-                result["samples"] = len(latencies)
-            except NoSamples as error:
-                # Named, not a nan: the round's other figures stand, its latency is missing.
-                print(f"  {kind} {name} C={connections}: latency step at {rate:,.0f} deliveries/s failed: {error}",
-                      flush=True)
-                failures.append(f"{kind} {name} C={connections}: {error}")
+            # Connections the server closed by the end (a closed one receives nothing more,
+            # so the later steps' deliveries/s count fewer receivers).
+            result["closed"] = sum(orjson.loads(gen.command("count"))["closed"] for gen in gens)
 
         asyncio.run(measure())
         if args.storm:
@@ -442,6 +474,7 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
         ("p50", "p50 ms @ fixed rate (HTTP)", "lower"),
         ("p99", "p99 ms @ fixed rate (HTTP)", "lower"),
         ("samples", "latency samples", "higher"),
+        ("closed", "connections closed by the server", "lower"),
         ("memory", "bytes per idle connection", "lower"),
         ("connect_rate", "connections/s (load-bound)", "higher"),
         ("connect_cpu", "server CPU us per connect+sub", "lower"),
