@@ -399,11 +399,19 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
                 stride = timing_stride(rate, args.seconds)
                 for gen in gens:
                     gen.command(f"time {stride}")
+                gen_cpu = sum(orjson.loads(gen.command("report"))["cpu"] for gen in gens)
+                started, cpu = time.monotonic(), cpu_seconds(process.pid)
                 sent = await paced(port, channels, rate / members, args.seconds)
                 await arrived(gens, sent * members)
-                latencies = merge_samples([orjson.loads(gen.command("report")) for gen in gens], sent * members)
+                elapsed = time.monotonic() - started
+                reports = [orjson.loads(gen.command("report")) for gen in gens]
+                latencies = merge_samples(reports, sent * members)
                 result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
                 result["samples"] = len(latencies)
+                # Who was busy: the server's CPU per delivery at this rate (one message per
+                # write, unlike saturation's runs) and the load generators' share of a core.
+                result["lat_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (sent * members)
+                result["lat_gen_load"] = (sum(r["cpu"] for r in reports) - gen_cpu) / elapsed
             except NoSamples as error:
                 if ours:  # what the server counted: events skipped over a budget, closes by reason
                     error = NoSamples(f"{error}; before the step the server's /metrics counted {before}, after it "
@@ -416,6 +424,8 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
 
         async def measure() -> None:
             await latency_step()
+            if args.latency_only:
+                return
             steps = [("http", {})]
             steps += [("batch", {"batch": args.batch})] if kind == "fanout" else []  # (base may predate batches)
             steps += [("resp", {"resp": True})] if kind in ("fanout", "base") else []
@@ -474,6 +484,8 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
         ("p50", "p50 ms @ fixed rate (HTTP)", "lower"),
         ("p99", "p99 ms @ fixed rate (HTTP)", "lower"),
         ("samples", "latency samples", "higher"),
+        ("lat_cpu", "server CPU us/delivery @ fixed", "lower"),
+        ("lat_gen_load", "load generators' cores @ fixed", "lower"),
         ("closed", "connections closed by the server", "lower"),
         ("memory", "bytes per idle connection", "lower"),
         ("connect_rate", "connections/s (load-bound)", "higher"),
@@ -500,6 +512,7 @@ def main() -> None:
                         help="deliveries/s for the rooms latency run (about half of Bun's saturation here)")
     parser.add_argument("--latency-rate", type=float, default=100_000,
                         help="deliveries/s for the one-channel latency run")
+    parser.add_argument("--latency-only", action="store_true", help="only the fixed-rate latency step")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--storm", type=int, default=5000,
                         help="connects of the Bun-client connect storm at the end of each run (0: none)")
