@@ -52,6 +52,12 @@ CACHE = Path(os.environ.get("FANOUT_BENCH_CACHE", Path.home() / ".cache" / "fano
 SERVERS = ("fanout", "bun", "node")
 # --base DIR: another fanout checkout run as server "base" beside the others (before/after).
 BASE: list[Path] = []
+# fanout's --ping-interval (a connection is closed when a ping goes unanswered for half of
+# it): by default 240 s, as Bun's 120 s idle timeout. With the server's 20 s, the pongs of
+# one:10000's load generators, stuck behind a saturation step's backlog for over 10 s, got
+# 3,600-9,400 of the 10,000 connections closed (ping_timeout) in rounds at load 5-8, so the
+# later steps measured fanout with fewer receivers than Bun, which closed none.
+PING_INTERVAL = [240.0]
 # The latency steps that failed (server, shape: the cause), printed with the medians.
 failures: list[str] = []
 
@@ -77,7 +83,7 @@ def start(kind: str, tools: dict[str, list[str]]) -> tuple[subprocess.Popen[byte
         resp = free_port()
         command = [sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--resp-port", str(resp),
                    "--publish-rate", "1000000000", "--publish-burst", "1000000000", "--max-connections",
-                   "1000000", "--log-level", "warning", "--save", ""]
+                   "1000000", "--log-level", "warning", "--save", "", "--ping-interval", str(PING_INTERVAL[0])]
     else:
         command = tools[kind] + [str(port)]
         env["NODE_PATH"] = str(CACHE / "node_modules")
@@ -512,6 +518,8 @@ def main() -> None:
                         help="deliveries/s for the rooms latency run (about half of Bun's saturation here)")
     parser.add_argument("--latency-rate", type=float, default=100_000,
                         help="deliveries/s for the one-channel latency run")
+    parser.add_argument("--ping-interval", type=float, default=PING_INTERVAL[0],
+                        help="fanout's heartbeat (the server's default is 20; 240 matches Bun's 120 s idle timeout)")
     parser.add_argument("--latency-only", action="store_true", help="only the fixed-rate latency step")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--storm", type=int, default=5000,
@@ -520,6 +528,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="rooms:2000 and one:1000, fanout and bun, 3 rounds of 1 s steps (< 3 min)")
     args = parser.parse_args()
+    PING_INTERVAL[0] = args.ping_interval
     if args.base:
         BASE.append(args.base)
         if "base" not in args.servers:
