@@ -51,6 +51,8 @@ def merge_samples(reports: Sequence[Mapping[str, Any]], expected: int) -> list[f
         for code, n in report.get("close_codes", {}).items():
             codes[code] = codes.get(code, 0) + n
     lost = f"; the server closed {closed} connections (close codes {codes or 'none'})" if closed else ""
+    gaps = sum(report.get("gaps", 0) for report in reports)
+    lost += f"; {gaps} gap notices (events the server skipped) to timed connections" if gaps else ""
     if expected <= 0:
         raise NoSamples("the step published nothing (a rate below one publish in the step?)")
     if delivered < expected:

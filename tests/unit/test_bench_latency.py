@@ -13,9 +13,9 @@ from latency import TARGET_SAMPLES, NoSamples, merge_samples, percentile, timing
 
 
 def report(latencies: list[float], deliveries: int, closed: int = 0,
-           codes: dict[str, int] | None = None) -> dict[str, object]:
+           codes: dict[str, int] | None = None, gaps: int = 0) -> dict[str, object]:
     return {"latencies": latencies, "deliveries": deliveries, "cpu": 0.0, "closed": closed,
-            "close_codes": codes or {}}
+            "close_codes": codes or {}, "gaps": gaps}
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -61,6 +61,8 @@ def test_merge_samples_names_missing_deliveries_and_closed_connections() -> None
         merge_samples([report([1.0], 10, closed=3, codes={"1013": 3}), report([], 5)], expected=20)
     with pytest.raises(NoSamples, match="20 of 20 deliveries did not arrive"):
         merge_samples([report([], 0), report([], 0)], expected=20)
+    with pytest.raises(NoSamples, match="2 of 20 deliveries.*; 2 gap notices"):
+        merge_samples([report([1.0] * 18, 18, gaps=2)], expected=20)
 
 
 def test_merge_samples_with_no_timed_delivery_or_nothing_published() -> None:
