@@ -2,13 +2,13 @@
 
 Holds N subscribed connections and counts what they receive. Driven by lines on
 stdin: ``reset`` (zero the counters; time the messages of the first 20 connections),
-``count`` (print a JSON line: deliveries, connections closed), ``time S`` (zero the
-counters; time every message of every connection whose index,
+``time S`` (zero the counters; time every message of every connection whose index,
 counting from OFFSET across the load generators, is a multiple of S: a spread sample,
-not only the connections a server writes first), ``report`` (print a JSON line:
-deliveries, latency samples in ms, CPU seconds used, connections the server closed
-and the close codes it gave, gap notices to timed connections), ``quit``. Prints ``ready N`` once every connection is
-subscribed.
+not only the connections a server writes first), ``count`` (print a JSON line:
+deliveries, connections closed), ``report`` (print a JSON line: deliveries, latency
+samples in ms, CPU seconds used, connections the server closed and the close codes
+it gave, gap notices to timed connections), ``quit``. Prints ``ready N`` once every
+connection is subscribed.
 
 Usage: ``loadgen.py URL N MODE [ROOMS OFFSET]`` with MODE ``fanout`` (sends a subscribe op),
 ``bare`` (every connection gets everything) or ``peer`` (a rooms peer of bench/peers: the room
