@@ -9,7 +9,10 @@ Per shape and server:
   also with batch publishes (``{"messages": [...]}``, --batch per request) and RESP
   ``PUBLISH`` (pipelined);
 - p50/p99 publish-to-receive latency at a fixed rate of deliveries/s (--rooms-rate for
-  rooms, --latency-rate for one channel), HTTP publishes;
+  rooms, --latency-rate for one channel), HTTP publishes, measured first (on the fresh
+  connections, before the saturation steps' backlog) over every message of a spread
+  sample of the connections (~30,000 samples, bench/latency.py); a step that timed
+  nothing or lost deliveries is printed as a failure with its cause, not a nan;
 - memory per idle subscribed connection (RSS delta / C) and connections/s while the
   load generators connect (their own speed bounds this figure, for every server alike);
 - connects/s and server CPU per connect of a storm of --storm connects + subscribes from
@@ -34,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from itertools import count
 from pathlib import Path
 
@@ -42,11 +46,20 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import LOAD_CORE, ROOT, SERVER_CORE, LoadGen, cpu_seconds, free_port, rss_kb, taskset, wait_port  # noqa: E402
 from connect_clients import StormClients  # noqa: E402
+from latency import NoSamples, merge_samples, percentile, timing_stride  # noqa: E402
 
 CACHE = Path(os.environ.get("FANOUT_BENCH_CACHE", Path.home() / ".cache" / "fanout-bench" / "peers"))
 SERVERS = ("fanout", "bun", "node")
 # --base DIR: another fanout checkout run as server "base" beside the others (before/after).
 BASE: list[Path] = []
+# fanout's --ping-interval (a connection is closed when a ping goes unanswered for half of
+# it): by default 240 s, as Bun's 120 s idle timeout. With the server's 20 s, the pongs of
+# one:10000's load generators, stuck behind a saturation step's backlog for over 10 s, got
+# 3,600-9,400 of the 10,000 connections closed (ping_timeout) in rounds at load 5-8, so the
+# later steps measured fanout with fewer receivers than Bun, which closed none.
+PING_INTERVAL = [240.0]
+# The latency steps that failed (server, shape: the cause), printed with the medians.
+failures: list[str] = []
 
 
 # ------------------------------------------------------------------ servers
@@ -70,7 +83,7 @@ def start(kind: str, tools: dict[str, list[str]]) -> tuple[subprocess.Popen[byte
         resp = free_port()
         command = [sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--resp-port", str(resp),
                    "--publish-rate", "1000000000", "--publish-burst", "1000000000", "--max-connections",
-                   "1000000", "--log-level", "warning", "--save", ""]
+                   "1000000", "--log-level", "warning", "--save", "", "--ping-interval", str(PING_INTERVAL[0])]
     else:
         command = tools[kind] + [str(port)]
         env["NODE_PATH"] = str(CACHE / "node_modules")
@@ -288,8 +301,9 @@ async def ws_saturate(kind: str, port: int, rooms: list[str], seconds: float, in
     return published / elapsed
 
 
-async def paced(port: int, channels: list[str], rate: float, seconds: float) -> None:
-    """Open loop: ``rate`` HTTP publishes/s, sent every millisecond as they fall due."""
+async def paced(port: int, channels: list[str], rate: float, seconds: float) -> int:
+    """Open loop: ``rate`` HTTP publishes/s, sent every millisecond as they fall due;
+    returns how many were sent (every one answered, or an error)."""
     link = await _connect(port, False)
     assert link.transport is not None
     rotation = count()
@@ -306,25 +320,53 @@ async def paced(port: int, channels: list[str], rate: float, seconds: float) -> 
     while link.answered < sent and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     link.transport.close()
+    if link.answered < sent:
+        raise NoSamples(f"{sent - link.answered} of {sent} paced publishes unanswered 10 s after the last")
+    return sent
 
 
 # ------------------------------------------------------------------ a round
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+def losses(port: int) -> dict[str, int]:
+    """fanout's /metrics counts of events skipped for connections over their output budget
+    ("dropped") and of closed connections by reason."""
+    found = {"dropped": 0}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:  # (a --base tree without them: the failure is still named, without these)
+        return {}
+    for line in text.splitlines():
+        if line.startswith("fanout_messages_dropped_total "):
+            found["dropped"] = int(float(line.split()[1]))
+        elif line.startswith("fanout_disconnects_total{"):
+            found[line[line.index('"') + 1:line.rindex('"')]] = int(float(line.split()[-1]))
+    return found
+
+
+def counted(gens: list[LoadGen]) -> int:
+    return sum(orjson.loads(gen.command("count"))["deliveries"] for gen in gens)
 
 
 async def quiet(gens: list[LoadGen], timeout: float = 30.0) -> None:
-    """Until the load generators have received nothing for 0.5 s (or ``timeout``)."""
+    """Until the load generators have received nothing for 0.5 s; NoSamples after ``timeout``
+    (a latency step behind that backlog would time its drain)."""
     deadline = time.monotonic() + timeout
     last = -1
     while time.monotonic() < deadline:
-        now = sum(orjson.loads(gen.command("report"))["deliveries"] for gen in gens)
+        now = counted(gens)
         if now == last:
             return
         last = now
         await asyncio.sleep(0.5)
+    raise NoSamples(f"the saturation steps' deliveries still arriving {timeout:g} s after them")
+
+
+async def arrived(gens: list[LoadGen], expected: int, timeout: float = 10.0) -> None:
+    """Until the load generators have counted ``expected`` deliveries (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while counted(gens) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
@@ -351,7 +393,49 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
         def delivered(step: float) -> float:
             return sum(orjson.loads(gen.command("report"))["deliveries"] for gen in gens) / step
 
+        async def latency_step() -> None:
+            """p50/p99 at the fixed rate, first, on the connections just made: after the
+            saturation steps their backlog (seconds deep at 10,000 connections: each may
+            hold up to its 1 MiB budget) was still draining, or fanout's heartbeat had
+            closed the connections that could not answer its ping through it for 10 s
+            (``ping_timeout``), the first 20 (the only timed ones) among them some rounds:
+            no samples, a nan."""
+            rate = args.rooms_rate if rooms else args.latency_rate
+            members = connections // len(channels)
+            ours = kind in ("fanout", "base")
+            before = losses(port) if ours else {}
+            try:
+                await quiet(gens)
+                stride = timing_stride(rate, args.seconds)
+                for gen in gens:
+                    gen.command(f"time {stride}")
+                gen_cpu = sum(orjson.loads(gen.command("report"))["cpu"] for gen in gens)
+                started, cpu = time.monotonic(), cpu_seconds(process.pid)
+                sent = await paced(port, channels, rate / members, args.seconds)
+                await arrived(gens, sent * members)
+                elapsed = time.monotonic() - started
+                reports = [orjson.loads(gen.command("report")) for gen in gens]
+                latencies = merge_samples(reports, sent * members)
+                result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
+                result["samples"] = len(latencies)
+                # Who was busy: the server's CPU per delivery at this rate (one message per
+                # write, unlike saturation's runs) and the load generators' share of a core.
+                result["lat_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (sent * members)
+                result["lat_gen_load"] = (sum(r["cpu"] for r in reports) - gen_cpu) / elapsed
+            except NoSamples as error:
+                if ours:  # what the server counted: events skipped over a budget, closes by reason
+                    error = NoSamples(f"{error}; before the step the server's /metrics counted {before}, after it "
+                                      f"{losses(port)} (dropped: events skipped over a connection's output budget; "
+                                      "the rest: connections closed, by reason)")
+                # Named, not a nan: the round's other figures stand, its latency is missing.
+                print(f"  {kind} {name} C={connections}: latency step at {rate:,.0f} deliveries/s failed: {error}",
+                      flush=True)
+                failures.append(f"{kind} {name} C={connections}: {error}")
+
         async def measure() -> None:
+            await latency_step()
+            if args.latency_only:
+                return
             steps = [("http", {})]
             steps += [("batch", {"batch": args.batch})] if kind == "fanout" else []  # (base may predate batches)
             steps += [("resp", {"resp": True})] if kind in ("fanout", "base") else []
@@ -372,17 +456,9 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
                 result[label] = delivered(time.monotonic() - started)
                 result[f"{label}_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (result[label] * (
                     time.monotonic() - started))
-            rate = args.rooms_rate if rooms else args.latency_rate
-            # What the saturation steps left in the servers' and sockets' buffers is
-            # read first: measured behind that backlog, every latency was the time
-            # to drain it (a uniform ~2 s for the fastest server, some rounds).
-            await quiet(gens)
-            for gen in gens:
-                gen.command("reset")
-            await paced(port, channels, rate / (connections // len(channels)), args.seconds)
-            await asyncio.sleep(0.5)
-            latencies = [value for gen in gens for value in orjson.loads(gen.command("report"))["latencies"]]
-            result["p50"], result["p99"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
+            # Connections the server closed by the end (a closed one receives nothing more,
+            # so the later steps' deliveries/s count fewer receivers).
+            result["closed"] = sum(orjson.loads(gen.command("count"))["closed"] for gen in gens)
 
         asyncio.run(measure())
         if args.storm:
@@ -417,6 +493,10 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
         ("ws_cpu", "server CPU us/delivery, ws", "lower"),
         ("p50", "p50 ms @ fixed rate (HTTP)", "lower"),
         ("p99", "p99 ms @ fixed rate (HTTP)", "lower"),
+        ("samples", "latency samples", "higher"),
+        ("lat_cpu", "server CPU us/delivery @ fixed", "lower"),
+        ("lat_gen_load", "load generators' cores @ fixed", "lower"),
+        ("closed", "connections closed by the server", "lower"),
         ("memory", "bytes per idle connection", "lower"),
         ("connect_rate", "connections/s (load-bound)", "higher"),
         ("connect_cpu", "server CPU us per connect+sub", "lower"),
@@ -442,6 +522,9 @@ def main() -> None:
                         help="deliveries/s for the rooms latency run (about half of Bun's saturation here)")
     parser.add_argument("--latency-rate", type=float, default=100_000,
                         help="deliveries/s for the one-channel latency run")
+    parser.add_argument("--ping-interval", type=float, default=PING_INTERVAL[0],
+                        help="fanout's heartbeat (the server's default is 20; 240 matches Bun's 120 s idle timeout)")
+    parser.add_argument("--latency-only", action="store_true", help="only the fixed-rate latency step")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--storm", type=int, default=5000,
                         help="connects of the Bun-client connect storm at the end of each run (0: none)")
@@ -449,6 +532,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="rooms:2000 and one:1000, fanout and bun, 3 rounds of 1 s steps (< 3 min)")
     args = parser.parse_args()
+    PING_INTERVAL[0] = args.ping_interval
     if args.base:
         BASE.append(args.base)
         if "base" not in args.servers:
@@ -478,14 +562,20 @@ def main() -> None:
     for shape, by_kind in results.items():
         label = f"{shape[0]} {shape[1]}"
         for key, text, better in ROWS:
-            medians = {kind: statistics.median(r[key] for r in runs) for kind, runs in by_kind.items()
-                       if all(key in r for r in runs)}
+            # A failed latency step leaves its round out of that row's median (said below).
+            medians = {kind: statistics.median(r[key] for r in runs if key in r) for kind, runs in by_kind.items()
+                       if any(key in r for r in runs)}
             if "fanout" not in medians:
                 continue
             cells = " ".join(f"{medians[kind]:>10,.1f}" if kind in medians else f"{'-':>10}" for kind in args.servers)
             ratios = "".join(f" {medians['fanout'] / medians[kind]:>8.2f}x" if medians.get(kind) else f" {'-':>9}"
                              for kind in peers)
-            print(f"{label:<12} {text:<30} {cells}{ratios}  ({better} is better)")
+            short = [f"{kind} {sum(key in r for r in runs)} of {len(runs)}" for kind, runs in by_kind.items()
+                     if kind in medians and not all(key in r for r in runs)]
+            print(f"{label:<12} {text:<30} {cells}{ratios}  ({better} is better)"
+                  + (f" (rounds measured: {', '.join(short)})" if short else ""))
+    for failure in failures:
+        print(f"latency step failed: {failure}")
 
 
 if __name__ == "__main__":
