@@ -35,7 +35,15 @@ Each round also prints every server process's CPU and write system calls
 (``/proc/PID/io``) per thousand deliveries: the writes are most of a delivery's
 cost and are counted exactly.
 
-Usage: python bench/scaleout.py [--connections 10000] [--seconds 5] [--rounds 1] [--only embedded redis ...]
+--paced B sends B batches per second in all (the publishers take turns, each
+writing its batch in one write and waiting for its own copy of its last message),
+instead of closed loops at full speed: the messages then arrive alike in every configuration, one batch at a
+time, whatever speed the load generators get from the shared cores; at full speed
+how many messages one socket write carries moves with that speed, and the CPU per
+delivery with it.
+
+Usage: python bench/scaleout.py [--connections 10000] [--seconds 5] [--rounds 1] [--paced 0]
+       [--only embedded redis ...]
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, LoadGen, free_port, wait_port  # noqa: E402
+from rooms_vs_bun import client_frame  # noqa: E402
 
 CHANNEL = "bench"
 CONFIGS = ("embedded", "redis", "redis x2", "workers 2")
@@ -172,14 +181,18 @@ def _message(publisher: int, seq: int) -> str:
     return orjson.dumps({"op": "publish", "channel": CHANNEL, "data": data}).decode()
 
 
-async def saturate(ports: list[int], publishers: int, seconds: float, batch: int) -> int:
-    """``publishers`` closed loops at once (spread over the nodes); the number of publishes."""
-    counts = await asyncio.gather(*(_closed_loop(ports[n % len(ports)], n, seconds, batch)
+async def saturate(ports: list[int], publishers: int, seconds: float, batch: int, paced: float = 0.0) -> int:
+    """``publishers`` closed loops at once (spread over the nodes); the number of publishes.
+    ``paced``: batches per second in all, the publishers taking turns (0: as fast as they go)."""
+    counts = await asyncio.gather(*(_closed_loop(ports[n % len(ports)], n, seconds, batch,
+                                                 publishers / paced if paced else 0.0,
+                                                 n / paced if paced else 0.0)
                                     for n in range(publishers)))
     return sum(counts)
 
 
-async def _closed_loop(port: int, publisher: int, seconds: float, batch: int) -> int:
+async def _closed_loop(port: int, publisher: int, seconds: float, batch: int, interval: float = 0.0,
+                       phase: float = 0.0) -> int:
     """One connection: send a batch, wait for our own copy of its last message.
 
     One closed loop alone leaves a backplane node idle while its publishes make
@@ -190,10 +203,21 @@ async def _closed_loop(port: int, publisher: int, seconds: float, batch: int) ->
         await ws.send(orjson.dumps({"op": "subscribe", "channel": CHANNEL, "id": 1}).decode())
         await ws.recv()
         seq = 0
-        deadline = time.monotonic() + seconds
+        start = time.monotonic()
+        deadline = start + seconds
+        tick = start + phase
         while time.monotonic() < deadline:
+            if interval:  # paced: wait for this publisher's next turn (one missed is not made up)
+                if tick >= deadline:
+                    break
+                await asyncio.sleep(max(0.0, tick - time.monotonic()))
+                tick = max(tick + interval, time.monotonic())
             last = seq + batch - 1
-            for _ in range(batch):
+            if interval:  # the batch in one write, as a client's burst: the server reads it whole
+                ws.transport.write(b"".join(client_frame(_message(publisher, n).encode())
+                                            for n in range(seq, seq + batch)))
+                seq += batch
+            for _ in range(0 if interval else batch):
                 await ws.send(_message(publisher, seq))
                 seq += 1
             while True:
@@ -246,7 +270,7 @@ def run(config: str, args: argparse.Namespace) -> dict[str, float]:
         bytes_before = redis_bytes_out(servers) if servers.is_redis else 0
         cpu_before, each_before = servers.cpu(), servers.per_process()
         started = time.monotonic()
-        published = asyncio.run(saturate(servers.ws_ports, args.publishers, args.seconds, args.batch))
+        published = asyncio.run(saturate(servers.ws_ports, args.publishers, args.seconds, args.batch, args.paced))
         elapsed = time.monotonic() - started
         cpu = servers.cpu() - cpu_before
         each = {pid: (seconds - each_before[pid][0], writes - each_before[pid][1])
@@ -290,6 +314,9 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=3.0,
                         help="how long the idle connections' CPU is measured before each run")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds; the table shows medians")
+    parser.add_argument("--paced", type=float, default=0.0,
+                        help="batches per second in all (the publishers take turns), so every configuration "
+                        "gets the same arrivals whatever its load generators' speed; 0: closed loops at full speed")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
