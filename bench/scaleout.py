@@ -69,6 +69,8 @@ from common import ROOT, LoadGen, free_port, wait_port  # noqa: E402
 from rooms_vs_bun import client_frame  # noqa: E402
 
 CHANNEL = "bench"
+# The checkout whose server runs (--tree): another one for a before/after.
+TREE = ROOT
 CONFIGS = ("embedded", "redis", "redis x2", "workers 2")
 
 
@@ -139,7 +141,7 @@ def _serve(*flags: str) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--http-port", str(port), "--log-level", "warning",
          "--publish-rate", "1000000000", "--publish-burst", "1000000000", "--max-connections", "1000000",
-         *flags], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         *flags], cwd=TREE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     lines = []
     for line in process.stdout:  # "HTTP on" comes once every worker listens
@@ -314,10 +316,13 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=3.0,
                         help="how long the idle connections' CPU is measured before each run")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds; the table shows medians")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the fanout checkout to run (before/after)")
     parser.add_argument("--paced", type=float, default=0.0,
                         help="batches per second in all (the publishers take turns), so every configuration "
                         "gets the same arrivals whatever its load generators' speed; 0: closed loops at full speed")
     args = parser.parse_args()
+    global TREE
+    TREE = args.tree
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(f"{args.connections:,} connections on one channel, {args.publishers} publishers, "
