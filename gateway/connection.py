@@ -55,7 +55,7 @@ class _Flusher:
     and its subscribers would get one append per message again.
     """
 
-    __slots__ = ("channel", "early", "frames", "loop", "pending", "scheduled", "subscribers")
+    __slots__ = ("channel", "frames", "given", "loop", "pending", "scheduled", "subscribers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Weakly: the loop is the key of the flusher's entry in _flushers. Known
@@ -67,7 +67,7 @@ class _Flusher:
         self.subscribers: Collection[Connection] = ()
         self.frames: list[bytes] = []
         # Subscribers that got the run's first N frames already (settle_for): N each.
-        self.early: dict[Connection, int] | None = None
+        self.given: dict[Connection, int] | None = None
 
     def add(self, connection: Connection) -> None:
         self.pending.append(connection)
@@ -121,14 +121,14 @@ class _Flusher:
         if not frames:
             return
         subscribers, self.frames, self.subscribers = self.subscribers, [], ()
-        early, self.early = self.early, None
+        given, self.given = self.given, None
         joined = frames[0] if len(frames) == 1 else b"".join(frames)
-        if early is None:
+        if given is None:
             send_to_all(list(subscribers), joined, self.channel, frames, write)
             return
-        send_to_all([connection for connection in subscribers if connection not in early], joined, self.channel,
+        send_to_all([connection for connection in subscribers if connection not in given], joined, self.channel,
                     frames, write)
-        for connection, start in early.items():
+        for connection, start in given.items():
             if start < len(frames):
                 rest = frames[start:]
                 send_to_all((connection,), rest[0] if len(rest) == 1 else b"".join(rest), self.channel, rest, write)
@@ -141,12 +141,12 @@ class _Flusher:
         if connection not in self.subscribers:
             return
         frames = self.frames
-        early = self.early
-        if early is None:
-            early = self.early = {}
-        start = early.get(connection, 0)
+        given = self.given
+        if given is None:
+            given = self.given = {}
+        start = given.get(connection, 0)
         if start < len(frames):
-            early[connection] = len(frames)  # first: send_event below comes back here
+            given[connection] = len(frames)  # first: send_event below comes back here
             rest = frames[start:]
             send_to_all((connection,), rest[0] if len(rest) == 1 else b"".join(rest), self.channel, rest)
 
