@@ -47,12 +47,15 @@ class _Flusher:
     It also holds the channel batch: consecutive messages of one plain channel
     (``batch``) are queued to its subscribers together, one append per
     subscriber for the run instead of one per message, when the run ends:
-    at this iteration's flush, or before anything else is queued to any
-    connection or a subscription changes (``settle``), so every connection
-    still gets everything in the order it happened.
+    at this iteration's flush, before another channel's message or a
+    subscription change (``settle``), so every connection still gets everything
+    in the order it happened. A frame for one connection (a reply, say) ends the
+    run for that connection alone (``settle_for``): a publisher subscribed to the
+    channel it publishes on would otherwise end the run at each publish's reply,
+    and its subscribers would get one append per message again.
     """
 
-    __slots__ = ("channel", "frames", "loop", "pending", "scheduled", "subscribers")
+    __slots__ = ("channel", "frames", "given", "loop", "pending", "scheduled", "subscribers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Weakly: the loop is the key of the flusher's entry in _flushers. Known
@@ -63,6 +66,8 @@ class _Flusher:
         self.channel = b""
         self.subscribers: Collection[Connection] = ()
         self.frames: list[bytes] = []
+        # Subscribers that got the run's first N frames already (settle_for): N each.
+        self.given: dict[Connection, int] | None = None
 
     def add(self, connection: Connection) -> None:
         self.pending.append(connection)
@@ -116,8 +121,34 @@ class _Flusher:
         if not frames:
             return
         subscribers, self.frames, self.subscribers = self.subscribers, [], ()
-        send_to_all(list(subscribers), frames[0] if len(frames) == 1 else b"".join(frames), self.channel, frames,
-                    write)
+        given, self.given = self.given, None
+        joined = frames[0] if len(frames) == 1 else b"".join(frames)
+        if given is None:
+            send_to_all(list(subscribers), joined, self.channel, frames, write)
+            return
+        send_to_all([connection for connection in subscribers if connection not in given], joined, self.channel,
+                    frames, write)
+        for connection, start in given.items():
+            if start < len(frames):
+                rest = frames[start:]
+                send_to_all((connection,), rest[0] if len(rest) == 1 else b"".join(rest), self.channel, rest, write)
+
+    def settle_for(self, connection: Connection) -> None:
+        """Before something else is queued to ``connection``: its share of the
+        channel batch goes first. The run goes on for the other subscribers, and a
+        connection that does not follow the channel needs nothing of it (the
+        collection is the hub's own, so a subscription change settles it first)."""
+        if connection not in self.subscribers:
+            return
+        frames = self.frames
+        given = self.given
+        if given is None:
+            given = self.given = {}
+        start = given.get(connection, 0)
+        if start < len(frames):
+            given[connection] = len(frames)  # first: send_event below comes back here
+            rest = frames[start:]
+            send_to_all((connection,), rest[0] if len(rest) == 1 else b"".join(rest), self.channel, rest)
 
 
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
@@ -293,7 +324,7 @@ class Connection:
         client that lost events learns where to recover from.
         """
         if self.flusher.frames:
-            self.flusher.settle()  # messages published before this one go first
+            self.flusher.settle_for(self)  # messages published before this one go first
         if self.state is not _OPEN:
             return
         size = len(frame)
@@ -322,7 +353,7 @@ class Connection:
         """Queue a frame the client asked for (a reply, a replay of missed messages):
         never skipped; bounded by what the request may ask for."""
         if self.flusher.frames:
-            self.flusher.settle()
+            self.flusher.settle_for(self)
         if self.state is not _OPEN:
             return
         self.queue.append(frame)
@@ -333,7 +364,7 @@ class Connection:
 
     def flush(self) -> None:
         if self.flusher.frames:
-            self.flusher.settle()
+            self.flusher.settle_for(self)
         self.flush_scheduled = False
         queue = self.queue
         if not queue:
@@ -414,7 +445,7 @@ class Connection:
         has gone quiet."""
         self.drain_check = None
         if self.flusher.frames:
-            self.flusher.settle()
+            self.flusher.settle_for(self)
         if self.state is not _OPEN or not self.dropped:
             return
         self.transport_bytes = self.transport.get_write_buffer_size()

@@ -136,3 +136,38 @@ async def test_replies_keep_request_order_around_pipelined_publishes(node: Serve
         assert [event["data"]["n"] for event in events] == [1, 2, 4, 6, 7, 8, 11, 13]  # type: ignore[index]
     finally:
         writer.transport.abort()
+
+
+async def _read_frames(reader: asyncio.StreamReader, count: int, timeout: float = 30.0) -> list[dict[str, object]]:
+    """The next ``count`` text frames, replies and events alike, in arrival order."""
+    frames: list[dict[str, object]] = []
+
+    async def read() -> None:
+        while len(frames) < count:
+            opcode, payload = await read_frame(reader)
+            if opcode == 1:
+                frames.append(orjson.loads(payload))
+
+    await asyncio.wait_for(read(), timeout)
+    return frames
+
+
+async def test_one_process_a_subscribed_publisher_gets_each_event_before_its_reply() -> None:
+    # In one process a publish is delivered before its reply is queued; the reply
+    # ends the channel's batch for the publisher alone (gateway.connection
+    # _Flusher.settle_for), so the other subscriber still gets every event in order.
+    server = start_fanout("serve", "--http-port", str(free_port()), "--resp-port", "-1").capture()
+    try:
+        publisher, publisher_writer = await _subscribe(server.port)
+        other, other_writer = await _subscribe(server.port)
+        try:
+            publisher_writer.write(b"".join(_publish(n) for n in range(1, 31)))
+            frames = await _read_frames(publisher, 60)
+            assert frames == [frame for n in range(1, 31) for frame in (
+                {"channel": CHANNEL, "data": {"n": n}}, {"id": n, "ok": True, "channel": CHANNEL})]
+            assert await _read_frames(other, 30) == [{"channel": CHANNEL, "data": {"n": n}} for n in range(1, 31)]
+        finally:
+            publisher_writer.transport.abort()
+            other_writer.transport.abort()
+    finally:
+        server.stop()

@@ -170,3 +170,72 @@ async def test_a_client_that_read_its_output_is_not_refused_on_a_stale_estimate(
     await asyncio.sleep(0)
     assert len(received(transports[0])) == 3 and counters.dropped == 0
     assert connections[0].transport_bytes == frame_size
+
+
+async def test_a_reply_to_a_subscriber_ends_the_run_for_it_alone():
+    # A publisher subscribed to its own channel gets each publish's reply after the
+    # message; the others' run goes on (before, each reply queued the run to all).
+    broker, hub, connections, transports, counters = await setup(1 << 20, 1 << 20)
+    publisher, other = connections
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    for n in range(3):
+        broker.publish(b"a", b"%d" % n)
+        publisher.send_reply(orjson.dumps({"id": n, "ok": True}))
+    assert not other.queue and other.queued_bytes == 0  # still in the run
+    await asyncio.sleep(0)
+    assert decode_frames(b"".join(transports[0].written)) == [
+        frame for n in range(3) for frame in ({"channel": "a", "data": n}, {"id": n, "ok": True})]
+    assert len(transports[1].written) == 1 and received(transports[1]) == [("a", n) for n in range(3)]
+    assert counters.deliveries == 6
+
+
+async def test_a_frame_for_a_connection_off_the_channel_leaves_the_run_alone():
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    subscriber, elsewhere = connections
+    await hub.subscribe(subscriber, b"a")
+    await hub.subscribe(elsewhere, b"b")
+    broker.publish(b"a", b"1")
+    elsewhere.send_reply(orjson.dumps({"id": 1, "ok": True}))
+    broker.publish(b"a", b"2")
+    assert not subscriber.queue
+    await asyncio.sleep(0)
+    assert received(transports[0]) == [("a", 1), ("a", 2)]
+    assert decode_frames(b"".join(transports[1].written)) == [{"id": 1, "ok": True}]
+
+
+async def test_after_its_share_a_connection_leaving_or_flushing_mid_run_keeps_order():
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20, 1 << 20)
+    leaver, flushed, other = connections
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    broker.publish(b"a", b"1")
+    leaver.send_reply(orjson.dumps({"id": 1, "ok": True}))
+    flushed.send_reply(orjson.dumps({"id": 2, "ok": True}))
+    broker.publish(b"a", b"2")
+    flushed.flush()  # (a close flushes at once)
+    await hub.unsubscribe(leaver, b"a")  # after 2: it still gets 2
+    broker.publish(b"a", b"3")
+    await asyncio.sleep(0)
+    assert decode_frames(b"".join(transports[0].written)) == [
+        {"channel": "a", "data": 1}, {"id": 1, "ok": True}, {"channel": "a", "data": 2}]
+    assert decode_frames(b"".join(transports[1].written)) == [
+        {"channel": "a", "data": 1}, {"id": 2, "ok": True}, {"channel": "a", "data": 2}, {"channel": "a", "data": 3}]
+    assert received(transports[2]) == [("a", 1), ("a", 2), ("a", 3)]
+
+
+async def test_a_subscriber_over_budget_after_its_share_skips_the_rest_and_counts_it():
+    frame_size = len(text_frame(b'{"channel":"a","data":"xxxxxxxxxxxxxxxxxxxx"}'))
+    reply = orjson.dumps({"id": 1, "ok": True})
+    broker, hub, connections, transports, counters = await setup(2 * frame_size + len(text_frame(reply)), 1 << 20)
+    small, big = connections
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    for n in range(4):
+        broker.publish(b"a", _X20)
+        if n == 0:
+            small.send_reply(reply)
+    await asyncio.sleep(0)
+    assert len(decode_frames(b"".join(transports[0].written))) == 3  # 1, the reply, 2; then 3 and 4 skipped
+    assert counters.dropped == 2 and small.dropped == {b"a": 2}
+    assert len(received(transports[1])) == 4
