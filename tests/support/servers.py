@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -12,8 +13,8 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import IO
 
 __all__ = ["free_port", "ServerProcess", "start_redis_server", "start_fanout", "MS", "poll", "until",
@@ -209,7 +210,8 @@ def _read_until(stream: IO[str], pattern: str, process: subprocess.Popen[str], n
     while time.monotonic() < deadline:
         line = stream.readline()
         if not line:  # the end of the output: the process is exiting
-            process.wait(max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.0, deadline - time.monotonic()))
             raise RuntimeError(f"{name} exited with {process.returncode}: {''.join(lines)}")
         lines.append(line)
         match = regex.search(line)
