@@ -17,20 +17,15 @@ import pytest
 
 from tests.support.dataset import assert_same_dataset, dump_dataset
 from tests.support.resp_client import RespClient, RespError
-from tests.support.servers import MS, ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.servers import MS, ServerProcess, free_port, poll, start_fanout, start_redis_server
 
 
 def _fanout(directory: Path, *extra: str) -> ServerProcess:
-    return start_fanout("broker", "--port", str(free_port()), "--dir", str(directory), "--appendonly", "yes", *extra)
+    return start_fanout("broker", "--port", str(free_port()), "--dir", str(directory), "--appendonly", "yes",
+                        *extra).capture()
 
 
-def _wait(predicate, what: str, limit: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(20 * MS)
-    raise AssertionError(f"timed out waiting for {what}")
+REWRITTEN = "Background AOF rewrite finished successfully"  # logged as aof_rewrites counts it
 
 
 def _info(port: int) -> dict[str, str]:
@@ -88,13 +83,14 @@ def _corpus(port: int, fanout_commands: bool = True) -> None:
         assert len(c.call("EXEC")) == 3
         # a blocked pop served by a later push (recorded as LPOP after the push)
         waiter.send("BLPOP", "l:blocked", "0")
-        _wait(lambda: b"blocked_clients:1" in c.call("INFO", "clients"), "the blocked client")
+        poll(lambda: b"blocked_clients:1" in c.call("INFO", "clients"), "the blocked client")
         assert c.call("RPUSH", "l:blocked", "x", "y") == 2
         assert waiter.read() == [b"l:blocked", b"x"]
         assert c.call("BRPOP", "l:a", "1") == [b"l:a", b"5"]
         assert c.call("BLMOVE", "l:a", "l:moved", "RIGHT", "LEFT", "1") == b"4"
         # lazily expired (and by the active cycle): recorded as DEL
-        _wait(lambda: c.call("EXISTS", "s:short") == 0, "s:short to expire")
+        time.sleep(2 * MS)  # the stimulus: s:short's 1 ms TTL passes
+        assert c.call("EXISTS", "s:short") == 0
         if fanout_commands:
             for i in range(3):
                 assert c.call("FANOUT.PUBLISH", "chat:room", "2", "600000", f"m{i}")[0] == i + 1
@@ -110,8 +106,9 @@ def _redis_loads(directory: Path) -> dict:  # type: ignore[type-arg]
     shutil.copytree(directory, copy)
     redis = start_redis_server("--appendonly", "yes", "--dir", str(copy), "--appenddirname", "appendonlydir")
     try:
-        # redis-server 7 listens before it loads (answering -LOADING meanwhile)
-        _wait(lambda: _info(redis.port).get("loading") == "0", "redis-server to load the AOF")
+        # redis-server 7 listens before it loads (answering -LOADING meanwhile), and
+        # says it is ready (start_redis_server waits for that) once it has loaded
+        assert _info(redis.port).get("loading") == "0"
         return dump_dataset(redis.port)
     finally:
         redis.stop()
@@ -163,7 +160,8 @@ def test_bgrewriteaof_writes_a_new_base_and_incr_that_both_servers_load(tmp_path
             assert c.call("BGREWRITEAOF") == b"Background append only file rewriting started"
             # writes while the child runs land in the new incr file
             assert c.call("SET", "during", "rewrite", "EX", "5000") == b"OK"
-            _wait(lambda: _info(server.port)["aof_rewrites"] == "1", "the rewrite to finish")
+            server.wait_for_output(REWRITTEN)
+            assert _info(server.port)["aof_rewrites"] == "1"
             assert c.call("HSET", "after", "f", "v") == 1
             info = _info(server.port)
             assert info["aof_last_bgrewrite_status"] == "ok" and info["aof_rewrite_in_progress"] == "0"
@@ -204,14 +202,15 @@ def test_redis_servers_aof_directory_loads_into_fanout(tmp_path):
 
 
 def test_appendonly_turned_on_at_runtime_rewrites_first(tmp_path):
-    server = start_fanout("broker", "--port", str(free_port()), "--dir", str(tmp_path))
+    server = start_fanout("broker", "--port", str(free_port()), "--dir", str(tmp_path)).capture()
     try:
         with RespClient(server.port) as c:
             assert c.call("CONFIG", "SET", "aof-use-rdb-preamble", "no") == b"OK"
             assert c.call("SET", "before", "on") == b"OK"
             assert c.call("CONFIG", "SET", "appendonly", "yes") == b"OK"
             assert c.call("SET", "after", "on") == b"OK"
-            _wait(lambda: _info(server.port)["aof_rewrites"] == "1", "the first rewrite")
+            server.wait_for_output(REWRITTEN)  # the first rewrite
+            assert _info(server.port)["aof_rewrites"] == "1"
             assert _info(server.port)["aof_enabled"] == "1"
             assert c.call("CONFIG", "SET", "appendfsync", "always") == b"OK"
             assert c.call("SET", "later", "on") == b"OK"
@@ -233,6 +232,7 @@ def _load_and_crash(tmp_path: Path, policy: str, seconds: float) -> tuple[dict[b
     acked_at: dict[bytes, float] = {}
     lock = threading.Lock()
     stop = threading.Event()
+    warm = threading.Event()  # set once every writer's 50 keys were written
 
     def writer(index: int) -> None:
         try:
@@ -244,6 +244,8 @@ def _load_and_crash(tmp_path: Path, policy: str, seconds: float) -> tuple[dict[b
                         with lock:
                             acked[key] = value
                             acked_at[key] = time.monotonic()
+                            if len(acked) >= 16 * 50:
+                                warm.set()
                     n += 1
         except (ConnectionError, OSError):
             pass
@@ -251,8 +253,8 @@ def _load_and_crash(tmp_path: Path, policy: str, seconds: float) -> tuple[dict[b
     threads = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(16)]
     for thread in threads:
         thread.start()
-    _wait(lambda: len(acked) >= 16 * 50, "every writer to write its keys")
-    time.sleep(seconds)  # the load runs for a while (not synchronisation)
+    assert warm.wait(10), "every writer to write its keys"
+    time.sleep(seconds)  # the stimulus: the load runs for a while, then the crash (not a wait)
     with lock:
         server.process.send_signal(signal.SIGKILL)
         killed = dict(acked), dict(acked_at)
@@ -368,11 +370,12 @@ def test_a_full_disk_refuses_writes_with_misconf_then_recovers_without_losing_an
             assert _info(server.port)["aof_last_write_status"] == "err"
             assert c.call("GET", "key0") == b"v" * 100  # reads still served
             filler.unlink()
-            _wait(lambda: c.call("SET", "recovered", "yes") == b"OK", "writes to be accepted again")
+            server.wait_for_output("AOF write error looks solved")  # the cron's retry wrote
+            assert c.call("SET", "recovered", "yes") == b"OK"
             assert _info(server.port)["aof_last_write_status"] == "ok"
     finally:
         server.stop()
-    log = "".join(server.output) + (server.process.stdout.read() if server.process.stdout else "")
+    log = server.log()
     assert "writing to the AOF file" in log and "AOF write error looks solved" in log
     restarted = _fanout(small_disk)
     try:
@@ -434,23 +437,26 @@ def test_clients_get_loading_while_a_large_aof_replays_then_the_data(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "broker", "--port", str(port), "--dir",
                                 str(tmp_path), "--appendonly", "yes"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    replies = []
+    server = ServerProcess("fanout", process, port).capture()
     try:
+        # It listens, then replays the AOF, then says it listens ("RESP on"): nothing
+        # announces the port open during the replay, so connect until it is.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and b"PONG" not in replies[-1:]:
+        while True:
             try:
-                with RespClient(port) as client:
-                    reply = client.call("PING")
-                    replies.append(reply.message.encode() if isinstance(reply, RespError) else reply)
+                client = RespClient(port)
+                break
             except OSError:
-                time.sleep(5 * MS)  # not listening yet: poll
-        assert any(r.startswith(b"LOADING") for r in replies), replies[:3]
-        assert replies[-1] == b"PONG"
-        with RespClient(port) as client:
+                assert time.monotonic() < deadline and process.poll() is None, server.log()
+                time.sleep(5 * MS)  # not listening yet: connect again
+        with client:
+            reply = client.call("PING")
+            assert isinstance(reply, RespError) and reply.message.startswith("LOADING"), reply
+            server.wait_for_output("DB loaded from append only file", timeout=60)
+            assert client.call("PING") == b"PONG"
             assert client.call("DBSIZE") == count
     finally:
-        process.terminate()
-        process.wait(30)
+        server.stop()
 
 
 def _pipeline(port: int, data: bytes, replies: int) -> list:  # type: ignore[type-arg]
@@ -511,7 +517,8 @@ def test_bgrewriteaof_inside_a_pipeline_of_recorded_writes_counts_each_once(tmp_
         data = (_canonical(b"INCR", b"n") * 3 + _canonical(b"BGREWRITEAOF") + _canonical(b"INCR", b"n") * 2)
         replies = _pipeline(server.port, data, 6)
         assert replies[:3] == [1, 2, 3] and replies[4:] == [4, 5]
-        _wait(lambda: _info(server.port)["aof_rewrites"] == "1", "the rewrite to finish")
+        server.wait_for_output(REWRITTEN)
+        assert _info(server.port)["aof_rewrites"] == "1"
     finally:
         server.stop()
     restarted = _fanout(tmp_path)

@@ -18,7 +18,7 @@ from tests.support.backplane import EMBEDDED, REDIS, Backplane
 
 # Views, their ids and counters live in each node: with --workers, in each worker.
 BACKPLANES = (EMBEDDED, REDIS)
-from tests.support.servers import MS, ServerProcess
+from tests.support.servers import MS, ServerProcess, until
 from tests.support.ws import WsClient, connect, raw_websocket
 
 SECRET = "watch-test-secret-of-at-least-32-bytes"
@@ -45,10 +45,11 @@ async def _metrics(port: int) -> dict[str, float]:
 
 
 async def _until_metric(port: int, name: str, expected: float, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (value := (await _metrics(port)).get(name)) != expected:
-        assert time.monotonic() < deadline, f"{name} is {value}, expected {expected}"
-        await asyncio.sleep(10 * MS)
+    """Until the server's metric reads ``expected`` (counted inside it: it says so nowhere else)."""
+    async def reached() -> bool:
+        return (await _metrics(port)).get(name) == expected
+
+    await until(reached, f"{name} to be {expected}", timeout=timeout)
 
 
 async def _watch(client: WsClient, key: str, view: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +236,7 @@ async def test_rapid_updates_are_coalesced_and_computed_once_per_push(fanout_ser
             for _ in range(25):
                 pipe.zincrby("board:rapid", 1, "hot")
             await pipe.execute()
-            await asyncio.sleep(12 * MS)  # pacing the load, not waiting for anything
+            await asyncio.sleep(12 * MS)  # the stimulus: updates spread over time (pacing, not a wait)
     final = [{"member": "hot", "score": 1000}]
     counts = []
     for client in watchers:
@@ -290,7 +291,7 @@ async def test_a_watcher_that_fell_behind_gets_the_latest_value_when_it_catches_
             assert time.monotonic() < deadline, "no push was ever skipped"
             step += 1
             await redis.hset("big", "n", str(step))
-            await asyncio.sleep(10 * MS)  # one push per change (interval 5 ms)
+            await asyncio.sleep(10 * MS)  # the stimulus: one push per change (--watch-interval 5 ms)
         await redis.hset("big", "n", "final")
         await _until_metric(server.port, "fanout_view_pushes_total", step + 1)
         # reading again: the skipped pushes are announced as a gap, then the latest value comes

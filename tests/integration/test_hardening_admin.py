@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from tests.support.backplane import EMBEDDED, REDIS, Backplane
 from tests.support.bystander import Bystander
 from tests.support.resp_client import encode_command
-from tests.support.servers import MS, ServerProcess
+from tests.support.servers import MS, ServerProcess, until
 from tests.support.ws import WsClient, connect
 
 BACKPLANES = (EMBEDDED, REDIS)
@@ -39,20 +38,6 @@ def server(backplane: Backplane) -> Iterator[ServerProcess]:
     assert "Traceback" not in process.log()
 
 
-async def _until(check: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(20 * MS)  # polling interval: the server's checks run every ~0.33 s
-
-
-async def _logged(server: ServerProcess, text: str) -> None:
-    async def found() -> bool:
-        return text in server.log()
-
-    await _until(found, f"the server did not log {text!r}")
-
-
 async def _stats(server: ServerProcess, channel: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         url = f"http://127.0.0.1:{server.port}/api/presence_stats"
@@ -65,14 +50,16 @@ async def test_members_are_back_in_presence_after_flushall(server, backplane):
     assert (await client.request("subscribe", channel="chat:flush"))["ok"] is True
     assert (await _stats(server, "chat:flush"))["connections"] == 1
     redis = backplane.client(server)
+    since = len(server.output)
     await redis.flushall()
     assert (await _stats(server, "chat:flush"))["connections"] == 0
 
     async def back() -> bool:
         return (await _stats(server, "chat:flush"))["connections"] == 1
 
-    await _until(back, "the member did not come back after FLUSHALL")
-    await _logged(server, "heartbeat key was gone")
+    # the next heartbeat (every ~0.33 s) notices, logs, then puts the member back
+    await server.logged("heartbeat key was gone", since=since)
+    await until(back, "the member did not come back after FLUSHALL", timeout=10)
     await redis.aclose()
     await client.close()
 
@@ -83,14 +70,16 @@ async def test_notification_flags_are_restored_and_views_follow_again(server, ba
     client = await connect(server.port)
     watch = await client.request("watch", key="stats:admin", view={"type": "hash"})
     assert watch["value"] == {"cpu": "1"}
+    since = len(server.output)
     await redis.config_set("notify-keyspace-events", "")
 
     async def restored() -> bool:
         flags = (await redis.config_get("notify-keyspace-events"))["notify-keyspace-events"]
         return all(letter in flags.replace("A", "g$lshzxetd") for letter in "KEgxh")
 
-    await _until(restored, "notify-keyspace-events was not restored")
-    await _logged(server, "notify-keyspace-events lost flags the gateway needs: restored")
+    # the next heartbeat's checks log the restore (the views' flags may follow in a second step)
+    await server.logged("notify-keyspace-events lost flags the gateway needs: restored", since=since)
+    await until(restored, "notify-keyspace-events was not restored", timeout=10)
     # The view follows its key again (a change made while the flags were off is read
     # when they are restored: the view is pushed, or the next change is).
     await redis.hset("stats:admin", "cpu", "2")
@@ -138,14 +127,14 @@ async def test_flushall_of_a_million_keys_does_not_stall_the_loop(server, backpl
     redis = backplane.client(server)
     assert await redis.dbsize() >= 1_000_000
     bystander = await Bystander.start(server.port, port)
-    await asyncio.sleep(300 * MS)  # some ticks before, for the gaps to mean something
+    await bystander.ticks(30)  # some ticks before, for the gaps to mean something
     assert await redis.flushall() is True
     assert await redis.dbsize() < 10  # (the gateway may have put its heartbeat back)
 
     async def freed() -> bool:
         return (await redis.info("memory"))["lazyfree_pending_objects"] == 0
 
-    await _until(freed, "FLUSHALL's keys were not freed", timeout=60)
+    await until(freed, "FLUSHALL's keys were not freed", timeout=60)
     delays = await bystander.stop()
     print(f"FLUSHALL of 1M keys: {delays}")
     assert delays.max_gap < FLUSH_MAX_GAP, str(delays)

@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support.backplane import EMBEDDED, Backplane
-from tests.support.servers import MS, ServerProcess
+from tests.support.servers import MS, ServerProcess, until
 from tests.support.ws import connect
 
 BACKPLANES = (EMBEDDED,)
@@ -139,12 +139,10 @@ async def test_resp_stays_reachable_when_http_holds_the_descriptors(limited):
     await resp.aclose()
     for _, writer in connections:
         writer.close()
-    for _ in range(100):  # bounded: the server notices the closes
-        if await _healthz(limited.port) == 200:
-            break
-        await asyncio.sleep(20 * MS)
-    else:
-        raise AssertionError("HTTP did not come back after the flood closed")
+    async def healthy() -> bool:  # once the server has noticed the closes (it says so nowhere)
+        return await _healthz(limited.port) == 200
+
+    await until(healthy, "HTTP to come back after the flood closed", timeout=10)
 
 
 async def test_http_stays_reachable_when_resp_holds_the_descriptors(limited):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import aiohttp
 import pytest
 
 from tests.support.servers import MS, _read_until, start_fanout, start_redis_server
+from tests.support.servers import until as poll_until  # the one polling loop
 from tests.support.ws import connect, silent_client
 
 WAIT = 15000 * MS
@@ -29,12 +29,8 @@ async def get(port: int, path: str, session: aiohttp.ClientSession | None = None
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll an HTTP condition (the server has no push for it) until it holds."""
-    deadline = time.monotonic() + WAIT
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(20 * MS)
+    """Ask over HTTP (readiness is a probe: the server pushes it nowhere) until it holds."""
+    await poll_until(check, what, timeout=WAIT)
 
 
 async def test_healthy_and_ready_on_the_embedded_broker():

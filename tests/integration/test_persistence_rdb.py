@@ -25,7 +25,7 @@ from tests.support.persistence import (
     start_redis_on,
 )
 from tests.support.resp_client import RespClient, RespError
-from tests.support.servers import MS, ServerProcess, free_port, start_fanout
+from tests.support.servers import ServerProcess, free_port, poll, start_fanout
 
 
 @pytest.fixture
@@ -39,13 +39,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(20 * MS)
-    raise AssertionError(f"timed out waiting for {what}")
+# What the server logs when it reaps a BGSAVE child (INFO's fields set with it).
+SAVED = "Background saving terminated with success"
+FAILED = re.compile(r"Background saving (error|terminated by signal)")
 
 
 def _info(client: RespClient) -> dict[str, str]:
@@ -133,13 +129,13 @@ def test_expired_keys_in_a_snapshot_are_not_loaded(directory: str) -> None:
     redis = start_redis_on(directory)
     try:
         with RespClient(redis.port) as client:
-            client.call("SET", "gone", "x", "PX", 150)
+            client.call("SET", "gone", "x", "PX", 50)
             client.call("SET", "kept", "y")
             assert client.call("SAVE") == b"OK"
     finally:
         _stop(redis)
-    _wait_for(lambda: _now_ms() > os.path.getmtime(os.path.join(directory, "dump.rdb")) * 1000 + 300,
-              what="the key's deadline")
+    saved_ms = os.path.getmtime(os.path.join(directory, "dump.rdb")) * 1000  # after the SET
+    time.sleep(max(0.0, saved_ms + 150 - _now_ms()) / 1000)  # the stimulus: the key's deadline passes
     fanout = start_fanout_on(directory, "--save", "")
     try:
         with RespClient(fanout.port) as client:
@@ -266,7 +262,8 @@ def test_bgsave_forks_and_the_server_keeps_serving(directory: str) -> None:
             assert second in (RespError("ERR Background save already in progress"), b"Background saving started")
             assert client.call("PING") == b"PONG"
             assert client.call("SET", "during", "save") == b"OK"
-            _wait_for(lambda: _info(client)["rdb_bgsave_in_progress"] == "0", what="the BGSAVE child")
+            fanout.wait_for_output(SAVED, count=2 if second == b"Background saving started" else 1)
+            assert _info(client)["rdb_bgsave_in_progress"] == "0"
             info = _info(client)
             assert info["rdb_last_bgsave_status"] == "ok"
             assert int(info["rdb_last_bgsave_time_sec"]) >= 0
@@ -277,7 +274,7 @@ def test_bgsave_forks_and_the_server_keeps_serving(directory: str) -> None:
         assert "20000 keys read" in report or "20001 keys read" in report
     finally:
         _stop(fanout)
-    output = "".join(fanout.output) + (fanout.process.stdout.read() if fanout.process.stdout else "")
+    output = fanout.log()
     assert "Background saving started by pid" in output
     assert "Background saving terminated with success" in output
 
@@ -293,8 +290,8 @@ def test_save_schedule_snapshots_after_changes(directory: str) -> None:
             client.call("SET", "one", "1")
             path = os.path.join(directory, "dump.rdb")
             client.call("SET", "two", "2")
-            _wait_for(lambda: os.path.exists(path) and _info(client)["rdb_changes_since_last_save"] == "0",
-                      what="the scheduled save")
+            fanout.wait_for_output(SAVED)  # the schedule's BGSAVE, a second after the changes
+            assert os.path.exists(path) and _info(client)["rdb_changes_since_last_save"] == "0"
         check_rdb(path)
     finally:
         _stop(fanout)
@@ -395,7 +392,8 @@ def test_full_disk_fails_bgsave_with_misconf_and_keeps_the_old_file(small_disk: 
             client.call("CONFIG", "SET", "rdbcompression", "no")
             client.call("SET", "big", os.urandom(1500_000).hex()[:1500_000])
             assert client.call("BGSAVE") == b"Background saving started"
-            _wait_for(lambda: _info(client)["rdb_bgsave_in_progress"] == "0", what="the failed BGSAVE")
+            server.wait_for_output(FAILED)
+            assert _info(client)["rdb_bgsave_in_progress"] == "0"
             _assert_misconf(client)
             assert client.call("SAVE") == RespError("ERR")
         with open(os.path.join(small_disk, "dump.rdb"), "rb") as handle:
@@ -403,7 +401,7 @@ def test_full_disk_fails_bgsave_with_misconf_and_keeps_the_old_file(small_disk: 
         assert os.listdir(small_disk) == ["dump.rdb"]  # no temp file left behind
     finally:
         _stop(server)
-    output = "".join(server.output) + (server.process.stdout.read() if server.process.stdout else "")
+    output = server.log()
     assert "No space left on device" in output and "Background saving error" in output
 
 
@@ -415,16 +413,19 @@ def test_read_only_disk_fails_bgsave_with_misconf(small_disk: str) -> None:
             subprocess.run(["mount", "-o", "remount,ro", small_disk], check=True)
             client.call("CONFIG", "SET", "save", "3600 1")
             assert client.call("BGSAVE") == b"Background saving started"
-            _wait_for(lambda: _info(client)["rdb_bgsave_in_progress"] == "0", what="the failed BGSAVE")
+            server.wait_for_output(FAILED)
+            assert _info(client)["rdb_bgsave_in_progress"] == "0"
             _assert_misconf(client)
             # A successful save (the disk is back) lifts the refusal.
             subprocess.run(["mount", "-o", "remount,rw", small_disk], check=True)
+            since = len(server.output)
             assert client.call("BGSAVE") == b"Background saving started"
-            _wait_for(lambda: _info(client)["rdb_last_bgsave_status"] == "ok", what="the good BGSAVE")
+            server.wait_for_output(SAVED, since=since)
+            assert _info(client)["rdb_last_bgsave_status"] == "ok"
             assert client.call("SET", "y", "2") == b"OK"
     finally:
         _stop(server)
-    output = "".join(server.output) + (server.process.stdout.read() if server.process.stdout else "")
+    output = server.log()
     assert "Read-only file system" in output
 
 
@@ -439,13 +440,13 @@ def test_sigkill_during_a_large_save_leaves_the_old_file(directory: str) -> None
             for i in range(0, 300_000, 5000):
                 client.call("MSET", *[x for j in range(i, i + 5000) for x in (f"k{j}", f"v{j}" * 4)])
             assert client.call("BGSAVE") == b"Background saving started"
-            _wait_for(lambda: any(name.startswith("temp-") for name in os.listdir(directory)),
-                      what="the child's temp file")
+            # the child creates it and says nothing: look until it is there
+            poll(lambda: any(name.startswith("temp-") for name in os.listdir(directory)), "the child's temp file")
     finally:
         # the whole process group: server and its BGSAVE child die mid-save
         server.process.kill()
         server.process.wait()
-        for line in server.process.stdout or []:
+        for line in server.wait_for_output(re.compile(r"Background saving started by pid \d+"), timeout=10):
             match = re.search(r"Background saving started by pid (\d+)", line)
             if match:
                 try:

@@ -9,14 +9,14 @@ still come in request order, mixed with every other kind of reply.
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections.abc import Iterator
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.servers import MS, ServerProcess, free_port, start_fanout, start_redis_server
+from tests.support.servers import MS, ServerProcess, free_port, start_fanout, start_redis_server, until
 from tests.support.ws import masked_text_frame, read_frame, silent_client
 
 CHANNEL = "pipeline"
@@ -79,13 +79,16 @@ async def test_a_burst_of_publishes_reaches_the_broker_as_one_pipeline(
         writer.write(b"".join(_publish(n) for n in range(1, 11)))
         waiting = sum(len(b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
             len(CHANNEL), CHANNEL.encode(), len(data), data)) for data in (orjson.dumps({"n": n}) for n in range(2, 11)))
-        deadline = time.monotonic() + 10_000 * MS
-        queued = 0
-        while queued < waiting and time.monotonic() < deadline:
+        queued = [0]
+
+        async def arrived() -> bool:  # the paused broker's query buffer: only CLIENT LIST shows it
             clients = await redis.client_list()
-            queued = max((int(c["qbuf"]) for c in clients if c.get("cmd") == "publish"), default=0)
-            await asyncio.sleep(0.02)
-        assert queued == waiting, f"{queued} bytes of publishes queued at the paused broker, not {waiting}"
+            queued[0] = max((int(c["qbuf"]) for c in clients if c.get("cmd") == "publish"), default=0)
+            return queued[0] >= waiting
+
+        with contextlib.suppress(AssertionError):  # (the assertion below says how many)
+            await until(arrived, "the publishes to reach the paused broker", timeout=10_000 * MS)
+        assert queued[0] == waiting, f"{queued[0]} bytes of publishes queued at the paused broker, not {waiting}"
         await redis.execute_command("CLIENT", "UNPAUSE")
         replies, events = await _read_messages(reader, 10, 10)
         assert [reply["id"] for reply in replies] == list(range(1, 11))

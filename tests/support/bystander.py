@@ -62,6 +62,7 @@ class Bystander:
         self.delays = Delays()
         self.running = True
         self.tasks: list[asyncio.Task[None]] = []
+        self._arrived = asyncio.Condition()  # notified on each tick received
 
     @classmethod
     async def start(cls, http_port: int, resp_port: int, channel: str = "bystander",
@@ -91,15 +92,22 @@ class Bystander:
                 self.delays.gaps.append(now - last)
             last = now
             self.delays.received += 1
+            async with self._arrived:
+                self._arrived.notify_all()
+
+    async def ticks(self, count: int, timeout: float = 60.0) -> None:
+        """Until ``count`` ticks have arrived (in all)."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: self.delays.received >= count), timeout)
 
     async def stop(self) -> Delays:
         """Stop publishing, wait for every tick sent to arrive, close; the delays."""
         self.running = False
         await self.tasks[0]
-        for _ in range(1000):  # bounded: the last ticks are on their way
-            if self.delays.received >= self.delays.sent:
-                break
-            await asyncio.sleep(0.01)
+        try:
+            await self.ticks(self.delays.sent, timeout=10)  # the last ticks are on their way
+        except TimeoutError:
+            pass  # a tick lost: ``received`` < ``sent`` says so
         self.tasks[1].cancel()
         await self.ws.close()
         await self.resp.aclose()

@@ -44,11 +44,6 @@ class RedisCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _cli(port: int, *args: str) -> str:
-    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
-                          timeout=30, check=True).stdout
-
-
 def start_redis_cluster(masters: int = 3, timeout: float = 30.0) -> RedisCluster:
     if shutil.which("redis-cli") is None:
         raise RuntimeError("redis-cli is not installed: the test command installs it (scripts/test)")
@@ -74,10 +69,18 @@ def start_redis_cluster(masters: int = 3, timeout: float = 30.0) -> RedisCluster
 
 
 def wait_cluster_ok(nodes: list[ServerProcess], timeout: float = 30.0) -> None:
-    # Slots are assigned at once, but each node learns the others through the
-    # gossip bus: wait (polling, as _wait_port does) until all agree.
+    """Until every node's state is ok. Slots are assigned at once, but each node
+    learns the others through the gossip bus; each logs "Cluster state changed: ok"
+    (or ": fail") when its state changes, and starts as fail: so its last such line
+    is its state now."""
     deadline = time.monotonic() + timeout
-    while not all("cluster_state:ok" in _cli(node.port, "CLUSTER", "INFO") for node in nodes):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"cluster on ports {[n.port for n in nodes]} not ok within {timeout}s")
-        time.sleep(0.05)
+    for node in nodes:
+        while not (changes := _state_changes(node)) or not changes[-1].endswith(" ok"):
+            node.wait_for_output(_STATE, count=len(changes) + 1, timeout=max(0.0, deadline - time.monotonic()))
+
+
+_STATE = "Cluster state changed:"
+
+
+def _state_changes(node: ServerProcess) -> list[str]:
+    return [line.rstrip() for line in node.log().splitlines() if _STATE in line]

@@ -8,11 +8,10 @@ import os
 import random
 import shutil
 import subprocess
-import time
 from typing import Any
 
 from tests.support.resp_client import RespClient, RespError
-from tests.support.servers import MS, ServerProcess, _wait_port, free_port, start_fanout
+from tests.support.servers import ServerProcess, free_port, start_fanout, wait_redis_ready
 
 __all__ = ["fill_corpus", "read_dataset", "assert_same_dataset", "start_fanout_on", "start_redis_on",
            "wait_loaded", "check_rdb"]
@@ -114,23 +113,23 @@ def assert_same_dataset(expected: dict[Any, Any], actual: dict[Any, Any]) -> Non
             assert abs(got_deadline - deadline) <= 1000, name
 
 
-def wait_loaded(port: int, timeout: float = 30.0) -> None:
-    """Until the server answers PING with PONG (not -LOADING)."""
-    deadline = time.monotonic() + timeout
-    with RespClient(port) as client:
-        while time.monotonic() < deadline:
-            reply = client.call("PING")
-            if not isinstance(reply, RespError):
-                return
-            assert reply.message.startswith("LOADING"), reply
-            time.sleep(20 * MS)
-    raise AssertionError("still loading")
+def wait_loaded(server: ServerProcess, timeout: float = 30.0) -> None:
+    """Until ``server`` (a fanout broker, output captured) has loaded its snapshot.
+
+    It loads after it listens, setting -LOADING before its first read of a client: so
+    a PONG means there was nothing to load, and a -LOADING means the "DB loaded from
+    disk" line (or the process's exit, if the file cannot be loaded) is to come."""
+    with RespClient(server.port) as client:
+        reply = client.call("PING")
+    if isinstance(reply, RespError):
+        assert reply.message.startswith("LOADING"), reply
+        server.wait_for_output("DB loaded from disk", timeout=timeout)
 
 
 def start_fanout_on(directory: str, *flags: str) -> ServerProcess:
     """``fanout broker`` on ``directory`` (its dump.rdb loaded), once it has loaded."""
-    server = start_fanout("broker", "--port", str(free_port()), "--dir", directory, *flags)
-    wait_loaded(server.port)
+    server = start_fanout("broker", "--port", str(free_port()), "--dir", directory, *flags).capture()
+    wait_loaded(server)
     return server
 
 
@@ -140,11 +139,9 @@ def start_redis_on(directory: str, dbfilename: str = "dump.rdb") -> ServerProces
     process = subprocess.Popen(
         [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
          "--save", "", "--appendonly", "no", "--dir", directory, "--dbfilename", dbfilename,
-         "--loglevel", "warning"],
+         "--loglevel", "notice"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _wait_port(port, process, "redis-server")
-    wait_loaded(port)
-    return ServerProcess("redis-server", process, port)
+    return wait_redis_ready(ServerProcess("redis-server", process, port))  # ready = loaded
 
 
 def check_rdb(path: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -11,10 +13,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-__all__ = ["free_port", "ServerProcess", "start_redis_server", "start_fanout", "MS"]
+__all__ = ["free_port", "ServerProcess", "start_redis_server", "start_fanout", "MS", "poll", "until",
+           "wait_redis_ready"]
 
 # One timing unit for waits in tests, scaled on slow machines (FANOUT_TEST_TIME_SCALE=3).
 MS = 0.001 * float(os.environ.get("FANOUT_TEST_TIME_SCALE", "1"))
@@ -53,23 +57,67 @@ class ServerProcess:
     port: int
     extra_ports: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    # Notified on each line ``capture`` reads and at the end of the output.
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _reader: threading.Thread | None = field(default=None, repr=False)
+    _ended: bool = field(default=False, repr=False)
 
     def capture(self) -> "ServerProcess":
         """Keep reading the process's output into ``output`` (so a chatty server never
-        blocks on a full pipe, and a test can check its log); returns self."""
+        blocks on a full pipe, and a test can wait for a line of its log); returns self.
+        Calling it again is harmless."""
+        if self._reader is not None:
+            return self
         stream = self.process.stdout
         assert stream is not None
 
         def read() -> None:
             for line in stream:
-                self.output.append(line)
+                with self._changed:
+                    self.output.append(line)
+                    self._changed.notify_all()
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
 
-        threading.Thread(target=read, daemon=True).start()
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
         return self
 
     def log(self) -> str:
         """What the process printed so far (after ``capture``)."""
-        return "".join(self.output)
+        with self._changed:
+            return "".join(self.output)
+
+    def wait_for_output(self, text: str | re.Pattern[str], count: int = 1, since: int = 0,
+                        timeout: float = 30.0) -> list[str]:
+        """Block until ``count`` lines from ``output[since:]`` contain ``text`` (a regex:
+        searched), and return them: the event itself, read from the process's output
+        (``capture`` first). Fails at once if the output ends first (the process exited)."""
+        assert self._reader is not None, "capture() the output first"
+        found: list[str] = []
+        scanned = since
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.output[scanned:]:
+                    if (text.search(line) if isinstance(text, re.Pattern) else text in line):
+                        found.append(line)
+                scanned = max(scanned, len(self.output))
+                remaining = deadline - time.monotonic()
+                if len(found) >= count or self._ended or remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            if len(found) < count:
+                tail = "".join(self.output[-20:])
+                why = "its output ended first" if self._ended else f"within {timeout}s"
+                raise AssertionError(f"{self.name} did not print {count} x {text!r} ({why}); last lines:\n{tail}")
+            return found
+
+    async def logged(self, text: str | re.Pattern[str], count: int = 1, since: int = 0,
+                     timeout: float = 30.0) -> list[str]:
+        """``wait_for_output`` from a coroutine (in a thread: the loop keeps running)."""
+        return await asyncio.to_thread(self.wait_for_output, text, count, since, timeout)
 
     def stop(self, sig: int | None = None) -> int:
         if self.process.poll() is None:
@@ -82,21 +130,51 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._reader is not None:
+            # the last lines: read to the end (a BGSAVE child still holding the pipe
+            # may keep it open, so bounded)
+            self._reader.join(5)
         return self.process.returncode
 
 
-def _wait_port(port: int, process: subprocess.Popen[str], name: str, timeout: float = 15.0) -> None:
+def poll(condition: Callable[[], bool], what: str, timeout: float = 20.0, interval: float = 2 * MS) -> None:
+    """Ask a server (``condition`` is a question to it) until the answer is yes.
+
+    For states only the server sees and announces nowhere (an INFO field, a client
+    blocked); where the server prints the event or a reply carries it, wait for that
+    instead. Each question is a round trip, so the pause between them is short: it
+    only keeps a loop of them from taking a core the server needs."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            out = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"{name} exited with {process.returncode} before listening on {port}: {out}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout}s")
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0,
+                interval: float = 5 * MS) -> None:
+    """``poll`` from a coroutine: ``check`` asks the server over HTTP or RESP (a
+    metric, a stats endpoint) where it announces the state nowhere else."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+# redis-server says so once it listens and has loaded its data (at loglevel notice).
+REDIS_READY = "Ready to accept connections"
+
+
+def wait_redis_ready(server: ServerProcess, timeout: float = 20.0) -> ServerProcess:
+    """Until redis-server prints that it is ready (its output captured from then on);
+    raises if it exits first. Returns ``server``."""
+    try:
+        server.capture().wait_for_output(REDIS_READY, timeout=timeout)
+    except AssertionError as exc:
+        server.stop()
+        raise RuntimeError(f"redis-server on {server.port} did not start: {exc}") from None
+    return server
 
 
 _PRIVATE_DIR: list[str] = []
@@ -119,10 +197,9 @@ def start_redis_server(*extra: str, port: int | None = None) -> ServerProcess:
     # would seed every test's server.
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--daemonize", "no", "--loglevel", "warning", "--dir", _private_dir(), *extra],
+         "--daemonize", "no", "--loglevel", "notice", "--dir", _private_dir(), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _wait_port(port, process, "redis-server")
-    return ServerProcess("redis-server", process, port)
+    return wait_redis_ready(ServerProcess("redis-server", process, port))
 
 
 def _read_until(stream: IO[str], pattern: str, process: subprocess.Popen[str], name: str,
@@ -132,10 +209,10 @@ def _read_until(stream: IO[str], pattern: str, process: subprocess.Popen[str], n
     regex = re.compile(pattern)
     while time.monotonic() < deadline:
         line = stream.readline()
-        if not line:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}: {''.join(lines)}")
-            continue
+        if not line:  # the end of the output: the process is exiting
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.0, deadline - time.monotonic()))
+            raise RuntimeError(f"{name} exited with {process.returncode}: {''.join(lines)}")
         lines.append(line)
         match = regex.search(line)
         if match:
