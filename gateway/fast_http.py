@@ -101,12 +101,13 @@ class FastHttp:
         self.state = state
         self.http_factory = http_factory
         self.connections: set[FastHttpProtocol] = set()
-        # Request head -> what llhttp made of it (headers, keep-alive, whether it
-        # is POST /api/publish over HTTP/1.1): a publisher sends the same few heads
-        # over and over (they differ by Content-Length), and llhttp with its
-        # Python callbacks was a tenth of a publish's instructions. The checks
-        # of the head (type, length, API key) still run on every request.
-        self.heads: dict[bytes, tuple[dict[bytes, bytes], bool, bool]] = {}
+        # Request head -> (Content-Length, keep-alive) of a head served here: a
+        # publisher sends the same few heads over and over (they differ by
+        # Content-Length), and llhttp with its Python callbacks was a tenth of a
+        # publish's instructions. A head is kept once it passed every check (POST
+        # /api/publish over HTTP/1.1, the type, the length, the API key): they
+        # depend on the head's bytes and on settings fixed for the server's life.
+        self.heads: dict[bytes, tuple[int, bool]] = {}
         # The broker in this process publishes without awaiting anything: plain
         # publishes are then answered in data_received, with no task per read.
         backend = state.backend
@@ -125,8 +126,9 @@ class FastHttp:
 class FastHttpProtocol(asyncio.Protocol):
     """One HTTP connection while its requests are publishes; then aiohttp's."""
 
-    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "fed", "headers", "keep_alive", "loop", "odd", "out",
-                 "parser", "pos", "reading", "server", "timer", "transport", "url", "waiting", "writing_paused")
+    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "fed", "headers", "keep_alive", "length",
+                 "loop", "odd", "out", "parser", "pos", "reading", "server", "timer", "transport", "url", "waiting",
+                 "writing_paused")
 
     def __init__(self, server: FastHttp) -> None:
         self.server = server
@@ -140,6 +142,7 @@ class FastHttpProtocol(asyncio.Protocol):
         self.odd = False  # a header that makes aiohttp answer the request
         self.fed = False  # the current request's head went through the parser (not FastHttp.heads)
         self.keep_alive = True
+        self.length = 0  # the current request's Content-Length
         self.out: list[bytes] = []
         self.busy = False
         self.closing = False
@@ -285,7 +288,7 @@ class FastHttpProtocol(asyncio.Protocol):
                 self._hand_over(start)
                 return None
             self.body_at = end + 4
-        body_end = self.body_at + int(self.headers[b"content-length"])
+        body_end = self.body_at + self.length
         if len(buffer) < body_end:
             self._wait("body", self.server.state.settings.http_body_timeout)
             return None
@@ -321,27 +324,34 @@ class FastHttpProtocol(asyncio.Protocol):
                 return False
             parser = self.parser
             # (keep-alive read now: llhttp forgets it once the body is read)
-            parsed = (self.headers, parser.should_keep_alive(), not self.odd and self.url == ROUTE
-                      and parser.get_method() == b"POST" and parser.get_http_version() == "1.1")
-            if parsed[2] and len(head) <= MAX_CACHED_HEAD:  # (only ours: others go to aiohttp anyway)
+            self.keep_alive = parser.should_keep_alive()
+            if self.odd or self.url != ROUTE or parser.get_method() != b"POST" or parser.get_http_version() != "1.1":
+                return False
+            length = self._checked_length(self.headers)
+            if length < 0:
+                return False
+            parsed = length, self.keep_alive
+            if len(head) <= MAX_CACHED_HEAD:
                 if len(heads) >= HEADS_LIMIT:
                     heads.clear()
                 heads[head] = parsed
-        headers, self.keep_alive, route = parsed
-        self.headers = headers
-        if not route:
-            return False
+        self.length, self.keep_alive = parsed
+        return True
+
+    def _checked_length(self, headers: dict[bytes, bytes]) -> int:
+        """The Content-Length of a publish's head served here; -1 if its type,
+        length or API key sends it to aiohttp (which answers it as before)."""
         length = headers.get(b"content-length")
         kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         state = self.server.state
         if length is None or kind != b"application/json" or int(length) > state.settings.max_message_size:
-            return False
+            return -1
         try:
             authorization = headers.get(b"authorization")
             state.auth.check_api_key(authorization.decode("latin-1") if authorization is not None else None)
         except AuthError:
-            return False
-        return True
+            return -1
+        return int(length)
 
     def _answer_now(self, messages: list[http_api.Message], batch: bool, keep_alive: bool) -> bool:
         """Answer a publish of plain messages (no history, no idempotency key) to

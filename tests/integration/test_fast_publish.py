@@ -311,3 +311,21 @@ async def test_a_head_seen_before_still_gets_every_check(server, keyed):
         statuses.append((await read_response(reader))[0])
         writer.close()
     assert statuses == [200, 401, 200, 401]
+
+
+async def test_a_head_refused_once_is_refused_again(server, keyed):
+    """FastHttp.heads keeps only heads that passed every check: a head refused for its
+    type or key is refused (by aiohttp) each time it comes, before and after good ones."""
+    body = orjson.dumps({"channel": "hr", "data": 1})
+    plain = (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: "
+             + str(len(body)).encode() + b"\r\n\r\n" + body)
+    keyed_requests = [request({"channel": "k", "data": 1}, b"Authorization: apikey " + key) for key in (b"k2", b"k1")]
+    for port, refused, good, code in ((server.port, plain, request({"channel": "hr", "data": 1}), 415),
+                                      (keyed.port, *keyed_requests, 401)):
+        statuses = []
+        for raw in (refused, refused, good, good, refused):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            statuses.append((await read_response(reader))[0])
+            writer.close()
+        assert statuses == [code, code, 200, 200, code]
