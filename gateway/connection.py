@@ -151,12 +151,17 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
     return flusher
 
 
+# The two bytes that start a text frame of fewer than 126 bytes, by length (made
+# once: ``bytes((length,))`` per frame was a tuple and a call each).
+_SHORT_HEADS = [b"\x81" + bytes((length,)) for length in range(126)]
+
+
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, unfragmented text frame (RFC 6455 section 5.2: server frames
     are not masked)."""
     length = len(payload)
     if length < 126:
-        return b"\x81" + bytes((length,)) + payload
+        return _SHORT_HEADS[length] + payload
     if length < 65536:
         return b"\x81\x7e" + length.to_bytes(2, "big") + payload
     return b"\x81\x7f" + length.to_bytes(8, "big") + payload

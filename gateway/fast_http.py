@@ -284,7 +284,7 @@ class FastHttpProtocol(asyncio.Protocol):
                     self._wait("head" if len(buffer) > start else "idle",
                                self.server.state.settings.http_header_timeout)
                 return None
-            if buffer.find(b"\n\n", start, end) >= 0 or not self._head(buffer[start:end + 4]):
+            if not self._head(buffer[start:end + 4]):
                 self._hand_over(start)
                 return None
             self.body_at = end + 4
@@ -317,6 +317,8 @@ class FastHttpProtocol(asyncio.Protocol):
         parsed = heads.get(head)
         self.fed = parsed is None
         if parsed is None:
+            if b"\n\n" in head:  # a bare-LF blank line: the head ends earlier (aiohttp frames it)
+                return False
             self.url, self.headers, self.odd = b"", {}, False
             try:
                 self.parser.feed_data(head)
