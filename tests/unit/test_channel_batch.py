@@ -170,3 +170,56 @@ async def test_a_client_that_read_its_output_is_not_refused_on_a_stale_estimate(
     await asyncio.sleep(0)
     assert len(received(transports[0])) == 3 and counters.dropped == 0
     assert connections[0].transport_bytes == frame_size
+
+
+async def test_a_run_ended_by_another_channel_is_written_at_once_to_its_sole_followers():
+    """_Flusher.settle(early=True): a subscriber of that channel alone, with nothing
+    queued, is written to when the next channel's message comes; one following
+    two channels (or a pattern) gets both runs queued, in one write at the flush."""
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20, 1 << 20, 1 << 20)
+    only_a, both, patterned, replied = connections
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    await hub.subscribe(both, b"b")
+    await hub.psubscribe(patterned, b"zz*")
+    replied.send_reply(b'{"id":1}')  # queued before the run
+    broker.publish(b"a", b"1")
+    broker.publish(b"a", b"2")
+    broker.publish(b"b", b"3")  # ends a's run: written at once to only_a
+    assert transports[0].written == [text_frame(b'{"channel":"a","data":1}') + text_frame(b'{"channel":"a","data":2}')]
+    assert all(not transport.written for transport in transports[1:])
+    only_a.send_reply(b'{"id":2}')  # after it, as ever
+    await asyncio.sleep(0)
+    assert decode_frames(b"".join(transports[0].written)) == [
+        {"channel": "a", "data": 1}, {"channel": "a", "data": 2}, {"id": 2}]
+    assert received(transports[1]) == [("a", 1), ("a", 2), ("b", 3)] and len(transports[1].written) == 1
+    assert received(transports[2]) == [("a", 1), ("a", 2)] and len(transports[2].written) == 1
+    assert decode_frames(b"".join(transports[3].written)) == [
+        {"id": 1}, {"channel": "a", "data": 1}, {"channel": "a", "data": 2}]
+    assert len(transports[3].written) == 1
+
+
+async def test_a_channel_with_runs_apart_in_an_iteration_is_queued_in_the_next():
+    """The runs of a channel interleaved with another's: in the first iteration its sole
+    followers get the first run at once and the rest at the flush (two writes); from
+    the next iteration on, while it keeps coming apart, all of it at the flush (one)."""
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    in_a, in_b = connections
+    await hub.subscribe(in_a, b"a")
+    await hub.subscribe(in_b, b"b")
+    writes = []
+    for iteration in range(3):
+        for n in range(3):
+            broker.publish(b"a", b"%d" % n)
+            broker.publish(b"b", b"%d" % n)
+        await asyncio.sleep(0)
+        writes.append((len(transports[0].written), len(transports[1].written)))
+        transports[0].written.clear()
+        transports[1].written.clear()
+    assert writes == [(2, 2), (1, 1), (1, 1)]
+    broker.publish(b"a", b"x")  # alone in its iteration: it stops being busy after it
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    broker.publish(b"a", b"y")
+    broker.publish(b"b", b"z")
+    assert received(transports[0])[-1] == ("a", "y")  # written at once again
