@@ -84,7 +84,7 @@ class Hub:
         # on_message, which then skips payload_json's re-parse (``is``, not ``==``:
         # only that very object is known to be JSON).
         self.json_data: bytes | None = None
-        # channel -> b'{"channel":"<name>"' (the event's start, made once per
+        # channel -> b'{"channel":"<name>","data":' (the event's start, made once per
         # channel rather than once per message; cleared when it grows past
         # HEADS_LIMIT, as gateway.channels caches options).
         self._heads: dict[bytes, bytes] = {}
@@ -109,18 +109,18 @@ class Hub:
             head = self._heads.get(channel) or self._head(channel)
             # Queued with the channel's next messages of this loop iteration, if it
             # has more (one channel, many publishes: one append per subscriber).
-            flusher.batch(channel, subscribers, text_frame(head + b',"data":' + data_json + b"}"))
+            flusher.batch(channel, subscribers, text_frame(head + data_json + b"}"))
         else:
             flusher.settle()
             send_to_all(list(subscribers), text_frame(encode_event(channel, data_json, pattern)), channel)
         self.counters.deliveries += len(subscribers)
 
     def _head(self, channel: bytes) -> bytes:
-        """``encode_event``'s start for a channel's messages, cached."""
+        """``encode_event``'s start for a channel's messages, up to the data, cached."""
         heads = self._heads
         if len(heads) >= HEADS_LIMIT:
             heads.clear()
-        head = heads[channel] = encode_event(channel, b"")[:-len(b',"data":}')]
+        head = heads[channel] = encode_event(channel, b"")[:-len(b"}")]
         return head
 
     def _flusher(self) -> Any:

@@ -64,7 +64,7 @@ class _Date:
 
     second = 0
     value = b""
-    ok_second = 0
+    ok_until = 0.0  # the second after the one ``ok`` was made in
     ok = b""
 
     @classmethod
@@ -76,9 +76,9 @@ class _Date:
 
     @classmethod
     def ok_response(cls) -> bytes:
-        second = int(time.time())
-        if second != cls.ok_second:
-            cls.ok_second, cls.ok = second, response(200, _OK)
+        now = time.time()
+        if now >= cls.ok_until:  # (a float compared: int() per request was a tenth of this)
+            cls.ok_until, cls.ok = int(now) + 1, response(200, _OK)
         return cls.ok
 
 
@@ -284,7 +284,12 @@ class FastHttpProtocol(asyncio.Protocol):
                     self._wait("head" if len(buffer) > start else "idle",
                                self.server.state.settings.http_header_timeout)
                 return None
-            if not self._head(buffer[start:end + 4]):
+            head = buffer[start:end + 4]
+            parsed = self.server.heads.get(head)  # (_head's look-up, without a call per request)
+            if parsed is not None:
+                self.fed = False
+                self.length, self.keep_alive = parsed
+            elif not self._head(head):
                 self._hand_over(start)
                 return None
             self.body_at = end + 4
@@ -312,32 +317,30 @@ class FastHttpProtocol(asyncio.Protocol):
         return messages, "messages" in parsed, self.keep_alive
 
     def _head(self, head: bytes) -> bool:
-        """Parse a request head; whether it is one served here."""
-        heads = self.server.heads
-        parsed = heads.get(head)
-        self.fed = parsed is None
-        if parsed is None:
-            if b"\n\n" in head:  # a bare-LF blank line: the head ends earlier (aiohttp frames it)
-                return False
-            self.url, self.headers, self.odd = b"", {}, False
-            try:
-                self.parser.feed_data(head)
-            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-                return False
-            parser = self.parser
-            # (keep-alive read now: llhttp forgets it once the body is read)
-            self.keep_alive = parser.should_keep_alive()
-            if self.odd or self.url != ROUTE or parser.get_method() != b"POST" or parser.get_http_version() != "1.1":
-                return False
-            length = self._checked_length(self.headers)
-            if length < 0:
-                return False
-            parsed = length, self.keep_alive
-            if len(head) <= MAX_CACHED_HEAD:
-                if len(heads) >= HEADS_LIMIT:
-                    heads.clear()
-                heads[head] = parsed
-        self.length, self.keep_alive = parsed
+        """Parse a request head not in FastHttp.heads; whether it is one served here
+        (then it is kept there)."""
+        self.fed = True
+        if b"\n\n" in head:  # a bare-LF blank line: the head ends earlier (aiohttp frames it)
+            return False
+        self.url, self.headers, self.odd = b"", {}, False
+        try:
+            self.parser.feed_data(head)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            return False
+        parser = self.parser
+        # (keep-alive read now: llhttp forgets it once the body is read)
+        self.keep_alive = parser.should_keep_alive()
+        if self.odd or self.url != ROUTE or parser.get_method() != b"POST" or parser.get_http_version() != "1.1":
+            return False
+        length = self._checked_length(self.headers)
+        if length < 0:
+            return False
+        self.length = length
+        if len(head) <= MAX_CACHED_HEAD:
+            heads = self.server.heads
+            if len(heads) >= HEADS_LIMIT:
+                heads.clear()
+            heads[head] = length, self.keep_alive
         return True
 
     def _checked_length(self, headers: dict[bytes, bytes]) -> int:
@@ -362,7 +365,7 @@ class FastHttpProtocol(asyncio.Protocol):
         state = self.server.state
         options = state.channels.options
         for channel, _, key in messages:
-            if key is not None or options(channel).history:
+            if key is not None or options(channel).history_size:  # (.history: a property call)
                 return False
         publish = self.server.publish_now
         assert publish is not None
