@@ -266,6 +266,7 @@ class Connection:
         "queue",
         "queued_bytes",
         "recovering",
+        "single_channel",
         "held_bytes",
         "refused",
         "slow_close_after",
@@ -291,6 +292,9 @@ class Connection:
         # Most connections never psubscribe: share one empty frozenset until they do.
         # (fanout.Hub replaces it with a set before the first add)
         self.patterns: set[bytes] = _NO_PATTERNS  # type: ignore[assignment]
+        # Subscribed to exactly one channel and no pattern (kept by fanout.Hub): a
+        # run of that channel may be written to it before the iteration ends.
+        self.single_channel = False
         self.queue: list[bytes] = []
         self.queued_bytes = 0
         # Transport buffer size at the last flush: an upper bound until the next one
@@ -539,8 +543,7 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
         # whatever clears ``dropped`` clears it)
         if type(connection) is Connection and connection.state is _OPEN and not connection.dropped:
             queued = connection.queued_bytes
-            if write and not queued and (not only_single or (len(connection.channels) == 1
-                                                             and not connection.patterns)):
+            if write and not queued and (not only_single or connection.single_channel):
                 transport = connection.transport
                 held = connection.transport_bytes + size
                 if held <= connection.max_buffer or (held := _refresh(connection) + size) <= connection.max_buffer:

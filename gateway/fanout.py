@@ -55,6 +55,11 @@ def history_event(channel: bytes, offset: int, epoch: bytes, data_json: bytes, p
 MissedReader = Callable[[bytes, int, bytes], Awaitable[Any]]
 
 
+def _note_single(connection: Connection) -> None:
+    """``Connection.single_channel``, after the connection's subscriptions changed."""
+    connection.single_channel = len(connection.channels) == 1 and not connection.patterns
+
+
 class Hub:
     def __init__(self, backend: Backend, counters: Counters, fetch_missed: MissedReader | None = None) -> None:
         self.backend = backend
@@ -332,6 +337,7 @@ class Hub:
         self._flusher().settle()  # what was published before the subscribe is not its
         subscribers = self.channels.get(channel)
         connection.channels.add(channel)
+        _note_single(connection)
         if subscribers is None:
             self.channels[channel] = {connection: None}
             try:
@@ -339,6 +345,7 @@ class Hub:
             except Exception:
                 self._remove(self.channels, channel, connection)
                 connection.channels.discard(channel)
+                _note_single(connection)
                 raise
         else:
             subscribers[connection] = None
@@ -352,6 +359,7 @@ class Hub:
         if not connection.patterns:
             connection.patterns = set()  # connections start with a shared empty frozenset
         connection.patterns.add(pattern)
+        _note_single(connection)
         if subscribers is None:
             self.patterns[pattern] = {connection: None}
             try:
@@ -359,6 +367,7 @@ class Hub:
             except Exception:
                 self._remove(self.patterns, pattern, connection)
                 connection.patterns.discard(pattern)
+                _note_single(connection)
                 raise
         else:
             subscribers[connection] = None
@@ -369,6 +378,7 @@ class Hub:
             return False
         self._flusher().settle()  # what was published before the unsubscribe is still its
         connection.channels.discard(channel)
+        _note_single(connection)
         self.unwatch_presence(connection, channel)
         if connection.recovering is not None:
             connection.release_held(channel)
@@ -385,6 +395,7 @@ class Hub:
             return False
         self._flusher().settle()
         connection.patterns.discard(pattern)
+        _note_single(connection)
         if self._remove(self.patterns, pattern, connection):
             await self.backend.punsubscribe(pattern)
         return True

@@ -223,3 +223,33 @@ async def test_a_channel_with_runs_apart_in_an_iteration_is_queued_in_the_next()
     broker.publish(b"a", b"y")
     broker.publish(b"b", b"z")
     assert received(transports[0])[-1] == ("a", "y")  # written at once again
+
+
+async def test_single_channel_follows_the_subscriptions():
+    """Connection.single_channel (kept by the hub): one channel and no pattern."""
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    connection = connections[0]
+    await hub.subscribe(connections[1], b"other")
+    steps = []
+    for step in (hub.subscribe(connection, b"a"), hub.subscribe(connection, b"b"), hub.unsubscribe(connection, b"a"),
+                 hub.psubscribe(connection, b"p*"), hub.punsubscribe(connection, b"p*"),
+                 hub.unsubscribe(connection, b"b")):
+        await step
+        steps.append(connection.single_channel)
+    assert steps == [True, False, True, False, True, False]
+    await hub.subscribe(connection, b"a")
+
+    async def refused(*_: Any) -> None:
+        raise ConnectionError("backend down")
+
+    hub.backend.subscribe = refused  # type: ignore[method-assign]
+    hub.backend.psubscribe = refused  # type: ignore[method-assign]
+    for failing in (hub.subscribe(connection, b"new"), hub.psubscribe(connection, b"new*")):
+        try:
+            await failing
+        except ConnectionError:
+            pass
+        assert connection.single_channel  # back to what it was
+    broker.publish(b"a", b"1")
+    broker.publish(b"other", b"2")  # ends a's run: written at once
+    assert received(transports[0]) == [("a", 1)]
