@@ -55,6 +55,11 @@ def history_event(channel: bytes, offset: int, epoch: bytes, data_json: bytes, p
 MissedReader = Callable[[bytes, int, bytes], Awaitable[Any]]
 
 
+def _note_single(connection: Connection) -> None:
+    """``Connection.single_channel``, after the connection's subscriptions changed."""
+    connection.single_channel = len(connection.channels) == 1 and not connection.patterns
+
+
 class Hub:
     def __init__(self, backend: Backend, counters: Counters, fetch_missed: MissedReader | None = None) -> None:
         self.backend = backend
@@ -84,7 +89,7 @@ class Hub:
         # on_message, which then skips payload_json's re-parse (``is``, not ``==``:
         # only that very object is known to be JSON).
         self.json_data: bytes | None = None
-        # channel -> b'{"channel":"<name>"' (the event's start, made once per
+        # channel -> b'{"channel":"<name>","data":' (the event's start, made once per
         # channel rather than once per message; cleared when it grows past
         # HEADS_LIMIT, as gateway.channels caches options).
         self._heads: dict[bytes, bytes] = {}
@@ -109,18 +114,18 @@ class Hub:
             head = self._heads.get(channel) or self._head(channel)
             # Queued with the channel's next messages of this loop iteration, if it
             # has more (one channel, many publishes: one append per subscriber).
-            flusher.batch(channel, subscribers, text_frame(head + b',"data":' + data_json + b"}"))
+            flusher.batch(channel, subscribers, text_frame(head + data_json + b"}"))
         else:
             flusher.settle()
             send_to_all(list(subscribers), text_frame(encode_event(channel, data_json, pattern)), channel)
         self.counters.deliveries += len(subscribers)
 
     def _head(self, channel: bytes) -> bytes:
-        """``encode_event``'s start for a channel's messages, cached."""
+        """``encode_event``'s start for a channel's messages, up to the data, cached."""
         heads = self._heads
         if len(heads) >= HEADS_LIMIT:
             heads.clear()
-        head = heads[channel] = encode_event(channel, b"")[:-len(b',"data":}')]
+        head = heads[channel] = encode_event(channel, b"")[:-len(b"}")]
         return head
 
     def _flusher(self) -> Any:
@@ -332,6 +337,7 @@ class Hub:
         self._flusher().settle()  # what was published before the subscribe is not its
         subscribers = self.channels.get(channel)
         connection.channels.add(channel)
+        _note_single(connection)
         if subscribers is None:
             self.channels[channel] = {connection: None}
             try:
@@ -339,6 +345,7 @@ class Hub:
             except Exception:
                 self._remove(self.channels, channel, connection)
                 connection.channels.discard(channel)
+                _note_single(connection)
                 raise
         else:
             subscribers[connection] = None
@@ -352,6 +359,7 @@ class Hub:
         if not connection.patterns:
             connection.patterns = set()  # connections start with a shared empty frozenset
         connection.patterns.add(pattern)
+        _note_single(connection)
         if subscribers is None:
             self.patterns[pattern] = {connection: None}
             try:
@@ -359,6 +367,7 @@ class Hub:
             except Exception:
                 self._remove(self.patterns, pattern, connection)
                 connection.patterns.discard(pattern)
+                _note_single(connection)
                 raise
         else:
             subscribers[connection] = None
@@ -369,6 +378,7 @@ class Hub:
             return False
         self._flusher().settle()  # what was published before the unsubscribe is still its
         connection.channels.discard(channel)
+        _note_single(connection)
         self.unwatch_presence(connection, channel)
         if connection.recovering is not None:
             connection.release_held(channel)
@@ -385,6 +395,7 @@ class Hub:
             return False
         self._flusher().settle()
         connection.patterns.discard(pattern)
+        _note_single(connection)
         if self._remove(self.patterns, pattern, connection):
             await self.backend.punsubscribe(pattern)
         return True

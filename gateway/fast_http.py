@@ -64,7 +64,7 @@ class _Date:
 
     second = 0
     value = b""
-    ok_second = 0
+    ok_until = 0.0  # the second after the one ``ok`` was made in
     ok = b""
 
     @classmethod
@@ -76,9 +76,9 @@ class _Date:
 
     @classmethod
     def ok_response(cls) -> bytes:
-        second = int(time.time())
-        if second != cls.ok_second:
-            cls.ok_second, cls.ok = second, response(200, _OK)
+        now = time.time()
+        if now >= cls.ok_until:  # (a float compared: int() per request was a tenth of this)
+            cls.ok_until, cls.ok = int(now) + 1, response(200, _OK)
         return cls.ok
 
 
@@ -101,12 +101,13 @@ class FastHttp:
         self.state = state
         self.http_factory = http_factory
         self.connections: set[FastHttpProtocol] = set()
-        # Request head -> what llhttp made of it (headers, keep-alive, whether it
-        # is POST /api/publish over HTTP/1.1): a publisher sends the same few heads
-        # over and over (they differ by Content-Length), and llhttp with its
-        # Python callbacks was a tenth of a publish's instructions. The checks
-        # of the head (type, length, API key) still run on every request.
-        self.heads: dict[bytes, tuple[dict[bytes, bytes], bool, bool]] = {}
+        # Request head -> (Content-Length, keep-alive) of a head served here: a
+        # publisher sends the same few heads over and over (they differ by
+        # Content-Length), and llhttp with its Python callbacks was a tenth of a
+        # publish's instructions. A head is kept once it passed every check (POST
+        # /api/publish over HTTP/1.1, the type, the length, the API key): they
+        # depend on the head's bytes and on settings fixed for the server's life.
+        self.heads: dict[bytes, tuple[int, bool]] = {}
         # The broker in this process publishes without awaiting anything: plain
         # publishes are then answered in data_received, with no task per read.
         backend = state.backend
@@ -125,8 +126,9 @@ class FastHttp:
 class FastHttpProtocol(asyncio.Protocol):
     """One HTTP connection while its requests are publishes; then aiohttp's."""
 
-    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "fed", "headers", "keep_alive", "loop", "odd", "out",
-                 "parser", "pos", "reading", "server", "timer", "transport", "url", "waiting", "writing_paused")
+    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "fed", "headers", "keep_alive", "length",
+                 "loop", "odd", "out", "parser", "pos", "reading", "server", "timer", "transport", "url", "waiting",
+                 "writing_paused")
 
     def __init__(self, server: FastHttp) -> None:
         self.server = server
@@ -140,6 +142,7 @@ class FastHttpProtocol(asyncio.Protocol):
         self.odd = False  # a header that makes aiohttp answer the request
         self.fed = False  # the current request's head went through the parser (not FastHttp.heads)
         self.keep_alive = True
+        self.length = 0  # the current request's Content-Length
         self.out: list[bytes] = []
         self.busy = False
         self.closing = False
@@ -281,11 +284,16 @@ class FastHttpProtocol(asyncio.Protocol):
                     self._wait("head" if len(buffer) > start else "idle",
                                self.server.state.settings.http_header_timeout)
                 return None
-            if buffer.find(b"\n\n", start, end) >= 0 or not self._head(buffer[start:end + 4]):
+            head = buffer[start:end + 4]
+            parsed = self.server.heads.get(head)  # (_head's look-up, without a call per request)
+            if parsed is not None:
+                self.fed = False
+                self.length, self.keep_alive = parsed
+            elif not self._head(head):
                 self._hand_over(start)
                 return None
             self.body_at = end + 4
-        body_end = self.body_at + int(self.headers[b"content-length"])
+        body_end = self.body_at + self.length
         if len(buffer) < body_end:
             self._wait("body", self.server.state.settings.http_body_timeout)
             return None
@@ -309,39 +317,46 @@ class FastHttpProtocol(asyncio.Protocol):
         return messages, "messages" in parsed, self.keep_alive
 
     def _head(self, head: bytes) -> bool:
-        """Parse a request head; whether it is one served here."""
-        heads = self.server.heads
-        parsed = heads.get(head)
-        self.fed = parsed is None
-        if parsed is None:
-            self.url, self.headers, self.odd = b"", {}, False
-            try:
-                self.parser.feed_data(head)
-            except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-                return False
-            parser = self.parser
-            # (keep-alive read now: llhttp forgets it once the body is read)
-            parsed = (self.headers, parser.should_keep_alive(), not self.odd and self.url == ROUTE
-                      and parser.get_method() == b"POST" and parser.get_http_version() == "1.1")
-            if parsed[2] and len(head) <= MAX_CACHED_HEAD:  # (only ours: others go to aiohttp anyway)
-                if len(heads) >= HEADS_LIMIT:
-                    heads.clear()
-                heads[head] = parsed
-        headers, self.keep_alive, route = parsed
-        self.headers = headers
-        if not route:
+        """Parse a request head not in FastHttp.heads; whether it is one served here
+        (then it is kept there)."""
+        self.fed = True
+        if b"\n\n" in head:  # a bare-LF blank line: the head ends earlier (aiohttp frames it)
             return False
+        self.url, self.headers, self.odd = b"", {}, False
+        try:
+            self.parser.feed_data(head)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            return False
+        parser = self.parser
+        # (keep-alive read now: llhttp forgets it once the body is read)
+        self.keep_alive = parser.should_keep_alive()
+        if self.odd or self.url != ROUTE or parser.get_method() != b"POST" or parser.get_http_version() != "1.1":
+            return False
+        length = self._checked_length(self.headers)
+        if length < 0:
+            return False
+        self.length = length
+        if len(head) <= MAX_CACHED_HEAD:
+            heads = self.server.heads
+            if len(heads) >= HEADS_LIMIT:
+                heads.clear()
+            heads[head] = length, self.keep_alive
+        return True
+
+    def _checked_length(self, headers: dict[bytes, bytes]) -> int:
+        """The Content-Length of a publish's head served here; -1 if its type,
+        length or API key sends it to aiohttp (which answers it as before)."""
         length = headers.get(b"content-length")
         kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         state = self.server.state
         if length is None or kind != b"application/json" or int(length) > state.settings.max_message_size:
-            return False
+            return -1
         try:
             authorization = headers.get(b"authorization")
             state.auth.check_api_key(authorization.decode("latin-1") if authorization is not None else None)
         except AuthError:
-            return False
-        return True
+            return -1
+        return int(length)
 
     def _answer_now(self, messages: list[http_api.Message], batch: bool, keep_alive: bool) -> bool:
         """Answer a publish of plain messages (no history, no idempotency key) to
@@ -350,7 +365,7 @@ class FastHttpProtocol(asyncio.Protocol):
         state = self.server.state
         options = state.channels.options
         for channel, _, key in messages:
-            if key is not None or options(channel).history:
+            if key is not None or options(channel).history_size:  # (.history: a property call)
                 return False
         publish = self.server.publish_now
         assert publish is not None

@@ -85,8 +85,23 @@ class MemoryBackend:
     def publish_now(self, channel: bytes, data: bytes) -> int:
         """``publish`` without a coroutine (it never waits here): for callers on
         the hot path that know the backend is this one (gateway.fast_http)."""
-        self.broker.stats.client_publishes += 1
-        return self.broker.publish(channel, data)
+        broker = self.broker
+        stats = broker.stats
+        stats.client_publishes += 1
+        pubsub = broker.pubsub
+        if not pubsub.patterns:
+            # The common case, a channel only this gateway follows: Broker.publish's
+            # counts and its one delivery done here, without its three calls and
+            # Message (a tenth of an HTTP publish to a room of 10).
+            subscribers = pubsub.channels.get(channel)
+            subscriber = self._subscriber
+            if subscribers is not None and len(subscribers) == 1 and subscriber in subscribers:
+                stats.pubsub_messages += 1
+                stats.pubsub_deliveries += 1
+                if subscriber.handler is not None:
+                    subscriber.handler(channel, data, None)
+                return 1
+        return broker.publish(channel, data)
 
     async def subscribe(self, channel: bytes) -> None:
         self._call(self._subscriber, [b"SUBSCRIBE", channel])

@@ -311,3 +311,44 @@ async def test_a_head_seen_before_still_gets_every_check(server, keyed):
         statuses.append((await read_response(reader))[0])
         writer.close()
     assert statuses == [200, 401, 200, 401]
+
+
+async def test_a_head_refused_once_is_refused_again(server, keyed):
+    """FastHttp.heads keeps only heads that passed every check: a head refused for its
+    type or key is refused (by aiohttp) each time it comes, before and after good ones."""
+    body = orjson.dumps({"channel": "hr", "data": 1})
+    plain = (b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: "
+             + str(len(body)).encode() + b"\r\n\r\n" + body)
+    keyed_requests = [request({"channel": "k", "data": 1}, b"Authorization: apikey " + key) for key in (b"k2", b"k1")]
+    for port, refused, good, code in ((server.port, plain, request({"channel": "hr", "data": 1}), 415),
+                                      (keyed.port, *keyed_requests, 401)):
+        statuses = []
+        for raw in (refused, refused, good, good, refused):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            statuses.append((await read_response(reader))[0])
+            writer.close()
+        assert statuses == [code, code, 200, 200, code]
+
+
+async def test_a_head_with_a_bare_lf_blank_line_is_aiohttps_each_time(server):
+    """A blank line of a bare LF ends the head before the CRLF one: not served here,
+    whether the same bytes came before or not (FastHttp.heads never keeps one)."""
+    client = await subscribed(server.port, "lf")
+    body = orjson.dumps({"channel": "lf", "data": "no"})
+    raw = (b"POST /api/publish HTTP/1.1\r\nHost: x\n\nContent-Type: application/json\r\nContent-Length: "
+           + str(len(body)).encode() + b"\r\n\r\n" + body)
+    statuses = []
+    for _ in range(2):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(raw)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)  # (aiohttp's 400 is text)
+        statuses.append(int(head.split()[1]))
+        writer.close()
+    assert statuses[0] == statuses[1] and statuses[0] >= 400
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(request({"channel": "lf", "data": "yes"}))
+    assert (await read_response(reader))[0] == 200
+    assert (await client.event())["data"] == "yes"  # (the refused ones published nothing)
+    writer.close()
+    await client.close()

@@ -58,3 +58,40 @@ async def test_hub_holds_one_upstream_subscription_per_channel_and_encodes_once(
     assert broker.pubsub.numsub(b"room") == 1
     await hub.drop(connections[2])  # type: ignore[arg-type]
     assert broker.pubsub.numsub(b"room") == 0
+
+
+async def test_publish_now_counts_and_delivers_as_broker_publish_does():
+    """publish_now's shortcut (a channel only the gateway follows, no pattern anywhere)
+    and Broker.publish give the same replies, deliveries and INFO counts."""
+    from broker.core import Client
+
+    def counts(broker: Broker) -> tuple[int, int, int]:
+        stats = broker.stats
+        return stats.pubsub_messages, stats.pubsub_deliveries, stats.client_publishes
+
+    results = []
+    for shortcut in (True, False):
+        broker = Broker()
+        backend = MemoryBackend(broker)
+        await backend.start()
+        got: list[tuple[bytes, bytes, bytes | None]] = []
+        backend.set_handler(lambda channel, data, pattern: got.append((channel, data, pattern)))
+        await backend.subscribe(b"a")
+        other = Client(broker)  # a RESP subscriber of b"b"
+        other.deliver = lambda message: got.append((b"other", message.data, message.pattern))  # type: ignore
+        broker.connect(other)
+        broker.pubsub.subscribe(other, b"b")
+        await backend.subscribe(b"b")
+        publish = backend.publish_now if shortcut else (
+            lambda channel, data: (setattr(broker.stats, "client_publishes", broker.stats.client_publishes + 1),
+                                   broker.publish(channel, data))[1])
+        replies = [publish(b"a", b"1"), publish(b"b", b"2"), publish(b"none", b"3")]
+        backend.set_handler(None)  # type: ignore[arg-type]
+        replies.append(publish(b"a", b"4"))  # (no handler: counted, delivered to nobody)
+        backend.set_handler(lambda channel, data, pattern: got.append((channel, data, pattern)))
+        await backend.psubscribe(b"a*")
+        replies.append(publish(b"a", b"5"))
+        results.append((replies, sorted(got, key=repr), counts(broker)))
+        await backend.close()
+    assert results[0] == results[1]
+    assert results[0][0] == [1, 2, 0, 1, 2]

@@ -239,3 +239,86 @@ async def test_a_subscriber_over_budget_after_its_share_skips_the_rest_and_count
     assert len(decode_frames(b"".join(transports[0].written))) == 3  # 1, the reply, 2; then 3 and 4 skipped
     assert counters.dropped == 2 and small.dropped == {b"a": 2}
     assert len(received(transports[1])) == 4
+
+
+async def test_a_run_ended_by_another_channel_is_written_at_once_to_its_sole_followers():
+    """_Flusher.settle(early=True): a subscriber of that channel alone, with nothing
+    queued, is written to when the next channel's message comes; one following
+    two channels (or a pattern) gets both runs queued, in one write at the flush."""
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20, 1 << 20, 1 << 20)
+    only_a, both, patterned, replied = connections
+    for connection in connections:
+        await hub.subscribe(connection, b"a")
+    await hub.subscribe(both, b"b")
+    await hub.psubscribe(patterned, b"zz*")
+    replied.send_reply(b'{"id":1}')  # queued before the run
+    broker.publish(b"a", b"1")
+    broker.publish(b"a", b"2")
+    broker.publish(b"b", b"3")  # ends a's run: written at once to only_a
+    assert transports[0].written == [text_frame(b'{"channel":"a","data":1}') + text_frame(b'{"channel":"a","data":2}')]
+    assert all(not transport.written for transport in transports[1:])
+    only_a.send_reply(b'{"id":2}')  # after it, as ever
+    await asyncio.sleep(0)
+    assert decode_frames(b"".join(transports[0].written)) == [
+        {"channel": "a", "data": 1}, {"channel": "a", "data": 2}, {"id": 2}]
+    assert received(transports[1]) == [("a", 1), ("a", 2), ("b", 3)] and len(transports[1].written) == 1
+    assert received(transports[2]) == [("a", 1), ("a", 2)] and len(transports[2].written) == 1
+    assert decode_frames(b"".join(transports[3].written)) == [
+        {"id": 1}, {"channel": "a", "data": 1}, {"channel": "a", "data": 2}]
+    assert len(transports[3].written) == 1
+
+
+async def test_a_channel_with_runs_apart_in_an_iteration_is_queued_in_the_next():
+    """The runs of a channel interleaved with another's: in the first iteration its sole
+    followers get the first run at once and the rest at the flush (two writes); from
+    the next iteration on, while it keeps coming apart, all of it at the flush (one)."""
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    in_a, in_b = connections
+    await hub.subscribe(in_a, b"a")
+    await hub.subscribe(in_b, b"b")
+    writes = []
+    for iteration in range(3):
+        for n in range(3):
+            broker.publish(b"a", b"%d" % n)
+            broker.publish(b"b", b"%d" % n)
+        await asyncio.sleep(0)
+        writes.append((len(transports[0].written), len(transports[1].written)))
+        transports[0].written.clear()
+        transports[1].written.clear()
+    assert writes == [(2, 2), (1, 1), (1, 1)]
+    broker.publish(b"a", b"x")  # alone in its iteration: it stops being busy after it
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    broker.publish(b"a", b"y")
+    broker.publish(b"b", b"z")
+    assert received(transports[0])[-1] == ("a", "y")  # written at once again
+
+
+async def test_single_channel_follows_the_subscriptions():
+    """Connection.single_channel (kept by the hub): one channel and no pattern."""
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20)
+    connection = connections[0]
+    await hub.subscribe(connections[1], b"other")
+    steps = []
+    for step in (hub.subscribe(connection, b"a"), hub.subscribe(connection, b"b"), hub.unsubscribe(connection, b"a"),
+                 hub.psubscribe(connection, b"p*"), hub.punsubscribe(connection, b"p*"),
+                 hub.unsubscribe(connection, b"b")):
+        await step
+        steps.append(connection.single_channel)
+    assert steps == [True, False, True, False, True, False]
+    await hub.subscribe(connection, b"a")
+
+    async def refused(*_: Any) -> None:
+        raise ConnectionError("backend down")
+
+    hub.backend.subscribe = refused  # type: ignore[method-assign]
+    hub.backend.psubscribe = refused  # type: ignore[method-assign]
+    for failing in (hub.subscribe(connection, b"new"), hub.psubscribe(connection, b"new*")):
+        try:
+            await failing
+        except ConnectionError:
+            pass
+        assert connection.single_channel  # back to what it was
+    broker.publish(b"a", b"1")
+    broker.publish(b"other", b"2")  # ends a's run: written at once
+    assert received(transports[0]) == [("a", 1)]

@@ -132,3 +132,29 @@ async def test_released_held_events_are_no_longer_counted():
     connection.hold_or_pass(b"ch", 1, b"e", frame)
     assert connection.release_held(b"ch") == [(1, b"e", frame)] and connection.held_bytes == 0
     assert connection.release_held(b"other") is None
+
+
+class BrokenTransport(FakeTransport):
+    def write(self, data: bytes) -> None:
+        raise OSError("broken")
+
+
+async def test_the_flush_skips_closing_and_broken_transports_and_writes_the_others():
+    """_Flusher.run flushes each pending connection itself (Connection.flush inline)."""
+    now = [0.0]
+    closing, closing_transport, _, _ = make(now)
+    broken, _, _, _ = make(now)
+    broken.transport = BrokenTransport()  # type: ignore[assignment]
+    fine, fine_transport, _, _ = make(now)
+    for connection in (closing, broken, fine):
+        connection.send_event(b"ab", b"c")
+        connection.send_reply(b"r")
+    closing_transport.abort()
+    await asyncio.sleep(0)
+    assert closing_transport.written == [] and closing.queue == [] and closing.queued_bytes == 0
+    assert fine_transport.written == [b"ab" + text_frame(b"r")]
+    assert (fine.queue, fine.queued_bytes, fine.transport_bytes, fine.flush_scheduled) == ([], 0, 5, False)
+    assert not broken.flush_scheduled
+    fine.send_event(b"cd", b"c")  # flushed again at the next iteration
+    await asyncio.sleep(0)
+    assert fine_transport.written[-1] == b"cd"
