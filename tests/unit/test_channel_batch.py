@@ -322,3 +322,25 @@ async def test_single_channel_follows_the_subscriptions():
     broker.publish(b"a", b"1")
     broker.publish(b"other", b"2")  # ends a's run: written at once
     assert received(transports[0]) == [("a", 1)]
+
+
+async def test_a_run_with_a_replied_subscriber_ended_by_another_channel_keeps_everyones_order():
+    """settle_for and the early write together: the replied publisher gets its share,
+    its reply, then the rest; its co-subscriber of that channel alone gets the whole
+    run written at once when the next channel's message ends it."""
+    broker, hub, connections, transports, _ = await setup(1 << 20, 1 << 20, 1 << 20)
+    publisher, sole, elsewhere = connections
+    await hub.subscribe(publisher, b"a")
+    await hub.subscribe(sole, b"a")
+    await hub.subscribe(elsewhere, b"b")
+    broker.publish(b"a", b"1")
+    publisher.send_reply(orjson.dumps({"id": 1, "ok": True}))
+    broker.publish(b"a", b"2")
+    broker.publish(b"b", b"3")  # ends a's run
+    assert received(transports[1]) == [("a", 1), ("a", 2)]  # written, not queued
+    assert not sole.queue
+    await asyncio.sleep(0)
+    assert decode_frames(b"".join(transports[0].written)) == [
+        {"channel": "a", "data": 1}, {"id": 1, "ok": True}, {"channel": "a", "data": 2}]
+    assert received(transports[1]) == [("a", 1), ("a", 2)]
+    assert received(transports[2]) == [("b", 3)]
