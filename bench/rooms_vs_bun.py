@@ -440,6 +440,7 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
             steps += [("batch", {"batch": args.batch})] if kind == "fanout" else []  # (base may predate batches)
             steps += [("resp", {"resp": True})] if kind in ("fanout", "base") else []
             steps += [("ws", {})] if rooms else []
+            closed = closed_so_far = 0
             for label, extra in steps:
                 for gen in gens:
                     gen.command("reset")
@@ -456,9 +457,17 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
                 result[label] = delivered(time.monotonic() - started)
                 result[f"{label}_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (result[label] * (
                     time.monotonic() - started))
+                # Which step the server closed connections in (the round's line shows it).
+                closed = sum(orjson.loads(gen.command("count"))["closed"] for gen in gens)
+                if closed > closed_so_far:
+                    result[f"{label}_closed"] = closed - closed_so_far
+                    closed_so_far = closed
             # Connections the server closed by the end (a closed one receives nothing more,
             # so the later steps' deliveries/s count fewer receivers).
-            result["closed"] = sum(orjson.loads(gen.command("count"))["closed"] for gen in gens)
+            result["closed"] = closed
+            if closed and kind in ("fanout", "base"):
+                print(f"  {kind} {name} C={connections}: closed by reason and events skipped, from its "
+                      f"/metrics: {losses(port)}", flush=True)
 
         asyncio.run(measure())
         if args.storm:
