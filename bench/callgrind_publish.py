@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SERVER_CORE, free_port, pin_load, taskset  # noqa: E402
+from common import ROOT, SERVER_CORE, free_port, pin_load, stop, taskset  # noqa: E402
 from rooms_vs_bun import client_frame, http_request  # noqa: E402
 
 UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -177,11 +177,7 @@ def main() -> None:
             sock.close()
         publisher.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, 60)
 
 
 if __name__ == "__main__":

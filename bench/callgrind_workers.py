@@ -20,7 +20,6 @@ Usage: python bench/callgrind_workers.py [--workers 2] [--connections 1000] [--b
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import socket
 import subprocess
@@ -33,23 +32,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from callgrind_publish import control, subscribe, wait_port  # noqa: E402
-from common import ROOT, free_port  # noqa: E402
+from common import ROOT, descendants, free_port, stop  # noqa: E402
 from rooms_vs_bun import client_frame  # noqa: E402
 
 CHANNEL = "bench"
 
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it."""
-    found = [pid]
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as children:
-                for child in children.read().split():
-                    found += descendants(int(child))
-        except FileNotFoundError:
-            pass
-    return found
 
 
 def syscalls(pid: int) -> tuple[int, int]:
@@ -164,11 +151,7 @@ def main() -> None:
             sock.close()
         publisher.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, 120)
 
 
 if __name__ == "__main__":

@@ -95,12 +95,26 @@ def start_redis(*flags: str) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (the workers of ``--workers``)."""
+    found = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                for child in children.read().split():
+                    found += descendants(int(child))
+        except FileNotFoundError:
+            pass
+    return found
 
 
 class LoadGen:

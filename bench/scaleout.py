@@ -65,7 +65,7 @@ import redis
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, LoadGen, free_port, wait_port  # noqa: E402
+from common import ROOT, LoadGen, descendants, free_port, wait_port  # noqa: E402
 from rooms_vs_bun import client_frame  # noqa: E402
 
 CHANNEL = "bench"
@@ -94,18 +94,6 @@ def write_calls(pid: int) -> int:
         pass
     return 0
 
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it (the workers of ``--workers``)."""
-    found = [pid]
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as children:
-                for child in children.read().split():
-                    found += descendants(int(child))
-        except FileNotFoundError:
-            pass
-    return found
 
 
 @dataclass

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import LOAD_CORE, SERVER_CORE, free_port, taskset, wait_port  # noqa: E402
+from bench.common import LOAD_CORE, SERVER_CORE, free_port, stop, taskset, wait_port  # noqa: E402
 
 KEY = "leaderboard:bench"
 MEMBERS = 1000
@@ -276,11 +276,7 @@ def main() -> int:
                     worker.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     worker.kill()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
 
 
 if __name__ == "__main__":
