@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -495,8 +496,13 @@ class WebsocketProtocol(asyncio.Protocol):
         task breaks what needs ``asyncio.current_task()`` (redis-py's
         ``asyncio.timeout``). Called once the read's frames are all parsed, so the
         backlog is handled as the task would (YIELD_EVERY requests, then a yield,
-        which is where the task takes over)."""
+        which is where the task takes over). From Python 3.12 on, asyncio's own
+        eager start does the same with the task current from the start (there,
+        ``asyncio.wait_for`` itself needs one)."""
         self.start_inline = False
+        if sys.version_info >= (3, 12):
+            asyncio.Task(self._handle(), loop=asyncio.get_running_loop(), eager_start=True)
+            return
         coroutine = self._handle()
         try:
             waiting_on = coroutine.send(None)
