@@ -225,7 +225,7 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
 
 # The two bytes that start a text frame of fewer than 126 bytes, by length (made
 # once: ``bytes((length,))`` per frame was a tuple and a call each).
-_SHORT_HEADS = [b"\x81" + bytes((length,)) for length in range(126)]
+SHORT_HEADS = [b"\x81" + bytes((length,)) for length in range(126)]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -233,7 +233,7 @@ def text_frame(payload: bytes) -> bytes:
     are not masked)."""
     length = len(payload)
     if length < 126:
-        return _SHORT_HEADS[length] + payload
+        return SHORT_HEADS[length] + payload
     if length < 65536:
         return b"\x81\x7e" + length.to_bytes(2, "big") + payload
     return b"\x81\x7f" + length.to_bytes(8, "big") + payload

@@ -363,9 +363,11 @@ class FastHttpProtocol(asyncio.Protocol):
         the broker in this process at once; False, with nothing done, for any
         other (``_answer`` awaits it)."""
         state = self.server.state
-        options = state.channels.options
+        policy = state.channels
+        cache = policy.cache
         for channel, _, key in messages:
-            if key is not None or options(channel).history_size:  # (.history: a property call)
+            # (.history: a property call; the policy's cache read here, its call only on a miss)
+            if key is not None or (cache.get(channel) or policy.options(channel)).history_size:
                 return False
         publish = self.server.publish_now
         assert publish is not None
