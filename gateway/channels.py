@@ -85,10 +85,12 @@ class ChannelPolicy:
 
     def __init__(self, rules: Sequence[ChannelRule | str] = ()) -> None:
         self.rules = [parse_rule(rule) if isinstance(rule, str) else rule for rule in rules]
-        self._cache: dict[str, ChannelOptions] = {}
+        # channel -> its options, as options() found them (read directly by
+        # gateway.fast_http: a call per publish was more than the look-up)
+        self.cache: dict[str, ChannelOptions] = {}
 
     def options(self, channel: str) -> ChannelOptions:
-        options = self._cache.get(channel)
+        options = self.cache.get(channel)
         if options is None:
             options = PLAIN
             subject = channel.encode()
@@ -96,7 +98,7 @@ class ChannelPolicy:
                 if glob_match(rule.pattern.encode(), subject):
                     options = rule.options
                     break
-            if len(self._cache) >= self.CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[channel] = options
+            if len(self.cache) >= self.CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[channel] = options
         return options

@@ -225,7 +225,7 @@ def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
 
 # The two bytes that start a text frame of fewer than 126 bytes, by length (made
 # once: ``bytes((length,))`` per frame was a tuple and a call each).
-_SHORT_HEADS = [b"\x81" + bytes((length,)) for length in range(126)]
+SHORT_HEADS = [b"\x81" + bytes((length,)) for length in range(126)]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -233,7 +233,7 @@ def text_frame(payload: bytes) -> bytes:
     are not masked)."""
     length = len(payload)
     if length < 126:
-        return _SHORT_HEADS[length] + payload
+        return SHORT_HEADS[length] + payload
     if length < 65536:
         return b"\x81\x7e" + length.to_bytes(2, "big") + payload
     return b"\x81\x7f" + length.to_bytes(8, "big") + payload
@@ -581,6 +581,28 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
     alone (no other channel, no pattern); the others' is queued.
     """
     size = len(frame)
+    if write:
+        # The common case first, in a loop of its own with one test: a plain open
+        # connection with nothing queued or skipped, within budget, written at once.
+        # Any other goes to the loop below, which decides for it exactly as before
+        # (its checks are these plus the slower cases).
+        others: list[Connection] = []
+        for connection in connections:
+            if type(connection) is Connection and connection.state is _OPEN and not connection.queued_bytes \
+                    and (connection.single_channel or not only_single) and not connection.dropped \
+                    and (held := connection.transport_bytes + size) <= connection.max_buffer \
+                    and not (transport := connection.transport).is_closing():
+                try:
+                    transport.write(frame)
+                except Exception:  # one broken transport must not keep the others from theirs
+                    log.exception("error while writing to connection %d", connection.id)
+                    continue
+                connection.transport_bytes = held
+            else:
+                others.append(connection)
+        if not others:
+            return
+        connections = others
     flusher: _Flusher | None = None
     pending: list[Connection] = []
     for connection in connections:

@@ -27,7 +27,7 @@ import orjson
 from broker.backend import Backend
 from broker.channel_keys import ENVELOPE_MARK, HistoryEnvelope, PresenceEnvelope, parse_envelope
 from gateway import history
-from gateway.connection import Connection, Counters, batcher, send_to_all, text_frame
+from gateway.connection import SHORT_HEADS, Connection, Counters, batcher, send_to_all, text_frame
 from gateway.protocol import encode_event, payload_json
 
 __all__ = ["Hub", "PresenceMode", "history_event"]
@@ -112,9 +112,13 @@ class Hub:
         flusher = self._batcher or self._flusher()
         if pattern is None:
             head = self._heads.get(channel) or self._head(channel)
+            # (text_frame's common case inline: one join, no call)
+            length = len(head) + len(data_json) + 1
+            frame = b"".join((SHORT_HEADS[length], head, data_json, b"}")) if length < 126 \
+                else text_frame(head + data_json + b"}")
             # Queued with the channel's next messages of this loop iteration, if it
             # has more (one channel, many publishes: one append per subscriber).
-            flusher.batch(channel, subscribers, text_frame(head + data_json + b"}"))
+            flusher.batch(channel, subscribers, frame)
         else:
             flusher.settle()
             send_to_all(list(subscribers), text_frame(encode_event(channel, data_json, pattern)), channel)

@@ -126,9 +126,9 @@ class FastHttp:
 class FastHttpProtocol(asyncio.Protocol):
     """One HTTP connection while its requests are publishes; then aiohttp's."""
 
-    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "fed", "headers", "keep_alive", "length",
-                 "loop", "odd", "out", "parser", "pos", "reading", "server", "timer", "transport", "url", "waiting",
-                 "writing_paused")
+    __slots__ = ("body_at", "buffer", "busy", "closing", "deadline", "eof", "fed", "headers", "keep_alive", "last_head",
+                 "last_parsed", "length", "loop", "odd", "out", "parser", "pos", "reading", "server", "timer", "transport",
+                 "url", "waiting", "writing_paused")
 
     def __init__(self, server: FastHttp) -> None:
         self.server = server
@@ -143,6 +143,9 @@ class FastHttpProtocol(asyncio.Protocol):
         self.fed = False  # the current request's head went through the parser (not FastHttp.heads)
         self.keep_alive = True
         self.length = 0  # the current request's Content-Length
+        # The last head found in FastHttp.heads and its entry (see _next).
+        self.last_head = b""
+        self.last_parsed = (0, True)
         self.out: list[bytes] = []
         self.busy = False
         self.closing = False
@@ -275,7 +278,14 @@ class FastHttpProtocol(asyncio.Protocol):
         """The next complete publish in the buffer, checked; None when waiting for
         more input or when the connection went to aiohttp."""
         buffer, start = self.buffer, self.pos
-        if self.body_at < 0:
+        if self.body_at < 0 and self.last_head and buffer.startswith(self.last_head, start):
+            # The connection's previous head again (a publisher's usual case): it ends
+            # where that one did (its only blank line is its end), without the find,
+            # the slice and its hash for FastHttp.heads.
+            self.fed = False
+            self.length, self.keep_alive = self.last_parsed
+            self.body_at = start + len(self.last_head)
+        elif self.body_at < 0:
             end = buffer.find(b"\r\n\r\n", start)
             if end < 0:
                 if len(buffer) - start > MAX_HEAD or buffer.find(b"\n\n", start) >= 0:
@@ -289,6 +299,7 @@ class FastHttpProtocol(asyncio.Protocol):
             if parsed is not None:
                 self.fed = False
                 self.length, self.keep_alive = parsed
+                self.last_head, self.last_parsed = head, parsed
             elif not self._head(head):
                 self._hand_over(start)
                 return None
@@ -363,9 +374,11 @@ class FastHttpProtocol(asyncio.Protocol):
         the broker in this process at once; False, with nothing done, for any
         other (``_answer`` awaits it)."""
         state = self.server.state
-        options = state.channels.options
+        policy = state.channels
+        cache = policy.cache
         for channel, _, key in messages:
-            if key is not None or options(channel).history_size:  # (.history: a property call)
+            # (.history: a property call; the policy's cache read here, its call only on a miss)
+            if key is not None or (cache.get(channel) or policy.options(channel)).history_size:
                 return False
         publish = self.server.publish_now
         assert publish is not None

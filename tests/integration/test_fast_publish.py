@@ -352,3 +352,35 @@ async def test_a_head_with_a_bare_lf_blank_line_is_aiohttps_each_time(server):
     assert (await client.event())["data"] == "yes"  # (the refused ones published nothing)
     writer.close()
     await client.close()
+
+
+async def test_a_connections_repeated_head_is_served_as_the_first_time(server):
+    """FastHttpProtocol.last_head: on one kept-alive connection the same head again
+    (pipelined, alone, split across reads), a head of another length between, then
+    the same head with a bad body (aiohttp's 400, then the connection is aiohttp's)
+    and with Connection: close: every answer and event as for a new head."""
+    client = await subscribed(server.port, "lh")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    one, other = request({"channel": "lh", "data": 1}), request({"channel": "lh", "data": 22})
+    writer.write(one + one + other + one)
+    assert [(await read_response(reader))[0] for _ in range(4)] == [200] * 4
+    head_end = one.index(b"\r\n\r\n")
+    for cut in (head_end - 5, head_end + 2, head_end + 4, len(one) - 1):  # a part of the head, then the rest
+        writer.write(one[:cut])
+        await writer.drain()
+        await asyncio.sleep(0)  # (not synchronisation: the answer read below is)
+        writer.write(one[cut:])
+        assert (await read_response(reader))[0] == 200
+    writer.write(request(b'{"channel":"lh","data":}') + one)
+    assert [(await read_response(reader))[0] for _ in range(2)] == [400, 200]
+    writer.close()
+    assert [(await client.event())["data"] for _ in range(9)] == [1, 1, 22, 1, 1, 1, 1, 1, 1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(one + request({"channel": "lh", "data": 3}, b"Connection: close"))
+    status, _, _ = await read_response(reader)
+    status_close, headers, _ = await read_response(reader)
+    assert (status, status_close, headers[b"connection"]) == (200, 200, b"close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    assert [(await client.event())["data"] for _ in range(2)] == [1, 3]
+    await client.close()
