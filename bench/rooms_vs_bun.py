@@ -44,7 +44,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LOAD_CORE, ROOT, SERVER_CORE, LoadGen, cpu_seconds, free_port, rss_kb, taskset, wait_port  # noqa: E402
+from common import LOAD_CORE, ROOT, SERVER_CORE, LoadGen, cpu_seconds, cpu_times, free_port, rss_kb, taskset, wait_port  # noqa: E402
 from connect_clients import StormClients  # noqa: E402
 from latency import NoSamples, merge_samples, percentile, timing_stride  # noqa: E402
 
@@ -444,7 +444,8 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
             for label, extra in steps:
                 for gen in gens:
                     gen.command("reset")
-                started, cpu = time.monotonic(), cpu_seconds(process.pid)
+                started, (user, system) = time.monotonic(), cpu_times(process.pid)
+                cpu = user + system
                 target = resp_port if label == "resp" else port
                 inflight = 1 if label == "batch" else args.inflight  # a batch is many publishes already
                 if label == "ws":
@@ -455,8 +456,11 @@ def run_one(kind: str, shape: tuple[str, int], args: argparse.Namespace,
                                                                   inflight, **extra)  # type: ignore[arg-type]
                 await asyncio.sleep(0.3)  # the last deliveries land
                 result[label] = delivered(time.monotonic() - started)
-                result[f"{label}_cpu"] = (cpu_seconds(process.pid) - cpu) * 1e6 / (result[label] * (
+                user_after, system_after = cpu_times(process.pid)
+                result[f"{label}_cpu"] = (user_after + system_after - cpu) * 1e6 / (result[label] * (
                     time.monotonic() - started))
+                # The kernel's share (socket writes and reads) of that CPU: what user-space cuts cannot reach.
+                result[f"{label}_sys"] = 100 * (system_after - system) / max(user_after + system_after - cpu, 1e-9)
                 # Which step the server closed connections in (the round's line shows it).
                 closed = sum(orjson.loads(gen.command("count"))["closed"] for gen in gens)
                 if closed > closed_so_far:
@@ -500,6 +504,8 @@ ROWS = (("http", "deliveries/s, HTTP publish", "higher"),
         ("batch_cpu", "server CPU us/delivery, batch", "lower"),
         ("resp_cpu", "server CPU us/delivery, RESP", "lower"),
         ("ws_cpu", "server CPU us/delivery, ws", "lower"),
+        ("http_sys", "kernel % of that CPU, HTTP", "lower"),
+        ("ws_sys", "kernel % of that CPU, ws", "lower"),
         ("p50", "p50 ms @ fixed rate (HTTP)", "lower"),
         ("p99", "p99 ms @ fixed rate (HTTP)", "lower"),
         ("samples", "latency samples", "higher"),
