@@ -21,6 +21,7 @@ import asyncio
 import enum
 import itertools
 import logging
+import os
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterable
@@ -120,8 +121,7 @@ class _Flusher:
                 data = queue[0] if len(queue) == 1 else b"".join(queue)
                 queue.clear()
                 connection.queued_bytes = 0
-                transport.write(data)
-                connection.transport_bytes = transport.get_write_buffer_size()
+                _write_out(connection, transport, data)
             except Exception:  # one broken transport must not keep the others' output queued
                 log.exception("error while flushing connection %d", connection.id)
 
@@ -297,6 +297,7 @@ class Connection:
         "dropped",
         "dropped_from",
         "flush_scheduled",
+        "fd",
         "flusher",
         "id",
         "identity",
@@ -326,6 +327,8 @@ class Connection:
         self.id = next(_ids)
         self.ws = ws
         self.transport = transport
+        # The socket's descriptor where bytes may go to it directly (-1: not so)
+        self.fd = _plain_fd(transport)
         self.identity = identity
         self.counters = counters
         self.max_buffer = max_buffer
@@ -432,8 +435,7 @@ class Connection:
         data = queue[0] if len(queue) == 1 else b"".join(queue)
         queue.clear()
         self.queued_bytes = 0
-        transport.write(data)
-        self.transport_bytes = transport.get_write_buffer_size()
+        _write_out(self, transport, data)
 
     def hold_or_pass(self, channel: bytes, offset: int, epoch: bytes, frame: bytes) -> bool:
         """For a channel in ``recovering``: hold the live event while missed ones are
@@ -590,8 +592,28 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
         for connection in connections:
             if type(connection) is Connection and connection.state is _OPEN and not connection.queued_bytes \
                     and (connection.single_channel or not only_single) and not connection.dropped \
-                    and (held := connection.transport_bytes + size) <= connection.max_buffer \
                     and not (transport := connection.transport).is_closing():
+                # Straight to the socket when the transport holds nothing (so nothing
+                # can be written out of order): the transport's write costs a few
+                # times the system call itself.
+                if connection.fd >= 0 and not transport.get_write_buffer_size():
+                    try:
+                        sent = os_write(connection.fd, frame)
+                    except OSError:  # full, or broken: the transport below meets it as it would
+                        sent = 0
+                    if sent == size:
+                        connection.transport_bytes = 0
+                        continue
+                    try:
+                        transport.write(frame[sent:] if sent else frame)
+                    except Exception:  # one broken transport must not keep the others from theirs
+                        log.exception("error while writing to connection %d", connection.id)
+                        continue
+                    connection.transport_bytes = size - sent
+                    continue
+                if (held := connection.transport_bytes + size) > connection.max_buffer:
+                    others.append(connection)
+                    continue
                 try:
                     transport.write(frame)
                 except Exception:  # one broken transport must not keep the others from theirs
@@ -644,6 +666,41 @@ def send_to_all(connections: Iterable[Connection], frame: bytes, channel: bytes,
     if flusher is not None:
         flusher.schedule()
 
+
+
+os_write = os.write
+
+
+def _write_out(connection: Connection, transport: asyncio.WriteTransport, data: bytes) -> None:
+    """``transport.write(data)``, straight to the socket when the transport holds
+    nothing (send_to_all does the same inline), and the transport's size noted."""
+    fd = connection.fd
+    if fd >= 0 and not transport.get_write_buffer_size():
+        try:
+            sent = os_write(fd, data)
+        except OSError:  # full, or broken: the transport meets it as it would
+            sent = 0
+        if sent == len(data):
+            connection.transport_bytes = 0
+            return
+        if sent:
+            data = data[sent:]
+    transport.write(data)
+    connection.transport_bytes = transport.get_write_buffer_size()
+
+
+def _plain_fd(transport: asyncio.BaseTransport) -> int:
+    """The file descriptor of the socket under ``transport`` when what is written
+    to the transport goes to that socket as it is (plain TCP or a Unix socket),
+    else -1 (TLS, whose transport encrypts; anything that is not a socket's)."""
+    get = getattr(transport, "get_extra_info", None)
+    if get is None or get("sslcontext") is not None or get("ssl_object") is not None:
+        return -1
+    sock = get("socket")
+    try:
+        return sock.fileno() if sock is not None else -1
+    except (AttributeError, OSError, ValueError):
+        return -1
 
 
 def _refresh(connection: Connection) -> int:

@@ -75,7 +75,10 @@ SCRIPT = textwrap.dedent('''
     expiry = 0.25 if hasattr(cache, "ttl") else 1
     cache.set("expiring", 1, timeout=expiry)
     out["before_expiry"] = cache.get("expiring")
-    time.sleep(expiry + 0.01)  # the stimulus: the timeout passes (a read then expires the key)
+    # wait for the expiry itself (a read after the deadline finds nothing), bounded
+    deadline = time.monotonic() + expiry + 5
+    while cache.get("expiring") is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
     out["expired"] = cache.get("expiring") is None
     print(json.dumps(out))
 ''')

@@ -1,11 +1,14 @@
 """Connection output budget without sockets: skip with a counted gap, then close 1013."""
 
 import asyncio
+import socket
+import ssl
 
 import orjson
+import pytest
 
 from gateway.auth import Identity
-from gateway.connection import Connection, ConnectionState, Counters, text_frame
+from gateway.connection import Connection, ConnectionState, Counters, send_to_all, text_frame
 from tests.support.gateway import FakeTransport, FakeWs
 
 
@@ -158,3 +161,80 @@ async def test_the_flush_skips_closing_and_broken_transports_and_writes_the_othe
     fine.send_event(b"cd", b"c")  # flushed again at the next iteration
     await asyncio.sleep(0)
     assert fine_transport.written[-1] == b"cd"
+
+
+class SocketTransport(FakeTransport):
+    """A FakeTransport over a real socket: what it holds is its own, what is written
+    past it goes to ``sock`` (as uvloop's or asyncio's plain TCP transport)."""
+
+    def __init__(self, sock: socket.socket, **extra: object) -> None:
+        super().__init__()
+        self.extra = {"socket": sock, **extra}
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.extra.get(name, default)
+
+
+def _connection_over(transport: FakeTransport) -> Connection:
+    return Connection(FakeWs(), transport, Identity("u", None, ("*",), ("*",)), Counters(),  # type: ignore[arg-type]
+                      max_buffer=1 << 22)
+
+
+def _received(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "the socket closed"
+        data += chunk
+    return data
+
+
+async def test_a_frame_goes_straight_to_the_socket_when_the_transport_holds_nothing():
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    with ours, peer:
+        transport = SocketTransport(ours)
+        connection = _connection_over(transport)
+        assert connection.fd == ours.fileno()
+        send_to_all([connection], b"one", b"c", write=True)
+        assert transport.written == [] and _received(peer, 3) == b"one"
+        transport.buffered = 5  # the transport holds bytes: they go first, so this waits behind them
+        send_to_all([connection], b"two", b"c", write=True)
+        assert transport.written == [b"two"]
+        peer.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            peer.recv(10)
+
+
+async def test_what_the_socket_does_not_take_goes_to_the_transport_in_order():
+    ours, peer = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ours.setblocking(False)
+    with ours, peer:
+        transport = SocketTransport(ours)
+        connection = _connection_over(transport)
+        frame = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes
+        send_to_all([connection], frame, b"c", write=True)
+        assert len(transport.written) == 1 and 0 < len(transport.written[0]) < len(frame)
+        sent = len(frame) - len(transport.written[0])
+        assert connection.transport_bytes == len(transport.written[0])
+        assert _received(peer, sent) + transport.written[0] == frame
+
+
+async def test_a_socket_that_is_gone_is_left_to_the_transport():
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    peer.close()
+    with ours:
+        transport = SocketTransport(ours)
+        connection = _connection_over(transport)
+        send_to_all([connection], b"lost", b"c", write=True)  # EPIPE: the transport meets it itself
+        assert transport.written == [b"lost"]
+
+
+async def test_tls_and_socketless_transports_are_never_written_around():
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        assert _connection_over(SocketTransport(ours, sslcontext=ssl.create_default_context())).fd == -1
+        assert _connection_over(SocketTransport(ours, ssl_object=object())).fd == -1
+    assert _connection_over(FakeTransport()).fd == -1
