@@ -589,8 +589,27 @@ def main() -> None:
                      if kind in medians and not all(key in r for r in runs)]
             print(f"{label:<12} {text:<30} {cells}{ratios}  ({better} is better)"
                   + (f" (rounds measured: {', '.join(short)})" if short else ""))
+    print_paired(results, peers)
     for failure in failures:
         print(f"latency step failed: {failure}")
+
+
+# Rows whose per-round ratios are printed too (see print_paired).
+PAIRED = (("http", "deliveries/s, HTTP publish"), ("http_cpu", "server CPU us/delivery, HTTP"))
+
+
+def print_paired(results: dict[tuple[str, int], dict[str, list[dict[str, float]]]], peers: list[str]) -> None:
+    """Each round's ratio of fanout to a peer, and their median: the two ran minutes
+    apart in the same round, so a change in the machine's load between rounds moves
+    both (a ratio of medians can pair a quiet round of one with a busy one of the other)."""
+    for shape, by_kind in results.items():
+        for key, text in PAIRED:
+            for kind in peers:
+                pairs = [ours[key] / theirs[key] for ours, theirs in zip(by_kind.get("fanout", []), by_kind.get(kind, []))
+                         if ours.get(key) and theirs.get(key)]
+                if pairs:
+                    print(f"{shape[0]} {shape[1]}: {text}, fanout / {kind} by round: "
+                          + ", ".join(f"{ratio:.2f}" for ratio in pairs) + f" (median {statistics.median(pairs):.2f}x)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from tests.support.servers import free_port, start_fanout
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 from common import LoadGen  # noqa: E402
-from rooms_vs_bun import losses  # noqa: E402
+from rooms_vs_bun import losses, print_paired  # noqa: E402
 
 
 def publish(port: int, channel: str, seq: int) -> None:
@@ -67,3 +67,12 @@ def test_time_stride_counts_and_closed_connections() -> None:
         for gen in gens:
             gen.quit()
         server.stop()
+
+
+def test_paired_ratios_pair_each_round_and_skip_missing_measurements(capsys) -> None:
+    results = {("rooms", 10000): {"fanout": [{"http": 100.0, "http_cpu": 8.0}, {"http": 90.0}, {"http": 30.0}],
+                                  "bun": [{"http": 50.0, "http_cpu": 4.0}, {"http": 100.0}, {"http": 60.0}]}}
+    print_paired(results, ["bun"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["rooms 10000: deliveries/s, HTTP publish, fanout / bun by round: 2.00, 0.90, 0.50 (median 0.90x)",
+                     "rooms 10000: server CPU us/delivery, HTTP, fanout / bun by round: 2.00 (median 2.00x)"]
