@@ -343,9 +343,8 @@ def test_corruption_in_the_middle_refuses_to_start_names_file_and_offset_and_cha
     incr.write_bytes(bytes(data))
     digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "appendonlydir").iterdir()}
     process = subprocess.run(
-        [os.environ.get("PYTHON", "python"), "-m", "gateway.cli", "broker", "--port", str(free_port()),
-         "--dir", str(tmp_path), "--appendonly", "yes"], capture_output=True, text=True, timeout=60,
-        executable=None if "PYTHON" in os.environ else shutil.which("python"))
+        [sys.executable, "-m", "gateway.cli", "broker", "--port", str(free_port()),
+         "--dir", str(tmp_path), "--appendonly", "yes"], capture_output=True, text=True, timeout=60)
     assert process.returncode == 1
     assert f"{incr.name} at offset {offset}" in process.stderr
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "appendonlydir").iterdir()}
@@ -407,7 +406,7 @@ def test_a_read_only_directory_refuses_to_start_and_changes_nothing(small_disk):
     server.stop()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     try:
-        process = subprocess.run([shutil.which("python") or "python", "-m", "gateway.cli", "broker", "--port",
+        process = subprocess.run([sys.executable, "-m", "gateway.cli", "broker", "--port",
                                   str(free_port()), "--dir", str(small_disk), "--appendonly", "yes"],
                                  capture_output=True, text=True, timeout=60)
         assert process.returncode == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -64,21 +65,49 @@ async def replies(reader: asyncio.StreamReader, count: int) -> list[dict[str, An
     return out
 
 
-def record_tasks(monkeypatch: pytest.MonkeyPatch, before: Callable[[], Awaitable[None]] | None = None) -> list[Any]:
-    """Record, for each request handled, the task it ran in (None: inline); ``before``
-    is awaited at the start of each request's handling."""
-    tasks: list[Any] = []
+class Handled:
+    """One request as the handler saw it: whether it ran inline, within the read's
+    ``_handle_inline`` call (on Python 3.11 outside any task, from 3.12 on in a task
+    started eagerly there), and the task it ran in (None: none)."""
+
+    def __init__(self, inline: bool, task: asyncio.Task[Any] | None) -> None:
+        self.inline, self.task = inline, task
+
+    def __repr__(self) -> str:
+        return f"Handled(inline={self.inline}, task={self.task!r})"
+
+
+def record_tasks(monkeypatch: pytest.MonkeyPatch,
+                 before: Callable[[], Awaitable[None]] | None = None) -> list[Handled]:
+    """Record, for each request handled, how it ran (``Handled``); ``before`` is
+    awaited at the start of each request's handling (then recorded again)."""
+    tasks: list[Handled] = []
+    inline = [0]
     handle = wsserver.handle_request
+    handle_inline = WebsocketProtocol._handle_inline
+
+    def marked(self: WebsocketProtocol) -> None:
+        inline[0] += 1
+        try:
+            handle_inline(self)
+        finally:
+            inline[0] -= 1
 
     async def recording(state: GatewayState, connection: Any, request: Any) -> None:
-        tasks.append(asyncio.current_task())
+        tasks.append(Handled(bool(inline[0]), asyncio.current_task()))
         if before is not None:
             await before()
-            tasks.append(asyncio.current_task())
+            tasks.append(Handled(bool(inline[0]), asyncio.current_task()))
         await handle(state, connection, request)
 
+    monkeypatch.setattr(WebsocketProtocol, "_handle_inline", marked)
     monkeypatch.setattr(wsserver, "handle_request", recording)
     return tasks
+
+
+def ran_inline(handled: Handled) -> bool:
+    """Inline as each Python does it: no task on 3.11, an eager one from 3.12 on."""
+    return handled.inline and (handled.task is None) == (sys.version_info < (3, 12))
 
 
 async def test_a_subscribe_over_the_in_process_broker_runs_inline(monkeypatch):
@@ -87,7 +116,7 @@ async def test_a_subscribe_over_the_in_process_broker_runs_inline(monkeypatch):
         reader, writer = await open_ws(port)
         writer.write(masked_text_frame(b'{"op":"subscribe","channel":"x","id":1}'))
         assert await replies(reader, 1) == [{"id": 1, "ok": True, "channel": "x"}]
-        assert tasks == [None]
+        assert len(tasks) == 1 and ran_inline(tasks[0]), tasks
         (connection,) = state.connections
         assert b"x" in connection.channels and not connection.ws.busy  # type: ignore[attr-defined]
         writer.close()
@@ -99,7 +128,7 @@ async def test_the_task_path_stays_for_backends_that_are_not_in_process(monkeypa
         reader, writer = await open_ws(port)
         writer.write(masked_text_frame(b'{"op":"subscribe","channel":"x","id":1}'))
         assert await replies(reader, 1) == [{"id": 1, "ok": True, "channel": "x"}]
-        assert len(tasks) == 1 and isinstance(tasks[0], asyncio.Task)
+        assert len(tasks) == 1 and not tasks[0].inline and isinstance(tasks[0].task, asyncio.Task)
         writer.close()
 
 
@@ -113,13 +142,13 @@ async def test_a_burst_yields_after_yield_every_requests_and_a_task_takes_over(m
         assert [reply["id"] for reply in got] == list(range(count))  # every reply, in order
         # Inline until a run's yield (the burst may come in more than one read, each
         # read's requests starting inline), then a task for the rest.
-        assert tasks[:YIELD_EVERY] == [None] * YIELD_EVERY
-        taken_over = [task for task in tasks if task is not None]
-        assert taken_over and all(isinstance(task, asyncio.Task) for task in taken_over)
+        assert all(ran_inline(handled) for handled in tasks[:YIELD_EVERY]), tasks[:YIELD_EVERY]
+        taken_over = [handled for handled in tasks if not handled.inline]
+        assert taken_over and all(isinstance(handled.task, asyncio.Task) for handled in taken_over)
         # Handled and done: the next request starts inline again.
         writer.write(masked_text_frame(b'{"op":"ping","id":"next"}'))
         assert (await replies(reader, 1))[0]["id"] == "next"
-        assert tasks[-1] is None
+        assert ran_inline(tasks[-1])
         writer.close()
 
 
@@ -135,12 +164,14 @@ async def test_a_request_that_waits_is_finished_by_a_task(monkeypatch):
         writer.write(masked_text_frame(b'{"op":"ping","id":1}') + masked_text_frame(b'{"op":"ping","id":2}'))
         while not tasks:
             await asyncio.sleep(0)
-        assert tasks == [None]  # started inline, now waiting on the gate
+        assert len(tasks) == 1 and ran_inline(tasks[0]), tasks  # started inline, now waiting on the gate
         gate.set_result(None)
         assert [reply["id"] for reply in await replies(reader, 2)] == [1, 2]
-        first_task = tasks[1]
+        first_task = tasks[1].task
         assert isinstance(first_task, asyncio.Task)
-        assert tasks == [None, first_task, first_task, first_task]  # the rest of the backlog in that task
+        # The rest of the backlog in that task (on 3.12 the eager task itself goes on).
+        assert [(handled.inline, handled.task) for handled in tasks[1:]] == [(False, first_task)] * 3
+        assert sys.version_info < (3, 12) or tasks[0].task is first_task
         writer.close()
 
 
