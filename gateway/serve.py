@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -233,7 +234,9 @@ class _NodeServer:
         if self.private is not None:
             assert state.node is not None
             self.private.close()
-            os.unlink(socket_path(state.node.worker_dir, state.node.worker))
+            # (from Python 3.13 on, closing a unix server removes its socket file itself)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(socket_path(state.node.worker_dir, state.node.worker))
         self.heartbeats.cancel()
         # Close websockets (1001) before aiohttp drops the remaining connections.
         await node.shutdown_connections(state)

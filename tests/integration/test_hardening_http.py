@@ -82,7 +82,9 @@ async def test_a_huge_content_length_is_refused_from_the_header(server):
     writer.write(b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 1099511627776\r\n\r\n")
     # Answered at once, not after the body timeout (the body is never read).
-    assert await _status(reader, HEADER_TIMEOUT / 2) == b"HTTP/1.1 413 Request Entity Too Large"
+    # (the reason phrase is Python's: "Request Entity Too Large", from 3.13 on RFC 9110's "Content Too Large")
+    assert await _status(reader, HEADER_TIMEOUT / 2) in (b"HTTP/1.1 413 Request Entity Too Large",
+                                                         b"HTTP/1.1 413 Content Too Large")
     assert b'"code":"too_large"' in await _body(reader)
     writer.close()
 
