@@ -19,7 +19,7 @@ from tests.support.backplane import EMBEDDED, REDIS, Backplane
 # Views, their ids and counters live in each node: with --workers, in each worker.
 BACKPLANES = (EMBEDDED, REDIS)
 from tests.support.servers import MS, ServerProcess, until
-from tests.support.ws import WsClient, connect, raw_websocket
+from tests.support.ws import WsClient, connect, raw_websocket, recv_exactly
 
 SECRET = "watch-test-secret-of-at-least-32-bytes"
 TOP3 = {"type": "zset_top", "n": 3}
@@ -260,20 +260,12 @@ async def test_rapid_updates_are_coalesced_and_computed_once_per_push(fanout_ser
 
 
 def _read_frame(sock: socket.socket) -> dict[str, Any]:
-    def exactly(count: int) -> bytes:
-        data = b""
-        while len(data) < count:
-            chunk = sock.recv(count - len(data))
-            assert chunk, "the server closed the connection"
-            data += chunk
-        return data
-
-    length = exactly(2)[1] & 0x7F
+    length = recv_exactly(sock, 2)[1] & 0x7F
     if length == 126:
-        length = int.from_bytes(exactly(2), "big")
+        length = int.from_bytes(recv_exactly(sock, 2), "big")
     elif length == 127:
-        length = int.from_bytes(exactly(8), "big")
-    return orjson.loads(exactly(length))
+        length = int.from_bytes(recv_exactly(sock, 8), "big")
+    return orjson.loads(recv_exactly(sock, length))
 
 
 async def test_a_watcher_that_fell_behind_gets_the_latest_value_when_it_catches_up(backplane: Backplane):

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import websockets
 
-__all__ = ["SilentClient", "WsClient", "client_frame", "connect", "masked_text_frame", "raw_websocket",
+__all__ = ["SilentClient", "WsClient", "client_frame", "connect", "masked_text_frame", "raw_websocket", "recv_exactly",
            "read_close", "read_frame", "silent_client"]
 
 _ids = itertools.count(1)
@@ -90,6 +90,16 @@ def raw_websocket(port: int, first_message: dict[str, Any], receive_buffer: int 
     assert response.startswith(b"HTTP/1.1 101"), response
     sock.sendall(masked_text_frame(orjson.dumps(first_message)))
     return sock
+
+
+def recv_exactly(sock: socket.socket, count: int) -> bytes:
+    """``count`` bytes from a blocking socket (``raw_websocket``'s, a socketpair's)."""
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        assert chunk, f"the socket closed after {len(data)} of {count} bytes"
+        data += chunk
+    return data
 
 
 class SilentClient:

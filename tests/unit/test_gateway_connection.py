@@ -10,6 +10,7 @@ import pytest
 from gateway.auth import Identity
 from gateway.connection import Connection, ConnectionState, Counters, send_to_all, text_frame
 from tests.support.gateway import FakeTransport, FakeWs
+from tests.support.ws import recv_exactly
 
 
 def make(now: list[float]) -> tuple[Connection, FakeTransport, FakeWs, Counters]:
@@ -180,15 +181,6 @@ def _connection_over(transport: FakeTransport) -> Connection:
                       max_buffer=1 << 22)
 
 
-def _received(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, "the socket closed"
-        data += chunk
-    return data
-
-
 async def test_a_frame_goes_straight_to_the_socket_when_the_transport_holds_nothing():
     ours, peer = socket.socketpair()
     ours.setblocking(False)
@@ -197,7 +189,7 @@ async def test_a_frame_goes_straight_to_the_socket_when_the_transport_holds_noth
         connection = _connection_over(transport)
         assert connection.fd == ours.fileno()
         send_to_all([connection], b"one", b"c", write=True)
-        assert transport.written == [] and _received(peer, 3) == b"one"
+        assert transport.written == [] and recv_exactly(peer, 3) == b"one"
         transport.buffered = 5  # the transport holds bytes: they go first, so this waits behind them
         send_to_all([connection], b"two", b"c", write=True)
         assert transport.written == [b"two"]
@@ -218,7 +210,7 @@ async def test_what_the_socket_does_not_take_goes_to_the_transport_in_order():
         assert len(transport.written) == 1 and 0 < len(transport.written[0]) < len(frame)
         sent = len(frame) - len(transport.written[0])
         assert connection.transport_bytes == len(transport.written[0])
-        assert _received(peer, sent) + transport.written[0] == frame
+        assert recv_exactly(peer, sent) + transport.written[0] == frame
 
 
 async def test_a_socket_that_is_gone_is_left_to_the_transport():
